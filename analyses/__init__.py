@@ -1,0 +1,1 @@
+"""Coverage, gaps, service areas, siting and targets: pure functions returning frozen results."""

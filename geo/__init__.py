@@ -1,0 +1,1 @@
+"""Road networks, datums, projections, snapping and shortest paths (imports nothing of ours)."""

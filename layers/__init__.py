@@ -1,0 +1,1 @@
+"""District reference data, layer schemas, validation, import/export and the store."""

@@ -1,0 +1,155 @@
+"""Load a district data folder: boundary, towns, town areas, villages and file locations."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from layers.errors import DistrictDataError
+
+WGS84 = "EPSG:4326"
+DEFAULT_DISTRICT_DIR = Path(__file__).resolve().parent.parent / "data" / "bishan"
+
+TOWN_CODE = "town_code"
+VILLAGE_CODE = "village_code"
+
+
+@dataclass(frozen=True)
+class District:
+    """A district as described by its data folder (see ``data/bishan/district.toml``).
+
+    Geometries are returned in WGS-84 (EPSG:4326); ``crs`` is the projected CRS (metres) in which
+    every distance of this district is computed.
+    """
+
+    folder: Path
+    code: str
+    name: str
+    name_en: str
+    crs: str
+    seed: int
+    files: dict[str, str] = field(repr=False)
+
+    def path(self, key: str) -> Path:
+        """Return the path of the district file named ``key`` in ``district.toml`` ``[files]``."""
+        try:
+            return self.folder / self.files[key]
+        except KeyError:
+            msg = (
+                f"`{key}` is not listed under [files] in {self.folder / 'district.toml'}; "
+                f"listed: {sorted(self.files)!r}."
+            )
+            raise DistrictDataError(msg) from None
+
+    @cached_property
+    def boundary(self) -> gpd.GeoDataFrame:
+        """The district outline, one (Multi)Polygon row, in EPSG:4326."""
+        gdf = _read_geo(self.path("boundary"))
+        return gdf[["geometry"]].dissolve().reset_index(drop=True)
+
+    @cached_property
+    def towns(self) -> gpd.GeoDataFrame:
+        """Towns and subdistricts (镇街) with 9-digit codes and seat points, in EPSG:4326."""
+        df = _read_csv(self.path("towns"), dtype={"code": str})
+        geometry = gpd.points_from_xy(df["seat_lon"], df["seat_lat"], crs=WGS84)
+        return gpd.GeoDataFrame(df.rename(columns={"code": TOWN_CODE}), geometry=geometry)
+
+    @cached_property
+    def town_areas(self) -> gpd.GeoDataFrame:
+        """Approximate town areas (polygons), one per town, in EPSG:4326."""
+        gdf = _read_geo(self.path("town_areas"))
+        gdf[TOWN_CODE] = gdf[TOWN_CODE].astype(str)
+        return gdf
+
+    @cached_property
+    def villages(self) -> gpd.GeoDataFrame:
+        """Villages and communities (村/社区) with 12-digit codes as points, in EPSG:4326."""
+        df = _read_csv(
+            self.path("villages"),
+            dtype={VILLAGE_CODE: str, TOWN_CODE: str, "urban_rural_code": str},
+        )
+        geometry = gpd.points_from_xy(df["lon"], df["lat"], crs=WGS84)
+        return gpd.GeoDataFrame(df, geometry=geometry)
+
+    @property
+    def roads_path(self) -> Path:
+        """Path of the district's road network file (OSM XML, PBF or GraphML)."""
+        return self.path("roads")
+
+    @property
+    def demo_dir(self) -> Path:
+        """Folder of the demo layers, one CSV per layer."""
+        return self.path("demo")
+
+    @property
+    def plan_dir(self) -> Path:
+        """Folder of the plan's targets and task tables."""
+        return self.path("plan")
+
+
+def load_district(folder: str | Path | None = None) -> District:
+    """Load the district described by ``folder/district.toml``.
+
+    Parameters
+    ----------
+    folder
+        A district data folder; the embedded Bishan default when None.
+
+    Returns
+    -------
+    District
+        Light object; each layer is read on first access.
+
+    Raises
+    ------
+    DistrictDataError
+        If ``district.toml`` is missing or lacks a required key.
+    """
+    folder = Path(folder) if folder is not None else DEFAULT_DISTRICT_DIR
+    config_path = folder / "district.toml"
+    if not config_path.is_file():
+        msg = f"No district.toml in {str(folder)!r}: a district folder must describe itself there."
+        raise DistrictDataError(msg)
+    with config_path.open("rb") as f:
+        config = tomllib.load(f)
+    missing = [k for k in ("code", "name", "projected_crs", "files") if k not in config]
+    if missing:
+        msg = f"{config_path} lacks the key(s) {missing!r}; see data/bishan/district.toml for an example."
+        raise DistrictDataError(msg)
+    return District(
+        folder=folder,
+        code=str(config["code"]),
+        name=config["name"],
+        name_en=config.get("name_en", config["name"]),
+        crs=config["projected_crs"],
+        seed=int(config.get("synthetic_seed", 0)),
+        files=dict(config["files"]),
+    )
+
+
+def _require_file(path: Path) -> None:
+    if not path.is_file():
+        msg = f"District file {str(path)!r} is missing; regenerate it with `accessplan district generate`."
+        raise DistrictDataError(msg)
+
+
+def _read_csv(path: Path, *, dtype: dict[str, type]) -> pd.DataFrame:
+    _require_file(path)
+    return pd.read_csv(path, dtype=dtype, encoding="utf-8")
+
+
+def _read_geo(path: Path) -> gpd.GeoDataFrame:
+    _require_file(path)
+    gdf = gpd.read_file(path)
+    if gdf.crs is None:
+        msg = f"{str(path)!r} has no CRS; add one (WGS-84 or CGCS2000) to the file."
+        raise DistrictDataError(msg)
+    # CGCS2000 (EPSG:4490) differs from WGS-84 by well under a metre (DOMAIN.md §4): relabel only.
+    if gdf.crs.to_epsg() == 4490:
+        return gdf.set_crs(WGS84, allow_override=True)
+    return gdf.to_crs(WGS84)
