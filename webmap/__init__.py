@@ -1,0 +1,46 @@
+"""Serve the planning tool: the Flask app factory (the only entry point), blueprints and maps."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from layers.district import DEFAULT_DISTRICT_DIR
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Create and configure the app (flaskr style).
+
+    Parameters
+    ----------
+    test_config
+        Settings that replace the instance ``config.py`` (tests pass ``TESTING`` and paths here).
+
+    Returns
+    -------
+    Flask
+        The configured application with its blueprints registered.
+    """
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(
+        SECRET_KEY="dev",  # replaced by the instance config.py in any deployment
+        DISTRICT_DIR=str(DEFAULT_DISTRICT_DIR),
+        DATABASE_URL=os.environ.get("ACCESSPLAN_DATABASE_URL")
+        or f"sqlite:///{Path(app.instance_path) / 'accessplan.sqlite'}",
+        TILE_URL=None,  # none by default: the district and its roads are the base map
+        TILE_ATTR=None,
+    )
+    if test_config is None:
+        app.config.from_pyfile("config.py", silent=True)
+    else:
+        app.config.from_mapping(test_config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    from webmap import public, store
+
+    store.init_app(app)
+    app.register_blueprint(public.bp)
+    return app

@@ -1,0 +1,55 @@
+"""The `accessplan` command line: Flask's CLI group plus the project's own commands."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from layers.demo import load_demo_layers
+from webmap import create_app
+from webmap.store import get_district, get_store
+
+
+@click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
+def main() -> None:
+    """Plan disability-service facilities and accessibility in a Chinese district (default: Bishan)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _load_demo_if_empty() -> None:
+    store = get_store()
+    if store.count() == 0:
+        counts = load_demo_layers(store, get_district().demo_dir)
+        click.echo(f"Loaded the embedded demo data: {counts}")
+
+
+@main.command("load-demo")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the store already holds data.")
+@with_appcontext
+def load_demo_command(if_empty: bool) -> None:
+    """Load the district's demo layers into the store."""
+    store = get_store()
+    if store.count() and if_empty:
+        click.echo(f"The store already holds {store.count()} rows; nothing loaded.")
+        return
+    if store.count():
+        msg = "The store is not empty; loading the demo data again would duplicate ids. Use --if-empty."
+        raise click.ClickException(msg)
+    _load_demo_if_empty()
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=5000, show_default=True, help="Port to listen on.")
+@click.option("--threads", default=8, show_default=True, help="Worker threads of the WSGI server.")
+@with_appcontext
+def serve_command(host: str, port: int, threads: int) -> None:
+    """Serve the app with a production WSGI server (waitress), loading the demo data if the store is empty."""
+    import waitress
+
+    _load_demo_if_empty()
+    click.echo(f"Serving {get_district().name} on http://{host}:{port}/  (Ctrl+C to stop)")
+    waitress.serve(current_app._get_current_object(), host=host, port=port, threads=threads)

@@ -1,0 +1,32 @@
+"""Give the app one store and one district, opened on first use (flaskr ``db.py`` style)."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from layers.district import District, load_district
+from layers.store import Store
+
+
+def get_store() -> Store:
+    """Return the current app's store (one connection pool per app)."""
+    store = current_app.extensions.get("accessplan_store")
+    if store is None:
+        store = Store(current_app.config["DATABASE_URL"])
+        current_app.extensions["accessplan_store"] = store
+    return store
+
+
+def get_district() -> District:
+    """Return the current app's district, loaded once."""
+    district = current_app.extensions.get("accessplan_district")
+    if district is None:
+        district = load_district(current_app.config["DISTRICT_DIR"])
+        current_app.extensions["accessplan_district"] = district
+    return district
+
+
+def init_app(app: Flask) -> None:
+    """Reserve the app's store and district slots (filled on first use)."""
+    app.extensions.setdefault("accessplan_store", None)
+    app.extensions.setdefault("accessplan_district", None)
