@@ -1,0 +1,75 @@
+"""Define travel profiles (walk, wheelchair, drive): speed per highway class and one-way rules."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+from geo.errors import ProfileError
+
+DEFAULT_PROFILES_PATH = Path(__file__).with_name("profiles.toml")
+_LINK_SUFFIX = "_link"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How one kind of traveller uses the road network.
+
+    Parameters
+    ----------
+    name
+        Profile name, e.g. ``"walk"``.
+    speed_kph
+        Speed in km/h per OSM ``highway`` class; classes not listed may not be used.
+    respect_oneway
+        Whether ``oneway`` tags restrict travel (drive only, by default).
+    """
+
+    name: str
+    speed_kph: Mapping[str, float]
+    respect_oneway: bool
+
+    def speed_for(self, highway: str) -> float | None:
+        """Return the speed (km/h) on a ``highway`` class, or None where the profile may not go."""
+        if highway.endswith(_LINK_SUFFIX):
+            highway = highway[: -len(_LINK_SUFFIX)]
+        return self.speed_kph.get(highway)
+
+    def with_speed(self, speed_kph: float) -> Profile:
+        """Return a copy travelling at ``speed_kph`` on every class it may use (e.g. a slower wheelchair)."""
+        if not speed_kph > 0:
+            msg = f"`speed_kph` must be a positive number; got {speed_kph!r}."
+            raise ProfileError(msg)
+        speeds = dict.fromkeys(self.speed_kph, float(speed_kph))
+        return Profile(self.name, MappingProxyType(speeds), self.respect_oneway)
+
+
+def load_profiles(path: str | Path | None = None) -> dict[str, Profile]:
+    """Read travel profiles from a TOML file (the shipped defaults when ``path`` is None).
+
+    Raises
+    ------
+    ProfileError
+        If a profile lacks ``speed_kph`` or ``respect_oneway`` or has a non-positive speed.
+    """
+    path = Path(path) if path is not None else DEFAULT_PROFILES_PATH
+    with path.open("rb") as f:
+        tables = tomllib.load(f)
+    profiles = {}
+    for name, table in tables.items():
+        if not isinstance(table.get("speed_kph"), dict) or not isinstance(table.get("respect_oneway"), bool):
+            msg = (
+                f"Profile `{name}` in {str(path)!r} needs a `speed_kph` table and a boolean "
+                f"`respect_oneway`; got keys {sorted(table)!r}."
+            )
+            raise ProfileError(msg)
+        bad = {k: v for k, v in table["speed_kph"].items() if not (isinstance(v, int | float) and v > 0)}
+        if bad:
+            msg = f"Profile `{name}` in {str(path)!r}: speeds must be positive km/h; got {bad!r}."
+            raise ProfileError(msg)
+        speeds = MappingProxyType({k: float(v) for k, v in table["speed_kph"].items()})
+        profiles[name] = Profile(name, speeds, table["respect_oneway"])
+    return profiles
