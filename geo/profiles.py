@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -12,6 +12,12 @@ from geo.errors import ProfileError
 
 DEFAULT_PROFILES_PATH = Path(__file__).with_name("profiles.toml")
 _LINK_SUFFIX = "_link"
+#: OSM highway classes from most to least important; picks one class for merged (list-valued) edges.
+HIGHWAY_RANK = (
+    "motorway", "trunk", "primary", "secondary", "tertiary", "unclassified", "residential",
+    "living_street", "service", "road", "track", "pedestrian", "footway", "cycleway", "path", "steps",
+)  # fmt: skip
+_RANK = {h: i for i, h in enumerate(HIGHWAY_RANK)}
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,25 @@ class Profile:
             raise ProfileError(msg)
         speeds = dict.fromkeys(self.speed_kph, float(speed_kph))
         return Profile(self.name, MappingProxyType(speeds), self.respect_oneway)
+
+
+def highway_class(value: str | Iterable[str]) -> str:
+    """Return one highway class for an edge's ``highway`` tag (osmnx lists merged values).
+
+    A list takes its most important class (``HIGHWAY_RANK``), links count as their parent class.
+    """
+    if isinstance(value, str):
+        return value
+    classes = list(value)
+    return min(classes, key=lambda h: _RANK.get(h.removesuffix(_LINK_SUFFIX), len(_RANK)))
+
+
+def travel_time_s(length_m: float, highway: str | Iterable[str], profile: Profile) -> float | None:
+    """Return the seconds ``profile`` needs for an edge, or None where it may not use the edge."""
+    speed_kph = profile.speed_for(highway_class(highway))
+    if speed_kph is None:
+        return None
+    return length_m / (speed_kph / 3.6)
 
 
 def load_profiles(path: str | Path | None = None) -> dict[str, Profile]:
