@@ -65,11 +65,16 @@ def highway_class(value: str | Iterable[str]) -> str:
 
 
 def travel_time_s(length_m: float, highway: str | Iterable[str], profile: Profile) -> float | None:
-    """Return the seconds ``profile`` needs for an edge, or None where it may not use the edge."""
-    speed_kph = profile.speed_for(highway_class(highway))
-    if speed_kph is None:
+    """Return the seconds ``profile`` needs for an edge, or None where it may not use the edge.
+
+    An edge merged from several classes (osmnx lists them) is usable only if every class is, at
+    the slowest of their speeds: a footway with a flight of steps is no wheelchair route.
+    """
+    classes = [highway] if isinstance(highway, str) else list(highway)
+    speeds = [profile.speed_for(h) for h in classes]
+    if not speeds or any(s is None for s in speeds):
         return None
-    return length_m / (speed_kph / 3.6)
+    return length_m / (min(speeds) / 3.6)
 
 
 def load_profiles(path: str | Path | None = None) -> dict[str, Profile]:
