@@ -143,6 +143,7 @@ _HUICAN_COLUMNS = (
     _Column(SOURCE),
 )
 
+_RULES = {"int": "must be a whole number", "float": "must be a number"}
 _FIXES = {
     "int": "write a whole number such as 3",
     "float": "write a plain number such as 90 or 96.43 (no % sign, no full-width digits)",
@@ -441,9 +442,7 @@ def _read_checked(path: Path, columns: tuple[_Column, ...]) -> tuple[pd.DataFram
                 )
                 df.at[i, col.name] = ""
             elif col.kind != "text" and not _parses(value, col.kind):
-                problems.append(
-                    _problem(path, i, col.name, value, f"must be a {col.kind} number", _FIXES[col.kind])
-                )
+                problems.append(_problem(path, i, col.name, value, _RULES[col.kind], _FIXES[col.kind]))
         if col.kind == "int":
             df[col.name] = pd.array([_to_int(v) for v in values], dtype="Int64")
         elif col.kind == "float":
@@ -456,11 +455,11 @@ def _parses(value: str, kind: str) -> bool:
 
 
 def _to_int(value: str) -> int | None:
-    return int(value) if re.fullmatch(r"-?\d+", value) else None
+    return int(value) if re.fullmatch(r"-?[0-9]+", value) else None
 
 
 def _to_float(value: str) -> float | None:
-    return float(value) if re.fullmatch(r"-?\d+(?:\.\d+)?", value) else None
+    return float(value) if re.fullmatch(r"-?[0-9]+(?:\.[0-9]+)?", value) else None
 
 
 def _duplicate_problems(df: pd.DataFrame, col: str, path: Path) -> list[str]:
@@ -473,6 +472,8 @@ def _duplicate_problems(df: pd.DataFrame, col: str, path: Path) -> list[str]:
 
 
 def _problem(path: Path, i: int, col: str, value: object, rule: str, fix: str) -> str:
+    if hasattr(value, "item"):  # numpy scalar from a typed column: show it as a plain Python value
+        value = value.item()
     return f"{path.name} row {i + 2}, column `{col}`: {rule}; got {value!r}. Fix: {fix}."
 
 
