@@ -233,13 +233,12 @@ def load_indicators(plan_dir: str | Path) -> pd.DataFrame:
         or indicator numbers repeat.
     """
     path = Path(plan_dir) / INDICATORS_FILE
-    df, problems = _read_checked(path, _INDICATOR_COLUMNS)
+    df, problems, bad_cells = _read_checked(path, _INDICATOR_COLUMNS)
     problems += _duplicate_problems(df, INDICATOR_NO, path)
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     for i, row in df.iterrows():
-        has_value = bool(raw.at[i, TARGET_VALUE].strip())
-        has_operator = bool(raw.at[i, TARGET_OPERATOR].strip())
-        if has_value != has_operator:
+        if {(i, TARGET_VALUE), (i, TARGET_OPERATOR)} & bad_cells:
+            continue  # already reported
+        if pd.isna(row[TARGET_VALUE]) != (not row[TARGET_OPERATOR]):
             problems.append(
                 _problem(
                     path,
@@ -274,7 +273,7 @@ def load_key_projects(plan_dir: str | Path) -> pd.DataFrame:
         `build_type` is not an allowed value, `build_type` is set off the toilet layer, or ids repeat.
     """
     path = Path(plan_dir) / KEY_PROJECTS_FILE
-    df, problems = _read_checked(path, _KEY_PROJECT_COLUMNS)
+    df, problems, _ = _read_checked(path, _KEY_PROJECT_COLUMNS)
     problems += _duplicate_problems(df, PROJECT_NO, path)
     for i, row in df.iterrows():
         count = row[TARGET_COUNT]
@@ -317,7 +316,7 @@ def load_tasks(plan_dir: str | Path) -> pd.DataFrame:
         has no text or lead unit.
     """
     path = Path(plan_dir) / TASKS_FILE
-    df, problems = _read_checked(path, _TASK_COLUMNS)
+    df, problems, _ = _read_checked(path, _TASK_COLUMNS)
     problems += _duplicate_problems(df, TASK_NO, path)
     return _finish(df, problems, path)
 
@@ -344,7 +343,7 @@ def load_huican_tasks(plan_dir: str | Path) -> pd.DataFrame:
         one that does not), or an (item, sub-item) pair repeats.
     """
     path = Path(plan_dir) / HUICAN_TASKS_FILE
-    df, problems = _read_checked(path, _HUICAN_COLUMNS)
+    df, problems, _ = _read_checked(path, _HUICAN_COLUMNS)
     for i, row in df.iterrows():
         problems += _month_problems(path, i, row)
     pairs = df[[ITEM_NO, SUB_ITEM_NO]].astype(str)
@@ -408,10 +407,12 @@ def _month_problems(path: Path, i: int, row: pd.Series) -> list[str]:
     return problems
 
 
-def _read_checked(path: Path, columns: tuple[_Column, ...]) -> tuple[pd.DataFrame, list[str]]:
-    """Read ``path`` as text, check columns and cells, and return the typed frame plus problems.
+def _read_checked(
+    path: Path, columns: tuple[_Column, ...]
+) -> tuple[pd.DataFrame, list[str], set[tuple[int, str]]]:
+    """Read ``path`` as text, check columns and cells; return the typed frame, problems and bad cells.
 
-    A cell that fails its own check is returned as null, so row-level rules skip it.
+    A cell that fails its own check is returned as null (or ``""``) and listed in the bad cells.
     """
     if not path.is_file():
         msg = (
@@ -429,25 +430,29 @@ def _read_checked(path: Path, columns: tuple[_Column, ...]) -> tuple[pd.DataFram
         raise PlanDataError(msg)
     df = raw.apply(lambda s: s.str.strip())
     problems: list[str] = []
+    bad_cells: set[tuple[int, str]] = set()
     for col in columns:
         values = df[col.name]
         for i, value in values.items():
             if not value:
                 if col.required:
+                    bad_cells.add((i, col.name))
                     problems.append(_problem(path, i, col.name, value, "must not be empty", "fill it in"))
                 continue
             if col.choices and value not in col.choices:
+                bad_cells.add((i, col.name))
                 problems.append(
                     _problem(path, i, col.name, value, f"must be one of {list(col.choices)!r}", "use one")
                 )
                 df.at[i, col.name] = ""
             elif col.kind != "text" and not _parses(value, col.kind):
+                bad_cells.add((i, col.name))
                 problems.append(_problem(path, i, col.name, value, _RULES[col.kind], _FIXES[col.kind]))
         if col.kind == "int":
             df[col.name] = pd.array([_to_int(v) for v in values], dtype="Int64")
         elif col.kind == "float":
             df[col.name] = pd.array([_to_float(v) for v in values], dtype="Float64")
-    return df, problems
+    return df, problems, bad_cells
 
 
 def _parses(value: str, kind: str) -> bool:

@@ -320,3 +320,9 @@ def test_all_problems_are_reported_at_once(tmp_path):
 def test_loaders_accept_a_copied_plan_folder(tmp_path):
     shutil.copytree(PLAN_DIR, tmp_path / "plan")
     assert len(plan.load_huican_tasks(tmp_path / "plan")) == 68
+
+
+def test_a_bad_number_is_reported_once(tmp_path):
+    folder = _write_bad(tmp_path, plan.INDICATORS_FILE, {(1, plan.TARGET_VALUE): "900人次"})
+    with pytest.raises(PlanDataError, match=r"^1 problem\(s\)"):
+        plan.load_indicators(folder)
