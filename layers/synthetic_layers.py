@@ -7,6 +7,17 @@ Randomness comes from ``numpy.random.default_rng(seed)`` and from Faker ``zh_CN`
 ``Faker.seed_instance(seed)`` (names, phone numbers, company and street names), so one seed gives the
 same frames and byte-identical CSV files on every run (for the pinned Faker version).
 
+Layers (ids, counts and statuses):
+
+* ``rehab_station`` RS-0001…: 30 community rehab stations 社区康复站, at least one per town, 24 open,
+  4 planned, 2 closed; ``training_area_m2`` ≥ 20, ``beds`` ≥ 2, ``devices`` ≥ 5, ``instructors`` ≥ 1.
+* ``service_centre`` SC-01…: 5 existing 渝馨家园, open, in 5 distinct towns (the rest are to be sited).
+* ``accessible_toilet`` AT-001…: 25 ``existing`` (accepted), 19 ``rebuild`` and 19 ``new`` across
+  planned → under_construction → completed → accepted; GB 50763 fields filled once completed.
+* ``sports_site`` SS-01…: 20 残健融合文化体育示范点, 12 open, 8 planned.
+* ``household`` HH-00001…: 1,150–1,250 households needing home modification, spread over villages in
+  proportion to their households; fake names/phones, valid ID and certificate numbers.
+
 Choices worth knowing:
 
 * ``as_of`` (default 2024-06-30, mid 十四五 plan) is the date the demo data describe: ages, survey
@@ -205,7 +216,7 @@ _TOWN_COLUMNS = ("town_code", "name")
 
 @dataclass(frozen=True)
 class _Places:
-    """Villages joined with their town name, as plain arrays, plus the containment polygons."""
+    """Villages (sorted by code, with ``town_name``) and the shrunken polygons points must fall in."""
 
     villages: pd.DataFrame
     areas: dict[str, object] | None

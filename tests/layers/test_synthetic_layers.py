@@ -335,3 +335,14 @@ def test_regenerating_the_committed_data_is_byte_identical(district, tmp_path):
     assert {p.name for p in district.demo_dir.glob("*.csv")} == LAYER_FILES
     for path in paths.values():
         assert path.read_bytes() == (district.demo_dir / path.name).read_bytes(), path.name
+
+
+@pytest.mark.parametrize("layer", list(ID_PATTERNS))
+def test_committed_points_are_near_their_village(district, committed, layer):
+    limit_m = 3_000 if layer == "household" else 1_000
+    df = committed[layer]
+    lon, lat = true_positions(df)
+    points = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs="EPSG:4326").to_crs(district.crs)
+    villages = district.villages.set_index("village_code").to_crs(district.crs)
+    anchors = villages.geometry.loc[df["village_code"]].reset_index(drop=True)
+    assert (points.distance(anchors) < limit_m).all()
