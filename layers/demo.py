@@ -14,11 +14,12 @@ from layers.store import Store
 
 logger = logging.getLogger(__name__)
 
-#: Demo layers loaded into the store by default. Households join once their personal fields are
-#: encrypted at rest (layers issue); until then they stay out of the database.
-DEMO_LAYERS = schema.PUBLIC_LAYERS
+#: Demo layers loaded into the store; households' personal fields are encrypted by the store.
+DEMO_LAYERS = schema.ALL_LAYERS
 
-_TEXT_COLUMNS = {schema.ID: str, schema.TOWN_CODE: str, schema.VILLAGE_CODE: str}
+_TEXT_COLUMNS = dict.fromkeys(
+    (schema.ID, schema.TOWN_CODE, schema.VILLAGE_CODE, "id_number", "certificate_number", "phone"), str
+)
 
 
 def read_demo_layer(demo_dir: Path, layer: str) -> pd.DataFrame:
@@ -41,6 +42,6 @@ def load_demo_layers(store: Store, demo_dir: Path, *, user: str = "demo-loader")
     """Insert every demo layer into ``store`` and return the row count per layer."""
     counts = {}
     for layer in DEMO_LAYERS:
-        counts[layer] = store.insert_features(layer, read_demo_layer(demo_dir, layer), user=user)
+        counts[layer] = store.upsert_features(layer, read_demo_layer(demo_dir, layer), user=user).inserted
     logger.info("Loaded demo layers from %s: %s", demo_dir, counts)
     return counts

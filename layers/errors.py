@@ -9,3 +9,19 @@ class DistrictDataError(ValueError):
 
 class PlanDataError(ValueError):
     """A plan data file (targets, key projects, tasks) is missing or holds invalid data."""
+
+
+class EncryptionKeyError(ValueError):
+    """The encryption key is invalid or differs from the one the data were encrypted with."""
+
+
+class StaleVersionError(RuntimeError):
+    """An update carried a version older than the stored one: someone else changed the row first."""
+
+
+class WorkflowError(ValueError):
+    """A status change does not follow the layer's workflow."""
+
+
+class NotFoundError(LookupError):
+    """No row with the given layer and id exists."""

@@ -1,41 +1,105 @@
-"""Keep point layers in a relational database through SQLAlchemy (SQLite by default)."""
+"""Keep the point layers in a relational database through SQLAlchemy (SQLite by default).
+
+Every change is one transaction that also appends a history row; updates carry the version they
+read (optimistic locking); households' personal fields are encrypted at rest and masked on read.
+The schema is created and migrated by Alembic (``layers/migrations``).
+"""
 
 from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import pandas as pd
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import event
 
 from layers import schema
+from layers.errors import EncryptionKeyError, NotFoundError, StaleVersionError
+
+if TYPE_CHECKING:
+    from layers.crypto import FieldCipher
 
 logger = logging.getLogger(__name__)
 
-_metadata = sa.MetaData()
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+#: Household fields that are encrypted at rest and masked on read (PIPL sensitive personal data).
+PERSONAL_COLUMNS = ("name", "id_number", "certificate_number", "phone")
+_SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+metadata = sa.MetaData()
 
 features_table = sa.Table(
     "features",
-    _metadata,
+    metadata,
     sa.Column("layer", sa.String(32), primary_key=True),
     sa.Column(schema.ID, sa.String(64), primary_key=True),
-    sa.Column(schema.TOWN_CODE, sa.String(9), nullable=False, index=True),
+    sa.Column(schema.TOWN_CODE, sa.String(9), nullable=False),
     sa.Column(schema.VILLAGE_CODE, sa.String(12)),
-    sa.Column(schema.NAME, sa.Text, nullable=False),
+    sa.Column(schema.NAME, sa.Text),  # NULL for households: their name is in `personal`
     sa.Column(schema.ADDRESS, sa.Text),
     sa.Column(schema.LON, sa.Float, nullable=False),
     sa.Column(schema.LAT, sa.Float, nullable=False),
     sa.Column("source_datum", sa.String(8), nullable=False),
     sa.Column(schema.STATUS, sa.String(32), nullable=False),
     sa.Column("attributes", sa.JSON, nullable=False),
+    sa.Column("personal", sa.Text),  # Fernet token of PERSONAL_COLUMNS (households only)
     sa.Column(schema.VERSION, sa.Integer, nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_by", sa.String(64), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_features_layer_town", "layer", schema.TOWN_CODE),
 )
+
+history_table = sa.Table(
+    "history",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("user", sa.String(64), nullable=False),
+    sa.Column("layer", sa.String(32), nullable=False),
+    sa.Column("feature_id", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column(schema.VERSION, sa.Integer, nullable=False),
+    sa.Column("before", sa.JSON),
+    sa.Column("after", sa.JSON),
+    sa.Index("ix_history_feature", "layer", "feature_id"),
+)
+
+access_log_table = sa.Table(
+    "access_log",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("user", sa.String(64), nullable=False),
+    sa.Column("layer", sa.String(32), nullable=False),
+    sa.Column("feature_id", sa.String(64), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+)
+
+#: Columns of a stored row that describe the row itself rather than the feature.
+_META_COLUMNS = ("layer", schema.VERSION, "created_by", "created_at", "updated_by", "updated_at")
+_ROW_COLUMNS = (
+    schema.ID, schema.TOWN_CODE, schema.VILLAGE_CODE, schema.NAME, schema.ADDRESS,
+    schema.LON, schema.LAT, "source_datum", schema.STATUS,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ImportCounts:
+    """How many rows an import inserted, updated and left unchanged."""
+
+    inserted: int
+    updated: int
+    unchanged: int
 
 
 class Store:
@@ -44,19 +108,24 @@ class Store:
     Parameters
     ----------
     url
-        SQLAlchemy URL, e.g. ``sqlite:///instance/accessplan.sqlite`` or a PostgreSQL URL.
+        SQLAlchemy URL, e.g. ``sqlite:////abs/path/accessplan.sqlite`` or ``postgresql+psycopg://…``.
+    cipher
+        Encrypts households' personal fields; required to write or read households.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, cipher: FieldCipher | None = None) -> None:
         self.url = url
+        self.cipher = cipher
         self.engine = sa.create_engine(url)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        _metadata.create_all(self.engine)
+        upgrade_schema(self.engine)
 
     def close(self) -> None:
         """Release the database connections."""
         self.engine.dispose()
+
+    # --- reading --------------------------------------------------------------------------------
 
     def count(self, layer: str | None = None) -> int:
         """Return the number of rows in ``layer`` (all layers when None)."""
@@ -66,61 +135,284 @@ class Store:
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
-    def insert_features(self, layer: str, rows: pd.DataFrame, *, user: str) -> int:
-        """Insert new rows of ``layer`` in one transaction: all rows or none.
+    def features(
+        self,
+        layer: str,
+        *,
+        statuses: tuple[str, ...] | None = None,
+        towns: tuple[str, ...] | None = None,
+    ) -> gpd.GeoDataFrame:
+        """Return the rows of ``layer`` as points in EPSG:4326, attributes as columns.
 
-        ``rows`` has the columns of ``schema.COMMON_COLUMNS`` with lon/lat already in WGS-84 (the
-        ``datum`` column records the datum they were collected in); other columns become attributes.
+        Personal fields never come out of this method: households have no name here (see
+        ``households``).
         """
-        now = datetime.now(UTC)
-        attribute_columns = [c for c in rows.columns if c not in schema.COMMON_COLUMNS]
-        records = [
-            {
-                "layer": layer,
-                schema.ID: str(row[schema.ID]),
-                schema.TOWN_CODE: str(row[schema.TOWN_CODE]),
-                schema.VILLAGE_CODE: _none_if_missing(row.get(schema.VILLAGE_CODE)),
-                schema.NAME: row[schema.NAME],
-                schema.ADDRESS: _none_if_missing(row.get(schema.ADDRESS)),
-                schema.LON: float(row[schema.LON]),
-                schema.LAT: float(row[schema.LAT]),
-                "source_datum": row[schema.DATUM],
-                schema.STATUS: row[schema.STATUS],
-                "attributes": {c: _none_if_missing(row[c]) for c in attribute_columns},
-                schema.VERSION: 1,
-                "updated_by": user,
-                "updated_at": now,
-            }
-            for row in rows.to_dict("records")
-        ]
-        with self.engine.begin() as conn:
-            conn.execute(features_table.insert(), records)
-        logger.info("Inserted %d rows into layer %r", len(records), layer)
-        return len(records)
-
-    def features(self, layer: str, *, statuses: tuple[str, ...] | None = None) -> gpd.GeoDataFrame:
-        """Return the rows of ``layer`` as points in EPSG:4326, attributes as columns."""
-        query = sa.select(features_table).where(features_table.c.layer == layer)
+        query = sa.select(*[c for c in features_table.c if c.name != "personal"]).where(features_table.c.layer == layer)
         if statuses is not None:
             query = query.where(features_table.c.status.in_(statuses))
+        if towns is not None:
+            query = query.where(features_table.c.town_code.in_(towns))
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(features_table.c.id)).mappings().all()
-        records = [{**{k: v for k, v in r.items() if k != "attributes"}, **r["attributes"]} for r in rows]
-        df = pd.DataFrame.from_records(records, columns=None if records else list(features_table.c.keys()))
-        geometry = gpd.points_from_xy(df[schema.LON], df[schema.LAT], crs="EPSG:4326")
-        return gpd.GeoDataFrame(df.drop(columns=["attributes"], errors="ignore"), geometry=geometry)
+        return _frame([_flatten(r) for r in rows])
+
+    def feature(self, layer: str, feature_id: str) -> dict[str, Any]:
+        """Return one row of ``layer`` (without personal fields).
+
+        Raises
+        ------
+        NotFoundError
+            If ``layer`` has no row ``feature_id``.
+        """
+        with self.engine.connect() as conn:
+            row = _select_row(conn, layer, feature_id)
+        return _flatten(row)
+
+    def statuses(self, layer: str) -> dict[str, str]:
+        """Return the current status of every row of ``layer``, by id."""
+        query = sa.select(features_table.c.id, features_table.c.status).where(features_table.c.layer == layer)
+        with self.engine.connect() as conn:
+            return dict(conn.execute(query).all())
+
+    def history(self, layer: str, feature_id: str) -> list[dict[str, Any]]:
+        """Return the history rows of one feature, oldest first."""
+        query = (
+            sa.select(history_table)
+            .where(history_table.c.layer == layer, history_table.c.feature_id == feature_id)
+            .order_by(history_table.c.seq)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings().all()]
+
+    def decrypt_personal(self, token: str) -> dict[str, Any]:
+        """Return the personal fields held by ``token`` (callers log the access)."""
+        return self._require_cipher().decrypt(token)
+
+    def personal_tokens(self, layer: str, *, towns: tuple[str, ...] | None = None) -> dict[str, str]:
+        """Return the encrypted personal token of every row of ``layer`` (households), by id."""
+        query = sa.select(features_table.c.id, features_table.c.personal).where(
+            features_table.c.layer == layer, features_table.c.personal.is_not(None)
+        )
+        if towns is not None:
+            query = query.where(features_table.c.town_code.in_(towns))
+        with self.engine.connect() as conn:
+            return dict(conn.execute(query).all())
+
+    def log_access(self, layer: str, feature_ids: list[str], *, user: str, reason: str) -> None:
+        """Append one access-log row per feature whose personal fields ``user`` saw in full."""
+        now = datetime.now(UTC)
+        records = [
+            {"at": now, "user": user, "layer": layer, "feature_id": fid, "reason": reason} for fid in feature_ids
+        ]
+        if records:
+            with self.engine.begin() as conn:
+                conn.execute(access_log_table.insert(), records)
+
+    def access_log(self) -> list[dict[str, Any]]:
+        """Return the access log, oldest first."""
+        with self.engine.connect() as conn:
+            query = sa.select(access_log_table).order_by(access_log_table.c.seq)
+            return [dict(r) for r in conn.execute(query).mappings().all()]
+
+    # --- writing --------------------------------------------------------------------------------
+
+    def upsert_features(self, layer: str, rows: pd.DataFrame, *, user: str) -> ImportCounts:
+        """Insert new ids and update changed ones in ONE transaction, appending history rows.
+
+        ``rows`` holds validated rows: ``schema.COMMON_COLUMNS`` with lon/lat already in WGS-84 (the
+        ``datum`` column records the datum they were collected in); households also carry
+        ``PERSONAL_COLUMNS``, which are encrypted. Other columns become attributes. Rows equal to
+        the stored ones are left unchanged, so re-importing a file is idempotent.
+        """
+        now = datetime.now(UTC)
+        incoming = [self._to_record(layer, r) for r in rows.to_dict("records")]
+        with self.engine.begin() as conn:
+            existing = {
+                r[schema.ID]: r
+                for r in conn.execute(sa.select(features_table).where(features_table.c.layer == layer)).mappings().all()
+            }
+            inserts, updates, history = [], [], []
+            for record in incoming:
+                old = existing.get(record[schema.ID])
+                if old is None:
+                    inserts.append({**record, schema.VERSION: 1, "created_by": user, "created_at": now,
+                                    "updated_by": user, "updated_at": now})  # fmt: skip
+                    history.append(_history(now, user, layer, record, "insert", 1, None, record))
+                elif not self._same(old, record):
+                    version = old[schema.VERSION] + 1
+                    updates.append({**record, "b_id": record[schema.ID], "b_version": old[schema.VERSION],
+                                    schema.VERSION: version, "updated_by": user, "updated_at": now})  # fmt: skip
+                    history.append(_history(now, user, layer, record, "update", version, dict(old), record))
+            if inserts:
+                conn.execute(features_table.insert(), inserts)
+            if updates:
+                statement = (
+                    features_table.update()
+                    .where(
+                        features_table.c.layer == layer,
+                        features_table.c.id == sa.bindparam("b_id"),
+                        features_table.c.version == sa.bindparam("b_version"),
+                    )
+                    .values({k: sa.bindparam(k) for k in updates[0] if not k.startswith("b_") and k != "layer"})
+                )
+                result = conn.execute(statement, updates)
+                if result.rowcount != len(updates):
+                    msg = f"Another user changed rows of `{layer}` during this import; nothing was written. Retry."
+                    raise StaleVersionError(msg)
+            if history:
+                conn.execute(history_table.insert(), history)
+        counts = ImportCounts(len(inserts), len(updates), len(incoming) - len(inserts) - len(updates))
+        logger.info("Imported %d rows into `%s` by %s: %s", len(incoming), layer, user, counts)
+        return counts
+
+    def update_feature(self, layer: str, feature_id: str, changes: dict[str, Any], *, version: int, user: str) -> int:
+        """Change fields of one row if it still has ``version``; return the new version.
+
+        Raises
+        ------
+        NotFoundError
+            If the row does not exist.
+        StaleVersionError
+            If the row was changed since ``version`` was read: names who changed it and when; nothing is
+            written.
+        """
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            old = _select_row(conn, layer, feature_id)
+            current = _flatten(old)
+            if old["personal"] is not None:
+                current.update(self.decrypt_personal(old["personal"]))
+            merged = {k: v for k, v in {**current, **changes}.items() if k not in _META_COLUMNS}
+            new = self._to_record(layer, merged)
+            result = conn.execute(
+                features_table.update()
+                .where(
+                    features_table.c.layer == layer,
+                    features_table.c.id == feature_id,
+                    features_table.c.version == version,
+                )
+                .values({**new, schema.VERSION: version + 1, "updated_by": user, "updated_at": now})
+            )
+            if result.rowcount != 1:
+                current = _select_row(conn, layer, feature_id)
+                msg = (
+                    f"`{layer}` {feature_id!r} was changed by {current['updated_by']!r} at "
+                    f"{current['updated_at']:%Y-%m-%d %H:%M:%S} (now version {current[schema.VERSION]}; "
+                    f"you edited version {version}). Nothing was overwritten: reload and apply your change again."
+                )
+                raise StaleVersionError(msg)
+            conn.execute(
+                history_table.insert(), [_history(now, user, layer, new, "update", version + 1, dict(old), new)]
+            )
+        return version + 1
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def _require_cipher(self) -> FieldCipher:
+        if self.cipher is None:
+            msg = "This store has no encryption key, so it cannot hold households' personal fields."
+            raise EncryptionKeyError(msg)
+        return self.cipher
+
+    def _to_record(self, layer: str, row: dict[str, Any]) -> dict[str, Any]:
+        personal = {c: _plain(row[c]) for c in PERSONAL_COLUMNS if c in row} if layer == schema.HOUSEHOLD else {}
+        attribute_columns = [
+            c for c in row if c not in schema.COMMON_COLUMNS and c not in personal and c not in _ROW_COLUMNS
+        ]
+        return {
+            "layer": layer,
+            schema.ID: str(row[schema.ID]),
+            schema.TOWN_CODE: str(row[schema.TOWN_CODE]),
+            schema.VILLAGE_CODE: _plain(row.get(schema.VILLAGE_CODE)),
+            schema.NAME: None if personal else _plain(row.get(schema.NAME)),
+            schema.ADDRESS: _plain(row.get(schema.ADDRESS)),
+            schema.LON: float(row[schema.LON]),
+            schema.LAT: float(row[schema.LAT]),
+            "source_datum": row.get(schema.DATUM, row.get("source_datum")),
+            schema.STATUS: row[schema.STATUS],
+            "attributes": {c: _plain(row[c]) for c in attribute_columns},
+            "personal": self._require_cipher().encrypt(personal) if personal else None,
+        }
+
+    def _same(self, old: Any, record: dict[str, Any]) -> bool:
+        for key, value in record.items():
+            if key == "personal":
+                if (old["personal"] is None) != (value is None):
+                    return False
+                if value is not None and self.decrypt_personal(old["personal"]) != self.decrypt_personal(value):
+                    return False
+            elif old[key] != value:
+                return False
+        return True
+
+
+def upgrade_schema(engine: sa.Engine) -> None:
+    """Create or migrate the store's tables to the newest revision (Alembic ``upgrade head``)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+def _select_row(conn: sa.Connection, layer: str, feature_id: str) -> Any:
+    row = (
+        conn.execute(
+            sa.select(features_table).where(features_table.c.layer == layer, features_table.c.id == feature_id)
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if row is None:
+        msg = f"No `{layer}` row with id {feature_id!r}."
+        raise NotFoundError(msg)
+    return row
+
+
+def _flatten(row: Any) -> dict[str, Any]:
+    """Return a stored row as one flat record: attributes as keys, no personal token."""
+    record = {k: v for k, v in row.items() if k not in ("attributes", "personal")}
+    return {**record, **row["attributes"]}
+
+
+def _frame(records: list[dict[str, Any]]) -> gpd.GeoDataFrame:
+    columns = None if records else [c.name for c in features_table.c if c.name not in ("attributes", "personal")]
+    df = pd.DataFrame.from_records(records, columns=columns)
+    geometry = gpd.points_from_xy(df[schema.LON], df[schema.LAT], crs="EPSG:4326")
+    return gpd.GeoDataFrame(df, geometry=geometry)
+
+
+def _history(
+    at: datetime, user: str, layer: str, record: dict[str, Any], action: str, version: int,
+    before: dict[str, Any] | None, after: dict[str, Any],
+) -> dict[str, Any]:  # fmt: skip
+    return {
+        "at": at, "user": user, "layer": layer, "feature_id": record[schema.ID], "action": action,
+        schema.VERSION: version, "before": _jsonable(before), "after": _jsonable(after),
+    }  # fmt: skip
+
+
+def _jsonable(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Keep a history snapshot JSON-safe; personal fields stay as their encrypted token."""
+    if record is None:
+        return None
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in record.items()}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
 
-def _none_if_missing(value: Any) -> Any:
+def _plain(value: Any) -> Any:
+    """Return ``value`` as a JSON-safe Python scalar, None for missing values."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
-    if hasattr(value, "item"):  # numpy scalar → Python scalar for JSON
+    if hasattr(value, "item"):  # numpy scalar
         return value.item()
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
     return value

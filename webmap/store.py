@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask, current_app
 
+from layers.crypto import FieldCipher, load_or_create_key
 from layers.district import District, load_district
 from layers.store import Store
 
@@ -12,7 +15,10 @@ def get_store() -> Store:
     """Return the current app's store (one connection pool per app)."""
     store = current_app.extensions.get("accessplan_store")
     if store is None:
-        store = Store(current_app.config["DATABASE_URL"])
+        key = current_app.config.get("ENCRYPTION_KEY") or load_or_create_key(
+            Path(current_app.instance_path) / "encryption.key"
+        )
+        store = Store(current_app.config["DATABASE_URL"], cipher=FieldCipher(key))
         current_app.extensions["accessplan_store"] = store
     return store
 

@@ -1,13 +1,20 @@
 from __future__ import annotations
 
+import threading
+
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 
-from layers.store import Store
+from layers.crypto import FieldCipher
+from layers.errors import EncryptionKeyError, NotFoundError, StaleVersionError
+from layers.store import ImportCounts, Store
+
+ID_NUMBER = "500227194401116803"
 
 
-def _rows(n: int = 3) -> pd.DataFrame:
+def _stations(n: int = 3) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "id": [f"RS-{i:02d}" for i in range(n)],
@@ -19,27 +26,50 @@ def _rows(n: int = 3) -> pd.DataFrame:
             "lat": [29.59] * n,
             "datum": ["wgs84"] * n,
             "status": ["open"] * n,
-            "beds": [2, 3, 4][:n],
-            "note": [None, "x", float("nan")][:n],
+            "beds": [2 + i for i in range(n)],
+            "note": [[None, "x", float("nan")][i % 3] for i in range(n)],
         }
     )
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+def _households() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "id": ["HH-1", "HH-2"],
+            "town_code": ["500120001", "500120100"],
+            "village_code": ["500120001001", "500120100201"],
+            "name": ["孙敏", "李强"],
+            "address": ["璧山区璧城街道文星社区", "璧山区八塘镇某村"],
+            "lon": [106.2294, 106.2927],
+            "lat": [29.5979, 29.8353],
+            "datum": ["wgs84", "gcj02"],
+            "status": ["surveyed", "approved"],
+            "id_number": [ID_NUMBER, "50012019800101002X"],
+            "certificate_number": [ID_NUMBER + "12", "50012019800101002X41"],
+            "disability_category": [1, 4],
+            "disability_grade": [2, 1],
+            "phone": ["13624947846", "13800000000"],
+            "needs": ["坡道", "扶手"],
+        }
+    )
+
+
+@pytest.fixture(params=["sqlite"])
+def store(request, tmp_path):
+    s = Store(f"sqlite:///{tmp_path / 'store.sqlite'}", cipher=FieldCipher(Fernet.generate_key()))
     yield s
     s.close()
 
 
-def test_a_new_store_is_empty_and_uses_wal(store):
+def test_a_new_store_is_empty_migrated_and_uses_wal(store):
     assert store.count() == 0
     with store.engine.connect() as conn:
         assert conn.execute(sa.text("PRAGMA journal_mode")).scalar_one() == "wal"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
 
 
 def test_inserted_rows_come_back_with_attributes_and_version_one(store):
-    assert store.insert_features("rehab_station", _rows(), user="tester") == 3
+    assert store.upsert_features("rehab_station", _stations(), user="tester") == ImportCounts(3, 0, 0)
     gdf = store.features("rehab_station")
     assert list(gdf["id"]) == ["RS-00", "RS-01", "RS-02"]
     assert list(gdf["beds"]) == [2, 3, 4]
@@ -50,11 +80,13 @@ def test_inserted_rows_come_back_with_attributes_and_version_one(store):
     assert store.count("rehab_station") == 3 and store.count("sports_site") == 0
 
 
-def test_status_filter(store):
-    rows = _rows()
+def test_filters_by_status_and_town(store):
+    rows = _stations()
     rows.loc[0, "status"] = "planned"
-    store.insert_features("rehab_station", rows, user="tester")
+    rows.loc[2, "town_code"] = "500120100"
+    store.upsert_features("rehab_station", rows, user="tester")
     assert list(store.features("rehab_station", statuses=("planned",))["id"]) == ["RS-00"]
+    assert list(store.features("rehab_station", towns=("500120100",))["id"]) == ["RS-02"]
 
 
 def test_an_empty_layer_is_an_empty_frame_with_the_columns(store):
@@ -62,8 +94,111 @@ def test_an_empty_layer_is_an_empty_frame_with_the_columns(store):
     assert len(gdf) == 0 and {"id", "lon", "lat", "status"} <= set(gdf.columns)
 
 
-def test_an_insert_is_all_or_nothing(store):
-    store.insert_features("rehab_station", _rows(1), user="tester")
+def test_reimporting_the_same_rows_is_idempotent_and_changes_update_by_id(store):
+    store.upsert_features("rehab_station", _stations(), user="a")
+    assert store.upsert_features("rehab_station", _stations(), user="a") == ImportCounts(0, 0, 3)
+    changed = _stations(4)  # RS-03 is new
+    changed.loc[1, "status"] = "closed"
+    assert store.upsert_features("rehab_station", changed, user="b") == ImportCounts(1, 1, 2)
+    row = store.feature("rehab_station", "RS-01")
+    assert (row["status"], row["version"], row["updated_by"], row["created_by"]) == ("closed", 2, "b", "a")
+    assert store.count() == 4
+    history = store.history("rehab_station", "RS-01")
+    assert [(h["action"], h["version"], h["user"]) for h in history] == [("insert", 1, "a"), ("update", 2, "b")]
+    assert history[1]["before"]["status"] == "open" and history[1]["after"]["status"] == "closed"
+
+
+def test_a_stale_version_is_refused_naming_who_changed_it(store):
+    store.upsert_features("rehab_station", _stations(1), user="a")
+    assert store.update_feature("rehab_station", "RS-00", {"status": "closed"}, version=1, user="wang") == 2
+    with pytest.raises(StaleVersionError, match=r"changed by 'wang' at .*now version 2; you edited version 1"):
+        store.update_feature("rehab_station", "RS-00", {"status": "planned"}, version=1, user="li")
+    row = store.feature("rehab_station", "RS-00")
+    assert (row["status"], row["version"]) == ("closed", 2)
+    assert len(store.history("rehab_station", "RS-00")) == 2
+
+
+def test_updating_a_missing_row_is_not_found(store):
+    with pytest.raises(NotFoundError, match="RS-404"):
+        store.update_feature("rehab_station", "RS-404", {"status": "open"}, version=1, user="a")
+
+
+def test_two_threads_updating_the_same_version_exactly_one_wins(store):
+    store.upsert_features("rehab_station", _stations(1), user="a")
+    barrier, outcomes = threading.Barrier(2), []
+
+    def edit(user: str, status: str) -> None:
+        barrier.wait()
+        try:
+            store.update_feature("rehab_station", "RS-00", {"status": status}, version=1, user=user)
+            outcomes.append("won")
+        except StaleVersionError:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=edit, args=(u, s)) for u, s in (("u1", "closed"), ("u2", "planned"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["conflict", "won"]
+    assert [h["action"] for h in store.history("rehab_station", "RS-00")] == ["insert", "update"]
+    assert store.feature("rehab_station", "RS-00")["version"] == 2
+
+
+def test_history_is_append_only_in_the_database(store):
+    store.upsert_features("rehab_station", _stations(1), user="a")
+    for statement in ("UPDATE history SET user = 'x'", "DELETE FROM history"):
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"), store.engine.begin() as conn:
+            conn.execute(sa.text(statement))
+    assert len(store.history("rehab_station", "RS-00")) == 1
+
+
+def test_personal_fields_are_encrypted_at_rest(store, tmp_path):
+    store.upsert_features("household", _households(), user="a")
+    store.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("store.sqlite*"))
+    for secret in ("孙敏", "李强", ID_NUMBER, "13624947846"):
+        assert secret.encode("utf-8") not in raw
+    assert "璧山区璧城街道文星社区".encode() in raw  # sanity: plain columns are readable bytes
+
+
+def test_households_never_carry_names_through_features_and_decrypt_with_the_key(store):
+    store.upsert_features("household", _households(), user="a")
+    gdf = store.features("household")
+    assert gdf["name"].isna().all() and "id_number" not in gdf.columns
+    tokens = store.personal_tokens("household", towns=("500120001",))
+    assert list(tokens) == ["HH-1"]
+    assert store.decrypt_personal(tokens["HH-1"])["id_number"] == ID_NUMBER
+    other = Store(store.url, cipher=FieldCipher(Fernet.generate_key()))
+    with pytest.raises(EncryptionKeyError, match="key differs"):
+        other.decrypt_personal(tokens["HH-1"])
+    other.close()
+
+
+def test_a_store_without_a_key_refuses_households(tmp_path):
+    s = Store(f"sqlite:///{tmp_path / 'nokey.sqlite'}")
+    with pytest.raises(EncryptionKeyError, match="no encryption key"):
+        s.upsert_features("household", _households(), user="a")
+    assert s.count() == 0
+    s.close()
+
+
+def test_a_failing_import_leaves_the_store_unchanged(store, tmp_path):
+    store.upsert_features("rehab_station", _stations(2), user="a")
+    bad = _stations(3)
+    bad.loc[2, "lon"] = None  # NOT NULL violated by the last row only
+    bad.loc[0, "status"] = "closed"
     with pytest.raises(sa.exc.IntegrityError):
-        store.insert_features("rehab_station", _rows(3), user="tester")  # RS-00 exists already
-    assert store.count() == 1
+        store.upsert_features("rehab_station", bad, user="b")
+    assert store.count() == 2
+    assert store.feature("rehab_station", "RS-00")["status"] == "open"
+    assert len(store.history("rehab_station", "RS-00")) == 1
+
+
+def test_the_access_log_records_who_saw_what_and_why(store):
+    store.log_access("household", ["HH-1", "HH-2"], user="caseworker1", reason="home visit")
+    log = store.access_log()
+    assert [(r["user"], r["feature_id"], r["reason"]) for r in log] == [
+        ("caseworker1", "HH-1", "home visit"),
+        ("caseworker1", "HH-2", "home visit"),
+    ]
