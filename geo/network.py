@@ -26,8 +26,10 @@ from xml.etree.ElementTree import ParseError
 from xml.sax import SAXParseException
 
 import networkx as nx
+import osmium
 import osmnx as ox
 import shapely
+from osmium.osm.mutable import Node, Way
 from pyproj import CRS
 from shapely.geometry import LineString, MultiPolygon, Polygon
 
@@ -94,9 +96,7 @@ def graph_from_file(
         raise TypeError(msg)
     loader = _LOADERS[_file_kind(path)]
     if not path.is_file():
-        msg = (
-            f"Road network file {str(path)!r} does not exist. Check the path (e.g. `roads` in district.toml)."
-        )
+        msg = f"Road network file {str(path)!r} does not exist. Check the path (e.g. `roads` in district.toml)."
         raise NetworkError(msg)
     G = loader(path, boundary)
     _add_missing_geometries(G)
@@ -166,9 +166,7 @@ def add_travel_times_inplace(G: nx.MultiDiGraph, profiles: Mapping[str, Profile]
     NetworkError
         If some edges lack ``length`` or ``highway`` (all such edges are counted in one message).
     """
-    bad = [
-        (u, v, k) for u, v, k, d in G.edges(keys=True, data=True) if "length" not in d or "highway" not in d
-    ]
+    bad = [(u, v, k) for u, v, k, d in G.edges(keys=True, data=True) if "length" not in d or "highway" not in d]
     if bad:
         msg = (
             f"{len(bad):,} edges lack `length` or `highway`, e.g. {bad[:3]!r}; "
@@ -243,10 +241,7 @@ def _graph_from_osm_xml(
     except ox._errors.InsufficientResponseError:
         G = nx.MultiDiGraph(crs="epsg:4326")
     except _XML_ERRORS as exc:
-        msg = (
-            f"Road network file {str(source)!r} is not valid (complete) OSM XML: {exc}. "
-            "Re-export or re-download it."
-        )
+        msg = f"Road network file {str(source)!r} is not valid (complete) OSM XML: {exc}. Re-export or re-download it."
         raise NetworkError(msg) from exc
     _keep_highways_inplace(G, source)
     if boundary is not None:
@@ -255,22 +250,31 @@ def _graph_from_osm_xml(
 
 
 def _graph_from_pbf(path: Path, boundary: Polygon | MultiPolygon | None) -> nx.MultiDiGraph:
-    """Convert the highway ways of a PBF (and their nodes) to temporary OSM XML and load that."""
-    import osmium
+    """Convert the highway ways of a PBF (and their nodes) to temporary OSM XML and load that.
 
+    Three passes over the file (ways to collect node ids, nodes, ways) keep the XML small and in
+    the node-then-way order of OSM files.
+    """
     with tempfile.TemporaryDirectory(prefix="accessplan-pbf-") as tmp:
         xml_path = Path(tmp) / "highways.osm"
         try:
-            with osmium.BackReferenceWriter(xml_path, ref_src=path, remove_tags=False) as writer:
-                ways = osmium.FileProcessor(path, osmium.osm.WAY).with_filter(
-                    osmium.filter.KeyFilter("highway")
-                )
-                for way in ways:
+            used = osmium.IdTracker()
+            for way in _highway_ways(path):
+                used.add_references(way)
+            with osmium.SimpleWriter(xml_path) as writer:
+                for node in osmium.FileProcessor(path, osmium.osm.NODE).with_filter(used.id_filter()):
+                    writer.add(node)
+                for way in _highway_ways(path):
                     writer.add(way)
         except RuntimeError as exc:
             msg = f"Road network file {str(path)!r} is not a valid (complete) OSM PBF file: {exc}."
             raise NetworkError(msg) from exc
         return _graph_from_osm_xml(xml_path, boundary, source=path)
+
+
+def _highway_ways(path: Path) -> Iterator[Any]:
+    """Return an iterator over the ways of an OSM file that have a ``highway`` tag."""
+    return iter(osmium.FileProcessor(path, osmium.osm.WAY).with_filter(osmium.filter.KeyFilter("highway")))
 
 
 def _graph_from_graphml(path: Path, boundary: Polygon | MultiPolygon | None) -> nx.MultiDiGraph:
@@ -375,9 +379,6 @@ def _largest_strong_component_size(G: nx.MultiDiGraph) -> tuple[int, int]:
 
 def _write_osm_xml(elements: Iterable[Mapping[str, Any]], out_path: Path) -> tuple[int, int]:
     """Write Overpass-JSON elements (nodes, ways) as OSM XML, nodes first; return the two counts."""
-    import osmium
-    from osmium.osm.mutable import Node, Way
-
     nodes: dict[int, Node] = {}
     ways: dict[int, Way] = {}
     for e in elements:
