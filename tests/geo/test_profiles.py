@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import pytest
+
+from geo.errors import ProfileError
+from geo.profiles import DEFAULT_PROFILES_PATH, Profile, highway_class, load_profiles, travel_time_s
+
+
+@pytest.fixture(scope="module")
+def profiles() -> dict[str, Profile]:
+    return load_profiles()
+
+
+def test_default_profiles(profiles):
+    assert sorted(profiles) == ["drive", "walk", "wheelchair"]
+    assert profiles["drive"].respect_oneway is True
+    assert profiles["walk"].respect_oneway is False
+    assert profiles["wheelchair"].respect_oneway is False
+    assert profiles["walk"].speed_for("residential") == 5.0
+    assert profiles["wheelchair"].speed_for("footway") == 3.0
+    assert profiles["drive"].speed_for("residential") == 19.0
+    assert load_profiles(DEFAULT_PROFILES_PATH) == profiles
+
+
+@pytest.mark.parametrize(
+    ("profile", "highway", "speed"),
+    [
+        ("drive", "primary_link", 52.0),  # a link takes its parent's speed
+        ("drive", "motorway_link", 71.0),
+        ("drive", "footway", None),
+        ("drive", "steps", None),
+        ("walk", "steps", 5.0),
+        ("wheelchair", "steps", None),  # no steps for wheelchairs
+        ("walk", "motorway", None),
+        ("walk", "no_such_class", None),
+    ],
+)
+def test_speed_for(profiles, profile, highway, speed):
+    assert profiles[profile].speed_for(highway) == speed
+
+
+def test_speeds_are_read_only(profiles):
+    with pytest.raises(TypeError):
+        profiles["walk"].speed_kph["steps"] = 99.0  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("residential", "residential"),
+        (["residential", "primary"], "primary"),
+        (["residential", "primary_link"], "primary_link"),  # a link ranks as its parent
+        (["footway", "steps"], "footway"),
+        (["made_up", "steps"], "steps"),  # unknown classes rank last
+    ],
+)
+def test_highway_class(value, expected):
+    assert highway_class(value) == expected
+
+
+def test_travel_time_by_hand(profiles):
+    assert travel_time_s(100.0, "residential", profiles["drive"]) == pytest.approx(100 / (19 / 3.6))
+    assert travel_time_s(100.0, "residential", profiles["drive"]) == pytest.approx(18.947, abs=1e-3)
+    assert travel_time_s(100.0, "footway", profiles["walk"]) == pytest.approx(72.0)
+    assert travel_time_s(100.0, "footway", profiles["wheelchair"]) == pytest.approx(120.0)
+    assert travel_time_s(100.0, "trunk_link", profiles["drive"]) == pytest.approx(100 / (68 / 3.6))
+
+
+def test_merged_edges_use_the_slowest_class_and_need_every_class(profiles):
+    # residential 19 km/h + tertiary 31 km/h: the whole edge at 19 km/h
+    assert travel_time_s(100.0, ["tertiary", "residential"], profiles["drive"]) == pytest.approx(100 / (19 / 3.6))
+    # a footway with a flight of steps is no wheelchair route, but walkable
+    assert travel_time_s(100.0, ["footway", "steps"], profiles["wheelchair"]) is None
+    assert travel_time_s(100.0, ["footway", "steps"], profiles["walk"]) == pytest.approx(72.0)
+    assert travel_time_s(100.0, [], profiles["walk"]) is None
+
+
+def test_with_speed(profiles):
+    slow = profiles["wheelchair"].with_speed(2.0)
+    assert set(slow.speed_kph.values()) == {2.0}
+    assert set(slow.speed_kph) == set(profiles["wheelchair"].speed_kph)
+    assert slow.speed_for("steps") is None
+    assert profiles["wheelchair"].speed_for("footway") == 3.0  # original unchanged
+    with pytest.raises(ProfileError, match=r"`speed_kph` must be a positive number; got 0"):
+        profiles["walk"].with_speed(0)
+
+
+def test_user_override_file(tmp_path):
+    path = tmp_path / "slow.toml"
+    path.write_text(
+        "[elderly]\nrespect_oneway = false\nspeed_kph = { footway = 2.7, residential = 2 }\n", encoding="utf-8"
+    )
+    profiles = load_profiles(path)
+    assert list(profiles) == ["elderly"]
+    assert profiles["elderly"].speed_kph == {"footway": 2.7, "residential": 2.0}
+    assert isinstance(profiles["elderly"].speed_kph["residential"], float)
+    assert travel_time_s(27.0, "footway", profiles["elderly"]) == pytest.approx(36.0)
+    assert load_profiles(str(path)) == profiles
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("[walk]\nspeed_kph = { footway = 5 }\n", r"Profile `walk` in '.*bad\.toml' needs a `speed_kph` table"),
+        ("[walk]\nrespect_oneway = 'no'\nspeed_kph = { footway = 5 }\n", r"boolean `respect_oneway`"),
+        ("[walk]\nrespect_oneway = false\nspeed_kph = 5\n", r"got keys \['respect_oneway', 'speed_kph'\]"),
+        (
+            "[walk]\nrespect_oneway = false\nspeed_kph = { footway = -1, path = 'fast' }\n",
+            r"Profile `walk` in '.*bad\.toml': speeds must be positive km/h; got \{'footway': -1, 'path': 'fast'\}",
+        ),
+    ],
+)
+def test_bad_profile_file(tmp_path, text, match):
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ProfileError, match=match):
+        load_profiles(path)
