@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from click.testing import CliRunner
+from cryptography.fernet import Fernet
 
+from layers.crypto import KEY_ENV_VAR
 from webmap.cli import main
 
 
@@ -14,6 +16,7 @@ def test_help_lists_every_command():
 
 def test_load_demo_if_empty_loads_once(tmp_path, monkeypatch):
     monkeypatch.setenv("ACCESSPLAN_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite'}")
+    monkeypatch.setenv(KEY_ENV_VAR, Fernet.generate_key().decode())
     runner = CliRunner()
     first = runner.invoke(main, ["load-demo", "--if-empty"])
     assert first.exit_code == 0, first.output
