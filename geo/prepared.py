@@ -1,0 +1,438 @@
+"""Compile a projected osmnx graph into compact arrays (CSR per travel profile) and cache them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pyproj
+import scipy.sparse as sp
+
+from geo.errors import NetworkError
+from geo.profiles import Profile, travel_time_s
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+logger = logging.getLogger(__name__)
+
+#: Bump when the array layout changes, so old cache files are not read.
+CACHE_FORMAT = 1
+Weight = Literal["length", "travel_time"]
+_WEIGHT_TO_FIELD = {"length": "length_m", "travel_time": "time_s"}
+
+
+def _frozen(a: npt.ArrayLike, dtype: npt.DTypeLike) -> np.ndarray:
+    a = np.ascontiguousarray(a, dtype=dtype)
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class ProfileGraph:
+    """Directed arcs one travel profile may use, as CSR arrays over node positions.
+
+    Parallel arcs are merged keeping the cheapest per weight (so ``length_m`` and ``time_s`` of one
+    arc may come from different road pieces); self-loops are dropped. ``r*`` arrays hold the
+    transposed graph (arcs reversed), used to search towards a destination.
+
+    Parameters
+    ----------
+    name
+        Profile name.
+    indptr, indices, length_m, time_s
+        CSR of arcs: arc ``k`` in row ``i`` goes from node ``i`` to ``indices[k]``; metres, seconds.
+    rindptr, rindices, rlength_m, rtime_s
+        The same arcs transposed.
+    piece_fwd, piece_bwd
+        Per road piece: whether the profile may travel it from ``piece_u`` to ``piece_v``
+        (forward) or back; both False where the profile may not use it at all.
+    piece_time_s
+        Per road piece: seconds to travel its whole length (NaN where unusable).
+    piece_speed_mps
+        Per road piece: the profile's speed on it in m/s (NaN where unusable).
+    """
+
+    name: str
+    indptr: np.ndarray
+    indices: np.ndarray
+    length_m: np.ndarray
+    time_s: np.ndarray
+    rindptr: np.ndarray
+    rindices: np.ndarray
+    rlength_m: np.ndarray
+    rtime_s: np.ndarray
+    piece_fwd: np.ndarray
+    piece_bwd: np.ndarray
+    piece_time_s: np.ndarray
+    piece_speed_mps: np.ndarray
+
+    @property
+    def piece_usable(self) -> np.ndarray:
+        """Boolean mask of the road pieces this profile may use in at least one direction."""
+        return self.piece_fwd | self.piece_bwd
+
+    def arc_cost(self, weight: Weight, *, reverse: bool = False) -> np.ndarray:
+        """Return the arc cost array for ``weight`` (``"length"`` in m or ``"travel_time"`` in s)."""
+        name = _WEIGHT_TO_FIELD[weight]
+        return getattr(self, ("r" if reverse else "") + name)
+
+    def csr(self, weight: Weight, *, reverse: bool = False) -> sp.csr_matrix:
+        """Return the arcs as an ``n × n`` scipy CSR matrix of ``weight`` costs (explicit zeros are arcs)."""
+        n = len(self.indptr) - 1
+        if reverse:
+            parts = (self.arc_cost(weight, reverse=True), self.rindices, self.rindptr)
+        else:
+            parts = (self.arc_cost(weight), self.indices, self.indptr)
+        return sp.csr_matrix(parts, shape=(n, n))
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedNetwork:
+    """A road network as numpy arrays: nodes, road pieces with geometry, and one CSR per profile.
+
+    A *road piece* is one undirected stretch of road between two graph nodes (an osmnx edge and,
+    for two-way roads, its reverse counted once); it carries the polyline used for snapping.
+
+    Parameters
+    ----------
+    crs
+        The projected CRS of every coordinate (metres), as a string.
+    node_id
+        OSM node id per node position.
+    node_x, node_y
+        Node coordinates in ``crs`` (metres).
+    piece_u, piece_v
+        Node positions at the start and end of each road piece (the direction of its polyline).
+    piece_length_m
+        Network length of each piece (the osmnx ``length`` attribute), metres.
+    piece_coord_ptr, piece_coords
+        Polyline vertices of piece ``p``: ``piece_coords[piece_coord_ptr[p]:piece_coord_ptr[p + 1]]``
+        (``k × 2`` array of x, y in ``crs``).
+    profiles
+        ``ProfileGraph`` per profile name.
+    """
+
+    crs: str
+    node_id: np.ndarray
+    node_x: np.ndarray
+    node_y: np.ndarray
+    piece_u: np.ndarray
+    piece_v: np.ndarray
+    piece_length_m: np.ndarray
+    piece_coord_ptr: np.ndarray
+    piece_coords: np.ndarray
+    profiles: Mapping[str, ProfileGraph]
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes."""
+        return len(self.node_id)
+
+    @property
+    def n_pieces(self) -> int:
+        """Number of road pieces."""
+        return len(self.piece_u)
+
+    def profile(self, name: str) -> ProfileGraph:
+        """Return the arcs of profile ``name``.
+
+        Raises
+        ------
+        KeyError
+            If the network was not prepared for that profile.
+        """
+        if name not in self.profiles:
+            msg = f"`profile` {name!r} was not prepared; prepared profiles: {sorted(self.profiles)!r}."
+            raise KeyError(msg)
+        return self.profiles[name]
+
+    def save(self, path: str | Path) -> None:
+        """Write the arrays to an uncompressed ``.npz`` file at ``path``."""
+        arrays: dict[str, np.ndarray] = {}
+        for f in fields(self):
+            if f.name in ("crs", "profiles"):
+                continue
+            arrays[f.name] = getattr(self, f.name)
+        for name, pg in self.profiles.items():
+            for f in fields(pg):
+                if f.name != "name":
+                    arrays[f"profile/{name}/{f.name}"] = getattr(pg, f.name)
+        meta = {"format": CACHE_FORMAT, "crs": self.crs, "profiles": list(self.profiles)}
+        arrays["meta"] = np.array(json.dumps(meta))
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, **arrays)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> PreparedNetwork:
+        """Read a network written by ``save``.
+
+        Raises
+        ------
+        NetworkError
+            If the file was written in another cache format.
+        """
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            if meta.get("format") != CACHE_FORMAT:
+                msg = (
+                    f"Prepared network {str(path)!r} has cache format {meta.get('format')!r}, "
+                    f"expected {CACHE_FORMAT}; delete it to rebuild."
+                )
+                raise NetworkError(msg)
+            profiles = {}
+            for name in meta["profiles"]:
+                kw = {f.name: _frozen_like(z[f"profile/{name}/{f.name}"]) for f in fields(ProfileGraph)[1:]}
+                profiles[name] = ProfileGraph(name=name, **kw)
+            kw = {f.name: _frozen_like(z[f.name]) for f in fields(cls) if f.name not in ("crs", "profiles")}
+        return cls(crs=meta["crs"], profiles=MappingProxyType(profiles), **kw)
+
+
+def _frozen_like(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+def prepare_network(G: nx.MultiDiGraph, *, profiles: Mapping[str, Profile]) -> PreparedNetwork:
+    """Compile a projected osmnx graph into a ``PreparedNetwork`` for ``profiles``.
+
+    Parameters
+    ----------
+    G
+        osmnx MultiDiGraph in a projected CRS (``G.graph["crs"]``, metres); nodes carry ``x``, ``y``;
+        edges carry ``length`` (m), ``highway`` and optionally ``geometry`` (a LineString from u to v).
+        Edges without ``highway`` are kept for no profile.
+    profiles
+        Travel profiles by name (``geo.profiles.load_profiles()``). A profile with
+        ``respect_oneway=False`` may travel every road piece both ways.
+
+    Returns
+    -------
+    PreparedNetwork
+        Arrays in the CRS of ``G``; the input graph is not changed.
+
+    Raises
+    ------
+    NetworkError
+        If ``G`` has no CRS, a geographic CRS, no nodes, or an edge without ``length``.
+    """
+    crs = G.graph.get("crs")
+    if crs is None or not pyproj.CRS(crs).is_projected:
+        msg = (
+            f"`G` must be in a projected CRS (metres); got {crs!r}. "
+            "Project it first with `osmnx.projection.project_graph(G, to_crs=...)`."
+        )
+        raise NetworkError(msg)
+    if len(G) == 0:
+        msg = "`G` has no nodes; check the extract and its boundary."
+        raise NetworkError(msg)
+    crs_str = pyproj.CRS(crs).to_string()
+    node_id = np.fromiter(G.nodes, dtype=np.int64, count=len(G))
+    pos = {n: i for i, n in enumerate(node_id.tolist())}
+    node_x = np.fromiter((x for _, x in G.nodes(data="x")), np.float64, count=len(G))
+    node_y = np.fromiter((y for _, y in G.nodes(data="y")), np.float64, count=len(G))
+
+    pieces = _collect_pieces(G, pos, node_x, node_y)
+    u, v, length, highway, fwd_osm, bwd_osm, coord_ptr, coords = pieces
+    built = {}
+    for name, profile in profiles.items():
+        built[name] = _profile_graph(name, profile, u, v, length, highway, fwd_osm, bwd_osm, len(node_id))
+    net = PreparedNetwork(
+        crs=crs_str,
+        node_id=_frozen(node_id, np.int64),
+        node_x=_frozen(node_x, np.float64),
+        node_y=_frozen(node_y, np.float64),
+        piece_u=_frozen(u, np.int64),
+        piece_v=_frozen(v, np.int64),
+        piece_length_m=_frozen(length, np.float64),
+        piece_coord_ptr=_frozen(coord_ptr, np.int64),
+        piece_coords=_frozen(coords, np.float64),
+        profiles=MappingProxyType(built),
+    )
+    logger.info(
+        "Prepared network with %s nodes, %s road pieces and profiles %s (%s)",
+        f"{net.n_nodes:,}",
+        f"{net.n_pieces:,}",
+        ", ".join(f"{k}: {len(pg.indices):,} arcs" for k, pg in built.items()),
+        crs_str,
+    )
+    return net
+
+
+def _collect_pieces(G, pos, node_x, node_y):
+    """Group osmnx edges into undirected road pieces; return their arrays."""
+    index: dict[tuple, int] = {}
+    u_l, v_l, len_l, hw_l, fwd_l, bwd_l, geoms = [], [], [], [], [], [], []
+    for a, b, data in G.edges(data=True):
+        if "length" not in data:
+            msg = f"Edge ({a!r}, {b!r}) of `G` has no `length`; build the graph with osmnx, which sets it."
+            raise NetworkError(msg)
+        ia, ib = pos[a], pos[b]
+        geom = data.get("geometry")
+        if geom is not None:
+            xy = np.asarray(geom.coords, dtype=np.float64)[:, :2]
+        else:
+            xy = np.array([[node_x[ia], node_y[ia]], [node_x[ib], node_y[ib]]])
+        length = float(data["length"])
+        lo, hi = (ia, ib) if ia <= ib else (ib, ia)
+        bounds = tuple(np.round(np.r_[xy.min(axis=0), xy.max(axis=0)], 2).tolist())
+        key = (lo, hi, round(length, 1), bounds, len(xy))
+        p = index.get(key)
+        if p is not None and (u_l[p] == ib and v_l[p] == ia) and not bwd_l[p]:
+            bwd_l[p] = True
+            continue
+        index[key] = len(u_l)
+        u_l.append(ia)
+        v_l.append(ib)
+        len_l.append(length)
+        hw_l.append(data.get("highway"))
+        fwd_l.append(True)
+        bwd_l.append(False)
+        geoms.append(xy)
+    counts = np.fromiter((len(g) for g in geoms), np.int64, count=len(geoms))
+    coord_ptr = np.zeros(len(geoms) + 1, np.int64)
+    np.cumsum(counts, out=coord_ptr[1:])
+    coords = np.concatenate(geoms) if geoms else np.zeros((0, 2))
+    return (
+        np.array(u_l, np.int64),
+        np.array(v_l, np.int64),
+        np.array(len_l, np.float64),
+        hw_l,
+        np.array(fwd_l, bool),
+        np.array(bwd_l, bool),
+        coord_ptr,
+        coords,
+    )
+
+
+def _profile_graph(name, profile, u, v, length, highway, fwd_osm, bwd_osm, n) -> ProfileGraph:
+    """Build one profile's arcs from the road pieces."""
+    time_per_piece = np.full(len(u), np.nan)
+    speed = np.full(len(u), np.nan)
+    cache: dict = {}
+    for p, hw in enumerate(highway):
+        if hw is None:
+            continue
+        key = hw if isinstance(hw, str) else tuple(hw)
+        if key not in cache:
+            t = travel_time_s(1000.0, hw, profile)
+            cache[key] = np.nan if t is None else 1000.0 / t
+        speed[p] = cache[key]
+    usable = ~np.isnan(speed)
+    time_per_piece[usable] = length[usable] / speed[usable]
+    if profile.respect_oneway:
+        fwd, bwd = fwd_osm & usable, bwd_osm & usable
+    else:
+        fwd, bwd = usable.copy(), usable.copy()
+    src = np.concatenate([u[fwd], v[bwd]])
+    dst = np.concatenate([v[fwd], u[bwd]])
+    arc_len = np.concatenate([length[fwd], length[bwd]])
+    arc_time = np.concatenate([time_per_piece[fwd], time_per_piece[bwd]])
+    keep = src != dst
+    csr = _merge_arcs(src[keep], dst[keep], arc_len[keep], arc_time[keep], n)
+    rcsr = _merge_arcs(dst[keep], src[keep], arc_len[keep], arc_time[keep], n)
+    return ProfileGraph(
+        name=name,
+        indptr=_frozen(csr[0], np.int32),
+        indices=_frozen(csr[1], np.int32),
+        length_m=_frozen(csr[2], np.float64),
+        time_s=_frozen(csr[3], np.float64),
+        rindptr=_frozen(rcsr[0], np.int32),
+        rindices=_frozen(rcsr[1], np.int32),
+        rlength_m=_frozen(rcsr[2], np.float64),
+        rtime_s=_frozen(rcsr[3], np.float64),
+        piece_fwd=_frozen(fwd, bool),
+        piece_bwd=_frozen(bwd, bool),
+        piece_time_s=_frozen(time_per_piece, np.float64),
+        piece_speed_mps=_frozen(speed, np.float64),
+    )
+
+
+def _merge_arcs(src, dst, length, time, n):
+    """Sort arcs by (src, dst), keep the cheapest of parallel arcs per weight, return CSR arrays."""
+    order = np.lexsort((dst, src))
+    src, dst, length, time = src[order], dst[order], length[order], time[order]
+    if len(src):
+        first = np.r_[True, (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])]
+        starts = np.flatnonzero(first)
+        length = np.minimum.reduceat(length, starts)
+        time = np.minimum.reduceat(time, starts)
+        src, dst = src[starts], dst[starts]
+    indptr = np.zeros(n + 1, np.int64)
+    np.cumsum(np.bincount(src, minlength=n), out=indptr[1:])
+    return indptr, dst, length, time
+
+
+def cache_key(source_path: str | Path, crs: str, profiles: Mapping[str, Profile]) -> str:
+    """Return a hex digest of the source file bytes, the profile table, the CRS and the cache format."""
+    h = hashlib.sha256()
+    with Path(source_path).open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    table = {
+        name: {"speed_kph": dict(sorted(p.speed_kph.items())), "respect_oneway": p.respect_oneway}
+        for name, p in sorted(profiles.items())
+    }
+    h.update(json.dumps({"profiles": table, "crs": pyproj.CRS(crs).to_string(), "format": CACHE_FORMAT}).encode())
+    return h.hexdigest()
+
+
+def load_or_prepare(
+    source_path: str | Path,
+    crs: str,
+    profiles: Mapping[str, Profile],
+    cache_dir: str | Path,
+    *,
+    build_graph: Callable[[Path], nx.MultiDiGraph],
+) -> PreparedNetwork:
+    """Load the prepared network for ``source_path`` from ``cache_dir``, or build and cache it.
+
+    The cache file name holds a hash of the source file bytes, the profile table and ``crs``, so a
+    changed file, profile or CRS builds a new one.
+
+    Parameters
+    ----------
+    source_path
+        Road network file (e.g. OSM XML); only its bytes are read here, for the hash.
+    crs
+        Projected CRS to prepare in (e.g. ``"EPSG:32648"``).
+    profiles
+        Travel profiles by name.
+    cache_dir
+        Folder for ``.npz`` cache files (created if missing).
+    build_graph
+        Called with ``source_path`` on a cache miss; returns an osmnx MultiDiGraph, projected to
+        ``crs`` here if it is in another CRS.
+
+    Returns
+    -------
+    PreparedNetwork
+    """
+    source_path = Path(source_path)
+    cache_dir = Path(cache_dir)
+    key = cache_key(source_path, crs, profiles)
+    path = cache_dir / f"{source_path.name.split('.')[0]}-{key[:20]}.npz"
+    if path.exists():
+        net = PreparedNetwork.load(path)
+        logger.info("Loaded prepared network from %r", str(path))
+        return net
+    G = build_graph(source_path)
+    if pyproj.CRS(G.graph.get("crs", "EPSG:4326")) != pyproj.CRS(crs):
+        import osmnx as ox
+
+        G = ox.projection.project_graph(G, to_crs=crs)
+    net = prepare_network(G, profiles=profiles)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    net.save(path)
+    logger.info("Saved prepared network to %r", str(path))
+    return net

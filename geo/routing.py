@@ -1,0 +1,449 @@
+"""Network costs between snapped points: nearest facility, cost tables and reach, in compiled code.
+
+Every search runs in ``scipy.sparse.csgraph.dijkstra``. Snapped points enter the graph as
+virtual nodes joined to both ends of their road piece by the partial piece cost plus the access
+leg (point → road: the snap distance in metres, or that distance at the profile's speed on the
+piece for travel time). Costs run FROM demand points TO facilities, so one-way streets count the
+way a traveller meets them. Unreachable pairs cost ``inf`` and are reported as unreachable.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy.sparse.csgraph import dijkstra
+
+if TYPE_CHECKING:
+    from geo.prepared import PreparedNetwork, ProfileGraph
+    from geo.snapping import SnapResult
+
+logger = logging.getLogger(__name__)
+
+Weight = Literal["length", "travel_time"]
+DEMAND_ID = "demand_id"
+FACILITY_ID = "facility_id"
+CANDIDATE_ID = "candidate_id"
+NODE_ID = "node_id"
+COST = "cost"
+REACHABLE = "reachable"
+TOO_FAR = "too_far"
+_WEIGHTS = ("length", "travel_time")
+#: Dense search rows held at once by the bounded searches (bytes).
+_CHUNK_BYTES = 64 * 2**20
+
+
+@dataclass(frozen=True, eq=False)
+class _Ends:
+    """Costs between snapped points and the two ends (``a`` = piece_u, ``b`` = piece_v) of their piece."""
+
+    a: np.ndarray
+    b: np.ndarray
+    to_a: np.ndarray  # point -> a (inf where the piece may not be travelled b -> a)
+    to_b: np.ndarray  # point -> b
+    from_a: np.ndarray  # a -> point
+    from_b: np.ndarray  # b -> point
+    access: np.ndarray
+    piece: np.ndarray
+    fraction: np.ndarray
+    piece_cost: np.ndarray
+    fwd: np.ndarray
+    bwd: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class NearestFacility:
+    """Nearest facility and its cost, per demand point and per network node.
+
+    Parameters
+    ----------
+    demand
+        Indexed by demand id: ``facility_id`` (NaN where unreachable), ``cost`` (``inf`` where
+        unreachable), ``reachable``, ``too_far`` (snap farther than ``max_snap_m``).
+    nodes
+        Indexed by OSM node id: ``facility_id``, ``cost`` (node → facility), ``reachable``.
+    profile, weight
+        What the costs measure: metres for ``"length"``, seconds for ``"travel_time"``.
+    """
+
+    demand: pd.DataFrame
+    nodes: pd.DataFrame
+    profile: str
+    weight: str
+
+
+def _check(net: PreparedNetwork, profile: str, weight: str, snaps: dict[str, SnapResult]) -> ProfileGraph:
+    if weight not in _WEIGHTS:
+        msg = f"`weight` must be one of {_WEIGHTS!r}; got {weight!r}."
+        raise ValueError(msg)
+    pg = net.profile(profile)
+    for name, snap in snaps.items():
+        if snap.profile != profile:
+            msg = (
+                f"`{name}` was snapped for profile {snap.profile!r}, not {profile!r}; "
+                f"snap it with `snap_points(..., profile={profile!r})`."
+            )
+            raise ValueError(msg)
+        if len(snap) and snap.piece.max() >= net.n_pieces:
+            msg = f"`{name}` was snapped to another network (piece {int(snap.piece.max())} does not exist)."
+            raise ValueError(msg)
+    return pg
+
+
+def _check_cutoff(cutoff: float) -> float:
+    if not (np.isfinite(cutoff) and cutoff > 0):
+        msg = f"`cutoff` must be a positive finite cost (m or s); got {cutoff!r}."
+        raise ValueError(msg)
+    return float(cutoff)
+
+
+def _ends(
+    net: PreparedNetwork,
+    pg: ProfileGraph,
+    snap: SnapResult,
+    weight: str,
+    access_speed_kph: float | None,
+    usable: np.ndarray,
+) -> _Ends:
+    """Partial and access costs of snapped points; rows not in ``usable`` get ``inf`` everywhere."""
+    piece, s = snap.piece, snap.fraction
+    if weight == "length":
+        c = net.piece_length_m[piece]
+        access = snap.distance_m.copy()
+    else:
+        c = pg.piece_time_s[piece]
+        speed = pg.piece_speed_mps[piece] if access_speed_kph is None else access_speed_kph / 3.6
+        access = snap.distance_m / speed
+    access = np.where(usable, access, np.inf)
+    fwd, bwd = pg.piece_fwd[piece], pg.piece_bwd[piece]
+    head, tail = s * c, (1.0 - s) * c
+    # a point at an end of a one-way piece is at that node: zero length is travelled either way
+    at_a, at_b = s == 0.0, s == 1.0
+    return _Ends(
+        a=net.piece_u[piece],
+        b=net.piece_v[piece],
+        to_a=np.where(bwd | at_a, access + head, np.inf),
+        to_b=np.where(fwd | at_b, access + tail, np.inf),
+        from_a=np.where(fwd | at_a, access + head, np.inf),
+        from_b=np.where(bwd | at_b, access + tail, np.inf),
+        access=access,
+        piece=piece,
+        fraction=s,
+        piece_cost=c,
+        fwd=fwd,
+        bwd=bwd,
+    )
+
+
+def _augmented(pg: ProfileGraph, weight: str, *, reverse: bool, seeds: tuple) -> sp.csr_matrix:
+    """Return the profile CSR with one extra row per virtual node (out-arcs to its piece ends)."""
+    a, b, cost_a, cost_b = seeds
+    indptr = pg.rindptr if reverse else pg.indptr
+    indices = pg.rindices if reverse else pg.indices
+    data = pg.arc_cost(weight, reverse=reverse)
+    n, k = len(indptr) - 1, len(a)
+    cols = np.stack([a, b], axis=1)
+    vals = np.stack([cost_a, cost_b], axis=1)
+    ok = np.isfinite(vals)
+    vindptr = indptr[-1] + np.cumsum(ok.sum(axis=1))
+    return sp.csr_matrix(
+        (
+            np.concatenate([data, vals[ok]]),
+            np.concatenate([indices, cols[ok].astype(indices.dtype)]),
+            np.concatenate([indptr, vindptr.astype(indptr.dtype)]),
+        ),
+        shape=(n + k, n + k),
+    )
+
+
+def _same_piece_pairs(src: _Ends, dst: _Ends) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (src row, dst row, direct cost) for points on the same piece, travelling along it."""
+    on = np.flatnonzero(np.isin(src.piece, dst.piece) & np.isfinite(src.access))
+    if len(on) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    left = pd.DataFrame({"piece": src.piece[on], "i": on})
+    right = pd.DataFrame({"piece": dst.piece, "j": np.arange(len(dst.piece))})
+    pairs = left.merge(right, on="piece")
+    i, j = pairs["i"].to_numpy(), pairs["j"].to_numpy()
+    s, t, c = src.fraction[i], dst.fraction[j], src.piece_cost[i]
+    along = np.where((t >= s) & src.fwd[i], (t - s) * c, np.inf)
+    along = np.minimum(along, np.where((t <= s) & src.bwd[i], (s - t) * c, np.inf))
+    cost = src.access[i] + dst.access[j] + along
+    keep = np.isfinite(cost)
+    return i[keep], j[keep], cost[keep]
+
+
+def _usable(snap: SnapResult, attach_far: bool) -> np.ndarray:
+    return np.ones(len(snap), bool) if attach_far else ~snap.too_far
+
+
+def nearest_facility(
+    net: PreparedNetwork,
+    profile: str,
+    facilities_snap: SnapResult,
+    demand_snap: SnapResult,
+    *,
+    weight: Weight,
+    cutoff: float | None = None,
+    attach_far: bool = False,
+    access_speed_kph: float | None = None,
+) -> NearestFacility:
+    """Find the nearest facility of every demand point and every node, in one multi-source search.
+
+    Parameters
+    ----------
+    net
+        Prepared network.
+    profile
+        Travel profile name; both snaps must be for it.
+    facilities_snap, demand_snap
+        ``snap_points`` results; their ids label the output.
+    weight
+        ``"length"`` (metres) or ``"travel_time"`` (seconds).
+    cutoff
+        Costs above this are reported unreachable (search stops there); None for no limit.
+    attach_far
+        Route from/to points snapped farther than their ``max_snap_m`` too (default: such demand
+        points are unreachable and such facilities are left out).
+    access_speed_kph
+        Speed for the point → road leg of travel times; the profile's speed on the snapped piece
+        when None.
+
+    Returns
+    -------
+    NearestFacility
+        Costs FROM each demand point (or node) TO its nearest facility.
+
+    Raises
+    ------
+    ValueError
+        If ``weight`` or ``cutoff`` is invalid, or a snap is for another profile.
+    """
+    pg = _check(net, profile, weight, {"facilities_snap": facilities_snap, "demand_snap": demand_snap})
+    limit = np.inf if cutoff is None else _check_cutoff(cutoff)
+    fac = _ends(net, pg, facilities_snap, weight, access_speed_kph, _usable(facilities_snap, attach_far))
+    dem = _ends(net, pg, demand_snap, weight, access_speed_kph, _usable(demand_snap, attach_far))
+    n, k = net.n_nodes, len(facilities_snap)
+
+    if k:
+        A = _augmented(pg, weight, reverse=True, seeds=(fac.a, fac.b, fac.from_a, fac.from_b))
+        dist, _, sources = dijkstra(
+            A, directed=True, indices=np.arange(n, n + k), return_predecessors=True, min_only=True, limit=limit
+        )
+        node_fac = np.where(sources[:n] >= n, sources[:n] - n, -1)
+        node_cost = dist[:n]
+    else:
+        node_fac = np.full(n, -1)
+        node_cost = np.full(n, np.inf)
+    via_a = dem.to_a + node_cost[dem.a]
+    via_b = dem.to_b + node_cost[dem.b]
+    cost = np.minimum(via_a, via_b)
+    best = np.where(via_b < via_a, node_fac[dem.b], node_fac[dem.a])
+    i, j, direct = _same_piece_pairs(dem, fac)
+    if len(i):
+        order = np.lexsort((direct, i))  # per demand row, cheapest direct pair first
+        i, j, direct = i[order], j[order], direct[order]
+        first = np.r_[True, i[1:] != i[:-1]]
+        i, j, direct = i[first], j[first], direct[first]
+        better = direct < cost[i]
+        cost[i[better]] = direct[better]
+        best[i[better]] = j[better]
+    cost[cost > limit] = np.inf
+    reachable = np.isfinite(cost)
+    best = np.where(reachable, best, -1)
+    node_reach = np.isfinite(node_cost)
+
+    fac_ids = pd.Index(facilities_snap.ids)
+    demand = pd.DataFrame(
+        {
+            FACILITY_ID: pd.Categorical.from_codes(best, categories=fac_ids),
+            COST: cost,
+            REACHABLE: reachable,
+            TOO_FAR: demand_snap.too_far,
+        },
+        index=pd.Index(demand_snap.ids, name=DEMAND_ID),
+    )
+    nodes = pd.DataFrame(
+        {
+            FACILITY_ID: pd.Categorical.from_codes(np.where(node_reach, node_fac, -1), categories=fac_ids),
+            COST: node_cost,
+            REACHABLE: node_reach,
+        },
+        index=pd.Index(net.node_id, name=NODE_ID),
+    )
+    logger.info(
+        "Nearest of %d facilities by %s (%s): %d of %d demand points reachable",
+        k,
+        weight,
+        profile,
+        int(reachable.sum()),
+        len(reachable),
+    )
+    return NearestFacility(demand=demand, nodes=nodes, profile=profile, weight=weight)
+
+
+def _chunks(n_rows: int, row_len: int) -> list[slice]:
+    step = max(1, _CHUNK_BYTES // (8 * max(row_len, 1)))
+    return [slice(i, min(i + step, n_rows)) for i in range(0, n_rows, step)]
+
+
+def cost_matrix(
+    net: PreparedNetwork,
+    profile: str,
+    demand_snap: SnapResult,
+    candidate_snap: SnapResult,
+    *,
+    weight: Weight,
+    cutoff: float,
+    attach_far: bool = False,
+    access_speed_kph: float | None = None,
+) -> pd.DataFrame:
+    """Return the costs FROM demand points TO candidates, for pairs within ``cutoff``, as a long table.
+
+    One bounded search (``limit=cutoff``) per candidate on the reversed graph, in batches.
+
+    Parameters
+    ----------
+    net
+        Prepared network.
+    profile
+        Travel profile name; both snaps must be for it.
+    demand_snap, candidate_snap
+        ``snap_points`` results; their ids label the output.
+    weight
+        ``"length"`` (metres) or ``"travel_time"`` (seconds).
+    cutoff
+        Largest cost kept (inclusive), in the unit of ``weight``.
+    attach_far
+        Include points snapped farther than their ``max_snap_m`` (left out by default).
+    access_speed_kph
+        Speed for the point → road legs of travel times; the piece's profile speed when None.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``demand_id``, ``candidate_id``, ``cost``: one row per pair with cost ≤ ``cutoff``;
+        pairs not listed are farther than ``cutoff`` or unreachable.
+
+    Raises
+    ------
+    ValueError
+        If ``weight`` or ``cutoff`` is invalid, or a snap is for another profile.
+    """
+    pg = _check(net, profile, weight, {"demand_snap": demand_snap, "candidate_snap": candidate_snap})
+    limit = _check_cutoff(cutoff)
+    cand = _ends(net, pg, candidate_snap, weight, access_speed_kph, _usable(candidate_snap, attach_far))
+    dem = _ends(net, pg, demand_snap, weight, access_speed_kph, _usable(demand_snap, attach_far))
+    n, k = net.n_nodes, len(candidate_snap)
+    di, dj, direct = _same_piece_pairs(dem, cand)
+    rows_d, rows_c, costs = [], [], []
+    if k and len(demand_snap):
+        A = _augmented(pg, weight, reverse=True, seeds=(cand.a, cand.b, cand.from_a, cand.from_b))
+        for chunk in _chunks(k, n + k):
+            D = dijkstra(A, directed=True, indices=np.arange(n + chunk.start, n + chunk.stop), limit=limit)
+            M = np.minimum(D[:, dem.a] + dem.to_a, D[:, dem.b] + dem.to_b)
+            sel = (dj >= chunk.start) & (dj < chunk.stop)
+            if sel.any():
+                np.minimum.at(M, (dj[sel] - chunk.start, di[sel]), direct[sel])
+            c_loc, d_idx = np.nonzero(M <= limit)
+            rows_d.append(d_idx)
+            rows_c.append(c_loc + chunk.start)
+            costs.append(M[c_loc, d_idx])
+    d_idx = np.concatenate(rows_d) if rows_d else np.zeros(0, np.int64)
+    c_idx = np.concatenate(rows_c) if rows_c else np.zeros(0, np.int64)
+    table = pd.DataFrame(
+        {
+            DEMAND_ID: np.asarray(demand_snap.ids)[d_idx],
+            CANDIDATE_ID: np.asarray(candidate_snap.ids)[c_idx],
+            COST: np.concatenate(costs) if costs else np.zeros(0),
+        }
+    )
+    table.attrs.update(profile=profile, weight=weight, cutoff=limit)
+    logger.info(
+        "Cost table %s × %s by %s (%s) within %s: %s pairs",
+        len(demand_snap),
+        k,
+        weight,
+        profile,
+        limit,
+        f"{len(table):,}",
+    )
+    return table
+
+
+def reach(
+    net: PreparedNetwork,
+    profile: str,
+    facility_snap: SnapResult,
+    *,
+    weight: Weight,
+    cutoff: float,
+    direction: Literal["to_facility", "from_facility"] = "to_facility",
+    attach_far: bool = False,
+    access_speed_kph: float | None = None,
+) -> pd.DataFrame:
+    """Return, per facility, the nodes within ``cutoff`` and their costs, as a long table.
+
+    Parameters
+    ----------
+    net
+        Prepared network.
+    profile
+        Travel profile name; the snap must be for it.
+    facility_snap
+        ``snap_points`` result; its ids label the output.
+    weight
+        ``"length"`` (metres) or ``"travel_time"`` (seconds).
+    cutoff
+        Largest cost kept (inclusive).
+    direction
+        ``"to_facility"``: cost from the node to the facility (default, as demand travels);
+        ``"from_facility"``: cost from the facility to the node.
+    attach_far
+        Include facilities snapped farther than their ``max_snap_m`` (left out by default).
+    access_speed_kph
+        Speed for the facility's access leg in travel times; the piece's profile speed when None.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``facility_id``, ``node_id`` (OSM id), ``cost``: one row per node within ``cutoff``.
+
+    Raises
+    ------
+    ValueError
+        If ``weight``, ``cutoff`` or ``direction`` is invalid, or the snap is for another profile.
+    """
+    pg = _check(net, profile, weight, {"facility_snap": facility_snap})
+    limit = _check_cutoff(cutoff)
+    if direction not in ("to_facility", "from_facility"):
+        msg = f"`direction` must be 'to_facility' or 'from_facility'; got {direction!r}."
+        raise ValueError(msg)
+    fac = _ends(net, pg, facility_snap, weight, access_speed_kph, _usable(facility_snap, attach_far))
+    n, k = net.n_nodes, len(facility_snap)
+    if direction == "to_facility":
+        A = _augmented(pg, weight, reverse=True, seeds=(fac.a, fac.b, fac.from_a, fac.from_b))
+    else:
+        A = _augmented(pg, weight, reverse=False, seeds=(fac.a, fac.b, fac.to_a, fac.to_b))
+    f_rows, nodes, costs = [], [], []
+    for chunk in _chunks(k, n + k):
+        D = dijkstra(A, directed=True, indices=np.arange(n + chunk.start, n + chunk.stop), limit=limit)[:, :n]
+        f_loc, node = np.nonzero(D <= limit)
+        f_rows.append(f_loc + chunk.start)
+        nodes.append(node)
+        costs.append(D[f_loc, node])
+    f_idx = np.concatenate(f_rows) if f_rows else np.zeros(0, np.int64)
+    node_idx = np.concatenate(nodes) if nodes else np.zeros(0, np.int64)
+    table = pd.DataFrame(
+        {
+            FACILITY_ID: np.asarray(facility_snap.ids)[f_idx],
+            NODE_ID: net.node_id[node_idx],
+            COST: np.concatenate(costs) if costs else np.zeros(0),
+        }
+    )
+    table.attrs.update(profile=profile, weight=weight, cutoff=limit, direction=direction)
+    return table
