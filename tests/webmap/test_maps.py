@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import bz2
+import json
+import re
+
+import folium
+import geopandas as gpd
+import pytest
+from folium.plugins import Fullscreen
+
+from layers import schema
+from webmap import assets, maps
+
+_EXTERNAL_URL = re.compile(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", re.IGNORECASE)
+
+
+@pytest.fixture
+def make_layer(make_rows):
+    def make(prefix, names, statuses):
+        df = make_rows(prefix, names, statuses)
+        geometry = gpd.points_from_xy(df[schema.LON], df[schema.LAT])
+        return gpd.GeoDataFrame(df, geometry=geometry, crs="EPSG:4326")
+
+    return make
+
+
+@pytest.fixture
+def layers(make_layer):
+    return {
+        schema.REHAB_STATION: make_layer("r", ["康复站甲", "康复站乙"], ["open", "planned"]),
+        schema.ACCESSIBLE_TOILET: make_layer("t", ["厕所甲"], ["under_construction"]),
+    }
+
+
+def _page(m: folium.Map) -> str:
+    return m.get_root().render()
+
+
+def test_one_facility_marker_per_row(district, layers):
+    parts = maps.render_map_parts(maps.public_map(district, layers))
+    assert parts.script.count('"className": "fac-marker"') == 3
+    assert parts.script.count('"className": "town-label"') == 2
+    assert parts.script.count("fac-pending") == 2  # planned + under construction are hollow
+
+
+def test_marker_title_and_tooltip_name_the_facility(district, layers):
+    script = maps.render_map_parts(maps.public_map(district, layers)).script
+    titles = [json.loads(t) for t in re.findall(r'"title": ("[^"]*")', script)]
+    assert titles == ["康复站甲（康复站，开放）", "康复站乙（康复站，规划中）", "厕所甲（无障碍厕所，在建）"]
+    assert re.search(r"bindTooltip\(\s*`<div>\s*厕所甲\s*</div>`", script)
+
+
+def test_no_external_url_in_rendered_map(district, layers, osm_path):
+    m = maps.public_map(district, layers, roads=maps.main_roads_from_osm(osm_path))
+    page = _page(m)
+    parts = maps.render_map_parts(m)
+    assert "/static/vendor/leaflet/1.9.4/leaflet.js" in parts.header
+    for text in (page, parts.header, parts.html, parts.script):
+        assert _EXTERNAL_URL.findall(text) == []
+
+
+def test_class_asset_lists_are_not_mutated(district, layers):
+    js_before, css_before = list(folium.Map.default_js), list(folium.Map.default_css)
+    m = maps.public_map(district, layers, static_url=lambda f: f"/s/{f}")
+    assert [name for name, _ in m.default_js] == ["leaflet", "jquery"]
+    assert m.default_css == [("leaflet_css", "/s/vendor/leaflet/1.9.4/leaflet.css")]
+    assert folium.Map.default_js == js_before and folium.Map.default_css == css_before
+    assert folium.Map().default_js[0][1].startswith("https://cdn.jsdelivr.net/")
+
+
+def test_header_allows_zoom_and_has_one_charset(district, layers):
+    header = maps.render_map_parts(maps.public_map(district, layers)).header
+    assert "user-scalable" not in header
+    assert "http-equiv" not in header
+    assert "html, body" not in header
+
+
+def test_household_layer_is_refused(district, layers, make_layer):
+    with pytest.raises(ValueError, match=r"only hold public layers .*\['household'\]"):
+        maps.public_map(district, {**layers, schema.HOUSEHOLD: make_layer("h", ["张三"], ["surveyed"])})
+
+
+def test_tile_url_needs_attribution(district, layers):
+    with pytest.raises(ValueError, match="`tile_attr` is required"):
+        maps.public_map(district, layers, tile_url="/tiles/{z}/{x}/{y}.png")
+    script = maps.render_map_parts(
+        maps.public_map(district, layers, tile_url="/tiles/{z}/{x}/{y}.png", tile_attr="内网底图")
+    ).script
+    assert 'L.tileLayer(\n                "/tiles/{z}/{x}/{y}.png"' in script
+    assert json.dumps("内网底图") in script
+
+
+def test_names_are_escaped_in_popups_and_tooltips(district, make_layer):
+    evil = "<script>alert(1)</script>`${x}`"
+    layers = {schema.SPORTS_SITE: make_layer("s", [evil], ["open"])}
+    script = maps.render_map_parts(maps.public_map(district, layers)).script
+    assert "<script>alert" not in script
+    literals = re.findall(r"(?:\$\(|bindTooltip\(\s*)`([^`]*)`", script)  # popup and tooltip
+    assert len(literals) == 2 and not any("${" in lit for lit in literals)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&#96;&#36;{x}&#96;" in script
+
+
+def test_main_roads_keep_main_classes_only(osm_path, tmp_path):
+    roads = maps.main_roads_from_osm(osm_path)
+    assert [f["properties"] for f in roads["features"]] == [{"highway": "primary", "name": "璧山大道", "ref": None}]
+    assert roads["features"][0]["geometry"]["coordinates"] == [[106.001, 29.505], [106.019, 29.505]]
+    compressed = tmp_path / "roads.osm.bz2"
+    compressed.write_bytes(bz2.compress(osm_path.read_bytes()))
+    assert maps.main_roads_from_osm(compressed) == roads
+
+
+def test_unvendored_plugin_asset_is_refused(district, layers):
+    m = maps.public_map(district, layers)
+    Fullscreen().add_to(m)
+    with pytest.raises(ValueError, match="`Fullscreen` needs the asset.*not vendored"):
+        assets.localize_assets_inplace(m)
+
+
+def test_localize_sets_instance_lists(district, layers):
+    m = folium.Map(tiles=None)
+    assets.localize_assets_inplace(m, static_url=lambda f: f"/x/{f}")
+    assert m.default_js == [
+        ("leaflet", "/x/vendor/leaflet/1.9.4/leaflet.js"),
+        ("jquery", "/x/vendor/jquery/3.7.1/jquery.min.js"),
+    ]
+    assert "default_js" in vars(m) and folium.Map.default_js is folium.folium._default_js
