@@ -8,7 +8,7 @@ The GCJ-02 forward transform is the public formula (Krasovsky ellipsoid, a = 637
 ee = 0.00669342162296594323, sine/polynomial series in (lon - 105, lat - 35)); BD-09 <-> GCJ-02 is
 Baidu's published polar-coordinate formula. GCJ-02 -> WGS-84 has no closed form: it is solved here
 by vectorised fixed-point iteration to 1e-9 degrees (about 0.1 mm), not by the common one-step
-approximation, which is off by metres.
+approximation, which is off by metres. All functions are pure and work on numpy arrays.
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ _X_PI = math.pi * 3000.0 / 180.0
 _BD_DLON_DEG = 0.0065
 _BD_DLAT_DEG = 0.006
 
-# GCJ-02 -> WGS-84 fixed-point iteration: stop when |gcj(w) - target| < tol in both axes.
+# GCJ-02 -> WGS-84 fixed-point iteration: a few float32 steps, then float64 steps until a step
+# (which equals |gcj(w) - target|) is below the tolerance in both axes, or the cap is reached.
+_INVERSE_COARSE_ITER = 3
 _INVERSE_TOL_DEG = 1e-9
 _INVERSE_MAX_ITER = 10
 
@@ -90,13 +92,14 @@ def convert(
     -----
     Outside the usual "China" bounding box (lon 72.004-137.8347, lat 0.8293-55.8271) GCJ-02 equals
     WGS-84 and points pass through unchanged; the box is tested on the input point (WGS-84 going
-    forward, GCJ-02 going back). The box is coarse: it includes parts of neighbouring countries and
-    cuts through none of China's borders exactly, so do not rely on it near a border. The BD-09
-    step is applied everywhere, as Baidu's formula is.
+    forward, GCJ-02 going back). The box is coarse: a rectangle that takes in parts of neighbouring
+    countries and follows no border, so results near a border are unreliable. The BD-09 step is
+    applied everywhere, as Baidu's formula is.
 
-    GCJ-02 -> WGS-84 (and BD-09 -> WGS-84, which goes through GCJ-02) iterates
-    ``w <- w - (gcj(w) - target)`` until the error is below 1e-9 degrees (at most 10 iterations;
-    3-4 suffice in China), so a round trip returns to the start within millimetres.
+    GCJ-02 -> WGS-84 (also inside BD-09 -> WGS-84) iterates ``w <- target - offset(w)`` until a step
+    is below 1e-9 degrees (at most 10 float64 steps after 3 cheap float32 ones; 2 float64 steps
+    suffice in China). BD-09 -> GCJ-02 adds one such correction to Baidu's closed form. Round trips
+    in every direction return within about 2 mm (1e-11 degrees for WGS-84 <-> GCJ-02).
 
     Examples
     --------
@@ -151,7 +154,11 @@ def _in_china(lon: _Array, lat: _Array) -> npt.NDArray[np.bool_]:
 
 
 def _gcj_offset(lon: _Array, lat: _Array) -> tuple[_Array, _Array]:
-    """Return the GCJ-02 offset (dlon, dlat) in degrees at WGS-84 points (no box test)."""
+    """Return the GCJ-02 offset (dlon, dlat) in degrees at WGS-84 points (no box test).
+
+    Computed in the dtype of the inputs: float64 for results, float32 for the coarse steps of the
+    inverse (numpy's float32 sine is about 10x faster; the offset is then good to ~5e-8 degrees).
+    """
     x = lon - 105.0
     y = lat - 35.0
     x_pi = x * math.pi
@@ -175,6 +182,7 @@ def _gcj_offset(lon: _Array, lat: _Array) -> tuple[_Array, _Array]:
         + 300.0 * np.sin(x_pi / 30.0)
     )
 
+    # Metres on the Krasovsky ellipsoid to degrees.
     rad_lat = np.radians(lat)
     magic = 1.0 - _KRASOVSKY_EE * np.sin(rad_lat) ** 2
     sqrt_magic = np.sqrt(magic)
@@ -203,32 +211,47 @@ def _wgs_to_gcj_inside(lon: _Array, lat: _Array) -> tuple[_Array, _Array]:
 
 
 def _gcj_to_wgs_inside(lon: _Array, lat: _Array) -> tuple[_Array, _Array]:
-    """Invert the GCJ-02 offset by fixed-point iteration (points assumed inside the box)."""
-    # Start from the target: the first update is the usual one-step approximation.
-    w_lon, w_lat = lon.copy(), lat.copy()
-    active = np.arange(lon.size)
-    flat = (w_lon.reshape(-1), w_lat.reshape(-1), lon.reshape(-1), lat.reshape(-1))
-    f_wlon, f_wlat, f_lon, f_lat = flat
-    iterations = 0
-    while active.size and iterations < _INVERSE_MAX_ITER:
-        iterations += 1
-        a_lon, a_lat = f_wlon[active], f_wlat[active]
-        g_lon, g_lat = _wgs_to_gcj_inside(a_lon, a_lat)
-        err_lon = g_lon - f_lon[active]
-        err_lat = g_lat - f_lat[active]
-        f_wlon[active] = a_lon - err_lon
-        f_wlat[active] = a_lat - err_lat
-        not_done = (np.abs(err_lon) >= _INVERSE_TOL_DEG) | (np.abs(err_lat) >= _INVERSE_TOL_DEG)
-        active = active[not_done]
-    if active.size:
-        logger.debug(
-            "GCJ-02 inverse: %d of %d points not converged to %g deg after %d iterations",
-            active.size,
-            lon.size,
-            _INVERSE_TOL_DEG,
-            iterations,
+    """Invert the GCJ-02 offset by fixed-point iteration (points assumed inside the box).
+
+    The WGS-84 point w solves w + offset(w) = target, so iterate w <- target - offset(w), a strong
+    contraction (the offset changes by < 1 % of any move). A few float32 steps get within ~1e-7
+    degrees cheaply; float64 steps then run, per point, until a step is below 1e-9 degrees.
+    """
+    target_lon = lon.reshape(-1)
+    target_lat = lat.reshape(-1)
+    # Start from the target: the first step is the usual one-step approximation.
+    w_lon, w_lat = target_lon, target_lat
+    for _ in range(_INVERSE_COARSE_ITER):
+        dlon, dlat = _gcj_offset(w_lon.astype(np.float32), w_lat.astype(np.float32))
+        w_lon = target_lon - dlon
+        w_lat = target_lat - dlat
+    w_lon = np.array(w_lon, dtype=np.float64)  # new arrays, owned here
+    w_lat = np.array(w_lat, dtype=np.float64)
+
+    # Points still iterating: all of them (a slice, no copies) until the first one converges.
+    active: slice | npt.NDArray[np.intp] = slice(None)
+    for _ in range(_INVERSE_MAX_ITER):
+        dlon, dlat = _gcj_offset(w_lon[active], w_lat[active])
+        new_lon = target_lon[active] - dlon
+        new_lat = target_lat[active] - dlat
+        not_done = (np.abs(new_lon - w_lon[active]) >= _INVERSE_TOL_DEG) | (
+            np.abs(new_lat - w_lat[active]) >= _INVERSE_TOL_DEG
         )
-    return w_lon, w_lat
+        w_lon[active] = new_lon
+        w_lat[active] = new_lat
+        if not not_done.any():
+            break
+        if not not_done.all():
+            active = np.flatnonzero(not_done) if isinstance(active, slice) else active[not_done]
+    else:
+        logger.debug(
+            "GCJ-02 inverse: %d of %d points moved more than %g deg in the last of %d iterations",
+            np.count_nonzero(not_done),
+            w_lon.size,
+            _INVERSE_TOL_DEG,
+            _INVERSE_MAX_ITER,
+        )
+    return w_lon.reshape(lon.shape), w_lat.reshape(lat.shape)
 
 
 def _wgs_to_gcj(lon: _Array, lat: _Array) -> tuple[_Array, _Array]:
@@ -249,12 +272,19 @@ def _gcj_to_bd(lon: _Array, lat: _Array) -> tuple[_Array, _Array]:
 
 
 def _bd_to_gcj(lon: _Array, lat: _Array) -> tuple[_Array, _Array]:
-    """BD-09 -> GCJ-02 (Baidu's inverse formula, applied everywhere)."""
+    """BD-09 -> GCJ-02: Baidu's closed form plus one fixed-point correction (applied everywhere).
+
+    The published closed form is not an exact inverse of `_gcj_to_bd` (up to 2e-6 degrees, about
+    0.2 m, apart); one step g <- g - (bd(g) - target) brings that below 2e-8 degrees (2 mm).
+    """
     x = lon - _BD_DLON_DEG
     y = lat - _BD_DLAT_DEG
     z = np.hypot(x, y) - 2e-5 * np.sin(y * _X_PI)
     theta = np.arctan2(y, x) - 3e-6 * np.cos(x * _X_PI)
-    return z * np.cos(theta), z * np.sin(theta)
+    g_lon = z * np.cos(theta)
+    g_lat = z * np.sin(theta)
+    b_lon, b_lat = _gcj_to_bd(g_lon, g_lat)
+    return g_lon - (b_lon - lon), g_lat - (b_lat - lat)
 
 
 # Conversion path for each ordered pair of distinct datums.
