@@ -64,7 +64,7 @@ history_table = sa.Table(
     metadata,
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("user", sa.String(64), nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
     sa.Column("layer", sa.String(32), nullable=False),
     sa.Column("feature_id", sa.String(64), nullable=False),
     sa.Column("action", sa.String(16), nullable=False),
@@ -79,7 +79,7 @@ access_log_table = sa.Table(
     metadata,
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("user", sa.String(64), nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
     sa.Column("layer", sa.String(32), nullable=False),
     sa.Column("feature_id", sa.String(64), nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
@@ -202,7 +202,7 @@ class Store:
         """Append one access-log row per feature whose personal fields ``user`` saw in full."""
         now = datetime.now(UTC)
         records = [
-            {"at": now, "user": user, "layer": layer, "feature_id": fid, "reason": reason} for fid in feature_ids
+            {"at": now, "actor": user, "layer": layer, "feature_id": fid, "reason": reason} for fid in feature_ids
         ]
         if records:
             with self.engine.begin() as conn:
@@ -316,6 +316,10 @@ class Store:
 
     def _to_record(self, layer: str, row: dict[str, Any]) -> dict[str, Any]:
         personal = {c: _plain(row[c]) for c in PERSONAL_COLUMNS if c in row} if layer == schema.HOUSEHOLD else {}
+        lon, lat = float(row[schema.LON]), float(row[schema.LAT])
+        if not (math.isfinite(lon) and math.isfinite(lat)):
+            msg = f"Row {row[schema.ID]!r} of `{layer}` has no valid `lon`/`lat` ({lon!r}, {lat!r}); validate first."
+            raise ValueError(msg)
         attribute_columns = [
             c for c in row if c not in schema.COMMON_COLUMNS and c not in personal and c not in _ROW_COLUMNS
         ]
@@ -326,8 +330,8 @@ class Store:
             schema.VILLAGE_CODE: _plain(row.get(schema.VILLAGE_CODE)),
             schema.NAME: None if personal else _plain(row.get(schema.NAME)),
             schema.ADDRESS: _plain(row.get(schema.ADDRESS)),
-            schema.LON: float(row[schema.LON]),
-            schema.LAT: float(row[schema.LAT]),
+            schema.LON: lon,
+            schema.LAT: lat,
             "source_datum": row.get(schema.DATUM, row.get("source_datum")),
             schema.STATUS: row[schema.STATUS],
             "attributes": {c: _plain(row[c]) for c in attribute_columns},
@@ -387,7 +391,7 @@ def _history(
     before: dict[str, Any] | None, after: dict[str, Any],
 ) -> dict[str, Any]:  # fmt: skip
     return {
-        "at": at, "user": user, "layer": layer, "feature_id": record[schema.ID], "action": action,
+        "at": at, "actor": user, "layer": layer, "feature_id": record[schema.ID], "action": action,
         schema.VERSION: version, "before": _jsonable(before), "after": _jsonable(after),
     }  # fmt: skip
 

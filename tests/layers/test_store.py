@@ -54,18 +54,34 @@ def _households() -> pd.DataFrame:
     )
 
 
-@pytest.fixture(params=["sqlite"])
-def store(request, tmp_path):
-    s = Store(f"sqlite:///{tmp_path / 'store.sqlite'}", cipher=FieldCipher(Fernet.generate_key()))
+@pytest.fixture
+def store(database_url):
+    s = Store(database_url, cipher=FieldCipher(Fernet.generate_key()))
     yield s
     s.close()
 
 
-def test_a_new_store_is_empty_migrated_and_uses_wal(store):
+def test_a_new_store_is_empty_and_migrated(store):
     assert store.count() == 0
     with store.engine.connect() as conn:
-        assert conn.execute(sa.text("PRAGMA journal_mode")).scalar_one() == "wal"
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+
+
+def test_the_migrated_schema_matches_the_tables_the_code_uses(store):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from layers.store import metadata
+
+    with store.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+
+
+def test_sqlite_uses_wal(tmp_path):
+    s = Store(f"sqlite:///{tmp_path / 'wal.sqlite'}")
+    with s.engine.connect() as conn:
+        assert conn.execute(sa.text("PRAGMA journal_mode")).scalar_one() == "wal"
+    s.close()
 
 
 def test_inserted_rows_come_back_with_attributes_and_version_one(store):
@@ -104,7 +120,7 @@ def test_reimporting_the_same_rows_is_idempotent_and_changes_update_by_id(store)
     assert (row["status"], row["version"], row["updated_by"], row["created_by"]) == ("closed", 2, "b", "a")
     assert store.count() == 4
     history = store.history("rehab_station", "RS-01")
-    assert [(h["action"], h["version"], h["user"]) for h in history] == [("insert", 1, "a"), ("update", 2, "b")]
+    assert [(h["action"], h["version"], h["actor"]) for h in history] == [("insert", 1, "a"), ("update", 2, "b")]
     assert history[1]["before"]["status"] == "open" and history[1]["after"]["status"] == "closed"
 
 
@@ -147,7 +163,7 @@ def test_two_threads_updating_the_same_version_exactly_one_wins(store):
 
 def test_history_is_append_only_in_the_database(store):
     store.upsert_features("rehab_station", _stations(1), user="a")
-    for statement in ("UPDATE history SET user = 'x'", "DELETE FROM history"):
+    for statement in ("UPDATE history SET actor = 'x'", "DELETE FROM history"):
         with pytest.raises(sa.exc.DatabaseError, match="append-only"), store.engine.begin() as conn:
             conn.execute(sa.text(statement))
     assert len(store.history("rehab_station", "RS-00")) == 1
@@ -155,11 +171,18 @@ def test_history_is_append_only_in_the_database(store):
 
 def test_personal_fields_are_encrypted_at_rest(store, tmp_path):
     store.upsert_features("household", _households(), user="a")
+    with store.engine.connect() as conn:
+        dump = " ".join(
+            str(tuple(row))
+            for table in ("features", "history")
+            for row in conn.execute(sa.text(f"SELECT * FROM {table}"))
+        )
     store.close()
-    raw = b"".join(p.read_bytes() for p in tmp_path.glob("store.sqlite*"))
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("store.sqlite*")) or dump.encode("utf-8")
     for secret in ("孙敏", "李强", ID_NUMBER, "13624947846"):
+        assert secret not in dump
         assert secret.encode("utf-8") not in raw
-    assert "璧山区璧城街道文星社区".encode() in raw  # sanity: plain columns are readable bytes
+    assert "璧山区璧城街道文星社区" in dump  # sanity: plain columns are readable
 
 
 def test_households_never_carry_names_through_features_and_decrypt_with_the_key(store):
@@ -186,9 +209,23 @@ def test_a_store_without_a_key_refuses_households(tmp_path):
 def test_a_failing_import_leaves_the_store_unchanged(store, tmp_path):
     store.upsert_features("rehab_station", _stations(2), user="a")
     bad = _stations(3)
-    bad.loc[2, "lon"] = None  # NOT NULL violated by the last row only
+    bad.loc[2, "lon"] = None  # the last row only
     bad.loc[0, "status"] = "closed"
-    with pytest.raises(sa.exc.IntegrityError):
+    with pytest.raises(ValueError, match="'RS-02' of `rehab_station` has no valid `lon`"):
+        store.upsert_features("rehab_station", bad, user="b")
+    assert store.count() == 2
+    assert store.feature("rehab_station", "RS-00")["status"] == "open"
+    assert len(store.history("rehab_station", "RS-00")) == 1
+
+
+def test_a_database_error_midway_rolls_back_everything(store):
+    store.upsert_features("rehab_station", _stations(2), user="a")
+    bad = _stations(3)
+    bad.loc[0, "status"] = "closed"
+    bad.loc[2, "town_code"] = "5" * 40  # too long for the column: fails inside the transaction on PostgreSQL
+    if store.engine.dialect.name == "sqlite":
+        bad.loc[2, "status"] = None  # SQLite ignores lengths; NOT NULL fails instead
+    with pytest.raises(sa.exc.DBAPIError):
         store.upsert_features("rehab_station", bad, user="b")
     assert store.count() == 2
     assert store.feature("rehab_station", "RS-00")["status"] == "open"
@@ -198,7 +235,7 @@ def test_a_failing_import_leaves_the_store_unchanged(store, tmp_path):
 def test_the_access_log_records_who_saw_what_and_why(store):
     store.log_access("household", ["HH-1", "HH-2"], user="caseworker1", reason="home visit")
     log = store.access_log()
-    assert [(r["user"], r["feature_id"], r["reason"]) for r in log] == [
+    assert [(r["actor"], r["feature_id"], r["reason"]) for r in log] == [
         ("caseworker1", "HH-1", "home visit"),
         ("caseworker1", "HH-2", "home visit"),
     ]
