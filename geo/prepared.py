@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 import pyproj
 import scipy.sparse as sp
+import shapely
 
 from geo.errors import NetworkError
 from geo.profiles import Profile, travel_time_s
@@ -270,46 +272,57 @@ def prepare_network(G: nx.MultiDiGraph, *, profiles: Mapping[str, Profile]) -> P
 
 
 def _collect_pieces(G, pos, node_x, node_y):
-    """Group osmnx edges into undirected road pieces; return their arrays."""
-    index: dict[tuple, int] = {}
-    u_l, v_l, len_l, hw_l, fwd_l, bwd_l, geoms = [], [], [], [], [], [], []
+    """Group osmnx edges into undirected road pieces; return their arrays.
+
+    An edge and its reverse (same end nodes, length to 0.1 m, bounds to 1 cm and vertex count) are
+    one two-way piece; any other edge is a one-way piece. Self-loops are never paired.
+    """
+    ia, ib, length, highway, geoms = [], [], [], [], []
     for a, b, data in G.edges(data=True):
         if "length" not in data:
             msg = f"Edge ({a!r}, {b!r}) of `G` has no `length`; build the graph with osmnx, which sets it."
             raise NetworkError(msg)
-        ia, ib = pos[a], pos[b]
-        geom = data.get("geometry")
-        if geom is not None:
-            xy = np.asarray(geom.coords, dtype=np.float64)[:, :2]
-        else:
-            xy = np.array([[node_x[ia], node_y[ia]], [node_x[ib], node_y[ib]]])
-        length = float(data["length"])
-        lo, hi = (ia, ib) if ia <= ib else (ib, ia)
-        bounds = tuple(np.round(np.r_[xy.min(axis=0), xy.max(axis=0)], 2).tolist())
-        key = (lo, hi, round(length, 1), bounds, len(xy))
-        p = index.get(key)
-        if p is not None and (u_l[p] == ib and v_l[p] == ia) and not bwd_l[p]:
-            bwd_l[p] = True
-            continue
-        index[key] = len(u_l)
-        u_l.append(ia)
-        v_l.append(ib)
-        len_l.append(length)
-        hw_l.append(data.get("highway"))
-        fwd_l.append(True)
-        bwd_l.append(False)
-        geoms.append(xy)
-    counts = np.fromiter((len(g) for g in geoms), np.int64, count=len(geoms))
-    coord_ptr = np.zeros(len(geoms) + 1, np.int64)
+        ia.append(pos[a])
+        ib.append(pos[b])
+        length.append(data["length"])
+        highway.append(data.get("highway"))
+        geoms.append(data.get("geometry"))
+    ia = np.array(ia, np.int64)
+    ib = np.array(ib, np.int64)
+    length = np.array(length, np.float64)
+    geoms = np.array(geoms, dtype=object)
+    missing = np.flatnonzero(pd.isna(geoms)) if len(geoms) else np.zeros(0, np.int64)
+    if len(missing):
+        ends = np.stack([node_x[ia[missing]], node_y[ia[missing]], node_x[ib[missing]], node_y[ib[missing]]], 1)
+        geoms[missing] = shapely.linestrings(ends.reshape(-1, 2, 2))
+    keys = pd.DataFrame(np.round(shapely.bounds(geoms), 2), columns=["x0", "y0", "x1", "y1"])
+    keys["lo"], keys["hi"] = np.minimum(ia, ib), np.maximum(ia, ib)
+    keys["len"] = np.round(length, 1)
+    keys["n"] = shapely.get_num_coordinates(geoms)
+    cols = list(keys.columns)
+    canonical = ia < ib
+    keys["rank"] = keys.groupby([*cols, canonical], sort=False).cumcount().to_numpy()
+    keys["edge"] = np.arange(len(keys))
+    left = keys[canonical]
+    right = keys[ia > ib]
+    pairs = left.merge(right, on=[*cols, "rank"], suffixes=("", "_rev"))
+    paired_rev = np.zeros(len(keys), bool)
+    paired_rev[pairs["edge_rev"].to_numpy()] = True
+    has_rev = np.zeros(len(keys), bool)
+    has_rev[pairs["edge"].to_numpy()] = True
+    piece_edges = np.flatnonzero(~paired_rev)
+    pgeoms = geoms[piece_edges]
+    counts = shapely.get_num_coordinates(pgeoms)
+    coord_ptr = np.zeros(len(piece_edges) + 1, np.int64)
     np.cumsum(counts, out=coord_ptr[1:])
-    coords = np.concatenate(geoms) if geoms else np.zeros((0, 2))
+    coords = shapely.get_coordinates(pgeoms) if len(pgeoms) else np.zeros((0, 2))
     return (
-        np.array(u_l, np.int64),
-        np.array(v_l, np.int64),
-        np.array(len_l, np.float64),
-        hw_l,
-        np.array(fwd_l, bool),
-        np.array(bwd_l, bool),
+        ia[piece_edges],
+        ib[piece_edges],
+        length[piece_edges],
+        [highway[e] for e in piece_edges.tolist()],
+        np.ones(len(piece_edges), bool),
+        has_rev[piece_edges],
         coord_ptr,
         coords,
     )
