@@ -70,8 +70,9 @@ def convert(
     ----------
     lon, lat
         Longitude and latitude in degrees, as scalars or array-likes of the same (or broadcastable)
-        shape. NaN marks a missing coordinate: it comes out as NaN, without an exception or warning,
-        so the caller can report the row. Inputs are never modified.
+        shape. NaN marks a missing coordinate: a point with NaN in either coordinate comes out as
+        (NaN, NaN), without an exception or warning, so the caller can report the row. Inputs are
+        never modified.
     src, dst
         Datum names: ``"wgs84"``, ``"gcj02"`` or ``"bd09"``. Equal names return a copy unchanged.
 
@@ -110,15 +111,20 @@ def convert(
     src_name = _check_datum(src, "src")
     dst_name = _check_datum(dst, "dst")
     lon_arr, lat_arr = _as_float_arrays(lon, lat)
+    shape = lon_arr.shape
+    # Flat views of the inputs: every step returns new arrays and never writes to its inputs.
+    out_lon, out_lat = lon_arr.reshape(-1), lat_arr.reshape(-1)
     if src_name == dst_name:
-        out_lon, out_lat = lon_arr.copy(), lat_arr.copy()
-    else:
-        out_lon, out_lat = lon_arr, lat_arr
-        for step in _STEPS[(src_name, dst_name)]:
-            out_lon, out_lat = step(out_lon, out_lat)
+        out_lon, out_lat = out_lon.copy(), out_lat.copy()
+    for step in _STEPS.get((src_name, dst_name), ()):
+        out_lon, out_lat = step(out_lon, out_lat)
+    missing = np.isnan(lon_arr.reshape(-1)) | np.isnan(lat_arr.reshape(-1))
+    if missing.any():
+        out_lon[missing] = np.nan
+        out_lat[missing] = np.nan
     if np.ndim(lon) == 0 and np.ndim(lat) == 0:
-        return float(out_lon), float(out_lat)
-    return out_lon, out_lat
+        return float(out_lon[0]), float(out_lat[0])
+    return out_lon.reshape(shape), out_lat.reshape(shape)
 
 
 def _check_datum(value: object, name: str) -> str:
@@ -217,8 +223,7 @@ def _gcj_to_wgs_inside(lon: _Array, lat: _Array) -> tuple[_Array, _Array]:
     contraction (the offset changes by < 1 % of any move). A few float32 steps get within ~1e-7
     degrees cheaply; float64 steps then run, per point, until a step is below 1e-9 degrees.
     """
-    target_lon = lon.reshape(-1)
-    target_lat = lat.reshape(-1)
+    target_lon, target_lat = lon, lat
     # Start from the target: the first step is the usual one-step approximation.
     w_lon, w_lat = target_lon, target_lat
     for _ in range(_INVERSE_COARSE_ITER):
@@ -251,7 +256,7 @@ def _gcj_to_wgs_inside(lon: _Array, lat: _Array) -> tuple[_Array, _Array]:
             _INVERSE_TOL_DEG,
             _INVERSE_MAX_ITER,
         )
-    return w_lon.reshape(lon.shape), w_lat.reshape(lat.shape)
+    return w_lon, w_lat
 
 
 def _wgs_to_gcj(lon: _Array, lat: _Array) -> tuple[_Array, _Array]:
