@@ -91,6 +91,9 @@ def graph_from_file(
         If the largest strongly connected component holds less than ``min_component_share`` of the nodes.
     """
     path = Path(path)
+    if not 0 <= min_component_share <= 1:
+        msg = f"`min_component_share` must be a share between 0 and 1; got {min_component_share!r}."
+        raise ValueError(msg)
     if boundary is not None and not isinstance(boundary, Polygon | MultiPolygon):
         got = type(boundary).__name__
         msg = f"`boundary` must be a shapely Polygon or MultiPolygon in EPSG:4326; got {got}."
@@ -108,7 +111,8 @@ def graph_from_file(
             f"Road network {str(path)!r}: the largest strongly connected component has {n_largest:,} of "
             f"{n_total:,} nodes ({n_largest / n_total:.1%}), below "
             f"`min_component_share`={min_component_share:.0%}. "
-            "Many places cannot reach each other by car; check one-way tags or the clipping boundary."
+            "Many places cannot reach each other when one-way rules apply (drive); "
+            "check one-way tags, a missing area around the roads, or the clipping boundary."
         )
         warnings.warn(msg, UserWarning, stacklevel=2)
     logger.info(
@@ -137,6 +141,11 @@ def project_graph(G: nx.MultiDiGraph, crs: Any) -> nx.MultiDiGraph:
     -------
     networkx.MultiDiGraph
         New graph in ``crs``.
+
+    Raises
+    ------
+    NetworkError
+        If ``G`` has no ``crs``.
     """
     target = CRS.from_user_input(crs)
     if not target.is_projected:

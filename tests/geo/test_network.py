@@ -327,3 +327,16 @@ def test_downloaded_elements_are_written_as_readable_osm_xml(tmp_path):
     assert sorted(G.edges()) == [(1, 2), (2, 1)]
     assert G.edges[1, 2, 0]["name"] == "璧山路"
     assert G.edges[1, 2, 0]["length"] == pytest.approx(haversine_m(106.2, 29.58, 106.2, 29.581))
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.5])
+def test_min_component_share_must_be_a_share(share):
+    with pytest.raises(ValueError, match=rf"`min_component_share` must be a share between 0 and 1; got {share}"):
+        graph_from_file(TINY, min_component_share=share)
+
+
+def test_project_graph_needs_a_crs(tiny):
+    G = tiny.copy()
+    del G.graph["crs"]
+    with pytest.raises(NetworkError, match=r"`G` has no `crs` in `G.graph`"):
+        project_graph(G, "EPSG:32648")
