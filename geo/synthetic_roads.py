@@ -82,7 +82,8 @@ def generate_road_network(
     seed: int,
     grain_deg: float = 20.0,
     grid_spacing_m: float = 140.0,
-    hamlets_per_km2: float = 75.0,
+    hamlets_per_km2: float = 48.0,
+    farm_share: float = 0.45,
 ) -> bytes:
     """Generate a SYNTHETIC road network and return it as OSM XML bytes (UTF-8).
 
@@ -106,6 +107,8 @@ def generate_road_network(
         Street spacing of the urban grids, in metres.
     hamlets_per_km2
         Density of rural hamlet points, per km² of the boundary; drives the size of the network.
+    farm_share
+        Share of the pass-through hamlets that get a dead-end farm access (service, track or footway).
 
     Returns
     -------
@@ -143,6 +146,7 @@ def generate_road_network(
     builder.connect(seats, villages)
     builder.classify(seats, villages)
     builder.add_spurs(np.vstack([seats, villages]))
+    builder.add_farm_spurs(farm_share)
     builder.repair_oneways()
     xml = builder.to_osm_xml(crs, seed)
     logger.info(
@@ -364,13 +368,15 @@ class _Builder:
         kinds = np.asarray(self.node_kind)
         tri = Delaunay(coords)
         simplices = np.sort(tri.simplices, axis=1)
-        pairs = np.unique(np.vstack([simplices[:, [0, 1]], simplices[:, [1, 2]], simplices[:, [0, 2]]]), axis=0)
-        fixed = {(min(u, v), max(u, v)) for u, v, *_ in self.edges}
+        n = len(coords)
+        keys = np.unique(np.concatenate([simplices[:, [0, 1]], simplices[:, [1, 2]], simplices[:, [0, 2]]]) @ [n, 1])
+        pairs = np.column_stack([keys // n, keys % n])
+        fixed = np.array([(min(u, v), max(u, v)) for u, v, *_ in self.edges], dtype=np.int64).reshape(-1, 2)
         ku, kv = kinds[pairs[:, 0]], kinds[pairs[:, 1]]
         drop = ((ku == "grid") & (kv == "grid")) | (
             np.isin(ku, ["corridor", "seat"]) & np.isin(kv, ["corridor", "seat"])
         )
-        drop |= np.array([(int(u), int(v)) in fixed for u, v in pairs], dtype=bool)
+        drop |= np.isin(keys, fixed @ [n, 1])
         pairs = pairs[~drop]
         lengths = np.hypot(*(coords[pairs[:, 1]] - coords[pairs[:, 0]]).T)
         pairs, lengths = pairs[lengths < 3000.0], lengths[lengths < 3000.0]
@@ -446,18 +452,18 @@ class _Builder:
         lo, hi = np.minimum(rows, cols), np.maximum(rows, cols)
         graph = coo_matrix((weights, (lo, hi)), shape=(n, n)).tocsr()
         mst = minimum_spanning_tree(graph).tocoo()
-        tree = {(int(min(u, v)), int(max(u, v))) for u, v in zip(mst.row, mst.col, strict=True)}
+        tree_keys = np.minimum(mst.row, mst.col).astype(np.int64) * n + np.maximum(mst.row, mst.col)
+        is_tree = np.isin(cand[:, 0] * n + cand[:, 1], tree_keys)
         in_zone = self._in_zone(coords)
-        chosen_tree, chosen_loop = [], []
+        urban = in_zone[cand[:, 0]] & in_zone[cand[:, 1]]
         draws = self.rng.random(len(cand))
-        for k, (u, v) in enumerate(cand):
-            key = (int(u), int(v))
-            length = self.candidate_lengths[k]
-            urban = in_zone[u] and in_zone[v]
-            if key in tree:
-                chosen_tree.append(key)
-            elif (urban and length <= 1.3 * self.spacing) or (length < 350.0 and draws[k] < 0.22):
-                chosen_loop.append(key)
+        # grid edges meet the rural lanes more often than lanes meet each other
+        kinds = np.asarray(self.node_kind)
+        loop_share = np.where((kinds[cand[:, 0]] == "grid") | (kinds[cand[:, 1]] == "grid"), 0.6, 0.22)
+        length = self.candidate_lengths
+        is_loop = ~is_tree & ((urban & (length <= 1.3 * self.spacing)) | ((length < 350.0) & (draws < loop_share)))
+        chosen_tree = [(int(u), int(v)) for u, v in cand[is_tree]]
+        chosen_loop = [(int(u), int(v)) for u, v in cand[is_loop]]
         self.tree_edges = chosen_tree
         self.loop_edges = chosen_loop
         self._join_components(coords)
@@ -552,6 +558,65 @@ class _Builder:
                 if shapely.contains_xy(self.inner, px, py) and tree.query([px, py])[0] > 15.0:
                     self._add_edge(node, self._add_node(px, py, "spur"), "service")
                     break
+
+    def add_farm_spurs(self, share: float) -> None:
+        """Give a ``share`` of the pass-through hamlets a short dead-end access to a farmhouse.
+
+        A spur turns a pass-through point into a junction: it adds one node to the file but two to the
+        simplified graph, which keeps the file small for a given network size.
+        """
+        coords = self._coords()
+        n = len(coords)
+        pairs = np.array([(u, v) for u, v, *_ in self.edges], dtype=np.int64)
+        degree = np.bincount(pairs.ravel(), minlength=n)
+        unit = coords[pairs[:, 1]] - coords[pairs[:, 0]]
+        unit /= np.maximum(np.hypot(*unit.T), 1e-9)[:, None]
+        pull = np.zeros((n, 2))
+        np.add.at(pull, pairs[:, 0], unit)
+        np.add.at(pull, pairs[:, 1], -unit)
+        kinds = np.asarray(self.node_kind)
+        eligible = np.flatnonzero((degree == 2) & (kinds == "hamlet"))
+        picked = eligible[self.rng.random(len(eligible)) < share]
+        away = -pull[picked]
+        norm = np.hypot(*away.T)
+        straight = norm < 0.2  # a straight pass-through: leave at a right angle to the lane
+        first_edge = np.full(n, -1)
+        first_edge[pairs[::-1, 1]] = np.arange(len(pairs))[::-1]
+        first_edge[pairs[::-1, 0]] = np.arange(len(pairs))[::-1]
+        first = unit[first_edge[picked[straight]]]
+        away[straight] = np.column_stack([-first[:, 1], first[:, 0]])
+        away /= np.maximum(np.hypot(*away.T), 1e-9)[:, None]
+        turn = self.rng.normal(0.0, 0.4, len(picked))
+        cos_t, sin_t = np.cos(turn), np.sin(turn)
+        away = np.column_stack([away[:, 0] * cos_t - away[:, 1] * sin_t, away[:, 0] * sin_t + away[:, 1] * cos_t])
+        ends = coords[picked] + away * self.rng.uniform(30.0, 80.0, len(picked))[:, None]
+        draws = self.rng.random(len(picked))
+        spurs = shapely.linestrings(np.stack([coords[picked], ends], axis=1))
+        ok = shapely.contains_xy(self.inner, ends[:, 0], ends[:, 1])
+        ok &= cKDTree(coords).query(ends)[0] > 20.0
+        ok &= self._touches_only_own(spurs, coords, pairs, picked)
+        seen = shapely.STRtree(spurs[ok]).query(spurs[ok], predicate="intersects")
+        clash = {int(b) for a, b in zip(*seen, strict=True) if a < b}
+        kept = np.flatnonzero(ok)
+        for rank, k in enumerate(kept):
+            if rank in clash:
+                continue
+            highway = "service" if draws[k] < 0.5 else ("track" if draws[k] < 0.8 else "footway")
+            self._add_edge(int(picked[k]), self._add_node(*ends[k], "farm"), highway)
+
+    @staticmethod
+    def _touches_only_own(
+        spurs: npt.NDArray[np.object_],
+        coords: npt.NDArray[np.float64],
+        pairs: npt.NDArray[np.int64],
+        picked: npt.NDArray[np.int64],
+    ) -> npt.NDArray[np.bool_]:
+        hits = shapely.STRtree(_segments(coords, pairs)).query(spurs, predicate="intersects")
+        bad = np.zeros(len(spurs), dtype=bool)
+        for s, e in zip(*hits, strict=True):
+            if picked[s] not in (pairs[e, 0], pairs[e, 1]):
+                bad[s] = True
+        return ~bad
 
     # -- 5. one-way repair and output ------------------------------------------------------------------
     def repair_oneways(self) -> None:
