@@ -14,9 +14,11 @@ from types import MappingProxyType
 from typing import IO, TYPE_CHECKING, Any
 
 import folium
+import shapely
 from branca.element import Element, MacroElement
+from folium.map import Layer
 from folium.template import Template
-from shapely.geometry import LineString, mapping
+from shapely.geometry import LineString, MultiLineString
 
 from layers import schema
 from webmap.assets import default_static_url, localize_assets_inplace
@@ -142,6 +144,7 @@ def public_map(
         zoom_start=11,
         tiles=None,
         control_scale=True,
+        zoom_snap=0.25,  # fit the district tightly (it is long and narrow)
     )
     if tile_url:
         folium.TileLayer(tiles=tile_url, attr=tile_attr, name="底图", overlay=False, control=False).add_to(m)
@@ -164,7 +167,7 @@ def public_map(
             _add_facilities(m, layer, layers[layer], town_names)
 
     folium.LayerControl(collapsed=False).add_to(m)
-    _Attribution(prefix="Leaflet", text="设施、道路、村庄：合成演示数据").add_to(m)
+    _Attribution(prefix="Leaflet", text="镇街驻地：GeoNames (CC BY 4.0)；设施、道路、村庄：合成演示数据").add_to(m)
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     localize_assets_inplace(m, static_url=static_url)
     return m
@@ -203,24 +206,28 @@ def main_roads_from_osm(
 ) -> dict[str, Any]:
     """Read the main roads of an OSM XML file (``.osm`` or ``.osm.bz2``) as light GeoJSON.
 
+    Ways of one ``highway`` class are merged into one MultiLineString (connected ways joined),
+    simplified and rounded, so the page carries a few features instead of a thousand.
+
     Parameters
     ----------
     path
         OSM XML file; node coordinates are WGS-84.
     highways
-        ``highway`` tag values to keep.
+        ``highway`` tag values to keep, in drawing order (first is drawn first).
     tolerance_deg
         Douglas–Peucker tolerance in degrees (0.0001° ≈ 10 m); coordinates are rounded to 5 decimals.
 
     Returns
     -------
     dict
-        A GeoJSON FeatureCollection of LineStrings with the properties ``highway``, ``name``, ``ref``.
+        A GeoJSON FeatureCollection with one feature per class present, properties ``highway`` and
+        ``ways`` (number of OSM ways merged).
     """
     path = Path(path)
-    keep = frozenset(highways)
+    keep = tuple(highways)
     nodes: dict[str, tuple[float, float]] = {}
-    features = []
+    lines: dict[str, list[LineString]] = {highway: [] for highway in keep}
     n_ways = 0
     with _open_osm(path) as f:
         for _event, elem in ET.iterparse(f, events=("end",)):
@@ -229,13 +236,19 @@ def main_roads_from_osm(
                 elem.clear()
             elif elem.tag == "way":
                 n_ways += 1
-                tags = {t.get("k"): t.get("v") for t in elem.iter("tag")}
-                if tags.get("highway") in keep:
+                highway = next((t.get("v") for t in elem.iter("tag") if t.get("k") == "highway"), None)
+                if highway in lines:
                     coords = [nodes[r] for r in (nd.get("ref") for nd in elem.iter("nd")) if r in nodes]
                     if len(coords) >= 2:
-                        features.append(_road_feature(coords, tags, tolerance_deg))
+                        lines[highway].append(LineString(coords))
                 elem.clear()
-    logger.info("Read %d main road ways (of %d ways) from %r", len(features), n_ways, str(path))
+    features = [_road_feature(highway, ways, tolerance_deg) for highway, ways in lines.items() if ways]
+    logger.info(
+        "Read %d main road ways (of %d ways) from %r",
+        sum(len(ways) for ways in lines.values()),
+        n_ways,
+        str(path),
+    )
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -286,7 +299,7 @@ def _add_town_labels(m: folium.Map, towns: gpd.GeoDataFrame) -> None:
     for row in towns.itertuples(index=False):
         approximate = str(row.seat_approximate).lower() == "true"
         css = "town-seat town-seat-approx" if approximate else "town-seat"
-        label = _js_safe(row.name)
+        label = html.escape(str(row.name))
         icon = folium.DivIcon(
             html=f'<span class="{css}"><span class="town-dot"></span>{label}</span>',
             icon_size=(96, 18),
@@ -299,49 +312,104 @@ def _add_town_labels(m: folium.Map, towns: gpd.GeoDataFrame) -> None:
 
 def _add_facilities(m: folium.Map, layer: str, gdf: gpd.GeoDataFrame, town_names: Mapping[str, str]) -> None:
     label = LAYER_LABELS[layer]
-    group = folium.FeatureGroup(name=f"{label}（{len(gdf)}）")
+    facilities = []
     for row in gdf.to_dict("records"):
         status = row[schema.STATUS]
-        fill = "pending" if status in PENDING_STATUSES else "ready"
-        icon = folium.DivIcon(
-            html=f'<span class="fac-symbol fac-{layer} fac-{fill}"></span>',
-            icon_size=(18, 18),
-            icon_anchor=(9, 9),
-            class_name="fac-marker",
-        )
         name = str(row[schema.NAME])
         status_label = STATUS_LABELS.get(status, status)
         town = town_names.get(str(row[schema.TOWN_CODE]), str(row[schema.TOWN_CODE]))
-        lines = [f"<strong>{_js_safe(name)}</strong>", _js_safe(f"{label} · {status_label}"), _js_safe(town)]
         address = row.get(schema.ADDRESS)
+        lines = [name, f"{label} · {status_label}", town]
         if isinstance(address, str) and address:
-            lines.append(_js_safe(address))
-        folium.Marker(
-            [row[schema.LAT], row[schema.LON]],
-            icon=icon,
-            title=f"{name}（{label}，{status_label}）",
-            tooltip=folium.Tooltip(_js_safe(name)),
-            popup=folium.Popup("<br>".join(lines), max_width=280),
-        ).add_to(group)
-    group.add_to(m)
+            lines.append(address)
+        facilities.append(
+            {
+                "id": str(row[schema.ID]),
+                "lat": round(float(row[schema.LAT]), 6),
+                "lon": round(float(row[schema.LON]), 6),
+                "fill": "pending" if status in PENDING_STATUSES else "ready",
+                "title": f"{name}（{label}，{status_label}）",
+                "lines": lines,
+            }
+        )
+    FacilityLayer(layer, facilities, name=f"{label}（{len(facilities)}）").add_to(m)
 
 
-def _js_safe(text: object) -> str:
-    """Escape ``text`` for HTML that folium puts inside a JavaScript template literal."""
-    escaped = html.escape(str(text))
-    return escaped.replace("\\", "&#92;").replace("`", "&#96;").replace("$", "&#36;")
+class FacilityLayer(Layer):
+    """One public layer's facilities as keyboard-focusable DivIcon markers, drawn by one small script.
+
+    The data go to the page once as JSON; the script builds each marker with a ``title`` (its
+    accessible name), a tooltip and a popup made of text nodes (no HTML from the data is parsed).
+
+    Parameters
+    ----------
+    layer
+        Public layer name; selects the symbol (CSS class ``fac-<layer>``).
+    facilities
+        One dict per marker: ``id``, ``lat``, ``lon``, ``fill`` (``"ready"`` or ``"pending"``),
+        ``title`` and ``lines`` (popup text; the first line is the name, shown bold and as tooltip).
+    name
+        Name in the layer control.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = L.featureGroup();
+            (function (group, layer, facilities) {
+                facilities.forEach(function (f) {
+                    var icon = L.divIcon({
+                        className: "fac-marker",
+                        html: '<span class="fac-symbol fac-' + layer + ' fac-' + f.fill + '"></span>',
+                        iconSize: [18, 18],
+                        iconAnchor: [9, 9]
+                    });
+                    var marker = L.marker([f.lat, f.lon], {icon: icon, title: f.title, keyboard: true});
+                    var tip = document.createElement("span");
+                    tip.textContent = f.lines[0];
+                    marker.bindTooltip(tip);
+                    var popup = document.createElement("div");
+                    f.lines.forEach(function (line, i) {
+                        var el = document.createElement(i === 0 ? "strong" : "div");
+                        el.textContent = line;
+                        popup.appendChild(el);
+                    });
+                    marker.bindPopup(popup, {maxWidth: 280});
+                    marker.facilityId = f.id;
+                    group.addLayer(marker);
+                });
+            })({{ this.get_name() }}, {{ this.layer|tojson }}, {{ this.facilities_json }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, layer: str, facilities: list[dict[str, Any]], *, name: str) -> None:
+        super().__init__(name=name, overlay=True, control=True, show=True)
+        self._name = "FacilityLayer"
+        self.layer = layer
+        self.facilities = facilities
+        # UTF-8 JSON (half the size of \\u escapes), safe inside <script>: no "<", ">" or "&" left.
+        self.facilities_json = (
+            json.dumps(facilities, ensure_ascii=False, separators=(",", ":"))
+            .replace("<", "\\u003c")
+            .replace(">", "\\u003e")
+            .replace("&", "\\u0026")
+        )
 
 
 def _geo_dict(gdf: gpd.GeoDataFrame) -> dict[str, Any]:
     return json.loads(gdf.to_crs("EPSG:4326").to_json(drop_id=True))
 
 
-def _road_feature(coords: list[tuple[float, float]], tags: dict[str, str], tolerance_deg: float) -> dict[str, Any]:
-    line = LineString(coords).simplify(tolerance_deg, preserve_topology=False)
-    geometry = mapping(line)
-    geometry["coordinates"] = [[round(x, 5), round(y, 5)] for x, y in geometry["coordinates"]]
-    properties = {"highway": tags["highway"], "name": tags.get("name"), "ref": tags.get("ref")}
-    return {"type": "Feature", "properties": properties, "geometry": geometry}
+def _road_feature(highway: str, ways: list[LineString], tolerance_deg: float) -> dict[str, Any]:
+    merged = shapely.line_merge(MultiLineString(ways)).simplify(tolerance_deg, preserve_topology=False)
+    parts = [merged] if isinstance(merged, LineString) else list(merged.geoms)
+    coordinates = [[[round(x, 5), round(y, 5)] for x, y in part.coords] for part in parts if not part.is_empty]
+    return {
+        "type": "Feature",
+        "properties": {"highway": highway, "ways": len(ways)},
+        "geometry": {"type": "MultiLineString", "coordinates": coordinates},
+    }
 
 
 def _open_osm(path: Path) -> IO[bytes]:

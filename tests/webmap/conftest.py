@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -33,15 +34,17 @@ _TOWNS_CSV = """code,name,name_en,kind,seat_lon,seat_lat,seat_approximate,seat_s
 999901100,乙镇,Yi Town,town,106.015,29.51,True,test
 """
 
-# Two nodes per way; one primary road (drawn) and one residential road (not drawn).
+# Two connected primary ways (drawn, merged into one line) and one residential way (not drawn).
 TINY_OSM = """<?xml version="1.0" encoding="UTF-8"?>
 <osm version="0.6">
   <node id="1" lat="29.505" lon="106.001"/>
   <node id="2" lat="29.505" lon="106.019"/>
   <node id="3" lat="29.515" lon="106.001"/>
   <node id="4" lat="29.515" lon="106.019"/>
+  <node id="5" lat="29.512" lon="106.019"/>
   <way id="10"><nd ref="1"/><nd ref="2"/><tag k="highway" v="primary"/><tag k="name" v="璧山大道"/></way>
   <way id="11"><nd ref="3"/><nd ref="4"/><tag k="highway" v="residential"/></way>
+  <way id="12"><nd ref="2"/><nd ref="5"/><tag k="highway" v="primary"/></way>
 </osm>
 """
 
@@ -83,9 +86,22 @@ def make_rows():
     return _facility_rows
 
 
+_FACILITY_DATA = re.compile(r"\}\)\(facility_layer_\w+, (\"[a-z_]+\"), (\[.*\])\);")
+
+
+@pytest.fixture
+def read_facilities():
+    """Parse the facility markers' data out of a rendered script: layer → list of dicts."""
+
+    def read(script: str) -> dict[str, list[dict]]:
+        return {json.loads(layer): json.loads(data) for layer, data in _FACILITY_DATA.findall(script)}
+
+    return read
+
+
 @pytest.fixture
 def osm_path(tmp_path):
-    """The tiny OSM file: one primary way (drawn) and one residential way (left out)."""
+    """The tiny OSM file: two connected primary ways (drawn) and one residential way (left out)."""
     path = tmp_path / "tiny.osm"
     path.write_text(TINY_OSM, encoding="utf-8")
     return path

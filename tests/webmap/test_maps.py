@@ -37,18 +37,24 @@ def _page(m: folium.Map) -> str:
     return m.get_root().render()
 
 
-def test_one_facility_marker_per_row(district, layers):
-    parts = maps.render_map_parts(maps.public_map(district, layers))
-    assert parts.script.count('"className": "fac-marker"') == 3
-    assert parts.script.count('"className": "town-label"') == 2
-    assert parts.script.count("fac-pending") == 2  # planned + under construction are hollow
-
-
-def test_marker_title_and_tooltip_name_the_facility(district, layers):
+def test_one_facility_marker_per_row(district, layers, read_facilities):
     script = maps.render_map_parts(maps.public_map(district, layers)).script
-    titles = [json.loads(t) for t in re.findall(r'"title": ("[^"]*")', script)]
+    data = read_facilities(script)
+    assert {layer: len(rows) for layer, rows in data.items()} == {
+        schema.REHAB_STATION: 2,
+        schema.ACCESSIBLE_TOILET: 1,
+    }
+    assert [f["fill"] for f in data[schema.REHAB_STATION]] == ["ready", "pending"]
+    assert [f["fill"] for f in data[schema.ACCESSIBLE_TOILET]] == ["pending"]  # under construction
+    assert script.count('"className": "town-label"') == 2
+
+
+def test_marker_title_and_popup_name_the_facility(district, layers, read_facilities):
+    data = read_facilities(maps.render_map_parts(maps.public_map(district, layers)).script)
+    titles = [f["title"] for rows in data.values() for f in rows]
     assert titles == ["康复站甲（康复站，开放）", "康复站乙（康复站，规划中）", "厕所甲（无障碍厕所，在建）"]
-    assert re.search(r"bindTooltip\(\s*`<div>\s*厕所甲\s*</div>`", script)
+    assert data[schema.ACCESSIBLE_TOILET][0]["lines"] == ["厕所甲", "无障碍厕所 · 在建", "甲街道", "测试路 1 号"]
+    assert data[schema.ACCESSIBLE_TOILET][0]["lat"] == 29.51
 
 
 def test_no_external_url_in_rendered_map(district, layers, osm_path):
@@ -91,20 +97,21 @@ def test_tile_url_needs_attribution(district, layers):
     assert json.dumps("内网底图") in script
 
 
-def test_names_are_escaped_in_popups_and_tooltips(district, make_layer):
-    evil = "<script>alert(1)</script>`${x}`"
+def test_names_cannot_inject_html_or_script(district, make_layer, read_facilities):
+    evil = "</script><script>alert(1)</script>`${x}`&"
     layers = {schema.SPORTS_SITE: make_layer("s", [evil], ["open"])}
     script = maps.render_map_parts(maps.public_map(district, layers)).script
-    assert "<script>alert" not in script
-    literals = re.findall(r"(?:\$\(|bindTooltip\(\s*)`([^`]*)`", script)  # popup and tooltip
-    assert len(literals) == 2 and not any("${" in lit for lit in literals)
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;&#96;&#36;{x}&#96;" in script
+    assert "<" not in script.split("facility_layer_")[-1]  # no tag can open inside the data
+    assert read_facilities(script)[schema.SPORTS_SITE][0]["lines"][0] == evil  # ... and the name is intact
 
 
 def test_main_roads_keep_main_classes_only(osm_path, tmp_path):
     roads = maps.main_roads_from_osm(osm_path)
-    assert [f["properties"] for f in roads["features"]] == [{"highway": "primary", "name": "璧山大道", "ref": None}]
-    assert roads["features"][0]["geometry"]["coordinates"] == [[106.001, 29.505], [106.019, 29.505]]
+    assert [f["properties"] for f in roads["features"]] == [{"highway": "primary", "ways": 2}]
+    assert roads["features"][0]["geometry"] == {
+        "type": "MultiLineString",
+        "coordinates": [[[106.001, 29.505], [106.019, 29.505], [106.019, 29.512]]],
+    }
     compressed = tmp_path / "roads.osm.bz2"
     compressed.write_bytes(bz2.compress(osm_path.read_bytes()))
     assert maps.main_roads_from_osm(compressed) == roads
