@@ -59,7 +59,7 @@ def china_grid():
     ("src", "dst", "max_error_m"),
     [
         ("wgs84", "gcj02", 1e-4),  # measured ~7e-6 m
-        ("gcj02", "wgs84", 1e-4),  # measured ~5e-7 m
+        ("gcj02", "wgs84", 1e-4),  # measured ~3e-5 m (the inverse stops within 1e-9 deg)
         ("wgs84", "bd09", 0.005),  # measured ~1.6 mm (one correction step on Baidu's closed form)
         ("bd09", "wgs84", 0.005),
         ("gcj02", "bd09", 0.005),
