@@ -25,3 +25,7 @@ class WorkflowError(ValueError):
 
 class NotFoundError(LookupError):
     """No row with the given layer and id exists."""
+
+
+class ValidationError(ValueError):
+    """An imported layer table breaks one or more rules; the message lists every problem."""

@@ -1,0 +1,360 @@
+"""Read ledgers and layer files into raw tables, and write layers for QGIS, Excel and the web.
+
+`read_table` returns the cells as they are (text, numbers, dates), with the original headers and the
+row number a person sees in the file as the index (named ``row``), so that `layers.validate` can name
+every bad cell. It does no validation: coordinates keep the datum they were recorded in.
+
+`write_layer` writes a layer whose ``lon``/``lat`` are WGS-84 (the store's frames, or
+``ValidationResult.frame``). The ``datum`` column (the datum each row was recorded in) is written
+as ``source_datum``, so re-importing an export never converts WGS-84 coordinates a second time.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import geopandas as gpd
+import numpy as np
+import openpyxl
+import pandas as pd
+from openpyxl.utils import get_column_letter
+
+from layers import schema
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+
+logger = logging.getLogger(__name__)
+
+#: Index name of the tables `read_table` returns: the row number as the file shows it.
+ROW = "row"
+WGS84 = "EPSG:4326"
+#: A row with at least this many known headers (see `schema.canonical_column`) is the header row.
+MIN_HEADER_MATCHES = 3
+#: Rows searched for the header (title rows and notes above it are skipped).
+MAX_HEADER_SEARCH_ROWS = 30
+
+_TEXT_ENCODINGS = ("utf-8-sig", "gb18030")
+
+
+def read_table(path: str | Path, *, sheet: str | int | None = None) -> pd.DataFrame:
+    """Read a ledger or layer file into a raw table, one row per record.
+
+    Parameters
+    ----------
+    path
+        ``.csv`` (UTF-8 with or without BOM, else GB18030), ``.xlsx``/``.xlsm``, ``.geojson``/``.json``,
+        ``.gpkg`` or ``.shp``.
+    sheet
+        Worksheet name or 0-based position for XLSX (the first sheet when None); layer name or position
+        for GeoPackage.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Object columns with the file's own headers; empty cells are None. The index, named ``row``,
+        is the row number as the spreadsheet shows it (the header is found as the first row with at
+        least three known headers, so title rows and merged banners above it are skipped; the first
+        record is the header row + 1). For vector files the index is the 1-based feature number, and
+        point geometries become ``lon``/``lat`` columns in the file's own coordinates (a projected CRS
+        is transformed to EPSG:4326 first).
+
+    Raises
+    ------
+    ValueError
+        If the extension is not supported, the sheet does not exist, or a vector layer holds non-point
+        geometries.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        reader = _READERS[suffix]
+    except KeyError:
+        hint = " Save it as .xlsx (Excel: 文件 → 另存为 → Excel 工作簿)." if suffix in (".xls", ".et") else ""
+        msg = f"`path` must end in one of {sorted(_READERS)!r}; got {path.name!r}.{hint}"
+        raise ValueError(msg) from None
+    table = reader(path, sheet)
+    logger.info("Read %s rows and %d columns from %s", f"{len(table):,}", table.shape[1], path.name)
+    return table
+
+
+def write_layer(gdf: pd.DataFrame, path: str | Path, *, layer_name: str | None = None) -> Path:
+    """Write a layer to GeoPackage, GeoJSON, Shapefile, CSV or XLSX, chosen by the extension.
+
+    Parameters
+    ----------
+    gdf
+        Rows of one layer with ``lon``/``lat`` in WGS-84 (a GeoDataFrame's geometry is ignored when
+        ``lon``/``lat`` exist). Personal columns are written as given: callers decide what to export.
+    path
+        Target file; replaced if it exists. ``.gpkg`` (opens in QGIS), ``.geojson``, ``.shp`` (long
+        column names shortened to `schema.SHAPEFILE_NAMES`), ``.csv`` (UTF-8 with BOM, so Excel shows
+        Chinese correctly) or ``.xlsx`` (header in row 1).
+    layer_name
+        Layer name inside a GeoPackage; the file stem when None.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    ValueError
+        If the extension is not supported, ``lon``/``lat`` are missing for a vector format, or a column
+        name is too long for a Shapefile.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        writer = _WRITERS[suffix]
+    except KeyError:
+        msg = f"`path` must end in one of {sorted(_WRITERS)!r}; got {path.name!r}."
+        raise ValueError(msg) from None
+    frame = _export_frame(gdf)
+    writer(frame, path, layer_name or path.stem)
+    logger.info("Wrote %s rows to %s", f"{len(frame):,}", path)
+    return path
+
+
+# --- readers -------------------------------------------------------------------------------------
+
+
+def _read_csv(path: Path, sheet: str | int | None) -> pd.DataFrame:
+    raw = path.read_bytes()
+    for encoding in _TEXT_ENCODINGS:
+        try:
+            text = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        msg = f"{path.name!r} is neither UTF-8 nor GB18030 text; save it as CSV UTF-8 from Excel."
+        raise ValueError(msg)
+    rows = csv.reader(_io.StringIO(text, newline=""))
+    return _table_from_rows(rows, path)
+
+
+def _read_xlsx(path: Path, sheet: str | int | None) -> pd.DataFrame:
+    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        names = wb.sheetnames
+        if sheet is None:
+            ws = wb[names[0]]
+        elif isinstance(sheet, int) and 0 <= sheet < len(names):
+            ws = wb[names[sheet]]
+        elif isinstance(sheet, str) and sheet in names:
+            ws = wb[sheet]
+        else:
+            msg = f"`sheet` {sheet!r} is not in {path.name!r}; its sheets are {names!r}."
+            raise ValueError(msg)
+        ws.reset_dimensions()  # some writers store a wrong used range; read what is there
+        return _table_from_rows(ws.iter_rows(values_only=True), path)
+    finally:
+        wb.close()
+
+
+def _read_vector(path: Path, sheet: str | int | None) -> pd.DataFrame:
+    kwargs = {} if sheet is None else {"layer": sheet}
+    gdf = gpd.read_file(path, engine="pyogrio", **kwargs)
+    if gdf.crs is not None and gdf.crs.is_projected:
+        gdf = gdf.to_crs(WGS84)
+    geoms = gdf.geometry
+    kinds = set(geoms.geom_type.dropna())
+    if kinds - {"Point"}:
+        msg = (
+            f"{path.name!r} holds {sorted(kinds)!r} geometries; point layers need Point geometries. "
+            "Convert polygons to points (QGIS: 质心/Centroids) before importing."
+        )
+        raise ValueError(msg)
+    empty = geoms.isna() | geoms.is_empty
+    lon = np.where(empty, np.nan, geoms.x.where(~empty))
+    lat = np.where(empty, np.nan, geoms.y.where(~empty))
+    df = pd.DataFrame(gdf.drop(columns=gdf.geometry.name)).astype(object)
+    df = df.where(df.notna(), None)
+    df[schema.LON] = pd.Series(lon, index=df.index, dtype=object)
+    df[schema.LAT] = pd.Series(lat, index=df.index, dtype=object)
+    df.index = pd.RangeIndex(1, len(df) + 1, name=ROW)
+    return df
+
+
+_READERS: dict[str, Callable[[Path, str | int | None], pd.DataFrame]] = {
+    ".csv": _read_csv,
+    ".txt": _read_csv,
+    ".xlsx": _read_xlsx,
+    ".xlsm": _read_xlsx,
+    ".geojson": _read_vector,
+    ".json": _read_vector,
+    ".gpkg": _read_vector,
+    ".shp": _read_vector,
+}
+
+
+def _find_header(rows: Sequence[Sequence[object]]) -> int:
+    """Return the position of the header among the first rows (see `MIN_HEADER_MATCHES`)."""
+    best, best_matches = None, 0
+    for i, row in enumerate(rows[:MAX_HEADER_SEARCH_ROWS]):
+        matches = sum(schema.canonical_column(c) is not None for c in row if not _blank(c))
+        if matches >= MIN_HEADER_MATCHES:
+            return i
+        if matches > best_matches:
+            best, best_matches = i, matches
+    if best is not None:
+        return best
+    return next((i for i, row in enumerate(rows) if any(not _blank(c) for c in row)), 0)
+
+
+def _table_from_rows(rows: Iterable[Sequence[object]], path: Path) -> pd.DataFrame:
+    """Build a raw table from spreadsheet rows (first row = sheet row 1)."""
+    head: list[Sequence[object]] = []
+    iterator = iter(rows)
+    for row in iterator:
+        head.append(row)
+        if len(head) >= MAX_HEADER_SEARCH_ROWS:
+            break
+    if not head:
+        return pd.DataFrame(index=pd.RangeIndex(0, name=ROW))
+    h = _find_header(head)
+    header = [None if _blank(c) else str(c).strip() for c in head[h]]
+    body_rows = [*head[h + 1 :], *iterator]
+    width = max([len(header), *(len(r) for r in body_rows)]) if body_rows else len(header)
+    header += [None] * (width - len(header))
+    numbers, records = [], []
+    for offset, row in enumerate(body_rows):
+        cells = [None if _blank(c) else (c.strip() if isinstance(c, str) else c) for c in row]
+        if all(c is None for c in cells):
+            continue
+        cells += [None] * (width - len(cells))
+        records.append(cells)
+        numbers.append(h + 2 + offset)
+    data = pd.DataFrame.from_records(records, columns=range(width)) if records else pd.DataFrame(columns=range(width))
+    data = data.astype(object)
+    keep, names, seen = [], [], set()
+    for j, name in enumerate(header):
+        if name is None and data[j].isna().all():
+            continue  # an empty, unnamed column (formatting only)
+        label = name if name is not None else f"({get_column_letter(j + 1)})"
+        while label in seen:
+            label = f"{label}.{get_column_letter(j + 1)}"
+        seen.add(label)
+        keep.append(j)
+        names.append(label)
+    table = data[keep].set_axis(names, axis=1)
+    table.index = pd.Index(numbers, name=ROW, dtype=np.int64)
+    logger.debug("Header of %s found on row %d: %r", path.name, h + 1, names)
+    return table
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+# --- writers -------------------------------------------------------------------------------------
+
+
+def _export_frame(gdf: pd.DataFrame) -> pd.DataFrame:
+    """Return a plain DataFrame with ``source_datum`` instead of ``datum`` and no geometry."""
+    df = pd.DataFrame(gdf).copy()
+    if isinstance(gdf, gpd.GeoDataFrame) and gdf.geometry.name in df.columns:
+        geometry_name = gdf.geometry.name
+        if schema.LON not in df.columns or schema.LAT not in df.columns:
+            geoms = gpd.GeoSeries(gdf.geometry).to_crs(WGS84) if gdf.crs is not None else gdf.geometry
+            df[schema.LON] = geoms.x.to_numpy()
+            df[schema.LAT] = geoms.y.to_numpy()
+        df = df.drop(columns=geometry_name)
+    if schema.DATUM in df.columns:
+        if schema.SOURCE_DATUM in df.columns:
+            df = df.drop(columns=schema.DATUM)
+        else:
+            df = df.rename(columns={schema.DATUM: schema.SOURCE_DATUM})
+    return df.reset_index(drop=True)
+
+
+def _to_geodataframe(df: pd.DataFrame) -> gpd.GeoDataFrame:
+    missing = [c for c in (schema.LON, schema.LAT) if c not in df.columns]
+    if missing:
+        msg = f"Vector output needs the columns {missing!r} (WGS-84 degrees); got {list(df.columns)!r}."
+        raise ValueError(msg)
+    lon = pd.to_numeric(df[schema.LON], errors="coerce").to_numpy(dtype=np.float64)
+    lat = pd.to_numeric(df[schema.LAT], errors="coerce").to_numpy(dtype=np.float64)
+    geometry = gpd.points_from_xy(lon, lat, crs=WGS84)
+    attrs = _plain_dtypes(df.drop(columns=[schema.LON, schema.LAT]))
+    return gpd.GeoDataFrame(attrs, geometry=geometry, crs=WGS84)
+
+
+def _plain_dtypes(df: pd.DataFrame) -> pd.DataFrame:
+    """Replace pandas extension dtypes by numpy/object ones the OGR and Excel writers accept."""
+    out = {}
+    for col in df.columns:
+        s = df[col]
+        if isinstance(s.dtype, pd.BooleanDtype | pd.StringDtype) or (
+            s.dtype.kind in "iu" and isinstance(s.dtype, pd.api.extensions.ExtensionDtype)
+        ):
+            out[col] = s.astype(object).where(s.notna(), None)
+        elif isinstance(s.dtype, pd.DatetimeTZDtype):
+            out[col] = s.dt.tz_convert("UTC").dt.tz_localize(None)
+        else:
+            out[col] = s
+    return pd.DataFrame(out, index=df.index)
+
+
+def _write_gpkg(df: pd.DataFrame, path: Path, layer_name: str) -> None:
+    if path.exists():
+        path.unlink()
+    _to_geodataframe(df).to_file(path, driver="GPKG", layer=layer_name, engine="pyogrio")
+
+
+def _write_geojson(df: pd.DataFrame, path: Path, layer_name: str) -> None:
+    if path.exists():
+        path.unlink()
+    _to_geodataframe(df).to_file(path, driver="GeoJSON", engine="pyogrio")
+
+
+def _write_shp(df: pd.DataFrame, path: Path, layer_name: str) -> None:
+    renamed = df.rename(columns=schema.SHAPEFILE_NAMES)
+    too_long = [c for c in renamed.columns if len(str(c).encode("utf-8")) > 10]
+    if too_long:
+        msg = (
+            f"Shapefile column names are limited to 10 bytes; {too_long!r} are longer and have no short "
+            "name in `schema.SHAPEFILE_NAMES`. Write a GeoPackage (.gpkg) instead."
+        )
+        raise ValueError(msg)
+    _to_geodataframe(renamed).to_file(path, driver="ESRI Shapefile", engine="pyogrio", encoding="UTF-8")
+
+
+def _write_csv(df: pd.DataFrame, path: Path, layer_name: str) -> None:
+    _plain_dtypes(df).to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+
+
+def _write_xlsx(df: pd.DataFrame, path: Path, layer_name: str) -> None:
+    plain = _plain_dtypes(df)
+    wb = openpyxl.Workbook(write_only=True)
+    ws = wb.create_sheet(title=(layer_name or "layer")[:31])
+    ws.append([str(c) for c in plain.columns])
+    columns = [plain[c].to_numpy(dtype=object) for c in plain.columns]
+    for values in zip(*columns, strict=True):
+        ws.append([_xlsx_cell(v) for v in values])
+    wb.save(path)
+
+
+def _xlsx_cell(value: object) -> object:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+_WRITERS: dict[str, Callable[[pd.DataFrame, Path, str], None]] = {
+    ".gpkg": _write_gpkg,
+    ".geojson": _write_geojson,
+    ".shp": _write_shp,
+    ".csv": _write_csv,
+    ".xlsx": _write_xlsx,
+}

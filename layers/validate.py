@@ -1,0 +1,859 @@
+"""Validate an imported layer table: map headers, check every rule, collect every problem at once.
+
+`validate_layer` never stops at the first bad cell. It returns a `ValidationResult` holding every
+`Problem` (row as the spreadsheet shows it, id, column, display-safe value, rule, fix) and the clean
+rows in canonical columns, with coordinates converted to WGS-84 and the recorded datum kept in
+``datum``. ``result.raise_for_problems()`` raises one `ValidationError` whose message is the full
+report. Personal values (household name, ID, certificate and phone numbers) only ever appear
+masked in problems and messages (DOMAIN.md §7).
+
+All checks are vectorised with pandas/numpy; points are tested against the prepared district
+boundary with ``shapely.contains_xy``. Python loops run only over the problems found.
+
+Coordinates: the datum of the coordinates comes from a ``datum`` column (坐标系), else from the
+`datum` argument (``--datum`` on the command line), else from a ``source_datum`` column (files
+exported by `layers.io.write_layer`/the store: their coordinates are already WGS-84). A ``datum``
+argument also fills blank cells of a ``datum`` column; a cell that contradicts it is a problem.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo.datums import convert
+from geo.errors import DatumError
+from layers import schema
+from layers.errors import ValidationError
+from layers.idcard import check_certificate_numbers, check_id_numbers, mask_name, mask_number
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    import numpy.typing as npt
+
+logger = logging.getLogger(__name__)
+
+# --- rule names (Problem.rule) -------------------------------------------------------------------
+MISSING_COLUMN = "missing_column"
+REQUIRED = "required"
+BAD_TYPE = "bad_type"
+UNKNOWN_CODE = "unknown_code"
+COORDINATES = "coordinates"
+DATUM_MISSING = "datum_missing"
+DATUM_UNKNOWN = "datum_unknown"
+DATUM_CONFLICT = "datum_conflict"
+OUTSIDE_DISTRICT = "outside_district"
+UNKNOWN_TOWN = "unknown_town"
+UNKNOWN_VILLAGE = "unknown_village"
+VILLAGE_NOT_IN_TOWN = "village_not_in_town"
+ID_NUMBER = "id_number"
+CERTIFICATE_NUMBER = "certificate_number"
+CERTIFICATE_ID_MISMATCH = "certificate_id_mismatch"
+CATEGORY_MISMATCH = "category_mismatch"
+GRADE_MISMATCH = "grade_mismatch"
+PHONE = "phone"
+DUPLICATE_ID = "duplicate_id"
+DUPLICATE_PERSON = "duplicate_person"
+UNKNOWN_STATUS = "unknown_status"
+STATUS_TRANSITION = "status_transition"
+
+_DATUM_FIX = (
+    "declare the datum of the coordinates: `accessplan import LAYER FILE --datum wgs84|gcj02|bd09` "
+    "(GPS/Tianditu = wgs84, Amap/Tencent = gcj02, Baidu = bd09) or add a 坐标系 column"
+)
+_EXCEL_NUMBER_FIX = (
+    "Excel stored the number as a number and kept only 15 digits: format the column as text (文本) and re-enter it"
+)
+_PHONE_RE = re.compile(r"1[3-9][0-9]{9}|0[0-9]{2,3}[0-9]{7,8}|[0-9]{7,8}")
+_PHONE_SEPARATORS = re.compile(r"[\s\-()（）]")
+_PHONE_PREFIX = re.compile(r"^\+?86(?=1[3-9][0-9]{9}$)")
+_COORD_RANGES = {schema.LON: (-180.0, 180.0), schema.LAT: (-90.0, 90.0)}
+
+
+class DistrictLike(Protocol):
+    """What validation needs of a district (`layers.district.District` has it)."""
+
+    @property
+    def towns(self) -> pd.DataFrame: ...  # noqa: D102
+
+    @property
+    def villages(self) -> pd.DataFrame: ...  # noqa: D102
+
+    @property
+    def boundary(self) -> gpd.GeoDataFrame: ...  # noqa: D102
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One broken rule.
+
+    Attributes
+    ----------
+    row
+        Row number as the file shows it (header row + 1 for the first record); None for a problem of
+        the whole file (a missing column, an undeclared datum).
+    id
+        The row's id as written in the file, or None.
+    column
+        Canonical column name, or None.
+    value
+        The offending value as text, masked for personal columns; None when there is no value.
+    rule
+        Rule name, one of this module's rule constants (e.g. ``"id_number"``).
+    fix
+        What the rule requires and how to fix the cell or the file.
+    """
+
+    row: int | None
+    id: str | None
+    column: str | None
+    value: str | None
+    rule: str
+    fix: str
+
+    def describe(self, headers: Mapping[str, str] | None = None) -> str:
+        """Return one report line; `headers` maps canonical columns to the file's own headers."""
+        where = "file" if self.row is None else f"row {self.row}"
+        parts = [where]
+        if self.id is not None:
+            parts.append(f"id {self.id!r}")
+        if self.column is not None:
+            header = (headers or {}).get(self.column)
+            label = f"{header} ({self.column})" if header and header != self.column else self.column
+            parts.append(f"column `{label}`")
+        if self.value is not None:
+            parts.append(f"value {self.value!r}")
+        return f"{', '.join(parts)}: [{self.rule}] {self.fix}"
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """Outcome of `validate_layer`.
+
+    Attributes
+    ----------
+    layer
+        Layer name.
+    frame
+        Rows without problems in canonical columns (``schema.LayerSpec.column_names``; ``version``
+        only when the file has it), indexed by the file's row numbers (index ``row``). ``lon``/``lat``
+        are WGS-84; ``datum`` is the datum each row was recorded in. Empty when a problem concerns
+        the whole file. Dtypes: text ``string``, integers and codes ``Int64``, floats ``float64``,
+        booleans ``boolean``, dates ISO ``YYYY-MM-DD`` text.
+    problems
+        Every problem found, file-level first, then by row.
+    headers
+        Canonical column → the file's header it was read from.
+    ignored_columns
+        Headers of the file that are not columns of this layer (not imported).
+    n_rows
+        Number of data rows in the table.
+    new_ids, updated_ids
+        Ids of problem-free rows absent from / present in `existing`.
+    """
+
+    layer: str
+    frame: pd.DataFrame
+    problems: tuple[Problem, ...]
+    headers: dict[str, str]
+    ignored_columns: tuple[str, ...]
+    n_rows: int
+    new_ids: tuple[str, ...]
+    updated_ids: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        """True when there is no problem."""
+        return not self.problems
+
+    def report(self) -> str:
+        """Return the full report: a count header, then one line per problem."""
+        rows = {p.row for p in self.problems if p.row is not None}
+        file_level = sum(p.row is None for p in self.problems)
+        head = (
+            f"{len(self.problems)} problem(s) in layer `{self.layer}`: {len(rows)} of {self.n_rows} row(s) "
+            f"affected, {file_level} about the whole file. Nothing was imported."
+        )
+        return "\n".join([head, *(f"  {p.describe(self.headers)}" for p in self.problems)])
+
+    def raise_for_problems(self) -> None:
+        """Raise `ValidationError` with the full report if there is any problem."""
+        if self.problems:
+            msg = self.report()
+            raise ValidationError(msg)
+
+    def records(self) -> list[dict[str, object]]:
+        """Return the clean rows as JSON-safe dicts (None for missing values, Python scalars)."""
+        df = self.frame.astype(object).where(self.frame.notna(), None)
+        return [{k: _python_scalar(v) for k, v in r.items()} for r in df.to_dict("records")]
+
+
+def validate_layer(
+    layer: str,
+    table: pd.DataFrame,
+    *,
+    district: DistrictLike,
+    datum: str | None = None,
+    existing: Mapping[str, str] | None = None,
+    today: date | None = None,
+) -> ValidationResult:
+    """Validate a raw table of one layer against its schema, the district and the stored rows.
+
+    Parameters
+    ----------
+    layer
+        One of ``schema.ALL_LAYERS``.
+    table
+        Raw table, e.g. from `layers.io.read_table`: any known header (Chinese or English, see
+        ``schema.HEADER_ALIASES``); cells as text, numbers or dates. Row numbers are taken from the
+        index when it is named ``row``, else the first row counts as row 2 (header on row 1).
+    district
+        The district (towns with ``town_code``/``name``, villages with ``village_code``/``name``/
+        ``town_code``, boundary in EPSG:4326). Town and village cells may hold names or codes.
+    datum
+        Datum of the coordinates for the whole file (``wgs84``, ``gcj02``, ``bd09`` or a label such as
+        ``GCJ-02``/``高德``), for files without a 坐标系 column; fills blank cells of such a column.
+    existing
+        Current status of every stored row of this layer, by id (``Store.statuses(layer)``). A row
+        whose id is present is an update: only its status change is checked against the workflow.
+    today
+        Latest valid birth date in ID numbers; the current date when None.
+
+    Returns
+    -------
+    ValidationResult
+        The clean rows and every problem; call ``raise_for_problems()`` to refuse a bad import.
+
+    Raises
+    ------
+    ValueError
+        If `layer` is unknown.
+    geo.errors.DatumError
+        If `datum` is not a known datum name or label.
+    """
+    spec = schema.layer_spec(layer)
+    datum_arg = _datum_argument(datum)
+    ctx = _Context(spec, table, existing or {})
+    ctx.check_columns()
+    ctx.check_ids()
+    ctx.check_places(district)
+    ctx.check_coordinates(datum_arg, district)
+    ctx.check_status()
+    ctx.check_attributes()
+    if spec.name == schema.HOUSEHOLD:
+        ctx.check_personal_numbers(today or date.today())
+    return ctx.result()
+
+
+# --- implementation ------------------------------------------------------------------------------
+
+
+class _Context:
+    """Working state of one validation: canonical columns as positional Series, and problems."""
+
+    def __init__(self, spec: schema.LayerSpec, table: pd.DataFrame, existing: Mapping[str, str]) -> None:
+        self.spec = spec
+        self.existing = existing
+        self.n = len(table)
+        if table.index.name == "row":
+            self.rows = np.asarray(table.index, dtype=np.int64)
+        else:
+            self.rows = np.arange(2, self.n + 2, dtype=np.int64)
+        self.problems: list[Problem] = []
+        self.bad = np.zeros(self.n, dtype=bool)
+        self.out: dict[str, object] = {}
+        self.raw, self.headers, self.ignored = _map_headers(spec, table)
+        self.ids = _text(self.raw[schema.ID]) if schema.ID in self.raw else _na_text(self.n)
+        self._id_values = self.ids.to_numpy(dtype=object)
+
+    # -- problems --
+    def add(
+        self,
+        mask: npt.NDArray[np.bool_],
+        column: str | None,
+        values: pd.Series | None,
+        rule: str,
+        fix: str | pd.Series,
+    ) -> None:
+        """Record a problem for every row where `mask` is True."""
+        positions = np.flatnonzero(mask)
+        if positions.size == 0:
+            return
+        self.bad[positions] = True
+        shown = self._display(column, values, positions)
+        fixes = fix.to_numpy(dtype=object)[positions] if isinstance(fix, pd.Series) else None
+        fix_text = fix if isinstance(fix, str) else ""
+        for k, pos in enumerate(positions):
+            self.problems.append(
+                Problem(
+                    row=int(self.rows[pos]),
+                    id=None if pd.isna(self._id_values[pos]) else str(self._id_values[pos]),
+                    column=column,
+                    value=shown[k],
+                    rule=rule,
+                    fix=str(fixes[k]) if fixes is not None else fix_text,
+                )
+            )
+
+    def add_file(self, column: str | None, rule: str, fix: str) -> None:
+        """Record a problem of the whole file."""
+        self.problems.append(Problem(None, None, column, None, rule, fix))
+
+    def _display(self, column: str | None, values: pd.Series | None, positions: np.ndarray) -> list[str | None]:
+        if values is None:
+            return [None] * len(positions)
+        picked = values.iloc[positions].astype(object)
+        masker = None
+        if column in self.spec.personal:
+            masker = mask_name if column == schema.NAME else mask_number
+        out: list[str | None] = []
+        for v in picked:
+            if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+                out.append(None)
+            else:
+                out.append(masker(v) if masker else str(v))
+        return out
+
+    def raw_or_empty(self, column: str) -> pd.Series:
+        return self.raw[column] if column in self.raw else pd.Series([None] * self.n, dtype=object)
+
+    # -- checks --
+    def check_columns(self) -> None:
+        present = set(self.raw)
+        derivable = {
+            schema.TOWN_CODE: schema.VILLAGE_CODE in present,
+            schema.DATUM: True,  # handled by the datum rules
+            schema.DISABILITY_CATEGORY: schema.CERTIFICATE_NUMBER in present,
+            schema.DISABILITY_GRADE: schema.CERTIFICATE_NUMBER in present,
+        }
+        for col in self.spec.required:
+            if col in present or derivable.get(col, False):
+                continue
+            examples = "/".join(a for a in schema.HEADER_ALIASES[col][:4])
+            label = self.spec.column(col).label_zh
+            self.add_file(col, MISSING_COLUMN, f"the file has no `{col}` column: add one headed {label} ({examples})")
+
+    def check_ids(self) -> None:
+        ids = self.ids
+        if schema.ID in self.raw:
+            self.add(ids.isna().to_numpy(), schema.ID, None, REQUIRED, "every row needs an id (编号)")
+        dup = (ids.duplicated(keep=False) & ids.notna()).to_numpy()
+        if dup.any():
+            groups = pd.Series(self.rows[dup]).groupby(ids[dup].to_numpy()).agg(list)
+            fix = ids.map(lambda v: f"ids must be unique in a file; {v!r} is on rows {groups.get(v)}")
+            self.add(dup, schema.ID, ids, DUPLICATE_ID, fix)
+        self.out[schema.ID] = ids
+
+    def check_places(self, district: DistrictLike) -> None:
+        towns = district.towns
+        villages = district.villages
+        town_codes = towns[schema.TOWN_CODE].astype(str)
+        town_lookup = _place_lookup(town_codes, towns[schema.NAME], suffixes=("街道", "镇", "乡"))
+        v_codes = villages[schema.VILLAGE_CODE].astype(str)
+        v_towns = villages[schema.TOWN_CODE].astype(str)
+        v_names = villages[schema.NAME].astype(str).map(schema.normalise_label)
+        village_town = dict(zip(v_codes, v_towns, strict=True))
+
+        town_text = _text(self.raw_or_empty(schema.TOWN_CODE))
+        town = _lookup(town_text, town_lookup)
+        unknown_town = (town_text.notna() & town.isna()).to_numpy()
+        examples = ", ".join(towns[schema.NAME].astype(str).head(3))
+        self.add(
+            unknown_town,
+            schema.TOWN_CODE,
+            town_text,
+            UNKNOWN_TOWN,
+            f"not a town of this district: write its name (e.g. {examples}) or its 9-digit code "
+            f"(e.g. {town_codes.iloc[0]})",
+        )
+
+        village_text = _text(self.raw_or_empty(schema.VILLAGE_CODE))
+        key = _lookup(village_text, None)
+        village = key.map(dict(zip(v_codes, v_codes, strict=True)))
+        pair_lookup = dict(zip(v_towns + "|" + v_names, v_codes, strict=True))
+        by_pair = (town.fillna("") + "|" + key.fillna("")).map(pair_lookup)
+        village = village.fillna(by_pair)
+        name_counts = v_names.value_counts()
+        unique_names = dict(zip(v_names, v_codes, strict=True))
+        unique_names = {k: c for k, c in unique_names.items() if name_counts[k] == 1}
+        village = village.fillna(key.map(unique_names)).astype("string")
+        unknown_village = (village_text.notna() & village.isna()).to_numpy()
+        ambiguous = key.map(name_counts).fillna(0).to_numpy() > 1
+        fix = pd.Series(
+            np.where(
+                ambiguous,
+                "this name is used in several towns: give the town (镇街) or the 12-digit village code",
+                "not a village/community of this district (or not of the row's town): check the name or "
+                "write the 12-digit code",
+            ),
+        )
+        self.add(unknown_village, schema.VILLAGE_CODE, village_text, UNKNOWN_VILLAGE, fix)
+        own_town = village.map(village_town).astype("string")
+        wrong_town = (town.notna() & own_town.notna() & (town != own_town)).fillna(False).to_numpy(dtype=bool)
+        fix = own_town.map(lambda t: f"this village belongs to town {t}, not to the row's town; fix either")
+        self.add(wrong_town, schema.VILLAGE_CODE, village_text, VILLAGE_NOT_IN_TOWN, fix)
+        town = town.fillna(own_town.where(town_text.isna()))
+        if schema.TOWN_CODE in self.raw or schema.VILLAGE_CODE in self.raw:
+            self.add(
+                (town.isna() & town_text.isna()).to_numpy(),
+                schema.TOWN_CODE,
+                None,
+                REQUIRED,
+                "every row needs its town (镇街 name or 9-digit code) or a village that identifies it",
+            )
+        if schema.VILLAGE_CODE in self.spec.required and schema.VILLAGE_CODE in self.raw:
+            self.add(
+                village_text.isna().to_numpy(),
+                schema.VILLAGE_CODE,
+                None,
+                REQUIRED,
+                "every row needs its village/community (村（社区）name or 12-digit code)",
+            )
+        self.out[schema.TOWN_CODE] = town
+        self.out[schema.VILLAGE_CODE] = village
+
+    def check_coordinates(self, datum_arg: str | None, district: DistrictLike) -> None:
+        conv, recorded = self._datums(datum_arg)
+        coords = {}
+        for col in (schema.LON, schema.LAT):
+            raw = self.raw_or_empty(col)
+            number, present = _numbers(raw)
+            lo, hi = _COORD_RANGES[col]
+            label = "经度 (longitude, e.g. 106.227)" if col == schema.LON else "纬度 (latitude, e.g. 29.591)"
+            self.add(~present, col, None, COORDINATES, f"missing {label}: enter decimal degrees")
+            bad = present & ~((number >= lo) & (number <= hi))
+            self.add(bad, col, raw, COORDINATES, f"not a valid {label} in decimal degrees")
+            coords[col] = np.where((number >= lo) & (number <= hi), number, np.nan)
+        lon, lat = coords[schema.LON], coords[schema.LAT]
+        swapped = (lon < 90) & (lat > 90)  # NaN compares False
+        if swapped.any():
+            self.add(swapped, schema.LON, None, COORDINATES, "经度 and 纬度 look swapped: exchange the two columns")
+        wlon, wlat = np.full(self.n, np.nan), np.full(self.n, np.nan)
+        if conv is not None:
+            for name in schema.DATUMS:
+                rows = (conv == name).to_numpy(dtype=bool) & ~np.isnan(lon) & ~np.isnan(lat)
+                if rows.any():
+                    wlon[rows], wlat[rows] = convert(lon[rows], lat[rows], name, schema.WGS84_DATUM)
+            self._check_inside(wlon, wlat, lon, lat, conv, district)
+        self.out[schema.LON] = wlon
+        self.out[schema.LAT] = wlat
+        self.out[schema.DATUM] = recorded
+
+    def _datums(self, datum_arg: str | None) -> tuple[pd.Series | None, pd.Series]:
+        """Return (datum of the coordinates as given, datum recorded) per row; record problems."""
+        if schema.DATUM in self.raw:
+            text = _text(self.raw[schema.DATUM])
+            value = _lookup(text, schema.DATUM_LABELS)
+            unknown = (text.notna() & value.isna()).to_numpy()
+            self.add(
+                unknown,
+                schema.DATUM,
+                text,
+                DATUM_UNKNOWN,
+                "unknown 坐标系: write wgs84, gcj02 or bd09 (or WGS-84, 高德, 百度)",
+            )
+            if datum_arg is not None:
+                conflict = (value.notna() & (value != datum_arg)).to_numpy(dtype=bool)
+                self.add(
+                    conflict,
+                    schema.DATUM,
+                    text,
+                    DATUM_CONFLICT,
+                    f"the 坐标系 cell contradicts --datum {datum_arg}: fix the cell or drop --datum",
+                )
+                value = value.fillna(datum_arg)
+            else:
+                self.add((text.isna()).to_numpy(), schema.DATUM, None, DATUM_MISSING, _DATUM_FIX)
+            return value, value
+        if datum_arg is not None:
+            value = pd.Series([datum_arg] * self.n, dtype="string")
+            return value, value
+        if schema.SOURCE_DATUM in self.raw:
+            text = _text(self.raw[schema.SOURCE_DATUM])
+            recorded = _lookup(text, schema.DATUM_LABELS)
+            self.add(
+                (text.notna() & recorded.isna()).to_numpy(),
+                schema.DATUM,
+                text,
+                DATUM_UNKNOWN,
+                "unknown source_datum: write wgs84, gcj02 or bd09",
+            )
+            recorded = recorded.where(text.notna(), schema.WGS84_DATUM)
+            return pd.Series([schema.WGS84_DATUM] * self.n, dtype="string"), recorded
+        self.add_file(
+            schema.DATUM, DATUM_MISSING, f"the coordinates have no datum; untagged data are refused: {_DATUM_FIX}"
+        )
+        return None, pd.Series(pd.NA, index=range(self.n), dtype="string")
+
+    def _check_inside(
+        self,
+        wlon: np.ndarray,
+        wlat: np.ndarray,
+        lon: np.ndarray,
+        lat: np.ndarray,
+        conv: pd.Series,
+        district: DistrictLike,
+    ) -> None:
+        outline = shapely.union_all(np.asarray(district.boundary.geometry.values))
+        shapely.prepare(outline)
+        located = ~np.isnan(wlon) & ~np.isnan(wlat)
+        inside = np.zeros(self.n, dtype=bool)
+        inside[located] = shapely.contains_xy(outline, wlon[located], wlat[located])
+        outside = located & ~inside
+        if not outside.any():
+            return
+        # Suggest the datum under which the point would fall inside (a mislabelled GCJ-02 point is
+        # the usual cause near Bishan: ~470 m off).
+        hint = np.full(self.n, "", dtype=object)
+        declared = conv.to_numpy(dtype=object)
+        for name in schema.DATUMS:
+            pos = np.flatnonzero(outside)
+            if pos.size == 0:
+                break
+            alt_lon, alt_lat = convert(lon[pos], lat[pos], name, schema.WGS84_DATUM)
+            fits = shapely.contains_xy(outline, alt_lon, alt_lat) & (declared[pos] != name)
+            hint[pos[fits & (hint[pos] == "")]] = f"; it lies inside if read as {name}: check 坐标系"
+        fix = pd.Series(
+            [f"the point (converted to WGS-84) lies outside the district boundary{h}" for h in hint],
+            dtype=object,
+        )
+        shown = pd.Series([f"{x:.6f}, {y:.6f}" for x, y in zip(lon, lat, strict=True)], dtype=object)
+        self.add(outside, schema.LON, shown, OUTSIDE_DISTRICT, fix)
+
+    def check_status(self) -> None:
+        wf = self.spec.workflow
+        text = _text(self.raw_or_empty(schema.STATUS))
+        status = _lookup(text, wf.labels)
+        if schema.STATUS in self.raw:
+            self.add(text.isna().to_numpy(), schema.STATUS, None, REQUIRED, "every row needs a status (状态)")
+        labels = ", ".join(wf.statuses)
+        self.add(
+            (text.notna() & status.isna()).to_numpy(),
+            schema.STATUS,
+            text,
+            UNKNOWN_STATUS,
+            f"unknown status: use one of {labels} (Chinese labels: see layers/schema.py)",
+        )
+        if self.existing:
+            before = self.ids.map(self.existing).astype("string")
+            allowed = {f"{a}>{b}" for a, b in wf.transitions} | {f"{s}>{s}" for s in wf.statuses}
+            pair = before + ">" + status
+            illegal = (before.notna() & status.notna() & ~pair.isin(allowed)).to_numpy(dtype=bool)
+            fix = before.map(
+                lambda b: (
+                    f"the stored status is {b!r}; from there the workflow allows "
+                    f"{list(wf.next_statuses(b)) or 'no further change'}"
+                    if not pd.isna(b)
+                    else ""
+                )
+            )
+            self.add(illegal, schema.STATUS, status, STATUS_TRANSITION, fix)
+        self.out[schema.STATUS] = status
+
+    def check_attributes(self) -> None:
+        handled = {
+            schema.ID,
+            schema.TOWN_CODE,
+            schema.VILLAGE_CODE,
+            schema.LON,
+            schema.LAT,
+            schema.DATUM,
+            schema.STATUS,
+            schema.ID_NUMBER,
+            schema.CERTIFICATE_NUMBER,
+            schema.PHONE,
+        }
+        for col in self.spec.columns:
+            if col.name in handled:
+                continue
+            if col.name == schema.VERSION and col.name not in self.raw:
+                continue
+            text = _text(self.raw_or_empty(col.name))
+            derivable = col.name in (schema.DISABILITY_CATEGORY, schema.DISABILITY_GRADE)
+            if col.required and col.name in self.raw and not derivable:
+                self.add(
+                    text.isna().to_numpy(), col.name, None, REQUIRED, f"every row needs {col.label_zh or col.name}"
+                )
+            value, bad, fix = _parse(col, text)
+            self.add(bad, col.name, text, BAD_TYPE if col.dtype != "code" else UNKNOWN_CODE, fix)
+            self.out[col.name] = value
+
+    def check_personal_numbers(self, today: date) -> None:
+        raw_id = self.raw_or_empty(schema.ID_NUMBER)
+        id_text = _text(raw_id)
+        id_norm, id_reason = check_id_numbers(id_text.reset_index(drop=True), today=today)
+        numeric = _numeric_cells(raw_id, id_text)
+        if schema.ID_NUMBER in self.raw:
+            self.add(id_text.isna().to_numpy(), schema.ID_NUMBER, None, REQUIRED, "every household needs 身份证号")
+        fix = id_reason.astype(object).where(~numeric, id_reason.astype(object) + "; " + _EXCEL_NUMBER_FIX)
+        self.add(id_reason.notna().to_numpy(), schema.ID_NUMBER, id_text, ID_NUMBER, fix)
+        dup = (id_norm.duplicated(keep=False) & id_norm.notna()).to_numpy()
+        if dup.any():
+            groups = pd.Series(self.rows[dup]).groupby(id_norm[dup].to_numpy()).agg(list)
+            fix = id_norm.map(lambda v: f"the same person is on rows {groups.get(v)}: keep one row per person")
+            self.add(dup, schema.ID_NUMBER, id_text, DUPLICATE_PERSON, fix)
+
+        raw_cert = self.raw_or_empty(schema.CERTIFICATE_NUMBER)
+        cert_text = _text(raw_cert)
+        cert_norm, cert_reason = check_certificate_numbers(cert_text.reset_index(drop=True), today=today)
+        if schema.CERTIFICATE_NUMBER in self.raw:
+            self.add(
+                cert_text.isna().to_numpy(),
+                schema.CERTIFICATE_NUMBER,
+                None,
+                REQUIRED,
+                "every household needs 残疾人证号",
+            )
+        numeric = _numeric_cells(raw_cert, cert_text)
+        fix = cert_reason.astype(object).where(~numeric, cert_reason.astype(object) + "; " + _EXCEL_NUMBER_FIX)
+        self.add(cert_reason.notna().to_numpy(), schema.CERTIFICATE_NUMBER, cert_text, CERTIFICATE_NUMBER, fix)
+        cert_objects, id_objects = _objects(cert_norm), _objects(id_norm)
+        mismatch = pd.Series(
+            [c is not None and i is not None and c[:18] != i for c, i in zip(cert_objects, id_objects, strict=True)]
+        )
+        self.add(
+            mismatch.to_numpy(dtype=bool),
+            schema.CERTIFICATE_NUMBER,
+            cert_text,
+            CERTIFICATE_ID_MISMATCH,
+            "the first 18 characters of 残疾人证号 must equal the row's 身份证号",
+        )
+
+        for col, pos, rule, label in (
+            (schema.DISABILITY_CATEGORY, 18, CATEGORY_MISMATCH, "类别 (19th digit)"),
+            (schema.DISABILITY_GRADE, 19, GRADE_MISMATCH, "等级 (20th digit)"),
+        ):
+            from_cert = pd.Series(pd.array([None if c is None else int(c[pos]) for c in cert_objects], dtype="Int64"))
+            given = self.out[col]
+            differ = (given.notna() & from_cert.notna() & (given != from_cert)).fillna(False).to_numpy(dtype=bool)
+            self.add(differ, col, given, rule, f"disagrees with the 残疾人证号's {label}: correct one of the two")
+            self.out[col] = given.fillna(from_cert)
+
+        phone_text = _text(self.raw_or_empty(schema.PHONE))
+        phone = np.array(
+            [None if v is None else _PHONE_PREFIX.sub("", _PHONE_SEPARATORS.sub("", v)) for v in _objects(phone_text)],
+            dtype=object,
+        )
+        valid = np.fromiter((v is not None and _PHONE_RE.fullmatch(v) is not None for v in phone), bool, len(phone))
+        self.add(
+            phone_text.notna().to_numpy() & ~valid,
+            schema.PHONE,
+            phone_text,
+            PHONE,
+            "not a phone number: 11-digit mobile (1xxxxxxxxxx) or landline with area code (023xxxxxxxx)",
+        )
+        self.out[schema.ID_NUMBER] = id_norm
+        self.out[schema.CERTIFICATE_NUMBER] = cert_norm
+        self.out[schema.PHONE] = pd.Series(pd.array(np.where(valid, phone, None), dtype="string"))
+
+    # -- result --
+    def result(self) -> ValidationResult:
+        columns = [c for c in self.spec.column_names if c in self.out]
+        frame = pd.DataFrame({c: _as_array(self.out[c]) for c in columns}, index=pd.Index(self.rows, name="row"))
+        for col in columns:
+            frame[col] = frame[col].astype(_DTYPES[self.spec.column(col).dtype] if col not in _FIXED else _FIXED[col])
+        file_level = any(p.row is None for p in self.problems)
+        clean = frame.iloc[0:0] if file_level else frame[~self.bad]
+        ids = clean[schema.ID].astype(str)
+        in_store = ids.isin(list(self.existing)) if self.existing else pd.Series(False, index=ids.index)
+        problems = sorted(self.problems, key=lambda p: (p.row is not None, p.row or 0))
+        if problems:
+            logger.info("Layer %r: %d problem(s) in %d row(s)", self.spec.name, len(problems), self.n)
+        return ValidationResult(
+            layer=self.spec.name,
+            frame=clean,
+            problems=tuple(problems),
+            headers=self.headers,
+            ignored_columns=tuple(self.ignored),
+            n_rows=self.n,
+            new_ids=tuple(ids[~in_store]),
+            updated_ids=tuple(ids[in_store]),
+        )
+
+
+_DTYPES = {"str": "string", "int": "Int64", "float": "float64", "bool": "boolean", "date": "string", "code": "string"}
+_FIXED = {schema.DISABILITY_CATEGORY: "Int64", schema.DISABILITY_GRADE: "Int64"}
+
+_CODE_LABELS = {
+    schema.BUILD_TYPE: schema.BUILD_TYPE_LABELS,
+    schema.LEGAL_BASIS: schema.LEGAL_BASIS_LABELS,
+    schema.DISABILITY_CATEGORY: schema.CATEGORY_LABELS,
+    schema.DISABILITY_GRADE: schema.GRADE_LABELS,
+}
+_CODE_FIXES = {
+    schema.BUILD_TYPE: "use existing, rebuild or new (现有, 改建, 新建)",
+    schema.LEGAL_BASIS: "use statutory_duty or consent (法定职责, 单独同意): record the PIPL basis",
+    schema.DISABILITY_CATEGORY: "use 1-7 or 视力, 听力, 言语, 肢体, 智力, 精神, 多重",
+    schema.DISABILITY_GRADE: "use 1-4 or 一级, 二级, 三级, 四级",
+}
+
+
+def _parse(col: schema.ColumnSpec, text: pd.Series) -> tuple[pd.Series, np.ndarray, str]:
+    """Return (typed values, mask of unparseable cells, fix) for one attribute column."""
+    present = text.notna().to_numpy()
+    if col.dtype == "str":
+        return text, np.zeros(len(text), dtype=bool), ""
+    if col.dtype in ("int", "float"):
+        number = pd.to_numeric(text, errors="coerce").astype("float64")
+        ok = number.notna().to_numpy()
+        if col.dtype == "int":
+            ok &= (number.round() == number).fillna(False).to_numpy(dtype=bool)
+            value = number.where(pd.Series(ok, index=number.index)).astype("Int64")
+            return value, present & ~ok, "must be a whole number"
+        return number.where(pd.Series(ok, index=number.index)), present & ~ok, "must be a number"
+    if col.dtype == "bool":
+        value = _lookup(text, schema.BOOL_LABELS, dtype="boolean")
+        return value, present & value.isna().to_numpy(), "must be yes or no (是/否, 有/无, true/false, 1/0)"
+    if col.dtype == "date":
+        cleaned = (
+            text.str.replace(r"[年月/.]", "-", regex=True).str.replace("日", "", regex=False).str.split(" ").str[0]
+        )
+        parsed = pd.to_datetime(cleaned, format="%Y-%m-%d", errors="coerce")
+        value = parsed.dt.strftime("%Y-%m-%d").astype("string")
+        return value, present & parsed.isna().to_numpy(), "must be a date such as 2024-06-30 (2024年6月30日)"
+    labels = _CODE_LABELS[col.name]
+    value = _lookup(text, labels)
+    if col.name in _FIXED:
+        value = pd.to_numeric(value, errors="coerce").astype("Int64")
+    return value, present & value.isna().to_numpy(), _CODE_FIXES[col.name]
+
+
+def _map_headers(spec: schema.LayerSpec, table: pd.DataFrame) -> tuple[dict[str, pd.Series], dict[str, str], list[str]]:
+    """Return canonical column → raw Series (positional index), canonical → header, ignored headers."""
+    wanted = set(spec.column_names) | {schema.SOURCE_DATUM}
+    best: dict[str, tuple[int, int, str]] = {}
+    ignored: list[str] = []
+    for j, header in enumerate(table.columns):
+        found = schema.alias_priority(header)
+        if found is None or found[0] not in wanted:
+            ignored.append(str(header))
+            continue
+        canonical, priority = found
+        if canonical in best and best[canonical][0] <= priority:
+            ignored.append(str(header))
+            continue
+        if canonical in best:
+            ignored.append(best[canonical][2])
+        best[canonical] = (priority, j, str(header))
+    raw = {c: pd.Series(table.iloc[:, j].to_numpy(dtype=object), dtype=object) for c, (_, j, _) in best.items()}
+    headers = {c: h for c, (_, _, h) in best.items()}
+    if ignored:
+        logger.info("Layer %r: ignored column(s) %r", spec.name, ignored)
+    return raw, headers, ignored
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """Return cells as stripped text (``string``); blanks → NA; integral floats lose their ``.0``.
+
+    Works on the distinct values only (ledger columns repeat a lot), then takes them back per row.
+    """
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
+    texts = np.array(
+        [*((v.strip() or None) if v.__class__ is str else _cell_text(v) for v in uniques), None], dtype=object
+    )
+    return pd.Series(pd.array(texts[codes], dtype="string"))
+
+
+def _cell_text(value: object) -> str | None:
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, float | np.floating):
+        if np.isnan(value):
+            return None
+        return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(float(value))
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return str(value).strip() or None
+
+
+def _lookup(text: pd.Series, table: Mapping[str, object] | None, *, dtype: str = "string") -> pd.Series:
+    """Return `table[normalise_label(cell)]` per row (the normalised cell when `table` is None).
+
+    Normalises only the distinct values; cells not in `table` and missing cells become NA.
+    """
+    codes, uniques = pd.factorize(text.to_numpy(dtype=object), use_na_sentinel=True)
+    keys = [schema.normalise_label(u) for u in uniques]
+    found = keys if table is None else [table.get(k) for k in keys]
+    values = np.array([*found, None], dtype=object)
+    return pd.Series(pd.array(values[codes], dtype=dtype))
+
+
+def _objects(text: pd.Series) -> np.ndarray:
+    """Return a ``string`` Series as an object array with None for missing values."""
+    return np.where(text.isna().to_numpy(), None, text.to_numpy(dtype=object, na_value=None))
+
+
+def _numbers(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Return cells as float64 (NaN where missing or not a number) and the mask of non-blank cells.
+
+    Numeric cells are converted in C; only the others (text, blanks) go through `_text`.
+    """
+    cells = raw.to_numpy(dtype=object)
+    number = np.asarray(pd.to_numeric(cells, errors="coerce"), dtype=np.float64)
+    present = ~np.isnan(number)
+    retry = ~present
+    if retry.any():
+        retry_text = _text(pd.Series(cells[retry], dtype=object))
+        present[retry] = retry_text.notna().to_numpy()
+        number[retry] = pd.to_numeric(retry_text, errors="coerce").astype("float64").to_numpy()
+    return number, present
+
+
+def _na_text(n: int) -> pd.Series:
+    return pd.Series([pd.NA] * n, dtype="string")
+
+
+def _numeric_cells(raw: pd.Series, text: pd.Series) -> pd.Series:
+    """Return True where a cell was a spreadsheet number (int/float) or scientific notation."""
+    kinds = raw.reset_index(drop=True).map(type)
+    numeric = kinds.isin((int, float, np.int64, np.float64))
+    sci = text.str.fullmatch(r"\d(\.\d+)?[eE]\+?\d+").fillna(False).astype(bool)
+    return (numeric | sci).reset_index(drop=True)
+
+
+def _place_lookup(codes: pd.Series, names: pd.Series, *, suffixes: tuple[str, ...]) -> dict[str, str]:
+    """Map normalised codes, names and unique short names (without `suffixes`) to codes."""
+    lookup = {schema.normalise_label(c): c for c in codes}
+    short: dict[str, list[str]] = {}
+    for code, name in zip(codes, names.astype(str), strict=True):
+        key = schema.normalise_label(name)
+        lookup[key] = code
+        for suffix in suffixes:
+            if key.endswith(suffix) and len(key) > len(suffix):
+                short.setdefault(key[: -len(suffix)], []).append(code)
+    for key, found in short.items():
+        if len(found) == 1:
+            lookup.setdefault(key, found[0])
+    return lookup
+
+
+def _datum_argument(datum: str | None) -> str | None:
+    if datum is None:
+        return None
+    value = schema.DATUM_LABELS.get(schema.normalise_label(datum))
+    if value is None:
+        msg = f"`datum` must be one of {list(schema.DATUMS)!r} (or a label such as 'GCJ-02'); got {datum!r}."
+        raise DatumError(msg)
+    return value
+
+
+def _as_array(values: object) -> object:
+    if isinstance(values, pd.Series):
+        return values.to_numpy(dtype=object) if not isinstance(values.dtype, np.dtype) else values.to_numpy()
+    return values
+
+
+def _python_scalar(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
