@@ -162,13 +162,14 @@ def _augmented(pg: ProfileGraph, weight: str, *, reverse: bool, seeds: tuple) ->
 
 def _same_piece_pairs(src: _Ends, dst: _Ends) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (src row, dst row, direct cost) for points on the same piece, travelling along it."""
-    on = np.flatnonzero(np.isin(src.piece, dst.piece) & np.isfinite(src.access))
-    if len(on) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-    left = pd.DataFrame({"piece": src.piece[on], "i": on})
-    right = pd.DataFrame({"piece": dst.piece, "j": np.arange(len(dst.piece))})
-    pairs = left.merge(right, on="piece")
-    i, j = pairs["i"].to_numpy(), pairs["j"].to_numpy()
+    order = np.argsort(dst.piece, kind="stable")
+    dst_sorted = dst.piece[order]
+    lo = np.searchsorted(dst_sorted, src.piece, side="left")
+    cnt = np.searchsorted(dst_sorted, src.piece, side="right") - lo
+    cnt[~np.isfinite(src.access)] = 0
+    i = np.repeat(np.arange(len(src.piece)), cnt)
+    offset = np.arange(len(i)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    j = order[np.repeat(lo, cnt) + offset]
     s, t, c = src.fraction[i], dst.fraction[j], src.piece_cost[i]
     along = np.where((t >= s) & src.fwd[i], (t - s) * c, np.inf)
     along = np.minimum(along, np.where((t <= s) & src.bwd[i], (s - t) * c, np.inf))

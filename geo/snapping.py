@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_SNAP_M = 500.0
+_END_TOLERANCE_M = 1e-9
 
 
 @dataclass(frozen=True, eq=False)
@@ -159,7 +160,12 @@ def build_edge_index(net: PreparedNetwork, profile: str) -> EdgeIndex:
     seg_start, seg_piece = seg_start[keep], seg_piece_all[keep]
     seg_xy = np.hstack([coords[seg_start], coords[seg_start + 1]])
     tree = shapely.STRtree(shapely.linestrings(seg_xy.reshape(-1, 2, 2)))
-    logger.info("Indexed %s segments of %s road pieces for profile %r", f"{len(seg_piece):,}", pg.name, profile)
+    logger.info(
+        "Indexed %s segments of %s road pieces for profile %r",
+        f"{len(seg_piece):,}",
+        f"{int(pg.piece_usable.sum()):,}",
+        profile,
+    )
     return EdgeIndex(profile, tree, seg_piece, seg_xy, seg_start_m[keep], piece_geom)
 
 
@@ -245,6 +251,9 @@ def snap_points(
     piece = index.seg_piece[seg]
     geom_m = index.piece_geom_m[piece]
     pos_m = index.seg_start_m[seg] + t * np.sqrt(len2)
+    # a point at a piece's end node is exactly there (no rounding left over along the piece)
+    pos_m = np.where(pos_m <= _END_TOLERANCE_M, 0.0, pos_m)
+    pos_m = np.where(geom_m - pos_m <= _END_TOLERANCE_M, geom_m, pos_m)
     with np.errstate(invalid="ignore", divide="ignore"):
         fraction = np.where(geom_m > 0, np.clip(pos_m / geom_m, 0.0, 1.0), 0.0)
     too_far = dist > max_snap_m
