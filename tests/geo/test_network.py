@@ -340,3 +340,9 @@ def test_project_graph_needs_a_crs(tiny):
     del G.graph["crs"]
     with pytest.raises(NetworkError, match=r"`G` has no `crs` in `G.graph`"):
         project_graph(G, "EPSG:32648")
+
+
+def test_xml_extension_reads_like_osm(tmp_path, tiny):
+    path = tmp_path / "tiny.xml"
+    shutil.copy(TINY, path)
+    assert sorted(graph_from_file(path).edges(keys=True)) == sorted(tiny.edges(keys=True))
