@@ -86,8 +86,15 @@ def load_profiles(path: str | Path | None = None) -> dict[str, Profile]:
         If a profile lacks ``speed_kph`` or ``respect_oneway`` or has a non-positive speed.
     """
     path = Path(path) if path is not None else DEFAULT_PROFILES_PATH
-    with path.open("rb") as f:
-        tables = tomllib.load(f)
+    try:
+        with path.open("rb") as f:
+            tables = tomllib.load(f)
+    except FileNotFoundError:
+        msg = f"Profile file {str(path)!r} does not exist; pass an existing TOML file or none for the defaults."
+        raise ProfileError(msg) from None
+    except tomllib.TOMLDecodeError as exc:
+        msg = f"Profile file {str(path)!r} is not valid TOML ({exc}); see geo/profiles.toml for the format."
+        raise ProfileError(msg) from None
     profiles = {}
     for name, table in tables.items():
         if not isinstance(table.get("speed_kph"), dict) or not isinstance(table.get("respect_oneway"), bool):
@@ -96,7 +103,11 @@ def load_profiles(path: str | Path | None = None) -> dict[str, Profile]:
                 f"`respect_oneway`; got keys {sorted(table)!r}."
             )
             raise ProfileError(msg)
-        bad = {k: v for k, v in table["speed_kph"].items() if not (isinstance(v, int | float) and v > 0)}
+        bad = {
+            k: v
+            for k, v in table["speed_kph"].items()
+            if isinstance(v, bool) or not (isinstance(v, int | float) and v > 0)
+        }
         if bad:
             msg = f"Profile `{name}` in {str(path)!r}: speeds must be positive km/h; got {bad!r}."
             raise ProfileError(msg)

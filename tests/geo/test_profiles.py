@@ -115,3 +115,19 @@ def test_bad_profile_file(tmp_path, text, match):
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ProfileError, match=match):
         load_profiles(path)
+
+
+def test_a_boolean_speed_is_refused(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text("[walk]\nrespect_oneway = false\nspeed_kph = { footway = true }\n", encoding="utf-8")
+    with pytest.raises(ProfileError, match="positive km/h"):
+        load_profiles(path)
+
+
+def test_a_missing_or_broken_file_names_the_file(tmp_path):
+    with pytest.raises(ProfileError, match="does not exist"):
+        load_profiles(tmp_path / "nope.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[walk\n", encoding="utf-8")
+    with pytest.raises(ProfileError, match="broken.toml.*not valid TOML"):
+        load_profiles(broken)
