@@ -149,14 +149,16 @@ def public_map(
     if tile_url:
         folium.TileLayer(tiles=tile_url, attr=tile_attr, name="底图", overlay=False, control=False).add_to(m)
 
-    _add_town_areas(m, district)
+    # Without tiles the district is a white sheet on grey; with tiles only its outline is drawn.
+    boundary_style = {**_BOUNDARY_STYLE, "fill": not tile_url}
     folium.GeoJson(
         _geo_dict(district.boundary),
         name=f"{district.name}区界",
-        style_function=lambda _f: dict(_BOUNDARY_STYLE),
+        style_function=lambda _f: boundary_style,
         interactive=False,
         attribution="区界：天地图",
     ).add_to(m)
+    _add_town_areas(m, district)  # over the boundary's white fill
     if roads is not None:
         _add_roads(m, roads)
     _add_town_labels(m, district.towns)
@@ -166,7 +168,7 @@ def public_map(
         if layer in layers:
             _add_facilities(m, layer, layers[layer], town_names)
 
-    folium.LayerControl(collapsed=False).add_to(m)
+    folium.LayerControl(position="bottomright", collapsed=False).add_to(m)
     _Attribution(prefix="Leaflet", text="镇街驻地：GeoNames (CC BY 4.0)；设施、道路、村庄：合成演示数据").add_to(m)
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     localize_assets_inplace(m, static_url=static_url)
