@@ -97,7 +97,7 @@ def _main_roads(district: District) -> dict[str, Any] | None:
     memory = current_app.extensions.setdefault(_ROADS_CACHE_KEY, {})
     if memory.get("key") == key:
         return memory["roads"]
-    cache_dir = current_app.config.get("CACHE_DIR") or Path(current_app.instance_path) / "cache"
+    cache_dir = Path(current_app.config["CACHE_DIR"])
     cache_path = Path(cache_dir) / _ROADS_CACHE_FILE
     roads = _read_roads_cache(cache_path, key)
     if roads is None:
