@@ -9,6 +9,9 @@ from flask import current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from layers.demo import load_demo_layers
+from layers.district import load_district
+from layers.synthetic import generate_reference_data
+from layers.synthetic_layers import generate_district_demo
 from webmap import create_app
 from webmap.store import get_district, get_store
 
@@ -53,3 +56,23 @@ def serve_command(host: str, port: int, threads: int) -> None:
     _load_demo_if_empty()
     click.echo(f"Serving {get_district().name} on http://{host}:{port}/  (Ctrl+C to stop)")
     waitress.serve(current_app._get_current_object(), host=host, port=port, threads=threads)
+
+
+@main.group("district")
+def district_group() -> None:
+    """Work on the district data folder."""
+
+
+@district_group.command("generate")
+@with_appcontext
+def district_generate_command() -> None:
+    """Regenerate the SYNTHETIC villages, town areas, roads and demo layers of the district.
+
+    The seed is `synthetic_seed` in district.toml: the same seed rewrites byte-identical files. The real
+    boundary and towns are never touched.
+    """
+    folder = current_app.config["DISTRICT_DIR"]
+    generate_reference_data(load_district(folder))
+    district = load_district(folder)  # fresh: reads the villages and town areas just written
+    paths = generate_district_demo(district)
+    click.echo(f"Regenerated the synthetic data of {district.name} in {folder}: {sorted(paths)}")
