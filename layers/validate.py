@@ -403,7 +403,7 @@ class _Context:
         town = town.fillna(own_town.where(town_text.isna()))
         if schema.TOWN_CODE in self.raw or schema.VILLAGE_CODE in self.raw:
             self.add(
-                (town.isna() & town_text.isna()).to_numpy(),
+                (town_text.isna() & village_text.isna()).to_numpy(),
                 schema.TOWN_CODE,
                 None,
                 REQUIRED,
@@ -422,7 +422,7 @@ class _Context:
 
     def check_coordinates(self, datum_arg: str | None, district: DistrictLike) -> None:
         conv, recorded = self._datums(datum_arg)
-        coords = {}
+        coords, raw_numbers = {}, {}
         for col in (schema.LON, schema.LAT):
             raw = self.raw_or_empty(col)
             number, present = _numbers(raw)
@@ -432,14 +432,15 @@ class _Context:
             bad = present & ~((number >= lo) & (number <= hi))
             self.add(bad, col, raw, COORDINATES, f"not a valid {label} in decimal degrees")
             coords[col] = np.where((number >= lo) & (number <= hi), number, np.nan)
+            raw_numbers[col] = number
         lon, lat = coords[schema.LON], coords[schema.LAT]
-        swapped = (lon < 90) & (lat > 90)  # NaN compares False
+        swapped = (np.abs(raw_numbers[schema.LON]) <= 90) & (np.abs(raw_numbers[schema.LAT]) > 90)  # NaN → False
         if swapped.any():
             self.add(swapped, schema.LON, None, COORDINATES, "经度 and 纬度 look swapped: exchange the two columns")
         wlon, wlat = np.full(self.n, np.nan), np.full(self.n, np.nan)
         if conv is not None:
             for name in schema.DATUMS:
-                rows = (conv == name).to_numpy(dtype=bool) & ~np.isnan(lon) & ~np.isnan(lat)
+                rows = (conv == name).fillna(False).to_numpy(dtype=bool) & ~np.isnan(lon) & ~np.isnan(lat)
                 if rows.any():
                     wlon[rows], wlat[rows] = convert(lon[rows], lat[rows], name, schema.WGS84_DATUM)
             self._check_inside(wlon, wlat, lon, lat, conv, district)
@@ -461,7 +462,7 @@ class _Context:
                 "unknown 坐标系: write wgs84, gcj02 or bd09 (or WGS-84, 高德, 百度)",
             )
             if datum_arg is not None:
-                conflict = (value.notna() & (value != datum_arg)).to_numpy(dtype=bool)
+                conflict = (value.notna() & (value != datum_arg)).fillna(False).to_numpy(dtype=bool)
                 self.add(
                     conflict,
                     schema.DATUM,
@@ -546,7 +547,7 @@ class _Context:
             before = self.ids.map(self.existing).astype("string")
             allowed = {f"{a}>{b}" for a, b in wf.transitions} | {f"{s}>{s}" for s in wf.statuses}
             pair = before + ">" + status
-            illegal = (before.notna() & status.notna() & ~pair.isin(allowed)).to_numpy(dtype=bool)
+            illegal = (before.notna() & status.notna() & ~pair.isin(allowed)).fillna(False).to_numpy(dtype=bool)
             fix = before.map(
                 lambda b: (
                     f"the stored status is {b!r}; from there the workflow allows "
@@ -705,7 +706,7 @@ def _parse(col: schema.ColumnSpec, text: pd.Series) -> tuple[pd.Series, np.ndarr
         number = pd.to_numeric(text, errors="coerce").astype("float64")
         ok = number.notna().to_numpy()
         if col.dtype == "int":
-            ok &= (number.round() == number).fillna(False).to_numpy(dtype=bool)
+            ok = ok & (number.round() == number).fillna(False).to_numpy(dtype=bool)
             value = number.where(pd.Series(ok, index=number.index)).astype("Int64")
             return value, present & ~ok, "must be a whole number"
         return number.where(pd.Series(ok, index=number.index)), present & ~ok, "must be a number"
