@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -59,21 +60,57 @@ class _Ends:
 class NearestFacility:
     """Nearest facility and its cost, per demand point and per network node.
 
+    The labelled tables ``demand`` and ``nodes`` are built on first access from the arrays.
+
     Parameters
     ----------
-    demand
-        Indexed by demand id: ``facility_id`` (NaN where unreachable), ``cost`` (``inf`` where
-        unreachable), ``reachable``, ``too_far`` (snap farther than ``max_snap_m``).
-    nodes
-        Indexed by OSM node id: ``facility_id``, ``cost`` (node → facility), ``reachable``.
     profile, weight
         What the costs measure: metres for ``"length"``, seconds for ``"travel_time"``.
+    facility_ids, demand_ids, node_ids
+        The caller's facility and demand ids; OSM node ids.
+    demand_facility, node_facility
+        Position in ``facility_ids`` of the nearest facility; -1 where unreachable.
+    demand_cost, node_cost
+        Cost FROM the demand point (node) TO its nearest facility; ``inf`` where unreachable.
+    demand_too_far
+        Demand snapped farther than its ``max_snap_m``.
     """
 
-    demand: pd.DataFrame
-    nodes: pd.DataFrame
     profile: str
     weight: str
+    facility_ids: np.ndarray
+    demand_ids: np.ndarray
+    node_ids: np.ndarray
+    demand_facility: np.ndarray
+    demand_cost: np.ndarray
+    demand_too_far: np.ndarray
+    node_facility: np.ndarray
+    node_cost: np.ndarray
+
+    @cached_property
+    def demand(self) -> pd.DataFrame:
+        """Indexed by demand id: ``facility_id`` (NaN where unreachable), ``cost``, ``reachable``, ``too_far``."""
+        return pd.DataFrame(
+            {
+                FACILITY_ID: pd.Categorical.from_codes(self.demand_facility, categories=self.facility_ids),
+                COST: self.demand_cost,
+                REACHABLE: np.isfinite(self.demand_cost),
+                TOO_FAR: self.demand_too_far,
+            },
+            index=pd.Index(self.demand_ids, name=DEMAND_ID),
+        )
+
+    @cached_property
+    def nodes(self) -> pd.DataFrame:
+        """Indexed by OSM node id: ``facility_id``, ``cost`` (node → facility), ``reachable``."""
+        return pd.DataFrame(
+            {
+                FACILITY_ID: pd.Categorical.from_codes(self.node_facility, categories=self.facility_ids),
+                COST: self.node_cost,
+                REACHABLE: np.isfinite(self.node_cost),
+            },
+            index=pd.Index(self.node_ids, name=NODE_ID),
+        )
 
 
 def _check(net: PreparedNetwork, profile: str, weight: str, snaps: dict[str, SnapResult]) -> ProfileGraph:
@@ -258,24 +295,10 @@ def nearest_facility(
     best = np.where(reachable, best, -1)
     node_reach = np.isfinite(node_cost)
 
-    fac_ids = pd.Index(facilities_snap.ids)
-    demand = pd.DataFrame(
-        {
-            FACILITY_ID: pd.Categorical.from_codes(best, categories=fac_ids),
-            COST: cost,
-            REACHABLE: reachable,
-            TOO_FAR: demand_snap.too_far,
-        },
-        index=pd.Index(demand_snap.ids, name=DEMAND_ID),
-    )
-    nodes = pd.DataFrame(
-        {
-            FACILITY_ID: pd.Categorical.from_codes(np.where(node_reach, node_fac, -1), categories=fac_ids),
-            COST: node_cost,
-            REACHABLE: node_reach,
-        },
-        index=pd.Index(net.node_id, name=NODE_ID),
-    )
+    fac_ids = np.asarray(facilities_snap.ids)
+    if len(pd.unique(fac_ids)) != len(fac_ids):
+        msg = "`facilities_snap` ids must be unique; snap the facilities with unique `ids`."
+        raise ValueError(msg)
     logger.info(
         "Nearest of %d facilities by %s (%s): %d of %d demand points reachable",
         k,
@@ -284,7 +307,18 @@ def nearest_facility(
         int(reachable.sum()),
         len(reachable),
     )
-    return NearestFacility(demand=demand, nodes=nodes, profile=profile, weight=weight)
+    return NearestFacility(
+        profile=profile,
+        weight=weight,
+        facility_ids=fac_ids,
+        demand_ids=np.asarray(demand_snap.ids),
+        node_ids=net.node_id,
+        demand_facility=best,
+        demand_cost=cost,
+        demand_too_far=demand_snap.too_far,
+        node_facility=np.where(node_reach, node_fac, -1),
+        node_cost=node_cost,
+    )
 
 
 def _chunks(n_rows: int, row_len: int) -> list[slice]:
