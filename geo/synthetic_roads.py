@@ -145,7 +145,7 @@ def generate_road_network(
     builder.add_rural(villages, hamlets_per_km2)
     builder.connect(seats, villages)
     builder.classify(seats, villages)
-    builder.add_spurs(np.vstack([seats, villages]))
+    builder.add_spurs()
     builder.add_farm_spurs(farm_share)
     builder.repair_oneways()
     xml = builder.to_osm_xml(crs, seed)
@@ -546,12 +546,17 @@ class _Builder:
                 highway = "track"
             self._add_edge(int(u), int(v), highway)
 
-    def add_spurs(self, points: npt.NDArray[np.float64]) -> None:
-        """Give every seat and village a short service spur, so it stays a node after simplification."""
+    def add_spurs(self) -> None:
+        """Give each pass-through seat and village a short service spur, so it stays a simplified node.
+
+        Leaves (degree 1) and junctions (degree 3 or more) already stay nodes after simplification.
+        """
         coords = self._coords()
         tree = cKDTree(coords)
-        targets = self.seat_nodes + self.village_nodes
-        for node in targets:
+        degree = np.bincount(np.array([(u, v) for u, v, *_ in self.edges]).ravel(), minlength=len(coords))
+        for node in self.seat_nodes + self.village_nodes:
+            if degree[node] != 2:
+                continue
             x, y = coords[node]
             for angle in self.rng.uniform(0, 2 * np.pi, size=12):
                 px, py = x + 30.0 * math.sin(angle), y + 30.0 * math.cos(angle)
