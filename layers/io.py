@@ -233,6 +233,7 @@ def _table_from_rows(rows: Iterable[Sequence[object]], path: Path) -> pd.DataFra
         numbers.append(h + 2 + offset)
     data = pd.DataFrame.from_records(records, columns=range(width)) if records else pd.DataFrame(columns=range(width))
     data = data.astype(object)
+    data = data.where(data.notna(), None)
     keep, names, seen = [], [], set()
     for j, name in enumerate(header):
         if name is None and data[j].isna().all():

@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import geopandas as gpd
+import openpyxl
+import pandas as pd
+import pytest
+
+from geo.datums import convert
+from layers import io as lio
+from layers import validate as v
+from layers.district import load_district
+from layers.idcard import id_check_char
+from layers.validate import validate_layer
+
+TODAY = date(2024, 6, 30)
+ID_A = "500227194401116803"
+ID_B = "50012019800229123" + id_check_char("50012019800229123")
+
+HEADERS = ["序号", "编号", "姓名", "身份证号", "残疾人证号", "残疾类别", "残疾等级", "镇（街道）", "村（社区）",
+           "详细地址", "联系电话", "改造需求", "改造状态", "经度", "纬度", "坐标系", "处理依据"]  # fmt: skip
+ROW_A = [1, "H1", "张三", ID_A, ID_A + "41", "肢体", "一级", "璧城街道", "东林社区", "东林路1号", "13812345678",
+         "坡道", "已摸底", 106.2, 29.6, "wgs84", "法定职责"]  # fmt: skip
+ROW_B = [2, "H2", "李四", ID_B, ID_B + "12", "视力", "二级", "八塘镇", "石院村", "石院村3组", None,
+         "扶手", "已审批", "106.25", "29.65", "GCJ-02", "单独同意"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def district(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("district")
+    (folder / "district.toml").write_text(
+        'code = "500120"\nname = "测试区"\nprojected_crs = "EPSG:32648"\n'
+        '[files]\nboundary = "boundary.geojson"\ntowns = "towns.csv"\nvillages = "villages.csv"\n',
+        encoding="utf-8",
+    )
+    ring = [[106.1, 29.5], [106.3, 29.5], [106.3, 29.7], [106.1, 29.7], [106.1, 29.5]]
+    feature = {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [ring]}}
+    (folder / "boundary.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
+    (folder / "towns.csv").write_text(
+        "code,name,seat_lon,seat_lat\n500120001,璧城街道,106.2,29.6\n500120100,八塘镇,106.25,29.65\n", encoding="utf-8"
+    )
+    (folder / "villages.csv").write_text(
+        "village_code,name,town_code,urban_rural_code,lon,lat\n500120001001,东林社区,500120001,111,106.2,29.6\n"
+        "500120100202,石院村,500120100,220,106.26,29.66\n",
+        encoding="utf-8",
+    )
+    return load_district(folder)
+
+
+def _ledger(path, rows, *, id_as_number_row=None):
+    """Write a 台账 as staff do: a merged title row, a note row, the header on row 3."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "台账"
+    ws.append(["璧山区2024年重度残疾人家庭无障碍改造台账"])
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(HEADERS))
+    ws.append(["填报单位：璧城街道", None, None, "填报日期：2024-06-30"])
+    ws.append(HEADERS)
+    for row in rows:
+        ws.append(row)
+    if id_as_number_row is not None:
+        ws.cell(row=id_as_number_row, column=4).value = int(ID_A[:15] + "000")  # what Excel keeps
+    wb.save(path)
+    return path
+
+
+def test_read_ledger_xlsx_finds_header_below_merged_title(tmp_path):
+    path = _ledger(tmp_path / "台账.xlsx", [ROW_A, ROW_B, [None] * len(HEADERS), ROW_A[:1] + ["H4"] + ROW_A[2:]])
+    table = lio.read_table(path)
+    assert list(table.columns) == HEADERS
+    assert table.index.name == "row"
+    assert list(table.index) == [4, 5, 7]  # header on row 3, row 6 is empty
+    assert table.loc[4, "身份证号"] == ID_A
+    assert table.loc[5, "联系电话"] is None
+    assert table.loc[4, "经度"] == 106.2
+
+
+def test_ledger_xlsx_validates_with_spreadsheet_row_numbers(tmp_path, district):
+    path = _ledger(tmp_path / "台账.xlsx", [ROW_A, ROW_B], id_as_number_row=5)
+    result = validate_layer("household", lio.read_table(path), district=district, today=TODAY)
+    assert [(p.row, p.column, p.rule) for p in result.problems] == [(5, "id_number", v.ID_NUMBER)]
+    assert "15 digits" in result.problems[0].fix
+    assert ID_A[:15] not in result.report()
+
+
+def test_ledger_xlsx_clean_import_converts_gcj02(tmp_path, district):
+    lon, lat = convert(106.25, 29.65, "wgs84", "gcj02")
+    row_b = [*ROW_B[:13], lon, lat, *ROW_B[15:]]
+    path = _ledger(tmp_path / "台账.xlsx", [ROW_A, row_b])
+    result = validate_layer("household", lio.read_table(path), district=district, today=TODAY)
+    assert result.ok, result.report()
+    assert list(result.frame.index) == [4, 5]
+    assert result.frame.loc[5, "lon"] == pytest.approx(106.25, abs=1e-6)
+    assert result.frame.loc[5, "datum"] == "gcj02"
+    assert result.frame["id"].tolist() == ["H1", "H2"]  # 编号 wins over 序号
+    assert "序号" in result.ignored_columns
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
+def test_read_csv_encodings_and_title_row(tmp_path, encoding):
+    text = "璧山区康复站台账,,,\n编号,名称,镇街,状态\nR1,东林康复站,璧城街道,运营\n,,,\nR2,石院康复站,八塘镇,规划\n"
+    path = tmp_path / "stations.csv"
+    path.write_bytes(text.encode(encoding))
+    table = lio.read_table(path)
+    assert list(table.columns) == ["编号", "名称", "镇街", "状态"]
+    assert list(table.index) == [3, 5]
+    assert table["名称"].tolist() == ["东林康复站", "石院康复站"]
+
+
+def test_read_table_twice_gives_equal_frames(tmp_path):
+    path = _ledger(tmp_path / "台账.xlsx", [ROW_A, ROW_B])
+    pd.testing.assert_frame_equal(lio.read_table(path), lio.read_table(path))
+
+
+def test_read_table_errors(tmp_path):
+    with pytest.raises(ValueError, match=r"Save it as \.xlsx"):
+        lio.read_table(tmp_path / "old.xls")
+    path = _ledger(tmp_path / "台账.xlsx", [ROW_A])
+    with pytest.raises(ValueError, match=r"`sheet` 'Sheet9' is not in"):
+        lio.read_table(path, sheet="Sheet9")
+    polygons = gpd.GeoDataFrame(
+        {"id": ["a"]}, geometry=gpd.GeoSeries.from_wkt(["POLYGON((0 0,1 0,1 1,0 0))"]), crs=4326
+    )
+    polygons.to_file(tmp_path / "p.geojson", driver="GeoJSON", engine="pyogrio")
+    with pytest.raises(ValueError, match=r"\['Polygon'\] geometries; point layers need Point"):
+        lio.read_table(tmp_path / "p.geojson")
+    with pytest.raises(ValueError, match=r"`path` must end in one of"):
+        lio.write_layer(pd.DataFrame({"lon": [1.0], "lat": [2.0]}), tmp_path / "x.kml")
+
+
+def _clean(layer, table, district):
+    result = validate_layer(layer, table, district=district, today=TODAY)
+    assert result.ok, result.report()
+    return result.frame
+
+
+@pytest.fixture(scope="module")
+def households(district, tmp_path_factory):
+    path = _ledger(tmp_path_factory.mktemp("ledger") / "台账.xlsx", [ROW_A, ROW_B])
+    return _clean("household", lio.read_table(path), district)
+
+
+@pytest.fixture(scope="module")
+def toilets(district):
+    table = pd.DataFrame(
+        {
+            "id": ["T1", "T2"],
+            "name": ["东林路公厕", "石院村公厕"],
+            "town_code": ["500120001", "500120100"],
+            "status": ["under_construction", "accepted"],
+            "build_type": ["rebuild", "new"],
+            "lon": [106.2, 106.26],
+            "lat": [29.6, 29.66],
+            "datum": ["wgs84", "bd09"],
+            "door_clear_width_mm": [850, None],
+            "turning_diameter_m": [1.55, None],
+            "call_button": [True, False],
+            "survey_date": ["2024-06-03", None],
+        }
+    )
+    return _clean("accessible_toilet", table, district)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx", ".geojson", ".gpkg", ".shp"])
+@pytest.mark.parametrize("layer", ["household", "accessible_toilet"])
+def test_write_read_round_trip(tmp_path, district, households, toilets, suffix, layer):
+    frame = households if layer == "household" else toilets
+    path = lio.write_layer(frame, tmp_path / f"{layer}{suffix}")
+    back = _clean(layer, lio.read_table(path), district)
+    pd.testing.assert_frame_equal(
+        back.reset_index(drop=True), frame.reset_index(drop=True), check_exact=False, atol=1e-9, rtol=0
+    )
+
+
+def test_written_files_keep_chinese_and_source_datum(tmp_path, households):
+    raw = lio.write_layer(households, tmp_path / "h.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # BOM, so Excel reads UTF-8
+    assert "张三".encode() in raw
+    table = lio.read_table(tmp_path / "h.csv")
+    assert "source_datum" in table.columns and "datum" not in table.columns
+    gpkg = gpd.read_file(lio.write_layer(households, tmp_path / "h.gpkg", layer_name="household"), layer="household")
+    assert gpkg.crs.to_epsg() == 4326
+    assert gpkg.geometry.x.tolist() == pytest.approx(households["lon"].tolist())
