@@ -1,0 +1,150 @@
+"""Prepare a district's road network and place layers on it: the inputs of every network analysis."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import geopandas as gpd
+import numpy as np
+
+from geo.network import graph_from_file
+from geo.prepared import PreparedNetwork, load_or_prepare
+from geo.profiles import Profile, load_profiles
+from geo.snapping import DEFAULT_MAX_SNAP_M, SnapResult, build_edge_index, snap_points
+from layers import schema
+
+if TYPE_CHECKING:
+    from layers.district import District
+
+logger = logging.getLogger(__name__)
+
+Weight = Literal["length", "travel_time"]
+_THRESHOLD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|km|s|min|h)\s*$", re.IGNORECASE)
+_TO_BASE = {"m": ("length", 1.0), "km": ("length", 1000.0), "s": ("travel_time", 1.0),
+            "min": ("travel_time", 60.0), "h": ("travel_time", 3600.0)}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A coverage threshold: metres along the network, or seconds of travel.
+
+    Parameters
+    ----------
+    value
+        Metres when ``weight`` is ``"length"``, seconds when ``"travel_time"``.
+    weight
+        What is measured.
+    label
+        As the user wrote it, e.g. ``"800m"`` or ``"15min"``.
+    """
+
+    value: float
+    weight: Weight
+    label: str
+
+    @property
+    def unit(self) -> str:
+        """``"m"`` or ``"s"``."""
+        return "m" if self.weight == "length" else "s"
+
+
+def parse_threshold(text: str | Threshold) -> Threshold:
+    """Parse ``"800m"``, ``"1.5km"``, ``"90s"``, ``"15min"`` or ``"1h"`` into a ``Threshold``.
+
+    Raises
+    ------
+    ValueError
+        If ``text`` is not a positive number with one of the units m, km, s, min, h.
+    """
+    if isinstance(text, Threshold):
+        return text
+    match = _THRESHOLD.match(str(text))
+    if not match or float(match.group(1)) <= 0:
+        msg = f"`threshold` must be a positive number with a unit (m, km, s, min, h), e.g. '15min'; got {text!r}."
+        raise ValueError(msg)
+    weight, factor = _TO_BASE[match.group(2).lower()]
+    return Threshold(float(match.group(1)) * factor, weight, str(text).strip())
+
+
+def load_network(
+    roads_path: str | Path,
+    *,
+    crs: str,
+    cache_dir: str | Path,
+    boundary: gpd.GeoDataFrame | None = None,
+    profiles: dict[str, Profile] | None = None,
+) -> PreparedNetwork:
+    """Return the prepared network of a road file, built once and cached on disk.
+
+    Parameters
+    ----------
+    roads_path
+        OSM XML (.osm, .osm.bz2), OSM PBF or GraphML file.
+    crs
+        The district's projected CRS (metres).
+    cache_dir
+        Folder of prepared-network caches (keyed by the file's bytes, the profiles and ``crs``).
+    boundary
+        Clip the roads to this outline (EPSG:4326) when building.
+    profiles
+        Travel profiles; the shipped walk/wheelchair/drive table when None.
+    """
+    profiles = load_profiles() if profiles is None else profiles
+    outline = None if boundary is None else boundary.to_crs("EPSG:4326").union_all()
+
+    def build(path: Path):  # noqa: ANN202 - networkx graph
+        return graph_from_file(path, boundary=outline)
+
+    return load_or_prepare(roads_path, crs, profiles, cache_dir, build_graph=build)
+
+
+def load_district_network(
+    district: District, *, cache_dir: str | Path, roads_path: str | Path | None = None
+) -> PreparedNetwork:
+    """Return the prepared network of ``district`` (its own roads unless ``roads_path`` is given)."""
+    return load_network(
+        roads_path if roads_path is not None else district.roads_path,
+        crs=district.crs,
+        cache_dir=cache_dir,
+        boundary=district.boundary,
+    )
+
+
+class Placer:
+    """Snap layers onto one prepared network, reusing one spatial index per profile.
+
+    Parameters
+    ----------
+    net
+        The prepared network.
+    max_snap_m
+        Points farther than this from a usable road are flagged ``too_far`` (not routed).
+    """
+
+    def __init__(self, net: PreparedNetwork, *, max_snap_m: float = DEFAULT_MAX_SNAP_M) -> None:
+        self.net = net
+        self.max_snap_m = max_snap_m
+        self._indexes: dict[str, object] = {}
+
+    def snap(self, points: gpd.GeoDataFrame, profile: str, *, id_column: str = schema.ID) -> SnapResult:
+        """Snap ``points`` (any CRS; reprojected to the network's) for ``profile``, labelled by ``id_column``."""
+        if points.crs is None:
+            msg = "`points` has no CRS; set it (WGS-84 is EPSG:4326) before snapping."
+            raise ValueError(msg)
+        projected = points.to_crs(self.net.crs)
+        if profile not in self._indexes:
+            self._indexes[profile] = build_edge_index(self.net, profile)
+        return snap_points(
+            self.net,
+            projected.geometry.x.to_numpy(),
+            projected.geometry.y.to_numpy(),
+            profile=profile,
+            ids=np.asarray(points[id_column].astype(str)),
+            crs=self.net.crs,
+            max_snap_m=self.max_snap_m,
+            index=self._indexes[profile],
+        )
