@@ -19,7 +19,9 @@ How it is built (all in a projected CRS, metres):
    Lanes that carry many hamlets towards a seat become unclassified, the routes from the villages to
    their nearest seat tertiary, dead ends service roads, the rest tracks; loops are tracks, footways or
    steps (never needed for connectivity, so driving and wheelchair profiles stay connected).
-4. One-way streets that break strong connectivity are made two-way again, and chains of edges with the
+4. Pass-through seats and villages get a short service spur (so they stay nodes after osmnx
+   simplification) and a share of the pass-through hamlets a dead-end farm access.
+5. One-way streets that break strong connectivity are made two-way again, and chains of edges with the
    same tags are merged into OSM ways. Ids are assigned in construction order: the same inputs and seed
    give byte-identical XML.
 """
@@ -143,8 +145,8 @@ def generate_road_network(
     builder.add_corridors(seats)
     builder.add_grids(centres)
     builder.add_rural(villages, hamlets_per_km2)
-    builder.connect(seats, villages)
-    builder.classify(seats, villages)
+    builder.connect()
+    builder.classify()
     builder.add_spurs()
     builder.add_farm_spurs(farm_share)
     builder.repair_oneways()
@@ -434,7 +436,7 @@ class _Builder:
         z = self.rng.normal(size=(n, 2))
         return np.outer(z[:, 0] * sigma_along, self.along) + np.outer(z[:, 1] * sigma_across, self.across)
 
-    def connect(self, seats: npt.NDArray[np.float64], villages: npt.NDArray[np.float64]) -> None:
+    def connect(self) -> None:
         """Choose rural lanes: spanning tree of the candidates (trunks costly) plus short loop edges."""
         coords = self._coords()
         n = len(coords)
@@ -498,7 +500,7 @@ class _Builder:
         return shapely.dwithin(self.zone, shapely.points(coords), 0.6 * self.spacing)
 
     # -- 4. classes ------------------------------------------------------------------------------------
-    def classify(self, seats: npt.NDArray[np.float64], villages: npt.NDArray[np.float64]) -> None:
+    def classify(self) -> None:
         """Tag the rural lanes by how much they carry towards the seats."""
         coords = self._coords()
         n = len(coords)
