@@ -1,47 +1,35 @@
-"""Load the district's demo layers (synthetic CSVs) into the store."""
+"""Load the district's demo layers (synthetic CSVs) into the store through the ordinary import path."""
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-
-from geo.datums import convert
 from layers import schema
-from layers.store import Store
+from layers.importer import import_layer
+
+if TYPE_CHECKING:
+    from layers.district import District
+    from layers.store import Store
 
 logger = logging.getLogger(__name__)
 
 #: Demo layers loaded into the store; households' personal fields are encrypted by the store.
 DEMO_LAYERS = schema.ALL_LAYERS
 
-_TEXT_COLUMNS = dict.fromkeys(
-    (schema.ID, schema.TOWN_CODE, schema.VILLAGE_CODE, "id_number", "certificate_number", "phone"), str
-)
 
+def load_demo_layers(store: Store, district: District, *, user: str = "demo-loader") -> dict[str, int]:
+    """Import every demo layer of ``district`` into ``store``; return the rows inserted per layer.
 
-def read_demo_layer(demo_dir: Path, layer: str) -> pd.DataFrame:
-    """Read ``demo_dir/<layer>.csv`` with lon/lat converted to WGS-84.
-
-    The ``datum`` column keeps the datum each row was recorded in.
+    Raises
+    ------
+    layers.errors.ValidationError
+        If a demo file breaks a rule (the report names every row); nothing of that layer is written.
     """
-    df = pd.read_csv(demo_dir / f"{layer}.csv", dtype=_TEXT_COLUMNS, encoding="utf-8")
-    lon = df[schema.LON].to_numpy(dtype=np.float64).copy()
-    lat = df[schema.LAT].to_numpy(dtype=np.float64).copy()
-    for datum in df[schema.DATUM].unique():
-        if datum == "wgs84":
-            continue
-        rows = (df[schema.DATUM] == datum).to_numpy()
-        lon[rows], lat[rows] = convert(lon[rows], lat[rows], datum, "wgs84")
-    return df.assign(**{schema.LON: lon, schema.LAT: lat})
-
-
-def load_demo_layers(store: Store, demo_dir: Path, *, user: str = "demo-loader") -> dict[str, int]:
-    """Insert every demo layer into ``store`` and return the row count per layer."""
     counts = {}
     for layer in DEMO_LAYERS:
-        counts[layer] = store.upsert_features(layer, read_demo_layer(demo_dir, layer), user=user).inserted
-    logger.info("Loaded demo layers from %s: %s", demo_dir, counts)
+        outcome = import_layer(store, layer, district.demo_dir / f"{layer}.csv", district=district, user=user)
+        outcome.validation.raise_for_problems()
+        counts[layer] = outcome.counts.inserted
+    logger.info("Loaded the demo layers of %s: %s", district.name, counts)
     return counts

@@ -22,7 +22,7 @@ from alembic.config import Config
 from sqlalchemy import event
 
 from layers import schema
-from layers.errors import EncryptionKeyError, NotFoundError, StaleVersionError
+from layers.errors import EncryptionKeyError, NotFoundError, StaleVersionError, WorkflowError
 
 if TYPE_CHECKING:
     from layers.crypto import FieldCipher
@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-#: Household fields that are encrypted at rest and masked on read (PIPL sensitive personal data).
-PERSONAL_COLUMNS = ("name", "id_number", "certificate_number", "phone")
 _SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 metadata = sa.MetaData()
@@ -50,7 +48,7 @@ features_table = sa.Table(
     sa.Column("source_datum", sa.String(8), nullable=False),
     sa.Column(schema.STATUS, sa.String(32), nullable=False),
     sa.Column("attributes", sa.JSON, nullable=False),
-    sa.Column("personal", sa.Text),  # Fernet token of PERSONAL_COLUMNS (households only)
+    sa.Column("personal", sa.Text),  # Fernet token of the layer's personal columns (households only)
     sa.Column(schema.VERSION, sa.Integer, nullable=False),
     sa.Column("created_by", sa.String(64), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -86,7 +84,7 @@ access_log_table = sa.Table(
 )
 
 #: Columns of a stored row that describe the row itself rather than the feature.
-_META_COLUMNS = ("layer", schema.VERSION, "created_by", "created_at", "updated_by", "updated_at")
+_META_COLUMNS = ("layer", *schema.SYSTEM_COLUMNS)
 _ROW_COLUMNS = (
     schema.ID, schema.TOWN_CODE, schema.VILLAGE_CODE, schema.NAME, schema.ADDRESS,
     schema.LON, schema.LAT, "source_datum", schema.STATUS,
@@ -219,10 +217,11 @@ class Store:
     def upsert_features(self, layer: str, rows: pd.DataFrame, *, user: str) -> ImportCounts:
         """Insert new ids and update changed ones in ONE transaction, appending history rows.
 
-        ``rows`` holds validated rows: ``schema.COMMON_COLUMNS`` with lon/lat already in WGS-84 (the
-        ``datum`` column records the datum they were collected in); households also carry
-        ``PERSONAL_COLUMNS``, which are encrypted. Other columns become attributes. Rows equal to
-        the stored ones are left unchanged, so re-importing a file is idempotent.
+        ``rows`` holds validated rows (``layers.validate``): ``schema.COMMON_COLUMNS`` with lon/lat
+        already in WGS-84, the ``datum`` column naming the datum they were collected in. The layer's
+        personal columns (households' name, ID and certificate numbers, phone) are encrypted; other
+        columns become attributes. Rows equal to the stored ones are left unchanged, so re-importing
+        a file is idempotent.
         """
         now = datetime.now(UTC)
         incoming = [self._to_record(layer, r) for r in rows.to_dict("records")]
@@ -283,6 +282,14 @@ class Store:
             if old["personal"] is not None:
                 current.update(self.decrypt_personal(old["personal"]))
             merged = {k: v for k, v in {**current, **changes}.items() if k not in _META_COLUMNS}
+            workflow = schema.layer_spec(layer).workflow
+            if not workflow.allows(old[schema.STATUS], merged[schema.STATUS]):
+                allowed = workflow.next_statuses(old[schema.STATUS])
+                msg = (
+                    f"`{layer}` {feature_id!r}: status may not change from {old[schema.STATUS]!r} to "
+                    f"{merged[schema.STATUS]!r}; allowed next: {list(allowed)!r}."
+                )
+                raise WorkflowError(msg)
             new = self._to_record(layer, merged)
             result = conn.execute(
                 features_table.update()
@@ -315,13 +322,18 @@ class Store:
         return self.cipher
 
     def _to_record(self, layer: str, row: dict[str, Any]) -> dict[str, Any]:
-        personal = {c: _plain(row[c]) for c in PERSONAL_COLUMNS if c in row} if layer == schema.HOUSEHOLD else {}
+        personal = {c: _plain(row[c]) for c in schema.layer_spec(layer).personal if c in row}
         lon, lat = float(row[schema.LON]), float(row[schema.LAT])
         if not (math.isfinite(lon) and math.isfinite(lat)):
             msg = f"Row {row[schema.ID]!r} of `{layer}` has no valid `lon`/`lat` ({lon!r}, {lat!r}); validate first."
             raise ValueError(msg)
         attribute_columns = [
-            c for c in row if c not in schema.COMMON_COLUMNS and c not in personal and c not in _ROW_COLUMNS
+            c
+            for c in row
+            if c not in schema.COMMON_COLUMNS
+            and c not in personal
+            and c not in _ROW_COLUMNS
+            and c not in schema.SYSTEM_COLUMNS
         ]
         return {
             "layer": layer,

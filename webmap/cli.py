@@ -25,7 +25,7 @@ def main() -> None:
 def _load_demo_if_empty() -> None:
     store = get_store()
     if store.count() == 0:
-        counts = load_demo_layers(store, get_district().demo_dir)
+        counts = load_demo_layers(store, get_district())
         click.echo(f"Loaded the embedded demo data: {counts}")
 
 
