@@ -79,7 +79,7 @@ def run(source: Path, label: str, quick: bool, cache_dir: Path) -> dict:
     n = net.n_nodes
     rng = np.random.default_rng(0)
     usable_nodes = np.flatnonzero(np.diff(pg.indptr) > 0)
-    reps = 3 if quick else 5
+    reps = 3 if quick else 15
     result = {"network": label, "source": str(source.relative_to(ROOT)) if source.is_relative_to(ROOT) else str(source)}
     result.update(nodes=n, road_pieces=net.n_pieces, arcs=int(len(pg.indices)), osmnx_load_project_s=load_graph_s)
     result["cache_reload_s"] = reload_s

@@ -237,9 +237,15 @@ def snap_points(
     if len(x) == 0:
         seg = np.zeros(0, np.int64)
     else:
-        hits = index.tree.query_nearest(shapely.points(x, y), all_matches=False)
-        seg = np.empty(len(x), np.int64)
+        points = shapely.points(x, y)
+        # a bounded search is much faster; points beyond max_snap_m are searched again unbounded
+        hits = index.tree.query_nearest(points, max_distance=max_snap_m, all_matches=False)
+        seg = np.full(len(x), -1, np.int64)
         seg[hits[0]] = hits[1]
+        rest = np.flatnonzero(seg < 0)
+        if len(rest):
+            more = index.tree.query_nearest(points[rest], all_matches=False)
+            seg[rest[more[0]]] = more[1]
     x0, y0, x1, y1 = index.seg_xy[seg].T
     dx, dy = x1 - x0, y1 - y0
     len2 = dx * dx + dy * dy
