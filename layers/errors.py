@@ -29,3 +29,7 @@ class NotFoundError(LookupError):
 
 class ValidationError(ValueError):
     """An imported layer table breaks one or more rules; the message lists every problem."""
+
+
+class AccessDeniedError(PermissionError):
+    """The caller's role or scope does not allow this access to personal data."""
