@@ -132,7 +132,7 @@ class DataVersion:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PlanTables:
     """The four validated plan tables and the SHA-256 of the files they were read from.
 
@@ -146,7 +146,7 @@ class PlanTables:
     files: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ToiletProgress:
     """Accessible toilets accepted against the 改建 + 新建 targets.
 
@@ -174,7 +174,7 @@ class ToiletProgress:
     existing: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FacilityProgress:
     """Open facilities of one layer against the plan's count.
 
@@ -204,7 +204,7 @@ class FacilityProgress:
     towns_without: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class HomeModification:
     """Coverage of home modification (无障碍改造) among households in need.
 
@@ -237,7 +237,7 @@ class HomeModification:
     by_town: pd.DataFrame
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class DemonstrationVillages:
     """Home-modification demonstration villages: a designation no layer records.
 
@@ -261,7 +261,7 @@ class DemonstrationVillages:
     candidates: pd.DataFrame
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TargetsReport:
     """The plan's targets and tasks against the layers on one date.
 
