@@ -306,3 +306,17 @@ _STEPS: dict[tuple[str, str], tuple[_Step, ...]] = {
     ("wgs84", "bd09"): (_wgs_to_gcj, _gcj_to_bd),
     ("bd09", "wgs84"): (_bd_to_gcj, _gcj_to_wgs),
 }
+
+
+def convert_geometries(geometries: npt.ArrayLike, src: Datum, dst: Datum) -> npt.NDArray[np.object_]:
+    """Return shapely geometries (any type) with every vertex converted from `src` to `dst`.
+
+    Vectorised over all vertices at once (``shapely.transform``); inputs are not modified.
+    """
+    import shapely
+
+    def _convert_xy(coords: _Array) -> _Array:
+        lon, lat = convert(coords[:, 0], coords[:, 1], src, dst)
+        return np.column_stack([lon, lat])
+
+    return shapely.transform(np.asarray(geometries, dtype=object), _convert_xy)

@@ -23,6 +23,7 @@ import openpyxl
 import pandas as pd
 from openpyxl.utils import get_column_letter
 
+from geo.datums import convert, convert_geometries
 from layers import schema
 
 if TYPE_CHECKING:
@@ -359,3 +360,61 @@ _WRITERS: dict[str, Callable[[pd.DataFrame, Path, str], None]] = {
     ".csv": _write_csv,
     ".xlsx": _write_xlsx,
 }
+
+
+def convert_datum_file(
+    source: str | Path,
+    target: str | Path,
+    *,
+    src: str,
+    dst: str,
+    lon_column: str | None = None,
+    lat_column: str | None = None,
+) -> int:
+    """Convert the coordinates of a CSV, XLSX or GeoJSON file between datums; return the rows written.
+
+    CSV/XLSX keep every column and replace the longitude/latitude values (found by ``lon_column`` /
+    ``lat_column`` or by the known headers 经度/纬度, lon/lat, lng …); GeoJSON converts every vertex
+    of every geometry. Empty coordinates stay empty.
+
+    Raises
+    ------
+    ValueError
+        If the extension is unsupported or the coordinate columns cannot be found.
+    """
+    source, target = Path(source), Path(target)
+    suffix = source.suffix.lower()
+    if suffix in (".geojson", ".json"):
+        gdf = gpd.read_file(source)
+        converted = gdf.set_geometry(convert_geometries(gdf.geometry.to_numpy(), src, dst), crs=gdf.crs)
+        converted.to_file(target, driver="GeoJSON")
+        return len(converted)
+    readers = {
+        ".csv": lambda p: pd.read_csv(p, dtype=str, encoding="utf-8-sig"),
+        ".xlsx": lambda p: pd.read_excel(p, dtype=str),
+    }
+    if suffix not in readers or target.suffix.lower() not in readers:
+        msg = f"Datum conversion reads and writes .csv, .xlsx or .geojson; got {source.name!r} → {target.name!r}."
+        raise ValueError(msg)
+    df = readers[suffix](source)
+    lon_column = lon_column or _find_column(df, schema.LON, "--lon-col")
+    lat_column = lat_column or _find_column(df, schema.LAT, "--lat-col")
+    for column in (lon_column, lat_column):
+        if column not in df.columns:
+            msg = f"Column {column!r} is not in {source.name!r}; columns: {list(df.columns)!r}."
+            raise ValueError(msg)
+    lon, lat = convert(pd.to_numeric(df[lon_column]).to_numpy(), pd.to_numeric(df[lat_column]).to_numpy(), src, dst)
+    df[lon_column], df[lat_column] = np.round(lon, 7), np.round(lat, 7)
+    if target.suffix.lower() == ".csv":
+        df.to_csv(target, index=False, encoding="utf-8-sig")
+    else:
+        df.to_excel(target, index=False)
+    return len(df)
+
+
+def _find_column(df: pd.DataFrame, canonical: str, option: str) -> str:
+    matches = [c for c in df.columns if schema.canonical_column(c) == canonical]
+    if len(matches) != 1:
+        msg = f"Cannot tell which column holds `{canonical}` (found {matches!r}); name it with {option}."
+        raise ValueError(msg)
+    return matches[0]

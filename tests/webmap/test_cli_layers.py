@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from cryptography.fernet import Fernet
+
+from layers.crypto import KEY_ENV_VAR
+from layers.district import load_district
+from webmap.cli import main
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACCESSPLAN_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite'}")
+    monkeypatch.setenv(KEY_ENV_VAR, Fernet.generate_key().decode())
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(main, list(args))
+
+    return run
+
+
+@pytest.fixture
+def sports_csv(tmp_path):
+    path = tmp_path / "sports.csv"
+    pd.read_csv(load_district().demo_dir / "sports_site.csv", dtype=str).head(4).to_csv(path, index=False)
+    return path
+
+
+def test_import_counts_then_reimport_is_unchanged(cli, sports_csv):
+    first = cli("import", "sports_site", str(sports_csv))
+    assert first.exit_code == 0, first.output
+    assert "inserted 4, updated 0, unchanged 0" in first.output
+    second = cli("import", "sports_site", str(sports_csv))
+    assert "inserted 0, updated 0, unchanged 4" in second.output
+
+
+def test_a_bad_row_rejects_the_file_with_the_full_report(cli, sports_csv, tmp_path):
+    bad = pd.read_csv(sports_csv, dtype=str)
+    bad.loc[2, "lon"] = "not a number"
+    path = tmp_path / "bad.csv"
+    bad.to_csv(path, index=False)
+    result = cli("import", "sports_site", str(path))
+    assert result.exit_code == 1
+    assert "Nothing was imported" in result.output and "row 4" in result.output
+    assert cli("export", "sports_site", str(tmp_path / "out.csv")).output.startswith("Exported 0 rows")
+
+
+def test_dry_run_writes_nothing(cli, sports_csv, tmp_path):
+    result = cli("import", "sports_site", str(sports_csv), "--dry-run")
+    assert result.exit_code == 0 and "4 rows valid (4 new, 0 existing); nothing written" in result.output
+    assert "Exported 0 rows" in cli("export", "sports_site", str(tmp_path / "o.csv")).output
+
+
+def test_export_to_geopackage_opens_as_points(cli, sports_csv, tmp_path):
+    cli("import", "sports_site", str(sports_csv))
+    out = tmp_path / "sports.gpkg"
+    result = cli("export", "sports_site", str(out))
+    assert result.exit_code == 0, result.output
+    gdf = gpd.read_file(out)
+    assert len(gdf) == 4 and gdf.crs.to_epsg() == 4326 and set(gdf.geom_type) == {"Point"}
+
+
+def test_households_export_is_masked_and_refused_for_planners(cli, tmp_path):
+    households = pd.read_csv(load_district().demo_dir / "household.csv", dtype=str).head(3)
+    path = tmp_path / "hh.csv"
+    households.to_csv(path, index=False)
+    assert cli("import", "household", str(path)).exit_code == 0
+    refused = cli("export", "household", str(tmp_path / "x.csv"), "--role", "planner")
+    assert refused.exit_code != 0 and "may not export households" in refused.output
+    out = tmp_path / "hh_out.csv"
+    assert cli("export", "household", str(out), "--role", "admin").exit_code == 0
+    text = out.read_text(encoding="utf-8-sig")
+    for _, row in households.iterrows():
+        assert row["id_number"] not in text and row["name"] not in text and row["phone"] not in text
+    assert households.iloc[0]["id_number"][:6] + "********" in text
+
+
+def test_history_prints_json_and_names_a_missing_row(cli, sports_csv):
+    cli("import", "sports_site", str(sports_csv), "--as", "wang")
+    first_id = pd.read_csv(sports_csv, dtype=str).iloc[0]["id"]
+    result = cli("history", "sports_site", first_id)
+    rows = json.loads(result.output)
+    assert [(r["action"], r["actor"], r["version"]) for r in rows] == [("insert", "wang", 1)]
+    missing = cli("history", "sports_site", "NOPE")
+    assert missing.exit_code != 0 and "No history for `sports_site` 'NOPE'" in missing.output

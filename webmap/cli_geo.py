@@ -1,0 +1,50 @@
+"""Commands on coordinates and road files: datum conversion and the online OSM download."""
+
+from __future__ import annotations
+
+import click
+import geopandas as gpd
+
+from geo.network import download_osm
+from layers import schema
+from layers.io import convert_datum_file
+
+_DATUM = click.Choice(schema.DATUMS)
+
+
+@click.group("datum")
+def datum_group() -> None:
+    """Convert coordinates between WGS-84, GCJ-02 (Amap/Tencent) and BD-09 (Baidu)."""
+
+
+@datum_group.command("convert")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.argument("target", type=click.Path(dir_okay=False))
+@click.option("--from", "src", type=_DATUM, required=True, help="Datum of SOURCE.")
+@click.option("--to", "dst", type=_DATUM, required=True, help="Datum to write.")
+@click.option("--lon-col", help="Longitude column of a CSV/XLSX (default: found by header, e.g. 经度/lon).")
+@click.option("--lat-col", help="Latitude column of a CSV/XLSX (default: found by header, e.g. 纬度/lat).")
+def datum_convert_command(
+    source: str, target: str, src: str, dst: str, lon_col: str | None, lat_col: str | None
+) -> None:
+    """Convert the coordinates of a CSV, XLSX or GeoJSON file (exact iterative inverse for GCJ-02)."""
+    try:
+        n = convert_datum_file(source, target, src=src, dst=dst, lon_column=lon_col, lat_column=lat_col)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Converted {n} rows from {src} to {dst}: {target}")
+
+
+@click.group("roads")
+def roads_group() -> None:
+    """Road network files."""
+
+
+@roads_group.command("download")
+@click.option("--boundary", type=click.Path(exists=True, dir_okay=False), required=True, help="Polygon file.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), required=True, help="Target .osm.bz2 file.")
+def roads_download_command(boundary: str, out_path: str) -> None:
+    """Download OpenStreetMap roads inside a boundary (needs the internet; never used by default)."""
+    outline = gpd.read_file(boundary).to_crs("EPSG:4326").union_all()
+    path = download_osm(outline, out_path)
+    click.echo(f"Wrote {path}; use it with --roads or as `roads` in district.toml.")

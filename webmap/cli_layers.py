@@ -1,0 +1,81 @@
+"""Commands that move layers in and out of the store: import, export, history."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from flask.cli import with_appcontext
+
+from layers import schema
+from layers.importer import import_layer
+from layers.io import write_layer
+from layers.privacy import HOUSEHOLD_EXPORT_ROLES, ROLES, read_households
+from webmap.store import get_district, get_store
+
+_LAYER = click.Choice(schema.ALL_LAYERS)
+_DATUM = click.Choice(schema.DATUMS)
+
+
+@click.command("import")
+@click.argument("layer", type=_LAYER)
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--datum", type=_DATUM, help="Datum of the file's coordinates (when it has no 坐标系 column).")
+@click.option("--dry-run", is_flag=True, help="Validate and report; write nothing.")
+@click.option("--as", "user", default="cli", show_default=True, help="Who imports (recorded in the history).")
+@with_appcontext
+def import_command(layer: str, path: str, datum: str | None, dry_run: bool, user: str) -> None:
+    """Import a CSV, XLSX, GeoJSON, GeoPackage or Shapefile into LAYER: all rows or none."""
+    outcome = import_layer(get_store(), layer, path, district=get_district(), user=user, datum=datum, dry_run=dry_run)
+    validation = outcome.validation
+    if not outcome.ok:
+        click.echo(validation.report(), err=True)
+        sys.exit(1)
+    if dry_run:
+        click.echo(
+            f"Dry run: {validation.n_rows} rows valid ({len(validation.new_ids)} new, "
+            f"{len(validation.updated_ids)} existing); nothing written."
+        )
+        return
+    counts = outcome.counts
+    click.echo(f"Imported {path}: inserted {counts.inserted}, updated {counts.updated}, unchanged {counts.unchanged}.")
+
+
+@click.command("export")
+@click.argument("layer", type=_LAYER)
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--role", type=click.Choice(ROLES), default="admin", show_default=True, help="Role of the exporter.")
+@click.option("--as", "user", default="cli", show_default=True, help="Who exports (for the access log).")
+@click.option("--town", "towns", multiple=True, help="Town code(s) to export (required for caseworkers).")
+@click.option("--status", "statuses", multiple=True, help="Only rows with this status (repeatable).")
+@with_appcontext
+def export_command(
+    layer: str, path: str, role: str, user: str, towns: tuple[str, ...], statuses: tuple[str, ...]
+) -> None:
+    """Export LAYER to .gpkg, .geojson, .csv or .xlsx (households masked, and only for allowed roles)."""
+    store = get_store()
+    if layer == schema.HOUSEHOLD:
+        if role not in HOUSEHOLD_EXPORT_ROLES:
+            msg = f"Role {role!r} may not export households; allowed: {sorted(HOUSEHOLD_EXPORT_ROLES)!r}."
+            raise click.ClickException(msg)
+        rows = read_households(store, role=role, user=user, towns=towns or None)
+        if statuses:
+            rows = rows[rows[schema.STATUS].isin(statuses)]
+    else:
+        rows = store.features(layer, statuses=statuses or None, towns=towns or None)
+    written = write_layer(rows, path, layer_name=layer)
+    click.echo(f"Exported {len(rows)} rows of {layer} to {written}.")
+
+
+@click.command("history")
+@click.argument("layer", type=_LAYER)
+@click.argument("feature_id")
+@with_appcontext
+def history_command(layer: str, feature_id: str) -> None:
+    """Print the change history of one row as JSON (personal fields stay encrypted tokens)."""
+    rows = get_store().history(layer, feature_id)
+    if not rows:
+        msg = f"No history for `{layer}` {feature_id!r}: check the layer and id."
+        raise click.ClickException(msg)
+    click.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
