@@ -63,9 +63,9 @@ def test_unknown_coordinate_columns_name_the_option(tmp_path):
             "--to",
             "wgs84",
             "--lon-col",
-            "x",
+            "c1",
             "--lat-col",
-            "y",
+            "c2",
         ],
     )
     assert ok.exit_code == 0, ok.output
