@@ -43,7 +43,6 @@ Household counts per town and village are for staff; public outputs must suppres
 from __future__ import annotations
 
 import calendar
-import hashlib
 import logging
 import math
 from collections.abc import Mapping
@@ -54,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from analyses.inputs import file_sha256, layer_version
 from layers import plan, schema
 
 if TYPE_CHECKING:
@@ -383,7 +383,7 @@ def load_plan_tables(plan_dir: str | Path) -> PlanTables:
         key_projects=plan.load_key_projects(plan_dir),
         tasks=plan.load_tasks(plan_dir),
         huican_tasks=plan.load_huican_tasks(plan_dir),
-        files={name: hashlib.sha256((plan_dir / name).read_bytes()).hexdigest() for name in PLAN_FILES},
+        files={name: file_sha256(plan_dir / name) for name in PLAN_FILES},
     )
     return tables
 
@@ -1008,16 +1008,12 @@ def _huican_rows(huican: pd.DataFrame, on: date) -> pd.DataFrame:
 
 
 def _data_version(layers: Mapping[str, pd.DataFrame], files: Mapping[str, str]) -> DataVersion:
-    rows, updated = {}, {}
-    for layer in sorted(layers):
-        df = layers[layer]
-        rows[layer] = len(df)
-        latest = None
-        if schema.UPDATED_AT in df.columns and len(df):
-            value = pd.to_datetime(df[schema.UPDATED_AT]).max()
-            latest = None if pd.isna(value) else value.isoformat()
-        updated[layer] = latest
-    return DataVersion(plan_files=dict(files), layer_rows=rows, layer_updated_at=updated)
+    versions = {layer: layer_version(layers[layer]) for layer in sorted(layers)}
+    return DataVersion(
+        plan_files=dict(files),
+        layer_rows={layer: v["rows"] for layer, v in versions.items()},
+        layer_updated_at={layer: v["max_updated_at"] for layer, v in versions.items()},
+    )
 
 
 def _facility_dict(progress: FacilityProgress) -> dict[str, Any]:
