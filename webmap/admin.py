@@ -1,0 +1,209 @@
+"""Manage staff accounts: the admin page (list, add, deactivate, reset password) and `accessplan users`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+import click
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.cli import AppGroup
+from flask_login import current_user
+
+from layers import users
+from layers.errors import NotFoundError
+from webmap.auth import ROLE_LABELS, role_required
+from webmap.store import get_district, get_store
+
+if TYPE_CHECKING:
+    from werkzeug.wrappers import Response as BaseResponse
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+users_cli = AppGroup("users", help="Manage staff accounts (roles: caseworker, bureau, planner, admin).")
+
+
+def resolve_towns(values: Iterable[str]) -> list[str]:
+    """Return the town codes of ``values`` (9-digit codes or Chinese names of the district's towns).
+
+    Raises
+    ------
+    ValueError
+        If a value names no town of the district; the message lists the valid names.
+    """
+    towns = get_district().towns
+    names = dict(zip(towns["name"], towns["town_code"], strict=True))
+    codes = set(towns["town_code"])
+    resolved, unknown = [], []
+    for value in values:
+        value = value.strip()
+        code = value if value in codes else names.get(value)
+        (resolved if code else unknown).append(code or value)
+    if unknown:
+        msg = f"Unknown town(s) {unknown!r}; use a town code or one of: {'、'.join(names)}."
+        raise ValueError(msg)
+    return resolved
+
+
+# --- admin page ------------------------------------------------------------------------------------
+
+
+@bp.get("/users", endpoint="users")
+@role_required("admin")
+def users_page() -> str:
+    """List the accounts with their role, towns and state, and the form to add one."""
+    return _render()
+
+
+@bp.post("/users")
+@role_required("admin")
+def add_user() -> str | tuple[str, int]:
+    """Add an account; the password is the one typed, or a random one shown once on this page."""
+    name = request.form.get("name", "").strip()
+    role = request.form.get("role", "")
+    password = request.form.get("password", "") or users.generate_password()
+    try:
+        towns = resolve_towns(request.form.getlist("towns")) if role in users.TOWN_SCOPED_ROLES else []
+        users.add_user(get_store(), name, role=role, password=password, towns=towns)
+    except ValueError as error:
+        return _render(error=str(error), form=request.form), 400
+    logger.info("%s added user %r (%s)", current_user.name, name, role)
+    shown = password if not request.form.get("password") else None
+    return _render(message=f"已添加用户 {name}。", new_password=(name, shown) if shown else None)
+
+
+@bp.post("/users/<name>/active")
+@role_required("admin")
+def set_active(name: str) -> BaseResponse:
+    """Activate (``active=1``) or deactivate (``active=0``) an account; admins cannot deactivate themselves."""
+    active = request.form.get("active") == "1"
+    if name == current_user.name and not active:
+        abort(400, "不能停用自己的账户。")
+    _or_404(lambda: users.set_active(get_store(), name, active))
+    logger.info("%s %s user %r", current_user.name, "activated" if active else "deactivated", name)
+    flash(f"已{'启用' if active else '停用'}用户 {name}。")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<name>/password")
+@role_required("admin")
+def reset_password(name: str) -> str:
+    """Give an account a new random password, shown once on the page (its sessions end)."""
+    password = users.generate_password()
+    _or_404(lambda: users.set_password(get_store(), name, password))
+    logger.info("%s reset the password of user %r", current_user.name, name)
+    return _render(message=f"已重置用户 {name} 的密码。", new_password=(name, password))
+
+
+def _render(
+    *,
+    error: str | None = None,
+    message: str | None = None,
+    new_password: tuple[str, str] | None = None,
+    form: dict[str, str] | None = None,
+) -> str:
+    towns = get_district().towns
+    town_names = dict(zip(towns["town_code"], towns["name"], strict=True))
+    return render_template(
+        "admin/users.html",
+        accounts=users.list_users(get_store()),
+        town_names=town_names,
+        roles=users.STAFF_ROLES,
+        role_labels=ROLE_LABELS,
+        error=error,
+        message=message,
+        new_password=new_password,
+        form=form or {},
+    )
+
+
+def _or_404(action: Callable[[], None]) -> None:
+    try:
+        action()
+    except NotFoundError:
+        abort(404, "没有这个用户。")
+
+
+# --- command line ----------------------------------------------------------------------------------
+
+
+@users_cli.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(users.STAFF_ROLES), required=True, help="The account's role.")
+@click.option("--town", "towns", multiple=True, help="Town name or code (caseworkers; repeat for several).")
+@click.option("--password", help="The password (prompted when left out; at least 10 characters).")
+def add_user_command(name: str, role: str, towns: tuple[str, ...], password: str | None) -> None:
+    """Add a staff account, e.g. `accessplan users add wang --role caseworker --town 璧城街道`."""
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        users.add_user(get_store(), name, role=role, password=password, towns=resolve_towns(towns))
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Added {name} ({role}{', ' + ', '.join(towns) if towns else ''}).")
+
+
+@users_cli.command("list")
+def list_users_command() -> None:
+    """List the accounts: name, role, towns, active."""
+    town_names = dict(zip(get_district().towns["town_code"], get_district().towns["name"], strict=True))
+    for user in users.list_users(get_store()):
+        towns = ",".join(town_names.get(t, t) for t in user.towns) or "-"
+        click.echo(f"{user.name}\t{user.role}\t{towns}\t{'active' if user.active else 'inactive'}")
+
+
+@users_cli.command("passwd")
+@click.argument("name")
+@click.option("--password", help="The new password (prompted when left out).")
+def passwd_command(name: str, password: str | None) -> None:
+    """Set a new password for NAME (their sessions end)."""
+    if password is None:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    _cli_call(lambda: users.set_password(get_store(), name, password))
+    click.echo(f"Changed the password of {name}.")
+
+
+@users_cli.command("remove")
+@click.argument("name")
+def remove_command(name: str) -> None:
+    """Delete the account NAME (history keeps the name as the actor)."""
+    _cli_call(lambda: users.remove_user(get_store(), name))
+    click.echo(f"Removed {name}.")
+
+
+@users_cli.command("deactivate")
+@click.argument("name")
+def deactivate_command(name: str) -> None:
+    """Stop NAME from signing in (their sessions end)."""
+    _cli_call(lambda: users.set_active(get_store(), name, False))
+    click.echo(f"Deactivated {name}.")
+
+
+@users_cli.command("activate")
+@click.argument("name")
+def activate_command(name: str) -> None:
+    """Let NAME sign in again."""
+    _cli_call(lambda: users.set_active(get_store(), name, True))
+    click.echo(f"Activated {name}.")
+
+
+@users_cli.command("demo")
+def demo_command() -> None:
+    """Create one DEMO account per role if there is no account yet, and print their passwords once."""
+    first_town = get_district().towns["town_code"].iloc[0]
+    passwords = users.ensure_demo_users(get_store(), caseworker_towns=(first_town,))
+    if not passwords:
+        click.echo("Accounts exist already; no demo accounts created.")
+        return
+    click.echo("Demo accounts (for the demo data only; replace them before loading real data):")
+    for name, password in passwords.items():
+        click.echo(f"  {name:<16} {password}")
+
+
+def _cli_call(action: Callable[[], None]) -> None:
+    try:
+        action()
+    except (NotFoundError, ValueError) as error:
+        raise click.ClickException(str(error)) from None

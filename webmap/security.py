@@ -1,0 +1,150 @@
+"""Protect every response: CSRF on every form, security headers with a per-request CSP nonce, JSON errors.
+
+Content-Security-Policy: ``script-src 'self'`` plus a per-request nonce. Templates put
+``nonce="{{ csp_nonce() }}"`` on every inline ``<script>`` they (or folium, through
+``nonce_inline_scripts``) emit; no ``'unsafe-inline'`` for scripts. Styles keep ``'unsafe-inline'``
+because folium writes ``<style>`` blocks into the page head and Leaflet popups carry style attributes
+(styles cannot run code). Tiles from ``TILE_URL`` are allowed as images.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from flask import current_app, g, jsonify, render_template, request
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+if TYPE_CHECKING:
+    from flask import Flask, Response
+
+logger = logging.getLogger(__name__)
+
+#: Settings with their defaults (the instance config.py may change them).
+DEFAULTS = {
+    "LOGIN_MAX_FAILURES": 5,  # failed logins per user name and IP address within the window
+    "LOGIN_MAX_FAILURES_PER_IP": 30,  # failed logins per IP address (any name) within the window
+    "LOGIN_WINDOW_S": 15 * 60,
+    "WTF_CSRF_TIME_LIMIT": 8 * 3600,  # a form stays valid for a working day
+}
+
+_TIANDITU_TILES = "https://t{s}.tianditu.gov.cn/"  # the hosts of webmap.maps.tianditu_tiles
+_SCRIPT_OPEN = re.compile(r"<script(?![^>]*\bnonce=)(?=[\s>])", re.IGNORECASE)
+
+
+def init_app(app: Flask) -> None:
+    """Add CSRF protection, the security headers, the ``csp_nonce()`` template function and JSON errors."""
+    for key, value in DEFAULTS.items():
+        app.config.setdefault(key, value)
+    if app.config["SECRET_KEY"] == "dev" and not (app.testing or app.debug):
+        logger.warning("SECRET_KEY is the development default: set it in %s/config.py", app.instance_path)
+    CSRFProtect(app)
+    app.jinja_env.globals["csp_nonce"] = csp_nonce
+    app.after_request(_add_security_headers)
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(HTTPException, _http_error)
+
+
+def csp_nonce() -> str:
+    """Return this request's CSP nonce (made on first use; the header allows it only if used)."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(18)
+    return g.csp_nonce
+
+
+def nonce_inline_scripts(html: str) -> str:
+    """Put this request's nonce on every ``<script>`` tag of ``html`` that has none.
+
+    Only for markup our own code generated (folium's rendered map parts), never for text that
+    contains user input, which must stay escaped.
+    """
+    return _SCRIPT_OPEN.sub(f'<script nonce="{csp_nonce()}"', html)
+
+
+def content_security_policy(*, nonce: str | None, tile_urls: Sequence[str] = ()) -> str:
+    """Return the Content-Security-Policy header value.
+
+    Parameters
+    ----------
+    nonce
+        The request's script nonce, or None when the page has no inline script.
+    tile_urls
+        Tile URL templates (``TILE_URL``, Tianditu); their hosts are allowed for images.
+    """
+    scripts = "'self'" + (f" 'nonce-{nonce}'" if nonce else "")
+    images = " ".join(["'self' data:", *(_tile_source(u) for u in tile_urls)])
+    directives = {
+        "default-src": "'self'",
+        "script-src": scripts,
+        "style-src": "'self' 'unsafe-inline'",
+        "img-src": images,
+        "font-src": "'self'",
+        "connect-src": "'self'",
+        "object-src": "'none'",
+        "base-uri": "'self'",
+        "form-action": "'self'",
+        "frame-ancestors": "'none'",
+    }
+    return "; ".join(f"{k} {v}" for k, v in directives.items())
+
+
+def is_api_request() -> bool:
+    """Return True when the current request is for the JSON API (``/api/...``)."""
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+def json_error(status: int, message: str) -> tuple[Response, int]:
+    """Return the API's error body ``{"error": {"status": ..., "message": ...}}`` with ``status``."""
+    return jsonify({"error": {"status": status, "message": message}}), status
+
+
+def _tile_source(tile_url: str) -> str:
+    """Return a CSP source for a Leaflet tile template: ``https://t{s}.example.cn/...`` → ``https://*.example.cn``."""
+    parts = urlsplit(tile_url)
+    host = parts.netloc
+    first, _, rest = host.partition(".")
+    if "{" in first and rest:
+        host = f"*.{rest}"
+    return f"{parts.scheme}://{host}" if parts.scheme else host
+
+
+def _add_security_headers(response: Response) -> Response:
+    nonce = g.get("csp_nonce")
+    response.headers["Content-Security-Policy"] = content_security_policy(nonce=nonce, tile_urls=_tile_urls())
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"  # CSRF checks the referrer over HTTPS
+    response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(self)"
+    if request.is_secure:
+        response.headers["Strict-Transport-Security"] = "max-age=31536000"
+    if current_user and current_user.is_authenticated:
+        response.headers["Cache-Control"] = "no-store"  # staff pages and data stay out of shared caches
+    return response
+
+
+def _tile_urls() -> list[str]:
+    urls = [current_app.config["TILE_URL"]] if current_app.config.get("TILE_URL") else []
+    if current_app.config.get("TIANDITU_KEY"):
+        urls.append(_TIANDITU_TILES)
+    return urls
+
+
+def _csrf_error(error: CSRFError) -> tuple[Response | str, int]:
+    logger.info("Refused a %s to %s: %s", request.method, request.path, error.description)
+    message = "安全令牌（CSRF）缺失或已过期：请刷新页面后重新提交。"
+    if is_api_request():
+        return json_error(400, f"{message} JSON 请求请在 X-CSRFToken 请求头中提供令牌（见 /api/me）。")
+    return render_template("auth/error.html", status=400, message=message), 400
+
+
+def _http_error(error: HTTPException) -> HTTPException | tuple[Response, int]:
+    if not is_api_request():
+        return error
+    return json_error(error.code or 500, error.description or error.name)
