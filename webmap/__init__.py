@@ -34,6 +34,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         ENCRYPTION_KEY=None,  # None: ACCESSPLAN_ENCRYPTION_KEY, else <instance>/encryption.key (made on first run)
         TILE_URL=None,  # none by default: the district and its roads are the base map
         TILE_ATTR=None,
+        SESSION_COOKIE_SECURE=True,  # HTTPS only; set False in config.py for a plain-HTTP intranet server
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
     )
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
@@ -41,8 +44,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from webmap import public, store
+    from webmap import admin, api, auth, public, security, store
 
     store.init_app(app)
     app.register_blueprint(public.bp)
+    security.init_app(app)
+    auth.init_app(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(admin.bp)
+    app.cli.add_command(admin.users_cli)
     return app
