@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+import pytest
+
+from layers import users
+from tests.webmap.staff_fixtures import (  # noqa: F401  (fixtures)
+    ACCOUNTS,
+    PASSWORD,
+    app,
+    client,
+    client_as,
+    csrf_token,
+    demo_cache,
+    demo_db,
+    demo_key,
+    log_in,
+)
+from webmap.security import content_security_policy, nonce_inline_scripts
+from webmap.store import get_store
+
+
+def test_login_redirects_to_the_account_page_which_names_the_user_and_towns(client):
+    response = log_in(client, "cw-a")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/account"
+    page = client.get("/account").get_data(as_text=True)
+    assert "cw-a" in page and "个案工作人员" in page and "璧城街道" in page
+    assert "退出登录" in page  # the login status in the header
+
+
+@pytest.mark.parametrize(("name", "password"), [("cw-a", "wrong password 1"), ("nobody", PASSWORD)])
+def test_a_wrong_password_or_name_is_refused_with_one_message(client, name, password):
+    response = log_in(client, name, password)
+    assert response.status_code == 401
+    assert "用户名或密码错误" in response.get_data(as_text=True)
+    assert client.get("/api/me").status_code == 401
+
+
+def test_an_inactive_user_cannot_sign_in(app, client):
+    with app.app_context():
+        users.set_active(get_store(), "planner", False)
+    assert log_in(client, "planner").status_code == 401
+
+
+def test_the_sixth_failed_login_is_refused_with_429_even_with_the_right_password(client):
+    for _ in range(5):
+        assert log_in(client, "cw-a", "wrong password 1").status_code == 401
+    response = log_in(client, "cw-a", PASSWORD)
+    assert response.status_code == 429
+    assert "登录失败次数过多，请 15 分钟后再试" in response.get_data(as_text=True)
+    assert response.headers["Retry-After"] == "900"
+    assert log_in(client, "cw-b").status_code == 302  # another name from the same address is not locked
+
+
+def test_failed_logins_from_one_address_are_capped_across_names(app, client):
+    app.config["LOGIN_MAX_FAILURES_PER_IP"] = 3
+    for name in ("x1", "x2", "x3"):
+        assert log_in(client, name, "wrong password 1").status_code == 401
+    assert log_in(client, "admin").status_code == 429
+
+
+def test_logout_needs_a_post_with_the_csrf_token_and_ends_the_session(client):
+    log_in(client, "admin")
+    assert client.get("/logout").status_code == 405
+    assert client.post("/logout").status_code == 400  # no token
+    assert client.get("/api/me").status_code == 200
+    response = client.post("/logout", data={"csrf_token": csrf_token(client, "/account")})
+    assert response.status_code == 302
+    assert client.get("/api/me").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("path", "data"),
+    [
+        ("/login", {"name": "admin", "password": PASSWORD}),
+        ("/admin/users", {"name": "new-user", "role": "planner", "password": PASSWORD}),
+        ("/admin/users/planner/active", {"active": "0"}),
+        ("/admin/users/planner/password", {}),
+    ],
+)
+def test_every_form_refuses_a_post_without_or_with_a_wrong_csrf_token(client_as, path, data):
+    client = client_as("admin")
+    for token in (None, "forged-token"):
+        body = data if token is None else {**data, "csrf_token": token}
+        response = client.post(path, data=body)
+        assert response.status_code == 400
+        assert "安全令牌（CSRF）缺失或已过期" in response.get_data(as_text=True)
+
+
+def test_json_posts_need_the_csrf_header(client_as):
+    client = client_as("bureau")
+    body = {"status": "under_construction", "version": 1}
+    toilet = _planned_toilet(client)
+    response = client.post(f"/api/toilets/{toilet}/status", json=body)
+    assert response.status_code == 400
+    assert response.get_json()["error"]["status"] == 400
+    assert "X-CSRFToken" in response.get_json()["error"]["message"]
+    token = client.get("/api/me").get_json()["csrf_token"]
+    response = client.post(f"/api/toilets/{toilet}/status", json=body, headers={"X-CSRFToken": token})
+    assert response.status_code == 200
+    assert response.get_json() == {"id": toilet, "status": "under_construction", "version": 2}
+
+
+def _planned_toilet(client) -> str:
+    features = client.get("/api/toilets?status=planned").get_json()["features"]
+    return next(f["id"] for f in features if f["properties"]["version"] == 1)
+
+
+def test_session_cookie_is_httponly_samesite_lax_and_secure(client):
+    response = client.get("/login")
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
+
+
+@pytest.mark.parametrize("path", ["/", "/login", "/api/layers", "/api/nope", "/account"])
+def test_security_headers_are_on_every_response(client, path):
+    headers = client.get(path).headers
+    csp = headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp
+    assert "frame-ancestors 'none'" in csp
+    script_src = next(d for d in csp.split("; ") if d.startswith("script-src"))
+    assert "unsafe-inline" not in script_src and "unsafe-eval" not in script_src
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Referrer-Policy"] == "same-origin"
+
+
+def test_staff_responses_are_not_cached(client_as):
+    assert client_as("planner").get("/api/households").headers["Cache-Control"] == "no-store"
+
+
+def test_the_csp_allows_the_request_nonce_and_the_tile_hosts():
+    csp = content_security_policy(nonce="abc", tile_urls=["https://t{s}.tianditu.gov.cn/x", "http://10.0.0.5/{z}"])
+    assert "script-src 'self' 'nonce-abc';" in csp
+    assert "img-src 'self' data: https://*.tianditu.gov.cn http://10.0.0.5;" in csp
+    assert "script-src 'self';" in content_security_policy(nonce=None)
+
+
+def test_nonce_goes_on_inline_scripts_and_into_the_header(app):
+    with app.test_request_context("/"):
+        html = nonce_inline_scripts('<script>var a;</script><script src="/s.js"></script><script nonce="x">b</script>')
+        from flask import g
+
+        nonce = g.csp_nonce
+    assert html == (f'<script nonce="{nonce}">var a;</script><script nonce="{nonce}" src="/s.js"></script>'
+                    '<script nonce="x">b</script>')  # fmt: skip
+    assert len(nonce) >= 24
+
+
+def test_anonymous_staff_pages_redirect_to_login_and_back(client):
+    response = client.get("/admin/users")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login?next=/admin/users"
+    token = csrf_token(client)
+    response = client.post(
+        "/login", data={"name": "admin", "password": PASSWORD, "csrf_token": token, "next": "/admin/users"}
+    )
+    assert response.headers["Location"] == "/admin/users"
+
+
+@pytest.mark.parametrize("next_url", ["//evil.example/x", "https://evil.example/", "/\\evil.example"])
+def test_login_never_redirects_off_site(client, next_url):
+    token = csrf_token(client)
+    response = client.post(
+        "/login", data={"name": "admin", "password": PASSWORD, "csrf_token": token, "next": next_url}
+    )
+    assert response.headers["Location"] == "/account"
+
+
+@pytest.mark.parametrize("change", ["password", "deactivate"])
+def test_a_new_password_or_deactivation_ends_open_sessions(app, client_as, change):
+    client = client_as("planner")
+    assert client.get("/api/me").status_code == 200
+    with app.app_context():
+        if change == "password":
+            users.set_password(get_store(), "planner", "a brand new password")
+        else:
+            users.set_active(get_store(), "planner", False)
+    assert client.get("/api/me").status_code == 401
+
+
+def test_me_returns_the_account_and_a_csrf_token(client_as):
+    body = client_as("caseworker_b").get("/api/me").get_json()
+    assert {k: body[k] for k in ("name", "role", "towns")} == {
+        "name": "cw-b",
+        "role": "caseworker",
+        "towns": ["500120002"],
+    }
+    assert len(body["csrf_token"]) > 20
+    assert ACCOUNTS["caseworker_b"][0] == "cw-b"
