@@ -71,6 +71,40 @@ class CoverageResult:
         """The ``covered_*`` columns of ``points``, in threshold order."""
         return [c for c in self.points.columns if c.startswith("covered_")]
 
+    def to_dict(self) -> dict[str, Any]:
+        """Return the result with stable JSON keys: ``parameters``, ``summary``, ``by_town``, ``points``.
+
+        Each point has ``id``, ``facility_id`` and ``cost`` (metres for distance thresholds, seconds for
+        time thresholds; those of the first threshold's unit, with ``costs``/``facility_ids`` by unit
+        when thresholds of both units are given; null where unreachable), ``covered`` (by threshold
+        label), ``reachable`` and ``too_far``.
+        """
+        weights = [w for w in COST_COLUMN if COST_COLUMN[w] in self.points.columns]
+        labels = {c: c.removeprefix("covered_") for c in self.coverage_columns}
+        first = weights[0] if not self.parameters.get("thresholds") else _weight_of(self.parameters["thresholds"][0])
+        unit = {"length": "m", "travel_time": "s"}
+        points = []
+        for point_id, row in self.points.iterrows():
+            entry = {
+                "id": point_id,
+                "facility_id": _json_value(row[FACILITY_COLUMN[first]]),
+                "cost": _json_value(row[COST_COLUMN[first]]),
+                "covered": {labels[c]: bool(row[c]) for c in self.coverage_columns},
+                "reachable": bool(row[REACHABLE]),
+                "too_far": bool(row[TOO_FAR]),
+            }
+            if len(weights) > 1:
+                entry["costs"] = {unit[w]: _json_value(row[COST_COLUMN[w]]) for w in weights}
+                entry["facility_ids"] = {unit[w]: _json_value(row[FACILITY_COLUMN[w]]) for w in weights}
+            points.append(entry)
+        return {
+            "parameters": self.parameters,
+            "summary": self.summary,
+            "by_town": _records(self.by_town),
+            "by_village": _records(self.by_village),
+            "points": points,
+        }
+
 
 def measure_coverage(
     placer: Placer,
@@ -279,6 +313,21 @@ def mark_urban(demand: gpd.GeoDataFrame, villages: pd.DataFrame) -> gpd.GeoDataF
     marked = demand.copy()
     marked[URBAN] = marked[schema.VILLAGE_CODE].astype(str).map(urban).fillna(False).astype(bool)
     return marked
+
+
+def _weight_of(threshold: Mapping[str, Any]) -> str:
+    return "length" if threshold["unit"] == "m" else "travel_time"
+
+
+def _json_value(value: Any) -> Any:
+    """Return a JSON-safe scalar: None for missing values (never NaN or infinity)."""
+    if value is None or value is pd.NA or (isinstance(value, float) and not np.isfinite(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{table.index.name: key, **{k: _json_value(v) for k, v in row.items()}} for key, row in table.iterrows()]
 
 
 def _require_columns(df: pd.DataFrame, name: str, columns: Sequence[str]) -> None:

@@ -13,6 +13,7 @@ from layers.district import load_district
 from layers.synthetic import generate_reference_data
 from layers.synthetic_layers import generate_district_demo
 from webmap import create_app
+from webmap.cli_analyses import coverage_command, targets_command
 from webmap.cli_geo import datum_group, roads_group
 from webmap.cli_layers import export_command, history_command, import_command
 from webmap.store import get_district, get_store
@@ -80,5 +81,13 @@ def district_generate_command() -> None:
     click.echo(f"Regenerated the synthetic data of {district.name} in {folder}: {sorted(paths)}")
 
 
-for _command in (import_command, export_command, history_command, datum_group, roads_group):
+for _command in (
+    import_command,
+    export_command,
+    history_command,
+    datum_group,
+    roads_group,
+    coverage_command,
+    targets_command,
+):
     main.add_command(_command)

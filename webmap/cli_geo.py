@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 import geopandas as gpd
 
-from geo.network import download_osm
 from layers import schema
 from layers.io import convert_datum_file
 
@@ -45,6 +44,8 @@ def roads_group() -> None:
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), required=True, help="Target .osm.bz2 file.")
 def roads_download_command(boundary: str, out_path: str) -> None:
     """Download OpenStreetMap roads inside a boundary (needs the internet; never used by default)."""
+    from geo.network import download_osm  # imports osmnx: only when needed
+
     outline = gpd.read_file(boundary).to_crs("EPSG:4326").union_all()
     path = download_osm(outline, out_path)
     click.echo(f"Wrote {path}; use it with --roads or as `roads` in district.toml.")

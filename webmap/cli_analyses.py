@@ -1,0 +1,179 @@
+"""Commands that run the network analyses: coverage, gaps, service areas, targets (JSON keys stable)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+import geopandas as gpd
+import pandas as pd
+from flask import current_app
+from flask.cli import with_appcontext
+
+from layers import schema
+from webmap.store import get_district, get_store
+
+# The analyses import osmnx, scipy and shapely; they are imported inside the commands so that
+# `accessplan --help` and `accessplan serve` start quickly.
+
+_PROFILE = click.Choice(("walk", "wheelchair", "drive"))
+_DATUM = click.Choice(schema.DATUMS)
+_OUT = click.Path(dir_okay=False)
+
+
+class Progress:
+    """Print the stages of a long run with elapsed seconds to stderr (stdout stays for results)."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.started = total, 0, time.perf_counter()
+
+    def stage(self, text: str) -> None:
+        """Announce the next stage."""
+        self.done += 1
+        elapsed = time.perf_counter() - self.started
+        click.echo(f"[{self.done}/{self.total}] {text} … ({elapsed:.1f} s)", err=True)
+
+
+def _placer(roads: str | None, progress: Progress) -> tuple[Any, dict[str, Any]]:
+    from analyses.costs import Placer, load_district_network
+    from analyses.inputs import file_sha256
+
+    district = get_district()
+    roads_path = Path(roads) if roads else district.roads_path
+    progress.stage(f"preparing the road network {roads_path.name} (cached after the first run)")
+    cache_dir = Path(current_app.config["CACHE_DIR"]) / "networks"
+    net = load_district_network(district, cache_dir=cache_dir, roads_path=roads_path)
+    return Placer(net), {"roads": str(roads_path), "roads_sha256": file_sha256(roads_path)}
+
+
+def _write_json(payload: dict[str, Any], path: str) -> None:
+    Path(path).write_text(json.dumps(payload, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+
+
+def _write_coverage(result: Any, demand: gpd.GeoDataFrame, path: str) -> None:
+    suffix = Path(path).suffix.lower()
+    if suffix == ".json":
+        _write_json(result.to_dict(), path)
+        return
+    points = result.points.reset_index()
+    if suffix == ".csv":
+        points.to_csv(path, index=False, encoding="utf-8-sig")
+    elif suffix == ".xlsx":
+        with pd.ExcelWriter(path) as writer:
+            points.to_excel(writer, sheet_name="points", index=False)
+            result.by_town.to_excel(writer, sheet_name="by_town")
+            result.by_village.to_excel(writer, sheet_name="by_village")
+            pd.json_normalize(result.summary).T.to_excel(writer, sheet_name="summary", header=False)
+    elif suffix == ".gpkg":
+        geometry = demand.set_index(demand[schema.ID].astype(str)).geometry.reindex(points["demand_id"])
+        gdf = gpd.GeoDataFrame(points, geometry=geometry.to_numpy(), crs=demand.crs)
+        gdf.astype({c: "string" for c in gdf.columns if gdf[c].dtype == object}).to_file(path, layer="coverage")
+    else:
+        msg = f"`--out` must end in .json, .csv, .gpkg or .xlsx; got {path!r}."
+        raise click.ClickException(msg)
+
+
+@click.command("coverage")
+@click.option("--facilities", required=True, help="Facility layer name or point file.")
+@click.option("--demand", required=True, help="household, village, grid, another layer name or a point file.")
+@click.option("--profile", type=_PROFILE, default="walk", show_default=True)
+@click.option("--threshold", "thresholds", multiple=True, help="e.g. 800m, 1.5km, 15min (repeatable).")
+@click.option("--urban-threshold", help="Threshold for urban demand (城乡分类代码 1xx), e.g. 800m.")
+@click.option("--rural-threshold", help="Threshold for rural demand (2xx), e.g. 15min.")
+@click.option("--status", "statuses", multiple=True, help="Only facilities with this status (e.g. accepted).")
+@click.option("--scenario", help="Extra facilities (file or layer) for a before/after comparison.")
+@click.option("--weight", "weight_column", help="Demand weight column, e.g. population (villages).")
+@click.option("--datum", type=_DATUM, help="Datum of CSV/XLSX point files.")
+@click.option("--grid-spacing", type=float, default=400.0, show_default=True, help="Metres, for --demand grid.")
+@click.option("--roads", type=click.Path(exists=True, dir_okay=False), help="OSM XML/PBF/GraphML (default: district).")
+@click.option("--out", "out_path", type=_OUT, required=True, help="Result file: .json, .csv, .gpkg or .xlsx.")
+@with_appcontext
+def coverage_command(**options: Any) -> None:
+    """Find each demand point's nearest facility along the roads and whether it is covered."""
+    from analyses.coverage import compare_scenarios, measure_coverage
+    from analyses.inputs import layer_version, load_points
+
+    class_thresholds = {
+        k: v for k, v in (("urban", options["urban_threshold"]), ("rural", options["rural_threshold"])) if v
+    }
+    if not options["thresholds"] and not class_thresholds:
+        raise click.UsageError("Give at least one --threshold (or --urban-threshold/--rural-threshold).")
+    progress = Progress(4 if not options["scenario"] else 5)
+    placer, roads_version = _placer(options["roads"], progress)
+    store, district = get_store(), get_district()
+    progress.stage("reading the facility and demand points")
+    statuses = tuple(options["statuses"]) or None
+    try:
+        facilities = load_points(options["facilities"], store=store, district=district, statuses=statuses,
+                                 datum=options["datum"])  # fmt: skip
+        demand = load_points(options["demand"], store=store, district=district, datum=options["datum"],
+                             grid_spacing_m=options["grid_spacing"])  # fmt: skip
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    parameters = {
+        "facilities": options["facilities"],
+        "facility_statuses": list(statuses or ()),
+        "demand": options["demand"],
+        "data_versions": {
+            **roads_version,
+            "facilities": layer_version(facilities),
+            "demand": layer_version(demand),
+        },
+    }
+    progress.stage(f"measuring coverage of {len(demand):,} points by {len(facilities):,} facilities")
+    kwargs = {
+        "profile": options["profile"],
+        "thresholds": options["thresholds"],
+        "class_thresholds": class_thresholds or None,
+        "weight_column": options["weight_column"],
+    }
+    try:
+        result = measure_coverage(placer, facilities, demand, parameters=parameters, **kwargs)
+        if options["scenario"]:
+            extra = load_points(options["scenario"], store=store, district=district, datum=options["datum"])
+            progress.stage(f"measuring the scenario with {len(extra):,} more facilities")
+            after = measure_coverage(
+                placer, pd.concat([facilities, extra], ignore_index=True), demand, parameters=parameters, **kwargs
+            )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    progress.stage(f"writing {options['out_path']}")
+    if options["scenario"]:
+        comparison = compare_scenarios(result, after)
+        if Path(options["out_path"]).suffix.lower() != ".json":
+            raise click.ClickException("A --scenario comparison is written as .json.")
+        by_town = comparison.by_town_change.reset_index().to_dict("records")
+        payload = {**result.to_dict(), "scenario": {
+            "file": options["scenario"], "summary_change": comparison.summary_change, "by_town_change": by_town,
+            "after": after.to_dict()["summary"]}}  # fmt: skip
+        _write_json(payload, options["out_path"])
+    else:
+        _write_coverage(result, demand, options["out_path"])
+    for column in result.coverage_columns:
+        click.echo(f"{column}: {result.summary[column]['covered']} of {len(demand)} points "
+                   f"({result.summary[column]['weighted_share']:.1%} weighted)")  # fmt: skip
+    click.echo(f"unreachable: {result.summary['unreachable']}; wrote {options['out_path']}")
+
+
+@click.command("targets")
+@click.option("--date", "on", type=click.DateTime(formats=["%Y-%m-%d"]), default=str(date.today()), show_default=True)
+@click.option("--out", "out_path", type=_OUT, help="Write JSON here instead of standard output.")
+@with_appcontext
+def targets_command(on: Any, out_path: str | None) -> None:
+    """Compare the plan's targets and task windows with what the layers show on a date."""
+    from analyses.targets import targets_report_from_store
+
+    district = get_district()
+    report = targets_report_from_store(get_store(), district.plan_dir, district.towns, on=on.date())
+    payload = report.to_dict()
+    if out_path:
+        _write_json(payload, out_path)
+        click.echo(f"Wrote {out_path}")
+    else:
+        json.dump(payload, sys.stdout, ensure_ascii=False, indent=2, default=str)
+        click.echo()
