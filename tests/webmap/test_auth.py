@@ -1,22 +1,17 @@
 from __future__ import annotations
 
 import pytest
+from flask import g
 
 from layers import users
-from tests.webmap.staff_fixtures import (  # noqa: F401  (fixtures)
-    ACCOUNTS,
-    PASSWORD,
-    app,
-    client,
-    client_as,
-    csrf_token,
-    demo_cache,
-    demo_db,
-    demo_key,
-    log_in,
-)
+from tests.webmap import staff_fixtures
+from tests.webmap.staff_fixtures import ACCOUNTS, PASSWORD, csrf_token, log_in
 from webmap.security import content_security_policy, nonce_inline_scripts
 from webmap.store import get_store
+
+# The demo-store fixtures (they replace conftest's tiny `app` in this module).
+demo_key, demo_db, demo_cache = staff_fixtures.demo_key, staff_fixtures.demo_db, staff_fixtures.demo_cache
+app, client, client_as = staff_fixtures.app, staff_fixtures.client, staff_fixtures.client_as
 
 
 def test_login_redirects_to_the_account_page_which_names_the_user_and_towns(client):
@@ -139,8 +134,6 @@ def test_the_csp_allows_the_request_nonce_and_the_tile_hosts():
 def test_nonce_goes_on_inline_scripts_and_into_the_header(app):
     with app.test_request_context("/"):
         html = nonce_inline_scripts('<script>var a;</script><script src="/s.js"></script><script nonce="x">b</script>')
-        from flask import g
-
         nonce = g.csp_nonce
     assert html == (f'<script nonce="{nonce}">var a;</script><script nonce="{nonce}" src="/s.js"></script>'
                     '<script nonce="x">b</script>')  # fmt: skip
