@@ -132,7 +132,7 @@ def service_areas(
     buffer_m: float = 50.0,
     hull_ratio: float = 1.0,
     direction: Literal["to_facility", "from_facility"] = "to_facility",
-    quad_segs: int = 4,
+    quad_segs: int = 2,
 ) -> ServiceAreasResult:
     """Draw each facility's service area along the network for every threshold, and their union.
 
@@ -422,16 +422,19 @@ def _shapes(geometry, fac, piece, lo, hi, n_fac, shape, buffer_m, hull_ratio, qu
     out = np.full(n_fac, shapely.Polygon(), dtype=object)
     if len(fac) == 0:
         return out
-    present, dense = np.unique(fac, return_inverse=True)  # fac is sorted by _merge
+    present, first = np.unique(fac, return_index=True)  # fac is sorted by _merge
     if shape == "roads":
-        grouped = shapely.multilinestrings(geometry.substrings(piece, lo, hi), indices=dense)
-    else:
-        pts = np.concatenate([geometry.points(piece, lo), geometry.points(piece, hi)])
-        order = np.argsort(np.concatenate([dense, dense]), kind="stable")
-        grouped = shapely.multipoints(pts[order], indices=np.concatenate([dense, dense])[order])
-        grouped = shapely.convex_hull(grouped) if hull_ratio >= 1 else shapely.concave_hull(grouped, ratio=hull_ratio)
-    polys = shapely.buffer(grouped, buffer_m, quad_segs=quad_segs) if buffer_m > 0 else grouped
-    out[present] = polys
+        # buffering each stretch and uniting per facility is ~10x faster in GEOS than buffering one
+        # MultiLineString whose parts cross at every node
+        pieces = shapely.buffer(geometry.substrings(piece, lo, hi), buffer_m, quad_segs=quad_segs)
+        out[present] = [shapely.union_all(group) for group in np.split(pieces, first[1:])]
+        return out
+    dense = np.repeat(np.arange(len(present)), np.diff(np.r_[first, len(fac)]))
+    pts = np.concatenate([geometry.points(piece, lo), geometry.points(piece, hi)])
+    order = np.argsort(np.concatenate([dense, dense]), kind="stable")
+    grouped = shapely.multipoints(pts[order], indices=np.concatenate([dense, dense])[order])
+    grouped = shapely.convex_hull(grouped) if hull_ratio >= 1 else shapely.concave_hull(grouped, ratio=hull_ratio)
+    out[present] = shapely.buffer(grouped, buffer_m, quad_segs=quad_segs) if buffer_m > 0 else grouped
     return out
 
 
