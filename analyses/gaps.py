@@ -119,7 +119,9 @@ class GapsResult:
             "gap_segments": self.gap_segments,
             "gap_hexagons": self.hexagons,
         }
-        return {name: _plain(gdf.reset_index()) for name, gdf in named.items() if gdf is not None}
+        return {
+            name: _plain(gdf.reset_index(drop=gdf.index.name is None)) for name, gdf in named.items() if gdf is not None
+        }
 
 
 def find_gaps(

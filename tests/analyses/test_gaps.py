@@ -175,6 +175,10 @@ def test_find_gaps_refuses_a_threshold_the_coverage_did_not_measure(grid_net, co
         find_gaps(coverage, demand, threshold="150m")
     with pytest.raises(ValueError, match="lacks 1 id"):
         find_gaps(coverage, demand.iloc[1:], threshold="150m", crs=CRS)
+    with pytest.raises(ValueError, match="`hex_size_m` must be a positive"):
+        find_gaps(coverage, demand, threshold="150m", crs=CRS, hex_size_m=0)
+    with pytest.raises(ValueError, match="has 2 rows but the coverage measured 1"):
+        find_gaps(coverage, demand, threshold="150m", placer=Placer(grid_net), facilities=demand.iloc[:2])
 
 
 def test_gap_layers_write_to_geopackage(grid_net, corner, demand, tmp_path):
@@ -186,6 +190,8 @@ def test_gap_layers_write_to_geopackage(grid_net, corner, demand, tmp_path):
     path = write_layer(layers["gap_uncovered"], tmp_path / "gaps.gpkg", layer_name="gap_uncovered")
     back = gpd.read_file(path, layer="gap_uncovered")
     assert back["demand_id"].tolist() == ["H2", "H5"]
+    assert "index" not in layers["gap_segments"].columns
+    assert layers["gap_hexagons"]["hex_id"].is_unique
     for name in ("gap_segments", "gap_hexagons"):
         layers[name].to_file(tmp_path / f"{name}.geojson", driver="GeoJSON", engine="pyogrio")
         assert len(gpd.read_file(tmp_path / f"{name}.geojson")) == len(layers[name])
