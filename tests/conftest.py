@@ -10,6 +10,12 @@ import sqlalchemy as sa
 POSTGRES_URL_ENV = "ACCESSPLAN_TEST_POSTGRES_URL"
 
 
+@pytest.fixture(scope="session")
+def app_cache_dir(tmp_path_factory):
+    """One `CACHE_DIR` for the whole session, so the Bishan network is prepared only once (~30 s)."""
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request, tmp_path):
     """Yield an empty database URL: a SQLite file, and a real PostgreSQL server where one is given.

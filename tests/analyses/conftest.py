@@ -2,7 +2,8 @@
 
 - ``grid_net``: ``tests.geo.conftest.make_grid`` prepared for every shipped profile (EPSG:32648).
 - ``bishan``: the embedded district (``layers.district.load_district()``).
-- ``bishan_net``: its prepared road network, built once per session into a temporary cache (~30 s).
+- ``bishan_net``: its prepared road network, built once per session into ``app_cache_dir`` (~30 s),
+  where the app and CLI tests find it too.
 - ``bishan_layer``: ``bishan_layer("household", status=None)`` → the demo layer validated through
   ``layers.validate`` (GCJ-02 rows converted), as a GeoDataFrame in EPSG:4326; cached per session.
 """
@@ -36,8 +37,8 @@ def bishan() -> District:
 
 
 @pytest.fixture(scope="session")
-def bishan_net(bishan, tmp_path_factory) -> PreparedNetwork:
-    return load_district_network(bishan, cache_dir=tmp_path_factory.mktemp("network-cache"))
+def bishan_net(bishan, app_cache_dir) -> PreparedNetwork:
+    return load_district_network(bishan, cache_dir=app_cache_dir / "networks")
 
 
 @pytest.fixture(scope="session")
