@@ -122,6 +122,38 @@ def write_layer(gdf: pd.DataFrame, path: str | Path, *, layer_name: str | None =
     return path
 
 
+def write_features(gdf: gpd.GeoDataFrame, path: str | Path, *, layer_name: str, append: bool = False) -> Path:
+    """Write features of any geometry (lines, polygons, points) to GeoPackage or GeoJSON in EPSG:4326.
+
+    For map and analysis outputs (gap roads, hexagons, catchments). ``append=True`` adds ``layer_name``
+    to an existing GeoPackage, so one file holds several layers.
+
+    Raises
+    ------
+    ValueError
+        If the extension is not ``.gpkg`` or ``.geojson``, or ``gdf`` has no CRS.
+    """
+    path = Path(path)
+    drivers = {".gpkg": "GPKG", ".geojson": "GeoJSON"}
+    if path.suffix.lower() not in drivers:
+        msg = f"`path` must end in .gpkg or .geojson for map layers; got {path.name!r}."
+        raise ValueError(msg)
+    if gdf.crs is None:
+        msg = f"Layer {layer_name!r} has no CRS; set one before writing."
+        raise ValueError(msg)
+    if not append and path.exists():
+        path.unlink()
+    plain = gpd.GeoDataFrame(
+        _plain_dtypes(pd.DataFrame(gdf.drop(columns=gdf.geometry.name))).reset_index(drop=True),
+        geometry=gdf.geometry.to_crs(WGS84).reset_index(drop=True),
+        crs=WGS84,
+    )
+    plain.to_file(path, driver=drivers[path.suffix.lower()], layer=layer_name, engine="pyogrio",
+                  append=append and path.exists())  # fmt: skip
+    logger.info("Wrote %s features to layer %r of %s", f"{len(plain):,}", layer_name, path.name)
+    return path
+
+
 # --- readers -------------------------------------------------------------------------------------
 
 

@@ -183,3 +183,22 @@ def test_written_files_keep_chinese_and_source_datum(tmp_path, households):
     gpkg = gpd.read_file(lio.write_layer(households, tmp_path / "h.gpkg", layer_name="household"), layer="household")
     assert gpkg.crs.to_epsg() == 4326
     assert gpkg.geometry.x.tolist() == pytest.approx(households["lon"].tolist())
+
+
+def test_write_features_keeps_lines_and_polygons_in_one_geopackage(tmp_path):
+    import pyogrio
+    import shapely
+
+    from layers.io import write_features
+
+    lines = gpd.GeoDataFrame({"piece": [1]}, geometry=[shapely.LineString([(500000, 3300000), (500100, 3300000)])],
+                             crs="EPSG:32648")  # fmt: skip
+    hexes = gpd.GeoDataFrame({"hex_id": ["0_0"]}, geometry=[shapely.Point(106.2, 29.6).buffer(0.01)], crs=4326)
+    path = tmp_path / "gaps.gpkg"
+    write_features(lines, path, layer_name="gap_segments")
+    write_features(hexes, path, layer_name="gap_hexagons", append=True)
+    assert pyogrio.list_layers(path).tolist() == [["gap_segments", "LineString"], ["gap_hexagons", "Polygon"]]
+    back = gpd.read_file(path, layer="gap_segments")
+    assert back.crs.to_epsg() == 4326 and back.geometry.iloc[0].length == pytest.approx(0.001, rel=0.1)
+    with pytest.raises(ValueError, match=r"\.gpkg or \.geojson"):
+        write_features(hexes, tmp_path / "x.csv", layer_name="h")
