@@ -1,0 +1,259 @@
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import pandas as pd
+import pytest
+
+from layers import schema
+from tests.webmap import staff_fixtures
+from tests.webmap.staff_fixtures import ROLE_KEYS, TOWN_A, TOWN_B, csrf_token
+from webmap.store import get_store
+
+demo_key, demo_db, demo_cache = staff_fixtures.demo_key, staff_fixtures.demo_db, staff_fixtures.demo_cache
+demo_households = staff_fixtures.demo_households
+app, client, client_as = staff_fixtures.app, staff_fixtures.client, staff_fixtures.client_as
+
+HH_A = "HH-00013"  # 璧城街道 (town A), status surveyed
+HH_B = "HH-00119"  # 璧泉街道 (town B)
+TOILET = "AT-026"  # planned
+REASON = {"reason": "入户走访"}
+STATUS_HH = {"status": "approved", "version": 1}
+STATUS_TOILET = {"status": "under_construction", "version": 1}
+NEW_USER = {"name": "new-planner", "role": "planner", "password": "a long password 1"}
+
+# Expected status per role, in ROLE_KEYS order: public, caseworker_a, caseworker_b, bureau, planner, admin.
+MATRIX = [
+    ("GET", "/login", None, (200, 200, 200, 200, 200, 200)),
+    ("GET", "/account", None, (302, 200, 200, 200, 200, 200)),
+    ("GET", "/admin/users", None, (302, 403, 403, 403, 403, 200)),
+    ("POST", "/admin/users", NEW_USER, (302, 403, 403, 403, 403, 200)),
+    ("POST", "/admin/users/planner/active", {"active": "0"}, (302, 403, 403, 403, 403, 302)),
+    ("POST", "/admin/users/planner/password", {}, (302, 403, 403, 403, 403, 200)),
+    ("GET", "/api/layers", None, (200, 200, 200, 200, 200, 200)),
+    ("GET", "/api/layers/rehab_station", None, (200, 200, 200, 200, 200, 200)),
+    ("GET", "/api/layers/household", None, (404, 404, 404, 404, 404, 404)),
+    ("GET", "/api/households/counts", None, (200, 200, 200, 200, 200, 200)),
+    ("GET", "/api/openapi.json", None, (200, 200, 200, 200, 200, 200)),
+    ("GET", "/api/me", None, (401, 200, 200, 200, 200, 200)),
+    ("GET", "/api/households", None, (401, 200, 200, 403, 200, 200)),
+    ("GET", f"/api/households?town={TOWN_B}", None, (401, 404, 200, 403, 200, 200)),
+    ("GET", f"/api/households/{HH_A}", None, (401, 200, 404, 403, 200, 200)),
+    ("GET", f"/api/households/{HH_B}", None, (401, 404, 200, 403, 200, 200)),
+    ("GET", "/api/households/HH-99999", None, (401, 404, 404, 403, 404, 404)),
+    ("JSON", f"/api/households/{HH_A}/full", REASON, (401, 200, 404, 403, 403, 403)),
+    ("JSON", f"/api/households/{HH_A}/status", STATUS_HH, (401, 200, 404, 403, 403, 403)),
+    ("GET", "/api/toilets", None, (401, 403, 403, 200, 200, 200)),
+    ("JSON", f"/api/toilets/{TOILET}/status", STATUS_TOILET, (401, 403, 403, 200, 403, 200)),
+]
+
+
+def _request(client, method, path, body):
+    if method == "GET":
+        return client.get(path)
+    token = csrf_token(client)  # every POST carries a valid token: the matrix tests roles, not CSRF
+    if method == "JSON":
+        return client.post(path, json=body, headers={"X-CSRFToken": token})
+    return client.post(path, data={**body, "csrf_token": token})
+
+
+@pytest.mark.parametrize("role", ROLE_KEYS)
+@pytest.mark.parametrize(("method", "path", "body", "expected"), MATRIX, ids=[f"{m} {p}" for m, p, _, _ in MATRIX])
+def test_every_route_for_every_role(client_as, role, method, path, body, expected):
+    response = _request(client_as(role), method, path, body)
+    assert response.status_code == expected[ROLE_KEYS.index(role)]
+    if path.startswith("/api/") and response.status_code >= 400:
+        error = response.get_json()["error"]
+        assert error["status"] == response.status_code and error["message"]
+
+
+@pytest.mark.parametrize(("role", "status_text"), [("public", "工作人员登录"), ("caseworker_a", "已登录：cw-a")])
+def test_the_public_map_shows_the_login_status(client_as, role, status_text):
+    response = client_as(role).get("/")
+    assert response.status_code == 200
+    assert status_text in response.get_data(as_text=True)
+
+
+def test_the_matrix_covers_every_route(app):
+    covered = {re.sub(r"\?.*", "", path) for _, path, _, _ in MATRIX}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.split(".")[0] not in ("auth", "api", "admin"):
+            continue
+        pattern = re.sub(r"<[^>]+>", "[^/]+", rule.rule)
+        assert any(re.fullmatch(pattern, p) for p in covered) or rule.rule == "/logout", rule.rule
+
+
+def test_a_household_of_another_town_answers_like_a_missing_one_and_is_logged(client_as, caplog):
+    client = client_as("caseworker_b")
+    with caplog.at_level(logging.WARNING, logger="webmap.api"):
+        other = client.get(f"/api/households/{HH_A}")
+    missing = client.get("/api/households/HH-99999")
+    assert other.status_code == missing.status_code == 404
+    assert other.get_json()["error"]["message"] == f"没有编号为 '{HH_A}' 的家庭记录。"
+    assert missing.get_json()["error"]["message"] == "没有编号为 'HH-99999' 的家庭记录。"
+    records = [r for r in caplog.records if "Out-of-scope" in r.getMessage()]
+    assert len(records) == 1
+    assert "cw-b" in records[0].getMessage() and HH_A in records[0].getMessage()
+
+
+def test_a_caseworker_lists_only_their_towns_households_masked(client_as, demo_households):
+    features = client_as("caseworker_a").get("/api/households").get_json()["features"]
+    expected = demo_households[demo_households["town_code"] == TOWN_A]
+    assert sorted(f["id"] for f in features) == sorted(expected["id"])
+    full = dict(zip(expected["id"], expected["name"], strict=True))
+    ids = dict(zip(expected["id"], expected["id_number"], strict=True))
+    for f in features:
+        props = f["properties"]
+        assert props["name"] != full[f["id"]] and props["name"].startswith(full[f["id"]][0])
+        assert props["id_number"] == ids[f["id"]][:6] + "********" + ids[f["id"]][-4:]
+        assert props["town_name"] == "璧城街道"
+
+
+def test_the_full_view_needs_a_reason_and_is_written_to_the_access_log(app, client_as, demo_households):
+    client = client_as("caseworker_a")
+    headers = {"X-CSRFToken": csrf_token(client)}
+    missing = client.post(f"/api/households/{HH_A}/full", json={"reason": " "}, headers=headers)
+    assert missing.status_code == 400
+    response = client.post(f"/api/households/{HH_A}/full", json=REASON, headers=headers)
+    row = demo_households.set_index("id").loc[HH_A]
+    props = response.get_json()["properties"]
+    assert (props["name"], props["id_number"], props["phone"]) == (row["name"], row["id_number"], row["phone"])
+    with app.app_context():
+        log = get_store().access_log()
+    assert [(e["actor"], e["feature_id"], e["reason"]) for e in log] == [("cw-a", HH_A, "入户走访")]
+
+
+def test_status_changes_follow_the_workflow_and_refuse_stale_versions(client_as):
+    client = client_as("caseworker_a")
+    headers = {"X-CSRFToken": csrf_token(client)}
+    url = f"/api/households/{HH_A}/status"
+    skip = client.post(url, json={"status": "verified", "version": 1}, headers=headers)
+    assert skip.status_code == 400
+    assert "may not change from 'surveyed' to 'verified'" in skip.get_json()["error"]["message"]
+    assert client.post(url, json=STATUS_HH, headers=headers).get_json()["version"] == 2
+    stale = client.post(url, json={"status": "in_progress", "version": 1}, headers=headers)
+    assert stale.status_code == 409
+    history = client.get(f"/api/households/{HH_A}").get_json()["history"]
+    assert [(h["status_before"], h["status"], h["actor"]) for h in history] == [
+        (None, "surveyed", "demo-loader"),
+        ("surveyed", "approved", "cw-a"),
+    ]
+    for bad in ({"status": "done", "version": 2}, {"status": "in_progress", "version": "2"}):
+        assert client.post(url, json=bad, headers=headers).status_code == 400
+
+
+def test_public_layers_are_geojson_filtered_by_status_and_town(client):
+    toilets = pd.read_csv(
+        staff_fixtures.load_district().demo_dir / "accessible_toilet.csv", dtype={"town_code": str, "id": str}
+    )
+    everything = client.get("/api/layers/accessible_toilet").get_json()
+    assert everything["type"] == "FeatureCollection"
+    assert sorted(f["id"] for f in everything["features"]) == sorted(toilets["id"])
+    by_name = client.get("/api/layers/accessible_toilet?status=planned,accepted&town=璧城街道").get_json()
+    by_code = client.get(f"/api/layers/accessible_toilet?status=planned&status=accepted&town={TOWN_A}").get_json()
+    expected = toilets[toilets["status"].isin(["planned", "accepted"]) & (toilets["town_code"] == TOWN_A)]
+    assert (
+        sorted(f["id"] for f in by_name["features"])
+        == sorted(expected["id"])
+        == sorted(f["id"] for f in by_code["features"])
+    )
+    feature = everything["features"][0]
+    assert feature["geometry"]["coordinates"] == [feature["properties"]["lon"], feature["properties"]["lat"]]
+    assert not {"created_by", "updated_by", "version"} & set(feature["properties"])
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [("status=open", "status 只能是"), ("town=火星镇", "未知的镇街 ['火星镇']")],
+)
+def test_bad_filters_are_json_400s_naming_the_value(client, query, message):
+    response = client.get(f"/api/layers/accessible_toilet?{query}")
+    assert response.status_code == 400
+    assert message in response.get_json()["error"]["message"]
+
+
+@pytest.mark.parametrize(("by", "column"), [("town", "town_code"), ("village", "village_code"), ("category", None)])
+def test_household_counts_are_suppressed_below_five(client, demo_households, by, column):
+    column = column or "disability_category"
+    body = client.get(f"/api/households/counts?by={by}").get_json()
+    expected = demo_households.groupby(column).size()
+    got = {str(row[by]): row for row in body["counts"]}
+    assert sorted(got) == sorted(expected.index)
+    for key, n in expected.items():
+        assert got[key]["suppressed"] == (n < 5)
+        assert got[key]["count"] == (None if n < 5 else n)
+    if by == "village":
+        assert sum(row["suppressed"] for row in body["counts"]) == int((expected < 5).sum()) > 0
+
+
+def _public_responses(app, client):
+    """Every public page and API response: GET routes without arguments, layers, counts, a household URL."""
+    paths = [r.rule for r in app.url_map.iter_rules() if "GET" in r.methods and not r.arguments]
+    paths += [f"/api/layers/{layer}" for layer in (*schema.PUBLIC_LAYERS, schema.HOUSEHOLD)]
+    paths += [f"/api/households/counts?by={by}" for by in ("town", "village", "category")]
+    paths += ["/?lang=en", "/facility/household/HH-00001", "/api/households/HH-00001"]
+    with app.app_context():
+        store = get_store()
+        first_ids = {layer: store.features(layer)[schema.ID].iloc[0] for layer in schema.PUBLIC_LAYERS}
+    for rule in app.url_map.iter_rules():  # public detail pages, e.g. /facility/<layer>/<facility_id>
+        if rule.endpoint.startswith("public.") and rule.arguments == {"layer", "facility_id"}:
+            paths += [rule.rule.replace("<layer>", k).replace("<facility_id>", v) for k, v in first_ids.items()]
+    for path in paths:
+        response = client.get(path)
+        if response.status_code in (301, 302):  # staff pages: the redirect to the login page
+            continue
+        text = response.get_data(as_text=True)
+        if response.is_json:
+            text = json.dumps(response.get_json(), ensure_ascii=False)  # names, not \\u escapes
+        yield path, text
+
+
+def test_no_household_name_id_or_address_in_any_public_page_or_api_response(app, client, demo_households):
+    with app.app_context():
+        public_text = _public_source_text()
+    secrets_by_column = {c: set(demo_households[c].dropna()) for c in
+                         ("id", "name", "address", "id_number", "certificate_number", "phone")}  # fmt: skip
+    # A two-character name can also be part of a public place or facility name (e.g. a village); those
+    # are no leak, and are listed so the test shows how many names it could not check.
+    unverifiable = {n for n in secrets_by_column["name"] if n in public_text}
+    assert len(unverifiable) < 0.05 * len(secrets_by_column["name"])
+    checked = 0
+    for path, text in _public_responses(app, client):
+        checked += 1
+        for column, values in secrets_by_column.items():
+            leaked = sorted(v for v in values if v in text and v not in unverifiable)
+            assert not leaked, f"{path} shows household {column} {leaked[:3]}"
+    assert checked >= 20
+
+
+def _public_source_text() -> str:
+    """All public text the pages may show: facilities of the public layers, towns, villages."""
+    from webmap.store import get_district
+
+    store, district = get_store(), get_district()
+    parts = [" ".join(district.towns["name"]), " ".join(district.villages["name"].astype(str))]
+    for layer in schema.PUBLIC_LAYERS:
+        parts.append(store.features(layer).drop(columns="geometry").astype(str).to_csv())
+    return "\n".join(parts)
+
+
+def test_unknown_api_routes_and_methods_answer_json(client):
+    missing = client.get("/api/nothing-here")
+    assert missing.status_code == 404 and missing.get_json()["error"]["status"] == 404
+    wrong_method = client.delete("/api/layers")
+    assert wrong_method.status_code in (400, 405)  # CSRF runs first for unsafe methods
+    assert wrong_method.get_json()["error"]["status"] == wrong_method.status_code
+
+
+def test_openapi_documents_exactly_the_api_routes(app, client):
+    spec = client.get("/api/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.1")
+    documented = {(path, method.upper()) for path, ops in spec["paths"].items() for method in ops}
+    served = set()
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/"):
+            path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+            served |= {(path, m) for m in rule.methods - {"HEAD", "OPTIONS"}}
+    assert documented == served
