@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from layers import users
+from tests.webmap import staff_fixtures
+from tests.webmap.staff_fixtures import PASSWORD, csrf_token, log_in
+from webmap.store import get_store
+
+demo_key, demo_db, demo_cache = staff_fixtures.demo_key, staff_fixtures.demo_db, staff_fixtures.demo_cache
+app, client, client_as = staff_fixtures.app, staff_fixtures.client, staff_fixtures.client_as
+
+_SHOWN_PASSWORD = re.compile(r"<code>([^<]+)</code>")
+
+
+@pytest.fixture
+def admin(client_as):
+    return client_as("admin")
+
+
+def _post(client, path, data):
+    return client.post(path, data={**data, "csrf_token": csrf_token(client, "/admin/users")})
+
+
+def test_the_page_lists_every_account_with_role_and_towns(admin):
+    page = admin.get("/admin/users").get_data(as_text=True)
+    assert "全部账户（5 个）" in page
+    row = re.search(r"<th scope=\"row\">cw-b</th>\s*<td>(.*?)</td>\s*<td>(.*?)</td>", page)
+    assert row.groups() == ("个案工作人员（按镇街）", "璧泉街道")
+
+
+def test_adding_a_caseworker_with_two_towns_and_a_generated_password(app, admin):
+    response = _post(admin, "/admin/users", {"name": "wang", "role": "caseworker", "towns": ["500120001", "500120003"]})
+    assert response.status_code == 200
+    password = _SHOWN_PASSWORD.search(response.get_data(as_text=True)).group(1)
+    with app.app_context():
+        user = users.get_user(get_store(), "wang")
+    assert (user.role, user.towns) == ("caseworker", ("500120001", "500120003"))
+    assert log_in(app.test_client(), "wang", password).status_code == 302
+
+
+def test_a_typed_password_is_not_shown_back(admin):
+    response = _post(admin, "/admin/users", {"name": "li", "role": "bureau", "password": PASSWORD})
+    page = response.get_data(as_text=True)
+    assert "已添加用户 li" in page and PASSWORD not in page and "<code>" not in page
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"name": "zhao", "role": "caseworker"}, "at least one town"),
+        ({"name": "cw-a", "role": "planner"}, "&#39;cw-a&#39; is taken"),
+        ({"name": "zhao", "role": "planner", "password": "short"}, "at least 10 characters"),
+        ({"name": "zhao", "role": "caseworker", "towns": ["火星镇"]}, "Unknown town(s) [&#39;火星镇&#39;]"),
+    ],
+)
+def test_bad_accounts_are_refused_with_the_reason_on_the_page(app, admin, data, message):
+    response = _post(admin, "/admin/users", data)
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    with app.app_context():
+        assert len(users.list_users(get_store())) == 5
+
+
+def test_deactivating_a_user_stops_their_login_and_reactivating_restores_it(app, admin):
+    assert _post(admin, "/admin/users/bureau/active", {"active": "0"}).status_code == 302
+    assert "已停用用户 bureau" in admin.get("/admin/users").get_data(as_text=True)
+    assert log_in(app.test_client(), "bureau").status_code == 401
+    _post(admin, "/admin/users/bureau/active", {"active": "1"})
+    assert log_in(app.test_client(), "bureau").status_code == 302
+
+
+def test_an_admin_cannot_deactivate_themselves_and_unknown_users_are_404(admin):
+    assert _post(admin, "/admin/users/admin/active", {"active": "0"}).status_code == 400
+    assert _post(admin, "/admin/users/nobody/active", {"active": "0"}).status_code == 404
+    assert _post(admin, "/admin/users/nobody/password", {}).status_code == 404
+    assert admin.get("/api/me").status_code == 200
+
+
+def test_a_password_reset_shows_a_new_password_once_and_the_old_one_stops_working(app, admin):
+    response = _post(admin, "/admin/users/planner/password", {})
+    new_password = _SHOWN_PASSWORD.search(response.get_data(as_text=True)).group(1)
+    assert new_password != PASSWORD
+    assert log_in(app.test_client(), "planner").status_code == 401
+    assert log_in(app.test_client(), "planner", new_password).status_code == 302
+
+
+# --- `accessplan users ...` ------------------------------------------------------------------------
+
+
+def test_cli_add_resolves_town_names_and_codes_and_lists_the_user(app):
+    runner = app.test_cli_runner()
+    args = ["users", "add", "wang", "--role", "caseworker", "--town", "璧城街道", "--town", "500120003",
+            "--password", PASSWORD]  # fmt: skip
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    listed = runner.invoke(args=["users", "list"]).output.splitlines()
+    assert "wang\tcaseworker\t璧城街道,青杠街道\tactive" in listed
+    assert len(listed) == 6
+
+
+def test_cli_add_prompts_for_the_password(app):
+    result = app.test_cli_runner().invoke(
+        args=["users", "add", "sun", "--role", "planner"], input=f"{PASSWORD}\n{PASSWORD}\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert log_in(app.test_client(), "sun").status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["users", "add", "x1", "--role", "caseworker", "--town", "火星镇", "--password", PASSWORD], "火星镇"),
+        (["users", "add", "x1", "--role", "caseworker", "--password", PASSWORD], "at least one town"),
+        (["users", "add", "x1", "--role", "mayor", "--password", PASSWORD], "'mayor' is not one of"),
+        (["users", "passwd", "nobody", "--password", PASSWORD], "No user named 'nobody'"),
+        (["users", "remove", "nobody"], "No user named 'nobody'"),
+    ],
+)
+def test_cli_errors_name_the_problem(app, args, message):
+    result = app.test_cli_runner().invoke(args=args)
+    assert result.exit_code != 0
+    assert message in result.output
+
+
+def test_cli_passwd_deactivate_activate_remove(app):
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["users", "passwd", "bureau", "--password", "another password 9"]).exit_code == 0
+    assert log_in(app.test_client(), "bureau", "another password 9").status_code == 302
+    assert runner.invoke(args=["users", "deactivate", "bureau"]).exit_code == 0
+    assert "bureau\tbureau\t-\tinactive" in runner.invoke(args=["users", "list"]).output
+    assert runner.invoke(args=["users", "activate", "bureau"]).exit_code == 0
+    assert runner.invoke(args=["users", "remove", "bureau"]).exit_code == 0
+    assert "bureau" not in runner.invoke(args=["users", "list"]).output
+
+
+def test_cli_demo_creates_one_account_per_role_only_when_there_is_none(app):
+    runner = app.test_cli_runner()
+    assert "Accounts exist already" in runner.invoke(args=["users", "demo"]).output
+    for name in ("cw-a", "cw-b", "bureau", "planner", "admin"):
+        runner.invoke(args=["users", "remove", name])
+    output = runner.invoke(args=["users", "demo"]).output
+    passwords = dict(re.findall(r"^\s+(demo-\w+)\s+(\S+)$", output, flags=re.MULTILINE))
+    assert sorted(passwords) == ["demo-admin", "demo-bureau", "demo-caseworker", "demo-planner"]
+    assert "demo data only" in output
+    with app.app_context():
+        assert users.get_user(get_store(), "demo-caseworker").towns == ("500120001",)  # 璧城街道
+    assert log_in(app.test_client(), "demo-caseworker", passwords["demo-caseworker"]).status_code == 302
