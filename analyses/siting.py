@@ -651,18 +651,32 @@ class _SitingModel:
             msg = f"The {self.name} model is infeasible: {out.message} {self._infeasible_hint()}"
             raise InfeasibleSitingError(msg)
         sign = -1.0 if self._maximise else 1.0
-        bound = None if out.bound is None else sign * out.bound + self._constant()
-        if out.x is None:  # time limit before any feasible solution: fall back to the heuristic's sites
-            logger.warning("%s: no MILP solution within %.1f s; returning the heuristic's", self.name, time_limit_s)
-            heur = self._heuristic_sites()
-            return self._result(
-                heur, None, start=start, optimal=False, bound=bound, solver=out.solver + " (timed out; greedy+swap)"
+        bound = self._trivial_bound() if out.bound is None else sign * out.bound + self._constant()
+        results = []
+        if out.x is not None:
+            selected = out.x[: self._inst.m] > 0.5
+            assign = self._assignment_from_x(out.x) if self._uses_assignment() else None
+            results.append(
+                self._result(selected, assign, start=start, optimal=out.optimal, bound=bound, solver=out.solver)
             )
-        m = self._inst.m
-        selected = out.x[:m] > 0.5
-        assign = self._assignment_from_x(out.x) if self._uses_assignment() else None
+        if not out.optimal and self._inst.capacity is None:
+            # stopped by the time limit: the heuristic's sites may beat the MILP's incumbent
+            try:
+                heur = self._heuristic_sites()
+            except ValueError:
+                logger.debug("%s: heuristic unavailable after the time limit", self.name, exc_info=True)
+            else:
+                solver = f"{out.solver} (time limit; greedy+swap incumbent)"
+                results.append(self._result(heur, None, start=start, optimal=False, bound=bound, solver=solver))
+        if not results:
+            msg = (
+                f"The {self.name} solver found no solution within {time_limit_s:g} s ({out.message}); "
+                "raise `time_limit_s`."
+            )
+            raise TimeoutError(msg)
         self._known_bound = bound
-        return self._result(selected, assign, start=start, optimal=out.optimal, bound=bound, solver=out.solver)
+        sign = -1.0 if self._maximise else 1.0
+        return min(results, key=lambda r: sign * r.objective)
 
     def _solve_heuristic(self, start: float) -> SitingResult:
         if self._inst.capacity is not None:
@@ -676,6 +690,20 @@ class _SitingModel:
 
     def _constant(self) -> float:
         return 0.0
+
+    def _trivial_bound(self) -> float:
+        """A bound that needs no LP: each demand at its best candidate (used when the solver gives none)."""
+        inst = self._inst
+        first = np.r_[True, inst.pi[1:] != inst.pi[:-1]] if len(inst.pi) else np.zeros(0, bool)
+        best = np.full(inst.n, np.nan)
+        best[inst.pi[first]] = inst.pc[first]
+        if self.name == "max_coverage":
+            return float(inst.weights[np.nan_to_num(best, nan=np.inf) <= self.threshold].sum())
+        if self.name == "p_median":
+            return float(inst.weights @ np.where(np.isnan(best), self.max_cost, best))
+        if self.name == "p_center":
+            return float(np.nanmax(best)) if np.isfinite(best).any() else 0.0
+        return float(max(int(inst.existing.sum()), int(inst.zone_lo.sum()), int(np.isfinite(best).any())))
 
     def _uses_assignment(self) -> bool:
         return False
@@ -1098,7 +1126,7 @@ class PMedian(_SitingModel):
             raise ValueError(msg)
         if max_cost is None:
             max_cost = costs.attrs.get("cutoff") if len(costs) else None
-            if max_cost is None:
+            if max_cost is None and COST in costs.columns:
                 max_cost = float(pd.to_numeric(costs[COST]).max()) if len(costs) else 0.0
         model = cls._from_costs(
             costs,
@@ -1128,9 +1156,73 @@ class PMedian(_SitingModel):
         inst = self._inst
         no_pair = np.ones(inst.n, bool)
         no_pair[inst.pi] = False
-        return float(inst.weights[no_pair].sum() * self.max_cost)
+        constant = float(inst.weights[no_pair].sum() * self.max_cost)
+        if inst.capacity is None:  # the radius formulation counts each demand's nearest cost as a constant
+            first = np.r_[True, inst.pi[1:] != inst.pi[:-1]] if len(inst.pi) else np.zeros(0, bool)
+            constant += float(inst.weights[inst.pi[first]] @ inst.pc[first])
+        return constant
 
     def _milp(self):
+        if self._inst.capacity is None:
+            return self._radius_milp()
+        return self._assignment_milp()
+
+    def _radius_milp(self):
+        """Radius formulation (García, Labbé & Marín 2011): one row per demand and distinct cost level.
+
+        ``z_l`` = 1 when demand i has no open site at cost <= level l; the objective adds
+        w_i (next level - level) z_l, with ``max_cost`` after the last level, so it equals Σ w_i
+        min(cost, max_cost) minus the constant Σ w_i (nearest candidate cost). Same LP bound as the
+        assignment formulation with far fewer non-zeros.
+        """
+        inst = self._inst
+        m, P = inst.m, len(inst.pi)
+        pi, pj, pc = inst.pi, inst.pj, inst.pc
+        new_level = np.r_[True, (pi[1:] != pi[:-1]) | (pc[1:] != pc[:-1])] if P else np.zeros(0, bool)
+        level = np.cumsum(new_level) - 1  # level index of each pair
+        L = int(new_level.sum())
+        li, lc = pi[new_level], pc[new_level]
+        first = np.r_[True, li[1:] != li[:-1]] if L else np.zeros(0, bool)
+        last = np.r_[li[1:] != li[:-1], True] if L else np.zeros(0, bool)
+        next_cost = np.where(last, self.max_cost, np.r_[lc[1:], 0.0] if L else lc)
+        # a demand already served by an existing site needs no levels beyond it
+        at_existing = np.zeros(L, bool)
+        at_existing[level[inst.existing[pj]]] = True
+        done = np.zeros(L, bool)
+        if L:
+            seen = np.cumsum(at_existing) - at_existing  # existing levels before this one (whole array)
+            start_seen = np.maximum.accumulate(np.where(first, np.arange(L), 0))
+            base = (np.cumsum(at_existing) - at_existing)[start_seen]
+            done = (seen - base) > 0
+        n_vars = m + L
+        zcol = m + np.arange(L)
+        c = np.r_[np.zeros(m), inst.weights[li] * (next_cost - lc)]
+        # z_l + Σ_{pairs at level l} y_j - z_{l-1} >= [l is first]
+        prev = np.flatnonzero(~first)
+        A = sp.csr_matrix(
+            (
+                np.r_[np.ones(L), np.ones(P), -np.ones(len(prev))],
+                (np.r_[np.arange(L), level, prev], np.r_[zcol, pj, zcol[prev - 1]]),
+            ),
+            shape=(L, n_vars),
+        )
+        blocks, lo, hi = self._site_rows(n_vars)
+        blocks.append(A)
+        lo.append(first.astype(float))
+        hi.append(np.full(L, np.inf))
+        ylo, yhi = self._site_bounds()
+        zhi = np.where(done, 0.0, 1.0)
+        return (
+            c,
+            sp.vstack(blocks, format="csr"),
+            np.concatenate(lo),
+            np.concatenate(hi),
+            np.r_[np.ones(m), np.zeros(L)],
+            np.r_[ylo, np.zeros(L)],
+            np.r_[yhi, zhi],
+        )
+
+    def _assignment_milp(self):
         inst = self._inst
         m, P = inst.m, len(inst.pi)
         rows_d = np.unique(inst.pi)
