@@ -7,6 +7,9 @@ import os
 import pytest
 import sqlalchemy as sa
 
+from analyses.costs import load_district_network
+from layers.district import load_district
+
 POSTGRES_URL_ENV = "ACCESSPLAN_TEST_POSTGRES_URL"
 
 
@@ -14,6 +17,18 @@ POSTGRES_URL_ENV = "ACCESSPLAN_TEST_POSTGRES_URL"
 def app_cache_dir(tmp_path_factory):
     """One `CACHE_DIR` for the whole session, so the Bishan network is prepared only once (~30 s)."""
     return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def bishan():
+    """The embedded district (``layers.district.load_district()``)."""
+    return load_district()
+
+
+@pytest.fixture(scope="session")
+def bishan_net(bishan, app_cache_dir):
+    """Bishan's prepared road network, built once per session into ``app_cache_dir`` (~30 s)."""
+    return load_district_network(bishan, cache_dir=app_cache_dir / "networks")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

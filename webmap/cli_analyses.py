@@ -96,35 +96,18 @@ def _write_coverage(result: Any, demand: gpd.GeoDataFrame, path: str) -> None:
 def coverage_command(**options: Any) -> None:
     """Find each demand point's nearest facility along the roads and whether it is covered."""
     from analyses.coverage import compare_scenarios, measure_coverage
-    from analyses.inputs import layer_version, load_points
+    from analyses.inputs import load_points
 
     class_thresholds = {
         k: v for k, v in (("urban", options["urban_threshold"]), ("rural", options["rural_threshold"])) if v
     }
     if not options["thresholds"] and not class_thresholds:
         raise click.UsageError("Give at least one --threshold (or --urban-threshold/--rural-threshold).")
+    if options["scenario"] and Path(options["out_path"]).suffix.lower() != ".json":
+        raise click.UsageError("A --scenario comparison is written as .json.")
     progress = Progress(4 if not options["scenario"] else 5)
-    placer, roads_version = _placer(options["roads"], progress)
+    placer, facilities, demand, parameters = _common_inputs(options, progress)
     store, district = get_store(), get_district()
-    progress.stage("reading the facility and demand points")
-    statuses = tuple(options["statuses"]) or None
-    try:
-        facilities = load_points(options["facilities"], store=store, district=district, statuses=statuses,
-                                 datum=options["datum"])  # fmt: skip
-        demand = load_points(options["demand"], store=store, district=district, datum=options["datum"],
-                             grid_spacing_m=options["grid_spacing"])  # fmt: skip
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    parameters = {
-        "facilities": options["facilities"],
-        "facility_statuses": list(statuses or ()),
-        "demand": options["demand"],
-        "data_versions": {
-            **roads_version,
-            "facilities": layer_version(facilities),
-            "demand": layer_version(demand),
-        },
-    }
     progress.stage(f"measuring coverage of {len(demand):,} points by {len(facilities):,} facilities")
     kwargs = {
         "profile": options["profile"],
@@ -145,8 +128,6 @@ def coverage_command(**options: Any) -> None:
     progress.stage(f"writing {options['out_path']}")
     if options["scenario"]:
         comparison = compare_scenarios(result, after)
-        if Path(options["out_path"]).suffix.lower() != ".json":
-            raise click.ClickException("A --scenario comparison is written as .json.")
         by_town = comparison.by_town_change.reset_index().to_dict("records")
         payload = {**result.to_dict(), "scenario": {
             "file": options["scenario"], "summary_change": comparison.summary_change, "by_town_change": by_town,
@@ -177,3 +158,127 @@ def targets_command(on: Any, out_path: str | None) -> None:
     else:
         json.dump(payload, sys.stdout, ensure_ascii=False, indent=2, default=str)
         click.echo()
+
+
+def _common_inputs(options: dict[str, Any], progress: Progress) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """Prepare the network and read facilities and demand as the coverage, gaps and report commands do."""
+    from analyses.inputs import layer_version, load_points
+
+    placer, roads_version = _placer(options.get("roads"), progress)
+    store, district = get_store(), get_district()
+    progress.stage("reading the facility and demand points")
+    statuses = tuple(options.get("statuses") or ()) or None
+    try:
+        facilities = load_points(options["facilities"], store=store, district=district, statuses=statuses,
+                                 datum=options.get("datum"))  # fmt: skip
+        demand = load_points(options["demand"], store=store, district=district, datum=options.get("datum"),
+                             grid_spacing_m=options.get("grid_spacing", 400.0))  # fmt: skip
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    versions = {**roads_version, "facilities": layer_version(facilities), "demand": layer_version(demand)}
+    parameters = {"facilities": options["facilities"], "facility_statuses": list(statuses or ()),
+                  "demand": options["demand"], "data_versions": versions}  # fmt: skip
+    return placer, facilities, demand, parameters
+
+
+@click.command("gaps")
+@click.option("--facilities", required=True, help="Facility layer name or point file.")
+@click.option("--demand", required=True, help="household, village, grid, another layer name or a point file.")
+@click.option("--profile", type=_PROFILE, default="walk", show_default=True)
+@click.option("--threshold", required=True, help="e.g. 300m or 15min.")
+@click.option("--status", "statuses", multiple=True, help="Only facilities with this status.")
+@click.option("--hex-size", type=float, default=500.0, show_default=True, help="Hexagon size (m) of the summary.")
+@click.option("--no-roads", "skip_roads", is_flag=True, help="Skip the road stretches beyond the threshold.")
+@click.option("--datum", type=_DATUM, help="Datum of CSV/XLSX point files.")
+@click.option("--grid-spacing", type=float, default=400.0, show_default=True, help="Metres, for --demand grid.")
+@click.option("--roads", type=click.Path(exists=True, dir_okay=False), help="OSM XML/PBF/GraphML (default: district).")
+@click.option("--out", "out_path", type=_OUT, required=True, help=".gpkg (all map layers) or .json (summary).")
+@with_appcontext
+def gaps_command(**options: Any) -> None:
+    """Map uncovered demand: points, road stretches beyond the threshold and a hexagon summary."""
+    from analyses.coverage import measure_coverage
+    from analyses.gaps import find_gaps
+    from layers.io import write_features
+
+    suffix = Path(options["out_path"]).suffix.lower()
+    if suffix not in (".gpkg", ".json"):
+        raise click.UsageError("`--out` must end in .gpkg or .json.")
+    progress = Progress(5)
+    placer, facilities, demand, parameters = _common_inputs(options, progress)
+    progress.stage("measuring coverage")
+    coverage = measure_coverage(placer, facilities, demand, profile=options["profile"],
+                                thresholds=[options["threshold"]], parameters=parameters)  # fmt: skip
+    progress.stage("finding the gaps" + ("" if options["skip_roads"] else " and the road stretches beyond"))
+    gaps = find_gaps(coverage, demand, threshold=options["threshold"], hex_size_m=options["hex_size"],
+                     placer=None if options["skip_roads"] else placer,
+                     facilities=None if options["skip_roads"] else facilities)  # fmt: skip
+    progress.stage(f"writing {options['out_path']}")
+    layers = gaps.layers()
+    if suffix == ".gpkg":
+        for i, (name, gdf) in enumerate(layers.items()):
+            write_features(gdf, options["out_path"], layer_name=name, append=i > 0)
+    else:
+        payload = {
+            "parameters": {**coverage.parameters, **gaps.parameters},
+            "summary": {name: len(gdf) for name, gdf in layers.items()},
+            "uncovered": gaps.uncovered.drop(columns="geometry").reset_index().to_dict("records"),
+            "unreachable": gaps.unreachable.index.tolist(),
+            "too_far_from_road": gaps.too_far_from_road.index.tolist(),
+            "hexagons": gaps.hexagons.drop(columns="geometry").to_dict("records"),
+        }
+        _write_json(payload, options["out_path"])
+    click.echo(f"uncovered {len(gaps.uncovered)}, unreachable {len(gaps.unreachable)}, "
+               f"too far from a road {len(gaps.too_far_from_road)}; wrote {options['out_path']}")  # fmt: skip
+
+
+@click.command("household-report")
+@click.option("--demand", default="household", show_default=True, help="Households (layer) or a point file.")
+@click.option("--profile", type=_PROFILE, default="wheelchair", show_default=True)
+@click.option("--threshold", "thresholds", multiple=True, required=True,
+              help="LAYER=THRESHOLD per service, e.g. accessible_toilet=500m (repeatable).")  # fmt: skip
+@click.option("--roads", type=click.Path(exists=True, dir_okay=False), help="OSM XML/PBF/GraphML (default: district).")
+@click.option("--out", "out_path", type=_OUT, required=True, help=".csv, .xlsx or .json")
+@with_appcontext
+def household_report_command(demand: str, profile: str, thresholds: tuple[str, ...], roads: str | None,
+                             out_path: str) -> None:  # fmt: skip
+    """List households with the services they lack: nearest facility, cost and failed thresholds, worst first."""
+    from analyses.gaps import multi_service_report
+    from analyses.inputs import load_points
+
+    pairs = dict(t.split("=", 1) for t in thresholds if "=" in t)
+    if len(pairs) != len(thresholds) or not set(pairs) <= set(schema.PUBLIC_LAYERS):
+        msg = f"Each --threshold is LAYER=THRESHOLD with LAYER one of {schema.PUBLIC_LAYERS!r}; got {thresholds!r}."
+        raise click.UsageError(msg)
+    progress = Progress(4)
+    placer, _ = _placer(roads, progress)
+    progress.stage("reading households and facilities")
+    store, district = get_store(), get_district()
+    households = load_points(demand, store=store, district=district)
+    services = {layer: store.features(layer, statuses=_IN_SERVICE[layer]) for layer in pairs}
+    progress.stage("finding each household's nearest facility of every service")
+    report = multi_service_report(placer, services, households, profile=profile, thresholds=pairs)
+    progress.stage(f"writing {out_path}")
+    table = report.households.reset_index()
+    suffix = Path(out_path).suffix.lower()
+    if suffix == ".json":
+        _write_json({"parameters": report.parameters, "households": table.to_dict("records"),
+                     "by_service": report.by_service.reset_index().to_dict("records")}, out_path)  # fmt: skip
+    elif suffix == ".xlsx":
+        with pd.ExcelWriter(out_path) as writer:
+            table.to_excel(writer, sheet_name="households", index=False)
+            report.by_service.to_excel(writer, sheet_name="by_service")
+    elif suffix == ".csv":
+        table.to_csv(out_path, index=False, encoding="utf-8-sig")
+    else:
+        raise click.UsageError("`--out` must end in .csv, .xlsx or .json.")
+    failing = int((table["n_failed"] > 0).sum())
+    click.echo(f"{failing} of {len(table)} households miss at least one service; wrote {out_path}")
+
+
+#: Facilities that serve people now: open ones, and toilets accepted after their build.
+_IN_SERVICE = {
+    schema.REHAB_STATION: ("open",),
+    schema.SERVICE_CENTRE: ("open",),
+    schema.SPORTS_SITE: ("open",),
+    schema.ACCESSIBLE_TOILET: ("accepted",),
+}

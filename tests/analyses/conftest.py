@@ -1,9 +1,7 @@
 """Fixtures shared by the analysis tests: the 4×4 grid network and the embedded Bishan data.
 
 - ``grid_net``: ``tests.geo.conftest.make_grid`` prepared for every shipped profile (EPSG:32648).
-- ``bishan``: the embedded district (``layers.district.load_district()``).
-- ``bishan_net``: its prepared road network, built once per session into ``app_cache_dir`` (~30 s),
-  where the app and CLI tests find it too.
+- ``bishan`` and ``bishan_net`` (the embedded district and its prepared roads): ``tests/conftest.py``.
 - ``bishan_layer``: ``bishan_layer("household", status=None)`` → the demo layer validated through
   ``layers.validate`` (GCJ-02 rows converted), as a GeoDataFrame in EPSG:4326; cached per session.
 """
@@ -15,11 +13,9 @@ from collections.abc import Callable, Sequence
 import geopandas as gpd
 import pytest
 
-from analyses.costs import load_district_network
 from geo.prepared import PreparedNetwork, prepare_network
 from geo.profiles import load_profiles
 from layers import schema
-from layers.district import District, load_district
 from layers.io import read_table
 from layers.validate import validate_layer
 from tests.geo.conftest import make_grid
@@ -29,16 +25,6 @@ from tests.geo.conftest import make_grid
 def grid_net() -> PreparedNetwork:
     """The 4×4 grid (100 m apart, row 1 one-way east, steps (2,0)–(3,0), isolated piece 17–18)."""
     return prepare_network(make_grid(), profiles=load_profiles())
-
-
-@pytest.fixture(scope="session")
-def bishan() -> District:
-    return load_district()
-
-
-@pytest.fixture(scope="session")
-def bishan_net(bishan, app_cache_dir) -> PreparedNetwork:
-    return load_district_network(bishan, cache_dir=app_cache_dir / "networks")
 
 
 @pytest.fixture(scope="session")
