@@ -155,7 +155,15 @@ def _load_user(session_id: str) -> StaffUser | None:
 def _unauthorized() -> BaseResponse | tuple[Any, int]:
     if is_api_request():
         return json_error(401, "请先登录（POST /login），再以同一会话访问此接口。")
+    if request.method != "GET":  # a form posted after the session ended: back to the page, not the POST URL
+        return redirect(url_for("auth.login", next=_safe_next(_local_referrer())))
     return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path))
+
+
+def _local_referrer() -> str | None:
+    referrer = request.referrer or ""
+    host = request.host_url.rstrip("/")
+    return referrer[len(host) :] if referrer.startswith(host + "/") else None
 
 
 def _safe_next(url: str | None) -> str | None:
