@@ -48,6 +48,31 @@ from faker import Faker
 from geo.datums import convert
 from layers import schema
 from layers.district import load_district
+from layers.idcard import id_check_char
+from layers.schema import (
+    ACTIVITIES,
+    AREA_M2,
+    BEDS,
+    BUILD_TYPE,
+    CAPACITY,
+    CERTIFICATE_NUMBER,
+    CONTRACTOR,
+    DEVICES,
+    DISABILITY_CATEGORY,
+    DISABILITY_GRADE,
+    GB50763_FIELDS,
+    GCJ02_DATUM,
+    ID_NUMBER,
+    INSTRUCTORS,
+    LEGAL_BASIS,
+    NEEDS,
+    OPENED_ON,
+    PHONE,
+    PLANNED_COMPLETION,
+    SYNTHETIC,
+    TRAINING_AREA_M2,
+    WGS84_DATUM,
+)
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -57,53 +82,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SYNTHETIC = "synthetic"
-WGS84_DATUM = "wgs84"
-GCJ02_DATUM = "gcj02"
-
 #: Date the demo data describe ("as of"); ages and workflow dates are relative to it.
 DEFAULT_AS_OF = date(2024, 6, 30)
-
-# --- layer attribute columns (beyond schema.COMMON_COLUMNS) ---------------------------------------
-TRAINING_AREA_M2 = "training_area_m2"
-BEDS = "beds"
-DEVICES = "devices"
-INSTRUCTORS = "instructors"
-CAPACITY = "capacity"
-OPENED_ON = "opened_on"
-BUILD_TYPE = "build_type"
-CONTRACTOR = "contractor"
-PLANNED_COMPLETION = "planned_completion"
-AREA_M2 = "area_m2"
-ACTIVITIES = "activities"
-ID_NUMBER = "id_number"
-CERTIFICATE_NUMBER = "certificate_number"
-DISABILITY_CATEGORY = "disability_category"
-DISABILITY_GRADE = "disability_grade"
-PHONE = "phone"
-NEEDS = "needs"
-LEGAL_BASIS = "legal_basis"
-
-#: GB 50763-2012 §3.9 survey fields of an accessible toilet, exactly as named in DOMAIN.md §9.
-GB50763_FIELDS = (
-    "accessible_cubicle_f",
-    "accessible_cubicle_m",
-    "unisex_accessible_room",
-    "room_area_m2",
-    "turning_diameter_m",
-    "door_clear_width_mm",
-    "door_outward_or_emergency_unlock",
-    "grab_bar_horizontal",
-    "grab_bar_vertical",
-    "call_button",
-    "accessible_basin",
-    "accessible_urinal",
-    "step_free_entrance",
-    "signage",
-    "opening_hours",
-    "survey_date",
-    "source",
-)
 
 LAYER_COLUMNS: dict[str, tuple[str, ...]] = {
     schema.REHAB_STATION: (
@@ -191,8 +171,6 @@ _NEED_WEIGHTS = {
     7: (4, 5, 5, 3, 4, 4),
 }
 
-ID_CHECK_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-ID_CHECK_CHARS = "10X98765432"
 
 # Bishan ID prefixes: current county code, then the pre-2014 璧山县 code (DOMAIN.md §3).
 _ID_PREFIXES = ("500120", "500227")
@@ -313,9 +291,7 @@ def write_demo_layers(layers: dict[str, pd.DataFrame], folder: str | Path) -> di
     return paths
 
 
-def generate_district_demo(
-    district: District | None = None, *, folder: str | Path | None = None
-) -> dict[str, Path]:
+def generate_district_demo(district: District | None = None, *, folder: str | Path | None = None) -> dict[str, Path]:
     """Generate a district's demo layers with its seed and write them to its demo folder.
 
     Parameters
@@ -340,15 +316,6 @@ def generate_district_demo(
         district_name=district.name,
     )
     return write_demo_layers(layers, folder if folder is not None else district.demo_dir)
-
-
-def id_check_char(first17: str) -> str:
-    """Return the check character of a citizen ID number from its first 17 digits (DOMAIN.md §6)."""
-    total = sum(int(d) * w for d, w in zip(first17, ID_CHECK_WEIGHTS, strict=True))
-    return ID_CHECK_CHARS[total % 11]
-
-
-# --- inputs -----------------------------------------------------------------------------------------
 
 
 def _prepare_places(
@@ -381,8 +348,7 @@ def _prepare_places(
     areas = None
     if town_areas is not None:
         areas = {
-            str(code): _shrink(geom)
-            for code, geom in zip(town_areas["town_code"], town_areas.geometry, strict=True)
+            str(code): _shrink(geom) for code, geom in zip(town_areas["town_code"], town_areas.geometry, strict=True)
         }
         missing_areas = sorted(set(v["town_code"]) - set(areas))
         if missing_areas:
@@ -548,9 +514,7 @@ def _service_centres(ctx: _Context) -> pd.DataFrame:
     names = [f"{t}渝馨家园" for t in rows["town_name"]]
     df = _common(ctx, rows, "SC", 2, names, ["open"] * len(rows))
     df[CAPACITY] = ctx.rng.integers(2, 7, size=len(df)) * 10
-    df[OPENED_ON] = [
-        _date_between(ctx, date(2016, 1, 1), date(2020, 12, 31)).isoformat() for _ in range(len(df))
-    ]
+    df[OPENED_ON] = [_date_between(ctx, date(2016, 1, 1), date(2020, 12, 31)).isoformat() for _ in range(len(df))]
     return _finish(df, schema.SERVICE_CENTRE)
 
 
@@ -650,8 +614,7 @@ def _sports_sites(ctx: _Context) -> pd.DataFrame:
         acts.append(NEEDS_SEPARATOR.join(_SPORTS_ACTIVITIES[i] for i in picked))
     df[ACTIVITIES] = acts
     df[OPENED_ON] = [
-        _date_between(ctx, date(2021, 1, 1), ctx.as_of).isoformat() if s == "open" else None
-        for s in df[schema.STATUS]
+        _date_between(ctx, date(2021, 1, 1), ctx.as_of).isoformat() if s == "open" else None for s in df[schema.STATUS]
     ]
     return _finish(df, schema.SPORTS_SITE)
 
