@@ -14,6 +14,7 @@ $(BIN)/accessplan: requirements.lock pyproject.toml
 
 run: $(BIN)/accessplan
 	$(BIN)/accessplan load-demo --if-empty
+	$(BIN)/accessplan users demo
 	$(BIN)/accessplan serve --host 127.0.0.1 --port 5000
 
 test: $(BIN)/accessplan
