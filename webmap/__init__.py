@@ -37,6 +37,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SECURE=True,  # HTTPS only; set False in config.py for a plain-HTTP intranet server
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        TIANDITU_KEY=None,  # a Tianditu `tk` key: vec_w + cva_w tiles (wins over TILE_URL)
+        TILE_DATUM="wgs84",  # "gcj02" for Amap-like tiles: geometries converted for display only
     )
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)
@@ -44,9 +46,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from webmap import admin, api, auth, public, security, store
+    from webmap import admin, api, auth, i18n, public, security, store
 
     store.init_app(app)
+    i18n.init_app(app)
     app.register_blueprint(public.bp)
     security.init_app(app)
     auth.init_app(app)

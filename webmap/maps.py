@@ -11,15 +11,18 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import folium
+import numpy as np
 import shapely
+import shapely.geometry
 from branca.element import Element, MacroElement
 from folium.map import Layer
 from folium.template import Template
 from shapely.geometry import LineString, MultiLineString
 
+from geo.datums import convert
 from layers import schema
 from webmap.assets import default_static_url, localize_assets_inplace
 
@@ -33,25 +36,38 @@ logger = logging.getLogger(__name__)
 #: Highway classes drawn on the public map (the rest of the network would make the page heavy).
 MAIN_HIGHWAYS = ("trunk", "primary", "secondary", "tertiary")
 
-#: User-facing names (zh-CN) of the public layers, in legend order.
+#: Map datums a tile source can use: WGS-84 (Tianditu, OSM-style servers) or GCJ-02 (Amap and the like).
+DisplayDatum = Literal["wgs84", "gcj02"]
+
+
+def N_(message: str) -> str:  # noqa: N802 (gettext convention)
+    """Mark ``message`` for translation without translating it (``pybabel extract`` keyword)."""
+    return message
+
+
+def _identity(message: str) -> str:
+    return message
+
+
+#: User-facing names of the public layers, in legend order: zh-CN msgids, translated where shown.
 LAYER_LABELS = MappingProxyType(
     {
-        schema.SERVICE_CENTRE: "渝馨家园（残疾人服务中心）",
-        schema.REHAB_STATION: "康复站",
-        schema.ACCESSIBLE_TOILET: "无障碍厕所",
-        schema.SPORTS_SITE: "文化体育示范点",
+        schema.SERVICE_CENTRE: N_("渝馨家园（残疾人服务中心）"),
+        schema.REHAB_STATION: N_("康复站"),
+        schema.ACCESSIBLE_TOILET: N_("无障碍厕所"),
+        schema.SPORTS_SITE: N_("文化体育示范点"),
     }
 )
 
-#: User-facing names (zh-CN) of every status of the public layers.
+#: User-facing names (zh-CN msgids) of every status of the public layers.
 STATUS_LABELS = MappingProxyType(
     {
-        "planned": "规划中",
-        "open": "开放",
-        "closed": "已关闭",
-        "under_construction": "在建",
-        "completed": "已建成",
-        "accepted": "已验收",
+        "planned": N_("规划中"),
+        "open": N_("开放"),
+        "closed": N_("已关闭"),
+        "under_construction": N_("在建"),
+        "completed": N_("已建成"),
+        "accepted": N_("已验收"),
     }
 )
 
@@ -59,7 +75,7 @@ STATUS_LABELS = MappingProxyType(
 PENDING_STATUSES = frozenset({"planned", "under_construction"})
 
 ROAD_LABELS = MappingProxyType(
-    {"trunk": "干线公路", "primary": "主干道", "secondary": "次干道", "tertiary": "支路（三级）"}
+    {"trunk": N_("干线公路"), "primary": N_("主干道"), "secondary": N_("次干道"), "tertiary": N_("支路（三级）")}
 )
 _ROAD_STYLES = MappingProxyType(
     {
@@ -88,13 +104,95 @@ class MapParts:
     script: str
 
 
+@dataclass(frozen=True)
+class TileSource:
+    """One base-map tile layer: a Leaflet URL template and what the map must credit.
+
+    Attributes
+    ----------
+    url
+        Leaflet URL template (``{z}``, ``{x}``, ``{y}``, optionally ``{s}``).
+    attribution
+        Text credited in the map corner (folium refuses custom tiles without one).
+    name
+        Name of the layer (not shown in the layer control: tiles are the base, not a choice).
+    subdomains
+        Values of ``{s}`` in ``url``.
+    """
+
+    url: str
+    attribution: str
+    name: str = "底图"
+    subdomains: str = "abc"
+
+
+#: Tianditu WMTS in Web Mercator (DOMAIN.md §5); ``{layer}`` is vec/cva, ``{key}`` the mandatory ``tk``.
+TIANDITU_URL = (
+    "https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+    "&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={{z}}&TILEROW={{y}}&TILECOL={{x}}&tk={key}"
+)
+
+
+def tianditu_tiles(key: str) -> tuple[TileSource, TileSource]:
+    """Return Tianditu's vector map (``vec_w``) and its labels (``cva_w``), in drawing order.
+
+    Parameters
+    ----------
+    key
+        The Tianditu ``tk`` key (from the instance config, never committed).
+
+    Raises
+    ------
+    ValueError
+        If ``key`` is empty.
+    """
+    if not key or not key.strip():
+        msg = f"`TIANDITU_KEY` must be a Tianditu `tk` key; got {key!r}. Unset it to draw no tiles."
+        raise ValueError(msg)
+    key = key.strip()
+    return tuple(
+        TileSource(
+            url=TIANDITU_URL.format(layer=layer, key=key),
+            attribution="© 天地图",
+            name=name,
+            subdomains="01234567",
+        )
+        for layer, name in (("vec", "天地图矢量"), ("cva", "天地图注记"))
+    )
+
+
+def tile_sources_from_config(config: Mapping[str, Any]) -> tuple[TileSource, ...]:
+    """Return the base tiles an app config asks for: none (default), an intranet server, or Tianditu.
+
+    ``TIANDITU_KEY`` wins over ``TILE_URL``; ``TILE_URL`` needs ``TILE_ATTR``.
+
+    Raises
+    ------
+    ValueError
+        If ``TILE_URL`` is set without ``TILE_ATTR``, or ``TIANDITU_KEY`` is blank.
+    """
+    if config.get("TIANDITU_KEY") is not None:
+        return tianditu_tiles(str(config["TIANDITU_KEY"]))
+    url = config.get("TILE_URL")
+    if not url:
+        return ()
+    attribution = config.get("TILE_ATTR")
+    if not attribution:
+        msg = f"`TILE_ATTR` is required with `TILE_URL` {url!r}; set it to the tiles' attribution."
+        raise ValueError(msg)
+    return (TileSource(url=str(url), attribution=str(attribution)),)
+
+
 def public_map(
     district: District,
     layers: Mapping[str, gpd.GeoDataFrame],
     *,
     roads: Mapping[str, Any] | None = None,
-    tile_url: str | None = None,
-    tile_attr: str | None = None,
+    tiles: tuple[TileSource, ...] = (),
+    datum: DisplayDatum = "wgs84",
+    translate: Callable[[str], str] = _identity,
+    language: Literal["zh", "en"] = "zh",
+    detail_url: Callable[[str, str], str] | None = None,
     static_url: Callable[[str], str] = default_static_url,
 ) -> folium.Map:
     """Build the public map: district, towns, main roads and the public facility layers.
@@ -105,14 +203,23 @@ def public_map(
         The district; its boundary, towns (seat points) and town areas are drawn (EPSG:4326).
     layers
         Public layer name (``layers.schema.PUBLIC_LAYERS``) → its rows as from ``Store.features``
-        (EPSG:4326). Every row becomes one marker; filter statuses before calling.
+        (EPSG:4326). Every row becomes one marker; filter rows before calling.
     roads
         Main roads as a GeoJSON FeatureCollection with a ``highway`` property (see
         ``main_roads_from_osm``); no roads are drawn when None.
-    tile_url
-        Leaflet URL template of a tile server (e.g. an intranet one); no base tiles when None.
-    tile_attr
-        Attribution of the tiles; required with ``tile_url``.
+    tiles
+        Base tile layers, drawn in order (see ``tile_sources_from_config``); none by default, when
+        the district's white sheet, towns and roads are the base map.
+    datum
+        Datum of the tiles. With ``"gcj02"`` (Amap-like sources) every drawn coordinate is
+        converted WGS-84 → GCJ-02 for display; the inputs are not changed.
+    translate
+        Translates a zh-CN message (``flask_babel.gettext`` in a view); identity by default.
+    language
+        Which place names to show: ``"zh"`` (``name``) or ``"en"`` (``name_en`` of the towns and
+        district). Facility names and addresses are data and stay as recorded.
+    detail_url
+        ``(layer, facility id) → URL`` of the facility's page, linked from its popup; no link when None.
     static_url
         Turns a path under ``webmap/static/`` into a URL (a view passes ``url_for``).
 
@@ -125,7 +232,7 @@ def public_map(
     ------
     ValueError
         If ``layers`` holds a layer that is not public (households never go on this map), or
-        ``tile_url`` comes without ``tile_attr``.
+        ``datum`` is not a display datum.
     """
     not_public = sorted(set(layers) - set(schema.PUBLIC_LAYERS))
     if not_public:
@@ -134,11 +241,15 @@ def public_map(
             "Households and other sensitive layers never go on the public map."
         )
         raise ValueError(msg)
-    if tile_url and not tile_attr:
-        msg = f"`tile_attr` is required with `tile_url` {tile_url!r}; set TILE_ATTR to the tiles' attribution."
+    if datum not in ("wgs84", "gcj02"):
+        msg = f"`datum` must be 'wgs84' or 'gcj02' (TILE_DATUM); got {datum!r}."
         raise ValueError(msg)
+    _ = translate
+    name_column = "name_en" if language == "en" else "name"
+    district_name = district.name_en if language == "en" else district.name
 
-    minx, miny, maxx, maxy = district.boundary.total_bounds
+    boundary = _display_gdf(district.boundary, datum)
+    minx, miny, maxx, maxy = boundary.total_bounds
     m = folium.Map(
         location=[(miny + maxy) / 2, (minx + maxx) / 2],
         zoom_start=11,
@@ -146,30 +257,48 @@ def public_map(
         control_scale=True,
         zoom_snap=0.25,  # fit the district tightly (it is long and narrow)
     )
-    if tile_url:
-        folium.TileLayer(tiles=tile_url, attr=tile_attr, name="底图", overlay=False, control=False).add_to(m)
+    for tile in tiles:
+        folium.TileLayer(
+            tiles=tile.url,
+            attr=html.escape(tile.attribution),
+            name=tile.name,
+            overlay=False,
+            control=False,
+            subdomains=tile.subdomains,
+        ).add_to(m)
 
     # Without tiles the district is a white sheet on grey; with tiles only its outline is drawn.
-    boundary_style = {**_BOUNDARY_STYLE, "fill": not tile_url}
+    boundary_style = {**_BOUNDARY_STYLE, "fill": not tiles}
     folium.GeoJson(
-        _geo_dict(district.boundary),
-        name=f"{district.name}区界",
+        _geo_dict(boundary),
+        name=_("区界"),
         style_function=lambda _f: boundary_style,
         interactive=False,
-        attribution="区界：天地图",
+        attribution=html.escape(_("区界：天地图")),
     ).add_to(m)
-    _add_town_areas(m, district)  # over the boundary's white fill
+    _add_town_areas(m, district, datum, _)  # over the boundary's white fill
     if roads is not None:
-        _add_roads(m, roads)
-    _add_town_labels(m, district.towns)
+        _add_roads(m, _display_geojson(roads, datum), _)
+    _add_town_labels(m, district.towns, datum, name_column, _)
 
-    town_names = dict(zip(district.towns[schema.TOWN_CODE], district.towns["name"], strict=True))
+    town_names = dict(zip(district.towns[schema.TOWN_CODE], district.towns[name_column], strict=True))
     for layer in LAYER_LABELS:
         if layer in layers:
-            _add_facilities(m, layer, layers[layer], town_names)
+            _add_facilities(m, layer, layers[layer], town_names, datum=datum, translate=_, detail_url=detail_url)
 
     folium.LayerControl(position="bottomright", collapsed=False).add_to(m)
-    _Attribution(prefix="Leaflet", text="镇街驻地：GeoNames (CC BY 4.0)；设施、道路、村庄：合成演示数据").add_to(m)
+    _Attribution(
+        prefix="Leaflet",
+        text=_("镇街驻地：GeoNames (CC BY 4.0)；设施、道路、村庄：合成演示数据"),
+    ).add_to(m)
+    _MapText(
+        {
+            "zoom_in": _("放大"),
+            "zoom_out": _("缩小"),
+            "close_popup": _("关闭弹窗"),
+            "map": _("%(district)s设施地图") % {"district": district_name},
+        }
+    ).add_to(m)
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     localize_assets_inplace(m, static_url=static_url)
     return m
@@ -273,19 +402,58 @@ class _Attribution(MacroElement):
         self.text = html.escape(text)
 
 
-def _add_town_areas(m: folium.Map, district: District) -> None:
+class _MapText(MacroElement):
+    """Name the map and translate Leaflet's built-in English control texts.
+
+    Leaflet labels its zoom buttons "Zoom in"/"Zoom out" and the popup close button "Close popup";
+    a Chinese page needs Chinese names, and the map container gets a role and a name of its own.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            (function (map, text) {
+                var box = map.getContainer();
+                box.setAttribute("role", "region");
+                box.setAttribute("aria-label", text.map);
+                if (map.zoomControl) {
+                    [[map.zoomControl._zoomInButton, text.zoom_in], [map.zoomControl._zoomOutButton, text.zoom_out]]
+                        .forEach(function (pair) {
+                            pair[0].title = pair[1];
+                            pair[0].setAttribute("aria-label", pair[1]);
+                        });
+                }
+                map.on("popupopen", function (e) {
+                    var close = e.popup.getElement().querySelector(".leaflet-popup-close-button");
+                    if (close) {
+                        close.setAttribute("aria-label", text.close_popup);
+                        close.title = text.close_popup;
+                    }
+                });
+            })({{ this._parent.get_name() }}, {{ this.text|tojson }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, text: Mapping[str, str]) -> None:
+        super().__init__()
+        self._name = "MapText"
+        self.text = dict(text)
+
+
+def _add_town_areas(m: folium.Map, district: District, datum: DisplayDatum, translate: Callable[[str], str]) -> None:
     folium.GeoJson(
-        _geo_dict(district.town_areas[[schema.TOWN_CODE, "geometry"]]),
-        name="镇街范围（近似）",
+        _geo_dict(_display_gdf(district.town_areas[[schema.TOWN_CODE, "geometry"]], datum)),
+        name=translate("镇街范围（近似）"),
         style_function=lambda _f: dict(_TOWN_AREA_STYLE),
         interactive=False,
     ).add_to(m)
 
 
-def _add_roads(m: folium.Map, roads: Mapping[str, Any]) -> None:
+def _add_roads(m: folium.Map, roads: Mapping[str, Any], translate: Callable[[str], str]) -> None:
     folium.GeoJson(
         dict(roads),
-        name="主要道路（合成）",
+        name=translate("主要道路（合成）"),
         style_function=_road_style,
         interactive=False,
     ).add_to(m)
@@ -296,45 +464,69 @@ def _road_style(feature: dict[str, Any]) -> dict[str, Any]:
     return {**style, "opacity": 0.9}
 
 
-def _add_town_labels(m: folium.Map, towns: gpd.GeoDataFrame) -> None:
-    group = folium.FeatureGroup(name="镇街驻地", control=True)
-    for row in towns.itertuples(index=False):
-        approximate = str(row.seat_approximate).lower() == "true"
+def _add_town_labels(
+    m: folium.Map, towns: gpd.GeoDataFrame, datum: DisplayDatum, name_column: str, translate: Callable[[str], str]
+) -> None:
+    group = folium.FeatureGroup(name=translate("镇街驻地"), control=True)
+    lons, lats = _display_xy(towns["seat_lon"].to_numpy(float), towns["seat_lat"].to_numpy(float), datum)
+    for row, lon, lat in zip(towns.to_dict("records"), lons, lats, strict=True):
+        approximate = str(row["seat_approximate"]).lower() == "true"
         css = "town-seat town-seat-approx" if approximate else "town-seat"
-        label = html.escape(str(row.name))
+        label = html.escape(str(row[name_column]))
         icon = folium.DivIcon(
             html=f'<span class="{css}"><span class="town-dot"></span>{label}</span>',
             icon_size=(96, 18),
             icon_anchor=(5, 9),
             class_name="town-label",
         )
-        folium.Marker([row.seat_lat, row.seat_lon], icon=icon, interactive=False, keyboard=False).add_to(group)
+        folium.Marker([lat, lon], icon=icon, interactive=False, keyboard=False).add_to(group)
     group.add_to(m)
 
 
-def _add_facilities(m: folium.Map, layer: str, gdf: gpd.GeoDataFrame, town_names: Mapping[str, str]) -> None:
-    label = LAYER_LABELS[layer]
+def facility_title(name: str, layer_label: str, status_label: str, translate: Callable[[str], str]) -> str:
+    """Return a marker's accessible name: the facility's name, type and status."""
+    return translate("%(name)s（%(type)s，%(status)s）") % {"name": name, "type": layer_label, "status": status_label}
+
+
+def _add_facilities(
+    m: folium.Map,
+    layer: str,
+    gdf: gpd.GeoDataFrame,
+    town_names: Mapping[str, str],
+    *,
+    datum: DisplayDatum,
+    translate: Callable[[str], str],
+    detail_url: Callable[[str, str], str] | None,
+) -> None:
+    label = translate(LAYER_LABELS[layer])
+    lons, lats = _display_xy(gdf[schema.LON].to_numpy(float), gdf[schema.LAT].to_numpy(float), datum)
     facilities = []
-    for row in gdf.to_dict("records"):
+    for row, lon, lat in zip(gdf.to_dict("records"), lons, lats, strict=True):
         status = row[schema.STATUS]
         name = str(row[schema.NAME])
-        status_label = STATUS_LABELS.get(status, status)
+        status_label = translate(STATUS_LABELS[status]) if status in STATUS_LABELS else str(status)
         town = town_names.get(str(row[schema.TOWN_CODE]), str(row[schema.TOWN_CODE]))
         address = row.get(schema.ADDRESS)
         lines = [name, f"{label} · {status_label}", town]
         if isinstance(address, str) and address:
             lines.append(address)
-        facilities.append(
-            {
-                "id": str(row[schema.ID]),
-                "lat": round(float(row[schema.LAT]), 6),
-                "lon": round(float(row[schema.LON]), 6),
-                "fill": "pending" if status in PENDING_STATUSES else "ready",
-                "title": f"{name}（{label}，{status_label}）",
-                "lines": lines,
-            }
-        )
-    FacilityLayer(layer, facilities, name=f"{label}（{len(facilities)}）").add_to(m)
+        facility = {
+            "id": str(row[schema.ID]),
+            "lat": round(float(lat), 6),
+            "lon": round(float(lon), 6),
+            "fill": "pending" if status in PENDING_STATUSES else "ready",
+            "title": facility_title(name, label, status_label, translate),
+            "lines": lines,
+        }
+        if detail_url is not None:
+            facility["url"] = detail_url(layer, str(row[schema.ID]))
+        facilities.append(facility)
+    FacilityLayer(
+        layer,
+        facilities,
+        name=translate("%(type)s（%(count)d）") % {"type": label, "count": len(facilities)},
+        link_text=translate("查看详情"),
+    ).add_to(m)
 
 
 class FacilityLayer(Layer):
@@ -342,6 +534,7 @@ class FacilityLayer(Layer):
 
     The data go to the page once as JSON; the script builds each marker with a ``title`` (its
     accessible name), a tooltip and a popup made of text nodes (no HTML from the data is parsed).
+    Tab reaches each marker; Enter opens its popup (Leaflet 1.9), which links to the detail page.
 
     Parameters
     ----------
@@ -349,16 +542,19 @@ class FacilityLayer(Layer):
         Public layer name; selects the symbol (CSS class ``fac-<layer>``).
     facilities
         One dict per marker: ``id``, ``lat``, ``lon``, ``fill`` (``"ready"`` or ``"pending"``),
-        ``title`` and ``lines`` (popup text; the first line is the name, shown bold and as tooltip).
+        ``title``, ``lines`` (popup text; the first line is the name, shown bold and as tooltip) and
+        optionally ``url`` (the detail page, linked from the popup).
     name
         Name in the layer control.
+    link_text
+        Text of the popup's link to the detail page.
     """
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
             var {{ this.get_name() }} = L.featureGroup();
-            (function (group, layer, facilities) {
+            (function (group, layer, facilities, linkText) {
                 facilities.forEach(function (f) {
                     var icon = L.divIcon({
                         className: "fac-marker",
@@ -366,30 +562,45 @@ class FacilityLayer(Layer):
                         iconSize: [18, 18],
                         iconAnchor: [9, 9]
                     });
-                    var marker = L.marker([f.lat, f.lon], {icon: icon, title: f.title, keyboard: true});
+                    var marker = L.marker([f.lat, f.lon], {icon: icon, title: f.title, alt: f.title, keyboard: true});
                     var tip = document.createElement("span");
                     tip.textContent = f.lines[0];
                     marker.bindTooltip(tip);
                     var popup = document.createElement("div");
+                    popup.className = "fac-popup";
                     f.lines.forEach(function (line, i) {
                         var el = document.createElement(i === 0 ? "strong" : "div");
                         el.textContent = line;
                         popup.appendChild(el);
                     });
+                    if (f.url) {
+                        var link = document.createElement("a");
+                        link.href = f.url;
+                        link.textContent = linkText;
+                        popup.appendChild(link);
+                    }
                     marker.bindPopup(popup, {maxWidth: 280});
+                    marker.on("add", function () {
+                        var el = marker.getElement();
+                        if (el) {
+                            el.setAttribute("aria-label", f.title);
+                            el.setAttribute("data-facility", layer + "/" + f.id);
+                        }
+                    });
                     marker.facilityId = f.id;
                     group.addLayer(marker);
                 });
-            })({{ this.get_name() }}, {{ this.layer|tojson }}, {{ this.facilities_json }});
+            })({{ this.get_name() }}, {{ this.layer|tojson }}, {{ this.facilities_json }}, {{ this.link_text|tojson }});
         {% endmacro %}
         """
     )
 
-    def __init__(self, layer: str, facilities: list[dict[str, Any]], *, name: str) -> None:
+    def __init__(self, layer: str, facilities: list[dict[str, Any]], *, name: str, link_text: str = "查看详情") -> None:
         super().__init__(name=name, overlay=True, control=True, show=True)
         self._name = "FacilityLayer"
         self.layer = layer
         self.facilities = facilities
+        self.link_text = link_text
         # UTF-8 JSON (half the size of \\u escapes), safe inside <script>: no "<", ">" or "&" left.
         self.facilities_json = (
             json.dumps(facilities, ensure_ascii=False, separators=(",", ":"))
@@ -397,6 +608,37 @@ class FacilityLayer(Layer):
             .replace(">", "\\u003e")
             .replace("&", "\\u0026")
         )
+
+
+def _display_xy(lon: np.ndarray, lat: np.ndarray, datum: DisplayDatum) -> tuple[np.ndarray, np.ndarray]:
+    """Return WGS-84 coordinates in the display datum (new arrays; GCJ-02 for Amap-like tiles)."""
+    if datum == "wgs84":
+        return lon.copy(), lat.copy()
+    return convert(lon, lat, "wgs84", datum)
+
+
+def _display_gdf(gdf: gpd.GeoDataFrame, datum: DisplayDatum) -> gpd.GeoDataFrame:
+    """Return a copy of ``gdf`` (any CRS) in EPSG:4326, its coordinates in the display datum."""
+    out = gdf.to_crs("EPSG:4326")
+    if datum == "wgs84":
+        return out
+    out = out.copy()
+    out.geometry = shapely.transform(
+        out.geometry.values, lambda xy: np.column_stack(_display_xy(xy[:, 0], xy[:, 1], datum))
+    )
+    return out
+
+
+def _display_geojson(collection: Mapping[str, Any], datum: DisplayDatum) -> dict[str, Any]:
+    """Return a copy of a GeoJSON FeatureCollection with its coordinates in the display datum."""
+    if datum == "wgs84":
+        return dict(collection)
+    features = []
+    for feature in collection["features"]:
+        geometry = shapely.geometry.shape(feature["geometry"])
+        moved = shapely.transform(geometry, lambda xy: np.column_stack(_display_xy(xy[:, 0], xy[:, 1], datum)))
+        features.append({**feature, "geometry": shapely.geometry.mapping(moved)})
+    return {**collection, "features": features}
 
 
 def _geo_dict(gdf: gpd.GeoDataFrame) -> dict[str, Any]:

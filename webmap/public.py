@@ -1,17 +1,38 @@
-"""Serve the public facility map: no login, public layers only (never households)."""
+"""Serve the public facility map, its list view and facility pages: no sign-in, public layers only.
+
+Filters come from the query string and are applied on the server, so the map and the list always
+show the same rows and a form without JavaScript works. Households never appear as points, names,
+addresses or ids: only as counts per town, with small counts suppressed (``layers.privacy``).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import threading
+import time
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, current_app, render_template, url_for
+import pandas as pd
+from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask_babel import gettext
+from werkzeug.datastructures import MultiDict
 
 from layers import schema
+from layers.errors import NotFoundError
+from layers.privacy import MIN_PUBLIC_COUNT, household_counts
 from webmap import maps
+from webmap.i18n import current_language
+from webmap.maps import N_
+from webmap.security import nonce_inline_scripts
 from webmap.store import get_district, get_store
 
 if TYPE_CHECKING:
@@ -24,61 +45,461 @@ logger = logging.getLogger(__name__)
 bp = Blueprint("public", __name__)
 
 #: Statuses shown to the public, per layer: everything except closed facilities.
-SHOWN_STATUSES = {layer: tuple(s for s in schema.STATUSES[layer] if s != "closed") for layer in schema.PUBLIC_LAYERS}
+SHOWN_STATUSES = MappingProxyType(
+    {layer: tuple(s for s in schema.STATUSES[layer] if s != "closed") for layer in schema.PUBLIC_LAYERS}
+)
+#: Statuses kept by the "open only" filter: usable now (the solid symbols of the legend).
+USABLE_STATUSES = frozenset({"open", "completed", "accepted"})
+
+_TRUE = "is_true"
+
+
+@dataclass(frozen=True)
+class AccessibilityFeature:
+    """A filter on recorded accessibility fields: every ``columns`` value must be True (or all-day hours)."""
+
+    label: str
+    columns: tuple[str, ...]
+    test: str = _TRUE
+
+
+#: Accessibility filters people use (query value → feature). Only toilets record these fields
+#: (GB 50763-2012 §3.9); a facility without the record does not match.
+ACCESSIBILITY_FEATURES = MappingProxyType(
+    {
+        "step_free": AccessibilityFeature(N_("无障碍入口（无台阶）"), ("step_free_entrance",)),
+        "grab_bars": AccessibilityFeature(N_("安全抓杆（水平和垂直）"), ("grab_bar_horizontal", "grab_bar_vertical")),
+        "call_button": AccessibilityFeature(N_("求助呼叫按钮"), ("call_button",)),
+        "unisex_room": AccessibilityFeature(N_("独立无障碍厕所（家属可陪同）"), ("unisex_accessible_room",)),
+        "all_day": AccessibilityFeature(N_("全天开放"), ("opening_hours",), test="all_day"),
+    }
+)
+_ALL_DAY = frozenset({"全天", "24小时", "24h", "00:00-24:00", "0:00-24:00"})
+
+#: Facts shown on a facility page, per layer: column → (label msgid, unit msgid or None).
+_LAYER_FACTS: Mapping[str, tuple[tuple[str, str, str | None], ...]] = MappingProxyType(
+    {
+        schema.REHAB_STATION: (
+            (schema.TRAINING_AREA_M2, N_("训练场地面积"), N_("%(value)s 平方米")),
+            (schema.BEDS, N_("床位数"), None),
+            (schema.DEVICES, N_("康复设备数"), None),
+            (schema.INSTRUCTORS, N_("康复指导员数"), None),
+            (schema.OPENED_ON, N_("开放日期"), None),
+        ),
+        schema.SERVICE_CENTRE: (
+            (schema.CAPACITY, N_("服务容量（人）"), None),
+            (schema.OPENED_ON, N_("开放日期"), None),
+        ),
+        schema.SPORTS_SITE: (
+            (schema.AREA_M2, N_("场地面积"), N_("%(value)s 平方米")),
+            (schema.ACTIVITIES, N_("活动项目"), None),
+            (schema.OPENED_ON, N_("开放日期"), None),
+        ),
+        schema.ACCESSIBLE_TOILET: (
+            (schema.PLANNED_COMPLETION, N_("计划完工日期"), None),
+            ("opening_hours", N_("开放时间"), None),
+        ),
+    }
+)
+
+#: Accessible-toilet survey fields (DOMAIN.md §9) shown on a toilet's page, in survey order.
+_TOILET_FIELDS: tuple[tuple[str, str, str | None], ...] = (
+    ("step_free_entrance", N_("无障碍入口（无台阶）"), None),
+    ("unisex_accessible_room", N_("独立无障碍厕所（男女通用）"), None),
+    ("accessible_cubicle_f", N_("女厕无障碍厕位"), None),
+    ("accessible_cubicle_m", N_("男厕无障碍厕位"), None),
+    ("room_area_m2", N_("无障碍厕所面积"), N_("%(value)s 平方米")),
+    ("turning_diameter_m", N_("轮椅回转直径"), N_("%(value)s 米")),
+    ("door_clear_width_mm", N_("门净宽"), N_("%(value)s 毫米")),
+    ("door_outward_or_emergency_unlock", N_("门外开或可紧急开启"), None),
+    ("grab_bar_horizontal", N_("水平安全抓杆"), None),
+    ("grab_bar_vertical", N_("垂直安全抓杆"), None),
+    ("call_button", N_("求助呼叫按钮"), None),
+    ("accessible_basin", N_("无障碍洗手盆"), None),
+    ("accessible_urinal", N_("无障碍小便器"), None),
+    ("signage", N_("无障碍标识"), None),
+)
+_SURVEY_DATE = "survey_date"
+_SURVEY_SOURCE = "source"
 
 _ROADS_CACHE_KEY = "accessplan_main_roads"
+_MAP_CACHE_KEY = "accessplan_public_maps"
+_MAP_CACHE_SIZE = 64
+_COUNTS_CACHE_KEY = "accessplan_public_household_counts"
 _ROADS_CACHE_FILE = "main_roads.json"
+
+
+@dataclass(frozen=True)
+class FacilityFilter:
+    """What the visitor asked to see; the same filter drives the map, the list and the legend.
+
+    Attributes
+    ----------
+    layers
+        Public layers to show; all of them when the visitor chose none.
+    town
+        Town code, or None for every town.
+    open_only
+        Keep only facilities usable now (``USABLE_STATUSES``).
+    features
+        Keys of ``ACCESSIBILITY_FEATURES`` a facility must all have.
+    query
+        Text that the name or the address must contain (NFKC, case-insensitive); empty for any.
+    """
+
+    layers: tuple[str, ...] = schema.PUBLIC_LAYERS
+    town: str | None = None
+    open_only: bool = False
+    features: tuple[str, ...] = ()
+    query: str = ""
+
+    @classmethod
+    def from_args(cls, args: MultiDict[str, str], *, town_codes: tuple[str, ...]) -> FacilityFilter:
+        """Read a filter from query arguments ``layer`` (repeated), ``town``, ``open``, ``feature``, ``q``.
+
+        Raises
+        ------
+        ValueError
+            If a value is not one of the known layers, towns or features (the message names it).
+        """
+        layers = tuple(dict.fromkeys(v for v in args.getlist("layer") if v))
+        unknown = [v for v in layers if v not in schema.PUBLIC_LAYERS]
+        if unknown:
+            msg = f"`layer` must be among {list(schema.PUBLIC_LAYERS)!r}; got {unknown!r}."
+            raise ValueError(msg)
+        town = args.get("town") or None
+        if town is not None and town not in town_codes:
+            msg = f"`town` must be a town code of the district; got {town!r}."
+            raise ValueError(msg)
+        features = tuple(dict.fromkeys(v for v in args.getlist("feature") if v))
+        unknown = [v for v in features if v not in ACCESSIBILITY_FEATURES]
+        if unknown:
+            msg = f"`feature` must be among {list(ACCESSIBILITY_FEATURES)!r}; got {unknown!r}."
+            raise ValueError(msg)
+        return cls(
+            layers=tuple(layer for layer in schema.PUBLIC_LAYERS if layer in layers) or schema.PUBLIC_LAYERS,
+            town=town,
+            open_only=args.get("open") in ("1", "on", "true"),
+            features=features,
+            query=args.get("q", "").strip()[:100],
+        )
+
+    @property
+    def is_active(self) -> bool:
+        """True when the visitor narrowed anything down (the page then offers to clear filters)."""
+        return self != FacilityFilter()
+
+    def query_args(self) -> dict[str, Any]:
+        """Return the query arguments that rebuild this filter (for links between map and list)."""
+        args: dict[str, Any] = {}
+        if self.layers != schema.PUBLIC_LAYERS:
+            args["layer"] = list(self.layers)
+        if self.town:
+            args["town"] = self.town
+        if self.open_only:
+            args["open"] = "1"
+        if self.features:
+            args["feature"] = list(self.features)
+        if self.query:
+            args["q"] = self.query
+        return args
+
+    def apply(self, layer: str, gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        """Return the rows of ``layer`` that pass every condition (closed ones are never shown)."""
+        keep = gdf[schema.STATUS].isin(SHOWN_STATUSES[layer])
+        if self.open_only:
+            keep &= gdf[schema.STATUS].isin(USABLE_STATUSES)
+        if self.town:
+            keep &= gdf[schema.TOWN_CODE].astype(str) == self.town
+        for key in self.features:
+            keep &= _has_feature(gdf, ACCESSIBILITY_FEATURES[key])
+        if self.query:
+            needle = _fold(self.query)
+            text = gdf[schema.NAME].fillna("").astype(str) + "\n" + _column(gdf, schema.ADDRESS).fillna("").astype(str)
+            keep &= text.map(lambda value: needle in _fold(value))
+        return gdf[keep]
+
+
+def select_facilities(facility_filter: FacilityFilter) -> dict[str, gpd.GeoDataFrame]:
+    """Return the filtered rows of each chosen public layer from the app's store, in legend order."""
+    store = get_store()
+    town_filter = (facility_filter.town,) if facility_filter.town else None
+    return {
+        layer: facility_filter.apply(layer, store.features(layer, statuses=SHOWN_STATUSES[layer], towns=town_filter))
+        for layer in maps.LAYER_LABELS
+        if layer in facility_filter.layers
+    }
 
 
 @bp.get("/")
 def index() -> str:
-    """Show the public map, its legend, the data provenance and the facility list."""
+    """Show the public map with its filters, legend, list, household counts and data provenance."""
     district = get_district()
-    store = get_store()
-    layers = {layer: store.features(layer, statuses=SHOWN_STATUSES[layer]) for layer in maps.LAYER_LABELS}
+    facility_filter = _filter_from_request(district)
+    layers = select_facilities(facility_filter)
     roads = _main_roads(district)
+    language = current_language()
+    return render_template(
+        "public/index.html",
+        district_name=_district_name(district, language),
+        map_parts=_with_nonces(_map_parts(district, layers, roads, language)),
+        legend=[(layer, gettext(maps.LAYER_LABELS[layer]), len(gdf)) for layer, gdf in layers.items()],
+        roads_shown=roads is not None,
+        road_labels={highway: gettext(label) for highway, label in maps.ROAD_LABELS.items()},
+        tile_attributions=[t.attribution for t in maps.tile_sources_from_config(current_app.config)],
+        household_counts=_household_counts(district, language),
+        min_public_count=MIN_PUBLIC_COUNT,
+        **_list_context(district, facility_filter, layers, language),
+    )
+
+
+@bp.get("/list")
+def facility_list() -> str:
+    """Show the facility list alone (the map's text alternative), with the same filters as the map."""
+    district = get_district()
+    facility_filter = _filter_from_request(district)
+    layers = select_facilities(facility_filter)
+    language = current_language()
+    return render_template(
+        "public/list.html",
+        district_name=_district_name(district, language),
+        **_list_context(district, facility_filter, layers, language),
+    )
+
+
+@bp.get("/facility/<layer>/<facility_id>")
+def facility(layer: str, facility_id: str) -> str:
+    """Show one public facility: what it is, where, its accessibility record and when it was checked."""
+    if layer not in schema.PUBLIC_LAYERS:  # households (and anything else) are never a facility
+        abort(404, f"Layer {layer!r} has no public facility pages.")
+    try:
+        record = get_store().feature(layer, facility_id)
+    except NotFoundError:
+        abort(404, f"Facility {facility_id!r} not found.")
+    if record[schema.STATUS] not in SHOWN_STATUSES[layer]:
+        abort(404, f"Facility {facility_id!r} not found.")
+    district = get_district()
+    language = current_language()
+    towns = _town_names(district, language)
+    status = record[schema.STATUS]
+    survey = layer == schema.ACCESSIBLE_TOILET
+    return render_template(
+        "public/facility.html",
+        district_name=_district_name(district, language),
+        layer=layer,
+        record=record,
+        type_label=gettext(maps.LAYER_LABELS[layer]),
+        status_label=gettext(maps.STATUS_LABELS[status]) if status in maps.STATUS_LABELS else status,
+        town=towns.get(str(record[schema.TOWN_CODE]), str(record[schema.TOWN_CODE])),
+        facts=_facts(record, _LAYER_FACTS.get(layer, ())),
+        accessibility=_facts(record, _TOILET_FIELDS) if survey else None,
+        survey_date=_present(record.get(_SURVEY_DATE)) if survey else None,
+        survey_source=_present(record.get(_SURVEY_SOURCE)) if survey else None,
+        updated_on=record[schema.UPDATED_AT].date().isoformat() if record.get(schema.UPDATED_AT) else None,
+        synthetic=bool(record.get(schema.SYNTHETIC)),
+        map_url=url_for("public.index", layer=layer, q=record[schema.NAME]),
+    )
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _map_parts(
+    district: District, layers: dict[str, gpd.GeoDataFrame], roads: dict[str, Any] | None, language: str
+) -> maps.MapParts:
+    """Build and render the map, or reuse a rendering of the same rows, versions, language and tiles.
+
+    folium compiles every rendered piece as a Jinja template, which makes a map render cost a few
+    hundred milliseconds; the same filter on unchanged data gives the same page, so the last
+    ``_MAP_CACHE_SIZE`` renderings are kept (any edit bumps a row's version and misses the cache).
+    """
+    config = current_app.config
+    key = (
+        language,
+        request.script_root,
+        config.get("TIANDITU_KEY"),
+        config.get("TILE_URL"),
+        config.get("TILE_ATTR"),
+        config.get("TILE_DATUM"),
+        id(roads),
+        tuple(
+            (layer, tuple(gdf[schema.ID]), tuple(gdf[schema.VERSION]), tuple(gdf[schema.STATUS]))
+            for layer, gdf in layers.items()
+        ),
+    )
+    cache: OrderedDict[Any, maps.MapParts] = current_app.extensions.setdefault(_MAP_CACHE_KEY, OrderedDict())
+    lock = current_app.extensions.setdefault(f"{_MAP_CACHE_KEY}_lock", threading.Lock())
+    with lock:
+        parts = cache.get(key)
+        if parts is not None:
+            cache.move_to_end(key)
+            return parts
     m = maps.public_map(
         district,
         layers,
         roads=roads,
-        tile_url=current_app.config.get("TILE_URL"),
-        tile_attr=current_app.config.get("TILE_ATTR"),
+        tiles=maps.tile_sources_from_config(config),
+        datum=config.get("TILE_DATUM") or "wgs84",
+        translate=gettext,
+        language=language,
+        detail_url=_detail_url,
         static_url=_static_url,
     )
-    return render_template(
-        "public/index.html",
-        district=district,
-        map_parts=maps.render_map_parts(m),
-        legend=[(layer, maps.LAYER_LABELS[layer], len(gdf)) for layer, gdf in layers.items()],
-        facilities=_facility_rows(layers, district.towns),
-        roads_shown=roads is not None,
-        road_labels=maps.ROAD_LABELS,
-        tile_attr=current_app.config.get("TILE_ATTR") if current_app.config.get("TILE_URL") else None,
+    parts = maps.render_map_parts(m)
+    with lock:
+        cache[key] = parts
+        while len(cache) > _MAP_CACHE_SIZE:
+            cache.popitem(last=False)
+    return parts
+
+
+def _with_nonces(parts: maps.MapParts) -> maps.MapParts:
+    """Put this request's CSP nonce on folium's inline scripts (the cached parts have none)."""
+    return maps.MapParts(
+        header=nonce_inline_scripts(parts.header),
+        html=nonce_inline_scripts(parts.html),
+        script=parts.script,  # goes inside our own <script nonce=...> in the template
     )
 
 
-def _static_url(filename: str) -> str:
-    return url_for("static", filename=filename)
+def _filter_from_request(district: District) -> FacilityFilter:
+    try:
+        return FacilityFilter.from_args(request.args, town_codes=tuple(district.towns[schema.TOWN_CODE].astype(str)))
+    except ValueError as error:
+        abort(400, str(error))
 
 
-def _facility_rows(layers: dict[str, gpd.GeoDataFrame], towns: gpd.GeoDataFrame) -> list[dict[str, str]]:
+def _list_context(
+    district: District, facility_filter: FacilityFilter, layers: dict[str, gpd.GeoDataFrame], language: str
+) -> dict[str, Any]:
+    """Template values shared by the map and the list: the filter form and the rows."""
+    towns = _town_names(district, language)
+    return {
+        "filter": facility_filter,
+        "filter_args": facility_filter.query_args(),
+        "layer_choices": [(layer, gettext(label)) for layer, label in maps.LAYER_LABELS.items()],
+        "town_choices": list(towns.items()),
+        "feature_choices": [(key, gettext(f.label)) for key, f in ACCESSIBILITY_FEATURES.items()],
+        "facilities": _facility_rows(layers, towns),
+    }
+
+
+def _has_feature(gdf: gpd.GeoDataFrame, feature: AccessibilityFeature) -> pd.Series:
+    keep = pd.Series(True, index=gdf.index)
+    for column in feature.columns:
+        values = _column(gdf, column)
+        if feature.test == "all_day":
+            keep &= values.map(lambda v: isinstance(v, str) and v.strip().replace(" ", "") in _ALL_DAY)
+        else:
+            keep &= values.map(lambda v: v is True or v == True)  # noqa: E712 (numpy bools too)
+    return keep
+
+
+def _column(gdf: gpd.GeoDataFrame, column: str) -> pd.Series:
+    """Return ``gdf[column]``, or a column of None when no row of the layer has that attribute."""
+    if column in gdf.columns:
+        return gdf[column]
+    return pd.Series(None, index=gdf.index, dtype=object)
+
+
+def _fold(text: str) -> str:
+    """Normalise text for search: NFKC (full-width → half-width), case-folded, no spaces."""
+    return unicodedata.normalize("NFKC", text).casefold().replace(" ", "")
+
+
+def _facility_rows(layers: dict[str, gpd.GeoDataFrame], towns: Mapping[str, str]) -> list[dict[str, str]]:
     """List every facility drawn on the map, in legend order, then by town code (then store order: id)."""
-    town_names = dict(zip(towns[schema.TOWN_CODE], towns["name"], strict=True))
     rows = []
     for order, (layer, gdf) in enumerate(layers.items()):
+        label = gettext(maps.LAYER_LABELS[layer])
         for record in gdf.to_dict("records"):
             town_code = str(record[schema.TOWN_CODE])
+            status = record[schema.STATUS]
+            address = record.get(schema.ADDRESS)
             rows.append(
                 {
                     "order": (order, town_code),
                     "name": str(record[schema.NAME]),
-                    "type": maps.LAYER_LABELS[layer],
+                    "type": label,
                     "layer": layer,
-                    "town": town_names.get(town_code, town_code),
-                    "status": maps.STATUS_LABELS.get(record[schema.STATUS], record[schema.STATUS]),
+                    "town": towns.get(town_code, town_code),
+                    "address": address if isinstance(address, str) else "",
+                    "status": gettext(maps.STATUS_LABELS[status]) if status in maps.STATUS_LABELS else status,
+                    "url": _detail_url(layer, str(record[schema.ID])),
                 }
             )
     return sorted(rows, key=lambda r: r["order"])
+
+
+def _household_counts(district: District, language: str) -> list[dict[str, Any]]:
+    """Return one row per town: its name and household count, None where the count is suppressed."""
+    counts = _cached_household_counts()
+    by_town = {str(r[schema.TOWN_CODE]): r for r in counts.to_dict("records")}
+    rows = []
+    for code, name in _town_names(district, language).items():
+        found = by_town.get(code)
+        if found is None:
+            rows.append({"town": name, "count": 0, "suppressed": False})
+        else:
+            count = None if found["suppressed"] else int(found["count"])
+            rows.append({"town": name, "count": count, "suppressed": bool(found["suppressed"])})
+    return rows
+
+
+def _cached_household_counts() -> pd.DataFrame:
+    """Return ``household_counts`` per town, reused for ``PUBLIC_COUNTS_TTL_S`` seconds (default 60).
+
+    Counting reads every household row; a public page may show counts a minute old.
+    """
+    ttl_s = float(current_app.config.get("PUBLIC_COUNTS_TTL_S", 60))
+    cached = current_app.extensions.get(_COUNTS_CACHE_KEY)
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < ttl_s:
+        return cached[1]
+    counts = household_counts(get_store(), by=(schema.TOWN_CODE,), min_count=MIN_PUBLIC_COUNT)
+    current_app.extensions[_COUNTS_CACHE_KEY] = (now, counts)
+    return counts
+
+
+def _facts(record: Mapping[str, Any], fields: tuple[tuple[str, str, str | None], ...]) -> list[tuple[str, str]]:
+    """Return ``(label, value text)`` for each field; booleans as yes/no, missing as 'not recorded'."""
+    out = []
+    for column, label, unit in fields:
+        value = _present(record.get(column))
+        if value is None:
+            text = gettext("未记录")
+        elif isinstance(value, bool):
+            text = gettext("有") if value else gettext("无")
+        else:
+            if isinstance(value, float) and value.is_integer() and column.endswith("_mm"):
+                value = int(value)
+            text = gettext(unit) % {"value": value} if unit else str(value)
+        out.append((gettext(label), text))
+    return out
+
+
+def _present(value: Any) -> Any:
+    """Return ``value``, or None for a missing one (None, NaN, empty text)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
+        return None
+    return value
+
+
+def _town_names(district: District, language: str) -> dict[str, str]:
+    column = "name_en" if language == "en" else "name"
+    return dict(zip(district.towns[schema.TOWN_CODE].astype(str), district.towns[column].astype(str), strict=True))
+
+
+def _district_name(district: District, language: str) -> str:
+    return district.name_en if language == "en" else district.name
+
+
+def _detail_url(layer: str, facility_id: str) -> str:
+    return url_for("public.facility", layer=layer, facility_id=facility_id)
+
+
+def _static_url(filename: str) -> str:
+    return url_for("static", filename=filename)
 
 
 def _main_roads(district: District) -> dict[str, Any] | None:

@@ -86,7 +86,7 @@ def make_rows():
     return _facility_rows
 
 
-_FACILITY_DATA = re.compile(r"\}\)\(facility_layer_\w+, (\"[a-z_]+\"), (\[.*\])\);")
+_FACILITY_DATA = re.compile(r"\}\)\(facility_layer_\w+, (\"[a-z_]+\"), (\[.*\]), \"[^\"]*\"\);")
 
 
 @pytest.fixture

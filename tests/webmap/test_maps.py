@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import bz2
-import json
 import re
 
 import folium
@@ -9,6 +8,7 @@ import geopandas as gpd
 import pytest
 from folium.plugins import Fullscreen
 
+from geo.datums import convert
 from layers import schema
 from webmap import assets, maps
 
@@ -87,14 +87,74 @@ def test_household_layer_is_refused(district, layers, make_layer):
         maps.public_map(district, {**layers, schema.HOUSEHOLD: make_layer("h", ["张三"], ["surveyed"])})
 
 
-def test_tile_url_needs_attribution(district, layers):
-    with pytest.raises(ValueError, match="`tile_attr` is required"):
-        maps.public_map(district, layers, tile_url="/tiles/{z}/{x}/{y}.png")
-    script = maps.render_map_parts(
-        maps.public_map(district, layers, tile_url="/tiles/{z}/{x}/{y}.png", tile_attr="内网底图")
-    ).script
-    assert 'L.tileLayer(\n                "/tiles/{z}/{x}/{y}.png"' in script
-    assert json.dumps("内网底图") in script
+def test_tile_sources_from_config():
+    assert maps.tile_sources_from_config({}) == ()  # the default: no tiles at all
+    assert maps.tile_sources_from_config({"TILE_URL": None, "TIANDITU_KEY": None}) == ()
+    intranet = maps.tile_sources_from_config({"TILE_URL": "/tiles/{z}/{x}/{y}.png", "TILE_ATTR": "内网底图"})
+    assert intranet == (maps.TileSource(url="/tiles/{z}/{x}/{y}.png", attribution="内网底图"),)
+    with pytest.raises(ValueError, match="`TILE_ATTR` is required"):
+        maps.tile_sources_from_config({"TILE_URL": "/tiles/{z}/{x}/{y}.png"})
+    both = maps.tile_sources_from_config({"TILE_URL": "/t/{z}/{x}/{y}.png", "TILE_ATTR": "x", "TIANDITU_KEY": "k1"})
+    assert [t.name for t in both] == ["天地图矢量", "天地图注记"]  # the key wins
+
+
+def test_tianditu_tiles_follow_the_wmts_template():
+    vec, cva = maps.tianditu_tiles(" k1 ")
+    assert vec.url == (
+        "https://t{s}.tianditu.gov.cn/vec_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=vec"
+        "&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=k1"
+    )
+    assert cva.url == vec.url.replace("vec", "cva")
+    assert vec.subdomains == cva.subdomains == "01234567"
+    with pytest.raises(ValueError, match="`TIANDITU_KEY` must be"):
+        maps.tianditu_tiles("  ")
+
+
+def test_tiles_are_drawn_in_order(district, layers):
+    tiles = (maps.TileSource("/a/{z}/{x}/{y}.png", "甲"), maps.TileSource("/b/{z}/{x}/{y}.png", "乙"))
+    script = maps.render_map_parts(maps.public_map(district, layers, tiles=tiles)).script
+    assert re.findall(r'L\.tileLayer\(\s*"([^"]+)"', script) == ["/a/{z}/{x}/{y}.png", "/b/{z}/{x}/{y}.png"]
+    plain = maps.render_map_parts(maps.public_map(district, layers)).script
+    assert "L.tileLayer" not in plain
+
+
+def test_gcj02_moves_every_drawn_coordinate_and_not_the_inputs(district, layers, read_facilities, osm_path):
+    roads = maps.main_roads_from_osm(osm_path)
+    before = layers[schema.REHAB_STATION].copy()
+    m = maps.public_map(district, layers, roads=roads, datum="gcj02")
+    parts = maps.render_map_parts(m)
+    marker = read_facilities(parts.script)[schema.REHAB_STATION][0]
+    lon, lat = convert(106.002, 29.51, "wgs84", "gcj02")
+    assert (marker["lon"], marker["lat"]) == (round(lon, 6), round(lat, 6))
+    x0, y0 = convert(106.001, 29.505, "wgs84", "gcj02")  # first road vertex
+    assert f"[{x0}, {y0}]" in parts.script
+    corner = convert(106.0, 29.5, "wgs84", "gcj02")  # boundary corner
+    assert f"[{corner[0]}, {corner[1]}]" in parts.script
+    assert roads["features"][0]["geometry"]["coordinates"][0][0] == [106.001, 29.505]  # inputs untouched
+    assert layers[schema.REHAB_STATION].equals(before)
+    with pytest.raises(ValueError, match="`datum` must be 'wgs84' or 'gcj02'"):
+        maps.public_map(district, layers, datum="bd09")
+
+
+def test_translate_language_and_detail_links(district, layers, read_facilities):
+    english = {"康复站": "Rehab", "开放": "open", "%(name)s（%(type)s，%(status)s）": "%(name)s (%(type)s, %(status)s)"}
+    m = maps.public_map(
+        district,
+        layers,
+        translate=lambda s: english.get(s, s),
+        language="en",
+        detail_url=lambda layer, fid: f"/facility/{layer}/{fid}",
+    )
+    parts = maps.render_map_parts(m)
+    marker = read_facilities(parts.script)[schema.REHAB_STATION][0]
+    assert marker["title"] == "康复站甲 (Rehab, open)"
+    assert marker["lines"][1:3] == ["Rehab · open", "Jia Subdistrict"]
+    assert marker["url"] == "/facility/rehab_station/r0"
+    assert "Yi Town" in parts.script and "乙镇" not in parts.script  # town labels in English
+    assert (
+        "url"
+        not in read_facilities(maps.render_map_parts(maps.public_map(district, layers)).script)[schema.REHAB_STATION][0]
+    )
 
 
 def test_names_cannot_inject_html_or_script(district, make_layer, read_facilities):
