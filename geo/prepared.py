@@ -19,7 +19,7 @@ import scipy.sparse as sp
 import shapely
 
 from geo.errors import NetworkError
-from geo.profiles import Profile, travel_time_s
+from geo.profiles import Profile, highway_class, travel_time_s
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: Bump when the array layout changes, so old cache files are not read.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 Weight = Literal["length", "travel_time"]
 _WEIGHT_TO_FIELD = {"length": "length_m", "travel_time": "time_s"}
 
@@ -116,6 +116,9 @@ class PreparedNetwork:
         Node positions at the start and end of each road piece (the direction of its polyline).
     piece_length_m
         Network length of each piece (the osmnx ``length`` attribute), metres.
+    piece_highway
+        OSM ``highway`` class of each piece as fixed-width text (``geo.profiles.highway_class``: a
+        merged edge takes its most important class; ``_link`` kept); ``""`` where the edge had none.
     piece_coord_ptr, piece_coords
         Polyline vertices of piece ``p``: ``piece_coords[piece_coord_ptr[p]:piece_coord_ptr[p + 1]]``
         (``k × 2`` array of x, y in ``crs``).
@@ -130,6 +133,7 @@ class PreparedNetwork:
     piece_u: np.ndarray
     piece_v: np.ndarray
     piece_length_m: np.ndarray
+    piece_highway: np.ndarray
     piece_coord_ptr: np.ndarray
     piece_coords: np.ndarray
     profiles: Mapping[str, ProfileGraph]
@@ -257,6 +261,7 @@ def prepare_network(G: nx.MultiDiGraph, *, profiles: Mapping[str, Profile]) -> P
         piece_u=_frozen(u, np.int64),
         piece_v=_frozen(v, np.int64),
         piece_length_m=_frozen(length, np.float64),
+        piece_highway=_frozen(_highway_classes(highway), np.str_),
         piece_coord_ptr=_frozen(coord_ptr, np.int64),
         piece_coords=_frozen(coords, np.float64),
         profiles=MappingProxyType(built),
@@ -269,6 +274,12 @@ def prepare_network(G: nx.MultiDiGraph, *, profiles: Mapping[str, Profile]) -> P
         crs_str,
     )
     return net
+
+
+def _highway_classes(highway: list) -> np.ndarray:
+    """Return one class per piece as a fixed-width unicode array (``""`` where there is none)."""
+    classes = ["" if hw is None else highway_class(hw) for hw in highway]
+    return np.array(classes, dtype=f"<U{max([1, *map(len, classes)])}")
 
 
 def _collect_pieces(G, pos, node_x, node_y):

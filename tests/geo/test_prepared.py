@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -89,3 +91,35 @@ def test_cache_is_reused_until_the_source_changes(tmp_path, profiles):
     slower = {**profiles, "walk": profiles["walk"].with_speed(4.0)}
     load_or_prepare(src, CRS, slower, tmp_path / "cache", build_graph=build)
     assert len(calls) == 3
+
+
+def test_each_piece_keeps_its_highway_class(grid_net, tmp_path):
+    classes = dict(zip(zip(grid_net.piece_u.tolist(), grid_net.piece_v.tolist(), strict=True),
+                       grid_net.piece_highway.tolist(), strict=True))  # fmt: skip
+    pos = {int(n): i for i, n in enumerate(grid_net.node_id)}
+    assert classes[(pos[node(2, 0)], pos[node(3, 0)])] == "steps"
+    assert sorted(set(classes.values())) == ["residential", "steps"]
+    assert list(classes.values()).count("residential") == 24
+    grid_net.save(tmp_path / "g.npz")
+    np.testing.assert_array_equal(PreparedNetwork.load(tmp_path / "g.npz").piece_highway, grid_net.piece_highway)
+
+
+def test_merged_edges_take_their_most_important_class_and_missing_is_empty(profiles):
+    G = nx.MultiDiGraph(crs=CRS)
+    for n, x in ((1, 0.0), (2, 100.0), (3, 200.0)):
+        G.add_node(n, x=x, y=0.0)
+    G.add_edge(1, 2, highway=["residential", "secondary_link"], length=100.0)
+    G.add_edge(2, 3, length=100.0)
+    net = prepare_network(G, profiles=profiles)
+    assert net.piece_highway.tolist() == ["secondary_link", ""]
+    assert net.piece_highway.dtype.kind == "U"
+
+
+def test_a_cache_of_the_previous_format_is_refused(grid_net, tmp_path):
+    grid_net.save(tmp_path / "g.npz")
+    with np.load(tmp_path / "g.npz") as z:
+        arrays = {k: z[k] for k in z.files if k != "piece_highway"}
+    arrays["meta"] = np.array(json.dumps({**json.loads(str(arrays["meta"])), "format": 1}))
+    np.savez(tmp_path / "old.npz", **arrays)
+    with pytest.raises(NetworkError, match="cache format 1"):
+        PreparedNetwork.load(tmp_path / "old.npz")
