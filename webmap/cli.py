@@ -13,7 +13,13 @@ from layers.district import load_district
 from layers.synthetic import generate_reference_data
 from layers.synthetic_layers import generate_district_demo
 from webmap import create_app
-from webmap.cli_analyses import coverage_command, gaps_command, household_report_command, targets_command
+from webmap.cli_analyses import (
+    coverage_command,
+    gaps_command,
+    household_report_command,
+    service_areas_command,
+    targets_command,
+)
 from webmap.cli_geo import datum_group, roads_group
 from webmap.cli_layers import export_command, history_command, import_command
 from webmap.store import get_district, get_store
@@ -90,6 +96,7 @@ for _command in (
     coverage_command,
     gaps_command,
     household_report_command,
+    service_areas_command,
     targets_command,
 ):
     main.add_command(_command)

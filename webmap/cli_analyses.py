@@ -275,6 +275,41 @@ def household_report_command(demand: str, profile: str, thresholds: tuple[str, .
     click.echo(f"{failing} of {len(table)} households miss at least one service; wrote {out_path}")
 
 
+@click.command("service-areas")
+@click.option("--facilities", required=True, help="Facility layer name or point file.")
+@click.option("--profile", type=_PROFILE, default="walk", show_default=True)
+@click.option("--threshold", "thresholds", multiple=True, required=True, help="e.g. 800m or 15min (repeatable).")
+@click.option("--status", "statuses", multiple=True, help="Only facilities with this status.")
+@click.option("--shape", type=click.Choice(("roads", "hull")), default="roads", show_default=True,
+              help="roads: follow the reached roads; hull: the hull of the reached network (faster).")  # fmt: skip
+@click.option("--buffer", "buffer_m", type=float, default=50.0, show_default=True, help="Metres around roads.")
+@click.option("--datum", type=_DATUM, help="Datum of CSV/XLSX point files.")
+@click.option("--roads", type=click.Path(exists=True, dir_okay=False), help="OSM XML/PBF/GraphML (default: district).")
+@click.option("--out", "out_path", type=_OUT, required=True, help=".gpkg (per facility and dissolved) or .geojson")
+@with_appcontext
+def service_areas_command(**options: Any) -> None:
+    """Draw each facility's catchment along the roads (one per facility, and dissolved)."""
+    from analyses.inputs import load_points
+    from analyses.service_areas import service_areas
+
+    progress = Progress(4)
+    placer, _ = _placer(options["roads"], progress)
+    progress.stage("reading the facilities")
+    statuses = tuple(options["statuses"]) or None
+    try:
+        facilities = load_points(options["facilities"], store=get_store(), district=get_district(),
+                                 statuses=statuses, datum=options["datum"])  # fmt: skip
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    progress.stage(f"drawing {options['shape']} service areas of {len(facilities):,} facilities")
+    result = service_areas(placer, facilities, profile=options["profile"], thresholds=options["thresholds"],
+                           shape=options["shape"], buffer_m=options["buffer_m"])  # fmt: skip
+    progress.stage(f"writing {options['out_path']}")
+    layer = None if Path(options["out_path"]).suffix.lower() == ".gpkg" else "areas"
+    result.to_file(options["out_path"], layer=layer)
+    click.echo(f"{len(result.areas)} service areas of {len(facilities)} facilities; wrote {options['out_path']}")
+
+
 #: Facilities that serve people now: open ones, and toilets accepted after their build.
 _IN_SERVICE = {
     schema.REHAB_STATION: ("open",),

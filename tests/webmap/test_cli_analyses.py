@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+import geopandas as gpd
 import pandas as pd
 import pyogrio
 import pytest
@@ -100,3 +101,15 @@ def test_targets_json_on_a_date(cli, tmp_path):
     built = toilets[toilets["build_type"].isin(["rebuild", "new"])]
     assert payload["on"] == "2024-06-30"
     assert payload["toilets"]["accepted"] == int((built["status"] == "accepted").sum())
+
+
+def test_service_areas_one_per_facility_and_dissolved(cli, tmp_path):
+    out = tmp_path / "sa.gpkg"
+    result = cli("service-areas", "--facilities", "service_centre", "--status", "open", "--profile", "walk",
+                 "--threshold", "1km", "--shape", "hull", "--out", out)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    areas = gpd.read_file(out, layer="service_areas")
+    centres = pd.read_csv(load_district().demo_dir / "service_centre.csv")
+    assert sorted(areas["facility_id"]) == sorted(centres.loc[centres["status"] == "open", "id"])
+    dissolved = gpd.read_file(out, layer="service_areas_dissolved")
+    assert len(dissolved) == 1 and dissolved.geometry.iloc[0].covers(areas.union_all().buffer(-1e-6))
