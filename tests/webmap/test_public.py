@@ -419,3 +419,15 @@ def test_every_inline_script_carries_the_csp_nonce(client):
     assert len(inline) >= 1
     assert all(a.get("nonce") == nonce for a in inline)
     assert client.get("/").headers["Content-Security-Policy"] != response.headers["Content-Security-Policy"]
+
+
+def test_an_edit_shows_on_the_next_page_view(app, client, make_rows, read_facilities):
+    _text, page = _parse(client.get("/?layer=sports_site"))
+    assert page.row_names == ["体育点甲"]
+    with app.app_context():
+        get_store().upsert_features(
+            schema.SPORTS_SITE, make_rows("s", ["体育点甲", "体育点乙"], ["open", "open"]), user="t"
+        )
+    text, page = _parse(client.get("/?layer=sports_site"))
+    assert page.row_names == ["体育点甲", "体育点乙"]  # the cached rows and map were replaced
+    assert sorted(_marker_names(text, read_facilities)) == ["体育点乙", "体育点甲"]
