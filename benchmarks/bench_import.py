@@ -1,0 +1,323 @@
+"""Benchmark importing households: read, validate, store and end to end, CSV and XLSX, SQLite and PostgreSQL.
+
+Run from the repository root:  .venv/bin/python benchmarks/bench_import.py [--rows 100000] [--quick]
+Writes benchmarks/results/import.json and import.md.
+
+The household ledger is the demo table (data/bishan/demo/household.csv) replicated to ``--rows`` rows
+with new ids, distinct valid ID numbers (check digit per GB 11643) and distinct phone numbers. Each
+(format, backend) pair runs in its own process, so that ``ru_maxrss`` is that scenario's peak:
+
+1. phases on an empty store: `read_table`, `validate_layer`, store (``records()`` + `Store.upsert_features`);
+2. `import_layer` end to end into another empty store, then the same file again (all rows unchanged);
+3. `import_layer` end to end once more under tracemalloc (peak of Python allocations; slower).
+
+PostgreSQL runs against ``--postgres-url`` (default: ``ACCESSPLAN_BENCH_POSTGRES_URL`` or the
+``accessplan_bench`` database of the local test server); its public schema is dropped between runs.
+Create it once:  ``createdb -h 127.0.0.1 -U accessplan accessplan_bench`` (after ``source .ci/postgres.sh``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import json
+import logging
+import multiprocessing as mp
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import openpyxl  # noqa: E402
+import pandas as pd  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from cryptography.fernet import Fernet  # noqa: E402
+
+from layers.crypto import FieldCipher  # noqa: E402
+from layers.district import load_district  # noqa: E402
+from layers.idcard import id_check_char  # noqa: E402
+from layers.importer import import_layer  # noqa: E402
+from layers.io import read_table  # noqa: E402
+from layers.store import Store  # noqa: E402
+from layers.validate import validate_layer  # noqa: E402
+
+logger = logging.getLogger("bench_import")
+LAYER = "household"
+TARGET_ROWS_PER_S = 20_000
+DEFAULT_PG_URL = "postgresql+psycopg://accessplan:accessplan@127.0.0.1:5432/accessplan_bench"
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def household_ledger(n_rows: int) -> pd.DataFrame:
+    """Return ``n_rows`` valid households: the demo rows repeated with new ids, ID and phone numbers.
+
+    Row ``i`` is born ``i // 1000`` days after 1940-01-01 with sequence number ``i % 1000``, so every
+    ID number is distinct (the validator refuses one person on two rows); the certificate number is
+    that ID number plus the demo row's category and grade digits.
+    """
+    demo = pd.read_csv(load_district().demo_dir / "household.csv", dtype=str, keep_default_na=False)
+    df = demo.iloc[[i % len(demo) for i in range(n_rows)]].reset_index(drop=True)
+    base = dt.date(1940, 1, 1)
+    ids, certificates = [], []
+    for i, (id_number, certificate) in enumerate(zip(df["id_number"], df["certificate_number"], strict=True)):
+        first17 = f"{id_number[:6]}{base + dt.timedelta(days=i // 1000):%Y%m%d}{i % 1000:03d}"
+        ids.append(first17 + id_check_char(first17))
+        certificates.append(ids[-1] + certificate[18:20])
+    df["id"] = [f"HH-{i:06d}" for i in range(n_rows)]
+    df["id_number"] = ids
+    df["certificate_number"] = certificates
+    df["phone"] = [f"13{i:09d}" for i in range(n_rows)]
+    return df
+
+
+def write_ledger(ledger: pd.DataFrame, path: Path) -> Path:
+    """Write the ledger as a district would: CSV (UTF-8 with BOM) or XLSX, header in row 1, all text."""
+    if path.suffix == ".csv":
+        ledger.to_csv(path, index=False, encoding="utf-8-sig")
+        return path
+    wb = openpyxl.Workbook(write_only=True)
+    ws = wb.create_sheet("household")
+    ws.append(list(ledger.columns))
+    for row in ledger.itertuples(index=False):
+        ws.append(list(row))
+    wb.save(path)
+    return path
+
+
+def _reset_postgres(url: str) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def _new_store(backend: str, workdir: Path, pg_url: str, key: bytes, tag: str) -> Store:
+    if backend == "sqlite":
+        url = f"sqlite:///{workdir / f'{tag}.sqlite'}"
+    else:
+        _reset_postgres(pg_url)
+        url = pg_url
+    return Store(url, cipher=FieldCipher(key))
+
+
+class _Clock:
+    """Wall and CPU seconds since creation (after a garbage collection)."""
+
+    def __init__(self) -> None:
+        gc.collect()
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def stop(self) -> tuple[float, float]:
+        return time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+
+def run_scenario(path: str, backend: str, pg_url: str, n_rows: int, with_tracemalloc: bool) -> dict:
+    """Measure one file on one backend (in a fresh process); return seconds, rates and peaks."""
+    logging.basicConfig(level=logging.WARNING)
+    district = load_district()
+    _ = district.boundary, district.towns, district.villages  # loaded once, as in the app
+    key = Fernet.generate_key()
+    out: dict[str, object] = {"format": Path(path).suffix[1:], "backend": backend, "rows": n_rows}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+
+        # 1. phases
+        store = _new_store(backend, workdir, pg_url, key, "phases")
+        clock = _Clock()
+        table = read_table(path)
+        out["read_s"], out["read_cpu_s"] = clock.stop()
+        clock = _Clock()
+        validation = validate_layer(LAYER, table, district=district, existing=store.statuses(LAYER))
+        out["validate_s"], out["validate_cpu_s"] = clock.stop()
+        assert validation.ok, validation.report()[:2000]
+        clock = _Clock()
+        counts = store.upsert_features(LAYER, pd.DataFrame(validation.records()), user="bench")
+        out["store_s"], out["store_cpu_s"] = clock.stop()
+        assert (counts.inserted, counts.updated, counts.unchanged) == (n_rows, 0, 0), counts
+        store.close()
+        table = validation = None
+
+        # 2. end to end, then the same file again
+        store = _new_store(backend, workdir, pg_url, key, "e2e")
+        clock = _Clock()
+        outcome = import_layer(store, LAYER, path, district=district, user="bench")
+        out["import_s"], out["import_cpu_s"] = clock.stop()
+        assert outcome.counts is not None and outcome.counts.inserted == n_rows, outcome.validation.report()[:2000]
+        clock = _Clock()
+        outcome = import_layer(store, LAYER, path, district=district, user="bench")
+        out["reimport_s"], out["reimport_cpu_s"] = clock.stop()
+        assert outcome.counts is not None and outcome.counts.unchanged == n_rows, outcome.counts
+        store.close()
+        outcome = None
+        out["ru_maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+        # 3. end to end under tracemalloc
+        if with_tracemalloc:
+            store = _new_store(backend, workdir, pg_url, key, "traced")
+            gc.collect()
+            tracemalloc.start()
+            import_layer(store, LAYER, path, district=district, user="bench")
+            out["tracemalloc_peak_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
+            tracemalloc.stop()
+            store.close()
+    for phase in ("read", "validate", "store", "import", "reimport"):
+        out[f"{phase}_rows_per_s"] = n_rows / out[f"{phase}_s"]
+    return out
+
+
+def _scenario_in_child(args: tuple) -> dict:
+    return run_scenario(*args)
+
+
+def machine_info() -> dict:
+    """Return what the numbers depend on: CPU, cores, memory, load, versions."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import cryptography
+    import psycopg
+
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(mem_gb, 1),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "pandas": pd.__version__,
+        "sqlalchemy": sa.__version__,
+        "cryptography": cryptography.__version__,
+        "psycopg": psycopg.__version__,
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def _postgres_available(url: str) -> str | None:
+    try:
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            version = conn.execute(sa.text("SHOW server_version")).scalar_one()
+        engine.dispose()
+    except sa.exc.OperationalError as exc:
+        logger.warning("PostgreSQL at %s not reachable (%s); skipping it", url.split("@")[-1], exc.orig)
+        return None
+    return str(version)
+
+
+def write_markdown(result: dict, path: Path) -> None:
+    """Write the results table for people."""
+    m = result["machine"]
+    lines = [
+        f"# Import benchmark: {result['rows']:,} household rows",
+        "",
+        f"{m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; load average at start {m['load_average_at_start']}"
+        " (the machine is shared: CPU seconds are the steadier figure); "
+        f"Python {m['python']}, pandas {m['pandas']}, SQLAlchemy {m['sqlalchemy']}, "
+        f"cryptography {m['cryptography']}, psycopg {m['psycopg']}, PostgreSQL {result.get('postgres') or 'n/a'}; "
+        f"{m['date']}.",
+        "",
+        "Rows per second (wall clock; CPU seconds of this process in brackets). `store` = `records()` + "
+        "`Store.upsert_features` (encrypt every row's personal fields, insert features and history in one "
+        "transaction); `import` = `import_layer` end to end into an empty store; `re-import` = the same file "
+        "again (all rows unchanged).",
+        "",
+        "| file | backend | read | validate | store | import | re-import | import s | peak RSS MB | tracemalloc MB |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in result["scenarios"]:
+        cells = [
+            f"{r[f'{p}_rows_per_s']:,.0f} ({r[f'{p}_cpu_s']:.1f} s)"
+            for p in ("read", "validate", "store", "import", "reimport")
+        ]
+        traced = f"{r['tracemalloc_peak_mb']:,.0f}" if "tracemalloc_peak_mb" in r else "-"
+        lines.append(
+            f"| {r['format']} | {r['backend']} | {' | '.join(cells)} | {r['import_s']:.1f} | "
+            f"{r['ru_maxrss_mb']:,.0f} | {traced} |"
+        )
+    target = result["target"]
+    lines += [
+        "",
+        f"Target: ≥ {target['rows_per_s']:,} rows/s validated and stored from CSV into SQLite "
+        f"(`import_layer` end to end): measured {target['measured_rows_per_s']:,.0f} rows/s — "
+        f"{'met' if target['met'] else 'not met'}.",
+    ]
+    if result.get("notes"):
+        lines += ["", *result["notes"]]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the ledgers, run every scenario in a fresh process, write the results."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=100_000, help="household rows (default 100,000)")
+    parser.add_argument("--quick", action="store_true", help="10,000 rows, CSV only, no tracemalloc pass")
+    parser.add_argument("--postgres-url", default=os.environ.get("ACCESSPLAN_BENCH_POSTGRES_URL", DEFAULT_PG_URL))
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--formats", default=None, help="comma-separated subset of csv,xlsx")
+    parser.add_argument("--out", type=Path, default=RESULTS / "import.json")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("layers").setLevel(logging.WARNING)
+    n_rows = 10_000 if args.quick else args.rows
+    machine = machine_info()
+    postgres = None if args.no_postgres else _postgres_available(args.postgres_url)
+    backends = ["sqlite"] + (["postgresql"] if postgres else [])
+    formats = args.formats.split(",") if args.formats else (["csv"] if args.quick else ["csv", "xlsx"])
+    scenarios = []
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        ledger = household_ledger(n_rows)
+        files = {}
+        for fmt in formats:
+            files[fmt] = write_ledger(ledger, Path(tmp) / f"household.{fmt}")
+        logger.info("Wrote %s rows as %s in %.1f s", f"{n_rows:,}", "/".join(formats), time.perf_counter() - t)
+        del ledger
+        ctx = mp.get_context("spawn")
+        for fmt in formats:
+            for backend in backends:
+                with ctx.Pool(1, maxtasksperchild=1) as pool:
+                    job = (str(files[fmt]), backend, args.postgres_url, n_rows, not args.quick)
+                    r = pool.apply(_scenario_in_child, (job,))
+                logger.info(
+                    "%s → %s: read %.2f s, validate %.2f s, store %.2f s; import %.2f s (%s rows/s), re-import %.2f s",
+                    fmt, backend, r["read_s"], r["validate_s"], r["store_s"], r["import_s"],
+                    f"{r['import_rows_per_s']:,.0f}", r["reimport_s"],
+                )  # fmt: skip
+                scenarios.append(r)
+    csv_sqlite = next(r for r in scenarios if r["format"] == "csv" and r["backend"] == "sqlite")
+    result = {
+        "rows": n_rows,
+        "quick": args.quick,
+        "machine": machine,
+        "postgres": postgres,
+        "scenarios": scenarios,
+        "target": {
+            "rows_per_s": TARGET_ROWS_PER_S,
+            "measured_rows_per_s": csv_sqlite["import_rows_per_s"],
+            "met": csv_sqlite["import_rows_per_s"] >= TARGET_ROWS_PER_S,
+        },
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_markdown(result, args.out.with_suffix(".md"))
+    logger.info("Wrote %s and %s", args.out, args.out.with_suffix(".md"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
