@@ -15,6 +15,8 @@ from analyses.siting import (
     PMedian,
     SetCover,
     compare_with_current,
+    kept_toilets,
+    site_new_toilets,
 )
 from tests.geo.conftest import CRS, xy
 
@@ -372,3 +374,44 @@ def test_from_network_on_the_grid(grid_net):
     # one site per town: T1 gets s0 or s1 (both cover h0+h1... s1 covers h0, h1, h2); T2 gets s3 or s2
     assert cover.objective == pytest.approx(8.0)
     assert cover.by_town["sites"].tolist() == [1, 1]
+
+
+@pytest.mark.parametrize("method", ["exact", "heuristic"])
+def test_new_toilets_keep_the_current_ones_and_cover_the_most(grid_net, method):
+    placer = Placer(grid_net)
+    demand = grid_points("h", [(0, 0), (0, 1), (2, 2), (3, 2), (3, 3)], town_code=["A", "A", "B", "B", "B"],
+                         households=[1.0, 1.0, 3.0, 1.0, 1.0])  # fmt: skip
+    toilets = grid_points("t", [(0, 0), (3, 3), (1, 3)], town_code=["A", "B", "B"])
+    toilets["status"] = ["accepted", "planned", "completed"]
+    toilets["build_type"] = ["new", "new", "rebuild"]
+    candidates = grid_points("c", [(2, 2)], town_code=["B"])
+    got = site_new_toilets(placer, toilets, demand, candidates, n_new=1, profile="walk", threshold="150m",
+                           weight_column="households", method=method)  # fmt: skip
+    # kept: t0 (accepted) covers h0, h1; t2 (rebuild) at (1,3) covers nothing within 150 m.
+    # c0 at (2,2) covers h2 (3) + h3 (1) = 4; the planned t1 at (3,3) covers h3 + h4 = 2.
+    assert got.kept == ("t0", "t2")
+    assert got.new_sites == ("c0",)
+    assert got.result.selected == ("c0", "t0", "t2")
+    assert got.comparison.summary["covered_share_before"] == pytest.approx(2 / 7)
+    assert got.comparison.summary["covered_share_after"] == pytest.approx(6 / 7)
+    by_town = got.comparison.by_town
+    assert by_town.loc["A", "covered_share_before"] == 1.0 and by_town.loc["A", "covered_share_change"] == 0.0
+    assert by_town.loc["B", "covered_share_before"] == 0.0
+    assert by_town.loc["B", "covered_share_after"] == pytest.approx(4 / 5)
+    assert by_town.loc["B", "sites_after"] == 2
+    data = got.to_dict()
+    assert data["new_sites"] == ["c0"] and data["comparison"]["by_town"][0]["town_code"] == "A"
+
+
+def test_new_toilets_without_the_planned_sites_or_with_clashing_ids(grid_net):
+    placer = Placer(grid_net)
+    demand = grid_points("h", [(3, 2), (3, 3)], town_code=["B", "B"])
+    toilets = grid_points("t", [(0, 0), (3, 3)], town_code=["A", "B"]).assign(status=["accepted", "planned"])
+    candidates = grid_points("c", [(0, 1)], town_code=["A"])
+    got = site_new_toilets(placer, toilets, demand, candidates, n_new=1, profile="walk", threshold="150m",
+                           planned_as_candidates=False)  # fmt: skip
+    assert got.new_sites == ("c0",) and got.result.covered_share == 0.0
+    with pytest.raises(ValueError, match=r"reuse toilet ids \['t1'\]"):
+        site_new_toilets(placer, toilets, demand, candidates.assign(id=["t1"]), n_new=1, profile="walk",
+                         threshold="150m")  # fmt: skip
+    assert kept_toilets(toilets).tolist() == [True, False]
