@@ -26,7 +26,7 @@ lint: $(BIN)/accessplan
 # Re-pin every dependency to the newest release that installs here (then run `make test`).
 lock:
 	$(BIN)/python -m pip install --quiet uv
-	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra bench --python-version 3.11 -o requirements.lock
 
 clean-env:
 	rm -rf $(VENV)

@@ -19,7 +19,9 @@ def _names(requirements: list[str]) -> set[str]:
 
 def test_environment_yml_lists_the_packages_pip_installs():
     project = _pyproject()["project"]
-    wanted = _names(project["dependencies"]) | _names(project["optional-dependencies"]["test"])
+    wanted = _names(project["dependencies"]) | {
+        name for extra in project["optional-dependencies"].values() for name in _names(extra)
+    }
     text = (ROOT / "environment.yml").read_text(encoding="utf-8")
     dependencies = text.split("dependencies:", 1)[1]
     entries = [
@@ -34,7 +36,9 @@ def test_environment_yml_lists_the_packages_pip_installs():
 
 def test_every_dependency_is_pinned_in_the_lock():
     project = _pyproject()["project"]
-    wanted = _names(project["dependencies"]) | _names(project["optional-dependencies"]["test"])
+    wanted = _names(project["dependencies"]) | {
+        name for extra in project["optional-dependencies"].values() for name in _names(extra)
+    }
     lock = (ROOT / "requirements.lock").read_text(encoding="utf-8")
     pinned = {m.group(1).lower() for m in re.finditer(r"^([A-Za-z0-9_.\-]+)==", lock, re.M)}
     assert wanted <= pinned, f"not pinned in requirements.lock: {sorted(wanted - pinned)}"
