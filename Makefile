@@ -17,8 +17,10 @@ run: $(BIN)/accessplan
 	$(BIN)/accessplan users demo
 	$(BIN)/accessplan serve --host 127.0.0.1 --port 5000
 
+# The suite needs a PostgreSQL server (store tests) and Debian's chromium + axe-core (browser tests):
+# the two scripts install and start them when missing (apt-get/npm), then pytest runs everything.
 test: $(BIN)/accessplan
-	$(BIN)/python -m pytest
+	bash -c 'set -e; source .ci/postgres.sh; source .ci/browser.sh; exec $(BIN)/python -m pytest'
 
 lint: $(BIN)/accessplan
 	$(BIN)/ruff check .

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what the browser tests (tests/browser) need; sourced by .ci/run before `make test`.
+# Install what the browser tests (tests/browser) need; sourced by `make test` before pytest.
 # - Debian's chromium (Playwright drives /usr/bin/chromium; no browser download) and fonts-noto-cjk
 #   (Chinese glyphs in screenshots and for axe's contrast checks);
 # - axe-core from npm, pinned by tests/browser/package-lock.json, into tests/browser/node_modules

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install (if missing) and start a local PostgreSQL server for the store tests; print the URL to use.
-# Sourced by .ci/run: exports ACCESSPLAN_TEST_POSTGRES_URL (loopback TCP with a password).
+# Sourced by `make test`: exports ACCESSPLAN_TEST_POSTGRES_URL (loopback TCP with a password).
 set -euo pipefail
 if ! command -v pg_ctlcluster >/dev/null 2>&1 || [ -z "$(ls /usr/lib/postgresql 2>/dev/null)" ]; then
   apt-get update -qq
