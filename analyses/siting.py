@@ -1925,12 +1925,12 @@ def site_new_toilets(
     return ToiletSiting(result, comparison, kept_ids, new_sites)
 
 
-def _plain(value: Any) -> Any:
-    """Return ``value`` with numpy scalars, tuples and NaN made JSON-friendly."""
+def jsonable(value: Any) -> Any:
+    """Return ``value`` with numpy scalars, tuples and NaN made JSON-friendly (NaN → None)."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not np.isfinite(value):
@@ -1938,6 +1938,9 @@ def _plain(value: Any) -> Any:
     if value is pd.NA:
         return None
     return value
+
+
+_plain = jsonable
 
 
 __all__: Sequence[str] = (
@@ -1950,6 +1953,7 @@ __all__: Sequence[str] = (
     "SitingResult",
     "ToiletSiting",
     "compare_with_current",
+    "jsonable",
     "kept_toilets",
     "model_from_network",
     "site_new_toilets",

@@ -22,6 +22,7 @@ from webmap.cli_analyses import (
 )
 from webmap.cli_geo import datum_group, roads_group
 from webmap.cli_layers import export_command, history_command, import_command
+from webmap.cli_siting import site_command
 from webmap.store import get_district, get_store
 
 
@@ -97,6 +98,7 @@ for _command in (
     gaps_command,
     household_report_command,
     service_areas_command,
+    site_command,
     targets_command,
 ):
     main.add_command(_command)
