@@ -258,8 +258,9 @@ def _table_from_rows(rows: Iterable[Sequence[object]], path: Path) -> pd.DataFra
     header += [None] * (width - len(header))
     numbers, records = [], []
     for offset, row in enumerate(body_rows):
-        cells = [None if _blank(c) else (c.strip() if isinstance(c, str) else c) for c in row]
-        if all(c is None for c in cells):
+        # Plain str cells (all of a CSV's) take the first branch; `_cell` does the rest.
+        cells = [(c.strip() or None) if c.__class__ is str else _cell(c) for c in row]
+        if cells.count(None) == len(cells):
             continue
         cells += [None] * (width - len(cells))
         records.append(cells)
@@ -281,6 +282,13 @@ def _table_from_rows(rows: Iterable[Sequence[object]], path: Path) -> pd.DataFra
     table.index = pd.Index(numbers, name=ROW, dtype=np.int64)
     logger.debug("Header of %s found on row %d: %r", path.name, h + 1, names)
     return table
+
+
+def _cell(value: object) -> object:
+    """Return a cell as the table holds it: stripped text, None for blanks, other values as they are."""
+    if _blank(value):
+        return None
+    return value.strip() if isinstance(value, str) else value
 
 
 def _blank(value: object) -> bool:

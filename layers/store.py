@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from alembic import command
@@ -25,6 +26,8 @@ from layers import schema
 from layers.errors import EncryptionKeyError, NotFoundError, StaleVersionError, WorkflowError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
     from layers.crypto import FieldCipher
 
 logger = logging.getLogger(__name__)
@@ -133,6 +136,15 @@ class Store:
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
+    def data_version(self) -> int:
+        """Return a number that changes whenever any row changes (the newest history row's ``seq``).
+
+        Every insert and update appends a history row in the same transaction, so caches of derived
+        data (public map rows, API responses) stay valid exactly as long as this number does.
+        """
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.max(history_table.c.seq))).scalar() or 0)
+
     def features(
         self,
         layer: str,
@@ -224,20 +236,24 @@ class Store:
         a file is idempotent.
         """
         now = datetime.now(UTC)
-        incoming = [self._to_record(layer, r) for r in rows.to_dict("records")]
+        incoming = self._to_records(layer, rows)
         with self.engine.begin() as conn:
             existing = {
                 r[schema.ID]: r
                 for r in conn.execute(sa.select(features_table).where(features_table.c.layer == layer)).mappings().all()
             }
             inserts, updates, history = [], [], []
-            for record in incoming:
+            for record, personal in incoming:
                 old = existing.get(record[schema.ID])
+                if old is not None and self._same(old, record, personal):
+                    continue
+                # Each row gets its own token (fresh IV), made only for rows that are written.
+                record["personal"] = None if personal is None else self.cipher.encrypt(personal)
                 if old is None:
                     inserts.append({**record, schema.VERSION: 1, "created_by": user, "created_at": now,
                                     "updated_by": user, "updated_at": now})  # fmt: skip
                     history.append(_history(now, user, layer, record, "insert", 1, None, record))
-                elif not self._same(old, record):
+                else:
                     version = old[schema.VERSION] + 1
                     updates.append({**record, "b_id": record[schema.ID], "b_version": old[schema.VERSION],
                                     schema.VERSION: version, "updated_by": user, "updated_at": now})  # fmt: skip
@@ -322,44 +338,78 @@ class Store:
         return self.cipher
 
     def _to_record(self, layer: str, row: dict[str, Any]) -> dict[str, Any]:
-        personal = {c: _plain(row[c]) for c in schema.layer_spec(layer).personal if c in row}
-        lon, lat = float(row[schema.LON]), float(row[schema.LAT])
-        if not (math.isfinite(lon) and math.isfinite(lat)):
-            msg = f"Row {row[schema.ID]!r} of `{layer}` has no valid `lon`/`lat` ({lon!r}, {lat!r}); validate first."
-            raise ValueError(msg)
+        """Return one row as stored, its personal fields encrypted into ``personal``."""
+        frame = pd.DataFrame([row], columns=list(row)).astype(object)
+        ((record, personal),) = self._to_records(layer, frame)
+        record["personal"] = None if personal is None else self.cipher.encrypt(personal)
+        return record
+
+    def _to_records(self, layer: str, rows: pd.DataFrame) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+        """Return each row as stored (without ``personal``) and its plain personal fields (None if none).
+
+        Works column by column: the values are converted once per column (`_plain_values`), and the
+        per-row work is building the dicts.
+
+        Raises
+        ------
+        ValueError
+            If a row has no finite ``lon``/``lat`` (the first such row is named).
+        EncryptionKeyError
+            If the layer has personal columns and the store no key.
+        """
+        columns = list(rows.columns)
+        personal_columns = [c for c in schema.layer_spec(layer).personal if c in columns]
+        if personal_columns:
+            self._require_cipher()
         attribute_columns = [
             c
-            for c in row
+            for c in columns
             if c not in schema.COMMON_COLUMNS
-            and c not in personal
+            and c not in personal_columns
             and c not in _ROW_COLUMNS
             and c not in schema.SYSTEM_COLUMNS
         ]
-        return {
-            "layer": layer,
-            schema.ID: str(row[schema.ID]),
-            schema.TOWN_CODE: str(row[schema.TOWN_CODE]),
-            schema.VILLAGE_CODE: _plain(row.get(schema.VILLAGE_CODE)),
-            schema.NAME: None if personal else _plain(row.get(schema.NAME)),
-            schema.ADDRESS: _plain(row.get(schema.ADDRESS)),
-            schema.LON: lon,
-            schema.LAT: lat,
-            "source_datum": row.get(schema.DATUM, row.get("source_datum")),
-            schema.STATUS: row[schema.STATUS],
-            "attributes": {c: _plain(row[c]) for c in attribute_columns},
-            "personal": self._require_cipher().encrypt(personal) if personal else None,
-        }
+        n = len(rows)
 
-    def _same(self, old: Any, record: dict[str, Any]) -> bool:
+        def native(column: str) -> list[Any]:
+            return _native_values(rows[column]) if column in columns else [None] * n
+
+        def plain(column: str) -> list[Any]:
+            return _plain_values(rows[column]) if column in columns else [None] * n
+
+        ids = [str(v) for v in native(schema.ID)]
+        lon = [_float(v) for v in native(schema.LON)]
+        lat = [_float(v) for v in native(schema.LAT)]
+        for i in range(n):
+            if not (math.isfinite(lon[i]) and math.isfinite(lat[i])):
+                msg = f"Row {ids[i]!r} of `{layer}` has no valid `lon`/`lat` ({lon[i]!r}, {lat[i]!r}); validate first."
+                raise ValueError(msg)
+        datum = native(schema.DATUM if schema.DATUM in columns else schema.SOURCE_DATUM)
+        names = [None] * n if personal_columns else plain(schema.NAME)
+        attribute_rows = _rows(plain, attribute_columns, n)
+        attributes = [dict(zip(attribute_columns, values, strict=True)) for values in attribute_rows]
+        personal = (
+            [dict(zip(personal_columns, values, strict=True)) for values in _rows(plain, personal_columns, n)]
+            if personal_columns
+            else [None] * n
+        )
+        keys = ("layer", schema.ID, schema.TOWN_CODE, schema.VILLAGE_CODE, schema.NAME, schema.ADDRESS,
+                schema.LON, schema.LAT, "source_datum", schema.STATUS, "attributes")  # fmt: skip
+        values = zip(
+            [layer] * n, ids, [str(v) for v in native(schema.TOWN_CODE)], plain(schema.VILLAGE_CODE), names,
+            plain(schema.ADDRESS), lon, lat, datum, native(schema.STATUS), attributes,
+            strict=True,
+        )  # fmt: skip
+        return [(dict(zip(keys, v, strict=True)), p) for v, p in zip(values, personal, strict=True)]
+
+    def _same(self, old: Any, record: dict[str, Any], personal: dict[str, Any] | None) -> bool:
+        """Return True if the stored row ``old`` equals ``record`` and ``personal`` (decrypting only if needed)."""
         for key, value in record.items():
-            if key == "personal":
-                if (old["personal"] is None) != (value is None):
-                    return False
-                if value is not None and self.decrypt_personal(old["personal"]) != self.decrypt_personal(value):
-                    return False
-            elif old[key] != value:
+            if old[key] != value:
                 return False
-        return True
+        if (old["personal"] is None) != (personal is None):
+            return False
+        return personal is None or self.decrypt_personal(old["personal"]) == personal
 
 
 def upgrade_schema(engine: sa.Engine) -> None:
@@ -421,6 +471,36 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+_SIMPLE_TYPES = frozenset((str, int, bool, type(None)))
+
+
+def _native_values(values: pd.Series) -> list[Any]:
+    """Return a column's values as ``DataFrame.to_dict`` gives them: Python scalars, None for NA."""
+    if isinstance(values.dtype, pd.api.extensions.ExtensionDtype):
+        return values.to_numpy(dtype=object, na_value=None).tolist()
+    array = values.to_numpy()
+    if array.dtype.kind in "biuf":
+        return array.tolist()  # Python scalars; NaN stays a float
+    return [v.item() if isinstance(v, np.generic) else v for v in array.tolist()]
+
+
+def _plain_values(values: pd.Series) -> list[Any]:
+    """Return `_plain` of every value of a column (fast path for the common scalar types)."""
+    return [
+        v if v.__class__ in _SIMPLE_TYPES or (v.__class__ is float and v == v) else _plain(v)
+        for v in _native_values(values)
+    ]
+
+
+def _rows(get: Callable[[str], list[Any]], columns: list[str], n: int) -> Iterable[tuple[Any, ...]]:
+    """Return the values of ``columns`` row by row."""
+    return zip(*(get(c) for c in columns), strict=True) if columns else ((),) * n
+
+
+def _float(value: Any) -> float:
+    return math.nan if value is None else float(value)
 
 
 def _plain(value: Any) -> Any:

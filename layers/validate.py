@@ -192,8 +192,9 @@ class ValidationResult:
 
     def records(self) -> list[dict[str, object]]:
         """Return the clean rows as JSON-safe dicts (None for missing values, Python scalars)."""
-        df = self.frame.astype(object).where(self.frame.notna(), None)
-        return [{k: _python_scalar(v) for k, v in r.items()} for r in df.to_dict("records")]
+        columns = [str(c) for c in self.frame.columns]
+        values = [_column_objects(self.frame.iloc[:, j]) for j in range(len(columns))]
+        return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
 
 
 def validate_layer(
@@ -852,6 +853,16 @@ def _as_array(values: object) -> object:
     if isinstance(values, pd.Series):
         return values.to_numpy(dtype=object) if not isinstance(values.dtype, np.dtype) else values.to_numpy()
     return values
+
+
+def _column_objects(values: pd.Series) -> list[object]:
+    """Return a column as Python scalars with None for missing values (built column-wise, for speed)."""
+    out = values.astype(object).to_numpy(dtype=object, na_value=None).tolist()
+    if values.dtype.kind == "f":
+        return [None if v != v else v for v in out]  # NaN
+    if values.dtype == object:
+        return [None if v is None or pd.isna(v) else _python_scalar(v) for v in out]
+    return out
 
 
 def _python_scalar(value: object) -> object:
