@@ -1,0 +1,270 @@
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from openpyxl import Workbook
+
+from layers import schema
+from layers.district import load_district
+from tests.webmap import staff_fixtures
+from tests.webmap.staff_fixtures import ROLE_KEYS, csrf_token
+from webmap.store import get_store
+
+demo_key, demo_db, demo_cache = staff_fixtures.demo_key, staff_fixtures.demo_db, staff_fixtures.demo_cache
+client, client_as = staff_fixtures.client, staff_fixtures.client_as
+
+
+@pytest.fixture
+def app(tmp_path, demo_db, demo_key, demo_cache, monkeypatch):
+    """The staff app, with uploads waiting for confirmation in the test's own folder."""
+    for app in staff_fixtures.app.__wrapped__(tmp_path, demo_db, demo_key, demo_cache, monkeypatch):
+        app.config["TOILET_IMPORT_DIR"] = str(tmp_path / "imports")
+        yield app
+
+
+TOILET = "AT-026"  # rebuild, planned, version 1 in the demo data
+EDIT = {"version": "1", "status": "under_construction", "contractor": "重庆某建设工程有限公司"}
+
+# Expected status per role, in ROLE_KEYS order: public, caseworker_a, caseworker_b, bureau, planner, admin.
+MATRIX = [
+    ("GET", "/toilets/", None, (302, 403, 403, 200, 200, 200)),
+    ("GET", "/toilets/?build_type=new&status=planned", None, (302, 403, 403, 200, 200, 200)),
+    ("GET", f"/toilets/{TOILET}", None, (302, 403, 403, 200, 200, 200)),
+    ("GET", "/toilets/AT-999", None, (302, 403, 403, 404, 404, 404)),
+    ("POST", f"/toilets/{TOILET}", EDIT, (302, 403, 403, 302, 403, 302)),
+    ("GET", "/toilets/import", None, (302, 403, 403, 200, 403, 200)),
+    ("POST", "/toilets/import", {"action": "check"}, (302, 403, 403, 400, 403, 400)),
+    ("POST", "/toilets/import", {"action": "confirm", "token": "x" * 32}, (302, 403, 403, 400, 403, 400)),
+]
+
+
+def _request(client, method, path, body):
+    if method == "GET":
+        return client.get(path)
+    token = csrf_token(client)  # every POST carries a valid token: the matrix tests roles, not CSRF
+    return client.post(path, data={**body, "csrf_token": token})
+
+
+@pytest.mark.parametrize("role", ROLE_KEYS)
+@pytest.mark.parametrize(("method", "path", "body", "expected"), MATRIX)
+def test_every_route_for_every_role(client_as, role, method, path, body, expected):
+    response = _request(client_as(role), method, path, body)
+    assert response.status_code == expected[ROLE_KEYS.index(role)]
+    if response.status_code == 302 and role == "public":
+        assert response.headers["Location"].startswith("/login")
+
+
+def test_the_matrix_covers_every_route(app):
+    covered = {re.sub(r"\?.*", "", path) for _, path, _, _ in MATRIX}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith("toilets."):
+            pattern = re.sub(r"<[^>]+>", "[^/]+", rule.rule)
+            assert any(re.fullmatch(pattern, p) for p in covered), rule.rule
+
+
+def _demo_toilets() -> pd.DataFrame:
+    return pd.read_csv(load_district().demo_dir / "accessible_toilet.csv", dtype=str)
+
+
+def _cells(html: str, row_id: str) -> list[str]:
+    row = re.search(rf'<tr id="{row_id}">(.*?)</tr>', html, re.S).group(1)
+    return [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)]
+
+
+def test_progress_bars_match_the_demo_data(client_as):
+    demo = _demo_toilets()
+    html = client_as("planner").get("/toilets/").get_data(as_text=True)
+    programme = demo[demo["build_type"].isin(["rebuild", "new"])]
+    accepted = programme[programme["status"] == "accepted"]
+    assert f"合计：已验收 {len(accepted)} / 38 座" in html
+    for build_type in ("rebuild", "new"):
+        of_type = programme[programme["build_type"] == build_type]
+        n = int((of_type["status"] == "accepted").sum())
+        cells = _cells(html, f"progress-{build_type}")
+        assert cells[2] == f"{n} / 19"
+        assert cells[3:] == [
+            str(int((of_type["status"] == s).sum())) for s in ("completed", "under_construction", "planned")
+        ]
+        assert f'<progress max="19" value="{n}"' in html
+    for town, group in programme.groupby("town_code"):
+        n = int((group["status"] == "accepted").sum())
+        cells = _cells(html, f"progress-town-{town}")
+        assert cells[2] == f"{n} / {len(group)}"
+        assert f'<progress max="{len(group)}" value="{n}"' in html
+
+
+def test_register_filters_by_build_type_status_and_town(client_as):
+    demo = _demo_toilets()
+    town = demo["town_code"].iloc[0]
+    expected = demo[(demo["build_type"] == "new") & (demo["status"] == "planned") & (demo["town_code"] == town)]
+    html = client_as("bureau").get(f"/toilets/?build_type=new&status=planned&town={town}").get_data(as_text=True)
+    assert f"符合条件的无障碍厕所：{len(expected)} 座" in html
+    programme = demo[demo["build_type"].isin(["rebuild", "new"])]
+    html = client_as("bureau").get("/toilets/").get_data(as_text=True)
+    assert f"符合条件的无障碍厕所：{len(programme)} 座" in html
+    assert not re.search(r"""(src|href)=["']https?://""", html)  # the map is served offline
+    assert client_as("bureau").get("/toilets/?status=done").status_code == 400
+
+
+def test_an_edit_moves_the_status_one_step_and_writes_history(client_as, app):
+    client = client_as("bureau")
+    token = csrf_token(client, f"/toilets/{TOILET}")
+    response = client.post(f"/toilets/{TOILET}", data={**EDIT, "room_area_m2": "4.2", "csrf_token": token})
+    assert response.status_code == 302
+    html = client.get(f"/toilets/{TOILET}").get_data(as_text=True)
+    assert "规划中 → 在建" in html and "施工单位" in html
+    with app.app_context():
+        row = get_store().feature(schema.ACCESSIBLE_TOILET, TOILET)
+    assert (row[schema.STATUS], row[schema.CONTRACTOR], row["room_area_m2"], row[schema.VERSION]) == (
+        "under_construction", "重庆某建设工程有限公司", 4.2, 2,
+    )  # fmt: skip
+    skip = client.post(f"/toilets/{TOILET}", data={"version": "2", "status": "accepted", "csrf_token": token})
+    assert skip.status_code == 400
+    assert "没有保存" in skip.get_data(as_text=True)
+
+
+def test_a_stale_edit_names_who_changed_the_row_and_changes_nothing(client_as, app):
+    first, second = client_as("bureau"), client_as("admin")
+    token = csrf_token(first, f"/toilets/{TOILET}")
+    assert first.post(f"/toilets/{TOILET}", data={**EDIT, "csrf_token": token}).status_code == 302
+    with app.app_context():
+        before = get_store().feature(schema.ACCESSIBLE_TOILET, TOILET)
+    token = csrf_token(second, f"/toilets/{TOILET}")
+    stale = {"version": "1", "status": "under_construction", "contractor": "另一家公司", "csrf_token": token}
+    response = second.post(f"/toilets/{TOILET}", data=stale)
+    assert response.status_code == 409
+    html = response.get_data(as_text=True)
+    assert "已被 bureau 于" in html and "现为第 2 版，您编辑的是第 1 版" in html
+    with app.app_context():
+        after = get_store().feature(schema.ACCESSIBLE_TOILET, TOILET)
+        history = get_store().history(schema.ACCESSIBLE_TOILET, TOILET)
+    assert after == before
+    assert len(history) == 2
+
+
+HEADERS = ["编号", "名称", "镇街", "详细地址", "经度", "纬度", "状态", "建设类型", "施工单位", "计划完工日期", "门净宽"]
+
+
+def _xlsx(rows: list[list[object]]) -> bytes:
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(HEADERS)
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+GOOD_ROWS = [
+    [
+        "AT-101",
+        "新建测试公厕一",
+        "璧城街道",
+        "璧城街道测试路1号",
+        106.227,
+        29.591,
+        "规划",
+        "新建",
+        "甲公司",
+        "2025-06-30",
+        900,
+    ],
+    [
+        "AT-102",
+        "新建测试公厕二",
+        "璧泉街道",
+        "璧泉街道测试路2号",
+        106.20,
+        29.59,
+        "在建",
+        "新建",
+        "乙公司",
+        "2025-09-30",
+        850,
+    ],
+]
+
+
+def _upload(client, content: bytes, *, datum: str = "wgs84", name: str = "台账.xlsx"):
+    token = csrf_token(client, "/toilets/import")
+    data = {"csrf_token": token, "action": "check", "datum": datum, "file": (io.BytesIO(content), name)}
+    return client.post("/toilets/import", data=data, content_type="multipart/form-data"), token
+
+
+def _pending_files(app) -> list[Path]:
+    folder = Path(app.config["TOILET_IMPORT_DIR"])
+    return sorted(folder.glob("*")) if folder.exists() else []
+
+
+def test_a_spreadsheet_with_one_bad_row_shows_that_row_and_imports_nothing(client_as, app):
+    client = client_as("bureau")
+    bad = ["AT-103", "新建测试公厕三", "璧城街道", "测试路3号", 106.227, 29.591, "规划", "新建", "丙公司", "明年", 900]
+    with app.app_context():
+        n_before = get_store().count(schema.ACCESSIBLE_TOILET)
+    response, _ = _upload(client, _xlsx([*GOOD_ROWS, bad]))
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "没有导入任何数据" in html
+    problems = re.findall(r"<tr><td class=\"num\">(\d+)</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>", html)
+    assert problems == [("4", "AT-103", "计划完工日期", "明年")]  # header is row 1
+    assert "确认导入" not in html
+    with app.app_context():
+        assert get_store().count(schema.ACCESSIBLE_TOILET) == n_before
+    assert _pending_files(app) == []
+
+
+def test_a_good_spreadsheet_imports_only_after_confirmation(client_as, app):
+    client = client_as("bureau")
+    with app.app_context():
+        n_before = get_store().count(schema.ACCESSIBLE_TOILET)
+    response, token = _upload(client, _xlsx(GOOD_ROWS), name="../../etc/台账.xlsx")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "2 行全部通过检查：将新增 2 条，更新 0 条" in html
+    (pending,) = _pending_files(app)
+    assert "台账" not in pending.name and pending.suffix == ".xlsx"
+    with app.app_context():
+        assert get_store().count(schema.ACCESSIBLE_TOILET) == n_before  # a dry run writes nothing
+    upload_token = re.search(r'name="token" value="([^"]+)"', html).group(1)
+    assert (
+        client.post("/toilets/import", data={"csrf_token": token, "action": "confirm", "token": "y" * 32}).status_code
+        == 400
+    )
+    confirm = client.post("/toilets/import", data={"csrf_token": token, "action": "confirm", "token": upload_token})
+    assert confirm.status_code == 302
+    assert "新增 2 条" in client.get(confirm.headers["Location"]).get_data(as_text=True)
+    with app.app_context():
+        assert get_store().count(schema.ACCESSIBLE_TOILET) == n_before + 2
+        row = get_store().feature(schema.ACCESSIBLE_TOILET, "AT-102")
+    assert (row[schema.STATUS], row[schema.BUILD_TYPE], row[schema.CONTRACTOR]) == (
+        "under_construction",
+        "new",
+        "乙公司",
+    )
+    assert _pending_files(app) == []
+    again = client.post("/toilets/import", data={"csrf_token": token, "action": "confirm", "token": upload_token})
+    assert again.status_code == 400  # a token is good for one import only
+
+
+def test_an_upload_without_datum_or_of_the_wrong_type_is_refused(client_as, app):
+    client = client_as("admin")
+    response, _ = _upload(client, _xlsx(GOOD_ROWS), datum="")
+    html = response.get_data(as_text=True)
+    assert "没有导入任何数据" in html and "datum" in html
+    response, _ = _upload(client, b"MZ\x90\x00", name="tool.exe")
+    assert response.status_code == 400
+    assert "只能上传 XLSX 或 CSV" in response.get_data(as_text=True)
+    assert _pending_files(app) == []
+
+
+def test_an_upload_over_the_size_limit_is_refused(client_as, app):
+    app.config["TOILET_IMPORT_MAX_BYTES"] = 1000
+    response, _ = _upload(client_as("bureau"), _xlsx(GOOD_ROWS))
+    assert response.status_code == 413
+    assert "文件太大" in response.get_data(as_text=True)
+    assert _pending_files(app) == []

@@ -1,0 +1,649 @@
+"""Serve the housing bureau's accessible-toilet register: table, progress, map, edits and spreadsheet import.
+
+The register lists the programme's builds (改建 ``rebuild`` + 新建 ``new``; surveyed ``existing``
+toilets on request) with progress against the plan's 19 + 19 (``analyses.targets``), per build type
+and per town. A toilet's page shows its GB 50763 fields and history and, for the bureau and admin,
+an edit form: the row's version travels in a hidden field and a stale edit is refused with who
+changed the row and when (``layers.store.Store.update_feature``); nothing is overwritten. Edits are
+checked by the same rules as an import (``layers.validate``).
+
+An accepted toilet's page shows the coverage of accepted toilets without and with it (walk along the
+network, ``TOILET_COVERAGE_THRESHOLD``, 300 m by default after DOMAIN.md §1) per town, on a regular
+grid of demand points (no household data). The prepared network is cached on disk and the
+``Placer`` in memory, so a page costs well under a second once the network has been prepared.
+
+Spreadsheet import: upload (XLSX/CSV, at most ``TOILET_IMPORT_MAX_BYTES``), choose the datum, read
+the dry-run report row by row, then confirm. Between the two steps the file waits in
+``<instance>/toilet_imports/<random token><suffix>`` (never the uploader's file name); the token is
+kept in the session, and the file is deleted after the confirmation or when a new file is uploaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import secrets
+import time
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user
+
+from analyses.costs import Placer, load_district_network, parse_threshold
+from analyses.coverage import compare_scenarios, covered_column, measure_coverage
+from analyses.inputs import GRID, load_points
+from analyses.targets import ToiletProgress, load_plan_tables, targets_report
+from layers import schema
+from layers.errors import NotFoundError, StaleVersionError, WorkflowError
+from layers.importer import import_layer
+from layers.validate import validate_layer
+from webmap import maps
+from webmap.api import TOILET_EDIT_ROLES, TOILET_VIEW_ROLES
+from webmap.auth import role_required
+from webmap.security import nonce_inline_scripts
+from webmap.store import get_district, get_store
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    from werkzeug.wrappers import Response as BaseResponse
+
+    from analyses.coverage import ScenarioComparison
+    from layers.validate import ValidationResult
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("toilets", __name__, url_prefix="/toilets")
+
+#: Settings with their defaults (the instance config.py may change them).
+DEFAULTS = {
+    "TOILET_IMPORT_MAX_BYTES": 5 * 1024 * 1024,
+    "TOILET_COVERAGE_THRESHOLD": "300m",
+    "TOILET_COVERAGE_PROFILE": "walk",
+    "TOILET_COVERAGE_GRID_M": 250.0,
+    "TOILET_IMPORT_DIR": None,  # None: <instance>/toilet_imports
+}
+#: Build types of the plan's programme (the 19 + 19); ``existing`` toilets are outside it.
+PROGRAMME_BUILD_TYPES = ("rebuild", "new")
+BUILD_TYPE_LABELS = {"rebuild": "改建", "new": "新建", "existing": "现有（不计入目标）"}
+STATUS_LABELS = {"planned": "规划中", "under_construction": "在建", "completed": "已建成", "accepted": "已验收"}
+DATUM_LABELS = {
+    "wgs84": "WGS-84（GPS、天地图）",
+    "gcj02": "GCJ-02（高德、腾讯）",
+    "bd09": "BD-09（百度）",
+}
+#: Fields the edit form changes, besides the status.
+EDIT_FIELDS = (schema.CONTRACTOR, schema.PLANNED_COMPLETION, *schema.GB50763_FIELDS)
+
+_IMPORT_DIR = "toilet_imports"
+_IMPORT_SUFFIXES = (".xlsx", ".csv")
+_IMPORT_SESSION_KEY = "toilet_import"
+_IMPORT_MAX_AGE_S = 24 * 3600
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+_ACTIONS = {"insert": "新建记录", "update": "修改"}
+_PLACER_KEY = "accessplan_toilet_placer"
+_DEMAND_KEY = "accessplan_toilet_demand"
+
+
+@bp.record_once
+def _set_defaults(state: Any) -> None:
+    for key, value in DEFAULTS.items():
+        state.app.config.setdefault(key, value)
+
+
+# --- register --------------------------------------------------------------------------------------
+
+
+@bp.get("/")
+@role_required(*TOILET_VIEW_ROLES)
+def register() -> str:
+    """Show the register table (filters: build type, status, town), progress bars and the map."""
+    district = get_district()
+    towns = _town_names()
+    build_type = request.args.get("build_type", "")
+    status = request.args.get("status", "")
+    town = request.args.get("town", "")
+    if build_type and build_type not in schema.TOILET_BUILD_TYPES:
+        abort(400, f"build_type 只能是 {', '.join(schema.TOILET_BUILD_TYPES)}；收到 {build_type!r}。")
+    if status and status not in schema.TOILET_STATUSES:
+        abort(400, f"status 只能是 {', '.join(schema.TOILET_STATUSES)}；收到 {status!r}。")
+    if town and town not in towns:
+        abort(400, f"town 必须是本区的镇街代码（9 位）；收到 {town!r}。")
+
+    every = get_store().features(schema.ACCESSIBLE_TOILET)
+    shown = every[every[schema.BUILD_TYPE].isin((build_type,) if build_type else PROGRAMME_BUILD_TYPES)]
+    if status:
+        shown = shown[shown[schema.STATUS] == status]
+    if town:
+        shown = shown[shown[schema.TOWN_CODE] == town]
+    progress = toilet_progress(every, district_towns=district.towns, plan_dir=district.plan_dir)
+    return render_template(
+        "toilets/register.html",
+        rows=_register_rows(shown, towns),
+        progress=progress,
+        by_type=progress.by_build_type.to_dict("records"),
+        by_town=_town_progress_rows(progress),
+        filters={"build_type": build_type, "status": status, "town": town},
+        towns=towns,
+        build_type_labels=BUILD_TYPE_LABELS,
+        status_labels=STATUS_LABELS,
+        map_parts=_map_parts(shown),
+        can_edit=current_user.role in TOILET_EDIT_ROLES,
+    )
+
+
+def toilet_progress(toilets: pd.DataFrame, *, district_towns: pd.DataFrame, plan_dir: str | Path) -> ToiletProgress:
+    """Return the toilets' progress against the plan's targets (``analyses.targets``), as of today.
+
+    Parameters
+    ----------
+    toilets
+        Every accessible-toilet row (``id``, ``town_code``, ``status``, ``build_type``).
+    district_towns
+        The district's towns (``town_code``, ``name``).
+    plan_dir
+        The district's plan folder (``key_projects.csv`` holds the 19 + 19).
+
+    Returns
+    -------
+    analyses.targets.ToiletProgress
+        Accepted builds per build type and per town.
+    """
+    empty = pd.DataFrame(columns=[schema.ID, schema.TOWN_CODE, schema.VILLAGE_CODE, schema.STATUS])
+    layers = {
+        schema.ACCESSIBLE_TOILET: toilets,
+        schema.SERVICE_CENTRE: empty,
+        schema.SPORTS_SITE: empty,
+        schema.HOUSEHOLD: empty,
+    }
+    report = targets_report(layers, load_plan_tables(plan_dir), district_towns, on=date.today())
+    return report.toilets
+
+
+# --- one toilet ------------------------------------------------------------------------------------
+
+
+@bp.route("/<toilet_id>", methods=["GET", "POST"])
+@role_required(*TOILET_VIEW_ROLES)
+def detail(toilet_id: str) -> str | BaseResponse | tuple[str, int]:
+    """Show one toilet (fields, history, coverage when accepted); the bureau and admin edit it here."""
+    store = get_store()
+    try:
+        row = store.feature(schema.ACCESSIBLE_TOILET, toilet_id)
+    except NotFoundError:
+        abort(404, f"没有编号为 {toilet_id!r} 的无障碍厕所。")
+    if request.method == "GET":
+        return _detail_page(row)
+    if current_user.role not in TOILET_EDIT_ROLES:
+        abort(403, "只有住建部门和系统管理员可以修改无障碍厕所登记。")
+    form = request.form
+    try:
+        version = int(form.get("version", ""))
+    except ValueError:
+        abort(400, f"version 必须是整数（读取记录时的版本号）；收到 {form.get('version')!r}。")
+    changes, problems = _checked_changes(row, form)
+    if problems:
+        return _detail_page(row, form=form, problems=problems), 400
+    try:
+        new_version = store.update_feature(
+            schema.ACCESSIBLE_TOILET, toilet_id, changes, version=version, user=current_user.name
+        )
+    except StaleVersionError:
+        current = store.feature(schema.ACCESSIBLE_TOILET, toilet_id)
+        message = (
+            f"保存失败：这条记录已被 {current[schema.UPDATED_BY]} 于 {_when(current[schema.UPDATED_AT])} 修改"
+            f"（现为第 {current[schema.VERSION]} 版，您编辑的是第 {version} 版）。您的修改没有保存，"
+            "也没有覆盖任何内容：请查看下面的最新内容后重新填写。"
+        )
+        logger.info("Stale edit of toilet %s by %s (version %d)", toilet_id, current_user.name, version)
+        return _detail_page(current, conflict=message), 409  # the form shows the latest values
+    except WorkflowError as error:
+        return _detail_page(row, form=form, problems=[str(error)]), 400
+    logger.info("%s edited toilet %s (now version %d)", current_user.name, toilet_id, new_version)
+    flash(f"已保存（第 {new_version} 版）。")
+    return redirect(url_for("toilets.detail", toilet_id=toilet_id))
+
+
+def _detail_page(
+    row: dict[str, Any],
+    *,
+    form: Any = None,
+    problems: list[str] | None = None,
+    conflict: str | None = None,
+) -> str:
+    toilet_id = row[schema.ID]
+    towns = _town_names()
+    coverage, coverage_error = None, None
+    if row[schema.STATUS] == "accepted":
+        try:
+            coverage = _coverage_rows(toilet_id, towns)
+        except (OSError, ValueError) as error:  # no road file, or nothing to measure
+            logger.warning("Coverage for toilet %s not computed: %s", toilet_id, error)
+            coverage_error = str(error)
+    status = row[schema.STATUS]
+    workflow = schema.layer_spec(schema.ACCESSIBLE_TOILET).workflow
+    return render_template(
+        "toilets/detail.html",
+        row=row,
+        town_name=towns.get(row[schema.TOWN_CODE], row[schema.TOWN_CODE]),
+        fields=_field_rows(row),
+        history=_history_rows(toilet_id),
+        can_edit=current_user.role in TOILET_EDIT_ROLES,
+        next_statuses=(status, *workflow.next_statuses(status)),
+        form=_form_values(row) if form is None else form,
+        problems=problems or [],
+        conflict=conflict,
+        coverage=coverage,
+        coverage_error=coverage_error,
+        threshold=current_app.config["TOILET_COVERAGE_THRESHOLD"],
+        build_type_labels=BUILD_TYPE_LABELS,
+        status_labels=STATUS_LABELS,
+        labels=_labels(),
+        dtypes=_dtypes(),
+    )
+
+
+def _checked_changes(row: dict[str, Any], form: Any) -> tuple[dict[str, Any], list[str]]:
+    """Return the changes the form asks for, checked by the import rules, or the problems found."""
+    spec = schema.layer_spec(schema.ACCESSIBLE_TOILET)
+    table = {c: _cell(row.get(c)) for c in spec.column_names if c != schema.VERSION}
+    table[schema.DATUM] = schema.WGS84_DATUM  # stored coordinates are WGS-84
+    table[schema.STATUS] = form.get("status", "")
+    for column in EDIT_FIELDS:
+        if column in form:  # a field the form left out keeps its value; an empty one is cleared
+            table[column] = form[column].strip() or None
+    existing = {row[schema.ID]: row[schema.STATUS]}
+    result = validate_layer(
+        schema.ACCESSIBLE_TOILET, pd.DataFrame([table], dtype=object), district=get_district(), existing=existing
+    )
+    if not result.ok:
+        labels = _labels()
+        return {}, [f"{labels.get(p.column, p.column or '')}：{p.fix}（填写的是 {p.value!r}）" for p in result.problems]
+    (record,) = result.records()
+    return {c: record.get(c) for c in (schema.STATUS, *EDIT_FIELDS)}, []
+
+
+def _cell(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value)
+
+
+def _form_values(row: dict[str, Any]) -> dict[str, str]:
+    values = {c: _cell(row.get(c)) or "" for c in EDIT_FIELDS}
+    values["status"] = row[schema.STATUS]
+    for column, dtype in _dtypes().items():
+        if dtype == "bool" and values.get(column):
+            values[column] = "是" if row.get(column) in (True, "True", "true") else "否"
+    return values
+
+
+def _field_rows(row: dict[str, Any]) -> list[tuple[str, str]]:
+    labels = _labels()
+    columns = (schema.CONTRACTOR, schema.PLANNED_COMPLETION, *schema.GB50763_FIELDS)
+    return [(labels[c], _shown(row.get(c))) for c in columns]
+
+
+def _shown(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
+        return "未记录"
+    if value is True:
+        return "是"
+    if value is False:
+        return "否"
+    return str(value)
+
+
+def _history_rows(toilet_id: str) -> list[dict[str, Any]]:
+    """Return who changed what when, newest first: status change and the changed fields' labels."""
+    labels = _labels()
+    rows = []
+    for h in get_store().history(schema.ACCESSIBLE_TOILET, toilet_id):
+        before = _flat(h["before"])
+        after = _flat(h["after"])
+        changed = [labels.get(k, k) for k in after if k in labels and before.get(k) != after.get(k)] if before else []
+        rows.append(
+            {
+                "at": _when(h["at"]),
+                "actor": h["actor"],
+                "action": _ACTIONS.get(h["action"], h["action"]),
+                "version": h[schema.VERSION],
+                "status_before": _status_label(before.get(schema.STATUS)) if before else None,
+                "status": _status_label(after.get(schema.STATUS)),
+                "changed": changed,
+            }
+        )
+    return rows[::-1]
+
+
+def _status_label(status: str | None) -> str | None:
+    return STATUS_LABELS.get(status, status) if status else None
+
+
+def _flat(snapshot: dict[str, Any] | None) -> dict[str, Any]:
+    if not snapshot:
+        return {}
+    attributes = snapshot.get("attributes") or {}
+    return {**{k: v for k, v in snapshot.items() if k not in ("attributes", "personal")}, **attributes}
+
+
+# --- coverage before/after -------------------------------------------------------------------------
+
+
+def coverage_change(
+    placer: Placer,
+    accepted: gpd.GeoDataFrame,
+    toilet_id: str,
+    demand: gpd.GeoDataFrame,
+    *,
+    profile: str,
+    threshold: str,
+) -> ScenarioComparison:
+    """Compare the coverage of accepted toilets without and with ``toilet_id``.
+
+    Parameters
+    ----------
+    placer
+        The prepared network with its snapping indexes.
+    accepted
+        The accepted toilets (EPSG:4326, ``id`` column), ``toilet_id`` among them.
+    toilet_id
+        The toilet whose effect is measured.
+    demand
+        Demand points (``id``, ``town_code``).
+    profile, threshold
+        Travel profile and threshold, e.g. ``"walk"`` and ``"300m"``.
+
+    Returns
+    -------
+    analyses.coverage.ScenarioComparison
+        Before (without the toilet) and after (with it), per town and overall.
+
+    Raises
+    ------
+    ValueError
+        If ``toilet_id`` is not among ``accepted``.
+    """
+    ids = accepted[schema.ID].astype(str)
+    if toilet_id not in set(ids):
+        msg = f"`toilet_id` {toilet_id!r} is not among the accepted toilets; accept it first."
+        raise ValueError(msg)
+    before = accepted[ids != toilet_id]
+    results = [
+        measure_coverage(placer, facilities, demand, profile=profile, thresholds=[threshold])
+        for facilities in (before, accepted)
+    ]
+    return compare_scenarios(*results)
+
+
+def _coverage_rows(toilet_id: str, towns: dict[str, str]) -> dict[str, Any]:
+    config = current_app.config
+    threshold = parse_threshold(config["TOILET_COVERAGE_THRESHOLD"])
+    accepted = get_store().features(schema.ACCESSIBLE_TOILET, statuses=("accepted",))
+    comparison = coverage_change(
+        _placer(),
+        accepted,
+        toilet_id,
+        _demand(),
+        profile=config["TOILET_COVERAGE_PROFILE"],
+        threshold=threshold.label,
+    )
+    column = covered_column(threshold)
+    change = comparison.by_town_change
+    counts_before = comparison.before.points.groupby(schema.TOWN_CODE)[column].sum()
+    counts_after = comparison.after.points.groupby(schema.TOWN_CODE)[column].sum()
+    totals = comparison.after.points.groupby(schema.TOWN_CODE).size()
+    rows = []
+    for code in change.index:
+        b, a = int(counts_before.get(code, 0)), int(counts_after.get(code, 0))
+        if a == b and code != _town_of(toilet_id):
+            continue
+        rows.append(
+            {
+                "town": towns.get(str(code), str(code)),
+                "points": int(totals.get(code, 0)),
+                "before": b,
+                "after": a,
+                "share_before": float(change.loc[code, f"{column}_share_before"]),
+                "share_after": float(change.loc[code, f"{column}_share_after"]),
+            }
+        )
+    summary = comparison.summary_change[column]
+    return {"rows": rows, "summary": summary, "n_points": len(comparison.after.points), "before_n": len(accepted) - 1}
+
+
+def _town_of(toilet_id: str) -> str:
+    return str(get_store().feature(schema.ACCESSIBLE_TOILET, toilet_id)[schema.TOWN_CODE])
+
+
+def _placer() -> Placer:
+    placer = current_app.extensions.get(_PLACER_KEY)
+    if placer is None:
+        cache_dir = Path(current_app.config["CACHE_DIR"]) / "networks"
+        placer = Placer(load_district_network(get_district(), cache_dir=cache_dir))
+        current_app.extensions[_PLACER_KEY] = placer
+    return placer
+
+
+def _demand() -> gpd.GeoDataFrame:
+    demand = current_app.extensions.get(_DEMAND_KEY)
+    if demand is None:
+        spacing = float(current_app.config["TOILET_COVERAGE_GRID_M"])
+        demand = load_points(GRID, store=get_store(), district=get_district(), grid_spacing_m=spacing)
+        current_app.extensions[_DEMAND_KEY] = demand
+    return demand
+
+
+# --- spreadsheet import ----------------------------------------------------------------------------
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@role_required(*TOILET_EDIT_ROLES)
+def import_sheet() -> str | BaseResponse | tuple[str, int]:
+    """Upload the bureau's spreadsheet, show the dry-run report row by row, then import on confirmation."""
+    if request.method == "GET":
+        return _import_page()
+    if request.form.get("action") == "confirm":
+        return _confirm_import()
+    return _check_upload()
+
+
+def _check_upload() -> str | tuple[str, int]:
+    limit = current_app.config["TOILET_IMPORT_MAX_BYTES"]
+    # The CSRF check has read the body already, so the limit is checked on the declared length
+    # (the app-wide MAX_CONTENT_LENGTH, if set, stops larger bodies before they are read).
+    if request.content_length is None or request.content_length > limit:
+        return _import_page(error=f"文件太大：最多 {limit / 1024 / 1024:g} MB。"), 413
+    upload = request.files.get("file")
+    datum = request.form.get("datum", "")
+    if datum and datum not in schema.DATUMS:
+        return _import_page(error=f"坐标系只能是 {', '.join(schema.DATUMS)}；收到 {datum!r}。"), 400
+    if upload is None or not upload.filename:
+        return _import_page(error="请选择要上传的文件（XLSX 或 CSV）。"), 400
+    suffix = Path(upload.filename).suffix.lower()
+    if suffix not in _IMPORT_SUFFIXES:
+        return _import_page(error=f"只能上传 XLSX 或 CSV 文件；收到的文件扩展名是 {suffix or '（无）'!r}。"), 400
+    folder = _import_dir()
+    _discard_pending()
+    _remove_old_uploads(folder)
+    token = secrets.token_urlsafe(24)
+    path = folder / f"{token}{suffix}"
+    upload.save(path)
+    session[_IMPORT_SESSION_KEY] = {"token": token, "suffix": suffix, "datum": datum, "name": upload.filename[:200]}
+    outcome = _run_import(path, datum, dry_run=True)
+    if outcome is None or not outcome.ok:
+        _discard_pending()
+    return _import_page(validation=outcome, token=token if outcome is not None and outcome.ok else None,
+                        datum=datum, file_name=upload.filename[:200])  # fmt: skip
+
+
+def _confirm_import() -> str | BaseResponse | tuple[str, int]:
+    pending = session.get(_IMPORT_SESSION_KEY)
+    token = request.form.get("token", "")
+    if not pending or not _TOKEN.match(token) or pending.get("token") != token:
+        return _import_page(error="没有待确认的导入（可能已导入或已过期）：请重新上传文件。"), 400
+    path = _import_dir() / f"{token}{pending['suffix']}"
+    if not path.is_file():
+        session.pop(_IMPORT_SESSION_KEY, None)
+        return _import_page(error="待导入的文件已过期：请重新上传。"), 400
+    outcome = _run_import(path, pending["datum"], dry_run=False)
+    _discard_pending()
+    if outcome is None or not outcome.ok:
+        return _import_page(validation=outcome, datum=pending["datum"], file_name=pending["name"]), 400
+    counts = outcome.counts
+    logger.info("%s imported toilets: %s", current_user.name, counts)
+    flash(f"已导入：新增 {counts.inserted} 条，更新 {counts.updated} 条，未变 {counts.unchanged} 条。")
+    return redirect(url_for("toilets.register"))
+
+
+def _run_import(path: Path, datum: str, *, dry_run: bool) -> Any:
+    try:
+        return import_layer(
+            get_store(),
+            schema.ACCESSIBLE_TOILET,
+            path,
+            district=get_district(),
+            user=current_user.name,
+            datum=datum or None,
+            dry_run=dry_run,
+        )
+    except (ValueError, OSError) as error:  # unreadable file: no table to validate
+        logger.info("Unreadable toilet spreadsheet from %s: %s", current_user.name, error)
+        session["toilet_import_error"] = str(error)
+        return None
+
+
+def _import_page(
+    *,
+    validation: Any = None,
+    token: str | None = None,
+    datum: str = "",
+    file_name: str | None = None,
+    error: str | None = None,
+) -> str:
+    read_error = session.pop("toilet_import_error", None)
+    result: ValidationResult | None = validation.validation if validation is not None else None
+    labels = _labels()
+    problems = []
+    if result is not None:
+        for p in result.problems:
+            header = result.headers.get(p.column or "", "")
+            problems.append(
+                {
+                    "row": "整个文件" if p.row is None else p.row,
+                    "id": p.id or "",
+                    "column": header or labels.get(p.column or "", p.column or ""),
+                    "value": "" if p.value is None else p.value,
+                    "rule": p.rule,
+                    "fix": p.fix,
+                }
+            )
+    return render_template(
+        "toilets/import.html",
+        result=result,
+        problems=problems,
+        token=token,
+        datum=datum,
+        file_name=file_name,
+        error=error or (f"无法读取文件：{read_error}" if read_error else None),
+        datum_labels=DATUM_LABELS,
+        max_mb=current_app.config["TOILET_IMPORT_MAX_BYTES"] / 1024 / 1024,
+    )
+
+
+def _import_dir() -> Path:
+    folder = Path(current_app.config["TOILET_IMPORT_DIR"] or Path(current_app.instance_path) / _IMPORT_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _discard_pending() -> None:
+    pending = session.pop(_IMPORT_SESSION_KEY, None)
+    if pending and _TOKEN.match(str(pending.get("token", ""))) and pending.get("suffix") in _IMPORT_SUFFIXES:
+        (_import_dir() / f"{pending['token']}{pending['suffix']}").unlink(missing_ok=True)
+
+
+def _remove_old_uploads(folder: Path) -> None:
+    cutoff = time.time() - _IMPORT_MAX_AGE_S
+    for path in folder.iterdir():
+        if path.is_file() and path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def _register_rows(gdf: pd.DataFrame, towns: dict[str, str]) -> list[dict[str, Any]]:
+    rows = []
+    for r in gdf.sort_values([schema.TOWN_CODE, schema.ID]).to_dict("records"):
+        rows.append(
+            {
+                "id": r[schema.ID],
+                "name": r[schema.NAME],
+                "town": towns.get(r[schema.TOWN_CODE], r[schema.TOWN_CODE]),
+                "build_type": BUILD_TYPE_LABELS.get(r[schema.BUILD_TYPE], r[schema.BUILD_TYPE]),
+                "status": STATUS_LABELS.get(r[schema.STATUS], r[schema.STATUS]),
+                "contractor": _shown(r.get(schema.CONTRACTOR)),
+                "planned_completion": _shown(r.get(schema.PLANNED_COMPLETION)),
+                "updated": _when(r.get(schema.UPDATED_AT)),
+            }
+        )
+    return rows
+
+
+def _town_progress_rows(progress: ToiletProgress) -> list[dict[str, Any]]:
+    rows = []
+    for r in progress.by_town.to_dict("records"):
+        accepted = sum(int(r.get(f"{t}_accepted", 0)) for t in PROGRAMME_BUILD_TYPES)
+        total = sum(int(r.get(f"{t}_total", 0)) for t in PROGRAMME_BUILD_TYPES)
+        if total:
+            rows.append({"town": r["town_name"], "town_code": r[schema.TOWN_CODE], "accepted": accepted,
+                         "total": total, **{t: (int(r.get(f"{t}_accepted", 0)), int(r.get(f"{t}_total", 0)))
+                                            for t in PROGRAMME_BUILD_TYPES}})  # fmt: skip
+    return rows
+
+
+def _map_parts(gdf: gpd.GeoDataFrame) -> maps.MapParts:
+    config = current_app.config
+    m = maps.public_map(
+        get_district(),
+        {schema.ACCESSIBLE_TOILET: gdf},
+        tiles=maps.tile_sources_from_config(config),
+        datum=config["TILE_DATUM"],
+        detail_url=lambda _layer, fid: url_for("toilets.detail", toilet_id=fid),
+        static_url=lambda filename: url_for("static", filename=filename),
+    )
+    parts = maps.render_map_parts(m)
+    return maps.MapParts(header=nonce_inline_scripts(parts.header), html=nonce_inline_scripts(parts.html),
+                         script=parts.script)  # fmt: skip
+
+
+def _town_names() -> dict[str, str]:
+    towns = get_district().towns
+    return dict(zip(towns[schema.TOWN_CODE].astype(str), towns["name"], strict=True))
+
+
+def _labels() -> dict[str, str]:
+    spec = schema.layer_spec(schema.ACCESSIBLE_TOILET)
+    return {c.name: c.label_zh or c.name for c in spec.columns}
+
+
+def _dtypes() -> dict[str, str]:
+    spec = schema.layer_spec(schema.ACCESSIBLE_TOILET)
+    return {c.name: c.dtype for c in spec.columns}
+
+
+def _when(value: Any) -> str:
+    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, (datetime, pd.Timestamp)):
+        return f"{value:%Y-%m-%d %H:%M}"
+    return str(value)
