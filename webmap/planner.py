@@ -1,0 +1,458 @@
+"""Planner pages: analysis forms that run as jobs, progress, result maps and tables, downloads, targets.
+
+Only planners and admins reach these pages. Households appear in results only as ids with their town
+and village (the analyses never read personal fields). Every analysis is a job (``webmap.jobs``):
+the form returns at once with a link to the job's page, which shows a progress bar until the result
+is ready; results, with their parameters and data versions, stay in the store and can be reopened.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import math
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import folium
+from flask import (
+    Blueprint,
+    abort,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
+from flask_login import current_user
+
+from layers import jobs as job_store
+from layers import schema
+from layers.errors import NotFoundError
+from webmap import jobs, maps
+from webmap.assets import localize_assets_inplace
+from webmap.auth import role_required
+from webmap.security import nonce_inline_scripts
+from webmap.store import get_district, get_store
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    from flask import Flask
+    from werkzeug.wrappers import Response as BaseResponse
+
+    from layers.district import District
+    from layers.jobs import Job
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("planner", __name__, url_prefix="/planner")
+
+PLANNER_ROLES = ("planner", "admin")
+PROFILES = {"walk": "步行", "wheelchair": "轮椅", "drive": "驾车"}
+DEMANDS = {
+    "household": "需求家庭（仅编号、镇街、村社区）",
+    "village": "村（社区），按人口加权",
+    "grid": "规则网格（覆盖全区）",
+}
+FACILITY_LAYERS = {layer: label for layer, label in maps.LAYER_LABELS.items()}
+#: Facilities that serve people now (same as the CLI's coverage default).
+IN_SERVICE = {
+    schema.REHAB_STATION: ("open",),
+    schema.SERVICE_CENTRE: ("open",),
+    schema.SPORTS_SITE: ("open",),
+    schema.ACCESSIBLE_TOILET: ("accepted",),
+}
+#: Facilities not in service yet: the "after" of a before/after comparison.
+PLANNED = {
+    schema.REHAB_STATION: ("planned",),
+    schema.SERVICE_CENTRE: ("planned",),
+    schema.SPORTS_SITE: ("planned",),
+    schema.ACCESSIBLE_TOILET: ("planned", "under_construction", "completed"),
+}
+#: Defaults of the coverage form (DOMAIN.md §1: the 15-minute life circle is 800–1000 m on foot).
+COVERAGE_DEFAULTS = {
+    "facilities": schema.SERVICE_CENTRE,
+    "demand": "household",
+    "profile": "walk",
+    "thresholds": "800m",
+    "urban_threshold": "",
+    "rural_threshold": "",
+    "scenario": False,
+    "grid_spacing": 400.0,
+}
+KIND_LABELS = {"coverage": "覆盖分析", "gaps": "服务缺口", "service_areas": "服务范围", "siting": "选址"}
+STATUS_LABELS = {"queued": "排队中", "running": "运行中", "done": "已完成", "failed": "失败"}
+#: Status words of the targets report, for people.
+TARGET_STATUS_LABELS = {
+    "met": "已达成", "behind": "滞后", "missed": "未达成", "not_tracked": "未跟踪", "not_measured": "无法由数据计算",
+    "no_data": "无数据", "done": "已完成", "not_started": "未开始", "due": "进行中（期限内）", "overdue": "已逾期",
+    "unscheduled": "未定期限",
+}  # fmt: skip
+DOWNLOADS = {"csv": "CSV", "xlsx": "Excel (XLSX)", "gpkg": "GeoPackage", "geojson": "GeoJSON"}
+_MIMETYPES = {
+    "csv": "text/csv",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "gpkg": "application/geopackage+sqlite3",
+    "geojson": "application/geo+json",
+}
+
+
+def init_app(app: Flask) -> None:
+    """Register the planner blueprint and the job functions its forms submit."""
+    jobs.init_app(app, {"coverage": run_coverage_job})
+    app.register_blueprint(bp)
+    app.context_processor(lambda: {"kind_labels": KIND_LABELS, "job_status_labels": STATUS_LABELS})
+
+
+# --- views -----------------------------------------------------------------------------------------
+
+
+@bp.get("/")
+@role_required(*PLANNER_ROLES)
+def index() -> str:
+    """List the analyses a planner can run and the recent jobs (each can be reopened)."""
+    return render_template("planner/index.html", jobs=job_store.list_jobs(get_store(), limit=50))
+
+
+@bp.route("/coverage", methods=["GET", "POST"])
+@role_required(*PLANNER_ROLES)
+def coverage() -> str | BaseResponse | tuple[str, int]:
+    """Show the coverage form; on POST queue a coverage job and go to its page (202-style, at once)."""
+    if request.method == "GET":
+        return _coverage_form(dict(COVERAGE_DEFAULTS), errors=[])
+    form, errors = _read_coverage_form(request.form)
+    if errors:
+        return _coverage_form(form, errors=errors), 400
+    job_id = jobs.submit_job("coverage", form, user=current_user.name)
+    return redirect(url_for("planner.job", job_id=job_id), code=303)
+
+
+@bp.get("/jobs/<job_id>")
+@role_required(*PLANNER_ROLES)
+def job(job_id: str) -> str:
+    """Show a job: its progress while queued or running, its error if failed, its result when done."""
+    record = _get_job(job_id)
+    context: dict[str, Any] = {"job": record, "district": get_district()}
+    if record.status == "done" and record.kind == "coverage":
+        context.update(_coverage_context(record))
+    return render_template("planner/job.html", **context)
+
+
+@bp.get("/jobs/<job_id>.json")
+@role_required(*PLANNER_ROLES)
+def job_status(job_id: str) -> BaseResponse:
+    """Return a job's state for the progress bar: status, stage, percent, error and the result page."""
+    record = _get_job(job_id)
+    return jsonify({**record.to_dict(), "url": url_for("planner.job", job_id=job_id)})
+
+
+@bp.get("/jobs/<job_id>/download/<fmt>")
+@role_required(*PLANNER_ROLES)
+def download(job_id: str, fmt: str) -> BaseResponse:
+    """Send one of a done job's result files (CSV, XLSX, GeoPackage or GeoJSON)."""
+    record = _get_job(job_id)
+    if record.status != "done" or record.result_path is None or fmt not in DOWNLOADS:
+        abort(404, f"任务 {job_id!r} 没有 {fmt!r} 格式的结果文件。")
+    name = f"{record.kind}.{fmt}"
+    if not (Path(record.result_path) / name).is_file():
+        abort(404, f"任务 {job_id!r} 的结果文件 {name!r} 不存在。")
+    return send_from_directory(record.result_path, name, as_attachment=True, mimetype=_MIMETYPES[fmt],
+                               download_name=f"{record.kind}-{job_id[:8]}.{fmt}")  # fmt: skip
+
+
+# --- coverage ------------------------------------------------------------------------------------
+
+
+def run_coverage_job(job: Job, progress: jobs.JobProgress, out_dir: Path) -> jobs.JobOutcome:
+    """Measure coverage as ``accessplan coverage`` does, from the job's stored parameters; write the downloads.
+
+    Parameters
+    ----------
+    job
+        The stored job; ``job.parameters`` holds the coverage form (``COVERAGE_DEFAULTS`` keys).
+    progress
+        Records each stage in the store.
+    out_dir
+        The job's folder: ``coverage.csv``, ``.xlsx``, ``.gpkg`` (points and facilities) and ``.geojson``.
+
+    Returns
+    -------
+    webmap.jobs.JobOutcome
+        The result without the per-point rows (those are in the files) and the data versions read.
+    """
+    from analyses.coverage import compare_scenarios, measure_coverage
+    from analyses.inputs import load_points
+    from layers.io import write_features
+    from webmap.cli_analyses import _common_inputs, _write_coverage
+
+    p = job.parameters
+    progress.expect(6 if p["scenario"] else 5)
+    layer = p["facilities"]
+    options = {"facilities": layer, "statuses": IN_SERVICE[layer], "demand": p["demand"],
+               "grid_spacing": p["grid_spacing"], "roads": None, "datum": None}  # fmt: skip
+    placer, facilities, demand, parameters = _common_inputs(options, progress)
+    class_thresholds = {k: p[f"{k}_threshold"] for k in ("urban", "rural") if p[f"{k}_threshold"]}
+    kwargs = {"profile": p["profile"], "thresholds": p["thresholds"], "class_thresholds": class_thresholds or None,
+              "weight_column": "population" if p["demand"] == "village" else None}  # fmt: skip
+    progress.stage(f"计算 {len(demand):,} 个需求点到 {len(facilities):,} 处设施的网络距离")
+    result = measure_coverage(placer, facilities, demand, parameters=parameters, **kwargs)
+    scenario = None
+    extra = facilities.iloc[:0]
+    if p["scenario"]:
+        extra = load_points(layer, store=get_store(), district=get_district(), statuses=PLANNED[layer])
+        progress.stage(f"加上 {len(extra):,} 处规划设施后再计算（前后对比）")
+        after = measure_coverage(placer, _concat(facilities, extra), demand, parameters=parameters, **kwargs)
+        comparison = compare_scenarios(result, after)
+        scenario = {
+            "statuses": list(PLANNED[layer]),
+            "n_added": len(extra),
+            "summary_change": comparison.summary_change,
+            "by_town_change": comparison.by_town_change.reset_index().to_dict("records"),
+            "after_summary": after.to_dict()["summary"],
+        }
+    progress.stage("写出结果文件（CSV、XLSX、GeoPackage、GeoJSON）")
+    _write_coverage(result, demand, str(out_dir / "coverage.csv"))
+    _write_coverage(result, demand, str(out_dir / "coverage.xlsx"))
+    points = _coverage_points(result, demand)
+    write_features(points, out_dir / "coverage.gpkg", layer_name="coverage")
+    write_features(_facility_points(facilities), out_dir / "coverage.gpkg", layer_name="facilities", append=True)
+    if len(extra):
+        write_features(_facility_points(extra), out_dir / "coverage.gpkg", layer_name="planned_facilities",
+                       append=True)  # fmt: skip
+    write_features(points, out_dir / "coverage.geojson", layer_name="coverage")
+    payload = result.to_dict()
+    payload.pop("points")
+    payload["scenario"] = scenario
+    payload["coverage_columns"] = result.coverage_columns
+    return jobs.JobOutcome(result=_json_safe(payload), data_versions=parameters["data_versions"])
+
+
+def _concat(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    import pandas as pd
+
+    return pd.concat([a, b], ignore_index=True)
+
+
+def _coverage_points(result: Any, demand: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Return the result's points (ids, town, village, costs, covered flags) with their locations."""
+    import geopandas as gpd
+
+    points = result.points.reset_index()
+    geometry = demand.set_index(demand[schema.ID].astype(str)).geometry.reindex(points["demand_id"])
+    return gpd.GeoDataFrame(points, geometry=geometry.to_numpy(), crs=demand.crs)
+
+
+def _facility_points(facilities: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    columns = [schema.ID, schema.NAME, schema.TOWN_CODE, schema.STATUS]
+    return facilities[[c for c in columns if c in facilities.columns] + [facilities.geometry.name]]
+
+
+def _read_coverage_form(data: Any) -> tuple[dict[str, Any], list[str]]:
+    """Return the coverage options from a submitted form and the problems found (in Chinese, naming the field)."""
+    from analyses.costs import parse_threshold
+
+    form = {
+        "facilities": data.get("facilities", ""),
+        "demand": data.get("demand", ""),
+        "profile": data.get("profile", ""),
+        "thresholds": data.get("thresholds", "").strip(),
+        "urban_threshold": data.get("urban_threshold", "").strip(),
+        "rural_threshold": data.get("rural_threshold", "").strip(),
+        "scenario": data.get("scenario") == "on",
+        "grid_spacing": data.get("grid_spacing", "400"),
+    }
+    errors = []
+    for key, choices in (("facilities", FACILITY_LAYERS), ("demand", DEMANDS), ("profile", PROFILES)):
+        if form[key] not in choices:
+            errors.append(f"“{key}”须为 {', '.join(choices)} 之一；收到 {form[key]!r}。")
+    thresholds = [t.strip() for t in form["thresholds"].replace("，", ",").split(",") if t.strip()]
+    for text in [*thresholds, form["urban_threshold"], form["rural_threshold"]]:
+        if text:
+            try:
+                parse_threshold(text)
+            except ValueError:
+                errors.append(f"阈值 {text!r} 无法识别：请写成 800m、1.5km 或 15min。")
+    if not thresholds and not (form["urban_threshold"] or form["rural_threshold"]):
+        errors.append("请至少填写一个阈值（如 800m 或 15min）。")
+    try:
+        form["grid_spacing"] = float(form["grid_spacing"])
+        if not 50 <= form["grid_spacing"] <= 5000:
+            raise ValueError
+    except ValueError:
+        errors.append(f"网格间距须为 50–5000 米之间的数字；收到 {data.get('grid_spacing')!r}。")
+    form["thresholds"] = thresholds
+    return form, errors
+
+
+def _coverage_form(form: dict[str, Any], *, errors: list[str]) -> str:
+    shown = dict(form)
+    if isinstance(shown["thresholds"], list):
+        shown["thresholds"] = ", ".join(shown["thresholds"])
+    return render_template("planner/coverage_form.html", form=shown, errors=errors, layers=FACILITY_LAYERS,
+                           demands=DEMANDS, profiles=PROFILES)  # fmt: skip
+
+
+def _coverage_context(record: Job) -> dict[str, Any]:
+    """Tables (per town and village, with names) and the map of a done coverage job."""
+    import geopandas as gpd
+
+    district = get_district()
+    result = record.result or {}
+    town_names = dict(zip(district.towns[schema.TOWN_CODE].astype(str), district.towns[schema.NAME], strict=True))
+    villages = district.villages
+    village_names = dict(zip(villages[schema.VILLAGE_CODE].astype(str), villages[schema.NAME], strict=True))
+    columns = result.get("coverage_columns", [])
+    by_town = [{**row, "name": town_names.get(str(row.get(schema.TOWN_CODE)), "")} for row in result.get("by_town", [])]
+    by_village = [
+        {**row, "name": village_names.get(str(row.get(schema.VILLAGE_CODE)), "")}
+        for row in result.get("by_village", [])
+    ]
+    path = Path(record.result_path or "") / "coverage.gpkg"
+    map_parts = None
+    if path.is_file() and columns:
+        points = gpd.read_file(path, layer="coverage")
+        facilities = gpd.read_file(path, layer="facilities")
+        planned = gpd.read_file(path, layer="planned_facilities") if _has_layer(path, "planned_facilities") else None
+        m = coverage_map(district, points, facilities, planned, covered_column=columns[0],
+                         static_url=lambda f: url_for("static", filename=f))  # fmt: skip
+        parts = maps.render_map_parts(m)
+        map_parts = maps.MapParts(nonce_inline_scripts(parts.header), nonce_inline_scripts(parts.html), parts.script)
+    return {
+        "result": result,
+        "coverage_columns": columns,
+        "by_town": by_town,
+        "by_village": by_village,
+        "map_parts": map_parts,
+        "downloads": DOWNLOADS,
+        "town_names": town_names,
+    }
+
+
+def _has_layer(path: Path, layer: str) -> bool:
+    import pyogrio
+
+    return layer in [name for name, _ in pyogrio.list_layers(path)]
+
+
+def coverage_map(
+    district: District,
+    points: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    planned: gpd.GeoDataFrame | None,
+    *,
+    covered_column: str,
+    static_url: Any,
+) -> folium.Map:
+    """Build the coverage result map: demand points covered (green) or not (red), facilities, planned ones.
+
+    Parameters
+    ----------
+    district
+        Its boundary and town areas are drawn.
+    points
+        Demand points (EPSG:4326) with ``demand_id``, ``town_code`` and the boolean ``covered_column``.
+    facilities, planned
+        Facilities counted (filled blue) and, for a before/after run, the planned ones (hollow).
+    covered_column
+        The ``covered_*`` column that colours the points.
+    static_url
+        Turns a path under ``webmap/static/`` into a URL.
+    """
+    boundary = district.boundary.to_crs("EPSG:4326")
+    minx, miny, maxx, maxy = boundary.total_bounds
+    m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=11, tiles=None, control_scale=True)
+    folium.GeoJson(
+        json.loads(boundary.to_json(drop_id=True)),
+        name="区界",
+        style_function=lambda _f: {"color": "#2d3a4a", "weight": 2, "fillColor": "#ffffff", "fillOpacity": 0.85},
+        interactive=False,
+    ).add_to(m)
+    folium.GeoJson(
+        json.loads(district.town_areas[[schema.TOWN_CODE, "geometry"]].to_crs("EPSG:4326").to_json(drop_id=True)),
+        name="镇街范围（近似）",
+        style_function=lambda _f: {"color": "#6b7785", "weight": 1, "dashArray": "4 4", "fill": False},
+        interactive=False,
+    ).add_to(m)
+    for covered, name, colour in ((True, "已覆盖的需求点", "#1a7f37"), (False, "未覆盖的需求点", "#c62828")):
+        group = folium.FeatureGroup(name=f"{name}（{int((points[covered_column] == covered).sum())}）")
+        for row in points[points[covered_column] == covered].itertuples():
+            folium.CircleMarker(
+                [row.geometry.y, row.geometry.x], radius=3, color=colour, weight=1, fill=True, fill_opacity=0.8,
+                tooltip=html.escape(str(row.demand_id)),
+            ).add_to(group)  # fmt: skip
+        group.add_to(m)
+    for gdf, name, fill in ((facilities, "计入的设施", True), (planned, "规划设施（对比）", False)):
+        if gdf is None or not len(gdf):
+            continue
+        group = folium.FeatureGroup(name=name)
+        for row in gdf.itertuples():
+            label = html.escape(f"{getattr(row, 'name', '') or ''} ({row.id})")
+            folium.CircleMarker(
+                [row.geometry.y, row.geometry.x], radius=7, color="#0b4f9c", weight=3, fill=fill,
+                fill_color="#0b4f9c", fill_opacity=0.9, tooltip=label,
+            ).add_to(group)  # fmt: skip
+        group.add_to(m)
+    folium.LayerControl(position="bottomright", collapsed=False).add_to(m)
+    m.fit_bounds([[miny, minx], [maxy, maxx]])
+    localize_assets_inplace(m, static_url=static_url)
+    return m
+
+
+# --- targets -------------------------------------------------------------------------------------
+
+
+@bp.get("/targets")
+@role_required(*PLANNER_ROLES)
+def targets() -> str | tuple[str, int]:
+    """Show the plan's indicators, key projects and task tables with status and deadlines on ``?date=``."""
+    from analyses.targets import targets_report_from_store
+
+    text = request.args.get("date") or date.today().isoformat()
+    try:
+        on = date.fromisoformat(text)
+    except ValueError:
+        abort(400, f"日期须写成 YYYY-MM-DD（如 2025-06-30）；收到 {text!r}。")
+    district = get_district()
+    report = targets_report_from_store(get_store(), district.plan_dir, district.towns, on=on).to_dict()
+    return render_template("planner/targets.html", report=report, on=on, status_labels=TARGET_STATUS_LABELS)
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _get_job(job_id: str) -> Job:
+    try:
+        return job_store.get_job(get_store(), job_id)
+    except NotFoundError:
+        abort(404, f"没有编号为 {job_id!r} 的分析任务。")
+
+
+def _json_safe(value: Any) -> Any:
+    """Return ``value`` as strict JSON data: NaN, inf and NA as None, numpy scalars and dates as Python/ISO."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if value is None or isinstance(value, str | bool):
+        return value
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, int):
+        return value
+    return None if _is_na(value) else str(value)
+
+
+def _is_na(value: Any) -> bool:
+    import pandas as pd
+
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
