@@ -273,3 +273,13 @@ def test_only_planners_and_admins_get_in(app, role, path):
         assert response.status_code == 302 and "/login" in response.headers["Location"]
     else:
         assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("role", "shown"), [("planner", True), ("admin", True), ("bureau", False), ("caseworker_a", False)]
+)
+def test_the_nav_links_the_planner_pages_for_planners_and_admins(app, role, shown):
+    client = app.test_client()
+    log_in(client, staff_fixtures.ACCOUNTS[role][0])
+    page = client.get("/account").get_data(as_text=True)
+    assert ('<a href="/planner/">规划分析</a>' in page) is shown
