@@ -46,7 +46,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from webmap import admin, api, auth, i18n, planner, public, security, store, toilets
+    from webmap import admin, api, auth, caseworker, i18n, planner, public, security, store, toilets
 
     store.init_app(app)
     i18n.init_app(app)
@@ -56,6 +56,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(caseworker.bp)
     app.register_blueprint(toilets.bp)
     planner.init_app(app)
     app.cli.add_command(admin.users_cli)

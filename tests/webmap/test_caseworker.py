@@ -1,0 +1,249 @@
+"""Tests for the caseworker pages (webmap.caseworker) on the Bishan demo store."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import geopandas as gpd
+import pytest
+
+from analyses.costs import Placer
+from analyses.visits import order_visits
+from layers import schema
+from tests.webmap import staff_fixtures
+from tests.webmap.staff_fixtures import ROLE_KEYS, TOWN_A, csrf_token
+from webmap.store import get_store
+
+demo_key, demo_db = staff_fixtures.demo_key, staff_fixtures.demo_db
+demo_households = staff_fixtures.demo_households
+app, client, client_as = staff_fixtures.app, staff_fixtures.client, staff_fixtures.client_as
+
+HH_A = "HH-00013"  # 璧城街道 (town A), status surveyed, version 1
+HH_B = "HH-00119"  # 璧泉街道 (town B)
+REASON = {"reason": "入户走访核实需求"}
+_LIST_COUNT = re.compile(r"改造户名单（(\d+) 户）")
+
+
+@pytest.fixture(scope="session")
+def demo_cache(app_cache_dir):
+    """Share the session's prepared Bishan network with the analysis tests (built once, ~30 s)."""
+    return app_cache_dir
+
+
+# Expected status per role, in ROLE_KEYS order: public, caseworker_a, caseworker_b, bureau, planner, admin.
+MATRIX = [
+    ("GET", "/caseworker/", None, (302, 200, 200, 403, 403, 403)),
+    ("GET", f"/caseworker/household/{HH_A}", None, (302, 200, 404, 403, 403, 403)),
+    ("GET", f"/caseworker/household/{HH_B}", None, (302, 404, 200, 403, 403, 403)),
+    ("GET", "/caseworker/household/HH-99999", None, (302, 404, 404, 403, 403, 403)),
+    ("POST", f"/caseworker/household/{HH_A}/full", REASON, (302, 200, 404, 403, 403, 403)),
+    (
+        "POST",
+        f"/caseworker/household/{HH_A}/status",
+        {"status": "approved", "version": "1"},
+        (302, 302, 404, 403, 403, 403),
+    ),  # fmt: skip
+    ("GET", "/caseworker/visits", None, (302, 200, 200, 403, 403, 403)),
+    ("GET", f"/caseworker/visits?id={HH_B}", None, (302, 404, 200, 403, 403, 403)),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "expected"), MATRIX, ids=[f"{m} {p}" for m, p, _b, _e in MATRIX])
+def test_every_route_for_every_role(client_as, method, path, body, expected):
+    for role_key, status in zip(ROLE_KEYS, expected, strict=True):
+        client = client_as(role_key)
+        if method == "GET":
+            response = client.get(path)
+        else:
+            response = client.post(path, data={**body, "csrf_token": csrf_token(client)})
+        assert response.status_code == status, (role_key, path, response.get_data(as_text=True)[:300])
+        if role_key == "public":
+            assert "/login" in response.headers["Location"]
+
+
+def test_out_of_town_household_is_404_and_logged_without_personal_data(client_as, caplog, demo_households):
+    name = demo_households.set_index("id").loc[HH_B, "name"]
+    with caplog.at_level(logging.WARNING, logger="webmap.api"):
+        response = client_as("caseworker_a").get(f"/caseworker/household/{HH_B}")
+    assert response.status_code == 404
+    assert name not in response.get_data(as_text=True)
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(HH_B in m and "cw-a" in m for m in messages)
+    assert not any(name in m for m in messages)
+
+
+def test_list_shows_own_town_masked(client_as, demo_households):
+    page = client_as("caseworker_a").get("/caseworker/").get_data(as_text=True)
+    town_a = demo_households[demo_households["town_code"] == TOWN_A]
+    assert _LIST_COUNT.search(page).group(1) == str(len(town_a))
+    row = town_a.set_index("id").loc[HH_A]
+    assert row["name"] not in page and row["id_number"] not in page and row["phone"] not in page
+    assert f'href="/caseworker/household/{HH_A}"' in page
+    others = demo_households[demo_households["town_code"] != TOWN_A]["id"]
+    assert not any(f">{hid}<" in page for hid in others)
+    assert not re.search(r'(src|href)="https?://', page)
+
+
+@pytest.mark.parametrize(
+    ("query", "select"),
+    [
+        ("status=surveyed", lambda h: h["status"] == "surveyed"),
+        ("status=surveyed&status=declined", lambda h: h["status"].isin(["surveyed", "declined"])),
+        ("village=500120001001", lambda h: h["village_code"] == "500120001001"),
+        ("category=4", lambda h: h["disability_category"] == "4"),
+        ("grade=1&category=4", lambda h: (h["disability_grade"] == "1") & (h["disability_category"] == "4")),
+        ("need=扶手", lambda h: h["needs"].fillna("").str.contains("扶手")),
+    ],
+)
+def test_filters(client_as, demo_households, query, select):
+    town_a = demo_households[demo_households["town_code"] == TOWN_A]
+    expected = int(select(town_a).sum())
+    assert 0 < expected < len(town_a)
+    page = client_as("caseworker_a").get(f"/caseworker/?{query}").get_data(as_text=True)
+    assert _LIST_COUNT.search(page).group(1) == str(expected)
+
+
+def test_bad_filters(client_as):
+    client = client_as("caseworker_a")
+    assert client.get("/caseworker/?status=done").status_code == 400
+    assert client.get("/caseworker/?village=500120002001").status_code == 404  # a village of town B
+
+
+def test_progress_block_counts_own_towns(client_as, demo_households):
+    town_a = demo_households[demo_households["town_code"] == TOWN_A]
+    in_need = int((town_a["status"] != "declined").sum())
+    modified = int(town_a["status"].isin(["completed", "verified"]).sum())
+    page = client_as("caseworker_a").get("/caseworker/").get_data(as_text=True)
+    assert f"已完工或已验收 {modified} 户 / 需改造 {in_need} 户" in page
+    assert f"{modified / in_need * 100:.1f}%" in page
+    assert "规划目标：100%" in page
+
+
+def test_reveal_shows_full_record_once_and_writes_the_access_log(app, client_as, demo_households):
+    row = demo_households.set_index("id").loc[HH_A]
+    client = client_as("caseworker_a")
+    masked = client.get(f"/caseworker/household/{HH_A}").get_data(as_text=True)
+    assert row["name"] not in masked and row["id_number"] not in masked
+    response = client.post(f"/caseworker/household/{HH_A}/full", data={**REASON, "csrf_token": csrf_token(client)})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert row["name"] in page and row["id_number"] in page and row["phone"] in page
+    with app.app_context():
+        log = get_store().access_log()
+    assert [(e["actor"], e["feature_id"], e["reason"]) for e in log] == [("cw-a", HH_A, REASON["reason"])]
+    assert row["name"] not in client.get(f"/caseworker/household/{HH_A}").get_data(as_text=True)
+
+
+def test_reveal_without_reason_is_refused_and_not_logged(app, client_as, demo_households):
+    client = client_as("caseworker_a")
+    response = client.post(f"/caseworker/household/{HH_A}/full", data={"reason": " ", "csrf_token": csrf_token(client)})
+    assert response.status_code == 400
+    assert "理由" in response.get_data(as_text=True)
+    assert demo_households.set_index("id").loc[HH_A, "name"] not in response.get_data(as_text=True)
+    with app.app_context():
+        assert get_store().access_log() == []
+
+
+def test_reveal_needs_csrf(client_as):
+    assert client_as("caseworker_a").post(f"/caseworker/household/{HH_A}/full", data=REASON).status_code == 400
+
+
+def test_household_page_offers_next_statuses_and_the_version(client_as):
+    page = client_as("caseworker_a").get(f"/caseworker/household/{HH_A}").get_data(as_text=True)
+    assert '<input type="hidden" name="version" value="1">' in page
+    options = re.findall(r'<option value="([a-z_]+)">', page)
+    assert options == ["approved", "declined"]
+
+
+def test_status_change_follows_the_workflow_and_appears_in_history(app, client_as):
+    client = client_as("caseworker_a")
+    response = client.post(
+        f"/caseworker/household/{HH_A}/status",
+        data={"status": "approved", "version": "1", "csrf_token": csrf_token(client)},
+    )
+    assert response.status_code == 302
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "状态已改为“已审批”（第 2 版）" in page
+    assert "已摸底 → 已审批" in page and "<td>cw-a</td>" in page
+    with app.app_context():
+        row = get_store().feature(schema.HOUSEHOLD, HH_A)
+    assert (row[schema.STATUS], row[schema.VERSION], row[schema.UPDATED_BY]) == ("approved", 2, "cw-a")
+
+
+def test_workflow_refusal_leaves_the_row_unchanged(app, client_as):
+    client = client_as("caseworker_a")
+    response = client.post(
+        f"/caseworker/household/{HH_A}/status",
+        data={"status": "verified", "version": "1", "csrf_token": csrf_token(client)},
+    )
+    assert response.status_code == 400
+    assert "状态不能从“已摸底”改为“已验收”；可以改为：已审批、已放弃。" in response.get_data(as_text=True)
+    with app.app_context():
+        row = get_store().feature(schema.HOUSEHOLD, HH_A)
+    assert (row[schema.STATUS], row[schema.VERSION]) == ("surveyed", 1)
+
+
+def test_stale_edit_names_who_changed_it_and_overwrites_nothing(app, client_as):
+    client = client_as("caseworker_a")
+    form = client.get(f"/caseworker/household/{HH_A}").get_data(as_text=True)
+    version = re.search(r'name="version" value="(\d+)"', form).group(1)
+    with app.app_context():  # another session saves first
+        get_store().update_feature(schema.HOUSEHOLD, HH_A, {schema.STATUS: "approved"}, version=1, user="colleague")
+    response = client.post(
+        f"/caseworker/household/{HH_A}/status",
+        data={"status": "declined", "version": version, "csrf_token": csrf_token(client)},
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "此记录已被 colleague 于 " in page and "现为第 2 版，您编辑的是第 1 版" in page
+    assert "没有覆盖任何内容" in page
+    assert f'<a href="/caseworker/household/{HH_A}">重新载入最新记录</a>' in page
+    with app.app_context():
+        row = get_store().feature(schema.HOUSEHOLD, HH_A)
+    assert (row[schema.STATUS], row[schema.VERSION], row[schema.UPDATED_BY]) == ("approved", 2, "colleague")
+
+
+def test_bad_status_form_values(client_as):
+    client = client_as("caseworker_a")
+    token = csrf_token(client)
+    url = f"/caseworker/household/{HH_A}/status"
+    assert client.post(url, data={"status": "done", "version": "1", "csrf_token": token}).status_code == 400
+    assert client.post(url, data={"status": "approved", "version": "x", "csrf_token": token}).status_code == 400
+
+
+def test_visits_page_orders_the_picked_households(app, client_as, bishan, bishan_net, demo_households):
+    town_a = demo_households[(demo_households["town_code"] == TOWN_A) & (demo_households["status"] != "declined")]
+    picked = town_a["id"].iloc[[0, 20, 40, 60]].tolist()
+    client = client_as("caseworker_a")
+    query = "&".join(f"id={hid}" for hid in picked)
+    response = client.get(f"/caseworker/visits?start={TOWN_A}&{query}")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200, page[:500]
+
+    with app.app_context():
+        stored = get_store().features(schema.HOUSEHOLD, towns=(TOWN_A,)).set_index(schema.ID, drop=False).loc[picked]
+    seat = bishan.towns[bishan.towns[schema.TOWN_CODE] == TOWN_A].iloc[0]
+    start = gpd.GeoDataFrame(geometry=gpd.points_from_xy([seat["seat_lon"]], [seat["seat_lat"]]), crs="EPSG:4326")
+    route = order_visits(Placer(bishan_net), start, stored)
+    shown = re.findall(r'<tr><td>\d+</td><th scope="row">(HH-\d+)</th>', page)
+    assert shown == list(route.order)
+    assert f"全程约 <strong>{route.total_length_m / 1000:.1f} 公里</strong>" in page
+    assert f"行车约 <strong>{route.total_time_s / 60:.0f} 分钟</strong>" in page
+    assert "size: A4 portrait" in page
+    assert 'stop-number\\"\\u003e1\\u003c' in page  # the numbered stop icons, JSON-escaped in the map script
+    names = demo_households.set_index("id").loc[picked, "name"]
+    assert not any(name in page for name in names)
+
+
+def test_visits_refusals(client_as):
+    client = client_as("caseworker_a")
+    assert client.get("/caseworker/visits?start=500120002").status_code == 404  # town B's seat
+    assert client.get(f"/caseworker/visits?id={HH_A}&weight=fast").status_code == 400
+    many = "&".join(f"id=HH-{i:05d}" for i in range(1, 27))
+    assert client.get(f"/caseworker/visits?{many}").status_code == 400
+
+
+def test_nav_link_for_caseworkers_only(client_as):
+    assert 'href="/caseworker/"' in client_as("caseworker_a").get("/account").get_data(as_text=True)
+    assert 'href="/caseworker/"' not in client_as("planner").get("/account").get_data(as_text=True)

@@ -1,0 +1,529 @@
+"""Serve the caseworkers' pages (无障碍改造): households, history, status changes, visit routes, progress.
+
+Their towns' households on a map and in a list, one household with its history and status changes,
+an ordered visit list, and progress against the plan.
+
+Every view needs the ``caseworker`` role and shows only the caller's towns; a household of another
+town answers 404 like a missing one and the attempt is logged (ids only, never personal data).
+Personal fields stay masked; "show full record" is a POST with a reason, shown on that response
+only and written to the access log (``layers.privacy``). URLs carry ids only.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import math
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import folium
+import geopandas as gpd
+import pandas as pd
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from analyses.costs import Placer, load_district_network
+from analyses.targets import targets_report_from_store
+from analyses.visits import order_visits
+from layers import schema
+from layers.errors import StaleVersionError, WorkflowError
+from layers.privacy import read_households
+from webmap import maps
+from webmap.api import _household_in_scope, _log_out_of_scope, _status_history
+from webmap.assets import default_static_url, localize_assets_inplace
+from webmap.auth import role_required
+from webmap.security import nonce_inline_scripts
+from webmap.store import get_district, get_store
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from werkzeug.datastructures import MultiDict
+    from werkzeug.wrappers import Response as BaseResponse
+
+    from analyses.visits import VisitRoute
+    from layers.district import District
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("caseworker", __name__, url_prefix="/caseworker")
+
+#: Display label of each household status (the first ledger label of the workflow).
+STATUS_LABELS_ZH = {
+    "surveyed": "已摸底",
+    "approved": "已审批",
+    "in_progress": "施工中",
+    "completed": "已完工",
+    "verified": "已验收",
+    "declined": "已放弃",
+}
+#: Marker colour per status on the staff map.
+STATUS_COLOURS = {
+    "surveyed": "#8c6d1f",
+    "approved": "#1f5f8c",
+    "in_progress": "#b8560f",
+    "completed": "#2e7d32",
+    "verified": "#1b4d1e",
+    "declined": "#6b6b6b",
+}
+#: Most households on one visit list.
+MAX_VISITS = 25
+_PLACER_KEY = "accessplan_caseworker_placer"
+_PERSONAL_FIELDS = (
+    (schema.NAME, "姓名"),
+    (schema.ID_NUMBER, "身份证号"),
+    (schema.CERTIFICATE_NUMBER, "残疾人证号"),
+    (schema.PHONE, "联系电话"),
+)
+
+
+@dataclass(frozen=True)
+class HouseholdFilter:
+    """The list's filters (query parameters; empty = no filter)."""
+
+    villages: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    grades: tuple[str, ...] = ()
+    need: str = ""
+
+    @classmethod
+    def from_args(cls, args: MultiDict[str, str]) -> HouseholdFilter:
+        """Read ``village``, ``status``, ``category``, ``grade`` (repeatable) and ``need`` from ``args``.
+
+        Raises
+        ------
+        ValueError
+            If a status, category or grade is not one of the layer's codes.
+        """
+
+        def values(key: str) -> tuple[str, ...]:
+            return tuple(v.strip() for v in args.getlist(key) if v.strip())
+
+        checks = {
+            "status": (values("status"), schema.HOUSEHOLD_STATUSES),
+            "category": (values("category"), tuple(str(c) for c in schema.DISABILITY_CATEGORIES)),
+            "grade": (values("grade"), tuple(str(g) for g in schema.DISABILITY_GRADES)),
+        }
+        for key, (given, allowed) in checks.items():
+            bad = [v for v in given if v not in allowed]
+            if bad:
+                msg = f"参数 {key} 只能是 {', '.join(allowed)}；收到 {bad!r}。"
+                raise ValueError(msg)
+        return cls(
+            villages=values("village"),
+            statuses=checks["status"][0],
+            categories=checks["category"][0],
+            grades=checks["grade"][0],
+            need=(args.get("need") or "").strip(),
+        )
+
+    def apply(self, households: pd.DataFrame) -> pd.DataFrame:
+        """Return the rows of ``households`` that pass every filter."""
+        keep = pd.Series(True, index=households.index)
+        if self.villages:
+            keep &= households[schema.VILLAGE_CODE].astype(str).isin(self.villages)
+        if self.statuses:
+            keep &= households[schema.STATUS].isin(self.statuses)
+        if self.categories:
+            keep &= households[schema.DISABILITY_CATEGORY].map(_code).isin(self.categories)
+        if self.grades:
+            keep &= households[schema.DISABILITY_GRADE].map(_code).isin(self.grades)
+        if self.need:
+            keep &= households[schema.NEEDS].fillna("").astype(str).str.contains(self.need, regex=False)
+        return households[keep]
+
+
+# --- views -----------------------------------------------------------------------------------------
+
+
+@bp.get("/")
+@role_required("caseworker")
+def index() -> str:
+    """Show the caller's households on a map and in a list (filters in the query), and their progress."""
+    try:
+        household_filter = HouseholdFilter.from_args(request.args)
+    except ValueError as error:
+        abort(400, str(error))
+    district = get_district()
+    villages = _village_names(district)
+    outside = sorted(v for v in household_filter.villages if v not in villages)
+    if outside:
+        _log_out_of_scope("villages", outside)
+        abort(404, f"没有村（社区）{outside[0]!r} 的数据。")
+    households = household_filter.apply(_own_households())
+    parts = maps.render_map_parts(
+        households_map(
+            district,
+            households,
+            towns=tuple(current_user.towns),
+            tiles=maps.tile_sources_from_config(current_app.config),
+            datum=current_app.config.get("TILE_DATUM") or "wgs84",
+            detail_url=lambda hid: url_for("caseworker.household", household_id=hid),
+            static_url=_static_url,
+        )
+    )
+    return render_template(
+        "caseworker/index.html",
+        map_parts=_with_nonces(parts),
+        rows=_rows(households, villages),
+        filter=household_filter,
+        village_choices=sorted(villages.items()),
+        status_choices=list(STATUS_LABELS_ZH.items()),
+        category_choices=[(str(k), v) for k, v in schema.DISABILITY_CATEGORIES.items()],
+        grade_choices=[(str(k), v) for k, v in schema.DISABILITY_GRADES.items()],
+        progress=_progress(district),
+        towns=_own_town_names(district),
+    )
+
+
+@bp.get("/household/<household_id>")
+@role_required("caseworker")
+def household(household_id: str) -> str:
+    """Show one household (masked), its history and the status-change form."""
+    return _household_page(household_id)
+
+
+@bp.post("/household/<household_id>/full")
+@role_required("caseworker")
+def household_full(household_id: str) -> str | tuple[str, int]:
+    """Show one household's personal fields in full on this response only; the reason is logged."""
+    _household_in_scope(household_id)
+    reason = (request.form.get("reason") or "").strip()
+    if not reason:
+        return _household_page(household_id, reveal_error="请填写查看完整信息的理由（会记入访问日志）。"), 400
+    return _household_page(household_id, reason=reason)
+
+
+@bp.post("/household/<household_id>/status")
+@role_required("caseworker")
+def household_status(household_id: str) -> BaseResponse | tuple[str, int]:
+    """Change a household's status along the workflow, with the version the form was read at."""
+    row = _household_in_scope(household_id)
+    status = request.form.get("status", "")
+    version_text = request.form.get("version", "")
+    if status not in schema.HOUSEHOLD_STATUSES:
+        return _household_page(household_id, status_error=f"未知的状态 {status!r}。"), 400
+    try:
+        version = int(version_text)
+    except ValueError:
+        return _household_page(household_id, status_error=f"版本号必须是整数；收到 {version_text!r}。"), 400
+    store = get_store()
+    try:
+        new_version = store.update_feature(
+            schema.HOUSEHOLD, household_id, {schema.STATUS: status}, version=version, user=current_user.name
+        )
+    except StaleVersionError:
+        current = store.feature(schema.HOUSEHOLD, household_id)
+        message = (
+            f"保存失败：此记录已被 {current[schema.UPDATED_BY]} 于 {_local_time(current[schema.UPDATED_AT])} 修改"
+            f"（现为第 {current[schema.VERSION]} 版，您编辑的是第 {version} 版），"
+            f"状态现为“{STATUS_LABELS_ZH.get(current[schema.STATUS], current[schema.STATUS])}”。"
+            "您的修改未保存，也没有覆盖任何内容。请重新载入后再修改。"
+        )
+        logger.info("%s: stale status change of household %s (version %d)", current_user.name, household_id, version)
+        return _household_page(household_id, conflict=message), 409
+    except WorkflowError:
+        allowed = "、".join(STATUS_LABELS_ZH[s] for s in _next_statuses(row[schema.STATUS])) or "无"
+        message = (
+            f"状态不能从“{STATUS_LABELS_ZH[row[schema.STATUS]]}”改为“{STATUS_LABELS_ZH[status]}”；可以改为：{allowed}。"
+        )
+        return _household_page(household_id, status_error=message), 400
+    logger.info("%s set household %s to %r (version %d)", current_user.name, household_id, status, new_version)
+    flash(f"状态已改为“{STATUS_LABELS_ZH[status]}”（第 {new_version} 版）。")
+    return redirect(url_for("caseworker.household", household_id=household_id))
+
+
+@bp.get("/visits")
+@role_required("caseworker")
+def visits() -> str:
+    """Pick households (``id``, repeatable) and a start (``start``: a town seat) → an ordered visit route."""
+    district = get_district()
+    villages = _village_names(district)
+    towns = _own_town_names(district)
+    households = _own_households()
+    ids = list(dict.fromkeys(v for v in request.args.getlist("id") if v.strip()))
+    start_code = request.args.get("start") or current_user.towns[0]
+    weight = request.args.get("weight", "travel_time")
+    if weight not in ("travel_time", "length"):
+        abort(400, f"参数 weight 只能是 travel_time 或 length；收到 {weight!r}。")
+    if start_code not in towns:
+        _log_out_of_scope("start town", [start_code])
+        abort(404, f"没有镇街 {start_code!r} 的数据。")
+    if len(ids) > MAX_VISITS:
+        abort(400, f"一次最多安排 {MAX_VISITS} 户走访；收到 {len(ids)} 户。")
+    outside = [i for i in ids if i not in set(households[schema.ID])]
+    if outside:
+        _log_out_of_scope("household", outside)
+        abort(404, f"没有编号为 {outside[0]!r} 的家庭记录。")
+    context: dict[str, Any] = {
+        "towns": towns,
+        "start_code": start_code,
+        "weight": weight,
+        "selected": set(ids),
+        "choices": _rows(households[households[schema.STATUS] != "declined"], villages),
+        "route": None,
+        "map_parts": None,
+    }
+    if ids:
+        chosen = households.set_index(schema.ID, drop=False).loc[ids]
+        start = _town_seat(district, start_code)
+        route = order_visits(_placer(), start, chosen, profile="drive", weight=weight)
+        ordered = chosen.loc[list(route.order)]
+        parts = maps.render_map_parts(
+            households_map(
+                district,
+                ordered,
+                towns=tuple(current_user.towns),
+                route=route,
+                start=start,
+                tiles=maps.tile_sources_from_config(current_app.config),
+                datum=current_app.config.get("TILE_DATUM") or "wgs84",
+                static_url=_static_url,
+            )
+        )
+        context.update(
+            route=route,
+            stops=_route_rows(ordered, route, villages),
+            unreachable=list(route.unreachable),
+            map_parts=_with_nonces(parts),
+        )
+    return render_template("caseworker/visits.html", **context)
+
+
+# --- map -------------------------------------------------------------------------------------------
+
+
+def households_map(
+    district: District,
+    households: pd.DataFrame,
+    *,
+    towns: tuple[str, ...],
+    route: VisitRoute | None = None,
+    start: gpd.GeoDataFrame | None = None,
+    tiles: tuple[maps.TileSource, ...] = (),
+    datum: maps.DisplayDatum = "wgs84",
+    detail_url: Callable[[str], str] | None = None,
+    static_url: Callable[[str], str] = default_static_url,
+) -> folium.Map:
+    """Build the staff map of ``households`` (ids and statuses only, no personal fields) in ``towns``.
+
+    With ``route``, ``households`` must be in visiting order: stops are numbered and joined by
+    straight lines from ``start`` (the order, not the road path).
+    """
+    areas = district.town_areas[district.town_areas[schema.TOWN_CODE].isin(towns)]
+    shown = maps._display_gdf(areas if not areas.empty else district.boundary, datum)
+    minx, miny, maxx, maxy = shown.total_bounds
+    m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=13, tiles=None, control_scale=True)
+    for tile in tiles:
+        folium.TileLayer(tiles=tile.url, attr=html.escape(tile.attribution), name=tile.name, overlay=False,
+                         control=False, subdomains=tile.subdomains).add_to(m)  # fmt: skip
+    folium.GeoJson(
+        maps._geo_dict(maps._display_gdf(district.boundary, datum)),
+        name="区界",
+        style_function=lambda _f: {
+            "color": "#2d3a4a",
+            "weight": 2,
+            "fill": not tiles,
+            "fillColor": "#ffffff",
+            "fillOpacity": 0.85,
+        },  # fmt: skip
+        interactive=False,
+    ).add_to(m)
+    maps._add_town_areas(m, district, datum, lambda s: s)
+    if not households.empty:
+        points = maps._display_gdf(gpd.GeoDataFrame(households, geometry=households.geometry, crs="EPSG:4326"), datum)
+        for number, (_, row) in enumerate(points.iterrows(), start=1):
+            hid = str(row[schema.ID])
+            label = f"{hid}（{STATUS_LABELS_ZH.get(row[schema.STATUS], row[schema.STATUS])}）"
+            location = [row.geometry.y, row.geometry.x]
+            if route is not None:
+                icon = folium.DivIcon(html=f'<span class="stop-number">{number}</span>', icon_size=(24, 24),
+                                      icon_anchor=(12, 12), class_name="stop-icon")  # fmt: skip
+                folium.Marker(location, icon=icon, tooltip=f"第 {number} 站：{label}").add_to(m)
+                continue
+            popup = html.escape(label)
+            if detail_url is not None:
+                popup += f'<br><a href="{html.escape(detail_url(hid))}">查看详情</a>'
+            folium.CircleMarker(
+                location, radius=6, color=STATUS_COLOURS.get(row[schema.STATUS], "#333"), fill=True, fill_opacity=0.8,
+                tooltip=label, popup=folium.Popup(popup, max_width=240),
+            ).add_to(m)  # fmt: skip
+        if route is not None and start is not None:
+            origin = maps._display_gdf(start.to_crs("EPSG:4326"), datum).geometry.iloc[0]
+            folium.Marker([origin.y, origin.x], tooltip="出发点", icon=folium.DivIcon(
+                html='<span class="stop-number stop-start">起</span>', icon_size=(24, 24), icon_anchor=(12, 12),
+                class_name="stop-icon")).add_to(m)  # fmt: skip
+            line = [[origin.y, origin.x], *([p.y, p.x] for p in points.geometry)]
+            folium.PolyLine(line, color="#1f5f8c", weight=3, dash_array="6 4").add_to(m)
+        pminx, pminy, pmaxx, pmaxy = points.total_bounds
+        minx, miny, maxx, maxy = min(minx, pminx), min(miny, pminy), max(maxx, pmaxx), max(maxy, pmaxy)
+    m.fit_bounds([[miny, minx], [maxy, maxx]])
+    localize_assets_inplace(m, static_url=static_url)
+    return m
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def _household_page(
+    household_id: str,
+    *,
+    reason: str | None = None,
+    reveal_error: str | None = None,
+    status_error: str | None = None,
+    conflict: str | None = None,
+) -> str:
+    """Render the household page: masked, or in full when ``reason`` is given (logged)."""
+    row = _household_in_scope(household_id)
+    gdf = read_households(
+        get_store(),
+        role=current_user.role,
+        user=current_user.name,
+        towns=tuple(current_user.towns),
+        ids=[household_id],
+        reveal=reason is not None,
+        reason=reason,
+    )
+    record = gdf.iloc[0].to_dict()
+    district = get_district()
+    villages = _village_names(district)
+    status = record[schema.STATUS]
+    return render_template(
+        "caseworker/household.html",
+        record=record,
+        revealed=reason is not None,
+        personal=[(label, record.get(column)) for column, label in _PERSONAL_FIELDS],
+        facts=[
+            ("镇街", _own_town_names(district).get(str(record[schema.TOWN_CODE]), record[schema.TOWN_CODE])),
+            ("村（社区）", villages.get(str(record[schema.VILLAGE_CODE]), record[schema.VILLAGE_CODE])),
+            ("详细地址", record.get(schema.ADDRESS)),
+            ("残疾类别", _label(schema.DISABILITY_CATEGORIES, record.get(schema.DISABILITY_CATEGORY))),
+            ("残疾等级", _label(schema.DISABILITY_GRADES, record.get(schema.DISABILITY_GRADE))),
+            ("改造需求", record.get(schema.NEEDS)),
+        ],
+        status_label=STATUS_LABELS_ZH.get(status, status),
+        next_statuses=[(s, STATUS_LABELS_ZH[s]) for s in _next_statuses(status)],
+        version=int(row[schema.VERSION]),
+        updated=(row[schema.UPDATED_BY], _local_time(row[schema.UPDATED_AT])),
+        history=[
+            {
+                **h,
+                "status_label": STATUS_LABELS_ZH.get(h["status"], h["status"] or ""),
+                "before_label": STATUS_LABELS_ZH.get(h["status_before"], h["status_before"] or ""),
+            }
+            for h in _status_history(schema.HOUSEHOLD, household_id)
+        ],  # fmt: skip
+        reveal_error=reveal_error,
+        status_error=status_error,
+        conflict=conflict,
+    )
+
+
+def _next_statuses(status: str) -> tuple[str, ...]:
+    return tuple(s for s in schema.layer_spec(schema.HOUSEHOLD).workflow.next_statuses(status) if s != status)
+
+
+def _own_households() -> gpd.GeoDataFrame:
+    """Return the caller's towns' households, personal fields masked."""
+    return read_households(get_store(), role=current_user.role, user=current_user.name, towns=tuple(current_user.towns))
+
+
+def _rows(households: pd.DataFrame, villages: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": r[schema.ID],
+            "village": villages.get(str(r[schema.VILLAGE_CODE]), r[schema.VILLAGE_CODE]),
+            "name": r[schema.NAME],
+            "address": r[schema.ADDRESS],
+            "status": r[schema.STATUS],
+            "status_label": STATUS_LABELS_ZH.get(r[schema.STATUS], r[schema.STATUS]),
+            "category": _label(schema.DISABILITY_CATEGORIES, r.get(schema.DISABILITY_CATEGORY)),
+            "grade": _label(schema.DISABILITY_GRADES, r.get(schema.DISABILITY_GRADE)),
+            "needs": r.get(schema.NEEDS) or "",
+        }
+        for r in households.to_dict("records")
+    ]
+
+
+def _route_rows(ordered: pd.DataFrame, route: VisitRoute, villages: dict[str, str]) -> list[dict[str, Any]]:
+    rows = _rows(ordered, villages)
+    for row, length_m, time_s in zip(rows, route.leg_length_m, route.leg_time_s, strict=True):
+        row.update(length_km=f"{length_m / 1000:.1f}", minutes=f"{time_s / 60:.0f}")
+    return rows
+
+
+def _progress(district: District) -> dict[str, Any]:
+    """Return home-modification coverage in the caller's towns (``analyses.targets`` rules)."""
+    report = targets_report_from_store(get_store(), district.plan_dir, district.towns, on=date.today())
+    home = report.home_modification
+    by_town = home.by_town[home.by_town[schema.TOWN_CODE].astype(str).isin(current_user.towns)]
+    totals = {c: int(by_town[c].sum()) for c in ("households", "declined", "in_need", "modified", "verified")}
+    share = totals["modified"] / totals["in_need"] if totals["in_need"] else None
+    return {
+        **totals,
+        "share": share,
+        "percent": None if share is None else f"{share * 100:.1f}",
+        "target_percent": None if home.target_share is None else f"{home.target_share * 100:.0f}",
+        "by_town": by_town.to_dict("records"),
+    }
+
+
+def _placer() -> Placer:
+    placer = current_app.extensions.get(_PLACER_KEY)
+    if placer is None:
+        cache_dir = Path(current_app.config["CACHE_DIR"]) / "networks"
+        placer = Placer(load_district_network(get_district(), cache_dir=cache_dir))
+        current_app.extensions[_PLACER_KEY] = placer
+    return placer
+
+
+def _town_seat(district: District, town_code: str) -> gpd.GeoDataFrame:
+    town = district.towns[district.towns[schema.TOWN_CODE].astype(str) == town_code].iloc[0]
+    return gpd.GeoDataFrame(geometry=gpd.points_from_xy([town["seat_lon"]], [town["seat_lat"]]), crs="EPSG:4326")
+
+
+def _own_town_names(district: District) -> dict[str, str]:
+    towns = district.towns
+    names = dict(zip(towns[schema.TOWN_CODE].astype(str), towns["name"], strict=True))
+    return {code: names.get(code, code) for code in current_user.towns}
+
+
+def _village_names(district: District) -> dict[str, str]:
+    """Return the caller's towns' villages: code → name."""
+    villages = district.villages
+    own = villages[villages[schema.TOWN_CODE].astype(str).isin(current_user.towns)]
+    return dict(zip(own[schema.VILLAGE_CODE].astype(str), own["name"], strict=True))
+
+
+def _code(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    try:
+        return str(int(float(value)))
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _label(labels: dict[int, str], value: Any) -> str:
+    code = _code(value)
+    return labels.get(int(code), code) if code.isdigit() else code
+
+
+def _local_time(value: Any) -> str:
+    timestamp = pd.Timestamp(value)
+    if timestamp.tzinfo is None:
+        timestamp = timestamp.tz_localize("UTC")
+    return timestamp.tz_convert("Asia/Shanghai").strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _with_nonces(parts: maps.MapParts) -> maps.MapParts:
+    return maps.MapParts(header=nonce_inline_scripts(parts.header), html=nonce_inline_scripts(parts.html),
+                         script=parts.script)  # fmt: skip
+
+
+def _static_url(filename: str) -> str:
+    return url_for("static", filename=filename)
