@@ -268,3 +268,30 @@ def test_an_upload_over_the_size_limit_is_refused(client_as, app):
     assert response.status_code == 413
     assert "文件太大" in response.get_data(as_text=True)
     assert _pending_files(app) == []
+
+
+def test_an_accepted_toilet_shows_coverage_without_and_with_it(client_as, app, app_cache_dir):
+    import geopandas as gpd
+
+    from webmap import toilets
+
+    app.config["CACHE_DIR"] = str(app_cache_dir)  # the session's prepared Bishan network
+    html = client_as("planner").get("/toilets/AT-001").get_data(as_text=True)
+    summary = re.search(r'id="coverage-summary">全区：之前 ([\d.]+)%，之后 ([\d.]+)%；新增覆盖 (\d+) 个网格点', html)
+    assert summary, html[html.find('id="coverage"') :][:500]
+    with app.test_request_context():
+        accepted = get_store().features(schema.ACCESSIBLE_TOILET, statuses=("accepted",))
+        demand = toilets._demand()
+        result = toilets.coverage_change(
+            toilets._placer(), accepted, "AT-001", demand, profile="walk", threshold="300m"
+        )
+    column = "covered_300m"
+    new = result.after.points[column] & ~result.before.points[column]
+    assert int(new.sum()) == int(summary.group(3))
+    assert float(summary.group(2)) >= float(summary.group(1))
+    # Every newly covered point is within 300 m of AT-001 in a straight line (the network is never shorter).
+    toilet = accepted[accepted[schema.ID] == "AT-001"].to_crs(load_district().crs).geometry.iloc[0]
+    points = gpd.GeoSeries(demand.set_index(schema.ID).geometry, crs="EPSG:4326").to_crs(load_district().crs)
+    assert (points.loc[new[new].index].distance(toilet) <= 300.0 + 1e-6).all()
+    # Without AT-001 in the accepted set, "before" is the same as measuring the others alone.
+    assert result.before.parameters["n_facilities"] == len(accepted) - 1
