@@ -10,13 +10,14 @@ Errors are ``{"error": {"status": ..., "message": ...}}``. The OpenAPI descripti
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, abort, current_app, jsonify, request
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
@@ -46,6 +47,9 @@ HOUSEHOLD_EDIT_ROLES = ("caseworker",)
 COUNT_GROUPS = {"town": schema.TOWN_CODE, "village": schema.VILLAGE_CODE, "category": schema.DISABILITY_CATEGORY}
 
 # Row columns that are about the record, not the facility: staff names stay off public outputs.
+#: Public layer responses, cached per data version (``Store.data_version``) and filters.
+_RESPONSE_CACHE_KEY = "accessplan_api_layer_cache"
+_RESPONSE_CACHE_SIZE = 256
 _PUBLIC_HIDDEN = {"layer", schema.SOURCE_DATUM, schema.VERSION, schema.CREATED_BY, schema.CREATED_AT,
                   schema.UPDATED_BY}  # fmt: skip
 
@@ -79,9 +83,18 @@ def layer_features(layer: str) -> Response:
         abort(404, f"没有公开图层 {layer!r}；公开图层：{', '.join(schema.PUBLIC_LAYERS)}。")
     statuses = _statuses_arg(layer)
     towns = _towns_arg()
-    gdf = get_store().features(layer, statuses=statuses, towns=towns)
-    names = _town_names()
-    return jsonify(_feature_collection(gdf, drop=_PUBLIC_HIDDEN, town_names=names))
+    store = get_store()
+    key = (store.url, store.data_version(), layer, statuses, towns)
+    cache = current_app.extensions.setdefault(_RESPONSE_CACHE_KEY, {})
+    body = cache.get(key)
+    if body is None:
+        gdf = store.features(layer, statuses=statuses, towns=towns)
+        payload = _feature_collection(gdf, drop=_PUBLIC_HIDDEN, town_names=_town_names())
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        if len(cache) >= _RESPONSE_CACHE_SIZE:
+            cache.clear()  # filters are few; a full cache means the data changed many times: start again
+        cache[key] = body
+    return current_app.response_class(body, mimetype="application/json")
 
 
 @bp.get("/households/counts")

@@ -22,7 +22,6 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, render_template, request, url_for
 from flask_babel import gettext
 from werkzeug.datastructures import MultiDict
@@ -30,7 +29,6 @@ from werkzeug.datastructures import MultiDict
 from layers import schema
 from layers.errors import NotFoundError
 from layers.privacy import MIN_PUBLIC_COUNT, household_counts
-from layers.store import history_table
 from webmap import maps
 from webmap.i18n import current_language
 from webmap.maps import N_
@@ -240,9 +238,7 @@ def _shown_features() -> dict[str, gpd.GeoDataFrame]:
     version: one indexed query instead of building four GeoDataFrames per request.
     """
     store = get_store()
-    with store.engine.connect() as conn:
-        version = conn.execute(sa.select(sa.func.max(history_table.c.seq))).scalar()
-    key = (store.url, version)
+    key = (store.url, store.data_version())
     cached = current_app.extensions.get(_FEATURES_CACHE_KEY)
     if cached is not None and cached[0] == key:
         return cached[1]
