@@ -30,7 +30,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         DISTRICT_DIR=str(DEFAULT_DISTRICT_DIR),
         DATABASE_URL=os.environ.get("ACCESSPLAN_DATABASE_URL")
         or f"sqlite:///{Path(app.instance_path) / 'accessplan.sqlite'}",
-        CACHE_DIR=str(Path(app.instance_path) / "cache"),  # derived data (e.g. the map's main roads)
+        # derived data: prepared road networks, the map's main roads
+        CACHE_DIR=os.environ.get("ACCESSPLAN_CACHE_DIR") or str(Path(app.instance_path) / "cache"),
         ENCRYPTION_KEY=None,  # None: ACCESSPLAN_ENCRYPTION_KEY, else <instance>/encryption.key (made on first run)
         TILE_URL=None,  # none by default: the district and its roads are the base map
         TILE_ATTR=None,
