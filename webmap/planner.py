@@ -83,6 +83,9 @@ COVERAGE_DEFAULTS = {
     "scenario": False,
     "grid_spacing": 400.0,
 }
+#: Defaults of the gaps form (the 15-minute life circle on foot; 500 m hexagons).
+GAPS_DEFAULTS = {"facilities": schema.SERVICE_CENTRE, "demand": "household", "profile": "walk", "threshold": "800m",
+                 "hex_size": 500.0, "roads": False}  # fmt: skip
 KIND_LABELS = {"coverage": "覆盖分析", "gaps": "服务缺口", "service_areas": "服务范围", "siting": "选址"}
 STATUS_LABELS = {"queued": "排队中", "running": "运行中", "done": "已完成", "failed": "失败"}
 #: Status words of the targets report, for people.
@@ -102,7 +105,7 @@ _MIMETYPES = {
 
 def init_app(app: Flask) -> None:
     """Register the planner blueprint and the job functions its forms submit."""
-    jobs.init_app(app, {"coverage": run_coverage_job})
+    jobs.init_app(app, {"coverage": run_coverage_job, "gaps": run_gaps_job})
     app.register_blueprint(bp)
     app.context_processor(lambda: {"kind_labels": KIND_LABELS, "job_status_labels": STATUS_LABELS})
 
@@ -138,6 +141,8 @@ def job(job_id: str) -> str:
     context: dict[str, Any] = {"job": record, "district": get_district()}
     if record.status == "done" and record.kind == "coverage":
         context.update(_coverage_context(record))
+    elif record.status == "done" and record.kind == "gaps":
+        context.update(_gaps_context(record))
     return render_template("planner/job.html", **context)
 
 
@@ -395,6 +400,169 @@ def coverage_map(
                 fill_color="#0b4f9c", fill_opacity=0.9, tooltip=label,
             ).add_to(group)  # fmt: skip
         group.add_to(m)
+    folium.LayerControl(position="bottomright", collapsed=False).add_to(m)
+    m.fit_bounds([[miny, minx], [maxy, maxx]])
+    localize_assets_inplace(m, static_url=static_url)
+    return m
+
+
+# --- gaps ----------------------------------------------------------------------------------------
+
+
+@bp.route("/gaps", methods=["GET", "POST"])
+@role_required(*PLANNER_ROLES)
+def gaps() -> str | BaseResponse | tuple[str, int]:
+    """Show the gaps form; on POST queue a gaps job and go to its page."""
+    if request.method == "GET":
+        return _gaps_form(dict(GAPS_DEFAULTS), errors=[])
+    data = request.form
+    coverage_like = {**{k: data.get(k, "") for k in ("facilities", "demand", "profile")},
+                     "thresholds": data.get("threshold", ""), "grid_spacing": "400"}  # fmt: skip
+    checked, errors = _read_coverage_form(coverage_like)
+    form = {k: checked[k] for k in ("facilities", "demand", "profile")}
+    form["threshold"] = data.get("threshold", "").strip()
+    form["roads"] = data.get("roads") == "on"
+    if len(checked["thresholds"]) > 1:
+        errors.append("缺口分析只用一个阈值。")
+    try:
+        form["hex_size"] = float(data.get("hex_size", ""))
+        if not 100 <= form["hex_size"] <= 5000:
+            raise ValueError
+    except ValueError:
+        form["hex_size"] = data.get("hex_size", "")
+        errors.append(f"六边形大小须为 100–5000 米之间的数字；收到 {data.get('hex_size')!r}。")
+    if errors:
+        return _gaps_form(form, errors=errors), 400
+    job_id = jobs.submit_job("gaps", form, user=current_user.name)
+    return redirect(url_for("planner.job", job_id=job_id), code=303)
+
+
+def run_gaps_job(job: Job, progress: jobs.JobProgress, out_dir: Path) -> jobs.JobOutcome:
+    """Find uncovered demand, gap zones (hexagons) and optionally road stretches beyond the threshold.
+
+    Runs as ``accessplan gaps`` does; writes ``gaps.gpkg`` (every map layer), ``gaps.geojson``
+    (uncovered points), ``gaps.csv`` and ``gaps.xlsx`` (uncovered points, hexagons, per town).
+    """
+    import pandas as pd
+
+    from analyses.coverage import measure_coverage
+    from analyses.gaps import find_gaps
+    from layers.io import write_features
+    from webmap.cli_analyses import _common_inputs
+
+    p = job.parameters
+    progress.expect(5)
+    options = {"facilities": p["facilities"], "statuses": IN_SERVICE[p["facilities"]], "demand": p["demand"],
+               "grid_spacing": 400.0, "roads": None, "datum": None}  # fmt: skip
+    placer, facilities, demand, parameters = _common_inputs(options, progress)
+    progress.stage("计算覆盖")
+    coverage = measure_coverage(placer, facilities, demand, profile=p["profile"], thresholds=[p["threshold"]],
+                                parameters=parameters)  # fmt: skip
+    progress.stage("查找服务缺口" + ("和超出阈值的路段" if p["roads"] else ""))
+    found = find_gaps(coverage, demand, threshold=p["threshold"], hex_size_m=p["hex_size"],
+                      placer=placer if p["roads"] else None, facilities=facilities if p["roads"] else None,
+                      crs=get_district().crs)  # fmt: skip
+    progress.stage("写出结果文件（CSV、XLSX、GeoPackage、GeoJSON）")
+    layers = found.layers()
+    for i, (name, gdf) in enumerate(layers.items()):
+        write_features(gdf, out_dir / "gaps.gpkg", layer_name=name, append=i > 0)
+    write_features(layers["gap_uncovered"], out_dir / "gaps.geojson", layer_name="gap_uncovered")
+    uncovered = pd.DataFrame(layers["gap_uncovered"].drop(columns="geometry"))
+    uncovered.to_csv(out_dir / "gaps.csv", index=False, encoding="utf-8-sig")
+    by_town = _gaps_by_town(coverage.points, found)
+    with pd.ExcelWriter(out_dir / "gaps.xlsx") as writer:
+        uncovered.to_excel(writer, sheet_name="uncovered", index=False)
+        pd.DataFrame(layers["gap_hexagons"].drop(columns="geometry")).to_excel(writer, sheet_name="hexagons",
+                                                                               index=False)  # fmt: skip
+        pd.DataFrame(by_town).to_excel(writer, sheet_name="by_town", index=False)
+    result = {"parameters": {**coverage.parameters, **found.parameters},
+              "summary": {name: len(gdf) for name, gdf in layers.items()}, "by_town": by_town}  # fmt: skip
+    return jobs.JobOutcome(result=_json_safe(result), data_versions=parameters["data_versions"])
+
+
+def _gaps_by_town(points: Any, found: Any) -> list[dict[str, Any]]:
+    """Per town: demand points, uncovered, unreachable and too far from a road."""
+    towns = points[schema.TOWN_CODE].astype(str)
+    rows = []
+    for code in sorted(towns.unique()):
+        ids = set(points.index[towns == code])
+        rows.append({schema.TOWN_CODE: code, "points": len(ids),
+                     "uncovered": len(ids & set(found.uncovered.index)),
+                     "unreachable": len(ids & set(found.unreachable.index)),
+                     "too_far_from_road": len(ids & set(found.too_far_from_road.index))})  # fmt: skip
+    return rows
+
+
+def _gaps_form(form: dict[str, Any], *, errors: list[str]) -> str:
+    return render_template("planner/gaps_form.html", form=form, errors=errors, layers=FACILITY_LAYERS,
+                           demands=DEMANDS, profiles=PROFILES)  # fmt: skip
+
+
+def _gaps_context(record: Job) -> dict[str, Any]:
+    import geopandas as gpd
+
+    district = get_district()
+    town_names = dict(zip(district.towns[schema.TOWN_CODE].astype(str), district.towns[schema.NAME], strict=True))
+    result = record.result or {}
+    by_town = [{**row, "name": town_names.get(str(row[schema.TOWN_CODE]), "")} for row in result.get("by_town", [])]
+    path = Path(record.result_path or "") / "gaps.gpkg"
+    map_parts = None
+    if path.is_file():
+        hexagons = gpd.read_file(path, layer="gap_hexagons")
+        uncovered = gpd.read_file(path, layer="gap_uncovered")
+        m = gaps_map(district, hexagons, uncovered, static_url=lambda f: url_for("static", filename=f))
+        parts = maps.render_map_parts(m)
+        map_parts = maps.MapParts(nonce_inline_scripts(parts.header), nonce_inline_scripts(parts.html), parts.script)
+    return {"result": result, "by_town": by_town, "map_parts": map_parts, "downloads": DOWNLOADS}
+
+
+def gaps_map(district: District, hexagons: gpd.GeoDataFrame, uncovered: gpd.GeoDataFrame, *,
+             static_url: Any) -> folium.Map:  # fmt: skip
+    """Build the gaps map: hexagons shaded by the share of demand not covered, and the uncovered points."""
+    m = _base_map(district)
+    shaded = hexagons[hexagons["gap_share"] > 0]
+    folium.GeoJson(
+        json.loads(
+            shaded[["hex_id", "gap_share", "n_uncovered", "geometry"]].to_crs("EPSG:4326").to_json(drop_id=True)
+        ),
+        name=f"服务缺口区（{len(shaded)} 个六边形）",
+        style_function=lambda f: {
+            "color": "#7a1f1f",
+            "weight": 1,
+            "fillColor": "#c62828",
+            "fillOpacity": 0.15 + 0.6 * float(f["properties"]["gap_share"]),
+        },  # fmt: skip
+        tooltip=folium.GeoJsonTooltip(fields=["n_uncovered"], aliases=["未覆盖需求点"]),
+    ).add_to(m)
+    group = folium.FeatureGroup(name=f"未覆盖的需求点（{len(uncovered)}）")
+    for row in uncovered.itertuples():
+        folium.CircleMarker([row.geometry.y, row.geometry.x], radius=3, color="#c62828", weight=1, fill=True,
+                            fill_opacity=0.8, tooltip=html.escape(str(row.demand_id))).add_to(group)  # fmt: skip
+    group.add_to(m)
+    return _finish_map(m, district, static_url)
+
+
+def _base_map(district: District) -> folium.Map:
+    boundary = district.boundary.to_crs("EPSG:4326")
+    minx, miny, maxx, maxy = boundary.total_bounds
+    m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=11, tiles=None, control_scale=True)
+    folium.GeoJson(
+        json.loads(boundary.to_json(drop_id=True)),
+        name="区界",
+        style_function=lambda _f: {"color": "#2d3a4a", "weight": 2, "fillColor": "#ffffff", "fillOpacity": 0.85},
+        interactive=False,
+    ).add_to(m)
+    folium.GeoJson(
+        json.loads(district.town_areas[[schema.TOWN_CODE, "geometry"]].to_crs("EPSG:4326").to_json(drop_id=True)),
+        name="镇街范围（近似）",
+        style_function=lambda _f: {"color": "#6b7785", "weight": 1, "dashArray": "4 4", "fill": False},
+        interactive=False,
+    ).add_to(m)
+    return m
+
+
+def _finish_map(m: folium.Map, district: District, static_url: Any) -> folium.Map:
+    minx, miny, maxx, maxy = district.boundary.to_crs("EPSG:4326").total_bounds
     folium.LayerControl(position="bottomright", collapsed=False).add_to(m)
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     localize_assets_inplace(m, static_url=static_url)

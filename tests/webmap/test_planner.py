@@ -151,6 +151,34 @@ def test_results_reopen_after_an_app_restart(coverage_run, demo_key, app_cache_d
         restarted.extensions["accessplan_store"].close()
 
 
+def test_a_gaps_job_maps_and_counts_the_uncovered_villages(coverage_run, bishan):
+    app, client, coverage_id, _ = coverage_run
+    form = {"facilities": "service_centre", "demand": "village", "profile": "walk", "threshold": "800m",
+            "hex_size": "1000"}  # fmt: skip
+    response = client.post("/planner/gaps", data={**form, "csrf_token": csrf_token(client, "/planner/gaps")})
+    assert response.status_code == 303
+    job_id = response.headers["Location"].rsplit("/", 1)[-1]
+    jobs.wait_for_job(app, job_id, timeout_s=300)
+    status = client.get(f"/planner/jobs/{job_id}.json").get_json()
+    assert status["status"] == "done", status["error"]
+    with app.app_context():
+        gaps_result = job_store.get_job(get_store(), job_id).result
+        coverage_result = job_store.get_job(get_store(), coverage_id).result
+    # Same facilities, demand and threshold as the coverage job: uncovered = not covered and reachable.
+    summary = coverage_result["summary"]
+    not_covered = summary["points"] - summary["covered_800m"]["covered"]
+    counts = gaps_result["summary"]
+    assert counts["gap_uncovered"] + counts["gap_unreachable"] + counts["gap_too_far"] == not_covered
+    assert sum(r["uncovered"] for r in gaps_result["by_town"]) == counts["gap_uncovered"]
+    page = client.get(f"/planner/jobs/{job_id}").get_data(as_text=True)
+    assert 'id="by-town"' in page and "folium-map" in page and "服务缺口区" in page
+    csv = pd.read_csv(io.BytesIO(_download(client, job_id, "csv").data), dtype={"demand_id": str})
+    assert len(csv) == counts["gap_uncovered"]
+    path = coverage_run[3] / "gaps.gpkg"
+    path.write_bytes(_download(client, job_id, "gpkg").data)
+    assert len(gpd.read_file(path, layer="gap_hexagons")) == counts["gap_hexagons"]
+
+
 def test_households_appear_only_as_ids_towns_and_villages(coverage_run, demo_households):
     app, client, _, _ = coverage_run
     job_id = _submit(client, {**COVERAGE_FORM, "demand": "household", "thresholds": "500m"})
@@ -257,7 +285,13 @@ def test_targets_dashboard_for_a_chosen_date(app):
     assert client.get("/planner/targets?date=30/06/2023").status_code == 400
 
 
-PATHS = ["/planner/", "/planner/coverage", "/planner/targets", "/planner/jobs/0123456789abcdef0123456789abcdef"]
+PATHS = [
+    "/planner/",
+    "/planner/coverage",
+    "/planner/gaps",
+    "/planner/targets",
+    "/planner/jobs/0123456789abcdef0123456789abcdef",
+]
 
 
 @pytest.mark.parametrize("role", ROLE_KEYS)
