@@ -22,7 +22,7 @@ Decisions (documented here so the rest of the code need not repeat them):
 * Facilities (rehab stations, 渝馨家园, sports sites): ``planned | open | closed``, any transition.
 * Chinese status labels: households 已摸底/待审批 → surveyed, 已审批 → approved, 施工中/改造中 →
   in_progress, 已完工 → completed, 已验收 → verified, 放弃/已放弃/不愿改造 → declined; toilets
-  规划/计划/待建 → planned, 施工中/在建 → under_construction, 已完工 → completed, 已验收 → accepted;
+  规划/规划中/计划/待建 → planned, 施工中/在建 → under_construction, 已完工 → completed, 已验收 → accepted;
   facilities 规划/计划/拟建/筹建 → planned, 运营/开放/在用/已建成 → open, 关闭/停用/撤销 → closed.
 """
 
@@ -269,7 +269,7 @@ TOILET_WORKFLOW = Workflow(
     transitions=frozenset(_chain(*TOILET_STATUSES)),
     labels=_labels(
         {
-            "planned": ("规划", "计划", "待建", "未开工", "拟建"),
+            "planned": ("规划", "规划中", "计划", "待建", "未开工", "拟建"),
             "under_construction": ("施工中", "在建", "建设中", "改造中", "已开工"),
             "completed": ("已完工", "完工", "竣工", "待验收"),
             "accepted": ("已验收", "验收合格", "验收通过", "已投用"),
