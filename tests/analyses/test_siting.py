@@ -415,3 +415,25 @@ def test_new_toilets_without_the_planned_sites_or_with_clashing_ids(grid_net):
         site_new_toilets(placer, toilets, demand, candidates.assign(id=["t1"]), n_new=1, profile="walk",
                          threshold="150m")  # fmt: skip
     assert kept_toilets(toilets).tolist() == [True, False]
+
+
+@pytest.mark.parametrize("quota", [None, 1])
+def test_p_median_lagrangian_reduction_keeps_the_optimum(quota):
+    rng = np.random.default_rng(3)
+    dem, cand = rng.uniform(0, 1000, size=(300, 2)), rng.uniform(0, 1000, size=(60, 2))
+    dist = np.hypot(*(dem[:, None, :] - cand[None, :, :]).transpose(2, 0, 1)).round(1)
+    i, j = np.nonzero(dist <= 400)
+    costs = pd.DataFrame({"demand_id": [f"d{a}" for a in i], "candidate_id": [f"c{b}" for b in j], "cost": dist[i, j]})
+    weights = pd.Series(rng.integers(1, 20, size=300).astype(float), index=[f"d{a}" for a in range(300)])
+    zones = pd.Series({f"c{j}": f"T{j % 6}" for j in range(60)})
+    kw = {"zones": zones, "quota": quota} if quota else {"p": 6}
+    options = {"max_cost": 400, "existing": ["c7"], "candidates": zones.index, **kw}
+    reduced = PMedian.from_cost_matrix(costs, weights, **options).solve(time_limit_s=30)
+    plain_model = PMedian.from_cost_matrix(costs, weights, **options)
+    plain_model._fixed = np.full(60, -1)  # every site free: the plain MILP on all pairs
+    plain = plain_model.solve(time_limit_s=30)
+    assert "Lagrangian" in reduced.solver and "Lagrangian" not in plain.solver
+    assert reduced.optimal and plain.optimal
+    assert reduced.objective == pytest.approx(plain.objective, rel=1e-9)
+    assert "c7" in reduced.selected and len(reduced.selected) == 6
+    assert reduced.bound <= reduced.objective * (1 + 1e-9)
