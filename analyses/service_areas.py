@@ -50,6 +50,9 @@ WGS84 = "EPSG:4326"
 LAYER_NAMES = {"areas": "service_areas", "dissolved": "service_areas_dissolved"}
 _DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}
 _SHAPES = ("roads", "hull")
+#: Side (m) of the cells whose whole road pieces are united once and shared between facilities
+#: (`_RoadUnion`); measured on Bishan (60 facilities, 3 km walk): 300-700 m are equally fast.
+_CELL_M = 500.0
 _DIRECTIONS = ("to_facility", "from_facility")
 
 
@@ -209,9 +212,11 @@ def service_areas(
         from_u_ok, from_v_ok = fwd, bwd
     geometry = _PieceGeometry.build(net)
     incidence = _incidence(net, fwd | bwd)
+    roads = _RoadUnion(geometry, buffer_m=buffer_m, quad_segs=quad_segs, cell_m=_CELL_M)
 
     rows_geom: list[np.ndarray] = []
     rows_len: list[np.ndarray] = []
+    unions: list[shapely.Geometry] = []
     by_weight: dict[str, _EndCosts] = {}
     for weight in dict.fromkeys(t.weight for t in parsed):
         cutoff = max(t.value for t in parsed if t.weight == weight)
@@ -222,12 +227,20 @@ def service_areas(
         ends = by_weight[t.weight]
         fac, piece, lo, hi = _intervals(ends, t.value, from_u_ok, from_v_ok, fwd, bwd, direction)
         road_m = np.bincount(fac, weights=(hi - lo) * net.piece_length_m[piece], minlength=n_fac)
-        polys = _shapes(geometry, fac, piece, lo, hi, n_fac, shape, buffer_m, hull_ratio, quad_segs)
+        if shape == "roads":
+            polys = roads.unite(fac, piece, lo, hi, n_fac)
+            # the union of every facility's stretches, overlapping ones merged first: ~1.5x faster than
+            # uniting the areas, and the same within the buffer's polygon approximation (< 1 m)
+            one = np.zeros(len(fac), np.int64)
+            unions.append(roads.unite(*_merge(one, piece, lo, hi), 1)[0])
+        else:
+            polys = _hulls(geometry, fac, piece, lo, hi, n_fac, buffer_m, hull_ratio, quad_segs)
+            unions.append(shapely.union_all(polys[~shapely.is_empty(polys)]))
         rows_geom.append(polys)
         rows_len.append(road_m)
 
     areas = _areas_frame(ids.to_numpy(), parsed, rows_geom, rows_len, snap.too_far, profile, direction, net.crs)
-    dissolved = _dissolved_frame(parsed, rows_geom, profile, direction, net.crs)
+    dissolved = _dissolved_frame(parsed, rows_geom, unions, profile, direction, net.crs)
     params = {
         "profile": profile,
         "thresholds": [{"label": t.label, "value": t.value, "unit": t.unit} for t in parsed],
@@ -417,18 +430,81 @@ class _PieceGeometry:
         return shapely.linestrings(out, indices=np.repeat(np.arange(len(piece)), n_out))
 
 
-def _shapes(geometry, fac, piece, lo, hi, n_fac, shape, buffer_m, hull_ratio, quad_segs) -> np.ndarray:
-    """Return one polygon per facility (empty where nothing is reached), in the network's CRS."""
+class _RoadUnion:
+    """Unite buffered road stretches per facility, sharing the work between facilities.
+
+    The shape of a facility is exactly the union of its buffered stretches, computed in two stages:
+    the whole road pieces it reaches are grouped by the ``cell_m`` square cell holding their middle,
+    each group is united once and the result is kept by its set of pieces, so every other facility
+    (or threshold) that reaches the same set in that cell reuses it; then the facility's group unions
+    and its buffered frontier stretches (cut pieces, its own) are united. Each whole piece is buffered
+    once for all facilities. Union is associative, so the result equals the one-step union.
+    """
+
+    def __init__(self, geometry: _PieceGeometry, *, buffer_m: float, quad_segs: int, cell_m: float) -> None:
+        self.geometry = geometry
+        self.buffer_m = buffer_m
+        self.quad_segs = quad_segs
+        self.cell_m = cell_m
+        self.piece_polys: dict[int, shapely.Geometry] = {}
+        self.groups: dict[bytes, shapely.Geometry] = {}
+
+    def _buffer(self, piece: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        lines = self.geometry.substrings(piece, lo, hi)
+        return shapely.buffer(lines, self.buffer_m, quad_segs=self.quad_segs)
+
+    def _whole_polys(self, pieces: np.ndarray) -> np.ndarray:
+        """Return the buffered whole pieces (unique ids), buffering those not seen before in one call."""
+        new = np.array([p for p in pieces.tolist() if p not in self.piece_polys], np.int64)
+        if len(new):
+            ones = np.ones(len(new))
+            self.piece_polys.update(zip(new.tolist(), self._buffer(new, ones * 0.0, ones), strict=True))
+        return np.array([self.piece_polys[p] for p in pieces.tolist()], dtype=object)
+
+    def unite(self, fac: np.ndarray, piece: np.ndarray, lo: np.ndarray, hi: np.ndarray, n_fac: int) -> np.ndarray:
+        """Return one polygon per facility (empty where nothing is reached); rows as from `_merge`."""
+        out = np.full(n_fac, shapely.Polygon(), dtype=object)
+        if len(fac) == 0:
+            return out
+        whole = (lo <= 0.0) & (hi >= 1.0)
+        uniq, inv = np.unique(piece[whole], return_inverse=True)
+        polys = self._whole_polys(uniq)
+        cell = np.floor(self.geometry.points(uniq, np.full(len(uniq), 0.5)) / self.cell_m).astype(np.int64)
+        cell -= cell.min(axis=0, initial=0)
+        cell_key = cell[:, 0] * (int(cell[:, 1].max(initial=0)) + 1) + cell[:, 1]
+        w_fac, w_idx = fac[whole], inv
+        order = np.lexsort((uniq[w_idx], cell_key[w_idx], w_fac))
+        w_fac, w_idx = w_fac[order], w_idx[order]
+        w_cell = cell_key[w_idx]
+        starts = np.flatnonzero(np.r_[True, (w_fac[1:] != w_fac[:-1]) | (w_cell[1:] != w_cell[:-1])])
+        stops = np.r_[starts[1:], len(w_fac)]
+        parts: dict[int, list[shapely.Geometry]] = {}
+        for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
+            members = w_idx[a:b]
+            parts.setdefault(int(w_fac[a]), []).append(self._group(uniq[members], polys[members]))
+        cut = ~whole
+        for f, poly in zip(fac[cut].tolist(), self._buffer(piece[cut], lo[cut], hi[cut]), strict=True):
+            parts.setdefault(f, []).append(poly)
+        for f, geoms in parts.items():
+            out[f] = shapely.union_all(geoms)
+        return out
+
+    def _group(self, pieces: np.ndarray, polys: np.ndarray) -> shapely.Geometry:
+        if len(pieces) == 1:
+            return polys[0]
+        key = pieces.tobytes()
+        united = self.groups.get(key)
+        if united is None:
+            united = self.groups[key] = shapely.union_all(polys)
+        return united
+
+
+def _hulls(geometry, fac, piece, lo, hi, n_fac, buffer_m, hull_ratio, quad_segs) -> np.ndarray:
+    """Return one buffered hull of the stretch ends per facility (empty where nothing is reached)."""
     out = np.full(n_fac, shapely.Polygon(), dtype=object)
     if len(fac) == 0:
         return out
     present, first = np.unique(fac, return_index=True)  # fac is sorted by _merge
-    if shape == "roads":
-        # buffering each stretch and uniting per facility is ~10x faster in GEOS than buffering one
-        # MultiLineString whose parts cross at every node
-        pieces = shapely.buffer(geometry.substrings(piece, lo, hi), buffer_m, quad_segs=quad_segs)
-        out[present] = [shapely.union_all(group) for group in np.split(pieces, first[1:])]
-        return out
     dense = np.repeat(np.arange(len(present)), np.diff(np.r_[first, len(fac)]))
     pts = np.concatenate([geometry.points(piece, lo), geometry.points(piece, hi)])
     order = np.argsort(np.concatenate([dense, dense]), kind="stable")
@@ -463,8 +539,7 @@ def _areas_frame(ids, parsed, geoms, lengths, too_far, profile, direction, crs) 
                   AREA_M2, "geometry"]]  # fmt: skip
 
 
-def _dissolved_frame(parsed, geoms, profile, direction, crs) -> gpd.GeoDataFrame:
-    unions = [shapely.union_all(g[~shapely.is_empty(g)]) for g in geoms]
+def _dissolved_frame(parsed, geoms, unions, profile, direction, crs) -> gpd.GeoDataFrame:
     frame = gpd.GeoDataFrame(
         {
             THRESHOLD: [t.label for t in parsed],
