@@ -28,6 +28,7 @@ import shapely
 from analyses.costs import Threshold, parse_threshold
 from geo.routing import reach
 from layers import schema
+from layers.io import write_features
 
 if TYPE_CHECKING:
     from analyses.costs import Placer
@@ -48,7 +49,6 @@ TOO_FAR = "too_far"
 WGS84 = "EPSG:4326"
 #: GeoPackage layer names written by ``ServiceAreasResult.to_file``.
 LAYER_NAMES = {"areas": "service_areas", "dissolved": "service_areas_dissolved"}
-_DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON"}
 _SHAPES = ("roads", "hull")
 #: Side (m) of the cells whose whole road pieces are united once and shared between facilities
 #: (`_RoadUnion`); measured on Bishan (60 facilities, 3 km walk): 300-700 m are equally fast.
@@ -85,6 +85,8 @@ class ServiceAreasResult:
     def to_file(self, path: str | Path, *, layer: Literal["areas", "dissolved"] | None = None) -> Path:
         """Write the areas to a GeoPackage (``.gpkg``) or GeoJSON (``.geojson``) file, EPSG:4326.
 
+        Written with `layers.io.write_features`, the project's writer for map and analysis layers.
+
         Parameters
         ----------
         path
@@ -101,12 +103,12 @@ class ServiceAreasResult:
         Raises
         ------
         ValueError
-            If the extension is not ``.gpkg``, ``.geojson`` or ``.json``, or ``layer`` is unknown.
+            If the extension is not ``.gpkg`` or ``.geojson``, or ``layer`` is unknown.
         """
         path = Path(path)
-        driver = _DRIVERS.get(path.suffix.lower())
-        if driver is None:
-            msg = f"`path` must end in one of {sorted(_DRIVERS)!r}; got {path.name!r}."
+        gpkg = path.suffix.lower() == ".gpkg"
+        if not gpkg and path.suffix.lower() != ".geojson":
+            msg = f"`path` must end in '.gpkg' or '.geojson'; got {path.name!r}."
             raise ValueError(msg)
         if layer is not None and layer not in LAYER_NAMES:
             msg = f"`layer` must be one of {sorted(LAYER_NAMES)!r} or None; got {layer!r}."
@@ -114,13 +116,10 @@ class ServiceAreasResult:
         if layer is not None:
             chosen = [layer]
         else:
-            chosen = list(LAYER_NAMES) if driver == "GPKG" else ["areas"]
-        if path.exists():
-            path.unlink()
-        for name in chosen:
+            chosen = list(LAYER_NAMES) if gpkg else ["areas"]
+        for i, name in enumerate(chosen):
             gdf = self.areas if name == "areas" else self.dissolved
-            kwargs = {"layer": LAYER_NAMES[name]} if driver == "GPKG" else {}
-            gdf.to_file(path, driver=driver, engine="pyogrio", **kwargs)
+            write_features(gdf, path, layer_name=LAYER_NAMES[name], append=i > 0)
         logger.info("Wrote service areas %s to %s", chosen, path)
         return path
 

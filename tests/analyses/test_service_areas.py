@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pyogrio
 import pytest
 import shapely
 from geopandas.testing import assert_geodataframe_equal
@@ -184,3 +185,27 @@ def test_to_file_rejects_unknown_extension(placer, tmp_path):
     with pytest.raises(ValueError, match=r"\.gpkg"):
         result.to_file(tmp_path / "areas.csv")
     assert np.isclose(result.areas["road_length_m"].iloc[0], 400.0)
+
+
+def test_facilities_sharing_road_get_the_same_exact_shape(placer):
+    # the second facility reaches the same whole pieces (shared, united once) plus 50 m more;
+    # each area is still the union of its own buffered stretches
+    fac = _facilities((0, 0), (0, 0), (100, 0), ids=["A", "B", "C"])
+    result = service_areas(placer, fac, profile="walk", thresholds=["150m"], buffer_m=BUFFER_M)
+    a, b, c = (_area(result, f, "150m") for f in "ABC")
+    assert shapely.equals(a, b)
+    single = service_areas(placer, fac.iloc[[2]], profile="walk", thresholds=["150m"], buffer_m=BUFFER_M)
+    assert shapely.symmetric_difference(c, _area(single, "C", "150m")).area < 1e-6
+    assert _inside(c, 100, 140) and not _inside(c, 100, 160)
+
+
+def test_to_file_writes_one_layer_and_replaces_the_file(placer, tmp_path):
+    result = service_areas(placer, _facilities((0, 0)), profile="walk", thresholds=["150m"], buffer_m=BUFFER_M)
+    path = tmp_path / "areas.gpkg"
+    result.to_file(path)
+    result.to_file(path, layer="dissolved")
+    back = gpd.read_file(path, layer=LAYER_NAMES["dissolved"], engine="pyogrio")
+    assert back["facilities"].tolist() == [1]
+    assert pyogrio.list_layers(path)[:, 0].tolist() == [LAYER_NAMES["dissolved"]]
+    with pytest.raises(ValueError, match=r"\.geojson"):
+        result.to_file(tmp_path / "areas.json")
