@@ -90,7 +90,17 @@ def main() -> None:
                 "covered_share": exact.covered_share,
             }
             if name == "mclp":
-                row.update(_spopt("mclp", costs, weights, zones if quota else None, exact.objective, matrix_s))
+                row.update(
+                    _spopt(
+                        "mclp",
+                        costs,
+                        weights,
+                        zones if quota else None,
+                        exact.objective,
+                        matrix_s,
+                        cand_ids=zones.index,
+                    )
+                )
             else:
                 row.update(_pmedian_subset(costs, weights, zones, dz, quota, rng=np.random.default_rng(1)))
             rows.append(row)
