@@ -9,7 +9,12 @@ frontier are cut where the remaining budget runs out; the kept stretches are buf
 
 Everything runs on arrays: one bounded search per facility in ``geo.routing.reach`` (compiled),
 interval arithmetic per (facility, road piece) in numpy, and vectorised shapely for cutting,
-buffering and hulls.
+buffering and hulls. For ``shape="roads"`` the GEOS union dominates; facilities near each other
+reach many of the same road pieces, so each piece is buffered once and the whole pieces of each
+500 m cell are united once per distinct set and shared (`_RoadUnion`). Each facility's area is
+still exactly the union of its own buffered stretches; the dissolved area unites every facility's
+stretches (overlaps merged first), equal to the union of the areas up to the buffer's polygon
+approximation (slivers under 1 m wide).
 """
 
 from __future__ import annotations
