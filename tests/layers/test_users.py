@@ -87,9 +87,10 @@ def test_a_new_password_replaces_the_old_one_and_changes_the_stamp(store):
     ],
 )
 def test_bad_accounts_are_refused_with_the_rule(store, kwargs, match):
-    name = kwargs.pop("name")
+    options = dict(kwargs)  # the parameter dict is shared by the SQLite and PostgreSQL runs: never mutate it
+    name = options.pop("name")
     with pytest.raises(ValueError, match=match):
-        add_user(store, name, **kwargs)
+        add_user(store, name, **options)
     assert count_users(store) == 0
 
 
