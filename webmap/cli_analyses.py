@@ -211,7 +211,7 @@ def gaps_command(**options: Any) -> None:
     progress.stage("finding the gaps" + ("" if options["skip_roads"] else " and the road stretches beyond"))
     gaps = find_gaps(coverage, demand, threshold=options["threshold"], hex_size_m=options["hex_size"],
                      placer=None if options["skip_roads"] else placer,
-                     facilities=None if options["skip_roads"] else facilities)  # fmt: skip
+                     facilities=None if options["skip_roads"] else facilities, crs=placer.net.crs)  # fmt: skip
     progress.stage(f"writing {options['out_path']}")
     layers = gaps.layers()
     if suffix == ".gpkg":

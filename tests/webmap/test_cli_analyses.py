@@ -75,6 +75,13 @@ def test_gaps_geopackage_holds_every_map_layer(cli, tmp_path):
     layers = dict(pyogrio.list_layers(out).tolist())
     assert {"gap_uncovered", "gap_segments", "gap_hexagons"} <= set(layers)
     assert layers["gap_hexagons"] == "Polygon"
+    summary = tmp_path / "g.json"
+    fast = cli("gaps", "--facilities", "service_centre", "--status", "open", "--demand", "household",
+               "--profile", "drive", "--threshold", "10min", "--no-roads", "--out", summary)  # fmt: skip
+    assert fast.exit_code == 0, fast.output
+    payload = json.loads(summary.read_text(encoding="utf-8"))
+    assert "gap_segments" not in payload["summary"]
+    assert sum(h["n_uncovered"] for h in payload["hexagons"]) == len(payload["uncovered"])
 
 
 def test_household_report_lists_every_household_worst_first(cli, tmp_path):
