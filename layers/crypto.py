@@ -1,14 +1,18 @@
-"""Encrypt households' personal fields at rest (Fernet: AES-128-CBC with HMAC-SHA256)."""
+"""Encrypt households' personal fields at rest (AES-256-GCM, one random nonce per token)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
 from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from layers.errors import EncryptionKeyError
 
@@ -16,27 +20,41 @@ logger = logging.getLogger(__name__)
 
 KEY_ENV_VAR = "ACCESSPLAN_ENCRYPTION_KEY"
 
+#: Prefix of the tokens this module writes (format version 1: AES-256-GCM).
+TOKEN_PREFIX = "g1:"
+_NONCE_BYTES = 12  # 96-bit random nonce, as NIST SP 800-38D recommends for GCM
+_KEY_BYTES = 32
+
 
 class FieldCipher:
     """Encrypt and decrypt a row's personal fields as one token.
 
+    A token is ``"g1:"`` followed by the url-safe base64 of a fresh random 96-bit nonce and the
+    AES-256-GCM ciphertext (with its 128-bit tag) of the fields as JSON. Tokens made by earlier
+    versions (Fernet, ``gAAAAA…``) with the same key still decrypt.
+
     Parameters
     ----------
     key
-        A Fernet key (32 url-safe base64-encoded bytes).
+        32 random bytes, url-safe base64-encoded (44 characters), e.g. from `FieldCipher.generate_key`.
     """
 
     def __init__(self, key: bytes | str) -> None:
-        try:
-            self._fernet = Fernet(key)
-        except (ValueError, TypeError):
-            msg = "The encryption key is not a valid Fernet key (32 url-safe base64-encoded bytes)."
-            raise EncryptionKeyError(msg) from None
+        raw = _decode_key(key)
+        self._aead = AESGCM(raw)
+        self._key = base64.urlsafe_b64encode(raw)
+        self._fernet: Fernet | None = None
+
+    @staticmethod
+    def generate_key() -> bytes:
+        """Return a new random key (32 bytes, url-safe base64-encoded)."""
+        return base64.urlsafe_b64encode(os.urandom(_KEY_BYTES))
 
     def encrypt(self, fields: dict[str, Any]) -> str:
-        """Return one token holding ``fields`` (JSON-serialisable values)."""
-        payload = json.dumps(fields, ensure_ascii=False, sort_keys=True).encode("utf-8")
-        return self._fernet.encrypt(payload).decode("ascii")
+        """Return one token holding ``fields`` (JSON-serialisable values); every call uses a new nonce."""
+        payload = json.dumps(fields, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        nonce = os.urandom(_NONCE_BYTES)
+        return TOKEN_PREFIX + base64.urlsafe_b64encode(nonce + self._aead.encrypt(nonce, payload, None)).decode("ascii")
 
     def decrypt(self, token: str) -> dict[str, Any]:
         """Return the fields held by ``token``.
@@ -47,10 +65,32 @@ class FieldCipher:
             If the token was made with another key (or was altered).
         """
         try:
-            return json.loads(self._fernet.decrypt(token.encode("ascii")))
-        except InvalidToken:
+            if token.startswith(TOKEN_PREFIX):
+                blob = base64.urlsafe_b64decode(token[len(TOKEN_PREFIX) :])
+                payload = self._aead.decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], None)
+            else:  # a Fernet token from before AES-GCM
+                if self._fernet is None:
+                    self._fernet = Fernet(self._key)
+                payload = self._fernet.decrypt(token.encode("ascii"))
+        except (InvalidTag, InvalidToken, ValueError, binascii.Error):
             msg = "A stored personal field cannot be decrypted: the encryption key differs from the one used."
             raise EncryptionKeyError(msg) from None
+        return json.loads(payload)
+
+
+def _decode_key(key: bytes | str) -> bytes:
+    """Return the 32 raw key bytes of a url-safe base64 key, or raise a clear error."""
+    try:
+        raw = base64.urlsafe_b64decode(key.encode("ascii") if isinstance(key, str) else key)
+    except (ValueError, binascii.Error, UnicodeEncodeError):
+        raw = b""
+    if len(raw) != _KEY_BYTES:
+        msg = (
+            f"The encryption key is not 32 url-safe base64-encoded bytes ({KEY_ENV_VAR} or the key file). "
+            "Make a new one with `FieldCipher.generate_key()` (or delete the key file to have one generated)."
+        )
+        raise EncryptionKeyError(msg)
+    return raw
 
 
 def load_or_create_key(path: str | Path, *, environ: dict[str, str] | None = None) -> bytes:
@@ -65,7 +105,7 @@ def load_or_create_key(path: str | Path, *, environ: dict[str, str] | None = Non
     if path.exists():
         return path.read_bytes().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = Fernet.generate_key()
+    key = FieldCipher.generate_key()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(key)

@@ -88,5 +88,6 @@ def import_layer(
             len(validation.problems),
         )
         return ImportOutcome(validation, None)
-    counts = store.upsert_features(layer, pd.DataFrame(validation.records()), user=user)
+    # The clean frame itself: `Store.upsert_features` reads it column by column (no records round trip).
+    counts = store.upsert_features(layer, validation.frame, user=user)
     return ImportOutcome(validation, counts)

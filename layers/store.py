@@ -7,6 +7,7 @@ The schema is created and migrated by Alembic (``layers/migrations``).
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import dataclass
@@ -234,51 +235,50 @@ class Store:
         personal columns (households' name, ID and certificate numbers, phone) are encrypted; other
         columns become attributes. Rows equal to the stored ones are left unchanged, so re-importing
         a file is idempotent.
+
+        The rows are written with the driver's ``executemany`` and JSON serialised once per row here
+        (attributes, history snapshots), which is most of the work for large imports.
         """
         now = datetime.now(UTC)
         incoming = self._to_records(layer, rows)
         with self.engine.begin() as conn:
-            existing = {
-                r[schema.ID]: r
-                for r in conn.execute(sa.select(features_table).where(features_table.c.layer == layer)).mappings().all()
-            }
+            existing = self._existing(conn, layer, [record[schema.ID] for record, _ in incoming])
             inserts, updates, history = [], [], []
+            encrypt = self.cipher.encrypt if self.cipher is not None else None
             for record, personal in incoming:
                 old = existing.get(record[schema.ID])
                 if old is not None and self._same(old, record, personal):
                     continue
-                # Each row gets its own token (fresh IV), made only for rows that are written.
-                record["personal"] = None if personal is None else self.cipher.encrypt(personal)
+                # Each row gets its own token (fresh nonce), made only for rows that are written.
+                record["personal"] = None if personal is None else encrypt(personal)
+                attributes = _dumps(record["attributes"])
+                after = _snapshot(record, attributes)
                 if old is None:
-                    inserts.append({**record, schema.VERSION: 1, "created_by": user, "created_at": now,
-                                    "updated_by": user, "updated_at": now})  # fmt: skip
-                    history.append(_history(now, user, layer, record, "insert", 1, None, record))
+                    inserts.append((record, attributes))
+                    history.append((record[schema.ID], "insert", 1, _JSON_NULL, after))
                 else:
                     version = old[schema.VERSION] + 1
-                    updates.append({**record, "b_id": record[schema.ID], "b_version": old[schema.VERSION],
-                                    schema.VERSION: version, "updated_by": user, "updated_at": now})  # fmt: skip
-                    history.append(_history(now, user, layer, record, "update", version, dict(old), record))
-            if inserts:
-                conn.execute(features_table.insert(), inserts)
-            if updates:
-                statement = (
-                    features_table.update()
-                    .where(
-                        features_table.c.layer == layer,
-                        features_table.c.id == sa.bindparam("b_id"),
-                        features_table.c.version == sa.bindparam("b_version"),
-                    )
-                    .values({k: sa.bindparam(k) for k in updates[0] if not k.startswith("b_") and k != "layer"})
-                )
-                result = conn.execute(statement, updates)
-                if result.rowcount != len(updates):
-                    msg = f"Another user changed rows of `{layer}` during this import; nothing was written. Retry."
-                    raise StaleVersionError(msg)
-            if history:
-                conn.execute(history_table.insert(), history)
+                    updates.append((record, attributes, old[schema.VERSION]))
+                    before = _dumps(_jsonable(dict(old)))
+                    history.append((record[schema.ID], "update", version, before, after))
+            writer = _BulkWriter(conn)
+            writer.insert_features(inserts, user=user, now=now)
+            if updates and writer.update_features(layer, updates, user=user, now=now) != len(updates):
+                msg = f"Another user changed rows of `{layer}` during this import; nothing was written. Retry."
+                raise StaleVersionError(msg)
+            writer.insert_history(layer, history, user=user, now=now)
         counts = ImportCounts(len(inserts), len(updates), len(incoming) - len(inserts) - len(updates))
         logger.info("Imported %d rows into `%s` by %s: %s", len(incoming), layer, user, counts)
         return counts
+
+    @staticmethod
+    def _existing(conn: sa.Connection, layer: str, ids: list[str]) -> dict[str, Any]:
+        """Return the stored rows of ``layer`` among ``ids``, by id (one query; the whole layer if large)."""
+        query = sa.select(features_table).where(features_table.c.layer == layer)
+        if len(ids) <= _MAX_IN_IDS:
+            query = query.where(features_table.c.id.in_(ids))
+        wanted = set(ids)
+        return {r[schema.ID]: r for r in conn.execute(query).mappings() if r[schema.ID] in wanted}
 
     def update_feature(self, layer: str, feature_id: str, changes: dict[str, Any], *, version: int, user: str) -> int:
         """Change fields of one row if it still has ``version``; return the new version.
@@ -463,6 +463,107 @@ def _jsonable(record: dict[str, Any] | None) -> dict[str, Any] | None:
     if record is None:
         return None
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in record.items()}
+
+
+#: Up to this many incoming ids are looked up with ``IN``; larger imports read the whole layer.
+_MAX_IN_IDS = 500
+
+_FEATURE_COLUMNS = (
+    "layer", schema.ID, schema.TOWN_CODE, schema.VILLAGE_CODE, schema.NAME, schema.ADDRESS, schema.LON,
+    schema.LAT, "source_datum", schema.STATUS, "personal",
+)  # fmt: skip
+
+
+def _dumps(value: Any) -> str:
+    """Return ``value`` as compact JSON text (UTF-8 characters kept)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+#: What ``sa.JSON`` stores for None (``none_as_null=False``): the JSON text ``null``, not SQL NULL.
+_JSON_NULL = "null"
+
+
+def _snapshot(record: dict[str, Any], attributes_json: str) -> str:
+    """Return the history snapshot of ``record`` (which has keys besides attributes) as JSON text.
+
+    The attributes are spliced in as already serialised, so they are not serialised twice.
+    """
+    head = _dumps({k: v for k, v in record.items() if k != "attributes"})
+    return f'{head[:-1]},"attributes":{attributes_json}}}'
+
+
+class _BulkWriter:
+    """Write many rows through the DB-API ``executemany`` with values already serialised.
+
+    SQLAlchemy's per-row parameter processing (JSON serialisation, type processors) is skipped: JSON
+    columns get text made once per row (`_dumps`), and the few constant values (user, timestamp) go
+    through the column type's bind processor once.
+    """
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect
+        self.postgres = self.dialect.name == "postgresql"
+
+    def _names(self, columns: list[str]) -> str:
+        return ", ".join(self.dialect.identifier_preparer.quote(c) for c in columns)
+
+    def _mark(self, json_value: bool = False) -> str:
+        mark = "?" if self.dialect.paramstyle == "qmark" else "%s"
+        return f"CAST({mark} AS JSON)" if json_value and self.postgres else mark
+
+    def _const(self, column: sa.Column, value: Any) -> Any:
+        process = column.type.dialect_impl(self.dialect).bind_processor(self.dialect)
+        return value if process is None else process(value)
+
+    def _when(self, table: sa.Table, column: str, now: datetime) -> Any:
+        return self._const(table.c[column], now)
+
+    def insert_features(self, inserts: list[tuple[dict[str, Any], str]], *, user: str, now: datetime) -> None:
+        if not inserts:
+            return
+        columns = [*_FEATURE_COLUMNS, "attributes", schema.VERSION, "created_by", "created_at", "updated_by",
+                   "updated_at"]  # fmt: skip
+        marks = ", ".join(self._mark(c == "attributes") for c in columns)
+        sql = f"INSERT INTO features ({self._names(columns)}) VALUES ({marks})"
+        at = self._when(features_table, "created_at", now)
+        tail = (1, user, at, user, at)
+        params = [(*(r[c] for c in _FEATURE_COLUMNS), attributes, *tail) for r, attributes in inserts]
+        self.conn.exec_driver_sql(sql, params)
+
+    def update_features(
+        self, layer: str, updates: list[tuple[dict[str, Any], str, int]], *, user: str, now: datetime
+    ) -> int:
+        """Update rows still at the version read; return how many were updated."""
+        columns = [c for c in _FEATURE_COLUMNS if c not in ("layer", schema.ID)]
+        q = self.dialect.identifier_preparer.quote
+        sets = ", ".join(
+            [f"{q(c)} = {self._mark()}" for c in columns]
+            + [f"attributes = {self._mark(True)}", f"{q(schema.VERSION)} = {self._mark()}",
+               f"updated_by = {self._mark()}", f"updated_at = {self._mark()}"]
+        )  # fmt: skip
+        sql = (
+            f"UPDATE features SET {sets} WHERE layer = {self._mark()} AND {q(schema.ID)} = {self._mark()} "
+            f"AND {q(schema.VERSION)} = {self._mark()}"
+        )
+        at = self._when(features_table, "updated_at", now)
+        params = [
+            (*(r[c] for c in columns), attributes, version + 1, user, at, layer, r[schema.ID], version)
+            for r, attributes, version in updates
+        ]
+        result = self.conn.exec_driver_sql(sql, params)
+        return result.rowcount
+
+    def insert_history(
+        self, layer: str, history: list[tuple[str, str, int, str | None, str]], *, user: str, now: datetime
+    ) -> None:
+        if not history:
+            return
+        columns = ["at", "actor", "layer", "feature_id", "action", schema.VERSION, "before", "after"]
+        marks = ", ".join(self._mark(c in ("before", "after")) for c in columns)
+        sql = f"INSERT INTO history ({self._names(columns)}) VALUES ({marks})"
+        head = (self._when(history_table, "at", now), user, layer)
+        self.conn.exec_driver_sql(sql, [(*head, *h) for h in history])
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
