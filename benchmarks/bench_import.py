@@ -7,7 +7,7 @@ The household ledger is the demo table (data/bishan/demo/household.csv) replicat
 with new ids, distinct valid ID numbers (check digit per GB 11643) and distinct phone numbers. Each
 (format, backend) pair runs in its own process, so that ``ru_maxrss`` is that scenario's peak:
 
-1. phases on an empty store: `read_table`, `validate_layer`, store (``records()`` + `Store.upsert_features`);
+1. phases on an empty store: `read_table`, `validate_layer`, store (`Store.upsert_features` of the clean frame);
 2. `import_layer` end to end into another empty store, then the same file again (all rows unchanged);
 3. `import_layer` end to end once more under tracemalloc (peak of Python allocations; slower).
 
@@ -39,7 +39,6 @@ sys.path.insert(0, str(ROOT))
 import openpyxl  # noqa: E402
 import pandas as pd  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
-from cryptography.fernet import Fernet  # noqa: E402
 
 from layers.crypto import FieldCipher  # noqa: E402
 from layers.district import load_district  # noqa: E402
@@ -125,7 +124,7 @@ def run_scenario(path: str, backend: str, pg_url: str, n_rows: int, with_tracema
     logging.basicConfig(level=logging.WARNING)
     district = load_district()
     _ = district.boundary, district.towns, district.villages  # loaded once, as in the app
-    key = Fernet.generate_key()
+    key = FieldCipher.generate_key()
     out: dict[str, object] = {"format": Path(path).suffix[1:], "backend": backend, "rows": n_rows}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
@@ -140,7 +139,7 @@ def run_scenario(path: str, backend: str, pg_url: str, n_rows: int, with_tracema
         out["validate_s"], out["validate_cpu_s"] = clock.stop()
         assert validation.ok, validation.report()[:2000]
         clock = _Clock()
-        counts = store.upsert_features(LAYER, pd.DataFrame(validation.records()), user="bench")
+        counts = store.upsert_features(LAYER, validation.frame, user="bench")
         out["store_s"], out["store_cpu_s"] = clock.stop()
         assert (counts.inserted, counts.updated, counts.unchanged) == (n_rows, 0, 0), counts
         store.close()
@@ -231,7 +230,7 @@ def write_markdown(result: dict, path: Path) -> None:
         f"cryptography {m['cryptography']}, psycopg {m['psycopg']}, PostgreSQL {result.get('postgres') or 'n/a'}; "
         f"{m['date']}.",
         "",
-        "Rows per second (wall clock; CPU seconds of this process in brackets). `store` = `records()` + "
+        "Rows per second (wall clock; CPU seconds of this process in brackets). `store` = "
         "`Store.upsert_features` (encrypt every row's personal fields, insert features and history in one "
         "transaction); `import` = `import_layer` end to end into an empty store; `re-import` = the same file "
         "again (all rows unchanged).",

@@ -24,6 +24,7 @@ KEY_ENV_VAR = "ACCESSPLAN_ENCRYPTION_KEY"
 TOKEN_PREFIX = "g1:"
 _NONCE_BYTES = 12  # 96-bit random nonce, as NIST SP 800-38D recommends for GCM
 _KEY_BYTES = 32
+_ENCODE = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
 
 
 class FieldCipher:
@@ -52,7 +53,7 @@ class FieldCipher:
 
     def encrypt(self, fields: dict[str, Any]) -> str:
         """Return one token holding ``fields`` (JSON-serialisable values); every call uses a new nonce."""
-        payload = json.dumps(fields, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        payload = _ENCODE(fields).encode("utf-8")
         nonce = os.urandom(_NONCE_BYTES)
         return TOKEN_PREFIX + base64.urlsafe_b64encode(nonce + self._aead.encrypt(nonce, payload, None)).decode("ascii")
 

@@ -278,7 +278,7 @@ class Store:
         if len(ids) <= _MAX_IN_IDS:
             query = query.where(features_table.c.id.in_(ids))
         wanted = set(ids)
-        return {r[schema.ID]: r for r in conn.execute(query).mappings() if r[schema.ID] in wanted}
+        return {r[schema.ID]: r for r in conn.execute(query).mappings().all() if r[schema.ID] in wanted}
 
     def update_feature(self, layer: str, feature_id: str, changes: dict[str, Any], *, version: int, user: str) -> int:
         """Change fields of one row if it still has ``version``; return the new version.
@@ -474,9 +474,8 @@ _FEATURE_COLUMNS = (
 )  # fmt: skip
 
 
-def _dumps(value: Any) -> str:
-    """Return ``value`` as compact JSON text (UTF-8 characters kept)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+#: One encoder for all rows (``json.dumps`` with options builds a new encoder on every call).
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 #: What ``sa.JSON`` stores for None (``none_as_null=False``): the JSON text ``null``, not SQL NULL.
