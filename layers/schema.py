@@ -134,6 +134,21 @@ STATUSES = {
     HOUSEHOLD: HOUSEHOLD_STATUSES,
 }
 
+#: Statuses of facilities that serve people now (open ones; toilets once accepted after their build).
+IN_SERVICE_STATUSES = {
+    REHAB_STATION: ("open",),
+    SERVICE_CENTRE: ("open",),
+    SPORTS_SITE: ("open",),
+    ACCESSIBLE_TOILET: ("accepted",),
+}
+#: Statuses of facilities not in service yet: the "after" of a before/after comparison.
+PLANNED_STATUSES = {
+    REHAB_STATION: ("planned",),
+    SERVICE_CENTRE: ("planned",),
+    SPORTS_SITE: ("planned",),
+    ACCESSIBLE_TOILET: ("planned", "under_construction", "completed"),
+}
+
 TOILET_BUILD_TYPES = ("existing", "rebuild", "new")
 LEGAL_BASES = ("statutory_duty", "consent")
 

@@ -16,7 +16,6 @@ import logging
 import math
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import folium
@@ -25,7 +24,6 @@ import pandas as pd
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from analyses.costs import Placer, load_district_network
 from analyses.targets import targets_report_from_store
 from analyses.visits import order_visits
 from layers import schema
@@ -35,6 +33,7 @@ from webmap import maps
 from webmap.api import _household_in_scope, _log_out_of_scope, _status_history
 from webmap.assets import default_static_url, localize_assets_inplace
 from webmap.auth import role_required
+from webmap.runs import app_placer
 from webmap.security import nonce_inline_scripts
 from webmap.store import get_district, get_store
 
@@ -71,7 +70,6 @@ STATUS_COLOURS = {
 }
 #: Most households on one visit list.
 MAX_VISITS = 25
-_PLACER_KEY = "accessplan_caseworker_placer"
 _PERSONAL_FIELDS = (
     (schema.NAME, "姓名"),
     (schema.ID_NUMBER, "身份证号"),
@@ -271,7 +269,7 @@ def visits() -> str:
     if ids:
         chosen = households.set_index(schema.ID, drop=False).loc[ids]
         start = _town_seat(district, start_code)
-        route = order_visits(_placer(), start, chosen, profile="drive", weight=weight)
+        route = order_visits(app_placer(), start, chosen, profile="drive", weight=weight)
         ordered = chosen.loc[list(route.order)]
         parts = maps.render_map_parts(
             households_map(
@@ -470,15 +468,6 @@ def _progress(district: District) -> dict[str, Any]:
         "target_percent": None if home.target_share is None else f"{home.target_share * 100:.0f}",
         "by_town": by_town.to_dict("records"),
     }
-
-
-def _placer() -> Placer:
-    placer = current_app.extensions.get(_PLACER_KEY)
-    if placer is None:
-        cache_dir = Path(current_app.config["CACHE_DIR"]) / "networks"
-        placer = Placer(load_district_network(get_district(), cache_dir=cache_dir))
-        current_app.extensions[_PLACER_KEY] = placer
-    return placer
 
 
 def _town_seat(district: District, town_code: str) -> gpd.GeoDataFrame:

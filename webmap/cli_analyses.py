@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-import geopandas as gpd
 import pandas as pd
-from flask import current_app
 from flask.cli import with_appcontext
 
 from layers import schema
+from webmap.runs import prepare_placer, read_inputs, write_coverage, write_json
 from webmap.store import get_district, get_store
 
 # The analyses import osmnx, scipy and shapely; they are imported inside the commands so that
@@ -37,45 +36,6 @@ class Progress:
         self.done += 1
         elapsed = time.perf_counter() - self.started
         click.echo(f"[{self.done}/{self.total}] {text} … ({elapsed:.1f} s)", err=True)
-
-
-def _placer(roads: str | None, progress: Progress) -> tuple[Any, dict[str, Any]]:
-    from analyses.costs import Placer, load_district_network
-    from analyses.inputs import file_sha256
-
-    district = get_district()
-    roads_path = Path(roads) if roads else district.roads_path
-    progress.stage(f"preparing the road network {roads_path.name} (cached after the first run)")
-    cache_dir = Path(current_app.config["CACHE_DIR"]) / "networks"
-    net = load_district_network(district, cache_dir=cache_dir, roads_path=roads_path)
-    return Placer(net), {"roads": str(roads_path), "roads_sha256": file_sha256(roads_path)}
-
-
-def _write_json(payload: dict[str, Any], path: str) -> None:
-    Path(path).write_text(json.dumps(payload, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
-
-
-def _write_coverage(result: Any, demand: gpd.GeoDataFrame, path: str) -> None:
-    suffix = Path(path).suffix.lower()
-    if suffix == ".json":
-        _write_json(result.to_dict(), path)
-        return
-    points = result.points.reset_index()
-    if suffix == ".csv":
-        points.to_csv(path, index=False, encoding="utf-8-sig")
-    elif suffix == ".xlsx":
-        with pd.ExcelWriter(path) as writer:
-            points.to_excel(writer, sheet_name="points", index=False)
-            result.by_town.to_excel(writer, sheet_name="by_town")
-            result.by_village.to_excel(writer, sheet_name="by_village")
-            pd.json_normalize(result.summary).T.to_excel(writer, sheet_name="summary", header=False)
-    elif suffix == ".gpkg":
-        geometry = demand.set_index(demand[schema.ID].astype(str)).geometry.reindex(points["demand_id"])
-        gdf = gpd.GeoDataFrame(points, geometry=geometry.to_numpy(), crs=demand.crs)
-        gdf.astype({c: "string" for c in gdf.columns if gdf[c].dtype == object}).to_file(path, layer="coverage")
-    else:
-        msg = f"`--out` must end in .json, .csv, .gpkg or .xlsx; got {path!r}."
-        raise click.ClickException(msg)
 
 
 @click.command("coverage")
@@ -106,7 +66,7 @@ def coverage_command(**options: Any) -> None:
     if options["scenario"] and Path(options["out_path"]).suffix.lower() != ".json":
         raise click.UsageError("A --scenario comparison is written as .json.")
     progress = Progress(4 if not options["scenario"] else 5)
-    placer, facilities, demand, parameters = _common_inputs(options, progress)
+    placer, facilities, demand, parameters = _read_inputs(options, progress)
     store, district = get_store(), get_district()
     progress.stage(f"measuring coverage of {len(demand):,} points by {len(facilities):,} facilities")
     kwargs = {
@@ -132,9 +92,12 @@ def coverage_command(**options: Any) -> None:
         payload = {**result.to_dict(), "scenario": {
             "file": options["scenario"], "summary_change": comparison.summary_change, "by_town_change": by_town,
             "after": after.to_dict()["summary"]}}  # fmt: skip
-        _write_json(payload, options["out_path"])
+        write_json(payload, options["out_path"])
     else:
-        _write_coverage(result, demand, options["out_path"])
+        try:
+            write_coverage(result, demand, options["out_path"])
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
     for column in result.coverage_columns:
         click.echo(f"{column}: {result.summary[column]['covered']} of {len(demand)} points "
                    f"({result.summary[column]['weighted_share']:.1%} weighted)")  # fmt: skip
@@ -153,32 +116,18 @@ def targets_command(on: Any, out_path: str | None) -> None:
     report = targets_report_from_store(get_store(), district.plan_dir, district.towns, on=on.date())
     payload = report.to_dict()
     if out_path:
-        _write_json(payload, out_path)
+        write_json(payload, out_path)
         click.echo(f"Wrote {out_path}")
     else:
         json.dump(payload, sys.stdout, ensure_ascii=False, indent=2, default=str)
         click.echo()
 
 
-def _common_inputs(options: dict[str, Any], progress: Progress) -> tuple[Any, Any, Any, dict[str, Any]]:
-    """Prepare the network and read facilities and demand as the coverage, gaps and report commands do."""
-    from analyses.inputs import layer_version, load_points
-
-    placer, roads_version = _placer(options.get("roads"), progress)
-    store, district = get_store(), get_district()
-    progress.stage("reading the facility and demand points")
-    statuses = tuple(options.get("statuses") or ()) or None
+def _read_inputs(options: dict[str, Any], progress: Progress) -> tuple[Any, Any, Any, dict[str, Any]]:
     try:
-        facilities = load_points(options["facilities"], store=store, district=district, statuses=statuses,
-                                 datum=options.get("datum"))  # fmt: skip
-        demand = load_points(options["demand"], store=store, district=district, datum=options.get("datum"),
-                             grid_spacing_m=options.get("grid_spacing", 400.0))  # fmt: skip
+        return read_inputs(options, progress)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    versions = {**roads_version, "facilities": layer_version(facilities), "demand": layer_version(demand)}
-    parameters = {"facilities": options["facilities"], "facility_statuses": list(statuses or ()),
-                  "demand": options["demand"], "data_versions": versions}  # fmt: skip
-    return placer, facilities, demand, parameters
 
 
 @click.command("gaps")
@@ -204,7 +153,7 @@ def gaps_command(**options: Any) -> None:
     if suffix not in (".gpkg", ".json"):
         raise click.UsageError("`--out` must end in .gpkg or .json.")
     progress = Progress(5)
-    placer, facilities, demand, parameters = _common_inputs(options, progress)
+    placer, facilities, demand, parameters = _read_inputs(options, progress)
     progress.stage("measuring coverage")
     coverage = measure_coverage(placer, facilities, demand, profile=options["profile"],
                                 thresholds=[options["threshold"]], parameters=parameters)  # fmt: skip
@@ -226,7 +175,7 @@ def gaps_command(**options: Any) -> None:
             "too_far_from_road": gaps.too_far_from_road.index.tolist(),
             "hexagons": gaps.hexagons.drop(columns="geometry").to_dict("records"),
         }
-        _write_json(payload, options["out_path"])
+        write_json(payload, options["out_path"])
     click.echo(f"uncovered {len(gaps.uncovered)}, unreachable {len(gaps.unreachable)}, "
                f"too far from a road {len(gaps.too_far_from_road)}; wrote {options['out_path']}")  # fmt: skip
 
@@ -250,18 +199,18 @@ def household_report_command(demand: str, profile: str, thresholds: tuple[str, .
         msg = f"Each --threshold is LAYER=THRESHOLD with LAYER one of {schema.PUBLIC_LAYERS!r}; got {thresholds!r}."
         raise click.UsageError(msg)
     progress = Progress(4)
-    placer, _ = _placer(roads, progress)
+    placer, _ = prepare_placer(roads, progress)
     progress.stage("reading households and facilities")
     store, district = get_store(), get_district()
     households = load_points(demand, store=store, district=district)
-    services = {layer: store.features(layer, statuses=_IN_SERVICE[layer]) for layer in pairs}
+    services = {layer: store.features(layer, statuses=schema.IN_SERVICE_STATUSES[layer]) for layer in pairs}
     progress.stage("finding each household's nearest facility of every service")
     report = multi_service_report(placer, services, households, profile=profile, thresholds=pairs)
     progress.stage(f"writing {out_path}")
     table = report.households.reset_index()
     suffix = Path(out_path).suffix.lower()
     if suffix == ".json":
-        _write_json({"parameters": report.parameters, "households": table.to_dict("records"),
+        write_json({"parameters": report.parameters, "households": table.to_dict("records"),
                      "by_service": report.by_service.reset_index().to_dict("records")}, out_path)  # fmt: skip
     elif suffix == ".xlsx":
         with pd.ExcelWriter(out_path) as writer:
@@ -293,7 +242,7 @@ def service_areas_command(**options: Any) -> None:
     from analyses.service_areas import service_areas
 
     progress = Progress(4)
-    placer, _ = _placer(options["roads"], progress)
+    placer, _ = prepare_placer(options["roads"], progress)
     progress.stage("reading the facilities")
     statuses = tuple(options["statuses"]) or None
     try:
@@ -308,12 +257,3 @@ def service_areas_command(**options: Any) -> None:
     layer = None if Path(options["out_path"]).suffix.lower() == ".gpkg" else "areas"
     result.to_file(options["out_path"], layer=layer)
     click.echo(f"{len(result.areas)} service areas of {len(facilities)} facilities; wrote {options['out_path']}")
-
-
-#: Facilities that serve people now: open ones, and toilets accepted after their build.
-_IN_SERVICE = {
-    schema.REHAB_STATION: ("open",),
-    schema.SERVICE_CENTRE: ("open",),
-    schema.SPORTS_SITE: ("open",),
-    schema.ACCESSIBLE_TOILET: ("accepted",),
-}

@@ -12,7 +12,8 @@ import pandas as pd
 from flask.cli import with_appcontext
 
 from layers import schema
-from webmap.cli_analyses import Progress, _placer, _write_json
+from webmap.cli_analyses import Progress
+from webmap.runs import prepare_placer, write_json
 from webmap.store import get_district, get_store
 
 # The analyses import osmnx, scipy and shapely; they are imported inside the command (see cli_analyses).
@@ -64,7 +65,7 @@ def site_command(**options: Any) -> None:
     _check_options(options)
     threshold = parse_threshold(options["threshold"])
     progress = Progress(5)
-    placer, roads_version = _placer(options["roads"], progress)
+    placer, roads_version = prepare_placer(options["roads"], progress)
     store, district = get_store(), get_district()
     progress.stage("reading the facilities and the demand points")
     try:
@@ -221,7 +222,7 @@ def _write(result, comparison, parameters, sites, demand, threshold, path) -> No
                 "summary": _plain(dict(comparison.summary)),
                 "by_town": _plain(comparison.by_town.reset_index().to_dict(orient="records")),
             }
-        _write_json(payload, path)
+        write_json(payload, path)
     elif suffix == ".gpkg":
         from layers.io import write_features
 

@@ -59,19 +59,6 @@ DEMANDS = {
 }
 FACILITY_LAYERS = {layer: label for layer, label in maps.LAYER_LABELS.items()}
 #: Facilities that serve people now (same as the CLI's coverage default).
-IN_SERVICE = {
-    schema.REHAB_STATION: ("open",),
-    schema.SERVICE_CENTRE: ("open",),
-    schema.SPORTS_SITE: ("open",),
-    schema.ACCESSIBLE_TOILET: ("accepted",),
-}
-#: Facilities not in service yet: the "after" of a before/after comparison.
-PLANNED = {
-    schema.REHAB_STATION: ("planned",),
-    schema.SERVICE_CENTRE: ("planned",),
-    schema.SPORTS_SITE: ("planned",),
-    schema.ACCESSIBLE_TOILET: ("planned", "under_construction", "completed"),
-}
 #: Defaults of the coverage form (DOMAIN.md §1: the 15-minute life circle is 800–1000 m on foot).
 COVERAGE_DEFAULTS = {
     "facilities": schema.SERVICE_CENTRE,
@@ -191,14 +178,14 @@ def run_coverage_job(job: Job, progress: jobs.JobProgress, out_dir: Path) -> job
     from analyses.coverage import compare_scenarios, measure_coverage
     from analyses.inputs import load_points
     from layers.io import write_features
-    from webmap.cli_analyses import _common_inputs, _write_coverage
+    from webmap.runs import read_inputs, write_coverage
 
     p = job.parameters
     progress.expect(6 if p["scenario"] else 5)
     layer = p["facilities"]
-    options = {"facilities": layer, "statuses": IN_SERVICE[layer], "demand": p["demand"],
+    options = {"facilities": layer, "statuses": schema.IN_SERVICE_STATUSES[layer], "demand": p["demand"],
                "grid_spacing": p["grid_spacing"], "roads": None, "datum": None}  # fmt: skip
-    placer, facilities, demand, parameters = _common_inputs(options, progress)
+    placer, facilities, demand, parameters = read_inputs(options, progress)
     class_thresholds = {k: p[f"{k}_threshold"] for k in ("urban", "rural") if p[f"{k}_threshold"]}
     kwargs = {"profile": p["profile"], "thresholds": p["thresholds"], "class_thresholds": class_thresholds or None,
               "weight_column": "population" if p["demand"] == "village" else None}  # fmt: skip
@@ -207,20 +194,20 @@ def run_coverage_job(job: Job, progress: jobs.JobProgress, out_dir: Path) -> job
     scenario = None
     extra = facilities.iloc[:0]
     if p["scenario"]:
-        extra = load_points(layer, store=get_store(), district=get_district(), statuses=PLANNED[layer])
+        extra = load_points(layer, store=get_store(), district=get_district(), statuses=schema.PLANNED_STATUSES[layer])
         progress.stage(f"加上 {len(extra):,} 处规划设施后再计算（前后对比）")
         after = measure_coverage(placer, _concat(facilities, extra), demand, parameters=parameters, **kwargs)
         comparison = compare_scenarios(result, after)
         scenario = {
-            "statuses": list(PLANNED[layer]),
+            "statuses": list(schema.PLANNED_STATUSES[layer]),
             "n_added": len(extra),
             "summary_change": comparison.summary_change,
             "by_town_change": comparison.by_town_change.reset_index().to_dict("records"),
             "after_summary": after.to_dict()["summary"],
         }
     progress.stage("写出结果文件（CSV、XLSX、GeoPackage、GeoJSON）")
-    _write_coverage(result, demand, str(out_dir / "coverage.csv"))
-    _write_coverage(result, demand, str(out_dir / "coverage.xlsx"))
+    write_coverage(result, demand, str(out_dir / "coverage.csv"))
+    write_coverage(result, demand, str(out_dir / "coverage.xlsx"))
     points = _coverage_points(result, demand)
     write_features(points, out_dir / "coverage.gpkg", layer_name="coverage")
     write_features(_facility_points(facilities), out_dir / "coverage.gpkg", layer_name="facilities", append=True)
@@ -448,13 +435,13 @@ def run_gaps_job(job: Job, progress: jobs.JobProgress, out_dir: Path) -> jobs.Jo
     from analyses.coverage import measure_coverage
     from analyses.gaps import find_gaps
     from layers.io import write_features
-    from webmap.cli_analyses import _common_inputs
+    from webmap.runs import read_inputs
 
     p = job.parameters
     progress.expect(5)
-    options = {"facilities": p["facilities"], "statuses": IN_SERVICE[p["facilities"]], "demand": p["demand"],
-               "grid_spacing": 400.0, "roads": None, "datum": None}  # fmt: skip
-    placer, facilities, demand, parameters = _common_inputs(options, progress)
+    options = {"facilities": p["facilities"], "statuses": schema.IN_SERVICE_STATUSES[p["facilities"]],
+               "demand": p["demand"], "grid_spacing": 400.0, "roads": None, "datum": None}  # fmt: skip
+    placer, facilities, demand, parameters = read_inputs(options, progress)
     progress.stage("计算覆盖")
     coverage = measure_coverage(placer, facilities, demand, profile=p["profile"], thresholds=[p["threshold"]],
                                 parameters=parameters)  # fmt: skip

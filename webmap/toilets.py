@@ -33,7 +33,7 @@ import pandas as pd
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
-from analyses.costs import Placer, load_district_network, parse_threshold
+from analyses.costs import Placer, parse_threshold
 from analyses.coverage import compare_scenarios, covered_column, measure_coverage
 from analyses.inputs import GRID, load_points
 from analyses.targets import ToiletProgress, load_plan_tables, targets_report
@@ -44,6 +44,7 @@ from layers.validate import validate_layer
 from webmap import maps
 from webmap.api import TOILET_EDIT_ROLES, TOILET_VIEW_ROLES
 from webmap.auth import role_required
+from webmap.runs import app_placer
 from webmap.security import nonce_inline_scripts
 from webmap.store import get_district, get_store
 
@@ -84,7 +85,6 @@ _IMPORT_SESSION_KEY = "toilet_import"
 _IMPORT_MAX_AGE_S = 24 * 3600
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 _ACTIONS = {"insert": "新建记录", "update": "修改"}
-_PLACER_KEY = "accessplan_toilet_placer"
 _DEMAND_KEY = "accessplan_toilet_demand"
 
 
@@ -384,7 +384,7 @@ def _coverage_rows(toilet_id: str, towns: dict[str, str]) -> dict[str, Any]:
     threshold = parse_threshold(config["TOILET_COVERAGE_THRESHOLD"])
     accepted = get_store().features(schema.ACCESSIBLE_TOILET, statuses=("accepted",))
     comparison = coverage_change(
-        _placer(),
+        app_placer(),
         accepted,
         toilet_id,
         _demand(),
@@ -417,15 +417,6 @@ def _coverage_rows(toilet_id: str, towns: dict[str, str]) -> dict[str, Any]:
 
 def _town_of(toilet_id: str) -> str:
     return str(get_store().feature(schema.ACCESSIBLE_TOILET, toilet_id)[schema.TOWN_CODE])
-
-
-def _placer() -> Placer:
-    placer = current_app.extensions.get(_PLACER_KEY)
-    if placer is None:
-        cache_dir = Path(current_app.config["CACHE_DIR"]) / "networks"
-        placer = Placer(load_district_network(get_district(), cache_dir=cache_dir))
-        current_app.extensions[_PLACER_KEY] = placer
-    return placer
 
 
 def _demand() -> gpd.GeoDataFrame:

@@ -12,6 +12,7 @@ from layers import schema
 from layers.district import load_district
 from tests.webmap import staff_fixtures
 from tests.webmap.staff_fixtures import ROLE_KEYS, csrf_token
+from webmap.runs import app_placer
 from webmap.store import get_store
 
 demo_key, demo_db, demo_cache = staff_fixtures.demo_key, staff_fixtures.demo_db, staff_fixtures.demo_cache
@@ -282,9 +283,7 @@ def test_an_accepted_toilet_shows_coverage_without_and_with_it(client_as, app, a
     with app.test_request_context():
         accepted = get_store().features(schema.ACCESSIBLE_TOILET, statuses=("accepted",))
         demand = toilets._demand()
-        result = toilets.coverage_change(
-            toilets._placer(), accepted, "AT-001", demand, profile="walk", threshold="300m"
-        )
+        result = toilets.coverage_change(app_placer(), accepted, "AT-001", demand, profile="walk", threshold="300m")
     column = "covered_300m"
     new = result.after.points[column] & ~result.before.points[column]
     assert int(new.sum()) == int(summary.group(3))
