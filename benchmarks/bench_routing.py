@@ -56,12 +56,18 @@ def peak_mb(fn):
 
 
 def user_graph(G, profile):
-    """The osmnx graph as a networkx user would prepare it for walking: undirected, walkable edges."""
-    Gu = G.to_undirected()
-    drop = [
-        (u, v, k) for u, v, k, d in Gu.edges(keys=True, data=True) if travel_time_s(1.0, d["highway"], profile) is None
-    ]
-    Gu.remove_edges_from(drop)
+    """The osmnx graph as a networkx user would prepare it for walking: undirected, walkable edges.
+
+    Every directed edge becomes its own undirected edge with a fresh key. ``G.to_undirected()`` is not
+    used: it keys undirected edges by the directed key, so ``u→v`` key 0 (e.g. a one-way road) and
+    ``v→u`` key 0 (the reverse of another, two-way road between the same nodes) collapse into one
+    edge and one of the two roads is lost.
+    """
+    Gu = nx.MultiGraph(crs=G.graph.get("crs"))
+    Gu.add_nodes_from(G.nodes(data=True))
+    Gu.add_edges_from(
+        (u, v, d) for u, v, d in G.edges(data=True) if travel_time_s(1.0, d["highway"], profile) is not None
+    )
     return Gu
 
 

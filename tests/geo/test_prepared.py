@@ -5,6 +5,7 @@ import json
 import networkx as nx
 import numpy as np
 import pytest
+import shapely
 
 from geo.errors import NetworkError
 from geo.prepared import PreparedNetwork, load_or_prepare, prepare_network
@@ -51,6 +52,26 @@ def test_parallel_arcs_keep_the_cheapest_per_weight(profiles):
     assert _arcs(net, "drive") == {(1, 2): 100.0}
     assert _arcs(net, "drive", "travel_time") == pytest.approx({(1, 2): 150 / (52 / 3.6)})
     assert net.n_pieces == 2
+
+
+def test_one_way_road_beside_a_two_way_road_between_the_same_nodes_keeps_both(profiles):
+    # As in the synthetic x4 network: 1->2 key 0 is a straight one-way road (140 m); a curved two-way
+    # road is 2->1 key 0 and 1->2 key 1 (298 m). networkx's to_undirected() merges the two key-0
+    # edges and loses the short road; the prepared arrays must keep it.
+    G = nx.MultiDiGraph(crs=CRS)
+    G.add_node(1, x=0.0, y=0.0)
+    G.add_node(2, x=0.0, y=140.0)
+    G.add_node(3, x=0.0, y=280.0)
+    G.add_edge(1, 2, key=0, highway="residential", length=140.0, oneway=True)
+    curve = [(0.0, 140.0), (100.0, 70.0), (0.0, 0.0)]
+    G.add_edge(2, 1, key=0, highway="residential", length=298.0, geometry=shapely.LineString(curve))
+    G.add_edge(1, 2, key=1, highway="residential", length=298.0, geometry=shapely.LineString(curve[::-1]))
+    G.add_edge(2, 3, highway="residential", length=140.0)
+    G.add_edge(3, 2, highway="residential", length=140.0)
+    net = prepare_network(G, profiles=profiles)
+    assert net.n_pieces == 3  # the one-way road, the curve (two-way) and 2-3
+    assert _arcs(net, "walk") == {(1, 2): 140.0, (2, 1): 140.0, (2, 3): 140.0, (3, 2): 140.0}
+    assert _arcs(net, "drive") == {(1, 2): 140.0, (2, 1): 298.0, (2, 3): 140.0, (3, 2): 140.0}
 
 
 def test_geographic_crs_is_rejected(profiles):
