@@ -186,3 +186,28 @@ def app(tmp_path, district_dir):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def demo_cli(tmp_path_factory, app_cache_dir, bishan_net):  # bishan_net: the network is prepared once, in app_cache_dir
+    """Run `accessplan` commands against a fresh store loaded with the demo data (one per test module)."""
+    from click.testing import CliRunner
+    from cryptography.fernet import Fernet
+
+    from layers.crypto import KEY_ENV_VAR
+    from webmap.cli import main
+
+    db = tmp_path_factory.mktemp("cli") / "cli.sqlite"
+    env = {
+        "ACCESSPLAN_DATABASE_URL": f"sqlite:///{db}",
+        KEY_ENV_VAR: Fernet.generate_key().decode(),
+        "ACCESSPLAN_CACHE_DIR": str(app_cache_dir),
+    }
+    runner = CliRunner(env=env)
+
+    def run(*args: str):
+        return runner.invoke(main, [str(a) for a in args])
+
+    loaded = run("load-demo")
+    assert loaded.exit_code == 0, loaded.output
+    return run

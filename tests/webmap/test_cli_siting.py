@@ -5,30 +5,13 @@ import json
 import pandas as pd
 import pyogrio
 import pytest
-from click.testing import CliRunner
-from cryptography.fernet import Fernet
 
-from layers.crypto import KEY_ENV_VAR
 from layers.district import load_district
-from webmap.cli import main
 
 
 @pytest.fixture(scope="module")
-def cli(tmp_path_factory, app_cache_dir, bishan_net):  # bishan_net: the network is prepared once, in app_cache_dir
-    db = tmp_path_factory.mktemp("cli_siting") / "cli.sqlite"
-    env = {
-        "ACCESSPLAN_DATABASE_URL": f"sqlite:///{db}",
-        KEY_ENV_VAR: Fernet.generate_key().decode(),
-        "ACCESSPLAN_CACHE_DIR": str(app_cache_dir),
-    }
-    runner = CliRunner(env=env)
-
-    def run(*args: str):
-        return runner.invoke(main, [str(a) for a in args])
-
-    loaded = run("load-demo")
-    assert loaded.exit_code == 0, loaded.output
-    return run
+def cli(demo_cli):
+    return demo_cli
 
 
 def test_one_service_centre_per_town(cli, tmp_path):
