@@ -353,21 +353,7 @@ def coverage_map(
     static_url
         Turns a path under ``webmap/static/`` into a URL.
     """
-    boundary = district.boundary.to_crs("EPSG:4326")
-    minx, miny, maxx, maxy = boundary.total_bounds
-    m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=11, tiles=None, control_scale=True)
-    folium.GeoJson(
-        json.loads(boundary.to_json(drop_id=True)),
-        name="区界",
-        style_function=lambda _f: {"color": "#2d3a4a", "weight": 2, "fillColor": "#ffffff", "fillOpacity": 0.85},
-        interactive=False,
-    ).add_to(m)
-    folium.GeoJson(
-        json.loads(district.town_areas[[schema.TOWN_CODE, "geometry"]].to_crs("EPSG:4326").to_json(drop_id=True)),
-        name="镇街范围（近似）",
-        style_function=lambda _f: {"color": "#6b7785", "weight": 1, "dashArray": "4 4", "fill": False},
-        interactive=False,
-    ).add_to(m)
+    m = _base_map(district)
     for covered, name, colour in ((True, "已覆盖的需求点", "#1a7f37"), (False, "未覆盖的需求点", "#c62828")):
         group = folium.FeatureGroup(name=f"{name}（{int((points[covered_column] == covered).sum())}）")
         for row in points[points[covered_column] == covered].itertuples():
@@ -387,10 +373,7 @@ def coverage_map(
                 fill_color="#0b4f9c", fill_opacity=0.9, tooltip=label,
             ).add_to(group)  # fmt: skip
         group.add_to(m)
-    folium.LayerControl(position="bottomright", collapsed=False).add_to(m)
-    m.fit_bounds([[miny, minx], [maxy, maxx]])
-    localize_assets_inplace(m, static_url=static_url)
-    return m
+    return _finish_map(m, district, static_url)
 
 
 # --- gaps ----------------------------------------------------------------------------------------
