@@ -7,22 +7,18 @@ from pathlib import Path
 from typing import Any
 
 import click
-import geopandas as gpd
 import pandas as pd
 from flask.cli import with_appcontext
 
 from layers import schema
 from webmap.cli_analyses import Progress
-from webmap.runs import prepare_placer, write_json
+from webmap.runs import prepare_placer, site_pool, siting_candidates, siting_tables, write_json
 from webmap.store import get_district, get_store
 
 # The analyses import osmnx, scipy and shapely; they are imported inside the command (see cli_analyses).
 
 _MODELS = {"mclp": "max_coverage", "pmedian": "p_median", "lscp": "set_cover", "pcenter": "p_center"}
 _OUT_SUFFIXES = (".json", ".gpkg", ".xlsx")
-#: Facilities open today, per layer (toilets: ``analyses.siting.kept_toilets``).
-_OPEN = ("open",)
-SITE_ID = "site_id"
 
 
 @click.command("site")
@@ -73,8 +69,10 @@ def site_command(**options: Any) -> None:
         demand = load_points(options["demand"], store=store, district=district, datum=options["datum"],
                              grid_spacing_m=options["grid_spacing"])  # fmt: skip
         progress.stage("gathering the candidate sites")
-        candidates = _candidates(options, placer, district, store)
-        sites, current = _site_pool(options["layer"], layer, candidates)
+        candidates = siting_candidates(placer, source=options["candidates_source"],
+                                       radius=options["candidate_radius"],
+                                       per_town=options["candidates_per_town"], datum=options["datum"])  # fmt: skip
+        sites, current = site_pool(options["layer"], layer, candidates)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     excluded = [e.strip() for raw in options["excluded"] for e in raw.split(",") if e.strip()]
@@ -148,71 +146,13 @@ def _check_options(options: dict[str, Any]) -> None:
         raise click.UsageError("--new must be at least 1.")
 
 
-def _candidates(options: dict[str, Any], placer: Any, district: Any, store: Any) -> gpd.GeoDataFrame:
-    from analyses.candidates import candidates_near_seats, load_candidates
-    from analyses.costs import parse_threshold
-
-    if options["candidates_source"]:
-        return load_candidates(options["candidates_source"], store=store, district=district, datum=options["datum"])
-    radius = parse_threshold(options["candidate_radius"])
-    if radius.weight != "length":
-        msg = f"`--candidate-radius` is a distance such as 2km; got {options['candidate_radius']!r}."
-        raise ValueError(msg)
-    per_town = options["candidates_per_town"] or None
-    return candidates_near_seats(placer.net, district.towns, radius_m=radius.value, per_town_max=per_town,
-                                 crs="EPSG:4326")  # fmt: skip
-
-
-def _site_pool(layer_name: str, layer: gpd.GeoDataFrame, candidates: gpd.GeoDataFrame):
-    """Return every site the model may open (today's facilities first) and the ids open today."""
-    from analyses.siting import kept_toilets
-
-    if layer_name == schema.ACCESSIBLE_TOILET:
-        open_now = kept_toilets(layer) if len(layer) else pd.Series(False, index=layer.index)
-        offered = layer  # planned new builds are candidates too
-    else:
-        open_now = layer[schema.STATUS].isin(_OPEN)
-        offered = layer.loc[open_now]
-    facilities = offered.assign(source=layer_name, current=open_now.loc[offered.index].to_numpy())
-    columns = [schema.ID, schema.TOWN_CODE, schema.NAME, "source", "current", "geometry"]
-    cands = candidates.assign(current=False)
-    for c in columns:
-        if c not in cands.columns:
-            cands[c] = None
-    pool = pd.concat([facilities[columns], cands[columns].to_crs(facilities.crs or "EPSG:4326")], ignore_index=True)
-    pool[schema.ID] = pool[schema.ID].astype(str)
-    repeated = pool.loc[pool[schema.ID].duplicated(), schema.ID].unique().tolist()
-    if repeated:
-        msg = f"Candidate ids repeat ids of the {layer_name} layer or each other: {repeated[:5]!r}; rename them."
-        raise ValueError(msg)
-    pool[schema.TOWN_CODE] = pool[schema.TOWN_CODE].astype(str)
-    pool = gpd.GeoDataFrame(pool, geometry="geometry", crs=facilities.crs or "EPSG:4326")
-    current = pool.loc[pool["current"].astype(bool), schema.ID].tolist()
-    return pool, current
-
-
 def _write(result, comparison, parameters, sites, demand, threshold, path) -> None:
     from analyses.siting import jsonable as _plain
 
     suffix = Path(path).suffix.lower()
-    chosen = set(result.selected)
-    kept = set(parameters.get("existing") or ())
-    table = sites.assign(
-        selected=sites[schema.ID].isin(chosen),
-        new=sites[schema.ID].isin(chosen - kept) & ~sites["current"].astype(bool),
-        lon=sites.to_crs("EPSG:4326").geometry.x,
-        lat=sites.to_crs("EPSG:4326").geometry.y,
-    )
+    table, points = siting_tables(result, sites, demand, threshold=threshold, kept=parameters.get("existing"))
     chosen_sites = table[table["selected"]]
-    ids = list(result.assignment)
-    assign = pd.DataFrame(
-        {
-            "demand_id": ids,
-            SITE_ID: [result.assignment[d] for d in ids],
-            "cost": [result.costs[d] for d in ids],
-        }
-    )
-    assign["covered"] = assign["cost"] <= threshold
+    assign = pd.DataFrame(points.drop(columns="geometry"))
     if suffix == ".json":
         payload = result.to_dict()
         payload["parameters"] = {**payload["parameters"], **_plain(parameters)}
@@ -227,8 +167,6 @@ def _write(result, comparison, parameters, sites, demand, threshold, path) -> No
         from layers.io import write_features
 
         write_features(chosen_sites.astype({"current": bool}), path, layer_name="sites")
-        geometry = demand.set_index(demand[schema.ID].astype(str)).geometry.reindex(assign["demand_id"])
-        points = gpd.GeoDataFrame(assign, geometry=geometry.to_numpy(), crs=demand.crs)
         write_features(points, path, layer_name="assignment", append=True)
         write_features(table.astype({"current": bool}), path, layer_name="candidates", append=True)
     else:

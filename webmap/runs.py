@@ -124,3 +124,114 @@ def write_coverage(result: Any, demand: gpd.GeoDataFrame, path: str | Path) -> N
     else:
         msg = f"A coverage result is written as .json, .csv, .gpkg or .xlsx; got {str(path)!r}."
         raise ValueError(msg)
+
+
+# --- siting glue shared by `accessplan site` and the planner's siting jobs ---------------------------
+
+#: Facilities open today, per layer (toilets: ``analyses.siting.kept_toilets``).
+OPEN_STATUSES = ("open",)
+#: Column of the assignment table naming the site a demand point is assigned to.
+SITE_ID = "site_id"
+
+
+def siting_candidates(
+    placer: Placer,
+    *,
+    source: str | None,
+    radius: str = "2km",
+    per_town: int | None = 20,
+    datum: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Return candidate sites: from a layer or point file, or road nodes near the town seats.
+
+    Parameters
+    ----------
+    placer
+        The prepared network (generated candidates are its nodes).
+    source
+        A layer name or point file; None generates candidates near the seats.
+    radius
+        Generated candidates: largest distance from a seat, as text with a unit (``"2km"``).
+    per_town
+        Generated candidates: at most this many per town (None or 0: all).
+    datum
+        Datum of a CSV/XLSX point file.
+
+    Raises
+    ------
+    ValueError
+        If ``radius`` is not a distance or the source cannot be read.
+    """
+    from analyses.candidates import candidates_near_seats, load_candidates
+    from analyses.costs import parse_threshold
+
+    district = get_district()
+    if source:
+        return load_candidates(source, store=get_store(), district=district, datum=datum)
+    parsed = parse_threshold(radius)
+    if parsed.weight != "length":
+        msg = f"`--candidate-radius` is a distance such as 2km; got {radius!r}."
+        raise ValueError(msg)
+    return candidates_near_seats(placer.net, district.towns, radius_m=parsed.value, per_town_max=per_town or None,
+                                 crs="EPSG:4326")  # fmt: skip
+
+
+def site_pool(layer_name: str, layer: gpd.GeoDataFrame, candidates: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, list]:
+    """Return every site the model may open (today's facilities first) and the ids open today.
+
+    Raises
+    ------
+    ValueError
+        If candidate ids repeat each other or ids of the layer.
+    """
+    from analyses.siting import kept_toilets
+
+    if layer_name == schema.ACCESSIBLE_TOILET:
+        open_now = kept_toilets(layer) if len(layer) else pd.Series(False, index=layer.index)
+        offered = layer  # planned new builds are candidates too
+    else:
+        open_now = layer[schema.STATUS].isin(OPEN_STATUSES)
+        offered = layer.loc[open_now]
+    facilities = offered.assign(source=layer_name, current=open_now.loc[offered.index].to_numpy())
+    columns = [schema.ID, schema.TOWN_CODE, schema.NAME, "source", "current", "geometry"]
+    cands = candidates.assign(current=False)
+    for c in columns:
+        if c not in cands.columns:
+            cands[c] = None
+    pool = pd.concat([facilities[columns], cands[columns].to_crs(facilities.crs or "EPSG:4326")], ignore_index=True)
+    pool[schema.ID] = pool[schema.ID].astype(str)
+    repeated = pool.loc[pool[schema.ID].duplicated(), schema.ID].unique().tolist()
+    if repeated:
+        msg = f"Candidate ids repeat ids of the {layer_name} layer or each other: {repeated[:5]!r}; rename them."
+        raise ValueError(msg)
+    pool[schema.TOWN_CODE] = pool[schema.TOWN_CODE].astype(str)
+    pool = gpd.GeoDataFrame(pool, geometry="geometry", crs=facilities.crs or "EPSG:4326")
+    current = pool.loc[pool["current"].astype(bool), schema.ID].tolist()
+    return pool, current
+
+
+def siting_tables(
+    result: Any, sites: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, *, threshold: float, kept: Any = ()
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Return the site table (every candidate, ``selected`` and ``new`` flags, lon/lat) and the assignment.
+
+    The assignment has ``demand_id``, ``site_id``, ``cost`` and ``covered`` (cost within ``threshold``,
+    the model's cutoff in its unit) per demand point, located at the point (EPSG:4326 when ``demand`` is).
+    """
+    chosen = set(result.selected)
+    kept = set(kept or ())
+    wgs = sites.to_crs("EPSG:4326").geometry
+    table = sites.assign(
+        selected=sites[schema.ID].isin(chosen),
+        new=sites[schema.ID].isin(chosen - kept) & ~sites["current"].astype(bool),
+        lon=wgs.x,
+        lat=wgs.y,
+    )
+    ids = list(result.assignment)
+    assign = pd.DataFrame(
+        {"demand_id": ids, SITE_ID: [result.assignment[d] for d in ids], "cost": [result.costs[d] for d in ids]}
+    )
+    assign["covered"] = assign["cost"] <= threshold
+    geometry = demand.set_index(demand[schema.ID].astype(str)).geometry.reindex(assign["demand_id"])
+    points = gpd.GeoDataFrame(assign, geometry=geometry.to_numpy(), crs=demand.crs)
+    return gpd.GeoDataFrame(table, geometry="geometry", crs=sites.crs), points
