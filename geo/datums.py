@@ -51,6 +51,8 @@ _BD_DLAT_DEG = 0.006
 # axes, or the cap is reached. L bounds how much the offset changes per degree moved (the map's
 # contraction factor, max row sum of its Jacobian): measured <= 0.0074 over the box; 0.01 is safe.
 _INVERSE_COARSE_ITER = 3
+# Points converted per block: large arrays go through in blocks whose temporaries fit in cache.
+_CHUNK = 1 << 15
 _INVERSE_TOL_DEG = 1e-9
 _INVERSE_MAX_ITER = 10
 _INVERSE_CONTRACTION = 0.01
@@ -118,10 +120,14 @@ def convert(
     shape = lon_arr.shape
     # Flat views of the inputs: every step returns new arrays and never writes to its inputs.
     out_lon, out_lat = lon_arr.reshape(-1), lat_arr.reshape(-1)
+    steps = _STEPS.get((src_name, dst_name), ())
     if src_name == dst_name:
         out_lon, out_lat = out_lon.copy(), out_lat.copy()
-    for step in _STEPS.get((src_name, dst_name), ()):
-        out_lon, out_lat = step(out_lon, out_lat)
+    elif out_lon.size <= _CHUNK:
+        for step in steps:
+            out_lon, out_lat = step(out_lon, out_lat)
+    else:
+        out_lon, out_lat = _run_chunked(steps, out_lon, out_lat)
     missing = np.isnan(lon_arr.reshape(-1)) | np.isnan(lat_arr.reshape(-1))
     if missing.any():
         out_lon[missing] = np.nan
@@ -129,6 +135,18 @@ def convert(
     if np.ndim(lon) == 0 and np.ndim(lat) == 0:
         return float(out_lon[0]), float(out_lat[0])
     return out_lon.reshape(shape), out_lat.reshape(shape)
+
+
+def _run_chunked(steps: tuple[_Step, ...], lon: _Array, lat: _Array) -> tuple[_Array, _Array]:
+    """Run `steps` on blocks of `_CHUNK` points: the temporaries stay in cache and are reused."""
+    out_lon, out_lat = np.empty_like(lon), np.empty_like(lat)
+    for start in range(0, lon.size, _CHUNK):
+        block = slice(start, start + _CHUNK)
+        b_lon, b_lat = lon[block], lat[block]
+        for step in steps:
+            b_lon, b_lat = step(b_lon, b_lat)
+        out_lon[block], out_lat[block] = b_lon, b_lat
+    return out_lon, out_lat
 
 
 def _check_datum(value: object, name: str) -> str:
@@ -175,29 +193,34 @@ def _gcj_offset(lon: _Array, lat: _Array) -> tuple[_Array, _Array]:
     y_pi = y * math.pi
     xy = x * y
     sqrt_abs_x = np.sqrt(np.abs(x))
-    shared = 20.0 * np.sin(6.0 * x_pi) + 20.0 * np.sin(2.0 * x_pi)
+    # sin(3u) = sin(u) * (3 - 4 sin(u)^2) saves three of the ten sines: 6x = 3 * 2x, x = 3 * x/3, y = 3 * y/3.
+    s2x = np.sin(2.0 * x_pi)
+    sx3 = np.sin(x_pi / 3.0)
+    sy3 = np.sin(y_pi / 3.0)
+    shared = 20.0 * s2x * (3.0 - 4.0 * s2x * s2x) + 20.0 * s2x
 
     dlat = (-100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * xy + 0.2 * sqrt_abs_x) + (2.0 / 3.0) * (
         shared
-        + 20.0 * np.sin(y_pi)
-        + 40.0 * np.sin(y_pi / 3.0)
+        + 20.0 * sy3 * (3.0 - 4.0 * sy3 * sy3)
+        + 40.0 * sy3
         + 160.0 * np.sin(y_pi / 12.0)
         + 320.0 * np.sin(y_pi / 30.0)
     )
     dlon = (300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * xy + 0.1 * sqrt_abs_x) + (2.0 / 3.0) * (
         shared
-        + 20.0 * np.sin(x_pi)
-        + 40.0 * np.sin(x_pi / 3.0)
+        + 20.0 * sx3 * (3.0 - 4.0 * sx3 * sx3)
+        + 40.0 * sx3
         + 150.0 * np.sin(x_pi / 12.0)
         + 300.0 * np.sin(x_pi / 30.0)
     )
 
     # Metres on the Krasovsky ellipsoid to degrees.
-    rad_lat = np.radians(lat)
-    magic = 1.0 - _KRASOVSKY_EE * np.sin(rad_lat) ** 2
+    sin2_lat = np.sin(np.radians(lat)) ** 2
+    magic = 1.0 - _KRASOVSKY_EE * sin2_lat
     sqrt_magic = np.sqrt(magic)
+    cos_lat = np.sqrt(1.0 - sin2_lat)  # |lat| < 90 inside the box, so cos(lat) > 0
     dlat = (dlat * 180.0) / ((_KRASOVSKY_A_M * (1.0 - _KRASOVSKY_EE)) / (magic * sqrt_magic) * math.pi)
-    dlon = (dlon * 180.0) / (_KRASOVSKY_A_M / sqrt_magic * np.cos(rad_lat) * math.pi)
+    dlon = (dlon * 180.0) / (_KRASOVSKY_A_M / sqrt_magic * cos_lat * math.pi)
     return dlon, dlat
 
 
