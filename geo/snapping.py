@@ -21,11 +21,17 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_SNAP_M = 500.0
 _END_TOLERANCE_M = 1e-9
+#: Side of the uniform grid cells that list the segments near them (metres), and the most cells.
+_GRID_CELL_M = 100.0
+_GRID_MAX_CELLS = 4_000_000
 
 
 @dataclass(frozen=True, eq=False)
 class EdgeIndex:
-    """Straight segments of the road pieces one profile may use, in an STRtree.
+    """Straight segments of the road pieces one profile may use, in a uniform grid and an STRtree.
+
+    The grid answers most points (a point's nearest segment within one cell size is always listed
+    in the 3 × 3 cells around it); the STRtree answers the rest.
 
     Build it once with ``build_edge_index`` and pass it to ``snap_points`` for repeated snapping.
 
@@ -43,6 +49,14 @@ class EdgeIndex:
         Distance along its piece's polyline where each segment starts (projected metres).
     piece_geom_m
         Projected polyline length of every road piece (metres).
+    grid_origin
+        x, y of the grid's lower-left corner (projected metres).
+    cell_m
+        Side of a grid cell (metres).
+    grid_shape
+        Number of cells along x and along y.
+    cell_ptr, cell_seg
+        CSR of the segments whose bounding box meets each cell (cell ``ix * ny + iy``).
     """
 
     profile: str
@@ -51,6 +65,11 @@ class EdgeIndex:
     seg_xy: np.ndarray
     seg_start_m: np.ndarray
     piece_geom_m: np.ndarray
+    grid_origin: tuple[float, float]
+    cell_m: float
+    grid_shape: tuple[int, int]
+    cell_ptr: np.ndarray
+    cell_seg: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -160,13 +179,82 @@ def build_edge_index(net: PreparedNetwork, profile: str) -> EdgeIndex:
     seg_start, seg_piece = seg_start[keep], seg_piece_all[keep]
     seg_xy = np.hstack([coords[seg_start], coords[seg_start + 1]])
     tree = shapely.STRtree(shapely.linestrings(seg_xy.reshape(-1, 2, 2)))
+    origin, cell_m, shape, cell_ptr, cell_seg = _segment_grid(seg_xy)
     logger.info(
         "Indexed %s segments of %s road pieces for profile %r",
         f"{len(seg_piece):,}",
         f"{int(pg.piece_usable.sum()):,}",
         profile,
     )
-    return EdgeIndex(profile, tree, seg_piece, seg_xy, seg_start_m[keep], piece_geom)
+    return EdgeIndex(
+        profile, tree, seg_piece, seg_xy, seg_start_m[keep], piece_geom, origin, cell_m, shape, cell_ptr, cell_seg
+    )
+
+
+def _segment_grid(seg_xy: np.ndarray) -> tuple[tuple[float, float], float, tuple[int, int], np.ndarray, np.ndarray]:
+    """List every segment in each grid cell its bounding box meets (one empty cell of margin all round)."""
+    lo = np.minimum(seg_xy[:, :2], seg_xy[:, 2:])
+    hi = np.maximum(seg_xy[:, :2], seg_xy[:, 2:])
+    span = hi.max(axis=0) - lo.min(axis=0)
+    cell_m = max(_GRID_CELL_M, float(np.sqrt(np.prod(span + 1.0) / _GRID_MAX_CELLS)))
+    origin = lo.min(axis=0) - cell_m
+    nx_, ny_ = (np.floor(span / cell_m).astype(np.int64) + 3).tolist()
+    c0 = np.floor((lo - origin) / cell_m).astype(np.int64)
+    c1 = np.floor((hi - origin) / cell_m).astype(np.int64)
+    wx, wy = (c1 - c0 + 1).T
+    count = wx * wy
+    seg = np.repeat(np.arange(len(seg_xy)), count)
+    k = np.arange(len(seg)) - np.repeat(np.cumsum(count) - count, count)
+    cell = (c0[seg, 0] + k // wy[seg]) * ny_ + c0[seg, 1] + k % wy[seg]
+    order = np.argsort(cell, kind="stable")
+    cell_ptr = np.searchsorted(cell[order], np.arange(nx_ * ny_ + 1))
+    return (float(origin[0]), float(origin[1])), cell_m, (nx_, ny_), cell_ptr, seg[order]
+
+
+def _nearest_in_grid(index: EdgeIndex, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Return each point's nearest segment found in its 3 × 3 grid cells, or -1 where not provably nearest.
+
+    A segment within ``cell_m`` of a point meets one of the 3 × 3 cells around it, so a best
+    candidate no farther than ``cell_m`` is the nearest segment; other points get -1.
+    """
+    nx_, ny_ = index.grid_shape
+    cx = np.floor((x - index.grid_origin[0]) / index.cell_m).astype(np.int64)
+    cy = np.floor((y - index.grid_origin[1]) / index.cell_m).astype(np.int64)
+    inside = np.flatnonzero((cx >= 1) & (cx <= nx_ - 2) & (cy >= 1) & (cy <= ny_ - 2))
+    found = np.full(len(x), -1, np.int64)
+    if not len(inside):
+        return found
+    # the 3 x 3 cells around each point, as CSR ranges of the segment list
+    cells = ((cx[inside, None] + np.array([-1, -1, -1, 0, 0, 0, 1, 1, 1])) * ny_ + cy[inside, None]) + np.array(
+        [-1, 0, 1, -1, 0, 1, -1, 0, 1]
+    )
+    start = index.cell_ptr[cells].ravel()
+    count = index.cell_ptr[cells + 1].ravel() - start
+    per_point = count.reshape(-1, 9).sum(axis=1)
+    owner = np.repeat(np.arange(len(inside)), per_point)
+    pos = np.repeat(start - np.cumsum(count) + count, count) + np.arange(int(count.sum()))
+    cand = index.cell_seg[pos]
+    px, py = x[inside][owner], y[inside][owner]
+    x0, y0, x1, y1 = index.seg_xy[cand].T
+    dx, dy = x1 - x0, y1 - y0
+    len2 = dx * dx + dy * dy
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.clip(((px - x0) * dx + (py - y0) * dy) / len2, 0.0, 1.0)
+    t[len2 == 0] = 0.0
+    ex, ey = x0 + t * dx - px, y0 + t * dy - py
+    d2 = ex * ex + ey * ey
+    has = per_point > 0
+    first = np.cumsum(per_point) - per_point
+    best = np.full(len(inside), np.inf)
+    best[has] = np.minimum.reduceat(d2, first[has])
+    # the lowest-numbered segment at the best distance (ties: e.g. a point on a node)
+    tie = np.flatnonzero(d2 == best[owner])
+    point, group = np.unique(owner[tie], return_index=True)
+    n_seg = len(index.seg_xy)
+    pick = np.minimum.reduceat(owner[tie] * n_seg + cand[tie], group) % n_seg
+    ok = best[point] <= index.cell_m * index.cell_m
+    found[inside[point[ok]]] = pick[ok]
+    return found
 
 
 def snap_points(
@@ -237,15 +325,17 @@ def snap_points(
     if len(x) == 0:
         seg = np.zeros(0, np.int64)
     else:
-        points = shapely.points(x, y)
-        # a bounded search is much faster; points beyond max_snap_m are searched again unbounded
-        hits = index.tree.query_nearest(points, max_distance=max_snap_m, all_matches=False)
-        seg = np.full(len(x), -1, np.int64)
-        seg[hits[0]] = hits[1]
+        seg = _nearest_in_grid(index, x, y)
         rest = np.flatnonzero(seg < 0)
         if len(rest):
-            more = index.tree.query_nearest(points[rest], all_matches=False)
-            seg[rest[more[0]]] = more[1]
+            # farther than a grid cell from every segment: a bounded tree search, then an unbounded one
+            points = shapely.points(x[rest], y[rest])
+            hits = index.tree.query_nearest(points, max_distance=max_snap_m, all_matches=False)
+            seg[rest[hits[0]]] = hits[1]
+            left = np.flatnonzero(seg[rest] < 0)
+            if len(left):
+                more = index.tree.query_nearest(points[left], all_matches=False)
+                seg[rest[left[more[0]]]] = more[1]
     x0, y0, x1, y1 = index.seg_xy[seg].T
     dx, dy = x1 - x0, y1 - y0
     len2 = dx * dx + dy * dy

@@ -76,3 +76,22 @@ def test_index_for_another_profile_is_rejected(grid_net):
     index = build_edge_index(grid_net, "walk")
     with pytest.raises(SnapError, match="built for profile 'walk'"):
         snap_points(grid_net, [X0], [Y0], profile="drive", index=index)
+
+
+def test_grid_and_tree_give_the_same_nearest_distance(grid_net):
+    # 40 m north of row 0: within one grid cell (answered by the grid); 150 m east of the grid's
+    # east edge (x = X0 + 300) and 1.2 km east of the island's end (X0 + 1100, Y0): farther than a
+    # cell, answered by the tree search
+    x = [X0 + 50, X0 + 450, X0 + 2300]
+    y = [Y0 + 40, Y0 + 150, Y0 + 250]
+    snap = snap_points(grid_net, x, y, profile="walk", max_snap_m=500)
+    assert snap.distance_m == pytest.approx([40.0, 150.0, np.hypot(1200, 250)])
+    assert snap.too_far.tolist() == [False, False, True]
+
+
+def test_point_on_a_node_snaps_to_a_piece_end(grid_net):
+    # (1, 1) ends four pieces: any of them is right, at distance 0 and at one of its ends
+    snap = snap_points(grid_net, [X0 + 100], [Y0 + 100], profile="walk")
+    assert snap.distance_m[0] == 0.0
+    assert node(1, 1) in _piece_nodes(grid_net, snap.piece[0])
+    assert snap.fraction[0] in (0.0, 1.0)
