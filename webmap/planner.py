@@ -90,9 +90,18 @@ _MIMETYPES = {
 }
 
 
+#: Job kind → the function that builds its result page's context (the other planner modules add theirs).
+RESULT_CONTEXTS: dict[str, Any] = {}
+
+
 def init_app(app: Flask) -> None:
     """Register the planner blueprint and the job functions its forms submit."""
-    jobs.init_app(app, {"coverage": run_coverage_job, "gaps": run_gaps_job})
+    from webmap import planner_compare, planner_siting  # noqa: F401 (importing them adds their routes to `bp`)
+
+    RESULT_CONTEXTS.update({"coverage": _coverage_context, "gaps": _gaps_context})
+    functions = {"coverage": run_coverage_job, "gaps": run_gaps_job}
+    functions.update(planner_siting.register_result_views(RESULT_CONTEXTS))
+    jobs.init_app(app, functions)
     app.register_blueprint(bp)
     app.context_processor(lambda: {"kind_labels": KIND_LABELS, "job_status_labels": STATUS_LABELS})
 
@@ -104,7 +113,9 @@ def init_app(app: Flask) -> None:
 @role_required(*PLANNER_ROLES)
 def index() -> str:
     """List the analyses a planner can run and the recent jobs (each can be reopened)."""
-    return render_template("planner/index.html", jobs=job_store.list_jobs(get_store(), limit=50))
+    listed = job_store.list_jobs(get_store(), limit=50)
+    done = [j for j in listed if j.status == "done"]
+    return render_template("planner/index.html", jobs=listed, done_jobs=done)
 
 
 @bp.route("/coverage", methods=["GET", "POST"])
@@ -126,10 +137,8 @@ def job(job_id: str) -> str:
     """Show a job: its progress while queued or running, its error if failed, its result when done."""
     record = _get_job(job_id)
     context: dict[str, Any] = {"job": record, "district": get_district()}
-    if record.status == "done" and record.kind == "coverage":
-        context.update(_coverage_context(record))
-    elif record.status == "done" and record.kind == "gaps":
-        context.update(_gaps_context(record))
+    if record.status == "done" and record.kind in RESULT_CONTEXTS:
+        context.update(RESULT_CONTEXTS[record.kind](record))
     return render_template("planner/job.html", **context)
 
 
@@ -559,6 +568,15 @@ def targets() -> str | tuple[str, int]:
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def town_and_village_names(district: District) -> tuple[dict[str, str], dict[str, str]]:
+    """Return town code → name and village code → name of ``district``."""
+    towns, villages = district.towns, district.villages
+    return (
+        dict(zip(towns[schema.TOWN_CODE].astype(str), towns[schema.NAME], strict=True)),
+        dict(zip(villages[schema.VILLAGE_CODE].astype(str), villages[schema.NAME], strict=True)),
+    )
 
 
 def _get_job(job_id: str) -> Job:
