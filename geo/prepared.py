@@ -7,6 +7,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
@@ -161,6 +162,44 @@ class PreparedNetwork:
             raise KeyError(msg)
         return self.profiles[name]
 
+    @cached_property
+    def search_rank(self) -> np.ndarray:
+        """Position of each node in Hilbert-curve order of its coordinates (read-only, built once).
+
+        Searches run over nodes renumbered in this order: nodes near each other on the ground sit
+        near each other in memory, which makes the shortest-path search faster (fewer cache misses).
+        """
+        order = np.argsort(_hilbert_key(self.node_x, self.node_y), kind="stable")
+        rank = np.empty(self.n_nodes, np.int32)
+        rank[order] = np.arange(self.n_nodes, dtype=np.int32)
+        return _frozen(rank, np.int32)
+
+    @cached_property
+    def _search_graphs(self) -> dict[tuple[str, str, bool], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        return {}
+
+    def search_graph(self, profile: str, weight: Weight, *, reverse: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the CSR (indptr, indices, costs) of a profile's arcs over ``search_rank`` positions.
+
+        Row ``search_rank[i]`` holds the arcs of node ``i`` (reversed when ``reverse``), with
+        ``weight`` costs; built on first use and kept. Raises ``KeyError`` for an unprepared profile.
+        """
+        key = (profile, weight, reverse)
+        if key not in self._search_graphs:
+            pg = self.profile(profile)
+            indptr = pg.rindptr if reverse else pg.indptr
+            rank = self.search_rank
+            row = rank[np.repeat(np.arange(self.n_nodes), np.diff(indptr))]
+            col = rank[pg.rindices if reverse else pg.indices]
+            order = np.lexsort((col, row))  # explicit zero costs stay arcs
+            new_ptr = np.r_[0, np.cumsum(np.bincount(row, minlength=self.n_nodes))]
+            self._search_graphs[key] = (
+                _frozen(new_ptr, np.int32),
+                _frozen(col[order], np.int32),
+                _frozen(pg.arc_cost(weight, reverse=reverse)[order], np.float64),
+            )
+        return self._search_graphs[key]
+
     def save(self, path: str | Path) -> None:
         """Write the arrays to an uncompressed ``.npz`` file at ``path``."""
         arrays: dict[str, np.ndarray] = {}
@@ -202,6 +241,26 @@ class PreparedNetwork:
                 profiles[name] = ProfileGraph(name=name, **kw)
             kw = {f.name: _frozen_like(z[f.name]) for f in fields(cls) if f.name not in ("crs", "profiles")}
         return cls(crs=meta["crs"], profiles=MappingProxyType(profiles), **kw)
+
+
+def _hilbert_key(x: np.ndarray, y: np.ndarray, bits: int = 16) -> np.ndarray:
+    """Return each point's distance along a Hilbert curve over the points' bounding box."""
+    scale = (1 << bits) - 1
+    xi = np.round((x - x.min()) / max(np.ptp(x), 1e-9) * scale).astype(np.int64)
+    yi = np.round((y - y.min()) / max(np.ptp(y), 1e-9) * scale).astype(np.int64)
+    key = np.zeros(len(x), np.int64)
+    s = 1 << (bits - 1)
+    while s:
+        rx = (xi & s) > 0
+        ry = (yi & s) > 0
+        key += s * s * ((3 * rx) ^ ry)
+        # rotate the quadrant so the curve stays continuous
+        flip = ~ry & rx
+        xi = np.where(flip, s - 1 - xi, xi)
+        yi = np.where(flip, s - 1 - yi, yi)
+        xi, yi = np.where(~ry, yi, xi), np.where(~ry, xi, yi)
+        s >>= 1
+    return key
 
 
 def _frozen_like(a: np.ndarray) -> np.ndarray:

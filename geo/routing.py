@@ -176,25 +176,40 @@ def _ends(
     )
 
 
-def _augmented(pg: ProfileGraph, weight: str, *, reverse: bool, seeds: tuple) -> sp.csr_matrix:
-    """Return the profile CSR with one extra row per virtual node (out-arcs to its piece ends)."""
+def _augmented(net: PreparedNetwork, profile: str, weight: str, *, reverse: bool, seeds: tuple) -> sp.csr_matrix:
+    """Return the profile's search graph (``net.search_graph``) plus one row per virtual node.
+
+    Rows ``0..n-1`` are nodes in ``net.search_rank`` order; row ``n + j`` is seed ``j``, with
+    out-arcs to its piece ends.
+    """
     a, b, cost_a, cost_b = seeds
-    indptr = pg.rindptr if reverse else pg.indptr
-    indices = pg.rindices if reverse else pg.indices
-    data = pg.arc_cost(weight, reverse=reverse)
+    indptr, indices, data = net.search_graph(profile, weight, reverse=reverse)
     n, k = len(indptr) - 1, len(a)
-    cols = np.stack([a, b], axis=1)
+    rank = net.search_rank
+    cols = np.stack([rank[a], rank[b]], axis=1)
     vals = np.stack([cost_a, cost_b], axis=1)
     ok = np.isfinite(vals)
     vindptr = indptr[-1] + np.cumsum(ok.sum(axis=1))
-    return sp.csr_matrix(
+    A = sp.csr_matrix(
         (
             np.concatenate([data, vals[ok]]),
-            np.concatenate([indices, cols[ok].astype(indices.dtype)]),
+            np.concatenate([indices, cols[ok]]),
             np.concatenate([indptr, vindptr.astype(indptr.dtype)]),
         ),
         shape=(n + k, n + k),
     )
+    A.has_sorted_indices = True  # node rows are sorted; a virtual row's two arcs need no order
+    return A
+
+
+def _bounded_searches(A: sp.csr_matrix, n: int, k: int, limit: float):
+    """Yield (first seed, costs) of bounded searches from the ``k`` virtual rows of ``A``, in chunks.
+
+    ``costs`` holds one dense row per seed of the chunk over all ``n + k`` rows (``inf`` beyond
+    ``limit``); the chunks keep it near ``_CHUNK_BYTES``.
+    """
+    for chunk in _chunks(k, n + k):
+        yield chunk.start, dijkstra(A, directed=True, indices=np.arange(n + chunk.start, n + chunk.stop), limit=limit)
 
 
 def _same_piece_pairs(src: _Ends, dst: _Ends) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -268,12 +283,14 @@ def nearest_facility(
     n, k = net.n_nodes, len(facilities_snap)
 
     if k:
-        A = _augmented(pg, weight, reverse=True, seeds=(fac.a, fac.b, fac.from_a, fac.from_b))
+        A = _augmented(net, profile, weight, reverse=True, seeds=(fac.a, fac.b, fac.from_a, fac.from_b))
         dist, _, sources = dijkstra(
             A, directed=True, indices=np.arange(n, n + k), return_predecessors=True, min_only=True, limit=limit
         )
-        node_fac = np.where(sources[:n] >= n, sources[:n] - n, -1)
-        node_cost = dist[:n]
+        rank = net.search_rank
+        node_src = sources[rank]
+        node_fac = np.where(node_src >= n, node_src - n, -1)
+        node_cost = dist[rank]
     else:
         node_fac = np.full(n, -1)
         node_cost = np.full(n, np.inf)
@@ -377,16 +394,16 @@ def cost_matrix(
     di, dj, direct = _same_piece_pairs(dem, cand)
     rows_d, rows_c, costs = [], [], []
     if k and len(demand_snap):
-        A = _augmented(pg, weight, reverse=True, seeds=(cand.a, cand.b, cand.from_a, cand.from_b))
-        for chunk in _chunks(k, n + k):
-            D = dijkstra(A, directed=True, indices=np.arange(n + chunk.start, n + chunk.stop), limit=limit)
-            M = np.minimum(D[:, dem.a] + dem.to_a, D[:, dem.b] + dem.to_b)
-            sel = (dj >= chunk.start) & (dj < chunk.stop)
+        A = _augmented(net, profile, weight, reverse=True, seeds=(cand.a, cand.b, cand.from_a, cand.from_b))
+        col_a, col_b = net.search_rank[dem.a], net.search_rank[dem.b]
+        for first, D in _bounded_searches(A, n, k, limit):
+            M = np.minimum(D[:, col_a] + dem.to_a, D[:, col_b] + dem.to_b)
+            sel = (dj >= first) & (dj < first + len(D))
             if sel.any():
-                np.minimum.at(M, (dj[sel] - chunk.start, di[sel]), direct[sel])
+                np.minimum.at(M, (dj[sel] - first, di[sel]), direct[sel])
             c_loc, d_idx = np.nonzero(M <= limit)
             rows_d.append(d_idx)
-            rows_c.append(c_loc + chunk.start)
+            rows_c.append(c_loc + first)
             costs.append(M[c_loc, d_idx])
     d_idx = np.concatenate(rows_d) if rows_d else np.zeros(0, np.int64)
     c_idx = np.concatenate(rows_c) if rows_c else np.zeros(0, np.int64)
@@ -461,16 +478,16 @@ def reach(
     fac = _ends(net, pg, facility_snap, weight, access_speed_kph, _usable(facility_snap, attach_far))
     n, k = net.n_nodes, len(facility_snap)
     if direction == "to_facility":
-        A = _augmented(pg, weight, reverse=True, seeds=(fac.a, fac.b, fac.from_a, fac.from_b))
+        A = _augmented(net, profile, weight, reverse=True, seeds=(fac.a, fac.b, fac.from_a, fac.from_b))
     else:
-        A = _augmented(pg, weight, reverse=False, seeds=(fac.a, fac.b, fac.to_a, fac.to_b))
+        A = _augmented(net, profile, weight, reverse=False, seeds=(fac.a, fac.b, fac.to_a, fac.to_b))
     f_rows, nodes, costs = [], [], []
-    for chunk in _chunks(k, n + k):
-        D = dijkstra(A, directed=True, indices=np.arange(n + chunk.start, n + chunk.stop), limit=limit)[:, :n]
-        f_loc, node = np.nonzero(D <= limit)
-        f_rows.append(f_loc + chunk.start)
-        nodes.append(node)
-        costs.append(D[f_loc, node])
+    order = np.argsort(net.search_rank)  # node position of each search row
+    for first, D in _bounded_searches(A, n, k, limit):
+        f_loc, row = np.nonzero(D[:, :n] <= limit)
+        f_rows.append(f_loc + first)
+        nodes.append(order[row])
+        costs.append(D[f_loc, row])
     f_idx = np.concatenate(f_rows) if f_rows else np.zeros(0, np.int64)
     node_idx = np.concatenate(nodes) if nodes else np.zeros(0, np.int64)
     table = pd.DataFrame(

@@ -144,3 +144,15 @@ def test_a_cache_of_the_previous_format_is_refused(grid_net, tmp_path):
     np.savez(tmp_path / "old.npz", **arrays)
     with pytest.raises(NetworkError, match="cache format 1"):
         PreparedNetwork.load(tmp_path / "old.npz")
+
+
+def test_search_graph_holds_the_same_arcs_renumbered(grid_net):
+    pg = grid_net.profile("drive")
+    rank = grid_net.search_rank
+    assert sorted(rank.tolist()) == list(range(grid_net.n_nodes))
+    for reverse in (False, True):
+        indptr, indices, cost = grid_net.search_graph("drive", "length", reverse=reverse)
+        A = pg.csr("length", reverse=reverse).tocoo()
+        expected = sorted(zip(rank[A.row].tolist(), rank[A.col].tolist(), A.data.tolist(), strict=True))
+        rows = np.repeat(np.arange(grid_net.n_nodes), np.diff(indptr))
+        assert sorted(zip(rows.tolist(), indices.tolist(), cost.tolist(), strict=True)) == expected
