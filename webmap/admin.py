@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.cli import AppGroup
+from flask_babel import gettext
 from flask_login import current_user
 
 from layers import users
@@ -71,7 +72,7 @@ def add_user() -> str | tuple[str, int]:
         return _render(error=str(error), form=request.form), 400
     logger.info("%s added user %r (%s)", current_user.name, name, role)
     shown = password if not request.form.get("password") else None
-    return _render(message=f"已添加用户 {name}。", new_password=(name, shown) if shown else None)
+    return _render(message=gettext("已添加用户 %(name)s。", name=name), new_password=(name, shown) if shown else None)
 
 
 @bp.post("/users/<name>/active")
@@ -80,10 +81,10 @@ def set_active(name: str) -> BaseResponse:
     """Activate (``active=1``) or deactivate (``active=0``) an account; admins cannot deactivate themselves."""
     active = request.form.get("active") == "1"
     if name == current_user.name and not active:
-        abort(400, "不能停用自己的账户。")
+        abort(400, gettext("不能停用自己的账户。"))
     _or_404(lambda: users.set_active(get_store(), name, active))
     logger.info("%s %s user %r", current_user.name, "activated" if active else "deactivated", name)
-    flash(f"已{'启用' if active else '停用'}用户 {name}。")
+    flash(gettext("已启用用户 %(name)s。", name=name) if active else gettext("已停用用户 %(name)s。", name=name))
     return redirect(url_for("admin.users"))
 
 
@@ -94,7 +95,7 @@ def reset_password(name: str) -> str:
     password = users.generate_password()
     _or_404(lambda: users.set_password(get_store(), name, password))
     logger.info("%s reset the password of user %r", current_user.name, name)
-    return _render(message=f"已重置用户 {name} 的密码。", new_password=(name, password))
+    return _render(message=gettext("已重置用户 %(name)s 的密码。", name=name), new_password=(name, password))
 
 
 def _render(
@@ -111,7 +112,7 @@ def _render(
         accounts=users.list_users(get_store()),
         town_names=town_names,
         roles=users.STAFF_ROLES,
-        role_labels=ROLE_LABELS,
+        role_labels={role: gettext(label) for role, label in ROLE_LABELS.items()},
         error=error,
         message=message,
         new_password=new_password,
@@ -123,7 +124,7 @@ def _or_404(action: Callable[[], None]) -> None:
     try:
         action()
     except NotFoundError:
-        abort(404, "没有这个用户。")
+        abort(404, gettext("没有这个用户。"))
 
 
 # --- command line ----------------------------------------------------------------------------------

@@ -8,10 +8,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from flask_babel import gettext
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
 from layers import users
 from layers.errors import NotFoundError
+from webmap.maps import N_
 from webmap.security import is_api_request, json_error
 from webmap.store import get_district, get_store
 
@@ -23,12 +25,12 @@ logger = logging.getLogger(__name__)
 
 bp = Blueprint("auth", __name__)
 
-#: Role names shown to people (Chinese first).
+#: Role names shown to people: zh-CN msgids, translated where shown.
 ROLE_LABELS = {
-    "caseworker": "个案工作人员（按镇街）",
-    "bureau": "住建部门（无障碍厕所登记）",
-    "planner": "规划人员（区残联）",
-    "admin": "系统管理员",
+    "caseworker": N_("个案工作人员（按镇街）"),
+    "bureau": N_("住建部门（无障碍厕所登记）"),
+    "planner": N_("规划人员（区残联）"),
+    "admin": N_("系统管理员"),
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -56,10 +58,11 @@ def init_app(app: Flask) -> None:
     """Set up Flask-Login sessions and the template helpers (``role_labels``, ``town_names``)."""
     manager = LoginManager(app)
     manager.login_view = "auth.login"
-    manager.login_message = "请先登录。"
+    manager.login_message = N_("请先登录。")
+    manager.localize_callback = gettext
     manager.user_loader(_load_user)
     manager.unauthorized_handler(_unauthorized)
-    app.context_processor(lambda: {"role_labels": ROLE_LABELS})
+    app.context_processor(lambda: {"role_labels": {role: gettext(label) for role, label in ROLE_LABELS.items()}})
 
 
 def role_required(*roles: str) -> Callable[[F], F]:
@@ -74,7 +77,7 @@ def role_required(*roles: str) -> Callable[[F], F]:
                 logger.warning(
                     "Refused %s (%s) on %s %s", current_user.name, current_user.role, request.method, request.path
                 )
-                abort(403, f"角色“{ROLE_LABELS[current_user.role]}”无权访问此功能。")
+                abort(403, gettext("角色“%(role)s”无权访问此功能。", role=gettext(ROLE_LABELS[current_user.role])))
             return view(*args, **kwargs)
 
         return wrapped  # type: ignore[return-value]
@@ -100,14 +103,14 @@ def login() -> str | BaseResponse | tuple[str, int, dict[str, str]]:
     ):
         logger.warning("Login of %r from %s refused: too many failed attempts", name, ip)
         minutes = round(window_s / 60)
-        message = f"登录失败次数过多，请 {minutes} 分钟后再试。"
+        message = gettext("登录失败次数过多，请 %(minutes)d 分钟后再试。", minutes=minutes)
         page = render_template("auth/login.html", next_url=next_url, name=name, error=message)
         return page, 429, {"Retry-After": str(window_s)}
     user = users.authenticate(store, name, password)
     users.record_login_attempt(store, name, ip, succeeded=user is not None)
     if user is None:
         logger.info("Failed login of %r from %s", name, ip)
-        page = render_template("auth/login.html", next_url=next_url, name=name, error="用户名或密码错误。")
+        page = render_template("auth/login.html", next_url=next_url, name=name, error=gettext("用户名或密码错误。"))
         return page, 401
     session.clear()  # a fresh session (and CSRF token) for the signed-in user
     login_user(StaffUser(user))
@@ -154,7 +157,7 @@ def _load_user(session_id: str) -> StaffUser | None:
 
 def _unauthorized() -> BaseResponse | tuple[Any, int]:
     if is_api_request():
-        return json_error(401, "请先登录（POST /login），再以同一会话访问此接口。")
+        return json_error(401, gettext("请先登录（POST /login），再以同一会话访问此接口。"))
     if request.method != "GET":  # a form posted after the session ended: back to the page, not the POST URL
         return redirect(url_for("auth.login", next=_safe_next(_local_referrer())))
     return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path))

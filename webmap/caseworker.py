@@ -22,6 +22,7 @@ import folium
 import geopandas as gpd
 import pandas as pd
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from analyses.targets import targets_report_from_store
@@ -33,6 +34,7 @@ from webmap import maps
 from webmap.api import _household_in_scope, _log_out_of_scope, _status_history
 from webmap.assets import default_static_url, localize_assets_inplace
 from webmap.auth import role_required
+from webmap.maps import N_
 from webmap.runs import app_placer
 from webmap.security import nonce_inline_scripts
 from webmap.store import get_district, get_store
@@ -50,14 +52,15 @@ logger = logging.getLogger(__name__)
 
 bp = Blueprint("caseworker", __name__, url_prefix="/caseworker")
 
-#: Display label of each household status (the first ledger label of the workflow).
+#: Display label of each household status (the first ledger label of the workflow): zh-CN msgids,
+#: translated with ``gettext`` where shown.
 STATUS_LABELS_ZH = {
-    "surveyed": "已摸底",
-    "approved": "已审批",
-    "in_progress": "施工中",
-    "completed": "已完工",
-    "verified": "已验收",
-    "declined": "已放弃",
+    "surveyed": N_("已摸底"),
+    "approved": N_("已审批"),
+    "in_progress": N_("施工中"),
+    "completed": N_("已完工"),
+    "verified": N_("已验收"),
+    "declined": N_("已放弃"),
 }
 #: Marker colour per status on the staff map.
 STATUS_COLOURS = {
@@ -71,11 +74,17 @@ STATUS_COLOURS = {
 #: Most households on one visit list.
 MAX_VISITS = 25
 _PERSONAL_FIELDS = (
-    (schema.NAME, "姓名"),
-    (schema.ID_NUMBER, "身份证号"),
-    (schema.CERTIFICATE_NUMBER, "残疾人证号"),
-    (schema.PHONE, "联系电话"),
+    (schema.NAME, N_("姓名")),
+    (schema.ID_NUMBER, N_("身份证号")),
+    (schema.CERTIFICATE_NUMBER, N_("残疾人证号")),
+    (schema.PHONE, N_("联系电话")),
 )
+#: The names of ``schema.DISABILITY_CATEGORIES`` and ``schema.DISABILITY_GRADES``, marked for
+#: ``pybabel extract`` (``_label`` translates them).
+_DISABILITY_LABELS = (
+    N_("视力"), N_("听力"), N_("言语"), N_("肢体"), N_("智力"), N_("精神"), N_("多重"),
+    N_("一级"), N_("二级"), N_("三级"), N_("四级"),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -109,7 +118,12 @@ class HouseholdFilter:
         for key, (given, allowed) in checks.items():
             bad = [v for v in given if v not in allowed]
             if bad:
-                msg = f"参数 {key} 只能是 {', '.join(allowed)}；收到 {bad!r}。"
+                msg = gettext(
+                    "参数 %(key)s 只能是 %(allowed)s；收到 %(bad)s。",
+                    key=key,
+                    allowed=", ".join(allowed),
+                    bad=repr(bad),
+                )
                 raise ValueError(msg)
         return cls(
             villages=values("village"),
@@ -151,7 +165,7 @@ def index() -> str:
     outside = sorted(v for v in household_filter.villages if v not in villages)
     if outside:
         _log_out_of_scope("villages", outside)
-        abort(404, f"没有村（社区）{outside[0]!r} 的数据。")
+        abort(404, gettext("没有村（社区）%(village)s 的数据。", village=repr(outside[0])))
     households = household_filter.apply(_own_households())
     parts = maps.render_map_parts(
         households_map(
@@ -170,9 +184,9 @@ def index() -> str:
         rows=_rows(households, villages),
         filter=household_filter,
         village_choices=sorted(villages.items()),
-        status_choices=list(STATUS_LABELS_ZH.items()),
-        category_choices=[(str(k), v) for k, v in schema.DISABILITY_CATEGORIES.items()],
-        grade_choices=[(str(k), v) for k, v in schema.DISABILITY_GRADES.items()],
+        status_choices=[(k, gettext(v)) for k, v in STATUS_LABELS_ZH.items()],
+        category_choices=[(str(k), gettext(v)) for k, v in schema.DISABILITY_CATEGORIES.items()],
+        grade_choices=[(str(k), gettext(v)) for k, v in schema.DISABILITY_GRADES.items()],
         progress=_progress(district),
         towns=_own_town_names(district),
     )
@@ -192,7 +206,7 @@ def household_full(household_id: str) -> str | tuple[str, int]:
     _household_in_scope(household_id)
     reason = (request.form.get("reason") or "").strip()
     if not reason:
-        return _household_page(household_id, reveal_error="请填写查看完整信息的理由（会记入访问日志）。"), 400
+        return _household_page(household_id, reveal_error=gettext("请填写查看完整信息的理由（会记入访问日志）。")), 400
     return _household_page(household_id, reason=reason)
 
 
@@ -204,11 +218,13 @@ def household_status(household_id: str) -> BaseResponse | tuple[str, int]:
     status = request.form.get("status", "")
     version_text = request.form.get("version", "")
     if status not in schema.HOUSEHOLD_STATUSES:
-        return _household_page(household_id, status_error=f"未知的状态 {status!r}。"), 400
+        return _household_page(household_id, status_error=gettext("未知的状态 %(status)s。", status=repr(status))), 400
     try:
         version = int(version_text)
     except ValueError:
-        return _household_page(household_id, status_error=f"版本号必须是整数；收到 {version_text!r}。"), 400
+        return _household_page(
+            household_id, status_error=gettext("版本号必须是整数；收到 %(version)s。", version=repr(version_text))
+        ), 400
     store = get_store()
     try:
         new_version = store.update_feature(
@@ -216,22 +232,28 @@ def household_status(household_id: str) -> BaseResponse | tuple[str, int]:
         )
     except StaleVersionError:
         current = store.feature(schema.HOUSEHOLD, household_id)
-        message = (
-            f"保存失败：此记录已被 {current[schema.UPDATED_BY]} 于 {_local_time(current[schema.UPDATED_AT])} 修改"
-            f"（现为第 {current[schema.VERSION]} 版，您编辑的是第 {version} 版），"
-            f"状态现为“{STATUS_LABELS_ZH.get(current[schema.STATUS], current[schema.STATUS])}”。"
-            "您的修改未保存，也没有覆盖任何内容。请重新载入后再修改。"
+        message = gettext(
+            "保存失败：此记录已被 %(user)s 于 %(time)s 修改（现为第 %(current)s 版，您编辑的是第 %(version)s 版），"
+            "状态现为“%(status)s”。您的修改未保存，也没有覆盖任何内容。请重新载入后再修改。",
+            user=current[schema.UPDATED_BY],
+            time=_local_time(current[schema.UPDATED_AT]),
+            current=current[schema.VERSION],
+            version=version,
+            status=_status_label(current[schema.STATUS]),
         )
         logger.info("%s: stale status change of household %s (version %d)", current_user.name, household_id, version)
         return _household_page(household_id, conflict=message), 409
     except WorkflowError:
-        allowed = "、".join(STATUS_LABELS_ZH[s] for s in _next_statuses(row[schema.STATUS])) or "无"
-        message = (
-            f"状态不能从“{STATUS_LABELS_ZH[row[schema.STATUS]]}”改为“{STATUS_LABELS_ZH[status]}”；可以改为：{allowed}。"
+        allowed = gettext("、").join(_status_label(s) for s in _next_statuses(row[schema.STATUS])) or gettext("无")
+        message = gettext(
+            "状态不能从“%(old)s”改为“%(new)s”；可以改为：%(allowed)s。",
+            old=_status_label(row[schema.STATUS]),
+            new=_status_label(status),
+            allowed=allowed,
         )
         return _household_page(household_id, status_error=message), 400
     logger.info("%s set household %s to %r (version %d)", current_user.name, household_id, status, new_version)
-    flash(f"状态已改为“{STATUS_LABELS_ZH[status]}”（第 {new_version} 版）。")
+    flash(gettext("状态已改为“%(status)s”（第 %(version)s 版）。", status=_status_label(status), version=new_version))
     return redirect(url_for("caseworker.household", household_id=household_id))
 
 
@@ -247,16 +269,16 @@ def visits() -> str:
     start_code = request.args.get("start") or current_user.towns[0]
     weight = request.args.get("weight", "travel_time")
     if weight not in ("travel_time", "length"):
-        abort(400, f"参数 weight 只能是 travel_time 或 length；收到 {weight!r}。")
+        abort(400, gettext("参数 weight 只能是 travel_time 或 length；收到 %(weight)s。", weight=repr(weight)))
     if start_code not in towns:
         _log_out_of_scope("start town", [start_code])
-        abort(404, f"没有镇街 {start_code!r} 的数据。")
+        abort(404, gettext("没有镇街 %(town)s 的数据。", town=repr(start_code)))
     if len(ids) > MAX_VISITS:
-        abort(400, f"一次最多安排 {MAX_VISITS} 户走访；收到 {len(ids)} 户。")
+        abort(400, gettext("一次最多安排 %(max)d 户走访；收到 %(count)d 户。", max=MAX_VISITS, count=len(ids)))
     outside = [i for i in ids if i not in set(households[schema.ID])]
     if outside:
         _log_out_of_scope("household", outside)
-        abort(404, f"没有编号为 {outside[0]!r} 的家庭记录。")
+        abort(404, gettext("没有编号为 %(id)s 的家庭记录。", id=repr(outside[0])))
     context: dict[str, Any] = {
         "towns": towns,
         "start_code": start_code,
@@ -321,7 +343,7 @@ def households_map(
                          control=False, subdomains=tile.subdomains).add_to(m)  # fmt: skip
     folium.GeoJson(
         maps._geo_dict(maps._display_gdf(district.boundary, datum)),
-        name="区界",
+        name=gettext("区界"),
         style_function=lambda _f: {
             "color": "#2d3a4a",
             "weight": 2,
@@ -331,29 +353,34 @@ def households_map(
         },  # fmt: skip
         interactive=False,
     ).add_to(m)
-    maps._add_town_areas(m, district, datum, lambda s: s)
+    maps._add_town_areas(m, district, datum, gettext)
     if not households.empty:
         points = maps._display_gdf(gpd.GeoDataFrame(households, geometry=households.geometry, crs="EPSG:4326"), datum)
         for number, (_, row) in enumerate(points.iterrows(), start=1):
             hid = str(row[schema.ID])
-            label = f"{hid}（{STATUS_LABELS_ZH.get(row[schema.STATUS], row[schema.STATUS])}）"
+            label = gettext("%(id)s（%(status)s）", id=hid, status=_status_label(row[schema.STATUS]))
             location = [row.geometry.y, row.geometry.x]
             if route is not None:
                 icon = folium.DivIcon(html=f'<span class="stop-number">{number}</span>', icon_size=(24, 24),
                                       icon_anchor=(12, 12), class_name="stop-icon")  # fmt: skip
-                folium.Marker(location, icon=icon, tooltip=f"第 {number} 站：{label}").add_to(m)
+                folium.Marker(
+                    location, icon=icon, tooltip=gettext("第 %(number)d 站：%(label)s", number=number, label=label)
+                ).add_to(m)
                 continue
             popup = html.escape(label)
             if detail_url is not None:
-                popup += f'<br><a href="{html.escape(detail_url(hid))}">查看详情</a>'
+                link_text = html.escape(gettext("查看详情"))
+                popup += f'<br><a href="{html.escape(detail_url(hid))}">{link_text}</a>'
             folium.CircleMarker(
                 location, radius=6, color=STATUS_COLOURS.get(row[schema.STATUS], "#333"), fill=True, fill_opacity=0.8,
                 tooltip=label, popup=folium.Popup(popup, max_width=240),
             ).add_to(m)  # fmt: skip
         if route is not None and start is not None:
             origin = maps._display_gdf(start.to_crs("EPSG:4326"), datum).geometry.iloc[0]
-            folium.Marker([origin.y, origin.x], tooltip="出发点", icon=folium.DivIcon(
-                html='<span class="stop-number stop-start">起</span>', icon_size=(24, 24), icon_anchor=(12, 12),
+            start_label = html.escape(gettext("起"))
+            start_html = f'<span class="stop-number stop-start">{start_label}</span>'
+            folium.Marker([origin.y, origin.x], tooltip=gettext("出发点"), icon=folium.DivIcon(
+                html=start_html, icon_size=(24, 24), icon_anchor=(12, 12),
                 class_name="stop-icon")).add_to(m)  # fmt: skip
             line = [[origin.y, origin.x], *([p.y, p.x] for p in points.geometry)]
             folium.PolyLine(line, color="#1f5f8c", weight=3, dash_array="6 4").add_to(m)
@@ -394,24 +421,24 @@ def _household_page(
         "caseworker/household.html",
         record=record,
         revealed=reason is not None,
-        personal=[(label, record.get(column)) for column, label in _PERSONAL_FIELDS],
+        personal=[(gettext(label), record.get(column)) for column, label in _PERSONAL_FIELDS],
         facts=[
-            ("镇街", _own_town_names(district).get(str(record[schema.TOWN_CODE]), record[schema.TOWN_CODE])),
-            ("村（社区）", villages.get(str(record[schema.VILLAGE_CODE]), record[schema.VILLAGE_CODE])),
-            ("详细地址", record.get(schema.ADDRESS)),
-            ("残疾类别", _label(schema.DISABILITY_CATEGORIES, record.get(schema.DISABILITY_CATEGORY))),
-            ("残疾等级", _label(schema.DISABILITY_GRADES, record.get(schema.DISABILITY_GRADE))),
-            ("改造需求", record.get(schema.NEEDS)),
+            (gettext("镇街"), _own_town_names(district).get(str(record[schema.TOWN_CODE]), record[schema.TOWN_CODE])),
+            (gettext("村（社区）"), villages.get(str(record[schema.VILLAGE_CODE]), record[schema.VILLAGE_CODE])),
+            (gettext("详细地址"), record.get(schema.ADDRESS)),
+            (gettext("残疾类别"), _label(schema.DISABILITY_CATEGORIES, record.get(schema.DISABILITY_CATEGORY))),
+            (gettext("残疾等级"), _label(schema.DISABILITY_GRADES, record.get(schema.DISABILITY_GRADE))),
+            (gettext("改造需求"), record.get(schema.NEEDS)),
         ],
-        status_label=STATUS_LABELS_ZH.get(status, status),
-        next_statuses=[(s, STATUS_LABELS_ZH[s]) for s in _next_statuses(status)],
+        status_label=_status_label(status),
+        next_statuses=[(s, _status_label(s)) for s in _next_statuses(status)],
         version=int(row[schema.VERSION]),
         updated=(row[schema.UPDATED_BY], _local_time(row[schema.UPDATED_AT])),
         history=[
             {
                 **h,
-                "status_label": STATUS_LABELS_ZH.get(h["status"], h["status"] or ""),
-                "before_label": STATUS_LABELS_ZH.get(h["status_before"], h["status_before"] or ""),
+                "status_label": _status_label(h["status"]),
+                "before_label": _status_label(h["status_before"]),
             }
             for h in _status_history(schema.HOUSEHOLD, household_id)
         ],  # fmt: skip
@@ -438,7 +465,7 @@ def _rows(households: pd.DataFrame, villages: dict[str, str]) -> list[dict[str, 
             "name": r[schema.NAME],
             "address": r[schema.ADDRESS],
             "status": r[schema.STATUS],
-            "status_label": STATUS_LABELS_ZH.get(r[schema.STATUS], r[schema.STATUS]),
+            "status_label": _status_label(r[schema.STATUS]),
             "category": _label(schema.DISABILITY_CATEGORIES, r.get(schema.DISABILITY_CATEGORY)),
             "grade": _label(schema.DISABILITY_GRADES, r.get(schema.DISABILITY_GRADE)),
             "needs": r.get(schema.NEEDS) or "",
@@ -499,7 +526,12 @@ def _code(value: Any) -> str:
 
 def _label(labels: dict[int, str], value: Any) -> str:
     code = _code(value)
-    return labels.get(int(code), code) if code.isdigit() else code
+    return gettext(labels[int(code)]) if code.isdigit() and int(code) in labels else code
+
+
+def _status_label(status: str | None) -> str:
+    """Return the translated label of a household status (the code itself if unknown; "" for none)."""
+    return gettext(STATUS_LABELS_ZH[status]) if status in STATUS_LABELS_ZH else (status or "")
 
 
 def _local_time(value: Any) -> str:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext
 from flask_login import current_user
 
 from analyses.costs import Placer, parse_threshold
@@ -44,6 +45,8 @@ from layers.validate import validate_layer
 from webmap import maps
 from webmap.api import TOILET_EDIT_ROLES, TOILET_VIEW_ROLES
 from webmap.auth import role_required
+from webmap.i18n import current_language
+from webmap.maps import N_
 from webmap.runs import app_placer
 from webmap.security import nonce_inline_scripts
 from webmap.store import get_district, get_store
@@ -69,12 +72,14 @@ DEFAULTS = {
 }
 #: Build types of the plan's programme (the 19 + 19); ``existing`` toilets are outside it.
 PROGRAMME_BUILD_TYPES = ("rebuild", "new")
-BUILD_TYPE_LABELS = {"rebuild": "改建", "new": "新建", "existing": "现有（不计入目标）"}
-STATUS_LABELS = {"planned": "规划中", "under_construction": "在建", "completed": "已建成", "accepted": "已验收"}
+#: Labels shown to people: zh-CN msgids, translated with ``gettext`` where shown.
+BUILD_TYPE_LABELS = {"rebuild": N_("改建"), "new": N_("新建"), "existing": N_("现有（不计入目标）")}
+STATUS_LABELS = {"planned": N_("规划中"), "under_construction": N_("在建"), "completed": N_("已建成"),
+                 "accepted": N_("已验收")}  # fmt: skip
 DATUM_LABELS = {
-    "wgs84": "WGS-84（GPS、天地图）",
-    "gcj02": "GCJ-02（高德、腾讯）",
-    "bd09": "BD-09（百度）",
+    "wgs84": N_("WGS-84（GPS、天地图）"),
+    "gcj02": N_("GCJ-02（高德、腾讯）"),
+    "bd09": N_("BD-09（百度）"),
 }
 #: Fields the edit form changes, besides the status.
 EDIT_FIELDS = (schema.CONTRACTOR, schema.PLANNED_COMPLETION, *schema.GB50763_FIELDS)
@@ -84,7 +89,17 @@ _IMPORT_SUFFIXES = (".xlsx", ".csv")
 _IMPORT_SESSION_KEY = "toilet_import"
 _IMPORT_MAX_AGE_S = 24 * 3600
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
-_ACTIONS = {"insert": "新建记录", "update": "修改"}
+_ACTIONS = {"insert": N_("新建记录"), "update": N_("修改")}
+#: The ``label_zh`` of the toilet layer's columns (``layers.schema``), marked for ``pybabel extract``
+#: (``_labels`` translates them).
+_COLUMN_LABELS = (
+    N_("编号"), N_("镇街代码"), N_("村（社区）代码"), N_("名称"), N_("详细地址"), N_("经度"), N_("纬度"),
+    N_("坐标系"), N_("状态"), N_("版本"), N_("建设类型"), N_("施工单位"), N_("计划完工日期"),
+    N_("女厕无障碍厕位"), N_("男厕无障碍厕位"), N_("无障碍厕所（独立）"), N_("无障碍厕所面积"),
+    N_("轮椅回转直径"), N_("门净宽"), N_("门外开或可紧急开启"), N_("水平安全抓杆"), N_("垂直安全抓杆"),
+    N_("求助呼叫按钮"), N_("无障碍洗手盆"), N_("无障碍小便器"), N_("无障碍入口"), N_("无障碍标识"),
+    N_("开放时间"), N_("调查日期"), N_("数据来源"), N_("合成数据"),
+)  # fmt: skip
 _DEMAND_KEY = "accessplan_toilet_demand"
 
 
@@ -107,11 +122,13 @@ def register() -> str:
     status = request.args.get("status", "")
     town = request.args.get("town", "")
     if build_type and build_type not in schema.TOILET_BUILD_TYPES:
-        abort(400, f"build_type 只能是 {', '.join(schema.TOILET_BUILD_TYPES)}；收到 {build_type!r}。")
+        allowed = ", ".join(schema.TOILET_BUILD_TYPES)
+        abort(400, gettext("build_type 只能是 %(allowed)s；收到 %(value)s。", allowed=allowed, value=repr(build_type)))
     if status and status not in schema.TOILET_STATUSES:
-        abort(400, f"status 只能是 {', '.join(schema.TOILET_STATUSES)}；收到 {status!r}。")
+        allowed = ", ".join(schema.TOILET_STATUSES)
+        abort(400, gettext("status 只能是 %(allowed)s；收到 %(value)s。", allowed=allowed, value=repr(status)))
     if town and town not in towns:
-        abort(400, f"town 必须是本区的镇街代码（9 位）；收到 {town!r}。")
+        abort(400, gettext("town 必须是本区的镇街代码（9 位）；收到 %(value)s。", value=repr(town)))
 
     every = get_store().features(schema.ACCESSIBLE_TOILET)
     shown = every[every[schema.BUILD_TYPE].isin((build_type,) if build_type else PROGRAMME_BUILD_TYPES)]
@@ -128,8 +145,8 @@ def register() -> str:
         by_town=_town_progress_rows(progress),
         filters={"build_type": build_type, "status": status, "town": town},
         towns=towns,
-        build_type_labels=BUILD_TYPE_LABELS,
-        status_labels=STATUS_LABELS,
+        build_type_labels=_translated(BUILD_TYPE_LABELS),
+        status_labels=_translated(STATUS_LABELS),
         map_parts=_map_parts(shown),
         can_edit=current_user.role in TOILET_EDIT_ROLES,
     )
@@ -174,16 +191,18 @@ def detail(toilet_id: str) -> str | BaseResponse | tuple[str, int]:
     try:
         row = store.feature(schema.ACCESSIBLE_TOILET, toilet_id)
     except NotFoundError:
-        abort(404, f"没有编号为 {toilet_id!r} 的无障碍厕所。")
+        abort(404, gettext("没有编号为 %(id)s 的无障碍厕所。", id=repr(toilet_id)))
     if request.method == "GET":
         return _detail_page(row)
     if current_user.role not in TOILET_EDIT_ROLES:
-        abort(403, "只有住建部门和系统管理员可以修改无障碍厕所登记。")
+        abort(403, gettext("只有住建部门和系统管理员可以修改无障碍厕所登记。"))
     form = request.form
     try:
         version = int(form.get("version", ""))
     except ValueError:
-        abort(400, f"version 必须是整数（读取记录时的版本号）；收到 {form.get('version')!r}。")
+        abort(
+            400, gettext("version 必须是整数（读取记录时的版本号）；收到 %(value)s。", value=repr(form.get("version")))
+        )
     changes, problems = _checked_changes(row, form)
     if problems:
         return _detail_page(row, form=form, problems=problems), 400
@@ -193,17 +212,20 @@ def detail(toilet_id: str) -> str | BaseResponse | tuple[str, int]:
         )
     except StaleVersionError:
         current = store.feature(schema.ACCESSIBLE_TOILET, toilet_id)
-        message = (
-            f"保存失败：这条记录已被 {current[schema.UPDATED_BY]} 于 {_when(current[schema.UPDATED_AT])} 修改"
-            f"（现为第 {current[schema.VERSION]} 版，您编辑的是第 {version} 版）。您的修改没有保存，"
-            "也没有覆盖任何内容：请查看下面的最新内容后重新填写。"
+        message = gettext(
+            "保存失败：这条记录已被 %(user)s 于 %(time)s 修改（现为第 %(current)s 版，您编辑的是第 %(version)s 版）。"
+            "您的修改没有保存，也没有覆盖任何内容：请查看下面的最新内容后重新填写。",
+            user=current[schema.UPDATED_BY],
+            time=_when(current[schema.UPDATED_AT]),
+            current=current[schema.VERSION],
+            version=version,
         )
         logger.info("Stale edit of toilet %s by %s (version %d)", toilet_id, current_user.name, version)
         return _detail_page(current, conflict=message), 409  # the form shows the latest values
     except WorkflowError as error:
         return _detail_page(row, form=form, problems=[str(error)]), 400
     logger.info("%s edited toilet %s (now version %d)", current_user.name, toilet_id, new_version)
-    flash(f"已保存（第 {new_version} 版）。")
+    flash(gettext("已保存（第 %(version)s 版）。", version=new_version))
     return redirect(url_for("toilets.detail", toilet_id=toilet_id))
 
 
@@ -239,8 +261,8 @@ def _detail_page(
         coverage=coverage,
         coverage_error=coverage_error,
         threshold=current_app.config["TOILET_COVERAGE_THRESHOLD"],
-        build_type_labels=BUILD_TYPE_LABELS,
-        status_labels=STATUS_LABELS,
+        build_type_labels=_translated(BUILD_TYPE_LABELS),
+        status_labels=_translated(STATUS_LABELS),
         labels=_labels(),
         dtypes=_dtypes(),
     )
@@ -261,7 +283,13 @@ def _checked_changes(row: dict[str, Any], form: Any) -> tuple[dict[str, Any], li
     )
     if not result.ok:
         labels = _labels()
-        return {}, [f"{labels.get(p.column, p.column or '')}：{p.fix}（填写的是 {p.value!r}）" for p in result.problems]
+        problems = []
+        for p in result.problems:
+            column = labels.get(p.column, p.column or "")
+            problems.append(
+                gettext("%(column)s：%(fix)s（填写的是 %(value)s）", column=column, fix=p.fix, value=repr(p.value))
+            )
+        return {}, problems
     (record,) = result.records()
     return {c: record.get(c) for c in (schema.STATUS, *EDIT_FIELDS)}, []
 
@@ -289,11 +317,11 @@ def _field_rows(row: dict[str, Any]) -> list[tuple[str, str]]:
 
 def _shown(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
-        return "未记录"
+        return gettext("未记录")
     if value is True:
-        return "是"
+        return gettext("是")
     if value is False:
-        return "否"
+        return gettext("否")
     return str(value)
 
 
@@ -309,7 +337,7 @@ def _history_rows(toilet_id: str) -> list[dict[str, Any]]:
             {
                 "at": _when(h["at"]),
                 "actor": h["actor"],
-                "action": _ACTIONS.get(h["action"], h["action"]),
+                "action": _action_label(h["action"]),
                 "version": h[schema.VERSION],
                 "status_before": _status_label(before.get(schema.STATUS)) if before else None,
                 "status": _status_label(after.get(schema.STATUS)),
@@ -319,8 +347,14 @@ def _history_rows(toilet_id: str) -> list[dict[str, Any]]:
     return rows[::-1]
 
 
+def _action_label(action: str) -> str:
+    return gettext(_ACTIONS[action]) if action in _ACTIONS else action
+
+
 def _status_label(status: str | None) -> str | None:
-    return STATUS_LABELS.get(status, status) if status else None
+    if not status:
+        return None
+    return gettext(STATUS_LABELS[status]) if status in STATUS_LABELS else status
 
 
 def _flat(snapshot: dict[str, Any] | None) -> dict[str, Any]:
@@ -447,16 +481,23 @@ def _check_upload() -> str | tuple[str, int]:
     # The CSRF check has read the body already, so the limit is checked on the declared length
     # (the app-wide MAX_CONTENT_LENGTH, if set, stops larger bodies before they are read).
     if request.content_length is None or request.content_length > limit:
-        return _import_page(error=f"文件太大：最多 {limit / 1024 / 1024:g} MB。"), 413
+        return _import_page(error=gettext("文件太大：最多 %(mb)s MB。", mb=f"{limit / 1024 / 1024:g}")), 413
     upload = request.files.get("file")
     datum = request.form.get("datum", "")
     if datum and datum not in schema.DATUMS:
-        return _import_page(error=f"坐标系只能是 {', '.join(schema.DATUMS)}；收到 {datum!r}。"), 400
+        return _import_page(
+            error=gettext(
+                "坐标系只能是 %(allowed)s；收到 %(value)s。", allowed=", ".join(schema.DATUMS), value=repr(datum)
+            )
+        ), 400
     if upload is None or not upload.filename:
-        return _import_page(error="请选择要上传的文件（XLSX 或 CSV）。"), 400
+        return _import_page(error=gettext("请选择要上传的文件（XLSX 或 CSV）。")), 400
     suffix = Path(upload.filename).suffix.lower()
     if suffix not in _IMPORT_SUFFIXES:
-        return _import_page(error=f"只能上传 XLSX 或 CSV 文件；收到的文件扩展名是 {suffix or '（无）'!r}。"), 400
+        shown = repr(suffix or gettext("（无）"))
+        return _import_page(
+            error=gettext("只能上传 XLSX 或 CSV 文件；收到的文件扩展名是 %(suffix)s。", suffix=shown)
+        ), 400
     folder = _import_dir()
     _discard_pending()
     _remove_old_uploads(folder)
@@ -475,18 +516,25 @@ def _confirm_import() -> str | BaseResponse | tuple[str, int]:
     pending = session.get(_IMPORT_SESSION_KEY)
     token = request.form.get("token", "")
     if not pending or not _TOKEN.match(token) or pending.get("token") != token:
-        return _import_page(error="没有待确认的导入（可能已导入或已过期）：请重新上传文件。"), 400
+        return _import_page(error=gettext("没有待确认的导入（可能已导入或已过期）：请重新上传文件。")), 400
     path = _import_dir() / f"{token}{pending['suffix']}"
     if not path.is_file():
         session.pop(_IMPORT_SESSION_KEY, None)
-        return _import_page(error="待导入的文件已过期：请重新上传。"), 400
+        return _import_page(error=gettext("待导入的文件已过期：请重新上传。")), 400
     outcome = _run_import(path, pending["datum"], dry_run=False)
     _discard_pending()
     if outcome is None or not outcome.ok:
         return _import_page(validation=outcome, datum=pending["datum"], file_name=pending["name"]), 400
     counts = outcome.counts
     logger.info("%s imported toilets: %s", current_user.name, counts)
-    flash(f"已导入：新增 {counts.inserted} 条，更新 {counts.updated} 条，未变 {counts.unchanged} 条。")
+    flash(
+        gettext(
+            "已导入：新增 %(inserted)d 条，更新 %(updated)d 条，未变 %(unchanged)d 条。",
+            inserted=counts.inserted,
+            updated=counts.updated,
+            unchanged=counts.unchanged,
+        )
+    )
     return redirect(url_for("toilets.register"))
 
 
@@ -524,7 +572,7 @@ def _import_page(
             header = result.headers.get(p.column or "", "")
             problems.append(
                 {
-                    "row": "整个文件" if p.row is None else p.row,
+                    "row": gettext("整个文件") if p.row is None else p.row,
                     "id": p.id or "",
                     "column": header or labels.get(p.column or "", p.column or ""),
                     "value": "" if p.value is None else p.value,
@@ -539,8 +587,8 @@ def _import_page(
         token=token,
         datum=datum,
         file_name=file_name,
-        error=error or (f"无法读取文件：{read_error}" if read_error else None),
-        datum_labels=DATUM_LABELS,
+        error=error or (gettext("无法读取文件：%(error)s", error=read_error) if read_error else None),
+        datum_labels=_translated(DATUM_LABELS),
         max_mb=current_app.config["TOILET_IMPORT_MAX_BYTES"] / 1024 / 1024,
     )
 
@@ -575,8 +623,8 @@ def _register_rows(gdf: pd.DataFrame, towns: dict[str, str]) -> list[dict[str, A
                 "id": r[schema.ID],
                 "name": r[schema.NAME],
                 "town": towns.get(r[schema.TOWN_CODE], r[schema.TOWN_CODE]),
-                "build_type": BUILD_TYPE_LABELS.get(r[schema.BUILD_TYPE], r[schema.BUILD_TYPE]),
-                "status": STATUS_LABELS.get(r[schema.STATUS], r[schema.STATUS]),
+                "build_type": _translated(BUILD_TYPE_LABELS).get(r[schema.BUILD_TYPE], r[schema.BUILD_TYPE]),
+                "status": _status_label(r[schema.STATUS]),
                 "contractor": _shown(r.get(schema.CONTRACTOR)),
                 "planned_completion": _shown(r.get(schema.PLANNED_COMPLETION)),
                 "updated": _when(r.get(schema.UPDATED_AT)),
@@ -604,6 +652,8 @@ def _map_parts(gdf: gpd.GeoDataFrame) -> maps.MapParts:
         {schema.ACCESSIBLE_TOILET: gdf},
         tiles=maps.tile_sources_from_config(config),
         datum=config["TILE_DATUM"],
+        translate=gettext,
+        language=current_language(),
         detail_url=lambda _layer, fid: url_for("toilets.detail", toilet_id=fid),
         static_url=lambda filename: url_for("static", filename=filename),
     )
@@ -619,7 +669,12 @@ def _town_names() -> dict[str, str]:
 
 def _labels() -> dict[str, str]:
     spec = schema.layer_spec(schema.ACCESSIBLE_TOILET)
-    return {c.name: c.label_zh or c.name for c in spec.columns}
+    return {c.name: gettext(c.label_zh) if c.label_zh else c.name for c in spec.columns}
+
+
+def _translated(labels: dict[str, str]) -> dict[str, str]:
+    """Return ``labels`` (code → zh-CN msgid) with each label in the page's language."""
+    return {code: gettext(label) for code, label in labels.items()}
 
 
 def _dtypes() -> dict[str, str]:

@@ -1,0 +1,201 @@
+"""Tests for the English staff pages (issue 8): caseworker list, toilet register, admin users, sign-in.
+
+With ``?lang=en`` the staff pages show English headings and labels; what stays Chinese is data
+(town, village and toilet names, addresses, needs, masked names) and the "中文" switch link. The
+Chinese default still renders Chinese.
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pandas as pd
+import pytest
+
+from layers import schema
+from layers.privacy import read_households
+from tests.webmap import staff_fixtures
+from tests.webmap.staff_fixtures import ACCOUNTS, TOWN_A, csrf_token
+from webmap.store import get_district, get_store
+
+demo_key, demo_db, demo_cache = staff_fixtures.demo_key, staff_fixtures.demo_db, staff_fixtures.demo_cache
+app, client, client_as = staff_fixtures.app, staff_fixtures.client, staff_fixtures.client_as
+
+_CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+#: Attributes whose values people read (screen readers, form hints).
+_READ_ATTRIBUTES = ("aria-label", "placeholder", "title", "alt")
+
+
+class _TextCollector(HTMLParser):
+    """Collect the text people see or hear: text nodes and read attributes, not scripts or styles."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+        self.texts.extend(value for name, value in attrs if name in _READ_ATTRIBUTES and value)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip and data.strip():
+            self.texts.append(data.strip())
+
+
+def _leftover_chinese(page: str, data_values: set[str]) -> list[str]:
+    """Return the page's visible texts that still hold Chinese once the data values are taken out."""
+    collector = _TextCollector()
+    collector.feed(page)
+    values = sorted((v for v in data_values | {"中文"} if v), key=len, reverse=True)
+    leftovers = []
+    for text in collector.texts:
+        rest = text
+        for value in values:
+            rest = rest.replace(value, "")
+        if _CJK.search(rest):
+            leftovers.append(text)
+    return leftovers
+
+
+def _strings(frame: pd.DataFrame) -> set[str]:
+    return {str(v) for column in frame.columns if column != "geometry" for v in frame[column].dropna()}
+
+
+def _town_and_village_names(app) -> set[str]:
+    with app.app_context():
+        district = get_district()
+        return set(district.towns["name"].astype(str)) | set(district.villages["name"].astype(str))
+
+
+def _english(client, path: str) -> str:
+    response = client.get(path, query_string={"lang": "en"})
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    page = response.get_data(as_text=True)
+    assert '<html lang="en">' in page
+    return page
+
+
+# --- English -------------------------------------------------------------------------------------
+
+
+def test_caseworker_household_list_in_english(app, client_as):
+    client = client_as("caseworker_a")
+    page = _english(client, "/caseworker/")
+    with app.test_request_context():
+        households = read_households(get_store(), role="caseworker", user=ACCOUNTS["caseworker_a"][0], towns=(TOWN_A,))
+    assert "<h1>Home modification workbench</h1>" in page
+    assert f'<h2 id="list-heading">Households ({len(households)})</h2>' in page
+    assert '<h2 id="progress-heading">Progress of home modifications (your towns)</h2>' in page
+    for label in ("ID", "Village (community)", "Name", "Address", "Disability category", "Grade", "Status"):
+        assert f'<th scope="col">{label}</th>' in page
+    assert "<legend>Disability grade</legend>" in page and "> Grade 1</label>" in page
+    assert "> surveyed</label>" in page  # status filter labels
+    assert ">Sign out</button>" in page and ">Household workbench</a>" in page
+    assert "Signed in: cw-a (Caseworker (by town))" in page
+    data = _strings(households) | _town_and_village_names(app)
+    assert _leftover_chinese(page, data) == []
+
+
+def test_toilet_register_in_english(app, client_as):
+    client = client_as("bureau")
+    page = _english(client, "/toilets/")
+    with app.app_context():
+        toilets = get_store().features(schema.ACCESSIBLE_TOILET)
+    programme = toilets[toilets[schema.BUILD_TYPE].isin(("rebuild", "new"))]
+    accepted = programme[programme[schema.STATUS] == "accepted"]
+    assert "<h1>Accessible toilet construction register</h1>" in page
+    assert f"Total: {len(accepted)} of 38 accepted" in page
+    assert f"Accessible toilets matching the filters: {len(programme)}" in page
+    for label in ("Build type", "Status", "Contractor", "Planned completion", "Last changed"):
+        assert f'<th scope="col">{label}</th>' in page
+    assert ">Rebuild</th>" in page and ">New build</th>" in page
+    assert ">Register and progress</a>" in page and ">Import the register (Excel)</a>" in page
+    data = _strings(toilets) | _town_and_village_names(app)
+    assert _leftover_chinese(page, data) == []
+
+
+def test_admin_users_page_in_english(app, client_as):
+    client = client_as("admin")
+    page = _english(client, "/admin/users")
+    assert "<h1>User management</h1>" in page
+    assert f"<caption>All accounts ({len(ACCOUNTS)})</caption>" in page
+    assert "<td>Caseworker (by town)</td>" in page and "<td>System administrator</td>" in page
+    assert "<td>Whole district</td>" in page and "<td>Active</td>" in page
+    assert ">Reset password<" in page and ">Deactivate<" in page
+    assert '<label for="user-password">Password (at least 10 characters; leave empty to generate one)</label>' in page
+    assert _leftover_chinese(page, _town_and_village_names(app)) == []
+
+
+def test_deactivating_a_user_flashes_english(client_as):
+    client = client_as("admin")
+    _english(client, "/admin/users")  # remembers English in the cookie
+    token = csrf_token(client, "/admin/users")
+    response = client.post("/admin/users/bureau/active", data={"active": "0", "csrf_token": token})
+    assert response.status_code == 302
+    page = client.get("/admin/users").get_data(as_text=True)
+    assert "Deactivated user bureau." in page
+    assert "<td>Deactivated</td>" in page
+
+
+def test_sign_in_page_in_english(client):
+    page = _english(client, "/login")
+    assert "<h1>Staff sign-in</h1>" in page
+    assert '<label for="login-name">User name</label>' in page
+    assert '<label for="login-password">Password</label>' in page
+    assert '<button type="submit">Sign in</button>' in page
+    assert _leftover_chinese(page, set()) == []
+
+
+def test_wrong_password_is_reported_in_english(client):
+    _english(client, "/login")
+    token = csrf_token(client)
+    response = client.post("/login", data={"name": "cw-a", "password": "wrong password", "csrf_token": token})
+    assert response.status_code == 401
+    assert "Wrong user name or password." in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("role_key", "path", "message"),
+    [
+        ("caseworker_a", "/caseworker/?status=done", "Parameter status must be one of surveyed, approved"),
+        ("bureau", "/toilets/?build_type=old", "build_type must be one of existing, rebuild, new; got &#39;old&#39;."),
+        ("bureau", "/toilets/NO-SUCH-ID", "There is no accessible toilet with ID &#39;NO-SUCH-ID&#39;."),
+    ],
+)
+def test_error_messages_in_english(client_as, role_key, path, message):
+    client = client_as(role_key)
+    response = client.get(path + ("&" if "?" in path else "?") + "lang=en")
+    assert response.status_code in (400, 404)
+    assert message in response.get_data(as_text=True)
+
+
+# --- Chinese default -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("role_key", "path", "chinese", "english"),
+    [
+        ("caseworker_a", "/caseworker/", "<h1>无障碍改造户工作台</h1>", "Home modification workbench"),
+        ("bureau", "/toilets/", "<h1>无障碍厕所建设登记</h1>", "Accessible toilet construction register"),
+        ("admin", "/admin/users", "<h1>用户管理</h1>", "User management"),
+        ("public", "/login", "<h1>工作人员登录</h1>", "Staff sign-in"),
+    ],
+)
+def test_chinese_is_the_default(client_as, role_key, path, chinese, english):
+    page = client_as(role_key).get(path).get_data(as_text=True)
+    assert '<html lang="zh-CN">' in page
+    assert chinese in page
+    assert english not in page
+
+
+def test_leftover_check_finds_chinese_chrome(client):
+    page = client.get("/login").get_data(as_text=True)
+    leftovers = _leftover_chinese(page, set())
+    assert "工作人员登录" in leftovers and "用户名" in leftovers
