@@ -1,0 +1,72 @@
+"""Browser test of the planner pages: a siting job submitted, its progress bar watched, the result read."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from layers import users
+from webmap.store import get_store
+
+PASSWORD = "browser planner 123"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
+
+pytestmark = pytest.mark.allow_hosts(["127.0.0.1"])
+
+
+@pytest.fixture(scope="session")
+def planner(demo_app, tmp_path_factory):
+    """A planner account in the browser app's store; job files go to a temporary folder."""
+    demo_app.config["SESSION_COOKIE_SECURE"] = False
+    demo_app.config["JOBS_DIR"] = str(tmp_path_factory.mktemp("browser-jobs"))
+    with demo_app.app_context():
+        users.add_user(get_store(), "planner-browser", role="planner", password=PASSWORD)
+    return "planner-browser"
+
+
+def _violations(page, axe_source: str) -> list[tuple[str, list[str]]]:
+    page.evaluate(axe_source)  # CDP evaluation: not an inline <script>, so the page's CSP stays on
+    result = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})", AXE_TAGS
+    )
+    return [(v["id"], [n["target"][0] for n in v["nodes"]][:3]) for v in result["violations"]]
+
+
+def _wait_until(page, predicate: str, *, timeout_s: float) -> None:
+    """Poll ``predicate`` (a JS function) from Python: the page's CSP forbids the eval of `wait_for_function`."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(predicate):
+        assert time.monotonic() < deadline, f"timed out waiting for {predicate}"
+        page.wait_for_timeout(200)
+
+
+def test_a_planner_runs_a_siting_job_and_watches_it_reach_the_result(page, planner, axe_source, screenshot_dir):
+    page.goto(f"{page.base_url}/login?next=/planner/siting")
+    page.fill("#login-name", planner)
+    page.fill("#login-password", PASSWORD)
+    page.click("main button[type=submit]")
+    page.wait_for_url("**/planner/siting")
+    assert page.input_value("#p") == "15" and page.input_value("#per_town") == "1"
+    assert _violations(page, axe_source) == []
+
+    page.click("text=开始选址")
+    page.wait_for_url("**/planner/jobs/*")
+    bar = page.locator("#job-bar")
+    assert bar.is_visible()
+    # The bar moves past the first stage while the page polls; the stage text names what runs.
+    _wait_until(page, "() => Number(document.getElementById('job-bar').value) > 0", timeout_s=120)
+    stage = page.inner_text("#job-stage")
+    assert stage and stage != "等待开始"
+    percent = page.inner_text("#job-percent")
+    assert percent.endswith("%") and 0 < int(percent[:-1]) < 100
+
+    page.wait_for_selector("#chosen-sites", timeout=300_000)  # the page reloads itself when the job is done
+    assert page.locator("#job-bar").count() == 0
+    assert page.inner_text("#n-sites") == "15"
+    assert page.locator("#chosen-sites tbody tr").count() == 15
+    assert page.locator("#by-town tbody tr").count() == 15
+    assert page.locator(".folium-map, .leaflet-container").count() >= 1
+    assert _violations(page, axe_source) == []
+    page.screenshot(path=str(screenshot_dir / "planner_siting.png"), full_page=True)
+    assert page.traffic.blocked == [] and page.traffic.errors == []
