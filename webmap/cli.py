@@ -23,6 +23,7 @@ from webmap.cli_analyses import (
 from webmap.cli_geo import datum_group, roads_group
 from webmap.cli_layers import export_command, history_command, import_command
 from webmap.cli_siting import site_command
+from webmap.runs import warm_app_placer
 from webmap.store import get_district, get_store
 
 
@@ -64,6 +65,7 @@ def serve_command(host: str, port: int, threads: int) -> None:
     import waitress
 
     _load_demo_if_empty()
+    warm_app_placer(current_app._get_current_object())  # routing pages find the network prepared
     click.echo(f"Serving {get_district().name} on http://{host}:{port}/  (Ctrl+C to stop)")
     waitress.serve(current_app._get_current_object(), host=host, port=port, threads=threads)
 

@@ -8,12 +8,14 @@ The analyses import osmnx, scipy and shapely, so they are imported inside the fu
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import geopandas as gpd
 import pandas as pd
-from flask import current_app
+from flask import Flask, current_app
 
 from layers import schema
 from webmap.store import get_district, get_store
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
 
 
 _PLACER_KEY = "accessplan_placer"
+_PLACER_LOCK = threading.Lock()
+logger = logging.getLogger(__name__)
 
 
 class Stages(Protocol):
@@ -51,16 +55,39 @@ def prepare_placer(roads: str | None, progress: Stages) -> tuple[Placer, dict[st
 def app_placer() -> Placer:
     """Return the current app's prepared district network with its snapping indexes, loaded once per app.
 
-    For pages that route on every request (visit lists, a toilet's before/after coverage).
+    For pages that route on every request (visit lists, a toilet's before/after coverage). Threads
+    asking at the same time wait for one preparation (``accessplan serve`` starts it in the background,
+    see `warm_app_placer`) instead of each preparing the network.
     """
     from analyses.costs import Placer, load_district_network
 
     placer = current_app.extensions.get(_PLACER_KEY)
-    if placer is None:
-        cache_dir = Path(current_app.config["CACHE_DIR"]) / "networks"
-        placer = Placer(load_district_network(get_district(), cache_dir=cache_dir))
-        current_app.extensions[_PLACER_KEY] = placer
+    if placer is not None:
+        return placer
+    with _PLACER_LOCK:
+        placer = current_app.extensions.get(_PLACER_KEY)
+        if placer is None:
+            cache_dir = Path(current_app.config["CACHE_DIR"]) / "networks"
+            placer = Placer(load_district_network(get_district(), cache_dir=cache_dir))
+            current_app.extensions[_PLACER_KEY] = placer
     return placer
+
+
+def warm_app_placer(app: Flask) -> threading.Thread:
+    """Prepare ``app``'s district network in a daemon thread, so no request waits for it; return the thread."""
+
+    def warm() -> None:
+        with app.app_context():
+            try:
+                app_placer()
+            except Exception:  # the request that needs the network will raise it again, with its page
+                logger.exception("Preparing the district road network in the background failed")
+            else:
+                logger.info("The district road network is prepared for routing pages")
+
+    thread = threading.Thread(target=warm, name="accessplan-warm-network", daemon=True)
+    thread.start()
+    return thread
 
 
 def read_inputs(options: dict[str, Any], progress: Stages) -> tuple[Placer, gpd.GeoDataFrame, gpd.GeoDataFrame, dict]:
