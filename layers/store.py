@@ -7,6 +7,7 @@ The schema is created and migrated by Alembic (``layers/migrations``).
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -236,40 +237,98 @@ class Store:
         columns become attributes. Rows equal to the stored ones are left unchanged, so re-importing
         a file is idempotent.
 
-        The rows are written with the driver's ``executemany`` and JSON serialised once per row here
-        (attributes, history snapshots), which is most of the work for large imports.
+        Large imports are the reason for the shape of this code: the rows are converted column by
+        column (`_Batch`: each distinct value JSON-encoded once, JSON objects joined from the encoded
+        columns), every written row gets its own AES-GCM token (`FieldCipher.encrypt_payloads`), and
+        features and history are written with the driver's ``executemany``. Stored rows are compared
+        by their JSON text (parsed only when the texts differ) and decrypted token payload.
         """
         now = datetime.now(UTC)
-        incoming = self._to_records(layer, rows)
+        batch = _Batch.from_frame(layer, rows, personal=self._personal_columns(layer, rows))
         with self.engine.begin() as conn:
-            existing = self._existing(conn, layer, [record[schema.ID] for record, _ in incoming])
-            inserts, updates, history = [], [], []
-            encrypt = self.cipher.encrypt if self.cipher is not None else None
-            for record, personal in incoming:
-                old = existing.get(record[schema.ID])
-                if old is not None and self._same(old, record, personal):
-                    continue
-                # Each row gets its own token (fresh nonce), made only for rows that are written.
-                record["personal"] = None if personal is None else encrypt(personal)
-                attributes = _dumps(record["attributes"])
-                after = _snapshot(record, attributes)
-                if old is None:
-                    inserts.append((record, attributes))
-                    history.append((record[schema.ID], "insert", 1, _JSON_NULL, after))
-                else:
-                    version = old[schema.VERSION] + 1
-                    updates.append((record, attributes, old[schema.VERSION]))
-                    before = _dumps(_jsonable(dict(old)))
-                    history.append((record[schema.ID], "update", version, before, after))
             writer = _BulkWriter(conn)
-            writer.insert_features(inserts, user=user, now=now)
+            stored = writer.stored_rows(layer, batch.ids)
+            new, changed = self._classify(batch, stored)
+            written = sorted([*new, *changed])  # file order: history seq follows the file
+            tokens = self._tokens(batch, written)
+            after = batch.snapshots(written, tokens)
+            row_of = dict(zip(written, range(len(written)), strict=True))
+            if changed:
+                old_rows = self._existing(conn, layer, [batch.ids[i] for i in changed])
+                if len(old_rows) != len(changed):
+                    msg = f"Another user changed rows of `{layer}` during this import; nothing was written. Retry."
+                    raise StaleVersionError(msg)
+            history = []
+            for i in written:
+                k = row_of[i]
+                fid = batch.ids[i]
+                old = stored.get(fid)
+                if old is None:
+                    history.append((fid, "insert", 1, _JSON_NULL, after[k]))
+                else:
+                    before = _dumps(_jsonable(dict(old_rows[fid])))
+                    history.append((fid, "update", old[-1] + 1, before, after[k]))
+            rows_ = batch.rows
+            inserts = [(batch.ids[i], *rows_[i], tokens[row_of[i]], batch.attributes[i]) for i in new]
+            writer.insert_features(layer, inserts, user=user, now=now)
+            updates = [
+                (batch.ids[i], *rows_[i], tokens[row_of[i]], batch.attributes[i], stored[batch.ids[i]][-1])
+                for i in changed
+            ]
             if updates and writer.update_features(layer, updates, user=user, now=now) != len(updates):
                 msg = f"Another user changed rows of `{layer}` during this import; nothing was written. Retry."
                 raise StaleVersionError(msg)
             writer.insert_history(layer, history, user=user, now=now)
-        counts = ImportCounts(len(inserts), len(updates), len(incoming) - len(inserts) - len(updates))
-        logger.info("Imported %d rows into `%s` by %s: %s", len(incoming), layer, user, counts)
+        counts = ImportCounts(len(new), len(changed), batch.n - len(new) - len(changed))
+        logger.info("Imported %d rows into `%s` by %s: %s", batch.n, layer, user, counts)
         return counts
+
+    def _personal_columns(self, layer: str, rows: pd.DataFrame) -> list[str]:
+        """Return the layer's personal columns present in ``rows``; raise if they need a key we lack."""
+        personal = [c for c in schema.layer_spec(layer).personal if c in rows.columns]
+        if personal:
+            self._require_cipher()
+        return personal
+
+    def _classify(self, batch: _Batch, stored: dict[str, tuple[Any, ...]]) -> tuple[list[int], list[int]]:
+        """Return the positions of new rows and of rows that differ from the stored ones."""
+        if not stored:
+            return list(range(batch.n)), []
+        new, changed = [], []
+        for i, fid in enumerate(batch.ids):
+            old = stored.get(fid)
+            if old is None:
+                new.append(i)
+            elif not self._same(old, batch, i):
+                changed.append(i)
+        return new, changed
+
+    def _same(self, old: tuple[Any, ...], batch: _Batch, i: int) -> bool:
+        """Return True if the stored row ``old`` (`_BulkWriter.stored_rows`) equals row ``i`` of ``batch``.
+
+        Attributes compare as JSON text first and as parsed JSON only if the texts differ (rows written
+        by other code paths may use another spelling); personal fields compare as the decrypted payload,
+        likewise.
+        """
+        if old[:_N_ROW_VALUES] != batch.rows[i]:
+            return False
+        stored_attributes, attributes = old[_N_ROW_VALUES], batch.attributes[i]
+        if stored_attributes != attributes and _loads(stored_attributes) != _loads(attributes):
+            return False
+        token = old[_N_ROW_VALUES + 1]
+        payload = None if batch.personal is None else batch.personal[i]
+        if (token is None) != (payload is None):
+            return False
+        if payload is None:
+            return True
+        plain = self._require_cipher().decrypt_payload(token)
+        return plain == payload or json.loads(plain) == json.loads(payload)
+
+    def _tokens(self, batch: _Batch, positions: list[int]) -> list[str | None]:
+        """Return the encrypted personal token of each row at ``positions`` (None without personal columns)."""
+        if batch.personal is None:
+            return [None] * len(positions)
+        return self._require_cipher().encrypt_payloads([batch.personal[i] for i in positions])
 
     @staticmethod
     def _existing(conn: sa.Connection, layer: str, ids: list[str]) -> dict[str, Any]:
@@ -402,15 +461,6 @@ class Store:
         )  # fmt: skip
         return [(dict(zip(keys, v, strict=True)), p) for v, p in zip(values, personal, strict=True)]
 
-    def _same(self, old: Any, record: dict[str, Any], personal: dict[str, Any] | None) -> bool:
-        """Return True if the stored row ``old`` equals ``record`` and ``personal`` (decrypting only if needed)."""
-        for key, value in record.items():
-            if old[key] != value:
-                return False
-        if (old["personal"] is None) != (personal is None):
-            return False
-        return personal is None or self.decrypt_personal(old["personal"]) == personal
-
 
 def upgrade_schema(engine: sa.Engine) -> None:
     """Create or migrate the store's tables to the newest revision (Alembic ``upgrade head``)."""
@@ -468,11 +518,6 @@ def _jsonable(record: dict[str, Any] | None) -> dict[str, Any] | None:
 #: Up to this many incoming ids are looked up with ``IN``; larger imports read the whole layer.
 _MAX_IN_IDS = 500
 
-_FEATURE_COLUMNS = (
-    "layer", schema.ID, schema.TOWN_CODE, schema.VILLAGE_CODE, schema.NAME, schema.ADDRESS, schema.LON,
-    schema.LAT, "source_datum", schema.STATUS, "personal",
-)  # fmt: skip
-
 
 #: One encoder for all rows (``json.dumps`` with options builds a new encoder on every call).
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -482,20 +527,199 @@ _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _JSON_NULL = "null"
 
 
-def _snapshot(record: dict[str, Any], attributes_json: str) -> str:
-    """Return the history snapshot of ``record`` (which has keys besides attributes) as JSON text.
+#: Stored values of a feature that `_Batch.rows` holds, in this order (after ``layer`` and ``id``).
+_VALUE_COLUMNS = (
+    schema.TOWN_CODE, schema.VILLAGE_CODE, schema.NAME, schema.ADDRESS, schema.LON, schema.LAT, "source_datum",
+    schema.STATUS,
+)  # fmt: skip
+_N_ROW_VALUES = len(_VALUE_COLUMNS)
 
-    The attributes are spliced in as already serialised, so they are not serialised twice.
+#: ``json.dumps`` of a str with ``ensure_ascii=False`` (quotes and escapes; the C version when available).
+_json_str = json.encoder.encode_basestring  # type: ignore[attr-defined]
+
+
+def _loads(text: Any) -> Any:
+    """Return stored JSON parsed (drivers that parse JSON columns already give the object)."""
+    return json.loads(text) if isinstance(text, str | bytes) else text
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """Validated rows of one layer as the store writes them, built column by column.
+
+    Attributes
+    ----------
+    ids
+        Feature ids.
+    rows
+        Per row, the values of `_VALUE_COLUMNS` as stored.
+    attributes
+        Per row, the attributes as JSON text: exactly ``_dumps`` of the attribute dict.
+    personal
+        Per row, the payload to encrypt (``layers.crypto.encode_fields`` of the personal fields), or
+        None when the layer has no personal columns.
+    json_columns
+        JSON text of each value of `_VALUE_COLUMNS` (for the history snapshots).
     """
-    head = _dumps({k: v for k, v in record.items() if k != "attributes"})
-    return f'{head[:-1]},"attributes":{attributes_json}}}'
+
+    layer: str
+    ids: list[str]
+    rows: list[tuple[Any, ...]]
+    attributes: list[str]
+    personal: list[bytes] | None
+    json_columns: dict[str, list[str]]
+
+    @property
+    def n(self) -> int:
+        """Number of rows."""
+        return len(self.ids)
+
+    @classmethod
+    def from_frame(cls, layer: str, rows: pd.DataFrame, *, personal: list[str]) -> _Batch:
+        """Convert validated rows (see `Store.upsert_features`); ``personal`` lists the columns to encrypt.
+
+        Values are converted as ``_to_records`` does, and the JSON texts equal ``_dumps`` of those
+        values, but each column is converted once and each distinct value JSON-encoded once.
+
+        Raises
+        ------
+        ValueError
+            If a row has no finite ``lon``/``lat`` (the first such row is named).
+        """
+        columns = list(rows.columns)
+        n = len(rows)
+        attribute_columns = [
+            c
+            for c in columns
+            if c not in schema.COMMON_COLUMNS
+            and c not in personal
+            and c not in _ROW_COLUMNS
+            and c not in schema.SYSTEM_COLUMNS
+        ]
+
+        def column(name: str) -> pd.Series:
+            return rows[name] if name in columns else pd.Series([None] * n, dtype=object)
+
+        ids = [str(v) for v in _native_values(column(schema.ID))]
+        lon = np.asarray(pd.to_numeric(column(schema.LON), errors="coerce"), dtype=np.float64)
+        lat = np.asarray(pd.to_numeric(column(schema.LAT), errors="coerce"), dtype=np.float64)
+        bad = ~(np.isfinite(lon) & np.isfinite(lat))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            lon_i, lat_i = _float(_native_values(column(schema.LON))[i]), _float(_native_values(column(schema.LAT))[i])
+            msg = f"Row {ids[i]!r} of `{layer}` has no valid `lon`/`lat` ({lon_i!r}, {lat_i!r}); validate first."
+            raise ValueError(msg)
+        datum = column(schema.DATUM if schema.DATUM in columns else schema.SOURCE_DATUM)
+        name = pd.Series([None] * n, dtype=object) if personal else column(schema.NAME)
+        values = {
+            schema.TOWN_CODE: [str(v) for v in _native_values(column(schema.TOWN_CODE))],
+            schema.VILLAGE_CODE: _plain_values(column(schema.VILLAGE_CODE)),
+            schema.NAME: _plain_values(name),
+            schema.ADDRESS: _plain_values(column(schema.ADDRESS)),
+            schema.LON: lon.tolist(),
+            schema.LAT: lat.tolist(),
+            "source_datum": _native_values(datum),
+            schema.STATUS: _native_values(column(schema.STATUS)),
+        }
+        json_columns = {c: _json_list(v) for c, v in values.items()}
+        attributes = _json_objects(attribute_columns, [_json_texts(rows[c]) for c in attribute_columns], n)
+        payloads = None
+        if personal:
+            keys = sorted(personal)  # `encode_fields` sorts the keys
+            texts = _json_objects(keys, [_json_texts(rows[c]) for c in keys], n)
+            payloads = [t.encode("utf-8") for t in texts]
+        return cls(
+            layer=layer,
+            ids=ids,
+            rows=list(zip(*values.values(), strict=True)) if n else [],
+            attributes=attributes,
+            personal=payloads,
+            json_columns=json_columns,
+        )
+
+    def snapshots(self, positions: list[int], tokens: list[str | None]) -> list[str]:
+        """Return the history snapshot (JSON text) of the rows at ``positions`` with their ``tokens``.
+
+        Equal to ``_dumps`` of the stored row (``layer``, ``id``, `_VALUE_COLUMNS`, ``personal``,
+        ``attributes``), with the attributes spliced in as already serialised.
+        """
+        everything = len(positions) == self.n
+
+        def pick(values: list[Any]) -> list[Any]:
+            return values if everything else [values[i] for i in positions]
+
+        parts: list[Any] = [f'{{"layer":{_json_str(self.layer)},"id":', [_json_str(v) for v in pick(self.ids)]]
+        for c in _VALUE_COLUMNS:
+            parts += [f",{_json_str(c)}:", pick(self.json_columns[c])]
+        parts += [',"personal":', ["null" if t is None else _json_str(t) for t in tokens]]
+        parts += [',"attributes":', pick(self.attributes), "}"]
+        return _join_columns(parts, len(positions))
+
+
+def _join_columns(parts: list[str | list[str]], n: int) -> list[str]:
+    """Return ``n`` strings, each the concatenation of ``parts`` (constants, or per-row lists)."""
+    if n == 0:
+        return []
+    return list(map("".join, zip(*(p if isinstance(p, list) else itertools.repeat(p, n) for p in parts), strict=True)))
+
+
+def _json_objects(keys: list[str], texts: list[list[str]], n: int) -> list[str]:
+    """Return ``n`` JSON objects with ``keys`` whose values are the JSON ``texts`` (one list per key)."""
+    if not keys:
+        return ["{}"] * n
+    parts: list[str | list[str]] = []
+    for j, (key, values) in enumerate(zip(keys, texts, strict=True)):
+        parts += [("{" if j == 0 else ",") + _json_str(key) + ":", values]
+    parts.append("}")
+    return _join_columns(parts, n)
+
+
+def _json_float(value: float) -> str:
+    """Return ``_dumps(value)`` of a float (its repr when finite, as the JSON encoder writes it)."""
+    return float.__repr__(value) if math.isfinite(value) else _dumps(value)
+
+
+_JSON_SCALAR: dict[type, Callable[[Any], str]] = {
+    str: _json_str,
+    float: _json_float,
+    int: int.__repr__,
+    bool: lambda v: "true" if v else "false",
+    type(None): lambda _v: "null",
+}
+
+
+def _json_list(values: list[Any]) -> list[str]:
+    """Return ``_dumps(v)`` for each of ``values`` (Python scalars); fast for str, int, bool and None."""
+    out = []
+    for v in values:
+        encode = _JSON_SCALAR.get(v.__class__)
+        out.append(encode(v) if encode is not None else _dumps(v))
+    return out
+
+
+def _json_texts(values: pd.Series) -> list[str]:
+    """Return ``_dumps(_plain(v))`` of every value of a column (``null`` for missing values).
+
+    Text is encoded value by value in C; integer and boolean columns are factorised, so each distinct
+    value is encoded once; other dtypes (floats, where -0.0 and 0.0 are one factor; objects) go
+    value by value.
+    """
+    dtype = values.dtype
+    if isinstance(dtype, pd.StringDtype):
+        return [_JSON_NULL if v is None else _json_str(v) for v in values.to_numpy(dtype=object, na_value=None)]
+    if isinstance(dtype, pd.BooleanDtype) or dtype.kind in "iub":
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+        objects = np.asarray(uniques, dtype=object).tolist()
+        table = np.array([*(_json_list([_plain(u)])[0] for u in objects), _JSON_NULL], dtype=object)
+        return table[codes].tolist()
+    return _json_list(_plain_values(values))
 
 
 class _BulkWriter:
-    """Write many rows through the DB-API ``executemany`` with values already serialised.
+    """Read and write many rows through the DB-API (``executemany``) with values already serialised.
 
     SQLAlchemy's per-row parameter processing (JSON serialisation, type processors) is skipped: JSON
-    columns get text made once per row (`_dumps`), and the few constant values (user, timestamp) go
+    columns get text made column-wise (`_Batch`), and the few constant values (user, timestamp) go
     through the column type's bind processor once.
     """
 
@@ -503,9 +727,10 @@ class _BulkWriter:
         self.conn = conn
         self.dialect = conn.dialect
         self.postgres = self.dialect.name == "postgresql"
+        self.q = self.dialect.identifier_preparer.quote
 
-    def _names(self, columns: list[str]) -> str:
-        return ", ".join(self.dialect.identifier_preparer.quote(c) for c in columns)
+    def _names(self, columns: list[str] | tuple[str, ...]) -> str:
+        return ", ".join(self.q(c) for c in columns)
 
     def _mark(self, json_value: bool = False) -> str:
         mark = "?" if self.dialect.paramstyle == "qmark" else "%s"
@@ -518,26 +743,48 @@ class _BulkWriter:
     def _when(self, table: sa.Table, column: str, now: datetime) -> Any:
         return self._const(table.c[column], now)
 
-    def insert_features(self, inserts: list[tuple[dict[str, Any], str]], *, user: str, now: datetime) -> None:
+    def stored_rows(self, layer: str, ids: list[str]) -> dict[str, tuple[Any, ...]]:
+        """Return, by id, the stored `_VALUE_COLUMNS`, attributes (JSON text), personal token and version.
+
+        One query: by id for up to `_MAX_IN_IDS` ids, else the whole layer (filtered here).
+        """
+        attributes = "CAST(attributes AS TEXT)" if self.postgres else "attributes"
+        sql = (
+            f"SELECT {self.q(schema.ID)}, {self._names(_VALUE_COLUMNS)}, {attributes}, personal, "
+            f"{self.q(schema.VERSION)} FROM features WHERE layer = {self._mark()}"
+        )
+        params: tuple[Any, ...] = (layer,)
+        if len(ids) <= _MAX_IN_IDS:
+            if not ids:
+                return {}
+            sql += f" AND {self.q(schema.ID)} IN ({', '.join([self._mark()] * len(ids))})"
+            params += tuple(ids)
+        found = self.conn.exec_driver_sql(sql, params).fetchall()
+        if not found:
+            return {}
+        wanted = set(ids)
+        return {r[0]: tuple(r[1:]) for r in found if r[0] in wanted}
+
+    def insert_features(self, layer: str, inserts: list[tuple[Any, ...]], *, user: str, now: datetime) -> None:
+        """Insert rows given as (id, *`_VALUE_COLUMNS`, personal token, attributes JSON), version 1."""
         if not inserts:
             return
-        columns = [*_FEATURE_COLUMNS, "attributes", schema.VERSION, "created_by", "created_at", "updated_by",
-                   "updated_at"]  # fmt: skip
-        marks = ", ".join(self._mark(c == "attributes") for c in columns)
-        sql = f"INSERT INTO features ({self._names(columns)}) VALUES ({marks})"
+        columns = [schema.ID, *_VALUE_COLUMNS, "personal", "attributes"]
+        tail = ["layer", schema.VERSION, "created_by", "created_at", "updated_by", "updated_at"]
+        marks = ", ".join(self._mark(c == "attributes") for c in [*columns, *tail])
+        sql = f"INSERT INTO features ({self._names([*columns, *tail])}) VALUES ({marks})"
         at = self._when(features_table, "created_at", now)
-        tail = (1, user, at, user, at)
-        params = [(*(r[c] for c in _FEATURE_COLUMNS), attributes, *tail) for r, attributes in inserts]
-        self.conn.exec_driver_sql(sql, params)
+        const = (layer, 1, user, at, user, at)
+        self.conn.exec_driver_sql(sql, [(*r, *const) for r in inserts])
 
-    def update_features(
-        self, layer: str, updates: list[tuple[dict[str, Any], str, int]], *, user: str, now: datetime
-    ) -> int:
-        """Update rows still at the version read; return how many were updated."""
-        columns = [c for c in _FEATURE_COLUMNS if c not in ("layer", schema.ID)]
-        q = self.dialect.identifier_preparer.quote
+    def update_features(self, layer: str, updates: list[tuple[Any, ...]], *, user: str, now: datetime) -> int:
+        """Update rows still at the version read; return how many were updated.
+
+        ``updates`` holds (id, *`_VALUE_COLUMNS`, personal token, attributes JSON, version read).
+        """
+        q = self.q
         sets = ", ".join(
-            [f"{q(c)} = {self._mark()}" for c in columns]
+            [f"{q(c)} = {self._mark()}" for c in (*_VALUE_COLUMNS, "personal")]
             + [f"attributes = {self._mark(True)}", f"{q(schema.VERSION)} = {self._mark()}",
                f"updated_by = {self._mark()}", f"updated_at = {self._mark()}"]
         )  # fmt: skip
@@ -546,16 +793,14 @@ class _BulkWriter:
             f"AND {q(schema.VERSION)} = {self._mark()}"
         )
         at = self._when(features_table, "updated_at", now)
-        params = [
-            (*(r[c] for c in columns), attributes, version + 1, user, at, layer, r[schema.ID], version)
-            for r, attributes, version in updates
-        ]
+        params = [(*u[1:-1], u[-1] + 1, user, at, layer, u[0], u[-1]) for u in updates]
         result = self.conn.exec_driver_sql(sql, params)
         return result.rowcount
 
     def insert_history(
         self, layer: str, history: list[tuple[str, str, int, str | None, str]], *, user: str, now: datetime
     ) -> None:
+        """Append history rows given as (feature id, action, version, before JSON, after JSON)."""
         if not history:
             return
         columns = ["at", "actor", "layer", "feature_id", "action", schema.VERSION, "before", "after"]

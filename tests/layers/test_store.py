@@ -1,15 +1,17 @@
 from __future__ import annotations
 
+import json
 import threading
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from layers.crypto import FieldCipher
+from layers.crypto import FieldCipher, encode_fields
 from layers.errors import EncryptionKeyError, NotFoundError, StaleVersionError
-from layers.store import ImportCounts, Store
+from layers.store import _VALUE_COLUMNS, ImportCounts, Store, _Batch, _dumps
 
 ID_NUMBER = "500227194401116803"
 
@@ -254,3 +256,76 @@ def test_the_access_log_records_who_saw_what_and_why(store):
         ("caseworker1", "HH-1", "home visit"),
         ("caseworker1", "HH-2", "home visit"),
     ]
+
+
+def _awkward_rows() -> pd.DataFrame:
+    """Households whose attribute and personal cells exercise every JSON path (typed as validation types them)."""
+    n = 5
+    rows = _households().iloc[[0, 1, 0, 1, 0]].reset_index(drop=True)
+    rows["id"] = [f"HH-{i}" for i in range(n)]
+    rows["name"] = pd.array(['张"三\\', "李\n四", None, "王\u2028五", "é"], dtype="string")
+    rows["phone"] = pd.array([None, "13800000000", "023-1234", "13624947846", None], dtype="string")
+    rows["needs"] = pd.array(["坡道", None, "a\tb", "</script>", ""], dtype="string")
+    rows["disability_category"] = pd.array([1, None, 7, 1, 4], dtype="Int64")
+    rows["synthetic"] = pd.array([True, False, None, True, False], dtype="boolean")
+    rows["score"] = [0.1, -0.0, float("nan"), 1e20, 0.0]
+    rows["mixed"] = pd.Series([1, True, "x", None, 2.5], dtype=object)
+    rows["count"] = np.array([3, 0, -2, 10**12, 7], dtype=np.int64)
+    return rows
+
+
+def test_the_column_wise_json_equals_the_json_encoder_row_by_row(store):
+    rows = _awkward_rows()
+    personal = store._personal_columns("household", rows)
+    batch = _Batch.from_frame("household", rows, personal=personal)
+    records = store._to_records("household", rows)
+    for i, (record, fields) in enumerate(records):
+        assert batch.attributes[i] == _dumps(record["attributes"])
+        assert batch.personal[i] == encode_fields(fields)
+        assert batch.rows[i] == tuple(record[c] for c in _VALUE_COLUMNS)
+    tokens = [f"g1:token{i}" for i in range(len(rows))]
+    for i, text in enumerate(batch.snapshots(list(range(len(rows))), tokens)):
+        record = {**records[i][0], "personal": tokens[i]}
+        assert json.loads(text) == json.loads(_dumps(record))
+        assert text == _dumps({k: v for k, v in record.items() if k != "attributes"})[:-1] + (
+            f',"attributes":{_dumps(record["attributes"])}}}'
+        )
+    assert batch.snapshots([1, 3], tokens[1:4:2])[1].startswith('{"layer":"household","id":"HH-3",')
+
+
+def test_awkward_values_round_trip_and_reimport_unchanged(store):
+    rows = _awkward_rows()
+    assert store.upsert_features("household", rows, user="a") == ImportCounts(5, 0, 0)
+    assert store.upsert_features("household", rows, user="a") == ImportCounts(0, 0, 5)
+    token = store.personal_tokens("household")["HH-0"]
+    assert store.decrypt_personal(token) == {
+        "name": '张"三\\', "id_number": ID_NUMBER, "certificate_number": ID_NUMBER + "12", "phone": None,
+    }  # fmt: skip
+    row = store.feature("household", "HH-2")
+    assert (row["needs"], row["disability_category"], row["synthetic"], row["score"]) == ("a\tb", 7, None, None)
+    assert (row["mixed"], row["count"]) == ("x", -2)
+    rows.loc[4, "phone"] = "13900000000"  # a personal field only
+    assert store.upsert_features("household", rows, user="b") == ImportCounts(0, 1, 4)
+    history = store.history("household", "HH-4")
+    assert [(h["action"], h["version"]) for h in history] == [("insert", 1), ("update", 2)]
+    assert history[1]["before"]["personal"] == history[0]["after"]["personal"] != history[1]["after"]["personal"]
+
+
+def test_rows_stored_in_another_json_spelling_still_compare_equal(store):
+    store.upsert_features("rehab_station", _stations(2), user="a")
+    with store.engine.begin() as conn:  # as SQLAlchemy's default serialiser writes it: ASCII escapes, spaces
+        conn.execute(
+            sa.text("UPDATE features SET attributes = :a WHERE id = 'RS-01'"),
+            {"a": '{"beds": 3, "note": "\\u0078"}'},
+        )
+    assert store.upsert_features("rehab_station", _stations(2), user="a") == ImportCounts(0, 0, 2)
+
+
+def test_encrypt_payloads_gives_each_row_its_own_nonce():
+    cipher = FieldCipher(FieldCipher.generate_key())
+    payload = encode_fields({"name": "孙敏"})
+    tokens = cipher.encrypt_payloads([payload] * 3)
+    assert len(set(tokens)) == 3 and {t[:3] for t in tokens} == {"g1:"}
+    assert [cipher.decrypt(t) for t in tokens] == [{"name": "孙敏"}] * 3
+    assert cipher.decrypt_payload(tokens[0]) == payload
+    assert cipher.encrypt_payloads([]) == []
