@@ -165,6 +165,7 @@ def test_round_trip_to_file(placer, tmp_path, suffix):
         ({"buffer_m": 0.0}, "`buffer_m` must be > 0"),
         ({"buffer_m": -1.0}, "`buffer_m`"),
         ({"hull_ratio": 2.0}, "`hull_ratio`"),
+        ({"workers": 0}, "`workers`"),
     ],
 )
 def test_bad_options_raise(placer, kwargs, match):
@@ -209,3 +210,13 @@ def test_to_file_writes_one_layer_and_replaces_the_file(placer, tmp_path):
     assert pyogrio.list_layers(path)[:, 0].tolist() == [LAYER_NAMES["dissolved"]]
     with pytest.raises(ValueError, match=r"\.geojson"):
         result.to_file(tmp_path / "areas.json")
+
+
+def test_threads_give_the_same_shapes_as_one_thread(placer):
+    fac = _facilities((0, 0), (300, 300), (100, 200), (0, 0))
+    options = {"profile": "walk", "thresholds": ["150m", "250m"], "buffer_m": BUFFER_M}
+    one = service_areas(placer, fac, workers=1, **options)
+    two = service_areas(placer, fac, workers=2, **options)
+    assert shapely.equals(one.areas.geometry.to_numpy(), two.areas.geometry.to_numpy()).all()
+    assert shapely.equals(one.dissolved.geometry.to_numpy(), two.dissolved.geometry.to_numpy()).all()
+    assert one.areas["road_length_m"].tolist() == two.areas["road_length_m"].tolist()
