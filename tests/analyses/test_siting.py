@@ -437,3 +437,28 @@ def test_p_median_lagrangian_reduction_keeps_the_optimum(quota):
     assert reduced.objective == pytest.approx(plain.objective, rel=1e-9)
     assert "c7" in reduced.selected and len(reduced.selected) == 6
     assert reduced.bound <= reduced.objective * (1 + 1e-9)
+
+
+@pytest.mark.parametrize(
+    ("model", "kwargs", "match"),
+    [
+        (SetCover, {"threshold": 100, "p": 2}, "SetCover.*does not take `p`"),
+        (MaxCoverage, {"threshold": 100, "p": 1, "max_cost": 300}, "MaxCoverage.*does not take `max_cost`"),
+        (PCenter, {"p": 1, "capacity": 5.0}, "PCenter.*does not take `capacity`"),
+        (MaxCoverage, {"p": 1}, "needs `threshold`"),
+        (SetCover, {}, "needs `threshold`"),
+    ],
+)
+def test_options_a_model_does_not_take_raise(model, kwargs, match):
+    with pytest.raises(TypeError, match=match):
+        model.from_cost_matrix(line_costs(), LINE_W, **kwargs)
+
+
+def test_every_model_shares_one_constructor():
+    # one from_cost_matrix for all models; each builds its own class and defaults
+    models = (MaxCoverage, PMedian, SetCover, PCenter)
+    assert len({m.from_cost_matrix.__func__ for m in models}) == 1
+    pm = PMedian.from_cost_matrix(line_costs(), LINE_W, p=1)
+    sc = SetCover.from_cost_matrix(line_costs(3), LINE_W.iloc[:3], threshold=100)
+    assert type(pm) is PMedian and pm.max_cost == 400.0  # the table's largest cost
+    assert type(sc) is SetCover and sc.max_cost == 100.0 and sc.parameters["uncoverable"] == 0

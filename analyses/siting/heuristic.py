@@ -1,0 +1,268 @@
+"""Fast siting heuristics (greedy + swap, dense and sparse) and the p-median Lagrangian reduction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from analyses.siting.problem import Quota
+from analyses.siting.results import InfeasibleSitingError
+from analyses.siting.solver import MIP_REL_GAP
+
+if TYPE_CHECKING:
+    from analyses.siting.models import PMedian
+
+
+def greedy_swap(
+    D: np.ndarray,
+    w: np.ndarray,
+    base: float,
+    *,
+    p: int,
+    fixed: np.ndarray,
+    quota: Quota,
+    agg: Literal["sum", "max"],
+    max_passes: int = 50,
+) -> np.ndarray:
+    """Pick ``p`` columns of ``D`` minimising Σ w·min (or max min) over rows: greedy, then swaps."""
+    m = D.shape[1]
+
+    def score(cur_col: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        M = np.minimum(cur_col[:, None], D[:, cols])
+        return (w @ M) if agg == "sum" else M.max(axis=0, initial=-np.inf)
+
+    def value(cur_col: np.ndarray) -> float:
+        return float(w @ cur_col) if agg == "sum" else float(cur_col.max(initial=-np.inf))
+
+    S = list(np.flatnonzero(fixed))
+    cur = D[:, S].min(axis=1) if S else np.full(D.shape[0], base)
+    while len(S) < p:
+        allowed = np.flatnonzero(quota.addable(np.array(S, int), p - len(S)))
+        if not len(allowed):
+            msg = "No candidate can be added within the zone quotas."
+            raise InfeasibleSitingError(msg)
+        scores = score(cur, allowed)
+        if agg == "max":  # break ties on the max by the sum
+            scores = scores + 1e-9 * (np.minimum(cur[:, None], D[:, allowed]).sum(axis=0) / max(D.shape[0], 1))
+        j = int(allowed[int(np.argmin(scores))])
+        S.append(j)
+        cur = np.minimum(cur, D[:, j])
+    best = value(cur)
+    for _ in range(max_passes):
+        improved = False
+        for out in [s for s in S if not fixed[s]]:
+            rest = [s for s in S if s != out]
+            cur_wo = D[:, rest].min(axis=1) if rest else np.full(D.shape[0], base)
+            allowed = np.flatnonzero(quota.swappable(np.array(S, int), out))
+            if not len(allowed):
+                continue
+            scores = score(cur_wo, allowed)
+            k = int(np.argmin(scores))
+            if scores[k] < best - 1e-9 * max(abs(best), 1.0):
+                S = [*rest, int(allowed[k])]
+                best = float(scores[k])
+                improved = True
+        if not improved:
+            break
+    mask = np.zeros(m, bool)
+    mask[S] = True
+    return mask
+
+
+def sparse_greedy_swap(
+    pi: np.ndarray,
+    pj: np.ndarray,
+    v: np.ndarray,
+    w: np.ndarray,
+    base: float,
+    *,
+    n: int,
+    m: int,
+    p: int,
+    fixed: np.ndarray,
+    quota: Quota,
+    max_iter: int = 500,
+) -> np.ndarray:
+    """Pick ``p`` sites minimising Σ w_i min(base, v_ij over open j): greedy, then best-swap (fast interchange).
+
+    Works on the pairs only (sorted by demand, then ``v``), after Resende & Werneck's decomposition of
+    a swap's change into gain(in), loss(out) and a sparse correction, so each iteration is O(pairs).
+    """
+    wp = w[pi]
+
+    def nearest_two(S: np.ndarray):
+        open_ = S[pj]
+        i, j, val = pi[open_], pj[open_], v[open_]
+        d1, d2, phi = np.full(n, base), np.full(n, base), np.full(n, -1)
+        if len(i):
+            first = np.r_[True, i[1:] != i[:-1]]
+            second = ~first & np.r_[False, first[:-1]]
+            d1[i[first]], phi[i[first]] = np.minimum(val[first], base), j[first]
+            d2[i[second]] = np.minimum(val[second], base)
+        phi[d1 >= base] = -1
+        return d1, d2, phi
+
+    S = fixed.copy()
+    d1, d2, phi = nearest_two(S)
+    while S.sum() < p:
+        allowed = quota.addable(np.flatnonzero(S), p - int(S.sum()))
+        if not allowed.any():
+            msg = "No candidate can be added within the zone quotas."
+            raise InfeasibleSitingError(msg)
+        gain = np.bincount(pj, wp * np.maximum(d1[pi] - v, 0.0), minlength=m)
+        gain[~allowed] = -np.inf
+        S[int(np.argmax(gain))] = True
+        d1, d2, phi = nearest_two(S)
+    for _ in range(max_iter):
+        outs = np.flatnonzero(S & ~fixed)
+        if not len(outs):
+            break
+        gain = np.bincount(pj, wp * np.maximum(d1[pi] - v, 0.0), minlength=m)
+        served = phi >= 0
+        loss = np.bincount(phi[served], (w * (d2 - d1))[served], minlength=m)
+        pos = np.full(m, -1)
+        pos[outs] = np.arange(len(outs))
+        own = phi[pi]
+        hit = (own >= 0) & (v < d2[pi]) & (pos[np.maximum(own, 0)] >= 0)
+        extra = np.bincount(
+            pj[hit] * len(outs) + pos[own[hit]],
+            wp[hit] * (d2[pi[hit]] - np.maximum(v[hit], d1[pi[hit]])),
+            minlength=m * len(outs),
+        ).reshape(m, len(outs))
+        delta = loss[outs][None, :] - gain[:, None] - extra
+        allowed = np.stack([quota.swappable(np.flatnonzero(S), o) for o in outs], axis=1)
+        delta[~allowed] = np.inf
+        k = int(np.argmin(delta))
+        j_in, o = divmod(k, len(outs))
+        current = float(w @ d1)
+        if not delta[j_in, o] < -1e-9 * max(abs(current), 1.0):
+            break
+        S[outs[o]] = False
+        S[j_in] = True
+        d1, d2, phi = nearest_two(S)
+    return S
+
+
+@dataclass(frozen=True, eq=False)
+class Reduction:
+    """A p-median Lagrangian bound and the candidates it proves open (1) or closed (0)."""
+
+    bound: float
+    fixed: np.ndarray  # per candidate: -1 free, 0 closed, 1 open
+
+
+def _cheapest_sites(rho: np.ndarray, p: int, forced: np.ndarray, banned: np.ndarray, quota: Quota) -> np.ndarray | None:
+    """Return the feasible set of ``p`` sites of least Σ rho (forced in, banned out, zone quotas), or None.
+
+    Greedy is exact here: each zone's minimum is met with its cheapest sites, then the cheapest
+    remaining sites fill up to ``p`` within the zone maximums (zones are disjoint).
+    """
+    S = forced.copy()
+    if S.sum() > p:
+        return None
+    if len(quota.lo):
+        cnt = quota.counts(np.flatnonzero(S))
+        if (cnt > quota.hi).any():
+            return None
+        for z in np.flatnonzero(cnt < quota.lo):
+            pool = np.flatnonzero((quota.zone == z) & ~S & ~banned)
+            need = int(quota.lo[z] - cnt[z])
+            if len(pool) < need:
+                return None
+            S[pool[np.argsort(rho[pool], kind="stable")[:need]]] = True
+        cnt = quota.counts(np.flatnonzero(S))
+        room = np.r_[quota.hi - cnt, p]  # last entry: candidates without a quota
+        order = np.argsort(np.where(S | banned, np.inf, rho), kind="stable")
+        left = p - int(S.sum())
+        for j in order:
+            if left == 0:
+                break
+            if S[j] or banned[j] or room[quota.zone[j]] <= 0:
+                continue
+            S[j] = True
+            room[quota.zone[j]] -= 1
+            left -= 1
+        return S if left == 0 else None
+    free = np.flatnonzero(~S & ~banned)
+    need = p - int(S.sum())
+    if len(free) < need:
+        return None
+    if need:
+        S[free[np.argpartition(rho[free], need - 1)[:need]]] = True
+    return S
+
+
+def lagrangian_reduction(model: PMedian, incumbent: np.ndarray, ub: float, *, iterations: int = 400) -> Reduction:
+    """Lagrangian bound of the p-median (assignment rows relaxed) by subgradient, and reduction tests.
+
+    For multipliers u (one per demand with pairs, u_i <= w_i max_cost):
+    L(u) = Σ u_i + min over feasible site sets S of Σ_{j in S} ρ_j with ρ_j = Σ_i min(0, w_i c_ij - u_i),
+    plus w_i max_cost for demand without pairs. Every L(u) is a lower bound; forcing a site in or
+    out gives a bound for every solution with (without) it.
+    """
+    inst = model._inst
+    pi, pj, pc, w, m = inst.pi, inst.pj, inst.pc, inst.weights, inst.m
+    quota = model._quota_state()
+    forced, banned = inst.existing.copy(), np.zeros(m, bool)
+    has = np.zeros(inst.n, bool)
+    has[pi] = True
+    rows = np.flatnonzero(has)
+    constant = float(w[~has].sum() * model.max_cost)
+    a = w[pi] * pc
+    b = w * model.max_cost
+    _, inc_cost = model._nearest_assignment(incumbent)
+    u = np.where(has, w * np.nan_to_num(inc_cost, nan=model.max_cost), 0.0)
+    p = int(model.p)
+
+    def evaluate(u: np.ndarray):
+        red = np.minimum(0.0, a - u[pi])
+        rho = np.bincount(pj, red, minlength=m)
+        S = _cheapest_sites(rho, p, forced, banned, quota)
+        return float(u[rows].sum() + rho[S].sum()) + constant, rho, S
+
+    best_val, best_u = -np.inf, u
+    theta, stall = 2.0, 0
+    for _ in range(iterations):
+        val, rho, S = evaluate(u)
+        if S is None:
+            break
+        if val > best_val + 1e-12 * abs(val):
+            best_val, best_u, stall = val, u.copy(), 0
+        else:
+            stall += 1
+            if stall >= 20:
+                theta, stall = theta / 2, 0
+        if ub - best_val <= MIP_REL_GAP * abs(ub) * 0.5 or theta < 1e-6:
+            break
+        served = np.bincount(pi, S[pj] & (a < u[pi]), minlength=inst.n)
+        g = (1.0 - served)[rows]
+        norm = float(g @ g)
+        if norm == 0:
+            break
+        u = u.copy()
+        u[rows] = np.minimum(u[rows] + theta * (ub - val) / norm * g, b[rows])
+        u[rows] = np.maximum(u[rows], 0.0)
+    fixed = np.full(m, -1)
+    if not np.isfinite(best_val):
+        return Reduction(-np.inf, fixed)
+    val, rho, S = evaluate(best_u)
+    base = float(best_u[rows].sum()) + constant
+    tol = 1e-9 * max(abs(ub), 1.0)
+    for j in range(m):
+        if inst.existing[j]:
+            continue
+        if S[j]:
+            banned[j] = True
+            alt = _cheapest_sites(rho, p, forced, banned, quota)
+            banned[j] = False
+            if alt is None or base + rho[alt].sum() > ub + tol:
+                fixed[j] = 1
+        else:
+            forced[j] = True
+            alt = _cheapest_sites(rho, p, forced, banned, quota)
+            forced[j] = False
+            if alt is None or base + rho[alt].sum() > ub + tol:
+                fixed[j] = 0
+    return Reduction(val, fixed)

@@ -1,0 +1,595 @@
+"""The four location models (max coverage, p-median, set cover, p-center), network costs and before/after."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Collection
+from dataclasses import replace as _replace
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from analyses.costs import Threshold, parse_threshold
+from analyses.siting.base import Progress, SitingModel
+from analyses.siting.heuristic import greedy_swap, lagrangian_reduction, sparse_greedy_swap
+from analyses.siting.results import InfeasibleSitingError, SitingComparison, SitingResult
+from analyses.siting.solver import MIP_REL_GAP
+from geo.routing import COST, cost_matrix
+from layers import schema
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from analyses.costs import Placer
+
+logger = logging.getLogger(__name__)
+
+
+class MaxCoverage(SitingModel):
+    """Maximal covering location (MCLP): open ``p`` sites covering the most demand weight within ``threshold``.
+
+    Objective: covered weight (maximised). A demand point is covered when a chosen site lies within
+    ``threshold`` along the network.
+    """
+
+    name: ClassVar[str] = "max_coverage"
+    _maximise: ClassVar[bool] = True
+
+    _needs_threshold: ClassVar[bool] = True
+    _takes_max_cost: ClassVar[bool] = False
+
+    def _cover_pairs(self) -> np.ndarray:
+        return self._inst.pc <= self.threshold
+
+    def _milp(self):
+        inst = self._inst
+        m = inst.m
+        cov = self._cover_pairs()
+        pi, pj = inst.pi[cov], inst.pj[cov]
+        rows_d = np.unique(pi)
+        k = len(rows_d)
+        zpos = np.searchsorted(rows_d, pi)
+        n_vars = m + k
+        c = np.r_[np.zeros(m), -inst.weights[rows_d]]
+        # z_i - Σ_{j covers i} y_j <= 0
+        A_cov = sp.csr_matrix(
+            (np.r_[np.ones(k), -np.ones(len(pi))], (np.r_[np.arange(k), zpos], np.r_[m + np.arange(k), pj])),
+            shape=(k, n_vars),
+        )
+        rows, lo, hi = self._site_rows(n_vars)
+        A = sp.vstack([*rows, A_cov], format="csr")
+        rlo = np.concatenate([*lo, np.full(k, -np.inf)])
+        rhi = np.concatenate([*hi, np.zeros(k)])
+        ylo, yhi = self._site_bounds()
+        return c, A, rlo, rhi, np.r_[np.ones(m), np.zeros(k)], np.r_[ylo, np.zeros(k)], np.r_[yhi, np.ones(k)]
+
+    def _bound_from_best(self, best: np.ndarray) -> float:
+        return float(self._inst.weights[np.nan_to_num(best, nan=np.inf) <= self.threshold].sum())
+
+    def _objective(self, selected, assign, cost) -> float:
+        return float(self._inst.weights[self._covered(assign, cost)].sum())
+
+    def _heuristic_sites(self) -> np.ndarray:
+        inst = self._inst
+        cov = self._cover_pairs()
+        return sparse_greedy_swap(
+            inst.pi[cov],
+            inst.pj[cov],
+            np.zeros(int(cov.sum())),
+            inst.weights,
+            1.0,
+            n=inst.n,
+            m=inst.m,
+            p=self.p,
+            fixed=inst.existing,
+            quota=self._quota_state(),
+        )
+
+
+class PMedian(SitingModel):
+    """p-median: open ``p`` sites minimising Σ weight × network cost to the assigned site.
+
+    Demand with no chosen site within ``max_cost`` (or the cost table's cutoff) is unserved and
+    counts at ``max_cost``: the objective is Σ weight × min(cost to the site, max_cost), the classic
+    p-median on costs capped at ``max_cost``. With ``capacity``, each site serves at most that much
+    demand weight and each demand point goes to one site.
+    """
+
+    name: ClassVar[str] = "p_median"
+
+    _takes_capacity: ClassVar[bool] = True
+
+    @classmethod
+    def _default_max_cost(cls, costs, max_cost, threshold):
+        """Return ``max_cost``, else the table's ``attrs["cutoff"]``, else its largest cost (0 when empty)."""
+        if max_cost is None:
+            max_cost = costs.attrs.get("cutoff") if len(costs) else None
+            if max_cost is None and COST in costs.columns:
+                max_cost = float(pd.to_numeric(costs[COST]).max()) if len(costs) else 0.0
+        return max_cost
+
+    def _uses_assignment(self) -> bool:
+        return self._inst.capacity is not None
+
+    def _solve_exact(self, start: float, time_limit_s: float) -> SitingResult:
+        """Reduce the candidates with a Lagrangian bound and the heuristic's incumbent, then solve the MILP.
+
+        Candidates whose opening provably costs more than the incumbent are closed, and those whose
+        closing does are opened (Lagrangian reduction tests; Beasley 1993). Their pairs leave the
+        radius formulation, so HiGHS solves a much smaller LP; optimal solutions are kept. When the
+        bound already meets the incumbent within ``MIP_REL_GAP`` the incumbent is returned as proven.
+        """
+        inst = self._inst
+        if inst.capacity is not None or self._fixed is not None or not len(inst.pi):
+            return super()._solve_exact(start, time_limit_s)
+        try:
+            incumbent = self._heuristic_sites()
+        except InfeasibleSitingError:
+            return super()._solve_exact(start, time_limit_s)
+        assign, cost = self._nearest_assignment(incumbent)
+        ub = self._objective(incumbent, assign, cost)
+        red = lagrangian_reduction(self, incumbent, ub)
+        self._report("bound computed", 0.35)
+        logger.debug(
+            "p-median Lagrangian bound %.10g vs incumbent %.10g: %d of %d candidates closed, %d opened",
+            red.bound, ub, int((red.fixed == 0).sum()), inst.m, int((red.fixed == 1).sum()),
+        )  # fmt: skip
+        note = f"Lagrangian reduction: {int((red.fixed != 0).sum())} of {inst.m} candidates left"
+        if ub - red.bound <= MIP_REL_GAP * abs(ub):
+            self._known_bound = red.bound
+            return self._result(incumbent, None, start=start, optimal=True, bound=red.bound,
+                                solver=f"greedy+swap proven by a Lagrangian bound ({note})")  # fmt: skip
+        keep = red.fixed[inst.pj] != 0
+        reduced_inst = _replace(inst, pi=inst.pi[keep], pj=inst.pj[keep], pc=inst.pc[keep])
+        reduced = PMedian(reduced_inst, p=self.p, threshold=self.threshold, max_cost=self.max_cost,
+                          parameters=self.parameters, progress=self._progress)  # fmt: skip
+        reduced._fixed = red.fixed
+        remaining = max(time_limit_s - (time.perf_counter() - start), 0.01)
+        result = reduced._solve_exact(start, remaining)
+        # evaluate on the full pairs (identical, since closed sites are never open) and keep the better bound
+        bound = result.bound if result.bound is None else max(result.bound, red.bound)
+        self._known_bound = bound
+        final = self._result(
+            np.isin(inst.cand_ids, np.array(result.selected, dtype=object)),
+            None,
+            start=start,
+            optimal=result.optimal,
+            bound=bound,
+            solver=f"{result.solver} ({note})",
+        )
+        return final
+
+    def _constant(self) -> float:
+        inst = self._inst
+        no_pair = np.ones(inst.n, bool)
+        no_pair[inst.pi] = False
+        constant = float(inst.weights[no_pair].sum() * self.max_cost)
+        if inst.capacity is None:  # the radius formulation counts each demand's nearest cost as a constant
+            first = np.r_[True, inst.pi[1:] != inst.pi[:-1]] if len(inst.pi) else np.zeros(0, bool)
+            constant += float(inst.weights[inst.pi[first]] @ inst.pc[first])
+        return constant
+
+    def _milp(self):
+        if self._inst.capacity is None:
+            return self._radius_milp()
+        return self._assignment_milp()
+
+    def _radius_milp(self):
+        """Radius formulation (García, Labbé & Marín 2011): one row per demand and distinct cost level.
+
+        ``z_l`` = 1 when demand i has no open site at cost <= level l; the objective adds
+        w_i (next level - level) z_l, with ``max_cost`` after the last level, so it equals Σ w_i
+        min(cost, max_cost) minus the constant Σ w_i (nearest candidate cost). Same LP bound as the
+        assignment formulation with far fewer non-zeros.
+        """
+        inst = self._inst
+        m, P = inst.m, len(inst.pi)
+        pi, pj, pc = inst.pi, inst.pj, inst.pc
+        new_level = np.r_[True, (pi[1:] != pi[:-1]) | (pc[1:] != pc[:-1])] if P else np.zeros(0, bool)
+        level = np.cumsum(new_level) - 1  # level index of each pair
+        L = int(new_level.sum())
+        li, lc = pi[new_level], pc[new_level]
+        first = np.r_[True, li[1:] != li[:-1]] if L else np.zeros(0, bool)
+        last = np.r_[li[1:] != li[:-1], True] if L else np.zeros(0, bool)
+        next_cost = np.where(last, self.max_cost, np.r_[lc[1:], 0.0] if L else lc)
+        # a demand already served by an existing site needs no levels beyond it
+        at_existing = np.zeros(L, bool)
+        at_existing[level[inst.existing[pj]]] = True
+        done = np.zeros(L, bool)
+        if L:
+            seen = np.cumsum(at_existing) - at_existing  # existing levels before this one (whole array)
+            start_seen = np.maximum.accumulate(np.where(first, np.arange(L), 0))
+            base = (np.cumsum(at_existing) - at_existing)[start_seen]
+            done = (seen - base) > 0
+        n_vars = m + L
+        zcol = m + np.arange(L)
+        c = np.r_[np.zeros(m), inst.weights[li] * (next_cost - lc)]
+        # z_l + Σ_{pairs at level l} y_j - z_{l-1} >= [l is first]
+        prev = np.flatnonzero(~first)
+        A = sp.csr_matrix(
+            (
+                np.r_[np.ones(L), np.ones(P), -np.ones(len(prev))],
+                (np.r_[np.arange(L), level, prev], np.r_[zcol, pj, zcol[prev - 1]]),
+            ),
+            shape=(L, n_vars),
+        )
+        blocks, lo, hi = self._site_rows(n_vars)
+        blocks.append(A)
+        lo.append(first.astype(float))
+        hi.append(np.full(L, np.inf))
+        ylo, yhi = self._site_bounds()
+        zhi = np.where(done, 0.0, 1.0)
+        return (
+            c,
+            sp.vstack(blocks, format="csr"),
+            np.concatenate(lo),
+            np.concatenate(hi),
+            np.r_[np.ones(m), np.zeros(L)],
+            np.r_[ylo, np.zeros(L)],
+            np.r_[yhi, zhi],
+        )
+
+    def _assignment_milp(self):
+        inst = self._inst
+        m, P = inst.m, len(inst.pi)
+        k = len(np.unique(inst.pi))
+        n_vars = m + P + k
+        w = inst.weights
+        rows_d, A_one, A_link = self._assignment_rows(n_vars)
+        c = np.r_[np.zeros(m), w[inst.pi] * inst.pc, w[rows_d] * self.max_cost]
+        # Σ_j x_ij + u_i = 1
+        A_one = A_one + sp.csr_matrix((np.ones(k), (np.arange(k), m + P + np.arange(k))), shape=(k, n_vars))
+        blocks, lo, hi = self._site_rows(n_vars)
+        blocks += [A_one, A_link]
+        lo += [np.ones(k), np.full(P, -np.inf)]
+        hi += [np.ones(k), np.zeros(P)]
+        integ = np.r_[np.ones(m), np.zeros(P + k)]
+        if inst.capacity is not None:
+            blocks.append(self._capacity_rows(n_vars))
+            lo.append(np.full(m, -np.inf))
+            hi.append(np.zeros(m))
+            integ = np.r_[np.ones(m + P), np.zeros(k)]
+        ylo, yhi = self._site_bounds()
+        return (
+            c,
+            sp.vstack(blocks, format="csr"),
+            np.concatenate(lo),
+            np.concatenate(hi),
+            integ,
+            np.r_[ylo, np.zeros(P + k)],
+            np.r_[yhi, np.ones(P + k)],
+        )
+
+    def _bound_from_best(self, best: np.ndarray) -> float:
+        return float(self._inst.weights @ np.where(np.isnan(best), self.max_cost, best))
+
+    def _objective(self, selected, assign, cost) -> float:
+        w = self._inst.weights
+        return float(np.sum(w * np.where(assign >= 0, np.nan_to_num(cost), self.max_cost)))
+
+    def _heuristic_sites(self) -> np.ndarray:
+        inst = self._inst
+        return sparse_greedy_swap(
+            inst.pi,
+            inst.pj,
+            inst.pc,
+            inst.weights,
+            self.max_cost,
+            n=inst.n,
+            m=inst.m,
+            p=self.p,
+            fixed=inst.existing,
+            quota=self._quota_state(),
+        )
+
+
+class SetCover(SitingModel):
+    """Location set covering (LSCP): the fewest sites so that all coverable demand lies within ``threshold``.
+
+    Demand with no candidate within ``threshold`` cannot be covered; it is left out and reported as
+    unserved (``parameters["uncoverable"]``). With ``capacity``, each site serves at most that much
+    demand weight and each demand point goes to one covering site.
+    """
+
+    name: ClassVar[str] = "set_cover"
+
+    _takes_p: ClassVar[bool] = False
+    _needs_threshold: ClassVar[bool] = True
+    _takes_max_cost: ClassVar[bool] = False
+    _takes_capacity: ClassVar[bool] = True
+
+    @classmethod
+    def _default_max_cost(cls, costs, max_cost, threshold):
+        """Return ``threshold``: demand beyond it cannot be covered."""
+        return threshold
+
+    def _extra_parameters(self) -> dict[str, Any]:
+        """Return ``uncoverable``: demand points with no candidate within ``threshold``."""
+        has = np.zeros(self._inst.n, bool)
+        has[self._inst.pi] = True
+        return {"uncoverable": int((~has).sum())}
+
+    def _uses_assignment(self) -> bool:
+        return self._inst.capacity is not None
+
+    def _milp(self):
+        inst = self._inst
+        m, P = inst.m, len(inst.pi)
+        rows_d = np.unique(inst.pi)
+        k = len(rows_d)
+        dpos = np.searchsorted(rows_d, inst.pi)
+        ylo, yhi = self._site_bounds()
+        if inst.capacity is None:
+            n_vars = m
+            A_cov = sp.csr_matrix((np.ones(P), (dpos, inst.pj)), shape=(k, n_vars))
+            blocks, lo, hi = self._site_rows(n_vars)
+            blocks.append(A_cov)
+            lo.append(np.ones(k))
+            hi.append(np.full(k, np.inf))
+            return (
+                np.ones(m),
+                sp.vstack(blocks, format="csr"),
+                np.concatenate(lo),
+                np.concatenate(hi),
+                np.ones(m),
+                ylo,
+                yhi,
+            )
+        n_vars = m + P
+        _, A_one, A_link = self._assignment_rows(n_vars)
+        blocks, lo, hi = self._site_rows(n_vars)
+        blocks += [A_one, A_link, self._capacity_rows(n_vars)]
+        lo += [np.ones(k), np.full(P, -np.inf), np.full(m, -np.inf)]
+        hi += [np.ones(k), np.zeros(P), np.zeros(m)]
+        c = np.r_[np.ones(m), np.zeros(P)]
+        return (
+            c,
+            sp.vstack(blocks, format="csr"),
+            np.concatenate(lo),
+            np.concatenate(hi),
+            np.ones(n_vars),
+            np.r_[ylo, np.zeros(P)],
+            np.r_[yhi, np.ones(P)],
+        )
+
+    def _objective(self, selected, assign, cost) -> float:
+        return float(selected.sum())
+
+    def _infeasible_hint(self) -> str:
+        return "Quotas, capacities or exclusions leave coverable demand uncovered; relax them or raise `threshold`."
+
+    def _heuristic_sites(self) -> np.ndarray:
+        """Greedy: meet zone minimums, then add the site covering most uncovered points; drop redundant sites."""
+        inst = self._inst
+        D, rows = self._dense(np.zeros(len(inst.pi)), 1.0)
+        C = D == 0.0
+        quota = self._quota_state()
+        S = list(np.flatnonzero(inst.existing))
+        uncovered = ~C[:, S].any(axis=1) if S else np.ones(len(rows), bool)
+        lo = quota.lo
+        while True:
+            S_arr = np.array(S, int)
+            need_min = len(lo) and (quota.counts(S_arr) < lo).any()
+            if not uncovered.any() and not need_min:
+                break
+            allowed = quota.addable(S_arr, len(S) + 1 + (10**9 if not need_min else 0))
+            if need_min and not uncovered.any():
+                allowed &= np.r_[quota.counts(S_arr) < lo, False][quota.zone]
+            cand = np.flatnonzero(allowed)
+            if not len(cand):
+                msg = "The zone quotas leave some coverable demand uncovered; relax them or raise `threshold`."
+                raise InfeasibleSitingError(msg)
+            gain = C[uncovered][:, cand].sum(axis=0)
+            j = int(cand[int(np.argmax(gain))])
+            S.append(j)
+            uncovered &= ~C[:, j]
+        for j in sorted([s for s in S if not inst.existing[s]], key=lambda s: C[:, s].sum()):
+            rest = [s for s in S if s != j]
+            zj = quota.zone[j]
+            if zj >= 0 and quota.counts(np.array(rest, int))[zj] < lo[zj]:
+                continue
+            if not rest or C[:, rest].any(axis=1).all():
+                S = rest
+        mask = np.zeros(inst.m, bool)
+        mask[S] = True
+        return mask
+
+
+class PCenter(SitingModel):
+    """p-center: open ``p`` sites minimising the largest network cost from a demand point to its site.
+
+    Unweighted (weights only enter the shares). Demand with no candidate within ``max_cost`` is
+    left out and reported unserved; every other demand point must be served.
+    """
+
+    name: ClassVar[str] = "p_center"
+
+    def _milp(self):
+        inst = self._inst
+        m, P = inst.m, len(inst.pi)
+        rows_d = np.unique(inst.pi)
+        k = len(rows_d)
+        dpos = np.searchsorted(rows_d, inst.pi)
+        n_vars = m + P + 1
+        xcol = m + np.arange(P)
+        rcol = m + P
+        c = np.zeros(n_vars)
+        c[rcol] = 1.0
+        _, A_one, A_link = self._assignment_rows(n_vars)
+        # Σ_j c_ij x_ij - r <= 0
+        A_max = sp.csr_matrix(
+            (np.r_[inst.pc, -np.ones(k)], (np.r_[dpos, np.arange(k)], np.r_[xcol, np.full(k, rcol)])),
+            shape=(k, n_vars),
+        )
+        blocks, lo, hi = self._site_rows(n_vars)
+        blocks += [A_one, A_link, A_max]
+        lo += [np.ones(k), np.full(P, -np.inf), np.full(k, -np.inf)]
+        hi += [np.ones(k), np.zeros(P), np.zeros(k)]
+        ylo, yhi = self._site_bounds()
+        integ = np.r_[np.ones(m), np.zeros(P + 1)]
+        return (
+            c,
+            sp.vstack(blocks, format="csr"),
+            np.concatenate(lo),
+            np.concatenate(hi),
+            integ,
+            np.r_[ylo, np.zeros(P + 1)],
+            np.r_[yhi, np.ones(P), np.inf],
+        )
+
+    def _bound_from_best(self, best: np.ndarray) -> float:
+        return float(np.nanmax(best)) if np.isfinite(best).any() else 0.0
+
+    def _objective(self, selected, assign, cost) -> float:
+        inst = self._inst
+        has = np.zeros(inst.n, bool)
+        has[inst.pi] = True
+        served = cost[has]
+        if np.isnan(served).any():
+            return float("inf")
+        return float(served.max()) if len(served) else 0.0
+
+    def _infeasible_hint(self) -> str:
+        return "No choice of sites reaches every demand point within `max_cost`; raise it or `p`."
+
+    def _heuristic_sites(self) -> np.ndarray:
+        inst = self._inst
+        big = 2.0 * (float(inst.pc.max()) if len(inst.pc) else 1.0) + 1.0
+        D, rows = self._dense(inst.pc, big)
+        return greedy_swap(
+            D, np.ones(len(rows)), big, p=self.p, fixed=inst.existing, quota=self._quota_state(), agg="max"
+        )
+
+
+MODELS: dict[str, type[SitingModel]] = {
+    "max_coverage": MaxCoverage,
+    "p_median": PMedian,
+    "set_cover": SetCover,
+    "p_center": PCenter,
+}
+
+
+def model_from_network(
+    model: Literal["max_coverage", "p_median", "set_cover", "p_center"],
+    placer: Placer,
+    demand: gpd.GeoDataFrame,
+    candidates: gpd.GeoDataFrame,
+    *,
+    profile: str,
+    cutoff: str | Threshold,
+    weight_column: str | None = None,
+    zone_column: str | None = schema.TOWN_CODE,
+    progress: Progress | None = None,
+    **options: Any,
+) -> SitingModel:
+    """Build a siting model on network costs: snap, compute the cost table, then ``from_cost_matrix``.
+
+    Parameters
+    ----------
+    model
+        Which model.
+    placer
+        The prepared network with its snapping indexes.
+    demand
+        Demand points (any CRS) with ``id`` and, for quotas and per-town reports, ``zone_column``.
+    candidates
+        Candidate sites (any CRS) with ``id``; existing facilities must be among them.
+    profile
+        Travel profile (``"walk"``, ``"wheelchair"``, ``"drive"``).
+    cutoff
+        Largest cost computed, as text with a unit (``"800m"``, ``"20min"``): the coverage radius
+        for max coverage and set cover, ``max_cost`` for p-median and p-center unless given.
+    weight_column
+        Demand weight column; 1 per point when None.
+    zone_column
+        Zone column of both layers (default ``town_code``); None for no zones.
+    progress
+        Called with (stage, fraction): "matrix built", "model built", "solving", "done".
+    **options
+        Passed to the model's ``from_cost_matrix`` (``p``, ``threshold``, ``quota``, ``existing``...).
+
+    Returns
+    -------
+    MaxCoverage | PMedian | SetCover | PCenter
+    """
+    if model not in MODELS:
+        msg = f"`model` must be one of {sorted(MODELS)!r}; got {model!r}."
+        raise ValueError(msg)
+    for name, gdf in (("demand", demand), ("candidates", candidates)):
+        need = [schema.ID, *([zone_column] if zone_column else [])]
+        lacking = [c for c in need if c not in gdf.columns]
+        if lacking:
+            msg = f"`{name}` lacks the column(s) {lacking!r}; it has {list(gdf.columns)!r}."
+            raise ValueError(msg)
+    if weight_column is not None and weight_column not in demand.columns:
+        msg = f"`demand` lacks the weight column {weight_column!r}; it has {list(demand.columns)!r}."
+        raise ValueError(msg)
+    t = parse_threshold(cutoff)
+    start = time.perf_counter()
+    d_snap = placer.snap(demand, profile)
+    c_snap = placer.snap(candidates, profile)
+    costs = cost_matrix(placer.net, profile, d_snap, c_snap, weight=t.weight, cutoff=t.value)
+    ids = demand[schema.ID].astype(str).to_numpy()
+    weights = pd.Series(1.0 if weight_column is None else demand[weight_column].to_numpy(dtype=float), index=ids)
+    cand_ids = candidates[schema.ID].astype(str).to_numpy()
+    if zone_column:
+        options.setdefault("zones", pd.Series(candidates[zone_column].astype(str).to_numpy(), index=cand_ids))
+        options.setdefault("demand_zones", pd.Series(demand[zone_column].astype(str).to_numpy(), index=ids))
+    if progress is not None:
+        progress("matrix built", 0.1)
+    cls = MODELS[model]
+    if model in ("max_coverage", "set_cover"):
+        options.setdefault("threshold", t)
+    else:
+        options.setdefault("max_cost", t)
+    built = cls.from_cost_matrix(costs, weights, candidates=cand_ids, progress=progress, **options)
+    built.parameters = MappingProxyType(
+        {
+            **built.parameters,
+            "profile": profile,
+            "cutoff": t.label,
+            "measure": "network",
+            "weight_column": weight_column,
+            "matrix_s": time.perf_counter() - start,
+        }
+    )
+    return built
+
+
+def compare_with_current(model: SitingModel, result: SitingResult, current_sites: Collection[str]) -> SitingComparison:
+    """Compare coverage with ``current_sites`` only (before) against ``result`` (after), per town.
+
+    Parameters
+    ----------
+    model
+        The model that produced ``result`` (its costs and weights are reused).
+    result
+        A solution of ``model``.
+    current_sites
+        Candidate ids of the facilities open today (usually the model's ``existing``).
+    """
+    before = model.evaluate(current_sites, label="current sites")
+    b, a = before.by_town, result.by_town
+    by_town = pd.DataFrame(
+        {
+            "covered_share_before": b["covered_share"],
+            "covered_share_after": a["covered_share"],
+            "covered_share_change": a["covered_share"] - b["covered_share"],
+            "sites_before": b["sites"],
+            "sites_after": a["sites"],
+        }
+    )
+    summary = {
+        "covered_share_before": before.covered_share,
+        "covered_share_after": result.covered_share,
+        "covered_share_change": result.covered_share - before.covered_share,
+        "objective_before": before.objective,
+        "objective_after": result.objective,
+        "sites_before": len(before.selected),
+        "sites_after": len(result.selected),
+    }
+    return SitingComparison(before, result, by_town, MappingProxyType(summary))

@@ -1,0 +1,125 @@
+"""Siting results keyed by our ids, the infeasibility error, and JSON conversion."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+class InfeasibleSitingError(ValueError):
+    """The constraints of a siting model cannot all be met (e.g. a town with a quota but no candidate)."""
+
+
+@dataclass(frozen=True)
+class SitingResult:
+    """A siting solution keyed by our ids.
+
+    Parameters
+    ----------
+    model
+        ``"max_coverage"``, ``"p_median"``, ``"set_cover"`` or ``"p_center"``.
+    selected
+        Chosen candidate ids (existing ones included), sorted.
+    assignment
+        Demand id → assigned candidate id, or None where the demand is unserved (no chosen site
+        within the cutoff / ``max_cost``).
+    costs
+        Demand id → cost to the assigned site (NaN where unserved), in the cost table's unit.
+    objective
+        Covered weight (max coverage), Σ weight × cost with unserved demand at ``max_cost``
+        (p-median), number of sites (set cover) or the largest assigned cost (p-center).
+    covered_share
+        Weighted share of all demand within ``threshold`` of its site (served within ``max_cost``
+        when the model has no threshold).
+    by_town
+        Per demand zone (town code): ``points``, ``weight``, ``covered_weight``, ``covered_share``,
+        ``sites`` (chosen sites in the zone), ``new_sites`` and ``mean_cost`` (weighted, served demand).
+    optimal
+        True when the solver proved the objective optimal (within ``MIP_REL_GAP``).
+    gap
+        Relative gap ``|objective - bound| / |objective|`` when a bound is known, else None.
+    bound
+        Best proven bound on the objective (upper for max coverage, lower otherwise), or None.
+    solver
+        What produced the solution, e.g. ``"HiGHS 1.x via scipy 1.17"`` or ``"greedy+swap"``.
+    time_s
+        Wall time of the solve (model building included), seconds.
+    parameters
+        The model's inputs: p, threshold, max_cost, quotas, existing, excluded, counts.
+    """
+
+    model: str
+    selected: tuple[str, ...]
+    assignment: Mapping[str, str | None]
+    costs: Mapping[str, float]
+    objective: float
+    covered_share: float
+    by_town: pd.DataFrame
+    optimal: bool
+    gap: float | None
+    bound: float | None
+    solver: str
+    time_s: float
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def unserved(self) -> tuple[str, ...]:
+        """Demand ids with no assigned site."""
+        return tuple(d for d, s in self.assignment.items() if s is None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return plain JSON-ready data with stable keys.
+
+        Keys: ``model``, ``parameters``, ``selected``, ``assignment``, ``objective``, ``covered_share``,
+        ``optimal``, ``gap``, ``bound``, ``solver``, ``time_s``, ``unserved``, ``by_town`` (records with
+        ``town_code``).
+        """
+        by_town = self.by_town.reset_index().to_dict(orient="records")
+        return {
+            "model": self.model,
+            "parameters": jsonable(dict(self.parameters)),
+            "selected": list(self.selected),
+            "assignment": dict(self.assignment),
+            "objective": float(self.objective),
+            "covered_share": float(self.covered_share),
+            "optimal": bool(self.optimal),
+            "gap": None if self.gap is None else float(self.gap),
+            "bound": None if self.bound is None else float(self.bound),
+            "solver": self.solver,
+            "time_s": float(self.time_s),
+            "unserved": len(self.unserved),
+            "by_town": jsonable(by_town),
+        }
+
+
+@dataclass(frozen=True)
+class SitingComparison:
+    """Coverage and objective with the current sites only (before) and with a solution (after).
+
+    ``by_town`` has ``covered_share_before``, ``covered_share_after``, ``covered_share_change``,
+    ``sites_before`` and ``sites_after`` per town; ``summary`` the same overall plus objectives.
+    """
+
+    before: SitingResult
+    after: SitingResult
+    by_town: pd.DataFrame
+    summary: Mapping[str, Any]
+
+
+def jsonable(value: Any) -> Any:
+    """Return ``value`` with numpy scalars, tuples and NaN made JSON-friendly (NaN → None)."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if value is pd.NA:
+        return None
+    return value

@@ -1,0 +1,60 @@
+"""The HiGHS wrapper (``scipy.optimize.milp``): the only place that knows the exact solver."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy
+import scipy.sparse as sp
+
+#: Relative MIP gap under which HiGHS may stop and call a solution optimal.
+MIP_REL_GAP = 1e-6
+
+
+@dataclass(frozen=True)
+class MilpOutcome:
+    """What HiGHS returned: solution, objective, proven bound, status and solver name."""
+
+    x: np.ndarray | None
+    objective: float | None
+    bound: float | None
+    optimal: bool
+    status: int
+    message: str
+    solver: str
+
+
+def solve_milp(
+    c: np.ndarray,
+    A: sp.csr_matrix,
+    row_lo: np.ndarray,
+    row_hi: np.ndarray,
+    integrality: np.ndarray,
+    var_lo: np.ndarray,
+    var_hi: np.ndarray,
+    *,
+    time_limit_s: float,
+) -> MilpOutcome:
+    """Minimise ``c @ x`` subject to ``row_lo <= A x <= row_hi`` with HiGHS (scipy.optimize.milp)."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    constraints = [LinearConstraint(A, row_lo, row_hi)] if A.shape[0] else []
+    res = milp(
+        c,
+        integrality=integrality,
+        bounds=Bounds(var_lo, var_hi),
+        constraints=constraints,
+        options={"time_limit": float(time_limit_s), "mip_rel_gap": MIP_REL_GAP, "disp": False},
+    )
+    bound = getattr(res, "mip_dual_bound", None)
+    bound = None if bound is None or not np.isfinite(bound) else float(bound)
+    x = None if res.x is None else np.asarray(res.x)
+    if res.status == 2:  # infeasible
+        return MilpOutcome(None, None, None, False, 2, res.message, f"HiGHS via scipy {scipy.__version__}")
+    objective = None if x is None else float(c @ x)
+    if res.status == 0 and bound is None:
+        bound = objective
+    return MilpOutcome(
+        x, objective, bound, res.status == 0, int(res.status), res.message, f"HiGHS via scipy {scipy.__version__}"
+    )
