@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from analyses.siting.heuristic import sparse_greedy_swap
 from analyses.siting.problem import Instance, Quota, as_threshold, build_instance, id_list
 from analyses.siting.results import InfeasibleSitingError, SitingResult
 from analyses.siting.solver import solve_milp
@@ -221,33 +222,16 @@ class SitingModel:
 
     @classmethod
     def from_network(
-        cls,
-        placer: Placer,
-        demand: gpd.GeoDataFrame,
-        candidates: gpd.GeoDataFrame,
-        *,
-        profile: str,
-        cutoff: str | Threshold,
-        weight_column: str | None = None,
-        zone_column: str | None = schema.TOWN_CODE,
-        progress: Progress | None = None,
-        **options: Any,
+        cls, placer: Placer, demand: gpd.GeoDataFrame, candidates: gpd.GeoDataFrame, **options: Any
     ) -> Self:
-        """Build the model on network costs (``geo.routing.cost_matrix``); see ``model_from_network``."""
+        """Build the model on network costs (``geo.routing.cost_matrix``): ``model_from_network`` for this model.
+
+        ``options`` are those of ``model_from_network`` (``profile``, ``cutoff``...) and of
+        ``from_cost_matrix`` (``p``, ``quota``, ``existing``...).
+        """
         from analyses.siting.models import model_from_network
 
-        return model_from_network(
-            cls.name,
-            placer,
-            demand,
-            candidates,
-            profile=profile,
-            cutoff=cutoff,
-            weight_column=weight_column,
-            zone_column=zone_column,
-            progress=progress,
-            **options,
-        )
+        return model_from_network(cls.name, placer, demand, candidates, **options)
 
     def _check_p(self, p: int) -> None:
         inst = self._inst
@@ -576,6 +560,13 @@ class SitingModel:
         D = np.full((len(rows), inst.m), fill)
         D[np.searchsorted(rows, inst.pi), inst.pj] = values
         return D, rows
+
+    def _sparse_greedy_swap(self, pi: np.ndarray, pj: np.ndarray, v: np.ndarray, cap: float) -> np.ndarray:
+        """Run `sparse_greedy_swap` on pairs ``(pi, pj)`` with values ``v`` capped at ``cap``; existing sites stay."""
+        inst = self._inst
+        return sparse_greedy_swap(
+            pi, pj, v, inst.weights, cap, n=inst.n, m=inst.m, p=self.p, fixed=inst.existing, quota=self._quota_state()
+        )
 
     def _quota_state(self) -> Quota:
         inst = self._inst

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from analyses.costs import Threshold, parse_threshold
 from analyses.siting.base import Progress, SitingModel
-from analyses.siting.heuristic import greedy_swap, lagrangian_reduction, sparse_greedy_swap
+from analyses.siting.heuristic import greedy_swap, lagrangian_reduction
 from analyses.siting.results import InfeasibleSitingError, SitingComparison, SitingResult
 from analyses.siting.solver import MIP_REL_GAP
 from geo.routing import COST, cost_matrix
@@ -76,18 +76,8 @@ class MaxCoverage(SitingModel):
     def _heuristic_sites(self) -> np.ndarray:
         inst = self._inst
         cov = self._cover_pairs()
-        return sparse_greedy_swap(
-            inst.pi[cov],
-            inst.pj[cov],
-            np.zeros(int(cov.sum())),
-            inst.weights,
-            1.0,
-            n=inst.n,
-            m=inst.m,
-            p=self.p,
-            fixed=inst.existing,
-            quota=self._quota_state(),
-        )
+        # cost 0 where covered, 1 (the cap) otherwise: the least uncovered weight is the most covered
+        return self._sparse_greedy_swap(inst.pi[cov], inst.pj[cov], np.zeros(int(cov.sum())), 1.0)
 
 
 class PMedian(SitingModel):
@@ -273,18 +263,7 @@ class PMedian(SitingModel):
 
     def _heuristic_sites(self) -> np.ndarray:
         inst = self._inst
-        return sparse_greedy_swap(
-            inst.pi,
-            inst.pj,
-            inst.pc,
-            inst.weights,
-            self.max_cost,
-            n=inst.n,
-            m=inst.m,
-            p=self.p,
-            fixed=inst.existing,
-            quota=self._quota_state(),
-        )
+        return self._sparse_greedy_swap(inst.pi, inst.pj, inst.pc, self.max_cost)
 
 
 class SetCover(SitingModel):
