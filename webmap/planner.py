@@ -20,6 +20,7 @@ import folium
 from flask import (
     Blueprint,
     abort,
+    has_request_context,
     jsonify,
     redirect,
     render_template,
@@ -27,6 +28,7 @@ from flask import (
     send_from_directory,
     url_for,
 )
+from flask_babel import gettext
 from flask_login import current_user
 
 from layers import jobs as job_store
@@ -35,6 +37,7 @@ from layers.errors import NotFoundError
 from webmap import jobs, maps
 from webmap.assets import localize_assets_inplace
 from webmap.auth import role_required
+from webmap.maps import N_
 from webmap.security import nonce_inline_scripts
 from webmap.store import get_district, get_store
 
@@ -51,11 +54,11 @@ logger = logging.getLogger(__name__)
 bp = Blueprint("planner", __name__, url_prefix="/planner")
 
 PLANNER_ROLES = ("planner", "admin")
-PROFILES = {"walk": "步行", "wheelchair": "轮椅", "drive": "驾车"}
+PROFILES = {"walk": N_("步行"), "wheelchair": N_("轮椅"), "drive": N_("驾车")}
 DEMANDS = {
-    "household": "需求家庭（仅编号、镇街、村社区）",
-    "village": "村（社区），按人口加权",
-    "grid": "规则网格（覆盖全区）",
+    "household": N_("需求家庭（仅编号、镇街、村社区）"),
+    "village": N_("村（社区），按人口加权"),
+    "grid": N_("规则网格（覆盖全区）"),
 }
 FACILITY_LAYERS = {layer: label for layer, label in maps.LAYER_LABELS.items()}
 #: Facilities that serve people now (same as the CLI's coverage default).
@@ -73,13 +76,14 @@ COVERAGE_DEFAULTS = {
 #: Defaults of the gaps form (the 15-minute life circle on foot; 500 m hexagons).
 GAPS_DEFAULTS = {"facilities": schema.SERVICE_CENTRE, "demand": "household", "profile": "walk", "threshold": "800m",
                  "hex_size": 500.0, "roads": False}  # fmt: skip
-KIND_LABELS = {"coverage": "覆盖分析", "gaps": "服务缺口", "service_areas": "服务范围", "siting": "选址"}
-STATUS_LABELS = {"queued": "排队中", "running": "运行中", "done": "已完成", "failed": "失败"}
+KIND_LABELS = {"coverage": N_("覆盖分析"), "gaps": N_("服务缺口"), "service_areas": N_("服务范围"),
+               "siting": N_("选址")}  # fmt: skip
+STATUS_LABELS = {"queued": N_("排队中"), "running": N_("运行中"), "done": N_("已完成"), "failed": N_("失败")}
 #: Status words of the targets report, for people.
 TARGET_STATUS_LABELS = {
-    "met": "已达成", "behind": "滞后", "missed": "未达成", "not_tracked": "未跟踪", "not_measured": "无法由数据计算",
-    "no_data": "无数据", "done": "已完成", "not_started": "未开始", "due": "进行中（期限内）", "overdue": "已逾期",
-    "unscheduled": "未定期限",
+    "met": N_("已达成"), "behind": N_("滞后"), "missed": N_("未达成"), "not_tracked": N_("未跟踪"),
+    "not_measured": N_("无法由数据计算"), "no_data": N_("无数据"), "done": N_("已完成"), "not_started": N_("未开始"),
+    "due": N_("进行中（期限内）"), "overdue": N_("已逾期"), "unscheduled": N_("未定期限"),
 }  # fmt: skip
 DOWNLOADS = {"csv": "CSV", "xlsx": "Excel (XLSX)", "gpkg": "GeoPackage", "geojson": "GeoJSON"}
 _MIMETYPES = {
@@ -103,7 +107,19 @@ def init_app(app: Flask) -> None:
     functions.update(planner_siting.register_result_views(RESULT_CONTEXTS))
     jobs.init_app(app, functions)
     app.register_blueprint(bp)
-    app.context_processor(lambda: {"kind_labels": KIND_LABELS, "job_status_labels": STATUS_LABELS})
+    app.context_processor(_label_globals)
+
+
+def _label_globals() -> dict[str, dict[str, str]]:
+    """Give templates the job kinds and statuses in the page's language (Chinese outside a request)."""
+    return {"kind_labels": translated(KIND_LABELS), "job_status_labels": translated(STATUS_LABELS)}
+
+
+def translated(labels: dict[str, str]) -> dict[str, str]:
+    """Return ``labels`` (``N_``-marked Chinese) in the request's language; unchanged outside a request."""
+    if not has_request_context():
+        return dict(labels)
+    return {key: gettext(label) for key, label in labels.items()}
 
 
 # --- views -----------------------------------------------------------------------------------------
@@ -136,7 +152,7 @@ def coverage() -> str | BaseResponse | tuple[str, int]:
 def job(job_id: str) -> str:
     """Show a job: its progress while queued or running, its error if failed, its result when done."""
     record = _get_job(job_id)
-    context: dict[str, Any] = {"job": record, "district": get_district()}
+    context: dict[str, Any] = {"job": record, "district": get_district(), "stage_label": stage_label(record.stage)}
     if record.status == "done" and record.kind in RESULT_CONTEXTS:
         context.update(RESULT_CONTEXTS[record.kind](record))
     return render_template("planner/job.html", **context)
@@ -147,7 +163,13 @@ def job(job_id: str) -> str:
 def job_status(job_id: str) -> BaseResponse:
     """Return a job's state for the progress bar: status, stage, percent, error and the result page."""
     record = _get_job(job_id)
-    return jsonify({**record.to_dict(), "url": url_for("planner.job", job_id=job_id)})
+    return jsonify({**record.to_dict(), "stage_label": stage_label(record.stage),
+                    "url": url_for("planner.job", job_id=job_id)})  # fmt: skip
+
+
+def stage_label(stage: str | None) -> str:
+    """Return a job's stored stage text for people: ``N_``-marked stages translated, others as stored."""
+    return gettext(stage) if stage else gettext("等待开始")
 
 
 @bp.get("/jobs/<job_id>/download/<fmt>")
@@ -156,10 +178,10 @@ def download(job_id: str, fmt: str) -> BaseResponse:
     """Send one of a done job's result files (CSV, XLSX, GeoPackage or GeoJSON)."""
     record = _get_job(job_id)
     if record.status != "done" or record.result_path is None or fmt not in DOWNLOADS:
-        abort(404, f"任务 {job_id!r} 没有 {fmt!r} 格式的结果文件。")
+        abort(404, gettext("任务 %(id)r 没有 %(fmt)r 格式的结果文件。", id=job_id, fmt=fmt))
     name = f"{record.kind}.{fmt}"
     if not (Path(record.result_path) / name).is_file():
-        abort(404, f"任务 {job_id!r} 的结果文件 {name!r} 不存在。")
+        abort(404, gettext("任务 %(id)r 的结果文件 %(name)r 不存在。", id=job_id, name=name))
     return send_from_directory(record.result_path, name, as_attachment=True, mimetype=_MIMETYPES[fmt],
                                download_name=f"{record.kind}-{job_id[:8]}.{fmt}")  # fmt: skip
 
@@ -214,7 +236,7 @@ def run_coverage_job(job: Job, progress: jobs.JobProgress, out_dir: Path) -> job
             "by_town_change": comparison.by_town_change.reset_index().to_dict("records"),
             "after_summary": after.to_dict()["summary"],
         }
-    progress.stage("写出结果文件（CSV、XLSX、GeoPackage、GeoJSON）")
+    progress.stage(N_("写出结果文件（CSV、XLSX、GeoPackage、GeoJSON）"))
     write_coverage(result, demand, str(out_dir / "coverage.csv"))
     write_coverage(result, demand, str(out_dir / "coverage.xlsx"))
     points = _coverage_points(result, demand)
@@ -268,22 +290,23 @@ def _read_coverage_form(data: Any) -> tuple[dict[str, Any], list[str]]:
     errors = []
     for key, choices in (("facilities", FACILITY_LAYERS), ("demand", DEMANDS), ("profile", PROFILES)):
         if form[key] not in choices:
-            errors.append(f"“{key}”须为 {', '.join(choices)} 之一；收到 {form[key]!r}。")
+            errors.append(gettext("“%(field)s”须为 %(choices)s 之一；收到 %(value)r。", field=key,
+                                  choices=", ".join(choices), value=form[key]))  # fmt: skip
     thresholds = [t.strip() for t in form["thresholds"].replace("，", ",").split(",") if t.strip()]
     for text in [*thresholds, form["urban_threshold"], form["rural_threshold"]]:
         if text:
             try:
                 parse_threshold(text)
             except ValueError:
-                errors.append(f"阈值 {text!r} 无法识别：请写成 800m、1.5km 或 15min。")
+                errors.append(gettext("阈值 %(value)r 无法识别：请写成 800m、1.5km 或 15min。", value=text))
     if not thresholds and not (form["urban_threshold"] or form["rural_threshold"]):
-        errors.append("请至少填写一个阈值（如 800m 或 15min）。")
+        errors.append(gettext("请至少填写一个阈值（如 800m 或 15min）。"))
     try:
         form["grid_spacing"] = float(form["grid_spacing"])
         if not 50 <= form["grid_spacing"] <= 5000:
             raise ValueError
     except ValueError:
-        errors.append(f"网格间距须为 50–5000 米之间的数字；收到 {data.get('grid_spacing')!r}。")
+        errors.append(gettext("网格间距须为 50–5000 米之间的数字；收到 %(value)r。", value=data.get("grid_spacing")))
     form["thresholds"] = thresholds
     return form, errors
 
@@ -363,15 +386,16 @@ def coverage_map(
         Turns a path under ``webmap/static/`` into a URL.
     """
     m = _base_map(district)
-    for covered, name, colour in ((True, "已覆盖的需求点", "#1a7f37"), (False, "未覆盖的需求点", "#c62828")):
-        group = folium.FeatureGroup(name=f"{name}（{int((points[covered_column] == covered).sum())}）")
+    for covered, name, colour in ((True, gettext("已覆盖的需求点"), "#1a7f37"),
+                                  (False, gettext("未覆盖的需求点"), "#c62828")):  # fmt: skip
+        group = folium.FeatureGroup(name=counted(name, int((points[covered_column] == covered).sum())))
         for row in points[points[covered_column] == covered].itertuples():
             folium.CircleMarker(
                 [row.geometry.y, row.geometry.x], radius=3, color=colour, weight=1, fill=True, fill_opacity=0.8,
                 tooltip=html.escape(str(row.demand_id)),
             ).add_to(group)  # fmt: skip
         group.add_to(m)
-    for gdf, name, fill in ((facilities, "计入的设施", True), (planned, "规划设施（对比）", False)):
+    for gdf, name, fill in ((facilities, gettext("计入的设施"), True), (planned, gettext("规划设施（对比）"), False)):
         if gdf is None or not len(gdf):
             continue
         group = folium.FeatureGroup(name=name)
@@ -402,14 +426,14 @@ def gaps() -> str | BaseResponse | tuple[str, int]:
     form["threshold"] = data.get("threshold", "").strip()
     form["roads"] = data.get("roads") == "on"
     if len(checked["thresholds"]) > 1:
-        errors.append("缺口分析只用一个阈值。")
+        errors.append(gettext("缺口分析只用一个阈值。"))
     try:
         form["hex_size"] = float(data.get("hex_size", ""))
         if not 100 <= form["hex_size"] <= 5000:
             raise ValueError
     except ValueError:
         form["hex_size"] = data.get("hex_size", "")
-        errors.append(f"六边形大小须为 100–5000 米之间的数字；收到 {data.get('hex_size')!r}。")
+        errors.append(gettext("六边形大小须为 100–5000 米之间的数字；收到 %(value)r。", value=data.get("hex_size")))
     if errors:
         return _gaps_form(form, errors=errors), 400
     job_id = jobs.submit_job("gaps", form, user=current_user.name)
@@ -434,14 +458,14 @@ def run_gaps_job(job: Job, progress: jobs.JobProgress, out_dir: Path) -> jobs.Jo
     options = {"facilities": p["facilities"], "statuses": schema.IN_SERVICE_STATUSES[p["facilities"]],
                "demand": p["demand"], "grid_spacing": 400.0, "roads": None, "datum": None}  # fmt: skip
     placer, facilities, demand, parameters = read_inputs(options, progress)
-    progress.stage("计算覆盖")
+    progress.stage(N_("计算覆盖"))
     coverage = measure_coverage(placer, facilities, demand, profile=p["profile"], thresholds=[p["threshold"]],
                                 parameters=parameters)  # fmt: skip
-    progress.stage("查找服务缺口" + ("和超出阈值的路段" if p["roads"] else ""))
+    progress.stage(N_("查找服务缺口和超出阈值的路段") if p["roads"] else N_("查找服务缺口"))
     found = find_gaps(coverage, demand, threshold=p["threshold"], hex_size_m=p["hex_size"],
                       placer=placer if p["roads"] else None, facilities=facilities if p["roads"] else None,
                       crs=get_district().crs)  # fmt: skip
-    progress.stage("写出结果文件（CSV、XLSX、GeoPackage、GeoJSON）")
+    progress.stage(N_("写出结果文件（CSV、XLSX、GeoPackage、GeoJSON）"))
     layers = found.layers()
     for i, (name, gdf) in enumerate(layers.items()):
         write_features(gdf, out_dir / "gaps.gpkg", layer_name=name, append=i > 0)
@@ -504,16 +528,16 @@ def gaps_map(district: District, hexagons: gpd.GeoDataFrame, uncovered: gpd.GeoD
         json.loads(
             shaded[["hex_id", "gap_share", "n_uncovered", "geometry"]].to_crs("EPSG:4326").to_json(drop_id=True)
         ),
-        name=f"服务缺口区（{len(shaded)} 个六边形）",
+        name=gettext("服务缺口区（%(n)s 个六边形）", n=len(shaded)),
         style_function=lambda f: {
             "color": "#7a1f1f",
             "weight": 1,
             "fillColor": "#c62828",
             "fillOpacity": 0.15 + 0.6 * float(f["properties"]["gap_share"]),
         },  # fmt: skip
-        tooltip=folium.GeoJsonTooltip(fields=["n_uncovered"], aliases=["未覆盖需求点"]),
+        tooltip=folium.GeoJsonTooltip(fields=["n_uncovered"], aliases=[gettext("未覆盖需求点")]),
     ).add_to(m)
-    group = folium.FeatureGroup(name=f"未覆盖的需求点（{len(uncovered)}）")
+    group = folium.FeatureGroup(name=counted(gettext("未覆盖的需求点"), len(uncovered)))
     for row in uncovered.itertuples():
         folium.CircleMarker([row.geometry.y, row.geometry.x], radius=3, color="#c62828", weight=1, fill=True,
                             fill_opacity=0.8, tooltip=html.escape(str(row.demand_id))).add_to(group)  # fmt: skip
@@ -527,13 +551,13 @@ def _base_map(district: District) -> folium.Map:
     m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=11, tiles=None, control_scale=True)
     folium.GeoJson(
         json.loads(boundary.to_json(drop_id=True)),
-        name="区界",
+        name=gettext("区界"),
         style_function=lambda _f: {"color": "#2d3a4a", "weight": 2, "fillColor": "#ffffff", "fillOpacity": 0.85},
         interactive=False,
     ).add_to(m)
     folium.GeoJson(
         json.loads(district.town_areas[[schema.TOWN_CODE, "geometry"]].to_crs("EPSG:4326").to_json(drop_id=True)),
-        name="镇街范围（近似）",
+        name=gettext("镇街范围（近似）"),
         style_function=lambda _f: {"color": "#6b7785", "weight": 1, "dashArray": "4 4", "fill": False},
         interactive=False,
     ).add_to(m)
@@ -561,10 +585,11 @@ def targets() -> str | tuple[str, int]:
     try:
         on = date.fromisoformat(text)
     except ValueError:
-        abort(400, f"日期须写成 YYYY-MM-DD（如 2025-06-30）；收到 {text!r}。")
+        abort(400, gettext("日期须写成 YYYY-MM-DD（如 2025-06-30）；收到 %(value)r。", value=text))
     district = get_district()
     report = targets_report_from_store(get_store(), district.plan_dir, district.towns, on=on).to_dict()
-    return render_template("planner/targets.html", report=report, on=on, status_labels=TARGET_STATUS_LABELS)
+    return render_template("planner/targets.html", report=report, on=on,
+                           status_labels=translated(TARGET_STATUS_LABELS))  # fmt: skip
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -579,11 +604,16 @@ def town_and_village_names(district: District) -> tuple[dict[str, str], dict[str
     )
 
 
+def counted(label: str, n: int) -> str:
+    """Return a map legend entry: ``label`` with its count in brackets."""
+    return gettext("%(label)s（%(n)s）", label=label, n=n)
+
+
 def _get_job(job_id: str) -> Job:
     try:
         return job_store.get_job(get_store(), job_id)
     except NotFoundError:
-        abort(404, f"没有编号为 {job_id!r} 的分析任务。")
+        abort(404, gettext("没有编号为 %(id)r 的分析任务。", id=job_id))
 
 
 def _json_safe(value: Any) -> Any:

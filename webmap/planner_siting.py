@@ -33,6 +33,7 @@ from webmap.planner import (
     _finish_map,
     _json_safe,
     bp,
+    counted,
     town_and_village_names,
 )
 from webmap.security import nonce_inline_scripts
@@ -501,7 +502,7 @@ def siting_map(district: District, sites: gpd.GeoDataFrame, assignment: gpd.GeoD
         (~assignment["covered"], _("仍未覆盖的需求点"), "#c62828"),
     )
     for mask, name, colour in groups:
-        group = folium.FeatureGroup(name=f"{name}（{int(mask.sum())}）")
+        group = folium.FeatureGroup(name=counted(name, int(mask.sum())))
         for row in assignment[mask].itertuples():
             folium.CircleMarker([row.geometry.y, row.geometry.x], radius=3, color=colour, weight=1, fill=True,
                                 fill_opacity=0.8, tooltip=html.escape(str(row.demand_id))).add_to(group)  # fmt: skip
@@ -509,7 +510,7 @@ def siting_map(district: District, sites: gpd.GeoDataFrame, assignment: gpd.GeoD
     counts = assignment["site_id"].value_counts()
     for new, name, fill in ((False, _("保留的现有站点"), "#0b4f9c"), (True, _("新选站点"), "#f28c28")):
         chosen = sites[sites["new"].astype(bool) == new]
-        group = folium.FeatureGroup(name=f"{name}（{len(chosen)}）")
+        group = folium.FeatureGroup(name=counted(name, len(chosen)))
         for row in chosen.itertuples():
             label = _("%(name)s（%(id)s）：分配 %(n)s 个需求点", name=row.name or "", id=row.id,
                       n=int(counts.get(str(row.id), 0)))  # fmt: skip

@@ -1,4 +1,4 @@
-"""Tests for the English staff pages (issue 8): caseworker list, toilet register, admin users, sign-in.
+"""Tests for the English staff pages (issue 8): caseworker list, toilet register, admin users, sign-in, planner.
 
 With ``?lang=en`` the staff pages show English headings and labels; what stays Chinese is data
 (town, village and toilet names, addresses, needs, masked names) and the "中文" switch link. The
@@ -8,15 +8,18 @@ Chinese default still renders Chinese.
 from __future__ import annotations
 
 import re
+import shutil
 from html.parser import HTMLParser
 
 import pandas as pd
 import pytest
 
-from layers import schema
+from layers import jobs as job_store
+from layers import schema, users
 from layers.privacy import read_households
 from tests.webmap import staff_fixtures
-from tests.webmap.staff_fixtures import ACCOUNTS, TOWN_A, csrf_token
+from tests.webmap.staff_fixtures import ACCOUNTS, TOWN_A, cheap_hash, csrf_token, log_in
+from webmap import create_app, jobs
 from webmap.store import get_district, get_store
 
 demo_key, demo_db, demo_cache = staff_fixtures.demo_key, staff_fixtures.demo_db, staff_fixtures.demo_cache
@@ -174,6 +177,105 @@ def test_error_messages_in_english(client_as, role_key, path, message):
     response = client.get(path + ("&" if "?" in path else "?") + "lang=en")
     assert response.status_code in (400, 404)
     assert message in response.get_data(as_text=True)
+
+
+# --- planner ---------------------------------------------------------------------------------------
+
+# 15 渝馨家园, one per town, today's centres kept, villages within 15 min by car.
+_SITING_FORM = {"layer": "service_centre", "model": "max_coverage", "p": "15", "per_town": "1", "keep_existing": "on",
+                "demand": "village", "profile": "drive", "threshold": "15min", "candidate_radius": "2km",
+                "candidates_per_town": "8", "method": "exact", "time_limit": "60"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def siting_run(tmp_path_factory, demo_db, demo_key, app_cache_dir):
+    """One siting job run to the end on a copy of the demo store; yields the app, a planner client and its id."""
+    folder = tmp_path_factory.mktemp("i18n-siting")
+    shutil.copyfile(demo_db, folder / "accessplan.sqlite")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(users, "generate_password_hash", cheap_hash)
+        app = create_app({"TESTING": True, "SECRET_KEY": "test-secret", "ENCRYPTION_KEY": demo_key,
+                          "DATABASE_URL": f"sqlite:///{folder / 'accessplan.sqlite'}",
+                          "CACHE_DIR": str(app_cache_dir), "JOBS_DIR": str(folder / "jobs")})  # fmt: skip
+        client = app.test_client()
+        assert log_in(client, "planner").status_code == 302
+        response = client.post(
+            "/planner/siting", data={**_SITING_FORM, "csrf_token": csrf_token(client, "/planner/siting")}
+        )
+        assert response.status_code == 303, response.get_data(as_text=True)
+        job_id = response.headers["Location"].rsplit("/", 1)[-1]
+        jobs.wait_for_job(app, job_id, timeout_s=300)
+        yield app, client, job_id
+        jobs.shutdown_worker(app)
+        app.extensions["accessplan_store"].close()
+
+
+def test_planner_index_in_english(client_as):
+    page = _english(client_as("planner"), "/planner/")
+    assert "<h1>Planning analyses</h1>" in page
+    assert ">Coverage</a>: Network distance or time from every demand point" in page
+    assert ">Service gaps</a>:" in page and ">Plan targets dashboard</a>:" in page
+    assert '<h2 id="jobs-heading">Recent analysis jobs</h2>' in page and "<p>No analysis jobs yet.</p>" in page
+    assert _leftover_chinese(page, set()) == []
+
+
+def test_coverage_form_in_english(client_as):
+    page = _english(client_as("planner"), "/planner/coverage")
+    assert "<h1>Coverage</h1>" in page
+    assert '<label for="facilities">Facility layer</label>' in page
+    assert ">Yuxin Home (disability service centre)</option>" in page
+    assert '<option value="household" selected>Households in need (IDs, towns and villages only)</option>' in page
+    assert '<option value="walk" selected>Walking</option>' in page and ">Wheelchair</option>" in page
+    assert '<label for="thresholds">Thresholds (one or more, separated by commas)</label>' in page
+    assert '<button type="submit">Start the analysis</button>' in page
+    assert _leftover_chinese(page, set()) == []
+
+
+def test_a_bad_coverage_form_is_explained_in_english(client_as):
+    client = client_as("planner")
+    _english(client, "/planner/coverage")  # remembers English in the cookie
+    form = {"facilities": "service_centre", "demand": "village", "profile": "walk", "thresholds": "800 steps",
+            "grid_spacing": "10", "csrf_token": csrf_token(client, "/planner/coverage")}  # fmt: skip
+    response = client.post("/planner/coverage", data=form)
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "The form has these problems; please correct them and submit again:" in page
+    assert "<li>Threshold &#39;800 steps&#39; not understood: write it like 800m, 1.5km or 15min.</li>" in page
+    assert "<li>The grid spacing must be a number between 50 and 5000 metres; got &#39;10&#39;.</li>" in page
+    assert _leftover_chinese(page, set()) == []
+
+
+def test_siting_form_in_english(client_as):
+    page = _english(client_as("planner"), "/planner/siting")
+    assert "<h1>Siting</h1>" in page
+    assert '<label for="model">Siting model</label>' in page
+    assert '<option value="max_coverage" selected>Maximal covering (most demand within the threshold)</option>' in page
+    assert '<option value="drive" selected>Driving</option>' in page
+    assert '<button type="submit">Start siting</button>' in page
+    assert _leftover_chinese(page, set()) == []
+
+
+def test_a_finished_siting_result_in_english(siting_run):
+    app, client, job_id = siting_run
+    page = _english(client, f"/planner/jobs/{job_id}")
+    assert f"<h1>Siting · Job {job_id[:8]}</h1>" in page
+    assert 'Status: <strong id="job-status">Done</strong>' in page
+    assert "<li>Model: Maximal covering (most demand within the threshold); Sites chosen: " in page
+    assert '<strong id="n-sites">15</strong> (10 new)</li>' in page
+    assert (
+        '<h2 id="sites-heading">Chosen sites</h2>' in page
+        and '<h2 id="downloads-heading">Download the results</h2>' in page
+    )
+    for label in ("Site", "Town", "Type", "Longitude", "Latitude"):
+        assert f'<th scope="col">{label}</th>' in page
+    # Map legends (in the map's script): sites kept and new, demand points by before/after coverage.
+    assert "Existing sites kept (5)" in page and "Newly chosen sites (10)" in page
+    assert "Lines from demand points to their assigned sites" in page
+    with app.app_context():
+        sites = pd.DataFrame(job_store.get_job(get_store(), job_id).result["sites"])
+    assert sites["new"].sum() == 10 and (~sites["new"].astype(bool)).sum() == 5  # 15 towns, one each, 5 kept
+    data = _town_and_village_names(app) | _strings(sites)
+    assert _leftover_chinese(page, data) == []
 
 
 # --- Chinese default -----------------------------------------------------------------------------
