@@ -1,4 +1,9 @@
-"""The four location models (max coverage, p-median, set cover, p-center), network costs and before/after."""
+"""The four location models (max coverage, p-median, set cover, p-center), network costs and before/after.
+
+Every model is built with the constructor they share, ``from_cost_matrix`` (``base.SitingModel``),
+or ``from_network``; a model only declares which options it takes and its defaults, its MILP,
+objective and heuristic.
+"""
 
 from __future__ import annotations
 
@@ -38,7 +43,6 @@ class MaxCoverage(SitingModel):
 
     name: ClassVar[str] = "max_coverage"
     _maximise: ClassVar[bool] = True
-
     _needs_threshold: ClassVar[bool] = True
     _takes_max_cost: ClassVar[bool] = False
 
