@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io as _io
+import itertools
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -168,8 +169,33 @@ def _read_csv(path: Path, sheet: str | int | None) -> pd.DataFrame:
     else:
         msg = f"{path.name!r} is neither UTF-8 nor GB18030 text; save it as CSV UTF-8 from Excel."
         raise ValueError(msg)
-    rows = csv.reader(_io.StringIO(text, newline=""))
-    return _table_from_rows(rows, path)
+    return _table_from_csv_text(text, path)
+
+
+def _table_from_csv_text(text: str, path: Path) -> pd.DataFrame:
+    """Build the raw table of a CSV: pandas' C tokenizer for the columns, `csv` for the header rows.
+
+    The first rows (where the header is searched) are read with the `csv` module too; if pandas
+    tokenizes them differently, or a later row is wider than all of them, the whole file goes through
+    the `csv` module instead (same table, slower).
+    """
+    head = list(itertools.islice(csv.reader(_io.StringIO(text, newline="")), MAX_HEADER_SEARCH_ROWS))
+    width = max(map(len, head), default=0)
+    if width:
+        try:
+            frame = pd.read_csv(
+                _io.StringIO(text), header=None, names=range(width), index_col=False, dtype=object,
+                na_filter=False, keep_default_na=False, skip_blank_lines=False, engine="c",
+            )  # fmt: skip
+        except pd.errors.ParserError:
+            frame = None
+        if frame is not None and frame.iloc[: len(head)].to_numpy().tolist() == [
+            [*r, *([""] * (width - len(r)))] for r in head
+        ]:
+            h = _find_header(head)
+            columns = [frame[j].to_numpy(dtype=object)[h + 1 :] for j in range(width)]
+            return _table_from_columns(head[h], h, columns, path)
+    return _table_from_rows(list(csv.reader(_io.StringIO(text, newline=""))), path)
 
 
 def _read_xlsx(path: Path, sheet: str | int | None) -> pd.DataFrame:
@@ -243,43 +269,56 @@ def _find_header(rows: Sequence[Sequence[object]]) -> int:
 
 def _table_from_rows(rows: Iterable[Sequence[object]], path: Path) -> pd.DataFrame:
     """Build a raw table from spreadsheet rows (first row = sheet row 1)."""
-    head: list[Sequence[object]] = []
-    iterator = iter(rows)
-    for row in iterator:
-        head.append(row)
-        if len(head) >= MAX_HEADER_SEARCH_ROWS:
-            break
-    if not head:
+    all_rows = rows if isinstance(rows, list) else list(rows)
+    if not all_rows:
         return pd.DataFrame(index=pd.RangeIndex(0, name=ROW))
-    h = _find_header(head)
-    header = [None if _blank(c) else str(c).strip() for c in head[h]]
-    body_rows = [*head[h + 1 :], *iterator]
-    width = max([len(header), *(len(r) for r in body_rows)]) if body_rows else len(header)
+    h = _find_header(all_rows[:MAX_HEADER_SEARCH_ROWS])
+    body = all_rows[h + 1 :]
+    lengths = set(map(len, body))
+    width = max(len(all_rows[h]), *lengths) if body else len(all_rows[h])
+    if lengths - {width}:
+        body = [(*r, *([None] * (width - len(r)))) for r in body]
+    columns = list(zip(*body, strict=True)) if body else [() for _ in range(width)]
+    return _table_from_columns(all_rows[h], h, columns, path)
+
+
+def _table_from_columns(
+    header_row: Sequence[object], h: int, columns: Sequence[Sequence[object]], path: Path
+) -> pd.DataFrame:
+    """Build a raw table from the header row (at position ``h``) and the columns of the rows below it.
+
+    Works column by column: a 100,000-row ledger is cleaned in tight per-column loops, not one
+    Python loop per row. Blank rows are dropped (the row numbers of the others stay as in the file).
+    """
+    header = [None if _blank(c) else str(c).strip() for c in header_row]
+    width = max(len(header), len(columns))
     header += [None] * (width - len(header))
-    numbers, records = [], []
-    for offset, row in enumerate(body_rows):
+    n = len(columns[0]) if columns else 0
+    blank = np.ones(n, dtype=bool)
+    arrays = []
+    for values in columns:
         # Plain str cells (all of a CSV's) take the first branch; `_cell` does the rest.
-        cells = [(c.strip() or None) if c.__class__ is str else _cell(c) for c in row]
-        if cells.count(None) == len(cells):
-            continue
-        cells += [None] * (width - len(cells))
-        records.append(cells)
-        numbers.append(h + 2 + offset)
-    data = pd.DataFrame.from_records(records, columns=range(width)) if records else pd.DataFrame(columns=range(width))
-    data = data.astype(object)
-    data = data.where(data.notna(), None)
-    keep, names, seen = [], [], set()
+        cells = np.empty(n, dtype=object)
+        cells[:] = [(c.strip() or None) if c.__class__ is str else _cell(c) for c in values]
+        blank &= np.equal(cells, None)
+        cells[pd.isna(cells)] = None  # NaN/NaT cells read as blanks too (but do not make a row blank)
+        arrays.append(cells)
+    arrays += [np.full(n, None, dtype=object)] * (width - len(arrays))
+    keep = ~blank
+    numbers = np.arange(h + 2, h + 2 + n, dtype=np.int64)[keep]
+    kept, names, seen = [], [], set()
     for j, name in enumerate(header):
-        if name is None and data[j].isna().all():
+        cells = arrays[j][keep]
+        if name is None and not any(c is not None for c in cells):
             continue  # an empty, unnamed column (formatting only)
         label = name if name is not None else f"({get_column_letter(j + 1)})"
         while label in seen:
             label = f"{label}.{get_column_letter(j + 1)}"
         seen.add(label)
-        keep.append(j)
+        kept.append(cells)
         names.append(label)
-    table = data[keep].set_axis(names, axis=1)
-    table.index = pd.Index(numbers, name=ROW, dtype=np.int64)
+    table = pd.DataFrame(dict(enumerate(kept)), index=pd.Index(numbers, name=ROW, dtype=np.int64), dtype=object)
+    table.columns = names
     logger.debug("Header of %s found on row %d: %r", path.name, h + 1, names)
     return table
 

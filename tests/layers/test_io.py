@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import csv
+import io as stdlib_io
 import json
 from datetime import date
 
@@ -202,3 +204,21 @@ def test_write_features_keeps_lines_and_polygons_in_one_geopackage(tmp_path):
     assert back.crs.to_epsg() == 4326 and back.geometry.iloc[0].length == pytest.approx(0.001, rel=0.1)
     with pytest.raises(ValueError, match=r"\.gpkg or \.geojson"):
         write_features(hexes, tmp_path / "x.csv", layer_name="h")
+
+
+def test_csv_fast_path_reads_the_same_table_as_the_csv_module(tmp_path):
+    text = (
+        '璧山区 2024 台账,,\r\n\r\n编号,姓名,经度,纬度\n 1 ,"a\nb",106.2,\n\n2,  ,"q""uote",29\n'
+        '3,ab"c,"d"e\n4\n,,,\n"5",\t,,\r\n6,x,y,z,extra,,\n'
+    )
+    path = tmp_path / "awkward.csv"
+    path.write_text(text, encoding="utf-8")
+    table = lio.read_table(path)
+    expected = lio._table_from_rows(list(csv.reader(stdlib_io.StringIO(text, newline=""))), path)
+    pd.testing.assert_frame_equal(table, expected)
+    assert list(table.index) == [4, 6, 7, 8, 10, 11]  # blank rows dropped, row numbers as the file shows them
+    assert table.loc[4, "姓名"] == "a\nb" and table.loc[6, "经度"] == 'q"uote' and table.loc[6, "姓名"] is None
+    assert list(table.columns) == ["编号", "姓名", "经度", "纬度", "(E)"]
+    wider_later = tmp_path / "wider.csv"  # a row wider than the first 30: the csv-module path
+    wider_later.write_text("id,name,lon,lat\n" + "1,a,1,2\n" * 40 + "2,b,3,4,5\n", encoding="utf-8")
+    assert lio.read_table(wider_later).shape == (41, 5)
