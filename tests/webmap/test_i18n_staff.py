@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from datetime import date
 from html.parser import HTMLParser
 
 import pandas as pd
@@ -253,6 +254,36 @@ def test_siting_form_in_english(client_as):
     assert '<option value="drive" selected>Driving</option>' in page
     assert '<button type="submit">Start siting</button>' in page
     assert _leftover_chinese(page, set()) == []
+
+
+def test_gaps_form_in_english(client_as):
+    page = _english(client_as("planner"), "/planner/gaps")
+    assert "<h1>Service gaps</h1>" in page
+    assert '<label for="hex_size">Hexagon size (metres)</label>' in page
+    assert '<label for="roads">Also find road stretches beyond the threshold (slower)</label>' in page
+    assert _leftover_chinese(page, set()) == []
+
+
+def test_targets_dashboard_in_english(app, client_as):
+    from analyses.targets import targets_report_from_store
+
+    client = client_as("planner")
+    _english(client, "/planner/")  # remembers English in the cookie
+    response = client.get("/planner/targets", query_string={"date": "2023-06-30"})
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "<h1>Plan targets dashboard</h1>" in page
+    assert "<p>Plan period 2021–2025; the state on 2023-06-30.</p>" in page
+    assert '<h2 id="indicators-heading">Main indicators (Box 1)</h2>' in page
+    for label in ("No.", "Task", "Lead units", "Start", "Deadline", "Status", "Days to the deadline"):
+        assert f'<th scope="col">{label}</th>' in page
+    with app.app_context():
+        district = get_district()
+        report = targets_report_from_store(get_store(), district.plan_dir, district.towns, on=date(2023, 6, 30))
+    tables = report.to_dict()
+    data = {str(v) for key in ("indicators", "key_projects", "plan_tasks", "huican_tasks") for row in tables[key]
+            for v in row.values() if isinstance(v, str)}  # fmt: skip
+    assert _leftover_chinese(page, data) == []
 
 
 def test_a_finished_siting_result_in_english(siting_run):
