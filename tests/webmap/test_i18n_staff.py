@@ -286,6 +286,74 @@ def test_targets_dashboard_in_english(app, client_as):
     assert _leftover_chinese(page, data) == []
 
 
+def _fake_coverage(job, progress, out_dir):
+    """A coverage job without the network: two towns, two points each, covered by hand (800m: 2 of 4; 1km: 3 of 4)."""
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    a = {"p1": True, "p2": True, "p3": False, "p4": False}
+    covered = {"p1": True, "p2": False, "p3": True, "p4": True} if job.parameters["thresholds"] == ["1km"] else a
+    towns = {"p1": "500120001", "p2": "500120001", "p3": "500120100", "p4": "500120100"}
+    column = f"covered_{job.parameters['thresholds'][0]}"
+    points = gpd.GeoDataFrame({"demand_id": list(covered), "town_code": list(towns.values()),
+                               column: list(covered.values())},
+                              geometry=[Point(106.2 + i / 100, 29.6) for i in range(4)], crs="EPSG:4326")  # fmt: skip
+    points.to_file(out_dir / "coverage.gpkg", layer="coverage")
+    facilities = gpd.GeoDataFrame(
+        {"id": ["F1"], "name": ["渝馨家园 F1"]}, geometry=[Point(106.21, 29.6)], crs="EPSG:4326"
+    )
+    facilities.to_file(out_dir / "coverage.gpkg", layer="facilities")
+    n = sum(covered.values())
+    by_town = [{"town_code": t, "points": 2, f"{column}_count": sum(covered[p] for p in towns if towns[p] == t),
+                f"{column}_share": sum(covered[p] for p in towns if towns[p] == t) / 2, "unreachable": 0}
+               for t in ("500120001", "500120100")]  # fmt: skip
+    summary = {"points": 4, "unreachable": 0, "too_far_from_road": 0, column: {"covered": n, "weighted_share": n / 4}}
+    return jobs.JobOutcome(result={"coverage_columns": [column], "summary": summary, "by_town": by_town,
+                                   "by_village": [], "scenario": None})  # fmt: skip
+
+
+def test_a_coverage_result_and_a_comparison_in_english(app, client_as, tmp_path):
+    app.config["JOBS_DIR"] = str(tmp_path / "jobs")
+    jobs.register_job_function(app, "coverage", _fake_coverage)
+    client = client_as("planner")
+    _english(client, "/planner/")  # remembers English in the cookie
+    form = {"facilities": "service_centre", "demand": "village", "profile": "walk", "grid_spacing": "400"}
+    ids = []
+    for threshold in ("800m", "1km"):
+        token = csrf_token(client, "/planner/coverage")
+        response = client.post("/planner/coverage", data={**form, "thresholds": threshold, "csrf_token": token})
+        assert response.status_code == 303, response.get_data(as_text=True)
+        ids.append(response.headers["Location"].rsplit("/", 1)[-1])
+        jobs.wait_for_job(app, ids[-1])
+    data = _town_and_village_names(app) | {"渝馨家园 F1"}
+    page = client.get(f"/planner/jobs/{ids[0]}").get_data(as_text=True)
+    assert f"<h1>Coverage · Job {ids[0][:8]}</h1>" in page
+    assert '<th scope="col">Covered (800m)</th>' in page and "<td>2 / 4</td>" in page
+    assert "Demand points unreachable along the roads: 0; demand points too far from a road: 0." in page
+    assert "Demand points covered (2)" in page and "Facilities counted" in page  # map legends
+    assert _leftover_chinese(page, data) == []
+    listing = client.get("/planner/").get_data(as_text=True)
+    assert "<td>Coverage</td>" in listing and "<td>Done</td>" in listing
+    assert _leftover_chinese(listing, data) == []
+    page = client.get(f"/planner/compare?a={ids[0]}&b={ids[1]}").get_data(as_text=True)
+    assert "<h1>Compare results: Coverage</h1>" in page
+    assert "<td>2</td><td>3</td><td>+1</td>" in page  # covered in A, in B, change
+    assert "3 in all: 2 newly covered, 1 no longer covered." in page  # p3, p4 gained; p2 lost
+    assert _leftover_chinese(page, data) == []
+
+
+def test_job_stages_stored_in_chinese_are_shown_in_english(app):
+    from webmap.planner import stage_label
+
+    with app.test_request_context("/planner/", query_string={"lang": "en"}):
+        assert stage_label("计算覆盖") == "Measuring coverage"  # marked with N_ in the worker, stored in Chinese
+        assert stage_label("求解完成") == "Solved"
+        assert stage_label(None) == "Waiting to start"
+        assert stage_label("reading the facility and demand points") == "reading the facility and demand points"
+    with app.test_request_context("/planner/"):
+        assert stage_label("计算覆盖") == "计算覆盖"
+
+
 def test_a_finished_siting_result_in_english(siting_run):
     app, client, job_id = siting_run
     page = _english(client, f"/planner/jobs/{job_id}")
