@@ -69,7 +69,7 @@ def check_id_numbers(values: pd.Series, *, today: date | None = None) -> tuple[p
         ``<NA>``), and the reason it is invalid where invalid (else ``<NA>``). Both are ``string``.
     """
     text = _normalised_objects(values)
-    fmt_ok = np.fromiter((v is not None and _ID_RE.fullmatch(v) is not None for v in text), bool, len(text))
+    fmt_ok = _well_formed(text, ID_LENGTH)
     reason = np.where(_present(text) & ~fmt_ok, REASON_ID_FORMAT, None).astype(object)
     if fmt_ok.any():
         digits = _digit_matrix(text[fmt_ok], ID_LENGTH)
@@ -93,7 +93,7 @@ def check_certificate_numbers(values: pd.Series, *, today: date | None = None) -
         ``(normalised, reason)`` as in `check_id_numbers`.
     """
     text = _normalised_objects(values)
-    fmt_ok = np.fromiter((v is not None and _CERT_RE.fullmatch(v) is not None for v in text), bool, len(text))
+    fmt_ok = _well_formed(text, CERTIFICATE_LENGTH)
     reason = np.where(_present(text) & ~fmt_ok, REASON_CERT_FORMAT, None).astype(object)
     if fmt_ok.any():
         digits = _digit_matrix(text[fmt_ok], CERTIFICATE_LENGTH)
@@ -160,10 +160,27 @@ def _scalar(check, value: object, *, today: date | None) -> tuple[str | None, st
     return None, str(reason.iloc[0])
 
 
+def _well_formed(text: np.ndarray, width: int) -> np.ndarray:
+    """Return where ``text`` (normalised, None where missing) matches `_ID_RE` (18) or `_CERT_RE` (20).
+
+    Vectorised on the character codes: ``width`` characters, ASCII digits except the 18th, which may
+    also be ``X``. Same result as the regular expressions' ``fullmatch``.
+    """
+    cells = np.where(np.equal(text, None), "", text)
+    lengths = np.fromiter(map(len, cells), np.int64, len(cells))
+    codes = cells.astype(f"U{width}").view(np.uint32).reshape(len(text), width).astype(np.int64)
+    digit = (codes >= ord("0")) & (codes <= ord("9"))
+    digit[:, ID_LENGTH - 1] |= codes[:, ID_LENGTH - 1] == ord("X")
+    return digit.all(axis=1) & (lengths == width)
+
+
 def _normalised_objects(values: pd.Series) -> np.ndarray:
     """Return an object array of upper-case text without whitespace, None where missing."""
     out = []
     for v in values.to_numpy(dtype=object):
+        if v.__class__ is str and v.isalnum():  # the usual cell: nothing to remove
+            out.append(v.upper())
+            continue
         if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
             out.append(None)
             continue

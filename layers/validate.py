@@ -592,7 +592,7 @@ class _Context:
         raw_id = self.raw_or_empty(schema.ID_NUMBER)
         id_text = _text(raw_id)
         id_norm, id_reason = check_id_numbers(id_text.reset_index(drop=True), today=today)
-        numeric = _numeric_cells(raw_id, id_text)
+        numeric = _numeric_cells(raw_id, id_text, id_reason.notna())
         if schema.ID_NUMBER in self.raw:
             self.add(id_text.isna().to_numpy(), schema.ID_NUMBER, None, REQUIRED, "every household needs 身份证号")
         fix = id_reason.astype(object).where(~numeric, id_reason.astype(object) + "; " + _EXCEL_NUMBER_FIX)
@@ -614,7 +614,7 @@ class _Context:
                 REQUIRED,
                 "every household needs 残疾人证号",
             )
-        numeric = _numeric_cells(raw_cert, cert_text)
+        numeric = _numeric_cells(raw_cert, cert_text, cert_reason.notna())
         fix = cert_reason.astype(object).where(~numeric, cert_reason.astype(object) + "; " + _EXCEL_NUMBER_FIX)
         self.add(cert_reason.notna().to_numpy(), schema.CERTIFICATE_NUMBER, cert_text, CERTIFICATE_NUMBER, fix)
         cert_objects, id_objects = _objects(cert_norm), _objects(id_norm)
@@ -815,12 +815,19 @@ def _na_text(n: int) -> pd.Series:
     return pd.Series([pd.NA] * n, dtype="string")
 
 
-def _numeric_cells(raw: pd.Series, text: pd.Series) -> pd.Series:
-    """Return True where a cell was a spreadsheet number (int/float) or scientific notation."""
-    kinds = raw.reset_index(drop=True).map(type)
-    numeric = kinds.isin((int, float, np.int64, np.float64))
-    sci = text.str.fullmatch(r"\d(\.\d+)?[eE]\+?\d+").fillna(False).astype(bool)
-    return (numeric | sci).reset_index(drop=True)
+def _numeric_cells(raw: pd.Series, text: pd.Series, among: pd.Series) -> pd.Series:
+    """Return True where a cell was a spreadsheet number (int/float) or scientific notation.
+
+    Only the cells where ``among`` is True are looked at (the rows with a problem); others are False.
+    """
+    out = np.zeros(len(text), dtype=bool)
+    where = np.flatnonzero(among.to_numpy(dtype=bool, na_value=False))
+    if where.size:
+        kinds = raw.reset_index(drop=True).iloc[where].map(type)
+        numeric = kinds.isin((int, float, np.int64, np.float64)).to_numpy(dtype=bool)
+        sci = text.iloc[where].str.fullmatch(r"\d(\.\d+)?[eE]\+?\d+").fillna(False).to_numpy(dtype=bool)
+        out[where] = numeric | sci
+    return pd.Series(out)
 
 
 def _place_lookup(codes: pd.Series, names: pd.Series, *, suffixes: tuple[str, ...]) -> dict[str, str]:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -101,3 +102,16 @@ def test_masks():
     assert mask_number(None) == ""
     assert mask_name("张三丰") == "张*"
     assert mask_name(float("nan")) == ""
+
+
+def test_vectorised_format_check_agrees_with_the_regular_expressions():
+    from layers.idcard import _CERT_RE, _ID_RE, _well_formed
+
+    cells = [
+        "500227194401116803", "50022719440111680X", "5002271944011168x3", "50022719440111680", "5002271944011168031",
+        "５00227194401116803", "500227194401116803\x00", "", "50022719440111680312", "5002271944011168031X", None,
+    ]  # fmt: skip
+    text = np.array(cells, dtype=object)
+    for width, pattern in ((18, _ID_RE), (20, _CERT_RE)):
+        expected = [c is not None and pattern.fullmatch(c) is not None for c in cells]
+        assert _well_formed(text, width).tolist() == expected
