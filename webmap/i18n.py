@@ -11,7 +11,7 @@ Update the catalogs after changing a message::
 
     pybabel extract -F webmap/translations/babel.cfg -k N_ -k translate --no-location \
         --sort-output -o webmap/translations/messages.pot webmap
-    pybabel update -i webmap/translations/messages.pot -d webmap/translations --no-location
+    pybabel update -i webmap/translations/messages.pot -d webmap/translations --no-fuzzy-matching --ignore-obsolete
     (translate the new entries of en/LC_MESSAGES/messages.po; copy msgid to msgstr in zh_Hans_CN)
     pybabel compile -d webmap/translations
 """
