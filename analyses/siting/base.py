@@ -26,17 +26,19 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Method = Literal["exact", "heuristic"]
-
-
 Progress = Callable[[str, float], None]
-
-
 #: Largest dense demand × candidate table the heuristic builds (cells).
 MAX_HEURISTIC_CELLS = 50_000_000
 
 
 class SitingModel:
-    """Shared machinery; subclasses build their MILP and heuristic matrix."""
+    """Shared machinery of the siting models: the one constructor, solving, evaluation and reporting.
+
+    A subclass sets ``name``, which options ``from_cost_matrix`` takes (``_takes_p``,
+    ``_needs_threshold``, ``_takes_max_cost``, ``_takes_capacity``) and its defaults
+    (``_default_max_cost``, ``_extra_parameters``), and builds its MILP (``_milp``), objective and
+    heuristic sites.
+    """
 
     name: ClassVar[str] = ""
     _maximise: ClassVar[bool] = False
