@@ -21,6 +21,7 @@ import shapely
 
 from geo.errors import NetworkError
 from geo.profiles import Profile, highway_class, travel_time_s
+from geo.reduction import PendantTrees, core_graph, peel_pendant_trees
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -199,6 +200,41 @@ class PreparedNetwork:
                 _frozen(pg.arc_cost(weight, reverse=reverse)[order], np.float64),
             )
         return self._search_graphs[key]
+
+    @cached_property
+    def _pendant_trees(self) -> dict[tuple, object]:
+        return {}
+
+    def _peeled(self, profile: str, weight: Weight) -> PendantTrees:
+        """Pendant trees over ``search_rank`` positions, built on first use and kept."""
+        key = ("search", profile, weight)
+        if key not in self._pendant_trees:
+            self._pendant_trees[key] = peel_pendant_trees(*self.search_graph(profile, weight, reverse=False))
+        return self._pendant_trees[key]
+
+    def pendant_trees(self, profile: str, weight: Weight) -> PendantTrees:
+        """Return the pendant trees of a profile's arcs (``geo.reduction``) over node positions.
+
+        Core index ``j`` (``core[j]``) is row ``j`` of ``search_core``; built on first use and kept.
+        Raises ``KeyError`` for an unprepared profile.
+        """
+        key = ("nodes", profile, weight)
+        if key not in self._pendant_trees:
+            node_of_rank = np.argsort(self.search_rank).astype(np.int32)
+            self._pendant_trees[key] = self._peeled(profile, weight).relabelled(node_of_rank)
+        return self._pendant_trees[key]
+
+    def search_core(self, profile: str, weight: Weight, *, reverse: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the CSR (indptr, indices, costs) of ``search_graph`` restricted to the core of ``pendant_trees``.
+
+        Row ``j`` is node ``pendant_trees(profile, weight).core[j]``; rows follow ``search_rank``
+        order. Built on first use and kept.
+        """
+        key = ("core", profile, weight, reverse)
+        if key not in self._pendant_trees:
+            trees = self._peeled(profile, weight)
+            self._pendant_trees[key] = core_graph(*self.search_graph(profile, weight, reverse=reverse), trees)
+        return self._pendant_trees[key]
 
     def save(self, path: str | Path) -> None:
         """Write the arrays to an uncompressed ``.npz`` file at ``path``."""

@@ -19,6 +19,8 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
+from geo.reduction import climb_to_core, fill_pendant_trees_inplace
+
 if TYPE_CHECKING:
     from geo.prepared import PreparedNetwork, ProfileGraph
     from geo.snapping import SnapResult
@@ -214,12 +216,17 @@ def _bounded_searches(A: sp.csr_matrix, n: int, k: int, limit: float):
 
 def _same_piece_pairs(src: _Ends, dst: _Ends) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (src row, dst row, direct cost) for points on the same piece, travelling along it."""
+    if not (len(src.piece) and len(dst.piece)):
+        empty = np.zeros(0, np.int64)
+        return empty, empty, np.zeros(0)
+    shared = np.zeros(max(int(src.piece.max()), int(dst.piece.max())) + 1, bool)
+    shared[dst.piece] = True
+    rows = np.flatnonzero(shared[src.piece] & np.isfinite(src.access))
     order = np.argsort(dst.piece, kind="stable")
     dst_sorted = dst.piece[order]
-    lo = np.searchsorted(dst_sorted, src.piece, side="left")
-    cnt = np.searchsorted(dst_sorted, src.piece, side="right") - lo
-    cnt[~np.isfinite(src.access)] = 0
-    i = np.repeat(np.arange(len(src.piece)), cnt)
+    lo = np.searchsorted(dst_sorted, src.piece[rows], side="left")
+    cnt = np.searchsorted(dst_sorted, src.piece[rows], side="right") - lo
+    i = np.repeat(rows, cnt)
     offset = np.arange(len(i)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
     j = order[np.repeat(lo, cnt) + offset]
     s, t, c = src.fraction[i], dst.fraction[j], src.piece_cost[i]
@@ -228,6 +235,55 @@ def _same_piece_pairs(src: _Ends, dst: _Ends) -> tuple[np.ndarray, np.ndarray, n
     cost = src.access[i] + dst.access[j] + along
     keep = np.isfinite(cost)
     return i[keep], j[keep], cost[keep]
+
+
+def _nearest_on_core(
+    net: PreparedNetwork, profile: str, weight: str, fac: _Ends, limit: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (cost, facility row) per node of the multi-source search TO the facilities.
+
+    The search runs on the core of the profile's pendant trees (``PreparedNetwork.search_core``):
+    facilities attached inside a tree enter the core at the tree's root with the tree path cost
+    added; afterwards the trees are filled from their roots (``geo.reduction``). Costs equal those
+    of the search on the whole graph; among exactly tied facilities another one may be named.
+    """
+    trees = net.pendant_trees(profile, weight)
+    indptr, indices, data = net.search_core(profile, weight, reverse=True)
+    k, nc = len(fac.a), len(trees.core)
+    node = np.concatenate([fac.a, fac.b])
+    cost = np.concatenate([fac.from_a, fac.from_b])
+    row = np.concatenate([np.arange(k), np.arange(k)])
+    ok = np.isfinite(cost)
+    (col, cost, row), inside = climb_to_core(trees, node[ok], cost[ok], row[ok])
+    # one arc per (facility, core node): the cheapest
+    order = np.lexsort((cost, col, row))
+    col, cost, row = col[order], cost[order], row[order]
+    first = np.r_[True, (row[1:] != row[:-1]) | (col[1:] != col[:-1])] if len(row) else np.zeros(0, bool)
+    col, cost, row = col[first], cost[first], row[first]
+    vindptr = indptr[-1] + np.cumsum(np.bincount(row, minlength=k))
+    A = sp.csr_matrix(
+        (
+            np.concatenate([data, cost]),
+            np.concatenate([indices, col.astype(indices.dtype)]),
+            np.concatenate([indptr, vindptr.astype(indptr.dtype)]),
+        ),
+        shape=(nc + k, nc + k),
+    )
+    A.has_sorted_indices = True  # core rows are sorted; a virtual row's arcs need no order
+    dist, _, sources = dijkstra(
+        A, directed=True, indices=np.arange(nc, nc + k), return_predecessors=True, min_only=True, limit=limit
+    )
+    n = net.n_nodes
+    full_cost = np.full(n, np.inf)
+    full_cost[trees.core] = dist[:nc]
+    src = sources[:nc]
+    full_fac = np.full(n, -1, np.int64)
+    full_fac[trees.core] = np.where(src >= nc, src - nc, -1)
+    fill_pendant_trees_inplace(trees, full_cost, full_fac, inside)
+    beyond = full_cost > limit
+    full_cost[beyond] = np.inf
+    full_fac[beyond] = -1
+    return full_cost, full_fac
 
 
 def _usable(snap: SnapResult, attach_far: bool) -> np.ndarray:
@@ -283,14 +339,7 @@ def nearest_facility(
     n, k = net.n_nodes, len(facilities_snap)
 
     if k:
-        A = _augmented(net, profile, weight, reverse=True, seeds=(fac.a, fac.b, fac.from_a, fac.from_b))
-        dist, _, sources = dijkstra(
-            A, directed=True, indices=np.arange(n, n + k), return_predecessors=True, min_only=True, limit=limit
-        )
-        rank = net.search_rank
-        node_src = sources[rank]
-        node_fac = np.where(node_src >= n, node_src - n, -1)
-        node_cost = dist[rank]
+        node_cost, node_fac = _nearest_on_core(net, profile, weight, fac, limit)
     else:
         node_fac = np.full(n, -1)
         node_cost = np.full(n, np.inf)
