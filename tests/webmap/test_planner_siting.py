@@ -110,6 +110,7 @@ def test_the_siting_page_shows_the_map_sites_and_tables(runs):
     _, client, ids, _ = runs
     page = client.get(f"/planner/jobs/{ids['siting']}").get_data(as_text=True)
     assert 'id="chosen-sites"' in page and 'id="by-town"' in page and 'id="by-village"' in page
+    assert "橙色为新选站点" in page and page.index('id="map-heading"') < page.index('class="map-frame"')
     assert "folium-map" in page and "L.polyline" in page
     sites = page[page.index('id="chosen-sites"') : page.index("</table>", page.index('id="chosen-sites"'))]
     assert sites.count("<td>新选</td>") == 10 and sites.count("<td>现有</td>") == 5
