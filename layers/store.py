@@ -11,6 +11,8 @@ import itertools
 import json
 import logging
 import math
+import os
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,9 +125,11 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         upgrade_schema(self.engine)
+        self._probes = _VersionProbes(url)
 
     def close(self) -> None:
         """Release the database connections."""
+        self._probes.close()
         self.engine.dispose()
 
     # --- reading --------------------------------------------------------------------------------
@@ -143,9 +147,10 @@ class Store:
 
         Every insert and update appends a history row in the same transaction, so caches of derived
         data (public map rows, API responses) stay valid exactly as long as this number does.
+        Asked on every public request, it runs on a connection kept per thread in autocommit mode
+        (`_VersionProbes`): ~5 µs on SQLite instead of ~300 µs through the pool.
         """
-        with self.engine.connect() as conn:
-            return int(conn.execute(sa.select(sa.func.max(history_table.c.seq))).scalar() or 0)
+        return self._probes.max_history_seq()
 
     def features(
         self,
@@ -808,6 +813,66 @@ class _BulkWriter:
         sql = f"INSERT INTO history ({self._names(columns)}) VALUES ({marks})"
         head = (self._when(history_table, "at", now), user, layer)
         self.conn.exec_driver_sql(sql, [(*head, *h) for h in history])
+
+
+class _VersionProbes:
+    """One autocommit DBAPI connection per thread (and process) that only reads the newest history ``seq``.
+
+    Autocommit means every read sees the latest committed data and no transaction stays open between
+    requests (no locks held, nothing blocks a migration). A connection that fails (server restarted,
+    database recreated) is dropped and the read retried once on a new one.
+    """
+
+    _SQL = "SELECT max(seq) FROM history"
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._engine: sa.Engine | None = None
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def max_history_seq(self) -> int:
+        for attempt in (1, 2):
+            cursor = self._cursor()
+            try:
+                cursor.execute(self._SQL)
+                return int(cursor.fetchone()[0] or 0)
+            except Exception:
+                self._drop()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        self._drop()
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
+
+    def _cursor(self) -> Any:
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():  # none yet in this thread, or inherited by a fork
+            with self._lock:
+                if self._engine is None:
+                    self._engine = sa.create_engine(self._url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+                    if self._engine.dialect.name == "sqlite":
+                        event.listen(self._engine, "connect", _sqlite_pragmas)
+                engine = self._engine
+            local.connection = engine.raw_connection()
+            local.cursor = local.connection.cursor()
+            local.pid = os.getpid()
+        return local.cursor
+
+    def _drop(self) -> None:
+        local = self._local
+        connection = getattr(local, "connection", None)
+        mine = getattr(local, "pid", None) == os.getpid()  # a forked child must not close its parent's
+        local.connection = local.cursor = local.pid = None
+        if connection is not None and mine:
+            try:
+                connection.close()
+            except Exception:  # already broken: nothing left to release
+                logger.debug("Closing a broken data-version connection failed", exc_info=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
