@@ -47,10 +47,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from webmap import admin, api, auth, caseworker, i18n, planner, public, security, store, toilets
+    from webmap import admin, api, auth, caseworker, i18n, planner, public, security, store, timefmt, toilets
 
     store.init_app(app)
     i18n.init_app(app)
+    app.add_template_filter(timefmt.format_local_time, "local_time")
     app.register_blueprint(public.bp)
     security.init_app(app)
     auth.init_app(app)

@@ -38,6 +38,7 @@ from webmap.maps import N_
 from webmap.runs import app_placer
 from webmap.security import nonce_inline_scripts
 from webmap.store import get_district, get_store
+from webmap.timefmt import format_local_time
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -236,7 +237,7 @@ def household_status(household_id: str) -> BaseResponse | tuple[str, int]:
             "保存失败：此记录已被 %(user)s 于 %(time)s 修改（现为第 %(current)s 版，您编辑的是第 %(version)s 版），"
             "状态现为“%(status)s”。您的修改未保存，也没有覆盖任何内容。请重新载入后再修改。",
             user=current[schema.UPDATED_BY],
-            time=_local_time(current[schema.UPDATED_AT]),
+            time=format_local_time(current[schema.UPDATED_AT]),
             current=current[schema.VERSION],
             version=version,
             status=_status_label(current[schema.STATUS]),
@@ -433,7 +434,7 @@ def _household_page(
         status_label=_status_label(status),
         next_statuses=[(s, _status_label(s)) for s in _next_statuses(status)],
         version=int(row[schema.VERSION]),
-        updated=(row[schema.UPDATED_BY], _local_time(row[schema.UPDATED_AT])),
+        updated=(row[schema.UPDATED_BY], format_local_time(row[schema.UPDATED_AT])),
         history=[
             {
                 **h,
@@ -532,13 +533,6 @@ def _label(labels: dict[int, str], value: Any) -> str:
 def _status_label(status: str | None) -> str:
     """Return the translated label of a household status (the code itself if unknown; "" for none)."""
     return gettext(STATUS_LABELS_ZH[status]) if status in STATUS_LABELS_ZH else (status or "")
-
-
-def _local_time(value: Any) -> str:
-    timestamp = pd.Timestamp(value)
-    if timestamp.tzinfo is None:
-        timestamp = timestamp.tz_localize("UTC")
-    return timestamp.tz_convert("Asia/Shanghai").strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _with_nonces(parts: maps.MapParts) -> maps.MapParts:

@@ -25,7 +25,7 @@ import math
 import re
 import secrets
 import time
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +50,7 @@ from webmap.maps import N_
 from webmap.runs import app_placer
 from webmap.security import nonce_inline_scripts
 from webmap.store import get_district, get_store
+from webmap.timefmt import format_local_time
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -216,7 +217,7 @@ def detail(toilet_id: str) -> str | BaseResponse | tuple[str, int]:
             "保存失败：这条记录已被 %(user)s 于 %(time)s 修改（现为第 %(current)s 版，您编辑的是第 %(version)s 版）。"
             "您的修改没有保存，也没有覆盖任何内容：请查看下面的最新内容后重新填写。",
             user=current[schema.UPDATED_BY],
-            time=_when(current[schema.UPDATED_AT]),
+            time=format_local_time(current[schema.UPDATED_AT]),
             current=current[schema.VERSION],
             version=version,
         )
@@ -335,7 +336,7 @@ def _history_rows(toilet_id: str) -> list[dict[str, Any]]:
         changed = [labels.get(k, k) for k in after if k in labels and before.get(k) != after.get(k)] if before else []
         rows.append(
             {
-                "at": _when(h["at"]),
+                "at": format_local_time(h["at"]),
                 "actor": h["actor"],
                 "action": _action_label(h["action"]),
                 "version": h[schema.VERSION],
@@ -627,7 +628,7 @@ def _register_rows(gdf: pd.DataFrame, towns: dict[str, str]) -> list[dict[str, A
                 "status": _status_label(r[schema.STATUS]),
                 "contractor": _shown(r.get(schema.CONTRACTOR)),
                 "planned_completion": _shown(r.get(schema.PLANNED_COMPLETION)),
-                "updated": _when(r.get(schema.UPDATED_AT)),
+                "updated": format_local_time(r.get(schema.UPDATED_AT), seconds=False),
             }
         )
     return rows
@@ -680,16 +681,3 @@ def _translated(labels: dict[str, str]) -> dict[str, str]:
 def _dtypes() -> dict[str, str]:
     spec = schema.layer_spec(schema.ACCESSIBLE_TOILET)
     return {c.name: c.dtype for c in spec.columns}
-
-
-def _when(value: Any) -> str:
-    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return value
-    if isinstance(value, (datetime, pd.Timestamp)):
-        return f"{value:%Y-%m-%d %H:%M}"
-    return str(value)

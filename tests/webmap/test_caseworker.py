@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import geopandas as gpd
 import pytest
+import sqlalchemy as sa
 
 from analyses.costs import Placer
 from analyses.visits import order_visits
 from layers import schema
+from layers.store import features_table
 from tests.webmap import staff_fixtures
 from tests.webmap.staff_fixtures import ROLE_KEYS, TOWN_A, csrf_token
 from webmap.store import get_store
@@ -169,6 +173,22 @@ def test_status_change_follows_the_workflow_and_appears_in_history(app, client_a
     with app.app_context():
         row = get_store().feature(schema.HOUSEHOLD, HH_A)
     assert (row[schema.STATUS], row[schema.VERSION], row[schema.UPDATED_BY]) == ("approved", 2, "cw-a")
+
+
+def test_household_page_shows_times_in_beijing_time(app, client_as):
+    client = client_as("caseworker_a")
+    with app.app_context():  # a known last-change time: 16:30 UTC on 1 January is 00:30 on 2 January in Beijing
+        with get_store().engine.begin() as conn:
+            at = datetime(2026, 1, 1, 16, 30, tzinfo=UTC)
+            conn.execute(sa.update(features_table).where(features_table.c.id == HH_A).values(updated_at=at))
+        stored = get_store().history(schema.HOUSEHOLD, HH_A)[0]["at"]  # history is append-only
+    stored = stored if stored.tzinfo else stored.replace(tzinfo=UTC)  # SQLite returns UTC without a zone
+    imported = stored.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S")
+    page = client.get(f"/caseworker/household/{HH_A}").get_data(as_text=True)
+    assert "时间（北京时间）" in page and "UTC" not in page
+    assert f"<tr><td>{imported}</td>" in page  # the history row (the import)
+    assert "2026-01-02 00:30:00）" in page  # the version line
+    assert "2026-01-01" not in page
 
 
 def test_workflow_refusal_leaves_the_row_unchanged(app, client_as):

@@ -117,7 +117,7 @@ def test_toilet_register_in_english(app, client_as):
     assert "<h1>Accessible toilet construction register</h1>" in page
     assert f"Total: {len(accepted)} of 38 accepted" in page
     assert f"Accessible toilets matching the filters: {len(programme)}" in page
-    for label in ("Build type", "Status", "Contractor", "Planned completion", "Last changed"):
+    for label in ("Build type", "Status", "Contractor", "Planned completion", "Last changed (Beijing time)"):
         assert f'<th scope="col">{label}</th>' in page
     assert ">Rebuild</th>" in page and ">New build</th>" in page
     assert ">Register and progress</a>" in page and ">Import the register (Excel)</a>" in page

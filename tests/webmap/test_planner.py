@@ -3,10 +3,12 @@ from __future__ import annotations
 import io
 import shutil
 import threading
+from datetime import UTC, datetime
 
 import geopandas as gpd
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from layers import jobs as job_store
 from layers import users
@@ -236,6 +238,23 @@ def test_progress_stages_are_stored(app):
     job_id = _submit(_planner(app), COVERAGE_FORM)
     jobs.wait_for_job(app, job_id)
     assert seen == [0.0, 25.0, 50.0, 62.5]
+
+
+def test_job_pages_show_the_submission_time_in_beijing_time(app):
+    client = _planner(app)
+    with app.app_context():  # a queued job with a known time: 16:30 UTC on 1 January is 00:30 on 2 January in Beijing
+        store = get_store()
+        job_id = job_store.create_job(store, "coverage", parameters=COVERAGE_FORM, created_by="planner")
+        with store.engine.begin() as conn:
+            table = job_store.jobs_table
+            conn.execute(
+                sa.update(table).where(table.c.id == job_id).values(created_at=datetime(2026, 1, 1, 16, 30, tzinfo=UTC))
+            )
+    page = client.get(f"/planner/jobs/{job_id}").get_data(as_text=True)
+    assert "提交时间 2026-01-02 00:30:00（北京时间）" in page
+    listing = client.get("/planner/").get_data(as_text=True)
+    assert "提交时间（北京时间）" in listing and "<td>2026-01-02 00:30:00</td>" in listing
+    assert "2026-01-01" not in page + listing
 
 
 def test_a_failing_job_shows_its_error(app):

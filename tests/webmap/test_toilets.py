@@ -2,14 +2,18 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from openpyxl import Workbook
 
 from layers import schema
 from layers.district import load_district
+from layers.store import features_table
 from tests.webmap import staff_fixtures
 from tests.webmap.staff_fixtures import ROLE_KEYS, csrf_token
 from webmap.runs import app_placer
@@ -126,6 +130,26 @@ def test_an_edit_moves_the_status_one_step_and_writes_history(client_as, app):
     skip = client.post(f"/toilets/{TOILET}", data={"version": "2", "status": "accepted", "csrf_token": token})
     assert skip.status_code == 400
     assert "没有保存" in skip.get_data(as_text=True)
+
+
+def test_register_and_detail_show_times_in_beijing_time(client_as, app):
+    client = client_as("bureau")
+    with app.app_context():  # a known last-change time: 16:30 UTC on 1 January is 00:30 on 2 January in Beijing
+        with get_store().engine.begin() as conn:
+            at = datetime(2026, 1, 1, 16, 30, tzinfo=UTC)
+            conn.execute(sa.update(features_table).where(features_table.c.id == TOILET).values(updated_at=at))
+        stored = get_store().history(schema.ACCESSIBLE_TOILET, TOILET)[0]["at"]  # history is append-only
+    stored = stored if stored.tzinfo else stored.replace(tzinfo=UTC)  # SQLite returns UTC without a zone
+    imported = stored.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S")
+    html = client.get(f"/toilets/{TOILET}").get_data(as_text=True)
+    assert "时间（北京时间）" in html
+    assert f"<tr><td>{imported}</td>" in html  # the history row (the import)
+    assert "2026-01-02 00:30:00 修改" in html  # the version line
+    assert "2026-01-01" not in html
+    listing = client.get("/toilets/").get_data(as_text=True)
+    assert "最后修改（北京时间）" in listing
+    row = re.search(rf"<td>{TOILET}</td>.*?</tr>", listing, re.S).group(0)
+    assert row.endswith("<td>2026-01-02 00:30</td>\n      </tr>")
 
 
 def test_a_stale_edit_names_who_changed_the_row_and_changes_nothing(client_as, app):
