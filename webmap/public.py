@@ -34,6 +34,7 @@ from webmap.i18n import current_language
 from webmap.maps import N_
 from webmap.security import nonce_inline_scripts
 from webmap.store import get_district, get_store
+from webmap.timefmt import format_local_date
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -311,7 +312,7 @@ def facility(layer: str, facility_id: str) -> str:
         accessibility=_facts(record, _TOILET_FIELDS) if survey else None,
         survey_date=_present(record.get(_SURVEY_DATE)) if survey else None,
         survey_source=_present(record.get(_SURVEY_SOURCE)) if survey else None,
-        updated_on=record[schema.UPDATED_AT].date().isoformat() if record.get(schema.UPDATED_AT) else None,
+        updated_on=format_local_date(record.get(schema.UPDATED_AT)) or None,
         synthetic=bool(record.get(schema.SYNTHETIC)),
         map_url=url_for("public.index", layer=layer, q=record[schema.NAME]),
     )

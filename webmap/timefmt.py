@@ -1,4 +1,4 @@
-"""Show stored times to staff in Beijing time (Asia/Shanghai), the one way every page does it."""
+"""Show stored times in Beijing time (Asia/Shanghai), the one way every page does it."""
 
 from __future__ import annotations
 
@@ -42,12 +42,26 @@ def format_local_time(value: Any, *, seconds: bool = True) -> str:
     TypeError
         If ``value`` is of another type (a plain ``date`` has no time of day to convert).
     """
+    local = _to_local(value)
+    return "" if local is None else local.strftime(_FORMATS[bool(seconds)])
+
+
+def format_local_date(value: Any) -> str:
+    """Return the Beijing-time date of a stored time, e.g. ``"2026-01-02"`` for 2026-01-01T16:30:00Z.
+
+    Takes what `format_local_time` takes and raises what it raises; ``""`` when ``value`` holds no time.
+    """
+    local = _to_local(value)
+    return "" if local is None else local.strftime("%Y-%m-%d")
+
+
+def _to_local(value: Any) -> datetime | None:
     if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
-        return ""
+        return None
     if isinstance(value, str):
         text = value.strip()
         if not text:
-            return ""
+            return None
         try:
             value = datetime.fromisoformat(text)
         except ValueError:
@@ -58,4 +72,4 @@ def format_local_time(value: Any, *, seconds: bool = True) -> str:
         raise TypeError(msg)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(LOCAL_TZ).strftime(_FORMATS[bool(seconds)])
+    return value.astimezone(LOCAL_TZ)

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pandas as pd
 import pytest
 
-from webmap.timefmt import format_local_time
+from webmap.timefmt import format_local_date, format_local_time
 
 # 16:30 UTC on 1 January is 00:30 the next day in Beijing (UTC+8, no daylight saving).
 BEIJING = "2026-01-02 00:30:00"
@@ -51,3 +51,9 @@ def test_a_string_that_is_not_a_time_is_refused():
 def test_a_date_without_time_is_refused():
     with pytest.raises(TypeError, match="got date"):
         format_local_time(date(2026, 1, 1))
+
+
+def test_the_date_is_the_beijing_date():
+    assert format_local_date("2026-01-01T16:30:00Z") == "2026-01-02"
+    assert format_local_date(datetime(2026, 1, 1, 15, 59)) == "2026-01-01"  # naive: UTC, 23:59 in Beijing
+    assert format_local_date(None) == ""
