@@ -13,6 +13,8 @@ import logging
 import math
 import os
 import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -246,47 +248,70 @@ class Store:
         column (`_Batch`: each distinct value JSON-encoded once, JSON objects joined from the encoded
         columns), every written row gets its own AES-GCM token (`FieldCipher.encrypt_payloads`), and
         features and history are written with the driver's ``executemany``. Stored rows are compared
-        by their JSON text (parsed only when the texts differ) and decrypted token payload.
+        by their JSON text (parsed only when the texts differ) and decrypted token payload. The rows
+        go in chunks of `_CHUNK_ROWS` through a pipeline (`_WriteQueue`): a writer thread executes the
+        statements of one chunk on the transaction's connection (the driver releases the GIL while the
+        database works) while this thread prepares the next chunk. An error in either thread rolls
+        the whole transaction back.
         """
         now = datetime.now(UTC)
-        batch = _Batch.from_frame(layer, rows, personal=self._personal_columns(layer, rows))
-        with self.engine.begin() as conn:
-            writer = _BulkWriter(conn)
-            stored = writer.stored_rows(layer, batch.ids)
-            new, changed = self._classify(batch, stored)
-            written = sorted([*new, *changed])  # file order: history seq follows the file
-            tokens = self._tokens(batch, written)
-            after = batch.snapshots(written, tokens)
-            row_of = dict(zip(written, range(len(written)), strict=True))
-            if changed:
-                old_rows = self._existing(conn, layer, [batch.ids[i] for i in changed])
-                if len(old_rows) != len(changed):
-                    msg = f"Another user changed rows of `{layer}` during this import; nothing was written. Retry."
-                    raise StaleVersionError(msg)
-            history = []
-            for i in written:
-                k = row_of[i]
-                fid = batch.ids[i]
-                old = stored.get(fid)
-                if old is None:
-                    history.append((fid, "insert", 1, _JSON_NULL, after[k]))
-                else:
-                    before = _dumps(_jsonable(dict(old_rows[fid])))
-                    history.append((fid, "update", old[-1] + 1, before, after[k]))
-            rows_ = batch.rows
-            inserts = [(batch.ids[i], *rows_[i], tokens[row_of[i]], batch.attributes[i]) for i in new]
-            writer.insert_features(layer, inserts, user=user, now=now)
-            updates = [
-                (batch.ids[i], *rows_[i], tokens[row_of[i]], batch.attributes[i], stored[batch.ids[i]][-1])
-                for i in changed
-            ]
-            if updates and writer.update_features(layer, updates, user=user, now=now) != len(updates):
-                msg = f"Another user changed rows of `{layer}` during this import; nothing was written. Retry."
-                raise StaleVersionError(msg)
-            writer.insert_history(layer, history, user=user, now=now)
-        counts = ImportCounts(len(new), len(changed), batch.n - len(new) - len(changed))
-        logger.info("Imported %d rows into `%s` by %s: %s", batch.n, layer, user, counts)
+        personal = self._personal_columns(layer, rows)
+        n = len(rows)
+        ids = [str(v) for v in _native_values(rows[schema.ID])] if schema.ID in rows.columns else ["None"] * n
+        inserted = updated = 0
+        threaded = not isinstance(self.engine.pool, sa.pool.SingletonThreadPool)  # :memory: is per thread
+        with self.engine.begin() as conn, _WriteQueue(conn, threaded=threaded) as queue:
+            stored = _BulkWriter(conn).stored_rows(layer, ids)
+            for start in range(0, n, _CHUNK_ROWS):
+                batch = _Batch.from_frame(layer, rows.iloc[start : start + _CHUNK_ROWS], personal=personal)
+                new, changed = self._classify(batch, stored)
+                if not new and not changed:
+                    continue
+                old_rows: dict[str, Any] = {}
+                if changed:
+                    queue.drain()  # reads share the writer's connection
+                    old_rows = self._existing(conn, layer, [batch.ids[i] for i in changed])
+                    if len(old_rows) != len(changed):
+                        msg = f"Another user changed rows of `{layer}` during this import; nothing was written. Retry."
+                        raise StaleVersionError(msg)
+                queue.submit(self._chunk_writes(batch, new, changed, stored, old_rows, user=user, now=now))
+                inserted, updated = inserted + len(new), updated + len(changed)
+        counts = ImportCounts(inserted, updated, n - inserted - updated)
+        logger.info("Imported %d rows into `%s` by %s: %s", n, layer, user, counts)
         return counts
+
+    def _chunk_writes(
+        self,
+        batch: _Batch,
+        new: list[int],
+        changed: list[int],
+        stored: dict[str, tuple[Any, ...]],
+        old_rows: dict[str, Any],
+        *,
+        user: str,
+        now: datetime,
+    ) -> _ChunkWrites:
+        """Return the rows to insert, update and append to the history for one chunk (file order)."""
+        written = sorted([*new, *changed])  # file order: history seq follows the file
+        tokens = self._tokens(batch, written)
+        after = batch.snapshots(written, tokens)
+        row_of = dict(zip(written, range(len(written)), strict=True))
+        history = []
+        for i in written:
+            k = row_of[i]
+            fid = batch.ids[i]
+            old = stored.get(fid)
+            if old is None:
+                history.append((fid, "insert", 1, _JSON_NULL, after[k]))
+            else:
+                before = _dumps(_jsonable(dict(old_rows[fid])))
+                history.append((fid, "update", old[-1] + 1, before, after[k]))
+        rows_ = batch.rows
+        inserts = [(batch.ids[i], *rows_[i], tokens[row_of[i]], batch.attributes[i]) for i in new]
+        updates = [
+            (batch.ids[i], *rows_[i], tokens[row_of[i]], batch.attributes[i], stored[batch.ids[i]][-1]) for i in changed
+        ]
+        return _ChunkWrites(batch.layer, user, now, inserts, updates, history)
 
     def _personal_columns(self, layer: str, rows: pd.DataFrame) -> list[str]:
         """Return the layer's personal columns present in ``rows``; raise if they need a key we lack."""
@@ -523,6 +548,11 @@ def _jsonable(record: dict[str, Any] | None) -> dict[str, Any] | None:
 #: Up to this many incoming ids are looked up with ``IN``; larger imports read the whole layer.
 _MAX_IN_IDS = 500
 
+#: Rows per chunk of `Store.upsert_features` (prepared by the caller while the writer thread stores
+#: the previous chunk), and how many prepared chunks may wait for the writer (bounds the memory).
+_CHUNK_ROWS = 8192
+_QUEUED_CHUNKS = 2
+
 
 #: One encoder for all rows (``json.dumps`` with options builds a new encoder on every call).
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -718,6 +748,79 @@ def _json_texts(values: pd.Series) -> list[str]:
         table = np.array([*(_json_list([_plain(u)])[0] for u in objects), _JSON_NULL], dtype=object)
         return table[codes].tolist()
     return _json_list(_plain_values(values))
+
+
+@dataclass(frozen=True)
+class _ChunkWrites:
+    """The statements of one chunk of an import, run on a connection by `_WriteQueue`.
+
+    Attributes
+    ----------
+    inserts, updates, history
+        Parameters of `_BulkWriter.insert_features`, `_BulkWriter.update_features` and
+        `_BulkWriter.insert_history`.
+    """
+
+    layer: str
+    user: str
+    now: datetime
+    inserts: list[tuple[Any, ...]]
+    updates: list[tuple[Any, ...]]
+    history: list[tuple[str, str, int, str | None, str]]
+
+    def __call__(self, conn: sa.Connection) -> None:
+        """Execute the statements; raise `StaleVersionError` if another user changed an updated row."""
+        writer = _BulkWriter(conn)
+        writer.insert_features(self.layer, self.inserts, user=self.user, now=self.now)
+        if self.updates and writer.update_features(self.layer, self.updates, user=self.user, now=self.now) != len(
+            self.updates
+        ):
+            msg = f"Another user changed rows of `{self.layer}` during this import; nothing was written. Retry."
+            raise StaleVersionError(msg)
+        writer.insert_history(self.layer, self.history, user=self.user, now=self.now)
+
+
+class _WriteQueue:
+    """Run jobs on one connection in a writer thread, in order, while the caller prepares the next ones.
+
+    At most `_QUEUED_CHUNKS` jobs wait; `submit` blocks until the writer catches up. The first error of
+    a job is raised in the caller (by `submit`, `drain` or on leaving the ``with`` block), so that the
+    caller's transaction rolls back; leaving the block always waits for the writer first, so nothing
+    touches the connection once the transaction ends. Without ``threaded`` the jobs run at once, in
+    the caller's thread.
+    """
+
+    def __init__(self, conn: sa.Connection, *, threaded: bool) -> None:
+        self.conn = conn
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer") if threaded else None
+        self._pending: deque[Future[None]] = deque()
+
+    def submit(self, job: Callable[[sa.Connection], None]) -> None:
+        """Queue ``job(conn)`` after the jobs already queued."""
+        if self._executor is None:
+            job(self.conn)
+            return
+        while len(self._pending) >= _QUEUED_CHUNKS:
+            self._pending.popleft().result()
+        self._pending.append(self._executor.submit(job, self.conn))
+
+    def drain(self) -> None:
+        """Wait until every queued job has run; raise the first error."""
+        while self._pending:
+            self._pending.popleft().result()
+
+    def __enter__(self) -> _WriteQueue:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        try:
+            if exc_type is None:
+                self.drain()
+        finally:
+            if self._executor is not None:
+                for job in self._pending:
+                    job.cancel()
+                self._executor.shutdown(wait=True)
 
 
 class _BulkWriter:

@@ -329,3 +329,51 @@ def test_encrypt_payloads_gives_each_row_its_own_nonce():
     assert [cipher.decrypt(t) for t in tokens] == [{"name": "孙敏"}] * 3
     assert cipher.decrypt_payload(tokens[0]) == payload
     assert cipher.encrypt_payloads([]) == []
+
+
+def test_an_import_in_many_chunks_writes_every_row_once_in_file_order(store, monkeypatch):
+    import layers.store as store_module
+
+    monkeypatch.setattr(store_module, "_CHUNK_ROWS", 2)  # 7 rows -> 4 chunks through the writer thread
+    assert store.upsert_features("rehab_station", _stations(5), user="a") == ImportCounts(5, 0, 0)
+    changed = _stations(7)  # RS-05, RS-06 new; RS-01 and RS-04 changed, in different chunks
+    changed.loc[[1, 4], "status"] = "closed"
+    assert store.upsert_features("rehab_station", changed, user="b") == ImportCounts(2, 2, 3)
+    gdf = store.features("rehab_station")
+    assert list(gdf["id"]) == [f"RS-{i:02d}" for i in range(7)]
+    assert list(gdf["status"]) == ["open", "closed", "open", "open", "closed", "open", "open"]
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT feature_id, action FROM history ORDER BY seq")).all()
+    assert [tuple(r) for r in rows] == [
+        *[(f"RS-{i:02d}", "insert") for i in range(5)],
+        ("RS-01", "update"), ("RS-04", "update"), ("RS-05", "insert"), ("RS-06", "insert"),
+    ]  # fmt: skip
+
+
+def test_an_error_in_the_writer_thread_mid_import_rolls_back_every_chunk(store, monkeypatch):
+    import layers.store as store_module
+
+    store.upsert_features("rehab_station", _stations(2), user="a")
+    before = (store.count(), store.data_version(), store.feature("rehab_station", "RS-01"))
+    monkeypatch.setattr(store_module, "_CHUNK_ROWS", 2)
+    calls, threads = [], []
+    real_insert_history = store_module._BulkWriter.insert_history
+
+    def failing_insert_history(self, layer, history, *, user, now):
+        calls.append([h[0] for h in history])
+        threads.append(threading.current_thread().name)
+        if len(calls) == 3:  # chunks 1 and 2 are already written in this transaction
+            raise RuntimeError("disk full")
+        return real_insert_history(self, layer, history, user=user, now=now)
+
+    monkeypatch.setattr(store_module._BulkWriter, "insert_history", failing_insert_history)
+    changed = _stations(8)
+    changed.loc[1, "status"] = "closed"
+    with pytest.raises(RuntimeError, match="disk full"):
+        store.upsert_features("rehab_station", changed, user="b")
+    assert calls[:3] == [["RS-01"], ["RS-02", "RS-03"], ["RS-04", "RS-05"]]
+    assert all(name.startswith("store-writer") for name in threads)
+    assert (store.count(), store.data_version(), store.feature("rehab_station", "RS-01")) == before
+    assert store.history("rehab_station", "RS-02") == []
+    monkeypatch.setattr(store_module._BulkWriter, "insert_history", real_insert_history)
+    assert store.upsert_features("rehab_station", changed, user="b") == ImportCounts(6, 1, 1)  # store still usable
