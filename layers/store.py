@@ -714,6 +714,9 @@ def _json_float(value: float) -> str:
     return float.__repr__(value) if math.isfinite(value) else _dumps(value)
 
 
+_TEXT_TYPES = frozenset((str, type(None)))
+_FLOAT_TYPE = frozenset((float,))
+
 _JSON_SCALAR: dict[type, Callable[[Any], str]] = {
     str: _json_str,
     float: _json_float,
@@ -724,7 +727,19 @@ _JSON_SCALAR: dict[type, Callable[[Any], str]] = {
 
 
 def _json_list(values: list[Any]) -> list[str]:
-    """Return ``_dumps(v)`` for each of ``values`` (Python scalars); fast for str, int, bool and None."""
+    """Return ``_dumps(v)`` for each of ``values`` (Python scalars); fast for str, int, bool and None.
+
+    Text columns with few distinct values (codes, statuses) encode each distinct value once; columns
+    of finite floats (coordinates) are their reprs.
+    """
+    classes = set(map(type, values))
+    if classes <= _TEXT_TYPES:
+        distinct = set(values)
+        if len(distinct) * 4 <= len(values):
+            table = {v: _JSON_NULL if v is None else _json_str(v) for v in distinct}
+            return list(map(table.__getitem__, values))
+    elif classes == _FLOAT_TYPE and all(map(math.isfinite, values)):
+        return list(map(float.__repr__, values))
     out = []
     for v in values:
         encode = _JSON_SCALAR.get(v.__class__)

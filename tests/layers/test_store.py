@@ -377,3 +377,18 @@ def test_an_error_in_the_writer_thread_mid_import_rolls_back_every_chunk(store, 
     assert store.history("rehab_station", "RS-02") == []
     monkeypatch.setattr(store_module._BulkWriter, "insert_history", real_insert_history)
     assert store.upsert_features("rehab_station", changed, user="b") == ImportCounts(6, 1, 1)  # store still usable
+
+
+def test_json_texts_of_repeated_text_and_of_floats_equal_the_json_encoder():
+    from layers.store import _json_list
+
+    columns = [
+        ["500120001", None, "500120001", '有"引号\\', "500120001", "500120001", "500120001", "500120001"],
+        [106.2294, -0.0, 29.5979, 1e-7, 1e300],
+        [106.5, float("nan")],  # not all finite: value by value ("NaN")
+        [True, 1, None, "x"],  # True and 1 stay apart
+        [],
+    ]
+    for values in columns:
+        assert _json_list(values) == [_dumps(v) for v in values]
+    assert _json_list(columns[0])[3] == '"有\\"引号\\\\"'
