@@ -13,8 +13,6 @@ import logging
 import math
 import os
 import threading
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -249,18 +247,18 @@ class Store:
         columns), every written row gets its own AES-GCM token (`FieldCipher.encrypt_payloads`), and
         features and history are written with the driver's ``executemany``. Stored rows are compared
         by their JSON text (parsed only when the texts differ) and decrypted token payload. The rows
-        go in chunks of `_CHUNK_ROWS` through a pipeline (`_WriteQueue`): a writer thread executes the
-        statements of one chunk on the transaction's connection (the driver releases the GIL while the
-        database works) while this thread prepares the next chunk. An error in either thread rolls
-        the whole transaction back.
+        are prepared and written in chunks of `_CHUNK_ROWS` (a smaller working set: lower peak memory),
+        all in the one transaction: an error in any chunk rolls back every
+        chunk. (A writer thread running one chunk's ``executemany`` while the next is prepared was
+        slower: sqlite3 takes the GIL back after every row, so the writer stalls behind the preparing
+        thread.)
         """
         now = datetime.now(UTC)
         personal = self._personal_columns(layer, rows)
         n = len(rows)
         ids = [str(v) for v in _native_values(rows[schema.ID])] if schema.ID in rows.columns else ["None"] * n
         inserted = updated = 0
-        threaded = not isinstance(self.engine.pool, sa.pool.SingletonThreadPool)  # :memory: is per thread
-        with self.engine.begin() as conn, _WriteQueue(conn, threaded=threaded) as queue:
+        with self.engine.begin() as conn:
             stored = _BulkWriter(conn).stored_rows(layer, ids)
             for start in range(0, n, _CHUNK_ROWS):
                 batch = _Batch.from_frame(layer, rows.iloc[start : start + _CHUNK_ROWS], personal=personal)
@@ -269,12 +267,11 @@ class Store:
                     continue
                 old_rows: dict[str, Any] = {}
                 if changed:
-                    queue.drain()  # reads share the writer's connection
                     old_rows = self._existing(conn, layer, [batch.ids[i] for i in changed])
                     if len(old_rows) != len(changed):
                         msg = f"Another user changed rows of `{layer}` during this import; nothing was written. Retry."
                         raise StaleVersionError(msg)
-                queue.submit(self._chunk_writes(batch, new, changed, stored, old_rows, user=user, now=now))
+                self._chunk_writes(batch, new, changed, stored, old_rows, user=user, now=now)(conn)
                 inserted, updated = inserted + len(new), updated + len(changed)
         counts = ImportCounts(inserted, updated, n - inserted - updated)
         logger.info("Imported %d rows into `%s` by %s: %s", n, layer, user, counts)
@@ -548,10 +545,8 @@ def _jsonable(record: dict[str, Any] | None) -> dict[str, Any] | None:
 #: Up to this many incoming ids are looked up with ``IN``; larger imports read the whole layer.
 _MAX_IN_IDS = 500
 
-#: Rows per chunk of `Store.upsert_features` (prepared by the caller while the writer thread stores
-#: the previous chunk), and how many prepared chunks may wait for the writer (bounds the memory).
+#: Rows per chunk of `Store.upsert_features` (prepared and written in turn, in one transaction).
 _CHUNK_ROWS = 8192
-_QUEUED_CHUNKS = 2
 
 
 #: One encoder for all rows (``json.dumps`` with options builds a new encoder on every call).
@@ -767,7 +762,7 @@ def _json_texts(values: pd.Series) -> list[str]:
 
 @dataclass(frozen=True)
 class _ChunkWrites:
-    """The statements of one chunk of an import, run on a connection by `_WriteQueue`.
+    """The statements of one chunk of an import (call it with the transaction's connection).
 
     Attributes
     ----------
@@ -793,49 +788,6 @@ class _ChunkWrites:
             msg = f"Another user changed rows of `{self.layer}` during this import; nothing was written. Retry."
             raise StaleVersionError(msg)
         writer.insert_history(self.layer, self.history, user=self.user, now=self.now)
-
-
-class _WriteQueue:
-    """Run jobs on one connection in a writer thread, in order, while the caller prepares the next ones.
-
-    At most `_QUEUED_CHUNKS` jobs wait; `submit` blocks until the writer catches up. The first error of
-    a job is raised in the caller (by `submit`, `drain` or on leaving the ``with`` block), so that the
-    caller's transaction rolls back; leaving the block always waits for the writer first, so nothing
-    touches the connection once the transaction ends. Without ``threaded`` the jobs run at once, in
-    the caller's thread.
-    """
-
-    def __init__(self, conn: sa.Connection, *, threaded: bool) -> None:
-        self.conn = conn
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer") if threaded else None
-        self._pending: deque[Future[None]] = deque()
-
-    def submit(self, job: Callable[[sa.Connection], None]) -> None:
-        """Queue ``job(conn)`` after the jobs already queued."""
-        if self._executor is None:
-            job(self.conn)
-            return
-        while len(self._pending) >= _QUEUED_CHUNKS:
-            self._pending.popleft().result()
-        self._pending.append(self._executor.submit(job, self.conn))
-
-    def drain(self) -> None:
-        """Wait until every queued job has run; raise the first error."""
-        while self._pending:
-            self._pending.popleft().result()
-
-    def __enter__(self) -> _WriteQueue:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
-        try:
-            if exc_type is None:
-                self.drain()
-        finally:
-            if self._executor is not None:
-                for job in self._pending:
-                    job.cancel()
-                self._executor.shutdown(wait=True)
 
 
 class _BulkWriter:
