@@ -36,7 +36,7 @@ from webmap.assets import default_static_url, localize_assets_inplace
 from webmap.auth import role_required
 from webmap.maps import N_
 from webmap.runs import app_placer
-from webmap.security import nonce_inline_scripts
+from webmap.security import nonced_map_parts
 from webmap.store import get_district, get_store
 from webmap.timefmt import format_local_time
 
@@ -181,7 +181,7 @@ def index() -> str:
     )
     return render_template(
         "caseworker/index.html",
-        map_parts=_with_nonces(parts),
+        map_parts=nonced_map_parts(parts),
         rows=_rows(households, villages),
         filter=household_filter,
         village_choices=sorted(villages.items()),
@@ -310,7 +310,7 @@ def visits() -> str:
             route=route,
             stops=_route_rows(ordered, route, villages),
             unreachable=list(route.unreachable),
-            map_parts=_with_nonces(parts),
+            map_parts=nonced_map_parts(parts),
         )
     return render_template("caseworker/visits.html", **context)
 
@@ -533,11 +533,6 @@ def _label(labels: dict[int, str], value: Any) -> str:
 def _status_label(status: str | None) -> str:
     """Return the translated label of a household status (the code itself if unknown; "" for none)."""
     return gettext(STATUS_LABELS_ZH[status]) if status in STATUS_LABELS_ZH else (status or "")
-
-
-def _with_nonces(parts: maps.MapParts) -> maps.MapParts:
-    return maps.MapParts(header=nonce_inline_scripts(parts.header), html=nonce_inline_scripts(parts.html),
-                         script=parts.script)  # fmt: skip
 
 
 def _static_url(filename: str) -> str:

@@ -38,7 +38,7 @@ from webmap import jobs, maps
 from webmap.assets import localize_assets_inplace
 from webmap.auth import role_required
 from webmap.maps import N_
-from webmap.security import nonce_inline_scripts
+from webmap.security import nonced_map_parts
 from webmap.store import get_district, get_store
 
 if TYPE_CHECKING:
@@ -342,8 +342,7 @@ def _coverage_context(record: Job) -> dict[str, Any]:
         planned = gpd.read_file(path, layer="planned_facilities") if _has_layer(path, "planned_facilities") else None
         m = coverage_map(district, points, facilities, planned, covered_column=columns[0],
                          static_url=lambda f: url_for("static", filename=f))  # fmt: skip
-        parts = maps.render_map_parts(m)
-        map_parts = maps.MapParts(nonce_inline_scripts(parts.header), nonce_inline_scripts(parts.html), parts.script)
+        map_parts = nonced_map_parts(maps.render_map_parts(m))
     return {
         "result": result,
         "coverage_columns": columns,
@@ -514,8 +513,7 @@ def _gaps_context(record: Job) -> dict[str, Any]:
         hexagons = gpd.read_file(path, layer="gap_hexagons")
         uncovered = gpd.read_file(path, layer="gap_uncovered")
         m = gaps_map(district, hexagons, uncovered, static_url=lambda f: url_for("static", filename=f))
-        parts = maps.render_map_parts(m)
-        map_parts = maps.MapParts(nonce_inline_scripts(parts.header), nonce_inline_scripts(parts.html), parts.script)
+        map_parts = nonced_map_parts(maps.render_map_parts(m))
     return {"result": result, "by_town": by_town, "map_parts": map_parts, "downloads": DOWNLOADS}
 
 

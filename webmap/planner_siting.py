@@ -36,7 +36,7 @@ from webmap.planner import (
     counted,
     town_and_village_names,
 )
-from webmap.security import nonce_inline_scripts
+from webmap.security import nonced_map_parts
 from webmap.store import get_district, get_store
 
 if TYPE_CHECKING:
@@ -241,7 +241,7 @@ def _service_areas_context(record: Job) -> dict[str, Any]:
         areas = gpd.read_file(path, layer="service_areas")
         facilities = gpd.read_file(path, layer="facilities")
         m = service_areas_map(district, areas, facilities, static_url=lambda f: url_for("static", filename=f))
-        map_parts = _map_parts(m)
+        map_parts = nonced_map_parts(maps.render_map_parts(m))
     per_facility = [{**row, "town_name": town_names.get(str(row.get(schema.TOWN_CODE)), "")}
                     for row in result.get("per_facility", [])]  # fmt: skip
     by_town = [{**row, "name": town_names.get(str(row[schema.TOWN_CODE]), "")} for row in result.get("by_town", [])]
@@ -454,7 +454,7 @@ def _siting_context(record: Job) -> dict[str, Any]:
         sites = gpd.read_file(path, layer="sites")
         assignment = gpd.read_file(path, layer="assignment")
         m = siting_map(district, sites, assignment, static_url=lambda f: url_for("static", filename=f))
-        map_parts = _map_parts(m)
+        map_parts = nonced_map_parts(maps.render_map_parts(m))
     before = {}
     if result.get("comparison"):
         before = {str(r[schema.TOWN_CODE]): r for r in result["comparison"]["by_town"]}
@@ -560,8 +560,3 @@ def _number(text: Any, label: str, low: float, high: float, *, integer: bool = F
 
 def _joined(values: Any) -> str:
     return ", ".join(values) if isinstance(values, list) else str(values)
-
-
-def _map_parts(m: folium.Map) -> maps.MapParts:
-    parts = maps.render_map_parts(m)
-    return maps.MapParts(nonce_inline_scripts(parts.header), nonce_inline_scripts(parts.html), parts.script)

@@ -32,7 +32,7 @@ from layers.privacy import MIN_PUBLIC_COUNT, household_counts
 from webmap import maps
 from webmap.i18n import current_language
 from webmap.maps import N_
-from webmap.security import nonce_inline_scripts
+from webmap.security import nonced_map_parts
 from webmap.store import get_district, get_store
 from webmap.timefmt import format_local_date
 
@@ -259,7 +259,7 @@ def index() -> str:
     return render_template(
         "public/index.html",
         district_name=_district_name(district, language),
-        map_parts=_with_nonces(_map_parts(district, layers, roads, language)),
+        map_parts=nonced_map_parts(_map_parts(district, layers, roads, language)),
         legend=[(layer, gettext(maps.LAYER_LABELS[layer]), len(gdf)) for layer, gdf in layers.items()],
         roads_shown=roads is not None,
         road_labels={highway: gettext(label) for highway, label in maps.ROAD_LABELS.items()},
@@ -368,15 +368,6 @@ def _map_parts(
         while len(cache) > _MAP_CACHE_SIZE:
             cache.popitem(last=False)
     return parts
-
-
-def _with_nonces(parts: maps.MapParts) -> maps.MapParts:
-    """Put this request's CSP nonce on folium's inline scripts (the cached parts have none)."""
-    return maps.MapParts(
-        header=nonce_inline_scripts(parts.header),
-        html=nonce_inline_scripts(parts.html),
-        script=parts.script,  # goes inside our own <script nonce=...> in the template
-    )
 
 
 def _filter_from_request(district: District) -> FacilityFilter:

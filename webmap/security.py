@@ -9,6 +9,7 @@ because folium writes ``<style>`` blocks into the page head and Leaflet popups c
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import secrets
@@ -23,6 +24,8 @@ from werkzeug.exceptions import HTTPException
 
 if TYPE_CHECKING:
     from flask import Flask, Response
+
+    from webmap.maps import MapParts
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +68,15 @@ def nonce_inline_scripts(html: str) -> str:
     contains user input, which must stay escaped.
     """
     return _SCRIPT_OPEN.sub(f'<script nonce="{csp_nonce()}"', html)
+
+
+def nonced_map_parts(parts: MapParts) -> MapParts:
+    """Return folium's rendered map ``parts`` with this request's nonce on their inline scripts.
+
+    Rendered (and cached) parts carry no nonce; ``script`` needs none, since templates put it inside our
+    own ``<script nonce=...>`` tag.
+    """
+    return dataclasses.replace(parts, header=nonce_inline_scripts(parts.header), html=nonce_inline_scripts(parts.html))
 
 
 def content_security_policy(*, nonce: str | None, tile_urls: Sequence[str] = ()) -> str:

@@ -48,7 +48,7 @@ from webmap.auth import role_required
 from webmap.i18n import current_language
 from webmap.maps import N_
 from webmap.runs import app_placer
-from webmap.security import nonce_inline_scripts
+from webmap.security import nonced_map_parts
 from webmap.store import get_district, get_store
 from webmap.timefmt import format_local_time
 
@@ -658,9 +658,7 @@ def _map_parts(gdf: gpd.GeoDataFrame) -> maps.MapParts:
         detail_url=lambda _layer, fid: url_for("toilets.detail", toilet_id=fid),
         static_url=lambda filename: url_for("static", filename=filename),
     )
-    parts = maps.render_map_parts(m)
-    return maps.MapParts(header=nonce_inline_scripts(parts.header), html=nonce_inline_scripts(parts.html),
-                         script=parts.script)  # fmt: skip
+    return nonced_map_parts(maps.render_map_parts(m))
 
 
 def _town_names() -> dict[str, str]:
