@@ -42,6 +42,8 @@ from webmap.security import nonced_map_parts
 from webmap.store import get_district, get_store
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import geopandas as gpd
     from flask import Flask
     from werkzeug.wrappers import Response as BaseResponse
@@ -138,12 +140,27 @@ def index() -> str:
 @role_required(*PLANNER_ROLES)
 def coverage() -> str | BaseResponse | tuple[str, int]:
     """Show the coverage form; on POST queue a coverage job and go to its page (202-style, at once)."""
+    return form_or_job("coverage", COVERAGE_DEFAULTS, _read_coverage_form, _coverage_form)
+
+
+def form_or_job(
+    kind: str,
+    defaults: dict[str, Any],
+    read_form: Callable[[Any], tuple[dict[str, Any], list[str]]],
+    show_form: Callable[..., str],
+) -> str | BaseResponse | tuple[str, int]:
+    """Answer a planner form's request: show the form, or queue a ``kind`` job and go to its page.
+
+    GET shows the form with ``defaults``; a POST with problems shows it again with them (400); a good
+    POST queues the job and redirects to its page at once (303). ``read_form(request.form)`` returns
+    the options and the problems; ``show_form(form, errors=...)`` renders the form.
+    """
     if request.method == "GET":
-        return _coverage_form(dict(COVERAGE_DEFAULTS), errors=[])
-    form, errors = _read_coverage_form(request.form)
+        return show_form(dict(defaults), errors=[])
+    form, errors = read_form(request.form)
     if errors:
-        return _coverage_form(form, errors=errors), 400
-    job_id = jobs.submit_job("coverage", form, user=current_user.name)
+        return show_form(form, errors=errors), 400
+    job_id = jobs.submit_job(kind, form, user=current_user.name)
     return redirect(url_for("planner.job", job_id=job_id), code=303)
 
 
@@ -415,9 +432,11 @@ def coverage_map(
 @role_required(*PLANNER_ROLES)
 def gaps() -> str | BaseResponse | tuple[str, int]:
     """Show the gaps form; on POST queue a gaps job and go to its page."""
-    if request.method == "GET":
-        return _gaps_form(dict(GAPS_DEFAULTS), errors=[])
-    data = request.form
+    return form_or_job("gaps", GAPS_DEFAULTS, _read_gaps_form, _gaps_form)
+
+
+def _read_gaps_form(data: Any) -> tuple[dict[str, Any], list[str]]:
+    """Return the gaps options from a submitted form and the problems found (the coverage form's checks)."""
     coverage_like = {**{k: data.get(k, "") for k in ("facilities", "demand", "profile")},
                      "thresholds": data.get("threshold", ""), "grid_spacing": "400"}  # fmt: skip
     checked, errors = _read_coverage_form(coverage_like)
@@ -433,10 +452,7 @@ def gaps() -> str | BaseResponse | tuple[str, int]:
     except ValueError:
         form["hex_size"] = data.get("hex_size", "")
         errors.append(gettext("六边形大小须为 100–5000 米之间的数字；收到 %(value)r。", value=data.get("hex_size")))
-    if errors:
-        return _gaps_form(form, errors=errors), 400
-    job_id = jobs.submit_job("gaps", form, user=current_user.name)
-    return redirect(url_for("planner.job", job_id=job_id), code=303)
+    return form, errors
 
 
 def run_gaps_job(job: Job, progress: jobs.JobProgress, out_dir: Path) -> jobs.JobOutcome:

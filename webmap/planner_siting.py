@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import folium
-from flask import redirect, render_template, request, url_for
+from flask import render_template, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
 
 from layers import schema
 from webmap import jobs, maps
@@ -30,10 +29,12 @@ from webmap.planner import (
     PLANNER_ROLES,
     PROFILES,
     _base_map,
+    _facility_points,
     _finish_map,
     _json_safe,
     bp,
     counted,
+    form_or_job,
     town_and_village_names,
 )
 from webmap.security import nonced_map_parts
@@ -85,13 +86,7 @@ def register_result_views(contexts: dict[str, Any]) -> dict[str, Any]:
 @role_required(*PLANNER_ROLES)
 def service_areas() -> str | BaseResponse | tuple[str, int]:
     """Show the service-areas form; on POST queue a service-areas job and go to its page."""
-    if request.method == "GET":
-        return _service_areas_form(dict(SERVICE_AREAS_DEFAULTS), errors=[])
-    form, errors = read_service_areas_form(request.form)
-    if errors:
-        return _service_areas_form(form, errors=errors), 400
-    job_id = jobs.submit_job("service_areas", form, user=current_user.name)
-    return redirect(url_for("planner.job", job_id=job_id), code=303)
+    return form_or_job("service_areas", SERVICE_AREAS_DEFAULTS, read_service_areas_form, _service_areas_form)
 
 
 def read_service_areas_form(data: Any) -> tuple[dict[str, Any], list[str]]:
@@ -217,11 +212,6 @@ def _covered_by_town(points: gpd.GeoDataFrame, columns: list[str]) -> list[dict[
     return table.reset_index().to_dict("records")
 
 
-def _facility_points(facilities: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    columns = [schema.ID, schema.NAME, schema.TOWN_CODE, schema.STATUS]
-    return facilities[[c for c in columns if c in facilities.columns] + [facilities.geometry.name]]
-
-
 def _service_areas_form(form: dict[str, Any], *, errors: list[str]) -> str:
     shown = {**form, "thresholds": _joined(form["thresholds"])}
     return render_template("planner/service_areas_form.html", form=shown, errors=errors, layers=FACILITY_LAYERS,
@@ -299,13 +289,7 @@ def service_areas_map(district: District, areas: gpd.GeoDataFrame, facilities: g
 @role_required(*PLANNER_ROLES)
 def siting() -> str | BaseResponse | tuple[str, int]:
     """Show the siting form; on POST queue a siting job and go to its page."""
-    if request.method == "GET":
-        return _siting_form(dict(SITING_DEFAULTS), errors=[])
-    form, errors = read_siting_form(request.form)
-    if errors:
-        return _siting_form(form, errors=errors), 400
-    job_id = jobs.submit_job("siting", form, user=current_user.name)
-    return redirect(url_for("planner.job", job_id=job_id), code=303)
+    return form_or_job("siting", SITING_DEFAULTS, read_siting_form, _siting_form)
 
 
 def read_siting_form(data: Any) -> tuple[dict[str, Any], list[str]]:
