@@ -42,10 +42,10 @@ import sqlalchemy as sa  # noqa: E402
 
 from layers.crypto import FieldCipher  # noqa: E402
 from layers.district import load_district  # noqa: E402
-from layers.idcard import id_check_char  # noqa: E402
 from layers.importer import import_layer  # noqa: E402
 from layers.io import read_table  # noqa: E402
 from layers.store import Store  # noqa: E402
+from layers.synthetic_layers import household_ledger  # noqa: E402
 from layers.validate import validate_layer  # noqa: E402
 
 logger = logging.getLogger("bench_import")
@@ -53,28 +53,6 @@ LAYER = "household"
 TARGET_ROWS_PER_S = 20_000
 DEFAULT_PG_URL = "postgresql+psycopg://accessplan:accessplan@127.0.0.1:5432/accessplan_bench"
 RESULTS = ROOT / "benchmarks" / "results"
-
-
-def household_ledger(n_rows: int) -> pd.DataFrame:
-    """Return ``n_rows`` valid households: the demo rows repeated with new ids, ID and phone numbers.
-
-    Row ``i`` is born ``i // 1000`` days after 1940-01-01 with sequence number ``i % 1000``, so every
-    ID number is distinct (the validator refuses one person on two rows); the certificate number is
-    that ID number plus the demo row's category and grade digits.
-    """
-    demo = pd.read_csv(load_district().demo_dir / "household.csv", dtype=str, keep_default_na=False)
-    df = demo.iloc[[i % len(demo) for i in range(n_rows)]].reset_index(drop=True)
-    base = dt.date(1940, 1, 1)
-    ids, certificates = [], []
-    for i, (id_number, certificate) in enumerate(zip(df["id_number"], df["certificate_number"], strict=True)):
-        first17 = f"{id_number[:6]}{base + dt.timedelta(days=i // 1000):%Y%m%d}{i % 1000:03d}"
-        ids.append(first17 + id_check_char(first17))
-        certificates.append(ids[-1] + certificate[18:20])
-    df["id"] = [f"HH-{i:06d}" for i in range(n_rows)]
-    df["id_number"] = ids
-    df["certificate_number"] = certificates
-    df["phone"] = [f"13{i:09d}" for i in range(n_rows)]
-    return df
 
 
 def write_ledger(ledger: pd.DataFrame, path: Path) -> Path:

@@ -264,6 +264,30 @@ def generate_demo_layers(
     return layers
 
 
+def household_ledger(n_rows: int, *, district: District | None = None) -> pd.DataFrame:
+    """Return ``n_rows`` valid households: the demo rows repeated with new ids, ID and phone numbers.
+
+    For load tests and benchmarks of the import path. Row ``i`` is born ``i // 1000`` days after
+    1940-01-01 with sequence number ``i % 1000``, so every ID number is distinct (the validator refuses
+    one person on two rows) and carries its check character; the certificate number is that ID number
+    plus the demo row's category and grade digits. All cells are text, as a ledger file holds them.
+    """
+    district = district or load_district()
+    demo = pd.read_csv(district.demo_dir / "household.csv", dtype=str, keep_default_na=False)
+    df = demo.iloc[[i % len(demo) for i in range(n_rows)]].reset_index(drop=True)
+    born = date(1940, 1, 1)
+    ids, certificates = [], []
+    for i, (id_number, certificate) in enumerate(zip(df["id_number"], df["certificate_number"], strict=True)):
+        first17 = f"{id_number[:6]}{born + timedelta(days=i // 1000):%Y%m%d}{i % 1000:03d}"
+        ids.append(first17 + id_check_char(first17))
+        certificates.append(ids[-1] + certificate[18:20])
+    df["id"] = [f"HH-{i:06d}" for i in range(n_rows)]
+    df["id_number"] = ids
+    df["certificate_number"] = certificates
+    df["phone"] = [f"13{i:09d}" for i in range(n_rows)]
+    return df
+
+
 def write_demo_layers(layers: dict[str, pd.DataFrame], folder: str | Path) -> dict[str, Path]:
     """Write each layer to ``folder/<layer>.csv`` (UTF-8, LF line ends, fixed float decimals).
 

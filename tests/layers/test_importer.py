@@ -7,7 +7,6 @@ against SQLite and PostgreSQL (`database_url`).
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import multiprocessing as mp
@@ -25,34 +24,13 @@ from sqlalchemy import event
 from layers.crypto import FieldCipher
 from layers.district import load_district
 from layers.errors import StaleVersionError
-from layers.idcard import id_check_char
 from layers.importer import import_layer
 from layers.store import ImportCounts, Store
+from layers.synthetic_layers import household_ledger
 
 N_ROWS = 10_000
 LAYER = "household"
 RACE_TIMEOUT_S = 120
-
-
-def household_ledger(n_rows: int) -> pd.DataFrame:
-    """Return the demo households repeated to ``n_rows`` valid rows with new ids, ID and phone numbers.
-
-    Row ``i`` is born ``i // 1000`` days after 1940-01-01 with sequence number ``i % 1000``: every ID
-    number is distinct (one person on two rows is a `duplicate_person` problem) and carries its check
-    character; the certificate number is that ID number plus the demo row's category and grade digits.
-    """
-    demo = pd.read_csv(load_district().demo_dir / "household.csv", dtype=str, keep_default_na=False)
-    df = demo.iloc[[i % len(demo) for i in range(n_rows)]].reset_index(drop=True)
-    ids, certificates = [], []
-    for i, (id_number, certificate) in enumerate(zip(df["id_number"], df["certificate_number"], strict=True)):
-        first17 = f"{id_number[:6]}{dt.date(1940, 1, 1) + dt.timedelta(days=i // 1000):%Y%m%d}{i % 1000:03d}"
-        ids.append(first17 + id_check_char(first17))
-        certificates.append(ids[-1] + certificate[18:20])
-    df["id"] = [f"HH-{i:06d}" for i in range(n_rows)]
-    df["id_number"] = ids
-    df["certificate_number"] = certificates
-    df["phone"] = [f"13{i:09d}" for i in range(n_rows)]
-    return df
 
 
 def _csv(df: pd.DataFrame, path: Path) -> Path:
