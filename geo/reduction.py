@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 logger = logging.getLogger(__name__)
 
@@ -241,24 +242,26 @@ def fill_pendant_trees_inplace(
     cheaper. Changes the arrays in place; returns None.
     """
     in_node, in_cost, in_source = inside
-    inside_levels = np.bincount(trees.level_of[in_node], minlength=trees.n_levels) if len(in_node) else None
-    if inside_levels is not None:
-        best_inside = np.full(len(cost), np.inf)
-        best_inside[in_node] = in_cost
-        inside_source = np.full(len(cost), -1, source.dtype)
-        inside_source[in_node] = in_source
-    for level in range(trees.n_levels - 1, -1, -1):
-        lo, hi = trees.level_ptr[level], trees.level_ptr[level + 1]
-        x, p = trees.node[lo:hi], trees.parent[lo:hi]
-        c = cost[p] + trees.cost[lo:hi]
-        s = source[p]
-        if inside_levels is not None and inside_levels[level]:
-            own = best_inside[x]
-            better = own < c
-            c = np.where(better, own, c)
-            s = np.where(better, inside_source[x], s)
-        cost[x] = c
-        source[x] = s
+    _fill_from_roots(trees.node, trees.parent, trees.cost, in_node, in_cost, in_source, cost, source)
+
+
+@njit(cache=True, nogil=True)
+def _fill_from_roots(node, parent, road, in_node, in_cost, in_source, cost, source):  # pragma: no cover - compiled
+    """``fill_pendant_trees_inplace`` in one pass over the peeled nodes, last peeled first."""
+    best_inside = np.full(len(cost), np.inf)
+    inside_source = np.full(len(cost), -1, source.dtype)
+    for i in range(len(in_node)):
+        best_inside[in_node[i]] = in_cost[i]
+        inside_source[in_node[i]] = in_source[i]
+    for i in range(len(node) - 1, -1, -1):  # a node's parent was peeled after it, or is in the core
+        x, p = node[i], parent[i]
+        c = cost[p] + road[i]
+        if best_inside[x] < c:
+            cost[x] = best_inside[x]
+            source[x] = inside_source[x]
+        else:
+            cost[x] = c
+            source[x] = source[p]
 
 
 def _arc_cost(arc_key: np.ndarray, costs: np.ndarray, want: np.ndarray) -> np.ndarray:

@@ -1,6 +1,8 @@
 """Network costs between snapped points: nearest facility, cost tables and reach, in compiled code.
 
-Every search runs in ``scipy.sparse.csgraph.dijkstra``. Snapped points enter the graph as
+The nearest-facility search runs in ``geo.dijkstra`` (compiled with numba) on the core left after
+peeling dead-end trees (``geo.reduction``); cost tables and reach run bounded searches in
+``scipy.sparse.csgraph.dijkstra``. Snapped points enter the graph as
 virtual nodes joined to both ends of their road piece by the partial piece cost plus the access
 leg (point → road: the snap distance in metres, or that distance at the profile's speed on the
 piece for travel time). Costs run FROM demand points TO facilities, so one-way streets count the
@@ -19,6 +21,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
+from geo.dijkstra import multi_source_dijkstra
 from geo.reduction import climb_to_core, fill_pendant_trees_inplace
 
 if TYPE_CHECKING:
@@ -249,36 +252,18 @@ def _nearest_on_core(
     """
     trees = net.pendant_trees(profile, weight)
     indptr, indices, data = net.search_core(profile, weight, reverse=True)
-    k, nc = len(fac.a), len(trees.core)
+    k = len(fac.a)
     node = np.concatenate([fac.a, fac.b])
     cost = np.concatenate([fac.from_a, fac.from_b])
     row = np.concatenate([np.arange(k), np.arange(k)])
     ok = np.isfinite(cost)
     (col, cost, row), inside = climb_to_core(trees, node[ok], cost[ok], row[ok])
-    # one arc per (facility, core node): the cheapest
-    order = np.lexsort((cost, col, row))
-    col, cost, row = col[order], cost[order], row[order]
-    first = np.r_[True, (row[1:] != row[:-1]) | (col[1:] != col[:-1])] if len(row) else np.zeros(0, bool)
-    col, cost, row = col[first], cost[first], row[first]
-    vindptr = indptr[-1] + np.cumsum(np.bincount(row, minlength=k))
-    A = sp.csr_matrix(
-        (
-            np.concatenate([data, cost]),
-            np.concatenate([indices, col.astype(indices.dtype)]),
-            np.concatenate([indptr, vindptr.astype(indptr.dtype)]),
-        ),
-        shape=(nc + k, nc + k),
-    )
-    A.has_sorted_indices = True  # core rows are sorted; a virtual row's arcs need no order
-    dist, _, sources = dijkstra(
-        A, directed=True, indices=np.arange(nc, nc + k), return_predecessors=True, min_only=True, limit=limit
-    )
+    dist, nearest = multi_source_dijkstra(indptr, indices, data, col, cost, row, limit=limit)
     n = net.n_nodes
     full_cost = np.full(n, np.inf)
-    full_cost[trees.core] = dist[:nc]
-    src = sources[:nc]
+    full_cost[trees.core] = dist
     full_fac = np.full(n, -1, np.int64)
-    full_fac[trees.core] = np.where(src >= nc, src - nc, -1)
+    full_fac[trees.core] = nearest
     fill_pendant_trees_inplace(trees, full_cost, full_fac, inside)
     beyond = full_cost > limit
     full_cost[beyond] = np.inf
