@@ -5,8 +5,8 @@ as a graph row (virtual rows for sources that start off a node at some cost) and
 its time in a Fibonacci heap. This search takes the sources as (node, starting cost, label) seeds
 and keeps its frontier in a 4-ary heap of (cost, node) pairs with lazy deletion: a node is pushed
 again only when its cost strictly improves, so the heap never holds more than one entry per arc
-plus one per seed, and a node is settled exactly once. On the Bishan road network it is 2-3 times
-faster than scipy's search on the same arcs. Costs are the same floating-point sums along the
+plus one per seed, and a node is settled exactly once. On the Bishan road network it is about 1.5
+times faster than scipy's search from the same sources on the same arcs. Costs are the same floating-point sums along the
 same shortest paths; among exactly tied sources either one may be named.
 
 The compiled function is cached on disk next to this file (numba ``cache=True``); the first call in
