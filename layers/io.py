@@ -11,6 +11,7 @@ as ``source_datum``, so re-importing an export never converts WGS-84 coordinates
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io as _io
 import itertools
@@ -169,22 +170,27 @@ def _read_csv(path: Path, sheet: str | int | None) -> pd.DataFrame:
     else:
         msg = f"{path.name!r} is neither UTF-8 nor GB18030 text; save it as CSV UTF-8 from Excel."
         raise ValueError(msg)
-    return _table_from_csv_text(text, path)
+    utf8 = None
+    if encoding == "utf-8-sig":  # pandas parses the bytes themselves (no re-encoding of the text)
+        utf8 = raw[len(codecs.BOM_UTF8) :] if raw.startswith(codecs.BOM_UTF8) else raw
+    return _table_from_csv_text(text, path, utf8=utf8)
 
 
-def _table_from_csv_text(text: str, path: Path) -> pd.DataFrame:
+def _table_from_csv_text(text: str, path: Path, *, utf8: bytes | None = None) -> pd.DataFrame:
     """Build the raw table of a CSV: pandas' C tokenizer for the columns, `csv` for the header rows.
 
     The first rows (where the header is searched) are read with the `csv` module too; if pandas
     tokenizes them differently, or a later row is wider than all of them, the whole file goes through
-    the `csv` module instead (same table, slower).
+    the `csv` module instead (same table, slower). ``utf8``, when given, is ``text`` as UTF-8 bytes
+    without a BOM: pandas reads those directly instead of encoding ``text`` again.
     """
     head = list(itertools.islice(csv.reader(_io.StringIO(text, newline="")), MAX_HEADER_SEARCH_ROWS))
     width = max(map(len, head), default=0)
     if width:
         try:
+            source = _io.StringIO(text) if utf8 is None else _io.BytesIO(utf8)  # encoding: for the bytes
             frame = pd.read_csv(
-                _io.StringIO(text), header=None, names=range(width), index_col=False, dtype=object,
+                source, encoding="utf-8", header=None, names=range(width), index_col=False, dtype=object,
                 na_filter=False, keep_default_na=False, skip_blank_lines=False, engine="c",
             )  # fmt: skip
         except pd.errors.ParserError:

@@ -7,6 +7,7 @@ The schema is created and migrated by Alembic (``layers/migrations``).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -292,6 +293,14 @@ class Store:
         written = sorted([*new, *changed])  # file order: history seq follows the file
         tokens = self._tokens(batch, written)
         after = batch.snapshots(written, tokens)
+        if not changed:  # only new rows (a first import): the parameters are zipped column by column
+            ids = _pick(batch.ids, new)
+            history = list(
+                zip(ids, itertools.repeat("insert"), itertools.repeat(1), itertools.repeat(_JSON_NULL), after)
+            )
+            values = [_pick(batch.columns[c], new) for c in _VALUE_COLUMNS]
+            inserts = list(zip(ids, *values, tokens, _pick(batch.attributes, new), strict=True))
+            return _ChunkWrites(batch.layer, user, now, inserts, [], history)
         row_of = dict(zip(written, range(len(written)), strict=True))
         history = []
         for i in written:
@@ -581,8 +590,8 @@ class _Batch:
     ----------
     ids
         Feature ids.
-    rows
-        Per row, the values of `_VALUE_COLUMNS` as stored.
+    columns
+        The values of each of `_VALUE_COLUMNS` as stored (``rows`` holds them row by row).
     attributes
         Per row, the attributes as JSON text: exactly ``_dumps`` of the attribute dict.
     personal
@@ -594,7 +603,7 @@ class _Batch:
 
     layer: str
     ids: list[str]
-    rows: list[tuple[Any, ...]]
+    columns: dict[str, list[Any]]
     attributes: list[str]
     personal: list[bytes] | None
     json_columns: dict[str, list[str]]
@@ -603,6 +612,11 @@ class _Batch:
     def n(self) -> int:
         """Number of rows."""
         return len(self.ids)
+
+    @functools.cached_property
+    def rows(self) -> list[tuple[Any, ...]]:
+        """Per row, the values of `_VALUE_COLUMNS` as stored."""
+        return list(zip(*(self.columns[c] for c in _VALUE_COLUMNS), strict=True))
 
     @classmethod
     def from_frame(cls, layer: str, rows: pd.DataFrame, *, personal: list[str]) -> _Batch:
@@ -661,7 +675,7 @@ class _Batch:
         return cls(
             layer=layer,
             ids=ids,
-            rows=list(zip(*values.values(), strict=True)) if n else [],
+            columns=values,
             attributes=attributes,
             personal=payloads,
             json_columns=json_columns,
@@ -684,6 +698,11 @@ class _Batch:
         parts += [',"personal":', ["null" if t is None else _json_str(t) for t in tokens]]
         parts += [',"attributes":', pick(self.attributes), "}"]
         return _join_columns(parts, len(positions))
+
+
+def _pick(values: list[Any], positions: list[int]) -> list[Any]:
+    """Return ``values[i]`` for each of ``positions`` (sorted, distinct): ``values`` itself if that is all of them."""
+    return values if len(positions) == len(values) else [values[i] for i in positions]
 
 
 def _join_columns(parts: list[str | list[str]], n: int) -> list[str]:
