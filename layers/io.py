@@ -200,7 +200,7 @@ def _table_from_csv_text(text: str, path: Path, *, utf8: bytes | None = None) ->
         ]:
             h = _find_header(head)
             columns = [frame[j].to_numpy(dtype=object)[h + 1 :] for j in range(width)]
-            return _table_from_columns(head[h], h, columns, path)
+            return _table_from_columns(head[h], h, columns, path, text_only=True)
     return _table_from_rows(list(csv.reader(_io.StringIO(text, newline=""))), path)
 
 
@@ -289,12 +289,18 @@ def _table_from_rows(rows: Iterable[Sequence[object]], path: Path) -> pd.DataFra
 
 
 def _table_from_columns(
-    header_row: Sequence[object], h: int, columns: Sequence[Sequence[object]], path: Path
+    header_row: Sequence[object],
+    h: int,
+    columns: Sequence[Sequence[object]],
+    path: Path,
+    *,
+    text_only: bool = False,
 ) -> pd.DataFrame:
     """Build a raw table from the header row (at position ``h``) and the columns of the rows below it.
 
     Works column by column: a 100,000-row ledger is cleaned in tight per-column loops, not one
     Python loop per row. Blank rows are dropped (the row numbers of the others stay as in the file).
+    ``text_only`` says every cell is a str (a CSV's): then no cell needs `_cell` or can be NaN.
     """
     header = [None if _blank(c) else str(c).strip() for c in header_row]
     width = max(len(header), len(columns))
@@ -305,9 +311,13 @@ def _table_from_columns(
     for values in columns:
         # Plain str cells (all of a CSV's) take the first branch; `_cell` does the rest.
         cells = np.empty(n, dtype=object)
-        cells[:] = [(c.strip() or None) if c.__class__ is str else _cell(c) for c in values]
-        blank &= np.equal(cells, None)
-        cells[pd.isna(cells)] = None  # NaN/NaT cells read as blanks too (but do not make a row blank)
+        if text_only:
+            cells[:] = [c.strip() or None for c in values]
+            blank &= np.equal(cells, None)
+        else:
+            cells[:] = [(c.strip() or None) if c.__class__ is str else _cell(c) for c in values]
+            blank &= np.equal(cells, None)
+            cells[pd.isna(cells)] = None  # NaN/NaT cells read as blanks too (but do not make a row blank)
         arrays.append(cells)
     arrays += [np.full(n, None, dtype=object)] * (width - len(arrays))
     keep = ~blank

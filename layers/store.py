@@ -692,7 +692,7 @@ class _Batch:
         def pick(values: list[Any]) -> list[Any]:
             return values if everything else [values[i] for i in positions]
 
-        parts: list[Any] = [f'{{"layer":{_json_str(self.layer)},"id":', [_json_str(v) for v in pick(self.ids)]]
+        parts: list[Any] = [f'{{"layer":{_json_str(self.layer)},"id":', list(map(_json_str, pick(self.ids)))]
         for c in _VALUE_COLUMNS:
             parts += [f",{_json_str(c)}:", pick(self.json_columns[c])]
         parts += [',"personal":', ["null" if t is None else _json_str(t) for t in tokens]]
@@ -752,7 +752,10 @@ def _json_list(values: list[Any]) -> list[str]:
         if len(distinct) * 4 <= len(values):
             table = {v: _JSON_NULL if v is None else _json_str(v) for v in distinct}
             return list(map(table.__getitem__, values))
-    elif classes == _FLOAT_TYPE and all(map(math.isfinite, values)):
+        if None not in distinct:
+            return list(map(_json_str, values))
+        return [_JSON_NULL if v is None else _json_str(v) for v in values]
+    if classes == _FLOAT_TYPE and all(map(math.isfinite, values)):
         return list(map(float.__repr__, values))
     out = []
     for v in values:

@@ -629,11 +629,16 @@ class _Context:
             "the first 18 characters of 残疾人证号 must equal the row's 身份证号",
         )
 
+        # Valid certificate numbers (the others are None) have ASCII digits at positions 18 and 19.
+        has_cert = np.not_equal(cert_objects, None)
+        cert_digits = np.zeros((len(cert_objects), 20), dtype=np.int64)
+        if has_cert.any():
+            cert_digits[has_cert] = _digit_codes(cert_objects[has_cert], 20)
         for col, pos, rule, label in (
             (schema.DISABILITY_CATEGORY, 18, CATEGORY_MISMATCH, "类别 (19th digit)"),
             (schema.DISABILITY_GRADE, 19, GRADE_MISMATCH, "等级 (20th digit)"),
         ):
-            from_cert = pd.Series(pd.array([None if c is None else int(c[pos]) for c in cert_objects], dtype="Int64"))
+            from_cert = pd.Series(pd.arrays.IntegerArray(cert_digits[:, pos], ~has_cert))
             given = self.out[col]
             differ = (given.notna() & from_cert.notna() & (given != from_cert)).fillna(False).to_numpy(dtype=bool)
             self.add(differ, col, given, rule, f"disagrees with the 残疾人证号's {label}: correct one of the two")
@@ -641,7 +646,14 @@ class _Context:
 
         phone_text = _text(self.raw_or_empty(schema.PHONE))
         phone = np.array(
-            [None if v is None else _PHONE_PREFIX.sub("", _PHONE_SEPARATORS.sub("", v)) for v in _objects(phone_text)],
+            [
+                None
+                if v is None
+                else v  # plain digits without the 86 prefix: nothing to remove (the usual cell)
+                if v.isdigit() and v.isascii() and not v.startswith("86")
+                else _PHONE_PREFIX.sub("", _PHONE_SEPARATORS.sub("", v))
+                for v in _objects(phone_text)
+            ],
             dtype=object,
         )
         valid = np.fromiter((v is not None and _PHONE_RE.fullmatch(v) is not None for v in phone), bool, len(phone))
@@ -809,6 +821,11 @@ def _numbers(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         present[retry] = retry_text.notna().to_numpy()
         number[retry] = pd.to_numeric(retry_text, errors="coerce").astype("float64").to_numpy()
     return number, present
+
+
+def _digit_codes(text: np.ndarray, width: int) -> np.ndarray:
+    """Return the (len(text), width) matrix of ``ord(c) - ord("0")`` of texts of ``width`` ASCII characters."""
+    return np.asarray(text.astype(f"U{width}")).view(np.uint32).reshape(-1, width).astype(np.int64) - ord("0")
 
 
 def _na_text(n: int) -> pd.Series:

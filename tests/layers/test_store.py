@@ -385,6 +385,8 @@ def test_json_texts_of_repeated_text_and_of_floats_equal_the_json_encoder():
         [106.2294, -0.0, 29.5979, 1e-7, 1e300],
         [106.5, float("nan")],  # not all finite: value by value ("NaN")
         [True, 1, None, "x"],  # True and 1 stay apart
+        [f'街{i}号"' for i in range(9)],  # distinct text: value by value
+        [*(f"村{i}" for i in range(7)), None],  # distinct text with a missing value
         [],
     ]
     for values in columns:
