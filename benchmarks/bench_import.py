@@ -9,7 +9,9 @@ with new ids, distinct valid ID numbers (check digit per GB 11643) and distinct 
 
 1. phases on an empty store: `read_table`, `validate_layer`, store (`Store.upsert_features` of the clean frame);
 2. `import_layer` end to end into another empty store, then the same file again (all rows unchanged);
-3. `import_layer` end to end once more under tracemalloc (peak of Python allocations; slower).
+3. `import_layer` end to end once more under tracemalloc (peak of Python allocations; slower);
+4. for the target, CSV into SQLite end to end ``--target-runs`` times (5), each in a fresh process
+   into an empty store; the median counts.
 
 PostgreSQL runs against ``--postgres-url`` (default: ``ACCESSPLAN_BENCH_POSTGRES_URL`` or the
 ``accessplan_bench`` database of the local test server); its public schema is dropped between runs.
@@ -27,6 +29,7 @@ import multiprocessing as mp
 import os
 import platform
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -155,6 +158,25 @@ def _scenario_in_child(args: tuple) -> dict:
     return run_scenario(*args)
 
 
+def import_once(path: str, n_rows: int) -> dict:
+    """Time one `import_layer` of ``path`` into an empty SQLite store (in a fresh process); return seconds."""
+    logging.basicConfig(level=logging.WARNING)
+    district = load_district()
+    _ = district.boundary, district.towns, district.villages  # loaded once, as in the app
+    with tempfile.TemporaryDirectory() as tmp:
+        store = _new_store("sqlite", Path(tmp), "", FieldCipher.generate_key(), "target")
+        clock = _Clock()
+        outcome = import_layer(store, LAYER, path, district=district, user="bench")
+        wall, cpu = clock.stop()
+        assert outcome.counts is not None and outcome.counts.inserted == n_rows, outcome.validation.report()[:2000]
+        store.close()
+    return {"import_s": wall, "import_cpu_s": cpu, "rows_per_s": n_rows / wall}
+
+
+def _import_once_in_child(args: tuple) -> dict:
+    return import_once(*args)
+
+
 def machine_info() -> dict:
     """Return what the numbers depend on: CPU, cores, memory, load, versions."""
     cpu = "unknown"
@@ -230,8 +252,10 @@ def write_markdown(result: dict, path: Path) -> None:
     lines += [
         "",
         f"Target: ≥ {target['rows_per_s']:,} rows/s validated and stored from CSV into SQLite "
-        f"(`import_layer` end to end): measured {target['measured_rows_per_s']:,.0f} rows/s — "
-        f"{'met' if target['met'] else 'not met'}.",
+        f"(`import_layer` end to end, median of {len(target['runs'])} runs, each in a fresh process into an empty "
+        f"store): measured {target['measured_rows_per_s']:,.0f} rows/s — {'met' if target['met'] else 'not met'} "
+        f"(runs: {', '.join(format(r['rows_per_s'], ',.0f') for r in target['runs'])} rows/s; "
+        f"CPU {', '.join(format(r['import_cpu_s'], '.1f') for r in target['runs'])} s).",
     ]
     if result.get("notes"):
         lines += ["", *result["notes"]]
@@ -247,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--formats", default=None, help="comma-separated subset of csv,xlsx")
     parser.add_argument("--out", type=Path, default=RESULTS / "import.json")
+    parser.add_argument("--target-runs", type=int, default=5, help="CSV → SQLite imports whose median counts")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("layers").setLevel(logging.WARNING)
@@ -276,7 +301,13 @@ def main(argv: list[str] | None = None) -> int:
                     f"{r['import_rows_per_s']:,.0f}", r["reimport_s"],
                 )  # fmt: skip
                 scenarios.append(r)
-    csv_sqlite = next(r for r in scenarios if r["format"] == "csv" and r["backend"] == "sqlite")
+        runs = []
+        if "csv" in files:
+            for _ in range(max(1, args.target_runs)):
+                with ctx.Pool(1, maxtasksperchild=1) as pool:
+                    runs.append(pool.apply(_import_once_in_child, ((str(files["csv"]), n_rows),)))
+            logger.info("CSV → SQLite target runs: %s rows/s", ", ".join(f"{r['rows_per_s']:,.0f}" for r in runs))
+    median = statistics.median(r["rows_per_s"] for r in runs) if runs else float("nan")
     result = {
         "rows": n_rows,
         "quick": args.quick,
@@ -285,8 +316,9 @@ def main(argv: list[str] | None = None) -> int:
         "scenarios": scenarios,
         "target": {
             "rows_per_s": TARGET_ROWS_PER_S,
-            "measured_rows_per_s": csv_sqlite["import_rows_per_s"],
-            "met": csv_sqlite["import_rows_per_s"] >= TARGET_ROWS_PER_S,
+            "runs": runs,
+            "measured_rows_per_s": median,
+            "met": median >= TARGET_ROWS_PER_S,
         },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
