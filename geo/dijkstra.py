@@ -1,16 +1,17 @@
 """A multi-source Dijkstra search in compiled code (numba), labelling each node with its nearest source.
 
 ``scipy.sparse.csgraph.dijkstra(min_only=True)`` answers the same question, but wants every source
-as a graph row (virtual rows for sources that start off a node at some cost) and spends most of
-its time in a Fibonacci heap. This search takes the sources as (node, starting cost, label) seeds
+as a graph row (virtual rows for sources that start off a node at some cost) and keeps
+its frontier in a Fibonacci heap. This search takes the sources as (node, starting cost, label) seeds
 and keeps its frontier in a 4-ary heap of (cost, node) pairs with lazy deletion: a node is pushed
 again only when its cost strictly improves, so the heap never holds more than one entry per arc
 plus one per seed, and a node is settled exactly once. On the Bishan road network it is about 1.5
-times faster than scipy's search from the same sources on the same arcs. Costs are the same floating-point sums along the
-same shortest paths; among exactly tied sources either one may be named.
+times faster than scipy's search from the same sources on the same arcs. Costs are the same
+floating-point sums along the same shortest paths; among exactly tied sources either one may be
+named.
 
-The compiled function is cached on disk next to this file (numba ``cache=True``); the first call in
-a fresh checkout compiles it (about a second).
+The compiled function is cached on disk next to this file (numba ``cache=True``): the first call in
+a fresh checkout compiles it (a few seconds), later processes load it (a fraction of a second).
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def multi_source_dijkstra(
 
 
 #: Children per heap entry: a 4-ary heap is half as deep as a binary one, and its sift-down compares
-#: siblings that sit in one cache line (measured ~25 % faster on road networks than 2 or 8).
+#: siblings that sit in one cache line (measured 15-25 % faster on the Bishan roads than 2 or 8).
 _ARITY = 4
 
 
