@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["multi_source_dijkstra"]
+__all__ = ["multi_source_dijkstra", "pass_through_nodes"]
 
 
 def multi_source_dijkstra(
@@ -31,6 +31,7 @@ def multi_source_dijkstra(
     seed_label: np.ndarray,
     *,
     limit: float = np.inf,
+    pass_through: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return the cheapest cost from any seed to every node, and the label of that seed.
 
@@ -45,6 +46,9 @@ def multi_source_dijkstra(
         share a node or a label; the cheapest wins.
     limit
         Costs above this are not searched: such nodes get ``inf`` and label -1.
+    pass_through
+        Optional boolean per node, from `pass_through_nodes`: the search walks along runs of such
+        nodes (the inner nodes of a road between two junctions) instead of queueing each of them.
 
     Returns
     -------
@@ -72,7 +76,51 @@ def multi_source_dijkstra(
         bad = seed_node[(seed_node < 0) | (seed_node >= n)][0]
         msg = f"`seed_node` {int(bad)} is not a node of this {n}-node graph; pass positions 0..{n - 1}."
         raise ValueError(msg)
-    return _search(indptr, indices, costs, seed_node, seed_cost, seed_label, float(limit))
+    through = np.zeros(n, np.bool_) if pass_through is None else np.ascontiguousarray(pass_through, np.bool_)
+    if len(through) != n:
+        msg = f"`pass_through` must have one value per node ({n}); got {len(through)}."
+        raise ValueError(msg)
+    return _search(indptr, indices, costs, through, seed_node, seed_cost, seed_label, float(limit))
+
+
+def pass_through_nodes(indptr: np.ndarray, indices: np.ndarray, costs: np.ndarray) -> np.ndarray:
+    """Return, per node, whether a search may pass through it without queueing it.
+
+    Such a node has exactly two arcs out, to two distinct other nodes, and exactly two arcs in,
+    from those two and of the same costs: the inner node of a two-way road between junctions. Every route
+    into it comes along the road from one of its two sides, so a search walks the road from the
+    node it settles and stops at the first node it does not improve; the costs are the same sums,
+    taken along the road in the same order, as when every node is queued.
+    """
+    return _pass_through(indptr, indices, costs)
+
+
+@njit(cache=True, nogil=True)
+def _pass_through(indptr, indices, costs):  # pragma: no cover - compiled
+    n = len(indptr) - 1
+    out = np.zeros(n, np.bool_)
+    arcs_in = np.zeros(n, np.int64)
+    for k in range(len(indices)):
+        arcs_in[indices[k]] += 1
+    for v in range(n):
+        a = indptr[v]
+        if indptr[v + 1] - a != 2 or arcs_in[v] != 2:  # no one-way road leads in from a third node
+            continue
+        p, q = indices[a], indices[a + 1]
+        if p == q or p == v or q == v:
+            continue
+        out[v] = _has_arc(indptr, indices, costs, p, v, costs[a]) and _has_arc(
+            indptr, indices, costs, q, v, costs[a + 1]
+        )
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _has_arc(indptr, indices, costs, u, v, c):  # pragma: no cover - compiled
+    for k in range(indptr[u], indptr[u + 1]):
+        if indices[k] == v and costs[k] == c:
+            return True
+    return False
 
 
 #: Children per heap entry: a 4-ary heap is half as deep as a binary one, and its sift-down compares
@@ -81,7 +129,7 @@ _ARITY = 4
 
 
 @njit(cache=True, nogil=True)
-def _search(indptr, indices, costs, seed_node, seed_cost, seed_label, limit):  # pragma: no cover - compiled
+def _search(indptr, indices, costs, through, seed_node, seed_cost, seed_label, limit):  # pragma: no cover - compiled
     n = len(indptr) - 1
     dist = np.full(n, np.inf)
     label = np.full(n, -1, np.int64)
@@ -91,9 +139,15 @@ def _search(indptr, indices, costs, seed_node, seed_cost, seed_label, limit):  #
     size = 0
     for s in range(len(seed_node)):
         v, c = seed_node[s], seed_cost[s]
-        if c < dist[v] and c <= limit:
-            dist[v] = c
-            label[v] = seed_label[s]
+        if not (c < dist[v] and c <= limit):
+            continue
+        dist[v] = c
+        label[v] = seed_label[s]
+        if through[v]:  # walk both ways along the road; the seed itself is never queued
+            for k in range(indptr[v], indptr[v + 1]):
+                size = _walk(indptr, indices, costs, through, dist, label, heap_cost, heap_node, size,
+                             v, indices[k], c + costs[k], seed_label[s], limit)  # fmt: skip
+        else:
             size = _push(heap_cost, heap_node, size, c, v)
     while size:
         c, u = heap_cost[0], heap_node[0]
@@ -104,13 +158,30 @@ def _search(indptr, indices, costs, seed_node, seed_cost, seed_label, limit):  #
             continue  # an entry left behind by a later improvement
         label_u = label[u]
         for k in range(indptr[u], indptr[u + 1]):
-            v = indices[k]
-            nc = c + costs[k]
-            if nc < dist[v] and nc <= limit:
-                dist[v] = nc
-                label[v] = label_u
-                size = _push(heap_cost, heap_node, size, nc, v)
+            size = _walk(indptr, indices, costs, through, dist, label, heap_cost, heap_node, size,
+                         u, indices[k], c + costs[k], label_u, limit)  # fmt: skip
     return dist, label
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _walk(
+    indptr, indices, costs, through, dist, label, heap_cost, heap_node, size, prev, v, c, lab, limit
+):  # pragma: no cover - compiled
+    """Relax the arc ``prev → v`` to cost ``c``; through pass-through nodes, walk on; return the heap size.
+
+    The walk stops at the first node it does not improve (whoever reached that node first has
+    walked on from it already) or at a node that is queued instead.
+    """
+    while c < dist[v] and c <= limit:
+        dist[v] = c
+        label[v] = lab
+        if not through[v]:
+            return _push(heap_cost, heap_node, size, c, v)
+        k = indptr[v]
+        if indices[k] == prev:
+            k += 1
+        prev, v, c = v, indices[k], c + costs[k]
+    return size
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -19,6 +19,7 @@ import pyproj
 import scipy.sparse as sp
 import shapely
 
+from geo.dijkstra import pass_through_nodes
 from geo.errors import NetworkError
 from geo.profiles import Profile, highway_class, travel_time_s
 from geo.reduction import PendantTrees, core_graph, peel_pendant_trees
@@ -234,6 +235,18 @@ class PreparedNetwork:
         if key not in self._pendant_trees:
             trees = self._peeled(profile, weight)
             self._pendant_trees[key] = core_graph(*self.search_graph(profile, weight, reverse=reverse), trees)
+        return self._pendant_trees[key]
+
+    def search_core_pass_through(self, profile: str, weight: Weight) -> np.ndarray:
+        """Per row of ``search_core``: whether a search may pass through it (``geo.dijkstra.pass_through_nodes``).
+
+        The same for both directions (such nodes have mirrored arcs of equal cost); built on first
+        use and kept.
+        """
+        key = ("through", profile, weight)
+        if key not in self._pendant_trees:
+            through = pass_through_nodes(*self.search_core(profile, weight, reverse=True))
+            self._pendant_trees[key] = _frozen(through, np.bool_)
         return self._pendant_trees[key]
 
     def save(self, path: str | Path) -> None:

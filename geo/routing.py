@@ -245,8 +245,9 @@ def _nearest_on_core(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return (cost, facility row) per node of the multi-source search TO the facilities.
 
-    The search runs on the core of the profile's pendant trees (``PreparedNetwork.search_core``):
-    facilities attached inside a tree enter the core at the tree's root with the tree path cost
+    The search runs on the core of the profile's pendant trees (``PreparedNetwork.search_core``),
+    walking through the inner nodes of roads between junctions without queueing them. Facilities
+    attached inside a tree enter the core at the tree's root with the tree path cost
     added; afterwards the trees are filled from their roots (``geo.reduction``). Costs equal those
     of the search on the whole graph; among exactly tied facilities another one may be named.
     """
@@ -258,7 +259,8 @@ def _nearest_on_core(
     row = np.concatenate([np.arange(k), np.arange(k)])
     ok = np.isfinite(cost)
     (col, cost, row), inside = climb_to_core(trees, node[ok], cost[ok], row[ok])
-    dist, nearest = multi_source_dijkstra(indptr, indices, data, col, cost, row, limit=limit)
+    through = net.search_core_pass_through(profile, weight)
+    dist, nearest = multi_source_dijkstra(indptr, indices, data, col, cost, row, limit=limit, pass_through=through)
     n = net.n_nodes
     full_cost = np.full(n, np.inf)
     full_cost[trees.core] = dist

@@ -4,7 +4,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
-from geo.dijkstra import multi_source_dijkstra
+from geo.dijkstra import multi_source_dijkstra, pass_through_nodes
 
 
 def _csr(n, arcs):
@@ -81,8 +81,67 @@ def test_matches_scipy_and_networkx_on_random_graphs(seed):
     assert got == pytest.approx({key: val for key, val in expected.items() if key != "s"}, abs=1e-9)
 
 
+def _two_way(n, roads, one_way=()):
+    arcs = [(u, v, w) for u, v, w in roads] + [(v, u, w) for u, v, w in roads] + list(one_way)
+    return _csr(n, arcs)
+
+
+# 0 -1- 1 -2- 2 -3- 3, and 3 -10- 0: a ring of two-way roads from junction 3 (which also has a spur to 4)
+# back to itself; 0, 1 and 2 are its inner nodes
+RING = _two_way(5, [(0, 1, 1.0), (1, 2, 2.0), (2, 3, 3.0), (3, 0, 10.0), (3, 4, 0.5)])
+
+
+def test_pass_through_nodes_are_inner_nodes_of_two_way_roads():
+    assert pass_through_nodes(*RING).tolist() == [True, True, True, False, False]
+    # a one-way arc 4 -> 1 makes 1 reachable from a third side: it must be queued
+    assert pass_through_nodes(*_two_way(5, [(0, 1, 1.0), (1, 2, 2.0)], one_way=[(4, 1, 1.0)])).tolist()[1] is False
+    # different costs each way: not a pass-through
+    assert pass_through_nodes(*_csr(3, [(0, 1, 1.0), (1, 0, 2.0), (1, 2, 1.0), (2, 1, 1.0)])).tolist()[1] is False
+
+
+@pytest.mark.parametrize(("seeds", "costs"), [([4], [0.0]), ([1], [0.5]), ([4, 2], [0.0, 0.0])])
+def test_walking_through_gives_the_same_costs_and_labels_by_hand(seeds, costs):
+    through = pass_through_nodes(*RING)
+    got = multi_source_dijkstra(*RING, seeds, costs, np.arange(len(seeds)), pass_through=through)
+    want = multi_source_dijkstra(*RING, seeds, costs, np.arange(len(seeds)))
+    assert got[0].tolist() == want[0].tolist() and got[1].tolist() == want[1].tolist()
+    if seeds == [4]:  # by hand: 4 -> 3 (0.5) -> 2 (3.5) -> 1 (5.5) -> 0 (6.5); 0 via 3 -> 0 costs 10.5
+        assert got[0].tolist() == [6.5, 5.5, 3.5, 0.5, 0.0]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_walking_through_matches_queueing_every_node_on_road_like_graphs(seed):
+    rng = np.random.default_rng(seed)
+    # junctions joined by roads split into 1-5 pieces (inner nodes), some of them one-way
+    n_junctions, roads = 60, 150
+    arcs, n = [], n_junctions
+    for _ in range(roads):
+        a, b = rng.choice(n_junctions, 2, replace=False)
+        inner = list(range(n, n + int(rng.integers(0, 5))))
+        n += len(inner)
+        path = [a, *inner, b]
+        one_way = rng.random() < 0.2
+        for u, v in zip(path[:-1], path[1:], strict=True):
+            w = float(rng.uniform(1, 50))
+            arcs.append((u, v, w))
+            if not one_way:
+                arcs.append((v, u, w))
+    graph = _csr(n, arcs)
+    through = pass_through_nodes(*graph)
+    assert through.sum() > n / 4  # the walk has something to do
+    k = 8
+    seeds, start = rng.choice(n, k, replace=False), rng.uniform(0, 20, k)
+    for limit in (np.inf, 150.0):
+        got = multi_source_dijkstra(*graph, seeds, start, np.arange(k), limit=limit, pass_through=through)
+        want = multi_source_dijkstra(*graph, seeds, start, np.arange(k), limit=limit)
+        assert np.array_equal(got[0], want[0])
+        assert np.array_equal(got[1], want[1])
+
+
 def test_bad_seeds_are_refused_with_the_fix():
     with pytest.raises(ValueError, match="one row per seed; got lengths 2, 1 and 2"):
         multi_source_dijkstra(*SMALL, [0, 1], [0.0], [0, 1])
     with pytest.raises(ValueError, match=r"`seed_node` 4 is not a node of this 4-node graph; pass positions 0\.\.3"):
         multi_source_dijkstra(*SMALL, [4], [0.0], [0])
+    with pytest.raises(ValueError, match=r"`pass_through` must have one value per node \(4\); got 3"):
+        multi_source_dijkstra(*SMALL, [0], [0.0], [0], pass_through=np.zeros(3, bool))
