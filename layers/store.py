@@ -687,16 +687,14 @@ class _Batch:
         Equal to ``_dumps`` of the stored row (``layer``, ``id``, `_VALUE_COLUMNS`, ``personal``,
         ``attributes``), with the attributes spliced in as already serialised.
         """
-        everything = len(positions) == self.n
-
-        def pick(values: list[Any]) -> list[Any]:
-            return values if everything else [values[i] for i in positions]
-
-        parts: list[Any] = [f'{{"layer":{_json_str(self.layer)},"id":', list(map(_json_str, pick(self.ids)))]
+        parts: list[Any] = [
+            f'{{"layer":{_json_str(self.layer)},"id":',
+            list(map(_json_str, _pick(self.ids, positions))),
+        ]
         for c in _VALUE_COLUMNS:
-            parts += [f",{_json_str(c)}:", pick(self.json_columns[c])]
+            parts += [f",{_json_str(c)}:", _pick(self.json_columns[c], positions)]
         parts += [',"personal":', ["null" if t is None else _json_str(t) for t in tokens]]
-        parts += [',"attributes":', pick(self.attributes), "}"]
+        parts += [',"attributes":', _pick(self.attributes, positions), "}"]
         return _join_columns(parts, len(positions))
 
 
