@@ -270,16 +270,16 @@ class Store:
                 if changed:
                     old_rows = self._existing(conn, layer, [batch.ids[i] for i in changed])
                     if len(old_rows) != len(changed):
-                        msg = f"Another user changed rows of `{layer}` during this import; nothing was written. Retry."
-                        raise StaleVersionError(msg)
-                self._chunk_writes(batch, new, changed, stored, old_rows, user=user, now=now)(conn)
+                        raise _changed_during_import(layer)
+                self._write_chunk(conn, batch, new, changed, stored, old_rows, user=user, now=now)
                 inserted, updated = inserted + len(new), updated + len(changed)
         counts = ImportCounts(inserted, updated, n - inserted - updated)
         logger.info("Imported %d rows into `%s` by %s: %s", n, layer, user, counts)
         return counts
 
-    def _chunk_writes(
+    def _write_chunk(
         self,
+        conn: sa.Connection,
         batch: _Batch,
         new: list[int],
         changed: list[int],
@@ -288,36 +288,45 @@ class Store:
         *,
         user: str,
         now: datetime,
-    ) -> _ChunkWrites:
-        """Return the rows to insert, update and append to the history for one chunk (file order)."""
+    ) -> None:
+        """Insert the new rows of one chunk, update the changed ones and append their history (file order).
+
+        Raises `StaleVersionError` if another user changed an updated row.
+        """
         written = sorted([*new, *changed])  # file order: history seq follows the file
         tokens = self._tokens(batch, written)
         after = batch.snapshots(written, tokens)
-        if not changed:  # only new rows (a first import): the parameters are zipped column by column
-            ids = _pick(batch.ids, new)
+        new_ids = _pick(batch.ids, new)
+        if changed:
+            row_of = dict(zip(written, range(len(written)), strict=True))
+            history = []
+            for i, snapshot in zip(written, after, strict=True):
+                fid = batch.ids[i]
+                old = stored.get(fid)
+                if old is None:
+                    history.append((fid, "insert", 1, _JSON_NULL, snapshot))
+                else:
+                    before = _dumps(_jsonable(dict(old_rows[fid])))
+                    history.append((fid, "update", old[-1] + 1, before, snapshot))
+            new_tokens = [tokens[row_of[i]] for i in new]
+        else:  # only new rows (a first import): the history is zipped column by column
             history = list(
-                zip(ids, itertools.repeat("insert"), itertools.repeat(1), itertools.repeat(_JSON_NULL), after)
+                zip(new_ids, itertools.repeat("insert"), itertools.repeat(1), itertools.repeat(_JSON_NULL), after)
             )
-            values = [_pick(batch.columns[c], new) for c in _VALUE_COLUMNS]
-            inserts = list(zip(ids, *values, tokens, _pick(batch.attributes, new), strict=True))
-            return _ChunkWrites(batch.layer, user, now, inserts, [], history)
-        row_of = dict(zip(written, range(len(written)), strict=True))
-        history = []
-        for i in written:
-            k = row_of[i]
-            fid = batch.ids[i]
-            old = stored.get(fid)
-            if old is None:
-                history.append((fid, "insert", 1, _JSON_NULL, after[k]))
-            else:
-                before = _dumps(_jsonable(dict(old_rows[fid])))
-                history.append((fid, "update", old[-1] + 1, before, after[k]))
-        rows_ = batch.rows
-        inserts = [(batch.ids[i], *rows_[i], tokens[row_of[i]], batch.attributes[i]) for i in new]
-        updates = [
-            (batch.ids[i], *rows_[i], tokens[row_of[i]], batch.attributes[i], stored[batch.ids[i]][-1]) for i in changed
-        ]
-        return _ChunkWrites(batch.layer, user, now, inserts, updates, history)
+            new_tokens = tokens
+        values = [_pick(batch.columns[c], new) for c in _VALUE_COLUMNS]
+        inserts = list(zip(new_ids, *values, new_tokens, _pick(batch.attributes, new), strict=True))
+        writer = _BulkWriter(conn)
+        writer.insert_features(batch.layer, inserts, user=user, now=now)
+        if changed:
+            rows_ = batch.rows
+            updates = [
+                (batch.ids[i], *rows_[i], tokens[row_of[i]], batch.attributes[i], stored[batch.ids[i]][-1])
+                for i in changed
+            ]
+            if writer.update_features(batch.layer, updates, user=user, now=now) != len(updates):
+                raise _changed_during_import(batch.layer)
+        writer.insert_history(batch.layer, history, user=user, now=now)
 
     def _personal_columns(self, layer: str, rows: pd.DataFrame) -> list[str]:
         """Return the layer's personal columns present in ``rows``; raise if they need a key we lack."""
@@ -780,34 +789,8 @@ def _json_texts(values: pd.Series) -> list[str]:
     return _json_list(_plain_values(values))
 
 
-@dataclass(frozen=True)
-class _ChunkWrites:
-    """The statements of one chunk of an import (call it with the transaction's connection).
-
-    Attributes
-    ----------
-    inserts, updates, history
-        Parameters of `_BulkWriter.insert_features`, `_BulkWriter.update_features` and
-        `_BulkWriter.insert_history`.
-    """
-
-    layer: str
-    user: str
-    now: datetime
-    inserts: list[tuple[Any, ...]]
-    updates: list[tuple[Any, ...]]
-    history: list[tuple[str, str, int, str | None, str]]
-
-    def __call__(self, conn: sa.Connection) -> None:
-        """Execute the statements; raise `StaleVersionError` if another user changed an updated row."""
-        writer = _BulkWriter(conn)
-        writer.insert_features(self.layer, self.inserts, user=self.user, now=self.now)
-        if self.updates and writer.update_features(self.layer, self.updates, user=self.user, now=self.now) != len(
-            self.updates
-        ):
-            msg = f"Another user changed rows of `{self.layer}` during this import; nothing was written. Retry."
-            raise StaleVersionError(msg)
-        writer.insert_history(self.layer, self.history, user=self.user, now=self.now)
+def _changed_during_import(layer: str) -> StaleVersionError:
+    return StaleVersionError(f"Another user changed rows of `{layer}` during this import; nothing was written. Retry.")
 
 
 class _BulkWriter:
