@@ -39,8 +39,6 @@ class PendantTrees:
         parent was peeled in a later round or is in the core.
     parent_of, parent_cost
         Per node: ``parent`` and ``cost`` of a peeled node; -1 and 0 for a core node.
-    level_of
-        Per node: its peel round, -1 for a core node.
     """
 
     core: np.ndarray
@@ -51,7 +49,6 @@ class PendantTrees:
     level_ptr: np.ndarray
     parent_of: np.ndarray
     parent_cost: np.ndarray
-    level_of: np.ndarray
 
     @property
     def n_levels(self) -> int:
@@ -65,7 +62,7 @@ class PendantTrees:
         ascending.
         """
         per_node = {}
-        for name in ("core_index", "parent_of", "parent_cost", "level_of"):
+        for name in ("core_index", "parent_of", "parent_cost"):
             old = getattr(self, name)
             new = np.empty_like(old)
             new[new_position] = old
@@ -146,8 +143,6 @@ def peel_pendant_trees(indptr: np.ndarray, indices: np.ndarray, costs: np.ndarra
     parent_cost[node] = cost
     level_ptr = np.zeros(len(sizes) + 1, np.int64)
     np.cumsum(sizes, out=level_ptr[1:])
-    level_of = np.full(n, -1, np.int64)
-    level_of[node] = np.repeat(np.arange(len(sizes)), sizes)
     logger.debug("Peeled %d of %d nodes in %d rounds", len(node), n, len(sizes))
     return PendantTrees(
         core=_frozen(core, np.int32),
@@ -158,7 +153,6 @@ def peel_pendant_trees(indptr: np.ndarray, indices: np.ndarray, costs: np.ndarra
         level_ptr=_frozen(level_ptr, np.int64),
         parent_of=_frozen(parent_of, np.int32),
         parent_cost=_frozen(parent_cost, np.float64),
-        level_of=_frozen(level_of, np.int32),
     )
 
 
