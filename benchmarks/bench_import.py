@@ -100,11 +100,17 @@ class _Clock:
         return time.perf_counter() - self.wall, time.process_time() - self.cpu
 
 
-def run_scenario(path: str, backend: str, pg_url: str, n_rows: int, with_tracemalloc: bool) -> dict:
-    """Measure one file on one backend (in a fresh process); return seconds, rates and peaks."""
+def _child_district():
+    """Set up a benchmark child process: quiet logging, the district loaded once (as in the app)."""
     logging.basicConfig(level=logging.WARNING)
     district = load_district()
-    _ = district.boundary, district.towns, district.villages  # loaded once, as in the app
+    _ = district.boundary, district.towns, district.villages
+    return district
+
+
+def run_scenario(path: str, backend: str, pg_url: str, n_rows: int, with_tracemalloc: bool) -> dict:
+    """Measure one file on one backend (in a fresh process); return seconds, rates and peaks."""
+    district = _child_district()
     key = FieldCipher.generate_key()
     out: dict[str, object] = {"format": Path(path).suffix[1:], "backend": backend, "rows": n_rows}
     with tempfile.TemporaryDirectory() as tmp:
@@ -160,9 +166,7 @@ def _scenario_in_child(args: tuple) -> dict:
 
 def import_once(path: str, n_rows: int) -> dict:
     """Time one `import_layer` of ``path`` into an empty SQLite store (in a fresh process); return seconds."""
-    logging.basicConfig(level=logging.WARNING)
-    district = load_district()
-    _ = district.boundary, district.towns, district.villages  # loaded once, as in the app
+    district = _child_district()
     with tempfile.TemporaryDirectory() as tmp:
         store = _new_store("sqlite", Path(tmp), "", FieldCipher.generate_key(), "target")
         clock = _Clock()
