@@ -27,6 +27,7 @@ from openpyxl.utils import get_column_letter
 
 from geo.datums import convert, convert_geometries
 from layers import schema
+from layers.spreadsheet import neutralise_formulas
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -424,11 +425,11 @@ def _write_shp(df: pd.DataFrame, path: Path, layer_name: str) -> None:
 
 
 def _write_csv(df: pd.DataFrame, path: Path, layer_name: str) -> None:
-    _plain_dtypes(df).to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+    neutralise_formulas(_plain_dtypes(df)).to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
 
 
 def _write_xlsx(df: pd.DataFrame, path: Path, layer_name: str) -> None:
-    plain = _plain_dtypes(df)
+    plain = neutralise_formulas(_plain_dtypes(df))
     wb = openpyxl.Workbook(write_only=True)
     ws = wb.create_sheet(title=(layer_name or "layer")[:31])
     ws.append([str(c) for c in plain.columns])
@@ -501,9 +502,9 @@ def convert_datum_file(
     lon, lat = convert(pd.to_numeric(df[lon_column]).to_numpy(), pd.to_numeric(df[lat_column]).to_numpy(), src, dst)
     df[lon_column], df[lat_column] = np.round(lon, 7), np.round(lat, 7)
     if target.suffix.lower() == ".csv":
-        df.to_csv(target, index=False, encoding="utf-8-sig")
+        neutralise_formulas(df).to_csv(target, index=False, encoding="utf-8-sig")
     else:
-        df.to_excel(target, index=False)
+        neutralise_formulas(df).to_excel(target, index=False)
     return len(df)
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 from flask.cli import with_appcontext
 
 from layers import schema
+from layers.spreadsheet import neutralise_formulas
 from webmap.runs import prepare_placer, read_inputs, write_coverage, write_json
 from webmap.store import get_district, get_store
 
@@ -214,10 +215,10 @@ def household_report_command(demand: str, profile: str, thresholds: tuple[str, .
                      "by_service": report.by_service.reset_index().to_dict("records")}, out_path)  # fmt: skip
     elif suffix == ".xlsx":
         with pd.ExcelWriter(out_path) as writer:
-            table.to_excel(writer, sheet_name="households", index=False)
-            report.by_service.to_excel(writer, sheet_name="by_service")
+            neutralise_formulas(table).to_excel(writer, sheet_name="households", index=False)
+            neutralise_formulas(report.by_service).to_excel(writer, sheet_name="by_service")
     elif suffix == ".csv":
-        table.to_csv(out_path, index=False, encoding="utf-8-sig")
+        neutralise_formulas(table).to_csv(out_path, index=False, encoding="utf-8-sig")
     else:
         raise click.UsageError("`--out` must end in .csv, .xlsx or .json.")
     failing = int((table["n_failed"] > 0).sum())

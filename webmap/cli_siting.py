@@ -11,6 +11,7 @@ import pandas as pd
 from flask.cli import with_appcontext
 
 from layers import schema
+from layers.spreadsheet import neutralise_formulas
 from webmap.cli_analyses import Progress
 from webmap.runs import prepare_placer, site_pool, siting_candidates, siting_tables, write_json
 from webmap.store import get_district, get_store
@@ -171,10 +172,12 @@ def _write(result, comparison, parameters, sites, demand, threshold, path) -> No
         write_features(table.astype({"current": bool}), path, layer_name="candidates", append=True)
     else:
         with pd.ExcelWriter(path) as writer:
-            chosen_sites.drop(columns="geometry").to_excel(writer, sheet_name="sites", index=False)
-            assign.to_excel(writer, sheet_name="assignment", index=False)
-            result.by_town.to_excel(writer, sheet_name="by_town")
+            neutralise_formulas(chosen_sites.drop(columns="geometry")).to_excel(writer, sheet_name="sites", index=False)
+            neutralise_formulas(assign).to_excel(writer, sheet_name="assignment", index=False)
+            neutralise_formulas(result.by_town).to_excel(writer, sheet_name="by_town")
             if comparison is not None:
-                comparison.by_town.to_excel(writer, sheet_name="before_after")
+                neutralise_formulas(comparison.by_town).to_excel(writer, sheet_name="before_after")
             summary = {k: v for k, v in result.to_dict().items() if k not in ("assignment", "by_town")}
-            pd.json_normalize(_plain(summary)).T.to_excel(writer, sheet_name="summary", header=False)
+            neutralise_formulas(pd.json_normalize(_plain(summary)).T).to_excel(
+                writer, sheet_name="summary", header=False
+            )

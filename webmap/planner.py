@@ -34,6 +34,7 @@ from flask_login import current_user
 from layers import jobs as job_store
 from layers import schema
 from layers.errors import NotFoundError
+from layers.spreadsheet import neutralise_formulas
 from webmap import jobs, maps
 from webmap.assets import localize_assets_inplace
 from webmap.auth import role_required
@@ -486,13 +487,13 @@ def run_gaps_job(job: Job, progress: jobs.JobProgress, out_dir: Path) -> jobs.Jo
         write_features(gdf, out_dir / "gaps.gpkg", layer_name=name, append=i > 0)
     write_features(layers["gap_uncovered"], out_dir / "gaps.geojson", layer_name="gap_uncovered")
     uncovered = pd.DataFrame(layers["gap_uncovered"].drop(columns="geometry"))
-    uncovered.to_csv(out_dir / "gaps.csv", index=False, encoding="utf-8-sig")
+    neutralise_formulas(uncovered).to_csv(out_dir / "gaps.csv", index=False, encoding="utf-8-sig")
     by_town = _gaps_by_town(coverage.points, found)
     with pd.ExcelWriter(out_dir / "gaps.xlsx") as writer:
-        uncovered.to_excel(writer, sheet_name="uncovered", index=False)
-        pd.DataFrame(layers["gap_hexagons"].drop(columns="geometry")).to_excel(writer, sheet_name="hexagons",
-                                                                               index=False)  # fmt: skip
-        pd.DataFrame(by_town).to_excel(writer, sheet_name="by_town", index=False)
+        neutralise_formulas(uncovered).to_excel(writer, sheet_name="uncovered", index=False)
+        hexagons = pd.DataFrame(layers["gap_hexagons"].drop(columns="geometry"))
+        neutralise_formulas(hexagons).to_excel(writer, sheet_name="hexagons", index=False)
+        neutralise_formulas(pd.DataFrame(by_town)).to_excel(writer, sheet_name="by_town", index=False)
     result = {"parameters": {**coverage.parameters, **found.parameters},
               "summary": {name: len(gdf) for name, gdf in layers.items()}, "by_town": by_town}  # fmt: skip
     return jobs.JobOutcome(result=_json_safe(result), data_versions=parameters["data_versions"])

@@ -19,6 +19,7 @@ from flask import render_template, url_for
 from flask_babel import gettext as _
 
 from layers import schema
+from layers.spreadsheet import neutralise_formulas
 from webmap import jobs, maps
 from webmap.auth import role_required
 from webmap.maps import N_
@@ -141,12 +142,16 @@ def run_service_areas_job(job: Job, progress: jobs.JobProgress, out_dir: Path) -
     write_features(_facility_points(facilities), path, layer_name="facilities", append=True)
     write_features(points, path, layer_name="points", append=True)
     result.to_file(out_dir / f"{_SA_FILE}.geojson")
-    per_facility.to_csv(out_dir / f"{_SA_FILE}.csv", index=False, encoding="utf-8-sig")
+    neutralise_formulas(per_facility).to_csv(out_dir / f"{_SA_FILE}.csv", index=False, encoding="utf-8-sig")
     with pd.ExcelWriter(out_dir / f"{_SA_FILE}.xlsx") as writer:
-        per_facility.to_excel(writer, sheet_name="per_facility", index=False)
-        pd.DataFrame(result.dissolved.drop(columns="geometry")).to_excel(writer, sheet_name="dissolved", index=False)
-        pd.DataFrame(by_town).to_excel(writer, sheet_name="by_town", index=False)
-        pd.DataFrame(points.drop(columns="geometry")).to_excel(writer, sheet_name="points", index=False)
+        neutralise_formulas(per_facility).to_excel(writer, sheet_name="per_facility", index=False)
+        neutralise_formulas(pd.DataFrame(result.dissolved.drop(columns="geometry"))).to_excel(
+            writer, sheet_name="dissolved", index=False
+        )
+        neutralise_formulas(pd.DataFrame(by_town)).to_excel(writer, sheet_name="by_town", index=False)
+        neutralise_formulas(pd.DataFrame(points.drop(columns="geometry"))).to_excel(
+            writer, sheet_name="points", index=False
+        )
     dissolved = result.dissolved.drop(columns="geometry").to_dict("records")
     summary = [{**row, "points": len(points), "covered": int(points[c].sum())}
                for row, c in zip(dissolved, columns, strict=True)]  # fmt: skip
@@ -382,7 +387,7 @@ def run_siting_job(job: Job, progress: jobs.JobProgress, out_dir: Path) -> jobs.
     write_features(table.astype({"current": bool}), path, layer_name="candidates", append=True)
     write_features(chosen, out_dir / f"{_SITING_FILE}.geojson", layer_name="sites")
     plain_sites = pd.DataFrame(chosen.drop(columns="geometry"))
-    plain_sites.to_csv(out_dir / f"{_SITING_FILE}.csv", index=False, encoding="utf-8-sig")
+    neutralise_formulas(plain_sites).to_csv(out_dir / f"{_SITING_FILE}.csv", index=False, encoding="utf-8-sig")
     payload = result.to_dict()
     payload.pop("assignment")
     payload["parameters"] = {**payload["parameters"], "layer": p["layer"], "demand": p["demand"],
@@ -395,14 +400,18 @@ def run_siting_job(job: Job, progress: jobs.JobProgress, out_dir: Path) -> jobs.
         payload["comparison"] = {"summary": dict(comparison.summary),
                                  "by_town": comparison.by_town.reset_index().to_dict("records")}  # fmt: skip
     with pd.ExcelWriter(out_dir / f"{_SITING_FILE}.xlsx") as writer:
-        plain_sites.to_excel(writer, sheet_name="sites", index=False)
-        pd.DataFrame(assignment.drop(columns="geometry")).to_excel(writer, sheet_name="assignment", index=False)
-        result.by_town.to_excel(writer, sheet_name="by_town")
-        pd.DataFrame(by_village).to_excel(writer, sheet_name="by_village", index=False)
+        neutralise_formulas(plain_sites).to_excel(writer, sheet_name="sites", index=False)
+        neutralise_formulas(pd.DataFrame(assignment.drop(columns="geometry"))).to_excel(
+            writer, sheet_name="assignment", index=False
+        )
+        neutralise_formulas(result.by_town).to_excel(writer, sheet_name="by_town")
+        neutralise_formulas(pd.DataFrame(by_village)).to_excel(writer, sheet_name="by_village", index=False)
         if comparison is not None:
-            comparison.by_town.to_excel(writer, sheet_name="before_after")
+            neutralise_formulas(comparison.by_town).to_excel(writer, sheet_name="before_after")
         summary = {k: v for k, v in payload.items() if k not in ("sites", "by_town", "by_village")}
-        pd.json_normalize(_json_safe(summary)).T.to_excel(writer, sheet_name="summary", header=False)
+        neutralise_formulas(pd.json_normalize(_json_safe(summary)).T).to_excel(
+            writer, sheet_name="summary", header=False
+        )
     versions = {**roads_version, "facilities": layer_version(layer), "demand": layer_version(demand)}
     return jobs.JobOutcome(result=_json_safe(payload), data_versions=_json_safe(versions))
 

@@ -18,6 +18,7 @@ import pandas as pd
 from flask import Flask, current_app
 
 from layers import schema
+from layers.spreadsheet import neutralise_formulas
 from webmap.store import get_district, get_store
 
 if TYPE_CHECKING:
@@ -137,13 +138,15 @@ def write_coverage(result: Any, demand: gpd.GeoDataFrame, path: str | Path) -> N
         return
     points = result.points.reset_index()
     if suffix == ".csv":
-        points.to_csv(path, index=False, encoding="utf-8-sig")
+        neutralise_formulas(points).to_csv(path, index=False, encoding="utf-8-sig")
     elif suffix == ".xlsx":
         with pd.ExcelWriter(path) as writer:
-            points.to_excel(writer, sheet_name="points", index=False)
-            result.by_town.to_excel(writer, sheet_name="by_town")
-            result.by_village.to_excel(writer, sheet_name="by_village")
-            pd.json_normalize(result.summary).T.to_excel(writer, sheet_name="summary", header=False)
+            neutralise_formulas(points).to_excel(writer, sheet_name="points", index=False)
+            neutralise_formulas(result.by_town).to_excel(writer, sheet_name="by_town")
+            neutralise_formulas(result.by_village).to_excel(writer, sheet_name="by_village")
+            neutralise_formulas(pd.json_normalize(result.summary).T).to_excel(
+                writer, sheet_name="summary", header=False
+            )
     elif suffix == ".gpkg":
         geometry = demand.set_index(demand[schema.ID].astype(str)).geometry.reindex(points["demand_id"])
         gdf = gpd.GeoDataFrame(points, geometry=geometry.to_numpy(), crs=demand.crs)

