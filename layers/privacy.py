@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import pandas as pd
@@ -37,6 +38,8 @@ FULL_VIEW_ROLES = frozenset({"caseworker"})
 HOUSEHOLD_EXPORT_ROLES = frozenset({"caseworker", "admin"})
 #: Counts below this are suppressed on public outputs (house rule, DOMAIN.md §7).
 MIN_PUBLIC_COUNT = 5
+#: Columns of the linked public count tables (`household_counts`): per town, village, category.
+COUNT_COLUMNS = (schema.TOWN_CODE, schema.VILLAGE_CODE, schema.DISABILITY_CATEGORY)
 
 _MASKS = {
     schema.NAME: mask_name,
@@ -115,13 +118,209 @@ def read_households(
 def household_counts(
     store: Store, *, by: Sequence[str] = (schema.TOWN_CODE,), min_count: int = MIN_PUBLIC_COUNT
 ) -> pd.DataFrame:
-    """Return household counts grouped by ``by`` (e.g. town, or town × disability category).
+    """Return the public household counts per town, village or disability category, safely suppressed.
 
-    Groups with fewer than ``min_count`` households get ``count`` None and ``suppressed`` True, so a
-    small group never identifies a family on a public page.
+    The three tables are published side by side, and they are linked: a town's count is the sum of
+    its villages', the district total the sum of the towns' and of the categories'. Hiding only the
+    small counts (primary suppression) would let anyone subtract: town total minus the visible
+    villages gives the hidden one. So the suppression is decided once for all three tables by
+    `suppress_linked_counts` (primary plus complementary suppression) and each table shows its part.
+
+    Parameters
+    ----------
+    store
+        The store.
+    by
+        One of the published groupings: ``(town_code,)``, ``(village_code,)`` or
+        ``(disability_category,)`` (`COUNT_COLUMNS`).
+    min_count
+        Counts below this are hidden (primary suppression).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group with at least one household: the group column, ``count`` (None when
+        hidden) and ``suppressed``.
+
+    Raises
+    ------
+    ValueError
+        If ``by`` is not one of the published groupings.
     """
-    households = store.features(schema.HOUSEHOLD)
-    counts = households.groupby(list(by)).size().rename("count").reset_index()
-    counts["suppressed"] = counts["count"] < min_count
-    counts["count"] = counts["count"].astype(object).where(~counts["suppressed"], None)
-    return counts
+    return public_count_table(store.features(schema.HOUSEHOLD), by=by, min_count=min_count)
+
+
+def public_count_table(
+    households: pd.DataFrame, *, by: Sequence[str] = (schema.TOWN_CODE,), min_count: int = MIN_PUBLIC_COUNT
+) -> pd.DataFrame:
+    """Return `household_counts` of the rows ``households`` (``town_code``, ``village_code``, category).
+
+    Raises
+    ------
+    ValueError
+        If ``by`` is not one of the published groupings.
+    """
+    by = tuple(by)
+    if len(by) != 1 or by[0] not in COUNT_COLUMNS:
+        msg = f"`by` must be one of {[(c,) for c in COUNT_COLUMNS]!r} (the linked public tables); got {by!r}."
+        raise ValueError(msg)
+    cells = linked_count_cells(households)
+    hidden = suppress_linked_counts(cells, min_count=min_count)
+    table = COUNT_COLUMNS.index(by[0])
+    kind = ("town", "village", "category")[table]
+    rows: dict[Any, list[Any]] = {}
+    for key, n in cells.counts.items():
+        if key[0] != kind or key[-1] is None:  # a missing village or category is never a published group
+            continue
+        row = rows.setdefault(key[-1], [0, False])
+        row[0] += n
+        row[1] = row[1] or key in hidden
+    groups = sorted(rows, key=str)
+    return pd.DataFrame(
+        {
+            by[0]: pd.Series(groups, dtype=object),
+            "count": pd.Series([None if rows[g][1] else rows[g][0] for g in groups], dtype=object),
+            "suppressed": pd.Series([rows[g][1] for g in groups], dtype=bool),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class CountCells:
+    """The cells of the linked public count tables and the sums that tie them together.
+
+    Attributes
+    ----------
+    counts
+        Households per cell. Keys: ``("district",)``, ``("town", town)``, ``("village", town,
+        village)``, ``("category", category)``; ``village`` / ``category`` None for households
+        without one (such cells exist only when non-empty and are never published).
+    sums
+        ``(total, parts)`` pairs: each total equals the sum of its parts.
+    """
+
+    counts: dict[tuple[Any, ...], int]
+    sums: tuple[tuple[tuple[Any, ...], tuple[tuple[Any, ...], ...]], ...]
+
+
+def linked_count_cells(households: pd.DataFrame) -> CountCells:
+    """Return the district → town → village and district → category count cells of ``households``."""
+    district = ("district",)
+    counts: dict[tuple[Any, ...], int] = {district: len(households)}
+    towns = households[schema.TOWN_CODE].astype(object)
+    villages = households[schema.VILLAGE_CODE].astype(object).where(households[schema.VILLAGE_CODE].notna(), None)
+    village_parts: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+    for (town, village), n in (
+        pd.Series(1, index=pd.MultiIndex.from_arrays([towns, villages]))
+        .groupby(level=[0, 1], dropna=False)
+        .size()
+        .items()
+    ):
+        village = None if pd.isna(village) else village
+        counts[("town", town)] = counts.get(("town", town), 0) + int(n)
+        counts[("village", town, village)] = int(n)
+        village_parts.setdefault(("town", town), []).append(("village", town, village))
+    categories = households.get(schema.DISABILITY_CATEGORY, pd.Series(None, index=households.index, dtype=object))
+    for category, n in categories.astype(object).value_counts(dropna=False).items():
+        counts[("category", None if pd.isna(category) else category)] = int(n)
+    sums = [
+        (district, tuple(sorted(village_parts, key=str))),
+        (district, tuple(sorted((k for k in counts if k[0] == "category"), key=str))),
+        *((town, tuple(sorted(parts, key=str))) for town, parts in sorted(village_parts.items(), key=str)),
+    ]
+    return CountCells(counts=counts, sums=tuple(s for s in sums if s[1]))
+
+
+def suppress_linked_counts(cells: CountCells, *, min_count: int = MIN_PUBLIC_COUNT) -> frozenset[tuple[Any, ...]]:
+    """Return the cells to hide so that no hidden count can be worked out from the published ones.
+
+    Primary suppression hides every count from 1 to ``min_count - 1`` and every cell that is never
+    published (a missing village or category). Complementary suppression then repeats, until nothing
+    changes, over every sum ``total = part_1 + ... + part_k`` (district = towns, district =
+    categories, town = its villages):
+
+    * a hidden total needs at least one hidden part, else it is the sum of the visible parts;
+    * under a published total, the hidden parts — each hidden town replaced by its own hidden
+      villages, since its visible villages are known — must be none, or at least two cells holding
+      together at least ``min_count`` households and more households than cells. One hidden part
+      would be the total minus the rest; a hidden remainder below ``min_count`` is itself a small
+      count; and k cells holding k households are known to hold one each (every published cell
+      holds at least one household: empty groups are listed as 0 or not at all).
+
+    When a sum breaks a rule, its smallest visible part (ties by key) is hidden too; with no
+    visible part left, the smallest visible part one level down (a village of a hidden town), else
+    the total (never the district's). A sum with nothing left to hide stays as it is (only in a
+    degenerate district, e.g. 5 households in 5 categories, each then known to be 1). The district total is taken as known
+    (the district's statistics are published elsewhere); a district with fewer than ``min_count``
+    households hides every cell. ``tests/layers/test_privacy.py`` checks the result by attacking
+    it: for every hidden cell it solves the linear programmes min and max of the cell over all
+    non-negative counts (at least 1 for a hidden cell) that agree with every published number.
+
+    Returns
+    -------
+    frozenset
+        The keys of ``cells.counts`` to hide.
+    """
+    counts, root = cells.counts, ("district",)
+    if counts[root] < min_count:
+        return frozenset(counts)
+    never_published = {k for k in counts if k[-1] is None and k[0] in ("village", "category")}
+    hidden = {k for k, n in counts.items() if 0 < n < min_count} | never_published
+    parts_of = {total: parts for total, parts in cells.sums if total != root}
+    changed = True
+    while changed:
+        changed = False
+        for total, parts in cells.sums:
+            if not _sum_is_safe(total, parts, hidden, counts, parts_of, min_count):
+                candidate = _next_to_hide(parts, hidden, counts, parts_of)
+                if candidate is None and total != root and total not in hidden:
+                    candidate = total
+                if candidate is None:
+                    continue  # nothing left to hide in this sum
+                hidden.add(candidate)
+                changed = True
+    return frozenset(hidden)
+
+
+def _next_to_hide(
+    parts: tuple[tuple[Any, ...], ...],
+    hidden: set[tuple[Any, ...]],
+    counts: dict[tuple[Any, ...], int],
+    parts_of: dict[tuple[Any, ...], tuple[tuple[Any, ...], ...]],
+) -> tuple[Any, ...] | None:
+    """Return the smallest visible part (ties by key); with none, the smallest visible part of a hidden part."""
+    level = list(parts)
+    while level:
+        visible = [p for p in level if p not in hidden and counts[p] > 0]
+        if visible:
+            return min(visible, key=lambda p: (counts[p], str(p)))
+        level = [q for p in level for q in parts_of.get(p, ())]
+    return None
+
+
+def _sum_is_safe(
+    total: tuple[Any, ...],
+    parts: tuple[tuple[Any, ...], ...],
+    hidden: set[tuple[Any, ...]],
+    counts: dict[tuple[Any, ...], int],
+    parts_of: dict[tuple[Any, ...], tuple[tuple[Any, ...], ...]],
+    min_count: int,
+) -> bool:
+    hidden_parts = [p for p in parts if p in hidden]
+    if total in hidden:
+        return bool(hidden_parts)
+    if not hidden_parts:
+        return True
+    leaves = [leaf for p in hidden_parts for leaf in _hidden_leaves(p, hidden, parts_of)]
+    households = sum(counts[leaf] for leaf in leaves)
+    return len(hidden_parts) >= 2 and len(leaves) >= 2 and households >= min_count and households > len(leaves)
+
+
+def _hidden_leaves(
+    cell: tuple[Any, ...], hidden: set[tuple[Any, ...]], parts_of: dict[tuple[Any, ...], tuple[tuple[Any, ...], ...]]
+) -> list[tuple[Any, ...]]:
+    """Return the hidden cells a hidden ``cell`` stands for: its hidden parts (recursively), else itself."""
+    hidden_parts = [p for p in parts_of.get(cell, ()) if p in hidden]
+    if not hidden_parts:
+        return [cell]
+    return [leaf for p in hidden_parts for leaf in _hidden_leaves(p, hidden, parts_of)]

@@ -111,5 +111,5 @@ def test_export_writes_formula_like_names_as_text(cli, sports_csv, tmp_path, suf
         names = {c.value for c in cells}
     else:
         names = set(pd.read_csv(out, dtype=str, encoding="utf-8-sig")["name"])
-    assert {"'=HYPERLINK(\"http://evil.example\",\"点我\")", "'+1+cmd|' /C calc'!A0"} <= names
+    assert {'\'=HYPERLINK("http://evil.example","点我")', "'+1+cmd|' /C calc'!A0"} <= names
     assert not any(n.startswith(("=", "+", "-", "@")) for n in names)
