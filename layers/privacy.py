@@ -234,8 +234,9 @@ def linked_count_cells(households: pd.DataFrame) -> CountCells:
 def suppress_linked_counts(cells: CountCells, *, min_count: int = MIN_PUBLIC_COUNT) -> frozenset[tuple[Any, ...]]:
     """Return the cells to hide so that no hidden count can be worked out from the published ones.
 
-    Primary suppression hides every count from 1 to ``min_count - 1`` and every cell that is never
-    published (a missing village or category). Complementary suppression then repeats, until nothing
+    Primary suppression hides every count from 1 to ``min_count - 1`` (a cell that is never published,
+    households without a village or category, counts as hidden when small and as known otherwise,
+    which is the safe assumption). Complementary suppression then repeats, until nothing
     changes, over every sum ``total = part_1 + ... + part_k`` (district = towns, district =
     categories, town = its villages):
 
@@ -250,8 +251,8 @@ def suppress_linked_counts(cells: CountCells, *, min_count: int = MIN_PUBLIC_COU
     When a sum breaks a rule, its smallest visible part (ties by key) is hidden too; with no
     visible part left, the smallest visible part one level down (a village of a hidden town), else
     the total (never the district's). A sum with nothing left to hide stays as it is (only in a
-    degenerate district, e.g. 5 households in 5 categories, each then known to be 1). The district total is taken as known
-    (the district's statistics are published elsewhere); a district with fewer than ``min_count``
+    degenerate district, e.g. 5 households in 5 categories, each then known to be 1). The district
+    total is taken as known (the district's statistics are published elsewhere); a district with fewer than ``min_count``
     households hides every cell. ``tests/layers/test_privacy.py`` checks the result by attacking
     it: for every hidden cell it solves the linear programmes min and max of the cell over all
     non-negative counts (at least 1 for a hidden cell) that agree with every published number.
@@ -264,8 +265,7 @@ def suppress_linked_counts(cells: CountCells, *, min_count: int = MIN_PUBLIC_COU
     counts, root = cells.counts, ("district",)
     if counts[root] < min_count:
         return frozenset(counts)
-    never_published = {k for k in counts if k[-1] is None and k[0] in ("village", "category")}
-    hidden = {k for k, n in counts.items() if 0 < n < min_count} | never_published
+    hidden = {k for k, n in counts.items() if 0 < n < min_count}
     parts_of = {total: parts for total, parts in cells.sums if total != root}
     changed = True
     while changed:

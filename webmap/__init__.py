@@ -47,7 +47,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from webmap import admin, api, auth, caseworker, i18n, planner, public, security, store, timefmt, toilets
+    from webmap import admin, api, auth, caseworker, i18n, planner, public, ratelimit, security, store, timefmt, toilets
 
     store.init_app(app)
     i18n.init_app(app)
@@ -56,6 +56,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
     auth.init_app(app)
     app.register_blueprint(auth.bp)
+    ratelimit.init_app(app)
     app.register_blueprint(api.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(caseworker.bp)

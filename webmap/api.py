@@ -47,7 +47,7 @@ HOUSEHOLD_EDIT_ROLES = ("caseworker",)
 COUNT_GROUPS = {"town": schema.TOWN_CODE, "village": schema.VILLAGE_CODE, "category": schema.DISABILITY_CATEGORY}
 
 # Row columns that are about the record, not the facility: staff names stay off public outputs.
-#: Public layer responses, cached per data version (``Store.data_version``) and filters.
+#: Public layer and count responses, cached per data version (``Store.data_version``) and filters.
 _RESPONSE_CACHE_KEY = "accessplan_api_layer_cache"
 _RESPONSE_CACHE_SIZE = 256
 _PUBLIC_HIDDEN = {"layer", schema.SOURCE_DATUM, schema.VERSION, schema.CREATED_BY, schema.CREATED_AT,
@@ -91,28 +91,39 @@ def layer_features(layer: str) -> Response:
         gdf = store.features(layer, statuses=statuses, towns=towns)
         payload = _feature_collection(gdf, drop=_PUBLIC_HIDDEN, town_names=_town_names())
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        if len(cache) >= _RESPONSE_CACHE_SIZE:
-            cache.clear()  # filters are few; a full cache means the data changed many times: start again
-        cache[key] = body
+        _cache_put(cache, key, body)
     return current_app.response_class(body, mimetype="application/json")
 
 
 @bp.get("/households/counts")
 def household_count_table() -> Response:
-    """Return households per town (or village, or category); counts below 5 are suppressed (None)."""
+    """Return households per town (or village, or category), small counts and their complements suppressed.
+
+    The body is cached per data version (``Store.data_version``) and grouping, like the layer API:
+    counting reads every household row, and an uncached endpoint let 18 requests a second stall the
+    whole server.
+    """
     by = request.args.get("by", "town")
     if by not in COUNT_GROUPS:
         abort(400, f"参数 by 只能是 {', '.join(COUNT_GROUPS)}；收到 {by!r}。")
-    counts = household_counts(get_store(), by=(COUNT_GROUPS[by],))
-    names = _town_names()
-    rows = []
-    for record in counts.to_dict("records"):
-        row = {by: _plain(record[COUNT_GROUPS[by]]), "count": _plain(record["count"])}
-        row["suppressed"] = bool(record["suppressed"])
-        if by == "town":
-            row["town_name"] = names.get(row["town"])
-        rows.append(row)
-    return jsonify({"by": by, "min_count": MIN_PUBLIC_COUNT, "counts": rows})
+    store = get_store()
+    key = (store.url, store.data_version(), "household_counts", by)
+    cache = current_app.extensions.setdefault(_RESPONSE_CACHE_KEY, {})
+    body = cache.get(key)
+    if body is None:
+        counts = household_counts(store, by=(COUNT_GROUPS[by],))
+        names = _town_names()
+        rows = []
+        for record in counts.to_dict("records"):
+            row = {by: _plain(record[COUNT_GROUPS[by]]), "count": _plain(record["count"])}
+            row["suppressed"] = bool(record["suppressed"])
+            if by == "town":
+                row["town_name"] = names.get(row["town"])
+            rows.append(row)
+        payload = {"by": by, "min_count": MIN_PUBLIC_COUNT, "counts": rows}
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        _cache_put(cache, key, body)
+    return current_app.response_class(body, mimetype="application/json")
 
 
 @bp.get("/openapi.json", endpoint="openapi")
@@ -235,6 +246,12 @@ def _denied(error: AccessDeniedError) -> tuple[Response, int]:
 
 
 # --- helpers ---------------------------------------------------------------------------------------
+
+
+def _cache_put(cache: dict[tuple[Any, ...], bytes], key: tuple[Any, ...], body: bytes) -> None:
+    if len(cache) >= _RESPONSE_CACHE_SIZE:
+        cache.clear()  # filters are few; a full cache means the data changed many times: start again
+    cache[key] = body
 
 
 def _scope() -> tuple[str, ...] | None:

@@ -308,7 +308,7 @@ def test_households_never_appear_as_points_names_or_ids(client, names, app, read
 
 def test_household_counts_per_town_suppress_small_counts(client):
     _text, page = _parse(client.get("/"))
-    assert page.count_rows == [["甲街道", "少于5"], ["乙镇", "0"]]  # 2 households in 甲街道: suppressed
+    assert page.count_rows == [["甲街道", "不公布"], ["乙镇", "0"]]  # 2 households in 甲街道: suppressed
 
 
 def test_household_counts_at_the_threshold_are_shown(app, client, make_rows):
@@ -342,9 +342,11 @@ def test_english_switch_sets_a_cookie_and_translates_the_page(client, read_facil
     assert '<html lang="zh-CN">' in text and client.get_cookie("lang").value == "zh_CN"
 
 
-def test_english_household_counts_say_fewer_than_five(client):
+def test_english_household_counts_say_withheld(client):
+    # "fewer than 5" would be false for a count withheld only so that a small one cannot be derived
     text, page = _parse(client.get("/?lang=en"))
-    assert page.count_rows == [["Jia Subdistrict", "fewer than 5"], ["Yi Town", "0"]]
+    assert page.count_rows == [["Jia Subdistrict", "withheld"], ["Yi Town", "0"]]
+    assert "so that the withheld ones cannot be worked out from the totals" in text
 
 
 def test_unknown_language_falls_back_to_chinese(client):
