@@ -252,10 +252,10 @@ def suppress_linked_counts(cells: CountCells, *, min_count: int = MIN_PUBLIC_COU
     visible part left, the smallest visible part one level down (a village of a hidden town), else
     the total (never the district's). A sum with nothing left to hide stays as it is (only in a
     degenerate district, e.g. 5 households in 5 categories, each then known to be 1). The district
-    total is taken as known (the district's statistics are published elsewhere); a district with fewer than ``min_count``
-    households hides every cell. ``tests/layers/test_privacy.py`` checks the result by attacking
-    it: for every hidden cell it solves the linear programmes min and max of the cell over all
-    non-negative counts (at least 1 for a hidden cell) that agree with every published number.
+    total is taken as known (the district's statistics are published elsewhere); a district with
+    fewer than ``min_count`` households hides every cell. ``tests/layers/test_privacy.py`` checks
+    the result by attacking it: for every hidden cell it solves the linear programmes min and max of
+    the cell over all counts (at least 1 for a hidden cell) that agree with every published number.
 
     Returns
     -------
