@@ -5,9 +5,14 @@ encrypted at rest (``layers.store``); this module is the only way they come out 
 
 * ``caseworker`` — households of their own towns; personal fields masked unless they ask to see a
   record in full *with a reason*, which is written to the access log (who, when, which record, why);
-* ``planner`` and ``admin`` — households masked (planners work on points and counts);
+* ``planner`` and ``admin`` — households only as planning points (`PLANNING_COLUMNS`): id, town,
+  village, status and coordinates generalised to a 0.001° grid (~100 m, `generalise_points`); no
+  name, address, numbers, phone or disability category and grade, masked or not;
 * ``bureau`` and ``public`` — no households at all; the public sees counts per town, with counts
   below 5 suppressed.
+
+Every bulk read (a list, not one record) appends one row to the access log: who, when, how many
+rows, and the purpose (the endpoint or command), with ``feature_id`` `BULK_READ_ID`.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from layers import schema
@@ -36,6 +42,15 @@ HOUSEHOLD_VIEW_ROLES = frozenset({"caseworker", "planner", "admin"})
 FULL_VIEW_ROLES = frozenset({"caseworker"})
 #: Roles that may export the household layer (with the same masking as on screen).
 HOUSEHOLD_EXPORT_ROLES = frozenset({"caseworker", "admin"})
+#: Roles that see households only as generalised planning points.
+PLANNING_VIEW_ROLES = frozenset({"planner", "admin"})
+#: What planning roles see of a household (plus the point geometry).
+PLANNING_COLUMNS = (schema.ID, schema.TOWN_CODE, schema.VILLAGE_CODE, schema.STATUS, schema.LON, schema.LAT)
+#: Grid that generalised coordinates snap to, in degrees: 0.001° is 111 m north-south and ~97 m
+#: east-west at Bishan's 29.6° N, so a point moves at most ~75 m and a house cannot be picked out.
+COORDINATE_GRID_DEG = 0.001
+#: ``feature_id`` of an access-log row that records a bulk read (the count is in its reason).
+BULK_READ_ID = "*"
 #: Counts below this are suppressed on public outputs (house rule, DOMAIN.md §7).
 MIN_PUBLIC_COUNT = 5
 #: Columns of the linked public count tables (`household_counts`): per town, village, category.
@@ -58,8 +73,12 @@ def read_households(
     ids: Sequence[str] | None = None,
     reveal: bool = False,
     reason: str | None = None,
+    purpose: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Return households with their personal fields, masked unless ``role`` may and does ``reveal``.
+
+    Planning roles (`PLANNING_VIEW_ROLES`) get the planning view instead: `PLANNING_COLUMNS` with
+    generalised coordinates. A bulk read (``ids`` None) is written to the access log as one row.
 
     Parameters
     ----------
@@ -78,6 +97,8 @@ def read_households(
         every revealed row is written to the access log.
     reason
         Why the full record is needed (e.g. "home visit 2026-11-23").
+    purpose
+        What a bulk read is for, written to the access log (e.g. ``"GET /api/households"``).
 
     Raises
     ------
@@ -101,6 +122,13 @@ def read_households(
     households = store.features(schema.HOUSEHOLD, towns=town_filter)
     if ids is not None:
         households = households[households[schema.ID].isin(list(ids))]
+    else:
+        why = (purpose or "").strip() or "no purpose given"
+        store.log_access(
+            schema.HOUSEHOLD, [BULK_READ_ID], user=user, reason=f"bulk read of {len(households)} rows ({role}): {why}"
+        )
+    if role in PLANNING_VIEW_ROLES:
+        return generalise_points(households[[*PLANNING_COLUMNS, households.geometry.name]])
     tokens = store.personal_tokens(schema.HOUSEHOLD, towns=town_filter)
     personal = pd.DataFrame.from_records(
         [store.decrypt_personal(tokens[i]) for i in households[schema.ID]],
@@ -113,6 +141,20 @@ def read_households(
         store.log_access(schema.HOUSEHOLD, households[schema.ID].tolist(), user=user, reason=reason.strip())
         logger.info("%s (%s) saw %d household records in full", user, role, len(households))
     return households.drop(columns=[schema.NAME]).join(personal)
+
+
+def generalise_points(gdf: gpd.GeoDataFrame, *, grid_deg: float = COORDINATE_GRID_DEG) -> gpd.GeoDataFrame:
+    """Return ``gdf`` (EPSG:4326 points with ``lon``/``lat``) with every point snapped to a ``grid_deg`` grid.
+
+    The geometry and the ``lon``/``lat`` columns are both replaced by the nearest grid node (rounded to
+    the grid, so no float noise shows); missing coordinates stay missing.
+    """
+    decimals = max(0, -int(np.floor(np.log10(grid_deg))))
+    lon = np.round(np.round(gdf[schema.LON].to_numpy(dtype=float) / grid_deg) * grid_deg, decimals)
+    lat = np.round(np.round(gdf[schema.LAT].to_numpy(dtype=float) / grid_deg) * grid_deg, decimals)
+    out = gdf.copy()
+    out[schema.LON], out[schema.LAT] = lon, lat
+    return out.set_geometry(gpd.points_from_xy(lon, lat, crs=gdf.crs))
 
 
 def household_counts(

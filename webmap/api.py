@@ -153,7 +153,11 @@ def me() -> Response:
 @bp.get("/households")
 @role_required(*sorted(HOUSEHOLD_VIEW_ROLES))
 def households() -> Response:
-    """Return the households the caller may see, personal fields masked, as GeoJSON (``town`` filter)."""
+    """Return the households the caller may see as GeoJSON (``town`` filter); the read is access-logged.
+
+    Caseworkers get their towns' households with personal fields masked; planners and admins only
+    planning points (id, town, village, status, coordinates on a 0.001° grid: ``layers.privacy``).
+    """
     towns = _towns_arg()
     if current_user.role == "caseworker":
         outside = sorted(set(towns or ()) - set(current_user.towns))
@@ -161,7 +165,8 @@ def households() -> Response:
             _log_out_of_scope("towns", outside)
             abort(404, f"没有镇街 {outside[0]!r} 的数据。")
         towns = towns or tuple(current_user.towns)
-    gdf = read_households(get_store(), role=current_user.role, user=current_user.name, towns=towns)
+    gdf = read_households(get_store(), role=current_user.role, user=current_user.name, towns=towns,
+                          purpose=f"{request.method} {request.full_path.rstrip('?')}")  # fmt: skip
     return jsonify(_feature_collection(gdf, drop={"layer"}, town_names=_town_names()))
 
 

@@ -233,7 +233,7 @@ def run_coverage_job(job: Job, progress: jobs.JobProgress, out_dir: Path) -> job
     progress.expect(6 if p["scenario"] else 5)
     layer = p["facilities"]
     options = {"facilities": layer, "statuses": schema.IN_SERVICE_STATUSES[layer], "demand": p["demand"],
-               "grid_spacing": p["grid_spacing"], "roads": None, "datum": None}  # fmt: skip
+               "grid_spacing": p["grid_spacing"], "roads": None, "datum": None, "user": job.created_by}  # fmt: skip
     placer, facilities, demand, parameters = read_inputs(options, progress)
     class_thresholds = {k: p[f"{k}_threshold"] for k in ("urban", "rural") if p[f"{k}_threshold"]}
     kwargs = {"profile": p["profile"], "thresholds": p["thresholds"], "class_thresholds": class_thresholds or None,
@@ -472,7 +472,8 @@ def run_gaps_job(job: Job, progress: jobs.JobProgress, out_dir: Path) -> jobs.Jo
     p = job.parameters
     progress.expect(5)
     options = {"facilities": p["facilities"], "statuses": schema.IN_SERVICE_STATUSES[p["facilities"]],
-               "demand": p["demand"], "grid_spacing": 400.0, "roads": None, "datum": None}  # fmt: skip
+               "demand": p["demand"], "grid_spacing": 400.0, "roads": None, "datum": None,
+               "user": job.created_by}  # fmt: skip
     placer, facilities, demand, parameters = read_inputs(options, progress)
     progress.stage(N_("计算覆盖"))
     coverage = measure_coverage(placer, facilities, demand, profile=p["profile"], thresholds=[p["threshold"]],

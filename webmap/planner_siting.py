@@ -115,7 +115,7 @@ def run_service_areas_job(job: Job, progress: jobs.JobProgress, out_dir: Path) -
     from analyses.inputs import layer_version, load_points
     from analyses.service_areas import service_areas as draw_service_areas
     from layers.io import write_features
-    from webmap.runs import prepare_placer
+    from webmap.runs import prepare_placer, protect_household_demand
 
     p = job.parameters
     progress.expect(5)
@@ -129,7 +129,8 @@ def run_service_areas_job(job: Job, progress: jobs.JobProgress, out_dir: Path) -
         msg = (f"图层 {p['facilities']} 没有符合状态筛选（{', '.join(statuses or ())}）的设施；"
                "请换一个筛选或先录入设施。")  # fmt: skip
         raise ValueError(msg)
-    demand = load_points(p["demand"], store=store, district=district)
+    demand = protect_household_demand(p["demand"], load_points(p["demand"], store=store, district=district),
+                                      store=store, user=job.created_by)  # fmt: skip
     progress.stage(N_("沿道路绘制每处设施的服务范围"))
     result = draw_service_areas(placer, facilities, profile=p["profile"], thresholds=p["thresholds"],
                                 shape=p["shape"], buffer_m=p["buffer_m"])  # fmt: skip
@@ -344,7 +345,7 @@ def run_siting_job(job: Job, progress: jobs.JobProgress, out_dir: Path) -> jobs.
     from analyses.inputs import layer_version, load_points
     from analyses.siting import compare_with_current, model_from_network
     from layers.io import write_features
-    from webmap.runs import prepare_placer, site_pool, siting_candidates, siting_tables
+    from webmap.runs import prepare_placer, protect_household_demand, site_pool, siting_candidates, siting_tables
 
     p = job.parameters
     progress.expect(6)
@@ -352,7 +353,8 @@ def run_siting_job(job: Job, progress: jobs.JobProgress, out_dir: Path) -> jobs.
     store, district = get_store(), get_district()
     progress.stage(N_("读取设施和需求点"))
     layer = store.features(p["layer"])
-    demand = load_points(p["demand"], store=store, district=district)
+    demand = protect_household_demand(p["demand"], load_points(p["demand"], store=store, district=district),
+                                      store=store, user=job.created_by)  # fmt: skip
     progress.stage(N_("生成候选站点"))
     candidates = siting_candidates(placer, source=None, radius=p["candidate_radius"],
                                    per_town=p["candidates_per_town"])  # fmt: skip

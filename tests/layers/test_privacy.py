@@ -50,14 +50,21 @@ def store(database_url):
     s.close()
 
 
-def test_planners_see_masked_households_and_nothing_is_logged(store):
-    gdf = read_households(store, role="planner", user="p1")
+@pytest.mark.parametrize("role", ["planner", "admin"])
+def test_planners_see_generalised_points_only_and_the_bulk_read_is_logged(store, role):
+    store.update_feature("household", "HH-0", {"lon": 106.2234567, "lat": 29.5915}, version=1, user="cw")
+    gdf = read_households(store, role=role, user="p1", purpose="GET /api/households")
+    assert list(gdf.columns) == ["id", "town_code", "village_code", "status", "lon", "lat", "geometry"]
     first = gdf.set_index("id").loc["HH-0"]
-    assert first["name"] == "孙*"
-    assert first["id_number"] == "500227********6803"
-    assert first["certificate_number"] == "500227********0312"
-    assert first["phone"] == "136****7846"
-    assert len(gdf) == 7 and store.access_log() == []
+    # 106.2234567 -> 106.223 and 29.5915 -> 29.592 (0.001° grid, ~100 m); the geometry agrees
+    assert (first["lon"], first["lat"]) == (106.223, 29.592)
+    assert (first["geometry"].x, first["geometry"].y) == (106.223, 29.592)
+    log = store.access_log()
+    assert [(e["actor"], e["layer"], e["feature_id"], e["reason"]) for e in log] == [
+        ("p1", "household", "*", f"bulk read of 7 rows ({role}): GET /api/households")
+    ]
+    one = read_households(store, role=role, user="p1", ids=["HH-1"])
+    assert len(one) == 1 and len(store.access_log()) == 1  # one record is not a bulk read
 
 
 def test_caseworkers_are_scoped_to_their_towns(store):
