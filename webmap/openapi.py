@@ -15,7 +15,9 @@ def spec() -> dict[str, Any]:
             "title": "accessplan API",
             "version": "1",
             "description": (
-                "公开接口：公开图层（GeoJSON，WGS-84）和按镇街汇总的困难家庭数量（少于 5 户不公布）。"
+                "公开接口：公开图层（GeoJSON，WGS-84）和按镇街汇总的困难家庭数量"
+                "（少于 5 户不公布，另有部分数字为防推算也不公布）；"
+                "未登录的客户端按 IP 限速，超出时返回 429 和 Retry-After。"
                 "工作人员接口：先 POST /login 登录，之后以同一会话（Cookie）访问；POST 请求需在 X-CSRFToken "
                 "请求头中提供 GET /api/me 返回的令牌。个案工作人员只能看到负责镇街的家庭，其他镇街的家庭一律返回 404。"
                 '错误统一为 {"error": {"status": ..., "message": ...}}。'
@@ -40,6 +42,10 @@ _ERRORS = {
     403: "The caller's role may not use this route.",
     404: "Not found (also for a household outside a caseworker's towns).",
     409: "The record changed since `version` was read; reload and apply the change again.",
+    429: (
+        "Too many requests from this address (anonymous clients only; `API_ANON_RATE_PER_S`, "
+        "`API_ANON_BURST`): wait the seconds given in the `Retry-After` header."
+    ),
 }
 
 _SCHEMAS: dict[str, Any] = {
@@ -126,7 +132,7 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "summary": "公开图层列表（名称、状态、数量）",
                 "tags": ["public"],
-                "responses": {"200": _ok("Public layers.")},
+                "responses": {"200": _ok("Public layers."), **_refs(429)},
             }
         },
         "/api/layers/{layer}": {
@@ -138,22 +144,28 @@ def _paths() -> dict[str, Any]:
                     _STATUS,
                     _TOWN,
                 ],
-                "responses": {"200": _ok("Facilities of the layer.", _GEOJSON), **_refs(400, 404)},
+                "responses": {"200": _ok("Facilities of the layer.", _GEOJSON), **_refs(400, 404, 429)},
             }
         },
         "/api/households/counts": {
             "get": {
-                "summary": "困难家庭数量（按镇街、村或残疾类别；少于 5 户不公布）",
+                "summary": "困难家庭数量（按镇街、村或残疾类别；少于 5 户及可据以推算的数字不公布）",
                 "tags": ["public"],
                 "parameters": [_query("by", "分组方式。", type="string", enum=["town", "village", "category"])],
-                "responses": {"200": _ok("Counts; `count` is null and `suppressed` true below 5."), **_refs(400)},
+                "responses": {
+                    "200": _ok(
+                        "Counts; `count` is null and `suppressed` true below 5, and for the further cells hidden so "
+                        "that no hidden count can be derived from the published ones (complementary suppression)."
+                    ),
+                    **_refs(400, 429),
+                },
             }
         },
         "/api/openapi.json": {
             "get": {
                 "summary": "本接口说明（OpenAPI 3.1）",
                 "tags": ["public"],
-                "responses": {"200": _ok("This document.")},
+                "responses": {"200": _ok("This document."), **_refs(429)},
             }
         },
         "/api/me": {
@@ -171,7 +183,15 @@ def _paths() -> dict[str, Any]:
                 "tags": ["staff"],
                 "security": _STAFF,
                 "parameters": [_TOWN],
-                "responses": {"200": _ok("Households, personal fields masked.", _GEOJSON), **_refs(400, 401, 403, 404)},
+                "responses": {
+                    "200": _ok(
+                        "Caseworkers: households, personal fields masked. Planners and admins: planning points only "
+                        "(id, town_code, village_code, status, lon/lat on a 0.001° grid, ~100 m). Every call is "
+                        "written to the access log.",
+                        _GEOJSON,
+                    ),
+                    **_refs(400, 401, 403, 404),
+                },
             }
         },
         "/api/households/{household_id}": {
