@@ -78,7 +78,13 @@ def test_households_export_is_masked_and_refused_for_planners(cli, tmp_path):
     text = out.read_text(encoding="utf-8-sig")
     for _, row in households.iterrows():
         assert row["id_number"] not in text and row["name"] not in text and row["phone"] not in text
-    assert households.iloc[0]["id_number"][:6] + "********" in text
+        assert row["address"] not in text
+    # an admin gets planning points only (layers.privacy.PLANNING_COLUMNS, 0.001° grid)
+    assert text.splitlines()[0] == "id,town_code,village_code,status,lon,lat"
+    caseworker = tmp_path / "hh_cw.csv"
+    town = households.iloc[0]["town_code"]
+    assert cli("export", "household", str(caseworker), "--role", "caseworker", "--town", town).exit_code == 0
+    assert households.iloc[0]["id_number"][:6] + "********" in caseworker.read_text(encoding="utf-8-sig")
 
 
 def test_history_prints_json_and_names_a_missing_row(cli, sports_csv):
