@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: Generator name and format version written into the XML. It keeps the module's first name
+#: (``geo.synthetic_roads``, now ``synthetic.roads``) so that the committed ``roads.osm.bz2`` stays byte-identical;
+#: bump the version, not the name, when the output changes.
 GENERATOR = "accessplan geo.synthetic_roads 1"
 
 #: Highway classes by rank (lower = bigger road); way output is ordered by it.

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 import geopandas as gpd
 import numpy as np
 
-from geo.synthetic_roads import generate_road_network, write_osm_bz2
 from layers.schema import LAT, LON, TOWN_CODE
-from layers.synthetic_villages import (
+from synthetic.roads import generate_road_network, write_osm_bz2
+from synthetic.villages import (
     COMMUNITY,
     KIND,
     POPULATION,
@@ -62,7 +62,7 @@ def generate_reference_data(district: District, *, seed: int | None = None) -> N
 
 
 def road_inputs(district: District, villages: pd.DataFrame) -> dict[str, object]:
-    """Return the projected inputs of ``geo.synthetic_roads.generate_road_network`` for a district.
+    """Return the projected inputs of ``synthetic.roads.generate_road_network`` for a district.
 
     Parameters
     ----------
