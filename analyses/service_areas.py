@@ -57,7 +57,6 @@ ROAD_LENGTH_M = "road_length_m"
 AREA_M2 = "area_m2"
 FACILITIES = "facilities"
 TOO_FAR = "too_far"
-WGS84 = "EPSG:4326"
 #: GeoPackage layer names written by ``ServiceAreasResult.to_file``.
 LAYER_NAMES = {"areas": "service_areas", "dissolved": "service_areas_dissolved"}
 _SHAPES = ("roads", "hull")
@@ -579,7 +578,7 @@ def _areas_frame(ids, parsed, geoms, lengths, too_far, profile, direction, crs) 
         crs=crs,
     )
     frame[AREA_M2] = frame.geometry.area
-    frame = frame.to_crs(WGS84)
+    frame = frame.to_crs(schema.WGS84)
     return frame[[FACILITY_ID, THRESHOLD, THRESHOLD_VALUE, UNIT, PROFILE, DIRECTION, TOO_FAR, ROAD_LENGTH_M,
                   AREA_M2, "geometry"]]  # fmt: skip
 
@@ -598,5 +597,5 @@ def _dissolved_frame(parsed, geoms, unions, profile, direction, crs) -> gpd.GeoD
         crs=crs,
     )
     frame[AREA_M2] = frame.geometry.area
-    frame = frame.to_crs(WGS84)
+    frame = frame.to_crs(schema.WGS84)
     return frame[[THRESHOLD, THRESHOLD_VALUE, UNIT, PROFILE, DIRECTION, FACILITIES, AREA_M2, "geometry"]]
