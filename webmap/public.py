@@ -326,8 +326,8 @@ def _map_parts(
 ) -> maps.MapParts:
     """Build and render the map, or reuse a rendering of the same rows, versions, language and tiles.
 
-    folium compiles every rendered piece as a Jinja template, which makes a map render cost a few
-    hundred milliseconds; the same filter on unchanged data gives the same page, so the last
+    folium compiles every rendered piece as a Jinja template, which makes a map render slow next to
+    the rest of the page; the same filter on unchanged data gives the same page, so the last
     ``_MAP_CACHE_SIZE`` renderings are kept (any edit bumps a row's version and misses the cache).
     """
     config = current_app.config
