@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from layers.errors import NotFoundError
+from layers.privacy import CASEWORKER, STAFF_ROLES
 from layers.store import metadata
 
 if TYPE_CHECKING:
@@ -29,10 +30,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Roles a staff account can have (``public`` is everyone who is not signed in).
-STAFF_ROLES = ("caseworker", "bureau", "planner", "admin")
 #: Roles scoped to towns; every other role sees the whole district.
-TOWN_SCOPED_ROLES = frozenset({"caseworker"})
+TOWN_SCOPED_ROLES = frozenset({CASEWORKER})
 MIN_PASSWORD_LENGTH = 10
 #: The town of the demo caseworker: 璧城街道, Bishan (the embedded default district).
 DEMO_CASEWORKER_TOWNS = ("500120001",)

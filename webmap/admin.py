@@ -12,8 +12,9 @@ from flask.cli import AppGroup
 from flask_babel import gettext
 from flask_login import current_user
 
-from layers import users
+from layers import schema, users
 from layers.errors import NotFoundError
+from layers.privacy import ADMIN, STAFF_ROLES
 from webmap.auth import ROLE_LABELS, role_required
 from webmap.store import get_district, get_store
 
@@ -35,8 +36,8 @@ def resolve_towns(values: Iterable[str]) -> list[str]:
         If a value names no town of the district; the message lists the valid names.
     """
     towns = get_district().towns
-    names = dict(zip(towns["name"], towns["town_code"], strict=True))
-    codes = set(towns["town_code"])
+    names = dict(zip(towns[schema.NAME], towns[schema.TOWN_CODE], strict=True))
+    codes = set(towns[schema.TOWN_CODE])
     resolved, unknown = [], []
     for value in values:
         value = value.strip()
@@ -52,14 +53,14 @@ def resolve_towns(values: Iterable[str]) -> list[str]:
 
 
 @bp.get("/users", endpoint="users")
-@role_required("admin")
+@role_required(ADMIN)
 def users_page() -> str:
     """List the accounts with their role, towns and state, and the form to add one."""
     return _render()
 
 
 @bp.post("/users")
-@role_required("admin")
+@role_required(ADMIN)
 def add_user() -> str | tuple[str, int]:
     """Add an account; the password is the one typed, or a random one shown once on this page."""
     name = request.form.get("name", "").strip()
@@ -76,7 +77,7 @@ def add_user() -> str | tuple[str, int]:
 
 
 @bp.post("/users/<name>/active")
-@role_required("admin")
+@role_required(ADMIN)
 def set_active(name: str) -> BaseResponse:
     """Activate (``active=1``) or deactivate (``active=0``) an account; admins cannot deactivate themselves."""
     active = request.form.get("active") == "1"
@@ -89,7 +90,7 @@ def set_active(name: str) -> BaseResponse:
 
 
 @bp.post("/users/<name>/password")
-@role_required("admin")
+@role_required(ADMIN)
 def reset_password(name: str) -> str:
     """Give an account a new random password, shown once on the page (its sessions end)."""
     password = users.generate_password()
@@ -105,13 +106,11 @@ def _render(
     new_password: tuple[str, str] | None = None,
     form: dict[str, str] | None = None,
 ) -> str:
-    towns = get_district().towns
-    town_names = dict(zip(towns["town_code"], towns["name"], strict=True))
     return render_template(
         "admin/users.html",
         accounts=users.list_users(get_store()),
-        town_names=town_names,
-        roles=users.STAFF_ROLES,
+        town_names=get_district().town_names(),
+        roles=STAFF_ROLES,
         role_labels={role: gettext(label) for role, label in ROLE_LABELS.items()},
         error=error,
         message=message,
@@ -132,7 +131,7 @@ def _or_404(action: Callable[[], None]) -> None:
 
 @users_cli.command("add")
 @click.argument("name")
-@click.option("--role", type=click.Choice(users.STAFF_ROLES), required=True, help="The account's role.")
+@click.option("--role", type=click.Choice(STAFF_ROLES), required=True, help="The account's role.")
 @click.option("--town", "towns", multiple=True, help="Town name or code (caseworkers; repeat for several).")
 @click.option("--password", help="The password (prompted when left out; at least 10 characters).")
 def add_user_command(name: str, role: str, towns: tuple[str, ...], password: str | None) -> None:
@@ -149,7 +148,7 @@ def add_user_command(name: str, role: str, towns: tuple[str, ...], password: str
 @users_cli.command("list")
 def list_users_command() -> None:
     """List the accounts: name, role, towns, active."""
-    town_names = dict(zip(get_district().towns["town_code"], get_district().towns["name"], strict=True))
+    town_names = get_district().town_names()
     for user in users.list_users(get_store()):
         towns = ",".join(town_names.get(t, t) for t in user.towns) or "-"
         click.echo(f"{user.name}\t{user.role}\t{towns}\t{'active' if user.active else 'inactive'}")
@@ -193,7 +192,7 @@ def activate_command(name: str) -> None:
 @users_cli.command("demo")
 def demo_command() -> None:
     """Create one DEMO account per role if there is no account yet, and print their passwords once."""
-    first_town = get_district().towns["town_code"].iloc[0]
+    first_town = get_district().towns[schema.TOWN_CODE].iloc[0]
     passwords = users.ensure_demo_users(get_store(), caseworker_towns=(first_town,))
     if not passwords:
         click.echo("Accounts exist already; no demo accounts created.")

@@ -29,7 +29,7 @@ from analyses.targets import targets_report_from_store
 from analyses.visits import order_visits
 from layers import schema
 from layers.errors import StaleVersionError, WorkflowError
-from layers.privacy import read_households
+from layers.privacy import CASEWORKER, read_households
 from webmap import maps
 from webmap.api import _household_in_scope, _log_out_of_scope, _status_history
 from webmap.assets import default_static_url, localize_assets_inplace
@@ -154,7 +154,7 @@ class HouseholdFilter:
 
 
 @bp.get("/")
-@role_required("caseworker")
+@role_required(CASEWORKER)
 def index() -> str:
     """Show the caller's households on a map and in a list (filters in the query), and their progress."""
     try:
@@ -194,14 +194,14 @@ def index() -> str:
 
 
 @bp.get("/household/<household_id>")
-@role_required("caseworker")
+@role_required(CASEWORKER)
 def household(household_id: str) -> str:
     """Show one household (masked), its history and the status-change form."""
     return _household_page(household_id)
 
 
 @bp.post("/household/<household_id>/full")
-@role_required("caseworker")
+@role_required(CASEWORKER)
 def household_full(household_id: str) -> str | tuple[str, int]:
     """Show one household's personal fields in full on this response only; the reason is logged."""
     _household_in_scope(household_id)
@@ -212,7 +212,7 @@ def household_full(household_id: str) -> str | tuple[str, int]:
 
 
 @bp.post("/household/<household_id>/status")
-@role_required("caseworker")
+@role_required(CASEWORKER)
 def household_status(household_id: str) -> BaseResponse | tuple[str, int]:
     """Change a household's status along the workflow, with the version the form was read at."""
     row = _household_in_scope(household_id)
@@ -259,7 +259,7 @@ def household_status(household_id: str) -> BaseResponse | tuple[str, int]:
 
 
 @bp.get("/visits")
-@role_required("caseworker")
+@role_required(CASEWORKER)
 def visits() -> str:
     """Pick households (``id``, repeatable) and a start (``start``: a town seat) → an ordered visit route."""
     district = get_district()
@@ -356,7 +356,7 @@ def households_map(
     ).add_to(m)
     maps._add_town_areas(m, district, datum, gettext)
     if not households.empty:
-        points = maps._display_gdf(gpd.GeoDataFrame(households, geometry=households.geometry, crs="EPSG:4326"), datum)
+        points = maps._display_gdf(gpd.GeoDataFrame(households, geometry=households.geometry, crs=schema.WGS84), datum)
         for number, (_, row) in enumerate(points.iterrows(), start=1):
             hid = str(row[schema.ID])
             label = gettext("%(id)s（%(status)s）", id=hid, status=_status_label(row[schema.STATUS]))
@@ -377,7 +377,7 @@ def households_map(
                 tooltip=label, popup=folium.Popup(popup, max_width=240),
             ).add_to(m)  # fmt: skip
         if route is not None and start is not None:
-            origin = maps._display_gdf(start.to_crs("EPSG:4326"), datum).geometry.iloc[0]
+            origin = maps._display_gdf(start.to_crs(schema.WGS84), datum).geometry.iloc[0]
             start_label = html.escape(gettext("起"))
             start_html = f'<span class="stop-number stop-start">{start_label}</span>'
             folium.Marker([origin.y, origin.x], tooltip=gettext("出发点"), icon=folium.DivIcon(
@@ -500,12 +500,11 @@ def _progress(district: District) -> dict[str, Any]:
 
 def _town_seat(district: District, town_code: str) -> gpd.GeoDataFrame:
     town = district.towns[district.towns[schema.TOWN_CODE].astype(str) == town_code].iloc[0]
-    return gpd.GeoDataFrame(geometry=gpd.points_from_xy([town["seat_lon"]], [town["seat_lat"]]), crs="EPSG:4326")
+    return gpd.GeoDataFrame(geometry=gpd.points_from_xy([town["seat_lon"]], [town["seat_lat"]]), crs=schema.WGS84)
 
 
 def _own_town_names(district: District) -> dict[str, str]:
-    towns = district.towns
-    names = dict(zip(towns[schema.TOWN_CODE].astype(str), towns["name"], strict=True))
+    names = district.town_names()
     return {code: names.get(code, code) for code in current_user.towns}
 
 

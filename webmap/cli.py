@@ -10,8 +10,8 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from layers.demo import load_demo_layers
 from layers.district import load_district
-from layers.synthetic import generate_reference_data
-from layers.synthetic_layers import generate_district_demo
+from synthetic.layers import generate_district_demo
+from synthetic.reference import generate_reference_data
 from webmap import create_app
 from webmap.cli_analyses import (
     coverage_command,
