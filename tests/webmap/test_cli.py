@@ -21,6 +21,7 @@ def test_help_lists_every_command():
 def test_load_demo_if_empty_loads_once(tmp_path, monkeypatch):
     monkeypatch.setenv("ACCESSPLAN_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite'}")
     monkeypatch.setenv(KEY_ENV_VAR, Fernet.generate_key().decode())
+    monkeypatch.setenv("ACCESSPLAN_SECRET_KEY", "cli-tests-" + "k" * 32)
     runner = CliRunner()
     first = runner.invoke(main, ["load-demo", "--if-empty"])
     assert first.exit_code == 0, first.output
