@@ -11,7 +11,8 @@ from webmap.cli import main
 from webmap.security import instance_secret_key
 
 
-def test_help_lists_every_command():
+def test_help_lists_every_command(monkeypatch):
+    monkeypatch.setenv("ACCESSPLAN_SECRET_KEY", "cli-tests-" + "k" * 32)
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0, result.output
     for command in ("serve", "load-demo", "district", "run", "routes"):
