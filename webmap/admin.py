@@ -16,6 +16,7 @@ from layers import schema, users
 from layers.errors import NotFoundError
 from layers.privacy import ADMIN, STAFF_ROLES
 from webmap.auth import ROLE_LABELS, role_required
+from webmap.maps import N_
 from webmap.store import get_district, get_store
 
 if TYPE_CHECKING:
@@ -25,6 +26,15 @@ logger = logging.getLogger(__name__)
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 users_cli = AppGroup("users", help="Manage staff accounts (roles: caseworker, bureau, planner, admin).")
+
+#: The page's message for each rule of `users.check_password` (zh-CN msgids, translated where shown).
+WEAK_PASSWORD_MESSAGES = {
+    "too_short": N_("密码至少需要 %(min_length)d 个字符（现在是 %(length)d 个）：请输入更长的密码。"),
+    "common": N_("这是常见密码，很容易被猜中：请换一个不常见的密码（例如几个不相关的词）。"),
+    "repetitive": N_("密码由重复的字符或片段组成（如 aaaa、abab）：请换一个不重复的密码。"),
+    "sequence": N_("密码是连续的字符（如 123456、abcdef、qwerty）：请换一个不连续的密码。"),
+    "contains_name": N_("密码不能包含用户名：请换一个密码。"),
+}
 
 
 def resolve_towns(values: Iterable[str]) -> list[str]:
@@ -69,6 +79,9 @@ def add_user() -> str | tuple[str, int]:
     try:
         towns = resolve_towns(request.form.getlist("towns")) if role in users.TOWN_SCOPED_ROLES else []
         users.add_user(get_store(), name, role=role, password=password, towns=towns)
+    except users.WeakPasswordError as error:
+        message = gettext(WEAK_PASSWORD_MESSAGES[error.rule], min_length=error.min_length, length=error.length)
+        return _render(error=message, form=request.form), 400
     except ValueError as error:
         return _render(error=str(error), form=request.form), 400
     logger.info("%s added user %r (%s)", current_user.name, name, role)
@@ -133,7 +146,7 @@ def _or_404(action: Callable[[], None]) -> None:
 @click.argument("name")
 @click.option("--role", type=click.Choice(STAFF_ROLES), required=True, help="The account's role.")
 @click.option("--town", "towns", multiple=True, help="Town name or code (caseworkers; repeat for several).")
-@click.option("--password", help="The password (prompted when left out; at least 10 characters).")
+@click.option("--password", help="The password (prompted when left out; at least 10 characters, not a common one).")
 def add_user_command(name: str, role: str, towns: tuple[str, ...], password: str | None) -> None:
     """Add a staff account, e.g. `accessplan users add wang --role caseworker --town 璧城街道`."""
     if password is None:
