@@ -85,6 +85,8 @@ _EXCEL_NUMBER_FIX = (
 _PHONE_RE = re.compile(r"1[3-9][0-9]{9}|0[0-9]{2,3}[0-9]{7,8}|[0-9]{7,8}")
 _PHONE_SEPARATORS = re.compile(r"[\s\-()（）]")
 _PHONE_PREFIX = re.compile(r"^\+?86(?=1[3-9][0-9]{9}$)")
+#: Largest whole number a cell may hold (2**53: every whole number up to it is exact as a float).
+_MAX_WHOLE_NUMBER = 2**53
 _COORD_RANGES = {schema.LON: (-180.0, 180.0), schema.LAT: (-90.0, 90.0)}
 
 
@@ -750,9 +752,10 @@ def _parse(col: schema.ColumnSpec, text: pd.Series) -> tuple[pd.Series, np.ndarr
         number = pd.to_numeric(text, errors="coerce").astype("float64")
         ok = number.notna().to_numpy()
         if col.dtype == "int":
-            ok = ok & (number.round() == number).fillna(False).to_numpy(dtype=bool)
+            whole = (number.round() == number) & (number.abs() <= _MAX_WHOLE_NUMBER)
+            ok = ok & whole.fillna(False).to_numpy(dtype=bool)
             value = number.where(pd.Series(ok, index=number.index)).astype("Int64")
-            return value, present & ~ok, "must be a whole number"
+            return value, present & ~ok, f"must be a whole number (at most {_MAX_WHOLE_NUMBER:,})"
         return number.where(pd.Series(ok, index=number.index)), present & ~ok, "must be a number"
     if col.dtype == "bool":
         value = _lookup(text, schema.BOOL_LABELS, dtype="boolean")

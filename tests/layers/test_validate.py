@@ -383,3 +383,14 @@ def test_over_long_id_is_refused_before_the_store_sees_it(district):
     assert result.problems[0].value == "H" * 20 + "…" and result.problems[0].id == "H" * 20 + "…"
     assert "at most 64 characters" in result.problems[0].fix
     assert long_id not in result.report() and "石院村3组" not in result.report()  # no other cell is echoed
+
+
+def test_a_huge_number_in_a_whole_number_column_is_a_problem_not_a_crash(district):
+    table = pd.DataFrame(
+        {"编号": ["T1", "T2"], "名称": ["东林公厕", "石院公厕"], "镇街": ["璧城街道", "八塘镇"],
+         "状态": ["规划", "规划"], "建设类型": ["新建", "新建"], "经度": [106.2, 106.25], "纬度": [29.6, 29.65],
+         "门净宽": ["1e30", 900]}
+    )  # fmt: skip
+    result = _validate(table, layer="accessible_toilet", district=district)
+    assert _rules(result) == [(2, "door_clear_width_mm", v.BAD_TYPE)]
+    assert result.problems[0].fix == "must be a whole number (at most 9,007,199,254,740,992)"
