@@ -3,14 +3,19 @@ from __future__ import annotations
 import csv
 import io as stdlib_io
 import json
+import os
+import subprocess
+import sys
 import warnings
 import zipfile
 from datetime import date, datetime
+from pathlib import Path
 
 import geopandas as gpd
 import openpyxl
 import pandas as pd
 import pytest
+from openpyxl.utils import get_column_letter
 
 from geo.datums import convert
 from layers import io as lio
@@ -377,3 +382,53 @@ def test_damaged_xlsx_is_unreadable(tmp_path):
         zf.writestr("xl/workbook.xml", "<workbook><sheets><sheet")
     with pytest.raises(UnreadableFileError, match=r"'brokenwb.xlsx' is damaged \(ParseError"):
         lio.read_table(broken_workbook)
+
+
+_PEAK_SCRIPT = """
+import re, sys
+from pathlib import Path
+from layers import io
+from layers.errors import FileLimitError
+
+def peak():  # VmHWM: this process's peak RSS since exec (ru_maxrss would start at the parent's)
+    return int(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1)) * 1024
+
+before = peak()
+try:
+    shape = io.read_table(sys.argv[1]).shape
+except FileLimitError:
+    shape = "refused"
+print(shape, peak() - before)
+"""
+
+
+def _read_peak_bytes(path):
+    """Read ``path`` in a fresh process; return (shape or "refused", growth of its peak RSS in bytes)."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, str(path)], capture_output=True, text=True,
+                          timeout=300, check=True, cwd=root, env={**os.environ, "PYTHONPATH": str(root)})  # fmt: skip
+    shape, peak = done.stdout.rsplit(" ", 1)
+    return shape, int(peak)
+
+
+def _uncompressed_bytes(path):
+    with zipfile.ZipFile(path) as zf:
+        return sum(info.file_size for info in zf.infolist())
+
+
+def test_xlsx_reads_within_ten_times_their_uncompressed_size(tmp_path):
+    """Peak memory of a wide, tall sheet stays under 10x its XML; refused files cost next to nothing."""
+    header = [_s(f"{get_column_letter(j)}1", f"列{j}") for j in range(1, 61)]
+    body = [
+        [_n(f"{get_column_letter(j)}{i}", i * j) if j % 2 else _s(f"{get_column_letter(j)}{i}", f"值{i}")
+         for j in range(1, 61)]
+        for i in range(2, 5002)
+    ]  # fmt: skip
+    big = _raw_xlsx(tmp_path / "big.xlsx", [header, *body])
+    shape, peak = _read_peak_bytes(big)
+    assert shape == "(5000, 60)"
+    assert peak < 10 * _uncompressed_bytes(big), (peak, _uncompressed_bytes(big))
+    wide = _raw_xlsx(tmp_path / "wide.xlsx", [[_s("A1", "编号")], *([_s(f"A{i}", "T"), _n(f"XFD{i}", 1)]
+                                                                      for i in range(2, 8001))])  # fmt: skip
+    shape, peak = _read_peak_bytes(wide)
+    assert shape == "refused" and peak < 50 * 1024 * 1024  # the old reader took 3.5 GB
