@@ -8,6 +8,7 @@ import pytest
 
 from geo.datums import convert
 from geo.errors import DatumError
+from layers import schema
 from layers import validate as v
 from layers.district import load_district
 from layers.errors import ValidationError
@@ -394,3 +395,9 @@ def test_a_huge_number_in_a_whole_number_column_is_a_problem_not_a_crash(distric
     result = _validate(table, layer="accessible_toilet", district=district)
     assert _rules(result) == [(2, "door_clear_width_mm", v.BAD_TYPE)]
     assert result.problems[0].fix == "must be a whole number (at most 9,007,199,254,740,992)"
+
+
+def test_the_id_length_limit_is_the_stores():
+    from layers.store import features_table, history_table
+
+    assert features_table.c.id.type.length == schema.ID_MAX_LENGTH == history_table.c.feature_id.type.length
