@@ -52,6 +52,8 @@ LAYER_LABELS_ZH = {
 }
 
 ID = "id"
+#: Longest id (编号) the store keeps (``features.id`` is ``VARCHAR(64)``).
+ID_MAX_LENGTH = 64
 TOWN_CODE = "town_code"
 VILLAGE_CODE = "village_code"
 NAME = "name"

@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from flask import current_app, g, jsonify, render_template, request
+from flask_babel import gettext
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from layers.crypto import write_private_file
 
@@ -41,6 +42,7 @@ DEFAULTS = {
     "SESSION_IDLE_S": 30 * 60,  # a session unused this long ends
     "SESSION_MAX_S": 12 * 3600,  # a session ends this long after sign-in, used or not
     "WTF_CSRF_TIME_LIMIT": 8 * 3600,  # a form stays valid for a working day
+    "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,  # larger request bodies are refused (413) before they are read
 }
 #: The file in the instance folder holding the generated ``SECRET_KEY`` (when none is configured).
 SECRET_KEY_FILE = "secret.key"
@@ -65,6 +67,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["csp_nonce"] = csp_nonce
     app.after_request(_add_security_headers)
     app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(RequestEntityTooLarge, _too_large)
     app.register_error_handler(HTTPException, _http_error)
 
 
@@ -198,6 +201,15 @@ def _csrf_error(error: CSRFError) -> tuple[Response | str, int]:
     if is_api_request():
         return json_error(400, f"{message} JSON 请求请在 X-CSRFToken 请求头中提供令牌（见 /api/me）。")
     return render_template("auth/error.html", status=400, message=message), 400
+
+
+def _too_large(error: RequestEntityTooLarge) -> tuple[Response | str, int]:
+    limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+    logger.info("Refused a %s to %s: body of %s bytes", request.method, request.path, request.content_length)
+    message = gettext("请求太大：最多 %(mb)s MB。请上传更小的文件。", mb=f"{limit / 1024 / 1024:g}")
+    if is_api_request():
+        return json_error(413, message)
+    return render_template("auth/error.html", status=413, message=message), 413
 
 
 def _http_error(error: HTTPException) -> HTTPException | tuple[Response, int]:

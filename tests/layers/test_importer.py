@@ -13,6 +13,7 @@ import multiprocessing as mp
 import queue
 import re
 import threading
+import tracemalloc
 from pathlib import Path
 
 import pandas as pd
@@ -254,3 +255,37 @@ def test_two_concurrent_imports_of_the_same_row_exactly_one_wins(kind, store, ke
     others = after_rows["id"] != "HH-000003"
     pd.testing.assert_frame_equal(after_rows[others], before_rows[before_rows["id"] != "HH-000003"])
     assert _history_rows(store) == 51
+
+
+def test_nul_bytes_and_over_long_ids_are_refused_before_the_store_sees_them(store, district, ledger, tmp_path):
+    """PostgreSQL refuses NUL and ids over VARCHAR(64) with a DataError quoting other rows: never get there."""
+    rows = ledger.head(20).copy()
+    rows.loc[2, "id"] = "HH-" + "9" * 62  # 65 characters
+    rows.loc[5, "address"] = "璧山区东林路\x001号"
+    before = snapshot(store)
+    outcome = import_layer(store, LAYER, _csv(rows, tmp_path / "bad.csv"), district=district, user="a")
+    assert [(p.row, p.column, p.rule) for p in outcome.validation.problems] == [
+        (4, "id", "too_long"),
+        (7, "address", "control_character"),
+    ]
+    report = outcome.validation.report()
+    assert rows.loc[2, "id"] not in report and "\x00" not in report
+    assert not any(address in report for address in rows["address"].drop(5))  # no other row's data is echoed
+    assert outcome.counts is None and snapshot(store) == before
+
+
+def test_a_filled_down_id_costs_memory_linear_in_the_rows(store, district, ledger, tmp_path):
+    """10,000 rows with one id (an Excel fill-down slip): the old report listed every row on every line (4.5 GB)."""
+    path = _csv(ledger.assign(id="h1"), tmp_path / "filled.csv")
+    tracemalloc.start()
+    try:
+        outcome = import_layer(store, LAYER, path, district=district, user="a")
+        report = outcome.validation.report()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(outcome.validation.problems) == N_ROWS and outcome.counts is None
+    fix = "ids must be unique in a file; 'h1' appears on 10,000 rows: 2, 3, 4, 5, 6 …"
+    assert outcome.validation.problems[0].fix == fix
+    assert len(report) < 250 * N_ROWS
+    assert peak < 10 * path.stat().st_size, (peak, path.stat().st_size)  # ~18 MB for a 2.1 MB CSV

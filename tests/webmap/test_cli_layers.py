@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import geopandas as gpd
+import openpyxl
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -89,3 +90,26 @@ def test_history_prints_json_and_names_a_missing_row(cli, sports_csv):
     assert [(r["action"], r["actor"], r["version"]) for r in rows] == [("insert", "wang", 1)]
     missing = cli("history", "sports_site", "NOPE")
     assert missing.exit_code != 0 and "No history for `sports_site` 'NOPE'" in missing.output
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "'empty.xlsx' is not an XLSX workbook"),
+        (b"id,name\n", "'empty.xlsx' is not an XLSX workbook"),
+        ("wide", "values in column XFD (column 16,384); imports read at most 256 columns"),
+    ],
+)
+def test_an_unreadable_or_oversized_xlsx_is_one_message_not_a_traceback(cli, tmp_path, content, message):
+    path = tmp_path / "empty.xlsx"
+    if content == "wide":
+        wb = openpyxl.Workbook()
+        wb.active.append(["编号", "名称"])
+        wb.active.cell(row=2, column=16384).value = 1
+        wb.save(path)
+    else:
+        path.write_bytes(content)
+    result = cli("import", "accessible_toilet", str(path), "--datum", "wgs84")
+    assert result.exit_code == 1
+    assert message in result.output and "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
