@@ -741,7 +741,7 @@ def convert_datum_file(
         return len(converted)
     readers = {
         ".csv": lambda p: pd.read_csv(p, dtype=str, encoding="utf-8-sig"),
-        ".xlsx": lambda p: pd.read_excel(p, dtype=str),
+        ".xlsx": lambda p: pd.read_excel(p, dtype=str, engine="calamine"),
     }
     if suffix not in readers or target.suffix.lower() not in readers:
         msg = f"Datum conversion reads and writes .csv, .xlsx or .geojson; got {source.name!r} → {target.name!r}."
