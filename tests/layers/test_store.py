@@ -178,12 +178,95 @@ def test_two_threads_updating_the_same_version_exactly_one_wins(store):
     assert store.feature("rehab_station", "RS-00")["version"] == 2
 
 
-def test_history_is_append_only_in_the_database(store):
+#: Columns of a row the bypasses try to write into each append-only table (``seq`` is the stored row's).
+_LOG_ROWS = {
+    "history": "(seq, at, actor, layer, feature_id, action, version) "
+    "VALUES ({seq}, '2026-01-01 00:00:00', 'x', 'rehab_station', 'RS-00', 'insert', 9)",
+    "access_log": "(seq, at, actor, layer, feature_id, reason) "
+    "VALUES ({seq}, '2026-01-01 00:00:00', 'x', 'household', 'HH-1', 'xxxx')",
+}
+#: Every way tried to rewrite an append-only table ``{t}`` as the app, on both backends (some are not
+#: even valid SQL on one of them; each must fail).
+_BYPASSES = (
+    "UPDATE {t} SET actor = 'x'",
+    "DELETE FROM {t}",
+    "INSERT OR REPLACE INTO {t} {row}",
+    "REPLACE INTO {t} {row}",
+    "INSERT INTO {t} {row} ON CONFLICT (seq) DO UPDATE SET actor = 'x'",
+    "TRUNCATE {t}",
+    "ALTER TABLE {t} DISABLE TRIGGER {trigger}",
+    "DROP TRIGGER {trigger}",
+    "DROP TABLE {t}",
+    "ALTER TABLE {t} RENAME TO {t}_old",
+)
+#: The trigger each bypass names: the one refusing UPDATE on each backend.
+_TRIGGERS = {"sqlite": "{t}_no_update", "postgresql": "{t}_append_only ON {t}"}
+
+
+def _log_rows(store) -> dict[str, list[tuple]]:
+    with store.engine.connect() as conn:
+        return {t: [tuple(r) for r in conn.execute(sa.text(f"SELECT * FROM {t} ORDER BY seq"))] for t in _LOG_ROWS}
+
+
+def _triggers(store) -> set[str]:
+    sql = {
+        "sqlite": "SELECT name FROM sqlite_master WHERE type = 'trigger'",
+        "postgresql": "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgenabled = 'O'",
+    }[store.engine.dialect.name]
+    with store.engine.connect() as conn:
+        return set(conn.execute(sa.text(sql)).scalars())
+
+
+def test_the_app_cannot_rewrite_the_history_or_the_access_log(store, database_url, owner_url):
+    dialect = store.engine.dialect.name
+    if dialect == "postgresql" and owner_url == database_url:
+        pytest.fail("The app's role owns the tables: set ACCESSPLAN_TEST_POSTGRES_OWNER_URL (source .ci/postgres.sh).")
     store.upsert_features("rehab_station", _stations(1), user="a")
-    for statement in ("UPDATE history SET actor = 'x'", "DELETE FROM history"):
-        with pytest.raises(sa.exc.DatabaseError, match="append-only"), store.engine.begin() as conn:
+    store.log_access("household", ["HH-1"], user="caseworker1", reason="入户走访", channel="web", ip="10.0.0.7")
+    before, triggers = _log_rows(store), _triggers(store)
+    assert len(triggers) == {"sqlite": 6, "postgresql": 4}[dialect]  # UPDATE, DELETE, REPLACE / TRUNCATE, per table
+    tried = 0
+    for table, row in _LOG_ROWS.items():
+        seq = before[table][0][0]
+        for bypass in _BYPASSES:
+            trigger = _TRIGGERS[dialect].format(t=table)
+            statement = bypass.format(t=table, row=row.format(seq=seq), trigger=trigger)
+            with pytest.raises(sa.exc.DBAPIError), store.engine.begin() as conn:
+                conn.execute(sa.text(statement))
+            tried += 1
+            assert _log_rows(store) == before, statement
+            assert _triggers(store) == triggers, statement
+    assert tried == 2 * len(_BYPASSES) == 20
+    # appending still works
+    store.log_access("household", ["HH-2"], user="caseworker1", reason="入户走访", channel="api", ip="10.0.0.8")
+    assert [r["feature_id"] for r in store.access_log()] == ["HH-1", "HH-2"]
+    if dialect == "postgresql":  # nor can the app's role migrate the schema: that needs the owner's URL
+        owner = sa.create_engine(owner_url)
+        with owner.begin() as conn:
+            conn.execute(sa.text("DELETE FROM alembic_version"))
+        owner.dispose()
+        with pytest.raises(PermissionError, match="MIGRATION_DATABASE_URL"):
+            Store(database_url)
+
+
+def test_sqlite_refuses_a_replace_even_without_the_app_authorizer(tmp_path):
+    """The BEFORE INSERT trigger alone refuses REPLACE (which deletes without firing DELETE triggers)."""
+    url = f"sqlite:///{tmp_path / 'owner.sqlite'}"
+    store = Store(url)
+    store.upsert_features("rehab_station", _stations(1), user="a")
+    store.close()
+    owner = sa.create_engine(url)  # a plain connection: no authorizer
+    for statement in (
+        "INSERT OR REPLACE INTO history " + _LOG_ROWS["history"].format(seq=1),
+        "REPLACE INTO history " + _LOG_ROWS["history"].format(seq=1),
+        "UPDATE history SET actor = 'x'",
+        "DELETE FROM history",
+    ):
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"), owner.begin() as conn:
             conn.execute(sa.text(statement))
-    assert len(store.history("rehab_station", "RS-00")) == 1
+    with owner.connect() as conn:
+        assert conn.execute(sa.text("SELECT seq, actor, action FROM history")).all() == [(1, "a", "insert")]
+    owner.dispose()
 
 
 def test_personal_fields_are_encrypted_at_rest(store, tmp_path):
