@@ -983,8 +983,9 @@ def _one_household_per_person(layer: str) -> Iterator[None]:
         if "id_number_index" not in str(error.orig):
             raise
         msg = (
-            f"A household of `{layer}` with one of these 身份证号 was stored by someone else during this import; "
-            "nothing was written. Import the file again: the rows concerned will be named."
+            f"Another stored household already has one of these 身份证号 (one household per person; it may have "
+            f"been stored during this import); nothing was written to `{layer}`. Import the file through "
+            "`accessplan import` (or again): the rows concerned are named."
         )
         raise StaleVersionError(msg) from None
 

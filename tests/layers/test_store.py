@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from layers.crypto import FieldCipher, encode_fields
+from layers.crypto import BlindIndex, FieldCipher, encode_fields
 from layers.errors import EncryptionKeyError, NotFoundError, StaleVersionError
 from layers.store import _VALUE_COLUMNS, ImportCounts, Store, _Batch, _dumps
 
@@ -58,7 +58,7 @@ def _households() -> pd.DataFrame:
 
 @pytest.fixture
 def store(database_url):
-    s = Store(database_url, cipher=FieldCipher(Fernet.generate_key()))
+    s = Store(database_url, cipher=FieldCipher(Fernet.generate_key()), blind_index=BlindIndex(Fernet.generate_key()))
     yield s
     s.close()
 
@@ -279,19 +279,21 @@ def test_personal_fields_are_encrypted_at_rest(store, tmp_path):
         )
     store.close()
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("store.sqlite*")) or dump.encode("utf-8")
-    for secret in ("孙敏", "李强", ID_NUMBER, "13624947846"):
+    for secret in ("孙敏", "李强", ID_NUMBER, "13624947846", "璧山区璧城街道文星社区", "八塘镇某村"):
         assert secret not in dump
         assert secret.encode("utf-8") not in raw
-    assert "璧山区璧城街道文星社区" in dump  # sanity: plain columns are readable
+    assert "坡道" in dump  # sanity: plain columns are readable
 
 
 def test_households_never_carry_names_through_features_and_decrypt_with_the_key(store):
     store.upsert_features("household", _households(), user="a")
     gdf = store.features("household")
-    assert gdf["name"].isna().all() and "id_number" not in gdf.columns
+    assert gdf["name"].isna().all() and gdf["address"].isna().all() and "id_number" not in gdf.columns
+    assert "id_number_index" not in gdf.columns and "id_number_index" not in store.feature("household", "HH-1")
     tokens = store.personal_tokens("household", towns=("500120001",))
     assert list(tokens) == ["HH-1"]
     assert store.decrypt_personal(tokens["HH-1"])["id_number"] == ID_NUMBER
+    assert store.decrypt_personal(tokens["HH-1"])["address"] == "璧山区璧城街道文星社区"
     other = Store(store.url, cipher=FieldCipher(Fernet.generate_key()))
     with pytest.raises(EncryptionKeyError, match="key differs"):
         other.decrypt_personal(tokens["HH-1"])
@@ -332,13 +334,61 @@ def test_a_database_error_midway_rolls_back_everything(store):
     assert len(store.history("rehab_station", "RS-00")) == 1
 
 
-def test_the_access_log_records_who_saw_what_and_why(store):
-    store.log_access("household", ["HH-1", "HH-2"], user="caseworker1", reason="home visit")
+def test_the_access_log_records_who_saw_what_why_from_where_and_how(store):
+    store.log_access("household", ["HH-1", "HH-2"], user="caseworker1", reason="home visit", channel="web",
+                     ip="10.0.0.7")  # fmt: skip
+    store.log_access("household", ["HH-1"], user="caseworker2", reason="入户走访", channel="cli")
     log = store.access_log()
-    assert [(r["actor"], r["feature_id"], r["reason"]) for r in log] == [
-        ("caseworker1", "HH-1", "home visit"),
-        ("caseworker1", "HH-2", "home visit"),
+    assert [(r["actor"], r["feature_id"], r["reason"], r["ip"], r["channel"]) for r in log] == [
+        ("caseworker1", "HH-1", "home visit", "10.0.0.7", "web"),
+        ("caseworker1", "HH-2", "home visit", "10.0.0.7", "web"),
+        ("caseworker2", "HH-1", "入户走访", None, "cli"),
     ]
+    with pytest.raises(ValueError, match=r"`channel` must be one of \['web', 'api', 'cli'\]; got 'email'"):
+        store.log_access("household", ["HH-1"], user="caseworker1", reason="入户走访", channel="email")
+    assert len(store.access_log()) == 3
+
+
+def test_the_blind_index_is_hmac_sha256_of_the_normalised_number_under_its_own_key():
+    import base64
+    import hashlib
+    import hmac
+
+    key = Fernet.generate_key()
+    index = BlindIndex(key)
+    expected = hmac.new(base64.urlsafe_b64decode(key), b"50012019800101002X", hashlib.sha256).hexdigest()
+    assert index.digest("50012019800101002X") == index.digest(" 500120 19800101002x") == expected
+    assert BlindIndex(Fernet.generate_key()).digest("50012019800101002X") != expected  # keyed
+    assert index.digests([None, "50012019800101002X"]) == [None, expected]
+
+
+def test_a_household_is_found_by_its_id_number_and_a_second_household_for_the_person_is_refused(store):
+    store.upsert_features("household", _households(), user="a")
+    with store.engine.connect() as conn:
+        digests = dict(conn.execute(sa.text("SELECT id, id_number_index FROM features")).all())
+    digest = store.blind_index.digest
+    assert digests == {"HH-1": digest(ID_NUMBER), "HH-2": digest("50012019800101002X")}
+    assert store.households_with_id_numbers([ID_NUMBER, "50012019800101002x", "110101199003070014"]) == {
+        ID_NUMBER: "HH-1",
+        "50012019800101002x": "HH-2",
+    }
+    other = _households().iloc[[0]].assign(id="HH-9")  # HH-1's person under a new household id
+    with pytest.raises(StaleVersionError, match="Another stored household already has one of these 身份证号") as error:
+        store.upsert_features("household", other, user="b")
+    assert ID_NUMBER not in str(error.value)
+    assert store.count("household") == 2 and store.history("household", "HH-9") == []
+    moved = _households().assign(id_number=["50012019800101002X", ID_NUMBER])  # the two swap: also refused
+    with pytest.raises(StaleVersionError):
+        store.upsert_features("household", moved, user="b")
+    assert store.households_with_id_numbers([ID_NUMBER]) == {ID_NUMBER: "HH-1"}
+
+
+def test_a_store_without_a_blind_index_key_refuses_households(tmp_path):
+    s = Store(f"sqlite:///{tmp_path / 'noindex.sqlite'}", cipher=FieldCipher(Fernet.generate_key()))
+    with pytest.raises(EncryptionKeyError, match="no blind-index key"):
+        s.upsert_features("household", _households(), user="a")
+    assert s.count() == 0
+    s.close()
 
 
 def _awkward_rows() -> pd.DataFrame:
@@ -346,6 +396,7 @@ def _awkward_rows() -> pd.DataFrame:
     n = 5
     rows = _households().iloc[[0, 1, 0, 1, 0]].reset_index(drop=True)
     rows["id"] = [f"HH-{i}" for i in range(n)]
+    rows["id_number"] = [ID_NUMBER, *(f"50012019800101{i:03d}X" for i in range(1, n))]  # one person per row
     rows["name"] = pd.array(['张"三\\', "李\n四", None, "王\u2028五", "é"], dtype="string")
     rows["phone"] = pd.array([None, "13800000000", "023-1234", "13624947846", None], dtype="string")
     rows["needs"] = pd.array(["坡道", None, "a\tb", "</script>", ""], dtype="string")
@@ -360,7 +411,7 @@ def _awkward_rows() -> pd.DataFrame:
 def test_the_column_wise_json_equals_the_json_encoder_row_by_row(store):
     rows = _awkward_rows()
     personal = store._personal_columns("household", rows)
-    batch = _Batch.from_frame("household", rows, personal=personal)
+    batch = _Batch.from_frame("household", rows, personal=personal, blind_index=store.blind_index)
     records = store._to_records("household", rows)
     for i, (record, fields) in enumerate(records):
         assert batch.attributes[i] == _dumps(record["attributes"])
@@ -383,6 +434,7 @@ def test_awkward_values_round_trip_and_reimport_unchanged(store):
     token = store.personal_tokens("household")["HH-0"]
     assert store.decrypt_personal(token) == {
         "name": '张"三\\', "id_number": ID_NUMBER, "certificate_number": ID_NUMBER + "12", "phone": None,
+        "address": "璧山区璧城街道文星社区",
     }  # fmt: skip
     row = store.feature("household", "HH-2")
     assert (row["needs"], row["disability_category"], row["synthetic"], row["score"]) == ("a\tb", 7, None, None)
