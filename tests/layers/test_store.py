@@ -527,3 +527,78 @@ def test_json_texts_of_repeated_text_and_of_floats_equal_the_json_encoder():
     for values in columns:
         assert _json_list(values) == [_dumps(v) for v in values]
     assert _json_list(columns[0])[3] == '"有\\"引号\\\\"'
+
+
+# --- migration 0004: existing households ------------------------------------------------------------
+
+
+def _migrate(url: str, revision: str) -> None:
+    """Bring the database at ``url`` to ``revision`` (up from nothing, or down from the newest)."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.migration import MigrationContext
+
+    from layers.store import MIGRATIONS_DIR
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        current = MigrationContext.configure(conn).get_current_revision()
+        (command.upgrade if current is None else command.downgrade)(config, revision)
+    engine.dispose()
+
+
+def test_migration_0004_encrypts_stored_addresses_and_indexes_id_numbers(database_url, owner_url):
+    cipher, index = FieldCipher(Fernet.generate_key()), BlindIndex(Fernet.generate_key())
+    _migrate(owner_url, "0003")
+    person = {"name": "孙敏", "id_number": ID_NUMBER, "certificate_number": ID_NUMBER + "12", "phone": None}
+    at = pd.Timestamp("2026-11-23 09:00", tz="UTC").to_pydatetime()
+    stored = {"layer": "household", "id": "HH-1", "town_code": "500120001", "village_code": "500120001001",
+              "name": None, "address": "璧山区璧城街道文星社区石家庄街268号", "lon": 106.2, "lat": 29.6,
+              "source_datum": "wgs84", "status": "surveyed", "attributes": {"needs": "坡道"},
+              "personal": cipher.encrypt(person), "version": 1, "created_by": "a", "created_at": at,
+              "updated_by": "a", "updated_at": at}  # fmt: skip
+    station = {**stored, "layer": "rehab_station", "id": "RS-1", "name": "康复站", "address": "璧山区璧城街道1号",
+               "personal": None}  # fmt: skip
+    twin = {**stored, "id": "HH-2"}  # the same person twice
+    owner = sa.create_engine(owner_url)
+    with owner.begin() as conn:
+        tables = sa.MetaData()
+        features = sa.Table("features", tables, autoload_with=conn)
+        history = sa.Table("history", tables, autoload_with=conn)
+        conn.execute(features.insert(), [stored, station, twin])
+        snapshot = {k: v.isoformat() if k.endswith("_at") else v for k, v in stored.items()}
+        entry = {"at": at, "actor": "a", "layer": "household", "feature_id": "HH-1", "action": "insert",
+                 "version": 1, "before": None, "after": snapshot}  # fmt: skip
+        conn.execute(history.insert(), [entry])
+
+    def upgrade(**keys) -> Store:
+        return Store(database_url, migration_url=None if owner_url == database_url else owner_url, **keys)
+
+    with pytest.raises(EncryptionKeyError, match="Migration 0004 must encrypt the addresses of 2 stored households"):
+        upgrade(cipher=cipher)
+    with pytest.raises(ValueError, match="Households 'HH-1' and 'HH-2' have the same 身份证号") as error:
+        upgrade(cipher=cipher, blind_index=index)
+    assert ID_NUMBER not in str(error.value)
+    with owner.begin() as conn:
+        conn.execute(sa.text("DELETE FROM features WHERE id = 'HH-2'"))
+    store = upgrade(cipher=cipher, blind_index=index)
+    owner.dispose()
+    with store.engine.connect() as conn:
+        raw = [tuple(r) for t in ("features", "history") for r in conn.execute(sa.text(f"SELECT * FROM {t}"))]
+        digests = dict(conn.execute(sa.text("SELECT id, id_number_index FROM features")).all())
+    assert "石家庄街" not in str(raw) and "璧山区璧城街道1号" in str(raw)  # households' only; stations stay plain
+    assert digests == {"HH-1": index.digest(ID_NUMBER), "RS-1": None}
+    assert store.decrypt_personal(store.personal_tokens("household")["HH-1"]) == {
+        **person, "address": "璧山区璧城街道文星社区石家庄街268号"
+    }
+    (entry,) = store.history("household", "HH-1")
+    assert entry["after"]["address"] is None
+    assert store.decrypt_personal(entry["after"]["personal"])["address"] == "璧山区璧城街道文星社区石家庄街268号"
+    assert store.households_with_id_numbers([ID_NUMBER]) == {ID_NUMBER: "HH-1"}
+    same = _households().iloc[[0]].drop(columns=["disability_category", "disability_grade"])
+    same = same.assign(address=stored["address"], needs="坡道", lon=106.2, lat=29.6, phone=None)
+    assert store.upsert_features("household", same, user="a") == ImportCounts(0, 0, 1)  # the migrated row is equal
+    store.close()

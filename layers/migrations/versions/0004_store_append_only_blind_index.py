@@ -38,8 +38,9 @@ _HOUSEHOLD = "household"
 
 
 def upgrade() -> None:
-    """Apply this revision."""
+    """Apply this revision (the stored households are read and checked first: no DDL runs if they fail)."""
     bind = op.get_bind()
+    households = _households_encrypted(bind)
     postgres = bind.dialect.name == "postgresql"
     for table in _APPEND_ONLY:
         if postgres:
@@ -56,17 +57,33 @@ def upgrade() -> None:
     op.add_column("access_log", sa.Column("ip", sa.String(64)))
     op.add_column("access_log", sa.Column("channel", sa.String(8)))
     op.add_column("features", sa.Column("id_number_index", sa.String(64)))
-    _encrypt_addresses_and_index(bind)
+    if households:
+        bind.execute(
+            sa.text(
+                "UPDATE features SET address = NULL, personal = :token, id_number_index = :digest "
+                "WHERE layer = :layer AND id = :id"
+            ),
+            households,
+        )
+        _encrypt_history_addresses(bind, context.config.attributes["cipher"])
     op.create_index("ux_features_id_number_index", "features", ["id_number_index"], unique=True)
 
 
-def _encrypt_addresses_and_index(bind: sa.Connection) -> None:
-    """Move households' addresses into their tokens and fill their ID-number index (needs both keys)."""
+def _households_encrypted(bind: sa.Connection) -> list[dict[str, Any]]:
+    """Return the new token and ID-number digest of every stored household (their address moved into the token).
+
+    Raises
+    ------
+    EncryptionKeyError
+        If there are households and the upgrade was not given both keys.
+    ValueError
+        If two households have the same ID number (named by household id, not by number).
+    """
     rows = bind.execute(
         sa.text("SELECT id, address, personal FROM features WHERE layer = :layer ORDER BY id"), {"layer": _HOUSEHOLD}
     ).all()
     if not rows:
-        return
+        return []
     attributes = context.config.attributes
     cipher, blind_index = attributes.get("cipher"), attributes.get("blind_index")
     if cipher is None or blind_index is None:
@@ -76,6 +93,7 @@ def _encrypt_addresses_and_index(bind: sa.Connection) -> None:
         )
         raise EncryptionKeyError(msg)
     owner: dict[str, str] = {}
+    out = []
     for fid, address, token in rows:
         fields = cipher.decrypt(token) if token is not None else {}
         id_number = fields.get("id_number")
@@ -88,14 +106,9 @@ def _encrypt_addresses_and_index(bind: sa.Connection) -> None:
             raise ValueError(msg)
         if digest is not None:
             owner[digest] = fid
-        if address is not None or token is not None:
-            fields["address"] = fields.get("address", address)
-        bind.execute(
-            sa.text("UPDATE features SET address = NULL, personal = :token, id_number_index = :digest "
-                    "WHERE layer = :layer AND id = :id"),
-            {"token": cipher.encrypt(fields) if fields else None, "digest": digest, "layer": _HOUSEHOLD, "id": fid},
-        )  # fmt: skip
-    _encrypt_history_addresses(bind, cipher)
+        fields.setdefault("address", address)
+        out.append({"token": cipher.encrypt(fields), "digest": digest, "layer": _HOUSEHOLD, "id": fid})
+    return out
 
 
 def _encrypt_history_addresses(bind: sa.Connection, cipher: Any) -> None:
