@@ -378,7 +378,7 @@ def _common_columns(*, household: bool) -> tuple[ColumnSpec, ...]:
         ColumnSpec(TOWN_CODE, "str", required=True, label_zh="镇街代码"),
         ColumnSpec(VILLAGE_CODE, "str", required=household, label_zh="村（社区）代码"),
         ColumnSpec(NAME, "str", required=True, personal=household, label_zh="姓名" if household else "名称"),
-        ColumnSpec(ADDRESS, "str", required=household, label_zh="详细地址"),
+        ColumnSpec(ADDRESS, "str", required=household, personal=household, label_zh="详细地址"),
         ColumnSpec(LON, "float", required=True, label_zh="经度"),
         ColumnSpec(LAT, "float", required=True, label_zh="纬度"),
         ColumnSpec(DATUM, "code", required=True, choices=DATUMS, label_zh="坐标系"),

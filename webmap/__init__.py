@@ -33,7 +33,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         or f"sqlite:///{Path(app.instance_path) / 'accessplan.sqlite'}",
         # derived data: prepared road networks, the map's main roads
         CACHE_DIR=os.environ.get("ACCESSPLAN_CACHE_DIR") or str(Path(app.instance_path) / "cache"),
+        # the owner role's URL, used only to migrate the schema (None: DATABASE_URL migrates it)
+        MIGRATION_DATABASE_URL=os.environ.get("ACCESSPLAN_MIGRATION_DATABASE_URL"),
         ENCRYPTION_KEY=None,  # None: ACCESSPLAN_ENCRYPTION_KEY, else <instance>/encryption.key (made on first run)
+        BLIND_INDEX_KEY=None,  # None: ACCESSPLAN_BLIND_INDEX_KEY, else <instance>/blind_index.key (made on first run)
         TILE_URL=None,  # none by default: the district and its roads are the base map
         TILE_ATTR=None,
         SESSION_COOKIE_SECURE=True,  # HTTPS only; set False in config.py for a plain-HTTP intranet server

@@ -28,8 +28,8 @@ from flask_login import current_user
 from analyses.targets import targets_report_from_store
 from analyses.visits import order_visits
 from layers import schema
-from layers.errors import StaleVersionError, WorkflowError
-from layers.privacy import CASEWORKER, read_households
+from layers.errors import AccessDeniedError, StaleVersionError, WorkflowError
+from layers.privacy import CASEWORKER, check_reason, read_households
 from webmap import maps
 from webmap.api import _household_in_scope, _log_out_of_scope, _status_history
 from webmap.assets import default_static_url, localize_assets_inplace
@@ -205,10 +205,18 @@ def household(household_id: str) -> str:
 def household_full(household_id: str) -> str | tuple[str, int]:
     """Show one household's personal fields in full on this response only; the reason is logged."""
     _household_in_scope(household_id)
-    reason = (request.form.get("reason") or "").strip()
-    if not reason:
-        return _household_page(household_id, reveal_error=gettext("请填写查看完整信息的理由（会记入访问日志）。")), 400
+    try:
+        reason = check_reason(request.form.get("reason"))
+    except AccessDeniedError:
+        return _household_page(household_id, reveal_error=gettext(_REASON_RULE)), 400
     return _household_page(household_id, reason=reason)
+
+
+#: The rule `layers.privacy.check_reason` applies, as the form explains it.
+_REASON_RULE = N_(
+    "查看完整信息需要真实的理由：至少 4 个字，其中至少 2 个汉字或字母，不能只重复一两个字"
+    "（例如“入户走访核实改造需求”）。理由会记入访问日志。"
+)
 
 
 @bp.post("/household/<household_id>/status")
@@ -413,6 +421,8 @@ def _household_page(
         ids=[household_id],
         reveal=reason is not None,
         reason=reason,
+        channel="web",
+        ip=request.remote_addr,
     )
     record = gdf.iloc[0].to_dict()
     district = get_district()

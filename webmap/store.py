@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flask import Flask, current_app
 
-from layers.crypto import FieldCipher, load_or_create_key
+from layers.crypto import BLIND_INDEX_KEY_ENV_VAR, BlindIndex, FieldCipher, load_or_create_key
 from layers.district import District, load_district
 from layers.store import Store
 
@@ -22,10 +22,17 @@ def get_store() -> Store:
         with _OPENING:
             store = current_app.extensions.get("accessplan_store")
             if store is None:
-                key = current_app.config.get("ENCRYPTION_KEY") or load_or_create_key(
-                    Path(current_app.instance_path) / "encryption.key"
+                instance = Path(current_app.instance_path)
+                key = current_app.config.get("ENCRYPTION_KEY") or load_or_create_key(instance / "encryption.key")
+                index_key = current_app.config.get("BLIND_INDEX_KEY") or load_or_create_key(
+                    instance / "blind_index.key", env_var=BLIND_INDEX_KEY_ENV_VAR
                 )
-                store = Store(current_app.config["DATABASE_URL"], cipher=FieldCipher(key))
+                store = Store(
+                    current_app.config["DATABASE_URL"],
+                    cipher=FieldCipher(key),
+                    blind_index=BlindIndex(index_key),
+                    migration_url=current_app.config.get("MIGRATION_DATABASE_URL"),
+                )
                 current_app.extensions["accessplan_store"] = store
     return store
 
