@@ -30,10 +30,10 @@ PASSWORD = "hostile text 123"
 TOWN = "500120001"  # 璧城街道: the hostile households and toilets lie here
 #: Each would run script (or break the map's script) if it reached the page as markup or code.
 PAYLOADS = (
-    "`+alert('backtick')+(window.xssHit='backtick')+`",
-    "${alert('interp')}${window.xssHit='interp'}",
-    "</script><script>alert('close');window.xssHit='close'</script>",
-    "<img src=x onerror=\"alert('img')\">",
+    "`+alert(1)+(window.xssHit=1)+`",
+    "${alert(2)}${window.xssHit=2}",
+    "</script><script>alert(3);window.xssHit=3</script>",
+    "<img src=x onerror=alert(4)>",
     "q\"uo'te \\u{zz} \\x \\",
     "{{ 'ss' ~ 'ti' }}{% if 1 %}jinja{% endif %}",
 )
@@ -55,7 +55,8 @@ OPEN_ALL = """() => {
             if (layer.getTooltip && layer.getTooltip()) {
                 const members = layer instanceof L.FeatureGroup ? layer.getLayers() : [layer];
                 for (const member of members) {
-                    if (layer === member) layer.openTooltip(); else layer.openTooltip(member);
+                    const at = member.getBounds ? member.getBounds().getCenter() : member.getLatLng();
+                    if (layer === member) layer.openTooltip(at); else layer.openTooltip(member, at);
                     const el = layer.getTooltip().getElement();
                     texts.push(el ? el.textContent : "");
                     layer.closeTooltip();
@@ -78,12 +79,12 @@ def _hostile_name(i: int) -> str:
 
 
 def _hostile_rows(demo: pd.DataFrame, prefix: str, *, hostile_ids: bool = False) -> pd.DataFrame:
-    """Copies of the first demo row, a few metres apart, named (and optionally numbered) by the payloads."""
-    rows = pd.concat([demo.iloc[[0]]] * len(PAYLOADS), ignore_index=True)
+    """The first demo rows (one person each), moved a few metres, named (ids too, optionally) by the payloads."""
+    rows = demo.iloc[[i % len(demo) for i in range(len(PAYLOADS))]].reset_index(drop=True)
     rows["name"] = [_hostile_name(i) for i in range(len(PAYLOADS))]
     rows["id"] = [f"{prefix}-{i}{PAYLOADS[i] if hostile_ids else ''}" for i in range(len(PAYLOADS))]
-    rows["lon"] = [round(float(demo.iloc[0]["lon"]) + 0.0004 * i, 6) for i in range(len(PAYLOADS))]
-    rows["lat"] = [round(float(demo.iloc[0]["lat"]) + 0.0003 * i, 6) for i in range(len(PAYLOADS))]
+    rows["lon"] = [round(float(lon) + 0.0002 * (i + 1), 6) for i, lon in enumerate(rows["lon"])]
+    rows["lat"] = [round(float(lat) + 0.0002 * (i + 1), 6) for i, lat in enumerate(rows["lat"])]
     return rows
 
 
@@ -146,8 +147,9 @@ def hostile_site(browser, demo_app, tmp_path_factory):
             page.wait_for_load_state("load")
         with app.app_context():
             toilets = set(get_store().features(schema.ACCESSIBLE_TOILET)[schema.ID])
+            centres = len(get_store().features(schema.SERVICE_CENTRE))
         assert {f"AT-X{i}" for i in range(len(PAYLOADS))} <= toilets
-        yield {"url": url, "households": household_ids}
+        yield {"url": url, "households": household_ids, "service_centres": centres}
     close_app(app)
 
 
@@ -157,7 +159,6 @@ JOB_FORMS = {
     "gaps": {"#threshold": "300m", "#hex_size": "1000"},
     "service-areas": {"#thresholds": "300m", "#shape": "hull"},
     "siting": {
-        "#p": "23",
         "#per_town": "",
         "#threshold": "5min",
         "#candidates_per_town": "1",
@@ -174,6 +175,8 @@ def job_urls(browser, hostile_site):
     with open_page(browser, hostile_site["url"]) as page:
         _log_in(page, "planner")
         for kind, fields in JOB_FORMS.items():
+            if kind == "siting":  # every centre kept (the hostile ones too) and one new site
+                fields = {**fields, "#p": str(hostile_site["service_centres"] + 1)}
             page.goto(f"{page.base_url}/planner/{kind}")
             for selector, value in fields.items():
                 if page.locator(selector).evaluate("e => e.tagName") == "SELECT":
@@ -192,21 +195,27 @@ def job_urls(browser, hostile_site):
     return urls
 
 
-def _open_and_check(page, path: str, *, dialogs: list[str]) -> list[str]:
-    """Open ``path``, open every tooltip and popup; assert nothing ran; return the tooltip/popup texts."""
-    response = page.goto(page.base_url + path, wait_until="load")
-    assert response is not None and response.status == 200, path
-    page.wait_for_selector(".leaflet-container")
-    opened = page.evaluate(OPEN_ALL)
-    assert opened["maps"] >= 1, path
+def _assert_inert(page, path: str, dialogs: list[str]) -> None:
+    """Assert that no payload ran on the open page: no dialog, script error, injected element or global."""
     side_effects = page.evaluate(
         "() => ({hit: window.xssHit === undefined ? null : String(window.xssHit),"
         " images: document.querySelectorAll('img[src=\"x\"], [onerror]').length})"
     )
     assert dialogs == [], path
-    assert side_effects == {"hit": None, "images": 0}, path
     assert page.traffic.errors == [], path  # no script error, no CSP violation
+    assert side_effects == {"hit": None, "images": 0}, path
     assert page.traffic.failed == [] and page.traffic.blocked == [], path
+
+
+def _open_and_check(page, path: str, *, dialogs: list[str]) -> list[str]:
+    """Open ``path``, open every tooltip and popup; assert nothing ran; return the tooltip/popup texts."""
+    response = page.goto(page.base_url + path, wait_until="load")
+    assert response is not None and response.status == 200, path
+    _assert_inert(page, path, dialogs)  # the page's scripts have run by "load"
+    page.wait_for_selector(".leaflet-container")
+    opened = page.evaluate(OPEN_ALL)
+    assert opened["maps"] >= 1, path
+    _assert_inert(page, path, dialogs)
     return opened["texts"]
 
 
