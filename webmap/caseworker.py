@@ -363,8 +363,8 @@ def households_map(
             if route is not None:
                 icon = maps.map_label_icon(number, css="stop-number", icon_size=(24, 24), icon_anchor=(12, 12),
                                            class_name="stop-icon")  # fmt: skip
-                tooltip = maps.map_tooltip(gettext("第 %(number)d 站：%(label)s", number=number, label=label))
-                folium.Marker(location, icon=icon, tooltip=tooltip).add_to(m)
+                stop = gettext("第 %(number)d 站：%(label)s", number=number, label=label)
+                folium.Marker(location, icon=icon, tooltip=maps.map_tooltip(stop)).add_to(m)
                 continue
             link = (detail_url(hid), gettext("查看详情")) if detail_url is not None else None
             folium.CircleMarker(

@@ -109,6 +109,8 @@ _MAP_TEXT_REFERENCES = str.maketrans(
 )
 #: A brace that would open a Jinja tag, comment or expression inside a JSON string (see ``script_json``).
 _JINJA_OPENING = re.compile(r"\{(?=[{%#])")
+#: Characters ``script_json`` writes as JSON escapes.
+_SCRIPT_JSON_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("`", "\\u0060"), ("$", "\\u0024"))
 
 
 def map_text(value: object) -> str:
@@ -221,12 +223,15 @@ def labelled_geojson(
 def script_json(value: object) -> str:
     """Return ``value`` as compact UTF-8 JSON that can stand inside a ``<script>`` folium renders.
 
-    ``<``, ``>`` and ``&`` are written as JSON ``u`` escapes (no ``</script>``), and so is each ``{`` that would
-    open a Jinja tag (``{{``, ``{%``, ``{#``; branca renders the script as a Jinja template): outside a JSON
-    string a ``{`` is always followed by ``"`` or ``}``, so every such brace is inside a string.
+    ``<``, ``>``, ``&``, backtick and ``$`` are written as JSON ``u`` escapes (no ``</script>``, and as with
+    ``map_text`` no character from the data that means something in HTML or a template literal), and so is
+    each ``{`` that would open a Jinja tag (``{{``, ``{%``, ``{#``; branca renders the script as a Jinja
+    template). Outside a JSON string a ``{`` is always followed by ``"`` or ``}``, and a backtick or ``$``
+    never stands, so every character replaced is inside a string.
     """
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    for char, escape in _SCRIPT_JSON_ESCAPES:
+        text = text.replace(char, escape)
     return _JINJA_OPENING.sub(r"\\u007b", text)
 
 

@@ -56,7 +56,8 @@ OPEN_ALL = """() => {
                 const members = layer instanceof L.FeatureGroup ? layer.getLayers() : [layer];
                 for (const member of members) {
                     const at = member.getBounds ? member.getBounds().getCenter() : member.getLatLng();
-                    if (layer === member) layer.openTooltip(at); else layer.openTooltip(member, at);
+                    if (layer !== member) layer.getTooltip()._source = member;  // Leaflet 1.9: a group opens
+                    layer.openTooltip(at);                                         // its source's tooltip
                     const el = layer.getTooltip().getElement();
                     texts.push(el ? el.textContent : "");
                     layer.closeTooltip();
