@@ -208,12 +208,17 @@ def _assert_inert(page, path: str, dialogs: list[str]) -> None:
     assert page.traffic.failed == [] and page.traffic.blocked == [], path
 
 
-def _open_and_check(page, path: str, *, dialogs: list[str]) -> list[str]:
-    """Open ``path``, open every tooltip and popup; assert nothing ran; return the tooltip/popup texts."""
+def _open_and_check(page, path: str, *, dialogs: list[str], open_all: bool) -> list[str]:
+    """Open ``path`` (and with ``open_all`` every tooltip and popup); assert nothing ran; return the texts opened.
+
+    A page another role has opened every tooltip of holds the same map: its load is checked, not each hover.
+    """
     response = page.goto(page.base_url + path, wait_until="load")
     assert response is not None and response.status == 200, path
     _assert_inert(page, path, dialogs)  # the page's scripts have run by "load"
     page.wait_for_selector(".leaflet-container")
+    if not open_all:
+        return []
     opened = page.evaluate(OPEN_ALL)
     assert opened["maps"] >= 1, path
     _assert_inert(page, path, dialogs)
@@ -242,7 +247,7 @@ def test_hostile_names_stay_text_on_every_map_for_every_role(browser, hostile_si
     by_role: dict[str, list[str]] = {}
     for role, path in _pages(hostile_site, job_urls):
         by_role.setdefault(role, []).append(path)
-    checked = []
+    checked, hovered = [], set()
     for role, paths in by_role.items():
         with open_page(browser, hostile_site["url"]) as page:
             dialogs: list[str] = []
@@ -250,7 +255,9 @@ def test_hostile_names_stay_text_on_every_map_for_every_role(browser, hostile_si
             if ROLES[role]:
                 _log_in(page, ROLES[role])
             for path in paths:
-                texts = _open_and_check(page, path, dialogs=dialogs)
-                _assert_shown_literally(texts, PAYLOADS)
+                texts = _open_and_check(page, path, dialogs=dialogs, open_all=path not in hovered)
+                if path not in hovered:
+                    _assert_shown_literally(texts, PAYLOADS)
+                    hovered.add(path)
                 checked.append((role, path))
-    assert len(checked) == 4 + 3 + 2 * len(JOB_FORMS)
+    assert len(checked) == 4 + 3 + 2 * len(JOB_FORMS) and len(hovered) == 4 + 1 + len(JOB_FORMS)
