@@ -48,8 +48,8 @@ from layers.district import load_district  # noqa: E402
 from layers.importer import import_layer  # noqa: E402
 from layers.io import read_table  # noqa: E402
 from layers.store import Store  # noqa: E402
-from layers.synthetic_layers import household_ledger  # noqa: E402
 from layers.validate import validate_layer  # noqa: E402
+from synthetic.layers import household_ledger  # noqa: E402
 
 logger = logging.getLogger("bench_import")
 LAYER = "household"

@@ -28,13 +28,20 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-ROLES = ("public", "caseworker", "bureau", "planner", "admin")
+PUBLIC = "public"
+CASEWORKER = "caseworker"
+BUREAU = "bureau"
+PLANNER = "planner"
+ADMIN = "admin"
+#: Roles a staff account can have (``public`` is everyone who is not signed in).
+STAFF_ROLES = (CASEWORKER, BUREAU, PLANNER, ADMIN)
+ROLES = (PUBLIC, *STAFF_ROLES)
 #: Roles that may list households (masked).
-HOUSEHOLD_VIEW_ROLES = frozenset({"caseworker", "planner", "admin"})
+HOUSEHOLD_VIEW_ROLES = frozenset({CASEWORKER, PLANNER, ADMIN})
 #: Roles that may see a household's personal fields in full (logged, own towns only).
-FULL_VIEW_ROLES = frozenset({"caseworker"})
+FULL_VIEW_ROLES = frozenset({CASEWORKER})
 #: Roles that may export the household layer (with the same masking as on screen).
-HOUSEHOLD_EXPORT_ROLES = frozenset({"caseworker", "admin"})
+HOUSEHOLD_EXPORT_ROLES = frozenset({CASEWORKER, ADMIN})
 #: Counts below this are suppressed on public outputs (house rule, DOMAIN.md §7).
 MIN_PUBLIC_COUNT = 5
 
@@ -85,7 +92,7 @@ def read_households(
     if role not in HOUSEHOLD_VIEW_ROLES:
         msg = f"Role {role!r} may not see households; allowed: {sorted(HOUSEHOLD_VIEW_ROLES)!r}."
         raise AccessDeniedError(msg)
-    if role == "caseworker" and not towns:
+    if role == CASEWORKER and not towns:
         msg = "A caseworker sees only the households of their towns: pass `towns`."
         raise AccessDeniedError(msg)
     if reveal and role not in FULL_VIEW_ROLES:

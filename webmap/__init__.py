@@ -26,7 +26,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(
-        SECRET_KEY="dev",  # replaced by the instance config.py in any deployment
+        # None: generated into <instance>/secret.key (0600) on first run; `serve` refuses "dev" and short keys
+        SECRET_KEY=os.environ.get("ACCESSPLAN_SECRET_KEY") or None,
         DISTRICT_DIR=str(DEFAULT_DISTRICT_DIR),
         DATABASE_URL=os.environ.get("ACCESSPLAN_DATABASE_URL")
         or f"sqlite:///{Path(app.instance_path) / 'accessplan.sqlite'}",

@@ -28,7 +28,7 @@ from analyses.targets import targets_report_from_store
 from analyses.visits import order_visits
 from layers import schema
 from layers.errors import StaleVersionError, WorkflowError
-from layers.privacy import read_households
+from layers.privacy import CASEWORKER, read_households
 from webmap import maps
 from webmap.api import _household_in_scope, _log_out_of_scope, _status_history
 from webmap.assets import default_static_url, localize_assets_inplace
@@ -153,7 +153,7 @@ class HouseholdFilter:
 
 
 @bp.get("/")
-@role_required("caseworker")
+@role_required(CASEWORKER)
 def index() -> str:
     """Show the caller's households on a map and in a list (filters in the query), and their progress."""
     try:
@@ -193,14 +193,14 @@ def index() -> str:
 
 
 @bp.get("/household/<household_id>")
-@role_required("caseworker")
+@role_required(CASEWORKER)
 def household(household_id: str) -> str:
     """Show one household (masked), its history and the status-change form."""
     return _household_page(household_id)
 
 
 @bp.post("/household/<household_id>/full")
-@role_required("caseworker")
+@role_required(CASEWORKER)
 def household_full(household_id: str) -> str | tuple[str, int]:
     """Show one household's personal fields in full on this response only; the reason is logged."""
     _household_in_scope(household_id)
@@ -211,7 +211,7 @@ def household_full(household_id: str) -> str | tuple[str, int]:
 
 
 @bp.post("/household/<household_id>/status")
-@role_required("caseworker")
+@role_required(CASEWORKER)
 def household_status(household_id: str) -> BaseResponse | tuple[str, int]:
     """Change a household's status along the workflow, with the version the form was read at."""
     row = _household_in_scope(household_id)
@@ -258,7 +258,7 @@ def household_status(household_id: str) -> BaseResponse | tuple[str, int]:
 
 
 @bp.get("/visits")
-@role_required("caseworker")
+@role_required(CASEWORKER)
 def visits() -> str:
     """Pick households (``id``, repeatable) and a start (``start``: a town seat) → an ordered visit route."""
     district = get_district()
@@ -355,7 +355,7 @@ def households_map(
     ).add_to(m)
     maps._add_town_areas(m, district, datum, gettext)
     if not households.empty:
-        points = maps._display_gdf(gpd.GeoDataFrame(households, geometry=households.geometry, crs="EPSG:4326"), datum)
+        points = maps._display_gdf(gpd.GeoDataFrame(households, geometry=households.geometry, crs=schema.WGS84), datum)
         for number, (_, row) in enumerate(points.iterrows(), start=1):
             hid = str(row[schema.ID])
             label = gettext("%(id)s（%(status)s）", id=hid, status=_status_label(row[schema.STATUS]))
@@ -372,7 +372,7 @@ def households_map(
                 tooltip=maps.map_tooltip(label), popup=maps.map_popup(label, link=link),
             ).add_to(m)  # fmt: skip
         if route is not None and start is not None:
-            origin = maps._display_gdf(start.to_crs("EPSG:4326"), datum).geometry.iloc[0]
+            origin = maps._display_gdf(start.to_crs(schema.WGS84), datum).geometry.iloc[0]
             start_icon = maps.map_label_icon(gettext("起"), css="stop-number stop-start", icon_size=(24, 24),
                                              icon_anchor=(12, 12), class_name="stop-icon")  # fmt: skip
             folium.Marker([origin.y, origin.x], tooltip=maps.map_tooltip(gettext("出发点")),
@@ -494,12 +494,11 @@ def _progress(district: District) -> dict[str, Any]:
 
 def _town_seat(district: District, town_code: str) -> gpd.GeoDataFrame:
     town = district.towns[district.towns[schema.TOWN_CODE].astype(str) == town_code].iloc[0]
-    return gpd.GeoDataFrame(geometry=gpd.points_from_xy([town["seat_lon"]], [town["seat_lat"]]), crs="EPSG:4326")
+    return gpd.GeoDataFrame(geometry=gpd.points_from_xy([town["seat_lon"]], [town["seat_lat"]]), crs=schema.WGS84)
 
 
 def _own_town_names(district: District) -> dict[str, str]:
-    towns = district.towns
-    names = dict(zip(towns[schema.TOWN_CODE].astype(str), towns["name"], strict=True))
+    names = district.town_names()
     return {code: names.get(code, code) for code in current_user.towns}
 
 

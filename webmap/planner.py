@@ -32,6 +32,7 @@ from flask_login import current_user
 from layers import jobs as job_store
 from layers import schema
 from layers.errors import NotFoundError
+from layers.privacy import ADMIN, PLANNER
 from webmap import jobs, maps
 from webmap.assets import localize_assets_inplace
 from webmap.auth import role_required
@@ -53,7 +54,7 @@ logger = logging.getLogger(__name__)
 
 bp = Blueprint("planner", __name__, url_prefix="/planner")
 
-PLANNER_ROLES = ("planner", "admin")
+PLANNER_ROLES = (PLANNER, ADMIN)
 PROFILES = {"walk": N_("步行"), "wheelchair": N_("轮椅"), "drive": N_("驾车")}
 DEMANDS = {
     "household": N_("需求家庭（仅编号、镇街、村社区）"),
@@ -234,7 +235,7 @@ def run_coverage_job(job: Job, progress: jobs.JobProgress, out_dir: Path) -> job
     placer, facilities, demand, parameters = read_inputs(options, progress)
     class_thresholds = {k: p[f"{k}_threshold"] for k in ("urban", "rural") if p[f"{k}_threshold"]}
     kwargs = {"profile": p["profile"], "thresholds": p["thresholds"], "class_thresholds": class_thresholds or None,
-              "weight_column": "population" if p["demand"] == "village" else None}  # fmt: skip
+              "weight_column": schema.POPULATION if p["demand"] == "village" else None}  # fmt: skip
     progress.stage(f"计算 {len(demand):,} 个需求点到 {len(facilities):,} 处设施的网络距离")
     result = measure_coverage(placer, facilities, demand, parameters=parameters, **kwargs)
     scenario = None
@@ -556,7 +557,7 @@ def gaps_map(district: District, hexagons: gpd.GeoDataFrame, uncovered: gpd.GeoD
 
 
 def _base_map(district: District) -> folium.Map:
-    boundary = district.boundary.to_crs("EPSG:4326")
+    boundary = district.boundary.to_crs(schema.WGS84)
     minx, miny, maxx, maxy = boundary.total_bounds
     m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=11, tiles=None, control_scale=True)
     folium.GeoJson(
@@ -575,7 +576,7 @@ def _base_map(district: District) -> folium.Map:
 
 
 def _finish_map(m: folium.Map, district: District, static_url: Any) -> folium.Map:
-    minx, miny, maxx, maxy = district.boundary.to_crs("EPSG:4326").total_bounds
+    minx, miny, maxx, maxy = district.boundary.to_crs(schema.WGS84).total_bounds
     folium.LayerControl(position="bottomright", collapsed=False).add_to(m)
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     localize_assets_inplace(m, static_url=static_url)

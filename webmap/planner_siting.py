@@ -169,12 +169,12 @@ def _points_in_areas(result: Any, facilities: gpd.GeoDataFrame, demand: gpd.GeoD
     import geopandas as gpd
     import pandas as pd
 
-    wgs = demand.to_crs("EPSG:4326")
+    wgs = demand.to_crs(schema.WGS84)
     keep = [c for c in (schema.TOWN_CODE, schema.VILLAGE_CODE) if c in wgs.columns]
     points = gpd.GeoDataFrame(
         {"demand_id": wgs[schema.ID].astype(str).to_numpy(), **{c: wgs[c].astype(str).to_numpy() for c in keep}},
         geometry=wgs.geometry.to_numpy(),
-        crs="EPSG:4326",
+        crs=schema.WGS84,
     )
     columns = []
     for row in result.dissolved.itertuples():
@@ -356,7 +356,7 @@ def run_siting_job(job: Job, progress: jobs.JobProgress, out_dir: Path) -> jobs.
         options["p"] = p["p"] if p["p"] is not None else p["per_town"] * len(district.towns)
     progress.stage(N_("计算网络成本并求解"))
     model = model_from_network(p["model"], placer, demand, sites, profile=p["profile"], cutoff=p["threshold"],
-                               weight_column="population" if p["demand"] == "village" else None,
+                               weight_column=schema.POPULATION if p["demand"] == "village" else None,
                                progress=lambda text, fraction: progress(_SOLVER_STAGES.get(text, text), fraction),
                                **options)  # fmt: skip
     result = model.solve(method=p["method"], time_limit_s=p["time_limit"])
@@ -375,7 +375,7 @@ def run_siting_job(job: Job, progress: jobs.JobProgress, out_dir: Path) -> jobs.
     chosen = table[table["selected"]].astype({"current": bool})
     path = out_dir / f"{_SITING_FILE}.gpkg"
     write_features(chosen, path, layer_name="sites")
-    write_features(assignment.to_crs("EPSG:4326"), path, layer_name="assignment", append=True)
+    write_features(assignment.to_crs(schema.WGS84), path, layer_name="assignment", append=True)
     write_features(table.astype({"current": bool}), path, layer_name="candidates", append=True)
     write_features(chosen, out_dir / f"{_SITING_FILE}.geojson", layer_name="sites")
     plain_sites = pd.DataFrame(chosen.drop(columns="geometry"))

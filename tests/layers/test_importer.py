@@ -26,7 +26,7 @@ from layers.district import load_district
 from layers.errors import StaleVersionError
 from layers.importer import import_layer
 from layers.store import ImportCounts, Store
-from layers.synthetic_layers import household_ledger
+from synthetic.layers import household_ledger
 
 N_ROWS = 10_000
 LAYER = "household"

@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 from cryptography.fernet import Fernet
 
+from layers import privacy, users
 from layers.crypto import FieldCipher
 from layers.errors import AccessDeniedError
 from layers.privacy import household_counts, read_households
@@ -88,3 +89,10 @@ def test_public_counts_suppress_small_groups(store):
     assert counts.loc["500120100", "count"] is None and counts.loc["500120100", "suppressed"]
     by_category = household_counts(store, by=("town_code", "disability_category"))
     assert by_category["suppressed"].tolist() == [True, True, True]  # 3 + 3 + 1: all below 5
+
+
+def test_roles_are_named_once():
+    assert privacy.ROLES == ("public", "caseworker", "bureau", "planner", "admin")
+    assert privacy.STAFF_ROLES == privacy.ROLES[1:]
+    assert users.STAFF_ROLES is privacy.STAFF_ROLES
+    assert users.TOWN_SCOPED_ROLES == {privacy.CASEWORKER}
