@@ -11,7 +11,6 @@ only and written to the access log (``layers.privacy``). URLs carry ids only.
 
 from __future__ import annotations
 
-import html
 import logging
 import math
 from dataclasses import dataclass
@@ -348,10 +347,10 @@ def households_map(
     minx, miny, maxx, maxy = shown.total_bounds
     m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=13, tiles=None, control_scale=True)
     for tile in tiles:
-        folium.TileLayer(tiles=tile.url, attr=html.escape(tile.attribution), name=tile.name, overlay=False,
+        folium.TileLayer(tiles=tile.url, attr=maps.map_text(tile.attribution), name=tile.name, overlay=False,
                          control=False, subdomains=tile.subdomains).add_to(m)  # fmt: skip
     folium.GeoJson(
-        maps._geo_dict(maps._display_gdf(district.boundary, datum)),
+        maps.geojson_dict(maps._display_gdf(district.boundary, datum)),
         name=gettext("区界"),
         style_function=lambda _f: {
             "color": "#2d3a4a",
@@ -370,27 +369,22 @@ def households_map(
             label = gettext("%(id)s（%(status)s）", id=hid, status=_status_label(row[schema.STATUS]))
             location = [row.geometry.y, row.geometry.x]
             if route is not None:
-                icon = folium.DivIcon(html=f'<span class="stop-number">{number}</span>', icon_size=(24, 24),
-                                      icon_anchor=(12, 12), class_name="stop-icon")  # fmt: skip
-                folium.Marker(
-                    location, icon=icon, tooltip=gettext("第 %(number)d 站：%(label)s", number=number, label=label)
-                ).add_to(m)
+                icon = maps.map_label_icon(number, css="stop-number", icon_size=(24, 24), icon_anchor=(12, 12),
+                                           class_name="stop-icon")  # fmt: skip
+                stop = gettext("第 %(number)d 站：%(label)s", number=number, label=label)
+                folium.Marker(location, icon=icon, tooltip=maps.map_tooltip(stop)).add_to(m)
                 continue
-            popup = html.escape(label)
-            if detail_url is not None:
-                link_text = html.escape(gettext("查看详情"))
-                popup += f'<br><a href="{html.escape(detail_url(hid))}">{link_text}</a>'
+            link = (detail_url(hid), gettext("查看详情")) if detail_url is not None else None
             folium.CircleMarker(
                 location, radius=6, color=STATUS_COLOURS.get(row[schema.STATUS], "#333"), fill=True, fill_opacity=0.8,
-                tooltip=label, popup=folium.Popup(popup, max_width=240),
+                tooltip=maps.map_tooltip(label), popup=maps.map_popup(label, link=link),
             ).add_to(m)  # fmt: skip
         if route is not None and start is not None:
             origin = maps._display_gdf(start.to_crs(schema.WGS84), datum).geometry.iloc[0]
-            start_label = html.escape(gettext("起"))
-            start_html = f'<span class="stop-number stop-start">{start_label}</span>'
-            folium.Marker([origin.y, origin.x], tooltip=gettext("出发点"), icon=folium.DivIcon(
-                html=start_html, icon_size=(24, 24), icon_anchor=(12, 12),
-                class_name="stop-icon")).add_to(m)  # fmt: skip
+            start_icon = maps.map_label_icon(gettext("起"), css="stop-number stop-start", icon_size=(24, 24),
+                                             icon_anchor=(12, 12), class_name="stop-icon")  # fmt: skip
+            folium.Marker([origin.y, origin.x], tooltip=maps.map_tooltip(gettext("出发点")),
+                          icon=start_icon).add_to(m)  # fmt: skip
             line = [[origin.y, origin.x], *([p.y, p.x] for p in points.geometry)]
             folium.PolyLine(line, color="#1f5f8c", weight=3, dash_array="6 4").add_to(m)
         pminx, pminy, pmaxx, pmaxy = points.total_bounds
