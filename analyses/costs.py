@@ -94,7 +94,7 @@ def load_network(
         Travel profiles; the shipped walk/wheelchair/drive table when None.
     """
     profiles = load_profiles() if profiles is None else profiles
-    outline = None if boundary is None else boundary.to_crs("EPSG:4326").union_all()
+    outline = None if boundary is None else boundary.to_crs(schema.WGS84).union_all()
 
     def build(path: Path):  # noqa: ANN202 - networkx graph
         return graph_from_file(path, boundary=outline)

@@ -284,7 +284,7 @@ def grid_demand(boundary: gpd.GeoDataFrame, *, crs: str, spacing_m: float) -> gp
     points = gpd.GeoDataFrame(
         {schema.ID: ids}, geometry=gpd.points_from_xy(gx.ravel()[inside], gy.ravel()[inside]), crs=crs
     )
-    return points.to_crs("EPSG:4326")
+    return points.to_crs(schema.WGS84)
 
 
 def assign_towns(points: gpd.GeoDataFrame, town_areas: gpd.GeoDataFrame, *, crs: str) -> gpd.GeoDataFrame:
@@ -303,13 +303,13 @@ def villages_as_demand(villages: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Return villages as demand points: ``id`` = village code, ``urban`` from the 城乡分类代码 (1xx urban)."""
     demand = villages.copy()
     demand[schema.ID] = demand[schema.VILLAGE_CODE].astype(str)
-    demand[URBAN] = demand["urban_rural_code"].astype(str).str.startswith("1")
+    demand[URBAN] = demand[schema.URBAN_RURAL_CODE].astype(str).str.startswith("1")
     return demand
 
 
 def mark_urban(demand: gpd.GeoDataFrame, villages: pd.DataFrame) -> gpd.GeoDataFrame:
     """Return ``demand`` with ``urban`` taken from its village's 城乡分类代码 (False where unknown)."""
-    urban = villages.set_index(schema.VILLAGE_CODE)["urban_rural_code"].astype(str).str.startswith("1")
+    urban = villages.set_index(schema.VILLAGE_CODE)[schema.URBAN_RURAL_CODE].astype(str).str.startswith("1")
     marked = demand.copy()
     marked[URBAN] = marked[schema.VILLAGE_CODE].astype(str).map(urban).fillna(False).astype(bool)
     return marked

@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-WGS84 = "EPSG:4326"
 DEMAND_ID = "demand_id"
 HOUSEHOLD_ID = "household_id"
 HEX_ID = "hex_id"
@@ -334,7 +333,7 @@ def gap_segments(
         }
     )
     geometry = _piece_parts(net, piece, start, end)
-    gdf = gpd.GeoDataFrame(table, geometry=geometry, crs=net.crs).to_crs(WGS84)
+    gdf = gpd.GeoDataFrame(table, geometry=geometry, crs=net.crs).to_crs(schema.WGS84)
     logger.info(
         "%s road stretches (%.1f km) beyond %s for profile %r",
         f"{len(gdf):,}",
@@ -514,7 +513,7 @@ def _demand_geometry(demand: gpd.GeoDataFrame, ids: pd.Index) -> gpd.GeoSeries:
 
 
 def _points_gdf(frame: pd.DataFrame, geometry: gpd.GeoSeries) -> gpd.GeoDataFrame:
-    gdf = gpd.GeoDataFrame(frame, geometry=geometry.to_numpy(), crs=geometry.crs).to_crs(WGS84)
+    gdf = gpd.GeoDataFrame(frame, geometry=geometry.to_numpy(), crs=geometry.crs).to_crs(schema.WGS84)
     gdf.index.name = DEMAND_ID
     return gdf
 
@@ -613,7 +612,7 @@ def _hexagons(
         table["gap_share"] = np.where(table["weight_demand"] > 0, gap_weight / table["weight_demand"], np.nan)
     table.insert(0, HEX_ID, [f"{a}_{b}" for a, b in zip(table["q"], table["r"], strict=True)])
     polygons = _hex_polygons(table["q"].to_numpy(), table["r"].to_numpy(), size)
-    gdf = gpd.GeoDataFrame(table, geometry=polygons, crs=crs).to_crs(WGS84)
+    gdf = gpd.GeoDataFrame(table, geometry=polygons, crs=crs).to_crs(schema.WGS84)
     return gdf.set_index(HEX_ID)
 
 

@@ -96,7 +96,7 @@ def _points_from_file(
     points = gpd.GeoDataFrame(
         table.drop(columns=["geometry"], errors="ignore").assign(**{schema.ID: table[schema.ID].astype(str)}),
         geometry=gpd.points_from_xy(lon, lat),
-        crs="EPSG:4326",
+        crs=schema.WGS84,
     )
     if statuses is not None and schema.STATUS in points.columns:
         points = points[points[schema.STATUS].isin(statuses)]

@@ -12,10 +12,10 @@ interval arithmetic per (facility, road piece) in numpy, and vectorised shapely 
 buffering and hulls. For ``shape="roads"`` the GEOS union dominates; facilities near each other
 reach many of the same road pieces, so each piece is buffered once and the whole pieces of each
 500 m cell are united once per distinct set and shared (`_RoadUnion`), and the unions run on a
-thread per core (GEOS releases the GIL). Measured alternatives that were slower on Bishan (60
-facilities, 3 km walk): buffering each facility's stretches as one MultiLineString (4-5x), cell tiles
-clipped to their cells then united (1.9x), a cached quadtree of cell unions (1.0-1.3x), a thin
-buffer united then buffered again (2x), a snapping ``grid_size`` (2-3x). Each facility's area is
+thread per core (GEOS releases the GIL). Alternatives measured slower on Bishan (figures in
+benchmarks/results/notes.md): buffering each facility's stretches as one MultiLineString, cell tiles
+clipped to their cells then united, a cached quadtree of cell unions, a thin buffer united then
+buffered again, a snapping ``grid_size``. Each facility's area is
 still exactly the union of its own buffered stretches; the dissolved area unites every facility's
 stretches (overlaps merged first), equal to the union of the areas up to the buffer's polygon
 approximation (slivers under 1 m wide).
@@ -57,12 +57,11 @@ ROAD_LENGTH_M = "road_length_m"
 AREA_M2 = "area_m2"
 FACILITIES = "facilities"
 TOO_FAR = "too_far"
-WGS84 = "EPSG:4326"
 #: GeoPackage layer names written by ``ServiceAreasResult.to_file``.
 LAYER_NAMES = {"areas": "service_areas", "dissolved": "service_areas_dissolved"}
 _SHAPES = ("roads", "hull")
 #: Side (m) of the cells whose whole road pieces are united once and shared between facilities
-#: (`_RoadUnion`); measured on Bishan (60 facilities, 3 km walk): 300-700 m are equally fast.
+#: (`_RoadUnion`); the time hardly depends on it over a wide range (benchmarks/results/notes.md).
 _CELL_M = 500.0
 _DIRECTIONS = ("to_facility", "from_facility")
 
@@ -247,8 +246,8 @@ def service_areas(
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         if shape == "roads":
             roads = _RoadUnion(geometry, buffer_m=buffer_m, quad_segs=quad_segs, cell_m=_CELL_M, pool=pool)
-            # the union of every facility's stretches, overlapping ones merged first: ~1.5x faster than
-            # uniting the areas, and the same within the buffer's polygon approximation (< 1 m); all
+            # the union of every facility's stretches, overlapping ones merged first: faster than uniting
+            # the areas, and the same within the buffer's polygon approximation (< 1 m); all
             # unions (areas and dissolved, every threshold) go to the pool together
             jobs: list[tuple[int, int]] = []
             lists: list[list[shapely.Geometry]] = []
@@ -579,7 +578,7 @@ def _areas_frame(ids, parsed, geoms, lengths, too_far, profile, direction, crs) 
         crs=crs,
     )
     frame[AREA_M2] = frame.geometry.area
-    frame = frame.to_crs(WGS84)
+    frame = frame.to_crs(schema.WGS84)
     return frame[[FACILITY_ID, THRESHOLD, THRESHOLD_VALUE, UNIT, PROFILE, DIRECTION, TOO_FAR, ROAD_LENGTH_M,
                   AREA_M2, "geometry"]]  # fmt: skip
 
@@ -598,5 +597,5 @@ def _dissolved_frame(parsed, geoms, unions, profile, direction, crs) -> gpd.GeoD
         crs=crs,
     )
     frame[AREA_M2] = frame.geometry.area
-    frame = frame.to_crs(WGS84)
+    frame = frame.to_crs(schema.WGS84)
     return frame[[THRESHOLD, THRESHOLD_VALUE, UNIT, PROFILE, DIRECTION, FACILITIES, AREA_M2, "geometry"]]

@@ -869,7 +869,7 @@ def _demonstration_villages(
     min_households: int,
 ) -> DemonstrationVillages:
     target, _ = _layer_target(key_projects, schema.HOUSEHOLD)
-    columns = ["village_code", "village_name", schema.TOWN_CODE, _TOWN_NAME, "households_in_need", "declined"]
+    columns = [schema.VILLAGE_CODE, "village_name", schema.TOWN_CODE, _TOWN_NAME, "households_in_need", "declined"]
     candidates = pd.DataFrame(columns=columns)
     if not df.empty:
         counts = _household_counts(df, schema.VILLAGE_CODE)
@@ -883,7 +883,7 @@ def _demonstration_villages(
         )
         candidates = pd.DataFrame(
             {
-                "village_code": chosen.index.astype(str),
+                schema.VILLAGE_CODE: chosen.index.astype(str),
                 "village_name": [names.get(str(v)) for v in chosen.index],
                 schema.TOWN_CODE: towns_of[chosen.index].to_numpy(),
                 _TOWN_NAME: [town_names.get(t) for t in towns_of[chosen.index]],
@@ -892,7 +892,7 @@ def _demonstration_villages(
             },
             columns=columns,
         )
-        candidates = candidates.sort_values(["households_in_need", "village_code"], ascending=[False, True])
+        candidates = candidates.sort_values(["households_in_need", schema.VILLAGE_CODE], ascending=[False, True])
     note = (
         "No layer records which villages are designated 无障碍改造示范村（社区）; the count is not measured. "
         "Candidates: villages whose households in need are all verified."

@@ -43,13 +43,13 @@ import openpyxl  # noqa: E402
 import pandas as pd  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-from layers.crypto import FieldCipher  # noqa: E402
+from layers.crypto import BlindIndex, FieldCipher  # noqa: E402
 from layers.district import load_district  # noqa: E402
 from layers.importer import import_layer  # noqa: E402
 from layers.io import read_table  # noqa: E402
 from layers.store import Store  # noqa: E402
-from layers.synthetic_layers import household_ledger  # noqa: E402
 from layers.validate import validate_layer  # noqa: E402
+from synthetic.layers import household_ledger  # noqa: E402
 
 logger = logging.getLogger("bench_import")
 LAYER = "household"
@@ -86,7 +86,7 @@ def _new_store(backend: str, workdir: Path, pg_url: str, key: bytes, tag: str) -
     else:
         _reset_postgres(pg_url)
         url = pg_url
-    return Store(url, cipher=FieldCipher(key))
+    return Store(url, cipher=FieldCipher(key), blind_index=BlindIndex(FieldCipher.generate_key()))
 
 
 class _Clock:

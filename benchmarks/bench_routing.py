@@ -286,9 +286,9 @@ def scaled_network(out: Path, factor: float) -> Path:
     """Generate a SYNTHETIC network on the Bishan boundary scaled by ``factor`` (area × factor²)."""
     import shapely.affinity
 
-    from geo.synthetic_roads import generate_road_network, write_osm_bz2
     from layers.district import load_district
-    from layers.synthetic import road_inputs
+    from synthetic.reference import road_inputs
+    from synthetic.roads import generate_road_network, write_osm_bz2
 
     if out.exists():
         return out

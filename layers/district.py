@@ -11,12 +11,9 @@ import geopandas as gpd
 import pandas as pd
 
 from layers.errors import DistrictDataError
+from layers.schema import NAME, NAME_EN, TOWN_CODE, URBAN_RURAL_CODE, VILLAGE_CODE, WGS84
 
-WGS84 = "EPSG:4326"
 DEFAULT_DISTRICT_DIR = Path(__file__).resolve().parent.parent / "data" / "bishan"
-
-TOWN_CODE = "town_code"
-VILLAGE_CODE = "village_code"
 
 
 @dataclass(frozen=True)
@@ -34,6 +31,15 @@ class District:
     crs: str
     seed: int
     files: dict[str, str] = field(repr=False)
+
+    def display_name(self, language: str = "zh") -> str:
+        """Return the district's name in ``language``: ``"en"`` gives ``name_en``, anything else ``name``."""
+        return self.name_en if language == "en" else self.name
+
+    def town_names(self, language: str = "zh") -> dict[str, str]:
+        """Return town code → town name in ``language`` (``"en"``: the ``name_en`` column, else ``name``)."""
+        column = NAME_EN if language == "en" else NAME
+        return dict(zip(self.towns[TOWN_CODE], self.towns[column].astype(str), strict=True))
 
     def path(self, key: str) -> Path:
         """Return the path of the district file named ``key`` in ``district.toml`` ``[files]``."""
@@ -71,7 +77,7 @@ class District:
         """Villages and communities (村/社区) with 12-digit codes as points, in EPSG:4326."""
         df = _read_csv(
             self.path("villages"),
-            dtype={VILLAGE_CODE: str, TOWN_CODE: str, "urban_rural_code": str},
+            dtype={VILLAGE_CODE: str, TOWN_CODE: str, URBAN_RURAL_CODE: str},
         )
         geometry = gpd.points_from_xy(df["lon"], df["lat"], crs=WGS84)
         return gpd.GeoDataFrame(df, geometry=geometry)

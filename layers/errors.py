@@ -27,6 +27,14 @@ class NotFoundError(LookupError):
     """No row with the given layer and id exists."""
 
 
+class UnreadableFileError(ValueError):
+    """An imported file is empty, damaged or not of the format its extension says."""
+
+
+class FileLimitError(ValueError):
+    """An imported file is over an import limit (decompressed size, compression ratio, rows, columns, cells)."""
+
+
 class ValidationError(ValueError):
     """An imported layer table breaks one or more rules; the message lists every problem."""
 

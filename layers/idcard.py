@@ -42,16 +42,6 @@ _ID_RE = re.compile(r"[0-9]{17}[0-9X]")
 _CERT_RE = re.compile(r"[0-9]{17}[0-9X][0-9]{2}")
 
 
-def normalise_numbers(values: pd.Series) -> pd.Series:
-    """Return `values` as upper-case text without whitespace (``x`` → ``X``), missing as ``<NA>``.
-
-    Spaces inside the number (``5001 2019 ...``) are removed. Numbers read from a spreadsheet as
-    integers become their digits; floats are left as text such as ``'5.00227194401117e+17'`` so that
-    the format check fails (Excel keeps only 15 significant digits of a number).
-    """
-    return pd.Series(pd.array(_normalised_objects(values), dtype="string"), index=values.index)
-
-
 def check_id_numbers(values: pd.Series, *, today: date | None = None) -> tuple[pd.Series, pd.Series]:
     """Check citizen ID numbers, vectorised.
 
@@ -175,7 +165,12 @@ def _well_formed(text: np.ndarray, width: int) -> np.ndarray:
 
 
 def _normalised_objects(values: pd.Series) -> np.ndarray:
-    """Return an object array of upper-case text without whitespace, None where missing."""
+    """Return an object array of upper-case text without whitespace (``x`` → ``X``), None where missing.
+
+    Spaces inside the number (``5001 2019 ...``) are removed. Numbers read from a spreadsheet as
+    integers become their digits; floats are left as text such as ``'5.00227194401117e+17'`` so that
+    the format check fails (Excel keeps only 15 significant digits of a number).
+    """
     out = []
     for v in values.to_numpy(dtype=object):
         if v.__class__ is str and v.isalnum():  # the usual cell: nothing to remove

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,8 +10,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from layers import schema
 from layers.io import read_table
-from layers.validate import ValidationResult, validate_layer
+from layers.validate import DUPLICATE_PERSON, Problem, ValidationResult, validate_layer
 
 if TYPE_CHECKING:
     from layers.district import District
@@ -79,6 +81,8 @@ def import_layer(
     """
     table = source if isinstance(source, pd.DataFrame) else read_table(source)
     validation = validate_layer(layer, table, district=district, datum=datum, existing=store.statuses(layer))
+    if validation.ok and layer == schema.HOUSEHOLD:
+        validation = _refuse_people_of_other_households(store, validation)
     if not validation.ok or dry_run:
         logger.info(
             "%s `%s`: %d rows, %d problems; nothing written",
@@ -91,3 +95,29 @@ def import_layer(
     # The clean frame itself: `Store.upsert_features` reads it column by column (no records round trip).
     counts = store.upsert_features(layer, validation.frame, user=user)
     return ImportOutcome(validation, counts)
+
+
+def _refuse_people_of_other_households(store: Store, validation: ValidationResult) -> ValidationResult:
+    """Add a problem for every row whose 身份证号 belongs to another stored household (one household per person).
+
+    The store finds the numbers through its blind index (no stored number is decrypted); the problem
+    names the row, its id and the other household's id, never the number.
+    """
+    frame = validation.frame
+    if schema.ID_NUMBER not in frame.columns or frame.empty:
+        return validation
+    numbers = frame[schema.ID_NUMBER].astype(object).where(frame[schema.ID_NUMBER].notna(), None).tolist()
+    owners = store.households_with_id_numbers([n for n in numbers if n is not None])
+    problems = []
+    for row, fid, number in zip(frame.index, frame[schema.ID].astype(str), numbers, strict=True):
+        owner = owners.get(number) if number is not None else None
+        if owner is not None and owner != fid:
+            fix = (
+                f"this 身份证号 already belongs to stored household {owner!r}: one household per person. Use id "
+                f"{owner!r} to update that household, or correct the number"
+            )
+            problems.append(Problem(int(row), fid, schema.ID_NUMBER, None, DUPLICATE_PERSON, fix))
+    if not problems:
+        return validation
+    bad = [p.row for p in problems]
+    return dataclasses.replace(validation, frame=frame.drop(index=bad), problems=(*validation.problems, *problems))

@@ -16,17 +16,24 @@ import csv
 import io as _io
 import itertools
 import logging
+import posixpath
+import re
+import zipfile
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+from xml.etree import ElementTree
 
 import geopandas as gpd
 import numpy as np
 import openpyxl
 import pandas as pd
-from openpyxl.utils import get_column_letter
+from openpyxl.utils import column_index_from_string, get_column_letter
 
 from geo.datums import convert, convert_geometries
 from layers import schema
+from layers.errors import FileLimitError, UnreadableFileError
 from layers.spreadsheet import neutralise_formulas
 
 if TYPE_CHECKING:
@@ -45,7 +52,44 @@ MAX_HEADER_SEARCH_ROWS = 30
 _TEXT_ENCODINGS = ("utf-8-sig", "gb18030")
 
 
-def read_table(path: str | Path, *, sheet: str | int | None = None) -> pd.DataFrame:
+@dataclass(frozen=True)
+class ReadLimits:
+    """The largest spreadsheet `read_table` reads; a larger one is refused before it is loaded.
+
+    The XLSX reader holds the used range of a sheet (A1 to the last row and column with a value) as a
+    dense grid, so a stray value in column XFD or a zip bomb would otherwise take gigabytes.
+
+    Attributes
+    ----------
+    max_uncompressed_bytes
+        Sum of the decompressed sizes of an XLSX's parts (a 100,000-row ledger has ~100 MB).
+    max_compression_ratio
+        Largest decompressed/compressed size of one part over 1 MiB (sheets have ~10; zip bombs ~1,000).
+    max_rows
+        Last row with a value, counted from row 1.
+    max_columns
+        Last column with a value, counted from column A.
+    max_cells
+        Rows × columns of the used range.
+    """
+
+    max_uncompressed_bytes: int = 256 * 1024 * 1024
+    max_compression_ratio: float = 200.0
+    max_rows: int = 200_000
+    max_columns: int = 256
+    max_cells: int = 5_000_000
+
+
+#: A used range above this many cells must hold values in at least 1 of `_SPARSE_FACTOR` cells.
+_SPARSE_MIN_CELLS = 1_000_000
+_SPARSE_FACTOR = 20
+#: Parts smaller than this are not checked for their compression ratio.
+_RATIO_MIN_BYTES = 1024 * 1024
+_MB = 1024 * 1024
+_CHUNK_BYTES = 1024 * 1024
+
+
+def read_table(path: str | Path, *, sheet: str | int | None = None, limits: ReadLimits | None = None) -> pd.DataFrame:
     """Read a ledger or layer file into a raw table, one row per record.
 
     Parameters
@@ -56,6 +100,9 @@ def read_table(path: str | Path, *, sheet: str | int | None = None) -> pd.DataFr
     sheet
         Worksheet name or 0-based position for XLSX (the first sheet when None); layer name or position
         for GeoPackage.
+    limits
+        Largest XLSX read (`ReadLimits()` when None): checked on the zip and by streaming the sheet's XML
+        before the sheet is loaded.
 
     Returns
     -------
@@ -72,6 +119,10 @@ def read_table(path: str | Path, *, sheet: str | int | None = None) -> pd.DataFr
     ValueError
         If the extension is not supported, the sheet does not exist, or a vector layer holds non-point
         geometries.
+    layers.errors.UnreadableFileError
+        If an XLSX is empty, not a zip archive, or damaged (a subclass of ``ValueError``).
+    layers.errors.FileLimitError
+        If an XLSX is over one of `limits` (a subclass of ``ValueError``); the message names the limit.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -81,7 +132,7 @@ def read_table(path: str | Path, *, sheet: str | int | None = None) -> pd.DataFr
         hint = " Save it as .xlsx (Excel: 文件 → 另存为 → Excel 工作簿)." if suffix in (".xls", ".et") else ""
         msg = f"`path` must end in one of {sorted(_READERS)!r}; got {path.name!r}.{hint}"
         raise ValueError(msg) from None
-    table = reader(path, sheet)
+    table = reader(path, sheet, limits or ReadLimits())
     logger.info("Read %s rows and %d columns from %s", f"{len(table):,}", table.shape[1], path.name)
     return table
 
@@ -160,7 +211,7 @@ def write_features(gdf: gpd.GeoDataFrame, path: str | Path, *, layer_name: str, 
 # --- readers -------------------------------------------------------------------------------------
 
 
-def _read_csv(path: Path, sheet: str | int | None) -> pd.DataFrame:
+def _read_csv(path: Path, sheet: str | int | None, limits: ReadLimits) -> pd.DataFrame:
     raw = path.read_bytes()
     for encoding in _TEXT_ENCODINGS:
         try:
@@ -205,26 +256,224 @@ def _table_from_csv_text(text: str, path: Path, *, utf8: bytes | None = None) ->
     return _table_from_rows(list(csv.reader(_io.StringIO(text, newline=""))), path)
 
 
-def _read_xlsx(path: Path, sheet: str | int | None) -> pd.DataFrame:
-    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+def _read_xlsx(path: Path, sheet: str | int | None, limits: ReadLimits) -> pd.DataFrame:
+    import python_calamine  # only XLSX imports need it
+
+    name = _check_xlsx(path, sheet, limits)
     try:
-        names = wb.sheetnames
-        if sheet is None:
-            ws = wb[names[0]]
-        elif isinstance(sheet, int) and 0 <= sheet < len(names):
-            ws = wb[names[sheet]]
-        elif isinstance(sheet, str) and sheet in names:
-            ws = wb[sheet]
-        else:
-            msg = f"`sheet` {sheet!r} is not in {path.name!r}; its sheets are {names!r}."
-            raise ValueError(msg)
-        ws.reset_dimensions()  # some writers store a wrong used range; read what is there
-        return _table_from_rows(ws.iter_rows(values_only=True), path)
-    finally:
-        wb.close()
+        with python_calamine.CalamineWorkbook.from_path(path) as wb:
+            rows = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)  # rows from row 1, cells from A
+    except python_calamine.CalamineError as error:
+        msg = f"{path.name!r} is damaged ({error}): open it in Excel or WPS and save it again as .xlsx (Excel 工作簿)."
+        raise UnreadableFileError(msg) from None
+    return _table_from_rows(rows, path)
 
 
-def _read_vector(path: Path, sheet: str | int | None) -> pd.DataFrame:
+def _check_xlsx(path: Path, sheet: str | int | None, limits: ReadLimits) -> str:
+    """Check an XLSX against `limits` without loading it; return the name of the sheet to read.
+
+    Every part is decompressed once as a stream (so a part larger than its zip entry says fails its
+    CRC check); the sheet's XML is scanned for its used range on the way.
+    """
+    try:
+        zf = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        msg = (
+            f"{path.name!r} is not an XLSX workbook (empty, damaged, or not a zip archive, e.g. an old .xls "
+            "renamed or a password-protected file): open it in Excel or WPS and save it again as .xlsx (Excel 工作簿)."
+        )
+        raise UnreadableFileError(msg) from None
+    with zf:
+        infos = zf.infolist()
+        total = sum(info.file_size for info in infos)
+        if total > limits.max_uncompressed_bytes:
+            msg = (
+                f"{path.name!r} holds {total / _MB:,.0f} MB once decompressed; imports read at most "
+                f"{limits.max_uncompressed_bytes / _MB:,.0f} MB: save only the ledger's sheet in a new workbook, "
+                "or split it."
+            )
+            raise FileLimitError(msg)
+        for info in infos:
+            ratio = info.file_size / max(info.compress_size, 1)
+            if info.file_size > _RATIO_MIN_BYTES and ratio > limits.max_compression_ratio:
+                msg = (
+                    f"{path.name!r}: the part {info.filename!r} decompresses {ratio:,.0f} times (to "
+                    f"{info.file_size / _MB:,.0f} MB); imports allow at most {limits.max_compression_ratio:,.0f} "
+                    "times (a zip bomb): open the file in Excel or WPS and save it again as .xlsx."
+                )
+                raise FileLimitError(msg)
+        try:
+            names, parts = _xlsx_sheets(zf)
+            name = _pick_sheet(names, sheet, path)
+            for info in infos:
+                if info.filename != parts[name]:
+                    with zf.open(info) as part:
+                        while part.read(_CHUNK_BYTES):
+                            pass
+            n_rows, n_columns, filled = _used_range(zf, parts[name], limits, f"sheet {name!r} of {path.name!r}")
+        except (zipfile.BadZipFile, ElementTree.ParseError, KeyError, StopIteration, EOFError) as error:
+            msg = (
+                f"{path.name!r} is damaged ({type(error).__name__}: {error}): open it in Excel or WPS and save "
+                "it again as .xlsx (Excel 工作簿)."
+            )
+            raise UnreadableFileError(msg) from None
+    cells = n_rows * n_columns
+    where = f"sheet {name!r} of {path.name!r}: the used range A1:{get_column_letter(max(n_columns, 1))}{n_rows}"
+    if cells > limits.max_cells:
+        msg = (
+            f"{where} has {cells:,} cells; imports read at most {limits.max_cells:,}: delete the rows and columns "
+            "beyond the data, or split the ledger."
+        )
+        raise FileLimitError(msg)
+    if cells > _SPARSE_MIN_CELLS and cells > _SPARSE_FACTOR * filled:
+        msg = (
+            f"{where} has {cells:,} cells but only {filled:,} hold values: delete the stray cells far from the "
+            "data (in Excel, Ctrl+End goes to the last one) and save again."
+        )
+        raise FileLimitError(msg)
+    return name
+
+
+def _pick_sheet(names: Sequence[str], sheet: str | int | None, path: Path) -> str:
+    if sheet is None and names:
+        return names[0]
+    if isinstance(sheet, int) and 0 <= sheet < len(names):
+        return names[sheet]
+    if isinstance(sheet, str) and sheet in names:
+        return sheet
+    msg = f"`sheet` {sheet!r} is not in {path.name!r}; its sheets are {list(names)!r}."
+    raise ValueError(msg)
+
+
+def _xlsx_sheets(zf: zipfile.ZipFile) -> tuple[list[str], dict[str, str]]:
+    """Return the sheet names in workbook order and the zip part of each (from the workbook's relations)."""
+    package = _relations(zf, "_rels/.rels")
+    workbook = next(target for kind, target in package.values() if kind.endswith("/officeDocument")).lstrip("/")
+    folder, file = posixpath.split(workbook)
+    targets = _relations(zf, posixpath.join(folder, "_rels", f"{file}.rels"))
+    names, parts = [], {}
+    for element in ElementTree.fromstring(zf.read(workbook)).iter():
+        if _local(element.tag) == "sheet":
+            rid = next(v for k, v in element.attrib.items() if _local(k) == "id")
+            name = element.attrib["name"]
+            names.append(name)
+            target = targets[rid][1]  # relative to the workbook's folder, or absolute ("/xl/...")
+            parts[name] = target[1:] if target.startswith("/") else posixpath.normpath(posixpath.join(folder, target))
+    return names, parts
+
+
+def _relations(zf: zipfile.ZipFile, part: str) -> dict[str, tuple[str, str]]:
+    """Return relation id → (type, target) of one ``.rels`` part."""
+    out = {}
+    for element in ElementTree.fromstring(zf.read(part)).iter():
+        if _local(element.tag) == "Relationship":
+            target = element.attrib["Target"]
+            out[element.attrib["Id"]] = (element.attrib.get("Type", ""), target)
+    return out
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+_WORKSHEET_RE = re.compile(rb"<(?:([A-Za-z_][\w.-]*):)?worksheet\b")
+_ANY_TAG_RE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(row|c)\b([^>]*?)(/?)>")
+_REF_RE = re.compile(rb'\br="([A-Z]*)([0-9]*)"')
+
+
+def _used_range(zf: zipfile.ZipFile, part: str, limits: ReadLimits, where: str) -> tuple[int, int, int]:
+    """Return (last row, last column, cells) of the cells of a sheet that may hold a value.
+
+    Streams the sheet's XML: a cell is ``<c ...>...</c>`` (a self-closed ``<c .../>`` holds no value).
+    When every cell starts ``<c r="A1"`` (Excel, WPS, openpyxl and pandas write them so) the refs are
+    found by one regex per chunk; otherwise every ``row``/``c`` tag is walked (cells without a ref
+    take the next position, as readers do). Stops as soon as a row or column limit is passed.
+    """
+    with zf.open(part) as stream:
+        head = stream.read(_CHUNK_BYTES)
+        found = _WORKSHEET_RE.search(head)
+        if found is None:
+            msg = f"{where} is not a worksheet (a chart sheet or a damaged part): choose the sheet with the ledger."
+            raise UnreadableFileError(msg)
+        prefix = found.group(1) + b":" if found.group(1) else b""
+        p = re.escape(b"<" + prefix)
+        fast = (
+            re.compile(p + rb'c r="([A-Z]{1,3})([0-9]{1,7})"'),
+            re.compile(p + rb"c\b[^>]*/>"),
+            re.compile(p + rb"c[\s>]"),
+        )
+        state = _RangeScan(limits, where)
+        chunk = head
+        tail = b""
+        while True:
+            data = tail + chunk
+            more = len(chunk) > 0
+            if more:  # keep the last, maybe cut, tag for the next chunk
+                cut = max(data.rfind(b"<"), 0)
+                data, tail = data[:cut], data[cut:]
+            if fast is not None and not state.add_fast(data, *fast):
+                fast = None  # a cell without a leading ref: walk this chunk and the rest tag by tag
+                state.add_walk(data)
+            elif fast is None:
+                state.add_walk(data)
+            if not more:
+                break
+            chunk = stream.read(_CHUNK_BYTES)
+    return state.rows, state.columns, state.cells
+
+
+class _RangeScan:
+    """Running used range of a sheet's cells, checked against the row and column limits."""
+
+    def __init__(self, limits: ReadLimits, where: str) -> None:
+        self.limits, self.where = limits, where
+        self.rows = self.columns = self.cells = 0
+        self.row = self.column = 0  # position of the last tag seen (for cells without a ref)
+
+    def add_fast(self, data: bytes, refs_re: re.Pattern, closed_re: re.Pattern, open_re: re.Pattern) -> bool:
+        """Add the cells of a chunk whose cells all start with a ref; False (nothing added) otherwise."""
+        if closed_re.search(data) is not None:
+            data = closed_re.sub(b"", data)
+        refs = refs_re.findall(data)
+        if len(refs) != len(open_re.findall(data)):
+            return False
+        if refs:
+            widest = max({letters for letters, _ in refs}, key=lambda s: (len(s), s))
+            self._extend(max(int(row) for _, row in refs), column_index_from_string(widest.decode()), len(refs))
+            self.row = int(refs[-1][1])
+        return True
+
+    def add_walk(self, data: bytes) -> None:
+        """Add the cells of a chunk tag by tag."""
+        for tag, attributes, closed in _ANY_TAG_RE.findall(data):
+            ref = _REF_RE.search(attributes)
+            letters, digits = ref.groups() if ref else (b"", b"")
+            if tag == b"row":
+                self.row, self.column = (int(digits) if digits else self.row + 1), 0
+                continue
+            self.column = column_index_from_string(letters.decode()) if letters else self.column + 1
+            self.row = int(digits) if digits else self.row
+            if not closed:
+                self._extend(self.row, self.column, 1)
+
+    def _extend(self, row: int, column: int, cells: int) -> None:
+        self.rows, self.columns, self.cells = max(self.rows, row), max(self.columns, column), self.cells + cells
+        if self.rows > self.limits.max_rows:
+            msg = (
+                f"{self.where} has values beyond row {self.limits.max_rows:,} (in row {self.rows:,}); imports read "
+                f"at most {self.limits.max_rows:,} rows: delete the rows below the data, or split the ledger."
+            )
+            raise FileLimitError(msg)
+        if self.columns > self.limits.max_columns:
+            msg = (
+                f"{self.where} has values in column {get_column_letter(self.columns)} (column {self.columns:,}); "
+                f"imports read at most {self.limits.max_columns:,} columns (A to "
+                f"{get_column_letter(self.limits.max_columns)}): delete the columns right of the data and save again."
+            )
+            raise FileLimitError(msg)
+
+
+def _read_vector(path: Path, sheet: str | int | None, limits: ReadLimits) -> pd.DataFrame:
     kwargs = {} if sheet is None else {"layer": sheet}
     gdf = gpd.read_file(path, engine="pyogrio", **kwargs)
     if gdf.crs is not None and gdf.crs.is_projected:
@@ -248,7 +497,7 @@ def _read_vector(path: Path, sheet: str | int | None) -> pd.DataFrame:
     return df
 
 
-_READERS: dict[str, Callable[[Path, str | int | None], pd.DataFrame]] = {
+_READERS: dict[str, Callable[[Path, str | int | None, ReadLimits], pd.DataFrame]] = {
     ".csv": _read_csv,
     ".txt": _read_csv,
     ".xlsx": _read_xlsx,
@@ -303,7 +552,7 @@ def _table_from_columns(
     Python loop per row. Blank rows are dropped (the row numbers of the others stay as in the file).
     ``text_only`` says every cell is a str (a CSV's): then no cell needs `_cell` or can be NaN.
     """
-    header = [None if _blank(c) else str(c).strip() for c in header_row]
+    header = [None if _blank(c) else str(_cell(c)).strip() for c in header_row]
     width = max(len(header), len(columns))
     header += [None] * (width - len(header))
     n = len(columns[0]) if columns else 0
@@ -344,7 +593,13 @@ def _cell(value: object) -> object:
     """Return a cell as the table holds it: stripped text, None for blanks, other values as they are."""
     if _blank(value):
         return None
-    return value.strip() if isinstance(value, str) else value
+    if isinstance(value, str):
+        return value.strip()
+    if value.__class__ is float and value.is_integer():
+        return int(value)  # XLSX numbers are floats; whole ones read as int (as Excel shows them)
+    if value.__class__ is date:
+        return datetime(value.year, value.month, value.day)  # a date cell, as openpyxl and pandas give it
+    return value
 
 
 def _blank(value: object) -> bool:
@@ -487,7 +742,7 @@ def convert_datum_file(
         return len(converted)
     readers = {
         ".csv": lambda p: pd.read_csv(p, dtype=str, encoding="utf-8-sig"),
-        ".xlsx": lambda p: pd.read_excel(p, dtype=str),
+        ".xlsx": lambda p: pd.read_excel(p, dtype=str, engine="calamine"),
     }
     if suffix not in readers or target.suffix.lower() not in readers:
         msg = f"Datum conversion reads and writes .csv, .xlsx or .geojson; got {source.name!r} → {target.name!r}."

@@ -172,22 +172,12 @@ def list_jobs(store: Store, *, kind: str | None = None, limit: int = 50) -> list
         return [_job(r) for r in conn.execute(query).mappings().all()]
 
 
-def claim_job(store: Store, job_id: str | None = None) -> Job | None:
-    """Mark a queued job running and return it; None when there is none (or another worker took it).
+def claim_job(store: Store, job_id: str) -> Job | None:
+    """Mark the queued job ``job_id`` running and return it; None when it is not queued any more.
 
-    With ``job_id`` None the oldest queued job is claimed, which is how a separate worker process
-    would pick its next job. The change is a conditional update, so two workers never run one job.
+    The change is a conditional update, so two workers never run one job.
     """
     with store.engine.begin() as conn:
-        if job_id is None:
-            job_id = conn.execute(
-                sa.select(jobs_table.c.id)
-                .where(jobs_table.c.status == "queued")
-                .order_by(jobs_table.c.created_at)
-                .limit(1)
-            ).scalar_one_or_none()
-            if job_id is None:
-                return None
         claimed = conn.execute(
             jobs_table.update()
             .where(jobs_table.c.id == job_id, jobs_table.c.status == "queued")
@@ -229,19 +219,6 @@ def fail_job(store: Store, job_id: str, error: str) -> None:
     """Mark a queued or running job failed, keeping ``error`` (a message for people, no traceback)."""
     _update(store, job_id, {"status": "failed", "error": error, "finished_at": datetime.now(UTC)}, only=None)
     logger.info("Job %s failed: %s", job_id, error)
-
-
-def fail_unfinished_jobs(store: Store, error: str) -> int:
-    """Mark every queued or running job failed with ``error``; return how many (after a worker restart)."""
-    with store.engine.begin() as conn:
-        count = conn.execute(
-            jobs_table.update()
-            .where(jobs_table.c.status.in_(("queued", "running")))
-            .values(status="failed", error=error, finished_at=datetime.now(UTC))
-        ).rowcount
-    if count:
-        logger.warning("Marked %d unfinished job(s) failed: %s", count, error)
-    return int(count)
 
 
 def _update(store: Store, job_id: str, values: dict[str, Any], *, only: str | None) -> None:

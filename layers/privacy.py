@@ -18,6 +18,7 @@ rows, and the purpose (the endpoint or command), with ``feature_id`` `BULK_READ_
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -35,15 +36,22 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-ROLES = ("public", "caseworker", "bureau", "planner", "admin")
+PUBLIC = "public"
+CASEWORKER = "caseworker"
+BUREAU = "bureau"
+PLANNER = "planner"
+ADMIN = "admin"
+#: Roles a staff account can have (``public`` is everyone who is not signed in).
+STAFF_ROLES = (CASEWORKER, BUREAU, PLANNER, ADMIN)
+ROLES = (PUBLIC, *STAFF_ROLES)
 #: Roles that may list households (masked).
-HOUSEHOLD_VIEW_ROLES = frozenset({"caseworker", "planner", "admin"})
+HOUSEHOLD_VIEW_ROLES = frozenset({CASEWORKER, PLANNER, ADMIN})
 #: Roles that may see a household's personal fields in full (logged, own towns only).
-FULL_VIEW_ROLES = frozenset({"caseworker"})
+FULL_VIEW_ROLES = frozenset({CASEWORKER})
 #: Roles that may export the household layer (with the same masking as on screen).
-HOUSEHOLD_EXPORT_ROLES = frozenset({"caseworker", "admin"})
+HOUSEHOLD_EXPORT_ROLES = frozenset({CASEWORKER, ADMIN})
 #: Roles that see households only as generalised planning points.
-PLANNING_VIEW_ROLES = frozenset({"planner", "admin"})
+PLANNING_VIEW_ROLES = frozenset({PLANNER, ADMIN})
 #: What planning roles see of a household (plus the point geometry).
 PLANNING_COLUMNS = (schema.ID, schema.TOWN_CODE, schema.VILLAGE_CODE, schema.STATUS, schema.LON, schema.LAT)
 #: Grid that generalised coordinates snap to, in degrees: 0.001° is 111 m north-south and ~97 m
@@ -56,8 +64,63 @@ MIN_PUBLIC_COUNT = 5
 #: Columns of the linked public count tables (`household_counts`): per town, village, category.
 COUNT_COLUMNS = (schema.TOWN_CODE, schema.VILLAGE_CODE, schema.DISABILITY_CATEGORY)
 
+#: A reason for seeing a record in full has at least this many characters (spaces not counted).
+MIN_REASON_CHARS = 4
+#: ... at least this many of them letters or Chinese characters, and this many distinct characters.
+MIN_REASON_LETTERS = 2
+MIN_REASON_DISTINCT = 3
+#: Why a reason was refused; the web pages show their own translated text of this rule.
+REASON_RULE = (
+    f"a reason of at least {MIN_REASON_CHARS} characters, {MIN_REASON_LETTERS} or more of them Chinese characters "
+    f"or letters and at least {MIN_REASON_DISTINCT} different characters (e.g. 入户走访核实改造需求)"
+)
+
+#: The part of an address kept by `mask_address`: up to the village (村) or community (社区), else
+#: up to the town (镇, 乡, 街道), else up to the district or county.
+_ADDRESS_KEPT = (re.compile(r"^.*?(?:社区|村)"), re.compile(r"^.*?(?:街道|镇|乡)"), re.compile(r"^.*?(?:区|县)"))
+
+
+def mask_address(value: object) -> str:
+    """Mask a street address to its town and village (璧山区璧城街道文星社区石家庄街268号 → 璧山区璧城街道文星社区****).
+
+    The street, house number and anything after the village or community are replaced by ``****``; an
+    address with no recognisable village, town or district becomes ``****``; missing values ``''``.
+    """
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return ""
+    text = str(value).strip()
+    if not text:
+        return ""
+    for pattern in _ADDRESS_KEPT:
+        kept = pattern.match(text)
+        if kept and len(kept.group()) < len(text):
+            return f"{kept.group()}****"
+        if kept:  # nothing after the village: the whole address is the village
+            return text
+    return "****"
+
+
+def check_reason(reason: str | None) -> str:
+    """Return ``reason`` stripped if it is a real reason for seeing a record in full (see `REASON_RULE`).
+
+    Raises
+    ------
+    AccessDeniedError
+        If the reason is missing, too short, has too few letters or Chinese characters (``1234``,
+        ``----``) or repeats one or two characters (``xxxx``, ``看看看看``, ``abab``).
+    """
+    text = (reason or "").strip()
+    chars = [c for c in text if not c.isspace()]
+    letters = sum(c.isalpha() for c in chars)
+    if len(chars) < MIN_REASON_CHARS or letters < MIN_REASON_LETTERS or len(set(chars)) < MIN_REASON_DISTINCT:
+        msg = f"Seeing a household in full needs {REASON_RULE}; it is written to the access log. Got {text!r}."
+        raise AccessDeniedError(msg)
+    return text
+
+
 _MASKS = {
     schema.NAME: mask_name,
+    schema.ADDRESS: mask_address,
     schema.ID_NUMBER: mask_number,
     schema.CERTIFICATE_NUMBER: mask_number,
     schema.PHONE: mask_number,
@@ -73,6 +136,8 @@ def read_households(
     ids: Sequence[str] | None = None,
     reveal: bool = False,
     reason: str | None = None,
+    channel: str | None = None,
+    ip: str | None = None,
     purpose: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Return households with their personal fields, masked unless ``role`` may and does ``reveal``.
@@ -93,10 +158,14 @@ def read_households(
     ids
         Only these households (e.g. one record page).
     reveal
-        Show name, ID and certificate numbers and phone in full (caseworkers only; needs ``reason``);
-        every revealed row is written to the access log.
+        Show name, address, ID and certificate numbers and phone in full (caseworkers only; needs
+        ``reason`` and ``channel``); every revealed row is written to the access log.
     reason
-        Why the full record is needed (e.g. "home visit 2026-11-23").
+        Why the full record is needed (e.g. "入户走访 2026-11-23"), checked by `check_reason`.
+    channel
+        ``web``, ``api`` or ``cli`` (``layers.store.ACCESS_CHANNELS``), for the access log.
+    ip
+        The client's address, for the access log (None on the command line).
     purpose
         What a bulk read is for, written to the access log (e.g. ``"GET /api/households"``).
 
@@ -104,20 +173,22 @@ def read_households(
     ------
     AccessDeniedError
         If ``role`` may not see households, a caseworker gives no towns, or ``reveal`` is asked by a
-        role that may not or without a reason.
+        role that may not, without a real reason (`check_reason`) or without a channel.
     """
     if role not in HOUSEHOLD_VIEW_ROLES:
         msg = f"Role {role!r} may not see households; allowed: {sorted(HOUSEHOLD_VIEW_ROLES)!r}."
         raise AccessDeniedError(msg)
-    if role == "caseworker" and not towns:
+    if role == CASEWORKER and not towns:
         msg = "A caseworker sees only the households of their towns: pass `towns`."
         raise AccessDeniedError(msg)
     if reveal and role not in FULL_VIEW_ROLES:
         msg = f"Role {role!r} may not see households' personal fields in full; they stay masked."
         raise AccessDeniedError(msg)
-    if reveal and not (reason and reason.strip()):
-        msg = "Seeing a household in full needs a `reason` (it is written to the access log)."
-        raise AccessDeniedError(msg)
+    if reveal:
+        reason = check_reason(reason)
+        if channel is None:
+            msg = "Seeing a household in full needs the `channel` (web, api or cli) for the access log."
+            raise AccessDeniedError(msg)
     town_filter = tuple(towns) if towns else None
     households = store.features(schema.HOUSEHOLD, towns=town_filter)
     if ids is not None:
@@ -125,7 +196,12 @@ def read_households(
     else:
         why = (purpose or "").strip() or "no purpose given"
         store.log_access(
-            schema.HOUSEHOLD, [BULK_READ_ID], user=user, reason=f"bulk read of {len(households)} rows ({role}): {why}"
+            schema.HOUSEHOLD,
+            [BULK_READ_ID],
+            user=user,
+            reason=f"bulk read of {len(households)} rows ({role}): {why}",
+            channel=channel or "cli",
+            ip=ip,
         )
     if role in PLANNING_VIEW_ROLES:
         return generalise_points(households[[*PLANNING_COLUMNS, households.geometry.name]])
@@ -138,9 +214,10 @@ def read_households(
     if not reveal:
         personal = pd.DataFrame({c: personal[c].map(_MASKS[c]) for c in _MASKS}, index=households.index)
     else:
-        store.log_access(schema.HOUSEHOLD, households[schema.ID].tolist(), user=user, reason=reason.strip())
+        ids = households[schema.ID].tolist()
+        store.log_access(schema.HOUSEHOLD, ids, user=user, reason=reason, channel=channel, ip=ip)
         logger.info("%s (%s) saw %d household records in full", user, role, len(households))
-    return households.drop(columns=[schema.NAME]).join(personal)
+    return households.drop(columns=[schema.NAME, schema.ADDRESS]).join(personal)
 
 
 def generalise_points(gdf: gpd.GeoDataFrame, *, grid_deg: float = COORDINATE_GRID_DEG) -> gpd.GeoDataFrame:

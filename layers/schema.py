@@ -52,9 +52,13 @@ LAYER_LABELS_ZH = {
 }
 
 ID = "id"
+#: Longest id (编号) the store keeps (``features.id`` is ``VARCHAR(64)``).
+ID_MAX_LENGTH = 64
 TOWN_CODE = "town_code"
 VILLAGE_CODE = "village_code"
 NAME = "name"
+#: English name of a town (``towns.csv``); ``name`` is the Chinese one.
+NAME_EN = "name_en"
 ADDRESS = "address"
 LON = "lon"
 LAT = "lat"
@@ -68,6 +72,13 @@ UPDATED_AT = "updated_at"
 #: Datum a row was recorded in, as written by store exports (their lon/lat are WGS-84).
 SOURCE_DATUM = "source_datum"
 SYNTHETIC = "synthetic"
+
+#: Columns of the district's villages table (``villages.csv``) besides the codes, name and lon/lat:
+#: ``community`` (社区) or ``village`` (村), the NBS urban/rural class (城乡分类代码), households and residents.
+KIND = "kind"
+URBAN_RURAL_CODE = "urban_rural_code"
+HOUSEHOLDS = "households"
+POPULATION = "population"
 
 #: Columns every point layer has; everything else of a row is a layer attribute.
 COMMON_COLUMNS = (ID, TOWN_CODE, VILLAGE_CODE, NAME, ADDRESS, LON, LAT, DATUM, STATUS)
@@ -117,6 +128,8 @@ GB50763_FIELDS = (
 )
 
 # --- codes ---------------------------------------------------------------------------------------
+#: CRS of every longitude/latitude the project stores, reads and writes (WGS-84 geographic).
+WGS84 = "EPSG:4326"
 WGS84_DATUM = "wgs84"
 GCJ02_DATUM = "gcj02"
 BD09_DATUM = "bd09"
@@ -365,7 +378,7 @@ def _common_columns(*, household: bool) -> tuple[ColumnSpec, ...]:
         ColumnSpec(TOWN_CODE, "str", required=True, label_zh="镇街代码"),
         ColumnSpec(VILLAGE_CODE, "str", required=household, label_zh="村（社区）代码"),
         ColumnSpec(NAME, "str", required=True, personal=household, label_zh="姓名" if household else "名称"),
-        ColumnSpec(ADDRESS, "str", required=household, label_zh="详细地址"),
+        ColumnSpec(ADDRESS, "str", required=household, personal=household, label_zh="详细地址"),
         ColumnSpec(LON, "float", required=True, label_zh="经度"),
         ColumnSpec(LAT, "float", required=True, label_zh="纬度"),
         ColumnSpec(DATUM, "code", required=True, choices=DATUMS, label_zh="坐标系"),

@@ -7,12 +7,14 @@ The schema is created and migrated by Alembic (``layers/migrations``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import json
 import logging
 import math
 import os
+import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,9 +33,9 @@ from layers import schema
 from layers.errors import EncryptionKeyError, NotFoundError, StaleVersionError, WorkflowError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
 
-    from layers.crypto import FieldCipher
+    from layers.crypto import BlindIndex, FieldCipher
 
 logger = logging.getLogger(__name__)
 
@@ -56,13 +58,16 @@ features_table = sa.Table(
     sa.Column("source_datum", sa.String(8), nullable=False),
     sa.Column(schema.STATUS, sa.String(32), nullable=False),
     sa.Column("attributes", sa.JSON, nullable=False),
-    sa.Column("personal", sa.Text),  # Fernet token of the layer's personal columns (households only)
+    sa.Column("personal", sa.Text),  # encrypted token of the layer's personal columns (households only)
     sa.Column(schema.VERSION, sa.Integer, nullable=False),
     sa.Column("created_by", sa.String(64), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_by", sa.String(64), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # keyed digest of a household's 身份证号 (`layers.crypto.BlindIndex`): one household per person
+    sa.Column("id_number_index", sa.String(64)),
     sa.Index("ix_features_layer_town", "layer", schema.TOWN_CODE),
+    sa.Index("ux_features_id_number_index", "id_number_index", unique=True),
 )
 
 history_table = sa.Table(
@@ -89,8 +94,17 @@ access_log_table = sa.Table(
     sa.Column("layer", sa.String(32), nullable=False),
     sa.Column("feature_id", sa.String(64), nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("ip", sa.String(64)),  # NULL for the command line and for rows logged before 0005
+    sa.Column("channel", sa.String(8)),  # `ACCESS_CHANNELS`
 )
 
+#: Tables the app may only append to and read (history and access log).
+APPEND_ONLY_TABLES = ("history", "access_log")
+#: How a personal record was seen: the web pages, the JSON API or the command line.
+ACCESS_CHANNELS = ("web", "api", "cli")
+
+#: Stored columns that never come out of `Store.features` / `Store.feature` as such (attributes are spread).
+_HIDDEN_COLUMNS = ("attributes", "personal", "id_number_index")
 #: Columns of a stored row that describe the row itself rather than the feature.
 _META_COLUMNS = ("layer", *schema.SYSTEM_COLUMNS)
 _ROW_COLUMNS = (
@@ -117,15 +131,41 @@ class Store:
         SQLAlchemy URL, e.g. ``sqlite:////abs/path/accessplan.sqlite`` or ``postgresql+psycopg://…``.
     cipher
         Encrypts households' personal fields; required to write or read households.
+    blind_index
+        Digests households' ID numbers (`layers.crypto.BlindIndex`, a key of its own); required to
+        write households.
+    migration_url
+        URL of the role that owns the tables, used only to run the migrations (PostgreSQL: see
+        `grant_app_role`); None runs them as ``url``. The app's own connections (``url``) may only
+        append to and read the history and access log: on PostgreSQL by the grants, on SQLite by an
+        authorizer on every connection that refuses changing, dropping or altering those tables and
+        their triggers (the BEFORE triggers refuse UPDATE, DELETE and REPLACE besides).
     """
 
-    def __init__(self, url: str, *, cipher: FieldCipher | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        cipher: FieldCipher | None = None,
+        blind_index: BlindIndex | None = None,
+        migration_url: str | None = None,
+    ) -> None:
         self.url = url
         self.cipher = cipher
+        self.blind_index = blind_index
         self.engine = sa.create_engine(url)
         if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        upgrade_schema(self.engine)
+            event.listen(self.engine, "connect", _sqlite_app_connection)
+        owner = sa.create_engine(migration_url or url, poolclass=sa.pool.NullPool)
+        if owner.dialect.name == "sqlite":
+            event.listen(owner, "connect", _sqlite_pragmas)
+        try:
+            app_role = self.engine.url.username if migration_url else None
+            upgrade_schema(owner, cipher=cipher, blind_index=blind_index, app_role=app_role)
+        finally:
+            owner.dispose()
+        if self.engine.dialect.name == "postgresql":
+            _warn_if_app_owns_the_log(self.engine)
         self._probes = _VersionProbes(url)
 
     def close(self) -> None:
@@ -165,7 +205,9 @@ class Store:
         Personal fields never come out of this method: households have no name here (see
         ``households``).
         """
-        query = sa.select(*[c for c in features_table.c if c.name != "personal"]).where(features_table.c.layer == layer)
+        query = sa.select(*[c for c in features_table.c if c.name not in _HIDDEN_COLUMNS[1:]]).where(
+            features_table.c.layer == layer
+        )
         if statuses is not None:
             query = query.where(features_table.c.status.in_(statuses))
         if towns is not None:
@@ -216,15 +258,50 @@ class Store:
         with self.engine.connect() as conn:
             return dict(conn.execute(query).all())
 
-    def log_access(self, layer: str, feature_ids: list[str], *, user: str, reason: str) -> None:
-        """Append one access-log row per feature whose personal fields ``user`` saw in full."""
+    def log_access(
+        self, layer: str, feature_ids: list[str], *, user: str, reason: str, channel: str, ip: str | None = None
+    ) -> None:
+        """Append one access-log row per feature whose personal fields ``user`` saw in full.
+
+        ``reason`` is checked by the caller (``layers.privacy.check_reason``); ``channel`` is one of
+        `ACCESS_CHANNELS`; ``ip`` is the client's address (None on the command line).
+
+        Raises
+        ------
+        ValueError
+            If ``channel`` is not one of `ACCESS_CHANNELS`.
+        """
+        if channel not in ACCESS_CHANNELS:
+            msg = f"`channel` must be one of {list(ACCESS_CHANNELS)!r}; got {channel!r}."
+            raise ValueError(msg)
         now = datetime.now(UTC)
         records = [
-            {"at": now, "actor": user, "layer": layer, "feature_id": fid, "reason": reason} for fid in feature_ids
+            {"at": now, "actor": user, "layer": layer, "feature_id": fid, "reason": reason, "ip": ip,
+             "channel": channel}
+            for fid in feature_ids
         ]
         if records:
             with self.engine.begin() as conn:
                 conn.execute(access_log_table.insert(), records)
+
+    def households_with_id_numbers(self, id_numbers: list[str]) -> dict[str, str]:
+        """Return, by ID number, the id of the stored household that has it (numbers nobody has are left out).
+
+        The numbers are digested with the blind index and looked up in its unique index: one indexed
+        query per `_MAX_IN_IDS` numbers; no number is decrypted.
+        """
+        digests = self._require_blind_index().digests(list(id_numbers))
+        number_of = {d: n for d, n in zip(digests, id_numbers, strict=True) if d is not None}
+        found: dict[str, str] = {}
+        wanted = list(number_of)
+        column = features_table.c.id_number_index
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), _MAX_IN_IDS):
+                query = sa.select(column, features_table.c.id).where(
+                    features_table.c.layer == schema.HOUSEHOLD, column.in_(wanted[start : start + _MAX_IN_IDS])
+                )
+                found.update({number_of[d]: fid for d, fid in conn.execute(query).all()})
+        return found
 
     def access_log(self) -> list[dict[str, Any]]:
         """Return the access log, oldest first."""
@@ -259,10 +336,11 @@ class Store:
         n = len(rows)
         ids = [str(v) for v in _native_values(rows[schema.ID])] if schema.ID in rows.columns else ["None"] * n
         inserted = updated = 0
-        with self.engine.begin() as conn:
+        with _one_household_per_person(layer), self.engine.begin() as conn:
             stored = _BulkWriter(conn).stored_rows(layer, ids)
             for start in range(0, n, _CHUNK_ROWS):
-                batch = _Batch.from_frame(layer, rows.iloc[start : start + _CHUNK_ROWS], personal=personal)
+                chunk = rows.iloc[start : start + _CHUNK_ROWS]
+                batch = _Batch.from_frame(layer, chunk, personal=personal, blind_index=self.blind_index)
                 new, changed = self._classify(batch, stored)
                 if not new and not changed:
                     continue
@@ -315,13 +393,16 @@ class Store:
             )
             new_tokens = tokens
         values = [_pick(batch.columns[c], new) for c in _VALUE_COLUMNS]
-        inserts = list(zip(new_ids, *values, new_tokens, _pick(batch.attributes, new), strict=True))
+        inserts = list(
+            zip(new_ids, *values, new_tokens, _pick(batch.attributes, new), _pick(batch.digests, new), strict=True)
+        )
         writer = _BulkWriter(conn)
         writer.insert_features(batch.layer, inserts, user=user, now=now)
         if changed:
             rows_ = batch.rows
             updates = [
-                (batch.ids[i], *rows_[i], tokens[row_of[i]], batch.attributes[i], stored[batch.ids[i]][-1])
+                (batch.ids[i], *rows_[i], tokens[row_of[i]], batch.attributes[i], batch.digests[i],
+                 stored[batch.ids[i]][-1])
                 for i in changed
             ]
             if writer.update_features(batch.layer, updates, user=user, now=now) != len(updates):
@@ -333,6 +414,8 @@ class Store:
         personal = [c for c in schema.layer_spec(layer).personal if c in rows.columns]
         if personal:
             self._require_cipher()
+        if schema.ID_NUMBER in personal:
+            self._require_blind_index()
         return personal
 
     def _classify(self, batch: _Batch, stored: dict[str, tuple[Any, ...]]) -> tuple[list[int], list[int]]:
@@ -435,6 +518,12 @@ class Store:
 
     # --- helpers --------------------------------------------------------------------------------
 
+    def _require_blind_index(self) -> BlindIndex:
+        if self.blind_index is None:
+            msg = "This store has no blind-index key, so it cannot hold households' ID numbers."
+            raise EncryptionKeyError(msg)
+        return self.blind_index
+
     def _require_cipher(self) -> FieldCipher:
         if self.cipher is None:
             msg = "This store has no encryption key, so it cannot hold households' personal fields."
@@ -446,6 +535,9 @@ class Store:
         frame = pd.DataFrame([row], columns=list(row)).astype(object)
         ((record, personal),) = self._to_records(layer, frame)
         record["personal"] = None if personal is None else self.cipher.encrypt(personal)
+        id_number = (personal or {}).get(schema.ID_NUMBER)
+        if id_number is not None:
+            record["id_number_index"] = self._require_blind_index().digest(id_number)
         return record
 
     def _to_records(self, layer: str, rows: pd.DataFrame) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
@@ -489,7 +581,11 @@ class Store:
                 msg = f"Row {ids[i]!r} of `{layer}` has no valid `lon`/`lat` ({lon[i]!r}, {lat[i]!r}); validate first."
                 raise ValueError(msg)
         datum = native(schema.DATUM if schema.DATUM in columns else schema.SOURCE_DATUM)
-        names = [None] * n if personal_columns else plain(schema.NAME)
+        hidden = schema.layer_spec(layer).personal  # kept only in the encrypted token
+
+        def clear(column: str) -> list[Any]:
+            return [None] * n if column in hidden else plain(column)
+
         attribute_rows = _rows(plain, attribute_columns, n)
         attributes = [dict(zip(attribute_columns, values, strict=True)) for values in attribute_rows]
         personal = (
@@ -500,20 +596,94 @@ class Store:
         keys = ("layer", schema.ID, schema.TOWN_CODE, schema.VILLAGE_CODE, schema.NAME, schema.ADDRESS,
                 schema.LON, schema.LAT, "source_datum", schema.STATUS, "attributes")  # fmt: skip
         values = zip(
-            [layer] * n, ids, [str(v) for v in native(schema.TOWN_CODE)], plain(schema.VILLAGE_CODE), names,
-            plain(schema.ADDRESS), lon, lat, datum, native(schema.STATUS), attributes,
+            [layer] * n, ids, [str(v) for v in native(schema.TOWN_CODE)], plain(schema.VILLAGE_CODE),
+            clear(schema.NAME), clear(schema.ADDRESS), lon, lat, datum, native(schema.STATUS), attributes,
             strict=True,
         )  # fmt: skip
         return [(dict(zip(keys, v, strict=True)), p) for v, p in zip(values, personal, strict=True)]
 
 
-def upgrade_schema(engine: sa.Engine) -> None:
-    """Create or migrate the store's tables to the newest revision (Alembic ``upgrade head``)."""
+def upgrade_schema(
+    engine: sa.Engine,
+    *,
+    cipher: FieldCipher | None = None,
+    blind_index: BlindIndex | None = None,
+    app_role: str | None = None,
+) -> None:
+    """Create or migrate the store's tables to the newest revision (Alembic ``upgrade head``).
+
+    Parameters
+    ----------
+    engine
+        Connects as the role that owns (or is to own) the tables.
+    cipher, blind_index
+        The keys; needed when a migration rewrites stored households (0004 encrypts their addresses).
+    app_role
+        PostgreSQL role the app connects as, when it is not the owner: given its privileges after the
+        upgrade (`grant_app_role`).
+
+    Raises
+    ------
+    PermissionError
+        If the connecting role may not change the schema (an app role without a migration URL).
+    """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+    config.attributes.update(cipher=cipher, blind_index=blind_index)
+    try:
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+            if app_role and engine.dialect.name == "postgresql" and app_role != engine.url.username:
+                grant_app_role(conn, app_role)
+    except sa.exc.ProgrammingError as error:
+        if getattr(error.orig, "sqlstate", None) != _INSUFFICIENT_PRIVILEGE:
+            raise
+        msg = (
+            f"The role {engine.url.username!r} may not migrate the database schema: run the upgrade with the "
+            "owner's URL (MIGRATION_DATABASE_URL / ACCESSPLAN_MIGRATION_DATABASE_URL), see README § Configuration."
+        )
+        raise PermissionError(msg) from None
+
+
+_INSUFFICIENT_PRIVILEGE = "42501"
+
+
+def grant_app_role(conn: sa.Connection, role: str) -> None:
+    """Give the app's PostgreSQL ``role`` what it needs and no more (idempotent; run by the owner).
+
+    Every table of the schema: SELECT, INSERT, UPDATE, DELETE; the history and access log: SELECT and
+    INSERT only (no UPDATE, DELETE or TRUNCATE); ``alembic_version``: SELECT; sequences: USAGE and
+    SELECT. The role owns nothing, so it can neither drop nor alter a table, nor disable or drop a
+    trigger; the schema must not be owned by it either (a schema's owner may drop its tables).
+    """
+    quoted = conn.dialect.identifier_preparer.quote(role)
+    schema_name = conn.dialect.identifier_preparer.quote(conn.exec_driver_sql("SELECT current_schema()").scalar_one())
+    statements = [
+        f"GRANT USAGE ON SCHEMA {schema_name} TO {quoted}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema_name} TO {quoted}",
+        f"REVOKE ALL ON alembic_version FROM {quoted}",
+        f"GRANT SELECT ON alembic_version TO {quoted}",
+        *(f"REVOKE ALL ON {t} FROM {quoted}" for t in APPEND_ONLY_TABLES),
+        *(f"GRANT SELECT, INSERT ON {t} TO {quoted}" for t in APPEND_ONLY_TABLES),
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema_name} TO {quoted}",
+    ]
+    for statement in statements:
+        conn.exec_driver_sql(statement)
+
+
+def _warn_if_app_owns_the_log(engine: sa.Engine) -> None:
+    """Warn when the app's PostgreSQL role owns the history (it could then disable its triggers)."""
+    with engine.connect() as conn:
+        owner = conn.exec_driver_sql(
+            "SELECT tableowner = current_user FROM pg_tables WHERE schemaname = current_schema() "
+            "AND tablename = 'history'"
+        ).scalar()
+    if owner:
+        logger.warning(
+            "The app's database role owns the history and access log, so it could rewrite them: "
+            "migrate with a separate owner role (MIGRATION_DATABASE_URL) and connect the app as another role"
+        )
 
 
 def _select_row(conn: sa.Connection, layer: str, feature_id: str) -> Any:
@@ -532,12 +702,12 @@ def _select_row(conn: sa.Connection, layer: str, feature_id: str) -> Any:
 
 def _flatten(row: Any) -> dict[str, Any]:
     """Return a stored row as one flat record: attributes as keys, no personal token."""
-    record = {k: v for k, v in row.items() if k not in ("attributes", "personal")}
+    record = {k: v for k, v in row.items() if k not in _HIDDEN_COLUMNS}
     return {**record, **row["attributes"]}
 
 
 def _frame(records: list[dict[str, Any]]) -> gpd.GeoDataFrame:
-    columns = None if records else [c.name for c in features_table.c if c.name not in ("attributes", "personal")]
+    columns = None if records else [c.name for c in features_table.c if c.name not in _HIDDEN_COLUMNS]
     df = pd.DataFrame.from_records(records, columns=columns)
     geometry = gpd.points_from_xy(df[schema.LON], df[schema.LAT], crs="EPSG:4326")
     return gpd.GeoDataFrame(df, geometry=geometry)
@@ -608,6 +778,8 @@ class _Batch:
         None when the layer has no personal columns.
     json_columns
         JSON text of each value of `_VALUE_COLUMNS` (for the history snapshots).
+    digests
+        Per row, the blind index of the ID number (``layers.crypto.BlindIndex``), or None.
     """
 
     layer: str
@@ -616,6 +788,7 @@ class _Batch:
     attributes: list[str]
     personal: list[bytes] | None
     json_columns: dict[str, list[str]]
+    digests: list[str | None]
 
     @property
     def n(self) -> int:
@@ -628,8 +801,12 @@ class _Batch:
         return list(zip(*(self.columns[c] for c in _VALUE_COLUMNS), strict=True))
 
     @classmethod
-    def from_frame(cls, layer: str, rows: pd.DataFrame, *, personal: list[str]) -> _Batch:
+    def from_frame(
+        cls, layer: str, rows: pd.DataFrame, *, personal: list[str], blind_index: BlindIndex | None = None
+    ) -> _Batch:
         """Convert validated rows (see `Store.upsert_features`); ``personal`` lists the columns to encrypt.
+
+        ``blind_index`` digests the ID numbers (needed when ``personal`` holds ``id_number``).
 
         Values are converted as ``_to_records`` does, and the JSON texts equal ``_dumps`` of those
         values, but each column is converted once and each distinct value JSON-encoded once.
@@ -663,12 +840,16 @@ class _Batch:
             msg = f"Row {ids[i]!r} of `{layer}` has no valid `lon`/`lat` ({lon_i!r}, {lat_i!r}); validate first."
             raise ValueError(msg)
         datum = column(schema.DATUM if schema.DATUM in columns else schema.SOURCE_DATUM)
-        name = pd.Series([None] * n, dtype=object) if personal else column(schema.NAME)
+        hidden = schema.layer_spec(layer).personal  # kept only in the encrypted token
+
+        def clear(name: str) -> list[Any]:
+            return [None] * n if name in hidden else _plain_values(column(name))
+
         values = {
             schema.TOWN_CODE: [str(v) for v in _native_values(column(schema.TOWN_CODE))],
             schema.VILLAGE_CODE: _plain_values(column(schema.VILLAGE_CODE)),
-            schema.NAME: _plain_values(name),
-            schema.ADDRESS: _plain_values(column(schema.ADDRESS)),
+            schema.NAME: clear(schema.NAME),
+            schema.ADDRESS: clear(schema.ADDRESS),
             schema.LON: lon.tolist(),
             schema.LAT: lat.tolist(),
             "source_datum": _native_values(datum),
@@ -677,6 +858,9 @@ class _Batch:
         json_columns = {c: _json_list(v) for c, v in values.items()}
         attributes = _json_objects(attribute_columns, [_json_texts(rows[c]) for c in attribute_columns], n)
         payloads = None
+        digests: list[str | None] = [None] * n
+        if schema.ID_NUMBER in personal and blind_index is not None:
+            digests = blind_index.digests(_plain_values(column(schema.ID_NUMBER)))
         if personal:
             keys = sorted(personal)  # `encode_fields` sorts the keys
             texts = _json_objects(keys, [_json_texts(rows[c]) for c in keys], n)
@@ -688,6 +872,7 @@ class _Batch:
             attributes=attributes,
             personal=payloads,
             json_columns=json_columns,
+            digests=digests,
         )
 
     def snapshots(self, positions: list[int], tokens: list[str | None]) -> list[str]:
@@ -789,6 +974,22 @@ def _json_texts(values: pd.Series) -> list[str]:
     return _json_list(_plain_values(values))
 
 
+@contextlib.contextmanager
+def _one_household_per_person(layer: str) -> Iterator[None]:
+    """Turn a violation of the ID-number index (another import stored the same person meanwhile) into a clear error."""
+    try:
+        yield
+    except sa.exc.IntegrityError as error:
+        if "id_number_index" not in str(error.orig):
+            raise
+        msg = (
+            f"Another stored household already has one of these 身份证号 (one household per person; it may have "
+            f"been stored during this import); nothing was written to `{layer}`. Import the file through "
+            "`accessplan import` (or again): the rows concerned are named."
+        )
+        raise StaleVersionError(msg) from None
+
+
 def _changed_during_import(layer: str) -> StaleVersionError:
     return StaleVersionError(f"Another user changed rows of `{layer}` during this import; nothing was written. Retry.")
 
@@ -844,10 +1045,10 @@ class _BulkWriter:
         return {r[0]: tuple(r[1:]) for r in found if r[0] in wanted}
 
     def insert_features(self, layer: str, inserts: list[tuple[Any, ...]], *, user: str, now: datetime) -> None:
-        """Insert rows given as (id, *`_VALUE_COLUMNS`, personal token, attributes JSON), version 1."""
+        """Insert rows as version 1, given as (id, *`_VALUE_COLUMNS`, personal token, attributes JSON, digest)."""
         if not inserts:
             return
-        columns = [schema.ID, *_VALUE_COLUMNS, "personal", "attributes"]
+        columns = [schema.ID, *_VALUE_COLUMNS, "personal", "attributes", "id_number_index"]
         tail = ["layer", schema.VERSION, "created_by", "created_at", "updated_by", "updated_at"]
         marks = ", ".join(self._mark(c == "attributes") for c in [*columns, *tail])
         sql = f"INSERT INTO features ({self._names([*columns, *tail])}) VALUES ({marks})"
@@ -858,12 +1059,14 @@ class _BulkWriter:
     def update_features(self, layer: str, updates: list[tuple[Any, ...]], *, user: str, now: datetime) -> int:
         """Update rows still at the version read; return how many were updated.
 
-        ``updates`` holds (id, *`_VALUE_COLUMNS`, personal token, attributes JSON, version read).
+        ``updates`` holds (id, *`_VALUE_COLUMNS`, personal token, attributes JSON, ID-number digest,
+        version read).
         """
         q = self.q
         sets = ", ".join(
             [f"{q(c)} = {self._mark()}" for c in (*_VALUE_COLUMNS, "personal")]
-            + [f"attributes = {self._mark(True)}", f"{q(schema.VERSION)} = {self._mark()}",
+            + [f"attributes = {self._mark(True)}", f"id_number_index = {self._mark()}",
+               f"{q(schema.VERSION)} = {self._mark()}",
                f"updated_by = {self._mark()}", f"updated_at = {self._mark()}"]
         )  # fmt: skip
         sql = (
@@ -946,6 +1149,35 @@ class _VersionProbes:
                 connection.close()
             except Exception:  # already broken: nothing left to release
                 logger.debug("Closing a broken data-version connection failed", exc_info=True)
+
+
+#: SQLite authorizer actions refused on the append-only tables (arg2 is the table for these).
+_SQLITE_REFUSED_ON_TABLE = frozenset(
+    getattr(sqlite3, f"SQLITE_{a}")
+    for a in ("ALTER_TABLE", "CREATE_TRIGGER", "CREATE_TEMP_TRIGGER", "DROP_TRIGGER", "DROP_TEMP_TRIGGER")
+)
+#: ... and those whose arg1 is the table.
+_SQLITE_REFUSED_TABLE_FIRST = frozenset((sqlite3.SQLITE_DELETE, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DROP_TABLE))
+
+
+def _sqlite_authorizer(action: int, arg1: str | None, arg2: str | None, _db: str | None, _source: str | None) -> int:
+    """Refuse, on an app connection, any statement that would change or remove the history or access log.
+
+    Also refused: ``PRAGMA writable_schema`` (editing ``sqlite_master`` directly).
+    """
+    if action in _SQLITE_REFUSED_TABLE_FIRST and arg1 in APPEND_ONLY_TABLES:
+        return sqlite3.SQLITE_DENY
+    if action in _SQLITE_REFUSED_ON_TABLE and arg2 in APPEND_ONLY_TABLES:
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() == "writable_schema":
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
+def _sqlite_app_connection(dbapi_connection: Any, record: Any) -> None:
+    """Set up an app connection: the pragmas, then the authorizer that keeps the log append-only."""
+    _sqlite_pragmas(dbapi_connection, record)
+    dbapi_connection.set_authorizer(_sqlite_authorizer)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -64,6 +64,16 @@ DUPLICATE_ID = "duplicate_id"
 DUPLICATE_PERSON = "duplicate_person"
 UNKNOWN_STATUS = "unknown_status"
 STATUS_TRANSITION = "status_transition"
+TOO_LONG = "too_long"
+CONTROL_CHARACTER = "control_character"
+
+#: Rows named in a duplicate report (the count says how many more there are).
+SHOWN_ROWS = 5
+#: Characters of an over-long value shown in its problem.
+_SHOWN_CHARACTERS = 20
+#: C0 control characters and DEL, except tab, line feed and carriage return (line breaks in a cell are
+#: fine): invisible in Excel, refused by PostgreSQL (NUL) and never meant.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 _DATUM_FIX = (
     "declare the datum of the coordinates: `accessplan import LAYER FILE --datum wgs84|gcj02|bd09` "
@@ -75,6 +85,8 @@ _EXCEL_NUMBER_FIX = (
 _PHONE_RE = re.compile(r"1[3-9][0-9]{9}|0[0-9]{2,3}[0-9]{7,8}|[0-9]{7,8}")
 _PHONE_SEPARATORS = re.compile(r"[\s\-()（）]")
 _PHONE_PREFIX = re.compile(r"^\+?86(?=1[3-9][0-9]{9}$)")
+#: Largest whole number a cell may hold (2**53: every whole number up to it is exact as a float).
+_MAX_WHOLE_NUMBER = 2**53
 _COORD_RANGES = {schema.LON: (-180.0, 180.0), schema.LAT: (-90.0, 90.0)}
 
 
@@ -244,6 +256,7 @@ def validate_layer(
     datum_arg = _datum_argument(datum)
     ctx = _Context(spec, table, existing or {})
     ctx.check_columns()
+    ctx.check_text()
     ctx.check_ids()
     ctx.check_places(district)
     ctx.check_coordinates(datum_arg, district)
@@ -273,7 +286,10 @@ class _Context:
         self.out: dict[str, object] = {}
         self.raw, self.headers, self.ignored = _map_headers(spec, table)
         self.ids = _text(self.raw[schema.ID]) if schema.ID in self.raw else _na_text(self.n)
-        self._id_values = self.ids.to_numpy(dtype=object)
+        # The id as problems show it: control characters escaped, an over-long id cut short.
+        shown = _printable(self.ids)
+        long = (shown.str.len() > schema.ID_MAX_LENGTH).fillna(False)
+        self._id_values = shown.where(~long, shown.str.slice(0, _SHOWN_CHARACTERS) + "…").to_numpy(dtype=object)
 
     # -- problems --
     def add(
@@ -342,14 +358,32 @@ class _Context:
             label = self.spec.column(col).label_zh
             self.add_file(col, MISSING_COLUMN, f"the file has no `{col}` column: add one headed {label} ({examples})")
 
+    def check_text(self) -> None:
+        """Refuse text cells holding control characters (NUL and the like), in every imported column."""
+        for column, raw in self.raw.items():
+            found = _control_characters(raw)
+            if found.notna().any():
+                fix = found.map(
+                    lambda code: f"holds the invisible control character U+{code:04X}: delete it (retype the cell)",
+                    na_action="ignore",
+                )
+                self.add(found.notna().to_numpy(), column, _printable(_text(raw)), CONTROL_CHARACTER, fix)
+
     def check_ids(self) -> None:
         ids = self.ids
         if schema.ID in self.raw:
             self.add(ids.isna().to_numpy(), schema.ID, None, REQUIRED, "every row needs an id (编号)")
-        dup = (ids.duplicated(keep=False) & ids.notna()).to_numpy()
+        too_long = (ids.str.len() > schema.ID_MAX_LENGTH).fillna(False).to_numpy(dtype=bool)
+        self.add(
+            too_long,
+            schema.ID,
+            ids.str.slice(0, _SHOWN_CHARACTERS) + "…",
+            TOO_LONG,
+            f"an id (编号) may have at most {schema.ID_MAX_LENGTH} characters: shorten it",
+        )
+        dup, where = _duplicates(ids, self.rows)
         if dup.any():
-            groups = pd.Series(self.rows[dup]).groupby(ids[dup].to_numpy()).agg(list)
-            fix = ids.map(lambda v: f"ids must be unique in a file; {v!r} is on rows {groups.get(v)}")
+            fix = ids.map({v: f"ids must be unique in a file; {v!r} appears on {w}" for v, w in where.items()})
             self.add(dup, schema.ID, ids, DUPLICATE_ID, fix)
         self.out[schema.ID] = ids
 
@@ -597,10 +631,9 @@ class _Context:
             self.add(id_text.isna().to_numpy(), schema.ID_NUMBER, None, REQUIRED, "every household needs 身份证号")
         fix = id_reason.astype(object).where(~numeric, id_reason.astype(object) + "; " + _EXCEL_NUMBER_FIX)
         self.add(id_reason.notna().to_numpy(), schema.ID_NUMBER, id_text, ID_NUMBER, fix)
-        dup = (id_norm.duplicated(keep=False) & id_norm.notna()).to_numpy()
+        dup, where = _duplicates(id_norm, self.rows)
         if dup.any():
-            groups = pd.Series(self.rows[dup]).groupby(id_norm[dup].to_numpy()).agg(list)
-            fix = id_norm.map(lambda v: f"the same person is on rows {groups.get(v)}: keep one row per person")
+            fix = id_norm.map({v: f"the same person appears on {w}: keep one row per person" for v, w in where.items()})
             self.add(dup, schema.ID_NUMBER, id_text, DUPLICATE_PERSON, fix)
 
         raw_cert = self.raw_or_empty(schema.CERTIFICATE_NUMBER)
@@ -719,9 +752,10 @@ def _parse(col: schema.ColumnSpec, text: pd.Series) -> tuple[pd.Series, np.ndarr
         number = pd.to_numeric(text, errors="coerce").astype("float64")
         ok = number.notna().to_numpy()
         if col.dtype == "int":
-            ok = ok & (number.round() == number).fillna(False).to_numpy(dtype=bool)
+            whole = (number.round() == number) & (number.abs() <= _MAX_WHOLE_NUMBER)
+            ok = ok & whole.fillna(False).to_numpy(dtype=bool)
             value = number.where(pd.Series(ok, index=number.index)).astype("Int64")
-            return value, present & ~ok, "must be a whole number"
+            return value, present & ~ok, f"must be a whole number (at most {_MAX_WHOLE_NUMBER:,})"
         return number.where(pd.Series(ok, index=number.index)), present & ~ok, "must be a number"
     if col.dtype == "bool":
         value = _lookup(text, schema.BOOL_LABELS, dtype="boolean")
@@ -893,3 +927,37 @@ def _python_scalar(value: object) -> object:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def _duplicates(keys: pd.Series, rows: np.ndarray) -> tuple[npt.NDArray[np.bool_], dict[object, str]]:
+    """Return the rows whose key is on other rows too, and per such key where it is.
+
+    The description names the first `SHOWN_ROWS` rows and the count ("3 rows: 2, 5, 9", "10,000 rows:
+    2, 3, 4, 5, 6 …"): one string per key, so a column filled down with one value costs O(rows).
+    """
+    dup = (keys.duplicated(keep=False) & keys.notna()).to_numpy(dtype=bool)
+    if not dup.any():
+        return dup, {}
+    frame = pd.DataFrame({"key": keys[dup].to_numpy(dtype=object), "row": rows[dup]})
+    counts = frame.groupby("key", sort=False).size()
+    shown = frame[frame.groupby("key", sort=False).cumcount().to_numpy() < SHOWN_ROWS]
+    firsts = shown.groupby("key", sort=False)["row"].agg(lambda r: ", ".join(map(str, r)))
+    where = {key: f"{n:,} rows: {firsts[key]}{' …' if n > SHOWN_ROWS else ''}" for key, n in counts.items()}
+    return dup, where
+
+
+def _control_characters(raw: pd.Series) -> pd.Series:
+    """Return the code point of the first control character of each text cell (NA where there is none).
+
+    Looks at the distinct text values only.
+    """
+    codes, uniques = pd.factorize(raw.to_numpy(dtype=object), use_na_sentinel=True)
+    found = [
+        ord(m.group()) if v.__class__ is str and (m := _CONTROL_RE.search(v)) is not None else None for v in uniques
+    ]
+    return pd.Series(pd.array([*found, None], dtype="Int64")[codes])
+
+
+def _printable(text: pd.Series) -> pd.Series:
+    """Return text with each control character written as a backslash escape (for messages and pages)."""
+    return text.str.replace(_CONTROL_RE, lambda m: f"\\x{ord(m.group()):02x}", regex=True)

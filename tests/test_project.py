@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,9 +57,10 @@ def test_imports_go_one_way():
         "geo": set(),
         "layers": {"geo"},
         "analyses": {"geo", "layers"},
-        "webmap": {"geo", "layers", "analyses"},
+        "synthetic": {"geo", "layers"},
+        "webmap": {"geo", "layers", "analyses", "synthetic"},
     }
-    pattern = re.compile(r"^\s*(?:from|import)\s+(geo|layers|analyses|webmap)\b", re.M)
+    pattern = re.compile(r"^\s*(?:from|import)\s+(geo|layers|analyses|synthetic|webmap)\b", re.M)
     offenders = []
     for package, others in allowed.items():
         for path in (ROOT / package).rglob("*.py"):
@@ -76,3 +79,228 @@ def test_only_webmap_imports_flask_or_folium():
         if pattern.search(path.read_text(encoding="utf-8"))
     ]
     assert offenders == []
+
+
+# --- the module graph -------------------------------------------------------------------------------------
+
+PACKAGES = ("geo", "layers", "analyses", "synthetic", "webmap")
+
+#: Import circles that exist today, to be removed by issue 14's webmap restructure; the lead empties this list
+#: when it lands. Each entry is the set of modules of one circle (a strongly connected component of the run-time
+#: import graph). A new circle, a grown one, or an entry that no longer matches a circle fails the test.
+KNOWN_CYCLES_TO_REMOVE: list[frozenset[str]] = [
+    # planner imports planner_compare and planner_siting to register their routes; they import its blueprint
+    # and helpers back
+    frozenset({"webmap.planner", "webmap.planner_compare", "webmap.planner_siting"}),
+    # SitingModel.from_network imports model_from_network inside the method; models subclass base's SitingModel
+    # (heuristic's link to models is under TYPE_CHECKING only, so it is no circle at run time)
+    frozenset({"analyses.siting.base", "analyses.siting.models"}),
+]
+
+#: Imports of another module's private (``_x``) names that exist today, as "importer -> module._name"
+#: (``from module import _name`` or ``module._name`` through an imported module), to be removed by the same
+#: restructure. A new one fails, and so does an entry that is gone (delete it then).
+KNOWN_PRIVATE_IMPORTS: set[str] = {
+    "webmap.caseworker -> webmap.api._household_in_scope",
+    "webmap.caseworker -> webmap.api._log_out_of_scope",
+    "webmap.caseworker -> webmap.api._status_history",
+    "webmap.caseworker -> webmap.maps._add_town_areas",
+    "webmap.caseworker -> webmap.maps._display_gdf",
+    "webmap.caseworker -> webmap.maps._geo_dict",
+    "webmap.planner_compare -> webmap.planner._get_job",
+    "webmap.planner_siting -> webmap.planner._base_map",
+    "webmap.planner_siting -> webmap.planner._facility_points",
+    "webmap.planner_siting -> webmap.planner._finish_map",
+    "webmap.planner_siting -> webmap.planner._json_safe",
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _first_party_modules() -> dict[str, Path]:
+    return {_module_name(p): p for package in PACKAGES for p in sorted((ROOT / package).rglob("*.py"))}
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Yield every node that runs, at module level or in a function: ``if TYPE_CHECKING:`` bodies are skipped."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            stack.extend(node.orelse)
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+
+
+@dataclass
+class _Imports:
+    edges: dict[str, set[str]]  # module -> first-party modules it imports (at run time, anywhere in it)
+    private: set[str]  # "importer -> module._name"
+
+
+def _scan_imports() -> _Imports:
+    modules = _first_party_modules()
+    edges: dict[str, set[str]] = {name: set() for name in modules}
+    private: set[str] = set()
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        aliases: dict[str, str] = {}  # local name -> first-party module it stands for
+        nodes = list(_runtime_nodes(tree))
+        for node in nodes:
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    target = alias.name
+                    while target and target not in modules:
+                        target = target.rpartition(".")[0]
+                    if target:
+                        edges[name].add(target)
+                        if alias.asname:
+                            aliases[alias.asname] = target
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*anchor, base] if base else anchor)
+                if base.split(".")[0] not in PACKAGES:
+                    continue
+                for alias in node.names:
+                    submodule = f"{base}.{alias.name}"
+                    if submodule in modules:
+                        edges[name].add(submodule)
+                        aliases[alias.asname or alias.name] = submodule
+                    else:
+                        edges[name].add(base)
+                        if alias.name.startswith("_") and not alias.name.startswith("__") and base != name:
+                            private.add(f"{name} -> {base}.{alias.name}")
+        for node in nodes:
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in aliases
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and aliases[node.value.id] != name
+            ):
+                private.add(f"{name} -> {aliases[node.value.id]}.{node.attr}")
+        edges[name].discard(name)
+    return _Imports(edges, private)
+
+
+def _strongly_connected(edges: dict[str, set[str]]) -> list[set[str]]:
+    """Return the strongly connected components of the graph (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components = []
+    for root in sorted(edges):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(edges[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(edges[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.add(member)
+                    if member == node:
+                        break
+                components.append(component)
+    return components
+
+
+def _one_circle(edges: dict[str, set[str]], component: set[str]) -> list[str]:
+    """Return one import circle through the component's first module, as a path that ends where it starts."""
+    start = min(component)
+    paths = {start: [start]}
+    queue = [start]
+    while queue:
+        node = queue.pop(0)
+        for child in sorted(edges[node] & component):
+            if child == start:
+                return [*paths[node], start]
+            if child not in paths:
+                paths[child] = [*paths[node], child]
+                queue.append(child)
+    raise AssertionError(f"no circle in {component}")
+
+
+def _circles(edges: dict[str, set[str]]) -> list[tuple[frozenset[str], list[str]]]:
+    return [
+        (frozenset(c), _one_circle(edges, c))
+        for c in _strongly_connected(edges)
+        if len(c) > 1
+    ]
+
+
+def test_the_import_graph_sees_circles_and_private_names():
+    edges = {
+        "p.a": {"p.b"}, "p.b": {"p.c"}, "p.c": {"p.a", "p.d"}, "p.d": set(), "p.e": {"p.e2"}, "p.e2": {"p.e"},
+    }  # fmt: skip
+    found = {members: circle for members, circle in _circles(edges)}
+    assert found == {
+        frozenset({"p.a", "p.b", "p.c"}): ["p.a", "p.b", "p.c", "p.a"],
+        frozenset({"p.e", "p.e2"}): ["p.e", "p.e2", "p.e"],
+    }
+    imports = _scan_imports()
+    # edges of the real code: an import inside a function, a from-import of a module, a TYPE_CHECKING import
+    assert "webmap.admin" in imports.edges["webmap"]  # create_app imports the blueprints inside the function
+    assert "layers.schema" in imports.edges["layers.privacy"]  # from layers import schema
+    assert "layers.store" not in imports.edges["layers.demo"]  # only under TYPE_CHECKING
+
+
+def test_no_import_circles():
+    circles = _circles(_scan_imports().edges)
+    new = [" -> ".join(circle) for members, circle in circles if members not in KNOWN_CYCLES_TO_REMOVE]
+    gone = [sorted(c) for c in KNOWN_CYCLES_TO_REMOVE if c not in {members for members, _ in circles}]
+    assert not new, f"import circles (break them; don't add them to KNOWN_CYCLES_TO_REMOVE): {new}"
+    assert not gone, f"these known circles are gone, delete them from KNOWN_CYCLES_TO_REMOVE: {gone}"
+
+
+def test_no_module_imports_another_modules_private_names():
+    private = _scan_imports().private
+    new, gone = sorted(private - KNOWN_PRIVATE_IMPORTS), sorted(KNOWN_PRIVATE_IMPORTS - private)
+    assert not new, f"private names imported (make them public or move the code that needs them): {new}"
+    assert not gone, f"these are gone, delete them from KNOWN_PRIVATE_IMPORTS: {gone}"
+
+
+def test_only_the_cli_imports_synthetic():
+    edges = _scan_imports().edges
+    importers = {
+        module
+        for module, targets in edges.items()
+        if not module.startswith("synthetic") and any(t.split(".")[0] == "synthetic" for t in targets)
+    }
+    assert importers == {"webmap.cli"}
+    assert not any(m.split(".")[0] in ("geo", "layers") for m in importers)

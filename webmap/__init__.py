@@ -26,13 +26,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(
-        SECRET_KEY="dev",  # replaced by the instance config.py in any deployment
+        # None: generated into <instance>/secret.key (0600) on first run; `serve` refuses "dev" and short keys
+        SECRET_KEY=os.environ.get("ACCESSPLAN_SECRET_KEY") or None,
         DISTRICT_DIR=str(DEFAULT_DISTRICT_DIR),
         DATABASE_URL=os.environ.get("ACCESSPLAN_DATABASE_URL")
         or f"sqlite:///{Path(app.instance_path) / 'accessplan.sqlite'}",
         # derived data: prepared road networks, the map's main roads
         CACHE_DIR=os.environ.get("ACCESSPLAN_CACHE_DIR") or str(Path(app.instance_path) / "cache"),
+        # the owner role's URL, used only to migrate the schema (None: DATABASE_URL migrates it)
+        MIGRATION_DATABASE_URL=os.environ.get("ACCESSPLAN_MIGRATION_DATABASE_URL"),
         ENCRYPTION_KEY=None,  # None: ACCESSPLAN_ENCRYPTION_KEY, else <instance>/encryption.key (made on first run)
+        BLIND_INDEX_KEY=None,  # None: ACCESSPLAN_BLIND_INDEX_KEY, else <instance>/blind_index.key (made on first run)
         TILE_URL=None,  # none by default: the district and its roads are the base map
         TILE_ATTR=None,
         SESSION_COOKIE_SECURE=True,  # HTTPS only; set False in config.py for a plain-HTTP intranet server

@@ -12,9 +12,11 @@ from flask.cli import AppGroup
 from flask_babel import gettext
 from flask_login import current_user
 
-from layers import users
+from layers import schema, users
 from layers.errors import NotFoundError
+from layers.privacy import ADMIN, STAFF_ROLES
 from webmap.auth import ROLE_LABELS, role_required
+from webmap.maps import N_
 from webmap.store import get_district, get_store
 
 if TYPE_CHECKING:
@@ -24,6 +26,15 @@ logger = logging.getLogger(__name__)
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 users_cli = AppGroup("users", help="Manage staff accounts (roles: caseworker, bureau, planner, admin).")
+
+#: The page's message for each rule of `users.check_password` (zh-CN msgids, translated where shown).
+WEAK_PASSWORD_MESSAGES = {
+    "too_short": N_("密码至少需要 %(min_length)d 个字符（现在是 %(length)d 个）：请输入更长的密码。"),
+    "common": N_("这是常见密码，很容易被猜中：请换一个不常见的密码（例如几个不相关的词）。"),
+    "repetitive": N_("密码由重复的字符或片段组成（如 aaaa、abab）：请换一个不重复的密码。"),
+    "sequence": N_("密码是连续的字符（如 123456、abcdef、qwerty）：请换一个不连续的密码。"),
+    "contains_name": N_("密码不能包含用户名：请换一个密码。"),
+}
 
 
 def resolve_towns(values: Iterable[str]) -> list[str]:
@@ -35,8 +46,8 @@ def resolve_towns(values: Iterable[str]) -> list[str]:
         If a value names no town of the district; the message lists the valid names.
     """
     towns = get_district().towns
-    names = dict(zip(towns["name"], towns["town_code"], strict=True))
-    codes = set(towns["town_code"])
+    names = dict(zip(towns[schema.NAME], towns[schema.TOWN_CODE], strict=True))
+    codes = set(towns[schema.TOWN_CODE])
     resolved, unknown = [], []
     for value in values:
         value = value.strip()
@@ -52,14 +63,14 @@ def resolve_towns(values: Iterable[str]) -> list[str]:
 
 
 @bp.get("/users", endpoint="users")
-@role_required("admin")
+@role_required(ADMIN)
 def users_page() -> str:
     """List the accounts with their role, towns and state, and the form to add one."""
     return _render()
 
 
 @bp.post("/users")
-@role_required("admin")
+@role_required(ADMIN)
 def add_user() -> str | tuple[str, int]:
     """Add an account; the password is the one typed, or a random one shown once on this page."""
     name = request.form.get("name", "").strip()
@@ -68,6 +79,9 @@ def add_user() -> str | tuple[str, int]:
     try:
         towns = resolve_towns(request.form.getlist("towns")) if role in users.TOWN_SCOPED_ROLES else []
         users.add_user(get_store(), name, role=role, password=password, towns=towns)
+    except users.WeakPasswordError as error:
+        message = gettext(WEAK_PASSWORD_MESSAGES[error.rule], min_length=error.min_length, length=error.length)
+        return _render(error=message, form=request.form), 400
     except ValueError as error:
         return _render(error=str(error), form=request.form), 400
     logger.info("%s added user %r (%s)", current_user.name, name, role)
@@ -76,7 +90,7 @@ def add_user() -> str | tuple[str, int]:
 
 
 @bp.post("/users/<name>/active")
-@role_required("admin")
+@role_required(ADMIN)
 def set_active(name: str) -> BaseResponse:
     """Activate (``active=1``) or deactivate (``active=0``) an account; admins cannot deactivate themselves."""
     active = request.form.get("active") == "1"
@@ -89,7 +103,7 @@ def set_active(name: str) -> BaseResponse:
 
 
 @bp.post("/users/<name>/password")
-@role_required("admin")
+@role_required(ADMIN)
 def reset_password(name: str) -> str:
     """Give an account a new random password, shown once on the page (its sessions end)."""
     password = users.generate_password()
@@ -105,13 +119,11 @@ def _render(
     new_password: tuple[str, str] | None = None,
     form: dict[str, str] | None = None,
 ) -> str:
-    towns = get_district().towns
-    town_names = dict(zip(towns["town_code"], towns["name"], strict=True))
     return render_template(
         "admin/users.html",
         accounts=users.list_users(get_store()),
-        town_names=town_names,
-        roles=users.STAFF_ROLES,
+        town_names=get_district().town_names(),
+        roles=STAFF_ROLES,
         role_labels={role: gettext(label) for role, label in ROLE_LABELS.items()},
         error=error,
         message=message,
@@ -132,9 +144,9 @@ def _or_404(action: Callable[[], None]) -> None:
 
 @users_cli.command("add")
 @click.argument("name")
-@click.option("--role", type=click.Choice(users.STAFF_ROLES), required=True, help="The account's role.")
+@click.option("--role", type=click.Choice(STAFF_ROLES), required=True, help="The account's role.")
 @click.option("--town", "towns", multiple=True, help="Town name or code (caseworkers; repeat for several).")
-@click.option("--password", help="The password (prompted when left out; at least 10 characters).")
+@click.option("--password", help="The password (prompted when left out; at least 10 characters, not a common one).")
 def add_user_command(name: str, role: str, towns: tuple[str, ...], password: str | None) -> None:
     """Add a staff account, e.g. `accessplan users add wang --role caseworker --town 璧城街道`."""
     if password is None:
@@ -149,7 +161,7 @@ def add_user_command(name: str, role: str, towns: tuple[str, ...], password: str
 @users_cli.command("list")
 def list_users_command() -> None:
     """List the accounts: name, role, towns, active."""
-    town_names = dict(zip(get_district().towns["town_code"], get_district().towns["name"], strict=True))
+    town_names = get_district().town_names()
     for user in users.list_users(get_store()):
         towns = ",".join(town_names.get(t, t) for t in user.towns) or "-"
         click.echo(f"{user.name}\t{user.role}\t{towns}\t{'active' if user.active else 'inactive'}")
@@ -193,7 +205,7 @@ def activate_command(name: str) -> None:
 @users_cli.command("demo")
 def demo_command() -> None:
     """Create one DEMO account per role if there is no account yet, and print their passwords once."""
-    first_town = get_district().towns["town_code"].iloc[0]
+    first_town = get_district().towns[schema.TOWN_CODE].iloc[0]
     passwords = users.ensure_demo_users(get_store(), caseworker_towns=(first_town,))
     if not passwords:
         click.echo("Accounts exist already; no demo accounts created.")

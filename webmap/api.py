@@ -23,7 +23,14 @@ from flask_wtf.csrf import generate_csrf
 
 from layers import schema
 from layers.errors import AccessDeniedError, NotFoundError, StaleVersionError, WorkflowError
-from layers.privacy import FULL_VIEW_ROLES, HOUSEHOLD_VIEW_ROLES, MIN_PUBLIC_COUNT, household_counts, read_households
+from layers.privacy import (
+    FULL_VIEW_ROLES,
+    HOUSEHOLD_VIEW_ROLES,
+    MIN_PUBLIC_COUNT,
+    check_reason,
+    household_counts,
+    read_households,
+)
 from webmap import openapi
 from webmap.auth import ROLE_LABELS, role_required
 from webmap.security import json_error
@@ -166,7 +173,8 @@ def households() -> Response:
             abort(404, f"没有镇街 {outside[0]!r} 的数据。")
         towns = towns or tuple(current_user.towns)
     gdf = read_households(get_store(), role=current_user.role, user=current_user.name, towns=towns,
-                          purpose=f"{request.method} {request.full_path.rstrip('?')}")  # fmt: skip
+                          purpose=f"{request.method} {request.full_path.rstrip('?')}", channel="api",
+                          ip=request.remote_addr)  # fmt: skip
     return jsonify(_feature_collection(gdf, drop={"layer"}, town_names=_town_names()))
 
 
@@ -188,9 +196,14 @@ def household(household_id: str) -> Response:
 def household_full(household_id: str) -> Response:
     """Return one household's personal fields in full; needs ``{"reason": ...}``, written to the access log."""
     _household_in_scope(household_id)
-    reason = str(_json_body().get("reason") or "").strip()
-    if not reason:
-        abort(400, "查看完整信息需要填写理由（reason），理由会记入访问日志。")
+    try:
+        reason = check_reason(str(_json_body().get("reason") or ""))
+    except AccessDeniedError:
+        abort(
+            400,
+            "查看完整信息需要真实的理由（reason）：至少 4 个字，其中至少 2 个汉字或字母，"
+            "不能只重复一两个字；理由会记入访问日志。",
+        )
     gdf = read_households(
         get_store(),
         role=current_user.role,
@@ -199,6 +212,8 @@ def household_full(household_id: str) -> Response:
         ids=[household_id],
         reveal=True,
         reason=reason,
+        channel="api",
+        ip=request.remote_addr,
     )
     return jsonify(_feature_collection(gdf, drop={"layer"}, town_names=_town_names())["features"][0])
 

@@ -1,9 +1,18 @@
-"""Sign staff in and out (Flask-Login sessions), limit failed logins, and check roles on every staff view."""
+"""Sign staff in and out (Flask-Login sessions), limit failed logins, and check roles on every staff view.
+
+A session carries the account's session token (`StaffUser.get_id`): signing out, a new password or
+deactivation replaces the token, so every copy of every cookie of that account stops working. A
+session also ends ``SESSION_IDLE_S`` seconds after its last request and ``SESSION_MAX_S`` seconds
+after sign-in. Failed logins are limited per account and per address (`layers.users.sign_in`).
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
+import math
+import secrets
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -39,8 +48,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 class StaffUser(UserMixin):
     """The signed-in account, as Flask-Login sees it.
 
-    The session keeps ``name:password_stamp``: a changed password or a deactivated account ends
-    every session of that account on its next request.
+    The session keeps ``name:session_token``: sign-out, a new password or (de)activation replace
+    the token, which ends every session of that account on its next request.
     """
 
     def __init__(self, user: users.User) -> None:
@@ -51,7 +60,7 @@ class StaffUser(UserMixin):
 
     def get_id(self) -> str:
         """Return the session id of this account."""
-        return f"{self.user.name}:{self.user.password_stamp}"
+        return f"{self.user.name}:{self.user.session_token}"
 
 
 def init_app(app: Flask) -> None:
@@ -62,6 +71,7 @@ def init_app(app: Flask) -> None:
     manager.localize_callback = gettext
     manager.user_loader(_load_user)
     manager.unauthorized_handler(_unauthorized)
+    app.before_request(_end_expired_session)
     app.context_processor(lambda: {"role_labels": {role: gettext(label) for role, label in ROLE_LABELS.items()}})
 
 
@@ -87,41 +97,39 @@ def role_required(*roles: str) -> Callable[[F], F]:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> str | BaseResponse | tuple[str, int, dict[str, str]]:
-    """Show the sign-in form; sign in, at most ``LOGIN_MAX_FAILURES`` failures per name, IP and window."""
+    """Show the sign-in form; sign in within the login limits (``LOGIN_*`` settings, `users.sign_in`)."""
     next_url = _safe_next(request.values.get("next"))
     if request.method == "GET":
         return render_template("auth/login.html", next_url=next_url, name="", error=None)
     name = request.form.get("name", "").strip()
     password = request.form.get("password", "")
     ip = request.remote_addr or "unknown"
-    store = get_store()
-    config = current_app.config
-    window_s = config["LOGIN_WINDOW_S"]
-    if (
-        users.failed_logins(store, ip=ip, name=name, window_s=window_s) >= config["LOGIN_MAX_FAILURES"]
-        or users.failed_logins(store, ip=ip, window_s=window_s) >= config["LOGIN_MAX_FAILURES_PER_IP"]
-    ):
-        logger.warning("Login of %r from %s refused: too many failed attempts", name, ip)
-        minutes = round(window_s / 60)
+    outcome = users.sign_in(get_store(), name, password, ip, _login_limits())
+    if outcome.throttled:
+        minutes = math.ceil(outcome.retry_after_s / 60)
         message = gettext("登录失败次数过多，请 %(minutes)d 分钟后再试。", minutes=minutes)
         page = render_template("auth/login.html", next_url=next_url, name=name, error=message)
-        return page, 429, {"Retry-After": str(window_s)}
-    user = users.authenticate(store, name, password)
-    users.record_login_attempt(store, name, ip, succeeded=user is not None)
+        return page, 429, {"Retry-After": str(outcome.retry_after_s)}
+    user = outcome.user
     if user is None:
         logger.info("Failed login of %r from %s", name, ip)
         page = render_template("auth/login.html", next_url=next_url, name=name, error=gettext("用户名或密码错误。"))
         return page, 401
     session.clear()  # a fresh session (and CSRF token) for the signed-in user
     login_user(StaffUser(user))
+    session[_SIGNED_IN_AT] = session[_SEEN_AT] = time.time()
     logger.info("%s (%s) signed in from %s", user.name, user.role, ip)
     return redirect(next_url or url_for("auth.account"))
 
 
 @bp.post("/logout")
 def logout() -> BaseResponse:
-    """Sign out (a POST with the CSRF token, so no other site can sign a user out)."""
+    """Sign out (a POST with the CSRF token): every session of the account ends, copied cookies too."""
     if current_user.is_authenticated:
+        try:
+            users.end_sessions(get_store(), current_user.name)
+        except NotFoundError:  # removed meanwhile: its sessions are over anyway
+            pass
         logger.info("%s signed out", current_user.name)
     logout_user()
     session.clear()
@@ -144,13 +152,49 @@ def _town_names() -> dict[str, str]:
     return dict(zip(towns["town_code"], towns["name"], strict=True))
 
 
+def _login_limits() -> users.LoginLimits:
+    config = current_app.config
+    return users.LoginLimits(
+        max_failures=config["LOGIN_MAX_FAILURES"],
+        max_failures_per_ip=config["LOGIN_MAX_FAILURES_PER_IP"],
+        window_s=config["LOGIN_WINDOW_S"],
+        max_lock_s=config["LOGIN_MAX_LOCK_S"],
+    )
+
+
+#: Session keys: when the session signed in and when it last made a request (Unix seconds).
+_SIGNED_IN_AT, _SEEN_AT = "signed_in_at", "seen_at"
+#: The last-request time is rewritten (a new cookie) at most this often.
+_SEEN_RESOLUTION_S = 60
+
+
+def _end_expired_session() -> None:
+    """End a signed-in session idle for ``SESSION_IDLE_S`` or older than ``SESSION_MAX_S`` seconds."""
+    if "_user_id" not in session:
+        return
+    now = time.time()
+    signed_in_at, seen_at = session.get(_SIGNED_IN_AT), session.get(_SEEN_AT)
+    config = current_app.config
+    if (
+        not isinstance(signed_in_at, int | float)
+        or not isinstance(seen_at, int | float)
+        or now - seen_at > config["SESSION_IDLE_S"]
+        or now - signed_in_at > config["SESSION_MAX_S"]
+    ):
+        logger.info("Ended an expired session of %s", session["_user_id"].rpartition(":")[0])
+        logout_user()
+        session.clear()
+    elif now - seen_at >= _SEEN_RESOLUTION_S:
+        session[_SEEN_AT] = now
+
+
 def _load_user(session_id: str) -> StaffUser | None:
-    name, _, stamp = session_id.rpartition(":")
+    name, _, token = session_id.rpartition(":")
     try:
         user = users.get_user(get_store(), name)
     except NotFoundError:
         return None
-    if not user.active or user.password_stamp != stamp:
+    if not user.active or not token or not secrets.compare_digest(user.session_token, token):
         return None
     return StaffUser(user)
 
@@ -170,7 +214,14 @@ def _local_referrer() -> str | None:
 
 
 def _safe_next(url: str | None) -> str | None:
-    """Keep only a local path as the page to return to (no open redirect)."""
+    r"""Keep only a path of this site as the page to return to (no open redirect), else None.
+
+    Refused: anything not starting with one ``/`` (``//host``, ``https://…``), backslashes, and
+    control characters or spaces, which browsers strip (``/\t/evil.example`` would become
+    ``//evil.example``) and which cannot go into a ``Location`` header.
+    """
     if not url or not url.startswith("/") or url.startswith("//") or "\\" in url:
+        return None
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
         return None
     return url

@@ -11,7 +11,6 @@ only and written to the access log (``layers.privacy``). URLs carry ids only.
 
 from __future__ import annotations
 
-import html
 import logging
 import math
 from dataclasses import dataclass
@@ -28,8 +27,8 @@ from flask_login import current_user
 from analyses.targets import targets_report_from_store
 from analyses.visits import order_visits
 from layers import schema
-from layers.errors import StaleVersionError, WorkflowError
-from layers.privacy import read_households
+from layers.errors import AccessDeniedError, StaleVersionError, WorkflowError
+from layers.privacy import CASEWORKER, check_reason, read_households
 from webmap import maps
 from webmap.api import _household_in_scope, _log_out_of_scope, _status_history
 from webmap.assets import default_static_url, localize_assets_inplace
@@ -154,7 +153,7 @@ class HouseholdFilter:
 
 
 @bp.get("/")
-@role_required("caseworker")
+@role_required(CASEWORKER)
 def index() -> str:
     """Show the caller's households on a map and in a list (filters in the query), and their progress."""
     try:
@@ -194,25 +193,33 @@ def index() -> str:
 
 
 @bp.get("/household/<household_id>")
-@role_required("caseworker")
+@role_required(CASEWORKER)
 def household(household_id: str) -> str:
     """Show one household (masked), its history and the status-change form."""
     return _household_page(household_id)
 
 
 @bp.post("/household/<household_id>/full")
-@role_required("caseworker")
+@role_required(CASEWORKER)
 def household_full(household_id: str) -> str | tuple[str, int]:
     """Show one household's personal fields in full on this response only; the reason is logged."""
     _household_in_scope(household_id)
-    reason = (request.form.get("reason") or "").strip()
-    if not reason:
-        return _household_page(household_id, reveal_error=gettext("请填写查看完整信息的理由（会记入访问日志）。")), 400
+    try:
+        reason = check_reason(request.form.get("reason"))
+    except AccessDeniedError:
+        return _household_page(household_id, reveal_error=gettext(_REASON_RULE)), 400
     return _household_page(household_id, reason=reason)
 
 
+#: The rule `layers.privacy.check_reason` applies, as the form explains it.
+_REASON_RULE = N_(
+    "查看完整信息需要真实的理由：至少 4 个字，其中至少 2 个汉字或字母，不能只重复一两个字"
+    "（例如“入户走访核实改造需求”）。理由会记入访问日志。"
+)
+
+
 @bp.post("/household/<household_id>/status")
-@role_required("caseworker")
+@role_required(CASEWORKER)
 def household_status(household_id: str) -> BaseResponse | tuple[str, int]:
     """Change a household's status along the workflow, with the version the form was read at."""
     row = _household_in_scope(household_id)
@@ -259,7 +266,7 @@ def household_status(household_id: str) -> BaseResponse | tuple[str, int]:
 
 
 @bp.get("/visits")
-@role_required("caseworker")
+@role_required(CASEWORKER)
 def visits() -> str:
     """Pick households (``id``, repeatable) and a start (``start``: a town seat) → an ordered visit route."""
     district = get_district()
@@ -340,10 +347,10 @@ def households_map(
     minx, miny, maxx, maxy = shown.total_bounds
     m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=13, tiles=None, control_scale=True)
     for tile in tiles:
-        folium.TileLayer(tiles=tile.url, attr=html.escape(tile.attribution), name=tile.name, overlay=False,
+        folium.TileLayer(tiles=tile.url, attr=maps.map_text(tile.attribution), name=tile.name, overlay=False,
                          control=False, subdomains=tile.subdomains).add_to(m)  # fmt: skip
     folium.GeoJson(
-        maps._geo_dict(maps._display_gdf(district.boundary, datum)),
+        maps.geojson_dict(maps._display_gdf(district.boundary, datum)),
         name=gettext("区界"),
         style_function=lambda _f: {
             "color": "#2d3a4a",
@@ -356,33 +363,28 @@ def households_map(
     ).add_to(m)
     maps._add_town_areas(m, district, datum, gettext)
     if not households.empty:
-        points = maps._display_gdf(gpd.GeoDataFrame(households, geometry=households.geometry, crs="EPSG:4326"), datum)
+        points = maps._display_gdf(gpd.GeoDataFrame(households, geometry=households.geometry, crs=schema.WGS84), datum)
         for number, (_, row) in enumerate(points.iterrows(), start=1):
             hid = str(row[schema.ID])
             label = gettext("%(id)s（%(status)s）", id=hid, status=_status_label(row[schema.STATUS]))
             location = [row.geometry.y, row.geometry.x]
             if route is not None:
-                icon = folium.DivIcon(html=f'<span class="stop-number">{number}</span>', icon_size=(24, 24),
-                                      icon_anchor=(12, 12), class_name="stop-icon")  # fmt: skip
-                folium.Marker(
-                    location, icon=icon, tooltip=gettext("第 %(number)d 站：%(label)s", number=number, label=label)
-                ).add_to(m)
+                icon = maps.map_label_icon(number, css="stop-number", icon_size=(24, 24), icon_anchor=(12, 12),
+                                           class_name="stop-icon")  # fmt: skip
+                stop = gettext("第 %(number)d 站：%(label)s", number=number, label=label)
+                folium.Marker(location, icon=icon, tooltip=maps.map_tooltip(stop)).add_to(m)
                 continue
-            popup = html.escape(label)
-            if detail_url is not None:
-                link_text = html.escape(gettext("查看详情"))
-                popup += f'<br><a href="{html.escape(detail_url(hid))}">{link_text}</a>'
+            link = (detail_url(hid), gettext("查看详情")) if detail_url is not None else None
             folium.CircleMarker(
                 location, radius=6, color=STATUS_COLOURS.get(row[schema.STATUS], "#333"), fill=True, fill_opacity=0.8,
-                tooltip=label, popup=folium.Popup(popup, max_width=240),
+                tooltip=maps.map_tooltip(label), popup=maps.map_popup(label, link=link),
             ).add_to(m)  # fmt: skip
         if route is not None and start is not None:
-            origin = maps._display_gdf(start.to_crs("EPSG:4326"), datum).geometry.iloc[0]
-            start_label = html.escape(gettext("起"))
-            start_html = f'<span class="stop-number stop-start">{start_label}</span>'
-            folium.Marker([origin.y, origin.x], tooltip=gettext("出发点"), icon=folium.DivIcon(
-                html=start_html, icon_size=(24, 24), icon_anchor=(12, 12),
-                class_name="stop-icon")).add_to(m)  # fmt: skip
+            origin = maps._display_gdf(start.to_crs(schema.WGS84), datum).geometry.iloc[0]
+            start_icon = maps.map_label_icon(gettext("起"), css="stop-number stop-start", icon_size=(24, 24),
+                                             icon_anchor=(12, 12), class_name="stop-icon")  # fmt: skip
+            folium.Marker([origin.y, origin.x], tooltip=maps.map_tooltip(gettext("出发点")),
+                          icon=start_icon).add_to(m)  # fmt: skip
             line = [[origin.y, origin.x], *([p.y, p.x] for p in points.geometry)]
             folium.PolyLine(line, color="#1f5f8c", weight=3, dash_array="6 4").add_to(m)
         pminx, pminy, pmaxx, pmaxy = points.total_bounds
@@ -413,6 +415,8 @@ def _household_page(
         ids=[household_id],
         reveal=reason is not None,
         reason=reason,
+        channel="web",
+        ip=request.remote_addr,
     )
     record = gdf.iloc[0].to_dict()
     district = get_district()
@@ -455,7 +459,15 @@ def _next_statuses(status: str) -> tuple[str, ...]:
 
 def _own_households() -> gpd.GeoDataFrame:
     """Return the caller's towns' households, personal fields masked."""
-    return read_households(get_store(), role=current_user.role, user=current_user.name, towns=tuple(current_user.towns))
+    return read_households(
+        get_store(),
+        role=current_user.role,
+        user=current_user.name,
+        towns=tuple(current_user.towns),
+        purpose=f"{request.method} {request.path}",
+        channel="web",
+        ip=request.remote_addr,
+    )
 
 
 def _rows(households: pd.DataFrame, villages: dict[str, str]) -> list[dict[str, Any]]:
@@ -500,12 +512,11 @@ def _progress(district: District) -> dict[str, Any]:
 
 def _town_seat(district: District, town_code: str) -> gpd.GeoDataFrame:
     town = district.towns[district.towns[schema.TOWN_CODE].astype(str) == town_code].iloc[0]
-    return gpd.GeoDataFrame(geometry=gpd.points_from_xy([town["seat_lon"]], [town["seat_lat"]]), crs="EPSG:4326")
+    return gpd.GeoDataFrame(geometry=gpd.points_from_xy([town["seat_lon"]], [town["seat_lat"]]), crs=schema.WGS84)
 
 
 def _own_town_names(district: District) -> dict[str, str]:
-    towns = district.towns
-    names = dict(zip(towns[schema.TOWN_CODE].astype(str), towns["name"], strict=True))
+    names = district.town_names()
     return {code: names.get(code, code) for code in current_user.towns}
 
 

@@ -10,8 +10,8 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from layers.demo import load_demo_layers
 from layers.district import load_district
-from layers.synthetic import generate_reference_data
-from layers.synthetic_layers import generate_district_demo
+from synthetic.layers import generate_district_demo
+from synthetic.reference import generate_reference_data
 from webmap import create_app
 from webmap.cli_analyses import (
     coverage_command,
@@ -24,6 +24,7 @@ from webmap.cli_geo import datum_group, roads_group
 from webmap.cli_layers import export_command, history_command, import_command
 from webmap.cli_siting import site_command
 from webmap.runs import warm_app_placer
+from webmap.security import secret_key_problem
 from webmap.store import get_district, get_store
 
 
@@ -61,9 +62,15 @@ def load_demo_command(if_empty: bool) -> None:
 @click.option("--threads", default=8, show_default=True, help="Worker threads of the WSGI server.")
 @with_appcontext
 def serve_command(host: str, port: int, threads: int) -> None:
-    """Serve the app with a production WSGI server (waitress), loading the demo data if the store is empty."""
+    """Serve the app with a production WSGI server (waitress), loading the demo data if the store is empty.
+
+    Refuses to start with the development ``SECRET_KEY`` ``dev`` or a short one (see README).
+    """
     import waitress
 
+    problem = secret_key_problem(current_app.config["SECRET_KEY"])
+    if problem:
+        raise click.ClickException(problem)
     _load_demo_if_empty()
     warm_app_placer(current_app._get_current_object())  # routing pages find the network prepared
     click.echo(f"Serving {get_district().name} on http://{host}:{port}/  (Ctrl+C to stop)")

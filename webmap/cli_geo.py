@@ -46,6 +46,6 @@ def roads_download_command(boundary: str, out_path: str) -> None:
     """Download OpenStreetMap roads inside a boundary (needs the internet; never used by default)."""
     from geo.network import download_osm  # imports osmnx: only when needed
 
-    outline = gpd.read_file(boundary).to_crs("EPSG:4326").union_all()
+    outline = gpd.read_file(boundary).to_crs(schema.WGS84).union_all()
     path = download_osm(outline, out_path)
     click.echo(f"Wrote {path}; use it with --roads or as `roads` in district.toml.")

@@ -27,7 +27,12 @@ _DATUM = click.Choice(schema.DATUMS)
 @with_appcontext
 def import_command(layer: str, path: str, datum: str | None, dry_run: bool, user: str) -> None:
     """Import a CSV, XLSX, GeoJSON, GeoPackage or Shapefile into LAYER: all rows or none."""
-    outcome = import_layer(get_store(), layer, path, district=get_district(), user=user, datum=datum, dry_run=dry_run)
+    try:
+        outcome = import_layer(
+            get_store(), layer, path, district=get_district(), user=user, datum=datum, dry_run=dry_run
+        )
+    except (ValueError, OSError) as error:  # unreadable, damaged or over-limit file: the message says which
+        raise click.ClickException(str(error)) from None
     validation = outcome.validation
     if not outcome.ok:
         click.echo(validation.report(), err=True)

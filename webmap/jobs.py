@@ -3,8 +3,7 @@
 Submitting stores a queued job (``layers.jobs``) and hands its id to the app's worker, a
 ``ThreadPoolExecutor(max_workers=1)`` started on first use, so no extra service is needed. A job
 function takes only the job (read from the store by id) and writes its stage, percentage, result or
-error back to the store; the pages read the store, never the thread. With ``JOBS_WORKER = "external"``
-the app only queues jobs and a separate process runs them with ``run_next_job`` (same functions).
+error back to the store; the pages read the store, never the thread.
 
 The embedded worker assumes one app process (``accessplan serve`` runs one waitress process with
 threads): when it starts, jobs left unfinished by an earlier process are marked failed.
@@ -85,9 +84,8 @@ class _Worker:
 
 
 def init_app(app: Flask, functions: dict[str, JobFunction]) -> None:
-    """Set the job defaults (``JOBS_DIR``, ``JOBS_WORKER``) and the job functions by kind."""
+    """Set the job default (``JOBS_DIR``) and the job functions by kind."""
     app.config.setdefault("JOBS_DIR", str(Path(app.instance_path) / "jobs"))
-    app.config.setdefault("JOBS_WORKER", "embedded")
     app.extensions[_EXTENSION] = _Worker(functions=dict(functions), started_at=datetime.now(UTC))
 
 
@@ -102,7 +100,7 @@ def job_dir(job_id: str) -> Path:
 
 
 def submit_job(kind: str, parameters: dict[str, Any], *, user: str) -> str:
-    """Store a queued job and hand it to the embedded worker (unless the worker is external); return its id.
+    """Store a queued job and hand it to the embedded worker; return its id.
 
     Raises
     ------
@@ -114,11 +112,10 @@ def submit_job(kind: str, parameters: dict[str, Any], *, user: str) -> str:
         msg = f"No job function for kind {kind!r}; known: {sorted(worker.functions)!r}."
         raise KeyError(msg)
     job_id = jobs.create_job(get_store(), kind, parameters=parameters, created_by=user)
-    if current_app.config["JOBS_WORKER"] == "embedded":
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-        with worker.lock:
-            executor = _executor(app, worker)
-            worker.futures[job_id] = executor.submit(_run_in_app, app, job_id)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    with worker.lock:
+        executor = _executor(app, worker)
+        worker.futures[job_id] = executor.submit(_run_in_app, app, job_id)
     return job_id
 
 
@@ -144,25 +141,13 @@ def run_job(job_id: str) -> None:
     Any exception becomes the job's error message (people see it on the job's page); the traceback
     goes to the log only. Returns without running anything if the job is no longer queued.
     """
-    job = jobs.claim_job(get_store(), job_id)
+    store = get_store()
+    job = jobs.claim_job(store, job_id)
     if job is None:
         logger.info("Job %s was not queued any more; skipped", job_id)
         return
-    _run_claimed(job)
-
-
-def run_next_job() -> str | None:
-    """Run the oldest queued job, if any, and return its id (the loop body of a separate worker process)."""
-    job = jobs.claim_job(get_store())
-    if job is None:
-        return None
-    _run_claimed(job)
-    return job.id
-
-
-def _run_claimed(job: Job) -> None:
     worker: _Worker = current_app.extensions[_EXTENSION]
-    store, out_dir = get_store(), job_dir(job.id)
+    out_dir = job_dir(job.id)
     try:
         function = worker.functions[job.kind]
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import bz2
-import html
 import json
 import logging
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -89,6 +89,150 @@ _BOUNDARY_STYLE = MappingProxyType(
     {"color": "#2d3a4a", "weight": 3, "fill": True, "fillColor": "#ffffff", "fillOpacity": 0.85}
 )
 _TOWN_AREA_STYLE = MappingProxyType({"color": "#6b7785", "weight": 1, "dashArray": "4 4", "fill": False})
+
+#: Characters written as HTML character references by ``map_text``: those that mean something in HTML
+#: (``&<>"'``), in a JavaScript string or template literal (backtick, ``$``, backslash) or to Jinja (braces:
+#: branca compiles every rendered map piece as a Jinja template and renders it a second time).
+_MAP_TEXT_REFERENCES = str.maketrans(
+    {
+        "&": "&amp;",
+        "<": "&lt;",
+        ">": "&gt;",
+        '"': "&quot;",
+        "'": "&#39;",
+        "`": "&#96;",
+        "$": "&#36;",
+        "\\": "&#92;",
+        "{": "&#123;",
+        "}": "&#125;",
+    }
+)
+#: A brace that would open a Jinja tag, comment or expression inside a JSON string (see ``script_json``).
+_JINJA_OPENING = re.compile(r"\{(?=[{%#])")
+#: Characters ``script_json`` writes as JSON escapes.
+_SCRIPT_JSON_ESCAPES = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("`", "\\u0060"), ("$", "\\u0024"))
+
+
+def map_text(value: object) -> str:
+    """Return ``value`` as text that is inert wherever a map puts it: HTML, a JavaScript literal, Jinja.
+
+    Every tooltip, popup, label and attribution of our folium maps is built from this (through
+    ``map_tooltip``, ``map_popup``, ``map_label_icon`` and ``labelled_geojson``): folium writes such text
+    unescaped into a JavaScript template literal of the page's nonced script, Leaflet then parses it as
+    HTML, and branca renders the script as a Jinja template once more. HTML-escaping alone leaves a
+    backtick, ``${`` and ``{{`` working; here every character that means something in any of the three
+    is written as an HTML character reference, which only the final HTML parse turns back into the
+    character, so the text is shown exactly as recorded.
+
+    Parameters
+    ----------
+    value
+        Any value (``str()`` is taken): a name, an id, a label.
+
+    Returns
+    -------
+    str
+        Markup holding no ``<``, ``>``, quote, backtick, ``$``, backslash or brace.
+    """
+    return str(value).translate(_MAP_TEXT_REFERENCES)
+
+
+def map_tooltip(text: object, **options: Any) -> folium.Tooltip:
+    """Return a folium tooltip showing ``text`` as plain text (see ``map_text``); ``options`` go to Leaflet."""
+    return folium.Tooltip(map_text(text), **options)
+
+
+def map_popup(text: object, *, link: tuple[str, str] | None = None, max_width: int = 240) -> folium.Popup:
+    """Return a folium popup showing ``text`` as plain text, then optionally a link.
+
+    Parameters
+    ----------
+    text
+        The popup's text (see ``map_text``).
+    link
+        ``(url, link text)``, shown on a line of its own; both are made inert like ``text``.
+    max_width
+        Largest width in pixels.
+    """
+    markup = map_text(text)
+    if link is not None:
+        url, label = link
+        markup += f'<br><a href="{map_text(url)}">{map_text(label)}</a>'
+    return folium.Popup(markup, max_width=max_width)
+
+
+def map_label_icon(
+    text: object,
+    *,
+    css: str,
+    icon_size: tuple[int, int],
+    icon_anchor: tuple[int, int],
+    class_name: str,
+    dot: bool = False,
+) -> folium.DivIcon:
+    """Return a DivIcon that shows ``text`` (plain text, see ``map_text``) in a ``<span class=css>``.
+
+    ``css`` and ``class_name`` are our own class names, never data; ``dot`` puts a ``town-dot`` span first.
+    """
+    inner = '<span class="town-dot"></span>' if dot else ""
+    return folium.DivIcon(
+        html=f'<span class="{css}">{inner}{map_text(text)}</span>',
+        icon_size=icon_size,
+        icon_anchor=icon_anchor,
+        class_name=class_name,
+    )
+
+
+def geojson_dict(gdf: gpd.GeoDataFrame) -> dict[str, Any]:
+    """Return ``gdf`` (any CRS) as a GeoJSON dict in EPSG:4326 whose text properties are made inert (``map_text``).
+
+    Every GeoJSON a map draws goes through here: its properties are written into the page's script.
+    """
+    collection = json.loads(gdf.to_crs("EPSG:4326").to_json(drop_id=True))
+    for feature in collection["features"]:
+        properties = feature.get("properties") or {}
+        feature["properties"] = {k: map_text(v) if isinstance(v, str) else v for k, v in properties.items()}
+    return collection
+
+
+def labelled_geojson(
+    gdf: gpd.GeoDataFrame, labels: Iterable[object], *, name: str, style_function: Callable[[dict], dict]
+) -> folium.GeoJson:
+    """Return a GeoJSON layer of ``gdf`` whose features show ``labels`` (plain text) as their tooltips.
+
+    Parameters
+    ----------
+    gdf
+        The features; numeric columns stay as they are (``style_function`` may read them).
+    labels
+        One tooltip text per row of ``gdf``.
+    name
+        Name in the layer control (made inert too).
+    style_function
+        Leaflet path style of a feature (folium's ``style_function``).
+    """
+    data = gdf.assign(label=[str(label) for label in labels])
+    return folium.GeoJson(
+        geojson_dict(data),
+        name=map_text(name),
+        style_function=style_function,
+        tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False),
+    )
+
+
+def script_json(value: object) -> str:
+    """Return ``value`` as compact UTF-8 JSON that can stand inside a ``<script>`` folium renders.
+
+    ``<``, ``>``, ``&``, backtick and ``$`` are written as JSON ``u`` escapes (no ``</script>``, and as with
+    ``map_text`` no character from the data that means something in HTML or a template literal), and so is
+    each ``{`` that would open a Jinja tag (``{{``, ``{%``, ``{#``; branca renders the script as a Jinja
+    template). Outside a JSON string a ``{`` is always followed by ``"`` or ``}``, and a backtick or ``$``
+    never stands, so every character replaced is inside a string.
+    """
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    for char, escape in _SCRIPT_JSON_ESCAPES:
+        text = text.replace(char, escape)
+    return _JINJA_OPENING.sub(r"\\u007b", text)
 
 
 @dataclass(frozen=True)
@@ -260,7 +404,7 @@ def public_map(
     for tile in tiles:
         folium.TileLayer(
             tiles=tile.url,
-            attr=html.escape(tile.attribution),
+            attr=map_text(tile.attribution),
             name=tile.name,
             overlay=False,
             control=False,
@@ -270,11 +414,11 @@ def public_map(
     # Without tiles the district is a white sheet on grey; with tiles only its outline is drawn.
     boundary_style = {**_BOUNDARY_STYLE, "fill": not tiles}
     folium.GeoJson(
-        _geo_dict(boundary),
+        geojson_dict(boundary),
         name=_("区界"),
         style_function=lambda _f: boundary_style,
         interactive=False,
-        attribution=html.escape(_("区界：天地图")),
+        attribution=map_text(_("区界：天地图")),
     ).add_to(m)
     _add_town_areas(m, district, datum, _)  # over the boundary's white fill
     if roads is not None:
@@ -399,7 +543,7 @@ class _Attribution(MacroElement):
         super().__init__()
         self._name = "Attribution"
         self.prefix = prefix
-        self.text = html.escape(text)
+        self.text = map_text(text)
 
 
 class _MapText(MacroElement):
@@ -443,7 +587,7 @@ class _MapText(MacroElement):
 
 def _add_town_areas(m: folium.Map, district: District, datum: DisplayDatum, translate: Callable[[str], str]) -> None:
     folium.GeoJson(
-        _geo_dict(_display_gdf(district.town_areas[[schema.TOWN_CODE, "geometry"]], datum)),
+        geojson_dict(_display_gdf(district.town_areas[[schema.TOWN_CODE, "geometry"]], datum)),
         name=translate("镇街范围（近似）"),
         style_function=lambda _f: dict(_TOWN_AREA_STYLE),
         interactive=False,
@@ -472,12 +616,8 @@ def _add_town_labels(
     for row, lon, lat in zip(towns.to_dict("records"), lons, lats, strict=True):
         approximate = str(row["seat_approximate"]).lower() == "true"
         css = "town-seat town-seat-approx" if approximate else "town-seat"
-        label = html.escape(str(row[name_column]))
-        icon = folium.DivIcon(
-            html=f'<span class="{css}"><span class="town-dot"></span>{label}</span>',
-            icon_size=(96, 18),
-            icon_anchor=(5, 9),
-            class_name="town-label",
+        icon = map_label_icon(
+            row[name_column], css=css, icon_size=(96, 18), icon_anchor=(5, 9), class_name="town-label", dot=True
         )
         folium.Marker([lat, lon], icon=icon, interactive=False, keyboard=False).add_to(group)
     group.add_to(m)
@@ -601,13 +741,7 @@ class FacilityLayer(Layer):
         self.layer = layer
         self.facilities = facilities
         self.link_text = link_text
-        # UTF-8 JSON (half the size of \\u escapes), safe inside <script>: no "<", ">" or "&" left.
-        self.facilities_json = (
-            json.dumps(facilities, ensure_ascii=False, separators=(",", ":"))
-            .replace("<", "\\u003c")
-            .replace(">", "\\u003e")
-            .replace("&", "\\u0026")
-        )
+        self.facilities_json = script_json(facilities)
 
 
 def _display_xy(lon: np.ndarray, lat: np.ndarray, datum: DisplayDatum) -> tuple[np.ndarray, np.ndarray]:
@@ -639,10 +773,6 @@ def _display_geojson(collection: Mapping[str, Any], datum: DisplayDatum) -> dict
         moved = shapely.transform(geometry, lambda xy: np.column_stack(_display_xy(xy[:, 0], xy[:, 1], datum)))
         features.append({**feature, "geometry": shapely.geometry.mapping(moved)})
     return {**collection, "features": features}
-
-
-def _geo_dict(gdf: gpd.GeoDataFrame) -> dict[str, Any]:
-    return json.loads(gdf.to_crs("EPSG:4326").to_json(drop_id=True))
 
 
 def _road_feature(highway: str, ways: list[LineString], tolerance_deg: float) -> dict[str, Any]:

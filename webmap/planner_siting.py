@@ -8,8 +8,6 @@ calls as ``accessplan service-areas`` and ``accessplan site``; the glue they sha
 
 from __future__ import annotations
 
-import html
-import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -177,12 +175,12 @@ def _points_in_areas(result: Any, facilities: gpd.GeoDataFrame, demand: gpd.GeoD
     import geopandas as gpd
     import pandas as pd
 
-    wgs = demand.to_crs("EPSG:4326")
+    wgs = demand.to_crs(schema.WGS84)
     keep = [c for c in (schema.TOWN_CODE, schema.VILLAGE_CODE) if c in wgs.columns]
     points = gpd.GeoDataFrame(
         {"demand_id": wgs[schema.ID].astype(str).to_numpy(), **{c: wgs[c].astype(str).to_numpy() for c in keep}},
         geometry=wgs.geometry.to_numpy(),
-        crs="EPSG:4326",
+        crs=schema.WGS84,
     )
     columns = []
     for row in result.dissolved.itertuples():
@@ -270,20 +268,19 @@ def service_areas_map(district: District, areas: gpd.GeoDataFrame, facilities: g
     names = dict(zip(facilities[schema.ID].astype(str), facilities[schema.NAME].fillna(""), strict=True))
     for i, label in reversed(list(enumerate(labels))):
         rows = areas[(areas["threshold"] == label) & ~areas.geometry.is_empty].copy()
-        rows["label"] = [f"{names.get(str(f), '')} ({f}) · {label}" for f in rows["facility_id"]]
         rows["geometry"] = rows.geometry.simplify(0.00005)
         colour = _AREA_COLOURS[min(i, len(_AREA_COLOURS) - 1)]
-        folium.GeoJson(
-            json.loads(rows[["label", "geometry"]].to_json(drop_id=True)),
+        maps.labelled_geojson(
+            rows[["geometry"]],
+            [f"{names.get(str(f), '')} ({f}) · {label}" for f in rows["facility_id"]],
             name=_("服务范围 %(threshold)s（%(n)s 处设施）", threshold=label, n=len(rows)),
             style_function=lambda _f, c=colour: {"color": c, "weight": 1, "fillColor": c, "fillOpacity": 0.25},
-            tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False),
         ).add_to(m)
     group = folium.FeatureGroup(name=_("设施（%(n)s）", n=len(facilities)))
     for row in facilities.itertuples():
         folium.CircleMarker([row.geometry.y, row.geometry.x], radius=6, color="#7a3e00", weight=2, fill=True,
                             fill_color="#f28c28", fill_opacity=0.95,
-                            tooltip=html.escape(f"{row.name or ''} ({row.id})")).add_to(group)  # fmt: skip
+                            tooltip=maps.map_tooltip(f"{row.name or ''} ({row.id})")).add_to(group)  # fmt: skip
     group.add_to(m)
     return _finish_map(m, district, static_url)
 
@@ -366,7 +363,7 @@ def run_siting_job(job: Job, progress: jobs.JobProgress, out_dir: Path) -> jobs.
         options["p"] = p["p"] if p["p"] is not None else p["per_town"] * len(district.towns)
     progress.stage(N_("计算网络成本并求解"))
     model = model_from_network(p["model"], placer, demand, sites, profile=p["profile"], cutoff=p["threshold"],
-                               weight_column="population" if p["demand"] == "village" else None,
+                               weight_column=schema.POPULATION if p["demand"] == "village" else None,
                                progress=lambda text, fraction: progress(_SOLVER_STAGES.get(text, text), fraction),
                                **options)  # fmt: skip
     result = model.solve(method=p["method"], time_limit_s=p["time_limit"])
@@ -385,7 +382,7 @@ def run_siting_job(job: Job, progress: jobs.JobProgress, out_dir: Path) -> jobs.
     chosen = table[table["selected"]].astype({"current": bool})
     path = out_dir / f"{_SITING_FILE}.gpkg"
     write_features(chosen, path, layer_name="sites")
-    write_features(assignment.to_crs("EPSG:4326"), path, layer_name="assignment", append=True)
+    write_features(assignment.to_crs(schema.WGS84), path, layer_name="assignment", append=True)
     write_features(table.astype({"current": bool}), path, layer_name="candidates", append=True)
     write_features(chosen, out_dir / f"{_SITING_FILE}.geojson", layer_name="sites")
     plain_sites = pd.DataFrame(chosen.drop(columns="geometry"))
@@ -500,7 +497,7 @@ def siting_map(district: District, sites: gpd.GeoDataFrame, assignment: gpd.GeoD
         group = folium.FeatureGroup(name=counted(name, int(mask.sum())))
         for row in assignment[mask].itertuples():
             folium.CircleMarker([row.geometry.y, row.geometry.x], radius=3, color=colour, weight=1, fill=True,
-                                fill_opacity=0.8, tooltip=html.escape(str(row.demand_id))).add_to(group)  # fmt: skip
+                                fill_opacity=0.8, tooltip=maps.map_tooltip(row.demand_id)).add_to(group)  # fmt: skip
         group.add_to(m)
     counts = assignment["site_id"].value_counts()
     for new, name, fill in ((False, _("保留的现有站点"), "#0b4f9c"), (True, _("新选站点"), "#f28c28")):
@@ -511,7 +508,7 @@ def siting_map(district: District, sites: gpd.GeoDataFrame, assignment: gpd.GeoD
                       n=int(counts.get(str(row.id), 0)))  # fmt: skip
             folium.CircleMarker([row.geometry.y, row.geometry.x], radius=8, color="#1f2933", weight=2,
                                 fill=True, fill_color=fill, fill_opacity=0.95,
-                                tooltip=html.escape(label)).add_to(group)  # fmt: skip
+                                tooltip=maps.map_tooltip(label)).add_to(group)  # fmt: skip
         group.add_to(m)
     return _finish_map(m, district, static_url)
 

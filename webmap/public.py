@@ -258,7 +258,7 @@ def index() -> str:
     language = current_language()
     return render_template(
         "public/index.html",
-        district_name=_district_name(district, language),
+        district_name=district.display_name(language),
         map_parts=nonced_map_parts(_map_parts(district, layers, roads, language)),
         legend=[(layer, gettext(maps.LAYER_LABELS[layer]), len(gdf)) for layer, gdf in layers.items()],
         roads_shown=roads is not None,
@@ -279,7 +279,7 @@ def facility_list() -> str:
     language = current_language()
     return render_template(
         "public/list.html",
-        district_name=_district_name(district, language),
+        district_name=district.display_name(language),
         **_list_context(district, facility_filter, layers, language),
     )
 
@@ -297,12 +297,12 @@ def facility(layer: str, facility_id: str) -> str:
         abort(404, f"Facility {facility_id!r} not found.")
     district = get_district()
     language = current_language()
-    towns = _town_names(district, language)
+    towns = district.town_names(language)
     status = record[schema.STATUS]
     survey = layer == schema.ACCESSIBLE_TOILET
     return render_template(
         "public/facility.html",
-        district_name=_district_name(district, language),
+        district_name=district.display_name(language),
         layer=layer,
         record=record,
         type_label=gettext(maps.LAYER_LABELS[layer]),
@@ -326,8 +326,8 @@ def _map_parts(
 ) -> maps.MapParts:
     """Build and render the map, or reuse a rendering of the same rows, versions, language and tiles.
 
-    folium compiles every rendered piece as a Jinja template, which makes a map render cost a few
-    hundred milliseconds; the same filter on unchanged data gives the same page, so the last
+    folium compiles every rendered piece as a Jinja template, which makes a map render slow next to
+    the rest of the page; the same filter on unchanged data gives the same page, so the last
     ``_MAP_CACHE_SIZE`` renderings are kept (any edit bumps a row's version and misses the cache).
     """
     config = current_app.config
@@ -381,7 +381,7 @@ def _list_context(
     district: District, facility_filter: FacilityFilter, layers: dict[str, gpd.GeoDataFrame], language: str
 ) -> dict[str, Any]:
     """Template values shared by the map and the list: the filter form and the rows."""
-    towns = _town_names(district, language)
+    towns = district.town_names(language)
     return {
         "filter": facility_filter,
         "filter_args": facility_filter.query_args(),
@@ -444,7 +444,7 @@ def _household_counts(district: District, language: str) -> list[dict[str, Any]]
     counts = _cached_household_counts()
     by_town = {str(r[schema.TOWN_CODE]): r for r in counts.to_dict("records")}
     rows = []
-    for code, name in _town_names(district, language).items():
+    for code, name in district.town_names(language).items():
         found = by_town.get(code)
         if found is None:
             rows.append({"town": name, "count": 0, "suppressed": False})
@@ -491,15 +491,6 @@ def _present(value: Any) -> Any:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
         return None
     return value
-
-
-def _town_names(district: District, language: str) -> dict[str, str]:
-    column = "name_en" if language == "en" else "name"
-    return dict(zip(district.towns[schema.TOWN_CODE].astype(str), district.towns[column].astype(str), strict=True))
-
-
-def _district_name(district: District, language: str) -> str:
-    return district.name_en if language == "en" else district.name
 
 
 def _detail_url(layer: str, facility_id: str) -> str:

@@ -223,7 +223,7 @@ def siting_candidates(
         msg = f"`--candidate-radius` is a distance such as 2km; got {radius!r}."
         raise ValueError(msg)
     return candidates_near_seats(placer.net, district.towns, radius_m=parsed.value, per_town_max=per_town or None,
-                                 crs="EPSG:4326")  # fmt: skip
+                                 crs=schema.WGS84)  # fmt: skip
 
 
 def site_pool(layer_name: str, layer: gpd.GeoDataFrame, candidates: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, list]:
@@ -248,14 +248,14 @@ def site_pool(layer_name: str, layer: gpd.GeoDataFrame, candidates: gpd.GeoDataF
     for c in columns:
         if c not in cands.columns:
             cands[c] = None
-    pool = pd.concat([facilities[columns], cands[columns].to_crs(facilities.crs or "EPSG:4326")], ignore_index=True)
+    pool = pd.concat([facilities[columns], cands[columns].to_crs(facilities.crs or schema.WGS84)], ignore_index=True)
     pool[schema.ID] = pool[schema.ID].astype(str)
     repeated = pool.loc[pool[schema.ID].duplicated(), schema.ID].unique().tolist()
     if repeated:
         msg = f"Candidate ids repeat ids of the {layer_name} layer or each other: {repeated[:5]!r}; rename them."
         raise ValueError(msg)
     pool[schema.TOWN_CODE] = pool[schema.TOWN_CODE].astype(str)
-    pool = gpd.GeoDataFrame(pool, geometry="geometry", crs=facilities.crs or "EPSG:4326")
+    pool = gpd.GeoDataFrame(pool, geometry="geometry", crs=facilities.crs or schema.WGS84)
     current = pool.loc[pool["current"].astype(bool), schema.ID].tolist()
     return pool, current
 
@@ -270,7 +270,7 @@ def siting_tables(
     """
     chosen = set(result.selected)
     kept = set(kept or ())
-    wgs = sites.to_crs("EPSG:4326").geometry
+    wgs = sites.to_crs(schema.WGS84).geometry
     table = sites.assign(
         selected=sites[schema.ID].isin(chosen),
         new=sites[schema.ID].isin(chosen - kept) & ~sites["current"].astype(bool),

@@ -14,13 +14,17 @@ import logging
 import re
 import secrets
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from flask import current_app, g, jsonify, render_template, request
+from flask_babel import gettext
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from layers.crypto import write_private_file
 
 if TYPE_CHECKING:
     from flask import Flask, Response
@@ -31,11 +35,19 @@ logger = logging.getLogger(__name__)
 
 #: Settings with their defaults (the instance config.py may change them).
 DEFAULTS = {
-    "LOGIN_MAX_FAILURES": 5,  # failed logins per user name and IP address within the window
+    "LOGIN_MAX_FAILURES": 5,  # failed logins of one account (any address) before it is locked
     "LOGIN_MAX_FAILURES_PER_IP": 30,  # failed logins per IP address (any name) within the window
-    "LOGIN_WINDOW_S": 15 * 60,
+    "LOGIN_WINDOW_S": 15 * 60,  # the address window and an account's first lock (doubled per further failure)
+    "LOGIN_MAX_LOCK_S": 4 * 3600,  # the longest lock of an account
+    "SESSION_IDLE_S": 30 * 60,  # a session unused this long ends
+    "SESSION_MAX_S": 12 * 3600,  # a session ends this long after sign-in, used or not
     "WTF_CSRF_TIME_LIMIT": 8 * 3600,  # a form stays valid for a working day
+    "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,  # larger request bodies are refused (413) before they are read
 }
+#: The file in the instance folder holding the generated ``SECRET_KEY`` (when none is configured).
+SECRET_KEY_FILE = "secret.key"
+#: The shortest ``SECRET_KEY`` `accessplan serve` accepts.
+MIN_SECRET_KEY_LENGTH = 32
 
 _TIANDITU_TILES = "https://t{s}.tianditu.gov.cn/"  # the hosts of webmap.maps.tianditu_tiles
 _SCRIPT_OPEN = re.compile(r"<script(?![^>]*\bnonce=)(?=[\s>])", re.IGNORECASE)
@@ -45,13 +57,48 @@ def init_app(app: Flask) -> None:
     """Add CSRF protection, the security headers, the ``csp_nonce()`` template function and JSON errors."""
     for key, value in DEFAULTS.items():
         app.config.setdefault(key, value)
-    if app.config["SECRET_KEY"] == "dev" and not (app.testing or app.debug):
-        logger.warning("SECRET_KEY is the development default: set it in %s/config.py", app.instance_path)
+    if not app.config.get("SECRET_KEY"):  # tests get a key of their own; no file in the source tree
+        path = Path(app.instance_path) / SECRET_KEY_FILE
+        app.config["SECRET_KEY"] = secrets.token_hex(32) if app.testing else instance_secret_key(path)
+    problem = secret_key_problem(app.config["SECRET_KEY"])
+    if problem and not (app.testing or app.debug):
+        logger.warning("%s", problem)
     CSRFProtect(app)
     app.jinja_env.globals["csp_nonce"] = csp_nonce
     app.after_request(_add_security_headers)
     app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(RequestEntityTooLarge, _too_large)
     app.register_error_handler(HTTPException, _http_error)
+
+
+def instance_secret_key(path: Path) -> str:
+    """Return the session signing key kept in ``path``, made there (random, mode 0600) on first use."""
+    if not path.exists():
+        try:
+            write_private_file(path, secrets.token_hex(32).encode("ascii"))
+            logger.info("Generated a new SECRET_KEY in %s (mode 0600)", path)
+        except FileExistsError:  # another process made it first
+            pass
+    return path.read_text(encoding="ascii").strip()
+
+
+def secret_key_problem(key: str | bytes) -> str | None:
+    """Return why ``key`` must not sign sessions on a production server (one line), or None if it may.
+
+    The development key ``dev`` and any key shorter than ``MIN_SECRET_KEY_LENGTH`` characters are
+    refused: whoever guesses the key can sign a session cookie for any account.
+    """
+    if key in ("dev", b"dev"):
+        reason = "is the development key 'dev'"
+    elif len(key) < MIN_SECRET_KEY_LENGTH:
+        reason = f"has {len(key)} characters, fewer than {MIN_SECRET_KEY_LENGTH}"
+    else:
+        return None
+    return (
+        f"SECRET_KEY {reason}: anyone could sign a session cookie. Remove it from instance/config.py and "
+        f"ACCESSPLAN_SECRET_KEY to use a generated one (instance/{SECRET_KEY_FILE}), or set a random key, "
+        "e.g. python -c 'import secrets; print(secrets.token_hex())'."
+    )
 
 
 def csp_nonce() -> str:
@@ -154,6 +201,15 @@ def _csrf_error(error: CSRFError) -> tuple[Response | str, int]:
     if is_api_request():
         return json_error(400, f"{message} JSON 请求请在 X-CSRFToken 请求头中提供令牌（见 /api/me）。")
     return render_template("auth/error.html", status=400, message=message), 400
+
+
+def _too_large(error: RequestEntityTooLarge) -> tuple[Response | str, int]:
+    limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+    logger.info("Refused a %s to %s: body of %s bytes", request.method, request.path, request.content_length)
+    message = gettext("请求太大：最多 %(mb)s MB。请上传更小的文件。", mb=f"{limit / 1024 / 1024:g}")
+    if is_api_request():
+        return json_error(413, message)
+    return render_template("auth/error.html", status=413, message=message), 413
 
 
 def _http_error(error: HTTPException) -> HTTPException | tuple[Response, int]:

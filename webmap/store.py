@@ -2,24 +2,38 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from flask import Flask, current_app
 
-from layers.crypto import FieldCipher, load_or_create_key
+from layers.crypto import BLIND_INDEX_KEY_ENV_VAR, BlindIndex, FieldCipher, load_or_create_key
 from layers.district import District, load_district
 from layers.store import Store
 
+#: Opening a store runs the migrations: threads of a fresh server must not open it at once.
+_OPENING = threading.Lock()
+
 
 def get_store() -> Store:
-    """Return the current app's store (one connection pool per app)."""
+    """Return the current app's store (one connection pool per app, opened by the first request)."""
     store = current_app.extensions.get("accessplan_store")
     if store is None:
-        key = current_app.config.get("ENCRYPTION_KEY") or load_or_create_key(
-            Path(current_app.instance_path) / "encryption.key"
-        )
-        store = Store(current_app.config["DATABASE_URL"], cipher=FieldCipher(key))
-        current_app.extensions["accessplan_store"] = store
+        with _OPENING:
+            store = current_app.extensions.get("accessplan_store")
+            if store is None:
+                instance = Path(current_app.instance_path)
+                key = current_app.config.get("ENCRYPTION_KEY") or load_or_create_key(instance / "encryption.key")
+                index_key = current_app.config.get("BLIND_INDEX_KEY") or load_or_create_key(
+                    instance / "blind_index.key", env_var=BLIND_INDEX_KEY_ENV_VAR
+                )
+                store = Store(
+                    current_app.config["DATABASE_URL"],
+                    cipher=FieldCipher(key),
+                    blind_index=BlindIndex(index_key),
+                    migration_url=current_app.config.get("MIGRATION_DATABASE_URL"),
+                )
+                current_app.extensions["accessplan_store"] = store
     return store
 
 

@@ -39,7 +39,7 @@ from analyses.coverage import compare_scenarios, covered_column, measure_coverag
 from analyses.inputs import GRID, load_points
 from analyses.targets import ToiletProgress, load_plan_tables, targets_report
 from layers import schema
-from layers.errors import NotFoundError, StaleVersionError, WorkflowError
+from layers.errors import FileLimitError, NotFoundError, StaleVersionError, WorkflowError
 from layers.importer import import_layer
 from layers.validate import validate_layer
 from webmap import maps
@@ -509,8 +509,9 @@ def _check_upload() -> str | tuple[str, int]:
     outcome = _run_import(path, datum, dry_run=True)
     if outcome is None or not outcome.ok:
         _discard_pending()
-    return _import_page(validation=outcome, token=token if outcome is not None and outcome.ok else None,
+    page = _import_page(validation=outcome, token=token if outcome is not None and outcome.ok else None,
                         datum=datum, file_name=upload.filename[:200])  # fmt: skip
+    return (page, 400) if outcome is None else page
 
 
 def _confirm_import() -> str | BaseResponse | tuple[str, int]:
@@ -550,9 +551,13 @@ def _run_import(path: Path, datum: str, *, dry_run: bool) -> Any:
             datum=datum or None,
             dry_run=dry_run,
         )
-    except (ValueError, OSError) as error:  # unreadable file: no table to validate
+    except FileLimitError as error:  # over a ReadLimits limit: refused before it was loaded
+        logger.info("Toilet spreadsheet over a limit from %s: %s", current_user.name, error)
+        session["toilet_import_error"] = gettext("文件超出导入上限，未导入任何数据：%(error)s", error=str(error))
+        return None
+    except (ValueError, OSError) as error:  # empty, damaged or unreadable file: no table to validate
         logger.info("Unreadable toilet spreadsheet from %s: %s", current_user.name, error)
-        session["toilet_import_error"] = str(error)
+        session["toilet_import_error"] = gettext("无法读取文件：%(error)s", error=str(error))
         return None
 
 
@@ -588,7 +593,7 @@ def _import_page(
         token=token,
         datum=datum,
         file_name=file_name,
-        error=error or (gettext("无法读取文件：%(error)s", error=read_error) if read_error else None),
+        error=error or read_error,
         datum_labels=_translated(DATUM_LABELS),
         max_mb=current_app.config["TOILET_IMPORT_MAX_BYTES"] / 1024 / 1024,
     )

@@ -16,7 +16,7 @@ from analyses.targets import (
     targets_report_from_store,
     window_status,
 )
-from layers.crypto import FieldCipher
+from layers.crypto import BlindIndex, FieldCipher
 from layers.demo import load_demo_layers
 from layers.district import load_district
 from layers.store import Store
@@ -376,7 +376,11 @@ def test_on_must_be_a_date(plan_tables):
 
 def test_demo_data_end_to_end_matches_plain_pandas_counts(tmp_path):
     district = load_district()
-    store = Store(f"sqlite:///{tmp_path / 's.sqlite'}", cipher=FieldCipher(Fernet.generate_key()))
+    store = Store(
+        f"sqlite:///{tmp_path / 's.sqlite'}",
+        cipher=FieldCipher(Fernet.generate_key()),
+        blind_index=BlindIndex(Fernet.generate_key()),
+    )
     load_demo_layers(store, district)
     on = date(2024, 6, 30)
     report = targets_report_from_store(store, district.plan_dir, district.towns, on=on)

@@ -6,7 +6,7 @@ from cryptography.fernet import Fernet
 
 from geo.datums import convert
 from layers import schema
-from layers.crypto import FieldCipher
+from layers.crypto import BlindIndex, FieldCipher
 from layers.demo import DEMO_LAYERS, load_demo_layers
 from layers.district import load_district
 from layers.importer import import_layer
@@ -17,7 +17,8 @@ from layers.store import ImportCounts, Store
 def loaded(tmp_path_factory):
     district = load_district()
     store = Store(
-        f"sqlite:///{tmp_path_factory.mktemp('demo') / 's.sqlite'}", cipher=FieldCipher(Fernet.generate_key())
+        f"sqlite:///{tmp_path_factory.mktemp('demo') / 's.sqlite'}", cipher=FieldCipher(Fernet.generate_key()),
+        blind_index=BlindIndex(Fernet.generate_key()),
     )
     counts = load_demo_layers(store, district)
     yield district, store, counts

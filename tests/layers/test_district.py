@@ -66,3 +66,32 @@ def test_a_district_toml_missing_keys_is_refused(tmp_path):
     (tmp_path / "district.toml").write_text('code = "1"\n', encoding="utf-8")
     with pytest.raises(DistrictDataError, match="lacks the key"):
         load_district(tmp_path)
+
+
+def _two_town_district(tmp_path):
+    (tmp_path / "district.toml").write_text(
+        'code = "9"\nname = "甲区"\nname_en = "Jia District"\nprojected_crs = "EPSG:32648"\n'
+        '[files]\ntowns = "towns.csv"\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "towns.csv").write_text(
+        "code,name,name_en,kind,seat_lon,seat_lat\n"
+        "900000001,甲街道,Jia Subdistrict,subdistrict,106.1,29.5\n"
+        "900000100,乙镇,Yi Town,town,106.2,29.6\n",
+        encoding="utf-8",
+    )
+    return load_district(tmp_path)
+
+
+def test_town_and_district_names_come_in_either_language(tmp_path):
+    district = _two_town_district(tmp_path)
+    assert district.town_names() == {"900000001": "甲街道", "900000100": "乙镇"}
+    assert district.town_names("zh") == district.town_names()
+    assert district.town_names("en") == {"900000001": "Jia Subdistrict", "900000100": "Yi Town"}
+    assert (district.display_name(), district.display_name("en")) == ("甲区", "Jia District")
+
+
+def test_bishan_town_names_by_language(district):
+    assert district.town_names()["500120100"] == "八塘镇"
+    assert district.town_names("en")["500120001"] == "Bicheng Subdistrict"
+    assert district.display_name("en") != district.display_name("zh") == "璧山区"

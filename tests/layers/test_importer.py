@@ -13,6 +13,7 @@ import multiprocessing as mp
 import queue
 import re
 import threading
+import tracemalloc
 from pathlib import Path
 
 import pandas as pd
@@ -21,12 +22,12 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from sqlalchemy import event
 
-from layers.crypto import FieldCipher
+from layers.crypto import BlindIndex, FieldCipher
 from layers.district import load_district
 from layers.errors import StaleVersionError
 from layers.importer import import_layer
 from layers.store import ImportCounts, Store
-from layers.synthetic_layers import household_ledger
+from synthetic.layers import household_ledger
 
 N_ROWS = 10_000
 LAYER = "household"
@@ -59,8 +60,13 @@ def key() -> bytes:
 
 
 @pytest.fixture
-def store(database_url, key):
-    s = Store(database_url, cipher=FieldCipher(key))
+def index_key() -> bytes:
+    return Fernet.generate_key()
+
+
+@pytest.fixture
+def store(database_url, key, index_key):
+    s = Store(database_url, cipher=FieldCipher(key), blind_index=BlindIndex(index_key))
     yield s
     s.close()
 
@@ -169,7 +175,8 @@ def test_10000_imported_households_keep_no_plain_name_or_number_in_the_database(
         raw = "\n".join(r[0] for r in rows).encode("utf-8")
     chinese, digits = _plain_texts(raw)
     street = re.match(r"\D+", ledger.loc[0, "address"]).group()  # 璧山区璧城街道文星社区石家庄街 (then 268号)
-    assert street in chinese  # the plain columns are there to be found
+    assert street not in chinese  # addresses are encrypted too
+    assert ledger.loc[0, "needs"].split("；")[0] in chinese  # the plain columns are there to be found (厨房改造)
     plain_columns = "".join(ledger["address"]) + "".join(ledger["needs"])
     names = [n for n in ledger["name"].unique() if n not in plain_columns]  # a name may be part of a street's name
     assert len(names) > 100
@@ -204,8 +211,8 @@ def _import_racing(store: Store, path: str, user: str, barrier, results) -> None
         results.put((user, "conflict", str(exc)))
 
 
-def _import_in_process(url: str, key: bytes, path: str, user: str, barrier, results) -> None:
-    store = Store(url, cipher=FieldCipher(key))
+def _import_in_process(url: str, keys: tuple[bytes, bytes], path: str, user: str, barrier, results) -> None:
+    store = Store(url, cipher=FieldCipher(keys[0]), blind_index=BlindIndex(keys[1]))
     _hold_before_update(store, barrier)
     try:
         _import_racing(store, path, user, barrier, results)
@@ -214,7 +221,9 @@ def _import_in_process(url: str, key: bytes, path: str, user: str, barrier, resu
 
 
 @pytest.mark.parametrize("kind", ["threads", "processes"])
-def test_two_concurrent_imports_of_the_same_row_exactly_one_wins(kind, store, key, district, ledger, tmp_path):
+def test_two_concurrent_imports_of_the_same_row_exactly_one_wins(
+    kind, store, key, index_key, district, ledger, tmp_path
+):
     base = ledger.iloc[:50]
     import_layer(store, LAYER, _csv(base, tmp_path / "base.csv"), district=district, user="a")
     before_rows = store.features(LAYER).drop(columns="geometry")
@@ -231,7 +240,8 @@ def test_two_concurrent_imports_of_the_same_row_exactly_one_wins(kind, store, ke
         ctx = mp.get_context("spawn")
         barrier, results = ctx.Barrier(2), ctx.Queue()
         workers = [
-            ctx.Process(target=_import_in_process, args=(store.url, key, paths[u], u, barrier, results)) for u in paths
+            ctx.Process(target=_import_in_process, args=(store.url, (key, index_key), paths[u], u, barrier, results))
+            for u in paths
         ]
     for w in workers:
         w.start()
@@ -254,3 +264,73 @@ def test_two_concurrent_imports_of_the_same_row_exactly_one_wins(kind, store, ke
     others = after_rows["id"] != "HH-000003"
     pd.testing.assert_frame_equal(after_rows[others], before_rows[before_rows["id"] != "HH-000003"])
     assert _history_rows(store) == 51
+
+
+def test_nul_bytes_and_over_long_ids_are_refused_before_the_store_sees_them(store, district, ledger, tmp_path):
+    """PostgreSQL refuses NUL and ids over VARCHAR(64) with a DataError quoting other rows: never get there."""
+    rows = ledger.head(20).copy()
+    rows.loc[2, "id"] = "HH-" + "9" * 62  # 65 characters
+    rows.loc[5, "address"] = "璧山区东林路\x001号"
+    before = snapshot(store)
+    outcome = import_layer(store, LAYER, _csv(rows, tmp_path / "bad.csv"), district=district, user="a")
+    assert [(p.row, p.column, p.rule) for p in outcome.validation.problems] == [
+        (4, "id", "too_long"),
+        (7, "address", "control_character"),
+    ]
+    report = outcome.validation.report()
+    assert rows.loc[2, "id"] not in report and "\x00" not in report
+    assert not any(address in report for address in rows["address"].drop(5))  # no other row's data is echoed
+    assert outcome.counts is None and snapshot(store) == before
+
+
+def test_a_filled_down_id_costs_memory_linear_in_the_rows(store, district, ledger, tmp_path):
+    """10,000 rows with one id (an Excel fill-down slip): the old report listed every row on every line (4.5 GB)."""
+    path = _csv(ledger.assign(id="h1"), tmp_path / "filled.csv")
+    tracemalloc.start()
+    try:
+        outcome = import_layer(store, LAYER, path, district=district, user="a")
+        report = outcome.validation.report()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(outcome.validation.problems) == N_ROWS and outcome.counts is None
+    fix = "ids must be unique in a file; 'h1' appears on 10,000 rows: 2, 3, 4, 5, 6 …"
+    assert outcome.validation.problems[0].fix == fix
+    assert len(report) < 250 * N_ROWS
+    assert peak < 10 * path.stat().st_size, (peak, path.stat().st_size)  # ~18 MB for a 2.1 MB CSV
+
+
+# --- one household per person ---------------------------------------------------------------------
+
+
+def test_a_new_household_id_with_a_stored_persons_id_number_is_refused_naming_the_row(
+    store, district, ledger, tmp_path
+):
+    first = ledger.iloc[:3]
+    assert import_layer(store, LAYER, _csv(first, tmp_path / "a.csv"), district=district, user="a").counts == (
+        ImportCounts(3, 0, 0)
+    )
+    before = snapshot(store)
+    second = ledger.iloc[3:6].reset_index(drop=True)
+    second.loc[1, "id_number"] = ledger.loc[0, "id_number"].lower()  # HH-000000's person, lower-case x or not
+    for column in ("certificate_number", "disability_category", "disability_grade"):  # consistent with the number
+        second.loc[1, column] = ledger.loc[0, column]
+    outcome = import_layer(store, LAYER, _csv(second, tmp_path / "b.csv"), district=district, user="b")
+    assert not outcome.ok and outcome.counts is None
+    (problem,) = outcome.validation.problems
+    assert (problem.row, problem.id, problem.column, problem.value, problem.rule) == (
+        3, "HH-000004", "id_number", None, "duplicate_person"
+    )  # fmt: skip
+    assert "stored household 'HH-000000'" in problem.fix
+    report = outcome.validation.report()
+    assert "row 3, id 'HH-000004', column `id_number`" in report
+    for personal in (ledger.loc[0, "id_number"], ledger.loc[0, "id_number"][:6], ledger.loc[0, "name"]):
+        assert personal not in report
+    assert snapshot(store) == before
+    dry = import_layer(store, LAYER, _csv(second, tmp_path / "b.csv"), district=district, user="b", dry_run=True)
+    assert [p.rule for p in dry.validation.problems] == ["duplicate_person"]
+    # the same person under their own household id is an update, not a second household
+    again = ledger.iloc[:3].copy()
+    again.loc[0, "needs"] = "扶手"
+    counts = import_layer(store, LAYER, _csv(again, tmp_path / "c.csv"), district=district, user="c").counts
+    assert counts == ImportCounts(0, 1, 2)

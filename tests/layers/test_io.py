@@ -3,17 +3,25 @@ from __future__ import annotations
 import csv
 import io as stdlib_io
 import json
-from datetime import date
+import os
+import subprocess
+import sys
+import warnings
+import zipfile
+from datetime import date, datetime
+from pathlib import Path
 
 import geopandas as gpd
 import openpyxl
 import pandas as pd
 import pytest
+from openpyxl.utils import get_column_letter
 
 from geo.datums import convert
 from layers import io as lio
 from layers import validate as v
 from layers.district import load_district
+from layers.errors import FileLimitError, UnreadableFileError
 from layers.idcard import id_check_char
 from layers.validate import validate_layer
 
@@ -255,3 +263,205 @@ def test_datum_conversion_output_never_runs_formulas(tmp_path):
     assert lio.convert_datum_file(source, target, src="gcj02", dst="wgs84") == 2
     ws = openpyxl.load_workbook(target).active
     assert [ws["A2"].value, ws["A2"].data_type, ws["D2"].value] == ["'-1+cmd|' /C calc'!A0", "s", "-12.5"]
+
+
+# --- XLSX limits and damaged files ---------------------------------------------------------------
+
+_CONTENT_TYPES = (
+    '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/>'
+    '<Override PartName="/xl/workbook.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+    '<Override PartName="/xl/worksheets/sheet1.xml" '
+    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>'
+)
+_RELS = (
+    '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" '
+    'Target="xl/workbook.xml"/></Relationships>'
+)
+_WORKBOOK = (
+    '<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+    'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets>'
+    '<sheet name="台账" sheetId="1" r:id="rId1"/></sheets></workbook>'
+)
+_WORKBOOK_RELS = (
+    '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" '
+    'Target="worksheets/sheet1.xml"/></Relationships>'
+)
+
+
+def _raw_xlsx(path, rows, *, extra=None):
+    """Write a minimal XLSX whose sheet holds ``rows`` (lists of XML ``<c>`` elements), fast, for big sheets."""
+    body = "".join(f'<row r="{i}">{"".join(cells)}</row>' for i, cells in enumerate(rows, start=1))
+    sheet = (
+        '<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/'
+        f'main"><sheetData>{body}</sheetData></worksheet>'
+    )
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("[Content_Types].xml", _CONTENT_TYPES)
+        zf.writestr("_rels/.rels", _RELS)
+        zf.writestr("xl/workbook.xml", _WORKBOOK)
+        zf.writestr("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS)
+        zf.writestr("xl/worksheets/sheet1.xml", sheet)
+        for name, data in (extra or {}).items():
+            zf.writestr(name, data)
+    return path
+
+
+def _n(ref, value):
+    return f'<c r="{ref}"><v>{value}</v></c>'
+
+
+def _s(ref, text):
+    return f'<c r="{ref}" t="inlineStr"><is><t>{text}</t></is></c>'
+
+
+def test_xlsx_cells_keep_their_types(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["编号", "名称", "镇街", "数量", "面积", "日期", "有无", "备注"])
+    ws.append(["T1", "  东林公厕 ", "璧城街道", 3, 1.5, datetime(2024, 6, 30), True, "   "])
+    ws.append(["T2", None, "八塘镇", 4.0, -0.25, datetime(2024, 7, 1, 8, 30), False, "=1+1"])
+    wb.save(tmp_path / "t.xlsx")
+    table = lio.read_table(tmp_path / "t.xlsx")
+    first, second = table.loc[2].tolist(), table.loc[3].tolist()
+    assert first == ["T1", "东林公厕", "璧城街道", 3, 1.5, datetime(2024, 6, 30), True, None]
+    assert [type(c) for c in first[3:7]] == [int, float, datetime, bool]
+    assert second == ["T2", None, "八塘镇", 4, -0.25, datetime(2024, 7, 1, 8, 30), False, None]  # no cached value
+
+
+def test_xlsx_with_cells_in_column_xfd_is_refused_before_reading(tmp_path):
+    """The issue's file: a value in column XFD on each of 8,000 rows (the old reader took 3.5 GB)."""
+    rows = [[_s("A1", "编号"), _s("B1", "名称")]] + [[_s(f"A{i}", f"T{i}"), _n(f"XFD{i}", 1)] for i in range(2, 8001)]
+    path = _raw_xlsx(tmp_path / "wide.xlsx", rows)
+    with pytest.raises(FileLimitError, match=r"values in column XFD \(column 16,384\); imports read at most 256 "
+                                             r"columns \(A to IV\)"):  # fmt: skip
+        lio.read_table(path)
+
+
+def test_xlsx_limits_on_rows_cells_and_sparse_ranges(tmp_path):
+    rows = [[_s("A1", "编号"), _s("B1", "名称")]] + [[_s(f"A{i}", f"T{i}"), _n(f"B{i}", i)] for i in range(2, 102)]
+    path = _raw_xlsx(tmp_path / "tall.xlsx", rows)
+    assert lio.read_table(path).shape == (100, 2)
+    with pytest.raises(FileLimitError, match=r"values beyond row 50 \(in row 101\); imports read at most 50 rows"):
+        lio.read_table(path, limits=lio.ReadLimits(max_rows=50))
+    with pytest.raises(FileLimitError, match=r"the used range A1:B101 has 202 cells; imports read at most 200"):
+        lio.read_table(path, limits=lio.ReadLimits(max_cells=200))
+    stray = _raw_xlsx(tmp_path / "stray.xlsx", [[_s("A1", "编号")], *([[]] * 9998), [_n("IV10000", 1)]])
+    with pytest.raises(FileLimitError, match=r"A1:IV10000 has 2,560,000 cells but only 2 hold values"):
+        lio.read_table(stray)
+
+
+def test_cells_without_refs_or_self_closed_are_counted_as_readers_place_them(tmp_path):
+    rows = [
+        [_s("A1", "编号"), _s("B1", "名称")],
+        ['<c t="inlineStr"><is><t>T1</t></is></c>', '<c s="1"/>', "<c><v>5</v></c>"],  # A2, (B2 empty), C2
+        [_n("A3", 1), '<c r="IV3" s="1"/>'],  # a formatted empty cell holds no value
+    ]
+    path = _raw_xlsx(tmp_path / "refless.xlsx", rows)
+    table = lio.read_table(path)
+    assert table.shape == (2, 3) and table.loc[2].tolist() == ["T1", None, 5]
+    with pytest.raises(FileLimitError, match=r"values in column C \(column 3\); imports read at most 2"):
+        lio.read_table(path, limits=lio.ReadLimits(max_columns=2))
+
+
+def test_zip_bombs_and_oversized_xlsx_are_refused(tmp_path):
+    rows = [[_s("A1", "编号")], [_s("A2", "T1")]]
+    bomb = _raw_xlsx(tmp_path / "bomb.xlsx", rows, extra={"xl/media/pad.bin": b"\0" * (8 * 1024 * 1024)})
+    with pytest.raises(FileLimitError, match=r"the part 'xl/media/pad.bin' decompresses [\d,]+ times .* at most 200 "):
+        lio.read_table(bomb)
+    with pytest.raises(FileLimitError, match=r"holds 8 MB once decompressed; imports read at most 1 MB"):
+        lio.read_table(bomb, limits=lio.ReadLimits(max_uncompressed_bytes=1024 * 1024, max_compression_ratio=1e9))
+    million = _raw_xlsx(tmp_path / "million.xlsx", [[_n(f"A{i}", 1)] for i in range(1, 1_000_001)])
+    assert million.stat().st_size < 5 * 1024 * 1024  # the issue's 2.6 MB, 1M-row file
+    with pytest.raises(FileLimitError, match=r"values beyond row 200,000"):
+        lio.read_table(million)
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (b"", "is not an XLSX workbook"),
+        (b"id,name\nT1,x\n", "is not an XLSX workbook"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 512, "is not an XLSX workbook"),  # .xls or encrypted
+    ],
+)
+def test_empty_or_non_zip_xlsx_is_unreadable(tmp_path, content, match):
+    path = tmp_path / "台账.xlsx"
+    path.write_bytes(content)
+    with pytest.raises(UnreadableFileError, match=match):
+        lio.read_table(path)
+
+
+def test_damaged_xlsx_is_unreadable(tmp_path):
+    good = _raw_xlsx(tmp_path / "good.xlsx", [[_s("A1", "编号")], [_s("A2", "T1")]])
+    (tmp_path / "cut.xlsx").write_bytes(good.read_bytes()[:-40])  # end of the zip cut off
+    with pytest.raises(UnreadableFileError, match=r"'cut.xlsx' is not an XLSX workbook"):
+        lio.read_table(tmp_path / "cut.xlsx")
+    bad_xml = _raw_xlsx(tmp_path / "badxml.xlsx", [[_s("A1", "编号")], ['<c r="A2"><v>1</c>']])
+    with pytest.raises(UnreadableFileError, match=r"'badxml.xlsx' is damaged"):
+        lio.read_table(bad_xml)
+    no_workbook = tmp_path / "noworkbook.xlsx"
+    with zipfile.ZipFile(no_workbook, "w") as zf:
+        zf.writestr("_rels/.rels", _RELS)
+    with pytest.raises(UnreadableFileError, match=r"'noworkbook.xlsx' is damaged \(KeyError"):
+        lio.read_table(no_workbook)
+    broken_workbook = _raw_xlsx(tmp_path / "brokenwb.xlsx", [[_s("A1", "编号")]])
+    with zipfile.ZipFile(broken_workbook, "a") as zf, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a second xl/workbook.xml: the later one wins
+        zf.writestr("xl/workbook.xml", "<workbook><sheets><sheet")
+    with pytest.raises(UnreadableFileError, match=r"'brokenwb.xlsx' is damaged \(ParseError"):
+        lio.read_table(broken_workbook)
+
+
+_PEAK_SCRIPT = """
+import re, sys
+from pathlib import Path
+from layers import io
+from layers.errors import FileLimitError
+
+def peak():  # VmHWM: this process's peak RSS since exec (ru_maxrss would start at the parent's)
+    return int(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1)) * 1024
+
+before = peak()
+try:
+    shape = io.read_table(sys.argv[1]).shape
+except FileLimitError:
+    shape = "refused"
+print(shape, peak() - before)
+"""
+
+
+def _read_peak_bytes(path):
+    """Read ``path`` in a fresh process; return (shape or "refused", growth of its peak RSS in bytes)."""
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, str(path)], capture_output=True, text=True,
+                          timeout=300, check=True, cwd=root, env={**os.environ, "PYTHONPATH": str(root)})  # fmt: skip
+    shape, peak = done.stdout.rsplit(" ", 1)
+    return shape, int(peak)
+
+
+def _uncompressed_bytes(path):
+    with zipfile.ZipFile(path) as zf:
+        return sum(info.file_size for info in zf.infolist())
+
+
+def test_xlsx_reads_within_ten_times_their_uncompressed_size(tmp_path):
+    """Peak memory of a wide, tall sheet stays under 10x its XML; refused files cost next to nothing."""
+    header = [_s(f"{get_column_letter(j)}1", f"列{j}") for j in range(1, 61)]
+    body = [
+        [_n(f"{get_column_letter(j)}{i}", i * j) if j % 2 else _s(f"{get_column_letter(j)}{i}", f"值{i}")
+         for j in range(1, 61)]
+        for i in range(2, 5002)
+    ]  # fmt: skip
+    big = _raw_xlsx(tmp_path / "big.xlsx", [header, *body])
+    shape, peak = _read_peak_bytes(big)
+    assert shape == "(5000, 60)"
+    assert peak < 10 * _uncompressed_bytes(big), (peak, _uncompressed_bytes(big))
+    wide = _raw_xlsx(tmp_path / "wide.xlsx", [[_s("A1", "编号")], *([_s(f"A{i}", "T"), _n(f"XFD{i}", 1)]
+                                                                      for i in range(2, 8001))])  # fmt: skip
+    shape, peak = _read_peak_bytes(wide)
+    assert shape == "refused" and peak < 50 * 1024 * 1024  # the old reader took 3.5 GB

@@ -5,11 +5,14 @@ import pandas as pd
 import pytest
 from cryptography.fernet import Fernet
 
-from layers.crypto import FieldCipher
+from layers import privacy, users
+from layers.crypto import BlindIndex, FieldCipher
 from layers.errors import AccessDeniedError
 from layers.privacy import (
+    check_reason,
     household_counts,
     linked_count_cells,
+    mask_address,
     public_count_table,
     read_households,
     suppress_linked_counts,
@@ -28,12 +31,12 @@ def _households() -> pd.DataFrame:
             "town_code": ["500120001"] * 6 + ["500120100"],
             "village_code": ["500120001001"] * 6 + ["500120100201"],
             "name": ["孙敏", "李强", "王芳", "赵伟", "钱程", "周杰", "吴刚"],
-            "address": ["璧城街道"] * n,
+            "address": ["璧山区璧城街道文星社区石家庄街268号", "璧山区八塘镇某村3组12号"] * 3 + ["璧山区丁家街道"],
             "lon": [106.22] * n,
             "lat": [29.59] * n,
             "datum": ["wgs84"] * n,
             "status": ["surveyed"] * n,
-            "id_number": [ID_A, ID_B] * 3 + [ID_A],
+            "id_number": [ID_A, ID_B, *(f"50012019900101{i:03d}X" for i in range(2, n))],  # one person per row
             "certificate_number": [ID_A + "12", ID_B + "41"] * 3 + [ID_A + "11"],
             "disability_category": [1, 4] * 3 + [1],
             "disability_grade": [2, 1] * 3 + [1],
@@ -44,7 +47,7 @@ def _households() -> pd.DataFrame:
 
 @pytest.fixture
 def store(database_url):
-    s = Store(database_url, cipher=FieldCipher(Fernet.generate_key()))
+    s = Store(database_url, cipher=FieldCipher(Fernet.generate_key()), blind_index=BlindIndex(Fernet.generate_key()))
     s.upsert_features("household", _households(), user="loader")
     yield s
     s.close()
@@ -67,6 +70,23 @@ def test_planners_see_generalised_points_only_and_the_bulk_read_is_logged(store,
     assert len(one) == 1 and len(store.access_log()) == 1  # one record is not a bulk read
 
 
+@pytest.mark.parametrize(
+    ("address", "masked"),
+    [
+        ("璧山区璧城街道文星社区石家庄街268号", "璧山区璧城街道文星社区****"),  # up to the community
+        ("璧山区八塘镇某村3组12号", "璧山区八塘镇某村****"),  # up to the village
+        ("璧山区丁家街道莲花路5号", "璧山区丁家街道****"),  # no village: up to the town
+        ("璧山区青杠街道", "璧山区青杠街道"),  # nothing below the town to hide
+        ("璧山区 1 号", "璧山区****"),  # no town: up to the district
+        ("石家庄街268号", "****"),  # nothing recognisable: all hidden
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_an_address_is_masked_to_its_town_and_village(address, masked):
+    assert mask_address(address) == masked
+
+
 def test_caseworkers_are_scoped_to_their_towns(store):
     gdf = read_households(store, role="caseworker", user="c1", towns=["500120100"])
     assert gdf["id"].tolist() == ["HH-6"]
@@ -74,14 +94,40 @@ def test_caseworkers_are_scoped_to_their_towns(store):
         read_households(store, role="caseworker", user="c1")
 
 
-def test_a_full_view_needs_a_reason_and_is_logged(store):
-    with pytest.raises(AccessDeniedError, match="needs a `reason`"):
+def test_a_full_view_needs_a_reason_and_a_channel_and_is_logged_with_them(store):
+    with pytest.raises(AccessDeniedError, match="needs a reason of at least 4 characters"):
         read_households(store, role="caseworker", user="c1", towns=["500120001"], ids=["HH-1"], reveal=True)
+    with pytest.raises(AccessDeniedError, match="needs the `channel`"):
+        read_households(
+            store, role="caseworker", user="c1", towns=["500120001"], ids=["HH-1"], reveal=True, reason="home visit"
+        )
     gdf = read_households(
-        store, role="caseworker", user="c1", towns=["500120001"], ids=["HH-1"], reveal=True, reason="home visit"
-    )
+        store, role="caseworker", user="c1", towns=["500120001"], ids=["HH-1"], reveal=True, reason=" home visit ",
+        channel="web", ip="10.0.0.7",
+    )  # fmt: skip
     assert gdf.iloc[0]["name"] == "李强" and gdf.iloc[0]["id_number"] == ID_B
-    assert [(r["actor"], r["feature_id"], r["reason"]) for r in store.access_log()] == [("c1", "HH-1", "home visit")]
+    assert gdf.iloc[0]["address"] == "璧山区八塘镇某村3组12号"
+    assert [(r["actor"], r["feature_id"], r["reason"], r["channel"], r["ip"]) for r in store.access_log()] == [
+        ("c1", "HH-1", "home visit", "web", "10.0.0.7")
+    ]
+
+
+@pytest.mark.parametrize(
+    "reason", [None, "", "   ", "x", "xxxx", "看看看看", "abab", "1234", "----", "a 1 2 3", "家访"]
+)
+def test_a_reason_that_says_nothing_is_refused_and_nothing_is_logged(store, reason):
+    with pytest.raises(AccessDeniedError, match=r"at least 4 characters, 2 or more of them Chinese characters or let"):
+        read_households(
+            store, role="caseworker", user="c1", towns=["500120001"], ids=["HH-1"], reveal=True, reason=reason,
+            channel="web",
+        )  # fmt: skip
+    assert store.access_log() == []
+
+
+@pytest.mark.parametrize(("reason", "kept"), [("入户走访", "入户走访"), (" 核实改造需求 ", "核实改造需求"),
+                                              ("home visit", "home visit"), ("回访 11-23", "回访 11-23")])  # fmt: skip
+def test_a_real_reason_is_accepted_stripped(reason, kept):
+    assert check_reason(reason) == kept
 
 
 @pytest.mark.parametrize("role", ["planner", "admin"])
@@ -265,3 +311,10 @@ def test_no_hidden_cell_is_derivable_in_random_districts(seed):
         return
     tables = {by: public_count_table(households, by=(column,)) for by, column in _COLUMNS}
     assert _derivable(_attack_tables(tables, total=len(households))) == []
+
+
+def test_roles_are_named_once():
+    assert privacy.ROLES == ("public", "caseworker", "bureau", "planner", "admin")
+    assert privacy.STAFF_ROLES == privacy.ROLES[1:]
+    assert users.STAFF_ROLES is privacy.STAFF_ROLES
+    assert users.TOWN_SCOPED_ROLES == {privacy.CASEWORKER}

@@ -15,7 +15,8 @@ def test_every_layer_has_a_spec_with_common_columns():
 
 
 def test_personal_columns():
-    assert schema.layer_spec(schema.HOUSEHOLD).personal == ("name", "id_number", "certificate_number", "phone")
+    personal = ("name", "address", "id_number", "certificate_number", "phone")
+    assert schema.layer_spec(schema.HOUSEHOLD).personal == personal
     assert schema.layer_spec(schema.ACCESSIBLE_TOILET).personal == ()
 
 

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from layers.crypto import FieldCipher, encode_fields
+from layers.crypto import BlindIndex, FieldCipher, encode_fields
 from layers.errors import EncryptionKeyError, NotFoundError, StaleVersionError
 from layers.store import _VALUE_COLUMNS, ImportCounts, Store, _Batch, _dumps
 
@@ -58,7 +58,7 @@ def _households() -> pd.DataFrame:
 
 @pytest.fixture
 def store(database_url):
-    s = Store(database_url, cipher=FieldCipher(Fernet.generate_key()))
+    s = Store(database_url, cipher=FieldCipher(Fernet.generate_key()), blind_index=BlindIndex(Fernet.generate_key()))
     yield s
     s.close()
 
@@ -178,12 +178,95 @@ def test_two_threads_updating_the_same_version_exactly_one_wins(store):
     assert store.feature("rehab_station", "RS-00")["version"] == 2
 
 
-def test_history_is_append_only_in_the_database(store):
+#: Columns of a row the bypasses try to write into each append-only table (``seq`` is the stored row's).
+_LOG_ROWS = {
+    "history": "(seq, at, actor, layer, feature_id, action, version) "
+    "VALUES ({seq}, '2026-01-01 00:00:00', 'x', 'rehab_station', 'RS-00', 'insert', 9)",
+    "access_log": "(seq, at, actor, layer, feature_id, reason) "
+    "VALUES ({seq}, '2026-01-01 00:00:00', 'x', 'household', 'HH-1', 'xxxx')",
+}
+#: Every way tried to rewrite an append-only table ``{t}`` as the app, on both backends (some are not
+#: even valid SQL on one of them; each must fail).
+_BYPASSES = (
+    "UPDATE {t} SET actor = 'x'",
+    "DELETE FROM {t}",
+    "INSERT OR REPLACE INTO {t} {row}",
+    "REPLACE INTO {t} {row}",
+    "INSERT INTO {t} {row} ON CONFLICT (seq) DO UPDATE SET actor = 'x'",
+    "TRUNCATE {t}",
+    "ALTER TABLE {t} DISABLE TRIGGER {trigger}",
+    "DROP TRIGGER {trigger}",
+    "DROP TABLE {t}",
+    "ALTER TABLE {t} RENAME TO {t}_old",
+)
+#: The trigger each bypass names: the one refusing UPDATE on each backend.
+_TRIGGERS = {"sqlite": "{t}_no_update", "postgresql": "{t}_append_only ON {t}"}
+
+
+def _log_rows(store) -> dict[str, list[tuple]]:
+    with store.engine.connect() as conn:
+        return {t: [tuple(r) for r in conn.execute(sa.text(f"SELECT * FROM {t} ORDER BY seq"))] for t in _LOG_ROWS}
+
+
+def _triggers(store) -> set[str]:
+    sql = {
+        "sqlite": "SELECT name FROM sqlite_master WHERE type = 'trigger'",
+        "postgresql": "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgenabled = 'O'",
+    }[store.engine.dialect.name]
+    with store.engine.connect() as conn:
+        return set(conn.execute(sa.text(sql)).scalars())
+
+
+def test_the_app_cannot_rewrite_the_history_or_the_access_log(store, database_url, owner_url):
+    dialect = store.engine.dialect.name
+    if dialect == "postgresql" and owner_url == database_url:
+        pytest.fail("The app's role owns the tables: set ACCESSPLAN_TEST_POSTGRES_OWNER_URL (source .ci/postgres.sh).")
     store.upsert_features("rehab_station", _stations(1), user="a")
-    for statement in ("UPDATE history SET actor = 'x'", "DELETE FROM history"):
-        with pytest.raises(sa.exc.DatabaseError, match="append-only"), store.engine.begin() as conn:
+    store.log_access("household", ["HH-1"], user="caseworker1", reason="入户走访", channel="web", ip="10.0.0.7")
+    before, triggers = _log_rows(store), _triggers(store)
+    assert len(triggers) == {"sqlite": 6, "postgresql": 4}[dialect]  # UPDATE, DELETE, REPLACE / TRUNCATE, per table
+    tried = 0
+    for table, row in _LOG_ROWS.items():
+        seq = before[table][0][0]
+        for bypass in _BYPASSES:
+            trigger = _TRIGGERS[dialect].format(t=table)
+            statement = bypass.format(t=table, row=row.format(seq=seq), trigger=trigger)
+            with pytest.raises(sa.exc.DBAPIError), store.engine.begin() as conn:
+                conn.execute(sa.text(statement))
+            tried += 1
+            assert _log_rows(store) == before, statement
+            assert _triggers(store) == triggers, statement
+    assert tried == 2 * len(_BYPASSES) == 20
+    # appending still works
+    store.log_access("household", ["HH-2"], user="caseworker1", reason="入户走访", channel="api", ip="10.0.0.8")
+    assert [r["feature_id"] for r in store.access_log()] == ["HH-1", "HH-2"]
+    if dialect == "postgresql":  # nor can the app's role migrate the schema: that needs the owner's URL
+        owner = sa.create_engine(owner_url)
+        with owner.begin() as conn:
+            conn.execute(sa.text("DELETE FROM alembic_version"))
+        owner.dispose()
+        with pytest.raises(PermissionError, match="MIGRATION_DATABASE_URL"):
+            Store(database_url)
+
+
+def test_sqlite_refuses_a_replace_even_without_the_app_authorizer(tmp_path):
+    """The BEFORE INSERT trigger alone refuses REPLACE (which deletes without firing DELETE triggers)."""
+    url = f"sqlite:///{tmp_path / 'owner.sqlite'}"
+    store = Store(url)
+    store.upsert_features("rehab_station", _stations(1), user="a")
+    store.close()
+    owner = sa.create_engine(url)  # a plain connection: no authorizer
+    for statement in (
+        "INSERT OR REPLACE INTO history " + _LOG_ROWS["history"].format(seq=1),
+        "REPLACE INTO history " + _LOG_ROWS["history"].format(seq=1),
+        "UPDATE history SET actor = 'x'",
+        "DELETE FROM history",
+    ):
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"), owner.begin() as conn:
             conn.execute(sa.text(statement))
-    assert len(store.history("rehab_station", "RS-00")) == 1
+    with owner.connect() as conn:
+        assert conn.execute(sa.text("SELECT seq, actor, action FROM history")).all() == [(1, "a", "insert")]
+    owner.dispose()
 
 
 def test_personal_fields_are_encrypted_at_rest(store, tmp_path):
@@ -196,19 +279,21 @@ def test_personal_fields_are_encrypted_at_rest(store, tmp_path):
         )
     store.close()
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("store.sqlite*")) or dump.encode("utf-8")
-    for secret in ("孙敏", "李强", ID_NUMBER, "13624947846"):
+    for secret in ("孙敏", "李强", ID_NUMBER, "13624947846", "璧山区璧城街道文星社区", "八塘镇某村"):
         assert secret not in dump
         assert secret.encode("utf-8") not in raw
-    assert "璧山区璧城街道文星社区" in dump  # sanity: plain columns are readable
+    assert "坡道" in dump  # sanity: plain columns are readable
 
 
 def test_households_never_carry_names_through_features_and_decrypt_with_the_key(store):
     store.upsert_features("household", _households(), user="a")
     gdf = store.features("household")
-    assert gdf["name"].isna().all() and "id_number" not in gdf.columns
+    assert gdf["name"].isna().all() and gdf["address"].isna().all() and "id_number" not in gdf.columns
+    assert "id_number_index" not in gdf.columns and "id_number_index" not in store.feature("household", "HH-1")
     tokens = store.personal_tokens("household", towns=("500120001",))
     assert list(tokens) == ["HH-1"]
     assert store.decrypt_personal(tokens["HH-1"])["id_number"] == ID_NUMBER
+    assert store.decrypt_personal(tokens["HH-1"])["address"] == "璧山区璧城街道文星社区"
     other = Store(store.url, cipher=FieldCipher(Fernet.generate_key()))
     with pytest.raises(EncryptionKeyError, match="key differs"):
         other.decrypt_personal(tokens["HH-1"])
@@ -249,13 +334,61 @@ def test_a_database_error_midway_rolls_back_everything(store):
     assert len(store.history("rehab_station", "RS-00")) == 1
 
 
-def test_the_access_log_records_who_saw_what_and_why(store):
-    store.log_access("household", ["HH-1", "HH-2"], user="caseworker1", reason="home visit")
+def test_the_access_log_records_who_saw_what_why_from_where_and_how(store):
+    store.log_access("household", ["HH-1", "HH-2"], user="caseworker1", reason="home visit", channel="web",
+                     ip="10.0.0.7")  # fmt: skip
+    store.log_access("household", ["HH-1"], user="caseworker2", reason="入户走访", channel="cli")
     log = store.access_log()
-    assert [(r["actor"], r["feature_id"], r["reason"]) for r in log] == [
-        ("caseworker1", "HH-1", "home visit"),
-        ("caseworker1", "HH-2", "home visit"),
+    assert [(r["actor"], r["feature_id"], r["reason"], r["ip"], r["channel"]) for r in log] == [
+        ("caseworker1", "HH-1", "home visit", "10.0.0.7", "web"),
+        ("caseworker1", "HH-2", "home visit", "10.0.0.7", "web"),
+        ("caseworker2", "HH-1", "入户走访", None, "cli"),
     ]
+    with pytest.raises(ValueError, match=r"`channel` must be one of \['web', 'api', 'cli'\]; got 'email'"):
+        store.log_access("household", ["HH-1"], user="caseworker1", reason="入户走访", channel="email")
+    assert len(store.access_log()) == 3
+
+
+def test_the_blind_index_is_hmac_sha256_of_the_normalised_number_under_its_own_key():
+    import base64
+    import hashlib
+    import hmac
+
+    key = Fernet.generate_key()
+    index = BlindIndex(key)
+    expected = hmac.new(base64.urlsafe_b64decode(key), b"50012019800101002X", hashlib.sha256).hexdigest()
+    assert index.digest("50012019800101002X") == index.digest(" 500120 19800101002x") == expected
+    assert BlindIndex(Fernet.generate_key()).digest("50012019800101002X") != expected  # keyed
+    assert index.digests([None, "50012019800101002X"]) == [None, expected]
+
+
+def test_a_household_is_found_by_its_id_number_and_a_second_household_for_the_person_is_refused(store):
+    store.upsert_features("household", _households(), user="a")
+    with store.engine.connect() as conn:
+        digests = dict(conn.execute(sa.text("SELECT id, id_number_index FROM features")).all())
+    digest = store.blind_index.digest
+    assert digests == {"HH-1": digest(ID_NUMBER), "HH-2": digest("50012019800101002X")}
+    assert store.households_with_id_numbers([ID_NUMBER, "50012019800101002x", "110101199003070014"]) == {
+        ID_NUMBER: "HH-1",
+        "50012019800101002x": "HH-2",
+    }
+    other = _households().iloc[[0]].assign(id="HH-9")  # HH-1's person under a new household id
+    with pytest.raises(StaleVersionError, match="Another stored household already has one of these 身份证号") as error:
+        store.upsert_features("household", other, user="b")
+    assert ID_NUMBER not in str(error.value)
+    assert store.count("household") == 2 and store.history("household", "HH-9") == []
+    moved = _households().assign(id_number=["50012019800101002X", ID_NUMBER])  # the two swap: also refused
+    with pytest.raises(StaleVersionError):
+        store.upsert_features("household", moved, user="b")
+    assert store.households_with_id_numbers([ID_NUMBER]) == {ID_NUMBER: "HH-1"}
+
+
+def test_a_store_without_a_blind_index_key_refuses_households(tmp_path):
+    s = Store(f"sqlite:///{tmp_path / 'noindex.sqlite'}", cipher=FieldCipher(Fernet.generate_key()))
+    with pytest.raises(EncryptionKeyError, match="no blind-index key"):
+        s.upsert_features("household", _households(), user="a")
+    assert s.count() == 0
+    s.close()
 
 
 def _awkward_rows() -> pd.DataFrame:
@@ -263,6 +396,7 @@ def _awkward_rows() -> pd.DataFrame:
     n = 5
     rows = _households().iloc[[0, 1, 0, 1, 0]].reset_index(drop=True)
     rows["id"] = [f"HH-{i}" for i in range(n)]
+    rows["id_number"] = [ID_NUMBER, *(f"50012019800101{i:03d}X" for i in range(1, n))]  # one person per row
     rows["name"] = pd.array(['张"三\\', "李\n四", None, "王\u2028五", "é"], dtype="string")
     rows["phone"] = pd.array([None, "13800000000", "023-1234", "13624947846", None], dtype="string")
     rows["needs"] = pd.array(["坡道", None, "a\tb", "</script>", ""], dtype="string")
@@ -277,7 +411,7 @@ def _awkward_rows() -> pd.DataFrame:
 def test_the_column_wise_json_equals_the_json_encoder_row_by_row(store):
     rows = _awkward_rows()
     personal = store._personal_columns("household", rows)
-    batch = _Batch.from_frame("household", rows, personal=personal)
+    batch = _Batch.from_frame("household", rows, personal=personal, blind_index=store.blind_index)
     records = store._to_records("household", rows)
     for i, (record, fields) in enumerate(records):
         assert batch.attributes[i] == _dumps(record["attributes"])
@@ -300,6 +434,7 @@ def test_awkward_values_round_trip_and_reimport_unchanged(store):
     token = store.personal_tokens("household")["HH-0"]
     assert store.decrypt_personal(token) == {
         "name": '张"三\\', "id_number": ID_NUMBER, "certificate_number": ID_NUMBER + "12", "phone": None,
+        "address": "璧山区璧城街道文星社区",
     }  # fmt: skip
     row = store.feature("household", "HH-2")
     assert (row["needs"], row["disability_category"], row["synthetic"], row["score"]) == ("a\tb", 7, None, None)
@@ -392,3 +527,78 @@ def test_json_texts_of_repeated_text_and_of_floats_equal_the_json_encoder():
     for values in columns:
         assert _json_list(values) == [_dumps(v) for v in values]
     assert _json_list(columns[0])[3] == '"有\\"引号\\\\"'
+
+
+# --- migration 0005: existing households ------------------------------------------------------------
+
+
+def _migrate(url: str, revision: str) -> None:
+    """Bring the database at ``url`` to ``revision`` (up from nothing, or down from the newest)."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.migration import MigrationContext
+
+    from layers.store import MIGRATIONS_DIR
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        current = MigrationContext.configure(conn).get_current_revision()
+        (command.upgrade if current is None else command.downgrade)(config, revision)
+    engine.dispose()
+
+
+def test_migration_0005_encrypts_stored_addresses_and_indexes_id_numbers(database_url, owner_url):
+    cipher, index = FieldCipher(Fernet.generate_key()), BlindIndex(Fernet.generate_key())
+    _migrate(owner_url, "0003")
+    person = {"name": "孙敏", "id_number": ID_NUMBER, "certificate_number": ID_NUMBER + "12", "phone": None}
+    at = pd.Timestamp("2026-11-23 09:00", tz="UTC").to_pydatetime()
+    stored = {"layer": "household", "id": "HH-1", "town_code": "500120001", "village_code": "500120001001",
+              "name": None, "address": "璧山区璧城街道文星社区石家庄街268号", "lon": 106.2, "lat": 29.6,
+              "source_datum": "wgs84", "status": "surveyed", "attributes": {"needs": "坡道"},
+              "personal": cipher.encrypt(person), "version": 1, "created_by": "a", "created_at": at,
+              "updated_by": "a", "updated_at": at}  # fmt: skip
+    station = {**stored, "layer": "rehab_station", "id": "RS-1", "name": "康复站", "address": "璧山区璧城街道1号",
+               "personal": None}  # fmt: skip
+    twin = {**stored, "id": "HH-2"}  # the same person twice
+    owner = sa.create_engine(owner_url)
+    with owner.begin() as conn:
+        tables = sa.MetaData()
+        features = sa.Table("features", tables, autoload_with=conn)
+        history = sa.Table("history", tables, autoload_with=conn)
+        conn.execute(features.insert(), [stored, station, twin])
+        snapshot = {k: v.isoformat() if k.endswith("_at") else v for k, v in stored.items()}
+        entry = {"at": at, "actor": "a", "layer": "household", "feature_id": "HH-1", "action": "insert",
+                 "version": 1, "before": None, "after": snapshot}  # fmt: skip
+        conn.execute(history.insert(), [entry])
+
+    def upgrade(**keys) -> Store:
+        return Store(database_url, migration_url=None if owner_url == database_url else owner_url, **keys)
+
+    with pytest.raises(EncryptionKeyError, match="Migration 0005 must encrypt the addresses of 2 stored households"):
+        upgrade(cipher=cipher)
+    with pytest.raises(ValueError, match="Households 'HH-1' and 'HH-2' have the same 身份证号") as error:
+        upgrade(cipher=cipher, blind_index=index)
+    assert ID_NUMBER not in str(error.value)
+    with owner.begin() as conn:
+        conn.execute(sa.text("DELETE FROM features WHERE id = 'HH-2'"))
+    store = upgrade(cipher=cipher, blind_index=index)
+    owner.dispose()
+    with store.engine.connect() as conn:
+        raw = [tuple(r) for t in ("features", "history") for r in conn.execute(sa.text(f"SELECT * FROM {t}"))]
+        digests = dict(conn.execute(sa.text("SELECT id, id_number_index FROM features")).all())
+    assert "石家庄街" not in str(raw) and "璧山区璧城街道1号" in str(raw)  # households' only; stations stay plain
+    assert digests == {"HH-1": index.digest(ID_NUMBER), "RS-1": None}
+    assert store.decrypt_personal(store.personal_tokens("household")["HH-1"]) == {
+        **person, "address": "璧山区璧城街道文星社区石家庄街268号"
+    }
+    (entry,) = store.history("household", "HH-1")
+    assert entry["after"]["address"] is None
+    assert store.decrypt_personal(entry["after"]["personal"])["address"] == "璧山区璧城街道文星社区石家庄街268号"
+    assert store.households_with_id_numbers([ID_NUMBER]) == {ID_NUMBER: "HH-1"}
+    same = _households().iloc[[0]].drop(columns=["disability_category", "disability_grade"])
+    same = same.assign(address=stored["address"], needs="坡道", lon=106.2, lat=29.6, phone=None)
+    assert store.upsert_features("household", same, user="a") == ImportCounts(0, 0, 1)  # the migrated row is equal
+    store.close()

@@ -8,6 +8,7 @@ import pytest
 
 from geo.datums import convert
 from geo.errors import DatumError
+from layers import schema
 from layers import validate as v
 from layers.district import load_district
 from layers.errors import ValidationError
@@ -237,8 +238,22 @@ def test_duplicates_in_file(district):
         (3, "id", v.DUPLICATE_ID),
         (4, "id_number", v.DUPLICATE_PERSON),
     ]
-    assert result.problems[0].fix == "ids must be unique in a file; 'H1' is on rows [2, 3]"
-    assert "rows [2, 4]" in result.problems[1].fix
+    assert result.problems[0].fix == "ids must be unique in a file; 'H1' appears on 2 rows: 2, 3"
+    assert result.problems[1].fix == "the same person appears on 2 rows: 2, 4: keep one row per person"
+
+
+def test_filled_down_id_names_five_rows_and_the_count(district):
+    """An id filled down a whole ledger (Excel slip): each problem names 5 rows and the count, not all."""
+    n = 2_000
+    table = pd.DataFrame(
+        {"编号": ["h1"] * n, "名称": ["东林公厕"] * n, "镇街": ["璧城街道"] * n, "状态": ["规划"] * n,
+         "建设类型": ["新建"] * n, "经度": [106.2] * n, "纬度": [29.6] * n}
+    )  # fmt: skip
+    result = _validate(table, layer="accessible_toilet", district=district)
+    assert len(result.problems) == n and {p.rule for p in result.problems} == {v.DUPLICATE_ID}
+    fix = "ids must be unique in a file; 'h1' appears on 2,000 rows: 2, 3, 4, 5, 6 …"
+    assert {p.fix for p in result.problems} == {fix}
+    assert len(result.report()) < 200 * n  # the old report listed 2,000 rows on each of 2,000 lines (~20 MB)
 
 
 def test_existing_rows_are_updates_and_transitions_are_checked(district):
@@ -347,3 +362,42 @@ def test_records_are_json_safe(district):
     assert records[2]["phone"] is None
     assert records[0]["disability_category"] == 4 and type(records[0]["disability_category"]) is int
     json.dumps(records, ensure_ascii=False)
+
+
+def test_control_characters_are_refused_with_row_and_column(district):
+    table = _households(编号=["H1", "H\x002", "H3"], 详细地址=["东林路\x001号", "石院村3组", "新民村\n5组"])
+    table["改造需求"] = ["坡道\x1b", None, None]
+    result = _validate(table, district=district)
+    assert _rules(result) == [(2, "address", v.CONTROL_CHARACTER), (2, "needs", v.CONTROL_CHARACTER),
+                              (3, "id", v.CONTROL_CHARACTER)]  # fmt: skip
+    assert result.problems[0].value == "东林路\\x001号"  # shown escaped, never as a raw NUL
+    assert result.problems[1].fix.startswith("holds the invisible control character U+001B")
+    assert result.problems[2].id == "H\\x002" and result.problems[2].value == "H\\x002"
+    assert "\x00" not in result.report()  # a line break inside a cell (row 4's address) is fine
+
+
+def test_over_long_id_is_refused_before_the_store_sees_it(district):
+    long_id = "H" * 65
+    table = _households(编号=["H" * 64, long_id, "H3"])
+    result = _validate(table, district=district)
+    assert _rules(result) == [(3, "id", v.TOO_LONG)]
+    assert result.problems[0].value == "H" * 20 + "…" and result.problems[0].id == "H" * 20 + "…"
+    assert "at most 64 characters" in result.problems[0].fix
+    assert long_id not in result.report() and "石院村3组" not in result.report()  # no other cell is echoed
+
+
+def test_a_huge_number_in_a_whole_number_column_is_a_problem_not_a_crash(district):
+    table = pd.DataFrame(
+        {"编号": ["T1", "T2"], "名称": ["东林公厕", "石院公厕"], "镇街": ["璧城街道", "八塘镇"],
+         "状态": ["规划", "规划"], "建设类型": ["新建", "新建"], "经度": [106.2, 106.25], "纬度": [29.6, 29.65],
+         "门净宽": ["1e30", 900]}
+    )  # fmt: skip
+    result = _validate(table, layer="accessible_toilet", district=district)
+    assert _rules(result) == [(2, "door_clear_width_mm", v.BAD_TYPE)]
+    assert result.problems[0].fix == "must be a whole number (at most 9,007,199,254,740,992)"
+
+
+def test_the_id_length_limit_is_the_stores():
+    from layers.store import features_table, history_table
+
+    assert features_table.c.id.type.length == schema.ID_MAX_LENGTH == history_table.c.feature_id.type.length

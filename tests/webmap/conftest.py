@@ -202,6 +202,7 @@ def demo_cli(tmp_path_factory, app_cache_dir, bishan_net):  # bishan_net: the ne
         "ACCESSPLAN_DATABASE_URL": f"sqlite:///{db}",
         KEY_ENV_VAR: Fernet.generate_key().decode(),
         "ACCESSPLAN_CACHE_DIR": str(app_cache_dir),
+        "ACCESSPLAN_SECRET_KEY": "cli-tests-" + "k" * 32,  # no generated key file in the source tree
     }
     runner = CliRunner(env=env)
 

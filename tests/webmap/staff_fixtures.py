@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet
 from werkzeug.security import generate_password_hash
 
 from layers import users
-from layers.crypto import FieldCipher
+from layers.crypto import BlindIndex, FieldCipher
 from layers.demo import load_demo_layers
 from layers.district import load_district
 from layers.store import Store
@@ -64,7 +64,7 @@ def demo_households():
 def demo_db(tmp_path_factory, demo_key):
     folder = tmp_path_factory.mktemp("demo-db")
     path = folder / "demo.sqlite"
-    store = Store(f"sqlite:///{path}", cipher=FieldCipher(demo_key))
+    store = Store(f"sqlite:///{path}", cipher=FieldCipher(demo_key), blind_index=BlindIndex(Fernet.generate_key()))
     load_demo_layers(store, load_district())
     _add_accounts(store)
     store.close()

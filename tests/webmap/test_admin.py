@@ -52,7 +52,11 @@ def test_a_typed_password_is_not_shown_back(admin):
     [
         ({"name": "zhao", "role": "caseworker"}, "at least one town"),
         ({"name": "cw-a", "role": "planner"}, "&#39;cw-a&#39; is taken"),
-        ({"name": "zhao", "role": "planner", "password": "short"}, "at least 10 characters"),
+        ({"name": "zhao", "role": "planner", "password": "short"}, "密码至少需要 10 个字符（现在是 5 个）"),
+        ({"name": "zhao", "role": "planner", "password": "aaaaaaaaaa"}, "密码由重复的字符或片段组成（如 aaaa、abab）"),
+        ({"name": "zhao", "role": "planner", "password": "woaini1314520"}, "这是常见密码，很容易被猜中"),
+        ({"name": "zhao", "role": "planner", "password": "abcdefghijk"}, "密码是连续的字符"),
+        ({"name": "zhao", "role": "planner", "password": "zhao-is-here"}, "密码不能包含用户名"),
         ({"name": "zhao", "role": "caseworker", "towns": ["火星镇"]}, "Unknown town(s) [&#39;火星镇&#39;]"),
     ],
 )
@@ -62,6 +66,12 @@ def test_bad_accounts_are_refused_with_the_reason_on_the_page(app, admin, data, 
     assert message in response.get_data(as_text=True)
     with app.app_context():
         assert len(users.list_users(get_store())) == 5
+
+
+def test_a_refused_password_is_explained_in_english_too(admin):
+    response = _post(admin, "/admin/users?lang=en", {"name": "zhao", "role": "planner", "password": "aaaaaaaaaa"})
+    assert response.status_code == 400
+    assert "The password repeats a character or a piece (like aaaa or abab)" in response.get_data(as_text=True)
 
 
 def test_deactivating_a_user_stops_their_login_and_reactivating_restores_it(app, admin):
@@ -117,6 +127,10 @@ def test_cli_add_prompts_for_the_password(app):
         (["users", "add", "x1", "--role", "mayor", "--password", PASSWORD], "'mayor' is not one of"),
         (["users", "passwd", "nobody", "--password", PASSWORD], "No user named 'nobody'"),
         (["users", "remove", "nobody"], "No user named 'nobody'"),
+        (["users", "add", "x1", "--role", "planner", "--password", "aaaaaaaaaa"], "repeats a character"),
+        (["users", "add", "x1", "--role", "planner", "--password", "1234567890"], "common password"),
+        (["users", "passwd", "bureau", "--password", "qwertyuiop"], "common password"),
+        (["users", "passwd", "bureau", "--password", "abcdefghijk"], "is a sequence"),
     ],
 )
 def test_cli_errors_name_the_problem(app, args, message):

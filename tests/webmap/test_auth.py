@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import shutil
+import threading
+import time
+from collections import Counter
+
 import pytest
-from flask import g
+from flask import Flask, g
 
 from layers import users
 from tests.webmap import staff_fixtures
 from tests.webmap.staff_fixtures import ACCOUNTS, PASSWORD, csrf_token, log_in
+from webmap import create_app
 from webmap.security import content_security_policy, nonce_inline_scripts
 from webmap.store import get_store
 
@@ -47,11 +53,112 @@ def test_the_sixth_failed_login_is_refused_with_429_even_with_the_right_password
     assert log_in(client, "cw-b").status_code == 302  # another name from the same address is not locked
 
 
-def test_failed_logins_from_one_address_are_capped_across_names(app, client):
+def test_an_address_beyond_its_failure_limit_does_not_lock_out_a_colleague(app, client):
     app.config["LOGIN_MAX_FAILURES_PER_IP"] = 3
     for name in ("x1", "x2", "x3"):
         assert log_in(client, name, "wrong password 1").status_code == 401
-    assert log_in(client, "admin").status_code == 429
+    assert log_in(client, "x4", "wrong password 1").status_code == 429  # beyond the address's limit
+    colleague = app.test_client()  # same address (the test client's 127.0.0.1), right password
+    assert log_in(colleague, "admin").status_code == 302
+    assert log_in(client, "planner", "typo password").status_code == 429  # a failure now locks the account
+    assert log_in(app.test_client(), "planner").status_code == 429
+
+
+def test_forty_concurrent_guesses_check_only_five_passwords(app):
+    clients = [app.test_client() for _ in range(40)]
+    tokens = [csrf_token(c) for c in clients]
+    start = threading.Barrier(len(clients))
+    statuses: list[int] = []
+
+    def guess(client, token, i):
+        start.wait()
+        data = {"name": "cw-a", "password": f"wrong password {i}", "csrf_token": token}
+        statuses.append(client.post("/login", data=data).status_code)
+
+    threads = [
+        threading.Thread(target=guess, args=(c, t, i)) for i, (c, t) in enumerate(zip(clients, tokens, strict=True))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert Counter(statuses) == Counter({401: 5, 429: 35})
+    assert log_in(app.test_client(), "cw-a").status_code == 429  # locked, even with the right password
+
+
+def _copy_of(client, app):
+    """Return a new client holding a copy of ``client``'s session cookie (as a thief would)."""
+    thief = app.test_client()
+    thief.set_cookie("session", client.get_cookie("session").value)
+    return thief
+
+
+def test_logout_ends_every_copy_of_the_session_cookie(app, client_as):
+    client = client_as("planner")
+    other_device = client_as("planner")
+    thief = _copy_of(client, app)
+    assert thief.get("/api/me").get_json()["name"] == "planner"
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/account")})
+    assert thief.get("/api/me").status_code == 401
+    assert other_device.get("/api/me").status_code == 401  # sign-out ends every session of the account
+    assert client_as("bureau").get("/api/me").status_code == 200  # other accounts keep theirs
+    assert client_as("planner").get("/api/me").status_code == 200  # and the planner can sign in again
+
+
+def _age(client, **seconds_ago):
+    """Move the session's times (``signed_in_at``, ``seen_at``) the given seconds into the past."""
+    with client.session_transaction() as session:
+        for key, ago in seconds_ago.items():
+            session[key] = time.time() - ago
+
+
+def test_a_session_ends_after_30_idle_minutes(app, client_as):
+    client = client_as("planner")
+    _age(client, seen_at=30 * 60 + 5)
+    assert client.get("/api/me").status_code == 401
+    assert client.get("/account").headers["Location"] == "/login?next=/account"
+
+
+def test_a_used_session_stays_open_and_notes_the_request(app, client_as):
+    client = client_as("planner")
+    _age(client, signed_in_at=11 * 3600, seen_at=29 * 60)
+    assert client.get("/api/me").status_code == 200
+    with client.session_transaction() as session:
+        assert time.time() - session["seen_at"] < 60  # the idle clock starts again
+
+
+def test_a_session_ends_12_hours_after_sign_in_even_when_used(app, client_as):
+    client = client_as("planner")
+    _age(client, signed_in_at=12 * 3600 + 5, seen_at=10)
+    assert client.get("/api/me").status_code == 401
+
+
+def test_idle_and_absolute_limits_are_settings(app, client_as):
+    app.config.update(SESSION_IDLE_S=10, SESSION_MAX_S=100)
+    client = client_as("planner")
+    _age(client, seen_at=11)
+    assert client.get("/api/me").status_code == 401
+    client = client_as("planner")
+    _age(client, signed_in_at=101)
+    assert client.get("/api/me").status_code == 401
+
+
+def test_without_a_configured_key_a_random_one_signs_sessions_and_dev_cookies_are_refused(tmp_path, demo_db, demo_key):
+    path = tmp_path / "accessplan.sqlite"
+    shutil.copyfile(demo_db, path)
+    app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{path}", "ENCRYPTION_KEY": demo_key})
+    assert len(app.secret_key) == 64 and app.secret_key != "dev"
+    with app.app_context():
+        token = users.get_user(get_store(), "admin").session_token
+    forger = Flask("forger")
+    forger.secret_key = "dev"
+    now = time.time()
+    payload = {"_user_id": f"admin:{token}", "_fresh": True, "signed_in_at": now, "seen_at": now}
+    cookie = forger.session_interface.get_signing_serializer(forger).dumps(payload)
+    client = app.test_client()
+    client.set_cookie("session", cookie)
+    assert client.get("/api/me").status_code == 401
+    app.extensions["accessplan_store"].close()
 
 
 def test_logout_needs_a_post_with_the_csrf_token_and_ends_the_session(client):
@@ -151,7 +258,11 @@ def test_anonymous_staff_pages_redirect_to_login_and_back(client):
     assert response.headers["Location"] == "/admin/users"
 
 
-@pytest.mark.parametrize("next_url", ["//evil.example/x", "https://evil.example/", "/\\evil.example"])
+@pytest.mark.parametrize(
+    "next_url",
+    ["//evil.example/x", "https://evil.example/", "/\\evil.example", "/\t/evil.example", "/\n/x",
+     "/account\r\nSet-Cookie: a=b", "/ /evil.example", "/\x7f/evil.example"],
+)  # fmt: skip
 def test_login_never_redirects_off_site(client, next_url):
     token = csrf_token(client)
     response = client.post(
@@ -181,3 +292,15 @@ def test_me_returns_the_account_and_a_csrf_token(client_as):
     }
     assert len(body["csrf_token"]) > 20
     assert ACCOUNTS["caseworker_b"][0] == "cw-b"
+
+
+def test_a_next_with_a_tab_in_the_query_string_is_dropped_from_the_form(client):
+    page = client.get("/login?next=/%09/evil.example").get_data(as_text=True)
+    assert 'name="next"' not in page
+    assert 'name="next"' in client.get("/login?next=/planner/").get_data(as_text=True)
+
+
+def test_a_local_next_is_kept(client):
+    token = csrf_token(client)
+    data = {"name": "admin", "password": PASSWORD, "csrf_token": token, "next": "/planner/?tab=a%20b"}
+    assert client.post("/login", data=data).headers["Location"] == "/planner/?tab=a%20b"

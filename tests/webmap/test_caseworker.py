@@ -149,6 +149,33 @@ def test_reveal_without_reason_is_refused_and_not_logged(app, client_as, demo_ho
         assert get_store().access_log() == []
 
 
+@pytest.mark.parametrize("reason", ["x", "xxxx", "1234"])
+def test_a_reason_that_says_nothing_is_refused_with_the_rule_and_not_logged(app, client_as, reason):
+    client = client_as("caseworker_a")
+    form = {"reason": reason, "csrf_token": csrf_token(client)}
+    response = client.post(f"/caseworker/household/{HH_A}/full", data=form)
+    assert response.status_code == 400
+    assert "至少 4 个字，其中至少 2 个汉字或字母" in response.get_data(as_text=True)
+    with app.app_context():
+        assert get_store().access_log() == []
+
+
+def test_the_address_is_masked_to_town_and_village_until_revealed_and_the_log_has_channel_and_ip(
+    app, client_as, demo_households
+):
+    address = demo_households.set_index("id").loc[HH_A, "address"]  # 璧山区璧城街道…社区…街…号
+    kept = re.match(r".*?(?:社区|村)", address).group()
+    client = client_as("caseworker_a")
+    for page in (client.get("/caseworker/").get_data(as_text=True),
+                 client.get(f"/caseworker/household/{HH_A}").get_data(as_text=True)):  # fmt: skip
+        assert f"{kept}****" in page and address not in page
+    response = client.post(f"/caseworker/household/{HH_A}/full", data={**REASON, "csrf_token": csrf_token(client)})
+    assert address in response.get_data(as_text=True)
+    with app.app_context():
+        (entry,) = get_store().access_log()
+    assert (entry["channel"], entry["ip"]) == ("web", "127.0.0.1")
+
+
 def test_reveal_needs_csrf(client_as):
     assert client_as("caseworker_a").post(f"/caseworker/household/{HH_A}/full", data=REASON).status_code == 400
 

@@ -27,7 +27,7 @@ def test_csv_round_trip_through_gcj02(tmp_path):
         ["datum", "convert", str(tmp_path / "g.csv"), str(tmp_path / "w.xlsx"), "--from", "gcj02", "--to", "wgs84"],
     )
     assert r2.exit_code == 0, r2.output
-    back = pd.read_excel(tmp_path / "w.xlsx")
+    back = pd.read_excel(tmp_path / "w.xlsx", engine="calamine")
     assert (float(back.loc[0, "经度"]), float(back.loc[0, "纬度"])) == pytest.approx(WGS, abs=2e-7)
     assert back.loc[0, "名称"] == "a"
 

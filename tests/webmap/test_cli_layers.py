@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import geopandas as gpd
+import openpyxl
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -119,3 +120,26 @@ def test_export_writes_formula_like_names_as_text(cli, sports_csv, tmp_path, suf
         names = set(pd.read_csv(out, dtype=str, encoding="utf-8-sig")["name"])
     assert {'\'=HYPERLINK("http://evil.example","点我")', "'+1+cmd|' /C calc'!A0"} <= names
     assert not any(n.startswith(("=", "+", "-", "@")) for n in names)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "'empty.xlsx' is not an XLSX workbook"),
+        (b"id,name\n", "'empty.xlsx' is not an XLSX workbook"),
+        ("wide", "values in column XFD (column 16,384); imports read at most 256 columns"),
+    ],
+)
+def test_an_unreadable_or_oversized_xlsx_is_one_message_not_a_traceback(cli, tmp_path, content, message):
+    path = tmp_path / "empty.xlsx"
+    if content == "wide":
+        wb = openpyxl.Workbook()
+        wb.active.append(["编号", "名称"])
+        wb.active.cell(row=2, column=16384).value = 1
+        wb.save(path)
+    else:
+        path.write_bytes(content)
+    result = cli("import", "accessible_toilet", str(path), "--datum", "wgs84")
+    assert result.exit_code == 1
+    assert message in result.output and "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

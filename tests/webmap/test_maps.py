@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import bz2
+import html
+import json
 import re
+from pathlib import Path
 
 import folium
 import geopandas as gpd
@@ -192,3 +195,138 @@ def test_localize_sets_instance_lists(district, layers):
         ("jquery", "/x/vendor/jquery/3.7.1/jquery.min.js"),
     ]
     assert "default_js" in vars(m) and folium.Map.default_js is folium.folium._default_js
+
+
+# --- hostile text (issue 13, finding 1): one helper makes every tooltip, popup and label inert -------------
+
+#: Each would run script, break the map's script or be evaluated by Jinja if it reached the page as it is.
+HOSTILE = (
+    "`+alert(1)+`",
+    "${alert(2)}",
+    "</script><script>alert(3)</script>",
+    "<img src=x onerror=alert(4)>",
+    'say "hi" it\'s',
+    "C:\\u{zz}\\",
+    "{{ 'ss' ~ 'ti' }}{% if 1 %}{# c #}{% endif %}",
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("`+alert(1)+`", "&#96;+alert(1)+&#96;"),
+        ("${alert(2)}", "&#36;&#123;alert(2)&#125;"),
+        ("</script><script>alert(3)</script>", "&lt;/script&gt;&lt;script&gt;alert(3)&lt;/script&gt;"),
+        ("<img src=x onerror=alert(4)>", "&lt;img src=x onerror=alert(4)&gt;"),
+        ("say \"hi\" it's", "say &quot;hi&quot; it&#39;s"),
+        ("C:\\u{zz}\\", "C:&#92;u&#123;zz&#125;&#92;"),
+        ("{{ 'ss' ~ 'ti' }}{% if 1 %}{# c #}{% endif %}",
+         "&#123;&#123; &#39;ss&#39; ~ &#39;ti&#39; &#125;&#125;&#123;% if 1 %&#125;"
+         "&#123;# c #&#125;&#123;% endif %&#125;"),
+        ("a & b", "a &amp; b"),
+        ("渝馨家园（璧城）", "渝馨家园（璧城）"),
+        (42, "42"),
+    ],
+)  # fmt: skip
+def test_map_text_writes_every_meaningful_character_as_a_reference(text, expected):
+    assert maps.map_text(text) == expected
+    assert html.unescape(expected) == str(text)  # the browser shows the text exactly as recorded
+
+
+def test_script_json_escapes_jinja_and_tags_only_inside_strings():
+    value = {"a": "{{x}}{%y%}{#z#}{b}</script>&`${c}", "b": [{"c": 1}, {}]}
+    text = maps.script_json(value)
+    assert text == "".join(
+        (
+            '{"a":"\\u007b{x}}\\u007b%y%}\\u007b#z#}{b}',
+            "\\u003c/script\\u003e\\u0026\\u0060\\u0024{c}",
+            '","b":[{"c":1},{}]}',
+        )
+    )
+    assert json.loads(text) == value
+
+
+def _hostile_points(column: str, values, **more) -> gpd.GeoDataFrame:
+    n = len(values)
+    return gpd.GeoDataFrame(
+        {column: list(values), **{k: v if isinstance(v, list) else [v] * n for k, v in more.items()}},
+        geometry=gpd.points_from_xy([106.002 + 0.001 * i for i in range(n)], [29.51] * n),
+        crs="EPSG:4326",
+    )
+
+
+def _hostile_maps(district):
+    """Every map webmap draws, with each ``HOSTILE`` string in each text the map shows."""
+    from shapely.geometry import box
+
+    from webmap.caseworker import households_map
+    from webmap.planner import coverage_map, gaps_map
+    from webmap.planner_siting import service_areas_map, siting_map
+
+    n = len(HOSTILE)
+    facilities = _hostile_points("name", HOSTILE, id=[f"f{i}" for i in range(n)])
+    demand = _hostile_points("demand_id", HOSTILE, town_code="999901001", covered_800m=[True, False] * 3 + [True])
+    hexagons = gpd.GeoDataFrame({"hex_id": ["h0"], "gap_share": [0.5], "n_uncovered": [3]},
+                                geometry=[box(106.0, 29.5, 106.01, 29.51)], crs="EPSG:4326")  # fmt: skip
+    areas = gpd.GeoDataFrame({"facility_id": [f"f{i}" for i in range(n)], "threshold": "800m",
+                              "threshold_value": 800.0, "area_m2": 1.0},
+                             geometry=[box(106.0, 29.5, 106.01, 29.51)] * n, crs="EPSG:4326")  # fmt: skip
+    sites = _hostile_points("name", HOSTILE, id=[f"s{i}" for i in range(n)], current=True, new=[False] * 6 + [True])
+    assignment = _hostile_points("demand_id", HOSTILE, site_id="s0", covered=True, covered_before=False)
+    households = _hostile_points(schema.ID, HOSTILE, status="surveyed")
+    start = _hostile_points("name", ["start"])
+    route = type("Route", (), {"order": tuple(HOSTILE), "unreachable": ()})()
+    yield "public", maps.public_map(
+        district,
+        {layer: _hostile_points(schema.NAME, HOSTILE, **{schema.ID: [f"{layer}{i}" for i in range(n)],
+                                                         schema.TOWN_CODE: "999901001", schema.STATUS: "open",
+                                                         schema.ADDRESS: list(reversed(HOSTILE)),
+                                                         schema.LON: [106.002 + 0.001 * i for i in range(n)],
+                                                         schema.LAT: 29.51})
+         for layer in (schema.SERVICE_CENTRE, schema.REHAB_STATION, schema.SPORTS_SITE)},
+        tiles=(maps.TileSource(url="/tiles/{z}/{x}/{y}.png", attribution=HOSTILE[0]),),
+        detail_url=lambda layer, fid: f"/facility/{layer}/{fid}",
+    )  # fmt: skip
+    yield "households", households_map(district, households, towns=("999901001",), detail_url=lambda h: f"/h/{h}")
+    yield "route", households_map(district, households, towns=("999901001",), route=route, start=start)
+    yield "coverage", coverage_map(district, demand, facilities, facilities, covered_column="covered_800m",
+                                   static_url=assets.default_static_url)  # fmt: skip
+    yield "gaps", gaps_map(district, hexagons, demand, static_url=assets.default_static_url)
+    yield "service_areas", service_areas_map(district, areas, facilities, static_url=assets.default_static_url)
+    yield "siting", siting_map(district, sites, assignment, static_url=assets.default_static_url)
+
+
+def test_rendered_maps_hold_no_raw_backtick_interpolation_closing_tag_or_jinja_from_data(app):
+    with app.test_request_context():
+        from webmap.store import get_district
+
+        rendered = {kind: maps.render_map_parts(m) for kind, m in _hostile_maps(get_district())}
+    assert len(rendered) == 7
+    for kind, parts in rendered.items():
+        page = parts.header + parts.html + parts.script
+        for text in ("`+alert(1)+`", "${alert(2)}", "<img", "ssti", "C:\\u{zz}"):
+            assert text not in page, (kind, text)
+        assert "</script" not in parts.script.lower(), kind  # the script goes inside our own <script> tag
+        assert 'say "hi" it\'s' not in page, kind
+    # the text is there, as character references a browser shows literally (the public map: JSON data)
+    for kind in ("households", "route", "coverage", "siting"):
+        assert all(maps.map_text(text) in rendered[kind].script for text in HOSTILE), kind
+    attribution = maps.map_text(HOSTILE[0]).replace("&", "\\u0026")  # in JSON, where folium escapes "&"
+    assert attribution in rendered["public"].script
+    assert maps.map_text(HOSTILE[2]) in rendered["service_areas"].script  # GeoJSON tooltip label
+    assert maps.map_text(HOSTILE[2]) in rendered["gaps"].script  # an uncovered point's id
+
+
+def test_webmap_builds_map_text_only_through_the_maps_helpers():
+    """No view calls folium's text-bearing elements itself, and no map text is escaped per call site."""
+    sources = sorted(Path(maps.__file__).parent.glob("*.py"))
+    raw = re.compile(r"folium\.(Tooltip|Popup|DivIcon|GeoJsonTooltip|GeoJsonPopup)\(|html\.escape\(|"
+                     r"\b(tooltip|popup)=(?!maps\.map_(tooltip|popup)\()")  # fmt: skip
+    found = [
+        f"{path.name}:{n}: {line.strip()}"
+        for path in sources
+        if path.name != "maps.py"
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if raw.search(line)
+    ]
+    assert len(sources) > 10 and found == []

@@ -117,7 +117,7 @@ def test_downloads_parse(coverage_run, bishan):
     table = pd.read_csv(io.BytesIO(csv.data), dtype={"demand_id": str})
     assert len(table) == n_villages and {"demand_id", "covered_800m", "covered_15min"} <= set(table.columns)
     xlsx = _download(client, job_id, "xlsx")
-    sheets = pd.read_excel(io.BytesIO(xlsx.data), sheet_name=None)
+    sheets = pd.read_excel(io.BytesIO(xlsx.data), sheet_name=None, engine="calamine")
     assert {"points", "by_town", "by_village", "summary"} <= set(sheets) and len(sheets["points"]) == n_villages
     gpkg = _download(client, job_id, "gpkg")
     assert gpkg.status_code == 200

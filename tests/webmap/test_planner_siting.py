@@ -124,7 +124,7 @@ def test_siting_downloads_parse(runs):
     job_id = ids["siting"]
     csv = pd.read_csv(io.BytesIO(_download(client, job_id, "csv").data), dtype={"id": str})
     assert len(csv) == 15 and csv["selected"].all()
-    sheets = pd.read_excel(io.BytesIO(_download(client, job_id, "xlsx").data), sheet_name=None)
+    sheets = pd.read_excel(io.BytesIO(_download(client, job_id, "xlsx").data), sheet_name=None, engine="calamine")
     assert {"sites", "assignment", "by_town", "by_village", "before_after", "summary"} <= set(sheets)
     assert len(sheets["assignment"]) == 1196
     path = folder / "siting.gpkg"
@@ -208,7 +208,7 @@ def test_the_service_areas_page_and_downloads(runs):
         expected = csv[(csv["facility_id"] == row.facility_id) & (csv["threshold"] == row.threshold)]
         assert int(expected["points_inside"].iloc[0]) == inside
     assert len(_download(client, job_id, "geojson").get_json()["features"]) == 10
-    sheets = pd.read_excel(io.BytesIO(_download(client, job_id, "xlsx").data), sheet_name=None)
+    sheets = pd.read_excel(io.BytesIO(_download(client, job_id, "xlsx").data), sheet_name=None, engine="calamine")
     assert {"per_facility", "dissolved", "by_town", "points"} <= set(sheets)
 
 

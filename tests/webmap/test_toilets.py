@@ -295,6 +295,63 @@ def test_an_upload_over_the_size_limit_is_refused(client_as, app):
     assert _pending_files(app) == []
 
 
+def _wide_xlsx() -> bytes:
+    """The issue's file in small: a value in column XFD (the old reader held 8,000 such rows in 3.5 GB)."""
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(HEADERS)
+    for i, row in enumerate(GOOD_ROWS, start=2):
+        sheet.append(row)
+        sheet.cell(row=i, column=16384).value = 1
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"", ["无法读取文件", "is not an XLSX workbook"]),
+        (b"PK\x03\x04 not really a zip", ["无法读取文件", "is not an XLSX workbook"]),
+        ("cut", ["无法读取文件"]),
+        ("wide", ["文件超出导入上限，未导入任何数据", "column XFD", "at most 256 columns"]),
+    ],
+)
+def test_an_empty_damaged_or_oversized_spreadsheet_is_a_message_not_a_500(client_as, app, content, expected):
+    if content == "cut":
+        content = _xlsx(GOOD_ROWS)[:-100]
+    elif content == "wide":
+        content = _wide_xlsx()
+    response, _ = _upload(client_as("bureau"), content)
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert all(text in html for text in expected), html
+    assert "确认导入" not in html and _pending_files(app) == []
+
+
+def test_a_body_over_max_content_length_gets_a_friendly_413_page(client_as, app):
+    app.config["MAX_CONTENT_LENGTH"] = 4096
+    client = client_as("bureau")
+    token = csrf_token(client, "/toilets/import")
+    data = {"csrf_token": token, "action": "check", "datum": "wgs84", "file": (io.BytesIO(b"x" * 10_000), "a.csv")}
+    response = client.post("/toilets/import", data=data, content_type="multipart/form-data")
+    assert response.status_code == 413
+    html = response.get_data(as_text=True)
+    assert "请求太大：最多 0.00390625 MB。请上传更小的文件。" in html and "<h1>" in html
+    data["file"] = (io.BytesIO(b"x" * 10_000), "a.csv")
+    english = client.post("/toilets/import?lang=en", data=data, content_type="multipart/form-data")
+    assert english.status_code == 413 and "Request too large" in english.get_data(as_text=True)
+    assert _pending_files(app) == []
+
+
+def test_a_filled_down_id_lists_five_rows_per_problem(client_as, app):
+    rows = [[*GOOD_ROWS[0][:1], *GOOD_ROWS[0][1:]] for _ in range(300)]  # AT-101 filled down 300 rows
+    response, _ = _upload(client_as("bureau"), _xlsx(rows))
+    html = response.get_data(as_text=True)
+    assert html.count("&#39;AT-101&#39; appears on 300 rows: 2, 3, 4, 5, 6 …") == 300
+    assert len(html) < 300 * 1000  # one short line per row (the old page listed 300 rows on each)
+
+
 def test_an_accepted_toilet_shows_coverage_without_and_with_it(client_as, app, app_cache_dir):
     import geopandas as gpd
 

@@ -7,7 +7,7 @@ import pytest
 import shapely
 
 from layers.district import load_district
-from layers.synthetic_villages import (
+from synthetic.villages import (
     CENSUS_POPULATION,
     generate_town_areas,
     generate_villages,

@@ -12,9 +12,9 @@ import pytest
 import shapely
 from scipy.spatial import cKDTree
 
-from geo.synthetic_roads import generate_road_network, write_osm_bz2
 from layers.district import load_district
-from layers.synthetic import road_inputs
+from synthetic.reference import road_inputs
+from synthetic.roads import generate_road_network, write_osm_bz2
 
 CRS = "EPSG:32648"
 X0, Y0 = 615_000.0, 3_265_000.0  # near Bishan, in UTM 48N

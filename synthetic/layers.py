@@ -62,8 +62,10 @@ from layers.schema import (
     DISABILITY_GRADE,
     GB50763_FIELDS,
     GCJ02_DATUM,
+    HOUSEHOLDS,
     ID_NUMBER,
     INSTRUCTORS,
+    KIND,
     LEGAL_BASIS,
     NEEDS,
     OPENED_ON,
@@ -73,6 +75,7 @@ from layers.schema import (
     TRAINING_AREA_M2,
     WGS84_DATUM,
 )
+from synthetic.villages import COMMUNITY, VILLAGE
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -178,7 +181,7 @@ _PREFIX_CHANGE_YEAR = 2014
 _OLD_PREFIX_SHARE = 0.8
 
 # Sampling spread around the village point (metres), by kind of place.
-_SIGMA_M = {"community": 250.0, "village": 600.0}
+_SIGMA_M = {COMMUNITY: 250.0, VILLAGE: 600.0}
 _FACILITY_SIGMA_M = 120.0
 _EDGE_MARGIN_DEG = 3e-5  # ~3 m: stays inside after 6-decimal rounding and GCJ-02 round trips
 _MAX_TRIES = 200
@@ -188,8 +191,8 @@ _STREET_SUFFIXES = ("路", "街", "大道")
 _SPORTS_ACTIVITIES = ("轮椅篮球", "盲人门球", "坐式排球", "轮椅太极", "残健融合健身操", "聋人足球", "象棋")
 _SURVEY_SOURCE = "合成数据：模拟现场核查（非实测）"
 
-_VILLAGE_COLUMNS = ("village_code", "name", "town_code", "kind", "lon", "lat", "households")
-_TOWN_COLUMNS = ("town_code", "name")
+_VILLAGE_COLUMNS = (schema.VILLAGE_CODE, schema.NAME, schema.TOWN_CODE, KIND, schema.LON, schema.LAT, HOUSEHOLDS)
+_TOWN_COLUMNS = (schema.TOWN_CODE, schema.NAME)
 
 
 @dataclass(frozen=True)
@@ -356,25 +359,24 @@ def _prepare_places(
                 "Load it with `layers.district.load_district()`."
             )
             raise ValueError(msg)
-    town_names = dict(zip(towns["town_code"].astype(str), towns["name"], strict=True))
+    town_names = dict(zip(towns[schema.TOWN_CODE].astype(str), towns[schema.NAME], strict=True))
     v = pd.DataFrame({c: villages[c] for c in _VILLAGE_COLUMNS}).reset_index(drop=True)
-    v["town_code"] = v["town_code"].astype(str)
-    v["village_code"] = v["village_code"].astype(str)
-    unknown = sorted(set(v["town_code"]) - set(town_names))
+    v[schema.TOWN_CODE] = v[schema.TOWN_CODE].astype(str)
+    v[schema.VILLAGE_CODE] = v[schema.VILLAGE_CODE].astype(str)
+    unknown = sorted(set(v[schema.TOWN_CODE]) - set(town_names))
     if unknown:
         msg = f"`villages.town_code` has codes not in `towns`: {unknown!r}; fix villages.csv or towns.csv."
         raise ValueError(msg)
-    if not (v["households"] > 0).any():
+    if not (v[HOUSEHOLDS] > 0).any():
         msg = "`villages.households` is zero everywhere; at least one village needs households."
         raise ValueError(msg)
-    v["town_name"] = v["town_code"].map(town_names)
-    v = v.sort_values("village_code", kind="stable").reset_index(drop=True)
+    v["town_name"] = v[schema.TOWN_CODE].map(town_names)
+    v = v.sort_values(schema.VILLAGE_CODE, kind="stable").reset_index(drop=True)
     areas = None
     if town_areas is not None:
-        areas = {
-            str(code): _shrink(geom) for code, geom in zip(town_areas["town_code"], town_areas.geometry, strict=True)
-        }
-        missing_areas = sorted(set(v["town_code"]) - set(areas))
+        area_codes = town_areas[schema.TOWN_CODE]
+        areas = {str(code): _shrink(geom) for code, geom in zip(area_codes, town_areas.geometry, strict=True)}
+        missing_areas = sorted(set(v[schema.TOWN_CODE]) - set(areas))
         if missing_areas:
             msg = f"`town_areas` has no polygon for town code(s) {missing_areas!r}."
             raise ValueError(msg)
@@ -414,9 +416,9 @@ def _inside(places: _Places, town_codes: np.ndarray, lon: np.ndarray, lat: np.nd
 def _scatter(ctx: _Context, rows: pd.DataFrame, sigma_m: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Return WGS-84 points near each row's village point, inside its town area and the boundary."""
     n = len(rows)
-    lon0 = rows["lon"].to_numpy(dtype=float)
-    lat0 = rows["lat"].to_numpy(dtype=float)
-    codes = rows["town_code"].to_numpy(dtype=str)
+    lon0 = rows[schema.LON].to_numpy(dtype=float)
+    lat0 = rows[schema.LAT].to_numpy(dtype=float)
+    codes = rows[schema.TOWN_CODE].to_numpy(dtype=str)
     sigma = np.broadcast_to(np.asarray(sigma_m, dtype=float), (n,))
     lon, lat = np.empty(n), np.empty(n)
     todo = np.arange(n)
@@ -430,7 +432,7 @@ def _scatter(ctx: _Context, rows: pd.DataFrame, sigma_m: npt.ArrayLike) -> tuple
         lon[todo[ok]], lat[todo[ok]] = cand_lon[ok], cand_lat[ok]
         todo = todo[~ok]
     if todo.size:
-        bad = sorted(set(rows["village_code"].to_numpy(dtype=str)[todo]))
+        bad = sorted(set(rows[schema.VILLAGE_CODE].to_numpy(dtype=str)[todo]))
         msg = (
             f"Could not place points inside their town area near village(s) {bad!r} after {_MAX_TRIES} "
             "tries; check that these village points lie inside their town area (`town_areas`)."
@@ -444,7 +446,7 @@ def _pick_villages(
 ) -> pd.DataFrame:
     """Pick `n` village rows weighted by households (communities weighted up by `community_weight`)."""
     v = ctx.places.villages
-    w = v["households"].to_numpy(dtype=float) * np.where(v["kind"] == "community", community_weight, 1.0)
+    w = v[HOUSEHOLDS].to_numpy(dtype=float) * np.where(v[KIND] == COMMUNITY, community_weight, 1.0)
     if mask is not None:
         w = w * mask
     available = int((w > 0).sum())
@@ -468,7 +470,7 @@ def _street(ctx: _Context) -> str:
 def _address(ctx: _Context, row: pd.Series) -> str:
     prefix = f"{ctx.district_name}{row['town_name']}{row['name']}"
     number = int(ctx.rng.integers(1, 300))
-    if row["kind"] == "community":
+    if row[KIND] == COMMUNITY:
         return f"{prefix}{_street(ctx)}{number}号"
     return f"{prefix}{int(ctx.rng.integers(1, 13))}组{number}号"
 
@@ -484,8 +486,8 @@ def _common(
     return pd.DataFrame(
         {
             schema.ID: [f"{prefix}-{i + 1:0{width}d}" for i in range(len(rows))],
-            schema.TOWN_CODE: rows["town_code"].to_numpy(dtype=str),
-            schema.VILLAGE_CODE: rows["village_code"].to_numpy(dtype=str),
+            schema.TOWN_CODE: rows[schema.TOWN_CODE].to_numpy(dtype=str),
+            schema.VILLAGE_CODE: rows[schema.VILLAGE_CODE].to_numpy(dtype=str),
             schema.NAME: names,
             schema.ADDRESS: [_address(ctx, r) for _, r in rows.iterrows()],
             schema.LON: lon,
@@ -508,11 +510,11 @@ def _rehab_stations(ctx: _Context) -> pd.DataFrame:
     v = ctx.places.villages
     n = sum(_REHAB_STATUS_COUNTS.values())
     # At least one station per town (at its largest community/village), the rest weighted by households.
-    weight = v["households"] * np.where(v["kind"] == "community", 3.0, 1.0)
-    first = v.loc[weight.groupby(v["town_code"]).idxmax().sort_values()]
+    weight = v[HOUSEHOLDS] * np.where(v[KIND] == COMMUNITY, 3.0, 1.0)
+    first = v.loc[weight.groupby(v[schema.TOWN_CODE]).idxmax().sort_values()]
     mask = ~v.index.isin(first.index)
     rest = _pick_villages(ctx, max(n - len(first), 0), community_weight=3.0, replace=False, mask=mask)
-    rows = pd.concat([first, rest]).sort_values("village_code").reset_index(drop=True).iloc[:n]
+    rows = pd.concat([first, rest]).sort_values(schema.VILLAGE_CODE).reset_index(drop=True).iloc[:n]
     statuses = _statuses(ctx, _REHAB_STATUS_COUNTS)[: len(rows)]
     names = [f"{r['name']}康复站" for _, r in rows.iterrows()]
     df = _common(ctx, rows, "RS", 4, names, statuses)
@@ -528,13 +530,13 @@ def _rehab_stations(ctx: _Context) -> pd.DataFrame:
 
 def _service_centres(ctx: _Context) -> pd.DataFrame:
     v = ctx.places.villages
-    codes = sorted(set(v["town_code"]))
+    codes = sorted(set(v[schema.TOWN_CODE]))
     n = min(_SERVICE_CENTRES_OPEN, len(codes))
     chosen = sorted(ctx.rng.choice(codes, size=n, replace=False))
     # Each centre sits in its town's largest community (or village when the town has none).
-    weight = v["households"] * np.where(v["kind"] == "community", 100.0, 1.0)
-    in_chosen = v["town_code"].isin(chosen)
-    rows = v.loc[weight[in_chosen].groupby(v.loc[in_chosen, "town_code"]).idxmax()].reset_index(drop=True)
+    weight = v[HOUSEHOLDS] * np.where(v[KIND] == COMMUNITY, 100.0, 1.0)
+    in_chosen = v[schema.TOWN_CODE].isin(chosen)
+    rows = v.loc[weight[in_chosen].groupby(v.loc[in_chosen, schema.TOWN_CODE]).idxmax()].reset_index(drop=True)
     names = [f"{t}渝馨家园" for t in rows["town_name"]]
     df = _common(ctx, rows, "SC", 2, names, ["open"] * len(rows))
     df[CAPACITY] = ctx.rng.integers(2, 7, size=len(df)) * 10
@@ -647,11 +649,11 @@ def _households(ctx: _Context) -> pd.DataFrame:
     rng, fake = ctx.rng, ctx.fake
     v = ctx.places.villages
     total = int(rng.integers(_HOUSEHOLDS_MIN, _HOUSEHOLDS_MAX + 1))
-    p = v["households"].to_numpy(dtype=float)
+    p = v[HOUSEHOLDS].to_numpy(dtype=float)
     per_village = rng.multinomial(total, p / p.sum())
     rows = v.loc[v.index.repeat(per_village)].reset_index(drop=True)
     n = len(rows)
-    sigma = rows["kind"].map(_SIGMA_M).fillna(_SIGMA_M["village"]).to_numpy()
+    sigma = rows[KIND].map(_SIGMA_M).fillna(_SIGMA_M[VILLAGE]).to_numpy()
     lon, lat = _scatter(ctx, rows, sigma)
     gcj = rng.random(n) < _GCJ02_SHARE
     glon, glat = convert(lon[gcj], lat[gcj], WGS84_DATUM, GCJ02_DATUM)
@@ -677,8 +679,8 @@ def _households(ctx: _Context) -> pd.DataFrame:
     df = pd.DataFrame(
         {
             schema.ID: [f"HH-{i + 1:05d}" for i in range(n)],
-            schema.TOWN_CODE: rows["town_code"].to_numpy(dtype=str),
-            schema.VILLAGE_CODE: rows["village_code"].to_numpy(dtype=str),
+            schema.TOWN_CODE: rows[schema.TOWN_CODE].to_numpy(dtype=str),
+            schema.VILLAGE_CODE: rows[schema.VILLAGE_CODE].to_numpy(dtype=str),
             schema.NAME: names,
             schema.ADDRESS: [_address(ctx, r) for _, r in rows.iterrows()],
             schema.LON: lon,

@@ -9,13 +9,12 @@ from typing import TYPE_CHECKING
 import geopandas as gpd
 import numpy as np
 
-from geo.synthetic_roads import generate_road_network, write_osm_bz2
-from layers.schema import LAT, LON, TOWN_CODE
-from layers.synthetic_villages import (
+from layers.schema import KIND, LAT, LON, POPULATION, TOWN_CODE, WGS84
+from synthetic.roads import generate_road_network, write_osm_bz2
+from synthetic.villages import (
     COMMUNITY,
-    KIND,
-    POPULATION,
     SUBDISTRICT,
+    TOWN,
     generate_town_areas,
     generate_villages,
 )
@@ -30,7 +29,7 @@ logger = logging.getLogger(__name__)
 #: Urban density used to size the street grid of each town centre (residents per km²).
 URBAN_DENSITY_PER_KM2 = 9000.0
 #: Radius limits of a centre's street grid, in metres, per town kind.
-GRID_RADIUS_M = {SUBDISTRICT: (1200.0, 3000.0), "town": (350.0, 700.0)}
+GRID_RADIUS_M = {SUBDISTRICT: (1200.0, 3000.0), TOWN: (350.0, 700.0)}
 
 
 def generate_reference_data(district: District, *, seed: int | None = None) -> None:
@@ -62,7 +61,7 @@ def generate_reference_data(district: District, *, seed: int | None = None) -> N
 
 
 def road_inputs(district: District, villages: pd.DataFrame) -> dict[str, object]:
-    """Return the projected inputs of ``geo.synthetic_roads.generate_road_network`` for a district.
+    """Return the projected inputs of ``synthetic.roads.generate_road_network`` for a district.
 
     Parameters
     ----------
@@ -80,7 +79,7 @@ def road_inputs(district: District, villages: pd.DataFrame) -> dict[str, object]
     boundary = district.boundary.to_crs(district.crs).geometry.iloc[0]
     towns = district.towns.to_crs(district.crs)
     seats_xy = np.column_stack([towns.geometry.x, towns.geometry.y])
-    points = gpd.GeoSeries(gpd.points_from_xy(villages[LON], villages[LAT]), crs="EPSG:4326").to_crs(district.crs)
+    points = gpd.GeoSeries(gpd.points_from_xy(villages[LON], villages[LAT]), crs=WGS84).to_crs(district.crs)
     villages_xy = np.column_stack([points.x, points.y])
     urban = villages[villages[KIND] == COMMUNITY].groupby(TOWN_CODE)[POPULATION].sum()
     centres = []

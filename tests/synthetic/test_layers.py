@@ -12,7 +12,7 @@ from shapely.geometry import box
 
 from geo.datums import convert
 from layers.district import load_district
-from layers.synthetic_layers import generate_demo_layers, write_demo_layers
+from synthetic.layers import generate_demo_layers, write_demo_layers
 
 LAYER_FILES = {
     "rehab_station.csv",

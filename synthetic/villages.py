@@ -15,20 +15,25 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from layers.schema import LAT, LON, NAME, TOWN_CODE, VILLAGE_CODE
+from layers.schema import (
+    HOUSEHOLDS,
+    KIND,
+    LAT,
+    LON,
+    NAME,
+    POPULATION,
+    SYNTHETIC,
+    TOWN_CODE,
+    URBAN_RURAL_CODE,
+    VILLAGE_CODE,
+    WGS84,
+)
 
 if TYPE_CHECKING:
     import numpy.typing as npt
 
 logger = logging.getLogger(__name__)
 
-WGS84 = "EPSG:4326"
-
-KIND = "kind"
-URBAN_RURAL_CODE = "urban_rural_code"
-HOUSEHOLDS = "households"
-POPULATION = "population"
-SYNTHETIC = "synthetic"
 APPROXIMATE = "approximate"
 
 #: Column order of the villages table (``villages.csv``).
@@ -48,6 +53,7 @@ VILLAGE_COLUMNS = (
 COMMUNITY = "community"
 VILLAGE = "village"
 SUBDISTRICT = "subdistrict"
+TOWN = "town"
 
 #: 2020 census (DOMAIN.md §8): resident population and its urban part.
 CENSUS_POPULATION = 756_022
@@ -56,7 +62,7 @@ CENSUS_URBAN_POPULATION = 535_680
 SUBDISTRICT_URBAN_SHARE = 0.88
 
 #: Count ranges (inclusive) per town kind: (communities, villages). Totals fall in 207-300.
-_COUNT_RANGES = {SUBDISTRICT: ((6, 10), (6, 10)), "town": ((1, 3), (14, 17))}
+_COUNT_RANGES = {SUBDISTRICT: ((6, 10), (6, 10)), TOWN: ((1, 3), (14, 17))}
 
 #: Village suffix ranges by kind (NBS structure, DOMAIN.md §3): 社区 001-099, 村 200-399.
 SUFFIX_START = {COMMUNITY: 1, VILLAGE: 200}
@@ -65,9 +71,9 @@ SUFFIX_RANGE = {COMMUNITY: (1, 99), VILLAGE: (200, 399)}
 #: 城乡分类代码 allowed per (town kind, village kind): (core, fringe) — DOMAIN.md §3.
 URBAN_RURAL_CODES = {
     (SUBDISTRICT, COMMUNITY): ("111", "112"),
-    ("town", COMMUNITY): ("121", "122"),
+    (TOWN, COMMUNITY): ("121", "122"),
     (SUBDISTRICT, VILLAGE): ("210", "220"),
-    ("town", VILLAGE): ("210", "220"),
+    (TOWN, VILLAGE): ("210", "220"),
 }
 
 EDGE_MARGIN_M = 150.0
@@ -309,7 +315,7 @@ def _allocate_population(df: pd.DataFrame, rng: np.random.Generator) -> npt.NDAr
     urban_subdistrict = round(CENSUS_URBAN_POPULATION * SUBDISTRICT_URBAN_SHARE)
     totals = {
         (SUBDISTRICT, COMMUNITY): urban_subdistrict,
-        ("town", COMMUNITY): CENSUS_URBAN_POPULATION - urban_subdistrict,
+        (TOWN, COMMUNITY): CENSUS_URBAN_POPULATION - urban_subdistrict,
         (VILLAGE,): CENSUS_POPULATION - CENSUS_URBAN_POPULATION,
     }
     weights = rng.lognormal(mean=0.0, sigma=0.35, size=len(df))

@@ -43,11 +43,16 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components, dijkstra, minimum_spanning_tree
 from scipy.spatial import Delaunay, cKDTree
 
+from layers.schema import WGS84
+
 if TYPE_CHECKING:
     import numpy.typing as npt
 
 logger = logging.getLogger(__name__)
 
+#: Generator name and format version written into the XML. It keeps the module's first name
+#: (``geo.synthetic_roads``, now ``synthetic.roads``) so that the committed ``roads.osm.bz2`` stays byte-identical;
+#: bump the version, not the name, when the output changes.
 GENERATOR = "accessplan geo.synthetic_roads 1"
 
 #: Highway classes by rank (lower = bigger road); way output is ordered by it.
@@ -655,7 +660,7 @@ class _Builder:
         coords = self._coords()
         used = sorted({u for u, *_ in self.edges} | {v for _, v, *_ in self.edges})
         osm_id = {node: k + 1 for k, node in enumerate(used)}
-        transformer = pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+        transformer = pyproj.Transformer.from_crs(crs, WGS84, always_xy=True)
         lon, lat = transformer.transform(coords[used, 0], coords[used, 1])
         ways = _merge_ways(self.edges)
         bounds = f'minlat="{min(lat):.7f}" minlon="{min(lon):.7f}" maxlat="{max(lat):.7f}" maxlon="{max(lon):.7f}"'
