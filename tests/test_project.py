@@ -106,7 +106,6 @@ KNOWN_PRIVATE_IMPORTS: set[str] = {
     "webmap.caseworker -> webmap.api._status_history",
     "webmap.caseworker -> webmap.maps._add_town_areas",
     "webmap.caseworker -> webmap.maps._display_gdf",
-    "webmap.caseworker -> webmap.maps._geo_dict",
     "webmap.planner_compare -> webmap.planner._get_job",
     "webmap.planner_siting -> webmap.planner._base_map",
     "webmap.planner_siting -> webmap.planner._facility_points",

@@ -21,6 +21,7 @@ import pytest
 from openpyxl import Workbook
 
 from layers import schema, users
+from layers.idcard import id_check_char
 from layers.importer import import_layer
 from tests.browser.harness import build_demo_app, close_app, open_page, serve
 
@@ -86,6 +87,11 @@ def _hostile_rows(demo: pd.DataFrame, prefix: str, *, hostile_ids: bool = False)
     rows["id"] = [f"{prefix}-{i}{PAYLOADS[i] if hostile_ids else ''}" for i in range(len(PAYLOADS))]
     rows["lon"] = [round(float(lon) + 0.0002 * (i + 1), 6) for i, lon in enumerate(rows["lon"])]
     rows["lat"] = [round(float(lat) + 0.0002 * (i + 1), 6) for i, lat in enumerate(rows["lat"])]
+    if "id_number" in rows:  # other people than the demo's (one household per person): new sequence numbers
+        first17 = [f"{number[:14]}9{i:02d}" for i, number in enumerate(rows["id_number"])]
+        new = [f + id_check_char(f) for f in first17]
+        rows["certificate_number"] = [n + c[18:] for n, c in zip(new, rows["certificate_number"], strict=True)]
+        rows["id_number"] = new
     return rows
 
 

@@ -175,6 +175,7 @@ def _rows(cells: dict[tuple[str, str], list[int]]) -> pd.DataFrame:
     frame = _households().iloc[[i % 7 for i in range(n)]].reset_index(drop=True)
     frame["id"] = [f"HH-{i}" for i in range(n)]
     frame["town_code"], frame["village_code"], frame["disability_category"] = zip(*records, strict=True)
+    frame["id_number"] = None  # one household per person: these copies are not the same people
     return frame
 
 
@@ -245,7 +246,7 @@ def _derivable(bounds: dict[tuple[str, str], tuple[float, float]]) -> list[tuple
 
 @pytest.fixture
 def hand_store(database_url):
-    s = Store(database_url, cipher=FieldCipher(Fernet.generate_key()))
+    s = Store(database_url, cipher=FieldCipher(Fernet.generate_key()), blind_index=BlindIndex(Fernet.generate_key()))
     s.upsert_features("household", _rows(_HAND), user="loader")
     yield s
     s.close()
@@ -283,7 +284,7 @@ def test_complementary_suppression_on_the_demo_households(database_url):
     from layers.district import load_district
 
     demo = pd.read_csv(load_district().demo_dir / "household.csv", dtype=str)
-    s = Store(database_url, cipher=FieldCipher(Fernet.generate_key()))
+    s = Store(database_url, cipher=FieldCipher(Fernet.generate_key()), blind_index=BlindIndex(Fernet.generate_key()))
     try:
         s.upsert_features("household", demo, user="loader")
         bounds = _attack(s, total=len(demo))

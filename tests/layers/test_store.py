@@ -552,7 +552,7 @@ def _migrate(url: str, revision: str) -> None:
 
 def test_migration_0005_encrypts_stored_addresses_and_indexes_id_numbers(database_url, owner_url):
     cipher, index = FieldCipher(Fernet.generate_key()), BlindIndex(Fernet.generate_key())
-    _migrate(owner_url, "0003")
+    _migrate(owner_url, "0004")  # the revision before 0005
     person = {"name": "孙敏", "id_number": ID_NUMBER, "certificate_number": ID_NUMBER + "12", "phone": None}
     at = pd.Timestamp("2026-11-23 09:00", tz="UTC").to_pydatetime()
     stored = {"layer": "household", "id": "HH-1", "town_code": "500120001", "village_code": "500120001001",
