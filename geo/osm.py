@@ -164,7 +164,7 @@ def read_roads(
     ways = _read_ways(path, fmt)
     roads = _pieces(ways, path, boundary)
     n_largest = _largest_strong_component(roads)
-    warn_small_component(path, n_largest, roads.n_nodes, min_component_share, stacklevel=3)
+    warn_small_component(path, n_largest, roads.n_nodes, min_component_share, stacklevel=2)
     logger.info(
         "Read %s nodes and %s road pieces from %r%s",
         f"{roads.n_nodes:,}",
