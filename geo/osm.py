@@ -20,6 +20,7 @@ is logged and kept on the result (``ways_split``, ``missing_node_refs``).
 from __future__ import annotations
 
 import logging
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +50,8 @@ EARTH_RADIUS_M = 6_371_009.0  # as osmnx
 OSM_FORMATS = {".osm.pbf": "pbf", ".pbf": "pbf", ".osm.bz2": "osm.bz2", ".osm": "osm", ".xml": "osm"}
 _UNDEFINED = 2_147_483_647  # libosmium's undefined fixed-point coordinate (a node absent from the file)
 _COORD_SCALE = 1e7
-_CHUNK_REFS = 1 << 18
+_OPL_CHUNK_BYTES = 1 << 24
+_NO_COORD = 999.0  # stands for an absent location while parsing OPL (no longitude is 999)
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,6 +164,7 @@ def read_roads(
         msg = f"Road network file {str(path)!r} does not exist. Check the path (e.g. `roads` in district.toml)."
         raise NetworkError(msg)
     ways = _read_ways(path, fmt)
+    _check_missing_nodes_are_absent(path, fmt, ways)
     roads = _pieces(ways, path, boundary)
     n_largest = _largest_strong_component(roads)
     warn_small_component(path, n_largest, roads.n_nodes, min_component_share, stacklevel=2)
@@ -250,9 +253,13 @@ def _oneway_dir(oneway: str | None, junction: str | None) -> int:
 
 
 def _read_ways(path: Path, fmt: str) -> _Ways:
-    """Read the usable highway ways of ``path`` with node locations (one pass, nodes kept in C++)."""
-    chunks: list[np.ndarray] = []
-    rows: list[tuple[int, int, int]] = []
+    """Read the usable highway ways of ``path`` with their node refs and locations.
+
+    One pass with a node location cache kept by libosmium; tags are read in Python per way, while
+    the node lists go through libosmium's OPL writer (``locations_on_ways``) to a temporary file
+    and are parsed in bulk: pyosmium makes a Python object per node reference otherwise, which is
+    most of the reading time.
+    """
     lengths: list[int] = []
     ids: list[int] = []
     dirs: list[int] = []
@@ -266,39 +273,36 @@ def _read_ways(path: Path, fmt: str) -> _Ways:
         .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
         .with_filter(osmium.filter.KeyFilter("highway"))
     )
-    try:
-        for way in processor:
-            tags = way.tags
-            highway = tags.get("highway")
-            if highway in EXCLUDED_HIGHWAYS or tags.get("area") == "yes":
-                continue
-            nodes = [(n.ref, n.x, n.y) for n in way.nodes]
-            if len(nodes) < 2:
-                continue
-            rows.extend(nodes)
-            lengths.append(len(nodes))
-            ids.append(way.id)
-            dirs.append(_oneway_dir(tags.get("oneway"), tags.get("junction")))
-            hw_codes.append(highways.setdefault(highway, len(highways)))
-            name_codes.append(names.setdefault(tags.get("name", ""), len(names)))
-            if len(rows) >= _CHUNK_REFS:
-                chunks.append(np.array(rows, dtype=np.int64).reshape(-1, 3))
-                rows.clear()
-    except RuntimeError as exc:
-        kind = "OSM PBF" if fmt == "pbf" else "OSM XML"
-        msg = (
-            f"Road network file {str(path)!r} is not a valid (complete) {kind} file: {exc}. "
-            "Re-export or re-download it."
-        )
-        raise NetworkError(msg) from exc
-    chunks.append(np.array(rows, dtype=np.int64).reshape(-1, 3))
-    flat = np.concatenate(chunks)
+    with tempfile.TemporaryDirectory(prefix="accessplan-osm-") as tmp:
+        opl = Path(tmp) / "ways.opl"
+        writer = osmium.SimpleWriter(osmium.io.File(str(opl), "opl,locations_on_ways=true,add_metadata=false"))
+        try:
+            for way in processor:
+                tags = way.tags
+                highway = tags.get("highway")
+                if highway in EXCLUDED_HIGHWAYS or tags.get("area") == "yes" or len(way.nodes) < 2:
+                    continue
+                writer.add_way(way)
+                ids.append(way.id)
+                dirs.append(_oneway_dir(tags.get("oneway"), tags.get("junction")))
+                hw_codes.append(highways.setdefault(highway, len(highways)))
+                name_codes.append(names.setdefault(tags.get("name", ""), len(names)))
+        except RuntimeError as exc:
+            kind = "OSM PBF" if fmt == "pbf" else "OSM XML"
+            msg = (
+                f"Road network file {str(path)!r} is not a valid (complete) {kind} file: {exc}. "
+                "Re-export or re-download it."
+            )
+            raise NetworkError(msg) from exc
+        finally:
+            writer.close()
+        ref, x, y = _parse_opl_node_lists(opl, lengths)
     way_ptr = np.zeros(len(lengths) + 1, np.int64)
     np.cumsum(lengths, out=way_ptr[1:])
     return _Ways(
-        ref=flat[:, 0].copy(),
-        x=flat[:, 1].copy(),
-        y=flat[:, 2].copy(),
+        ref=ref,
+        x=x,
+        y=y,
         way_ptr=way_ptr,
         way_id=np.array(ids, np.int64),
         way_dir=np.array(dirs, np.int8),
@@ -307,6 +311,50 @@ def _read_ways(path: Path, fmt: str) -> _Ways:
         highways=list(highways),
         names=list(names),
     )
+
+
+def _check_missing_nodes_are_absent(path: Path, fmt: str, ways: _Ways) -> None:
+    """Raise ``NetworkError`` when a node without a location is in the file after all (nodes after ways).
+
+    The location cache only knows the nodes read before a way; a file that is not sorted (nodes,
+    then ways) would otherwise look like a bounding-box cut.
+    """
+    missing = np.unique(ways.ref[ways.x == _UNDEFINED])
+    if len(missing) == 0:
+        return
+    tracker = osmium.IdTracker()
+    for node_id in missing.tolist():
+        tracker.add_node(node_id)
+    nodes = osmium.FileProcessor(osmium.io.File(str(path), fmt), osmium.osm.NODE).with_filter(tracker.id_filter())
+    late = next((node.id for node in nodes), None)
+    if late is not None:
+        msg = (
+            f"Road network file {str(path)!r} is not sorted: node {late} comes after a way that uses it. "
+            "Sort it (`osmium sort`) or export it again with nodes first."
+        )
+        raise NetworkError(msg)
+
+
+def _parse_opl_node_lists(opl: Path, lengths: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parse the ``N`` sections (``n<ref>x<lon>y<lat>,...``) of an OPL way file; append node counts to ``lengths``.
+
+    Returns refs and fixed-point coordinates (1e-7 degree), ``_UNDEFINED`` where the file has no
+    location for the node (written as ``n<ref>xy``).
+    """
+    chunks = []
+    with opl.open(encoding="utf-8") as f:
+        while lines := f.readlines(_OPL_CHUNK_BYTES):
+            node_lists = [line.rstrip("\n").rsplit(" N", 1)[1] for line in lines]
+            lengths.extend(nl.count(",") + 1 for nl in node_lists)
+            text = ",".join(node_lists).replace("xy", f"x{_NO_COORD}y{_NO_COORD}")
+            text = text.replace("n", "").replace("x", ",").replace("y", ",")
+            chunks.append(np.fromstring(text, sep=",").reshape(-1, 3))
+    values = np.concatenate(chunks) if chunks else np.zeros((0, 3))
+    ref = values[:, 0].astype(np.int64)
+    absent = values[:, 1] == _NO_COORD
+    x = np.where(absent, _UNDEFINED, np.round(values[:, 1] * _COORD_SCALE)).astype(np.int64)
+    y = np.where(absent, _UNDEFINED, np.round(values[:, 2] * _COORD_SCALE)).astype(np.int64)
+    return ref, x, y
 
 
 # --- simplification --------------------------------------------------------------------------------

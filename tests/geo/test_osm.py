@@ -114,6 +114,18 @@ def test_bbox_cut_ways_are_split_at_missing_nodes_by_hand(tmp_path, caplog):
         caplog.clear()
 
 
+def test_a_file_with_nodes_after_ways_is_not_taken_for_a_cut(tmp_path):
+    path = tmp_path / "unsorted.osm"
+    path.write_text(
+        '<?xml version="1.0"?><osm version="0.6"><node id="1" lat="29.58" lon="106.2"/>'
+        '<way id="10"><nd ref="1"/><nd ref="2"/><tag k="highway" v="residential"/></way>'
+        '<node id="2" lat="29.581" lon="106.2"/></osm>',
+        encoding="utf-8",
+    )
+    with pytest.raises(NetworkError, match=r"unsorted\.osm' is not sorted: node 2 comes after a way that uses it"):
+        read_roads(path)
+
+
 def test_osmnx_path_names_a_bbox_cut_file(tmp_path):
     path = write_osm(tmp_path / "cut.osm", {1: 0, 2: 1}, [(10, [1, 2, 90], {"highway": "residential"})])
     with pytest.raises(NetworkError, match=r"reference nodes absent from the file .*`geo\.osm\.read_roads`"):
