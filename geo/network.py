@@ -41,7 +41,7 @@ from geo.osm import (
     nothing_inside_error,
     warn_small_component,
 )
-from geo.overpass import check_reachable
+from geo.overpass import check_download_target, check_reachable
 from geo.profiles import travel_time_s
 
 if TYPE_CHECKING:
@@ -52,7 +52,6 @@ logger = logging.getLogger(__name__)
 #: Way tags that must reach the graph; ``area`` and ``junction`` (roundabouts are one-way) are read here.
 _REQUIRED_WAY_TAGS = ("highway", "oneway", "junction", "name", "area")
 _XML_ERRORS = (ParseError, SAXParseException, EOFError, OSError, UnicodeDecodeError)
-_DOWNLOAD_SUFFIXES = (".osm.bz2", ".osm")
 #: What an osmnx GraphML must declare, by GraphML key domain.
 _GRAPHML_NEEDS = {"graph": ("crs",), "node": ("x", "y"), "edge": ("length", "highway")}
 
@@ -204,10 +203,7 @@ def download_osm(boundary: Polygon | MultiPolygon, out_path: str | Path) -> Path
         If the Overpass server (``osmnx.settings.overpass_url``) cannot be reached within a few
         seconds or the download fails.
     """
-    out_path = Path(out_path)
-    if not out_path.name.lower().endswith(_DOWNLOAD_SUFFIXES):
-        msg = f"`out_path` must end in one of {list(_DOWNLOAD_SUFFIXES)!r}; got {str(out_path)!r}."
-        raise ValueError(msg)
+    out_path = check_download_target(out_path)
     if not isinstance(boundary, Polygon | MultiPolygon):
         got = type(boundary).__name__
         msg = f"`boundary` must be a shapely Polygon or MultiPolygon in EPSG:4326; got {got}."

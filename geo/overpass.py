@@ -1,8 +1,9 @@
-"""Check, before osmnx is even imported, that the OpenStreetMap Overpass server can be reached."""
+"""Check a road download before osmnx is even imported: the target file name and the Overpass server."""
 
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from geo.errors import NetworkError
@@ -11,6 +12,17 @@ from geo.errors import NetworkError
 DEFAULT_OVERPASS_URL = "https://overpass-api.de/api"
 #: Seconds to wait for a connection (osmnx itself retries for about a minute before failing).
 REACH_TIMEOUT_S = 5.0
+#: File name endings a download may be written to (pyosmium's OSM XML writer).
+DOWNLOAD_SUFFIXES = (".osm.bz2", ".osm")
+
+
+def check_download_target(out_path: str | Path) -> Path:
+    """Return ``out_path`` as a Path; raise ``ValueError`` unless it ends in one of ``DOWNLOAD_SUFFIXES``."""
+    out_path = Path(out_path)
+    if not out_path.name.lower().endswith(DOWNLOAD_SUFFIXES):
+        msg = f"`out_path` must end in one of {list(DOWNLOAD_SUFFIXES)!r}; got {str(out_path)!r}."
+        raise ValueError(msg)
+    return out_path
 
 
 def check_reachable(url: str | None = None, *, timeout_s: float = REACH_TIMEOUT_S) -> None:

@@ -47,9 +47,10 @@ def roads_download_command(boundary: str, out_path: str) -> None:
 
     Without a connection it stops within seconds with one line (osmnx alone retries for a minute).
     """
-    from geo.overpass import check_reachable
+    from geo.overpass import check_download_target, check_reachable
 
     try:
+        check_download_target(out_path)
         check_reachable()  # before importing osmnx, which alone takes seconds
         from geo.network import download_osm  # imports osmnx: only when needed
 
