@@ -17,12 +17,11 @@ from __future__ import annotations
 import logging
 import math
 import tempfile
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from xml.etree.ElementTree import ParseError
+from xml.etree.ElementTree import ParseError, iterparse
 from xml.sax import SAXParseException
 
 import networkx as nx
@@ -35,6 +34,14 @@ from pyproj import CRS
 from shapely.geometry import MultiPolygon, Polygon
 
 from geo.errors import NetworkError
+from geo.osm import (
+    EXCLUDED_HIGHWAYS,
+    check_share_and_boundary,
+    no_highways_error,
+    nothing_inside_error,
+    warn_small_component,
+)
+from geo.overpass import check_download_target, check_reachable
 from geo.profiles import travel_time_s
 
 if TYPE_CHECKING:
@@ -44,13 +51,9 @@ logger = logging.getLogger(__name__)
 
 #: Way tags that must reach the graph; ``area`` and ``junction`` (roundabouts are one-way) are read here.
 _REQUIRED_WAY_TAGS = ("highway", "oneway", "junction", "name", "area")
-#: ``highway`` values that are not usable ways, as in osmnx's ``network_type="all"`` filter.
-_EXCLUDED_HIGHWAYS = frozenset(
-    {"abandoned", "construction", "no", "planned", "platform", "proposed", "raceway", "razed"}
-    | {"rest_area", "services"}
-)
 _XML_ERRORS = (ParseError, SAXParseException, EOFError, OSError, UnicodeDecodeError)
-_DOWNLOAD_SUFFIXES = (".osm.bz2", ".osm")
+#: What an osmnx GraphML must declare, by GraphML key domain.
+_GRAPHML_NEEDS = {"graph": ("crs",), "node": ("x", "y"), "edge": ("length", "highway")}
 
 
 def graph_from_file(
@@ -91,13 +94,7 @@ def graph_from_file(
         If the largest strongly connected component holds less than ``min_component_share`` of the nodes.
     """
     path = Path(path)
-    if not 0 <= min_component_share <= 1:
-        msg = f"`min_component_share` must be a share between 0 and 1; got {min_component_share!r}."
-        raise ValueError(msg)
-    if boundary is not None and not isinstance(boundary, Polygon | MultiPolygon):
-        got = type(boundary).__name__
-        msg = f"`boundary` must be a shapely Polygon or MultiPolygon in EPSG:4326; got {got}."
-        raise TypeError(msg)
+    check_share_and_boundary(min_component_share, boundary)
     loader = _LOADERS[_file_kind(path)]
     if not path.is_file():
         msg = f"Road network file {str(path)!r} does not exist. Check the path (e.g. `roads` in district.toml)."
@@ -106,15 +103,7 @@ def graph_from_file(
     _add_missing_geometries(G)
     _normalise_oneway(G)
     n_largest, n_total = _largest_strong_component_size(G)
-    if n_largest < min_component_share * n_total:
-        msg = (
-            f"Road network {str(path)!r}: the largest strongly connected component has {n_largest:,} of "
-            f"{n_total:,} nodes ({n_largest / n_total:.1%}), below "
-            f"`min_component_share`={min_component_share:.0%}. "
-            "Many places cannot reach each other when one-way rules apply (drive); "
-            "check one-way tags, a missing area around the roads, or the clipping boundary."
-        )
-        warnings.warn(msg, UserWarning, stacklevel=2)
+    warn_small_component(path, n_largest, n_total, min_component_share, stacklevel=2)
     logger.info(
         "Built graph with %s nodes and %s edges from %r%s",
         f"{len(G):,}",
@@ -207,19 +196,31 @@ def download_osm(boundary: Polygon | MultiPolygon, out_path: str | Path) -> Path
     -------
     pathlib.Path
         ``out_path``.
+
+    Raises
+    ------
+    NetworkError
+        If the Overpass server (``osmnx.settings.overpass_url``) cannot be reached within a few
+        seconds or the download fails.
     """
-    out_path = Path(out_path)
-    if not out_path.name.lower().endswith(_DOWNLOAD_SUFFIXES):
-        msg = f"`out_path` must end in one of {list(_DOWNLOAD_SUFFIXES)!r}; got {str(out_path)!r}."
-        raise ValueError(msg)
+    out_path = check_download_target(out_path)
     if not isinstance(boundary, Polygon | MultiPolygon):
         got = type(boundary).__name__
         msg = f"`boundary` must be a shapely Polygon or MultiPolygon in EPSG:4326; got {got}."
         raise TypeError(msg)
+    import requests
     from osmnx import _overpass  # osmnx has no public raw-XML download; this is its own query code.
 
-    responses = _overpass._download_overpass_network(boundary, "all", None)
-    n_nodes, n_ways = _write_osm_xml((e for r in responses for e in r["elements"]), out_path)
+    check_reachable(ox.settings.overpass_url)
+    try:
+        responses = _overpass._download_overpass_network(boundary, "all", None)
+        n_nodes, n_ways = _write_osm_xml((e for r in responses for e in r["elements"]), out_path)
+    except (requests.RequestException, ox._errors.InsufficientResponseError) as exc:
+        msg = (
+            f"Downloading roads from {ox.settings.overpass_url} failed: {exc}. "
+            "Try again later, or use an OSM extract file."
+        )
+        raise NetworkError(msg) from exc
     logger.info("Downloaded %s nodes and %s ways into %r", f"{n_nodes:,}", f"{n_ways:,}", str(out_path))
     return out_path
 
@@ -252,6 +253,15 @@ def _graph_from_osm_xml(
         G = nx.MultiDiGraph(crs="epsg:4326")
     except _XML_ERRORS as exc:
         msg = f"Road network file {str(source)!r} is not valid (complete) OSM XML: {exc}. Re-export or re-download it."
+        raise NetworkError(msg) from exc
+    except ValueError as exc:
+        if "missing nodes" not in str(exc):
+            raise
+        msg = (
+            f"Road network file {str(source)!r} has ways that reference nodes absent from the file "
+            "(an extract cut to a bounding box); osmnx cannot load it. Load it with "
+            "`geo.osm.read_roads`, which splits such ways at the missing nodes."
+        )
         raise NetworkError(msg) from exc
     _keep_highways_inplace(G, source)
     if boundary is not None:
@@ -289,6 +299,7 @@ def _highway_ways(path: Path) -> Iterator[Any]:
 
 def _graph_from_graphml(path: Path, boundary: Polygon | MultiPolygon | None) -> nx.MultiDiGraph:
     """Load an osmnx GraphML file, bring it to EPSG:4326 and clip it."""
+    _check_graphml_keys(path)
     try:
         G = ox.io.load_graphml(path)
     except (ParseError, KeyError, ValueError) as exc:
@@ -305,6 +316,38 @@ def _graph_from_graphml(path: Path, boundary: Polygon | MultiPolygon | None) -> 
     if boundary is not None:
         _clip_inplace(G, boundary, path)
     return G
+
+
+def _check_graphml_keys(path: Path) -> None:
+    """Raise a clear error when a GraphML file does not declare what osmnx graphs carry (``_GRAPHML_NEEDS``).
+
+    Reads only the ``<key>`` declarations at the top of the file.
+    """
+    declared: dict[str, set[str]] = {domain: set() for domain in _GRAPHML_NEEDS}
+    try:
+        for _, element in iterparse(path, events=("start",)):
+            tag = element.tag.rsplit("}", 1)[-1]
+            if tag == "key":
+                declared.setdefault(element.get("for", ""), set()).add(element.get("attr.name", ""))
+            elif tag == "graph":
+                break
+    except ParseError as exc:
+        msg = f"Road network file {str(path)!r} is not a GraphML file saved by osmnx: {exc!r}."
+        raise NetworkError(msg) from exc
+    what = {"graph": "the graph lacks", "node": "nodes lack", "edge": "edges lack"}
+    missing = [
+        f"{what[domain]} {', '.join(f'`{n}`' for n in names if n not in declared[domain])}"
+        for domain, names in _GRAPHML_NEEDS.items()
+        if any(n not in declared[domain] for n in names)
+    ]
+    if missing:
+        msg = (
+            f"Road network file {str(path)!r} is GraphML but not a road graph saved by osmnx: "
+            f"{'; '.join(missing)}. Save the graph with `osmnx.io.save_graphml` (nodes with x/y "
+            "lon/lat, edges with `length` in metres and `highway`, a graph `crs`), or use the OSM "
+            "file itself (.osm.pbf, .osm or .osm.bz2)."
+        )
+        raise NetworkError(msg)
 
 
 _LOADERS: dict[str, Callable[[Path, Polygon | MultiPolygon | None], nx.MultiDiGraph]] = {
@@ -336,16 +379,12 @@ def _keep_highways_inplace(G: nx.MultiDiGraph, source: Path) -> None:
     drop = [
         (u, v, k)
         for u, v, k, d in G.edges(keys=True, data=True)
-        if "highway" not in d or d["highway"] in _EXCLUDED_HIGHWAYS or d.get("area") == "yes"
+        if "highway" not in d or d["highway"] in EXCLUDED_HIGHWAYS or d.get("area") == "yes"
     ]
     G.remove_edges_from(drop)
     G.remove_nodes_from([n for n, deg in G.degree() if deg == 0])
     if len(G.edges) == 0:
-        msg = (
-            f"Road network file {str(source)!r} has no usable `highway` ways "
-            "(roads, paths or streets); is it an extract of the right area and layer?"
-        )
-        raise NetworkError(msg)
+        raise no_highways_error(source)
 
 
 def _clip_inplace(G: nx.MultiDiGraph, boundary: Polygon | MultiPolygon, source: Path) -> None:
@@ -361,13 +400,7 @@ def _clip_inplace(G: nx.MultiDiGraph, boundary: Polygon | MultiPolygon, source: 
     G.remove_nodes_from([n for n, keep in zip(nodes, inside, strict=True) if not keep])
     G.remove_nodes_from([n for n, deg in G.degree() if deg == 0])
     if len(G.edges) == 0:
-        minx, miny, maxx, maxy = boundary.bounds
-        msg = (
-            f"Nothing of road network {str(source)!r} is left after clipping to `boundary` "
-            f"({int(inside.sum())} nodes inside, no edges); boundary bounds {(minx, miny, maxx, maxy)!r} "
-            "must be lon/lat (EPSG:4326) and overlap the file's area."
-        )
-        raise NetworkError(msg)
+        raise nothing_inside_error(source, boundary, int(inside.sum()))
 
 
 def _add_missing_geometries(G: nx.MultiDiGraph) -> None:

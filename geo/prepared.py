@@ -1,4 +1,7 @@
-"""Compile a projected osmnx graph into compact arrays (CSR per travel profile) and cache them."""
+"""Compile road pieces into compact arrays (CSR per travel profile) and cache them.
+
+The pieces come from an OSM file read by ``geo.osm`` (no networkx) or from a projected osmnx graph.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ import shapely
 
 from geo.dijkstra import pass_through_nodes
 from geo.errors import NetworkError
+from geo.osm import RoadNetwork
 from geo.profiles import Profile, highway_class, travel_time_s
 from geo.reduction import PendantTrees, core_graph, peel_pendant_trees
 
@@ -30,7 +34,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: Bump when the array layout changes, so old cache files are not read.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 Weight = Literal["length", "travel_time"]
 _WEIGHT_TO_FIELD = {"length": "length_m", "travel_time": "time_s"}
 
@@ -122,6 +126,9 @@ class PreparedNetwork:
     piece_highway
         OSM ``highway`` class of each piece as fixed-width text (``geo.profiles.highway_class``: a
         merged edge takes its most important class; ``_link`` kept); ``""`` where the edge had none.
+    piece_name
+        OSM ``name`` (street name) of each piece; ``""`` where untagged, names joined by ``"; "``
+        where an osmnx edge merged several.
     piece_coord_ptr, piece_coords
         Polyline vertices of piece ``p``: ``piece_coords[piece_coord_ptr[p]:piece_coord_ptr[p + 1]]``
         (``k × 2`` array of x, y in ``crs``).
@@ -137,6 +144,7 @@ class PreparedNetwork:
     piece_v: np.ndarray
     piece_length_m: np.ndarray
     piece_highway: np.ndarray
+    piece_name: np.ndarray
     piece_coord_ptr: np.ndarray
     piece_coords: np.ndarray
     profiles: Mapping[str, ProfileGraph]
@@ -355,23 +363,101 @@ def prepare_network(G: nx.MultiDiGraph, *, profiles: Mapping[str, Profile]) -> P
     pos = {n: i for i, n in enumerate(node_id.tolist())}
     node_x = np.fromiter((x for _, x in G.nodes(data="x")), np.float64, count=len(G))
     node_y = np.fromiter((y for _, y in G.nodes(data="y")), np.float64, count=len(G))
+    u, v, length, highway, name, fwd_osm, bwd_osm, coord_ptr, coords = _collect_pieces(G, pos, node_x, node_y)
+    classes = ["" if hw is None else highway_class(hw) for hw in highway]
+    pieces = _Pieces(u, v, length, highway, classes, name, fwd_osm, bwd_osm, coord_ptr, coords)
+    return _assemble(crs_str, node_id, node_x, node_y, pieces, profiles)
 
-    pieces = _collect_pieces(G, pos, node_x, node_y)
-    u, v, length, highway, fwd_osm, bwd_osm, coord_ptr, coords = pieces
+
+def prepare_roads(roads: RoadNetwork, *, crs: str, profiles: Mapping[str, Profile]) -> PreparedNetwork:
+    """Compile the road pieces of an OSM file (``geo.osm.read_roads``) into a ``PreparedNetwork``.
+
+    No networkx graph is built: coordinates are projected to ``crs`` with pyproj and the arrays
+    are compiled as :func:`prepare_network` does for an osmnx graph (one-way pieces forward only
+    for profiles that respect one-way rules).
+
+    Parameters
+    ----------
+    roads
+        Road pieces in EPSG:4326.
+    crs
+        Projected CRS (metres), e.g. the district's ``"EPSG:32648"``.
+    profiles
+        Travel profiles by name.
+
+    Returns
+    -------
+    PreparedNetwork
+
+    Raises
+    ------
+    NetworkError
+        If ``crs`` is not projected or ``roads`` has no nodes.
+    """
+    target = pyproj.CRS(crs)
+    if not target.is_projected:
+        msg = f"`crs` must be a projected CRS (metres); got {crs!r}. Use the district's `projected_crs`."
+        raise NetworkError(msg)
+    if roads.n_nodes == 0:
+        msg = f"Road network {roads.source!r} has no nodes; check the extract and its boundary."
+        raise NetworkError(msg)
+    to_crs = pyproj.Transformer.from_crs("EPSG:4326", target, always_xy=True)
+    node_x, node_y = to_crs.transform(roads.node_lon, roads.node_lat)
+    cx, cy = to_crs.transform(roads.piece_coords[:, 0], roads.piece_coords[:, 1])
+    highway = roads.piece_highway.tolist()
+    pieces = _Pieces(
+        u=roads.piece_u,
+        v=roads.piece_v,
+        length=roads.piece_length_m,
+        highway=highway,
+        classes=highway,
+        name=roads.piece_name.tolist(),
+        fwd=np.ones(roads.n_pieces, bool),
+        bwd=~roads.piece_oneway,
+        coord_ptr=roads.piece_coord_ptr,
+        coords=np.column_stack([cx, cy]),
+    )
+    return _assemble(target.to_string(), roads.node_id, np.asarray(node_x), np.asarray(node_y), pieces, profiles)
+
+
+@dataclass(frozen=True)
+class _Pieces:
+    """Road pieces before compiling: ends, length, tags, allowed directions and polyline.
+
+    ``highway`` is the tag as the edge holds it (osmnx may list several), ``classes`` one class each.
+    """
+
+    u: np.ndarray
+    v: np.ndarray
+    length: np.ndarray
+    highway: list
+    classes: list[str]
+    name: list[str]
+    fwd: np.ndarray
+    bwd: np.ndarray
+    coord_ptr: np.ndarray
+    coords: np.ndarray
+
+
+def _assemble(crs_str, node_id, node_x, node_y, pieces: _Pieces, profiles: Mapping[str, Profile]) -> PreparedNetwork:
+    """Build every profile's arcs and the ``PreparedNetwork`` from road pieces in a projected CRS."""
     built = {}
     for name, profile in profiles.items():
-        built[name] = _profile_graph(name, profile, u, v, length, highway, fwd_osm, bwd_osm, len(node_id))
+        built[name] = _profile_graph(
+            name, profile, pieces.u, pieces.v, pieces.length, pieces.highway, pieces.fwd, pieces.bwd, len(node_id)
+        )
     net = PreparedNetwork(
         crs=crs_str,
         node_id=_frozen(node_id, np.int64),
         node_x=_frozen(node_x, np.float64),
         node_y=_frozen(node_y, np.float64),
-        piece_u=_frozen(u, np.int64),
-        piece_v=_frozen(v, np.int64),
-        piece_length_m=_frozen(length, np.float64),
-        piece_highway=_frozen(_highway_classes(highway), np.str_),
-        piece_coord_ptr=_frozen(coord_ptr, np.int64),
-        piece_coords=_frozen(coords, np.float64),
+        piece_u=_frozen(pieces.u, np.int64),
+        piece_v=_frozen(pieces.v, np.int64),
+        piece_length_m=_frozen(pieces.length, np.float64),
+        piece_highway=_frozen(_fixed_width(pieces.classes), np.str_),
+        piece_name=_frozen(_fixed_width(pieces.name), np.str_),
+        piece_coord_ptr=_frozen(pieces.coord_ptr, np.int64),
+        piece_coords=_frozen(pieces.coords, np.float64),
         profiles=MappingProxyType(built),
     )
     logger.info(
@@ -384,10 +470,18 @@ def prepare_network(G: nx.MultiDiGraph, *, profiles: Mapping[str, Profile]) -> P
     return net
 
 
-def _highway_classes(highway: list) -> np.ndarray:
-    """Return one class per piece as a fixed-width unicode array (``""`` where there is none)."""
-    classes = ["" if hw is None else highway_class(hw) for hw in highway]
-    return np.array(classes, dtype=f"<U{max([1, *map(len, classes)])}")
+def _fixed_width(texts: list[str]) -> np.ndarray:
+    """Return ``texts`` as a fixed-width unicode array (at least one character wide)."""
+    return np.array(texts, dtype=f"<U{max([1, *map(len, texts)])}")
+
+
+def _edge_name(value: object) -> str:
+    """Return an osmnx edge ``name`` as text: a merged edge's names joined by ``"; "``, ``""`` for none."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "; ".join(dict.fromkeys(str(v) for v in value))
+    return ""
 
 
 def _collect_pieces(G, pos, node_x, node_y):
@@ -396,7 +490,7 @@ def _collect_pieces(G, pos, node_x, node_y):
     An edge and its reverse (same end nodes, length to 0.1 m, bounds to 1 cm and vertex count) are
     one two-way piece; any other edge is a one-way piece. Self-loops are never paired.
     """
-    ia, ib, length, highway, geoms = [], [], [], [], []
+    ia, ib, length, highway, names, geoms = [], [], [], [], [], []
     for a, b, data in G.edges(data=True):
         if "length" not in data:
             msg = f"Edge ({a!r}, {b!r}) of `G` has no `length`; build the graph with osmnx, which sets it."
@@ -405,6 +499,7 @@ def _collect_pieces(G, pos, node_x, node_y):
         ib.append(pos[b])
         length.append(data["length"])
         highway.append(data.get("highway"))
+        names.append(_edge_name(data.get("name")))
         geoms.append(data.get("geometry"))
     ia = np.array(ia, np.int64)
     ib = np.array(ib, np.int64)
@@ -440,6 +535,7 @@ def _collect_pieces(G, pos, node_x, node_y):
         ib[piece_edges],
         length[piece_edges],
         [highway[e] for e in piece_edges.tolist()],
+        [names[e] for e in piece_edges.tolist()],
         np.ones(len(piece_edges), bool),
         has_rev[piece_edges],
         coord_ptr,
@@ -525,7 +621,7 @@ def load_or_prepare(
     profiles: Mapping[str, Profile],
     cache_dir: str | Path,
     *,
-    build_graph: Callable[[Path], nx.MultiDiGraph],
+    build_graph: Callable[[Path], nx.MultiDiGraph | RoadNetwork],
 ) -> PreparedNetwork:
     """Load the prepared network for ``source_path`` from ``cache_dir``, or build and cache it.
 
@@ -543,8 +639,9 @@ def load_or_prepare(
     cache_dir
         Folder for ``.npz`` cache files (created if missing).
     build_graph
-        Called with ``source_path`` on a cache miss; returns an osmnx MultiDiGraph, projected to
-        ``crs`` here if it is in another CRS.
+        Called with ``source_path`` on a cache miss; returns the road pieces of an OSM file
+        (``geo.osm.read_roads``, compiled without networkx) or an osmnx MultiDiGraph (projected to
+        ``crs`` here if it is in another CRS).
 
     Returns
     -------
@@ -558,12 +655,15 @@ def load_or_prepare(
         net = PreparedNetwork.load(path)
         logger.info("Loaded prepared network from %r", str(path))
         return net
-    G = build_graph(source_path)
-    if pyproj.CRS(G.graph.get("crs", "EPSG:4326")) != pyproj.CRS(crs):
-        import osmnx as ox
+    built = build_graph(source_path)
+    if isinstance(built, RoadNetwork):
+        net = prepare_roads(built, crs=crs, profiles=profiles)
+    else:
+        if pyproj.CRS(built.graph.get("crs", "EPSG:4326")) != pyproj.CRS(crs):
+            import osmnx as ox
 
-        G = ox.projection.project_graph(G, to_crs=crs)
-    net = prepare_network(G, profiles=profiles)
+            built = ox.projection.project_graph(built, to_crs=crs)
+        net = prepare_network(built, profiles=profiles)
     cache_dir.mkdir(parents=True, exist_ok=True)
     net.save(path)
     logger.info("Saved prepared network to %r", str(path))

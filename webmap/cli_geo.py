@@ -43,9 +43,19 @@ def roads_group() -> None:
 @click.option("--boundary", type=click.Path(exists=True, dir_okay=False), required=True, help="Polygon file.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), required=True, help="Target .osm.bz2 file.")
 def roads_download_command(boundary: str, out_path: str) -> None:
-    """Download OpenStreetMap roads inside a boundary (needs the internet; never used by default)."""
-    from geo.network import download_osm  # imports osmnx: only when needed
+    """Download OpenStreetMap roads inside a boundary (needs the internet; never used by default).
 
-    outline = gpd.read_file(boundary).to_crs(schema.WGS84).union_all()
-    path = download_osm(outline, out_path)
+    Without a connection it stops within seconds with one line (osmnx alone retries for a minute).
+    """
+    from geo.overpass import check_download_target, check_reachable
+
+    try:
+        check_download_target(out_path)
+        check_reachable()  # before importing osmnx, which alone takes seconds
+        from geo.network import download_osm  # imports osmnx: only when needed
+
+        outline = gpd.read_file(boundary).to_crs(schema.WGS84).union_all()
+        path = download_osm(outline, out_path)
+    except ValueError as exc:  # NetworkError included
+        raise click.ClickException(str(exc)) from None
     click.echo(f"Wrote {path}; use it with --roads or as `roads` in district.toml.")
