@@ -113,17 +113,22 @@ def read_inputs(options: dict[str, Any], progress: Stages) -> tuple[Placer, gpd.
                              datum=options.get("datum"))  # fmt: skip
     demand = load_points(options["demand"], store=store, district=district, datum=options.get("datum"),
                          grid_spacing_m=options.get("grid_spacing", 400.0))  # fmt: skip
-    demand = protect_household_demand(options["demand"], demand, store=store, user=options.get("user") or "cli")
+    user = options.get("user")  # a planner's job names its user; a command does not
+    demand = protect_household_demand(options["demand"], demand, store=store, user=user or "cli",
+                                      channel="web" if user else "cli")  # fmt: skip
     versions = {**roads_version, "facilities": layer_version(facilities), "demand": layer_version(demand)}
     parameters = {"facilities": options["facilities"], "facility_statuses": list(statuses or ()),
                   "demand": options["demand"], "data_versions": versions}  # fmt: skip
     return placer, facilities, demand, parameters
 
 
-def protect_household_demand(source: str, demand: gpd.GeoDataFrame, *, store: Any, user: str) -> gpd.GeoDataFrame:
+def protect_household_demand(
+    source: str, demand: gpd.GeoDataFrame, *, store: Any, user: str, channel: str = "web"
+) -> gpd.GeoDataFrame:
     """Return ``demand`` as is, or, when ``source`` is the household layer, as generalised planning points.
 
-    The household read is written to the access log (``user``, row count, purpose).
+    The household read is written to the access log (``user``, row count, purpose, ``channel``: ``web``
+    for a planner's job, ``cli`` for a command).
 
     Every screen and download of an analysis shows its demand points, so households go in as
     `layers.privacy.PLANNING_COLUMNS` (plus ``urban``) on the 0.001° grid (~100 m): no address,
@@ -134,7 +139,7 @@ def protect_household_demand(source: str, demand: gpd.GeoDataFrame, *, store: An
     if source != schema.HOUSEHOLD:
         return demand
     keep = [c for c in (*PLANNING_COLUMNS, "urban") if c in demand.columns]
-    store.log_access(schema.HOUSEHOLD, [BULK_READ_ID], user=user,
+    store.log_access(schema.HOUSEHOLD, [BULK_READ_ID], user=user, channel=channel,
                      reason=f"bulk read of {len(demand)} rows: analysis demand (generalised points)")  # fmt: skip
     return generalise_points(demand[[*keep, demand.geometry.name]])
 
