@@ -370,7 +370,8 @@ def test_control_characters_are_refused_with_row_and_column(district):
     result = _validate(table, district=district)
     assert _rules(result) == [(2, "address", v.CONTROL_CHARACTER), (2, "needs", v.CONTROL_CHARACTER),
                               (3, "id", v.CONTROL_CHARACTER)]  # fmt: skip
-    assert result.problems[0].value == "东林路\\x001号"  # shown escaped, never as a raw NUL
+    # the address is personal (encrypted at rest): shown escaped and masked, never as a raw NUL
+    assert result.problems[0].value == "东林路****001号"
     assert result.problems[1].fix.startswith("holds the invisible control character U+001B")
     assert result.problems[2].id == "H\\x002" and result.problems[2].value == "H\\x002"
     assert "\x00" not in result.report()  # a line break inside a cell (row 4's address) is fine
