@@ -194,17 +194,10 @@ def read_households(
     if ids is not None:
         households = households[households[schema.ID].isin(list(ids))]
     else:
-        why = (purpose or "").strip() or "no purpose given"
-        store.log_access(
-            schema.HOUSEHOLD,
-            [BULK_READ_ID],
-            user=user,
-            reason=f"bulk read of {len(households)} rows ({role}): {why}",
-            channel=channel or "cli",
-            ip=ip,
-        )
+        log_bulk_read(store, len(households), user=user, purpose=(purpose or "").strip() or "no purpose given",
+                      channel=channel or "cli", ip=ip, role=role)  # fmt: skip
     if role in PLANNING_VIEW_ROLES:
-        return generalise_points(households[[*PLANNING_COLUMNS, households.geometry.name]])
+        return planning_view(households)
     tokens = store.personal_tokens(schema.HOUSEHOLD, towns=town_filter)
     personal = pd.DataFrame.from_records(
         [store.decrypt_personal(tokens[i]) for i in households[schema.ID]],
@@ -218,6 +211,21 @@ def read_households(
         store.log_access(schema.HOUSEHOLD, ids, user=user, reason=reason, channel=channel, ip=ip)
         logger.info("%s (%s) saw %d household records in full", user, role, len(households))
     return households.drop(columns=[schema.NAME, schema.ADDRESS]).join(personal)
+
+
+def log_bulk_read(
+    store: Store, count: int, *, user: str, purpose: str, channel: str, ip: str | None = None, role: str | None = None
+) -> None:
+    """Write one access-log row (`BULK_READ_ID`) for a read of ``count`` household rows and its purpose."""
+    by = f" ({role})" if role else ""
+    store.log_access(schema.HOUSEHOLD, [BULK_READ_ID], user=user, reason=f"bulk read of {count} rows{by}: {purpose}",
+                     channel=channel, ip=ip)  # fmt: skip
+
+
+def planning_view(households: gpd.GeoDataFrame, *, extra: tuple[str, ...] = ()) -> gpd.GeoDataFrame:
+    """Return ``households`` as planning points: `PLANNING_COLUMNS` (plus present ``extra``) on the coordinate grid."""
+    keep = [c for c in (*PLANNING_COLUMNS, *extra) if c in households.columns]
+    return generalise_points(households[[*keep, households.geometry.name]])
 
 
 def generalise_points(gdf: gpd.GeoDataFrame, *, grid_deg: float = COORDINATE_GRID_DEG) -> gpd.GeoDataFrame:

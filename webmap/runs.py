@@ -134,14 +134,12 @@ def protect_household_demand(
     `layers.privacy.PLANNING_COLUMNS` (plus ``urban``) on the 0.001° grid (~100 m): no address,
     category or grade, and no exact location, ever reaches a planner's results.
     """
-    from layers.privacy import BULK_READ_ID, PLANNING_COLUMNS, generalise_points
+    from layers.privacy import log_bulk_read, planning_view
 
     if source != schema.HOUSEHOLD:
         return demand
-    keep = [c for c in (*PLANNING_COLUMNS, "urban") if c in demand.columns]
-    store.log_access(schema.HOUSEHOLD, [BULK_READ_ID], user=user, channel=channel,
-                     reason=f"bulk read of {len(demand)} rows: analysis demand (generalised points)")  # fmt: skip
-    return generalise_points(demand[[*keep, demand.geometry.name]])
+    log_bulk_read(store, len(demand), user=user, purpose="analysis demand (generalised points)", channel=channel)
+    return planning_view(demand, extra=("urban",))
 
 
 def write_json(payload: dict[str, Any], path: str | Path) -> None:
