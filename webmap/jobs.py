@@ -94,6 +94,11 @@ def register_job_function(app: Flask, kind: str, function: JobFunction) -> None:
     app.extensions[_EXTENSION].functions[kind] = function
 
 
+def job_function(app: Flask, kind: str) -> JobFunction:
+    """Return the function that runs jobs of ``kind``."""
+    return app.extensions[_EXTENSION].functions[kind]
+
+
 def job_dir(job_id: str) -> Path:
     """Return the folder holding a job's files (``JOBS_DIR``/<id>)."""
     return Path(current_app.config["JOBS_DIR"]) / job_id

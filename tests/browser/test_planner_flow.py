@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 
 from layers import users
+from webmap import jobs
 from webmap.store import get_store
 
 PASSWORD = "browser planner 123"
@@ -25,6 +27,33 @@ def planner(demo_app, tmp_path_factory):
     return "planner-browser"
 
 
+@pytest.fixture
+def held_siting(demo_app):
+    """Run the real siting job, but hold it when its second stage starts until the test lets it go.
+
+    A siting job on the demo district can finish between two polls of the page; holding it mid-way lets the
+    test see the page show a stage and a percent strictly between 0 and 100, every time.
+    """
+    release = threading.Event()
+    run_siting = jobs.job_function(demo_app, "siting")
+
+    def held(job, progress, out_dir):
+        stage = progress.stage
+
+        def stage_then_hold(text):
+            stage(text)
+            if progress.done == 2:
+                release.wait(timeout=300)
+
+        progress.stage = stage_then_hold
+        return run_siting(job, progress, out_dir)
+
+    jobs.register_job_function(demo_app, "siting", held)
+    yield release
+    release.set()
+    jobs.register_job_function(demo_app, "siting", run_siting)
+
+
 def _violations(page, axe_source: str) -> list[tuple[str, list[str]]]:
     page.evaluate(axe_source)  # CDP evaluation: not an inline <script>, so the page's CSP stays on
     result = page.evaluate(
@@ -41,7 +70,9 @@ def _wait_until(page, predicate: str, *, timeout_s: float) -> None:
         page.wait_for_timeout(200)
 
 
-def test_a_planner_runs_a_siting_job_and_watches_it_reach_the_result(page, planner, axe_source, screenshot_dir):
+def test_a_planner_runs_a_siting_job_and_watches_it_reach_the_result(
+    page, planner, held_siting, axe_source, screenshot_dir
+):
     page.goto(f"{page.base_url}/login?next=/planner/siting")
     page.fill("#login-name", planner)
     page.fill("#login-password", PASSWORD)
@@ -60,7 +91,9 @@ def test_a_planner_runs_a_siting_job_and_watches_it_reach_the_result(page, plann
     assert stage and stage != "等待开始"
     percent = page.inner_text("#job-percent")
     assert percent.endswith("%") and 0 < int(percent[:-1]) < 100
+    assert page.locator("#chosen-sites").count() == 0
 
+    held_siting.set()
     page.wait_for_selector("#chosen-sites", timeout=300_000)  # the page reloads itself when the job is done
     assert page.locator("#job-bar").count() == 0
     assert page.inner_text("#n-sites") == "15"
