@@ -92,9 +92,6 @@ KNOWN_CYCLES_TO_REMOVE: list[frozenset[str]] = [
     # planner imports planner_compare and planner_siting to register their routes; they import its blueprint
     # and helpers back
     frozenset({"webmap.planner", "webmap.planner_compare", "webmap.planner_siting"}),
-    # SitingModel.from_network imports model_from_network inside the method; models subclass base's SitingModel
-    # (heuristic's link to models is under TYPE_CHECKING only, so it is no circle at run time)
-    frozenset({"analyses.siting.base", "analyses.siting.models"}),
 ]
 
 #: Imports of another module's private (``_x``) names that exist today, as "importer -> module._name"
