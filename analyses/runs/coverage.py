@@ -17,8 +17,9 @@ import pandas as pd
 
 from analyses.coverage import compare_scenarios, covered_column, measure_coverage
 from analyses.inputs import GRID, VILLAGES, load_points
-from analyses.runs import common
-from analyses.runs.common import Network, Silent, Stages, as_tuple, jsonable, records, text_or_none
+from analyses.runs import common, stages
+from analyses.runs.common import Network, as_tuple, jsonable, records, text_or_none
+from analyses.runs.stages import Silent, Stages
 from layers import schema
 
 if TYPE_CHECKING:
@@ -255,9 +256,9 @@ def read_inputs(
     ValueError
         If a layer or file cannot be read (the message names it and the fix).
     """
-    progress.stage(common.STAGE_NETWORK)
+    progress.stage(stages.STAGE_NETWORK)
     roads = network(p.roads)
-    progress.stage(common.STAGE_INPUTS)
+    progress.stage(stages.STAGE_INPUTS)
     facilities = load_points(p.facilities, store=store, district=district, statuses=p.statuses or None,
                              datum=p.datum)  # fmt: skip
     demand = load_points(p.demand, store=store, district=district, datum=p.datum, grid_spacing_m=p.grid_spacing)
@@ -285,13 +286,13 @@ def run_coverage(
     inputs.update({"scenario": p.scenario, "scenario_statuses": list(p.scenario_statuses)})
     kwargs = {"profile": p.profile, "thresholds": p.thresholds, "class_thresholds": p.class_thresholds or None,
               "weight_column": p.weight_column, "parameters": inputs}  # fmt: skip
-    progress.stage(common.STAGE_COVERAGE)
+    progress.stage(stages.STAGE_COVERAGE)
     result = measure_coverage(placer, facilities, demand, **kwargs)
     if p.scenario is None:
         return CoverageRun(result.parameters, result, demand, facilities)
     added = load_points(p.scenario, store=store, district=district, statuses=p.scenario_statuses or None,
                         datum=p.datum)  # fmt: skip
-    progress.stage(common.STAGE_SCENARIO)
+    progress.stage(stages.STAGE_SCENARIO)
     after = measure_coverage(placer, pd.concat([facilities, added], ignore_index=True), demand, **kwargs)
     return CoverageRun(result.parameters, result, demand, facilities, compare_scenarios(result, after), added)
 
@@ -430,10 +431,10 @@ def run_gaps(
     progress = progress or Silent()
     progress.expect(5)
     placer, facilities, demand, inputs = read_inputs(p, store, district, network, progress)
-    progress.stage(common.STAGE_COVERAGE)
+    progress.stage(stages.STAGE_COVERAGE)
     coverage = measure_coverage(placer, facilities, demand, profile=p.profile, thresholds=[p.threshold],
                                 parameters=inputs)  # fmt: skip
-    progress.stage(common.STAGE_GAPS_ROADS if p.road_stretches else common.STAGE_GAPS)
+    progress.stage(stages.STAGE_GAPS_ROADS if p.road_stretches else stages.STAGE_GAPS)
     found = find_gaps(coverage, demand, threshold=p.threshold, hex_size_m=p.hex_size,
                       placer=placer if p.road_stretches else None,
                       facilities=facilities if p.road_stretches else None, crs=district.crs)  # fmt: skip
@@ -549,13 +550,13 @@ def run_household_report(
 
     progress = progress or Silent()
     progress.expect(4)
-    progress.stage(common.STAGE_NETWORK)
+    progress.stage(stages.STAGE_NETWORK)
     roads = network(p.roads)
-    progress.stage(common.STAGE_INPUTS)
+    progress.stage(stages.STAGE_INPUTS)
     households = load_points(p.demand, store=store, district=district)
     pairs = dict(p.thresholds)
     services = {layer: store.features(layer, statuses=schema.IN_SERVICE_STATUSES[layer]) for layer in pairs}
-    progress.stage(common.STAGE_SERVICES)
+    progress.stage(stages.STAGE_SERVICES)
     report = multi_service_report(roads.placer, services, households, profile=p.profile, thresholds=pairs)
     versions = common.data_versions(roads.version, demand=households, **services)
     return HouseholdReportRun({**report.parameters, "demand": p.demand, "data_versions": versions}, report)
@@ -701,13 +702,13 @@ def run_toilet_change(
     """
     progress = progress or Silent()
     progress.expect(3)
-    progress.stage(common.STAGE_NETWORK)
+    progress.stage(stages.STAGE_NETWORK)
     roads = network(None)
-    progress.stage(common.STAGE_INPUTS)
+    progress.stage(stages.STAGE_INPUTS)
     accepted = store.features(schema.ACCESSIBLE_TOILET, statuses=("accepted",))
     if demand is None:
         demand = load_points(GRID, store=store, district=district, grid_spacing_m=p.grid_spacing)
-    progress.stage(common.STAGE_COVERAGE)
+    progress.stage(stages.STAGE_COVERAGE)
     comparison = coverage_change(roads.placer, accepted, p.toilet_id, demand, profile=p.profile,
                                  threshold=p.threshold)  # fmt: skip
     parameters = {"toilet_id": p.toilet_id, "profile": p.profile, "threshold": p.threshold,

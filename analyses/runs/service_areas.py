@@ -11,9 +11,10 @@ import geopandas as gpd
 import pandas as pd
 
 from analyses.inputs import load_points
-from analyses.runs import common
-from analyses.runs.common import Network, Silent, Stages, as_tuple, jsonable, records, text_or_none
+from analyses.runs import common, stages
+from analyses.runs.common import Network, as_tuple, jsonable, records, text_or_none
 from analyses.runs.coverage import facility_points
+from analyses.runs.stages import Silent, Stages
 from layers import schema
 
 if TYPE_CHECKING:
@@ -240,9 +241,9 @@ def run_service_areas(
 
     progress = progress or Silent()
     progress.expect(4 + (p.demand is not None))
-    progress.stage(common.STAGE_NETWORK)
+    progress.stage(stages.STAGE_NETWORK)
     roads = network(p.roads)
-    progress.stage(common.STAGE_INPUTS)
+    progress.stage(stages.STAGE_INPUTS)
     facilities = load_points(p.facilities, store=store, district=district, statuses=p.statuses or None,
                              datum=p.datum)  # fmt: skip
     if not len(facilities):
@@ -250,12 +251,12 @@ def run_service_areas(
                "请换一个筛选或先录入设施。")  # fmt: skip
         raise ValueError(msg)
     demand = None if p.demand is None else load_points(p.demand, store=store, district=district, datum=p.datum)
-    progress.stage(common.STAGE_AREAS)
+    progress.stage(stages.STAGE_AREAS)
     areas = service_areas(roads.placer, facilities, profile=p.profile, thresholds=p.thresholds, shape=p.shape,
                           buffer_m=p.buffer_m)  # fmt: skip
     points = None
     if demand is not None:
-        progress.stage(common.STAGE_AREA_POINTS)
+        progress.stage(stages.STAGE_AREA_POINTS)
         points = points_in_areas(areas, demand)
     layers = {"facilities": facilities, **({"demand": demand} if demand is not None else {})}
     parameters = {**areas.parameters, "facilities": p.facilities, "facility_statuses": list(p.statuses),

@@ -11,9 +11,10 @@ import geopandas as gpd
 import pandas as pd
 
 from analyses.inputs import load_points
-from analyses.runs import common
-from analyses.runs.common import Network, Silent, Stages, as_tuple, jsonable, text_or_none
+from analyses.runs import common, stages
+from analyses.runs.common import Network, as_tuple, jsonable, text_or_none
 from analyses.runs.coverage import village_weight
+from analyses.runs.stages import Silent, Stages
 from layers import schema
 
 if TYPE_CHECKING:
@@ -378,12 +379,12 @@ def run_siting(
 
     progress = progress or Silent()
     progress.expect(5)
-    progress.stage(common.STAGE_NETWORK)
+    progress.stage(stages.STAGE_NETWORK)
     roads = network(p.roads)
-    progress.stage(common.STAGE_INPUTS)
+    progress.stage(stages.STAGE_INPUTS)
     layer = store.features(p.layer)
     demand = load_points(p.demand, store=store, district=district, datum=p.datum, grid_spacing_m=p.grid_spacing)
-    progress.stage(common.STAGE_CANDIDATES)
+    progress.stage(stages.STAGE_CANDIDATES)
     candidates = siting_candidates(roads.placer, store, district, source=p.candidates, radius=p.candidate_radius,
                                    per_town=p.candidates_per_town, datum=p.datum)  # fmt: skip
     sites, current = site_pool(p.layer, layer, candidates)
@@ -399,7 +400,7 @@ def run_siting(
         options["p"] = p.p if p.n_new is None else len(current) + p.n_new
     if p.capacity is not None:
         options["capacity"] = p.capacity
-    progress.stage(common.STAGE_SOLVING)
+    progress.stage(stages.STAGE_SOLVING)
     model = model_from_network(p.model, roads.placer, demand, sites, profile=p.profile, cutoff=p.threshold,
                                weight_column=p.weight_column, progress=progress, **options)  # fmt: skip
     result = model.solve(method=p.method, time_limit_s=p.time_limit)
