@@ -106,9 +106,7 @@ KNOWN_PRIVATE_IMPORTS: set[str] = {
     "webmap.caseworker -> webmap.maps._geo_dict",
     "webmap.planner_compare -> webmap.planner._get_job",
     "webmap.planner_siting -> webmap.planner._base_map",
-    "webmap.planner_siting -> webmap.planner._facility_points",
     "webmap.planner_siting -> webmap.planner._finish_map",
-    "webmap.planner_siting -> webmap.planner._json_safe",
 }
 
 
