@@ -98,6 +98,8 @@ def parsed(read: Callable[[dict[str, Any]], Any], options: dict[str, Any], suffi
 @click.option("--rural-threshold", help="Threshold for rural demand (2xx), e.g. 15min.")
 @click.option("--status", "statuses", multiple=True, help="Only facilities with this status (e.g. accepted).")
 @click.option("--scenario", help="Extra facilities (file or layer) for a before/after comparison.")
+@click.option("--scenario-status", "scenario_statuses", multiple=True,
+              help="Only scenario facilities with this status (e.g. planned).")  # fmt: skip
 @click.option("--weight", "weight_column", help="Demand weight column, e.g. population (villages).")
 @click.option("--datum", type=_DATUM, help="Datum of CSV/XLSX point files.")
 @click.option("--grid-spacing", type=float, default=400.0, show_default=True, help="Metres, for --demand grid.")

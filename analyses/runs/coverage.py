@@ -113,7 +113,9 @@ class CoverageParameters:
         return cls(facilities=options["facilities"], demand=options["demand"], profile=options["profile"],
                    thresholds=as_tuple(options["thresholds"]), urban_threshold=text_or_none(options["urban_threshold"]),
                    rural_threshold=text_or_none(options["rural_threshold"]), statuses=as_tuple(options["statuses"]),
-                   scenario=text_or_none(options["scenario"]), weight_column=text_or_none(options["weight_column"]),
+                   scenario=text_or_none(options["scenario"]),
+                   scenario_statuses=as_tuple(options.get("scenario_statuses")),
+                   weight_column=text_or_none(options["weight_column"]),
                    datum=options["datum"], grid_spacing=float(options["grid_spacing"]),
                    roads=options["roads"])  # fmt: skip
 
