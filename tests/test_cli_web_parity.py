@@ -29,7 +29,9 @@ from webmap.store import get_store
 demo_key, demo_db = staff_fixtures.demo_key, staff_fixtures.demo_db
 
 OPEN = [a for s in schema.IN_SERVICE_STATUSES[schema.SERVICE_CENTRE] for a in ("--status", s)]
-PLANNED = [a for s in schema.PLANNED_STATUSES[schema.SERVICE_CENTRE] for a in ("--scenario-status", s)]
+# The demo has planned toilets (no planned service centre): the scenario adds those.
+ACCEPTED = [a for s in schema.IN_SERVICE_STATUSES[schema.ACCESSIBLE_TOILET] for a in ("--status", s)]
+PLANNED = [a for s in schema.PLANNED_STATUSES[schema.ACCESSIBLE_TOILET] for a in ("--scenario-status", s)]
 
 
 @pytest.fixture(scope="module")
@@ -67,12 +69,12 @@ def both(tmp_path_factory, demo_db, demo_key, app_cache_dir):
 
 def test_coverage_with_a_scenario(both):
     cli, job, client = both
-    web = job("/planner/coverage", {"facilities": "service_centre", "demand": "village", "profile": "walk",
+    web = job("/planner/coverage", {"facilities": "accessible_toilet", "demand": "village", "profile": "walk",
                                     "thresholds": "800m, 15min", "urban_threshold": "", "rural_threshold": "",
                                     "grid_spacing": "400", "scenario": "on"})  # fmt: skip
-    out = cli("coverage", "--facilities", "service_centre", *OPEN, "--demand", "village", "--weight", "population",
-              "--profile", "walk", "--threshold", "800m", "--threshold", "15min", "--scenario", "service_centre",
-              *PLANNED)  # fmt: skip
+    out = cli("coverage", "--facilities", "accessible_toilet", *ACCEPTED, "--demand", "village", "--weight",
+              "population", "--profile", "walk", "--threshold", "800m", "--threshold", "15min", "--scenario",
+              "accessible_toilet", *PLANNED)  # fmt: skip
     for key in ("summary", "by_town", "by_village", "coverage_columns", "scenario"):
         assert web.result[key] == out[key], key
     assert web.result["scenario"]["n_added"] >= 1
@@ -125,5 +127,5 @@ def test_siting(both):
         assert web.result[key] == out[key], key
     sheets = pd.read_excel(io.BytesIO(_download(client, web.id, "xlsx").data), sheet_name="assignment",
                            dtype={"demand_id": str, "site_id": str})  # fmt: skip
-    assert dict(zip(sheets["demand_id"], sheets["site_id"].where(sheets["site_id"].notna(), None),
-                    strict=True)) == out["assignment"]  # fmt: skip
+    web_sites = {d: None if pd.isna(s) else s for d, s in zip(sheets["demand_id"], sheets["site_id"], strict=True)}
+    assert web_sites == out["assignment"]
