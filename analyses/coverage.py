@@ -15,7 +15,6 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from analyses.costs import Placer, Threshold, parse_threshold
 from geo.routing import nearest_facility
@@ -263,56 +262,6 @@ def compare_scenarios(before: CoverageResult, after: CoverageResult) -> Scenario
         for column in before.coverage_columns
     }
     return ScenarioComparison(before, after, pd.DataFrame(change), summary_change)
-
-
-def grid_demand(boundary: gpd.GeoDataFrame, *, crs: str, spacing_m: float) -> gpd.GeoDataFrame:
-    """Return a regular grid of demand points inside ``boundary`` (ids ``G<row>_<col>``), in EPSG:4326.
-
-    Points carry no town code of their own; ``assign_towns`` gives them one.
-    """
-    if not spacing_m > 0:
-        msg = f"`spacing_m` must be positive; got {spacing_m!r}."
-        raise ValueError(msg)
-    outline = boundary.to_crs(crs).union_all()
-    xmin, ymin, xmax, ymax = outline.bounds
-    xs = np.arange(xmin + spacing_m / 2, xmax, spacing_m)
-    ys = np.arange(ymin + spacing_m / 2, ymax, spacing_m)
-    gx, gy = np.meshgrid(xs, ys)
-    rows, cols = np.meshgrid(np.arange(len(ys)), np.arange(len(xs)), indexing="ij")
-    inside = shapely.contains_xy(outline, gx.ravel(), gy.ravel())
-    ids = [f"G{r}_{c}" for r, c in zip(rows.ravel()[inside], cols.ravel()[inside], strict=True)]
-    points = gpd.GeoDataFrame(
-        {schema.ID: ids}, geometry=gpd.points_from_xy(gx.ravel()[inside], gy.ravel()[inside]), crs=crs
-    )
-    return points.to_crs(schema.WGS84)
-
-
-def assign_towns(points: gpd.GeoDataFrame, town_areas: gpd.GeoDataFrame, *, crs: str) -> gpd.GeoDataFrame:
-    """Return ``points`` with the ``town_code`` of the town area each lies in (nearest area at the edges).
-
-    The join runs in the projected ``crs`` (metres); the result keeps the CRS of ``points``.
-    """
-    areas = town_areas[[schema.TOWN_CODE, "geometry"]].to_crs(crs)
-    projected = points.drop(columns=[schema.TOWN_CODE], errors="ignore").to_crs(crs)
-    joined = gpd.sjoin_nearest(projected, areas, how="left")
-    joined = joined[~joined.index.duplicated()]
-    return joined.drop(columns=["index_right"]).to_crs(points.crs)
-
-
-def villages_as_demand(villages: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Return villages as demand points: ``id`` = village code, ``urban`` from the 城乡分类代码 (1xx urban)."""
-    demand = villages.copy()
-    demand[schema.ID] = demand[schema.VILLAGE_CODE].astype(str)
-    demand[URBAN] = demand[schema.URBAN_RURAL_CODE].astype(str).str.startswith("1")
-    return demand
-
-
-def mark_urban(demand: gpd.GeoDataFrame, villages: pd.DataFrame) -> gpd.GeoDataFrame:
-    """Return ``demand`` with ``urban`` taken from its village's 城乡分类代码 (False where unknown)."""
-    urban = villages.set_index(schema.VILLAGE_CODE)[schema.URBAN_RURAL_CODE].astype(str).str.startswith("1")
-    marked = demand.copy()
-    marked[URBAN] = marked[schema.VILLAGE_CODE].astype(str).map(urban).fillna(False).astype(bool)
-    return marked
 
 
 def _weight_of(threshold: Mapping[str, Any]) -> str:

@@ -513,6 +513,38 @@ def targets_report_from_store(
     )
 
 
+def toilet_progress(
+    toilets: pd.DataFrame, *, district_towns: pd.DataFrame, plan_dir: str | Path, on: date | None = None
+) -> ToiletProgress:
+    """Return the toilets' progress against the plan's targets on ``on`` (today when None).
+
+    Parameters
+    ----------
+    toilets
+        Every accessible-toilet row (``id``, ``town_code``, ``status``, ``build_type``).
+    district_towns
+        The district's towns (``town_code``, ``name``).
+    plan_dir
+        The district's plan folder (``key_projects.csv`` holds the 19 + 19).
+    on
+        The day of the report.
+
+    Returns
+    -------
+    ToiletProgress
+        Accepted builds per build type and per town.
+    """
+    empty = pd.DataFrame(columns=[schema.ID, schema.TOWN_CODE, schema.VILLAGE_CODE, schema.STATUS])
+    layers = {
+        schema.ACCESSIBLE_TOILET: toilets,
+        schema.SERVICE_CENTRE: empty,
+        schema.SPORTS_SITE: empty,
+        schema.HOUSEHOLD: empty,
+    }
+    report = targets_report(layers, load_plan_tables(plan_dir), district_towns, on=on or date.today())
+    return report.toilets
+
+
 def window_status(start: date | None, end: date | None, on: date, *, done: bool = False) -> str:
     """Return the status of a task window on date ``on``.
 

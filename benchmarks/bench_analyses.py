@@ -34,7 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from analyses.costs import Placer, load_district_network  # noqa: E402
-from analyses.coverage import assign_towns, grid_demand, measure_coverage  # noqa: E402
+from analyses.coverage import measure_coverage  # noqa: E402
+from analyses.inputs import assign_towns, grid_demand  # noqa: E402
 from analyses.service_areas import service_areas  # noqa: E402
 from geo.datums import convert  # noqa: E402
 from geo.network import add_travel_times_inplace, graph_from_file, project_graph  # noqa: E402

@@ -24,7 +24,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from analyses.costs import Placer, load_district_network  # noqa: E402
-from analyses.coverage import assign_towns, grid_demand  # noqa: E402
+from analyses.inputs import assign_towns, grid_demand  # noqa: E402
 from analyses.siting import MaxCoverage, PMedian  # noqa: E402
 from geo.routing import cost_matrix  # noqa: E402
 from layers.district import load_district  # noqa: E402

@@ -213,6 +213,18 @@ def read_households(
     return households.drop(columns=[schema.NAME, schema.ADDRESS]).join(personal)
 
 
+@dataclass(frozen=True)
+class Reader:
+    """Who reads households in bulk and through which channel (``web``, ``api`` or ``cli``), for the access log."""
+
+    user: str
+    channel: str
+
+
+#: The reader of a command run at the console (the access log's ``cli`` channel).
+CLI_READER = Reader(user="cli", channel="cli")
+
+
 def log_bulk_read(
     store: Store, count: int, *, user: str, purpose: str, channel: str, ip: str | None = None, role: str | None = None
 ) -> None:

@@ -92,9 +92,6 @@ KNOWN_CYCLES_TO_REMOVE: list[frozenset[str]] = [
     # planner imports planner_compare and planner_siting to register their routes; they import its blueprint
     # and helpers back
     frozenset({"webmap.planner", "webmap.planner_compare", "webmap.planner_siting"}),
-    # SitingModel.from_network imports model_from_network inside the method; models subclass base's SitingModel
-    # (heuristic's link to models is under TYPE_CHECKING only, so it is no circle at run time)
-    frozenset({"analyses.siting.base", "analyses.siting.models"}),
 ]
 
 #: Imports of another module's private (``_x``) names that exist today, as "importer -> module._name"
@@ -108,9 +105,7 @@ KNOWN_PRIVATE_IMPORTS: set[str] = {
     "webmap.caseworker -> webmap.maps._display_gdf",
     "webmap.planner_compare -> webmap.planner._get_job",
     "webmap.planner_siting -> webmap.planner._base_map",
-    "webmap.planner_siting -> webmap.planner._facility_points",
     "webmap.planner_siting -> webmap.planner._finish_map",
-    "webmap.planner_siting -> webmap.planner._json_safe",
 }
 
 

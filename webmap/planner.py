@@ -8,8 +8,9 @@ is ready; results, with their parameters and data versions, stay in the store an
 
 from __future__ import annotations
 
+import html
+import json
 import logging
-import math
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,15 +30,16 @@ from flask import (
 from flask_babel import gettext
 from flask_login import current_user
 
+from analyses.runs import stages
 from layers import jobs as job_store
 from layers import schema
 from layers.errors import NotFoundError
-from layers.privacy import ADMIN, PLANNER
-from layers.spreadsheet import neutralise_formulas
+from layers.privacy import ADMIN, PLANNER, Reader
 from webmap import jobs, maps
 from webmap.assets import localize_assets_inplace
 from webmap.auth import role_required
 from webmap.maps import N_
+from webmap.runs import app_network
 from webmap.security import nonced_map_parts
 from webmap.store import get_district, get_store
 
@@ -206,88 +208,82 @@ def download(job_id: str, fmt: str) -> BaseResponse:
 # --- coverage ------------------------------------------------------------------------------------
 
 
-def run_coverage_job(job: Job, progress: jobs.JobProgress, out_dir: Path) -> jobs.JobOutcome:
-    """Measure coverage as ``accessplan coverage`` does, from the job's stored parameters; write the downloads.
+#: The runs' stages (``analyses.runs.stages``) and the siting models' steps in the planner's words: a job
+#: stores these, and its page shows them translated (``stage_label``).
+RUN_STAGES = {
+    stages.STAGE_NETWORK: N_("准备道路网络（首次运行后缓存）"),
+    stages.STAGE_INPUTS: N_("读取设施和需求点"),
+    stages.STAGE_COVERAGE: N_("计算覆盖"),
+    stages.STAGE_SCENARIO: N_("加上规划设施后"),
+    stages.STAGE_GAPS: N_("查找服务缺口"),
+    stages.STAGE_GAPS_ROADS: N_("查找服务缺口和超出阈值的路段"),
+    stages.STAGE_AREAS: N_("沿道路绘制每处设施的服务范围"),
+    stages.STAGE_AREA_POINTS: N_("统计服务范围内的需求点"),
+    stages.STAGE_CANDIDATES: N_("生成候选站点"),
+    stages.STAGE_SOLVING: N_("计算网络成本并求解"),
+    stages.STAGE_WRITING: N_("写出结果文件（CSV、XLSX、GeoPackage、GeoJSON）"),
+    "matrix built": N_("网络成本表已算好"),
+    "model built": N_("模型已建立"),
+    "solving": N_("正在求解"),
+    "done": N_("求解完成"),
+}
+
+
+class PlannerStages:
+    """Report a run's stages to a job in the planner's words (``RUN_STAGES``; other texts as they are)."""
+
+    def __init__(self, progress: jobs.JobProgress) -> None:
+        self._progress = progress
+
+    def expect(self, total: int) -> None:
+        """Set the job's number of stages."""
+        self._progress.expect(total)
+
+    def stage(self, text: str) -> None:
+        """Start the job's next stage."""
+        self._progress.stage(RUN_STAGES.get(text, text))
+
+    def __call__(self, text: str, fraction: float) -> None:
+        """Report a share of the job's current stage."""
+        self._progress(RUN_STAGES.get(text, text), fraction)
+
+
+def run_job(run: Callable[..., Any], job: Job, parameters: Any, kind: str, progress: jobs.JobProgress,
+            out_dir: Path) -> jobs.JobOutcome:  # fmt: skip
+    """Run an ``analyses.runs`` function as a job: the downloads are its ``to_file``, the stored result its ``to_dict``.
 
     Parameters
     ----------
-    job
-        The stored job; ``job.parameters`` holds the coverage form (``COVERAGE_DEFAULTS`` keys).
+    run, job, parameters
+        The run function (``analyses.runs``), the stored job (its user reads the households, channel
+        ``web``) and the run's parameters (read from the job's form).
+    kind
+        The job kind: the files are ``<kind>.csv``, ``.xlsx``, ``.gpkg`` and ``.geojson`` (``DOWNLOADS``).
     progress
         Records each stage in the store.
     out_dir
-        The job's folder: ``coverage.csv``, ``.xlsx``, ``.gpkg`` (points and facilities) and ``.geojson``.
+        The job's folder.
 
     Returns
     -------
     webmap.jobs.JobOutcome
-        The result without the per-point rows (those are in the files) and the data versions read.
+        ``to_dict(points=False)`` (the per-point rows are in the files) and the data versions read.
     """
-    from analyses.coverage import compare_scenarios, measure_coverage
-    from analyses.inputs import load_points
-    from layers.io import write_features
-    from webmap.runs import read_inputs, write_coverage
-
-    p = job.parameters
-    progress.expect(6 if p["scenario"] else 5)
-    layer = p["facilities"]
-    options = {"facilities": layer, "statuses": schema.IN_SERVICE_STATUSES[layer], "demand": p["demand"],
-               "grid_spacing": p["grid_spacing"], "roads": None, "datum": None, "user": job.created_by}  # fmt: skip
-    placer, facilities, demand, parameters = read_inputs(options, progress)
-    class_thresholds = {k: p[f"{k}_threshold"] for k in ("urban", "rural") if p[f"{k}_threshold"]}
-    kwargs = {"profile": p["profile"], "thresholds": p["thresholds"], "class_thresholds": class_thresholds or None,
-              "weight_column": schema.POPULATION if p["demand"] == "village" else None}  # fmt: skip
-    progress.stage(f"计算 {len(demand):,} 个需求点到 {len(facilities):,} 处设施的网络距离")
-    result = measure_coverage(placer, facilities, demand, parameters=parameters, **kwargs)
-    scenario = None
-    extra = facilities.iloc[:0]
-    if p["scenario"]:
-        extra = load_points(layer, store=get_store(), district=get_district(), statuses=schema.PLANNED_STATUSES[layer])
-        progress.stage(f"加上 {len(extra):,} 处规划设施后再计算（前后对比）")
-        after = measure_coverage(placer, _concat(facilities, extra), demand, parameters=parameters, **kwargs)
-        comparison = compare_scenarios(result, after)
-        scenario = {
-            "statuses": list(schema.PLANNED_STATUSES[layer]),
-            "n_added": len(extra),
-            "summary_change": comparison.summary_change,
-            "by_town_change": comparison.by_town_change.reset_index().to_dict("records"),
-            "after_summary": after.to_dict()["summary"],
-        }
-    progress.stage(N_("写出结果文件（CSV、XLSX、GeoPackage、GeoJSON）"))
-    write_coverage(result, demand, str(out_dir / "coverage.csv"))
-    write_coverage(result, demand, str(out_dir / "coverage.xlsx"))
-    points = _coverage_points(result, demand)
-    write_features(points, out_dir / "coverage.gpkg", layer_name="coverage")
-    write_features(_facility_points(facilities), out_dir / "coverage.gpkg", layer_name="facilities", append=True)
-    if len(extra):
-        write_features(_facility_points(extra), out_dir / "coverage.gpkg", layer_name="planned_facilities",
-                       append=True)  # fmt: skip
-    write_features(points, out_dir / "coverage.geojson", layer_name="coverage")
-    payload = result.to_dict()
-    payload.pop("points")
-    payload["scenario"] = scenario
-    payload["coverage_columns"] = result.coverage_columns
-    return jobs.JobOutcome(result=_json_safe(payload), data_versions=parameters["data_versions"])
+    reported = PlannerStages(progress)
+    result = run(parameters, store=get_store(), district=get_district(), network=app_network(),
+                 reader=Reader(user=job.created_by, channel="web"), progress=reported)  # fmt: skip
+    reported.stage(stages.STAGE_WRITING)
+    for fmt in DOWNLOADS:
+        result.to_file(out_dir / f"{kind}.{fmt}")
+    payload = result.to_dict(points=False)
+    return jobs.JobOutcome(result=payload, data_versions=payload["parameters"]["data_versions"])
 
 
-def _concat(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    import pandas as pd
+def run_coverage_job(job: Job, progress: jobs.JobProgress, out_dir: Path) -> jobs.JobOutcome:
+    """Measure coverage as ``accessplan coverage`` does (``analyses.runs.coverage``), from the job's form."""
+    from analyses.runs.coverage import CoverageParameters, run_coverage
 
-    return pd.concat([a, b], ignore_index=True)
-
-
-def _coverage_points(result: Any, demand: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Return the result's points (ids, town, village, costs, covered flags) with their locations."""
-    import geopandas as gpd
-
-    points = result.points.reset_index()
-    geometry = demand.set_index(demand[schema.ID].astype(str)).geometry.reindex(points["demand_id"])
-    return gpd.GeoDataFrame(points, geometry=geometry.to_numpy(), crs=demand.crs)
-
-
-def _facility_points(facilities: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    columns = [schema.ID, schema.NAME, schema.TOWN_CODE, schema.STATUS]
-    return facilities[[c for c in columns if c in facilities.columns] + [facilities.geometry.name]]
+    return run_job(run_coverage, job, CoverageParameters.from_form(job.parameters), "coverage", progress, out_dir)
 
 
 def _read_coverage_form(data: Any) -> tuple[dict[str, Any], list[str]]:
@@ -408,7 +404,7 @@ def coverage_map(
         for row in points[points[covered_column] == covered].itertuples():
             folium.CircleMarker(
                 [row.geometry.y, row.geometry.x], radius=3, color=colour, weight=1, fill=True, fill_opacity=0.8,
-                tooltip=maps.map_tooltip(row.demand_id),
+                tooltip=html.escape(str(row.demand_id)),
             ).add_to(group)  # fmt: skip
         group.add_to(m)
     for gdf, name, fill in ((facilities, gettext("计入的设施"), True), (planned, gettext("规划设施（对比）"), False)):
@@ -416,10 +412,10 @@ def coverage_map(
             continue
         group = folium.FeatureGroup(name=name)
         for row in gdf.itertuples():
-            label = f"{getattr(row, 'name', '') or ''} ({row.id})"
+            label = html.escape(f"{getattr(row, 'name', '') or ''} ({row.id})")
             folium.CircleMarker(
                 [row.geometry.y, row.geometry.x], radius=7, color="#0b4f9c", weight=3, fill=fill,
-                fill_color="#0b4f9c", fill_opacity=0.9, tooltip=maps.map_tooltip(label),
+                fill_color="#0b4f9c", fill_opacity=0.9, tooltip=label,
             ).add_to(group)  # fmt: skip
         group.add_to(m)
     return _finish_map(m, district, static_url)
@@ -456,60 +452,10 @@ def _read_gaps_form(data: Any) -> tuple[dict[str, Any], list[str]]:
 
 
 def run_gaps_job(job: Job, progress: jobs.JobProgress, out_dir: Path) -> jobs.JobOutcome:
-    """Find uncovered demand, gap zones (hexagons) and optionally road stretches beyond the threshold.
+    """Find gaps as ``accessplan gaps`` does (``analyses.runs.coverage``), from the job's form."""
+    from analyses.runs.coverage import GapsParameters, run_gaps
 
-    Runs as ``accessplan gaps`` does; writes ``gaps.gpkg`` (every map layer), ``gaps.geojson``
-    (uncovered points), ``gaps.csv`` and ``gaps.xlsx`` (uncovered points, hexagons, per town).
-    """
-    import pandas as pd
-
-    from analyses.coverage import measure_coverage
-    from analyses.gaps import find_gaps
-    from layers.io import write_features
-    from webmap.runs import read_inputs
-
-    p = job.parameters
-    progress.expect(5)
-    options = {"facilities": p["facilities"], "statuses": schema.IN_SERVICE_STATUSES[p["facilities"]],
-               "demand": p["demand"], "grid_spacing": 400.0, "roads": None, "datum": None,
-               "user": job.created_by}  # fmt: skip
-    placer, facilities, demand, parameters = read_inputs(options, progress)
-    progress.stage(N_("计算覆盖"))
-    coverage = measure_coverage(placer, facilities, demand, profile=p["profile"], thresholds=[p["threshold"]],
-                                parameters=parameters)  # fmt: skip
-    progress.stage(N_("查找服务缺口和超出阈值的路段") if p["roads"] else N_("查找服务缺口"))
-    found = find_gaps(coverage, demand, threshold=p["threshold"], hex_size_m=p["hex_size"],
-                      placer=placer if p["roads"] else None, facilities=facilities if p["roads"] else None,
-                      crs=get_district().crs)  # fmt: skip
-    progress.stage(N_("写出结果文件（CSV、XLSX、GeoPackage、GeoJSON）"))
-    layers = found.layers()
-    for i, (name, gdf) in enumerate(layers.items()):
-        write_features(gdf, out_dir / "gaps.gpkg", layer_name=name, append=i > 0)
-    write_features(layers["gap_uncovered"], out_dir / "gaps.geojson", layer_name="gap_uncovered")
-    uncovered = pd.DataFrame(layers["gap_uncovered"].drop(columns="geometry"))
-    neutralise_formulas(uncovered).to_csv(out_dir / "gaps.csv", index=False, encoding="utf-8-sig")
-    by_town = _gaps_by_town(coverage.points, found)
-    with pd.ExcelWriter(out_dir / "gaps.xlsx") as writer:
-        neutralise_formulas(uncovered).to_excel(writer, sheet_name="uncovered", index=False)
-        hexagons = pd.DataFrame(layers["gap_hexagons"].drop(columns="geometry"))
-        neutralise_formulas(hexagons).to_excel(writer, sheet_name="hexagons", index=False)
-        neutralise_formulas(pd.DataFrame(by_town)).to_excel(writer, sheet_name="by_town", index=False)
-    result = {"parameters": {**coverage.parameters, **found.parameters},
-              "summary": {name: len(gdf) for name, gdf in layers.items()}, "by_town": by_town}  # fmt: skip
-    return jobs.JobOutcome(result=_json_safe(result), data_versions=parameters["data_versions"])
-
-
-def _gaps_by_town(points: Any, found: Any) -> list[dict[str, Any]]:
-    """Per town: demand points, uncovered, unreachable and too far from a road."""
-    towns = points[schema.TOWN_CODE].astype(str)
-    rows = []
-    for code in sorted(towns.unique()):
-        ids = set(points.index[towns == code])
-        rows.append({schema.TOWN_CODE: code, "points": len(ids),
-                     "uncovered": len(ids & set(found.uncovered.index)),
-                     "unreachable": len(ids & set(found.unreachable.index)),
-                     "too_far_from_road": len(ids & set(found.too_far_from_road.index))})  # fmt: skip
-    return rows
+    return run_job(run_gaps, job, GapsParameters.from_form(job.parameters), "gaps", progress, out_dir)
 
 
 def _gaps_form(form: dict[str, Any], *, errors: list[str]) -> str:
@@ -539,9 +485,10 @@ def gaps_map(district: District, hexagons: gpd.GeoDataFrame, uncovered: gpd.GeoD
     """Build the gaps map: hexagons shaded by the share of demand not covered, and the uncovered points."""
     m = _base_map(district)
     shaded = hexagons[hexagons["gap_share"] > 0]
-    maps.labelled_geojson(
-        shaded[["hex_id", "gap_share", "n_uncovered", "geometry"]],
-        [f"{gettext('未覆盖需求点')}：{int(n)}" for n in shaded["n_uncovered"]],
+    folium.GeoJson(
+        json.loads(
+            shaded[["hex_id", "gap_share", "n_uncovered", "geometry"]].to_crs(schema.WGS84).to_json(drop_id=True)
+        ),
         name=gettext("服务缺口区（%(n)s 个六边形）", n=len(shaded)),
         style_function=lambda f: {
             "color": "#7a1f1f",
@@ -549,11 +496,12 @@ def gaps_map(district: District, hexagons: gpd.GeoDataFrame, uncovered: gpd.GeoD
             "fillColor": "#c62828",
             "fillOpacity": 0.15 + 0.6 * float(f["properties"]["gap_share"]),
         },  # fmt: skip
+        tooltip=folium.GeoJsonTooltip(fields=["n_uncovered"], aliases=[gettext("未覆盖需求点")]),
     ).add_to(m)
     group = folium.FeatureGroup(name=counted(gettext("未覆盖的需求点"), len(uncovered)))
     for row in uncovered.itertuples():
         folium.CircleMarker([row.geometry.y, row.geometry.x], radius=3, color="#c62828", weight=1, fill=True,
-                            fill_opacity=0.8, tooltip=maps.map_tooltip(row.demand_id)).add_to(group)  # fmt: skip
+                            fill_opacity=0.8, tooltip=html.escape(str(row.demand_id))).add_to(group)  # fmt: skip
     group.add_to(m)
     return _finish_map(m, district, static_url)
 
@@ -563,13 +511,13 @@ def _base_map(district: District) -> folium.Map:
     minx, miny, maxx, maxy = boundary.total_bounds
     m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=11, tiles=None, control_scale=True)
     folium.GeoJson(
-        maps.geojson_dict(boundary),
+        json.loads(boundary.to_json(drop_id=True)),
         name=gettext("区界"),
         style_function=lambda _f: {"color": "#2d3a4a", "weight": 2, "fillColor": "#ffffff", "fillOpacity": 0.85},
         interactive=False,
     ).add_to(m)
     folium.GeoJson(
-        maps.geojson_dict(district.town_areas[[schema.TOWN_CODE, "geometry"]]),
+        json.loads(district.town_areas[[schema.TOWN_CODE, "geometry"]].to_crs(schema.WGS84).to_json(drop_id=True)),
         name=gettext("镇街范围（近似）"),
         style_function=lambda _f: {"color": "#6b7785", "weight": 1, "dashArray": "4 4", "fill": False},
         interactive=False,
@@ -627,31 +575,3 @@ def _get_job(job_id: str) -> Job:
         return job_store.get_job(get_store(), job_id)
     except NotFoundError:
         abort(404, gettext("没有编号为 %(id)r 的分析任务。", id=job_id))
-
-
-def _json_safe(value: Any) -> Any:
-    """Return ``value`` as strict JSON data: NaN, inf and NA as None, numpy scalars and dates as Python/ISO."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if value is None or isinstance(value, str | bool):
-        return value
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, int):
-        return value
-    return None if _is_na(value) else str(value)
-
-
-def _is_na(value: Any) -> bool:
-    import pandas as pd
-
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False

@@ -2,12 +2,14 @@
 
 Both are jobs like coverage and gaps (``webmap.planner``): the form is checked, a job is queued, the
 job page shows progress and then the result (map, tables, downloads). The analyses are the same
-calls as ``accessplan service-areas`` and ``accessplan site``; the glue they share with the CLI is in
-``webmap.runs``. Routes are registered on the planner blueprint when ``webmap.planner`` is set up.
+runs as ``accessplan service-areas`` and ``accessplan site`` (``analyses.runs``). Routes are
+registered on the planner blueprint when ``webmap.planner`` is set up.
 """
 
 from __future__ import annotations
 
+import html
+import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +19,6 @@ from flask import render_template, url_for
 from flask_babel import gettext as _
 
 from layers import schema
-from layers.spreadsheet import neutralise_formulas
 from webmap import jobs, maps
 from webmap.auth import role_required
 from webmap.maps import N_
@@ -28,16 +29,15 @@ from webmap.planner import (
     PLANNER_ROLES,
     PROFILES,
     _base_map,
-    _facility_points,
     _finish_map,
-    _json_safe,
     bp,
     counted,
     form_or_job,
+    run_job,
     town_and_village_names,
 )
 from webmap.security import nonced_map_parts
-from webmap.store import get_district, get_store
+from webmap.store import get_district
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -102,118 +102,11 @@ def read_service_areas_form(data: Any) -> tuple[dict[str, Any], list[str]]:
 
 
 def run_service_areas_job(job: Job, progress: jobs.JobProgress, out_dir: Path) -> jobs.JobOutcome:
-    """Draw each facility's catchment as ``accessplan service-areas`` does; count the demand points inside.
+    """Draw service areas as ``accessplan service-areas`` does (``analyses.runs.service_areas``), from the form."""
+    from analyses.runs.service_areas import ServiceAreasParameters, run_service_areas
 
-    Writes ``service_areas.gpkg`` (``service_areas``, ``service_areas_dissolved``, ``facilities``,
-    ``points``), ``.geojson`` (one area per facility and threshold), ``.csv`` (the per-facility table)
-    and ``.xlsx`` (per facility, dissolved, per town, points).
-    """
-    import pandas as pd
-
-    from analyses.inputs import layer_version, load_points
-    from analyses.service_areas import service_areas as draw_service_areas
-    from layers.io import write_features
-    from webmap.runs import prepare_placer, protect_household_demand
-
-    p = job.parameters
-    progress.expect(5)
-    placer, roads_version = prepare_placer(None, progress)
-    progress.stage(N_("读取设施和需求点"))
-    store, district = get_store(), get_district()
-    statuses = _statuses(p["facilities"], p["status_filter"])
-    facilities = load_points(p["facilities"], store=store, district=district, statuses=statuses)
-    if not len(facilities):
-        # The worker has no request (no locale): the message is stored in Chinese, the source language.
-        msg = (f"图层 {p['facilities']} 没有符合状态筛选（{', '.join(statuses or ())}）的设施；"
-               "请换一个筛选或先录入设施。")  # fmt: skip
-        raise ValueError(msg)
-    demand = protect_household_demand(p["demand"], load_points(p["demand"], store=store, district=district),
-                                      store=store, user=job.created_by)  # fmt: skip
-    progress.stage(N_("沿道路绘制每处设施的服务范围"))
-    result = draw_service_areas(placer, facilities, profile=p["profile"], thresholds=p["thresholds"],
-                                shape=p["shape"], buffer_m=p["buffer_m"])  # fmt: skip
-    progress.stage(N_("统计服务范围内的需求点"))
-    points, per_facility, columns = _points_in_areas(result, facilities, demand)
-    by_town = _covered_by_town(points, columns)
-    progress.stage(N_("写出结果文件（CSV、XLSX、GeoPackage、GeoJSON）"))
-    path = out_dir / f"{_SA_FILE}.gpkg"
-    result.to_file(path)
-    write_features(_facility_points(facilities), path, layer_name="facilities", append=True)
-    write_features(points, path, layer_name="points", append=True)
-    result.to_file(out_dir / f"{_SA_FILE}.geojson")
-    neutralise_formulas(per_facility).to_csv(out_dir / f"{_SA_FILE}.csv", index=False, encoding="utf-8-sig")
-    with pd.ExcelWriter(out_dir / f"{_SA_FILE}.xlsx") as writer:
-        neutralise_formulas(per_facility).to_excel(writer, sheet_name="per_facility", index=False)
-        neutralise_formulas(pd.DataFrame(result.dissolved.drop(columns="geometry"))).to_excel(
-            writer, sheet_name="dissolved", index=False
-        )
-        neutralise_formulas(pd.DataFrame(by_town)).to_excel(writer, sheet_name="by_town", index=False)
-        neutralise_formulas(pd.DataFrame(points.drop(columns="geometry"))).to_excel(
-            writer, sheet_name="points", index=False
-        )
-    dissolved = result.dissolved.drop(columns="geometry").to_dict("records")
-    summary = [{**row, "points": len(points), "covered": int(points[c].sum())}
-               for row, c in zip(dissolved, columns, strict=True)]  # fmt: skip
-    versions = {**roads_version, "facilities": layer_version(facilities), "demand": layer_version(demand)}
-    payload = {"parameters": {**result.parameters, "facility_statuses": list(statuses or ()), "demand": p["demand"]},
-               "coverage_columns": columns, "summary": summary, "by_town": by_town,
-               "per_facility": per_facility.to_dict("records")}  # fmt: skip
-    return jobs.JobOutcome(result=_json_safe(payload), data_versions=_json_safe(versions))
-
-
-def _statuses(layer: str, status_filter: str) -> tuple[str, ...] | None:
-    return {"in_service": schema.IN_SERVICE_STATUSES[layer], "planned": schema.PLANNED_STATUSES[layer],
-            "all": None}[status_filter]  # fmt: skip
-
-
-def _points_in_areas(result: Any, facilities: gpd.GeoDataFrame, demand: gpd.GeoDataFrame):
-    """Return the demand points with ``covered_<threshold>`` flags, the per-facility table and those columns.
-
-    A point is covered at a threshold when it lies inside that threshold's dissolved area; the
-    per-facility table counts the points inside each facility's own area.
-    """
-    import geopandas as gpd
-    import pandas as pd
-
-    wgs = demand.to_crs(schema.WGS84)
-    keep = [c for c in (schema.TOWN_CODE, schema.VILLAGE_CODE) if c in wgs.columns]
-    points = gpd.GeoDataFrame(
-        {"demand_id": wgs[schema.ID].astype(str).to_numpy(), **{c: wgs[c].astype(str).to_numpy() for c in keep}},
-        geometry=wgs.geometry.to_numpy(),
-        crs=schema.WGS84,
-    )
-    columns = []
-    for row in result.dissolved.itertuples():
-        column = f"covered_{row.threshold}"
-        points[column] = points.within(row.geometry) if row.geometry is not None else False
-        columns.append(column)
-    areas = result.areas.reset_index(drop=True)
-    joined = gpd.sjoin(points[["demand_id", "geometry"]], areas[["geometry"]], predicate="within")
-    inside = joined.groupby("index_right").size().reindex(areas.index, fill_value=0)
-    info = facilities.assign(**{schema.ID: facilities[schema.ID].astype(str)}).set_index(schema.ID)
-    per_facility = pd.DataFrame(
-        {
-            "facility_id": areas["facility_id"].astype(str),
-            schema.NAME: info[schema.NAME].reindex(areas["facility_id"].astype(str)).to_numpy(),
-            schema.TOWN_CODE: info[schema.TOWN_CODE].astype(str).reindex(areas["facility_id"].astype(str)).to_numpy(),
-            "threshold": areas["threshold"],
-            "too_far": areas["too_far"].astype(bool),
-            "road_length_m": areas["road_length_m"].round(1),
-            "area_km2": (areas["area_m2"] / 1e6).round(4),
-            "points_inside": inside.to_numpy(),
-        }
-    )
-    return points, per_facility, columns
-
-
-def _covered_by_town(points: gpd.GeoDataFrame, columns: list[str]) -> list[dict[str, Any]]:
-    """Per town: demand points and how many are covered under each ``covered_*`` column."""
-    grouped = points.groupby(schema.TOWN_CODE)
-    table = grouped.size().rename("points").to_frame()
-    for c in columns:
-        table[f"{c}_count"] = grouped[c].sum().astype(int)
-        table[f"{c}_share"] = table[f"{c}_count"] / table["points"]
-    return table.reset_index().to_dict("records")
+    parameters = ServiceAreasParameters.from_form(job.parameters)
+    return run_job(run_service_areas, job, parameters, _SA_FILE, progress, out_dir)
 
 
 def _service_areas_form(form: dict[str, Any], *, errors: list[str]) -> str:
@@ -268,19 +161,20 @@ def service_areas_map(district: District, areas: gpd.GeoDataFrame, facilities: g
     names = dict(zip(facilities[schema.ID].astype(str), facilities[schema.NAME].fillna(""), strict=True))
     for i, label in reversed(list(enumerate(labels))):
         rows = areas[(areas["threshold"] == label) & ~areas.geometry.is_empty].copy()
+        rows["label"] = [f"{names.get(str(f), '')} ({f}) · {label}" for f in rows["facility_id"]]
         rows["geometry"] = rows.geometry.simplify(0.00005)
         colour = _AREA_COLOURS[min(i, len(_AREA_COLOURS) - 1)]
-        maps.labelled_geojson(
-            rows[["geometry"]],
-            [f"{names.get(str(f), '')} ({f}) · {label}" for f in rows["facility_id"]],
+        folium.GeoJson(
+            json.loads(rows[["label", "geometry"]].to_json(drop_id=True)),
             name=_("服务范围 %(threshold)s（%(n)s 处设施）", threshold=label, n=len(rows)),
             style_function=lambda _f, c=colour: {"color": c, "weight": 1, "fillColor": c, "fillOpacity": 0.25},
+            tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False),
         ).add_to(m)
     group = folium.FeatureGroup(name=_("设施（%(n)s）", n=len(facilities)))
     for row in facilities.itertuples():
         folium.CircleMarker([row.geometry.y, row.geometry.x], radius=6, color="#7a3e00", weight=2, fill=True,
                             fill_color="#f28c28", fill_opacity=0.95,
-                            tooltip=maps.map_tooltip(f"{row.name or ''} ({row.id})")).add_to(group)  # fmt: skip
+                            tooltip=html.escape(f"{row.name or ''} ({row.id})")).add_to(group)  # fmt: skip
     group.add_to(m)
     return _finish_map(m, district, static_url)
 
@@ -329,104 +223,10 @@ def read_siting_form(data: Any) -> tuple[dict[str, Any], list[str]]:
 
 
 def run_siting_job(job: Job, progress: jobs.JobProgress, out_dir: Path) -> jobs.JobOutcome:
-    """Choose sites as ``accessplan site`` does, compare with today's sites, write the downloads.
+    """Choose sites as ``accessplan site`` does (``analyses.runs.siting``), from the job's form."""
+    from analyses.runs.siting import SitingParameters, run_siting
 
-    Stages: network, inputs, candidates, costs and solving (the model reports its own fractions),
-    before/after, files. Writes ``siting.gpkg`` (``sites`` chosen, ``assignment`` per demand point
-    with before/after coverage, ``candidates``), ``.geojson`` (chosen sites), ``.csv`` (chosen sites)
-    and ``.xlsx`` (sites, assignment, per town, per village, before/after, summary).
-    """
-    import pandas as pd
-
-    from analyses.costs import parse_threshold
-    from analyses.inputs import layer_version, load_points
-    from analyses.siting import compare_with_current, model_from_network
-    from layers.io import write_features
-    from webmap.runs import prepare_placer, protect_household_demand, site_pool, siting_candidates, siting_tables
-
-    p = job.parameters
-    progress.expect(6)
-    placer, roads_version = prepare_placer(None, progress)
-    store, district = get_store(), get_district()
-    progress.stage(N_("读取设施和需求点"))
-    layer = store.features(p["layer"])
-    demand = protect_household_demand(p["demand"], load_points(p["demand"], store=store, district=district),
-                                      store=store, user=job.created_by)  # fmt: skip
-    progress.stage(N_("生成候选站点"))
-    candidates = siting_candidates(placer, source=None, radius=p["candidate_radius"],
-                                   per_town=p["candidates_per_town"])  # fmt: skip
-    sites, current = site_pool(p["layer"], layer, candidates)
-    town_names, village_names = town_and_village_names(district)
-    options: dict[str, Any] = {"quota": p["per_town"], "existing": current if p["keep_existing"] else None,
-                               "zone_labels": town_names}  # fmt: skip
-    if p["model"] != "set_cover":
-        options["p"] = p["p"] if p["p"] is not None else p["per_town"] * len(district.towns)
-    progress.stage(N_("计算网络成本并求解"))
-    model = model_from_network(p["model"], placer, demand, sites, profile=p["profile"], cutoff=p["threshold"],
-                               weight_column=schema.POPULATION if p["demand"] == "village" else None,
-                               progress=lambda text, fraction: progress(_SOLVER_STAGES.get(text, text), fraction),
-                               **options)  # fmt: skip
-    result = model.solve(method=p["method"], time_limit_s=p["time_limit"])
-    progress.stage(N_("与现有站点对比（前后对比）"))
-    comparison = compare_with_current(model, result, current) if current else None
-    threshold = parse_threshold(p["threshold"]).value
-    table, assignment = siting_tables(result, sites, demand, threshold=threshold, kept=options["existing"])
-    before = comparison.before.costs if comparison is not None else {}
-    assignment["covered_before"] = [bool(before.get(d, float("nan")) <= threshold) for d in assignment["demand_id"]]
-    located = demand.assign(**{schema.ID: demand[schema.ID].astype(str)}).set_index(schema.ID)
-    for column in (schema.TOWN_CODE, schema.VILLAGE_CODE):
-        if column in located.columns:
-            assignment[column] = located[column].astype(str).reindex(assignment["demand_id"]).to_numpy()
-    by_village = _siting_by_village(assignment) if schema.VILLAGE_CODE in assignment.columns else []
-    progress.stage(N_("写出结果文件（CSV、XLSX、GeoPackage、GeoJSON）"))
-    chosen = table[table["selected"]].astype({"current": bool})
-    path = out_dir / f"{_SITING_FILE}.gpkg"
-    write_features(chosen, path, layer_name="sites")
-    write_features(assignment.to_crs(schema.WGS84), path, layer_name="assignment", append=True)
-    write_features(table.astype({"current": bool}), path, layer_name="candidates", append=True)
-    write_features(chosen, out_dir / f"{_SITING_FILE}.geojson", layer_name="sites")
-    plain_sites = pd.DataFrame(chosen.drop(columns="geometry"))
-    neutralise_formulas(plain_sites).to_csv(out_dir / f"{_SITING_FILE}.csv", index=False, encoding="utf-8-sig")
-    payload = result.to_dict()
-    payload.pop("assignment")
-    payload["parameters"] = {**payload["parameters"], "layer": p["layer"], "demand": p["demand"],
-                             "current_sites": current, "method": p["method"]}  # fmt: skip
-    payload["threshold_value"] = threshold
-    payload["sites"] = plain_sites.to_dict("records")
-    payload["by_village"] = by_village
-    payload["comparison"] = None
-    if comparison is not None:
-        payload["comparison"] = {"summary": dict(comparison.summary),
-                                 "by_town": comparison.by_town.reset_index().to_dict("records")}  # fmt: skip
-    with pd.ExcelWriter(out_dir / f"{_SITING_FILE}.xlsx") as writer:
-        neutralise_formulas(plain_sites).to_excel(writer, sheet_name="sites", index=False)
-        neutralise_formulas(pd.DataFrame(assignment.drop(columns="geometry"))).to_excel(
-            writer, sheet_name="assignment", index=False
-        )
-        neutralise_formulas(result.by_town).to_excel(writer, sheet_name="by_town")
-        neutralise_formulas(pd.DataFrame(by_village)).to_excel(writer, sheet_name="by_village", index=False)
-        if comparison is not None:
-            neutralise_formulas(comparison.by_town).to_excel(writer, sheet_name="before_after")
-        summary = {k: v for k, v in payload.items() if k not in ("sites", "by_town", "by_village")}
-        neutralise_formulas(pd.json_normalize(_json_safe(summary)).T).to_excel(
-            writer, sheet_name="summary", header=False
-        )
-    versions = {**roads_version, "facilities": layer_version(layer), "demand": layer_version(demand)}
-    return jobs.JobOutcome(result=_json_safe(payload), data_versions=_json_safe(versions))
-
-
-#: The siting models' progress stages, for people.
-_SOLVER_STAGES = {"matrix built": N_("网络成本表已算好"), "model built": N_("模型已建立"),
-                  "solving": N_("正在求解"), "done": N_("求解完成")}  # fmt: skip
-
-
-def _siting_by_village(assignment: Any) -> list[dict[str, Any]]:
-    """Per village: demand points, covered with today's sites (before) and with the chosen ones (after)."""
-    grouped = assignment.groupby([schema.TOWN_CODE, schema.VILLAGE_CODE])
-    table = grouped.size().rename("points").to_frame()
-    table["covered_before"] = grouped["covered_before"].sum().astype(int)
-    table["covered_after"] = grouped["covered"].sum().astype(int)
-    return table.reset_index().to_dict("records")
+    return run_job(run_siting, job, SitingParameters.from_form(job.parameters), _SITING_FILE, progress, out_dir)
 
 
 def _siting_form(form: dict[str, Any], *, errors: list[str]) -> str:
@@ -497,7 +297,7 @@ def siting_map(district: District, sites: gpd.GeoDataFrame, assignment: gpd.GeoD
         group = folium.FeatureGroup(name=counted(name, int(mask.sum())))
         for row in assignment[mask].itertuples():
             folium.CircleMarker([row.geometry.y, row.geometry.x], radius=3, color=colour, weight=1, fill=True,
-                                fill_opacity=0.8, tooltip=maps.map_tooltip(row.demand_id)).add_to(group)  # fmt: skip
+                                fill_opacity=0.8, tooltip=html.escape(str(row.demand_id))).add_to(group)  # fmt: skip
         group.add_to(m)
     counts = assignment["site_id"].value_counts()
     for new, name, fill in ((False, _("保留的现有站点"), "#0b4f9c"), (True, _("新选站点"), "#f28c28")):
@@ -508,7 +308,7 @@ def siting_map(district: District, sites: gpd.GeoDataFrame, assignment: gpd.GeoD
                       n=int(counts.get(str(row.id), 0)))  # fmt: skip
             folium.CircleMarker([row.geometry.y, row.geometry.x], radius=8, color="#1f2933", weight=2,
                                 fill=True, fill_color=fill, fill_opacity=0.95,
-                                tooltip=maps.map_tooltip(label)).add_to(group)  # fmt: skip
+                                tooltip=html.escape(label)).add_to(group)  # fmt: skip
         group.add_to(m)
     return _finish_map(m, district, static_url)
 

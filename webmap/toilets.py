@@ -25,7 +25,6 @@ import math
 import re
 import secrets
 import time
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,10 +33,9 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext
 from flask_login import current_user
 
-from analyses.costs import Placer, parse_threshold
-from analyses.coverage import compare_scenarios, covered_column, measure_coverage
+from analyses.costs import parse_threshold
 from analyses.inputs import GRID, load_points
-from analyses.targets import ToiletProgress, load_plan_tables, targets_report
+from analyses.targets import toilet_progress
 from layers import schema
 from layers.errors import FileLimitError, NotFoundError, StaleVersionError, WorkflowError
 from layers.importer import import_layer
@@ -47,7 +45,7 @@ from webmap.api import TOILET_EDIT_ROLES, TOILET_VIEW_ROLES
 from webmap.auth import role_required
 from webmap.i18n import current_language
 from webmap.maps import N_
-from webmap.runs import app_placer
+from webmap.runs import app_network
 from webmap.security import nonced_map_parts
 from webmap.store import get_district, get_store
 from webmap.timefmt import format_local_time
@@ -56,7 +54,7 @@ if TYPE_CHECKING:
     import geopandas as gpd
     from werkzeug.wrappers import Response as BaseResponse
 
-    from analyses.coverage import ScenarioComparison
+    from analyses.targets import ToiletProgress
     from layers.validate import ValidationResult
 
 logger = logging.getLogger(__name__)
@@ -151,34 +149,6 @@ def register() -> str:
         map_parts=_map_parts(shown),
         can_edit=current_user.role in TOILET_EDIT_ROLES,
     )
-
-
-def toilet_progress(toilets: pd.DataFrame, *, district_towns: pd.DataFrame, plan_dir: str | Path) -> ToiletProgress:
-    """Return the toilets' progress against the plan's targets (``analyses.targets``), as of today.
-
-    Parameters
-    ----------
-    toilets
-        Every accessible-toilet row (``id``, ``town_code``, ``status``, ``build_type``).
-    district_towns
-        The district's towns (``town_code``, ``name``).
-    plan_dir
-        The district's plan folder (``key_projects.csv`` holds the 19 + 19).
-
-    Returns
-    -------
-    analyses.targets.ToiletProgress
-        Accepted builds per build type and per town.
-    """
-    empty = pd.DataFrame(columns=[schema.ID, schema.TOWN_CODE, schema.VILLAGE_CODE, schema.STATUS])
-    layers = {
-        schema.ACCESSIBLE_TOILET: toilets,
-        schema.SERVICE_CENTRE: empty,
-        schema.SPORTS_SITE: empty,
-        schema.HOUSEHOLD: empty,
-    }
-    report = targets_report(layers, load_plan_tables(plan_dir), district_towns, on=date.today())
-    return report.toilets
 
 
 # --- one toilet ------------------------------------------------------------------------------------
@@ -368,86 +338,23 @@ def _flat(snapshot: dict[str, Any] | None) -> dict[str, Any]:
 # --- coverage before/after -------------------------------------------------------------------------
 
 
-def coverage_change(
-    placer: Placer,
-    accepted: gpd.GeoDataFrame,
-    toilet_id: str,
-    demand: gpd.GeoDataFrame,
-    *,
-    profile: str,
-    threshold: str,
-) -> ScenarioComparison:
-    """Compare the coverage of accepted toilets without and with ``toilet_id``.
-
-    Parameters
-    ----------
-    placer
-        The prepared network with its snapping indexes.
-    accepted
-        The accepted toilets (EPSG:4326, ``id`` column), ``toilet_id`` among them.
-    toilet_id
-        The toilet whose effect is measured.
-    demand
-        Demand points (``id``, ``town_code``).
-    profile, threshold
-        Travel profile and threshold, e.g. ``"walk"`` and ``"300m"``.
-
-    Returns
-    -------
-    analyses.coverage.ScenarioComparison
-        Before (without the toilet) and after (with it), per town and overall.
-
-    Raises
-    ------
-    ValueError
-        If ``toilet_id`` is not among ``accepted``.
-    """
-    ids = accepted[schema.ID].astype(str)
-    if toilet_id not in set(ids):
-        msg = f"`toilet_id` {toilet_id!r} is not among the accepted toilets; accept it first."
-        raise ValueError(msg)
-    before = accepted[ids != toilet_id]
-    results = [
-        measure_coverage(placer, facilities, demand, profile=profile, thresholds=[threshold])
-        for facilities in (before, accepted)
-    ]
-    return compare_scenarios(*results)
-
-
 def _coverage_rows(toilet_id: str, towns: dict[str, str]) -> dict[str, Any]:
+    """Return the toilet's effect (``analyses.runs.coverage.run_toilet_change``): changed towns and its own."""
+    from analyses.runs.coverage import ToiletChangeParameters, run_toilet_change
+
     config = current_app.config
-    threshold = parse_threshold(config["TOILET_COVERAGE_THRESHOLD"])
-    accepted = get_store().features(schema.ACCESSIBLE_TOILET, statuses=("accepted",))
-    comparison = coverage_change(
-        app_placer(),
-        accepted,
-        toilet_id,
-        _demand(),
-        profile=config["TOILET_COVERAGE_PROFILE"],
-        threshold=threshold.label,
-    )
-    column = covered_column(threshold)
-    change = comparison.by_town_change
-    counts_before = comparison.before.points.groupby(schema.TOWN_CODE)[column].sum()
-    counts_after = comparison.after.points.groupby(schema.TOWN_CODE)[column].sum()
-    totals = comparison.after.points.groupby(schema.TOWN_CODE).size()
-    rows = []
-    for code in change.index:
-        b, a = int(counts_before.get(code, 0)), int(counts_after.get(code, 0))
-        if a == b and code != _town_of(toilet_id):
-            continue
-        rows.append(
-            {
-                "town": towns.get(str(code), str(code)),
-                "points": int(totals.get(code, 0)),
-                "before": b,
-                "after": a,
-                "share_before": float(change.loc[code, f"{column}_share_before"]),
-                "share_after": float(change.loc[code, f"{column}_share_after"]),
-            }
-        )
-    summary = comparison.summary_change[column]
-    return {"rows": rows, "summary": summary, "n_points": len(comparison.after.points), "before_n": len(accepted) - 1}
+    parameters = ToiletChangeParameters(toilet_id, profile=config["TOILET_COVERAGE_PROFILE"],
+                                        threshold=parse_threshold(config["TOILET_COVERAGE_THRESHOLD"]).label,
+                                        grid_spacing=float(config["TOILET_COVERAGE_GRID_M"]))  # fmt: skip
+    run = run_toilet_change(parameters, store=get_store(), district=get_district(), network=app_network(),
+                            demand=_demand())  # fmt: skip
+    own = _town_of(toilet_id)
+    rows = [{**row, "town": towns.get(str(code), str(code))} for code, row in run.by_town.iterrows()
+            if row["after"] != row["before"] or code == own]  # fmt: skip
+    summary = run.summary
+    return {"rows": [{k: row[k] for k in ("town", "points", "before", "after", "share_before", "share_after")}
+                     for row in rows],
+            "summary": summary, "n_points": summary["points"], "before_n": summary["facilities_before"]}  # fmt: skip
 
 
 def _town_of(toilet_id: str) -> str:

@@ -13,8 +13,9 @@ weight, single sourcing; p-median and set cover) and a maximum cost beyond which
 
 Modules: ``results`` (``SitingResult``, ``SitingComparison``, ``InfeasibleSitingError``),
 ``problem`` (the cost table and constraints as arrays), ``base`` (the shared model: one
-``from_cost_matrix`` constructor, solving, reporting), ``models`` (the four models,
-``model_from_network``, ``compare_with_current``), ``solver`` (HiGHS, the only place that knows it),
+``from_cost_matrix`` constructor, ``from_network`` on road costs, solving, reporting), ``models`` (the
+four models, ``model_from_network`` by name, ``compare_with_current``), ``solver`` (HiGHS, the only
+place that knows it),
 ``heuristic`` (greedy + swap, Lagrangian reduction) and ``toilets`` (``site_new_toilets``).
 Every public name is importable from ``analyses.siting``.
 """

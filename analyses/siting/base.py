@@ -12,10 +12,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from analyses.costs import parse_threshold
 from analyses.siting.heuristic import sparse_greedy_swap
 from analyses.siting.problem import Instance, Quota, as_threshold, build_instance, id_list
 from analyses.siting.results import InfeasibleSitingError, SitingResult
 from analyses.siting.solver import solve_milp
+from geo.routing import cost_matrix
 from layers import schema
 
 if TYPE_CHECKING:
@@ -224,16 +226,83 @@ class SitingModel:
 
     @classmethod
     def from_network(
-        cls, placer: Placer, demand: gpd.GeoDataFrame, candidates: gpd.GeoDataFrame, **options: Any
+        cls,
+        placer: Placer,
+        demand: gpd.GeoDataFrame,
+        candidates: gpd.GeoDataFrame,
+        *,
+        profile: str,
+        cutoff: str | Threshold,
+        weight_column: str | None = None,
+        zone_column: str | None = schema.TOWN_CODE,
+        progress: Progress | None = None,
+        **options: Any,
     ) -> Self:
-        """Build the model on network costs (``geo.routing.cost_matrix``): ``model_from_network`` for this model.
+        """Build the model on network costs: snap, compute the cost table, then ``from_cost_matrix``.
 
-        ``options`` are those of ``model_from_network`` (``profile``, ``cutoff``...) and of
-        ``from_cost_matrix`` (``p``, ``quota``, ``existing``...).
+        Parameters
+        ----------
+        placer
+            The prepared network with its snapping indexes.
+        demand
+            Demand points (any CRS) with ``id`` and, for quotas and per-town reports, ``zone_column``.
+        candidates
+            Candidate sites (any CRS) with ``id``; existing facilities must be among them.
+        profile
+            Travel profile (``"walk"``, ``"wheelchair"``, ``"drive"``).
+        cutoff
+            Largest cost computed, as text with a unit (``"800m"``, ``"20min"``): the coverage radius
+            of the models that need a threshold (max coverage, set cover), ``max_cost`` of the others
+            unless given.
+        weight_column
+            Demand weight column; 1 per point when None.
+        zone_column
+            Zone column of both layers (default ``town_code``); None for no zones.
+        progress
+            Called with (stage, fraction): "matrix built", "model built", "solving", "done".
+        **options
+            Passed to ``from_cost_matrix`` (``p``, ``threshold``, ``quota``, ``existing``...).
+
+        Raises
+        ------
+        ValueError
+            If a layer lacks ``id``, the zone or the weight column.
         """
-        from analyses.siting.models import model_from_network
-
-        return model_from_network(cls.name, placer, demand, candidates, **options)
+        for name, gdf in (("demand", demand), ("candidates", candidates)):
+            need = [schema.ID, *([zone_column] if zone_column else [])]
+            lacking = [c for c in need if c not in gdf.columns]
+            if lacking:
+                msg = f"`{name}` lacks the column(s) {lacking!r}; it has {list(gdf.columns)!r}."
+                raise ValueError(msg)
+        if weight_column is not None and weight_column not in demand.columns:
+            msg = f"`demand` lacks the weight column {weight_column!r}; it has {list(demand.columns)!r}."
+            raise ValueError(msg)
+        t = parse_threshold(cutoff)
+        start = time.perf_counter()
+        d_snap = placer.snap(demand, profile)
+        c_snap = placer.snap(candidates, profile)
+        costs = cost_matrix(placer.net, profile, d_snap, c_snap, weight=t.weight, cutoff=t.value)
+        ids = demand[schema.ID].astype(str).to_numpy()
+        weights = pd.Series(1.0 if weight_column is None else demand[weight_column].to_numpy(dtype=float), index=ids)
+        cand_ids = candidates[schema.ID].astype(str).to_numpy()
+        if zone_column:
+            options.setdefault("zones", pd.Series(candidates[zone_column].astype(str).to_numpy(), index=cand_ids))
+            options.setdefault("demand_zones", pd.Series(demand[zone_column].astype(str).to_numpy(), index=ids))
+        if progress is not None:
+            progress("matrix built", 0.1)
+        options.setdefault("threshold" if cls._needs_threshold else "max_cost", t)
+        built = cls.from_cost_matrix(costs, weights, candidates=cand_ids, progress=progress, **options)
+        built.parameters = MappingProxyType(
+            {
+                **built.parameters,
+                "profile": profile,
+                "cutoff": t.label,
+                "measure": "network",
+                "weight_column": weight_column,
+                "matrix_s": time.perf_counter() - start,
+            }
+        )
+        return built
 
     def _check_p(self, p: int) -> None:
         inst = self._inst

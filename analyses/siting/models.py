@@ -18,13 +18,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from analyses.costs import Threshold, parse_threshold
-from analyses.siting.base import Progress, SitingModel
+from analyses.siting.base import SitingModel
 from analyses.siting.heuristic import greedy_swap, lagrangian_reduction
 from analyses.siting.results import InfeasibleSitingError, SitingComparison, SitingResult
 from analyses.siting.solver import MIP_REL_GAP
-from geo.routing import COST, cost_matrix
-from layers import schema
+from geo.routing import COST
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -461,86 +459,19 @@ def model_from_network(
     placer: Placer,
     demand: gpd.GeoDataFrame,
     candidates: gpd.GeoDataFrame,
-    *,
-    profile: str,
-    cutoff: str | Threshold,
-    weight_column: str | None = None,
-    zone_column: str | None = schema.TOWN_CODE,
-    progress: Progress | None = None,
     **options: Any,
 ) -> SitingModel:
-    """Build a siting model on network costs: snap, compute the cost table, then ``from_cost_matrix``.
+    """Build the siting model named ``model`` on network costs (``SitingModel.from_network`` of its class).
 
-    Parameters
-    ----------
-    model
-        Which model.
-    placer
-        The prepared network with its snapping indexes.
-    demand
-        Demand points (any CRS) with ``id`` and, for quotas and per-town reports, ``zone_column``.
-    candidates
-        Candidate sites (any CRS) with ``id``; existing facilities must be among them.
-    profile
-        Travel profile (``"walk"``, ``"wheelchair"``, ``"drive"``).
-    cutoff
-        Largest cost computed, as text with a unit (``"800m"``, ``"20min"``): the coverage radius
-        for max coverage and set cover, ``max_cost`` for p-median and p-center unless given.
-    weight_column
-        Demand weight column; 1 per point when None.
-    zone_column
-        Zone column of both layers (default ``town_code``); None for no zones.
-    progress
-        Called with (stage, fraction): "matrix built", "model built", "solving", "done".
-    **options
-        Passed to the model's ``from_cost_matrix`` (``p``, ``threshold``, ``quota``, ``existing``...).
-
-    Returns
-    -------
-    MaxCoverage | PMedian | SetCover | PCenter
+    Raises
+    ------
+    ValueError
+        If ``model`` is not one of ``MODELS``.
     """
     if model not in MODELS:
         msg = f"`model` must be one of {sorted(MODELS)!r}; got {model!r}."
         raise ValueError(msg)
-    for name, gdf in (("demand", demand), ("candidates", candidates)):
-        need = [schema.ID, *([zone_column] if zone_column else [])]
-        lacking = [c for c in need if c not in gdf.columns]
-        if lacking:
-            msg = f"`{name}` lacks the column(s) {lacking!r}; it has {list(gdf.columns)!r}."
-            raise ValueError(msg)
-    if weight_column is not None and weight_column not in demand.columns:
-        msg = f"`demand` lacks the weight column {weight_column!r}; it has {list(demand.columns)!r}."
-        raise ValueError(msg)
-    t = parse_threshold(cutoff)
-    start = time.perf_counter()
-    d_snap = placer.snap(demand, profile)
-    c_snap = placer.snap(candidates, profile)
-    costs = cost_matrix(placer.net, profile, d_snap, c_snap, weight=t.weight, cutoff=t.value)
-    ids = demand[schema.ID].astype(str).to_numpy()
-    weights = pd.Series(1.0 if weight_column is None else demand[weight_column].to_numpy(dtype=float), index=ids)
-    cand_ids = candidates[schema.ID].astype(str).to_numpy()
-    if zone_column:
-        options.setdefault("zones", pd.Series(candidates[zone_column].astype(str).to_numpy(), index=cand_ids))
-        options.setdefault("demand_zones", pd.Series(demand[zone_column].astype(str).to_numpy(), index=ids))
-    if progress is not None:
-        progress("matrix built", 0.1)
-    cls = MODELS[model]
-    if model in ("max_coverage", "set_cover"):
-        options.setdefault("threshold", t)
-    else:
-        options.setdefault("max_cost", t)
-    built = cls.from_cost_matrix(costs, weights, candidates=cand_ids, progress=progress, **options)
-    built.parameters = MappingProxyType(
-        {
-            **built.parameters,
-            "profile": profile,
-            "cutoff": t.label,
-            "measure": "network",
-            "weight_column": weight_column,
-            "matrix_s": time.perf_counter() - start,
-        }
-    )
-    return built
+    return MODELS[model].from_network(placer, demand, candidates, **options)
 
 
 def compare_with_current(model: SitingModel, result: SitingResult, current_sites: Collection[str]) -> SitingComparison:

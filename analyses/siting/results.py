@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -111,7 +112,10 @@ class SitingComparison:
 
 
 def jsonable(value: Any) -> Any:
-    """Return ``value`` with numpy scalars, tuples and NaN made JSON-friendly (NaN → None)."""
+    """Return ``value`` with numpy scalars, tuples, dates and NaN made JSON-friendly (NaN, NA, NaT → None).
+
+    Dates and timestamps become ISO text; other objects are returned as they are.
+    """
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -120,6 +124,8 @@ def jsonable(value: Any) -> Any:
         value = value.item()
     if isinstance(value, float) and not np.isfinite(value):
         return None
-    if value is pd.NA:
+    if value is pd.NA or value is pd.NaT:
         return None
+    if isinstance(value, date):
+        return value.isoformat()
     return value

@@ -6,14 +6,8 @@ import pandas as pd
 import pytest
 
 from analyses.costs import Placer, parse_threshold
-from analyses.coverage import (
-    assign_towns,
-    compare_scenarios,
-    grid_demand,
-    mark_urban,
-    measure_coverage,
-    villages_as_demand,
-)
+from analyses.coverage import compare_scenarios, measure_coverage
+from analyses.inputs import assign_towns, grid_demand, mark_urban, villages_as_demand
 from tests.geo.conftest import CRS, X0, Y0
 
 

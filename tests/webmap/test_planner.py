@@ -106,7 +106,7 @@ def test_a_coverage_job_reaches_done_with_tables_map_and_parameters(coverage_run
     scenario = job.result["scenario"]
     for column in ("covered_800m", "covered_15min"):
         before = job.result["summary"][column]["weighted_share"]
-        assert scenario["after_summary"][column]["weighted_share"] >= before
+        assert scenario["after"][column]["weighted_share"] >= before
 
 
 def test_downloads_parse(coverage_run, bishan):

@@ -45,31 +45,3 @@ def test_threads_asking_together_share_one_preparation(tmp_path, app_cache_dir, 
         thread.join(timeout=120)
     assert len(got) == 4
     assert len({id(placer) for placer in got}) == 1
-
-
-def test_household_demand_becomes_planning_points_and_its_read_is_logged_with_the_channel(tmp_path):
-    import geopandas as gpd
-    from cryptography.fernet import Fernet
-
-    from layers.crypto import BlindIndex, FieldCipher
-    from layers.store import Store
-    from webmap.runs import protect_household_demand
-
-    store = Store(f"sqlite:///{tmp_path / 's.sqlite'}", cipher=FieldCipher(Fernet.generate_key()),
-                  blind_index=BlindIndex(Fernet.generate_key()))  # fmt: skip
-    try:
-        demand = gpd.GeoDataFrame(
-            {"id": ["HH-1"], "town_code": ["500120001"], "village_code": ["500120001001"], "status": ["surveyed"],
-             "lon": [106.2234567], "lat": [29.5915], "name": ["孙敏"], "address": ["石家庄街268号"]},
-            geometry=gpd.points_from_xy([106.2234567], [29.5915]), crs="EPSG:4326",
-        )  # fmt: skip
-        out = protect_household_demand("household", demand, store=store, user="p1", channel="cli")
-        assert list(out.columns) == ["id", "town_code", "village_code", "status", "lon", "lat", "geometry"]
-        assert (out.loc[0, "lon"], out.loc[0, "lat"]) == (106.223, 29.592)  # 0.001° grid
-        (entry,) = store.access_log()
-        assert (entry["actor"], entry["feature_id"], entry["channel"]) == ("p1", "*", "cli")
-        assert entry["reason"].startswith("bulk read of 1 rows")
-        assert protect_household_demand("village", demand, store=store, user="p1") is demand  # not households
-        assert len(store.access_log()) == 1
-    finally:
-        store.close()

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import Workbook
 
+from analyses.runs.coverage import coverage_change
 from layers import schema
 from layers.district import load_district
 from layers.store import features_table
@@ -364,7 +365,7 @@ def test_an_accepted_toilet_shows_coverage_without_and_with_it(client_as, app, a
     with app.test_request_context():
         accepted = get_store().features(schema.ACCESSIBLE_TOILET, statuses=("accepted",))
         demand = toilets._demand()
-        result = toilets.coverage_change(app_placer(), accepted, "AT-001", demand, profile="walk", threshold="300m")
+        result = coverage_change(app_placer(), accepted, "AT-001", demand, profile="walk", threshold="300m")
     column = "covered_300m"
     new = result.after.points[column] & ~result.before.points[column]
     assert int(new.sum()) == int(summary.group(3))

@@ -1,0 +1,131 @@
+"""The CLI and a planner job run the same analysis (``analyses.runs``) and give the same numbers.
+
+Each kind runs on one copy of the demo store and the Bishan network: once through ``accessplan``
+(click runner, JSON out) and once through the planner form → job → stored result and download. The
+summaries, per-town tables and per-point costs must be equal (the old code gave different keys and
+values: ``after`` vs ``after_summary``, no demand counts in the CLI's service areas).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from layers import jobs as job_store
+from layers import schema, users
+from layers.crypto import KEY_ENV_VAR
+from tests.webmap import staff_fixtures
+from tests.webmap.staff_fixtures import cheap_hash, csrf_token
+from tests.webmap.test_planner import _download, _make_app, _planner
+from webmap import jobs
+from webmap.cli import main
+from webmap.store import get_store
+
+demo_key, demo_db = staff_fixtures.demo_key, staff_fixtures.demo_db
+
+OPEN = [a for s in schema.IN_SERVICE_STATUSES[schema.SERVICE_CENTRE] for a in ("--status", s)]
+# The demo has planned toilets (no planned service centre): the scenario adds those.
+ACCEPTED = [a for s in schema.IN_SERVICE_STATUSES[schema.ACCESSIBLE_TOILET] for a in ("--status", s)]
+PLANNED = [a for s in schema.PLANNED_STATUSES[schema.ACCESSIBLE_TOILET] for a in ("--scenario-status", s)]
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory, demo_db, demo_key, app_cache_dir):
+    """A planner client and a CLI on one copy of the demo store; ``job(path, form)`` returns a done job."""
+    folder = tmp_path_factory.mktemp("parity")
+    shutil.copyfile(demo_db, folder / "accessplan.sqlite")
+    runner = CliRunner(env={"ACCESSPLAN_DATABASE_URL": f"sqlite:///{folder / 'accessplan.sqlite'}",
+                            KEY_ENV_VAR: demo_key.decode(), "ACCESSPLAN_CACHE_DIR": str(app_cache_dir)})  # fmt: skip
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(users, "generate_password_hash", cheap_hash)
+        app = _make_app(folder / "accessplan.sqlite", demo_key, app_cache_dir, folder / "jobs")
+        client = _planner(app)
+
+        def cli(*args) -> dict:
+            out = folder / f"{args[0]}.json"
+            result = runner.invoke(main, [str(a) for a in (*args, "--out", out)])
+            assert result.exit_code == 0, result.output
+            return json.loads(out.read_text(encoding="utf-8"))
+
+        def job(path: str, form: dict):
+            response = client.post(path, data={**form, "csrf_token": csrf_token(client, path)})
+            assert response.status_code == 303, response.get_data(as_text=True)
+            job_id = response.headers["Location"].rsplit("/", 1)[-1]
+            jobs.wait_for_job(app, job_id, timeout_s=600)
+            with app.app_context():
+                record = job_store.get_job(get_store(), job_id)
+            assert record.status == "done", record.error
+            return record
+
+        yield cli, job, client
+        jobs.shutdown_worker(app)
+        app.extensions["accessplan_store"].close()
+
+
+def test_coverage_with_a_scenario(both):
+    cli, job, client = both
+    web = job("/planner/coverage", {"facilities": "accessible_toilet", "demand": "village", "profile": "walk",
+                                    "thresholds": "800m, 15min", "urban_threshold": "", "rural_threshold": "",
+                                    "grid_spacing": "400", "scenario": "on"})  # fmt: skip
+    out = cli("coverage", "--facilities", "accessible_toilet", *ACCEPTED, "--demand", "village", "--weight",
+              "population", "--profile", "walk", "--threshold", "800m", "--threshold", "15min", "--scenario",
+              "accessible_toilet", *PLANNED)  # fmt: skip
+    for key in ("summary", "by_town", "by_village", "coverage_columns", "scenario"):
+        assert web.result[key] == out[key], key
+    assert web.result["scenario"]["n_added"] >= 1
+    assert web.data_versions == out["parameters"]["data_versions"]
+    csv = pd.read_csv(io.BytesIO(_download(client, web.id, "csv").data), dtype={"demand_id": str})
+    web_costs = csv.set_index("demand_id")["cost_m"]
+    cli_costs = pd.Series({p["id"]: p["cost"] for p in out["points"]}, dtype=float)
+    pd.testing.assert_series_equal(web_costs.sort_index(), cli_costs.sort_index(), check_names=False)
+
+
+def test_gaps(both):
+    cli, job, client = both
+    web = job("/planner/gaps", {"facilities": "service_centre", "demand": "village", "profile": "walk",
+                                "threshold": "800m", "hex_size": "1000"})  # fmt: skip
+    out = cli("gaps", "--facilities", "service_centre", *OPEN, "--demand", "village", "--profile", "walk",
+              "--threshold", "800m", "--hex-size", "1000", "--no-roads")  # fmt: skip
+    assert web.result["summary"] == out["summary"] and web.result["by_town"] == out["by_town"]
+    csv = pd.read_csv(io.BytesIO(_download(client, web.id, "csv").data), dtype={"demand_id": str})
+    assert dict(zip(csv["demand_id"], csv["cost_m"], strict=True)) == {
+        row["demand_id"]: row["cost_m"] for row in out["uncovered"]
+    }
+
+
+def test_service_areas(both):
+    cli, job, _ = both
+    web = job("/planner/service-areas", {"facilities": "service_centre", "status_filter": "in_service",
+                                         "profile": "walk", "thresholds": "300m, 800m", "shape": "hull",
+                                         "buffer_m": "50", "demand": "village"})  # fmt: skip
+    out = cli("service-areas", "--facilities", "service_centre", *OPEN, "--profile", "walk", "--threshold", "300m",
+              "--threshold", "800m", "--shape", "hull", "--demand", "village")  # fmt: skip
+    for key in ("summary", "by_town", "per_facility", "coverage_columns"):
+        assert web.result[key] == out[key], key
+    assert [row["covered"] for row in out["summary"]] == [
+        sum(p["covered_300m"] for p in out["points"]),
+        sum(p["covered_800m"] for p in out["points"]),
+    ]
+
+
+def test_siting(both):
+    cli, job, client = both
+    web = job("/planner/siting", {"layer": "service_centre", "model": "max_coverage", "p": "15", "per_town": "1",
+                                  "keep_existing": "on", "demand": "village", "profile": "drive",
+                                  "threshold": "15min", "candidate_radius": "2km", "candidates_per_town": "8",
+                                  "method": "exact", "time_limit": "60"})  # fmt: skip
+    out = cli("site", "--layer", "service_centre", "--demand", "village", "--weight", "population", "--model",
+              "mclp", "--p", "15", "--per-town", "1", "--threshold", "15min", "--profile", "drive",
+              "--keep-existing", "--candidates-per-town", "8")  # fmt: skip
+    for key in ("selected", "objective", "covered_share", "by_town", "by_village", "sites", "comparison",
+                "threshold_value"):  # fmt: skip
+        assert web.result[key] == out[key], key
+    sheets = pd.read_excel(io.BytesIO(_download(client, web.id, "xlsx").data), sheet_name="assignment",
+                           engine="calamine", dtype={"demand_id": str, "site_id": str})  # fmt: skip
+    web_sites = {d: None if pd.isna(s) else s for d, s in zip(sheets["demand_id"], sheets["site_id"], strict=True)}
+    assert web_sites == out["assignment"]
