@@ -17,7 +17,6 @@ from flask import render_template, url_for
 from flask_babel import gettext as _
 
 from layers import schema
-from layers.spreadsheet import neutralise_formulas
 from webmap import jobs, maps
 from webmap.auth import role_required
 from webmap.maps import N_
