@@ -51,7 +51,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from webmap import admin, api, auth, caseworker, i18n, planner, public, ratelimit, security, store, timefmt, toilets
+    from webmap import auth, i18n, ratelimit, security, store, timefmt
+    from webmap.views import admin, api, caseworker, planner, public, toilets
 
     store.init_app(app)
     i18n.init_app(app)

@@ -259,9 +259,9 @@ def _hostile_maps(district):
     """Every map webmap draws, with each ``HOSTILE`` string in each text the map shows."""
     from shapely.geometry import box
 
-    from webmap.caseworker import households_map
-    from webmap.planner import coverage_map, gaps_map
-    from webmap.planner_siting import service_areas_map, siting_map
+    from webmap.views.caseworker import households_map
+    from webmap.views.planner import coverage_map, gaps_map
+    from webmap.views.planner.siting import service_areas_map, siting_map
 
     n = len(HOSTILE)
     facilities = _hostile_points("name", HOSTILE, id=[f"f{i}" for i in range(n)])

@@ -41,7 +41,6 @@ from layers.errors import FileLimitError, NotFoundError, StaleVersionError, Work
 from layers.importer import import_layer
 from layers.validate import validate_layer
 from webmap import maps
-from webmap.api import TOILET_EDIT_ROLES, TOILET_VIEW_ROLES
 from webmap.auth import role_required
 from webmap.i18n import current_language
 from webmap.maps import N_
@@ -49,6 +48,7 @@ from webmap.runs import app_network
 from webmap.security import nonced_map_parts
 from webmap.store import get_district, get_store
 from webmap.timefmt import format_local_time
+from webmap.views.api import TOILET_EDIT_ROLES, TOILET_VIEW_ROLES
 
 if TYPE_CHECKING:
     import geopandas as gpd

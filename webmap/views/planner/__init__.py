@@ -104,11 +104,11 @@ RESULT_CONTEXTS: dict[str, Any] = {}
 
 def init_app(app: Flask) -> None:
     """Register the planner blueprint and the job functions its forms submit."""
-    from webmap import planner_compare, planner_siting  # noqa: F401 (importing them adds their routes to `bp`)
+    from webmap.views.planner import compare, siting  # noqa: F401 (importing them adds their routes to `bp`)
 
     RESULT_CONTEXTS.update({"coverage": _coverage_context, "gaps": _gaps_context})
     functions = {"coverage": run_coverage_job, "gaps": run_gaps_job}
-    functions.update(planner_siting.register_result_views(RESULT_CONTEXTS))
+    functions.update(siting.register_result_views(RESULT_CONTEXTS))
     jobs.init_app(app, functions)
     app.register_blueprint(bp)
     app.context_processor(_label_globals)

@@ -1,9 +1,9 @@
 """Planner pages for service areas (catchments per facility) and siting (chosen sites, before/after).
 
-Both are jobs like coverage and gaps (``webmap.planner``): the form is checked, a job is queued, the
+Both are jobs like coverage and gaps (``webmap.views.planner``): the form is checked, a job is queued, the
 job page shows progress and then the result (map, tables, downloads). The analyses are the same
 runs as ``accessplan service-areas`` and ``accessplan site`` (``analyses.runs``). Routes are
-registered on the planner blueprint when ``webmap.planner`` is set up.
+registered on the planner blueprint when ``webmap.views.planner`` is set up.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from layers import schema
 from webmap import jobs, maps
 from webmap.auth import role_required
 from webmap.maps import N_
-from webmap.planner import (
+from webmap.security import nonced_map_parts
+from webmap.store import get_district
+from webmap.views.planner import (
     DEMANDS,
     DOWNLOADS,
     FACILITY_LAYERS,
@@ -36,8 +38,6 @@ from webmap.planner import (
     run_job,
     town_and_village_names,
 )
-from webmap.security import nonced_map_parts
-from webmap.store import get_district
 
 if TYPE_CHECKING:
     import geopandas as gpd

@@ -13,16 +13,16 @@ from layers.district import load_district
 from synthetic.layers import generate_district_demo
 from synthetic.reference import generate_reference_data
 from webmap import create_app
-from webmap.cli_analyses import (
+from webmap.cli.analyses import (
     coverage_command,
     gaps_command,
     household_report_command,
     service_areas_command,
     targets_command,
 )
-from webmap.cli_geo import datum_group, roads_group
-from webmap.cli_layers import export_command, history_command, import_command
-from webmap.cli_siting import site_command
+from webmap.cli.geo import datum_group, roads_group
+from webmap.cli.layers import export_command, history_command, import_command
+from webmap.cli.siting import site_command
 from webmap.runs import warm_app_placer
 from webmap.security import secret_key_problem
 from webmap.store import get_district, get_store

@@ -5,7 +5,7 @@ and, for caseworkers, the town: a household outside the caller's towns answers 4
 missing one, and the attempt is logged (user, role, record id; never personal data). JSON POSTs
 use the session cookie and the CSRF token in the ``X-CSRFToken`` header (``GET /api/me`` gives it).
 Errors are ``{"error": {"status": ..., "message": ...}}``. The OpenAPI description is
-``GET /api/openapi.json`` (``webmap.openapi``).
+``GET /api/openapi.json`` (``webmap.views.openapi``).
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from layers.privacy import (
     household_counts,
     read_households,
 )
-from webmap import openapi
 from webmap.auth import ROLE_LABELS, role_required
 from webmap.security import json_error
 from webmap.store import get_district, get_store
+from webmap.views import openapi
 
 if TYPE_CHECKING:
     import geopandas as gpd

@@ -19,8 +19,8 @@ from flask_babel import gettext as _
 
 from layers import schema
 from webmap.auth import role_required
-from webmap.planner import PLANNER_ROLES, _get_job, bp, town_and_village_names
 from webmap.store import get_district
+from webmap.views.planner import PLANNER_ROLES, _get_job, bp, town_and_village_names
 
 if TYPE_CHECKING:
     import pandas as pd

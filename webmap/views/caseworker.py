@@ -30,7 +30,6 @@ from layers import schema
 from layers.errors import AccessDeniedError, StaleVersionError, WorkflowError
 from layers.privacy import CASEWORKER, check_reason, read_households
 from webmap import maps
-from webmap.api import _household_in_scope, _log_out_of_scope, _status_history
 from webmap.assets import default_static_url, localize_assets_inplace
 from webmap.auth import role_required
 from webmap.maps import N_
@@ -38,6 +37,7 @@ from webmap.runs import app_placer
 from webmap.security import nonced_map_parts
 from webmap.store import get_district, get_store
 from webmap.timefmt import format_local_time
+from webmap.views.api import _household_in_scope, _log_out_of_scope, _status_history
 
 if TYPE_CHECKING:
     from collections.abc import Callable
