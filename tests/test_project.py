@@ -296,5 +296,5 @@ def test_only_the_cli_imports_synthetic():
         for module, targets in edges.items()
         if not module.startswith("synthetic") and any(t.split(".")[0] == "synthetic" for t in targets)
     }
-    assert importers == {"webmap.cli"}
+    assert importers == {"webmap.cli.app"}
     assert not any(m.split(".")[0] in ("geo", "layers") for m in importers)

@@ -8,8 +8,6 @@ from typing import Any
 
 from flask import Flask
 
-from layers.district import DEFAULT_DISTRICT_DIR
-
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create and configure the app (flaskr style).
@@ -24,6 +22,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     Flask
         The configured application with its blueprints registered.
     """
+    from layers.district import DEFAULT_DISTRICT_DIR  # geopandas: not for `accessplan --help`
+
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(
         # None: generated into <instance>/secret.key (0600) on first run; `serve` refuses "dev" and short keys
@@ -67,5 +67,4 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(caseworker.bp)
     app.register_blueprint(toilets.bp)
     planner.init_app(app)
-    app.cli.add_command(admin.users_cli)
     return app

@@ -1,17 +1,28 @@
-"""The `accessplan` command line: Flask's CLI group plus the project's own commands."""
+"""The `accessplan` command line: Flask's CLI group plus the project's own commands, all registered here.
+
+Where a command goes
+--------------------
+- ``app``: set up and serve the app (``load-demo``, ``serve``, ``district generate``).
+- ``users``: staff accounts (``users add/list/passwd/remove/activate/deactivate/demo``).
+- ``layers``: layers in and out of the store (``import``, ``export``, ``history``).
+- ``geo``: coordinates and road files (``datum convert``, ``roads download``).
+- ``analyses``: the network analyses (``coverage``, ``gaps``, ``household-report``, ``service-areas``,
+  ``targets``) and the helpers every analysis command uses (``run_and_write``, ``parsed``, ``Progress``).
+- ``siting``: ``site``.
+
+A new command is a ``click`` command in one of these modules (or a new one) and one entry in
+``COMMANDS`` below. Building the group must stay cheap: ``accessplan --help`` imports Flask and click
+but no geopandas, pandas, osmnx, scikit-learn, matplotlib or folium (``tests/webmap/test_cli.py`` checks),
+so a command imports the libraries and the analyses it runs inside its function.
+"""
 
 from __future__ import annotations
 
 import logging
 
 import click
-from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup
 
-from layers.demo import load_demo_layers
-from layers.district import load_district
-from synthetic.layers import generate_district_demo
-from synthetic.reference import generate_reference_data
 from webmap import create_app
 from webmap.cli.analyses import (
     coverage_command,
@@ -20,84 +31,18 @@ from webmap.cli.analyses import (
     service_areas_command,
     targets_command,
 )
+from webmap.cli.app import district_group, load_demo_command, serve_command
 from webmap.cli.geo import datum_group, roads_group
 from webmap.cli.layers import export_command, history_command, import_command
 from webmap.cli.siting import site_command
-from webmap.runs import warm_app_placer
-from webmap.security import secret_key_problem
-from webmap.store import get_district, get_store
+from webmap.cli.users import users_group
 
-
-@click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
-def main() -> None:
-    """Plan disability-service facilities and accessibility in a Chinese district (default: Bishan)."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-
-
-def _load_demo_if_empty() -> None:
-    store = get_store()
-    if store.count() == 0:
-        counts = load_demo_layers(store, get_district())
-        click.echo(f"Loaded the embedded demo data: {counts}")
-
-
-@main.command("load-demo")
-@click.option("--if-empty", is_flag=True, help="Do nothing when the store already holds data.")
-@with_appcontext
-def load_demo_command(if_empty: bool) -> None:
-    """Load the district's demo layers into the store."""
-    store = get_store()
-    if store.count() and if_empty:
-        click.echo(f"The store already holds {store.count()} rows; nothing loaded.")
-        return
-    if store.count():
-        msg = "The store is not empty; loading the demo data again would duplicate ids. Use --if-empty."
-        raise click.ClickException(msg)
-    _load_demo_if_empty()
-
-
-@main.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", default=5000, show_default=True, help="Port to listen on.")
-@click.option("--threads", default=8, show_default=True, help="Worker threads of the WSGI server.")
-@with_appcontext
-def serve_command(host: str, port: int, threads: int) -> None:
-    """Serve the app with a production WSGI server (waitress), loading the demo data if the store is empty.
-
-    Refuses to start with the development ``SECRET_KEY`` ``dev`` or a short one (see README).
-    """
-    import waitress
-
-    problem = secret_key_problem(current_app.config["SECRET_KEY"])
-    if problem:
-        raise click.ClickException(problem)
-    _load_demo_if_empty()
-    warm_app_placer(current_app._get_current_object())  # routing pages find the network prepared
-    click.echo(f"Serving {get_district().name} on http://{host}:{port}/  (Ctrl+C to stop)")
-    waitress.serve(current_app._get_current_object(), host=host, port=port, threads=threads)
-
-
-@main.group("district")
-def district_group() -> None:
-    """Work on the district data folder."""
-
-
-@district_group.command("generate")
-@with_appcontext
-def district_generate_command() -> None:
-    """Regenerate the SYNTHETIC villages, town areas, roads and demo layers of the district.
-
-    The seed is `synthetic_seed` in district.toml: the same seed rewrites byte-identical files. The real
-    boundary and towns are never touched.
-    """
-    folder = current_app.config["DISTRICT_DIR"]
-    generate_reference_data(load_district(folder))
-    district = load_district(folder)  # fresh: reads the villages and town areas just written
-    paths = generate_district_demo(district)
-    click.echo(f"Regenerated the synthetic data of {district.name} in {folder}: {sorted(paths)}")
-
-
-for _command in (
+#: Every command of `accessplan`, in the order of its help.
+COMMANDS: tuple[click.Command, ...] = (
+    load_demo_command,
+    serve_command,
+    district_group,
+    users_group,
     import_command,
     export_command,
     history_command,
@@ -109,5 +54,28 @@ for _command in (
     service_areas_command,
     site_command,
     targets_command,
-):
+)
+
+
+class AccessplanGroup(FlaskGroup):
+    """Flask's CLI group that lists its own commands without creating the app.
+
+    ``FlaskGroup`` creates the app to list the commands an app adds; this app adds none (they are all in
+    ``COMMANDS``), so ``accessplan --help`` needs neither the app nor its blueprints, store and maps.
+    A command still runs inside the app (``with_appcontext``), created when it runs.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Return the names of the group's commands and Flask's plugin commands, without loading the app."""
+        self._load_plugin_commands()
+        return sorted(click.Group.list_commands(self, ctx))
+
+
+@click.group(cls=AccessplanGroup, create_app=create_app, add_version_option=False)
+def main() -> None:
+    """Plan disability-service facilities and accessibility in a Chinese district (default: Bishan)."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+
+for _command in COMMANDS:
     main.add_command(_command)

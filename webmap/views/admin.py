@@ -1,23 +1,21 @@
-"""Manage staff accounts: the admin page (list, add, deactivate, reset password) and `accessplan users`."""
+"""Manage staff accounts: the admin page (list, add, deactivate, reset password); the commands are in webmap.cli."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import click
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask.cli import AppGroup
 from flask_babel import gettext
 from flask_login import current_user
 
-from layers import schema, users
+from layers import users
 from layers.errors import NotFoundError
 from layers.privacy import ADMIN, STAFF_ROLES
 from webmap.auth import ROLE_LABELS, role_required
 from webmap.maps import N_
-from webmap.store import get_district, get_store
+from webmap.store import get_district, get_store, resolve_towns
 
 if TYPE_CHECKING:
     from werkzeug.wrappers import Response as BaseResponse
@@ -25,7 +23,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-users_cli = AppGroup("users", help="Manage staff accounts (roles: caseworker, bureau, planner, admin).")
 
 #: The page's message for each rule of `users.check_password` (zh-CN msgids, translated where shown).
 WEAK_PASSWORD_MESSAGES = {
@@ -35,28 +32,6 @@ WEAK_PASSWORD_MESSAGES = {
     "sequence": N_("密码是连续的字符（如 123456、abcdef、qwerty）：请换一个不连续的密码。"),
     "contains_name": N_("密码不能包含用户名：请换一个密码。"),
 }
-
-
-def resolve_towns(values: Iterable[str]) -> list[str]:
-    """Return the town codes of ``values`` (9-digit codes or Chinese names of the district's towns).
-
-    Raises
-    ------
-    ValueError
-        If a value names no town of the district; the message lists the valid names.
-    """
-    towns = get_district().towns
-    names = dict(zip(towns[schema.NAME], towns[schema.TOWN_CODE], strict=True))
-    codes = set(towns[schema.TOWN_CODE])
-    resolved, unknown = [], []
-    for value in values:
-        value = value.strip()
-        code = value if value in codes else names.get(value)
-        (resolved if code else unknown).append(code or value)
-    if unknown:
-        msg = f"Unknown town(s) {unknown!r}; use a town code or one of: {'、'.join(names)}."
-        raise ValueError(msg)
-    return resolved
 
 
 # --- admin page ------------------------------------------------------------------------------------
@@ -137,86 +112,3 @@ def _or_404(action: Callable[[], None]) -> None:
         action()
     except NotFoundError:
         abort(404, gettext("没有这个用户。"))
-
-
-# --- command line ----------------------------------------------------------------------------------
-
-
-@users_cli.command("add")
-@click.argument("name")
-@click.option("--role", type=click.Choice(STAFF_ROLES), required=True, help="The account's role.")
-@click.option("--town", "towns", multiple=True, help="Town name or code (caseworkers; repeat for several).")
-@click.option("--password", help="The password (prompted when left out; at least 10 characters, not a common one).")
-def add_user_command(name: str, role: str, towns: tuple[str, ...], password: str | None) -> None:
-    """Add a staff account, e.g. `accessplan users add wang --role caseworker --town 璧城街道`."""
-    if password is None:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    try:
-        users.add_user(get_store(), name, role=role, password=password, towns=resolve_towns(towns))
-    except ValueError as error:
-        raise click.ClickException(str(error)) from None
-    click.echo(f"Added {name} ({role}{', ' + ', '.join(towns) if towns else ''}).")
-
-
-@users_cli.command("list")
-def list_users_command() -> None:
-    """List the accounts: name, role, towns, active."""
-    town_names = get_district().town_names()
-    for user in users.list_users(get_store()):
-        towns = ",".join(town_names.get(t, t) for t in user.towns) or "-"
-        click.echo(f"{user.name}\t{user.role}\t{towns}\t{'active' if user.active else 'inactive'}")
-
-
-@users_cli.command("passwd")
-@click.argument("name")
-@click.option("--password", help="The new password (prompted when left out).")
-def passwd_command(name: str, password: str | None) -> None:
-    """Set a new password for NAME (their sessions end)."""
-    if password is None:
-        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
-    _cli_call(lambda: users.set_password(get_store(), name, password))
-    click.echo(f"Changed the password of {name}.")
-
-
-@users_cli.command("remove")
-@click.argument("name")
-def remove_command(name: str) -> None:
-    """Delete the account NAME (history keeps the name as the actor)."""
-    _cli_call(lambda: users.remove_user(get_store(), name))
-    click.echo(f"Removed {name}.")
-
-
-@users_cli.command("deactivate")
-@click.argument("name")
-def deactivate_command(name: str) -> None:
-    """Stop NAME from signing in (their sessions end)."""
-    _cli_call(lambda: users.set_active(get_store(), name, False))
-    click.echo(f"Deactivated {name}.")
-
-
-@users_cli.command("activate")
-@click.argument("name")
-def activate_command(name: str) -> None:
-    """Let NAME sign in again."""
-    _cli_call(lambda: users.set_active(get_store(), name, True))
-    click.echo(f"Activated {name}.")
-
-
-@users_cli.command("demo")
-def demo_command() -> None:
-    """Create one DEMO account per role if there is no account yet, and print their passwords once."""
-    first_town = get_district().towns[schema.TOWN_CODE].iloc[0]
-    passwords = users.ensure_demo_users(get_store(), caseworker_towns=(first_town,))
-    if not passwords:
-        click.echo("Accounts exist already; no demo accounts created.")
-        return
-    click.echo("Demo accounts (for the demo data only; replace them before loading real data):")
-    for name, password in passwords.items():
-        click.echo(f"  {name:<16} {password}")
-
-
-def _cli_call(action: Callable[[], None]) -> None:
-    try:
-        action()
-    except (NotFoundError, ValueError) as error:
-        raise click.ClickException(str(error)) from None
