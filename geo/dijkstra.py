@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["multi_source_dijkstra", "pass_through_nodes"]
+__all__ = ["heap_push", "heap_sift_down", "multi_source_dijkstra", "pass_through_nodes"]
 
 
 def multi_source_dijkstra(
@@ -148,12 +148,12 @@ def _search(indptr, indices, costs, through, seed_node, seed_cost, seed_label, l
                 size = _walk(indptr, indices, costs, through, dist, label, heap_cost, heap_node, size,
                              v, indices[k], c + costs[k], seed_label[s], limit)  # fmt: skip
         else:
-            size = _push(heap_cost, heap_node, size, c, v)
+            size = heap_push(heap_cost, heap_node, size, c, v)
     while size:
         c, u = heap_cost[0], heap_node[0]
         size -= 1
         if size:
-            _sift_down(heap_cost, heap_node, size, heap_cost[size], heap_node[size])
+            heap_sift_down(heap_cost, heap_node, size, heap_cost[size], heap_node[size])
         if c > dist[u]:
             continue  # an entry left behind by a later improvement
         label_u = label[u]
@@ -176,7 +176,7 @@ def _walk(
         dist[v] = c
         label[v] = lab
         if not through[v]:
-            return _push(heap_cost, heap_node, size, c, v)
+            return heap_push(heap_cost, heap_node, size, c, v)
         k = indptr[v]
         if indices[k] == prev:
             k += 1
@@ -185,7 +185,8 @@ def _walk(
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _push(heap_cost, heap_node, size, c, v):  # pragma: no cover - compiled
+def heap_push(heap_cost, heap_node, size, c, v):  # pragma: no cover - compiled
+    """Push (c, v) onto a 4-ary heap of ``size`` entries held in two arrays; return the new size (compiled use)."""
     i = size
     while i:
         parent = (i - 1) // _ARITY
@@ -200,7 +201,7 @@ def _push(heap_cost, heap_node, size, c, v):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _sift_down(heap_cost, heap_node, size, c, v):  # pragma: no cover - compiled
+def heap_sift_down(heap_cost, heap_node, size, c, v):  # pragma: no cover - compiled
     """Put (c, v) at the root of a heap of ``size`` entries and sift it down."""
     i = 0
     while True:

@@ -44,7 +44,7 @@ _CHUNK_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True, eq=False)
-class _Ends:
+class PointEnds:
     """Costs between snapped points and the two ends (``a`` = piece_u, ``b`` = piece_v) of their piece."""
 
     a: np.ndarray
@@ -118,7 +118,8 @@ class NearestFacility:
         )
 
 
-def _check(net: PreparedNetwork, profile: str, weight: str, snaps: dict[str, SnapResult]) -> ProfileGraph:
+def check_profile_snaps(net: PreparedNetwork, profile: str, weight: str, snaps: dict[str, SnapResult]) -> ProfileGraph:
+    """Return the profile's graph after checking ``weight`` and that every snap is for this profile and network."""
     if weight not in _WEIGHTS:
         msg = f"`weight` must be one of {_WEIGHTS!r}; got {weight!r}."
         raise ValueError(msg)
@@ -143,14 +144,14 @@ def _check_cutoff(cutoff: float) -> float:
     return float(cutoff)
 
 
-def _ends(
+def point_ends(
     net: PreparedNetwork,
     pg: ProfileGraph,
     snap: SnapResult,
     weight: str,
     access_speed_kph: float | None,
     usable: np.ndarray,
-) -> _Ends:
+) -> PointEnds:
     """Partial and access costs of snapped points; rows not in ``usable`` get ``inf`` everywhere."""
     piece, s = snap.piece, snap.fraction
     if weight == "length":
@@ -165,7 +166,7 @@ def _ends(
     head, tail = s * c, (1.0 - s) * c
     # a point at an end of a one-way piece is at that node: zero length is travelled either way
     at_a, at_b = s == 0.0, s == 1.0
-    return _Ends(
+    return PointEnds(
         a=net.piece_u[piece],
         b=net.piece_v[piece],
         to_a=np.where(bwd | at_a, access + head, np.inf),
@@ -217,7 +218,7 @@ def _bounded_searches(A: sp.csr_matrix, n: int, k: int, limit: float):
         yield chunk.start, dijkstra(A, directed=True, indices=np.arange(n + chunk.start, n + chunk.stop), limit=limit)
 
 
-def _same_piece_pairs(src: _Ends, dst: _Ends) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def same_piece_pairs(src: PointEnds, dst: PointEnds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (src row, dst row, direct cost) for points on the same piece, travelling along it."""
     if not (len(src.piece) and len(dst.piece)):
         empty = np.zeros(0, np.int64)
@@ -241,7 +242,7 @@ def _same_piece_pairs(src: _Ends, dst: _Ends) -> tuple[np.ndarray, np.ndarray, n
 
 
 def _nearest_on_core(
-    net: PreparedNetwork, profile: str, weight: str, fac: _Ends, limit: float
+    net: PreparedNetwork, profile: str, weight: str, fac: PointEnds, limit: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return (cost, facility row) per node of the multi-source search TO the facilities.
 
@@ -273,7 +274,8 @@ def _nearest_on_core(
     return full_cost, full_fac
 
 
-def _usable(snap: SnapResult, attach_far: bool) -> np.ndarray:
+def usable_points(snap: SnapResult, attach_far: bool) -> np.ndarray:
+    """Return which snapped points are routed: all when ``attach_far``, else those within their ``max_snap_m``."""
     return np.ones(len(snap), bool) if attach_far else ~snap.too_far
 
 
@@ -319,10 +321,10 @@ def nearest_facility(
     ValueError
         If ``weight`` or ``cutoff`` is invalid, or a snap is for another profile.
     """
-    pg = _check(net, profile, weight, {"facilities_snap": facilities_snap, "demand_snap": demand_snap})
+    pg = check_profile_snaps(net, profile, weight, {"facilities_snap": facilities_snap, "demand_snap": demand_snap})
     limit = np.inf if cutoff is None else _check_cutoff(cutoff)
-    fac = _ends(net, pg, facilities_snap, weight, access_speed_kph, _usable(facilities_snap, attach_far))
-    dem = _ends(net, pg, demand_snap, weight, access_speed_kph, _usable(demand_snap, attach_far))
+    fac = point_ends(net, pg, facilities_snap, weight, access_speed_kph, usable_points(facilities_snap, attach_far))
+    dem = point_ends(net, pg, demand_snap, weight, access_speed_kph, usable_points(demand_snap, attach_far))
     n, k = net.n_nodes, len(facilities_snap)
 
     if k:
@@ -334,7 +336,7 @@ def nearest_facility(
     via_b = dem.to_b + node_cost[dem.b]
     cost = np.minimum(via_a, via_b)
     best = np.where(via_b < via_a, node_fac[dem.b], node_fac[dem.a])
-    i, j, direct = _same_piece_pairs(dem, fac)
+    i, j, direct = same_piece_pairs(dem, fac)
     if len(i):
         order = np.lexsort((direct, i))  # per demand row, cheapest direct pair first
         i, j, direct = i[order], j[order], direct[order]
@@ -422,12 +424,12 @@ def cost_matrix(
     ValueError
         If ``weight`` or ``cutoff`` is invalid, or a snap is for another profile.
     """
-    pg = _check(net, profile, weight, {"demand_snap": demand_snap, "candidate_snap": candidate_snap})
+    pg = check_profile_snaps(net, profile, weight, {"demand_snap": demand_snap, "candidate_snap": candidate_snap})
     limit = _check_cutoff(cutoff)
-    cand = _ends(net, pg, candidate_snap, weight, access_speed_kph, _usable(candidate_snap, attach_far))
-    dem = _ends(net, pg, demand_snap, weight, access_speed_kph, _usable(demand_snap, attach_far))
+    cand = point_ends(net, pg, candidate_snap, weight, access_speed_kph, usable_points(candidate_snap, attach_far))
+    dem = point_ends(net, pg, demand_snap, weight, access_speed_kph, usable_points(demand_snap, attach_far))
     n, k = net.n_nodes, len(candidate_snap)
-    di, dj, direct = _same_piece_pairs(dem, cand)
+    di, dj, direct = same_piece_pairs(dem, cand)
     rows_d, rows_c, costs = [], [], []
     if k and len(demand_snap):
         A = _augmented(net, profile, weight, reverse=True, seeds=(cand.a, cand.b, cand.from_a, cand.from_b))
@@ -506,12 +508,12 @@ def reach(
     ValueError
         If ``weight``, ``cutoff`` or ``direction`` is invalid, or the snap is for another profile.
     """
-    pg = _check(net, profile, weight, {"facility_snap": facility_snap})
+    pg = check_profile_snaps(net, profile, weight, {"facility_snap": facility_snap})
     limit = _check_cutoff(cutoff)
     if direction not in ("to_facility", "from_facility"):
         msg = f"`direction` must be 'to_facility' or 'from_facility'; got {direction!r}."
         raise ValueError(msg)
-    fac = _ends(net, pg, facility_snap, weight, access_speed_kph, _usable(facility_snap, attach_far))
+    fac = point_ends(net, pg, facility_snap, weight, access_speed_kph, usable_points(facility_snap, attach_far))
     n, k = net.n_nodes, len(facility_snap)
     if direction == "to_facility":
         A = _augmented(net, profile, weight, reverse=True, seeds=(fac.a, fac.b, fac.from_a, fac.from_b))

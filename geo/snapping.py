@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -112,6 +112,12 @@ class SnapResult:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def take(self, rows: npt.ArrayLike) -> SnapResult:
+        """Return the snaps of ``rows`` (positions), in that order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        arrays = ("ids", "piece", "x", "y", "distance_m", "fraction", "along_m", "too_far")
+        return replace(self, **{name: getattr(self, name)[rows] for name in arrays})
 
     def to_frame(self) -> pd.DataFrame:
         """Return the snaps as a DataFrame indexed by the point ids."""

@@ -10,7 +10,7 @@ from scipy.sparse.csgraph import dijkstra
 from geo.prepared import prepare_network
 from geo.profiles import load_profiles
 from geo.reduction import peel_pendant_trees
-from geo.routing import _ends, nearest_facility
+from geo.routing import nearest_facility, point_ends
 from geo.snapping import snap_points
 from tests.geo.conftest import CRS, X0, Y0, _add
 
@@ -157,7 +157,7 @@ def test_matches_networkx_on_the_pendant_graph(pendant_net, fac_nodes):
 def _unreduced(net, profile, weight, fac_snap):
     """Reference: one scipy search on the whole graph, facilities as virtual nodes (node order)."""
     pg = net.profile(profile)
-    ends = _ends(net, pg, fac_snap, weight, None, ~fac_snap.too_far)
+    ends = point_ends(net, pg, fac_snap, weight, None, ~fac_snap.too_far)
     n, k = net.n_nodes, len(fac_snap)
     A = pg.csr(weight, reverse=True).tocoo()
     rows = np.r_[A.row, n + np.arange(k), n + np.arange(k)]

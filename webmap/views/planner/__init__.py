@@ -8,8 +8,6 @@ is ready; results, with their parameters and data versions, stay in the store an
 
 from __future__ import annotations
 
-import html
-import json
 import logging
 from datetime import date
 from pathlib import Path
@@ -404,7 +402,7 @@ def coverage_map(
         for row in points[points[covered_column] == covered].itertuples():
             folium.CircleMarker(
                 [row.geometry.y, row.geometry.x], radius=3, color=colour, weight=1, fill=True, fill_opacity=0.8,
-                tooltip=html.escape(str(row.demand_id)),
+                tooltip=maps.map_tooltip(row.demand_id),
             ).add_to(group)  # fmt: skip
         group.add_to(m)
     for gdf, name, fill in ((facilities, gettext("计入的设施"), True), (planned, gettext("规划设施（对比）"), False)):
@@ -412,10 +410,10 @@ def coverage_map(
             continue
         group = folium.FeatureGroup(name=name)
         for row in gdf.itertuples():
-            label = html.escape(f"{getattr(row, 'name', '') or ''} ({row.id})")
+            label = f"{getattr(row, 'name', '') or ''} ({row.id})"
             folium.CircleMarker(
                 [row.geometry.y, row.geometry.x], radius=7, color="#0b4f9c", weight=3, fill=fill,
-                fill_color="#0b4f9c", fill_opacity=0.9, tooltip=label,
+                fill_color="#0b4f9c", fill_opacity=0.9, tooltip=maps.map_tooltip(label),
             ).add_to(group)  # fmt: skip
         group.add_to(m)
     return _finish_map(m, district, static_url)
@@ -485,10 +483,9 @@ def gaps_map(district: District, hexagons: gpd.GeoDataFrame, uncovered: gpd.GeoD
     """Build the gaps map: hexagons shaded by the share of demand not covered, and the uncovered points."""
     m = _base_map(district)
     shaded = hexagons[hexagons["gap_share"] > 0]
-    folium.GeoJson(
-        json.loads(
-            shaded[["hex_id", "gap_share", "n_uncovered", "geometry"]].to_crs(schema.WGS84).to_json(drop_id=True)
-        ),
+    maps.labelled_geojson(
+        shaded[["hex_id", "gap_share", "n_uncovered", "geometry"]],
+        [f"{gettext('未覆盖需求点')}：{int(n)}" for n in shaded["n_uncovered"]],
         name=gettext("服务缺口区（%(n)s 个六边形）", n=len(shaded)),
         style_function=lambda f: {
             "color": "#7a1f1f",
@@ -496,12 +493,11 @@ def gaps_map(district: District, hexagons: gpd.GeoDataFrame, uncovered: gpd.GeoD
             "fillColor": "#c62828",
             "fillOpacity": 0.15 + 0.6 * float(f["properties"]["gap_share"]),
         },  # fmt: skip
-        tooltip=folium.GeoJsonTooltip(fields=["n_uncovered"], aliases=[gettext("未覆盖需求点")]),
     ).add_to(m)
     group = folium.FeatureGroup(name=counted(gettext("未覆盖的需求点"), len(uncovered)))
     for row in uncovered.itertuples():
         folium.CircleMarker([row.geometry.y, row.geometry.x], radius=3, color="#c62828", weight=1, fill=True,
-                            fill_opacity=0.8, tooltip=html.escape(str(row.demand_id))).add_to(group)  # fmt: skip
+                            fill_opacity=0.8, tooltip=maps.map_tooltip(row.demand_id)).add_to(group)  # fmt: skip
     group.add_to(m)
     return _finish_map(m, district, static_url)
 
@@ -511,13 +507,13 @@ def _base_map(district: District) -> folium.Map:
     minx, miny, maxx, maxy = boundary.total_bounds
     m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=11, tiles=None, control_scale=True)
     folium.GeoJson(
-        json.loads(boundary.to_json(drop_id=True)),
+        maps.geojson_dict(boundary),
         name=gettext("区界"),
         style_function=lambda _f: {"color": "#2d3a4a", "weight": 2, "fillColor": "#ffffff", "fillOpacity": 0.85},
         interactive=False,
     ).add_to(m)
     folium.GeoJson(
-        json.loads(district.town_areas[[schema.TOWN_CODE, "geometry"]].to_crs(schema.WGS84).to_json(drop_id=True)),
+        maps.geojson_dict(district.town_areas[[schema.TOWN_CODE, "geometry"]]),
         name=gettext("镇街范围（近似）"),
         style_function=lambda _f: {"color": "#6b7785", "weight": 1, "dashArray": "4 4", "fill": False},
         interactive=False,

@@ -8,8 +8,6 @@ registered on the planner blueprint when ``webmap.views.planner`` is set up.
 
 from __future__ import annotations
 
-import html
-import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +17,7 @@ from flask import render_template, url_for
 from flask_babel import gettext as _
 
 from layers import schema
+from layers.spreadsheet import neutralise_formulas
 from webmap import jobs, maps
 from webmap.auth import role_required
 from webmap.maps import N_
@@ -161,20 +160,19 @@ def service_areas_map(district: District, areas: gpd.GeoDataFrame, facilities: g
     names = dict(zip(facilities[schema.ID].astype(str), facilities[schema.NAME].fillna(""), strict=True))
     for i, label in reversed(list(enumerate(labels))):
         rows = areas[(areas["threshold"] == label) & ~areas.geometry.is_empty].copy()
-        rows["label"] = [f"{names.get(str(f), '')} ({f}) · {label}" for f in rows["facility_id"]]
         rows["geometry"] = rows.geometry.simplify(0.00005)
         colour = _AREA_COLOURS[min(i, len(_AREA_COLOURS) - 1)]
-        folium.GeoJson(
-            json.loads(rows[["label", "geometry"]].to_json(drop_id=True)),
+        maps.labelled_geojson(
+            rows[["geometry"]],
+            [f"{names.get(str(f), '')} ({f}) · {label}" for f in rows["facility_id"]],
             name=_("服务范围 %(threshold)s（%(n)s 处设施）", threshold=label, n=len(rows)),
             style_function=lambda _f, c=colour: {"color": c, "weight": 1, "fillColor": c, "fillOpacity": 0.25},
-            tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False),
         ).add_to(m)
     group = folium.FeatureGroup(name=_("设施（%(n)s）", n=len(facilities)))
     for row in facilities.itertuples():
         folium.CircleMarker([row.geometry.y, row.geometry.x], radius=6, color="#7a3e00", weight=2, fill=True,
                             fill_color="#f28c28", fill_opacity=0.95,
-                            tooltip=html.escape(f"{row.name or ''} ({row.id})")).add_to(group)  # fmt: skip
+                            tooltip=maps.map_tooltip(f"{row.name or ''} ({row.id})")).add_to(group)  # fmt: skip
     group.add_to(m)
     return _finish_map(m, district, static_url)
 
@@ -297,7 +295,7 @@ def siting_map(district: District, sites: gpd.GeoDataFrame, assignment: gpd.GeoD
         group = folium.FeatureGroup(name=counted(name, int(mask.sum())))
         for row in assignment[mask].itertuples():
             folium.CircleMarker([row.geometry.y, row.geometry.x], radius=3, color=colour, weight=1, fill=True,
-                                fill_opacity=0.8, tooltip=html.escape(str(row.demand_id))).add_to(group)  # fmt: skip
+                                fill_opacity=0.8, tooltip=maps.map_tooltip(row.demand_id)).add_to(group)  # fmt: skip
         group.add_to(m)
     counts = assignment["site_id"].value_counts()
     for new, name, fill in ((False, _("保留的现有站点"), "#0b4f9c"), (True, _("新选站点"), "#f28c28")):
@@ -308,7 +306,7 @@ def siting_map(district: District, sites: gpd.GeoDataFrame, assignment: gpd.GeoD
                       n=int(counts.get(str(row.id), 0)))  # fmt: skip
             folium.CircleMarker([row.geometry.y, row.geometry.x], radius=8, color="#1f2933", weight=2,
                                 fill=True, fill_color=fill, fill_opacity=0.95,
-                                tooltip=html.escape(label)).add_to(group)  # fmt: skip
+                                tooltip=maps.map_tooltip(label)).add_to(group)  # fmt: skip
         group.add_to(m)
     return _finish_map(m, district, static_url)
 
