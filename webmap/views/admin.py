@@ -14,7 +14,7 @@ from layers import users
 from layers.errors import NotFoundError
 from layers.privacy import ADMIN, STAFF_ROLES
 from webmap.auth import ROLE_LABELS, role_required
-from webmap.maps import N_
+from webmap.i18n import N_
 from webmap.store import get_district, get_store, resolve_towns
 
 if TYPE_CHECKING:
