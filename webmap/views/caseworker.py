@@ -36,7 +36,7 @@ from webmap.runs import app_placer
 from webmap.security import nonced_map_parts
 from webmap.store import get_district, get_store
 from webmap.timefmt import format_local_time
-from webmap.views.api import _household_in_scope, _log_out_of_scope, _status_history
+from webmap.views.api import household_in_scope, log_out_of_scope, status_history
 
 if TYPE_CHECKING:
 
@@ -153,7 +153,7 @@ def index() -> str:
     villages = _village_names(district)
     outside = sorted(v for v in household_filter.villages if v not in villages)
     if outside:
-        _log_out_of_scope("villages", outside)
+        log_out_of_scope("villages", outside)
         abort(404, gettext("没有村（社区）%(village)s 的数据。", village=repr(outside[0])))
     households = household_filter.apply(_own_households())
     parts = render_map_parts(
@@ -193,7 +193,7 @@ def household(household_id: str) -> str:
 @role_required(CASEWORKER)
 def household_full(household_id: str) -> str | tuple[str, int]:
     """Show one household's personal fields in full on this response only; the reason is logged."""
-    _household_in_scope(household_id)
+    household_in_scope(household_id)
     try:
         reason = check_reason(request.form.get("reason"))
     except AccessDeniedError:
@@ -212,7 +212,7 @@ _REASON_RULE = N_(
 @role_required(CASEWORKER)
 def household_status(household_id: str) -> BaseResponse | tuple[str, int]:
     """Change a household's status along the workflow, with the version the form was read at."""
-    row = _household_in_scope(household_id)
+    row = household_in_scope(household_id)
     status = request.form.get("status", "")
     version_text = request.form.get("version", "")
     if status not in schema.HOUSEHOLD_STATUSES:
@@ -269,13 +269,13 @@ def visits() -> str:
     if weight not in ("travel_time", "length"):
         abort(400, gettext("参数 weight 只能是 travel_time 或 length；收到 %(weight)s。", weight=repr(weight)))
     if start_code not in towns:
-        _log_out_of_scope("start town", [start_code])
+        log_out_of_scope("start town", [start_code])
         abort(404, gettext("没有镇街 %(town)s 的数据。", town=repr(start_code)))
     if len(ids) > MAX_VISITS:
         abort(400, gettext("一次最多安排 %(max)d 户走访；收到 %(count)d 户。", max=MAX_VISITS, count=len(ids)))
     outside = [i for i in ids if i not in set(households[schema.ID])]
     if outside:
-        _log_out_of_scope("household", outside)
+        log_out_of_scope("household", outside)
         abort(404, gettext("没有编号为 %(id)s 的家庭记录。", id=repr(outside[0])))
     context: dict[str, Any] = {
         "towns": towns,
@@ -325,7 +325,7 @@ def _household_page(
     conflict: str | None = None,
 ) -> str:
     """Render the household page: masked, or in full when ``reason`` is given (logged)."""
-    row = _household_in_scope(household_id)
+    row = household_in_scope(household_id)
     gdf = read_households(
         get_store(),
         role=current_user.role,
@@ -364,7 +364,7 @@ def _household_page(
                 "status_label": _status_label(h["status"]),
                 "before_label": _status_label(h["status_before"]),
             }
-            for h in _status_history(schema.HOUSEHOLD, household_id)
+            for h in status_history(schema.HOUSEHOLD, household_id)
         ],  # fmt: skip
         reveal_error=reveal_error,
         status_error=status_error,
