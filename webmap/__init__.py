@@ -1,4 +1,9 @@
-"""Serve the planning tool: the Flask app factory (the only entry point), blueprints and maps."""
+"""Serve the planning tool: the Flask app factory (``create_app``, the only entry point).
+
+Pages and the API are in ``views/``, every map in ``maps/``, every command in ``cli/``; the modules
+here serve them all (store and district, jobs, the prepared network, auth, security, languages, rate
+limits, times, assets). README's "Layout" says where a new page, command, map or analysis goes.
+"""
 
 from __future__ import annotations
 
