@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -19,6 +19,9 @@ import pandas as pd
 from analyses.costs import Placer, Threshold, parse_threshold
 from geo.routing import nearest_facility
 from layers import schema
+
+if TYPE_CHECKING:
+    from geo.snapping import SnapResult
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +108,41 @@ class CoverageResult:
         }
 
 
+@dataclass(frozen=True)
+class CoverageThresholds:
+    """The thresholds of a coverage run, parsed: plain ones and per-class (urban/rural) ones."""
+
+    plain: tuple[Threshold, ...]
+    by_class: Mapping[str, Threshold]
+
+    @classmethod
+    def parse(
+        cls, thresholds: Sequence[str | Threshold], class_thresholds: Mapping[str, str | Threshold] | None = None
+    ) -> CoverageThresholds:
+        """Parse and check ``thresholds`` and ``class_thresholds`` (see `measure_coverage`).
+
+        Raises
+        ------
+        ValueError
+            If none is given, one is malformed or a class is not ``urban``/``rural``.
+        """
+        parsed = tuple(parse_threshold(t) for t in thresholds)
+        by_class = {k: parse_threshold(v) for k, v in (class_thresholds or {}).items()}
+        if not parsed and not by_class:
+            msg = "Give at least one `thresholds` entry (e.g. '800m' or '15min') or `class_thresholds`."
+            raise ValueError(msg)
+        unknown_classes = set(by_class) - {"urban", "rural"}
+        if unknown_classes:
+            msg = f"`class_thresholds` keys must be 'urban' and/or 'rural'; got {sorted(unknown_classes)!r}."
+            raise ValueError(msg)
+        return cls(parsed, by_class)
+
+    @property
+    def weights(self) -> list[str]:
+        """The cost weights the thresholds need (``length``, ``travel_time``), in order of first use."""
+        return list(dict.fromkeys(t.weight for t in [*self.plain, *self.by_class.values()]))
+
+
 def measure_coverage(
     placer: Placer,
     facilities: gpd.GeoDataFrame,
@@ -148,22 +186,42 @@ def measure_coverage(
     ValueError
         If no threshold is given, a threshold is malformed, ids repeat or a column is missing.
     """
-    parsed = [parse_threshold(t) for t in thresholds]
-    by_class = {k: parse_threshold(v) for k, v in (class_thresholds or {}).items()}
-    if not parsed and not by_class:
-        msg = "Give at least one `thresholds` entry (e.g. '800m' or '15min') or `class_thresholds`."
-        raise ValueError(msg)
-    unknown_classes = set(by_class) - {"urban", "rural"}
-    if unknown_classes:
-        msg = f"`class_thresholds` keys must be 'urban' and/or 'rural'; got {sorted(unknown_classes)!r}."
-        raise ValueError(msg)
+    limits = CoverageThresholds.parse(thresholds, class_thresholds)
+    check_coverage_inputs(facilities, demand, weight_column)
+    demand_snap = placer.snap(demand, profile)
+    facility_snap = placer.snap(facilities, profile)
+    nearest = {}
+    for weight in limits.weights:
+        found = nearest_facility(placer.net, profile, facility_snap, demand_snap, weight=weight)
+        nearest[weight] = (found.demand_cost, found.demand.facility_id.astype(object).to_numpy())
+    context = {"profile": profile, "max_snap_m": placer.max_snap_m, "n_facilities": len(facilities),
+               **dict(parameters or {})}  # fmt: skip
+    return coverage_from_costs(demand, demand_snap, limits, nearest, weight_column=weight_column, parameters=context)
+
+
+def check_coverage_inputs(facilities: pd.DataFrame, demand: pd.DataFrame, weight_column: str | None) -> None:
+    """Raise ``ValueError`` naming the column if demand or facilities lack what a coverage run reads."""
     _require_columns(demand, "demand", (schema.ID, schema.TOWN_CODE))
     _require_columns(facilities, "facilities", (schema.ID,))
     if weight_column is not None:
         _require_columns(demand, "demand", (weight_column,))
 
-    demand_snap = placer.snap(demand, profile)
-    facility_snap = placer.snap(facilities, profile)
+
+def coverage_from_costs(
+    demand: pd.DataFrame,
+    demand_snap: SnapResult,
+    limits: CoverageThresholds,
+    nearest: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    weight_column: str | None,
+    parameters: Mapping[str, Any],
+) -> CoverageResult:
+    """Build the coverage result from each demand point's nearest-facility cost and id per weight.
+
+    ``nearest`` maps a weight (``length``, ``travel_time``) to (cost per demand row, ``inf`` where
+    unreachable; facility id per row, None/NaN where unreachable). `measure_coverage` and the what-if
+    session (``analyses.whatif``) both end here, so their tables are built the same way.
+    """
     points = pd.DataFrame(index=pd.Index(demand_snap.ids, name=DEMAND_ID))
     points[schema.TOWN_CODE] = demand[schema.TOWN_CODE].astype(str).to_numpy()
     points[schema.VILLAGE_CODE] = (
@@ -174,38 +232,38 @@ def measure_coverage(
     points[SNAP_DISTANCE_M] = demand_snap.distance_m
     points[TOO_FAR] = demand_snap.too_far
 
-    weights_needed = dict.fromkeys(t.weight for t in [*parsed, *by_class.values()])
     reachable = np.zeros(len(points), dtype=bool)
-    for weight in weights_needed:
-        nearest = nearest_facility(placer.net, profile, facility_snap, demand_snap, weight=weight).demand
-        cost = nearest["cost"].to_numpy()
-        ok = nearest["reachable"].to_numpy()
+    for weight in limits.weights:
+        cost, facility = nearest[weight]
+        ok = np.isfinite(cost)
         points[COST_COLUMN[weight]] = np.where(ok, cost, np.nan)
-        points[FACILITY_COLUMN[weight]] = nearest[FACILITY_ID].astype("string").to_numpy()
+        points[FACILITY_COLUMN[weight]] = pd.array(np.where(ok, facility, None), dtype="string")
         reachable |= ok
     points[REACHABLE] = reachable
-    for t in parsed:
+    for t in limits.plain:
         points[covered_column(t)] = (points[COST_COLUMN[t.weight]] <= t.value).to_numpy()
-    if by_class:
+    if limits.by_class:
         covered = np.zeros(len(points), dtype=bool)
-        for cls, t in by_class.items():
+        for cls, t in limits.by_class.items():
             in_class = points[URBAN].to_numpy() == (cls == "urban")
             covered |= in_class & (points[COST_COLUMN[t.weight]] <= t.value).to_numpy()
         points[COVERED_BY_CLASS] = covered
 
     coverage_columns = [c for c in points.columns if c.startswith("covered_")]
-    cost_columns = [COST_COLUMN[w] for w in weights_needed]
+    cost_columns = [COST_COLUMN[w] for w in limits.weights]
+    context = dict(parameters)
     params = {
-        "profile": profile,
-        "thresholds": [{"label": t.label, "value": t.value, "unit": t.unit} for t in parsed],
-        "class_thresholds": {k: {"label": t.label, "value": t.value, "unit": t.unit} for k, t in by_class.items()},
+        "profile": context.pop("profile"),
+        "thresholds": [{"label": t.label, "value": t.value, "unit": t.unit} for t in limits.plain],
+        "class_thresholds": {k: {"label": t.label, "value": t.value, "unit": t.unit}
+                             for k, t in limits.by_class.items()},
         "weight_column": weight_column,
-        "max_snap_m": placer.max_snap_m,
+        "max_snap_m": context.pop("max_snap_m"),
         "measure": "network",
-        "n_facilities": len(facilities),
+        "n_facilities": context.pop("n_facilities"),
         "n_demand": len(demand),
-        **dict(parameters or {}),
-    }
+        **context,
+    }  # fmt: skip
     result = CoverageResult(
         points=points,
         summary=_summarise(points, coverage_columns, cost_columns),
@@ -216,8 +274,8 @@ def measure_coverage(
     logger.info(
         "Coverage of %d demand points by %d facilities (%s): %s",
         len(points),
-        len(facilities),
-        profile,
+        params["n_facilities"],
+        params["profile"],
         {c: round(result.summary[c]["weighted_share"], 4) for c in coverage_columns},
     )
     return result
