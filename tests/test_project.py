@@ -85,39 +85,15 @@ def test_only_webmap_imports_flask_or_folium():
 
 PACKAGES = ("geo", "layers", "analyses", "synthetic", "webmap")
 
-#: Import circles that exist today, to be removed by issue 14's webmap restructure; the lead empties this list
-#: when it lands. Each entry is the set of modules of one circle (a strongly connected component of the run-time
-#: import graph). A new circle, a grown one, or an entry that no longer matches a circle fails the test.
-KNOWN_CYCLES_TO_REMOVE: list[frozenset[str]] = [
-    # planner imports planner_compare and planner_siting to register their routes; they import its blueprint
-    # and helpers back
-    frozenset({"webmap.planner", "webmap.planner_compare", "webmap.planner_siting"}),
-]
-
-#: Imports of another module's private (``_x``) names that exist today, as "importer -> module._name"
-#: (``from module import _name`` or ``module._name`` through an imported module), to be removed by the same
-#: restructure. A new one fails, and so does an entry that is gone (delete it then).
-KNOWN_PRIVATE_IMPORTS: set[str] = {
-    "webmap.caseworker -> webmap.api._household_in_scope",
-    "webmap.caseworker -> webmap.api._log_out_of_scope",
-    "webmap.caseworker -> webmap.api._status_history",
-    "webmap.caseworker -> webmap.maps._add_town_areas",
-    "webmap.caseworker -> webmap.maps._display_gdf",
-    "webmap.planner_compare -> webmap.planner._get_job",
-    "webmap.planner_siting -> webmap.planner._base_map",
-    "webmap.planner_siting -> webmap.planner._finish_map",
-}
-
-
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+def _module_name(path: Path, root: Path = ROOT) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
 
 
-def _first_party_modules() -> dict[str, Path]:
-    return {_module_name(p): p for package in PACKAGES for p in sorted((ROOT / package).rglob("*.py"))}
+def _first_party_modules(root: Path = ROOT, packages: tuple[str, ...] = PACKAGES) -> dict[str, Path]:
+    return {_module_name(p, root): p for package in packages for p in sorted((root / package).rglob("*.py"))}
 
 
 def _is_type_checking(test: ast.expr) -> bool:
@@ -144,8 +120,20 @@ class _Imports:
     private: set[str]  # "importer -> module._name"
 
 
-def _scan_imports() -> _Imports:
-    modules = _first_party_modules()
+def _packages_run_by(target: str, importer: str, modules: dict[str, Path]) -> set[str]:
+    """Return the packages Python runs before ``target`` that are not already running for ``importer``.
+
+    Importing ``pkg.sub`` runs ``pkg/__init__.py`` first: the importer depends on it too, unless the
+    importer is inside ``pkg`` (then ``pkg`` is already being imported when the importer runs).
+    """
+    parts = target.split(".")
+    ancestors = {".".join(parts[:n]) for n in range(1, len(parts))}
+    own = {".".join(importer.split(".")[:n]) for n in range(1, len(importer.split(".")) + 1)}
+    return {a for a in ancestors - own if a in modules}
+
+
+def _scan_imports(root: Path = ROOT, packages: tuple[str, ...] = PACKAGES) -> _Imports:
+    modules = _first_party_modules(root, packages)
     edges: dict[str, set[str]] = {name: set() for name in modules}
     private: set[str] = set()
     for name, path in modules.items():
@@ -168,7 +156,7 @@ def _scan_imports() -> _Imports:
                 if node.level:
                     anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                     base = ".".join([*anchor, base] if base else anchor)
-                if base.split(".")[0] not in PACKAGES:
+                if base.split(".")[0] not in packages:
                     continue
                 for alias in node.names:
                     submodule = f"{base}.{alias.name}"
@@ -189,6 +177,8 @@ def _scan_imports() -> _Imports:
                 and aliases[node.value.id] != name
             ):
                 private.add(f"{name} -> {aliases[node.value.id]}.{node.attr}")
+        for target in list(edges[name]):
+            edges[name] |= _packages_run_by(target, name, modules)
         edges[name].discard(name)
     return _Imports(edges, private)
 
@@ -269,24 +259,50 @@ def test_the_import_graph_sees_circles_and_private_names():
     }
     imports = _scan_imports()
     # edges of the real code: an import inside a function, a from-import of a module, a TYPE_CHECKING import
-    assert "webmap.admin" in imports.edges["webmap"]  # create_app imports the blueprints inside the function
+    assert "webmap.views.admin" in imports.edges["webmap"]  # create_app imports the blueprints inside the function
     assert "layers.schema" in imports.edges["layers.privacy"]  # from layers import schema
     assert "layers.store" not in imports.edges["layers.demo"]  # only under TYPE_CHECKING
 
 
+def _write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+
+
+def test_the_import_graph_sees_circles_inside_a_package(tmp_path):
+    _write(tmp_path, {
+        # a submodule imports a name of its package, whose __init__ imports the submodule
+        "pkg/__init__.py": "from pkg.sub import helper\nVALUE = 1\n",
+        "pkg/sub.py": "from pkg import VALUE\n\ndef helper():\n    return VALUE\n",
+        # a module of another package imports pkg2.leaf: pkg2/__init__ runs first, and it imports the module
+        "pkg2/__init__.py": "def make():\n    from other.user import use\n    return use\n",
+        "pkg2/leaf.py": "LEAF = 1\n",
+        "other/__init__.py": "",
+        "other/user.py": "from pkg2.leaf import LEAF\n\ndef use():\n    return LEAF\n",
+        # no circle: a submodule imports a sibling (its own package is already running)
+        "pkg3/__init__.py": "from pkg3.a import A\n",
+        "pkg3/a.py": "from pkg3.b import B\nA = B\n",
+        "pkg3/b.py": "B = 1\n",
+    })  # fmt: skip
+    edges = _scan_imports(tmp_path, ("pkg", "pkg2", "other", "pkg3")).edges
+    assert edges["other.user"] == {"pkg2", "pkg2.leaf"}
+    assert edges["pkg3.a"] == {"pkg3.b"}
+    found = {members: circle for members, circle in _circles(edges)}
+    assert found == {
+        frozenset({"pkg", "pkg.sub"}): ["pkg", "pkg.sub", "pkg"],
+        frozenset({"pkg2", "other.user"}): ["other.user", "pkg2", "other.user"],
+    }
+
+
 def test_no_import_circles():
-    circles = _circles(_scan_imports().edges)
-    new = [" -> ".join(circle) for members, circle in circles if members not in KNOWN_CYCLES_TO_REMOVE]
-    gone = [sorted(c) for c in KNOWN_CYCLES_TO_REMOVE if c not in {members for members, _ in circles}]
-    assert not new, f"import circles (break them; don't add them to KNOWN_CYCLES_TO_REMOVE): {new}"
-    assert not gone, f"these known circles are gone, delete them from KNOWN_CYCLES_TO_REMOVE: {gone}"
+    circles = [" -> ".join(circle) for _members, circle in _circles(_scan_imports().edges)]
+    assert circles == [], "import circles: break them (move the shared code to a module both can import)"
 
 
 def test_no_module_imports_another_modules_private_names():
-    private = _scan_imports().private
-    new, gone = sorted(private - KNOWN_PRIVATE_IMPORTS), sorted(KNOWN_PRIVATE_IMPORTS - private)
-    assert not new, f"private names imported (make them public or move the code that needs them): {new}"
-    assert not gone, f"these are gone, delete them from KNOWN_PRIVATE_IMPORTS: {gone}"
+    private = sorted(_scan_imports().private)
+    assert private == [], "private names imported: make them public or move the code that needs them"
 
 
 def test_only_the_cli_imports_synthetic():
@@ -296,5 +312,5 @@ def test_only_the_cli_imports_synthetic():
         for module, targets in edges.items()
         if not module.startswith("synthetic") and any(t.split(".")[0] == "synthetic" for t in targets)
     }
-    assert importers == {"webmap.cli"}
+    assert importers == {"webmap.cli.app"}
     assert not any(m.split(".")[0] in ("geo", "layers") for m in importers)

@@ -1,4 +1,9 @@
-"""Serve the planning tool: the Flask app factory (the only entry point), blueprints and maps."""
+"""Serve the planning tool: the Flask app factory (``create_app``, the only entry point).
+
+Pages and the API are in ``views/``, every map in ``maps/``, every command in ``cli/``; the modules
+here serve them all (store and district, jobs, the prepared network, auth, security, languages, rate
+limits, times, assets). README's "Layout" says where a new page, command, map or analysis goes.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-
-from layers.district import DEFAULT_DISTRICT_DIR
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -24,6 +27,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     Flask
         The configured application with its blueprints registered.
     """
+    from layers.district import DEFAULT_DISTRICT_DIR  # geopandas: not for `accessplan --help`
+
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(
         # None: generated into <instance>/secret.key (0600) on first run; `serve` refuses "dev" and short keys
@@ -51,7 +56,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from webmap import admin, api, auth, caseworker, i18n, planner, public, ratelimit, security, store, timefmt, toilets
+    from webmap import auth, i18n, ratelimit, security, store, timefmt
+    from webmap.views import admin, api, caseworker, planner, public, toilets
 
     store.init_app(app)
     i18n.init_app(app)
@@ -66,5 +72,4 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(caseworker.bp)
     app.register_blueprint(toilets.bp)
     planner.init_app(app)
-    app.cli.add_command(admin.users_cli)
     return app

@@ -22,7 +22,7 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 
 from layers import users
 from layers.errors import NotFoundError
-from webmap.maps import N_
+from webmap.i18n import N_
 from webmap.security import is_api_request, json_error
 from webmap.store import get_district, get_store
 

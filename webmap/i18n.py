@@ -32,6 +32,12 @@ TRANSLATIONS_DIR = Path(__file__).with_name("translations")
 #: Marker functions ``pybabel extract`` must know besides gettext's own (``-k`` options).
 EXTRACT_KEYWORDS = ("N_", "translate")
 
+
+def N_(message: str) -> str:  # noqa: N802 (gettext convention)
+    """Mark ``message`` for translation without translating it (``pybabel extract`` keyword)."""
+    return message
+
+
 #: Supported locales (Babel names) → the name of the language in itself, for the switch link.
 LANGUAGES = MappingProxyType({"zh_CN": "中文", "en": "English"})
 DEFAULT_LOCALE = "zh_CN"

@@ -29,7 +29,7 @@ from layers.crypto import write_private_file
 if TYPE_CHECKING:
     from flask import Flask, Response
 
-    from webmap.maps import MapParts
+    from webmap.maps.base import MapParts
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ SECRET_KEY_FILE = "secret.key"
 #: The shortest ``SECRET_KEY`` `accessplan serve` accepts.
 MIN_SECRET_KEY_LENGTH = 32
 
-_TIANDITU_TILES = "https://t{s}.tianditu.gov.cn/"  # the hosts of webmap.maps.tianditu_tiles
+_TIANDITU_TILES = "https://t{s}.tianditu.gov.cn/"  # the hosts of webmap.maps.base.tianditu_tiles
 _SCRIPT_OPEN = re.compile(r"<script(?![^>]*\bnonce=)(?=[\s>])", re.IGNORECASE)
 
 

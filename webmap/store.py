@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
-from layers.crypto import BLIND_INDEX_KEY_ENV_VAR, BlindIndex, FieldCipher, load_or_create_key
-from layers.district import District, load_district
-from layers.store import Store
+from layers import schema
+
+if TYPE_CHECKING:
+    from layers.district import District
+    from layers.store import Store
+
+# The store (pandas, SQLAlchemy, Alembic) and the district (geopandas) are imported on first use, so that
+# `accessplan --help` and the command definitions import none of them.
 
 #: Opening a store runs the migrations: threads of a fresh server must not open it at once.
 _OPENING = threading.Lock()
@@ -19,6 +26,9 @@ def get_store() -> Store:
     """Return the current app's store (one connection pool per app, opened by the first request)."""
     store = current_app.extensions.get("accessplan_store")
     if store is None:
+        from layers.crypto import BLIND_INDEX_KEY_ENV_VAR, BlindIndex, FieldCipher, load_or_create_key
+        from layers.store import Store
+
         with _OPENING:
             store = current_app.extensions.get("accessplan_store")
             if store is None:
@@ -41,9 +51,33 @@ def get_district() -> District:
     """Return the current app's district, loaded once."""
     district = current_app.extensions.get("accessplan_district")
     if district is None:
+        from layers.district import load_district
+
         district = load_district(current_app.config["DISTRICT_DIR"])
         current_app.extensions["accessplan_district"] = district
     return district
+
+
+def resolve_towns(values: Iterable[str]) -> list[str]:
+    """Return the town codes of ``values`` (9-digit codes or Chinese names of the app's district's towns).
+
+    Raises
+    ------
+    ValueError
+        If a value names no town of the district; the message lists the valid names.
+    """
+    towns = get_district().towns
+    names = dict(zip(towns[schema.NAME], towns[schema.TOWN_CODE], strict=True))
+    codes = set(towns[schema.TOWN_CODE])
+    resolved, unknown = [], []
+    for value in values:
+        value = value.strip()
+        code = value if value in codes else names.get(value)
+        (resolved if code else unknown).append(code or value)
+    if unknown:
+        msg = f"Unknown town(s) {unknown!r}; use a town code or one of: {'、'.join(names)}."
+        raise ValueError(msg)
+    return resolved
 
 
 def init_app(app: Flask) -> None:

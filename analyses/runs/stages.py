@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-#: Stage texts of the runs (English; the planner stores its own words for them, ``webmap.planner``).
+#: Stage texts of the runs (English; the planner stores its own words for them, ``webmap.views.planner.kind``).
 STAGE_NETWORK = "preparing the road network (cached after the first run)"
 STAGE_INPUTS = "reading the facility and demand points"
 STAGE_COVERAGE = "measuring coverage"

@@ -6,8 +6,8 @@ import logging
 import pytest
 
 from layers import schema
-from webmap.public import SHOWN_STATUSES
 from webmap.store import get_store
+from webmap.views.public import SHOWN_STATUSES
 
 logger = logging.getLogger(__name__)
 

@@ -363,7 +363,7 @@ def test_no_highways_and_nothing_inside(tmp_path):
 @pytest.mark.enable_socket
 @pytest.mark.allow_hosts(["127.0.0.1"])
 def test_download_without_a_connection_fails_fast_in_one_line(tmp_path, monkeypatch):
-    from webmap.cli_geo import roads_download_command
+    from webmap.cli.geo import roads_download_command
 
     # port 9 on this machine accepts no connection: refused at once, as an unreachable server
     monkeypatch.setattr(overpass, "DEFAULT_OVERPASS_URL", "http://127.0.0.1:9/api")

@@ -7,6 +7,7 @@ import pytest
 from layers import users
 from tests.webmap import staff_fixtures
 from tests.webmap.staff_fixtures import PASSWORD, csrf_token, log_in
+from webmap.cli import main
 from webmap.store import get_store
 
 demo_key, demo_db, demo_cache = staff_fixtures.demo_key, staff_fixtures.demo_db, staff_fixtures.demo_cache
@@ -104,16 +105,16 @@ def test_cli_add_resolves_town_names_and_codes_and_lists_the_user(app):
     runner = app.test_cli_runner()
     args = ["users", "add", "wang", "--role", "caseworker", "--town", "璧城街道", "--town", "500120003",
             "--password", PASSWORD]  # fmt: skip
-    result = runner.invoke(args=args)
+    result = runner.invoke(main, args=args)
     assert result.exit_code == 0, result.output
-    listed = runner.invoke(args=["users", "list"]).output.splitlines()
+    listed = runner.invoke(main, args=["users", "list"]).output.splitlines()
     assert "wang\tcaseworker\t璧城街道,青杠街道\tactive" in listed
     assert len(listed) == 6
 
 
 def test_cli_add_prompts_for_the_password(app):
     result = app.test_cli_runner().invoke(
-        args=["users", "add", "sun", "--role", "planner"], input=f"{PASSWORD}\n{PASSWORD}\n"
+        main, args=["users", "add", "sun", "--role", "planner"], input=f"{PASSWORD}\n{PASSWORD}\n"
     )
     assert result.exit_code == 0, result.output
     assert log_in(app.test_client(), "sun").status_code == 302
@@ -134,28 +135,28 @@ def test_cli_add_prompts_for_the_password(app):
     ],
 )
 def test_cli_errors_name_the_problem(app, args, message):
-    result = app.test_cli_runner().invoke(args=args)
+    result = app.test_cli_runner().invoke(main, args=args)
     assert result.exit_code != 0
     assert message in result.output
 
 
 def test_cli_passwd_deactivate_activate_remove(app):
     runner = app.test_cli_runner()
-    assert runner.invoke(args=["users", "passwd", "bureau", "--password", "another password 9"]).exit_code == 0
+    assert runner.invoke(main, args=["users", "passwd", "bureau", "--password", "another password 9"]).exit_code == 0
     assert log_in(app.test_client(), "bureau", "another password 9").status_code == 302
-    assert runner.invoke(args=["users", "deactivate", "bureau"]).exit_code == 0
-    assert "bureau\tbureau\t-\tinactive" in runner.invoke(args=["users", "list"]).output
-    assert runner.invoke(args=["users", "activate", "bureau"]).exit_code == 0
-    assert runner.invoke(args=["users", "remove", "bureau"]).exit_code == 0
-    assert "bureau" not in runner.invoke(args=["users", "list"]).output
+    assert runner.invoke(main, args=["users", "deactivate", "bureau"]).exit_code == 0
+    assert "bureau\tbureau\t-\tinactive" in runner.invoke(main, args=["users", "list"]).output
+    assert runner.invoke(main, args=["users", "activate", "bureau"]).exit_code == 0
+    assert runner.invoke(main, args=["users", "remove", "bureau"]).exit_code == 0
+    assert "bureau" not in runner.invoke(main, args=["users", "list"]).output
 
 
 def test_cli_demo_creates_one_account_per_role_only_when_there_is_none(app):
     runner = app.test_cli_runner()
-    assert "Accounts exist already" in runner.invoke(args=["users", "demo"]).output
+    assert "Accounts exist already" in runner.invoke(main, args=["users", "demo"]).output
     for name in ("cw-a", "cw-b", "bureau", "planner", "admin"):
-        runner.invoke(args=["users", "remove", name])
-    output = runner.invoke(args=["users", "demo"]).output
+        runner.invoke(main, args=["users", "remove", name])
+    output = runner.invoke(main, args=["users", "demo"]).output
     passwords = dict(re.findall(r"^\s+(demo-\w+)\s+(\S+)$", output, flags=re.MULTILINE))
     assert sorted(passwords) == ["demo-admin", "demo-bureau", "demo-caseworker", "demo-planner"]
     assert "demo data only" in output

@@ -87,7 +87,7 @@ def test_the_matrix_covers_every_route(app):
 
 def test_a_household_of_another_town_answers_like_a_missing_one_and_is_logged(client_as, caplog):
     client = client_as("caseworker_b")
-    with caplog.at_level(logging.WARNING, logger="webmap.api"):
+    with caplog.at_level(logging.WARNING, logger="webmap.views.api"):
         other = client.get(f"/api/households/{HH_A}")
     missing = client.get("/api/households/HH-99999")
     assert other.status_code == missing.status_code == 404
@@ -191,7 +191,7 @@ def test_household_counts_are_suppressed_below_five(client, demo_households, by,
 
 
 def test_household_counts_are_cached_per_data_version(app, client):
-    from webmap.api import household_count_table
+    from webmap.views.api import household_count_table
 
     first = client.get("/api/households/counts?by=town")
     with app.app_context():

@@ -1,4 +1,4 @@
-"""Tests for the caseworker pages (webmap.caseworker) on the Bishan demo store."""
+"""Tests for the caseworker pages (webmap.views.caseworker) on the Bishan demo store."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def test_every_route_for_every_role(client_as, method, path, body, expected):
 
 def test_out_of_town_household_is_404_and_logged_without_personal_data(client_as, caplog, demo_households):
     name = demo_households.set_index("id").loc[HH_B, "name"]
-    with caplog.at_level(logging.WARNING, logger="webmap.api"):
+    with caplog.at_level(logging.WARNING, logger="webmap.views.api"):
         response = client_as("caseworker_a").get(f"/caseworker/household/{HH_B}")
     assert response.status_code == 404
     assert name not in response.get_data(as_text=True)

@@ -343,7 +343,7 @@ def test_a_coverage_result_and_a_comparison_in_english(app, client_as, tmp_path)
 
 
 def test_job_stages_stored_in_chinese_are_shown_in_english(app):
-    from webmap.planner import stage_label
+    from webmap.views.planner.pages import stage_label
 
     with app.test_request_context("/planner/", query_string={"lang": "en"}):
         assert stage_label("计算覆盖") == "Measuring coverage"  # marked with N_ in the worker, stored in Chinese

@@ -13,9 +13,15 @@ from folium.plugins import Fullscreen
 
 from geo.datums import convert
 from layers import schema
-from webmap import assets, maps
+from webmap import assets
+from webmap.maps.base import TileSource, render_map_parts, tianditu_tiles, tile_sources_from_config
+from webmap.maps.public import public_map
+from webmap.maps.roads import main_roads_from_osm
+from webmap.maps.text import map_text, script_json
 
 _EXTERNAL_URL = re.compile(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", re.IGNORECASE)
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -41,7 +47,7 @@ def _page(m: folium.Map) -> str:
 
 
 def test_one_facility_marker_per_row(district, layers, read_facilities):
-    script = maps.render_map_parts(maps.public_map(district, layers)).script
+    script = render_map_parts(public_map(district, layers)).script
     data = read_facilities(script)
     assert {layer: len(rows) for layer, rows in data.items()} == {
         schema.REHAB_STATION: 2,
@@ -53,7 +59,7 @@ def test_one_facility_marker_per_row(district, layers, read_facilities):
 
 
 def test_marker_title_and_popup_name_the_facility(district, layers, read_facilities):
-    data = read_facilities(maps.render_map_parts(maps.public_map(district, layers)).script)
+    data = read_facilities(render_map_parts(public_map(district, layers)).script)
     titles = [f["title"] for rows in data.values() for f in rows]
     assert titles == ["康复站甲（康复站，开放）", "康复站乙（康复站，规划中）", "厕所甲（无障碍厕所，在建）"]
     assert data[schema.ACCESSIBLE_TOILET][0]["lines"] == ["厕所甲", "无障碍厕所 · 在建", "甲街道", "测试路 1 号"]
@@ -61,9 +67,9 @@ def test_marker_title_and_popup_name_the_facility(district, layers, read_facilit
 
 
 def test_no_external_url_in_rendered_map(district, layers, osm_path):
-    m = maps.public_map(district, layers, roads=maps.main_roads_from_osm(osm_path))
+    m = public_map(district, layers, roads=main_roads_from_osm(osm_path))
     page = _page(m)
-    parts = maps.render_map_parts(m)
+    parts = render_map_parts(m)
     assert "/static/vendor/leaflet/1.9.4/leaflet.js" in parts.header
     for text in (page, parts.header, parts.html, parts.script):
         assert _EXTERNAL_URL.findall(text) == []
@@ -71,7 +77,7 @@ def test_no_external_url_in_rendered_map(district, layers, osm_path):
 
 def test_class_asset_lists_are_not_mutated(district, layers):
     js_before, css_before = list(folium.Map.default_js), list(folium.Map.default_css)
-    m = maps.public_map(district, layers, static_url=lambda f: f"/s/{f}")
+    m = public_map(district, layers, static_url=lambda f: f"/s/{f}")
     assert [name for name, _ in m.default_js] == ["leaflet", "jquery"]
     assert m.default_css == [("leaflet_css", "/s/vendor/leaflet/1.9.4/leaflet.css")]
     assert folium.Map.default_js == js_before and folium.Map.default_css == css_before
@@ -79,7 +85,7 @@ def test_class_asset_lists_are_not_mutated(district, layers):
 
 
 def test_header_allows_zoom_and_has_one_charset(district, layers):
-    header = maps.render_map_parts(maps.public_map(district, layers)).header
+    header = render_map_parts(public_map(district, layers)).header
     assert "user-scalable" not in header
     assert "http-equiv" not in header
     assert "html, body" not in header
@@ -87,22 +93,22 @@ def test_header_allows_zoom_and_has_one_charset(district, layers):
 
 def test_household_layer_is_refused(district, layers, make_layer):
     with pytest.raises(ValueError, match=r"only hold public layers .*\['household'\]"):
-        maps.public_map(district, {**layers, schema.HOUSEHOLD: make_layer("h", ["张三"], ["surveyed"])})
+        public_map(district, {**layers, schema.HOUSEHOLD: make_layer("h", ["张三"], ["surveyed"])})
 
 
 def test_tile_sources_from_config():
-    assert maps.tile_sources_from_config({}) == ()  # the default: no tiles at all
-    assert maps.tile_sources_from_config({"TILE_URL": None, "TIANDITU_KEY": None}) == ()
-    intranet = maps.tile_sources_from_config({"TILE_URL": "/tiles/{z}/{x}/{y}.png", "TILE_ATTR": "内网底图"})
-    assert intranet == (maps.TileSource(url="/tiles/{z}/{x}/{y}.png", attribution="内网底图"),)
+    assert tile_sources_from_config({}) == ()  # the default: no tiles at all
+    assert tile_sources_from_config({"TILE_URL": None, "TIANDITU_KEY": None}) == ()
+    intranet = tile_sources_from_config({"TILE_URL": "/tiles/{z}/{x}/{y}.png", "TILE_ATTR": "内网底图"})
+    assert intranet == (TileSource(url="/tiles/{z}/{x}/{y}.png", attribution="内网底图"),)
     with pytest.raises(ValueError, match="`TILE_ATTR` is required"):
-        maps.tile_sources_from_config({"TILE_URL": "/tiles/{z}/{x}/{y}.png"})
-    both = maps.tile_sources_from_config({"TILE_URL": "/t/{z}/{x}/{y}.png", "TILE_ATTR": "x", "TIANDITU_KEY": "k1"})
+        tile_sources_from_config({"TILE_URL": "/tiles/{z}/{x}/{y}.png"})
+    both = tile_sources_from_config({"TILE_URL": "/t/{z}/{x}/{y}.png", "TILE_ATTR": "x", "TIANDITU_KEY": "k1"})
     assert [t.name for t in both] == ["天地图矢量", "天地图注记"]  # the key wins
 
 
 def test_tianditu_tiles_follow_the_wmts_template():
-    vec, cva = maps.tianditu_tiles(" k1 ")
+    vec, cva = tianditu_tiles(" k1 ")
     assert vec.url == (
         "https://t{s}.tianditu.gov.cn/vec_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER=vec"
         "&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk=k1"
@@ -110,22 +116,22 @@ def test_tianditu_tiles_follow_the_wmts_template():
     assert cva.url == vec.url.replace("vec", "cva")
     assert vec.subdomains == cva.subdomains == "01234567"
     with pytest.raises(ValueError, match="`TIANDITU_KEY` must be"):
-        maps.tianditu_tiles("  ")
+        tianditu_tiles("  ")
 
 
 def test_tiles_are_drawn_in_order(district, layers):
-    tiles = (maps.TileSource("/a/{z}/{x}/{y}.png", "甲"), maps.TileSource("/b/{z}/{x}/{y}.png", "乙"))
-    script = maps.render_map_parts(maps.public_map(district, layers, tiles=tiles)).script
+    tiles = (TileSource("/a/{z}/{x}/{y}.png", "甲"), TileSource("/b/{z}/{x}/{y}.png", "乙"))
+    script = render_map_parts(public_map(district, layers, tiles=tiles)).script
     assert re.findall(r'L\.tileLayer\(\s*"([^"]+)"', script) == ["/a/{z}/{x}/{y}.png", "/b/{z}/{x}/{y}.png"]
-    plain = maps.render_map_parts(maps.public_map(district, layers)).script
+    plain = render_map_parts(public_map(district, layers)).script
     assert "L.tileLayer" not in plain
 
 
 def test_gcj02_moves_every_drawn_coordinate_and_not_the_inputs(district, layers, read_facilities, osm_path):
-    roads = maps.main_roads_from_osm(osm_path)
+    roads = main_roads_from_osm(osm_path)
     before = layers[schema.REHAB_STATION].copy()
-    m = maps.public_map(district, layers, roads=roads, datum="gcj02")
-    parts = maps.render_map_parts(m)
+    m = public_map(district, layers, roads=roads, datum="gcj02")
+    parts = render_map_parts(m)
     marker = read_facilities(parts.script)[schema.REHAB_STATION][0]
     lon, lat = convert(106.002, 29.51, "wgs84", "gcj02")
     assert (marker["lon"], marker["lat"]) == (round(lon, 6), round(lat, 6))
@@ -136,19 +142,19 @@ def test_gcj02_moves_every_drawn_coordinate_and_not_the_inputs(district, layers,
     assert roads["features"][0]["geometry"]["coordinates"][0][0] == [106.001, 29.505]  # inputs untouched
     assert layers[schema.REHAB_STATION].equals(before)
     with pytest.raises(ValueError, match="`datum` must be 'wgs84' or 'gcj02'"):
-        maps.public_map(district, layers, datum="bd09")
+        public_map(district, layers, datum="bd09")
 
 
 def test_translate_language_and_detail_links(district, layers, read_facilities):
     english = {"康复站": "Rehab", "开放": "open", "%(name)s（%(type)s，%(status)s）": "%(name)s (%(type)s, %(status)s)"}
-    m = maps.public_map(
+    m = public_map(
         district,
         layers,
         translate=lambda s: english.get(s, s),
         language="en",
         detail_url=lambda layer, fid: f"/facility/{layer}/{fid}",
     )
-    parts = maps.render_map_parts(m)
+    parts = render_map_parts(m)
     marker = read_facilities(parts.script)[schema.REHAB_STATION][0]
     assert marker["title"] == "康复站甲 (Rehab, open)"
     assert marker["lines"][1:3] == ["Rehab · open", "Jia Subdistrict"]
@@ -156,20 +162,20 @@ def test_translate_language_and_detail_links(district, layers, read_facilities):
     assert "Yi Town" in parts.script and "乙镇" not in parts.script  # town labels in English
     assert (
         "url"
-        not in read_facilities(maps.render_map_parts(maps.public_map(district, layers)).script)[schema.REHAB_STATION][0]
+        not in read_facilities(render_map_parts(public_map(district, layers)).script)[schema.REHAB_STATION][0]
     )
 
 
 def test_names_cannot_inject_html_or_script(district, make_layer, read_facilities):
     evil = "</script><script>alert(1)</script>`${x}`&"
     layers = {schema.SPORTS_SITE: make_layer("s", [evil], ["open"])}
-    script = maps.render_map_parts(maps.public_map(district, layers)).script
+    script = render_map_parts(public_map(district, layers)).script
     assert "<" not in script.split("facility_layer_")[-1]  # no tag can open inside the data
     assert read_facilities(script)[schema.SPORTS_SITE][0]["lines"][0] == evil  # ... and the name is intact
 
 
 def test_main_roads_keep_main_classes_only(osm_path, tmp_path):
-    roads = maps.main_roads_from_osm(osm_path)
+    roads = main_roads_from_osm(osm_path)
     assert [f["properties"] for f in roads["features"]] == [{"highway": "primary", "ways": 2}]
     assert roads["features"][0]["geometry"] == {
         "type": "MultiLineString",
@@ -177,11 +183,11 @@ def test_main_roads_keep_main_classes_only(osm_path, tmp_path):
     }
     compressed = tmp_path / "roads.osm.bz2"
     compressed.write_bytes(bz2.compress(osm_path.read_bytes()))
-    assert maps.main_roads_from_osm(compressed) == roads
+    assert main_roads_from_osm(compressed) == roads
 
 
 def test_unvendored_plugin_asset_is_refused(district, layers):
-    m = maps.public_map(district, layers)
+    m = public_map(district, layers)
     Fullscreen().add_to(m)
     with pytest.raises(ValueError, match="`Fullscreen` needs the asset.*not vendored"):
         assets.localize_assets_inplace(m)
@@ -229,13 +235,13 @@ HOSTILE = (
     ],
 )  # fmt: skip
 def test_map_text_writes_every_meaningful_character_as_a_reference(text, expected):
-    assert maps.map_text(text) == expected
+    assert map_text(text) == expected
     assert html.unescape(expected) == str(text)  # the browser shows the text exactly as recorded
 
 
 def test_script_json_escapes_jinja_and_tags_only_inside_strings():
     value = {"a": "{{x}}{%y%}{#z#}{b}</script>&`${c}", "b": [{"c": 1}, {}]}
-    text = maps.script_json(value)
+    text = script_json(value)
     assert text == "".join(
         (
             '{"a":"\\u007b{x}}\\u007b%y%}\\u007b#z#}{b}',
@@ -259,9 +265,8 @@ def _hostile_maps(district):
     """Every map webmap draws, with each ``HOSTILE`` string in each text the map shows."""
     from shapely.geometry import box
 
-    from webmap.caseworker import households_map
-    from webmap.planner import coverage_map, gaps_map
-    from webmap.planner_siting import service_areas_map, siting_map
+    from webmap.maps.households import households_map
+    from webmap.maps.results import coverage_map, gaps_map, service_areas_map, siting_map
 
     n = len(HOSTILE)
     facilities = _hostile_points("name", HOSTILE, id=[f"f{i}" for i in range(n)])
@@ -276,7 +281,7 @@ def _hostile_maps(district):
     households = _hostile_points(schema.ID, HOSTILE, status="surveyed")
     start = _hostile_points("name", ["start"])
     route = type("Route", (), {"order": tuple(HOSTILE), "unreachable": ()})()
-    yield "public", maps.public_map(
+    yield "public", public_map(
         district,
         {layer: _hostile_points(schema.NAME, HOSTILE, **{schema.ID: [f"{layer}{i}" for i in range(n)],
                                                          schema.TOWN_CODE: "999901001", schema.STATUS: "open",
@@ -284,7 +289,7 @@ def _hostile_maps(district):
                                                          schema.LON: [106.002 + 0.001 * i for i in range(n)],
                                                          schema.LAT: 29.51})
          for layer in (schema.SERVICE_CENTRE, schema.REHAB_STATION, schema.SPORTS_SITE)},
-        tiles=(maps.TileSource(url="/tiles/{z}/{x}/{y}.png", attribution=HOSTILE[0]),),
+        tiles=(TileSource(url="/tiles/{z}/{x}/{y}.png", attribution=HOSTILE[0]),),
         detail_url=lambda layer, fid: f"/facility/{layer}/{fid}",
     )  # fmt: skip
     yield "households", households_map(district, households, towns=("999901001",), detail_url=lambda h: f"/h/{h}")
@@ -300,7 +305,7 @@ def test_rendered_maps_hold_no_raw_backtick_interpolation_closing_tag_or_jinja_f
     with app.test_request_context():
         from webmap.store import get_district
 
-        rendered = {kind: maps.render_map_parts(m) for kind, m in _hostile_maps(get_district())}
+        rendered = {kind: render_map_parts(m) for kind, m in _hostile_maps(get_district())}
     assert len(rendered) == 7
     for kind, parts in rendered.items():
         page = parts.header + parts.html + parts.script
@@ -310,23 +315,35 @@ def test_rendered_maps_hold_no_raw_backtick_interpolation_closing_tag_or_jinja_f
         assert 'say "hi" it\'s' not in page, kind
     # the text is there, as character references a browser shows literally (the public map: JSON data)
     for kind in ("households", "route", "coverage", "siting"):
-        assert all(maps.map_text(text) in rendered[kind].script for text in HOSTILE), kind
-    attribution = maps.map_text(HOSTILE[0]).replace("&", "\\u0026")  # in JSON, where folium escapes "&"
+        assert all(map_text(text) in rendered[kind].script for text in HOSTILE), kind
+    attribution = map_text(HOSTILE[0]).replace("&", "\\u0026")  # in JSON, where folium escapes "&"
     assert attribution in rendered["public"].script
-    assert maps.map_text(HOSTILE[2]) in rendered["service_areas"].script  # GeoJSON tooltip label
-    assert maps.map_text(HOSTILE[2]) in rendered["gaps"].script  # an uncovered point's id
+    assert map_text(HOSTILE[2]) in rendered["service_areas"].script  # GeoJSON tooltip label
+    assert map_text(HOSTILE[2]) in rendered["gaps"].script  # an uncovered point's id
 
 
 def test_webmap_builds_map_text_only_through_the_maps_helpers():
-    """No view calls folium's text-bearing elements itself, and no map text is escaped per call site."""
-    sources = sorted(Path(maps.__file__).parent.glob("*.py"))
+    """Only webmap/maps/ draws maps, and only its ``text`` module builds folium's text-bearing elements.
+
+    No view imports folium; no map module calls folium's tooltip, popup or label icon itself, passes a
+    tooltip or popup that is not ``map_tooltip``/``map_popup``, or escapes map text per call site.
+    """
+    webmap = ROOT / "webmap"
+    sources = sorted(webmap.rglob("*.py"))
+    folium_import = re.compile(r"^\s*(?:from|import)\s+(?:folium|branca)\b", re.M)
+    drawing = {path.relative_to(webmap).as_posix() for path in sources if folium_import.search(path.read_text("utf-8"))}
+    assert drawing == {"assets.py", *(f"maps/{p.name}" for p in (webmap / "maps").glob("*.py") if p.name not in
+                                      ("__init__.py", "roads.py"))}  # fmt: skip
     raw = re.compile(r"folium\.(Tooltip|Popup|DivIcon|GeoJsonTooltip|GeoJsonPopup)\(|html\.escape\(|"
-                     r"\b(tooltip|popup)=(?!maps\.map_(tooltip|popup)\()")  # fmt: skip
+                     r"\b(tooltip|popup)=(?!map_(tooltip|popup)\()")  # fmt: skip
     found = [
-        f"{path.name}:{n}: {line.strip()}"
+        f"{path.relative_to(webmap)}:{n}: {line.strip()}"
         for path in sources
-        if path.name != "maps.py"
+        if path != webmap / "maps" / "text.py"
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
         if raw.search(line)
     ]
-    assert len(sources) > 10 and found == []
+    assert len(sources) > 30 and found == []
+    # the check finds what it looks for: the helpers' own module builds each element
+    text = (webmap / "maps" / "text.py").read_text(encoding="utf-8")
+    assert all(f"folium.{name}(" in text for name in ("Tooltip", "Popup", "DivIcon", "GeoJsonTooltip"))

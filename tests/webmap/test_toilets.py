@@ -356,7 +356,7 @@ def test_a_filled_down_id_lists_five_rows_per_problem(client_as, app):
 def test_an_accepted_toilet_shows_coverage_without_and_with_it(client_as, app, app_cache_dir):
     import geopandas as gpd
 
-    from webmap import toilets
+    from webmap.views import toilets
 
     app.config["CACHE_DIR"] = str(app_cache_dir)  # the session's prepared Bishan network
     html = client_as("planner").get("/toilets/AT-001").get_data(as_text=True)

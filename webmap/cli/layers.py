@@ -9,10 +9,11 @@ import click
 from flask.cli import with_appcontext
 
 from layers import schema
-from layers.importer import import_layer
-from layers.io import write_layer
-from layers.privacy import HOUSEHOLD_EXPORT_ROLES, ROLES, read_households
+from webmap.cli.options import LateChoice, all_roles
 from webmap.store import get_district, get_store
+
+# The importer, the file writers and the privacy rules (pandas, geopandas) are imported inside the
+# commands: `accessplan --help` stays quick.
 
 _LAYER = click.Choice(schema.ALL_LAYERS)
 _DATUM = click.Choice(schema.DATUMS)
@@ -27,6 +28,8 @@ _DATUM = click.Choice(schema.DATUMS)
 @with_appcontext
 def import_command(layer: str, path: str, datum: str | None, dry_run: bool, user: str) -> None:
     """Import a CSV, XLSX, GeoJSON, GeoPackage or Shapefile into LAYER: all rows or none."""
+    from layers.importer import import_layer
+
     try:
         outcome = import_layer(
             get_store(), layer, path, district=get_district(), user=user, datum=datum, dry_run=dry_run
@@ -50,7 +53,7 @@ def import_command(layer: str, path: str, datum: str | None, dry_run: bool, user
 @click.command("export")
 @click.argument("layer", type=_LAYER)
 @click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--role", type=click.Choice(ROLES), default="admin", show_default=True, help="Role of the exporter.")
+@click.option("--role", type=LateChoice(all_roles), default="admin", show_default=True, help="Role of the exporter.")
 @click.option("--as", "user", default="cli", show_default=True, help="Who exports (for the access log).")
 @click.option("--town", "towns", multiple=True, help="Town code(s) to export (required for caseworkers).")
 @click.option("--status", "statuses", multiple=True, help="Only rows with this status (repeatable).")
@@ -59,6 +62,9 @@ def export_command(
     layer: str, path: str, role: str, user: str, towns: tuple[str, ...], statuses: tuple[str, ...]
 ) -> None:
     """Export LAYER to .gpkg, .geojson, .csv or .xlsx (households masked, and only for allowed roles)."""
+    from layers.io import write_layer
+    from layers.privacy import HOUSEHOLD_EXPORT_ROLES, read_households
+
     store = get_store()
     if layer == schema.HOUSEHOLD:
         if role not in HOUSEHOLD_EXPORT_ROLES:

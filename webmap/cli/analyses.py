@@ -14,7 +14,6 @@ import click
 from flask.cli import with_appcontext
 
 from layers import schema
-from layers.privacy import CLI_READER
 from webmap.runs import app_network
 from webmap.store import get_district, get_store
 
@@ -60,6 +59,7 @@ def run_and_write(run: Callable[..., Any], parameters: Any, out_path: str) -> An
         If the run or the writing refuses its input (the message names it and the fix).
     """
     from analyses.runs.stages import STAGE_WRITING
+    from layers.privacy import CLI_READER
 
     progress = Progress()
     try:

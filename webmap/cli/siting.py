@@ -8,9 +8,9 @@ import click
 from flask.cli import with_appcontext
 
 from layers import schema
-from webmap.cli_analyses import parsed, run_and_write
+from webmap.cli.analyses import parsed, run_and_write
 
-# The analyses import osmnx, scipy and shapely; they are imported inside the command (see cli_analyses).
+# The analyses import osmnx, scipy and shapely; they are imported inside the command (see webmap.cli.analyses).
 
 _MODEL_KEYS = ("mclp", "pmedian", "lscp", "pcenter")
 

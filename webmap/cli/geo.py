@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import click
-import geopandas as gpd
 
 from layers import schema
-from layers.io import convert_datum_file
+
+# geopandas and the file readers are imported inside the commands: `accessplan --help` stays quick.
 
 _DATUM = click.Choice(schema.DATUMS)
 
@@ -27,6 +27,8 @@ def datum_convert_command(
     source: str, target: str, src: str, dst: str, lon_col: str | None, lat_col: str | None
 ) -> None:
     """Convert the coordinates of a CSV, XLSX or GeoJSON file (exact iterative inverse for GCJ-02)."""
+    from layers.io import convert_datum_file
+
     try:
         n = convert_datum_file(source, target, src=src, dst=dst, lon_column=lon_col, lat_column=lat_col)
     except ValueError as exc:
@@ -47,6 +49,8 @@ def roads_download_command(boundary: str, out_path: str) -> None:
 
     Without a connection it stops within seconds with one line (osmnx alone retries for a minute).
     """
+    import geopandas as gpd
+
     from geo.overpass import check_download_target, check_reachable
 
     try:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-import folium
 import geopandas as gpd
 import pandas as pd
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -29,18 +28,17 @@ from analyses.visits import order_visits
 from layers import schema
 from layers.errors import AccessDeniedError, StaleVersionError, WorkflowError
 from layers.privacy import CASEWORKER, check_reason, read_households
-from webmap import maps
-from webmap.api import _household_in_scope, _log_out_of_scope, _status_history
-from webmap.assets import default_static_url, localize_assets_inplace
 from webmap.auth import role_required
-from webmap.maps import N_
+from webmap.i18n import N_
+from webmap.maps.base import render_map_parts, tile_sources_from_config
+from webmap.maps.households import households_map
 from webmap.runs import app_placer
 from webmap.security import nonced_map_parts
 from webmap.store import get_district, get_store
 from webmap.timefmt import format_local_time
+from webmap.views.api import household_in_scope, log_out_of_scope, status_history
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
 
     from werkzeug.datastructures import MultiDict
     from werkzeug.wrappers import Response as BaseResponse
@@ -61,15 +59,6 @@ STATUS_LABELS_ZH = {
     "completed": N_("已完工"),
     "verified": N_("已验收"),
     "declined": N_("已放弃"),
-}
-#: Marker colour per status on the staff map.
-STATUS_COLOURS = {
-    "surveyed": "#8c6d1f",
-    "approved": "#1f5f8c",
-    "in_progress": "#b8560f",
-    "completed": "#2e7d32",
-    "verified": "#1b4d1e",
-    "declined": "#6b6b6b",
 }
 #: Most households on one visit list.
 MAX_VISITS = 25
@@ -164,17 +153,18 @@ def index() -> str:
     villages = _village_names(district)
     outside = sorted(v for v in household_filter.villages if v not in villages)
     if outside:
-        _log_out_of_scope("villages", outside)
+        log_out_of_scope("villages", outside)
         abort(404, gettext("没有村（社区）%(village)s 的数据。", village=repr(outside[0])))
     households = household_filter.apply(_own_households())
-    parts = maps.render_map_parts(
+    parts = render_map_parts(
         households_map(
             district,
             households,
             towns=tuple(current_user.towns),
-            tiles=maps.tile_sources_from_config(current_app.config),
+            tiles=tile_sources_from_config(current_app.config),
             datum=current_app.config.get("TILE_DATUM") or "wgs84",
             detail_url=lambda hid: url_for("caseworker.household", household_id=hid),
+            status_label=_status_label,
             static_url=_static_url,
         )
     )
@@ -203,7 +193,7 @@ def household(household_id: str) -> str:
 @role_required(CASEWORKER)
 def household_full(household_id: str) -> str | tuple[str, int]:
     """Show one household's personal fields in full on this response only; the reason is logged."""
-    _household_in_scope(household_id)
+    household_in_scope(household_id)
     try:
         reason = check_reason(request.form.get("reason"))
     except AccessDeniedError:
@@ -222,7 +212,7 @@ _REASON_RULE = N_(
 @role_required(CASEWORKER)
 def household_status(household_id: str) -> BaseResponse | tuple[str, int]:
     """Change a household's status along the workflow, with the version the form was read at."""
-    row = _household_in_scope(household_id)
+    row = household_in_scope(household_id)
     status = request.form.get("status", "")
     version_text = request.form.get("version", "")
     if status not in schema.HOUSEHOLD_STATUSES:
@@ -279,13 +269,13 @@ def visits() -> str:
     if weight not in ("travel_time", "length"):
         abort(400, gettext("参数 weight 只能是 travel_time 或 length；收到 %(weight)s。", weight=repr(weight)))
     if start_code not in towns:
-        _log_out_of_scope("start town", [start_code])
+        log_out_of_scope("start town", [start_code])
         abort(404, gettext("没有镇街 %(town)s 的数据。", town=repr(start_code)))
     if len(ids) > MAX_VISITS:
         abort(400, gettext("一次最多安排 %(max)d 户走访；收到 %(count)d 户。", max=MAX_VISITS, count=len(ids)))
     outside = [i for i in ids if i not in set(households[schema.ID])]
     if outside:
-        _log_out_of_scope("household", outside)
+        log_out_of_scope("household", outside)
         abort(404, gettext("没有编号为 %(id)s 的家庭记录。", id=repr(outside[0])))
     context: dict[str, Any] = {
         "towns": towns,
@@ -301,15 +291,16 @@ def visits() -> str:
         start = _town_seat(district, start_code)
         route = order_visits(app_placer(), start, chosen, profile="drive", weight=weight)
         ordered = chosen.loc[list(route.order)]
-        parts = maps.render_map_parts(
+        parts = render_map_parts(
             households_map(
                 district,
                 ordered,
                 towns=tuple(current_user.towns),
                 route=route,
                 start=start,
-                tiles=maps.tile_sources_from_config(current_app.config),
+                tiles=tile_sources_from_config(current_app.config),
                 datum=current_app.config.get("TILE_DATUM") or "wgs84",
+                status_label=_status_label,
                 static_url=_static_url,
             )
         )
@@ -320,78 +311,6 @@ def visits() -> str:
             map_parts=nonced_map_parts(parts),
         )
     return render_template("caseworker/visits.html", **context)
-
-
-# --- map -------------------------------------------------------------------------------------------
-
-
-def households_map(
-    district: District,
-    households: pd.DataFrame,
-    *,
-    towns: tuple[str, ...],
-    route: VisitRoute | None = None,
-    start: gpd.GeoDataFrame | None = None,
-    tiles: tuple[maps.TileSource, ...] = (),
-    datum: maps.DisplayDatum = "wgs84",
-    detail_url: Callable[[str], str] | None = None,
-    static_url: Callable[[str], str] = default_static_url,
-) -> folium.Map:
-    """Build the staff map of ``households`` (ids and statuses only, no personal fields) in ``towns``.
-
-    With ``route``, ``households`` must be in visiting order: stops are numbered and joined by
-    straight lines from ``start`` (the order, not the road path).
-    """
-    areas = district.town_areas[district.town_areas[schema.TOWN_CODE].isin(towns)]
-    shown = maps._display_gdf(areas if not areas.empty else district.boundary, datum)
-    minx, miny, maxx, maxy = shown.total_bounds
-    m = folium.Map(location=[(miny + maxy) / 2, (minx + maxx) / 2], zoom_start=13, tiles=None, control_scale=True)
-    for tile in tiles:
-        folium.TileLayer(tiles=tile.url, attr=maps.map_text(tile.attribution), name=tile.name, overlay=False,
-                         control=False, subdomains=tile.subdomains).add_to(m)  # fmt: skip
-    folium.GeoJson(
-        maps.geojson_dict(maps._display_gdf(district.boundary, datum)),
-        name=gettext("区界"),
-        style_function=lambda _f: {
-            "color": "#2d3a4a",
-            "weight": 2,
-            "fill": not tiles,
-            "fillColor": "#ffffff",
-            "fillOpacity": 0.85,
-        },  # fmt: skip
-        interactive=False,
-    ).add_to(m)
-    maps._add_town_areas(m, district, datum, gettext)
-    if not households.empty:
-        points = maps._display_gdf(gpd.GeoDataFrame(households, geometry=households.geometry, crs=schema.WGS84), datum)
-        for number, (_, row) in enumerate(points.iterrows(), start=1):
-            hid = str(row[schema.ID])
-            label = gettext("%(id)s（%(status)s）", id=hid, status=_status_label(row[schema.STATUS]))
-            location = [row.geometry.y, row.geometry.x]
-            if route is not None:
-                icon = maps.map_label_icon(number, css="stop-number", icon_size=(24, 24), icon_anchor=(12, 12),
-                                           class_name="stop-icon")  # fmt: skip
-                stop = gettext("第 %(number)d 站：%(label)s", number=number, label=label)
-                folium.Marker(location, icon=icon, tooltip=maps.map_tooltip(stop)).add_to(m)
-                continue
-            link = (detail_url(hid), gettext("查看详情")) if detail_url is not None else None
-            folium.CircleMarker(
-                location, radius=6, color=STATUS_COLOURS.get(row[schema.STATUS], "#333"), fill=True, fill_opacity=0.8,
-                tooltip=maps.map_tooltip(label), popup=maps.map_popup(label, link=link),
-            ).add_to(m)  # fmt: skip
-        if route is not None and start is not None:
-            origin = maps._display_gdf(start.to_crs(schema.WGS84), datum).geometry.iloc[0]
-            start_icon = maps.map_label_icon(gettext("起"), css="stop-number stop-start", icon_size=(24, 24),
-                                             icon_anchor=(12, 12), class_name="stop-icon")  # fmt: skip
-            folium.Marker([origin.y, origin.x], tooltip=maps.map_tooltip(gettext("出发点")),
-                          icon=start_icon).add_to(m)  # fmt: skip
-            line = [[origin.y, origin.x], *([p.y, p.x] for p in points.geometry)]
-            folium.PolyLine(line, color="#1f5f8c", weight=3, dash_array="6 4").add_to(m)
-        pminx, pminy, pmaxx, pmaxy = points.total_bounds
-        minx, miny, maxx, maxy = min(minx, pminx), min(miny, pminy), max(maxx, pmaxx), max(maxy, pmaxy)
-    m.fit_bounds([[miny, minx], [maxy, maxx]])
-    localize_assets_inplace(m, static_url=static_url)
-    return m
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -406,7 +325,7 @@ def _household_page(
     conflict: str | None = None,
 ) -> str:
     """Render the household page: masked, or in full when ``reason`` is given (logged)."""
-    row = _household_in_scope(household_id)
+    row = household_in_scope(household_id)
     gdf = read_households(
         get_store(),
         role=current_user.role,
@@ -445,7 +364,7 @@ def _household_page(
                 "status_label": _status_label(h["status"]),
                 "before_label": _status_label(h["status_before"]),
             }
-            for h in _status_history(schema.HOUSEHOLD, household_id)
+            for h in status_history(schema.HOUSEHOLD, household_id)
         ],  # fmt: skip
         reveal_error=reveal_error,
         status_error=status_error,

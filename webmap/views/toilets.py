@@ -40,15 +40,15 @@ from layers import schema
 from layers.errors import FileLimitError, NotFoundError, StaleVersionError, WorkflowError
 from layers.importer import import_layer
 from layers.validate import validate_layer
-from webmap import maps
-from webmap.api import TOILET_EDIT_ROLES, TOILET_VIEW_ROLES
 from webmap.auth import role_required
-from webmap.i18n import current_language
-from webmap.maps import N_
+from webmap.i18n import N_, current_language
+from webmap.maps.base import MapParts, render_map_parts, tile_sources_from_config
+from webmap.maps.public import public_map
 from webmap.runs import app_network
 from webmap.security import nonced_map_parts
 from webmap.store import get_district, get_store
 from webmap.timefmt import format_local_time
+from webmap.views.api import TOILET_EDIT_ROLES, TOILET_VIEW_ROLES
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -558,19 +558,19 @@ def _town_progress_rows(progress: ToiletProgress) -> list[dict[str, Any]]:
     return rows
 
 
-def _map_parts(gdf: gpd.GeoDataFrame) -> maps.MapParts:
+def _map_parts(gdf: gpd.GeoDataFrame) -> MapParts:
     config = current_app.config
-    m = maps.public_map(
+    m = public_map(
         get_district(),
         {schema.ACCESSIBLE_TOILET: gdf},
-        tiles=maps.tile_sources_from_config(config),
+        tiles=tile_sources_from_config(config),
         datum=config["TILE_DATUM"],
         translate=gettext,
         language=current_language(),
         detail_url=lambda _layer, fid: url_for("toilets.detail", toilet_id=fid),
         static_url=lambda filename: url_for("static", filename=filename),
     )
-    return nonced_map_parts(maps.render_map_parts(m))
+    return nonced_map_parts(render_map_parts(m))
 
 
 def _town_names() -> dict[str, str]:

@@ -5,7 +5,7 @@ and, for caseworkers, the town: a household outside the caller's towns answers 4
 missing one, and the attempt is logged (user, role, record id; never personal data). JSON POSTs
 use the session cookie and the CSRF token in the ``X-CSRFToken`` header (``GET /api/me`` gives it).
 Errors are ``{"error": {"status": ..., "message": ...}}``. The OpenAPI description is
-``GET /api/openapi.json`` (``webmap.openapi``).
+``GET /api/openapi.json`` (``webmap.views.openapi``).
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from layers.privacy import (
     household_counts,
     read_households,
 )
-from webmap import openapi
 from webmap.auth import ROLE_LABELS, role_required
 from webmap.security import json_error
 from webmap.store import get_district, get_store
+from webmap.views import openapi
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -169,7 +169,7 @@ def households() -> Response:
     if current_user.role == "caseworker":
         outside = sorted(set(towns or ()) - set(current_user.towns))
         if outside:
-            _log_out_of_scope("towns", outside)
+            log_out_of_scope("towns", outside)
             abort(404, f"没有镇街 {outside[0]!r} 的数据。")
         towns = towns or tuple(current_user.towns)
     gdf = read_households(get_store(), role=current_user.role, user=current_user.name, towns=towns,
@@ -182,12 +182,12 @@ def households() -> Response:
 @role_required(*sorted(HOUSEHOLD_VIEW_ROLES))
 def household(household_id: str) -> Response:
     """Return one household, masked, with its status history (404 outside the caller's towns)."""
-    _household_in_scope(household_id)
+    household_in_scope(household_id)
     gdf = read_households(
         get_store(), role=current_user.role, user=current_user.name, towns=_scope(), ids=[household_id]
     )
     body = _feature_collection(gdf, drop={"layer"}, town_names=_town_names())["features"][0]
-    body["history"] = _status_history(schema.HOUSEHOLD, household_id)
+    body["history"] = status_history(schema.HOUSEHOLD, household_id)
     return jsonify(body)
 
 
@@ -195,7 +195,7 @@ def household(household_id: str) -> Response:
 @role_required(*sorted(FULL_VIEW_ROLES))
 def household_full(household_id: str) -> Response:
     """Return one household's personal fields in full; needs ``{"reason": ...}``, written to the access log."""
-    _household_in_scope(household_id)
+    household_in_scope(household_id)
     try:
         reason = check_reason(str(_json_body().get("reason") or ""))
     except AccessDeniedError:
@@ -222,7 +222,7 @@ def household_full(household_id: str) -> Response:
 @role_required(*HOUSEHOLD_EDIT_ROLES)
 def household_status(household_id: str) -> Response:
     """Move a household along its workflow: ``{"status": ..., "version": ...}`` → the new version."""
-    _household_in_scope(household_id)
+    household_in_scope(household_id)
     return _change_status(schema.HOUSEHOLD, household_id)
 
 
@@ -279,7 +279,7 @@ def _scope() -> tuple[str, ...] | None:
     return tuple(current_user.towns) if current_user.role == "caseworker" else None
 
 
-def _household_in_scope(household_id: str) -> dict[str, Any]:
+def household_in_scope(household_id: str) -> dict[str, Any]:
     """Return the household row; 404 if missing or outside a caseworker's towns (the attempt is logged)."""
     message = f"没有编号为 {household_id!r} 的家庭记录。"
     try:
@@ -288,12 +288,13 @@ def _household_in_scope(household_id: str) -> dict[str, Any]:
         abort(404, message)
     scope = _scope()
     if scope is not None and row[schema.TOWN_CODE] not in scope:
-        _log_out_of_scope("household", [household_id])
+        log_out_of_scope("household", [household_id])
         abort(404, message)
     return row
 
 
-def _log_out_of_scope(what: str, ids: list[str]) -> None:
+def log_out_of_scope(what: str, ids: list[str]) -> None:
+    """Log (warning, no personal data) that the signed-in user asked for ``what`` ``ids`` outside their towns."""
     logger.warning(
         "Out-of-scope request refused (404): %s (%s, towns %s) asked for %s %s via %s %s",
         current_user.name, current_user.role, ",".join(current_user.towns), what, ids, request.method, request.path,
@@ -355,7 +356,7 @@ def _town_names() -> dict[str, str]:
     return dict(zip(towns[schema.TOWN_CODE], towns["name"], strict=True))
 
 
-def _status_history(layer: str, feature_id: str) -> list[dict[str, Any]]:
+def status_history(layer: str, feature_id: str) -> list[dict[str, Any]]:
     """Return who changed the status when (from the history table; no personal fields)."""
     rows = []
     for h in get_store().history(layer, feature_id):

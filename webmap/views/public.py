@@ -29,9 +29,11 @@ from werkzeug.datastructures import MultiDict
 from layers import schema
 from layers.errors import NotFoundError
 from layers.privacy import MIN_PUBLIC_COUNT, household_counts
-from webmap import maps
-from webmap.i18n import current_language
-from webmap.maps import N_
+from webmap.i18n import N_, current_language
+from webmap.maps.base import MapParts, render_map_parts, tile_sources_from_config
+from webmap.maps.layers import LAYER_LABELS, ROAD_LABELS, STATUS_LABELS
+from webmap.maps.public import public_map
+from webmap.maps.roads import main_roads_from_osm
 from webmap.security import nonced_map_parts
 from webmap.store import get_district, get_store
 from webmap.timefmt import format_local_date
@@ -227,7 +229,7 @@ def select_facilities(facility_filter: FacilityFilter) -> dict[str, gpd.GeoDataF
     shown = _shown_features()
     return {
         layer: facility_filter.apply(layer, shown[layer])
-        for layer in maps.LAYER_LABELS
+        for layer in LAYER_LABELS
         if layer in facility_filter.layers
     }
 
@@ -243,7 +245,7 @@ def _shown_features() -> dict[str, gpd.GeoDataFrame]:
     cached = current_app.extensions.get(_FEATURES_CACHE_KEY)
     if cached is not None and cached[0] == key:
         return cached[1]
-    shown = {layer: store.features(layer, statuses=SHOWN_STATUSES[layer]) for layer in maps.LAYER_LABELS}
+    shown = {layer: store.features(layer, statuses=SHOWN_STATUSES[layer]) for layer in LAYER_LABELS}
     current_app.extensions[_FEATURES_CACHE_KEY] = (key, shown)
     return shown
 
@@ -260,10 +262,10 @@ def index() -> str:
         "public/index.html",
         district_name=district.display_name(language),
         map_parts=nonced_map_parts(_map_parts(district, layers, roads, language)),
-        legend=[(layer, gettext(maps.LAYER_LABELS[layer]), len(gdf)) for layer, gdf in layers.items()],
+        legend=[(layer, gettext(LAYER_LABELS[layer]), len(gdf)) for layer, gdf in layers.items()],
         roads_shown=roads is not None,
-        road_labels={highway: gettext(label) for highway, label in maps.ROAD_LABELS.items()},
-        tile_attributions=[t.attribution for t in maps.tile_sources_from_config(current_app.config)],
+        road_labels={highway: gettext(label) for highway, label in ROAD_LABELS.items()},
+        tile_attributions=[t.attribution for t in tile_sources_from_config(current_app.config)],
         household_counts=_household_counts(district, language),
         min_public_count=MIN_PUBLIC_COUNT,
         **_list_context(district, facility_filter, layers, language),
@@ -305,8 +307,8 @@ def facility(layer: str, facility_id: str) -> str:
         district_name=district.display_name(language),
         layer=layer,
         record=record,
-        type_label=gettext(maps.LAYER_LABELS[layer]),
-        status_label=gettext(maps.STATUS_LABELS[status]) if status in maps.STATUS_LABELS else status,
+        type_label=gettext(LAYER_LABELS[layer]),
+        status_label=gettext(STATUS_LABELS[status]) if status in STATUS_LABELS else status,
         town=towns.get(str(record[schema.TOWN_CODE]), str(record[schema.TOWN_CODE])),
         facts=_facts(record, _LAYER_FACTS.get(layer, ())),
         accessibility=_facts(record, _TOILET_FIELDS) if survey else None,
@@ -323,7 +325,7 @@ def facility(layer: str, facility_id: str) -> str:
 
 def _map_parts(
     district: District, layers: dict[str, gpd.GeoDataFrame], roads: dict[str, Any] | None, language: str
-) -> maps.MapParts:
+) -> MapParts:
     """Build and render the map, or reuse a rendering of the same rows, versions, language and tiles.
 
     folium compiles every rendered piece as a Jinja template, which makes a map render slow next to
@@ -344,25 +346,25 @@ def _map_parts(
             for layer, gdf in layers.items()
         ),
     )
-    cache: OrderedDict[Any, maps.MapParts] = current_app.extensions.setdefault(_MAP_CACHE_KEY, OrderedDict())
+    cache: OrderedDict[Any, MapParts] = current_app.extensions.setdefault(_MAP_CACHE_KEY, OrderedDict())
     lock = current_app.extensions.setdefault(f"{_MAP_CACHE_KEY}_lock", threading.Lock())
     with lock:
         parts = cache.get(key)
         if parts is not None:
             cache.move_to_end(key)
             return parts
-    m = maps.public_map(
+    m = public_map(
         district,
         layers,
         roads=roads,
-        tiles=maps.tile_sources_from_config(config),
+        tiles=tile_sources_from_config(config),
         datum=config.get("TILE_DATUM") or "wgs84",
         translate=gettext,
         language=language,
         detail_url=_detail_url,
         static_url=_static_url,
     )
-    parts = maps.render_map_parts(m)
+    parts = render_map_parts(m)
     with lock:
         cache[key] = parts
         while len(cache) > _MAP_CACHE_SIZE:
@@ -385,7 +387,7 @@ def _list_context(
     return {
         "filter": facility_filter,
         "filter_args": facility_filter.query_args(),
-        "layer_choices": [(layer, gettext(label)) for layer, label in maps.LAYER_LABELS.items()],
+        "layer_choices": [(layer, gettext(label)) for layer, label in LAYER_LABELS.items()],
         "town_choices": list(towns.items()),
         "feature_choices": [(key, gettext(f.label)) for key, f in ACCESSIBILITY_FEATURES.items()],
         "facilities": _facility_rows(layers, towns),
@@ -419,7 +421,7 @@ def _facility_rows(layers: dict[str, gpd.GeoDataFrame], towns: Mapping[str, str]
     """List every facility drawn on the map, in legend order, then by town code (then store order: id)."""
     rows = []
     for order, (layer, gdf) in enumerate(layers.items()):
-        label = gettext(maps.LAYER_LABELS[layer])
+        label = gettext(LAYER_LABELS[layer])
         for record in gdf.to_dict("records"):
             town_code = str(record[schema.TOWN_CODE])
             status = record[schema.STATUS]
@@ -432,7 +434,7 @@ def _facility_rows(layers: dict[str, gpd.GeoDataFrame], towns: Mapping[str, str]
                     "layer": layer,
                     "town": towns.get(town_code, town_code),
                     "address": address if isinstance(address, str) else "",
-                    "status": gettext(maps.STATUS_LABELS[status]) if status in maps.STATUS_LABELS else status,
+                    "status": gettext(STATUS_LABELS[status]) if status in STATUS_LABELS else status,
                     "url": _detail_url(layer, str(record[schema.ID])),
                 }
             )
@@ -521,7 +523,7 @@ def _main_roads(district: District) -> dict[str, Any] | None:
     cache_path = Path(cache_dir) / _ROADS_CACHE_FILE
     roads = _read_roads_cache(cache_path, key)
     if roads is None:
-        roads = maps.main_roads_from_osm(path)
+        roads = main_roads_from_osm(path)
         _write_roads_cache(cache_path, key, roads)
     memory.update(key=key, roads=roads)
     return roads

@@ -1,47 +1,28 @@
-"""The `accessplan` command line: Flask's CLI group plus the project's own commands."""
+"""Commands that set up and serve the app: `load-demo`, `serve` and `district generate`."""
 
 from __future__ import annotations
 
-import logging
-
 import click
 from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import with_appcontext
 
-from layers.demo import load_demo_layers
-from layers.district import load_district
-from synthetic.layers import generate_district_demo
-from synthetic.reference import generate_reference_data
-from webmap import create_app
-from webmap.cli_analyses import (
-    coverage_command,
-    gaps_command,
-    household_report_command,
-    service_areas_command,
-    targets_command,
-)
-from webmap.cli_geo import datum_group, roads_group
-from webmap.cli_layers import export_command, history_command, import_command
-from webmap.cli_siting import site_command
-from webmap.runs import warm_app_placer
-from webmap.security import secret_key_problem
 from webmap.store import get_district, get_store
 
-
-@click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
-def main() -> None:
-    """Plan disability-service facilities and accessibility in a Chinese district (default: Bishan)."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+# The demo loader (pandas), the district (geopandas), the synthetic generators and the network warm-up
+# are imported inside the commands: `accessplan --help` imports none of them.
 
 
-def _load_demo_if_empty() -> None:
+def load_demo_if_empty() -> None:
+    """Load the district's demo layers when the store holds no rows."""
+    from layers.demo import load_demo_layers
+
     store = get_store()
     if store.count() == 0:
         counts = load_demo_layers(store, get_district())
         click.echo(f"Loaded the embedded demo data: {counts}")
 
 
-@main.command("load-demo")
+@click.command("load-demo")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the store already holds data.")
 @with_appcontext
 def load_demo_command(if_empty: bool) -> None:
@@ -53,10 +34,10 @@ def load_demo_command(if_empty: bool) -> None:
     if store.count():
         msg = "The store is not empty; loading the demo data again would duplicate ids. Use --if-empty."
         raise click.ClickException(msg)
-    _load_demo_if_empty()
+    load_demo_if_empty()
 
 
-@main.command("serve")
+@click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=5000, show_default=True, help="Port to listen on.")
 @click.option("--threads", default=8, show_default=True, help="Worker threads of the WSGI server.")
@@ -68,16 +49,19 @@ def serve_command(host: str, port: int, threads: int) -> None:
     """
     import waitress
 
+    from webmap.runs import warm_app_placer
+    from webmap.security import secret_key_problem
+
     problem = secret_key_problem(current_app.config["SECRET_KEY"])
     if problem:
         raise click.ClickException(problem)
-    _load_demo_if_empty()
+    load_demo_if_empty()
     warm_app_placer(current_app._get_current_object())  # routing pages find the network prepared
     click.echo(f"Serving {get_district().name} on http://{host}:{port}/  (Ctrl+C to stop)")
     waitress.serve(current_app._get_current_object(), host=host, port=port, threads=threads)
 
 
-@main.group("district")
+@click.group("district")
 def district_group() -> None:
     """Work on the district data folder."""
 
@@ -90,24 +74,12 @@ def district_generate_command() -> None:
     The seed is `synthetic_seed` in district.toml: the same seed rewrites byte-identical files. The real
     boundary and towns are never touched.
     """
+    from layers.district import load_district
+    from synthetic.layers import generate_district_demo
+    from synthetic.reference import generate_reference_data
+
     folder = current_app.config["DISTRICT_DIR"]
     generate_reference_data(load_district(folder))
     district = load_district(folder)  # fresh: reads the villages and town areas just written
     paths = generate_district_demo(district)
     click.echo(f"Regenerated the synthetic data of {district.name} in {folder}: {sorted(paths)}")
-
-
-for _command in (
-    import_command,
-    export_command,
-    history_command,
-    datum_group,
-    roads_group,
-    coverage_command,
-    gaps_command,
-    household_report_command,
-    service_areas_command,
-    site_command,
-    targets_command,
-):
-    main.add_command(_command)

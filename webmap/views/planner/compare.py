@@ -1,9 +1,10 @@
 """Compare two stored planner results of the same kind: parameters, data versions, deltas, changed points.
 
-Every kind reduces to demand points with a covered flag: coverage (the first ``covered_*`` column),
-service areas (inside the first threshold's dissolved area), siting (within the model's threshold of
-the assigned site) and gaps (covered unless uncovered, unreachable or too far from a road; only the
-gap points are stored, so a point missing from a gaps result counts as covered). The page shows both
+Every kind reduces to demand points with a covered flag (``AnalysisKind.covered_points``): coverage (the
+first ``covered_*`` column), service areas (inside the first threshold's dissolved area), siting (within
+the model's threshold of the assigned site) and gaps (covered unless uncovered, unreachable or too far
+from a road; only the gap points are stored, so a point missing from a gaps result counts as covered,
+and the counts come from the results' own tables, ``AnalysisKind.compare_counts``). The page shows both
 results' parameters and data versions side by side, the covered counts overall and per town with
 their differences, and the points whose covered status differs.
 """
@@ -11,7 +12,6 @@ their differences, and the points whose covered status differs.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flask import abort, render_template, request
@@ -19,8 +19,9 @@ from flask_babel import gettext as _
 
 from layers import schema
 from webmap.auth import role_required
-from webmap.planner import PLANNER_ROLES, _get_job, bp, town_and_village_names
 from webmap.store import get_district
+from webmap.views.planner.kind import town_and_village_names
+from webmap.views.planner.pages import PLANNER_ROLES, bp, get_job, kinds
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,7 +32,6 @@ logger = logging.getLogger(__name__)
 
 #: Changed points listed on the page (all of them are counted).
 MAX_CHANGED_ROWS = 500
-_GAP_LAYERS = ("gap_uncovered", "gap_unreachable", "gap_too_far")
 
 
 @bp.get("/compare")
@@ -43,7 +43,7 @@ def compare() -> str:
         abort(400, _("请选择两个要对比的结果（a 和 b）。"))
     if a_id == b_id:
         abort(400, _("请选择两个不同的结果。"))
-    a, b = _get_job(a_id), _get_job(b_id)
+    a, b = get_job(a_id), get_job(b_id)
     for record in (a, b):
         if record.status != "done":
             abort(400, _("任务 %(id)s 尚未完成，无法对比。", id=record.id[:8]))
@@ -66,17 +66,18 @@ def compare_jobs(a: Job, b: Job) -> dict[str, Any]:
     """
     district = get_district()
     town_names, _villages = town_and_village_names(district)
+    kind = kinds()[a.kind]
     pa, ma = covered_points(a)
     pb, mb = covered_points(b)
-    default = a.kind == "gaps"  # gap results list only the points not covered
+    default = kind.compare_counts is not None  # such results list only the points not covered
     merged = pa.merge(pb, how="outer", left_index=True, right_index=True, suffixes=("_a", "_b"))
     merged["town"] = merged["town_a"].fillna(merged["town_b"])
     for side in ("a", "b"):
         merged[f"covered_{side}"] = merged[f"covered_{side}"].astype("boolean")
         if default:
             merged[f"covered_{side}"] = merged[f"covered_{side}"].fillna(True)
-    if default:
-        overall, by_town = _gap_counts(a, b)
+    if kind.compare_counts is not None:
+        overall, by_town = kind.compare_counts(a, b)
     else:
         overall, by_town = _counts(merged)
     by_town = [{**row, "name": town_names.get(row[schema.TOWN_CODE], row[schema.TOWN_CODE])} for row in by_town]
@@ -101,7 +102,7 @@ def compare_jobs(a: Job, b: Job) -> dict[str, Any]:
         "n_lost": int((changed["covered_a"].astype(bool) & ~changed["covered_b"].astype(bool)).sum()),
         "only": only,
         "measures": {"a": ma, "b": mb},
-        "headline": _side_by_side(headline(a), headline(b)),
+        "headline": _side_by_side(kind.headline(a), kind.headline(b)),
     }
 
 
@@ -116,45 +117,16 @@ def covered_points(record: Job) -> tuple[pd.DataFrame, str]:
     import geopandas as gpd
     import pandas as pd
 
-    folder = Path(record.result_path or "")
-    result = record.result or {}
-    if record.kind in ("coverage", "service_areas"):
-        path, layer = folder / f"{record.kind}.gpkg", "coverage" if record.kind == "coverage" else "points"
-        column = (result.get("coverage_columns") or [None])[0]
-        frame = _read(path, layer)
-        measure = _("%(threshold)s 内", threshold=str(column).replace("covered_", ""))
-    elif record.kind == "siting":
-        frame, column = _read(folder / "siting.gpkg", "assignment"), "covered"
-        measure = _("选址后 %(threshold)s 内", threshold=(result.get("parameters") or {}).get("cutoff", ""))
-    elif record.kind == "gaps":
-        parts = [_read(folder / "gaps.gpkg", name).assign(covered=False) for name in _GAP_LAYERS
-                 if _has_layer(folder / "gaps.gpkg", name)]  # fmt: skip
-        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["demand_id", "covered"])
-        column = "covered"
-        measure = _("不在服务缺口中（%(threshold)s）", threshold=record.parameters.get("threshold", ""))
-    else:
+    if record.kind not in kinds():
         abort(400, _("无法对比这种分析：%(kind)s。", kind=record.kind))
+    read = kinds()[record.kind].covered_points(record)
+    frame, column = read.frame, read.column
     frame = pd.DataFrame(frame.drop(columns="geometry", errors="ignore") if isinstance(frame, gpd.GeoDataFrame)
                          else frame)  # fmt: skip
     town = frame[schema.TOWN_CODE].astype(str).to_numpy() if schema.TOWN_CODE in frame.columns else ""
     points = pd.DataFrame({"town": town, "covered": frame[column].astype(bool).to_numpy()}, index=frame["demand_id"])
     points.index = points.index.astype(str)
-    return points[~points.index.duplicated()], measure
-
-
-def headline(record: Job) -> dict[str, Any]:
-    """Return the kind's own summary numbers of a done job (shown side by side on the compare page)."""
-    result = record.result or {}
-    if record.kind == "coverage":
-        return {f"{c}_weighted_share": result["summary"][c]["weighted_share"] for c in result["coverage_columns"]}
-    if record.kind == "gaps":
-        return dict(result.get("summary", {}))
-    if record.kind == "service_areas":
-        return {f"area_km2_{row['threshold']}": round(row["area_m2"] / 1e6, 3) for row in result.get("summary", [])}
-    if record.kind == "siting":
-        keys = ("model", "objective", "covered_share", "optimal", "gap", "solver")
-        return {**{k: result.get(k) for k in keys}, "sites": len(result.get("selected", []))}
-    return {}
+    return points[~points.index.duplicated()], read.measure
 
 
 def _counts(merged: pd.DataFrame) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -171,33 +143,6 @@ def _counts(merged: pd.DataFrame) -> tuple[dict[str, Any], list[dict[str, Any]]]
 
     by_town = [{schema.TOWN_CODE: str(code), **summary(group)} for code, group in merged.groupby("town", sort=True)]
     return summary(merged), by_town
-
-
-def _gap_counts(a: Job, b: Job) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Covered = points − uncovered − unreachable − too far, per town from each gaps result's table."""
-
-    def per_town(record: Job) -> dict[str, tuple[int, int]]:
-        return {str(r[schema.TOWN_CODE]): (int(r["points"]), int(r["points"] - r["uncovered"] - r["unreachable"]
-                                                                  - r["too_far_from_road"]))
-                for r in (record.result or {}).get("by_town", [])}  # fmt: skip
-
-    ta, tb = per_town(a), per_town(b)
-
-    def row(pa: tuple[int, int] | None, pb: tuple[int, int] | None) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for side, value in (("a", pa), ("b", pb)):
-            points, covered = value or (0, 0)
-            out[f"points_{side}"], out[f"covered_{side}"] = points, covered
-            out[f"share_{side}"] = covered / points if points else None
-        out["covered_change"] = out["covered_b"] - out["covered_a"]
-        shares = (out["share_a"], out["share_b"])
-        out["share_change"] = None if None in shares else shares[1] - shares[0]
-        return out
-
-    towns = sorted(set(ta) | set(tb))
-    total = row(tuple(map(sum, zip(*ta.values(), strict=True))) if ta else None,
-                tuple(map(sum, zip(*tb.values(), strict=True))) if tb else None)  # fmt: skip
-    return total, [{schema.TOWN_CODE: t, **row(ta.get(t), tb.get(t))} for t in towns]
 
 
 def _side_by_side(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
@@ -218,17 +163,3 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(value, float):
         return {prefix: round(value, 6)}
     return {prefix: value}
-
-
-def _read(path: Path, layer: str) -> Any:
-    import geopandas as gpd
-
-    if not path.is_file():
-        abort(404, _("结果文件 %(name)s 不存在。", name=path.name))
-    return gpd.read_file(path, layer=layer)
-
-
-def _has_layer(path: Path, layer: str) -> bool:
-    import pyogrio
-
-    return path.is_file() and layer in [name for name, _kind in pyogrio.list_layers(path)]

@@ -1,0 +1,145 @@
+"""The public map: district, towns, main roads and the public facility layers (no personal data)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal
+
+import folium
+
+from layers import schema
+from webmap.assets import default_static_url, localize_assets_inplace
+from webmap.maps.base import DisplayDatum, TileSource, add_town_areas, display_gdf, display_geojson, identity
+from webmap.maps.layers import LAYER_LABELS, Attribution, MapText, add_facilities, add_roads, add_town_labels
+from webmap.maps.text import geojson_dict, map_text
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from layers.district import District
+
+_BOUNDARY_STYLE = MappingProxyType(
+    {"color": "#2d3a4a", "weight": 3, "fill": True, "fillColor": "#ffffff", "fillOpacity": 0.85}
+)
+
+
+def public_map(
+    district: District,
+    layers: Mapping[str, gpd.GeoDataFrame],
+    *,
+    roads: Mapping[str, Any] | None = None,
+    tiles: tuple[TileSource, ...] = (),
+    datum: DisplayDatum = "wgs84",
+    translate: Callable[[str], str] = identity,
+    language: Literal["zh", "en"] = "zh",
+    detail_url: Callable[[str, str], str] | None = None,
+    static_url: Callable[[str], str] = default_static_url,
+) -> folium.Map:
+    """Build the public map: district, towns, main roads and the public facility layers.
+
+    Parameters
+    ----------
+    district
+        The district; its boundary, towns (seat points) and town areas are drawn (EPSG:4326).
+    layers
+        Public layer name (``layers.schema.PUBLIC_LAYERS``) → its rows as from ``Store.features``
+        (EPSG:4326). Every row becomes one marker; filter rows before calling.
+    roads
+        Main roads as a GeoJSON FeatureCollection with a ``highway`` property (see
+        ``main_roads_from_osm``); no roads are drawn when None.
+    tiles
+        Base tile layers, drawn in order (see ``tile_sources_from_config``); none by default, when
+        the district's white sheet, towns and roads are the base map.
+    datum
+        Datum of the tiles. With ``"gcj02"`` (Amap-like sources) every drawn coordinate is
+        converted WGS-84 → GCJ-02 for display; the inputs are not changed.
+    translate
+        Translates a zh-CN message (``flask_babel.gettext`` in a view); identity by default.
+    language
+        Which place names to show: ``"zh"`` (``name``) or ``"en"`` (``name_en`` of the towns and
+        district). Facility names and addresses are data and stay as recorded.
+    detail_url
+        ``(layer, facility id) → URL`` of the facility's page, linked from its popup; no link when None.
+    static_url
+        Turns a path under ``webmap/static/`` into a URL (a view passes ``url_for``).
+
+    Returns
+    -------
+    folium.Map
+        The map, with asset links pointing at our vendored Leaflet and jQuery.
+
+    Raises
+    ------
+    ValueError
+        If ``layers`` holds a layer that is not public (households never go on this map), or
+        ``datum`` is not a display datum.
+    """
+    not_public = sorted(set(layers) - set(schema.PUBLIC_LAYERS))
+    if not_public:
+        msg = (
+            f"`layers` may only hold public layers {list(schema.PUBLIC_LAYERS)!r}; got {not_public!r}. "
+            "Households and other sensitive layers never go on the public map."
+        )
+        raise ValueError(msg)
+    if datum not in ("wgs84", "gcj02"):
+        msg = f"`datum` must be 'wgs84' or 'gcj02' (TILE_DATUM); got {datum!r}."
+        raise ValueError(msg)
+    _ = translate
+    name_column = "name_en" if language == "en" else "name"
+    district_name = district.name_en if language == "en" else district.name
+
+    boundary = display_gdf(district.boundary, datum)
+    minx, miny, maxx, maxy = boundary.total_bounds
+    m = folium.Map(
+        location=[(miny + maxy) / 2, (minx + maxx) / 2],
+        zoom_start=11,
+        tiles=None,
+        control_scale=True,
+        zoom_snap=0.25,  # fit the district tightly (it is long and narrow)
+    )
+    for tile in tiles:
+        folium.TileLayer(
+            tiles=tile.url,
+            attr=map_text(tile.attribution),
+            name=tile.name,
+            overlay=False,
+            control=False,
+            subdomains=tile.subdomains,
+        ).add_to(m)
+
+    # Without tiles the district is a white sheet on grey; with tiles only its outline is drawn.
+    boundary_style = {**_BOUNDARY_STYLE, "fill": not tiles}
+    folium.GeoJson(
+        geojson_dict(boundary),
+        name=_("区界"),
+        style_function=lambda _f: boundary_style,
+        interactive=False,
+        attribution=map_text(_("区界：天地图")),
+    ).add_to(m)
+    add_town_areas(m, district, datum, _)  # over the boundary's white fill
+    if roads is not None:
+        add_roads(m, display_geojson(roads, datum), _)
+    add_town_labels(m, district.towns, datum, name_column, _)
+
+    town_names = dict(zip(district.towns[schema.TOWN_CODE], district.towns[name_column], strict=True))
+    for layer in LAYER_LABELS:
+        if layer in layers:
+            add_facilities(m, layer, layers[layer], town_names, datum=datum, translate=_, detail_url=detail_url)
+
+    folium.LayerControl(position="bottomright", collapsed=False).add_to(m)
+    Attribution(
+        prefix="Leaflet",
+        text=_("镇街驻地：GeoNames (CC BY 4.0)；设施、道路、村庄：合成演示数据"),
+    ).add_to(m)
+    MapText(
+        {
+            "zoom_in": _("放大"),
+            "zoom_out": _("缩小"),
+            "close_popup": _("关闭弹窗"),
+            "map": _("%(district)s设施地图") % {"district": district_name},
+        }
+    ).add_to(m)
+    m.fit_bounds([[miny, minx], [maxy, maxx]])
+    localize_assets_inplace(m, static_url=static_url)
+    return m

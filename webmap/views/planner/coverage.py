@@ -1,0 +1,149 @@
+"""Coverage: which demand points reach a facility within the thresholds (``accessplan coverage``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from flask_babel import gettext
+
+from layers import schema
+from webmap.i18n import N_
+from webmap.maps.base import render_map_parts
+from webmap.maps.results import coverage_map
+from webmap.security import nonced_map_parts
+from webmap.store import get_district
+from webmap.views.planner.forms import (
+    DEMANDS,
+    FACILITY_LAYERS,
+    PROFILES,
+    choice_errors,
+    shown_thresholds,
+    threshold_errors,
+    threshold_list,
+)
+from webmap.views.planner.kind import (
+    DOWNLOADS,
+    AnalysisKind,
+    CoveredPoints,
+    first_threshold_points,
+    has_layer,
+    result_file,
+    static_url,
+    town_and_village_names,
+)
+
+if TYPE_CHECKING:
+    from layers.jobs import Job
+
+#: Defaults of the coverage form (DOMAIN.md §1: the 15-minute life circle is 800–1000 m on foot).
+DEFAULTS = {
+    "facilities": schema.SERVICE_CENTRE,
+    "demand": "household",
+    "profile": "walk",
+    "thresholds": "800m",
+    "urban_threshold": "",
+    "rural_threshold": "",
+    "scenario": False,
+    "grid_spacing": 400.0,
+}
+
+
+def read_form(data: Any) -> tuple[dict[str, Any], list[str]]:
+    """Return the coverage options from a submitted form and the problems found (naming the field)."""
+    form = {
+        "facilities": data.get("facilities", ""),
+        "demand": data.get("demand", ""),
+        "profile": data.get("profile", ""),
+        "thresholds": data.get("thresholds", "").strip(),
+        "urban_threshold": data.get("urban_threshold", "").strip(),
+        "rural_threshold": data.get("rural_threshold", "").strip(),
+        "scenario": data.get("scenario") == "on",
+        "grid_spacing": data.get("grid_spacing", "400"),
+    }
+    errors = choice_errors(form, {"facilities": FACILITY_LAYERS, "demand": DEMANDS, "profile": PROFILES})
+    thresholds = threshold_list(form["thresholds"])
+    errors += threshold_errors([t for t in [*thresholds, form["urban_threshold"], form["rural_threshold"]] if t])
+    if not thresholds and not (form["urban_threshold"] or form["rural_threshold"]):
+        errors.append(gettext("请至少填写一个阈值（如 800m 或 15min）。"))
+    try:
+        form["grid_spacing"] = float(form["grid_spacing"])
+        if not 50 <= form["grid_spacing"] <= 5000:
+            raise ValueError
+    except ValueError:
+        errors.append(gettext("网格间距须为 50–5000 米之间的数字；收到 %(value)r。", value=data.get("grid_spacing")))
+    form["thresholds"] = thresholds
+    return form, errors
+
+
+def parameters(form: dict[str, Any]) -> Any:
+    """Return the run's ``CoverageParameters`` from the job's form."""
+    from analyses.runs.coverage import CoverageParameters
+
+    return CoverageParameters.from_form(form)
+
+
+def run(parameters: Any, **inputs: Any) -> Any:
+    """Measure coverage as ``accessplan coverage`` does (``analyses.runs.coverage.run_coverage``)."""
+    from analyses.runs.coverage import run_coverage
+
+    return run_coverage(parameters, **inputs)
+
+
+def result_context(record: Job) -> dict[str, Any]:
+    """Return the tables (per town and village, with names) and the map of a done coverage job."""
+    import geopandas as gpd
+
+    district = get_district()
+    result = record.result or {}
+    town_names, village_names = town_and_village_names(district)
+    columns = result.get("coverage_columns", [])
+    by_town = [{**row, "name": town_names.get(str(row.get(schema.TOWN_CODE)), "")} for row in result.get("by_town", [])]
+    by_village = [
+        {**row, "name": village_names.get(str(row.get(schema.VILLAGE_CODE)), "")}
+        for row in result.get("by_village", [])
+    ]
+    path = result_file(record, "coverage")
+    map_parts = None
+    if path.is_file() and columns:
+        points = gpd.read_file(path, layer="coverage")
+        facilities = gpd.read_file(path, layer="facilities")
+        planned = gpd.read_file(path, layer="planned_facilities") if has_layer(path, "planned_facilities") else None
+        m = coverage_map(district, points, facilities, planned, covered_column=columns[0], static_url=static_url)
+        map_parts = nonced_map_parts(render_map_parts(m))
+    return {
+        "result": result,
+        "coverage_columns": columns,
+        "by_town": by_town,
+        "by_village": by_village,
+        "map_parts": map_parts,
+        "downloads": DOWNLOADS,
+        "town_names": town_names,
+    }
+
+
+def covered_points(record: Job) -> CoveredPoints:
+    """Return the demand points of a done coverage job, covered within its first threshold."""
+    return first_threshold_points(record, "coverage")
+
+
+def headline(record: Job) -> dict[str, Any]:
+    """Return the weighted share covered within each threshold."""
+    result = record.result or {}
+    return {f"{c}_weighted_share": result["summary"][c]["weighted_share"] for c in result["coverage_columns"]}
+
+
+KIND = AnalysisKind(
+    name="coverage",
+    label=N_("覆盖分析"),
+    path="/coverage",
+    defaults=DEFAULTS,
+    read_form=read_form,
+    form_template="planner/coverage_form.html",
+    form_choices={"layers": FACILITY_LAYERS, "demands": DEMANDS, "profiles": PROFILES},
+    parameters=parameters,
+    run=run,
+    result_context=result_context,
+    covered_points=covered_points,
+    headline=headline,
+    shown_form=shown_thresholds,
+)

@@ -1,0 +1,186 @@
+"""The planner's shared pages: the list of analyses and jobs, a kind's form, a job's page and files, targets.
+
+Only planners and admins reach these pages. A kind's form (``form_view``) queues a job and goes to its
+page at once; the job page shows a progress bar until the result is ready, then the kind's result
+(``AnalysisKind.result_context``). Results, with their parameters and data versions, stay in the store
+and can be reopened.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    has_request_context,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
+from flask_babel import gettext
+from flask_login import current_user
+
+from layers import jobs as job_store
+from layers.errors import NotFoundError
+from layers.privacy import ADMIN, PLANNER
+from webmap import jobs
+from webmap.auth import role_required
+from webmap.i18n import N_
+from webmap.store import get_district, get_store
+from webmap.views.planner.kind import DOWNLOADS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from werkzeug.wrappers import Response as BaseResponse
+
+    from layers.jobs import Job
+    from webmap.views.planner.kind import AnalysisKind
+
+bp = Blueprint("planner", __name__, url_prefix="/planner")
+
+PLANNER_ROLES = (PLANNER, ADMIN)
+#: The app extension that holds the kinds by name (set by ``webmap.views.planner.init_app``).
+KINDS_EXTENSION = "accessplan_planner_kinds"
+STATUS_LABELS = {"queued": N_("排队中"), "running": N_("运行中"), "done": N_("已完成"), "failed": N_("失败")}
+#: Status words of the targets report, for people.
+TARGET_STATUS_LABELS = {
+    "met": N_("已达成"), "behind": N_("滞后"), "missed": N_("未达成"), "not_tracked": N_("未跟踪"),
+    "not_measured": N_("无法由数据计算"), "no_data": N_("无数据"), "done": N_("已完成"), "not_started": N_("未开始"),
+    "due": N_("进行中（期限内）"), "overdue": N_("已逾期"), "unscheduled": N_("未定期限"),
+}  # fmt: skip
+_MIMETYPES = {
+    "csv": "text/csv",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "gpkg": "application/geopackage+sqlite3",
+    "geojson": "application/geo+json",
+}
+
+
+def kinds() -> Mapping[str, AnalysisKind]:
+    """Return the current app's analysis kinds by name."""
+    return current_app.extensions[KINDS_EXTENSION]
+
+
+def label_globals() -> dict[str, dict[str, str]]:
+    """Give templates the job kinds and statuses in the page's language (Chinese outside a request)."""
+    kind_labels = {name: kind.label for name, kind in kinds().items()}
+    return {"kind_labels": translated(kind_labels), "job_status_labels": translated(STATUS_LABELS)}
+
+
+def translated(labels: Mapping[str, str]) -> dict[str, str]:
+    """Return ``labels`` (``N_``-marked Chinese) in the request's language; unchanged outside a request."""
+    if not has_request_context():
+        return dict(labels)
+    return {key: gettext(label) for key, label in labels.items()}
+
+
+@bp.get("/")
+@role_required(*PLANNER_ROLES)
+def index() -> str:
+    """List the analyses a planner can run and the recent jobs (each can be reopened)."""
+    listed = job_store.list_jobs(get_store(), limit=50)
+    done = [j for j in listed if j.status == "done"]
+    return render_template("planner/index.html", jobs=listed, done_jobs=done)
+
+
+def form_view(kind: AnalysisKind) -> Callable[[], str | BaseResponse | tuple[str, int]]:
+    """Return the view of ``kind``'s form (endpoint ``planner.<kind.name>``, planners and admins only)."""
+
+    def view() -> str | BaseResponse | tuple[str, int]:
+        return form_or_job(kind)
+
+    view.__name__ = kind.name
+    view.__doc__ = f"Show the {kind.name} form; on POST queue a {kind.name} job and go to its page."
+    return role_required(*PLANNER_ROLES)(view)
+
+
+def form_or_job(kind: AnalysisKind) -> str | BaseResponse | tuple[str, int]:
+    """Answer a planner form's request: show the form, or queue a ``kind`` job and go to its page.
+
+    GET shows the form with the kind's defaults; a POST with problems shows it again with them (400); a
+    good POST queues the job and redirects to its page at once (303).
+    """
+    if request.method == "GET":
+        return show_form(kind, dict(kind.defaults), errors=[])
+    form, errors = kind.read_form(request.form)
+    if errors:
+        return show_form(kind, form, errors=errors), 400
+    job_id = jobs.submit_job(kind.name, form, user=current_user.name)
+    return redirect(url_for("planner.job", job_id=job_id), code=303)
+
+
+def show_form(kind: AnalysisKind, form: dict[str, Any], *, errors: list[str]) -> str:
+    """Render ``kind``'s form with ``form``'s values, its choice lists and ``errors``."""
+    return render_template(kind.form_template, form=kind.shown_form(form), errors=errors, **kind.form_choices)
+
+
+@bp.get("/jobs/<job_id>")
+@role_required(*PLANNER_ROLES)
+def job(job_id: str) -> str:
+    """Show a job: its progress while queued or running, its error if failed, its result when done."""
+    record = get_job(job_id)
+    context: dict[str, Any] = {"job": record, "district": get_district(), "stage_label": stage_label(record.stage)}
+    if record.status == "done" and record.kind in kinds():
+        context.update(kinds()[record.kind].result_context(record))
+    return render_template("planner/job.html", **context)
+
+
+@bp.get("/jobs/<job_id>.json")
+@role_required(*PLANNER_ROLES)
+def job_status(job_id: str) -> BaseResponse:
+    """Return a job's state for the progress bar: status, stage, percent, error and the result page."""
+    record = get_job(job_id)
+    return jsonify({**record.to_dict(), "stage_label": stage_label(record.stage),
+                    "url": url_for("planner.job", job_id=job_id)})  # fmt: skip
+
+
+def stage_label(stage: str | None) -> str:
+    """Return a job's stored stage text for people: ``N_``-marked stages translated, others as stored."""
+    return gettext(stage) if stage else gettext("等待开始")
+
+
+@bp.get("/jobs/<job_id>/download/<fmt>")
+@role_required(*PLANNER_ROLES)
+def download(job_id: str, fmt: str) -> BaseResponse:
+    """Send one of a done job's result files (CSV, XLSX, GeoPackage or GeoJSON)."""
+    record = get_job(job_id)
+    if record.status != "done" or record.result_path is None or fmt not in DOWNLOADS:
+        abort(404, gettext("任务 %(id)r 没有 %(fmt)r 格式的结果文件。", id=job_id, fmt=fmt))
+    name = f"{record.kind}.{fmt}"
+    if not (Path(record.result_path) / name).is_file():
+        abort(404, gettext("任务 %(id)r 的结果文件 %(name)r 不存在。", id=job_id, name=name))
+    return send_from_directory(record.result_path, name, as_attachment=True, mimetype=_MIMETYPES[fmt],
+                               download_name=f"{record.kind}-{job_id[:8]}.{fmt}")  # fmt: skip
+
+
+@bp.get("/targets")
+@role_required(*PLANNER_ROLES)
+def targets() -> str | tuple[str, int]:
+    """Show the plan's indicators, key projects and task tables with status and deadlines on ``?date=``."""
+    from analyses.targets import targets_report_from_store
+
+    text = request.args.get("date") or date.today().isoformat()
+    try:
+        on = date.fromisoformat(text)
+    except ValueError:
+        abort(400, gettext("日期须写成 YYYY-MM-DD（如 2025-06-30）；收到 %(value)r。", value=text))
+    district = get_district()
+    report = targets_report_from_store(get_store(), district.plan_dir, district.towns, on=on).to_dict()
+    return render_template("planner/targets.html", report=report, on=on,
+                           status_labels=translated(TARGET_STATUS_LABELS))  # fmt: skip
+
+
+def get_job(job_id: str) -> Job:
+    """Return the stored job ``job_id``; a 404 page naming it if there is none."""
+    try:
+        return job_store.get_job(get_store(), job_id)
+    except NotFoundError:
+        abort(404, gettext("没有编号为 %(id)r 的分析任务。", id=job_id))
