@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 import click
-from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 
 from layers.demo import load_demo_layers
 from layers.district import load_district
@@ -28,7 +28,25 @@ from webmap.security import secret_key_problem
 from webmap.store import get_district, get_store
 
 
-@click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
+def _remember_district(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(ScriptInfo).data["district_dir"] = value
+
+
+def _create_cli_app() -> Flask:
+    """Create the app, then let ``--district DIR`` win over DISTRICT_DIR (config.py) and the environment."""
+    app = create_app()
+    info = click.get_current_context(silent=True)
+    district_dir = info.find_object(ScriptInfo).data.get("district_dir") if info else None
+    if district_dir:
+        app.config["DISTRICT_DIR"] = district_dir
+    return app
+
+
+@click.group(cls=FlaskGroup, create_app=_create_cli_app, add_version_option=False)
+@click.option("--district", type=click.Path(file_okay=False), expose_value=False, is_eager=True,
+              callback=_remember_district,
+              help="District folder (wins over DISTRICT_DIR in config.py and ACCESSPLAN_DISTRICT_DIR).")  # fmt: skip
 def main() -> None:
     """Plan disability-service facilities and accessibility in a Chinese district (default: Bishan)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
