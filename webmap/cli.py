@@ -11,7 +11,7 @@ from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 from layers.demo import load_demo_layers
 from layers.district import District, load_district
 from synthetic.layers import generate_district_demo
-from synthetic.reference import generate_reference_data
+from synthetic.reference import demo_town_areas, generate_reference_data
 from webmap import create_app
 from webmap.cli_analyses import (
     coverage_command,
@@ -106,12 +106,12 @@ def district_generate_command() -> None:
     """Regenerate the SYNTHETIC villages, town areas, roads and demo layers of the district.
 
     The seed is `synthetic_seed` in district.toml: the same seed rewrites byte-identical files. The real
-    boundary and towns are never touched.
+    boundary and towns are never touched; towns without seats keep their town areas unknown.
     """
     folder = current_app.config["DISTRICT_DIR"]
     generate_reference_data(load_district(folder))
     district = load_district(folder)  # fresh: reads the villages and town areas just written
-    paths = generate_district_demo(district)
+    paths = generate_district_demo(district, town_areas=demo_town_areas(district))
     click.echo(f"Regenerated the synthetic data of {district.name} in {folder}: {sorted(paths)}")
 
 
