@@ -10,6 +10,7 @@ from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 
 from layers.demo import load_demo_layers
 from layers.district import District, load_district
+from layers.errors import DistrictDataError, DistrictMismatchError
 from synthetic.layers import generate_district_demo
 from synthetic.reference import demo_town_areas, generate_reference_data
 from webmap import create_app
@@ -43,7 +44,17 @@ def _create_cli_app() -> Flask:
     return app
 
 
-@click.group(cls=FlaskGroup, create_app=_create_cli_app, add_version_option=False)
+class _AccessplanGroup(FlaskGroup):
+    """Flask's group, with a district folder's or the store's district refusal shown as one line (no traceback)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (DistrictDataError, DistrictMismatchError) as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_AccessplanGroup, create_app=_create_cli_app, add_version_option=False)
 @click.option("--district", type=click.Path(file_okay=False), expose_value=False, is_eager=True,
               callback=_remember_district,
               help="District folder (wins over DISTRICT_DIR in config.py and ACCESSPLAN_DISTRICT_DIR).")  # fmt: skip
