@@ -586,6 +586,8 @@ class _MapText(MacroElement):
 
 
 def _add_town_areas(m: folium.Map, district: District, datum: DisplayDatum, translate: Callable[[str], str]) -> None:
+    if not district.has_town_areas:  # unknown (towns without seats): nothing to draw
+        return
     folium.GeoJson(
         geojson_dict(_display_gdf(district.town_areas[[schema.TOWN_CODE, "geometry"]], datum)),
         name=translate("镇街范围（近似）"),
@@ -614,6 +616,8 @@ def _add_town_labels(
     group = folium.FeatureGroup(name=translate("镇街驻地"), control=True)
     lons, lats = _display_xy(towns["seat_lon"].to_numpy(float), towns["seat_lat"].to_numpy(float), datum)
     for row, lon, lat in zip(towns.to_dict("records"), lons, lats, strict=True):
+        if lon != lon or lat != lat:  # NaN: this town's seat is unknown
+            continue
         approximate = str(row["seat_approximate"]).lower() == "true"
         css = "town-seat town-seat-approx" if approximate else "town-seat"
         icon = map_label_icon(

@@ -164,3 +164,27 @@ def test_synthetic_households_carry_their_districts_id_prefixes():
         _, reason = check_id_numbers(numbers)
         assert reason.isna().all()  # check characters valid (GB 11643)
     assert (shapingba["certificate_number"].str[:18] == shapingba["id_number"]).all()
+
+
+def _app(tmp_path, district_dir):
+    from webmap import create_app
+
+    return create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path / 'web.sqlite'}",
+                       "DISTRICT_DIR": str(district_dir), "CACHE_DIR": str(tmp_path / "cache"),
+                       "ENCRYPTION_KEY": Fernet.generate_key()})  # fmt: skip
+
+
+def test_the_public_map_of_a_district_without_seats_or_town_areas(tmp_path):
+    response = _app(tmp_path, SHAPINGBA).test_client().get("/")
+    assert response.status_code == 200  # was a 500: folium refused the unknown seats (NaN)
+    page = response.get_data(as_text=True)
+    assert "沙坪坝区" in page and "town-label" not in page  # no seat labels: the seats are unknown
+
+
+def test_a_web_request_on_another_districts_store_is_a_503_with_the_message(tmp_path):
+    first = _app(tmp_path, SHAPINGBA).test_client().get("/list")
+    assert first.status_code == 200  # the store now belongs to Shapingba
+    refused = _app(tmp_path, DEFAULT_DISTRICT_DIR).test_client().get("/list")
+    assert refused.status_code == 503
+    message = refused.get_data(as_text=True)
+    assert message.startswith("此数据库属于沙坪坝区（500106），不能存放或分析璧山区（500120）的数据")
