@@ -29,6 +29,7 @@ import shapely
 from layers.district import SEAT_LAT, SEAT_LON, District, load_district
 from layers.errors import DistrictDataError
 from layers.schema import NAME, TOWN_CODE, VILLAGE_CODE, WGS84
+from layers.spreadsheet import neutralise_formulas
 
 #: Road files the network loader reads (`geo.network.graph_from_file`).
 ROAD_SUFFIXES = (".osm", ".osm.bz2", ".xml", ".osm.pbf", ".pbf", ".graphml")
@@ -451,7 +452,7 @@ def _write_inputs(
             table.insert(2, "name_en", table[NAME])
         if "kind" not in table.columns:
             table.insert(3, "kind", np.where(table[NAME].str.endswith("街道"), SUBDISTRICT, TOWN))
-        table.to_csv(folder / "towns.csv", index=False, encoding="utf-8", lineterminator="\n")
+        neutralise_formulas(table).to_csv(folder / "towns.csv", index=False, encoding="utf-8", lineterminator="\n")
         files["towns"], crs_of["towns"] = "towns.csv", "EPSG:4326 (WGS-84) seats" if SEAT_LON in table else "—"
         if SEAT_LON in table.columns:
             seats = gpd.GeoDataFrame(
@@ -467,7 +468,7 @@ def _write_inputs(
         table = villages.copy()
         if "urban_rural_code" not in table.columns:
             table["urban_rural_code"] = ""
-        table.to_csv(folder / "villages.csv", index=False, encoding="utf-8", lineterminator="\n")
+        neutralise_formulas(table).to_csv(folder / "villages.csv", index=False, encoding="utf-8", lineterminator="\n")
         files["villages"], crs_of["villages"] = "villages.csv", "EPSG:4326 (WGS-84)"
     roads = paths["roads"]
     suffix = next(s for s in sorted(ROAD_SUFFIXES, key=len, reverse=True) if roads.name.lower().endswith(s))
