@@ -68,8 +68,14 @@ class District:
 
     @cached_property
     def towns(self) -> gpd.GeoDataFrame:
-        """Towns and subdistricts (镇街) with 9-digit codes and seat points (empty where unknown), in EPSG:4326."""
-        df = _read_csv(self.path("towns"), dtype={"code": str})
+        """Towns and subdistricts (镇街) with 9-digit codes and seat points (empty where unknown), in EPSG:4326.
+
+        A folder without a towns table (``district init`` without ``--towns``) has no towns: an empty table.
+        """
+        if "towns" not in self.files:
+            df = pd.DataFrame({c: pd.Series(dtype=str) for c in ("code", NAME)})
+        else:
+            df = _read_csv(self.path("towns"), dtype={"code": str})
         for column in (SEAT_LON, SEAT_LAT):
             if column not in df.columns:
                 df[column] = float("nan")

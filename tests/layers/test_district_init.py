@@ -210,3 +210,11 @@ def test_a_road_file_the_loader_refuses_leaves_nothing(tmp_path):
     assert raised.value.lines[0].startswith("道路网文件")
     assert "cannot be used as a network: nothing inside the boundary" in raised.value.lines[0]
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.init-partial"))
+
+
+def test_without_towns_the_folder_has_no_towns_and_no_town_areas(tmp_path):
+    boundary = _box_file(tmp_path / "b.geojson", -122.3025, 37.8040, -122.2960, 37.8090)
+    district = init_district(tmp_path / "oak", name="奥区", code="999002", boundary=boundary, roads=OAKLAND_CUT_PBF)
+    assert district.towns.empty and list(district.towns["town_code"]) == []
+    assert not district.has_seats and not district.has_town_areas and not district.has_villages
+    assert "**Towns and town areas are unknown**" in (tmp_path / "oak" / "README.md").read_text(encoding="utf-8")
