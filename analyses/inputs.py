@@ -130,8 +130,11 @@ def grid_demand(boundary: gpd.GeoDataFrame, *, crs: str, spacing_m: float) -> gp
 def assign_towns(points: gpd.GeoDataFrame, town_areas: gpd.GeoDataFrame, *, crs: str) -> gpd.GeoDataFrame:
     """Return ``points`` with the ``town_code`` of the town area each lies in (nearest area at the edges).
 
-    The join runs in the projected ``crs`` (metres); the result keeps the CRS of ``points``.
+    The join runs in the projected ``crs`` (metres); the result keeps the CRS of ``points``. Without town
+    areas (a district whose towns have no seats) every point's ``town_code`` is null: its town is unknown.
     """
+    if town_areas.empty:
+        return points.assign(**{schema.TOWN_CODE: pd.Series([None] * len(points), index=points.index, dtype=object)})
     areas = town_areas[[schema.TOWN_CODE, "geometry"]].to_crs(crs)
     projected = points.drop(columns=[schema.TOWN_CODE], errors="ignore").to_crs(crs)
     joined = gpd.sjoin_nearest(projected, areas, how="left")

@@ -359,13 +359,19 @@ class TargetsReport:
 # ---- public functions ---------------------------------------------------------------------------
 
 
-def load_plan_tables(plan_dir: str | Path) -> PlanTables:
-    """Load and validate the four plan tables of ``plan_dir`` and hash their files.
+def load_plan_tables(plan_dir: str | Path, *, plan_year: int | None = None) -> PlanTables:
+    """Load and validate the plan tables of ``plan_dir`` and hash their files.
+
+    A district holds only the tables it has: an absent file reads as an empty table (`layers.plan.empty_table`)
+    and is left out of ``files``.
 
     Parameters
     ----------
     plan_dir
         The district's plan folder (``District.plan_dir``).
+    plan_year
+        The district's plan year (``District.plan_year``): the 惠残 sub-items' month windows are moved
+        into it (`layers.plan.roll_to_year`); None keeps each row's own ``year``.
 
     Returns
     -------
@@ -375,17 +381,25 @@ def load_plan_tables(plan_dir: str | Path) -> PlanTables:
     Raises
     ------
     layers.errors.PlanDataError
-        If a file is missing or holds invalid rows (see `layers.plan`).
+        If a file holds invalid rows (see `layers.plan`).
     """
     plan_dir = Path(plan_dir)
-    tables = PlanTables(
-        indicators=plan.load_indicators(plan_dir),
-        key_projects=plan.load_key_projects(plan_dir),
-        tasks=plan.load_tasks(plan_dir),
-        huican_tasks=plan.load_huican_tasks(plan_dir),
-        files={name: file_sha256(plan_dir / name) for name in PLAN_FILES},
+    loaders = {
+        plan.INDICATORS_FILE: plan.load_indicators,
+        plan.KEY_PROJECTS_FILE: plan.load_key_projects,
+        plan.TASKS_FILE: plan.load_tasks,
+        plan.HUICAN_TASKS_FILE: plan.load_huican_tasks,
+    }
+    present = [name for name in PLAN_FILES if (plan_dir / name).is_file()]
+    frames = {name: loaders[name](plan_dir) if name in present else plan.empty_table(name) for name in PLAN_FILES}
+    huican = frames[plan.HUICAN_TASKS_FILE]
+    return PlanTables(
+        indicators=frames[plan.INDICATORS_FILE],
+        key_projects=frames[plan.KEY_PROJECTS_FILE],
+        tasks=frames[plan.TASKS_FILE],
+        huican_tasks=huican if plan_year is None else plan.roll_to_year(huican, plan_year),
+        files={name: file_sha256(plan_dir / name) for name in present},
     )
-    return tables
 
 
 def targets_report(
@@ -484,6 +498,7 @@ def targets_report_from_store(
     plan_years: tuple[int, int] = BISHAN_PLAN_YEARS,
     villages: pd.DataFrame | None = None,
     min_village_households: int = 1,
+    plan_year: int | None = None,
 ) -> TargetsReport:
     """Read every layer from ``store`` and the plan from ``plan_dir``, then run `targets_report`.
 
@@ -495,6 +510,8 @@ def targets_report_from_store(
         The district's plan folder (``District.plan_dir``).
     towns, on, plan_years, villages, min_village_households
         As in `targets_report`.
+    plan_year
+        The district's plan year (``District.plan_year``), as in `load_plan_tables`.
 
     Returns
     -------
@@ -504,7 +521,7 @@ def targets_report_from_store(
     layers = {layer: store.features(layer) for layer in schema.ALL_LAYERS}
     return targets_report(
         layers,
-        load_plan_tables(plan_dir),
+        load_plan_tables(plan_dir, plan_year=plan_year),
         towns,
         on=on,
         plan_years=plan_years,

@@ -7,6 +7,10 @@ class DistrictDataError(ValueError):
     """A district data folder is missing a file or holds invalid data."""
 
 
+class DistrictMismatchError(ValueError):
+    """The store was made for another district than the one the app or command was given."""
+
+
 class PlanDataError(ValueError):
     """A plan data file (targets, key projects, tasks) is missing or holds invalid data."""
 

@@ -143,6 +143,13 @@ _HUICAN_COLUMNS = (
     _Column(SOURCE),
 )
 
+_COLUMNS_BY_FILE = {
+    INDICATORS_FILE: _INDICATOR_COLUMNS,
+    KEY_PROJECTS_FILE: _KEY_PROJECT_COLUMNS,
+    TASKS_FILE: _TASK_COLUMNS,
+    HUICAN_TASKS_FILE: _HUICAN_COLUMNS,
+}
+
 _RULES = {"int": "must be a whole number", "float": "must be a number"}
 _FIXES = {
     "int": "write a whole number such as 3",
@@ -353,6 +360,37 @@ def load_huican_tasks(plan_dir: str | Path) -> pd.DataFrame:
             _problem(path, i, SUB_ITEM_NO, value, "repeats an earlier (item_no, sub_item_no)", "renumber it")
         )
     return _finish(df, problems, path)
+
+
+def empty_table(file_name: str) -> pd.DataFrame:
+    """Return an empty plan table with the columns (and number types) of ``file_name``.
+
+    A district folder holds only the plan tables its district has (Bishan: the 十四五 plan; Shapingba:
+    the 惠残2020 task table); an absent table reads as this empty frame.
+
+    Raises
+    ------
+    PlanDataError
+        If ``file_name`` is not one of the four plan files.
+    """
+    columns = _COLUMNS_BY_FILE.get(file_name)
+    if columns is None:
+        msg = f"{file_name!r} is not a plan file; plan files: {sorted(_COLUMNS_BY_FILE)!r}."
+        raise PlanDataError(msg)
+    types = {"int": "Int64", "float": "Float64", "text": object}
+    return pd.DataFrame({c.name: pd.Series(dtype=types[c.kind]) for c in columns})
+
+
+def roll_to_year(huican: pd.DataFrame, plan_year: int) -> pd.DataFrame:
+    """Return a 惠残-style task table with every sub-item's month window moved into ``plan_year``.
+
+    Windows are months of a plan year; a table written for one year is rolled forward by setting
+    ``plan_year`` in the district's ``district.toml`` instead of showing its sub-items "overdue" in
+    later years.
+    """
+    rolled = huican.copy()
+    rolled[YEAR] = pd.array([plan_year] * len(rolled), dtype="Int64")
+    return rolled
 
 
 # ---- private workers ----------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from alembic.config import Config
 from sqlalchemy import event
 
 from layers import schema
-from layers.errors import EncryptionKeyError, NotFoundError, StaleVersionError, WorkflowError
+from layers.errors import DistrictMismatchError, EncryptionKeyError, NotFoundError, StaleVersionError, WorkflowError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -96,6 +96,15 @@ access_log_table = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("ip", sa.String(64)),  # NULL for the command line and for rows logged before 0005
     sa.Column("channel", sa.String(8)),  # `ACCESS_CHANNELS`
+)
+
+store_district_table = sa.Table(
+    "store_district",
+    metadata,
+    sa.Column("slot", sa.Integer, primary_key=True),  # always 1: one district per store
+    sa.Column("code", sa.String(12), nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 #: Tables the app may only append to and read (history and access log).
@@ -172,6 +181,43 @@ class Store:
         """Release the database connections."""
         self._probes.close()
         self.engine.dispose()
+
+    # --- the district ---------------------------------------------------------------------------
+
+    def district(self) -> tuple[str, str] | None:
+        """Return the ``(code, name)`` of the district this store was made for, None before the first bind."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(store_district_table.c.code, store_district_table.c.name)).first()
+        return None if row is None else (row[0], row[1])
+
+    def bind_district(self, code: str, name: str) -> None:
+        """Record ``code``/``name`` as this store's district, or check that it is the recorded one.
+
+        Raises
+        ------
+        DistrictMismatchError
+            If the store was made for another district (its data and analyses belong to that one).
+        """
+        recorded = self.district()
+        if recorded is None:
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(sa.insert(store_district_table).values(
+                        slot=1, code=code, name=name, recorded_at=datetime.now(UTC)))  # fmt: skip
+                logger.info("The store now belongs to district %s (%s)", name, code)
+                return
+            except sa.exc.IntegrityError:  # another process bound it first: check against that one
+                recorded = self.district()
+        if recorded is not None and recorded[0] != code:
+            stored_code, stored_name = recorded
+            msg = (
+                f"此数据库属于{stored_name}（{stored_code}），不能存放或分析{name}（{code}）的数据："
+                f"请为{name}另设数据库（DATABASE_URL），或选回{stored_name}的区县文件夹。 "
+                f"This store belongs to {stored_name} ({stored_code}) and refuses the data and analyses of "
+                f"{name} ({code}): give {name} its own database (DATABASE_URL) or choose {stored_name}'s "
+                "district folder again."
+            )
+            raise DistrictMismatchError(msg)
 
     # --- reading --------------------------------------------------------------------------------
 

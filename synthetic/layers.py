@@ -24,7 +24,8 @@ Choices worth knowing:
   dates and planned completion dates are relative to it, never to today, so output does not drift.
 * Citizen ID numbers are assembled here (prefix + birth date + sequence + check character, DOMAIN.md
   §6) instead of by Faker's ``ssn()``, because Faker derives birth dates from ``date.today()``.
-  People born before 2014 mostly keep the old county prefix (500227 璧山县), later ones get 500120.
+  The prefixes are the district's own (``id_prefixes`` in district.toml); in Bishan people born before
+  2014 mostly keep the old county prefix (500227 璧山县), later ones get 500120.
 * Coordinates are sampled around the village point and kept only when the true WGS-84 position lies
   inside the row's town area and the district boundary, at least ``_EDGE_MARGIN_DEG`` from their edges.
 * About a quarter of the households are recorded in GCJ-02 (as staff using Amap would record them):
@@ -175,8 +176,10 @@ _NEED_WEIGHTS = {
 }
 
 
-# Bishan ID prefixes: current county code, then the pre-2014 璧山县 code (DOMAIN.md §3).
-_ID_PREFIXES = ("500120", "500227")
+#: Bishan's ID prefixes: current county code, then the pre-2014 璧山县 code (DOMAIN.md §3). Another district
+#: passes its own (``id_prefixes`` in its district.toml, current code first).
+BISHAN_ID_PREFIXES = ("500120", "500227")
+#: With a second prefix, people born before this year mostly carry it (璧山县 became 璧山区 in 2014).
 _PREFIX_CHANGE_YEAR = 2014
 _OLD_PREFIX_SHARE = 0.8
 
@@ -213,6 +216,7 @@ def generate_demo_layers(
     boundary: gpd.GeoDataFrame | None = None,
     district_name: str = "璧山区",
     as_of: date = DEFAULT_AS_OF,
+    id_prefixes: tuple[str, ...] = BISHAN_ID_PREFIXES,
 ) -> dict[str, pd.DataFrame]:
     """Generate the five synthetic demo layers for a district.
 
@@ -234,6 +238,9 @@ def generate_demo_layers(
         Chinese district name that starts every address.
     as_of
         Date the data describe: ages, survey and completion dates are relative to it.
+    id_prefixes
+        The district's six-digit ID-number prefixes, current code first (``District.id_prefixes``); with a
+        second one, people born before 2014 mostly carry it (Bishan's 500227 璧山县).
 
     Returns
     -------
@@ -251,7 +258,8 @@ def generate_demo_layers(
     rng = np.random.default_rng(seed)
     fake = Faker("zh_CN")
     fake.seed_instance(seed)
-    ctx = _Context(rng=rng, fake=fake, places=places, district_name=district_name, as_of=as_of)
+    ctx = _Context(rng=rng, fake=fake, places=places, district_name=district_name, as_of=as_of,
+                   id_prefixes=tuple(id_prefixes))  # fmt: skip
     layers = {
         schema.REHAB_STATION: _rehab_stations(ctx),
         schema.SERVICE_CENTRE: _service_centres(ctx),
@@ -318,7 +326,12 @@ def write_demo_layers(layers: dict[str, pd.DataFrame], folder: str | Path) -> di
     return paths
 
 
-def generate_district_demo(district: District | None = None, *, folder: str | Path | None = None) -> dict[str, Path]:
+def generate_district_demo(
+    district: District | None = None,
+    *,
+    folder: str | Path | None = None,
+    town_areas: gpd.GeoDataFrame | None = None,
+) -> dict[str, Path]:
     """Generate a district's demo layers with its seed and write them to its demo folder.
 
     Parameters
@@ -327,6 +340,9 @@ def generate_district_demo(district: District | None = None, *, folder: str | Pa
         A loaded district; the embedded Bishan default when None.
     folder
         Output folder; ``district.demo_dir`` when None.
+    town_areas
+        Polygons the points are placed in; ``district.town_areas`` when None (a district without seats
+        passes ``synthetic.reference.demo_town_areas``).
 
     Returns
     -------
@@ -338,9 +354,10 @@ def generate_district_demo(district: District | None = None, *, folder: str | Pa
         district.towns,
         district.villages,
         seed=district.seed,
-        town_areas=district.town_areas,
+        town_areas=district.town_areas if town_areas is None else town_areas,
         boundary=district.boundary,
         district_name=district.name,
+        id_prefixes=district.id_prefixes,
     )
     return write_demo_layers(layers, folder if folder is not None else district.demo_dir)
 
@@ -397,6 +414,7 @@ class _Context:
     places: _Places
     district_name: str
     as_of: date
+    id_prefixes: tuple[str, ...] = BISHAN_ID_PREFIXES
 
 
 # --- sampling helpers --------------------------------------------------------------------------------
@@ -700,14 +718,15 @@ def _households(ctx: _Context) -> pd.DataFrame:
 
 
 def _id_number(ctx: _Context, *, female: bool) -> str:
-    """Return an 18-character citizen ID of a Bishan resident (valid check character, DOMAIN.md §6)."""
+    """Return an 18-character citizen ID of a resident of the district (valid check character, DOMAIN.md §6)."""
     rng = ctx.rng
     age_years = float(np.clip(rng.normal(62.0, 16.0), 3.0, 98.0))
     birth = ctx.as_of - timedelta(days=int(age_years * 365.25))
-    if birth.year < _PREFIX_CHANGE_YEAR and rng.random() < _OLD_PREFIX_SHARE:
-        prefix = _ID_PREFIXES[1]
+    prefixes = ctx.id_prefixes
+    if len(prefixes) > 1 and birth.year < _PREFIX_CHANGE_YEAR and rng.random() < _OLD_PREFIX_SHARE:
+        prefix = prefixes[1]
     else:
-        prefix = _ID_PREFIXES[0]
+        prefix = prefixes[0]
     sequence = int(rng.integers(0, 100))
     sex_digit = 2 * int(rng.integers(0, 5)) + (0 if female else 1)
     first17 = f"{prefix}{birth:%Y%m%d}{sequence:02d}{sex_digit}"

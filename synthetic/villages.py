@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from layers.district_init import approximate_town_areas
 from layers.schema import (
     HOUSEHOLDS,
     KIND,
@@ -89,48 +90,8 @@ _VILLAGE_SECOND = "院井桷庙鞍河坝店林湾岭山坪沟桥塘滩岩坡垭�
 
 
 def generate_town_areas(boundary: gpd.GeoDataFrame, towns: gpd.GeoDataFrame, *, crs: str) -> gpd.GeoDataFrame:
-    """Split the district into approximate town areas: Voronoi cells of the seats clipped to the boundary.
-
-    Parameters
-    ----------
-    boundary
-        The district outline (one or more polygons, any CRS; dissolved here).
-    towns
-        One row per town with ``town_code``, ``name`` and the seat as point geometry (any CRS).
-    crs
-        Projected CRS (metres) in which the cells are built.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        Columns ``town_code``, ``name``, ``approximate`` (always True) and the area polygon, in EPSG:4326,
-        in the order of ``towns``. Cells cover the boundary without overlapping and contain their seat.
-
-    Raises
-    ------
-    ValueError
-        If a seat lies outside the boundary or two seats coincide.
-    """
-    outline = shapely.union_all(boundary.to_crs(crs).geometry.to_numpy())
-    seats = towns.to_crs(crs).geometry.to_numpy()
-    outside = [code for code, seat in zip(towns[TOWN_CODE], seats, strict=True) if not outline.covers(seat)]
-    if outside:
-        msg = f"Every town seat must lie inside the `boundary`; seats of towns {outside!r} lie outside."
-        raise ValueError(msg)
-    if len(set(shapely.to_wkb(seats))) != len(seats):
-        msg = "Two `towns` share the same seat point; each town needs its own seat to get a Voronoi cell."
-        raise ValueError(msg)
-    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.MultiPoint(list(seats)), extend_to=outline))
-    areas = []
-    for seat in seats:
-        cell = next(c for c in cells if c.covers(seat))
-        areas.append(shapely.make_valid(cell.intersection(outline)))
-    gdf = gpd.GeoDataFrame(
-        {TOWN_CODE: towns[TOWN_CODE].astype(str).to_numpy(), NAME: towns[NAME].to_numpy(), APPROXIMATE: True},
-        geometry=areas,
-        crs=crs,
-    )
-    return gdf.to_crs(WGS84)
+    """Split the district into approximate town areas (`layers.district_init.approximate_town_areas`)."""
+    return approximate_town_areas(boundary, towns, crs=crs)
 
 
 def generate_villages(

@@ -13,6 +13,8 @@ from typing import Any
 
 from flask import Flask
 
+#: Environment variable that moves the Flask instance folder (config.py, keys, SQLite store, cache).
+INSTANCE_PATH_ENV_VAR = "ACCESSPLAN_INSTANCE_PATH"
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create and configure the app (flaskr style).
@@ -27,13 +29,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     Flask
         The configured application with its blueprints registered.
     """
-    from layers.district import DEFAULT_DISTRICT_DIR  # geopandas: not for `accessplan --help`
+    from layers.district import DEFAULT_DISTRICT_DIR, DISTRICT_DIR_ENV_VAR  # geopandas: not for `accessplan --help`
 
-    app = Flask(__name__, instance_relative_config=True)
+    instance_path = os.environ.get(INSTANCE_PATH_ENV_VAR)
+    app = Flask(
+        __name__, instance_path=str(Path(instance_path).resolve()) if instance_path else None,
+        instance_relative_config=True,
+    )  # fmt: skip
     app.config.from_mapping(
         # None: generated into <instance>/secret.key (0600) on first run; `serve` refuses "dev" and short keys
         SECRET_KEY=os.environ.get("ACCESSPLAN_SECRET_KEY") or None,
-        DISTRICT_DIR=str(DEFAULT_DISTRICT_DIR),
+        # the district folder: ACCESSPLAN_DISTRICT_DIR, below config.py's DISTRICT_DIR, below `--district DIR`
+        DISTRICT_DIR=os.environ.get(DISTRICT_DIR_ENV_VAR) or str(DEFAULT_DISTRICT_DIR),
         DATABASE_URL=os.environ.get("ACCESSPLAN_DATABASE_URL")
         or f"sqlite:///{Path(app.instance_path) / 'accessplan.sqlite'}",
         # derived data: prepared road networks, the map's main roads

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from flask import Flask, current_app
 
 from layers import schema
+from layers.errors import DistrictMismatchError
 
 if TYPE_CHECKING:
     from layers.district import District
@@ -43,6 +44,12 @@ def get_store() -> Store:
                     blind_index=BlindIndex(index_key),
                     migration_url=current_app.config.get("MIGRATION_DATABASE_URL"),
                 )
+                district = get_district()
+                try:
+                    store.bind_district(district.code, district.name)  # another district's store refuses
+                except DistrictMismatchError:
+                    store.close()
+                    raise
                 current_app.extensions["accessplan_store"] = store
     return store
 
@@ -84,3 +91,9 @@ def init_app(app: Flask) -> None:
     """Reserve the app's store and district slots (filled on first use)."""
     app.extensions.setdefault("accessplan_store", None)
     app.extensions.setdefault("accessplan_district", None)
+    app.register_error_handler(DistrictMismatchError, _district_mismatch)
+
+
+def _district_mismatch(error: DistrictMismatchError) -> tuple[str, int, dict[str, str]]:
+    """Answer a request on another district's store with the message (503), never a 500 page."""
+    return str(error), 503, {"Content-Type": "text/plain; charset=utf-8"}

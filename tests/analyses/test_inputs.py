@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import geopandas as gpd
 import pandas as pd
 from cryptography.fernet import Fernet
 
@@ -49,3 +50,17 @@ def test_other_demand_is_not_generalised_and_not_logged(tmp_path, bishan):
         assert len(villages) == len(bishan.villages) and store.access_log() == []
     finally:
         store.close()
+
+
+def test_points_of_a_district_without_town_areas_get_no_town():
+    from pathlib import Path
+
+    from analyses.inputs import assign_towns
+    from layers.district import load_district
+
+    shapingba = load_district(Path(__file__).resolve().parents[2] / "data" / "shapingba")
+    assert shapingba.town_areas.empty  # no seats: the town areas are unknown
+    points = gpd.GeoDataFrame({"id": ["a", "b"]}, geometry=gpd.points_from_xy([106.4, 106.45], [29.6, 29.65]),
+                              crs="EPSG:4326")  # fmt: skip
+    assigned = assign_towns(points, shapingba.town_areas, crs=shapingba.crs)
+    assert assigned["town_code"].isna().all() and list(assigned["id"]) == ["a", "b"]

@@ -4,6 +4,7 @@ import dataclasses
 import hashlib
 import json
 from datetime import date, datetime
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -317,7 +318,8 @@ def test_data_version_names_files_hashes_and_layer_state(plan_tables):
                      (0, "planned", "new", datetime(2024, 5, 6, 7, 8, 9))],
                     build_type=None, updated_at=None)  # fmt: skip
     version = targets_report(_layers(accessible_toilet=toilets), plan_tables, TOWNS, on=ON).data_version
-    assert list(version.plan_files) == list(PLAN_FILES)
+    # Bishan's folder holds three of the four plan tables (the 惠残2020 one is Shapingba's)
+    assert list(version.plan_files) == [name for name in PLAN_FILES if name != "huican2020_tasks.csv"]
     for name, digest in version.plan_files.items():
         assert digest == hashlib.sha256((plan_dir / name).read_bytes()).hexdigest()
     assert version.layer_rows == {"accessible_toilet": 2, "household": 0, "service_centre": 0, "sports_site": 0}
@@ -339,8 +341,7 @@ def test_to_dict_is_plain_json_with_stable_keys(plan_tables):
     assert out["demonstration_villages"]["achieved"] is None
     assert out["plan_tasks"][24]["key_projects"] == ["K01"]
     assert out["task_summary"]["plan_tasks"] == {"due": 30}
-    assert sum(out["task_summary"]["huican_tasks"].values()) == 68
-    assert out["huican_tasks"][0]["start"] == "2020-01-01"
+    assert out["task_summary"]["huican_tasks"] == {} and out["huican_tasks"] == []  # not Bishan's table
     assert out["data_version"]["layers"]["household"] == {"rows": 9, "max_updated_at": None}
 
 
@@ -418,11 +419,42 @@ def test_demo_data_end_to_end_matches_plain_pandas_counts(tmp_path):
     assert hm.share == modified / len(in_need)
     assert report.indicators.set_index("indicator_no").loc[11, "value"] == modified / len(in_need) * 100
 
-    huican = pd.read_csv(district.plan_dir / "huican2020_tasks.csv", dtype=str, keep_default_na=False)
-    assert len(report.huican_tasks) == len(huican)
-    assert (report.huican_tasks["status"] == "unscheduled").sum() == huican["start_month"].eq("").sum()
-    assert (report.huican_tasks["status"] == "overdue").sum() == huican["start_month"].ne("").sum()  # all in 2020
+    assert report.huican_tasks.empty  # Shapingba's table is in Shapingba's folder
 
     assert report.data_version.layer_rows == {layer: len(csv(layer)) for layer in report.data_version.layer_rows}
     for name, digest in report.data_version.plan_files.items():
         assert digest == hashlib.sha256((district.plan_dir / name).read_bytes()).hexdigest()
+
+
+SHAPINGBA = Path(__file__).resolve().parents[2] / "data" / "shapingba"
+
+
+def _huican_counts(huican: pd.DataFrame, on: date) -> dict[str, int]:
+    """Count windows by hand: a window of months a..b of its year is due on `on` when a <= month <= b."""
+    scheduled = huican[huican["start_month"] != ""]
+    start, end = scheduled["start_month"].astype(int), scheduled["end_month"].astype(int)
+    year = scheduled["year"].astype(int)
+    before = (year > on.year) | ((year == on.year) & (start > on.month))
+    after = (year < on.year) | ((year == on.year) & (end < on.month))
+    counts = {"unscheduled": int((huican["start_month"] == "").sum()), "not_started": int(before.sum()),
+              "overdue": int(after.sum()), "due": int((~before & ~after).sum())}  # fmt: skip
+    return {k: v for k, v in counts.items() if v}
+
+
+def test_shapingba_huican_table_rolls_forward_with_plan_year():
+    shapingba = load_district(SHAPINGBA)
+    assert shapingba.plan_year == 2020
+    on = date(2026, 3, 15)
+    raw = pd.read_csv(shapingba.plan_dir / "huican2020_tasks.csv", dtype=str, keep_default_na=False)
+    as_written = targets_report(_layers(), load_plan_tables(shapingba.plan_dir, plan_year=shapingba.plan_year),
+                                shapingba.towns, on=on)  # fmt: skip
+    # in 2020's windows every scheduled sub-item is overdue six years later: 61 of 68 (7 have no months)
+    assert as_written.huican_tasks["status"].value_counts().to_dict() == {"overdue": 61, "unscheduled": 7}
+    assert _huican_counts(raw, on) == {"overdue": 61, "unscheduled": 7}
+    rolled = load_plan_tables(shapingba.plan_dir, plan_year=2026)
+    report = targets_report(_layers(), rolled, shapingba.towns, on=on)
+    expected = _huican_counts(raw.assign(year="2026"), on)
+    assert report.huican_tasks["status"].value_counts().to_dict() == expected
+    assert expected["due"] > 0 and expected["not_started"] > 0  # March: 全年 rows are due, 4-10月 ones not started
+    assert report.huican_tasks["start"].iloc[0] == date(2026, 1, 1)
+    assert report.key_projects.empty and report.indicators.empty  # Shapingba has no 十四五 tables: empty, no error

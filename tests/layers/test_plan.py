@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -11,6 +12,8 @@ from layers.district import load_district
 from layers.errors import PlanDataError
 
 PLAN_DIR = load_district().plan_dir
+#: The 惠残2020 task table is Shapingba's (data/shapingba/plan/), not Bishan's.
+SHAPINGBA_PLAN_DIR = load_district(Path(__file__).resolve().parents[2] / "data" / "shapingba").plan_dir
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +33,7 @@ def tasks():
 
 @pytest.fixture(scope="module")
 def huican():
-    return plan.load_huican_tasks(PLAN_DIR)
+    return plan.load_huican_tasks(SHAPINGBA_PLAN_DIR)
 
 
 # ---- counts against the documents ---------------------------------------------------------------
@@ -193,7 +196,8 @@ _LOADERS = {
 
 def _write_bad(tmp_path, file_name, edits, *, n_rows=4):
     """Copy the first rows of a real plan file into tmp_path with cells replaced: {(index, col): value}."""
-    df = pd.read_csv(PLAN_DIR / file_name, dtype=str, keep_default_na=False).head(n_rows)
+    folder = SHAPINGBA_PLAN_DIR if file_name == plan.HUICAN_TASKS_FILE else PLAN_DIR
+    df = pd.read_csv(folder / file_name, dtype=str, keep_default_na=False).head(n_rows)
     for (i, col), value in edits.items():
         df.loc[i, col] = value
     df.to_csv(tmp_path / file_name, index=False)
@@ -318,7 +322,7 @@ def test_all_problems_are_reported_at_once(tmp_path):
 
 
 def test_loaders_accept_a_copied_plan_folder(tmp_path):
-    shutil.copytree(PLAN_DIR, tmp_path / "plan")
+    shutil.copytree(SHAPINGBA_PLAN_DIR, tmp_path / "plan")
     assert len(plan.load_huican_tasks(tmp_path / "plan")) == 68
 
 
@@ -326,3 +330,21 @@ def test_a_bad_number_is_reported_once(tmp_path):
     folder = _write_bad(tmp_path, plan.INDICATORS_FILE, {(1, plan.TARGET_VALUE): "900人次"})
     with pytest.raises(PlanDataError, match=r"^1 problem\(s\)"):
         plan.load_indicators(folder)
+
+
+def test_each_district_holds_only_its_own_plan_tables():
+    assert not (PLAN_DIR / plan.HUICAN_TASKS_FILE).exists()  # Shapingba's table left Bishan's folder
+    assert sorted(p.name for p in SHAPINGBA_PLAN_DIR.glob("*.csv")) == [plan.HUICAN_TASKS_FILE]
+
+
+def test_an_absent_table_is_empty_with_its_columns_and_types():
+    empty = plan.empty_table(plan.HUICAN_TASKS_FILE)
+    assert empty.empty and plan.START_MONTH in empty.columns and str(empty[plan.YEAR].dtype) == "Int64"
+    with pytest.raises(PlanDataError, match="'budget.csv' is not a plan file"):
+        plan.empty_table("budget.csv")
+
+
+def test_roll_to_year_moves_every_window_and_keeps_the_months(huican):
+    rolled = plan.roll_to_year(huican, 2026)
+    assert (rolled[plan.YEAR] == 2026).all() and (huican[plan.YEAR] == 2020).all()  # the input is not changed
+    pd.testing.assert_series_equal(rolled[plan.START_MONTH], huican[plan.START_MONTH])

@@ -2,7 +2,7 @@
 
 Where a command goes
 --------------------
-- ``app``: set up and serve the app (``load-demo``, ``serve``, ``district generate``).
+- ``app``: set up and serve the app (``load-demo``, ``serve``, ``district init/show/generate``).
 - ``users``: staff accounts (``users add/list/passwd/remove/activate/deactivate/demo``).
 - ``layers``: layers in and out of the store (``import``, ``export``, ``history``).
 - ``geo``: coordinates and road files (``datum convert``, ``roads download``).
@@ -21,7 +21,8 @@ from __future__ import annotations
 import logging
 
 import click
-from flask.cli import FlaskGroup
+from flask import Flask
+from flask.cli import FlaskGroup, ScriptInfo
 
 from webmap import create_app
 from webmap.cli.analyses import (
@@ -70,8 +71,35 @@ class AccessplanGroup(FlaskGroup):
         self._load_plugin_commands()
         return sorted(click.Group.list_commands(self, ctx))
 
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the command; a district folder's or the store's district refusal is one line, not a traceback."""
+        from layers.errors import DistrictDataError, DistrictMismatchError
 
-@click.group(cls=AccessplanGroup, create_app=create_app, add_version_option=False)
+        try:
+            return super().invoke(ctx)
+        except (DistrictDataError, DistrictMismatchError) as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+def _remember_district(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.ensure_object(ScriptInfo).data["district_dir"] = value
+
+
+def create_cli_app() -> Flask:
+    """Create the app, then let ``--district DIR`` win over DISTRICT_DIR (config.py) and the environment."""
+    app = create_app()
+    info = click.get_current_context(silent=True)
+    district_dir = info.find_object(ScriptInfo).data.get("district_dir") if info else None
+    if district_dir:
+        app.config["DISTRICT_DIR"] = district_dir
+    return app
+
+
+@click.group(cls=AccessplanGroup, create_app=create_cli_app, add_version_option=False)
+@click.option("--district", type=click.Path(file_okay=False), expose_value=False, is_eager=True,
+              callback=_remember_district,
+              help="District folder (wins over DISTRICT_DIR in config.py and ACCESSPLAN_DISTRICT_DIR).")  # fmt: skip
 def main() -> None:
     """Plan disability-service facilities and accessibility in a Chinese district (default: Bishan)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -128,7 +128,8 @@ def targets_command(on: Any, out_path: str | None) -> None:
     from analyses.targets import targets_report_from_store
 
     district = get_district()
-    report = targets_report_from_store(get_store(), district.plan_dir, district.towns, on=on.date())
+    report = targets_report_from_store(get_store(), district.plan_dir, district.towns, on=on.date(),
+                                       plan_year=district.plan_year)
     payload = report.to_dict()
     if out_path:
         from analyses.runs.common import write_json

@@ -154,7 +154,9 @@ def render_map_parts(m: folium.Map) -> MapParts:
 
 
 def add_town_areas(m: folium.Map, district: District, datum: DisplayDatum, translate: Callable[[str], str]) -> None:
-    """Draw the district's approximate town areas as dashed outlines (not interactive)."""
+    """Draw the district's approximate town areas as dashed outlines (not interactive); nothing when unknown."""
+    if not district.has_town_areas:  # unknown (towns without seats): nothing to draw
+        return
     folium.GeoJson(
         geojson_dict(display_gdf(district.town_areas[[schema.TOWN_CODE, "geometry"]], datum)),
         name=translate("镇街范围（近似）"),

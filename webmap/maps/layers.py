@@ -138,6 +138,8 @@ def add_town_labels(
     group = folium.FeatureGroup(name=translate("镇街驻地"), control=True)
     lons, lats = display_xy(towns["seat_lon"].to_numpy(float), towns["seat_lat"].to_numpy(float), datum)
     for row, lon, lat in zip(towns.to_dict("records"), lons, lats, strict=True):
+        if lon != lon or lat != lat:  # NaN: this town's seat is unknown
+            continue
         approximate = str(row["seat_approximate"]).lower() == "true"
         css = "town-seat town-seat-approx" if approximate else "town-seat"
         icon = map_label_icon(

@@ -415,7 +415,8 @@ def _route_rows(ordered: pd.DataFrame, route: VisitRoute, villages: dict[str, st
 
 def _progress(district: District) -> dict[str, Any]:
     """Return home-modification coverage in the caller's towns (``analyses.targets`` rules)."""
-    report = targets_report_from_store(get_store(), district.plan_dir, district.towns, on=date.today())
+    report = targets_report_from_store(get_store(), district.plan_dir, district.towns, on=date.today(),
+                                       plan_year=district.plan_year)
     home = report.home_modification
     by_town = home.by_town[home.by_town[schema.TOWN_CODE].astype(str).isin(current_user.towns)]
     totals = {c: int(by_town[c].sum()) for c in ("households", "declined", "in_need", "modified", "verified")}

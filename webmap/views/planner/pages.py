@@ -173,7 +173,8 @@ def targets() -> str | tuple[str, int]:
     except ValueError:
         abort(400, gettext("日期须写成 YYYY-MM-DD（如 2025-06-30）；收到 %(value)r。", value=text))
     district = get_district()
-    report = targets_report_from_store(get_store(), district.plan_dir, district.towns, on=on).to_dict()
+    report = targets_report_from_store(get_store(), district.plan_dir, district.towns, on=on,
+                                       plan_year=district.plan_year).to_dict()
     return render_template("planner/targets.html", report=report, on=on,
                            status_labels=translated(TARGET_STATUS_LABELS))  # fmt: skip
 
