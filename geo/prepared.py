@@ -33,8 +33,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Bump when the array layout changes, so old cache files are not read.
-CACHE_FORMAT = 3
+#: Bump when the array layout or how a file is read changes, so old cache files are not read
+#: (4: OSM files read by ``geo.osm`` instead of osmnx, so node sets differ).
+CACHE_FORMAT = 4
 Weight = Literal["length", "travel_time"]
 _WEIGHT_TO_FIELD = {"length": "length_m", "travel_time": "time_s"}
 

@@ -1,17 +1,14 @@
-"""Build folium maps as plain functions (no Flask), and read the main roads drawn on them."""
+"""Build folium maps as plain functions (no Flask); the main roads come from ``geo.roadlines``."""
 
 from __future__ import annotations
 
-import bz2
 import json
 import logging
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from types import MappingProxyType
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import folium
 import numpy as np
@@ -20,7 +17,6 @@ import shapely.geometry
 from branca.element import Element, MacroElement
 from folium.map import Layer
 from folium.template import Template
-from shapely.geometry import LineString, MultiLineString
 
 from geo.datums import convert
 from layers import schema
@@ -33,8 +29,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Highway classes drawn on the public map (the rest of the network would make the page heavy).
-MAIN_HIGHWAYS = ("trunk", "primary", "secondary", "tertiary")
 
 #: Map datums a tile source can use: WGS-84 (Tianditu, OSM-style servers) or GCJ-02 (Amap and the like).
 DisplayDatum = Literal["wgs84", "gcj02"]
@@ -349,8 +343,9 @@ def public_map(
         Public layer name (``layers.schema.PUBLIC_LAYERS``) → its rows as from ``Store.features``
         (EPSG:4326). Every row becomes one marker; filter rows before calling.
     roads
-        Main roads as a GeoJSON FeatureCollection with a ``highway`` property (see
-        ``main_roads_from_osm``); no roads are drawn when None.
+        Main roads as a GeoJSON FeatureCollection with ``highway`` and ``name`` properties (see
+        ``geo.roadlines.main_roads_geojson``); each road shows its street name as a tooltip. No
+        roads are drawn when None.
     tiles
         Base tile layers, drawn in order (see ``tile_sources_from_config``); none by default, when
         the district's white sheet, towns and roads are the base map.
@@ -473,60 +468,6 @@ def render_map_parts(m: folium.Map) -> MapParts:
     return MapParts(header=root.header.render(), html=root.html.render(), script=root.script.render())
 
 
-def main_roads_from_osm(
-    path: str | Path,
-    *,
-    highways: Iterable[str] = MAIN_HIGHWAYS,
-    tolerance_deg: float = 0.0001,
-) -> dict[str, Any]:
-    """Read the main roads of an OSM XML file (``.osm`` or ``.osm.bz2``) as light GeoJSON.
-
-    Ways of one ``highway`` class are merged into one MultiLineString (connected ways joined),
-    simplified and rounded, so the page carries a few features instead of a thousand.
-
-    Parameters
-    ----------
-    path
-        OSM XML file; node coordinates are WGS-84.
-    highways
-        ``highway`` tag values to keep, in drawing order (first is drawn first).
-    tolerance_deg
-        Douglas–Peucker tolerance in degrees (0.0001° ≈ 10 m); coordinates are rounded to 5 decimals.
-
-    Returns
-    -------
-    dict
-        A GeoJSON FeatureCollection with one feature per class present, properties ``highway`` and
-        ``ways`` (number of OSM ways merged).
-    """
-    path = Path(path)
-    keep = tuple(highways)
-    nodes: dict[str, tuple[float, float]] = {}
-    lines: dict[str, list[LineString]] = {highway: [] for highway in keep}
-    n_ways = 0
-    with _open_osm(path) as f:
-        for _event, elem in ET.iterparse(f, events=("end",)):
-            if elem.tag == "node":
-                nodes[elem.get("id")] = (float(elem.get("lon")), float(elem.get("lat")))
-                elem.clear()
-            elif elem.tag == "way":
-                n_ways += 1
-                highway = next((t.get("v") for t in elem.iter("tag") if t.get("k") == "highway"), None)
-                if highway in lines:
-                    coords = [nodes[r] for r in (nd.get("ref") for nd in elem.iter("nd")) if r in nodes]
-                    if len(coords) >= 2:
-                        lines[highway].append(LineString(coords))
-                elem.clear()
-    features = [_road_feature(highway, ways, tolerance_deg) for highway, ways in lines.items() if ways]
-    logger.info(
-        "Read %d main road ways (of %d ways) from %r",
-        sum(len(ways) for ways in lines.values()),
-        n_ways,
-        str(path),
-    )
-    return {"type": "FeatureCollection", "features": features}
-
-
 class _Attribution(MacroElement):
     """Set the attribution prefix (plain text, no external link) and add our data note."""
 
@@ -595,11 +536,17 @@ def _add_town_areas(m: folium.Map, district: District, datum: DisplayDatum, tran
 
 
 def _add_roads(m: folium.Map, roads: Mapping[str, Any], translate: Callable[[str], str]) -> None:
+    unnamed = translate("未命名道路")
+    features = []
+    for feature in roads["features"]:
+        properties = {k: map_text(v) if isinstance(v, str) else v for k, v in feature["properties"].items()}
+        properties["label"] = map_text(feature["properties"].get("name") or unnamed)
+        features.append({**feature, "properties": properties})
     folium.GeoJson(
-        dict(roads),
+        {**roads, "features": features},
         name=translate("主要道路（合成）"),
         style_function=_road_style,
-        interactive=False,
+        tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False),
     ).add_to(m)
 
 
@@ -773,20 +720,3 @@ def _display_geojson(collection: Mapping[str, Any], datum: DisplayDatum) -> dict
         moved = shapely.transform(geometry, lambda xy: np.column_stack(_display_xy(xy[:, 0], xy[:, 1], datum)))
         features.append({**feature, "geometry": shapely.geometry.mapping(moved)})
     return {**collection, "features": features}
-
-
-def _road_feature(highway: str, ways: list[LineString], tolerance_deg: float) -> dict[str, Any]:
-    merged = shapely.line_merge(MultiLineString(ways)).simplify(tolerance_deg, preserve_topology=False)
-    parts = [merged] if isinstance(merged, LineString) else list(merged.geoms)
-    coordinates = [[[round(x, 5), round(y, 5)] for x, y in part.coords] for part in parts if not part.is_empty]
-    return {
-        "type": "Feature",
-        "properties": {"highway": highway, "ways": len(ways)},
-        "geometry": {"type": "MultiLineString", "coordinates": coordinates},
-    }
-
-
-def _open_osm(path: Path) -> IO[bytes]:
-    if path.suffix == ".bz2":
-        return bz2.open(path, "rb")
-    return path.open("rb")
