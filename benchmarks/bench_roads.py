@@ -219,6 +219,7 @@ def markdown(report: dict, sizes: list[str]) -> str:
         f"Goals: ≥ {goals['speedup']:.0f}× faster than osmnx and ≤ {goals['memory_share']:.2f} of its memory; "
         f"1M nodes within {goals['1M_seconds']:.0f} s and {goals['1M_gb']:.0f} GB.",
         "Our node count is a little higher: a piece also ends where the highway class or street name changes.",
+        "`—`: not run (the `old` path at 1M: `--no-old`, it is slower than osmnx alone).",
         "",
     ]
     return "\n".join(lines)
