@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Literal
 import geopandas as gpd
 import numpy as np
 
-from geo.network import graph_from_file
+from geo.osm import osm_format, read_roads
 from geo.prepared import PreparedNetwork, load_or_prepare
 from geo.profiles import Profile, load_profiles
 from geo.snapping import DEFAULT_MAX_SNAP_M, SnapResult, build_edge_index, snap_points
@@ -83,7 +83,9 @@ def load_network(
     Parameters
     ----------
     roads_path
-        OSM XML (.osm, .osm.bz2), OSM PBF or GraphML file.
+        OSM PBF (.osm.pbf), OSM XML (.osm, .osm.bz2) or osmnx GraphML file. OSM files are read
+        with ``geo.osm.read_roads`` (pyosmium into arrays; extracts cut to a bounding box load, their
+        ways split at the missing nodes); GraphML goes through osmnx (``geo.network.graph_from_file``).
     crs
         The district's projected CRS (metres).
     cache_dir
@@ -96,7 +98,11 @@ def load_network(
     profiles = load_profiles() if profiles is None else profiles
     outline = None if boundary is None else boundary.to_crs(schema.WGS84).union_all()
 
-    def build(path: Path):  # noqa: ANN202 - networkx graph
+    def build(path: Path):  # noqa: ANN202 - RoadNetwork or networkx graph
+        if osm_format(path) is not None:
+            return read_roads(path, boundary=outline)
+        from geo.network import graph_from_file  # osmnx: only GraphML needs it
+
         return graph_from_file(path, boundary=outline)
 
     return load_or_prepare(roads_path, crs, profiles, cache_dir, build_graph=build)

@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 DEMAND_ID = "demand_id"
 HOUSEHOLD_ID = "household_id"
 HEX_ID = "hex_id"
+#: Street name (OSM ``name``) of a gap road stretch; ``""`` where the road has none.
+ROAD_NAME = "road_name"
 #: Default hexagon size: edge length = centre-to-corner distance, metres (≈ 0.65 km² per cell).
 DEFAULT_HEX_SIZE_M = 500.0
 #: Gap parts shorter than this along the road (metres) are rounding slivers and are dropped.
@@ -80,7 +82,8 @@ class GapsResult:
         ``snap_distance_m``.
     gap_segments
         One row per stretch of road beyond the threshold: ``piece`` (road piece position), ``u``/``v``
-        (OSM node ids of the piece's ends), ``start_fraction``/``end_fraction`` (the stretch along the
+        (OSM node ids of the piece's ends), ``highway`` (class) and ``road_name`` (OSM ``name``, ``""``
+        where the road has none), ``start_fraction``/``end_fraction`` (the stretch along the
         piece from ``u``), ``length_m``, ``reachable`` (False when no facility can be reached from any
         point of it), ``cost_u_<unit>``/``cost_v_<unit>`` (node to nearest facility) and
         ``cost_start_<unit>``/``cost_end_<unit>`` (cost from just inside each end of the stretch; equal to
@@ -322,6 +325,8 @@ def gap_segments(
             "piece": piece,
             "u": net.node_id[net.piece_u[piece]],
             "v": net.node_id[net.piece_v[piece]],
+            "highway": net.piece_highway[piece].astype(str),
+            ROAD_NAME: net.piece_name[piece].astype(str),
             "start_fraction": start,
             "end_fraction": end,
             "length_m": length_m,

@@ -17,24 +17,27 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 import pyproj
 import scipy.sparse as sp
 import shapely
 
-from geo.dijkstra import pass_through_nodes
 from geo.errors import NetworkError
 from geo.osm import RoadNetwork
 from geo.profiles import Profile, highway_class, travel_time_s
-from geo.reduction import PendantTrees, core_graph, peel_pendant_trees
 
 if TYPE_CHECKING:
     import networkx as nx
 
+    from geo.reduction import PendantTrees
+
+# numba (geo.dijkstra, geo.reduction) and pandas are imported where they are used: preparing a
+# network from an OSM file needs neither, and they double the memory of a process that only prepares.
+
 logger = logging.getLogger(__name__)
 
-#: Bump when the array layout changes, so old cache files are not read.
-CACHE_FORMAT = 3
+#: Bump when the array layout or how a file is read changes, so old cache files are not read
+#: (4: OSM files read by ``geo.osm`` instead of osmnx, so node sets differ).
+CACHE_FORMAT = 4
 Weight = Literal["length", "travel_time"]
 _WEIGHT_TO_FIELD = {"length": "length_m", "travel_time": "time_s"}
 
@@ -216,6 +219,8 @@ class PreparedNetwork:
 
     def _peeled(self, profile: str, weight: Weight) -> PendantTrees:
         """Pendant trees over ``search_rank`` positions, built on first use and kept."""
+        from geo.reduction import peel_pendant_trees
+
         key = ("search", profile, weight)
         if key not in self._pendant_trees:
             self._pendant_trees[key] = peel_pendant_trees(*self.search_graph(profile, weight, reverse=False))
@@ -239,6 +244,8 @@ class PreparedNetwork:
         Row ``j`` is node ``pendant_trees(profile, weight).core[j]``; rows follow ``search_rank``
         order. Built on first use and kept.
         """
+        from geo.reduction import core_graph
+
         key = ("core", profile, weight, reverse)
         if key not in self._pendant_trees:
             trees = self._peeled(profile, weight)
@@ -251,6 +258,8 @@ class PreparedNetwork:
         The same for both directions (such nodes have mirrored arcs of equal cost); built on first
         use and kept.
         """
+        from geo.dijkstra import pass_through_nodes
+
         key = ("through", profile, weight)
         if key not in self._pendant_trees:
             through = pass_through_nodes(*self.search_core(profile, weight, reverse=True))
@@ -490,6 +499,8 @@ def _collect_pieces(G, pos, node_x, node_y):
     An edge and its reverse (same end nodes, length to 0.1 m, bounds to 1 cm and vertex count) are
     one two-way piece; any other edge is a one-way piece. Self-loops are never paired.
     """
+    import pandas as pd
+
     ia, ib, length, highway, names, geoms = [], [], [], [], [], []
     for a, b, data in G.edges(data=True):
         if "length" not in data:

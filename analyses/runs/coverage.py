@@ -18,7 +18,16 @@ import pandas as pd
 from analyses.coverage import compare_scenarios, covered_column, measure_coverage
 from analyses.inputs import GRID, VILLAGES, load_demand, load_points
 from analyses.runs import common, stages
-from analyses.runs.common import Network, as_tuple, jsonable, records, text_or_none
+from analyses.runs.common import (
+    Network,
+    PlaceNames,
+    as_tuple,
+    default_statuses,
+    jsonable,
+    records,
+    status_option,
+    text_or_none,
+)
 from analyses.runs.stages import Silent, Stages
 from layers import schema
 
@@ -67,11 +76,14 @@ class CoverageParameters:
     urban_threshold, rural_threshold
         Per-class thresholds (``covered_by_class``).
     statuses
-        Only facilities with these statuses (all when empty).
+        Only facilities with these statuses; ``()`` counts all. None (the default): a layer's
+        facilities in service (``schema.IN_SERVICE_STATUSES``), as the planner counts them; every row
+        of a point file. Resolved when the parameters are made.
     scenario
         Extra facilities (layer or point file) for a before/after comparison; None for none.
     scenario_statuses
-        Only extra facilities with these statuses (all when empty).
+        Only extra facilities with these statuses; ``()`` counts all. None (the default): a layer's
+        planned facilities (``schema.PLANNED_STATUSES``), as the planner's scenario; every row of a file.
     weight_column
         Demand weight column (e.g. ``population`` of villages).
     datum, grid_spacing, roads
@@ -89,15 +101,19 @@ class CoverageParameters:
     thresholds: tuple[str, ...] = ()
     urban_threshold: str | None = None
     rural_threshold: str | None = None
-    statuses: tuple[str, ...] = ()
+    statuses: tuple[str, ...] | None = None
     scenario: str | None = None
-    scenario_statuses: tuple[str, ...] = ()
+    scenario_statuses: tuple[str, ...] | None = None
     weight_column: str | None = None
     datum: str | None = None
     grid_spacing: float = 400.0
     roads: str | None = None
 
     def __post_init__(self) -> None:
+        statuses = default_statuses(self.facilities, self.statuses, schema.IN_SERVICE_STATUSES)
+        object.__setattr__(self, "statuses", statuses)
+        extra = default_statuses(self.scenario, self.scenario_statuses, schema.PLANNED_STATUSES)
+        object.__setattr__(self, "scenario_statuses", extra if self.scenario else ())
         if not self.thresholds and not self.class_thresholds:
             msg = "Give at least one threshold (--threshold, or --urban-threshold/--rural-threshold), e.g. 800m."
             raise ValueError(msg)
@@ -113,9 +129,10 @@ class CoverageParameters:
         """Read ``accessplan coverage``'s options."""
         return cls(facilities=options["facilities"], demand=options["demand"], profile=options["profile"],
                    thresholds=as_tuple(options["thresholds"]), urban_threshold=text_or_none(options["urban_threshold"]),
-                   rural_threshold=text_or_none(options["rural_threshold"]), statuses=as_tuple(options["statuses"]),
+                   rural_threshold=text_or_none(options["rural_threshold"]),
+                   statuses=status_option(options["statuses"]),
                    scenario=text_or_none(options["scenario"]),
-                   scenario_statuses=as_tuple(options.get("scenario_statuses")),
+                   scenario_statuses=status_option(options.get("scenario_statuses")),
                    weight_column=text_or_none(options["weight_column"]),
                    datum=options["datum"], grid_spacing=float(options["grid_spacing"]),
                    roads=options["roads"])  # fmt: skip
@@ -158,6 +175,7 @@ class CoverageRun:
     facilities: gpd.GeoDataFrame
     scenario: ScenarioComparison | None = None
     added: gpd.GeoDataFrame | None = None
+    names: PlaceNames = field(default_factory=PlaceNames, repr=False)
 
     #: Extensions ``to_file`` writes.
     SUFFIXES = (".json", ".csv", ".xlsx", ".gpkg", ".geojson")
@@ -212,7 +230,7 @@ class CoverageRun:
         payload["scenario"] = self.scenario_dict()
         if points:
             payload["points"] = listed
-        return jsonable(payload)
+        return self.names.rows(jsonable(payload))
 
     def to_file(self, path: str | Path) -> Path:
         """Write the result by extension.
@@ -231,21 +249,23 @@ class CoverageRun:
         if suffix == ".json":
             common.write_json(self.to_dict(), path)
         elif suffix == ".csv":
-            common.write_csv(self.coverage.points.reset_index(), path)
+            common.write_csv(self.coverage.points.reset_index(), path, names=self.names)
         elif suffix == ".xlsx":
             sheets = {"points": self.coverage.points.reset_index(), "by_town": self.by_town,
                       "by_village": self.by_village, "summary": common.summary_sheet(self.summary)}  # fmt: skip
             if self.scenario is not None:
                 sheets["scenario_by_town"] = self.scenario.by_town_change
                 sheets["scenario_summary"] = common.summary_sheet(self.scenario.summary_change)
-            common.write_sheets(path, sheets)
+            common.write_sheets(path, sheets, names=self.names)
         elif suffix == ".gpkg":
-            write_features(self.points(), path, layer_name="coverage")
-            write_features(facility_points(self.facilities), path, layer_name="facilities", append=True)
+            write_features(self.names.table(self.points()), path, layer_name="coverage")
+            facilities = self.names.table(facility_points(self.facilities))
+            write_features(facilities, path, layer_name="facilities", append=True)
             if self.added is not None and len(self.added):
-                write_features(facility_points(self.added), path, layer_name="planned_facilities", append=True)
+                added = self.names.table(facility_points(self.added))
+                write_features(added, path, layer_name="planned_facilities", append=True)
         else:
-            write_features(self.points(), path, layer_name="coverage")
+            write_features(self.names.table(self.points()), path, layer_name="coverage")
         return Path(path)
 
 
@@ -300,12 +320,13 @@ def run_coverage(
     progress.stage(stages.STAGE_COVERAGE)
     result = measure_coverage(placer, facilities, demand, **kwargs)
     if p.scenario is None:
-        return CoverageRun(result.parameters, result, demand, facilities)
+        return CoverageRun(result.parameters, result, demand, facilities, names=PlaceNames.of(district))
     added = load_points(p.scenario, store=store, district=district, statuses=p.scenario_statuses or None,
                         datum=p.datum)  # fmt: skip
     progress.stage(stages.STAGE_SCENARIO)
     after = measure_coverage(placer, pd.concat([facilities, added], ignore_index=True), demand, **kwargs)
-    return CoverageRun(result.parameters, result, demand, facilities, compare_scenarios(result, after), added)
+    return CoverageRun(result.parameters, result, demand, facilities, compare_scenarios(result, after), added,
+                       names=PlaceNames.of(district))  # fmt: skip
 
 
 # --- gaps --------------------------------------------------------------------------------------------
@@ -316,25 +337,29 @@ class GapsParameters:
     """What a gaps run looks for: demand beyond ``threshold`` of the facilities, hexagons, road stretches.
 
     ``road_stretches`` adds the road stretches beyond the threshold (slower); the other fields are
-    those of ``CoverageParameters``.
+    those of ``CoverageParameters`` (``statuses`` None: a layer's facilities in service).
     """
 
     facilities: str
     demand: str
     threshold: str
     profile: str = "walk"
-    statuses: tuple[str, ...] = ()
+    statuses: tuple[str, ...] | None = None
     hex_size: float = 500.0
     road_stretches: bool = True
     datum: str | None = None
     grid_spacing: float = 400.0
     roads: str | None = None
 
+    def __post_init__(self) -> None:
+        statuses = default_statuses(self.facilities, self.statuses, schema.IN_SERVICE_STATUSES)
+        object.__setattr__(self, "statuses", statuses)
+
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> GapsParameters:
         """Read ``accessplan gaps``'s options."""
         return cls(facilities=options["facilities"], demand=options["demand"], threshold=options["threshold"],
-                   profile=options["profile"], statuses=as_tuple(options["statuses"]),
+                   profile=options["profile"], statuses=status_option(options["statuses"]),
                    hex_size=float(options["hex_size"]), road_stretches=not options["skip_roads"],
                    datum=options["datum"], grid_spacing=float(options["grid_spacing"]),
                    roads=options["roads"])  # fmt: skip
@@ -354,6 +379,7 @@ class GapsRun:
     parameters: Mapping[str, Any]
     coverage: CoverageResult
     gaps: GapsResult
+    names: PlaceNames = field(default_factory=PlaceNames, repr=False)
 
     SUFFIXES = (".json", ".gpkg", ".geojson", ".csv", ".xlsx")
 
@@ -392,7 +418,7 @@ class GapsRun:
                 "too_far_from_road": self.gaps.too_far_from_road.index.tolist(),
                 "hexagons": self.gaps.hexagons.drop(columns="geometry").to_dict("records"),
             })  # fmt: skip
-        return jsonable(payload)
+        return self.names.rows(jsonable(payload))
 
     def to_file(self, path: str | Path) -> Path:
         """Write the result by extension.
@@ -414,14 +440,15 @@ class GapsRun:
             common.write_json(self.to_dict(), path)
         elif suffix == ".gpkg":
             for i, (name, gdf) in enumerate(layers.items()):
-                write_features(gdf, path, layer_name=name, append=i > 0)
+                write_features(self.names.table(gdf), path, layer_name=name, append=i > 0)
         elif suffix == ".geojson":
-            write_features(layers["gap_uncovered"], path, layer_name="gap_uncovered")
+            write_features(self.names.table(layers["gap_uncovered"]), path, layer_name="gap_uncovered")
         elif suffix == ".csv":
-            common.write_csv(uncovered, path)
+            common.write_csv(uncovered, path, names=self.names)
         else:
             hexagons = pd.DataFrame(layers["gap_hexagons"].drop(columns="geometry"))
-            common.write_sheets(path, {"uncovered": uncovered, "hexagons": hexagons, "by_town": self.by_town})
+            sheets = {"uncovered": uncovered, "hexagons": hexagons, "by_town": self.by_town}
+            common.write_sheets(path, sheets, names=self.names)
         return Path(path)
 
 
@@ -455,7 +482,7 @@ def run_gaps(
     found = find_gaps(coverage, demand, threshold=p.threshold, hex_size_m=p.hex_size,
                       placer=placer if p.road_stretches else None,
                       facilities=facilities if p.road_stretches else None, crs=district.crs)  # fmt: skip
-    return GapsRun({**coverage.parameters, **found.parameters}, coverage, found)
+    return GapsRun({**coverage.parameters, **found.parameters}, coverage, found, names=PlaceNames.of(district))
 
 
 # --- household report ---------------------------------------------------------------------------------
@@ -506,6 +533,7 @@ class HouseholdReportRun:
 
     parameters: Mapping[str, Any]
     report: MultiServiceReport
+    names: PlaceNames = field(default_factory=PlaceNames, repr=False)
 
     SUFFIXES = (".json", ".csv", ".xlsx")
 
@@ -525,10 +553,10 @@ class HouseholdReportRun:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the stable JSON: ``parameters``, ``summary``, ``by_town``, ``households`` (rows), ``by_service``."""
-        return jsonable({"parameters": dict(self.parameters), "summary": self.summary,
-                          "by_town": records(self.by_town),
-                          "households": self.report.households.reset_index().to_dict("records"),
-                          "by_service": records(self.report.by_service)})  # fmt: skip
+        return self.names.rows(jsonable({"parameters": dict(self.parameters), "summary": self.summary,
+                                         "by_town": records(self.by_town),
+                                         "households": self.report.households.reset_index().to_dict("records"),
+                                         "by_service": records(self.report.by_service)}))  # fmt: skip
 
     def to_file(self, path: str | Path) -> Path:
         """Write by extension: CSV (households), XLSX (households, per service, per town) or JSON.
@@ -543,10 +571,10 @@ class HouseholdReportRun:
         if suffix == ".json":
             common.write_json(self.to_dict(), path)
         elif suffix == ".csv":
-            common.write_csv(table, path)
+            common.write_csv(table, path, names=self.names)
         else:
             common.write_sheets(path, {"households": table, "by_service": self.report.by_service,
-                                       "by_town": self.by_town})  # fmt: skip
+                                       "by_town": self.by_town}, names=self.names)  # fmt: skip
         return Path(path)
 
 
@@ -580,7 +608,8 @@ def run_household_report(
     progress.stage(stages.STAGE_SERVICES)
     report = multi_service_report(roads.placer, services, households, profile=p.profile, thresholds=pairs)
     versions = common.data_versions(roads.version, demand=households, **services)
-    return HouseholdReportRun({**report.parameters, "demand": p.demand, "data_versions": versions}, report)
+    return HouseholdReportRun({**report.parameters, "demand": p.demand, "data_versions": versions}, report,
+                              names=PlaceNames.of(district))  # fmt: skip
 
 
 # --- one toilet's effect -------------------------------------------------------------------------------
@@ -603,6 +632,7 @@ class ToiletChangeRun:
     parameters: Mapping[str, Any]
     comparison: ScenarioComparison
     demand: gpd.GeoDataFrame = field(repr=False)
+    names: PlaceNames = field(default_factory=PlaceNames, repr=False)
 
     SUFFIXES = (".json", ".csv", ".xlsx")
 
@@ -639,8 +669,8 @@ class ToiletChangeRun:
 
     def to_dict(self) -> dict[str, Any]:
         """Return ``parameters``, ``summary`` and ``by_town``."""
-        return jsonable({"parameters": dict(self.parameters), "summary": self.summary,
-                          "by_town": records(self.by_town)})  # fmt: skip
+        return self.names.rows(jsonable({"parameters": dict(self.parameters), "summary": self.summary,
+                                         "by_town": records(self.by_town)}))  # fmt: skip
 
     def to_file(self, path: str | Path) -> Path:
         """Write by extension: JSON, CSV (per town) or XLSX (per town, summary).
@@ -654,9 +684,10 @@ class ToiletChangeRun:
         if suffix == ".json":
             common.write_json(self.to_dict(), path)
         elif suffix == ".csv":
-            common.write_csv(self.by_town.reset_index(), path)
+            common.write_csv(self.by_town.reset_index(), path, names=self.names)
         else:
-            common.write_sheets(path, {"by_town": self.by_town, "summary": common.summary_sheet(self.summary)})
+            sheets = {"by_town": self.by_town, "summary": common.summary_sheet(self.summary)}
+            common.write_sheets(path, sheets, names=self.names)
         return Path(path)
 
 
@@ -736,4 +767,4 @@ def run_toilet_change(
                   "grid_spacing": p.grid_spacing, "n_accepted": len(accepted),
                   "data_versions": common.data_versions(roads.version, facilities=accepted,
                                                         demand=demand)}  # fmt: skip
-    return ToiletChangeRun(parameters, comparison, demand)
+    return ToiletChangeRun(parameters, comparison, demand, names=PlaceNames.of(district))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +12,16 @@ import pandas as pd
 
 from analyses.inputs import load_demand, load_points
 from analyses.runs import common, stages
-from analyses.runs.common import Network, as_tuple, jsonable, records, text_or_none
+from analyses.runs.common import (
+    Network,
+    PlaceNames,
+    as_tuple,
+    default_statuses,
+    jsonable,
+    records,
+    status_option,
+    text_or_none,
+)
 from analyses.runs.coverage import facility_points
 from analyses.runs.stages import Silent, Stages
 from layers import schema
@@ -40,7 +49,9 @@ class ServiceAreasParameters:
     profile, shape, buffer_m
         Travel profile; ``roads`` (follow the reached roads, buffered by ``buffer_m``) or ``hull``.
     statuses
-        Only facilities with these statuses (all when empty).
+        Only facilities with these statuses; ``()`` draws all. None (the default): a layer's
+        facilities in service (``schema.IN_SERVICE_STATUSES``), as the planner's default filter; every
+        row of a point file.
     demand
         Demand points counted inside the areas (None: no counts).
     datum, roads
@@ -50,18 +61,22 @@ class ServiceAreasParameters:
     facilities: str
     thresholds: tuple[str, ...]
     profile: str = "walk"
-    statuses: tuple[str, ...] = ()
+    statuses: tuple[str, ...] | None = None
     shape: str = "roads"
     buffer_m: float = 50.0
     demand: str | None = None
     datum: str | None = None
     roads: str | None = None
 
+    def __post_init__(self) -> None:
+        statuses = default_statuses(self.facilities, self.statuses, schema.IN_SERVICE_STATUSES)
+        object.__setattr__(self, "statuses", statuses)
+
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> ServiceAreasParameters:
         """Read ``accessplan service-areas``'s options."""
         return cls(facilities=options["facilities"], thresholds=as_tuple(options["thresholds"]),
-                   profile=options["profile"], statuses=as_tuple(options["statuses"]), shape=options["shape"],
+                   profile=options["profile"], statuses=status_option(options["statuses"]), shape=options["shape"],
                    buffer_m=float(options["buffer_m"]), demand=text_or_none(options.get("demand")),
                    datum=options["datum"], roads=options["roads"])  # fmt: skip
 
@@ -101,6 +116,7 @@ class ServiceAreasRun:
     facilities: gpd.GeoDataFrame
     points: gpd.GeoDataFrame | None
     per_facility: pd.DataFrame
+    names: PlaceNames = field(default_factory=PlaceNames, repr=False)
 
     SUFFIXES = (".gpkg", ".geojson", ".csv", ".xlsx", ".json")
 
@@ -141,7 +157,7 @@ class ServiceAreasRun:
                    "per_facility": self.per_facility.to_dict("records")}  # fmt: skip
         if points and self.points is not None:
             payload["points"] = pd.DataFrame(self.points.drop(columns="geometry")).to_dict("records")
-        return jsonable(payload)
+        return self.names.rows(jsonable(payload))
 
     def to_file(self, path: str | Path) -> Path:
         """Write the result by extension.
@@ -160,20 +176,21 @@ class ServiceAreasRun:
         suffix = common.suffix_of(path, self.SUFFIXES, "service-areas")
         if suffix == ".gpkg":
             self.areas.to_file(path)
-            write_features(facility_points(self.facilities), path, layer_name="facilities", append=True)
+            facilities = self.names.table(facility_points(self.facilities))
+            write_features(facilities, path, layer_name="facilities", append=True)
             if self.points is not None:
-                write_features(self.points, path, layer_name="points", append=True)
+                write_features(self.names.table(self.points), path, layer_name="points", append=True)
         elif suffix == ".geojson":
             self.areas.to_file(path, layer="areas")
         elif suffix == ".csv":
-            common.write_csv(self.per_facility, path)
+            common.write_csv(self.per_facility, path, names=self.names)
         elif suffix == ".xlsx":
             sheets = {"per_facility": self.per_facility,
                       "dissolved": pd.DataFrame(self.areas.dissolved.drop(columns="geometry")),
                       "by_town": self.by_town}  # fmt: skip
             if self.points is not None:
                 sheets["points"] = pd.DataFrame(self.points.drop(columns="geometry"))
-            common.write_sheets(path, sheets)
+            common.write_sheets(path, sheets, names=self.names)
         else:
             common.write_json(self.to_dict(), path)
         return Path(path)
@@ -265,4 +282,5 @@ def run_service_areas(
     layers = {"facilities": facilities, **({"demand": demand} if demand is not None else {})}
     parameters = {**areas.parameters, "facilities": p.facilities, "facility_statuses": list(p.statuses),
                   "demand": p.demand, "data_versions": common.data_versions(roads.version, **layers)}  # fmt: skip
-    return ServiceAreasRun(parameters, areas, facilities, points, per_facility_table(areas, facilities, points))
+    return ServiceAreasRun(parameters, areas, facilities, points, per_facility_table(areas, facilities, points),
+                           names=PlaceNames.of(district))  # fmt: skip

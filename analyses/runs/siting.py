@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +12,7 @@ import pandas as pd
 
 from analyses.inputs import load_demand
 from analyses.runs import common, stages
-from analyses.runs.common import Network, as_tuple, jsonable, text_or_none
+from analyses.runs.common import Network, PlaceNames, as_tuple, jsonable, text_or_none
 from analyses.runs.coverage import village_weight
 from analyses.runs.stages import Silent, Stages
 from layers import schema
@@ -32,6 +32,11 @@ SITE_ID = "site_id"
 MODEL_KEYS = {"mclp": "max_coverage", "pmedian": "p_median", "lscp": "set_cover", "pcenter": "p_center"}
 #: Written as ``parameters.candidates`` when candidates are generated.
 GENERATED = "generated near the town seats"
+#: Models that need a threshold (a coverage radius); the others minimise cost and may go without one.
+THRESHOLD_MODELS = ("max_coverage", "set_cover")
+#: Slack (m or s) added to the whole network's cost in ``whole_network_cutoff``: covers the access legs
+#: from the points to the roads (at most the snapping distance, hundreds of metres).
+_ACCESS_SLACK = 10_000.0
 
 
 @dataclass(frozen=True)
@@ -41,13 +46,16 @@ class SitingParameters:
     Parameters
     ----------
     layer
-        Facility layer to plan (its open facilities are today's sites).
+        Facility layer to plan (its open facilities are today's sites); None when ``candidates`` is a
+        point file: the sites are chosen among its points only, with no sites today.
     demand
         Demand source (``analyses.inputs.load_points``).
     model
         ``max_coverage``, ``p_median``, ``set_cover`` or ``p_center``.
     threshold
-        Coverage radius (max coverage, set cover) or cost beyond which demand is unserved.
+        Coverage radius (max coverage, set cover: required) or cost beyond which demand is unserved
+        (p-median, p-center); None for these: no cap (``whole_network_cutoff``), every reachable
+        pair counts at its cost.
     p, n_new, per_town
         Sites in total; or new sites beyond today's; exactly this many per town.
     profile, weight_column
@@ -68,9 +76,9 @@ class SitingParameters:
         If the options contradict each other (the message names the options and the fix).
     """
 
-    layer: str
+    layer: str | None
     demand: str
-    threshold: str
+    threshold: str | None
     model: str = "max_coverage"
     p: int | None = None
     n_new: int | None = None
@@ -96,6 +104,14 @@ class SitingParameters:
         problems = []
         if model not in MODEL_KEYS.values():
             problems.append(f"the model must be one of {sorted(MODEL_KEYS.values())!r}; got {model!r}")
+        if self.threshold is None and model in THRESHOLD_MODELS:
+            short = {v: k for k, v in MODEL_KEYS.items()}[model]
+            problems.append(f"--model {short} needs --threshold (the coverage radius), e.g. 15min or 800m")
+        if self.layer is None and (self.candidates is None or self.candidates in schema.ALL_LAYERS):
+            problems.append("give --layer (the facility layer to plan), or --candidates FILE to choose among "
+                            "the points of a file")  # fmt: skip
+        if self.layer is None and self.keep_existing:
+            problems.append("--keep-existing keeps the sites of --layer; give --layer or drop --keep-existing")
         if self.p is not None and self.n_new is not None:
             problems.append("give --p (sites in total) or --new (sites added), not both")
         if model == "set_cover" and (self.p is not None or self.n_new is not None):
@@ -116,7 +132,8 @@ class SitingParameters:
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> SitingParameters:
         """Read ``accessplan site``'s options (``--model mclp|pmedian|lscp|pcenter``, ``--exclude a,b``)."""
-        return cls(layer=options["layer"], demand=options["demand"], threshold=options["threshold"],
+        return cls(layer=text_or_none(options["layer"]), demand=options["demand"],
+                   threshold=text_or_none(options["threshold"]),
                    model=MODEL_KEYS.get(options["model_key"], options["model_key"]), p=options["p"],
                    n_new=options["n_new"], per_town=options["per_town"], profile=options["profile"],
                    weight_column=text_or_none(options["weight_column"]),
@@ -165,6 +182,7 @@ class SitingRun:
     sites: gpd.GeoDataFrame
     assignment: gpd.GeoDataFrame
     threshold_value: float
+    names: PlaceNames = field(default_factory=PlaceNames, repr=False)
 
     SUFFIXES = (".json", ".gpkg", ".xlsx", ".csv", ".geojson")
 
@@ -215,7 +233,7 @@ class SitingRun:
         if self.comparison is not None:
             payload["comparison"] = {"summary": dict(self.comparison.summary),
                                      "by_town": self.comparison.by_town.reset_index().to_dict("records")}  # fmt: skip
-        return jsonable(payload)
+        return self.names.rows(jsonable(payload))
 
     def to_file(self, path: str | Path) -> Path:
         """Write the result by extension.
@@ -236,13 +254,14 @@ class SitingRun:
         if suffix == ".json":
             common.write_json(self.to_dict(), path)
         elif suffix == ".gpkg":
-            write_features(self.chosen, path, layer_name="sites")
-            write_features(self.assignment, path, layer_name="assignment", append=True)
-            write_features(self.sites.astype({"current": bool}), path, layer_name="candidates", append=True)
+            write_features(self.names.table(self.chosen), path, layer_name="sites")
+            write_features(self.names.table(self.assignment), path, layer_name="assignment", append=True)
+            candidates = self.names.table(self.sites.astype({"current": bool}))
+            write_features(candidates, path, layer_name="candidates", append=True)
         elif suffix == ".geojson":
-            write_features(self.chosen, path, layer_name="sites")
+            write_features(self.names.table(self.chosen), path, layer_name="sites")
         elif suffix == ".csv":
-            common.write_csv(plain_sites, path)
+            common.write_csv(plain_sites, path, names=self.names)
         else:
             summary = {k: v for k, v in self.to_dict(points=False).items()
                        if k not in ("sites", "by_town", "by_village", "comparison")}  # fmt: skip
@@ -251,8 +270,21 @@ class SitingRun:
             if self.comparison is not None:
                 sheets["before_after"] = self.comparison.by_town
             sheets["summary"] = common.summary_sheet(summary)
-            common.write_sheets(path, sheets)
+            common.write_sheets(path, sheets, names=self.names)
         return Path(path)
+
+
+def whole_network_cutoff(net: Any, profile: str) -> str:
+    """Return a cost no route on ``net`` reaches, as threshold text: the cap of an uncapped p-median.
+
+    The whole network's length (walk, wheelchair; metres) or travel time (drive; seconds) over the
+    profile's usable pieces, plus ``_ACCESS_SLACK``: a shortest route uses each piece at most once.
+    """
+    pg = net.profile(profile)
+    usable = pg.piece_usable
+    if profile == "drive":
+        return f"{float(pg.piece_time_s[usable].sum()) + _ACCESS_SLACK:.0f}s"
+    return f"{float(net.piece_length_m[usable].sum()) + _ACCESS_SLACK:.0f}m"
 
 
 def siting_candidates(
@@ -389,7 +421,7 @@ def run_siting(
     progress.stage(stages.STAGE_NETWORK)
     roads = network(p.roads)
     progress.stage(stages.STAGE_INPUTS)
-    layer = store.features(p.layer)
+    layer = store.features(p.layer) if p.layer else _no_facilities()
     demand = load_demand(p.demand, store=store, district=district, reader=reader, datum=p.datum,
                          grid_spacing_m=p.grid_spacing)  # fmt: skip
     progress.stage(stages.STAGE_CANDIDATES)
@@ -409,12 +441,13 @@ def run_siting(
     if p.capacity is not None:
         options["capacity"] = p.capacity
     progress.stage(stages.STAGE_SOLVING)
-    model = model_from_network(p.model, roads.placer, demand, sites, profile=p.profile, cutoff=p.threshold,
+    cutoff = p.threshold or whole_network_cutoff(roads.placer.net, p.profile)
+    model = model_from_network(p.model, roads.placer, demand, sites, profile=p.profile, cutoff=cutoff,
                                weight_column=p.weight_column, progress=progress, **options)  # fmt: skip
     result = model.solve(method=p.method, time_limit_s=p.time_limit)
     comparable = [c for c in current if c not in set(p.excluded)]
     comparison = compare_with_current(model, result, comparable) if comparable else None
-    threshold = parse_threshold(p.threshold).value
+    threshold = parse_threshold(cutoff).value
     table, assignment = siting_tables(result, sites, demand, threshold=threshold, kept=options["existing"],
                                       before=comparison.before.costs if comparison is not None else None)  # fmt: skip
     parameters = {
@@ -427,6 +460,14 @@ def run_siting(
         "keep_existing": p.keep_existing,
         "method": p.method,
         "time_limit_s": p.time_limit,
-        "data_versions": common.data_versions(roads.version, facilities=layer, demand=demand),
+        "data_versions": common.data_versions(roads.version, demand=demand,
+                                              **({"facilities": layer} if p.layer else {})),  # fmt: skip
     }
-    return SitingRun(jsonable(parameters), result, comparison, table, assignment, threshold)
+    return SitingRun(jsonable(parameters), result, comparison, table, assignment, threshold,
+                     names=PlaceNames.of(district))  # fmt: skip
+
+
+def _no_facilities() -> gpd.GeoDataFrame:
+    """Return an empty facility layer: the sites are chosen among file candidates only."""
+    columns = {c: pd.Series(dtype=object) for c in (schema.ID, schema.TOWN_CODE, schema.NAME, schema.STATUS)}
+    return gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries([], crs=schema.WGS84), crs=schema.WGS84)

@@ -25,9 +25,11 @@ from analyses.gaps import (
     gap_segments,
     multi_service_report,
 )
+from geo.prepared import prepare_network
+from geo.profiles import load_profiles
 from geo.routing import nearest_facility
 from layers.io import write_layer
-from tests.geo.conftest import CRS, X0, Y0, node, xy
+from tests.geo.conftest import CRS, X0, Y0, make_grid, node, xy
 
 TOWN = "500120001"
 
@@ -102,6 +104,26 @@ def test_gap_segments_walk_corner_facility_150m(grid_net, corner, demand):
     assert gaps.gap_segments.crs == "EPSG:4326"
     projected = gaps.gap_segments.to_crs(CRS)
     assert projected.length.to_numpy() == pytest.approx(gaps.gap_segments["length_m"].to_numpy())
+
+
+def test_gap_stretches_carry_the_street_name_and_class(corner):
+    # the grid with piece (0,1)-(0,2) named 璧泉路 (both directions); walking from the corner, it is
+    # 100..200 m away, so its stretch from 150 m on is a gap at 150 m
+    G = make_grid()
+    for u, v in ((node(0, 1), node(0, 2)), (node(0, 2), node(0, 1))):
+        G.edges[u, v, 0]["name"] = "璧泉路"
+    net = prepare_network(G, profiles=load_profiles())
+    placer = Placer(net)
+    facility_snap = placer.snap(corner, "walk")
+    none = facility_snap.subset(np.zeros(1, dtype=bool))
+    node_cost = nearest_facility(net, "walk", facility_snap, none, weight="length").node_cost
+    segments = gap_segments(net, "walk", facility_snap, node_cost, threshold="150m")
+    named = segments[segments["road_name"] != ""]
+    assert named[["u", "v", "highway", "road_name"]].to_numpy().tolist() == [
+        [node(0, 1), node(0, 2), "residential", "璧泉路"]
+    ]
+    assert named[["start_fraction", "end_fraction"]].to_numpy().tolist() == [[pytest.approx(0.5), 1.0]]
+    assert set(segments["highway"]) == {"residential", "steps"}  # the steps (2,0)-(3,0): 200..300 m away
 
 
 def test_one_way_piece_is_a_gap_even_next_to_a_covered_node(grid_net, corner):

@@ -302,6 +302,25 @@ def test_prepared_from_roads_keeps_names_and_one_way_rules(tmp_path):
     assert cost[pos[4]] == pytest.approx(200.0, abs=0.01)  # D -> E -> C, 100 m each
 
 
+def test_district_network_reads_osm_files_without_osmnx_and_graphml_with_it(tmp_path):
+    # analyses.costs.load_network: a bbox-cut PBF loads (osmnx refused it), the same arrays as geo.osm
+    from analyses.costs import load_network
+
+    net = load_network(HELSINKI, crs=CRS, cache_dir=tmp_path / "cache")
+    roads = read_roads(HELSINKI, min_component_share=0)
+    assert net.node_id.tolist() == roads.node_id.tolist()
+    np.testing.assert_array_equal(net.piece_length_m, roads.piece_length_m)
+    assert net.piece_name.tolist() == roads.piece_name.tolist()
+    # tiny.osm by hand: node 2 only shapes way 100, so 5 nodes and 5 pieces (osmnx keeps the same here)
+    tiny = load_network(TINY, crs=CRS, cache_dir=tmp_path / "cache")
+    assert (tiny.node_id.tolist(), tiny.n_pieces) == ([1, 3, 4, 5, 6], 5)
+    graphml = tmp_path / "tiny.graphml"
+    ox.io.save_graphml(graph_from_file(TINY), graphml)
+    from_graphml = load_network(graphml, crs=CRS, cache_dir=tmp_path / "cache")
+    assert sorted(from_graphml.node_id.tolist()) == [1, 3, 4, 5, 6]
+    assert sorted(from_graphml.piece_length_m.round(1).tolist()) == sorted(tiny.piece_length_m.round(1).tolist())
+
+
 # --- bad input ----------------------------------------------------------------------------------
 
 

@@ -34,7 +34,8 @@ _TOWNS_CSV = """code,name,name_en,kind,seat_lon,seat_lat,seat_approximate,seat_s
 999901100,乙镇,Yi Town,town,106.015,29.51,True,test
 """
 
-# Two connected primary ways (drawn, merged into one line) and one residential way (not drawn).
+# Two connected primary ways (drawn: the named one and the unnamed one as two features) and one
+# residential way joining them at node 5 (not drawn), so the network is one component.
 TINY_OSM = """<?xml version="1.0" encoding="UTF-8"?>
 <osm version="0.6">
   <node id="1" lat="29.505" lon="106.001"/>
@@ -43,7 +44,7 @@ TINY_OSM = """<?xml version="1.0" encoding="UTF-8"?>
   <node id="4" lat="29.515" lon="106.019"/>
   <node id="5" lat="29.512" lon="106.019"/>
   <way id="10"><nd ref="1"/><nd ref="2"/><tag k="highway" v="primary"/><tag k="name" v="璧山大道"/></way>
-  <way id="11"><nd ref="3"/><nd ref="4"/><tag k="highway" v="residential"/></way>
+  <way id="11"><nd ref="3"/><nd ref="4"/><nd ref="5"/><tag k="highway" v="residential"/></way>
   <way id="12"><nd ref="2"/><nd ref="5"/><tag k="highway" v="primary"/></way>
 </osm>
 """

@@ -80,3 +80,43 @@ def test_bad_options_are_refused(cli, tmp_path, args, message):
     result = cli("site", "--layer", "service_centre", "--demand", "household", "--threshold", "15min",
                  "--candidates-per-town", "2", *args, "--out", tmp_path / "x.json")  # fmt: skip
     assert result.exit_code != 0 and message in result.output
+
+
+def test_pmedian_needs_no_threshold_and_layer_is_optional_with_a_candidate_file(cli, tmp_path):
+    # two candidates of a file, no --layer (so no sites today) and no --threshold (p-median: no cap)
+    sites = tmp_path / "sites.csv"
+    sites.write_text("id,lon,lat,town_code\nx1,106.2248,29.5949,500120001\nx2,106.2,29.59,500120002\n",
+                     encoding="utf-8")  # fmt: skip
+    out = tmp_path / "p.json"
+    result = cli("site", "--demand", "village", "--weight", "population", "--model", "pmedian", "--p", "1",
+                 "--candidates", sites, "--datum", "wgs84", "--out", out)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    payload = json.loads(out.read_text(encoding="utf-8"))
+    assert payload["parameters"]["layer"] is None and payload["parameters"]["current_sites"] == []
+    assert len(payload["selected"]) == 1 and set(payload["selected"]) <= {"x1", "x2"}
+    assert payload["parameters"]["cutoff"].endswith("s")  # drive: the whole network's travel time
+    assert payload["comparison"] is None
+    # uncapped: every village reaches the chosen site, none is left unserved by a cap
+    assert None not in payload["assignment"].values()
+    # the same choice as p-median capped at that very cost, given explicitly
+    capped = tmp_path / "c.json"
+    again = cli("site", "--demand", "village", "--weight", "population", "--model", "pmedian", "--p", "1",
+                "--candidates", sites, "--datum", "wgs84", "--threshold", payload["parameters"]["cutoff"],
+                "--out", capped)  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert json.loads(capped.read_text(encoding="utf-8"))["selected"] == payload["selected"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--layer", "service_centre", "--model", "mclp", "--p", "3"], "--model mclp needs --threshold"),
+        (["--layer", "service_centre", "--model", "lscp"], "--model lscp needs --threshold"),
+        (["--model", "pmedian", "--p", "3"], "give --layer"),
+        (["--model", "pmedian", "--p", "3", "--candidates", "service_centre"], "give --layer"),
+    ],
+)
+def test_threshold_and_layer_are_asked_for_where_needed(cli, tmp_path, args, message):
+    result = cli("site", "--demand", "household", *args, "--out", tmp_path / "x.json")
+    assert result.exit_code != 0 and message in result.output
+    assert "Traceback" not in result.output

@@ -8,15 +8,18 @@ from pathlib import Path
 
 import folium
 import geopandas as gpd
+import osmium
+import osmnx as ox
 import pytest
 from folium.plugins import Fullscreen
 
+from analyses.costs import load_network
 from geo.datums import convert
+from geo.roadlines import main_roads_geojson
 from layers import schema
 from webmap import assets
 from webmap.maps.base import TileSource, render_map_parts, tianditu_tiles, tile_sources_from_config
 from webmap.maps.public import public_map
-from webmap.maps.roads import main_roads_from_osm
 from webmap.maps.text import map_text, script_json
 
 _EXTERNAL_URL = re.compile(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", re.IGNORECASE)
@@ -40,6 +43,12 @@ def layers(make_layer):
         schema.REHAB_STATION: make_layer("r", ["康复站甲", "康复站乙"], ["open", "planned"]),
         schema.ACCESSIBLE_TOILET: make_layer("t", ["厕所甲"], ["under_construction"]),
     }
+
+
+@pytest.fixture
+def main_roads(osm_path, tmp_path):
+    """The tiny OSM file's main roads, drawn from its prepared network."""
+    return main_roads_geojson(load_network(osm_path, crs="EPSG:32648", cache_dir=tmp_path / "networks"))
 
 
 def _page(m: folium.Map) -> str:
@@ -66,8 +75,8 @@ def test_marker_title_and_popup_name_the_facility(district, layers, read_facilit
     assert data[schema.ACCESSIBLE_TOILET][0]["lat"] == 29.51
 
 
-def test_no_external_url_in_rendered_map(district, layers, osm_path):
-    m = public_map(district, layers, roads=main_roads_from_osm(osm_path))
+def test_no_external_url_in_rendered_map(district, layers, main_roads):
+    m = public_map(district, layers, roads=main_roads)
     page = _page(m)
     parts = render_map_parts(m)
     assert "/static/vendor/leaflet/1.9.4/leaflet.js" in parts.header
@@ -127,8 +136,8 @@ def test_tiles_are_drawn_in_order(district, layers):
     assert "L.tileLayer" not in plain
 
 
-def test_gcj02_moves_every_drawn_coordinate_and_not_the_inputs(district, layers, read_facilities, osm_path):
-    roads = main_roads_from_osm(osm_path)
+def test_gcj02_moves_every_drawn_coordinate_and_not_the_inputs(district, layers, read_facilities, main_roads):
+    roads = main_roads
     before = layers[schema.REHAB_STATION].copy()
     m = public_map(district, layers, roads=roads, datum="gcj02")
     parts = render_map_parts(m)
@@ -139,7 +148,7 @@ def test_gcj02_moves_every_drawn_coordinate_and_not_the_inputs(district, layers,
     assert f"[{x0}, {y0}]" in parts.script
     corner = convert(106.0, 29.5, "wgs84", "gcj02")  # boundary corner
     assert f"[{corner[0]}, {corner[1]}]" in parts.script
-    assert roads["features"][0]["geometry"]["coordinates"][0][0] == [106.001, 29.505]  # inputs untouched
+    assert roads["features"][1]["geometry"]["coordinates"][0][0] == [106.001, 29.505]  # inputs untouched
     assert layers[schema.REHAB_STATION].equals(before)
     with pytest.raises(ValueError, match="`datum` must be 'wgs84' or 'gcj02'"):
         public_map(district, layers, datum="bd09")
@@ -174,16 +183,53 @@ def test_names_cannot_inject_html_or_script(district, make_layer, read_facilitie
     assert read_facilities(script)[schema.SPORTS_SITE][0]["lines"][0] == evil  # ... and the name is intact
 
 
-def test_main_roads_keep_main_classes_only(osm_path, tmp_path):
-    roads = main_roads_from_osm(osm_path)
-    assert [f["properties"] for f in roads["features"]] == [{"highway": "primary", "ways": 2}]
-    assert roads["features"][0]["geometry"] == {
-        "type": "MultiLineString",
-        "coordinates": [[[106.001, 29.505], [106.019, 29.505], [106.019, 29.512]]],
-    }
+def test_main_roads_keep_main_classes_one_feature_per_street_name(main_roads):
+    # way 10 (璧山大道, nodes 1 -> 2) and way 12 (unnamed, 2 -> 5) are both primary; way 11 is residential
+    assert [f["properties"] for f in main_roads["features"]] == [
+        {"highway": "primary", "name": "", "pieces": 1},
+        {"highway": "primary", "name": "璧山大道", "pieces": 1},
+    ]
+    assert [f["geometry"] for f in main_roads["features"]] == [
+        {"type": "MultiLineString", "coordinates": [[[106.019, 29.505], [106.019, 29.512]]]},
+        {"type": "MultiLineString", "coordinates": [[[106.001, 29.505], [106.019, 29.505]]]},
+    ]
+
+
+def test_main_roads_read_the_same_from_pbf_and_bz2(osm_path, main_roads, tmp_path):
+    pbf = tmp_path / "roads.osm.pbf"
+    with osmium.SimpleWriter(str(pbf)) as writer:
+        for obj in osmium.FileProcessor(str(osm_path)):
+            writer.add(obj)
     compressed = tmp_path / "roads.osm.bz2"
     compressed.write_bytes(bz2.compress(osm_path.read_bytes()))
-    assert main_roads_from_osm(compressed) == roads
+    for path in (pbf, compressed):
+        net = load_network(path, crs="EPSG:32648", cache_dir=tmp_path / "networks")
+        assert main_roads_geojson(net) == main_roads
+
+
+def test_main_roads_from_an_osmnx_graphml(osm_path, tmp_path):
+    # osmnx merges ways 10, 12 and 11 into one edge 1 -> 3 (it splits neither where the name nor where the
+    # class changes); the edge's most important class, primary, draws it whole
+    graphml = tmp_path / "roads.graphml"
+    ox.io.save_graphml(ox.graph_from_xml(osm_path, simplify=True, retain_all=True), graphml)
+    roads = main_roads_geojson(load_network(graphml, crs="EPSG:32648", cache_dir=tmp_path / "networks"))
+    assert [f["properties"] for f in roads["features"]] == [{"highway": "primary", "name": "璧山大道", "pieces": 1}]
+    line = [[106.001, 29.505], [106.019, 29.505], [106.019, 29.515], [106.001, 29.515]]  # node 5 simplified away
+    assert roads["features"][0]["geometry"]["coordinates"] == [line]
+
+
+def test_street_names_show_as_tooltips_and_stay_inert(district, layers, main_roads):
+    evil = "</script><b>x</b>`${y}`{{z}}"
+    roads = {**main_roads, "features": [*main_roads["features"]]}
+    roads["features"][1] = {**roads["features"][1], "properties": {**roads["features"][1]["properties"], "name": evil}}
+    script = render_map_parts(public_map(district, layers, roads=roads)).script
+    labels = [json.loads(f'"{m}"') for m in re.findall(r'"label": "((?:[^"\\]|\\.)*)"', script)]
+    assert labels == ["未命名道路", map_text(evil)]
+    assert "<b>" not in script and "${y}" not in script and "{{z}}" not in script
+    assert html.unescape(labels[1]) == evil  # shown exactly as recorded
+    english = {"未命名道路": "Unnamed road"}
+    m = public_map(district, layers, roads=main_roads, translate=lambda s: english.get(s, s))
+    assert '"label": "Unnamed road"' in render_map_parts(m).script
 
 
 def test_unvendored_plugin_asset_is_refused(district, layers):

@@ -5,6 +5,8 @@ import posixpath
 import re
 from html.parser import HTMLParser
 
+import osmium
+import osmnx as ox
 import pytest
 
 from geo.datums import convert
@@ -372,11 +374,33 @@ def test_main_roads_are_drawn_and_cached(roads_file, app, client, tmp_path):
     text = client.get("/").get_data(as_text=True)
     assert "道路数据暂缺" not in text
     assert "主干道" in text  # legend line of the one primary road
-    assert '"highway": "primary", "ways": 2' in text  # its GeoJSON feature
+    assert '"label": "\\u672a\\u547d\\u540d\\u9053\\u8def", "name": "", "pieces": 1' in text  # 未命名道路
     assert "residential" not in text
     cached = json.loads((tmp_path / "cache" / "main_roads.json").read_text(encoding="utf-8"))
-    assert [f["properties"]["highway"] for f in cached["roads"]["features"]] == ["primary"]
-    assert client.get("/").get_data(as_text=True).count('"highway": "primary"') == 1
+    assert [f["properties"] for f in cached["roads"]["features"]] == [
+        {"highway": "primary", "name": "", "pieces": 1},
+        {"highway": "primary", "name": "璧山大道", "pieces": 1},
+    ]
+    again = client.get("/").get_data(as_text=True)
+    assert again.count('"highway": "primary"') == 2
+    assert f'"label": {json.dumps("璧山大道")}, "name": {json.dumps("璧山大道")}' in again  # street name tooltip
+
+
+@pytest.mark.parametrize("kind", ["osm.pbf", "graphml"])
+def test_pbf_and_graphml_districts_draw_their_roads_with_names(kind, district_dir, osm_path, request):
+    # the old map read only OSM XML itself and drew nothing for a PBF or GraphML district
+    target = district_dir / f"roads.{kind}"
+    if kind == "osm.pbf":
+        with osmium.SimpleWriter(str(target)) as writer:
+            for obj in osmium.FileProcessor(str(osm_path)):
+                writer.add(obj)
+    else:
+        ox.io.save_graphml(ox.graph_from_xml(osm_path, simplify=True, retain_all=True), target)
+    toml = district_dir / "district.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace('"roads.osm"', f'"roads.{kind}"'), encoding="utf-8")
+    text = request.getfixturevalue("client").get("/").get_data(as_text=True)
+    assert "道路数据暂缺" not in text and "residential" not in text
+    assert f'"label": {json.dumps("璧山大道")}, "name": {json.dumps("璧山大道")}' in text
 
 
 def _tile_urls(text: str) -> list[str]:

@@ -23,6 +23,8 @@ from webmap.store import get_district, get_store
 _PROFILE = click.Choice(("walk", "wheelchair", "drive"))
 _DATUM = click.Choice(schema.DATUMS)
 _OUT = click.Path(dir_okay=False)
+_STATUS_HELP = ("Only facilities with this status (repeatable). Default: a layer's facilities in service "
+                "(open; toilets accepted), as the planner counts them; 'all' counts every status.")  # fmt: skip
 
 
 class Progress:
@@ -97,10 +99,11 @@ def parsed(read: Callable[[dict[str, Any]], Any], options: dict[str, Any], suffi
 @click.option("--threshold", "thresholds", multiple=True, help="e.g. 800m, 1.5km, 15min (repeatable).")
 @click.option("--urban-threshold", help="Threshold for urban demand (城乡分类代码 1xx), e.g. 800m.")
 @click.option("--rural-threshold", help="Threshold for rural demand (2xx), e.g. 15min.")
-@click.option("--status", "statuses", multiple=True, help="Only facilities with this status (e.g. accepted).")
+@click.option("--status", "statuses", multiple=True, help=_STATUS_HELP)
 @click.option("--scenario", help="Extra facilities (file or layer) for a before/after comparison.")
 @click.option("--scenario-status", "scenario_statuses", multiple=True,
-              help="Only scenario facilities with this status (e.g. planned).")  # fmt: skip
+              help="Only scenario facilities with this status. Default: a layer's planned ones; 'all' for every "
+                   "status.")  # fmt: skip
 @click.option("--weight", "weight_column", help="Demand weight column, e.g. population (villages).")
 @click.option("--datum", type=_DATUM, help="Datum of CSV/XLSX point files.")
 @click.option("--grid-spacing", type=float, default=400.0, show_default=True, help="Metres, for --demand grid.")
@@ -146,7 +149,7 @@ def targets_command(on: Any, out_path: str | None) -> None:
 @click.option("--demand", required=True, help="household, village, grid, another layer name or a point file.")
 @click.option("--profile", type=_PROFILE, default="walk", show_default=True)
 @click.option("--threshold", required=True, help="e.g. 300m or 15min.")
-@click.option("--status", "statuses", multiple=True, help="Only facilities with this status.")
+@click.option("--status", "statuses", multiple=True, help=_STATUS_HELP)
 @click.option("--hex-size", type=float, default=500.0, show_default=True, help="Hexagon size (m) of the summary.")
 @click.option("--no-roads", "skip_roads", is_flag=True, help="Skip the road stretches beyond the threshold.")
 @click.option("--datum", type=_DATUM, help="Datum of CSV/XLSX point files.")
@@ -188,7 +191,7 @@ def household_report_command(**options: Any) -> None:
 @click.option("--facilities", required=True, help="Facility layer name or point file.")
 @click.option("--profile", type=_PROFILE, default="walk", show_default=True)
 @click.option("--threshold", "thresholds", multiple=True, required=True, help="e.g. 800m or 15min (repeatable).")
-@click.option("--status", "statuses", multiple=True, help="Only facilities with this status.")
+@click.option("--status", "statuses", multiple=True, help=_STATUS_HELP)
 @click.option("--shape", type=click.Choice(("roads", "hull")), default="roads", show_default=True,
               help="roads: follow the reached roads; hull: the hull of the reached network (faster).")  # fmt: skip
 @click.option("--buffer", "buffer_m", type=float, default=50.0, show_default=True, help="Metres around roads.")

@@ -16,7 +16,9 @@ _MODEL_KEYS = ("mclp", "pmedian", "lscp", "pcenter")
 
 
 @click.command("site")
-@click.option("--layer", required=True, type=click.Choice(schema.PUBLIC_LAYERS), help="Facility layer to plan.")
+@click.option("--layer", type=click.Choice(schema.PUBLIC_LAYERS),
+              help="Facility layer to plan (its facilities today are kept or compared); optional with "
+                   "--candidates FILE.")  # fmt: skip
 @click.option("--demand", required=True, help="household, village, grid, another layer name or a point file.")
 @click.option("--model", "model_key", type=click.Choice(_MODEL_KEYS), default="mclp", show_default=True,
               help="mclp: most demand within --threshold; pmedian: least total cost; lscp: fewest sites covering "
@@ -24,8 +26,9 @@ _MODEL_KEYS = ("mclp", "pmedian", "lscp", "pcenter")
 @click.option("--p", "p", type=int, help="Sites in total, kept ones included (implied by exact --per-town quotas).")
 @click.option("--new", "n_new", type=int, help="New sites beyond today's facilities (p = today's + N).")
 @click.option("--per-town", type=int, help="Exactly this many sites in every town (1: one per town).")
-@click.option("--threshold", required=True,
-              help="Coverage radius (mclp, lscp) or the cost beyond which demand is unserved, e.g. 15min.")  # fmt: skip
+@click.option("--threshold",
+              help="Coverage radius (mclp, lscp: required), or the cost beyond which demand is unserved "
+                   "(pmedian, pcenter: optional, no cap by default), e.g. 15min.")  # fmt: skip
 @click.option("--profile", type=click.Choice(("walk", "wheelchair", "drive")), default="drive", show_default=True)
 @click.option("--weight", "weight_column", help="Demand weight column, e.g. population (villages).")
 @click.option("--candidates", "candidates_source", help="Candidate sites: a layer name or point file "

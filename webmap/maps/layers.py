@@ -7,6 +7,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import folium
+import geopandas as gpd
 from branca.element import MacroElement
 from folium.map import Layer
 from folium.template import Template
@@ -14,7 +15,7 @@ from folium.template import Template
 from layers import schema
 from webmap.i18n import N_
 from webmap.maps.base import DisplayDatum, display_xy
-from webmap.maps.text import map_label_icon, map_text, script_json
+from webmap.maps.text import labelled_geojson, map_label_icon, map_text, script_json
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -116,13 +117,15 @@ class MapText(MacroElement):
 
 
 def add_roads(m: folium.Map, roads: Mapping[str, Any], translate: Callable[[str], str]) -> None:
-    """Draw the main roads (a GeoJSON FeatureCollection with ``highway``, see ``webmap.maps.roads``)."""
-    folium.GeoJson(
-        dict(roads),
-        name=translate("主要道路（合成）"),
-        style_function=road_style,
-        interactive=False,
-    ).add_to(m)
+    """Draw the main roads, each with its street name as a tooltip.
+
+    ``roads`` is a GeoJSON FeatureCollection with ``highway`` and ``name`` properties
+    (``geo.roadlines.main_roads_geojson``); roads without a name read "未命名道路".
+    """
+    unnamed = translate("未命名道路")
+    gdf = gpd.GeoDataFrame.from_features(list(roads["features"]), crs=schema.WGS84)
+    labels = [name or unnamed for name in gdf["name"]] if "name" in gdf else [unnamed] * len(gdf)
+    labelled_geojson(gdf, labels, name=translate("主要道路（合成）"), style_function=road_style).add_to(m)
 
 
 def road_style(feature: dict[str, Any]) -> dict[str, Any]:

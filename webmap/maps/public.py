@@ -47,7 +47,7 @@ def public_map(
         (EPSG:4326). Every row becomes one marker; filter rows before calling.
     roads
         Main roads as a GeoJSON FeatureCollection with a ``highway`` property (see
-        ``main_roads_from_osm``); no roads are drawn when None.
+        ``geo.roadlines.main_roads_geojson``); each shows its street name. No roads are drawn when None.
     tiles
         Base tile layers, drawn in order (see ``tile_sources_from_config``); none by default, when
         the district's white sheet, towns and roads are the base map.

@@ -33,7 +33,6 @@ from webmap.i18n import N_, current_language
 from webmap.maps.base import MapParts, render_map_parts, tile_sources_from_config
 from webmap.maps.layers import LAYER_LABELS, ROAD_LABELS, STATUS_LABELS
 from webmap.maps.public import public_map
-from webmap.maps.roads import main_roads_from_osm
 from webmap.security import nonced_map_parts
 from webmap.store import get_district, get_store
 from webmap.timefmt import format_local_date
@@ -131,6 +130,8 @@ _MAP_CACHE_SIZE = 64
 _COUNTS_CACHE_KEY = "accessplan_public_household_counts"
 _FEATURES_CACHE_KEY = "accessplan_public_features"
 _ROADS_CACHE_FILE = "main_roads.json"
+#: Bump when the drawn roads change shape (2: from the prepared network, with street names).
+_ROADS_CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -506,16 +507,17 @@ def _static_url(filename: str) -> str:
 def _main_roads(district: District) -> dict[str, Any] | None:
     """Return the district's main roads as GeoJSON, cached in memory and in the instance folder.
 
-    The cache is keyed by the road file's path, size and modification time and lives in
-    ``app.config["CACHE_DIR"]`` (default: ``<instance>/cache``); a missing road file gives None (the
-    page is drawn without roads).
+    Drawn from the app's prepared road network (``geo.roadlines.main_roads_geojson``), so OSM PBF,
+    OSM XML and GraphML road files all show, with street names. The cache is keyed by the road file's
+    path, size and modification time and lives in ``app.config["CACHE_DIR"]`` (default:
+    ``<instance>/cache``); a missing or unreadable road file gives None (the page is drawn without roads).
     """
     path = district.roads_path
     if not path.is_file():
         logger.warning("No road file at %r: the public map is drawn without roads", str(path))
         return None
     stat = path.stat()
-    key = [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
+    key = [str(path.resolve()), stat.st_size, stat.st_mtime_ns, _ROADS_CACHE_VERSION]
     memory = current_app.extensions.setdefault(_ROADS_CACHE_KEY, {})
     if memory.get("key") == key:
         return memory["roads"]
@@ -523,7 +525,15 @@ def _main_roads(district: District) -> dict[str, Any] | None:
     cache_path = Path(cache_dir) / _ROADS_CACHE_FILE
     roads = _read_roads_cache(cache_path, key)
     if roads is None:
-        roads = main_roads_from_osm(path)
+        from geo.errors import NetworkError
+        from geo.roadlines import main_roads_geojson
+        from webmap.runs import app_placer
+
+        try:
+            roads = main_roads_geojson(app_placer().net)
+        except NetworkError as exc:
+            logger.warning("The public map is drawn without roads: %s", exc)
+            return None
         _write_roads_cache(cache_path, key, roads)
     memory.update(key=key, roads=roads)
     return roads
