@@ -56,7 +56,8 @@ class _Ends:
     access: np.ndarray
     piece: np.ndarray
     fraction: np.ndarray
-    piece_cost: np.ndarray
+    cost_fwd: np.ndarray  # whole piece a -> b (NaN where that way is unusable)
+    cost_bwd: np.ndarray  # whole piece b -> a
     fwd: np.ndarray
     bwd: np.ndarray
 
@@ -154,31 +155,38 @@ def _ends(
     """Partial and access costs of snapped points; rows not in ``usable`` get ``inf`` everywhere."""
     piece, s = snap.piece, snap.fraction
     if weight == "length":
-        c = net.piece_length_m[piece]
+        c_fwd = c_bwd = net.piece_length_m[piece]
         access = snap.distance_m.copy()
     else:
-        c = pg.piece_time_s[piece]
+        # travel times are directed (a slope costs more uphill): a -> b and b -> a apart
+        c_fwd, c_bwd = pg.piece_time_s[piece], pg.piece_time_bwd_s[piece]
         speed = pg.piece_speed_mps[piece] if access_speed_kph is None else access_speed_kph / 3.6
         access = snap.distance_m / speed
     access = np.where(usable, access, np.inf)
     fwd, bwd = pg.piece_fwd[piece], pg.piece_bwd[piece]
-    head, tail = s * c, (1.0 - s) * c
-    # a point at an end of a one-way piece is at that node: zero length is travelled either way
+    # a point at an end of a piece is at that node: zero length is travelled either way
     at_a, at_b = s == 0.0, s == 1.0
     return _Ends(
         a=net.piece_u[piece],
         b=net.piece_v[piece],
-        to_a=np.where(bwd | at_a, access + head, np.inf),
-        to_b=np.where(fwd | at_b, access + tail, np.inf),
-        from_a=np.where(fwd | at_a, access + head, np.inf),
-        from_b=np.where(bwd | at_b, access + tail, np.inf),
+        to_a=np.where(bwd | at_a, access + _part(s, c_bwd), np.inf),
+        to_b=np.where(fwd | at_b, access + _part(1.0 - s, c_fwd), np.inf),
+        from_a=np.where(fwd | at_a, access + _part(s, c_fwd), np.inf),
+        from_b=np.where(bwd | at_b, access + _part(1.0 - s, c_bwd), np.inf),
         access=access,
         piece=piece,
         fraction=s,
-        piece_cost=c,
+        cost_fwd=c_fwd,
+        cost_bwd=c_bwd,
         fwd=fwd,
         bwd=bwd,
     )
+
+
+def _part(share: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """Return ``share × cost``, 0 for a zero share even where the way is unusable (cost NaN)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(share == 0.0, 0.0, share * cost)
 
 
 def _augmented(net: PreparedNetwork, profile: str, weight: str, *, reverse: bool, seeds: tuple) -> sp.csr_matrix:
@@ -232,9 +240,9 @@ def _same_piece_pairs(src: _Ends, dst: _Ends) -> tuple[np.ndarray, np.ndarray, n
     i = np.repeat(rows, cnt)
     offset = np.arange(len(i)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
     j = order[np.repeat(lo, cnt) + offset]
-    s, t, c = src.fraction[i], dst.fraction[j], src.piece_cost[i]
-    along = np.where((t >= s) & src.fwd[i], (t - s) * c, np.inf)
-    along = np.minimum(along, np.where((t <= s) & src.bwd[i], (s - t) * c, np.inf))
+    s, t = src.fraction[i], dst.fraction[j]
+    along = np.where((t >= s) & src.fwd[i], _part(t - s, src.cost_fwd[i]), np.inf)
+    along = np.minimum(along, np.where((t <= s) & src.bwd[i], _part(s - t, src.cost_bwd[i]), np.inf))
     cost = src.access[i] + dst.access[j] + along
     keep = np.isfinite(cost)
     return i[keep], j[keep], cost[keep]
