@@ -50,7 +50,8 @@ class Dem:
         if pyproj.CRS(crs) != self.crs:
             x, y = pyproj.Transformer.from_crs(crs, self.crs, always_xy=True).transform(x, y)
             x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-        col, row = ~self.transform * (x, y)
+        t = self.transform  # north-up (checked in read_dem)
+        col, row = (x - t.c) / t.a, (y - t.f) / t.e
         rows, cols = self.values.shape
         inside = (col >= 0) & (col <= cols) & (row >= 0) & (row <= rows)
         # fractional position between cell centres, clamped to the edge cells
