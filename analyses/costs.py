@@ -77,6 +77,7 @@ def load_network(
     cache_dir: str | Path,
     boundary: gpd.GeoDataFrame | None = None,
     profiles: dict[str, Profile] | None = None,
+    dem: str | Path | None = None,
 ) -> PreparedNetwork:
     """Return the prepared network of a road file, built once and cached on disk.
 
@@ -92,6 +93,8 @@ def load_network(
         Clip the roads to this outline (EPSG:4326) when building.
     profiles
         Travel profiles; the shipped walk/wheelchair/drive table when None.
+    dem
+        GeoTIFF elevations for the profiles' slope models (``geo.dem``); None for flat costs.
     """
     profiles = load_profiles() if profiles is None else profiles
     outline = None if boundary is None else boundary.to_crs(schema.WGS84).union_all()
@@ -99,19 +102,35 @@ def load_network(
     def build(path: Path):  # noqa: ANN202 - networkx graph
         return graph_from_file(path, boundary=outline)
 
-    return load_or_prepare(roads_path, crs, profiles, cache_dir, build_graph=build)
+    return load_or_prepare(roads_path, crs, profiles, cache_dir, build_graph=build, dem_path=dem)
 
 
 def load_district_network(
-    district: District, *, cache_dir: str | Path, roads_path: str | Path | None = None
+    district: District,
+    *,
+    cache_dir: str | Path,
+    roads_path: str | Path | None = None,
+    profiles: dict[str, Profile] | None = None,
+    slopes: bool = True,
 ) -> PreparedNetwork:
-    """Return the prepared network of ``district`` (its own roads unless ``roads_path`` is given)."""
+    """Return the prepared network of ``district`` (its own roads unless ``roads_path`` is given).
+
+    With ``slopes`` (default) the district's DEM (``dem`` under ``[files]`` of district.toml, when
+    listed) sets the walking and wheelchair speeds per direction; ``slopes=False`` gives flat costs.
+    """
     return load_network(
         roads_path if roads_path is not None else district.roads_path,
         crs=district.crs,
         cache_dir=cache_dir,
         boundary=district.boundary,
+        profiles=profiles,
+        dem=district_dem_path(district) if slopes else None,
     )
+
+
+def district_dem_path(district: District) -> Path | None:
+    """Return the district's DEM file (``dem`` under ``[files]``), or None where it lists none."""
+    return district.path("dem") if "dem" in district.files else None
 
 
 class Placer:

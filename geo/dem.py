@@ -1,7 +1,9 @@
 """Read a digital elevation model (GeoTIFF, with rasterio) and give road nodes their elevation.
 
 Elevations are interpolated bilinearly between cell centres (the nearest edge cell within half a
-cell of the raster's edge); points outside the raster or on ``nodata`` cells get NaN, and so do
+cell of the raster's edge); ``nodata`` cells drop out of the four and the others are weighted up,
+unless they carry less than half the weight. Points outside the raster or among ``nodata`` cells
+get NaN, and so do
 the gradients of the pieces that touch them (those pieces cost as on the flat). A piece's gradient
 is the rise between its end nodes over its network length, signed from ``piece_u`` to ``piece_v``:
 the pieces of ``geo.osm`` run between junctions, so a piece that climbs and falls again counts
@@ -61,10 +63,17 @@ class Dem:
         r0 = np.minimum(np.floor(fr).astype(np.int64), max(rows - 2, 0))
         c1, r1 = np.minimum(c0 + 1, cols - 1), np.minimum(r0 + 1, rows - 1)
         tc, tr = fc - c0, fr - r0
-        v = self.values
-        top = v[r0, c0] * (1 - tc) + v[r0, c1] * tc
-        bottom = v[r1, c0] * (1 - tc) + v[r1, c1] * tc
-        z = top * (1 - tr) + bottom * tr
+        corners = ((r0, c0, (1 - tc) * (1 - tr)), (r0, c1, tc * (1 - tr)), (r1, c0, (1 - tc) * tr), (r1, c1, tc * tr))
+        total = np.zeros_like(tc)
+        weight = np.zeros_like(tc)
+        for r, c, w in corners:
+            value = self.values[r, c]
+            ok = ~np.isnan(value)
+            total += np.where(ok, value * w, 0.0)
+            weight += np.where(ok, w, 0.0)
+        # nodata corners drop out and the others are weighted up; mostly nodata around the point: NaN
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = np.where(weight >= 0.5, total / weight, np.nan)
         return np.where(inside, z, np.nan)
 
 

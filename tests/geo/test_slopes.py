@@ -8,6 +8,7 @@ its cell's value and each gradient is known by hand.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -319,3 +320,50 @@ def test_bad_dem_files_name_the_file(tmp_path):
     junk.write_text("not a raster", encoding="utf-8")
     with pytest.raises(DemError, match=r"不是可读的栅格.*is not a readable raster"):
         read_dem(junk)
+
+
+# --- a real DEM ------------------------------------------------------------------------------------
+
+LUX_DEM = Path(__file__).parents[1] / "data" / "terra_elev_luxembourg.tif"
+
+
+def test_a_real_dem_gives_elevations_grades_and_directed_costs(tmp_path):
+    """terra's elev.tif (SRTM-derived, Luxembourg, 30″ cells, int16 with nodata outside the country).
+
+    Three nodes on the centres of column 11, rows 21-23 (5.8375 E; 50.0125, 50.00417, 49.99583 N),
+    whose cells hold 422, 400 and 487 m (read from the file once and written here). Row 23 is 87 m
+    above row 22 over about 927 m: 9.4 %, steeper than 1:12 both ways for the wheelchair.
+    """
+    dem = read_dem(LUX_DEM)
+    assert dem.crs.to_epsg() == 4326
+    assert dem.values.shape == (90, 95)
+    assert np.isnan(dem.values).sum() == 3942  # nodata (-32768) outside Luxembourg
+    lon = 5.741666666666666 + 11.5 / 120
+    lats = [50.19166666666666 - (r + 0.5) / 120 for r in (21, 22, 23)]
+    np.testing.assert_allclose(dem.sample(np.full(3, lon), np.array(lats), "EPSG:4326"), [422.0, 400.0, 487.0])
+    assert np.isnan(dem.sample(np.array([5.75]), np.array([50.18]), "EPSG:4326"))[0]  # a nodata corner
+
+    path = tmp_path / "lux.osm"
+    with osmium.SimpleWriter(str(path), overwrite=True) as writer:
+        for k, lat in enumerate(lats):
+            writer.add_node(Node(id=k + 1, location=(lon, lat)))
+        writer.add_way(Way(id=1, nodes=[1, 2], tags={"highway": "footway", "name": "a"}))
+        writer.add_way(Way(id=2, nodes=[2, 3], tags={"highway": "footway", "name": "b"}))
+    roads = read_roads(path, min_component_share=0)
+    net = prepare_roads(roads, crs="EPSG:32632", profiles=load_profiles(), dem=dem)
+    piece = pieces_by_ends(roads, net)
+    a, b = piece[1, 2], piece[2, 3]
+    la, lb = net.piece_length_m[a], net.piece_length_m[b]
+    assert la == pytest.approx(926.6, abs=0.1)  # 1/120 degree of latitude
+    assert net.piece_grade[a] == pytest.approx(-22.0 / la, abs=1e-6)
+    assert net.piece_grade[b] == pytest.approx(87.0 / lb, abs=1e-6)
+    wc = net.profile("wheelchair")
+    # 1 -> 2 is 2.37 % downhill: 3 km/h × 0.8^(0.02374 / 0.0833); back uphill: 3 km/h × 0.5^(0.02374 / 0.0833)
+    g = 22.0 / la
+    assert wc.piece_time_s[a] == pytest.approx(la / (WHEEL_MPS * 0.8 ** (g / 0.0833)), rel=1e-6)
+    assert wc.piece_time_bwd_s[a] == pytest.approx(la / (WHEEL_MPS * 0.5 ** (g / 0.0833)), rel=1e-6)
+    assert not (wc.piece_fwd[b] or wc.piece_bwd[b])
+    walk = net.profile("walk")
+    assert walk.piece_fwd[b] and walk.piece_bwd[b]
+    # Tobler, 9.39 % up: 5 × exp(-3.5 × 0.0939) km/h
+    assert walk.piece_time_s[b] == pytest.approx(lb / (5 / 3.6 * math.exp(-3.5 * (87.0 / lb))), rel=1e-6)
