@@ -367,3 +367,55 @@ def test_a_real_dem_gives_elevations_grades_and_directed_costs(tmp_path):
     assert walk.piece_fwd[b] and walk.piece_bwd[b]
     # Tobler, 9.39 % up: 5 × exp(-3.5 × 0.0939) km/h
     assert walk.piece_time_s[b] == pytest.approx(lb / (5 / 3.6 * math.exp(-3.5 * (87.0 / lb))), rel=1e-6)
+
+
+# --- unknown values along the routes ---------------------------------------------------------------
+
+
+def test_routes_report_the_metres_and_edges_they_used_with_unknown_values(tmp_path):
+    """A (row 0) - B (1) - C (2) - D (3) - E (4): A-B, C-D, D-E fully tagged; B-C without `surface`.
+
+    The facility sits on node E. From A the route passes B-C whole (100 m, 1 piece, surface); a
+    point halfway along B-C passes its last 50 m; a point on D-E passes nothing unknown; with
+    `surface` strict, B-C is closed and A cannot reach E.
+    """
+    known = {"wheelchair": "yes", "surface": "asphalt", "smoothness": "good", "incline": "0%", "width": "2"}
+    nodes = {n: (0, n - 1, {}) for n in range(1, 6)}
+    ways = [
+        (1, [1, 2], {"highway": "footway", **known}),
+        (2, [2, 3], {"highway": "footway", **{k: v for k, v in known.items() if k != "surface"}}),
+        (3, [3, 4], {"highway": "footway", **known, "name": "x"}),
+        (4, [4, 5], {"highway": "footway", **known, "name": "y"}),
+    ]
+    roads = read_roads(write_osm(tmp_path / "line.osm", nodes, ways), min_component_share=0)
+    base = load_profiles()["wheelchair"]
+    net = prepare_roads(
+        roads, crs=CRS, profiles={"lenient": base, "strict": base.with_unknown_policy({"surface": "strict"})}
+    )
+    pos = {int(n): k for k, n in enumerate(net.node_id)}
+    fac = snap_points(net, net.node_x[[pos[5]]], net.node_y[[pos[5]]], profile="lenient", ids=["E"])
+    mid = [(net.node_x[pos[2]] + net.node_x[pos[3]]) / 2, (net.node_y[pos[2]] + net.node_y[pos[3]]) / 2]
+    lower = [(net.node_x[pos[4]] + net.node_x[pos[5]]) / 2, (net.node_y[pos[4]] + net.node_y[pos[5]]) / 2]
+    x = [net.node_x[pos[1]], mid[0], lower[0]]
+    y = [net.node_y[pos[1]], mid[1], lower[1]]
+    demand = snap_points(net, x, y, profile="lenient", ids=["at A", "mid B-C", "mid D-E"])
+    got = nearest_facility(net, "lenient", fac, demand, weight="travel_time").demand
+    piece = pieces_by_ends(roads, net)
+    bc = net.piece_length_m[piece[2, 3]]
+    assert bc == pytest.approx(STEP_M, abs=0.01)
+    assert got["unknown_m"].tolist() == pytest.approx([bc, bc / 2, 0.0], abs=0.05)
+    assert got["unknown_edges"].tolist() == [1, 1, 0]
+    assert got["unknown_attributes"].tolist() == ["surface", "surface", ""]
+    # a facility on the unknown piece itself, 20 m north of its middle (30 m south of C): A enters
+    # B-C at B and goes 70 m; the point in the middle goes 20 m along it (a direct route); the point
+    # on D-E enters at C and goes 30 m. (Snapping measures in UTM metres, lengths on the sphere: 0.1 m.)
+    fac_bc = snap_points(net, [mid[0]], [mid[1] + 20.0], profile="lenient", ids=["on B-C"])
+    direct = nearest_facility(net, "lenient", fac_bc, demand, weight="length").demand
+    assert direct["unknown_m"].tolist() == pytest.approx([70.0, 20.0, 30.0], abs=0.1)
+    assert direct["unknown_edges"].tolist() == [1, 1, 1]
+    # strict: B-C is closed, so A cannot reach E (the point on B-C snaps 50 m off to a neighbour)
+    fac_s = snap_points(net, net.node_x[[pos[5]]], net.node_y[[pos[5]]], profile="strict", ids=["E"])
+    dem_s = snap_points(net, x, y, profile="strict", ids=["at A", "mid B-C", "mid D-E"])
+    strict = nearest_facility(net, "strict", fac_s, dem_s, weight="travel_time").demand
+    assert strict["reachable"].tolist()[::2] == [False, True]
+    assert strict["unknown_m"].tolist() == [0.0, 0.0, 0.0]
