@@ -326,6 +326,17 @@ def _positive(v: Any) -> bool:
     return not isinstance(v, bool) and isinstance(v, int | float) and v > 0 and math.isfinite(v)
 
 
+def check_policy(policy: Any) -> str:
+    """Return ``policy`` if it is ``"strict"`` or ``"lenient"``.
+
+    Raises
+    ------
+    ProfileError
+        Otherwise, naming the value and the two choices (Chinese first).
+    """
+    return _check_policies({"wheelchair": policy}, "`--unknown`")["wheelchair"]
+
+
 def _check_policies(policies: Mapping[str, Any], where: str) -> dict[str, str]:
     unknown_attrs = sorted(set(policies) - set(ATTRIBUTES))
     if unknown_attrs:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 import click
-from flask import current_app
-from flask.cli import FlaskGroup, with_appcontext
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 
 from layers.demo import load_demo_layers
 from layers.district import load_district
@@ -23,15 +23,38 @@ from webmap.cli_analyses import (
 from webmap.cli_geo import datum_group, roads_group
 from webmap.cli_layers import export_command, history_command, import_command
 from webmap.cli_siting import site_command
-from webmap.runs import warm_app_placer
+from webmap.runs import cost_config, warm_app_placer
 from webmap.security import secret_key_problem
 from webmap.store import get_district, get_store
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_version_option=False)
-def main() -> None:
+@click.option(
+    "--profiles",
+    "profiles_file",
+    type=click.Path(dir_okay=False),
+    help="TOML laid over geo/profiles.toml (speeds, tag factors, slopes) for this run.",
+)
+@click.option(
+    "--unknown",
+    type=click.Choice(["strict", "lenient"]),
+    help="Unknown accessibility tags: strict (not passable) or lenient (passable, reported).",
+)
+@click.option("--flat", is_flag=True, help="Ignore the district DEM: flat travel costs.")
+def main(profiles_file: str | None, unknown: str | None, flat: bool) -> None:
     """Plan disability-service facilities and accessibility in a Chinese district (default: Bishan)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    config = cost_config(profiles_file, unknown, flat=flat)
+    if config:  # the app is made later, by the command that needs it: configure it then
+        info = click.get_current_context().ensure_object(ScriptInfo)
+        make = info.create_app
+
+        def create_configured_app() -> Flask:
+            app = make()
+            app.config.update(config)
+            return app
+
+        info.create_app = create_configured_app
 
 
 def _load_demo_if_empty() -> None:
