@@ -419,3 +419,41 @@ def test_routes_report_the_metres_and_edges_they_used_with_unknown_values(tmp_pa
     strict = nearest_facility(net, "strict", fac_s, dem_s, weight="travel_time").demand
     assert strict["reachable"].tolist()[::2] == [False, True]
     assert strict["unknown_m"].tolist() == [0.0, 0.0, 0.0]
+
+
+# --- directed costs in the analyses: gaps and service areas -----------------------------------------
+
+
+def test_gaps_and_service_areas_use_the_cost_of_each_direction(hill):
+    """Facility on node N0 (the foot of the 5 % footway N0 -> N1), wheelchair, 150 s.
+
+    Towards the facility a traveller on N0-N1 goes downhill: the whole piece costs 137.20 s, so all
+    of it is within 150 s and nothing is a gap. Uphill (away from the facility) it costs 181.91 s:
+    the reached stretch from the facility is 150 / 181.91 = 82.46 % of the piece. The old code used
+    the uphill time both ways and reported a 17.5 m gap next to N1; and a service area made only of
+    a part of a piece (no whole piece) failed in the road union with an IndexError.
+    """
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from analyses.costs import Placer
+    from analyses.gaps import gap_segments
+    from analyses.service_areas import service_areas
+
+    roads, dem = hill
+    net = prepare_roads(roads, crs=CRS, profiles=load_profiles(), dem=dem)
+    pos = {int(n): k for k, n in enumerate(net.node_id)}
+    fac = gpd.GeoDataFrame({"id": ["f"]}, geometry=[Point(net.node_x[pos[1]], net.node_y[pos[1]])], crs=CRS)
+    placer = Placer(net)
+    snap = placer.snap(fac, "wheelchair")
+    nothing = snap_points(net, [], [], profile="wheelchair", ids=[])
+    node_cost = nearest_facility(net, "wheelchair", snap, nothing, weight="travel_time").node_cost
+    assert node_cost[pos[2]] == pytest.approx(137.20, abs=0.01)
+    gaps = gap_segments(net, "wheelchair", snap, node_cost, threshold="150s")
+    assert len(gaps) == 0
+    piece = pieces_by_ends(roads, net)[1, 2]
+    length = net.piece_length_m[piece]
+    to_fac = service_areas(placer, fac, profile="wheelchair", thresholds=["150s"], shape="roads")
+    from_fac = service_areas(placer, fac, profile="wheelchair", thresholds=["150s"], direction="from_facility")
+    assert to_fac.areas["road_length_m"].iloc[0] == pytest.approx(length, abs=0.01)
+    assert from_fac.areas["road_length_m"].iloc[0] == pytest.approx(length * 150 / 181.9139, abs=0.05)
