@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analyses.costs import Placer, Threshold, parse_threshold
-from geo.routing import nearest_facility
+from geo.routing import UNKNOWN_ATTRIBUTES, UNKNOWN_EDGES, UNKNOWN_M, nearest_facility
 from layers import schema
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,9 @@ class CoverageResult:
         Indexed by demand id: ``town_code``, ``village_code``, ``urban``, ``weight``, ``cost_m`` and/or
         ``cost_s`` (NaN where unreachable), ``facility_id_m``/``facility_id_s``, ``reachable``,
         ``too_far`` (farther from any road than the maximum snap distance), ``snap_distance_m``, and one
-        boolean ``covered_<label>`` per threshold (plus ``covered_by_class`` when class thresholds apply).
+        boolean ``covered_<label>`` per threshold (plus ``covered_by_class`` when class thresholds apply);
+        ``unknown_m``, ``unknown_edges`` and ``unknown_attributes``: the road on the route to the nearest
+        facility whose accessibility tags were unknown and passed under a lenient policy (wheelchair).
     summary
         Overall counts and weighted shares per threshold, unreachable counts, cost quantiles.
     by_town, by_village
@@ -182,6 +184,8 @@ def measure_coverage(
         ok = nearest["reachable"].to_numpy()
         points[COST_COLUMN[weight]] = np.where(ok, cost, np.nan)
         points[FACILITY_COLUMN[weight]] = nearest[FACILITY_ID].astype("string").to_numpy()
+        for column in (UNKNOWN_M, UNKNOWN_EDGES, UNKNOWN_ATTRIBUTES):  # of the route of the last weight
+            points[column] = nearest[column].to_numpy()
         reachable |= ok
     points[REACHABLE] = reachable
     for t in parsed:

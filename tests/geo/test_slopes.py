@@ -457,3 +457,36 @@ def test_gaps_and_service_areas_use_the_cost_of_each_direction(hill):
     from_fac = service_areas(placer, fac, profile="wheelchair", thresholds=["150s"], direction="from_facility")
     assert to_fac.areas["road_length_m"].iloc[0] == pytest.approx(length, abs=0.01)
     assert from_fac.areas["road_length_m"].iloc[0] == pytest.approx(length * 150 / 181.9139, abs=0.05)
+
+
+def test_coverage_points_carry_the_unknown_road_of_each_route(tmp_path):
+    """The same line as above, households at A and on D-E, a facility at E: 100 m unknown from A."""
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from analyses.costs import Placer
+    from analyses.coverage import measure_coverage
+
+    known = {"wheelchair": "yes", "surface": "asphalt", "smoothness": "good", "incline": "0%", "width": "2"}
+    nodes = {n: (0, n - 1, {}) for n in range(1, 6)}
+    ways = [
+        (1, [1, 2], {"highway": "footway", **known}),
+        (2, [2, 3], {"highway": "footway", **{k: v for k, v in known.items() if k != "surface"}}),
+        (3, [3, 4], {"highway": "footway", **known, "name": "x"}),
+        (4, [4, 5], {"highway": "footway", **known, "name": "y"}),
+    ]
+    roads = read_roads(write_osm(tmp_path / "line.osm", nodes, ways), min_component_share=0)
+    net = prepare_roads(roads, crs=CRS, profiles=load_profiles())
+    pos = {int(n): k for k, n in enumerate(net.node_id)}
+    xy = {n: (net.node_x[pos[n]], net.node_y[pos[n]]) for n in pos}
+    fac = gpd.GeoDataFrame({"id": ["E"]}, geometry=[Point(xy[5])], crs=CRS)
+    homes = gpd.GeoDataFrame(
+        {"id": ["A", "DE"], "town_code": ["t", "t"]},
+        geometry=[Point(xy[1]), Point((xy[4][0] + xy[5][0]) / 2, (xy[4][1] + xy[5][1]) / 2)],
+        crs=CRS,
+    )
+    points = measure_coverage(Placer(net), fac, homes, profile="wheelchair", thresholds=["15min"]).points
+    bc = net.piece_length_m[pieces_by_ends(roads, net)[2, 3]]
+    assert points.loc["A", "unknown_m"] == pytest.approx(bc) and points.loc["DE", "unknown_m"] == 0.0
+    assert points["unknown_edges"].tolist() == [1, 0]
+    assert points["unknown_attributes"].tolist() == ["surface", ""]
