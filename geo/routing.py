@@ -5,8 +5,9 @@ peeling dead-end trees (``geo.reduction``); cost tables and reach run bounded se
 ``scipy.sparse.csgraph.dijkstra``. Snapped points enter the graph as
 virtual nodes joined to both ends of their road piece by the partial piece cost plus the access
 leg (point → road: the snap distance in metres, or that distance at the profile's speed on the
-piece for travel time). Costs run FROM demand points TO facilities, so one-way streets count the
-way a traveller meets them. Unreachable pairs cost ``inf`` and are reported as unreachable.
+piece for travel time). Costs run FROM demand points TO facilities, so one-way streets and
+slopes (travel times differ uphill and downhill, ``geo.dem``) count the way a traveller meets
+them. Unreachable pairs cost ``inf`` and are reported as unreachable.
 """
 
 from __future__ import annotations
@@ -422,7 +423,9 @@ def _route_unknowns(net, pg, weight, fac: _Ends, dem: _Ends, node_cost, cost, vi
 
     The routes are read back from the search's costs: from each node the next arc of its route is an
     arc to a node settled before it whose cost plus the arc's equals its own (the same floating-point
-    sums the search made), so the totals follow the shortest-path tree node by node.
+    sums the search made), so the totals follow the shortest-path tree node by node. Where parallel
+    pieces join the same two nodes, the arc counts the piece of least travel time
+    (``ProfileGraph.arc_piece``), also when the weight is length.
     """
     k = len(dem.a)
     if not pg.piece_unknown.any():
