@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import geopandas as gpd
 import numpy as np
 
+from geo.dem import file_digest
 from geo.osm import osm_format, read_roads
 from geo.prepared import PreparedNetwork, load_or_prepare
-from geo.profiles import Profile, load_profiles
+from geo.profiles import DEFAULT_PROFILES_PATH, Profile, check_policy, load_profiles
 from geo.snapping import DEFAULT_MAX_SNAP_M, SnapResult, build_edge_index, snap_points
 from layers import schema
 
@@ -77,6 +79,7 @@ def load_network(
     cache_dir: str | Path,
     boundary: gpd.GeoDataFrame | None = None,
     profiles: dict[str, Profile] | None = None,
+    dem: str | Path | None = None,
 ) -> PreparedNetwork:
     """Return the prepared network of a road file, built once and cached on disk.
 
@@ -94,6 +97,8 @@ def load_network(
         Clip the roads to this outline (EPSG:4326) when building.
     profiles
         Travel profiles; the shipped walk/wheelchair/drive table when None.
+    dem
+        GeoTIFF elevations for the profiles' slope models (``geo.dem``); None for flat costs.
     """
     profiles = load_profiles() if profiles is None else profiles
     outline = None if boundary is None else boundary.to_crs(schema.WGS84).union_all()
@@ -105,19 +110,95 @@ def load_network(
 
         return graph_from_file(path, boundary=outline)
 
-    return load_or_prepare(roads_path, crs, profiles, cache_dir, build_graph=build)
+    return load_or_prepare(roads_path, crs, profiles, cache_dir, build_graph=build, dem_path=dem)
+
+
+@dataclass(frozen=True)
+class CostSettings:
+    """How a run's travel costs are made: which profile table, unknown-value policy and slopes.
+
+    Parameters
+    ----------
+    profiles_path
+        A TOML file laid over ``geo/profiles.toml`` key by key (``--profiles FILE``,
+        ``PROFILES_FILE``); None for the shipped table.
+    unknown
+        ``"strict"`` or ``"lenient"`` for every attribute of every profile with access rules
+        (``--unknown``, ``UNKNOWN_POLICY``); None keeps the table's policy per attribute.
+    slopes
+        Use the district's DEM (``dem`` in district.toml) for directed, slope-aware speeds; False
+        (``--flat``, ``SLOPES = False``) for flat costs.
+    """
+
+    profiles_path: str | None = None
+    unknown: str | None = None
+    slopes: bool = True
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> CostSettings:
+        """Read ``PROFILES_FILE``, ``UNKNOWN_POLICY`` and ``SLOPES`` of an app config (absent: defaults)."""
+        slopes = config.get("SLOPES", True)
+        if isinstance(slopes, str):
+            slopes = slopes.strip().lower() not in ("0", "false", "no", "off", "")
+        return cls(config.get("PROFILES_FILE") or None, config.get("UNKNOWN_POLICY") or None, bool(slopes))
+
+    def profiles(self) -> dict[str, Profile]:
+        """Return the profile table these settings give.
+
+        Raises
+        ------
+        geo.errors.ProfileError
+            If the file or the policy is invalid (the message, Chinese first, names the fix).
+        """
+        profiles = load_profiles(self.profiles_path, merge=True)
+        if self.unknown is not None:
+            check_policy(self.unknown)
+            profiles = {
+                name: p if p.access is None else p.with_unknown_policy(self.unknown) for name, p in profiles.items()
+            }
+        return profiles
+
+    def version(self, district: District) -> dict[str, Any]:
+        """Return what a result records of its costs: profile file, unknown policy per profile, DEM."""
+        dem = district_dem_path(district) if self.slopes else None
+        policy = {name: dict(p.access.unknown) for name, p in self.profiles().items() if p.access is not None}
+        return {
+            "profiles": self.profiles_path or "geo/profiles.toml",
+            "profiles_sha256": file_digest(self.profiles_path or DEFAULT_PROFILES_PATH),
+            "unknown_policy": policy,
+            "slopes": dem is not None,
+            "dem": None if dem is None else str(dem),
+            "dem_sha256": None if dem is None else file_digest(dem),
+        }
 
 
 def load_district_network(
-    district: District, *, cache_dir: str | Path, roads_path: str | Path | None = None
+    district: District,
+    *,
+    cache_dir: str | Path,
+    roads_path: str | Path | None = None,
+    settings: CostSettings | None = None,
 ) -> PreparedNetwork:
-    """Return the prepared network of ``district`` (its own roads unless ``roads_path`` is given)."""
+    """Return the prepared network of ``district`` (its own roads unless ``roads_path`` is given).
+
+    ``settings`` (default: the shipped profiles, slopes on) choose the profile table, the policy for
+    unknown accessibility values and whether the district's DEM (``dem`` under ``[files]`` of
+    district.toml, when listed) sets walking and wheelchair speeds per direction.
+    """
+    settings = CostSettings() if settings is None else settings
     return load_network(
         roads_path if roads_path is not None else district.roads_path,
         crs=district.crs,
         cache_dir=cache_dir,
         boundary=district.boundary,
+        profiles=settings.profiles(),
+        dem=district_dem_path(district) if settings.slopes else None,
     )
+
+
+def district_dem_path(district: District) -> Path | None:
+    """Return the district's DEM file (``dem`` under ``[files]``), or None where it lists none."""
+    return district.path("dem") if "dem" in district.files else None
 
 
 class Placer:

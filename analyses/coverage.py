@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analyses.costs import Placer, Threshold, parse_threshold
-from geo.routing import nearest_facility
+from geo.routing import UNKNOWN_ATTRIBUTES, UNKNOWN_EDGES, UNKNOWN_M, nearest_facility
 from layers import schema
 
 if TYPE_CHECKING:
@@ -53,7 +53,9 @@ class CoverageResult:
         Indexed by demand id: ``town_code``, ``village_code``, ``urban``, ``weight``, ``cost_m`` and/or
         ``cost_s`` (NaN where unreachable), ``facility_id_m``/``facility_id_s``, ``reachable``,
         ``too_far`` (farther from any road than the maximum snap distance), ``snap_distance_m``, and one
-        boolean ``covered_<label>`` per threshold (plus ``covered_by_class`` when class thresholds apply).
+        boolean ``covered_<label>`` per threshold (plus ``covered_by_class`` when class thresholds apply);
+        ``unknown_m``, ``unknown_edges`` and ``unknown_attributes``: the road on the route to the nearest
+        facility whose accessibility tags were unknown and passed under a lenient policy (wheelchair).
     summary
         Overall counts and weighted shares per threshold, unreachable counts, cost quantiles.
     by_town, by_village
@@ -194,9 +196,11 @@ def measure_coverage(
     for weight in limits.weights:
         found = nearest_facility(placer.net, profile, facility_snap, demand_snap, weight=weight)
         nearest[weight] = (found.demand_cost, found.demand.facility_id.astype(object).to_numpy())
+    unknowns = found.demand[[UNKNOWN_M, UNKNOWN_EDGES, UNKNOWN_ATTRIBUTES]]  # of the route of the last weight
     context = {"profile": profile, "max_snap_m": placer.max_snap_m, "n_facilities": len(facilities),
                **dict(parameters or {})}  # fmt: skip
-    return coverage_from_costs(demand, demand_snap, limits, nearest, weight_column=weight_column, parameters=context)
+    return coverage_from_costs(demand, demand_snap, limits, nearest, weight_column=weight_column, parameters=context,
+                               route_unknowns=unknowns)  # fmt: skip
 
 
 def check_coverage_inputs(facilities: pd.DataFrame, demand: pd.DataFrame, weight_column: str | None) -> None:
@@ -215,12 +219,15 @@ def coverage_from_costs(
     *,
     weight_column: str | None,
     parameters: Mapping[str, Any],
+    route_unknowns: pd.DataFrame | None = None,
 ) -> CoverageResult:
     """Build the coverage result from each demand point's nearest-facility cost and id per weight.
 
     ``nearest`` maps a weight (``length``, ``travel_time``) to (cost per demand row, ``inf`` where
     unreachable; facility id per row, None/NaN where unreachable). `measure_coverage` and the what-if
     session (``analyses.whatif``) both end here, so their tables are built the same way.
+    ``route_unknowns`` (``unknown_m``, ``unknown_edges``, ``unknown_attributes`` per demand row, from
+    ``geo.routing.nearest_facility``) adds those columns; the what-if session has none.
     """
     points = pd.DataFrame(index=pd.Index(demand_snap.ids, name=DEMAND_ID))
     points[schema.TOWN_CODE] = demand[schema.TOWN_CODE].astype(str).to_numpy()
@@ -239,6 +246,9 @@ def coverage_from_costs(
         points[COST_COLUMN[weight]] = np.where(ok, cost, np.nan)
         points[FACILITY_COLUMN[weight]] = pd.array(np.where(ok, facility, None), dtype="string")
         reachable |= ok
+    if route_unknowns is not None:
+        for column in (UNKNOWN_M, UNKNOWN_EDGES, UNKNOWN_ATTRIBUTES):
+            points[column] = route_unknowns[column].to_numpy()
     points[REACHABLE] = reachable
     for t in limits.plain:
         points[covered_column(t)] = (points[COST_COLUMN[t.weight]] <= t.value).to_numpy()

@@ -290,13 +290,15 @@ def gap_segments(
     t = parse_threshold(threshold)
     pg = net.profile(profile)
     usable = np.flatnonzero(pg.piece_usable)
-    cost = (net.piece_length_m if t.weight == "length" else pg.piece_time_s)[usable]
+    # whole-piece costs u -> v and v -> u (travel times differ on a slope)
+    cost_fwd = (net.piece_length_m if t.weight == "length" else pg.piece_time_s)[usable]
+    cost_bwd = (net.piece_length_m if t.weight == "length" else pg.piece_time_bwd_s)[usable]
     fwd, bwd = pg.piece_fwd[usable], pg.piece_bwd[usable]
     cu, cv = node_cost[net.piece_u[usable]], node_cost[net.piece_v[usable]]
     with np.errstate(divide="ignore", invalid="ignore"):
-        # covered from the ends: s <= a (towards u) or s >= b (towards v)
-        a = np.where(bwd & (cu <= t.value), np.where(cost > 0, (t.value - cu) / cost, np.inf), -np.inf)
-        b = np.where(fwd & (cv <= t.value), np.where(cost > 0, 1.0 - (t.value - cv) / cost, -np.inf), np.inf)
+        # covered from the ends: s <= a (travelling v -> u to u) or s >= b (u -> v to v)
+        a = np.where(bwd & (cu <= t.value), np.where(cost_bwd > 0, (t.value - cu) / cost_bwd, np.inf), -np.inf)
+        b = np.where(fwd & (cv <= t.value), np.where(cost_fwd > 0, 1.0 - (t.value - cv) / cost_fwd, -np.inf), np.inf)
     lo, hi = np.clip(a, 0.0, 1.0), np.clip(b, 0.0, 1.0)
     # facilities on a piece cover a stretch around them and may split its gap
     on_piece = _facilities_on_pieces(net, pg, facility_snap, t.weight)
@@ -305,7 +307,7 @@ def gap_segments(
     start, end = lo[k], hi[k]
     split = []
     for i in np.flatnonzero(has_facility & (lo < hi)):
-        covered = _facility_spans(on_piece[int(usable[i])], cost[i], fwd[i], bwd[i], t.value)
+        covered = _facility_spans(on_piece[int(usable[i])], cost_fwd[i], cost_bwd[i], fwd[i], bwd[i], t.value)
         split += [(i, s0, s1) for s0, s1 in _subtract((lo[i], hi[i]), covered)]
     if split:
         k = np.r_[k, np.array([x[0] for x in split], dtype=np.int64)]
@@ -319,7 +321,7 @@ def gap_segments(
     k, start, end, piece, length_m = k[keep], start[keep], end[keep], piece[keep], length_m[keep]
 
     unit = t.unit
-    ends = (cost[k], cu[k], cv[k], fwd[k], bwd[k])
+    ends = (cost_fwd[k], cost_bwd[k], cu[k], cv[k], fwd[k], bwd[k])
     table = pd.DataFrame(
         {
             "piece": piece,
@@ -537,17 +539,18 @@ def _facilities_on_pieces(net: PreparedNetwork, pg: Any, snap: SnapResult, weigh
     return out
 
 
-def _facility_spans(facilities: list, c: float, fwd: bool, bwd: bool, limit: float) -> list[tuple[float, float]]:
-    """Return the fractions of a piece (cost ``c``) within ``limit`` of a facility on it, directly."""
+def _facility_spans(
+    facilities: list, c_fwd: float, c_bwd: float, fwd: bool, bwd: bool, limit: float
+) -> list[tuple[float, float]]:
+    """Return the fractions of a piece (cost ``c_fwd`` u -> v, ``c_bwd`` back) within ``limit`` of a facility on it."""
     spans = []
     for s, access in facilities:
         if access > limit:
             continue
-        reach = (limit - access) / c if c > 0 else np.inf
         if fwd:  # upstream of the facility, travelling u -> v
-            spans.append((max(0.0, s - reach), s))
+            spans.append((max(0.0, s - ((limit - access) / c_fwd if c_fwd > 0 else np.inf)), s))
         if bwd:
-            spans.append((s, min(1.0, s + reach)))
+            spans.append((s, min(1.0, s + ((limit - access) / c_bwd if c_bwd > 0 else np.inf))))
     return spans
 
 
@@ -568,7 +571,7 @@ def _subtract(span: tuple[float, float], covered: list[tuple[float, float]]) -> 
     return parts
 
 
-def _cost_along(s, c, cu, cv, fwd, bwd, on_piece, piece, *, toward: int) -> np.ndarray:
+def _cost_along(s, c_fwd, c_bwd, cu, cv, fwd, bwd, on_piece, piece, *, toward: int) -> np.ndarray:
     """Return the cost to the nearest facility from fraction ``s`` of each piece, seen from inside a stretch.
 
     ``toward`` is +1 at a stretch's start (the stretch lies towards ``v``) and -1 at its end: a point
@@ -576,16 +579,16 @@ def _cost_along(s, c, cu, cv, fwd, bwd, on_piece, piece, *, toward: int) -> np.n
     turn back), so the value is the limit from inside the stretch.
     """
     with np.errstate(invalid="ignore"):
-        via_u = np.where(bwd, s * c + cu, np.inf)
-        via_v = np.where(fwd, (1.0 - s) * c + cv, np.inf)
+        via_u = np.where(bwd, s * c_bwd + cu, np.inf)
+        via_v = np.where(fwd, (1.0 - s) * c_fwd + cv, np.inf)
     cost = np.minimum(via_u, via_v)
     for i in np.flatnonzero(np.isin(piece, list(on_piece))):
         for t, access in on_piece[int(piece[i])]:
             # a traveller just inside the stretch reaches a facility downstream or upstream of it
             if fwd[i] and (t > s[i] or (t == s[i] and toward < 0)):
-                cost[i] = min(cost[i], access + (t - s[i]) * c[i])
+                cost[i] = min(cost[i], access + (t - s[i]) * c_fwd[i])
             if bwd[i] and (t < s[i] or (t == s[i] and toward > 0)):
-                cost[i] = min(cost[i], access + (s[i] - t) * c[i])
+                cost[i] = min(cost[i], access + (s[i] - t) * c_bwd[i])
     return cost
 
 

@@ -235,7 +235,7 @@ def service_areas(
     for weight in dict.fromkeys(t.weight for t in parsed):
         cutoff = max(t.value for t in parsed if t.weight == weight)
         table = reach(net, profile, snap, weight=weight, cutoff=cutoff, direction=direction)
-        by_weight[weight] = _end_costs(net, pg, snap, table, incidence, weight)
+        by_weight[weight] = _end_costs(net, pg, snap, table, incidence, weight, direction)
     n_fac = len(snap)
     stretches = []
     for t in parsed:
@@ -328,16 +328,23 @@ class _EndCosts:
     piece: np.ndarray
     cost_u: np.ndarray  # inf where the end is not reached
     cost_v: np.ndarray
-    piece_cost: np.ndarray  # cost of the whole piece (m or s)
+    cost_from_u: np.ndarray  # cost of the whole piece (m or s) for the stretch reached from its u end
+    cost_from_v: np.ndarray  # the same from its v end (they differ on a slope)
     own_ok: np.ndarray  # per facility: routed (not too far)
     own_piece: np.ndarray
     own_fraction: np.ndarray
     own_access: np.ndarray
-    own_piece_cost: np.ndarray
+    own_cost_ahead: np.ndarray  # cost of the whole own piece for the stretch towards v
+    own_cost_behind: np.ndarray  # towards u
 
 
-def _end_costs(net, pg, snap, table: pd.DataFrame, inc: _Incidence, weight: str) -> _EndCosts:
-    piece_cost_all = net.piece_length_m if weight == "length" else np.asarray(pg.piece_time_s)
+def _end_costs(net, pg, snap, table: pd.DataFrame, inc: _Incidence, weight: str, direction: str) -> _EndCosts:
+    if weight == "length":
+        fwd_cost = bwd_cost = net.piece_length_m
+    else:  # travel times are directed: u -> v and v -> u apart
+        fwd_cost, bwd_cost = np.asarray(pg.piece_time_s), np.asarray(pg.piece_time_bwd_s)
+    # towards the facility a point beyond u travels v -> u to reach it; from the facility, u -> v
+    from_u, from_v = (bwd_cost, fwd_cost) if direction == "to_facility" else (fwd_cost, bwd_cost)
     fac = pd.Index(np.asarray(snap.ids)).get_indexer(table[FACILITY_ID].to_numpy())
     node = pd.Index(net.node_id).get_indexer(table["node_id"].to_numpy())
     cost = table["cost"].to_numpy(np.float64)
@@ -362,28 +369,33 @@ def _end_costs(net, pg, snap, table: pd.DataFrame, inc: _Incidence, weight: str)
         piece=u_piece,
         cost_u=cost_u,
         cost_v=cost_v,
-        piece_cost=piece_cost_all[u_piece],
+        cost_from_u=from_u[u_piece],
+        cost_from_v=from_v[u_piece],
         own_ok=~np.asarray(snap.too_far),
         own_piece=np.asarray(snap.piece),
         own_fraction=np.asarray(snap.fraction),
         own_access=np.asarray(access, np.float64),
-        own_piece_cost=piece_cost_all[snap.piece],
+        own_cost_ahead=from_u[snap.piece],  # towards v: away from u, as a stretch reached from u
+        own_cost_behind=from_v[snap.piece],
     )
 
 
 def _intervals(ends: _EndCosts, budget: float, from_u_ok, from_v_ok, fwd, bwd, direction: str):
     """Return (facility, piece, lo, hi): merged reached stretches as fractions of each piece."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        c = np.maximum(ends.piece_cost, 1e-12)
-        a_hi = np.where(from_u_ok[ends.piece], (budget - ends.cost_u) / c, -np.inf)
-        b_lo = np.where(from_v_ok[ends.piece], 1.0 - (budget - ends.cost_v) / c, np.inf)
-        r = (budget - ends.own_access) / np.maximum(ends.own_piece_cost, 1e-12)
+        a_hi = np.where(from_u_ok[ends.piece], (budget - ends.cost_u) / np.maximum(ends.cost_from_u, 1e-12), -np.inf)
+        b_lo = np.where(
+            from_v_ok[ends.piece], 1.0 - (budget - ends.cost_v) / np.maximum(ends.cost_from_v, 1e-12), np.inf
+        )
+        r_ahead = (budget - ends.own_access) / np.maximum(ends.own_cost_ahead, 1e-12)
+        r_behind = (budget - ends.own_access) / np.maximum(ends.own_cost_behind, 1e-12)
     # the facility's own piece, around its snapped position
     s = ends.own_fraction
     p = ends.own_piece
     ahead, behind = (fwd[p], bwd[p]) if direction == "from_facility" else (bwd[p], fwd[p])
-    own_lo = np.where(behind, s - r, s)
-    own_hi = np.where(ahead, s + r, s)
+    own_lo = np.where(behind, s - r_behind, s)
+    own_hi = np.where(ahead, s + r_ahead, s)
+    r = np.maximum(np.where(ahead, r_ahead, -np.inf), np.where(behind, r_behind, -np.inf))
     n_fac = len(s)
     fac = np.concatenate([ends.fac, ends.fac, np.arange(n_fac)])
     piece = np.concatenate([ends.piece, ends.piece, p])
@@ -514,8 +526,10 @@ class _RoadUnion:
         order = np.lexsort((uniq[w_idx], cell_key[w_idx], w_fac))
         w_fac, w_idx = w_fac[order], w_idx[order]
         w_cell = cell_key[w_idx]
+        # groups of whole pieces per facility and cell (none where every stretch is partial)
         starts = np.flatnonzero(np.r_[True, (w_fac[1:] != w_fac[:-1]) | (w_cell[1:] != w_cell[:-1])])
-        stops = np.r_[starts[1:], len(w_fac)]
+        starts = starts if len(w_fac) else starts[:0]
+        stops = np.r_[starts[1:], len(w_fac)] if len(starts) else starts
         keys: list[tuple[int, bytes | int]] = []
         todo: dict[bytes, np.ndarray] = {}
         for a, b in zip(starts.tolist(), stops.tolist(), strict=True):

@@ -33,7 +33,7 @@ import shapely
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from analyses.costs import Placer, load_district_network  # noqa: E402
+from analyses.costs import CostSettings, Placer, load_district_network  # noqa: E402
 from analyses.coverage import measure_coverage  # noqa: E402
 from analyses.inputs import assign_towns, grid_demand  # noqa: E402
 from analyses.service_areas import service_areas  # noqa: E402
@@ -50,6 +50,10 @@ SA_CUTOFF_M = 3000.0
 SA_BUFFER_M = 50.0
 N_SA_FACILITIES = 60
 GRID_POINTS = 5000
+#: Flat costs: the networkx graphs compared here carry no slopes (bench_slopes.py measures those).
+FLAT = CostSettings(slopes=False)
+#: analyses.md keeps the section that bench_slopes.py writes between these lines.
+SLOPES_BEGIN, SLOPES_END = "<!-- bench_slopes.py -->", "<!-- /bench_slopes.py -->"
 
 
 def timed(fn, repeat):
@@ -247,9 +251,9 @@ def run(quick: bool) -> dict:
     profiles = load_profiles()
     with tempfile.TemporaryDirectory() as cold:
         t = time.perf_counter()
-        net = load_district_network(district, cache_dir=cold)
+        net = load_district_network(district, cache_dir=cold, settings=FLAT)
         prepare_s = time.perf_counter() - t
-        reload_s, net = timed(lambda: load_district_network(district, cache_dir=cold), 3)
+        reload_s, net = timed(lambda: load_district_network(district, cache_dir=cold, settings=FLAT), 3)
     placer = Placer(net)
     t = time.perf_counter()
     G = project_graph(graph_from_file(district.roads_path, boundary=district.boundary.union_all()), net.crs)
@@ -369,7 +373,15 @@ def main() -> None:
     res_dir = ROOT / "benchmarks" / "results"
     res_dir.mkdir(parents=True, exist_ok=True)
     (res_dir / "analyses.json").write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
-    (res_dir / "analyses.md").write_text(markdown(out), encoding="utf-8")
+    (res_dir / "analyses.md").write_text(markdown(out) + slopes_section(res_dir / "analyses.md"), encoding="utf-8")
+
+
+def slopes_section(path: Path) -> str:
+    """Return the section bench_slopes.py wrote into ``path`` (with its marker lines), or ``""``."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if SLOPES_BEGIN not in text or SLOPES_END not in text:
+        return ""
+    return "\n" + text[text.index(SLOPES_BEGIN) : text.index(SLOPES_END) + len(SLOPES_END)] + "\n"
 
 
 if __name__ == "__main__":

@@ -17,3 +17,7 @@ class NetworkError(ValueError):
 
 class SnapError(ValueError):
     """Points cannot be snapped to the network."""
+
+
+class DemError(ValueError):
+    """A digital elevation model cannot be read or used."""

@@ -9,8 +9,12 @@ builds through osmnx (simplified: nodes that only shape a road are dropped), in 
   ``junction=roundabout`` is one-way, ``-1, reverse, T`` run against the node order;
 - the same lengths: great-circle metres (radius 6,371,009 m) summed over the vertices;
 - a node is kept where osmnx keeps it (a junction, a dead end, a change between one-way and two-way,
-  parallel ways) and also where the ``highway`` class or the ``name`` changes, so every piece has
-  one class and one street name. Isolated rings without any such node are dropped, as in osmnx.
+  parallel ways) and also where the ``highway`` class, the ``name`` or an accessibility tag
+  (``ACCESS_TAGS``) changes, so every piece has one class, one street name and one value of each
+  such tag. Isolated rings without any such node are dropped, as in osmnx.
+- accessibility tags of the ways (``ACCESS_TAGS``: ``wheelchair``, ``ramp:wheelchair``, ``incline``,
+  ``surface``, ``smoothness``, ``width`` ...) are kept per piece in ``piece_tags``, and the worst
+  ``kerb`` of the kerb and crossing nodes a piece passes (``KERB_ORDER``) as ``piece_tags["kerb"]``.
 
 Extracts cut to a bounding box (``osmium extract --strategy simple``, ``osmconvert -b``) keep ways
 that reference nodes absent from the file; such ways are split at the missing nodes, and how many
@@ -22,7 +26,8 @@ from __future__ import annotations
 import logging
 import tempfile
 import warnings
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +50,12 @@ EXCLUDED_HIGHWAYS = frozenset(
 #: osmnx's ``oneway`` values meaning one-way, and those among them meaning against the node order.
 ONEWAY_VALUES = frozenset({"yes", "true", "1", "-1", "reverse", "T", "F"})
 REVERSED_VALUES = frozenset({"-1", "reverse", "T"})
+#: Way tags kept per piece for the accessibility rules of ``geo.profiles`` (``""`` where untagged).
+ACCESS_TAGS = ("wheelchair", "ramp:wheelchair", "ramp", "incline", "surface", "smoothness", "width")
+#: ``kerb`` values from least to worst for a wheelchair; a piece gets the worst of its nodes. ``yes``
+#: (a kerb of unknown kind: ``barrier=kerb`` or a ``highway=crossing`` node without ``kerb``) is
+#: ranked as unknown between ``lowered`` and ``rolled``; ``""`` means the piece meets no kerb node.
+KERB_ORDER = ("", "flush", "lowered", "no", "yes", "rolled", "raised")
 EARTH_RADIUS_M = 6_371_009.0  # as osmnx
 #: File name endings read here and the pyosmium format of each.
 OSM_FORMATS = {".osm.pbf": "pbf", ".pbf": "pbf", ".osm.bz2": "osm.bz2", ".osm": "osm", ".xml": "osm"}
@@ -52,6 +63,7 @@ _UNDEFINED = 2_147_483_647  # libosmium's undefined fixed-point coordinate (a no
 _COORD_SCALE = 1e7
 _OPL_CHUNK_BYTES = 1 << 24
 _NO_COORD = 999.0  # stands for an absent location while parsing OPL (no longitude is 999)
+_KERB_RANK = {k: i for i, k in enumerate(KERB_ORDER)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,6 +92,9 @@ class RoadNetwork:
         Ways that referenced nodes absent from the file (a bounding-box cut) and were split there.
     missing_node_refs
         References to such absent nodes.
+    piece_tags
+        Text array per tag of ``ACCESS_TAGS`` and ``"kerb"``: the value on each piece (``""`` where
+        untagged; ``"kerb"`` the worst kerb node of the piece by ``KERB_ORDER``).
     """
 
     source: str
@@ -97,6 +112,7 @@ class RoadNetwork:
     piece_coords: np.ndarray
     ways_split: int
     missing_node_refs: int
+    piece_tags: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n_nodes(self) -> int:
@@ -243,6 +259,20 @@ class _Ways:
     way_name: np.ndarray  # int32 code into names
     highways: list[str]
     names: list[str]
+    way_tags: np.ndarray  # int32 code into tagsets
+    tagsets: list[tuple[str, ...]]  # values of ACCESS_TAGS
+    kerb_ref: np.ndarray  # sorted ids of kerb and crossing nodes
+    kerb_rank: np.ndarray  # their rank in KERB_ORDER
+
+
+def _kerb_rank(tags: Any) -> int:
+    """Return the ``KERB_ORDER`` rank of a node's kerb (0 where the node is no kerb or crossing)."""
+    kerb = tags.get("kerb")
+    if kerb is not None:
+        return _KERB_RANK.get(kerb, _KERB_RANK["yes"])
+    if tags.get("barrier") == "kerb" or tags.get("highway") == "crossing":
+        return _KERB_RANK["yes"]
+    return 0
 
 
 def _oneway_dir(oneway: str | None, junction: str | None) -> int:
@@ -267,11 +297,14 @@ def _read_ways(path: Path, fmt: str) -> _Ways:
     name_codes: list[int] = []
     highways: dict[str, int] = {}
     names: dict[str, int] = {"": 0}
+    tagsets: dict[tuple[str, ...], int] = {("",) * len(ACCESS_TAGS): 0}
+    tag_codes: list[int] = []
+    kerbs: dict[int, int] = {}
+    # ways with `highway`, and nodes that may be kerbs (`kerb`, `barrier`, `highway=crossing`)
     processor = (
         osmium.FileProcessor(osmium.io.File(str(path), fmt), osmium.osm.NODE | osmium.osm.WAY)
         .with_locations()
-        .with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
-        .with_filter(osmium.filter.KeyFilter("highway"))
+        .with_filter(osmium.filter.KeyFilter("highway", "kerb", "barrier"))
     )
     with tempfile.TemporaryDirectory(prefix="accessplan-osm-") as tmp:
         opl = Path(tmp) / "ways.opl"
@@ -279,14 +312,20 @@ def _read_ways(path: Path, fmt: str) -> _Ways:
         try:
             for way in processor:
                 tags = way.tags
+                if way.is_node():
+                    if rank := _kerb_rank(tags):
+                        kerbs[way.id] = rank
+                    continue
                 highway = tags.get("highway")
-                if highway in EXCLUDED_HIGHWAYS or tags.get("area") == "yes" or len(way.nodes) < 2:
+                if highway is None or highway in EXCLUDED_HIGHWAYS or tags.get("area") == "yes" or len(way.nodes) < 2:
                     continue
                 writer.add_way(way)
                 ids.append(way.id)
                 dirs.append(_oneway_dir(tags.get("oneway"), tags.get("junction")))
                 hw_codes.append(highways.setdefault(highway, len(highways)))
                 name_codes.append(names.setdefault(tags.get("name", ""), len(names)))
+                values = tuple(tags.get(k, "") for k in ACCESS_TAGS)
+                tag_codes.append(tagsets.setdefault(values, len(tagsets)))
         except RuntimeError as exc:
             kind = "OSM PBF" if fmt == "pbf" else "OSM XML"
             msg = (
@@ -310,6 +349,10 @@ def _read_ways(path: Path, fmt: str) -> _Ways:
         way_name=np.array(name_codes, np.int32),
         highways=list(highways),
         names=list(names),
+        way_tags=np.array(tag_codes, np.int32),
+        tagsets=list(tagsets),
+        kerb_ref=np.array(sorted(kerbs), np.int64),
+        kerb_rank=np.array([kerbs[k] for k in sorted(kerbs)], np.int8),
     )
 
 
@@ -393,6 +436,7 @@ def _pieces(ways: _Ways, source: Path, boundary: Polygon | MultiPolygon | None) 
     seg_way = way_of[p]
     seg_dir = ways.way_dir[seg_way].astype(np.int64)
     seg_key = ways.way_highway[seg_way].astype(np.int64) * (len(ways.names) + 1) + ways.way_name[seg_way]
+    seg_key = seg_key * (len(ways.tagsets) + 1) + ways.way_tags[seg_way]
     used = np.zeros(n_pos, bool)
     used[p] = used[p + 1] = True
     node_ref, node_of_used = np.unique(ways.ref[used], return_inverse=True)
@@ -433,6 +477,7 @@ def _pieces(ways: _Ways, source: Path, boundary: Polygon | MultiPolygon | None) 
     first_pos[pos_node[used]] = np.flatnonzero(used)
     highways = np.array(ways.highways, dtype=str)
     names = np.array(ways.names, dtype=str)
+    piece_tags = _piece_tags(ways, piece_way, ways.ref[vertex_pos], vertex_ptr)
     return RoadNetwork(
         source=str(source),
         node_id=node_ref[keep_nodes],
@@ -449,7 +494,23 @@ def _pieces(ways: _Ways, source: Path, boundary: Polygon | MultiPolygon | None) 
         piece_coords=np.column_stack([lon, lat]),
         ways_split=ways_split,
         missing_node_refs=missing_refs,
+        piece_tags=piece_tags,
     )
+
+
+def _piece_tags(ways: _Ways, piece_way: np.ndarray, vertex_ref: np.ndarray, vertex_ptr: np.ndarray) -> dict:
+    """Return ``ACCESS_TAGS`` values of each piece's way and the worst kerb among its vertices."""
+    table = np.array(ways.tagsets, dtype=str).reshape(len(ways.tagsets), len(ACCESS_TAGS))
+    codes = ways.way_tags[piece_way]
+    out = {key: table[codes, i] for i, key in enumerate(ACCESS_TAGS)}
+    rank = np.zeros(len(vertex_ref), np.int8)
+    if len(ways.kerb_ref):
+        at = np.minimum(np.searchsorted(ways.kerb_ref, vertex_ref), len(ways.kerb_ref) - 1)
+        hit = ways.kerb_ref[at] == vertex_ref
+        rank[hit] = ways.kerb_rank[at[hit]]
+    worst = np.maximum.reduceat(rank, vertex_ptr[:-1]) if len(rank) else np.zeros(0, np.int8)
+    out["kerb"] = np.array(KERB_ORDER, dtype=str)[worst]
+    return out
 
 
 def _interior_nodes(su, sv, seg_dir, seg_key, n_nodes) -> np.ndarray:

@@ -9,7 +9,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
@@ -21,9 +21,10 @@ import pyproj
 import scipy.sparse as sp
 import shapely
 
+from geo.dem import Dem, file_digest, piece_grades, read_dem
 from geo.errors import NetworkError
 from geo.osm import RoadNetwork
-from geo.profiles import Profile, highway_class, travel_time_s
+from geo.profiles import Profile, access_costs, highway_class, travel_time_s
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -36,8 +37,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: Bump when the array layout or how a file is read changes, so old cache files are not read
-#: (4: OSM files read by ``geo.osm`` instead of osmnx, so node sets differ).
-CACHE_FORMAT = 4
+#: (4: OSM files read by ``geo.osm`` instead of osmnx, so node sets differ; 5: directed piece times and
+#: accessibility tags, pieces split where those tags change).
+CACHE_FORMAT = 5
 Weight = Literal["length", "travel_time"]
 _WEIGHT_TO_FIELD = {"length": "length_m", "travel_time": "time_s"}
 
@@ -67,10 +69,17 @@ class ProfileGraph:
     piece_fwd, piece_bwd
         Per road piece: whether the profile may travel it from ``piece_u`` to ``piece_v``
         (forward) or back; both False where the profile may not use it at all.
-    piece_time_s
-        Per road piece: seconds to travel its whole length (NaN where unusable).
+    piece_time_s, piece_time_bwd_s
+        Per road piece: seconds to travel its whole length from ``piece_u`` to ``piece_v`` and
+        back (they differ on a slope; NaN or ``inf`` where that way is unusable).
     piece_speed_mps
-        Per road piece: the profile's speed on it in m/s (NaN where unusable).
+        Per road piece: the profile's speed on it on the flat in m/s, tag factors applied (NaN
+        where unusable); the speed of the access leg from a point to the road.
+    piece_unknown
+        Per road piece: bit mask of the ``geo.profiles.ATTRIBUTES`` whose value was unknown and
+        passed leniently (0 where every attribute that matters is known or the profile has no rules).
+    arc_piece
+        Per arc of the CSR (``indices``): the road piece that gives its ``time_s``.
     """
 
     name: str
@@ -85,7 +94,10 @@ class ProfileGraph:
     piece_fwd: np.ndarray
     piece_bwd: np.ndarray
     piece_time_s: np.ndarray
+    piece_time_bwd_s: np.ndarray
     piece_speed_mps: np.ndarray
+    piece_unknown: np.ndarray
+    arc_piece: np.ndarray
 
     @property
     def piece_usable(self) -> np.ndarray:
@@ -135,6 +147,10 @@ class PreparedNetwork:
     piece_coord_ptr, piece_coords
         Polyline vertices of piece ``p``: ``piece_coords[piece_coord_ptr[p]:piece_coord_ptr[p + 1]]``
         (``k × 2`` array of x, y in ``crs``).
+    node_elevation_m
+        Elevation of each node from the DEM (``geo.dem``); NaN without a DEM or outside it.
+    piece_grade
+        Gradient of each piece from ``piece_u`` to ``piece_v`` (rise over length); NaN without elevations.
     profiles
         ``ProfileGraph`` per profile name.
     """
@@ -150,6 +166,8 @@ class PreparedNetwork:
     piece_name: np.ndarray
     piece_coord_ptr: np.ndarray
     piece_coords: np.ndarray
+    node_elevation_m: np.ndarray
+    piece_grade: np.ndarray
     profiles: Mapping[str, ProfileGraph]
 
     @property
@@ -334,7 +352,7 @@ def _frozen_like(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def prepare_network(G: nx.MultiDiGraph, *, profiles: Mapping[str, Profile]) -> PreparedNetwork:
+def prepare_network(G: nx.MultiDiGraph, *, profiles: Mapping[str, Profile], dem: Dem | None = None) -> PreparedNetwork:
     """Compile a projected osmnx graph into a ``PreparedNetwork`` for ``profiles``.
 
     Parameters
@@ -345,7 +363,10 @@ def prepare_network(G: nx.MultiDiGraph, *, profiles: Mapping[str, Profile]) -> P
         Edges without ``highway`` are kept for no profile.
     profiles
         Travel profiles by name (``geo.profiles.load_profiles()``). A profile with
-        ``respect_oneway=False`` may travel every road piece both ways.
+        ``respect_oneway=False`` may travel every road piece both ways (unless a slope stops it).
+    dem
+        Elevations (``geo.dem.read_dem``) for the profiles' slope models; None for flat costs.
+        The graph carries no accessibility tags: every attribute a profile's rules read is unknown.
 
     Returns
     -------
@@ -375,10 +396,12 @@ def prepare_network(G: nx.MultiDiGraph, *, profiles: Mapping[str, Profile]) -> P
     u, v, length, highway, name, fwd_osm, bwd_osm, coord_ptr, coords = _collect_pieces(G, pos, node_x, node_y)
     classes = ["" if hw is None else highway_class(hw) for hw in highway]
     pieces = _Pieces(u, v, length, highway, classes, name, fwd_osm, bwd_osm, coord_ptr, coords)
-    return _assemble(crs_str, node_id, node_x, node_y, pieces, profiles)
+    return _assemble(crs_str, node_id, node_x, node_y, pieces, profiles, dem)
 
 
-def prepare_roads(roads: RoadNetwork, *, crs: str, profiles: Mapping[str, Profile]) -> PreparedNetwork:
+def prepare_roads(
+    roads: RoadNetwork, *, crs: str, profiles: Mapping[str, Profile], dem: Dem | None = None
+) -> PreparedNetwork:
     """Compile the road pieces of an OSM file (``geo.osm.read_roads``) into a ``PreparedNetwork``.
 
     No networkx graph is built: coordinates are projected to ``crs`` with pyproj and the arrays
@@ -392,7 +415,9 @@ def prepare_roads(roads: RoadNetwork, *, crs: str, profiles: Mapping[str, Profil
     crs
         Projected CRS (metres), e.g. the district's ``"EPSG:32648"``.
     profiles
-        Travel profiles by name.
+        Travel profiles by name; their access rules read ``roads.piece_tags``.
+    dem
+        Elevations (``geo.dem.read_dem``) for the profiles' slope models; None for flat costs.
 
     Returns
     -------
@@ -425,8 +450,10 @@ def prepare_roads(roads: RoadNetwork, *, crs: str, profiles: Mapping[str, Profil
         bwd=~roads.piece_oneway,
         coord_ptr=roads.piece_coord_ptr,
         coords=np.column_stack([cx, cy]),
+        tags=roads.piece_tags,
     )
-    return _assemble(target.to_string(), roads.node_id, np.asarray(node_x), np.asarray(node_y), pieces, profiles)
+    node_x, node_y = np.asarray(node_x), np.asarray(node_y)
+    return _assemble(target.to_string(), roads.node_id, node_x, node_y, pieces, profiles, dem)
 
 
 @dataclass(frozen=True)
@@ -446,15 +473,22 @@ class _Pieces:
     bwd: np.ndarray
     coord_ptr: np.ndarray
     coords: np.ndarray
+    tags: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
-def _assemble(crs_str, node_id, node_x, node_y, pieces: _Pieces, profiles: Mapping[str, Profile]) -> PreparedNetwork:
+def _assemble(
+    crs_str, node_id, node_x, node_y, pieces: _Pieces, profiles: Mapping[str, Profile], dem: Dem | None = None
+) -> PreparedNetwork:
     """Build every profile's arcs and the ``PreparedNetwork`` from road pieces in a projected CRS."""
-    built = {}
-    for name, profile in profiles.items():
-        built[name] = _profile_graph(
-            name, profile, pieces.u, pieces.v, pieces.length, pieces.highway, pieces.fwd, pieces.bwd, len(node_id)
+    if dem is None:
+        elevation = np.full(len(node_id), np.nan)
+    else:
+        elevation = dem.sample(node_x, node_y, crs_str)
+        logger.info(
+            "Elevations from %r for %d of %d nodes", dem.source, int(np.isfinite(elevation).sum()), len(node_id)
         )
+    grade = piece_grades(elevation, pieces.u, pieces.v, pieces.length)
+    built = {name: _profile_graph(name, profile, pieces, grade, len(node_id)) for name, profile in profiles.items()}
     net = PreparedNetwork(
         crs=crs_str,
         node_id=_frozen(node_id, np.int64),
@@ -467,6 +501,8 @@ def _assemble(crs_str, node_id, node_x, node_y, pieces: _Pieces, profiles: Mappi
         piece_name=_frozen(_fixed_width(pieces.name), np.str_),
         piece_coord_ptr=_frozen(pieces.coord_ptr, np.int64),
         piece_coords=_frozen(pieces.coords, np.float64),
+        node_elevation_m=_frozen(elevation, np.float64),
+        piece_grade=_frozen(grade, np.float64),
         profiles=MappingProxyType(built),
     )
     logger.info(
@@ -554,32 +590,45 @@ def _collect_pieces(G, pos, node_x, node_y):
     )
 
 
-def _profile_graph(name, profile, u, v, length, highway, fwd_osm, bwd_osm, n) -> ProfileGraph:
-    """Build one profile's arcs from the road pieces."""
-    time_per_piece = np.full(len(u), np.nan)
-    speed = np.full(len(u), np.nan)
+def _profile_graph(name: str, profile: Profile, pieces: _Pieces, grade: np.ndarray, n: int) -> ProfileGraph:
+    """Build one profile's arcs from the road pieces: class speed, access tags, slope each way."""
+    u, v, length = pieces.u, pieces.v, pieces.length
+    speed = np.full(len(u), np.nan)  # km/h on the flat
     cache: dict = {}
-    for p, hw in enumerate(highway):
+    for p, hw in enumerate(pieces.highway):
         if hw is None:
             continue
         key = hw if isinstance(hw, str) else tuple(hw)
         if key not in cache:
             t = travel_time_s(1000.0, hw, profile)
-            cache[key] = np.nan if t is None else 1000.0 / t
+            cache[key] = np.nan if t is None else 3600.0 / t
         speed[p] = cache[key]
-    usable = ~np.isnan(speed)
-    time_per_piece[usable] = length[usable] / speed[usable]
+    access = access_costs(profile, pieces.classes, pieces.tags, np.isfinite(grade))
+    speed = np.where(np.isnan(access.speed_kph), speed, access.speed_kph)
+    usable = ~np.isnan(speed) & ~access.excluded
+    flat_mps = np.where(usable, speed / 3.6 / access.factor, np.nan)
+    if profile.slope is None:
+        share_fwd = share_bwd = np.ones(len(u))
+    else:
+        share_fwd, share_bwd = profile.slope.speed_share(grade), profile.slope.speed_share(-grade)
     if profile.respect_oneway:
-        fwd, bwd = fwd_osm & usable, bwd_osm & usable
+        fwd, bwd = pieces.fwd & usable, pieces.bwd & usable
     else:
         fwd, bwd = usable.copy(), usable.copy()
+    fwd &= share_fwd > 0
+    bwd &= share_bwd > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        time_fwd = np.where(fwd, length / (flat_mps * share_fwd), np.nan)
+        time_bwd = np.where(bwd, length / (flat_mps * share_bwd), np.nan)
+    piece = np.arange(len(u))
     src = np.concatenate([u[fwd], v[bwd]])
     dst = np.concatenate([v[fwd], u[bwd]])
     arc_len = np.concatenate([length[fwd], length[bwd]])
-    arc_time = np.concatenate([time_per_piece[fwd], time_per_piece[bwd]])
+    arc_time = np.concatenate([time_fwd[fwd], time_bwd[bwd]])
+    arc_piece = np.concatenate([piece[fwd], piece[bwd]])
     keep = src != dst
-    csr = _merge_arcs(src[keep], dst[keep], arc_len[keep], arc_time[keep], n)
-    rcsr = _merge_arcs(dst[keep], src[keep], arc_len[keep], arc_time[keep], n)
+    csr = _merge_arcs(src[keep], dst[keep], arc_len[keep], arc_time[keep], arc_piece[keep], n)
+    rcsr = _merge_arcs(dst[keep], src[keep], arc_len[keep], arc_time[keep], arc_piece[keep], n)
     return ProfileGraph(
         name=name,
         indptr=_frozen(csr[0], np.int32),
@@ -592,37 +641,52 @@ def _profile_graph(name, profile, u, v, length, highway, fwd_osm, bwd_osm, n) ->
         rtime_s=_frozen(rcsr[3], np.float64),
         piece_fwd=_frozen(fwd, bool),
         piece_bwd=_frozen(bwd, bool),
-        piece_time_s=_frozen(time_per_piece, np.float64),
-        piece_speed_mps=_frozen(speed, np.float64),
+        piece_time_s=_frozen(time_fwd, np.float64),
+        piece_time_bwd_s=_frozen(time_bwd, np.float64),
+        piece_speed_mps=_frozen(flat_mps, np.float64),
+        piece_unknown=_frozen(np.where(usable, access.unknown, 0), np.int64),
+        arc_piece=_frozen(csr[4], np.int64),
     )
 
 
-def _merge_arcs(src, dst, length, time, n):
-    """Sort arcs by (src, dst), keep the cheapest of parallel arcs per weight, return CSR arrays."""
-    order = np.lexsort((dst, src))
-    src, dst, length, time = src[order], dst[order], length[order], time[order]
+def _merge_arcs(src, dst, length, time, piece, n):
+    """Sort arcs by (src, dst), keep the cheapest of parallel arcs per weight, return CSR arrays.
+
+    The piece of each merged arc is the one of least time (the first of equal times in input order).
+    """
+    order = np.lexsort((time, dst, src))
+    src, dst, length, time, piece = src[order], dst[order], length[order], time[order], piece[order]
     if len(src):
         first = np.r_[True, (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])]
         starts = np.flatnonzero(first)
         length = np.minimum.reduceat(length, starts)
-        time = np.minimum.reduceat(time, starts)
+        time, piece = time[starts], piece[starts]
         src, dst = src[starts], dst[starts]
     indptr = np.zeros(n + 1, np.int64)
     np.cumsum(np.bincount(src, minlength=n), out=indptr[1:])
-    return indptr, dst, length, time
+    return indptr, dst, length, time, piece
 
 
-def cache_key(source_path: str | Path, crs: str, profiles: Mapping[str, Profile]) -> str:
-    """Return a hex digest of the source file bytes, the profile table, the CRS and the cache format."""
-    h = hashlib.sha256()
-    with Path(source_path).open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+def cache_key(
+    source_path: str | Path, crs: str, profiles: Mapping[str, Profile], dem_path: str | Path | None = None
+) -> str:
+    """Return a hex digest of the source bytes, the profiles, the CRS, the DEM bytes and the cache format.
+
+    The profiles count with their speeds, access rules, unknown policy and slope model.
+    """
+    h = hashlib.sha256(file_digest(source_path).encode())
     table = {
-        name: {"speed_kph": dict(sorted(p.speed_kph.items())), "respect_oneway": p.respect_oneway}
+        name: {
+            "speed_kph": dict(sorted(p.speed_kph.items())),
+            "respect_oneway": p.respect_oneway,
+            "access": repr(p.access),
+            "slope": repr(p.slope),
+        }
         for name, p in sorted(profiles.items())
     }
-    h.update(json.dumps({"profiles": table, "crs": pyproj.CRS(crs).to_string(), "format": CACHE_FORMAT}).encode())
+    dem = None if dem_path is None else file_digest(dem_path)
+    key = {"profiles": table, "crs": pyproj.CRS(crs).to_string(), "dem": dem, "format": CACHE_FORMAT}
+    h.update(json.dumps(key).encode())
     return h.hexdigest()
 
 
@@ -633,11 +697,12 @@ def load_or_prepare(
     cache_dir: str | Path,
     *,
     build_graph: Callable[[Path], nx.MultiDiGraph | RoadNetwork],
+    dem_path: str | Path | None = None,
 ) -> PreparedNetwork:
     """Load the prepared network for ``source_path`` from ``cache_dir``, or build and cache it.
 
-    The cache file name holds a hash of the source file bytes, the profile table and ``crs``, so a
-    changed file, profile or CRS builds a new one.
+    The cache file name holds a hash of the source file bytes, the profile table, ``crs`` and the
+    DEM's bytes, so a changed file, profile, policy, CRS or DEM builds a new one.
 
     Parameters
     ----------
@@ -653,6 +718,8 @@ def load_or_prepare(
         Called with ``source_path`` on a cache miss; returns the road pieces of an OSM file
         (``geo.osm.read_roads``, compiled without networkx) or an osmnx MultiDiGraph (projected to
         ``crs`` here if it is in another CRS).
+    dem_path
+        GeoTIFF DEM (``dem`` in district.toml) for the profiles' slope models; None for flat costs.
 
     Returns
     -------
@@ -660,21 +727,22 @@ def load_or_prepare(
     """
     source_path = Path(source_path)
     cache_dir = Path(cache_dir)
-    key = cache_key(source_path, crs, profiles)
+    key = cache_key(source_path, crs, profiles, dem_path)
     path = cache_dir / f"{source_path.name.split('.')[0]}-{key[:20]}.npz"
     if path.exists():
         net = PreparedNetwork.load(path)
         logger.info("Loaded prepared network from %r", str(path))
         return net
+    dem = None if dem_path is None else read_dem(dem_path)
     built = build_graph(source_path)
     if isinstance(built, RoadNetwork):
-        net = prepare_roads(built, crs=crs, profiles=profiles)
+        net = prepare_roads(built, crs=crs, profiles=profiles, dem=dem)
     else:
         if pyproj.CRS(built.graph.get("crs", "EPSG:4326")) != pyproj.CRS(crs):
             import osmnx as ox
 
             built = ox.projection.project_graph(built, to_crs=crs)
-        net = prepare_network(built, profiles=profiles)
+        net = prepare_network(built, profiles=profiles, dem=dem)
     cache_dir.mkdir(parents=True, exist_ok=True)
     net.save(path)
     logger.info("Saved prepared network to %r", str(path))

@@ -5,8 +5,9 @@ peeling dead-end trees (``geo.reduction``); cost tables and reach run bounded se
 ``scipy.sparse.csgraph.dijkstra``. Snapped points enter the graph as
 virtual nodes joined to both ends of their road piece by the partial piece cost plus the access
 leg (point → road: the snap distance in metres, or that distance at the profile's speed on the
-piece for travel time). Costs run FROM demand points TO facilities, so one-way streets count the
-way a traveller meets them. Unreachable pairs cost ``inf`` and are reported as unreachable.
+piece for travel time). Costs run FROM demand points TO facilities, so one-way streets and
+slopes (travel times differ uphill and downhill, ``geo.dem``) count the way a traveller meets
+them. Unreachable pairs cost ``inf`` and are reported as unreachable.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from numba import njit
 from scipy.sparse.csgraph import dijkstra
 
 from geo.dijkstra import multi_source_dijkstra
+from geo.profiles import ATTRIBUTES
 from geo.reduction import climb_to_core, fill_pendant_trees_inplace
 
 if TYPE_CHECKING:
@@ -38,6 +41,9 @@ NODE_ID = "node_id"
 COST = "cost"
 REACHABLE = "reachable"
 TOO_FAR = "too_far"
+UNKNOWN_M = "unknown_m"
+UNKNOWN_EDGES = "unknown_edges"
+UNKNOWN_ATTRIBUTES = "unknown_attributes"
 _WEIGHTS = ("length", "travel_time")
 #: Dense search rows held at once by the bounded searches (bytes).
 _CHUNK_BYTES = 64 * 2**20
@@ -56,7 +62,8 @@ class PointEnds:
     access: np.ndarray
     piece: np.ndarray
     fraction: np.ndarray
-    piece_cost: np.ndarray
+    cost_fwd: np.ndarray  # whole piece a -> b (NaN where that way is unusable)
+    cost_bwd: np.ndarray  # whole piece b -> a
     fwd: np.ndarray
     bwd: np.ndarray
 
@@ -79,6 +86,10 @@ class NearestFacility:
         Cost FROM the demand point (node) TO its nearest facility; ``inf`` where unreachable.
     demand_too_far
         Demand snapped farther than its ``max_snap_m``.
+    demand_unknown_m, demand_unknown_edges, demand_unknown_attrs
+        Along each demand point's route to its facility: metres and road pieces whose accessibility
+        attributes were unknown and passed under a lenient policy, and the bit mask of those
+        attributes (``geo.profiles.ATTRIBUTES``); 0 where unreachable or nothing was unknown.
     """
 
     profile: str
@@ -91,16 +102,26 @@ class NearestFacility:
     demand_too_far: np.ndarray
     node_facility: np.ndarray
     node_cost: np.ndarray
+    demand_unknown_m: np.ndarray
+    demand_unknown_edges: np.ndarray
+    demand_unknown_attrs: np.ndarray
 
     @cached_property
     def demand(self) -> pd.DataFrame:
-        """Indexed by demand id: ``facility_id`` (NaN where unreachable), ``cost``, ``reachable``, ``too_far``."""
+        """Indexed by demand id: ``facility_id``, ``cost``, ``reachable``, ``too_far`` and the route's unknowns.
+
+        ``facility_id`` is NaN where unreachable; ``unknown_m``, ``unknown_edges`` and
+        ``unknown_attributes`` (names joined by ``,``) describe the route's unknown accessibility.
+        """
         return pd.DataFrame(
             {
                 FACILITY_ID: pd.Categorical.from_codes(self.demand_facility, categories=self.facility_ids),
                 COST: self.demand_cost,
                 REACHABLE: np.isfinite(self.demand_cost),
                 TOO_FAR: self.demand_too_far,
+                UNKNOWN_M: self.demand_unknown_m,
+                UNKNOWN_EDGES: self.demand_unknown_edges,
+                UNKNOWN_ATTRIBUTES: attribute_names(self.demand_unknown_attrs),
             },
             index=pd.Index(self.demand_ids, name=DEMAND_ID),
         )
@@ -155,31 +176,38 @@ def point_ends(
     """Partial and access costs of snapped points; rows not in ``usable`` get ``inf`` everywhere."""
     piece, s = snap.piece, snap.fraction
     if weight == "length":
-        c = net.piece_length_m[piece]
+        c_fwd = c_bwd = net.piece_length_m[piece]
         access = snap.distance_m.copy()
     else:
-        c = pg.piece_time_s[piece]
+        # travel times are directed (a slope costs more uphill): a -> b and b -> a apart
+        c_fwd, c_bwd = pg.piece_time_s[piece], pg.piece_time_bwd_s[piece]
         speed = pg.piece_speed_mps[piece] if access_speed_kph is None else access_speed_kph / 3.6
         access = snap.distance_m / speed
     access = np.where(usable, access, np.inf)
     fwd, bwd = pg.piece_fwd[piece], pg.piece_bwd[piece]
-    head, tail = s * c, (1.0 - s) * c
-    # a point at an end of a one-way piece is at that node: zero length is travelled either way
+    # a point at an end of a piece is at that node: zero length is travelled either way
     at_a, at_b = s == 0.0, s == 1.0
     return PointEnds(
         a=net.piece_u[piece],
         b=net.piece_v[piece],
-        to_a=np.where(bwd | at_a, access + head, np.inf),
-        to_b=np.where(fwd | at_b, access + tail, np.inf),
-        from_a=np.where(fwd | at_a, access + head, np.inf),
-        from_b=np.where(bwd | at_b, access + tail, np.inf),
+        to_a=np.where(bwd | at_a, access + _part(s, c_bwd), np.inf),
+        to_b=np.where(fwd | at_b, access + _part(1.0 - s, c_fwd), np.inf),
+        from_a=np.where(fwd | at_a, access + _part(s, c_fwd), np.inf),
+        from_b=np.where(bwd | at_b, access + _part(1.0 - s, c_bwd), np.inf),
         access=access,
         piece=piece,
         fraction=s,
-        piece_cost=c,
+        cost_fwd=c_fwd,
+        cost_bwd=c_bwd,
         fwd=fwd,
         bwd=bwd,
     )
+
+
+def _part(share: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """Return ``share × cost``, 0 for a zero share even where the way is unusable (cost NaN)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(share == 0.0, 0.0, share * cost)
 
 
 def _augmented(net: PreparedNetwork, profile: str, weight: str, *, reverse: bool, seeds: tuple) -> sp.csr_matrix:
@@ -233,9 +261,9 @@ def same_piece_pairs(src: PointEnds, dst: PointEnds) -> tuple[np.ndarray, np.nda
     i = np.repeat(rows, cnt)
     offset = np.arange(len(i)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
     j = order[np.repeat(lo, cnt) + offset]
-    s, t, c = src.fraction[i], dst.fraction[j], src.piece_cost[i]
-    along = np.where((t >= s) & src.fwd[i], (t - s) * c, np.inf)
-    along = np.minimum(along, np.where((t <= s) & src.bwd[i], (s - t) * c, np.inf))
+    s, t = src.fraction[i], dst.fraction[j]
+    along = np.where((t >= s) & src.fwd[i], _part(t - s, src.cost_fwd[i]), np.inf)
+    along = np.minimum(along, np.where((t <= s) & src.bwd[i], _part(s - t, src.cost_bwd[i]), np.inf))
     cost = src.access[i] + dst.access[j] + along
     keep = np.isfinite(cost)
     return i[keep], j[keep], cost[keep]
@@ -349,6 +377,11 @@ def nearest_facility(
     reachable = np.isfinite(cost)
     best = np.where(reachable, best, -1)
     node_reach = np.isfinite(node_cost)
+    unknown = _route_unknowns(net, pg, weight, fac, dem, node_cost, cost, via_a, via_b)
+    if len(i):
+        _direct_unknowns_inplace(net, pg, unknown, dem, fac, i[better], j[better])
+    for a in unknown:
+        a[~reachable] = 0
 
     fac_ids = np.asarray(facilities_snap.ids)
     if len(pd.unique(fac_ids)) != len(fac_ids):
@@ -373,7 +406,109 @@ def nearest_facility(
         demand_too_far=demand_snap.too_far,
         node_facility=np.where(node_reach, node_fac, -1),
         node_cost=node_cost,
+        demand_unknown_m=unknown[0],
+        demand_unknown_edges=unknown[1],
+        demand_unknown_attrs=unknown[2],
     )
+
+
+def attribute_names(masks: np.ndarray) -> np.ndarray:
+    """Return the ``geo.profiles.ATTRIBUTES`` of each bit mask joined by ``","`` (``""`` for 0)."""
+    names = {0: ""}
+    for m in np.unique(masks).tolist():
+        names[m] = ",".join(a for k, a in enumerate(ATTRIBUTES) if m >> k & 1)
+    return np.array([names[m] for m in np.asarray(masks).tolist()], dtype=object)
+
+
+def _route_unknowns(net, pg, weight, fac: PointEnds, dem: PointEnds, node_cost, cost, via_a, via_b):
+    """Return (metres, edges, attribute mask) of unknown accessibility along each demand point's route.
+
+    The routes are read back from the search's costs: from each node the next arc of its route is an
+    arc to a node settled before it whose cost plus the arc's equals its own (the same floating-point
+    sums the search made), so the totals follow the shortest-path tree node by node. Where parallel
+    pieces join the same two nodes, the arc counts the piece of least travel time
+    (``ProfileGraph.arc_piece``), also when the weight is length.
+    """
+    k = len(dem.a)
+    if not pg.piece_unknown.any():
+        return np.zeros(k), np.zeros(k, np.int64), np.zeros(k, np.int64)
+    piece_m = np.where(pg.piece_unknown > 0, net.piece_length_m, 0.0)
+    arc_m = piece_m[pg.arc_piece]
+    arc_mask = pg.piece_unknown[pg.arc_piece]
+    arc_cost = pg.arc_cost(weight)
+    # the facility's partial pieces are where the routes end
+    n = net.n_nodes
+    seed_cost = np.full(n, np.inf)
+    seed_m, seed_e, seed_mask = np.zeros(n), np.zeros(n, np.int64), np.zeros(n, np.int64)
+    f_unknown = pg.piece_unknown[fac.piece]
+    for end, c, share in ((fac.a, fac.from_a, fac.fraction), (fac.b, fac.from_b, 1.0 - fac.fraction)):
+        order = np.argsort(-c, kind="stable")  # the cheapest seed of a node written last
+        e, c, share, unk = end[order], c[order], share[order], f_unknown[order]
+        seed_cost[e] = np.minimum(seed_cost[e], c)
+        take = c <= seed_cost[e]
+        e, share, unk, piece = e[take], share[take], unk[take], fac.piece[order][take]
+        seed_m[e] = share * piece_m[piece]
+        seed_e[e] = (unk > 0) & (share > 0)
+        seed_mask[e] = np.where(share > 0, unk, 0)
+    node_m, node_e, node_mask = _unknowns_on_tree(
+        pg.indptr, pg.indices, arc_cost, arc_m, arc_mask, node_cost, seed_cost, seed_m, seed_e, seed_mask
+    )
+    via_b_wins = via_b < via_a
+    end = np.where(via_b_wins, dem.b, dem.a)
+    share = np.where(via_b_wins, 1.0 - dem.fraction, dem.fraction)
+    d_unknown = pg.piece_unknown[dem.piece]
+    own = share > 0
+    metres = node_m[end] + share * piece_m[dem.piece]
+    edges = node_e[end] + ((d_unknown > 0) & own)
+    mask = node_mask[end] | np.where(own, d_unknown, 0)
+    finite = np.isfinite(cost)
+    return np.where(finite, metres, 0.0), np.where(finite, edges, 0), np.where(finite, mask, 0)
+
+
+def _direct_unknowns_inplace(net, pg, unknown, dem: PointEnds, fac: PointEnds, i, j) -> None:
+    """Set the unknowns of demand rows ``i`` routed along their own piece to facility ``j``."""
+    piece_unknown = pg.piece_unknown[dem.piece[i]]
+    span = np.abs(fac.fraction[j] - dem.fraction[i]) * net.piece_length_m[dem.piece[i]]
+    unknown[0][i] = np.where(piece_unknown > 0, span, 0.0)
+    unknown[1][i] = (piece_unknown > 0) & (span > 0)
+    unknown[2][i] = np.where(span > 0, piece_unknown, 0)
+
+
+@njit(cache=True, nogil=True)
+def _unknowns_on_tree(
+    indptr, indices, arc_cost, arc_m, arc_mask, node_cost, seed_cost, seed_m, seed_e, seed_mask
+):  # pragma: no cover - compiled
+    n = len(node_cost)
+    out_m = np.zeros(n)
+    out_e = np.zeros(n, np.int64)
+    out_mask = np.zeros(n, np.int64)
+    done = np.zeros(n, np.bool_)
+    order = np.argsort(node_cost, kind="mergesort")
+    for v in order:
+        c = node_cost[v]
+        if not np.isfinite(c):
+            break
+        tol = 1e-9 * max(1.0, c)
+        if seed_cost[v] <= c + tol:
+            out_m[v], out_e[v], out_mask[v] = seed_m[v], seed_e[v], seed_mask[v]
+            done[v] = True
+            continue
+        best, best_gap = -1, np.inf
+        for k in range(indptr[v], indptr[v + 1]):
+            w = indices[k]
+            if done[w]:
+                gap = abs(node_cost[w] + arc_cost[k] - c)
+                if gap < best_gap:
+                    best, best_gap = k, gap
+                    if gap <= tol:
+                        break
+        if best >= 0:
+            w = indices[best]
+            out_m[v] = out_m[w] + arc_m[best]
+            out_e[v] = out_e[w] + (arc_m[best] > 0)
+            out_mask[v] = out_mask[w] | arc_mask[best]
+        done[v] = True
+    return out_m, out_e, out_mask
 
 
 def _chunks(n_rows: int, row_len: int) -> list[slice]:

@@ -12,6 +12,7 @@ import shapely
 
 from layers.schema import KIND, LAT, LON, POPULATION, TOWN_CODE, WGS84
 from synthetic.roads import generate_road_network, write_osm_bz2
+from synthetic.terrain import write_district_dem
 from synthetic.villages import (
     COMMUNITY,
     SUBDISTRICT,
@@ -34,7 +35,7 @@ GRID_RADIUS_M = {SUBDISTRICT: (1200.0, 3000.0), TOWN: (350.0, 700.0)}
 
 
 def generate_reference_data(district: District, *, seed: int | None = None) -> None:
-    """Write the district's SYNTHETIC ``town_areas``, ``villages`` and ``roads`` files into its folder.
+    """Write the district's SYNTHETIC ``town_areas``, ``villages``, ``roads`` and ``dem`` files into its folder.
 
     A district whose towns have no seats gets synthetic villages and roads around `synthetic_seats`, and no
     town areas (they stay unknown).
@@ -68,6 +69,9 @@ def generate_reference_data(district: District, *, seed: int | None = None) -> N
 
     xml = generate_road_network(**road_inputs(district, villages), crs=district.crs, seed=seed)
     write_osm_bz2(xml, district.path("roads"))
+    if "dem" in district.files:
+        bounds = tuple(district.boundary.to_crs(district.crs).total_bounds)
+        write_district_dem(bounds, str(district.path("dem")), crs=district.crs, seed=seed)
     logger.info("Generated the reference data of %s in %.1f s", district.name, time.perf_counter() - started)
 
 

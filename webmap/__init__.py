@@ -56,6 +56,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         TIANDITU_KEY=None,  # a Tianditu `tk` key: vec_w + cva_w tiles (wins over TILE_URL)
         TILE_DATUM="wgs84",  # "gcj02" for Amap-like tiles: geometries converted for display only
+        # travel costs (analyses.costs.CostSettings): a profile file laid over geo/profiles.toml, the policy
+        # for unknown accessibility tags (strict | lenient; None: the file's), the district DEM's slopes
+        PROFILES_FILE=os.environ.get("ACCESSPLAN_PROFILES_FILE") or None,
+        UNKNOWN_POLICY=os.environ.get("ACCESSPLAN_UNKNOWN_POLICY") or None,
+        SLOPES=os.environ.get("ACCESSPLAN_SLOPES", "1"),
     )
     if test_config is None:
         app.config.from_pyfile("config.py", silent=True)

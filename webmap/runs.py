@@ -38,7 +38,7 @@ def app_placer() -> Placer:
     (``accessplan serve`` starts it in the background, see `warm_app_placer`) instead of each
     preparing the network.
     """
-    from analyses.costs import Placer, load_district_network
+    from analyses.costs import CostSettings, Placer, load_district_network
 
     placer = current_app.extensions.get(_PLACER_KEY)
     if placer is not None:
@@ -46,7 +46,8 @@ def app_placer() -> Placer:
     with _PLACER_LOCK:
         placer = current_app.extensions.get(_PLACER_KEY)
         if placer is None:
-            placer = Placer(load_district_network(get_district(), cache_dir=_cache_dir()))
+            settings = CostSettings.from_config(current_app.config)
+            placer = Placer(load_district_network(get_district(), cache_dir=_cache_dir(), settings=settings))
             current_app.extensions[_PLACER_KEY] = placer
     return placer
 
@@ -57,16 +58,22 @@ def app_network() -> Network:
     No road file: the app's shared district network (its road file hashed once per app for the data
     versions); a road file: that file's network, prepared and cached in ``CACHE_DIR/networks``.
     """
+    from analyses.costs import CostSettings
     from analyses.runs.common import DistrictNetwork, PreparedRoads, roads_version
 
-    other = DistrictNetwork(get_district(), _cache_dir())
+    settings = CostSettings.from_config(current_app.config)
+    other = DistrictNetwork(get_district(), _cache_dir(), settings)
 
     def network(roads: str | None = None) -> PreparedRoads:
         if roads:
             return other(roads)
         placer = app_placer()
         if _ROADS_VERSION_KEY not in current_app.extensions:
-            current_app.extensions[_ROADS_VERSION_KEY] = roads_version(get_district().roads_path)
+            district = get_district()
+            current_app.extensions[_ROADS_VERSION_KEY] = {
+                **roads_version(district.roads_path),
+                **settings.version(district),
+            }
         return PreparedRoads(placer, current_app.extensions[_ROADS_VERSION_KEY])
 
     return network
@@ -87,3 +94,31 @@ def warm_app_placer(app: Flask) -> threading.Thread:
     thread = threading.Thread(target=warm, name="accessplan-warm-network", daemon=True)
     thread.start()
     return thread
+
+
+def cost_config(profiles_file: str | None, unknown: str | None, *, flat: bool) -> dict[str, object]:
+    """Return the app config that carries the CLI's ``--profiles``, ``--unknown`` and ``--flat``.
+
+    The profile file is checked here, so a bad file stops the command before anything runs.
+
+    Raises
+    ------
+    click.ClickException
+        If the file is missing or invalid (the message, Chinese first, names the key and the fix).
+    """
+    import click
+
+    from analyses.costs import CostSettings
+
+    try:
+        CostSettings(profiles_file, unknown, not flat).profiles()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    config: dict[str, object] = {}
+    if profiles_file:
+        config["PROFILES_FILE"] = str(Path(profiles_file).resolve())
+    if unknown:
+        config["UNKNOWN_POLICY"] = unknown
+    if flat:
+        config["SLOPES"] = False
+    return config

@@ -18,7 +18,7 @@ from layers.errors import DistrictDataError
 from layers.spreadsheet import neutralise_formulas
 
 if TYPE_CHECKING:
-    from analyses.costs import Placer
+    from analyses.costs import CostSettings, Placer
     from layers.district import District
 
 
@@ -43,18 +43,24 @@ class DistrictNetwork:
         Whose roads (``district.roads_path``) are the default.
     cache_dir
         Folder of the prepared networks (``CACHE_DIR/networks``).
+    settings
+        Profile table, unknown-value policy and slopes (``analyses.costs.CostSettings``); defaults
+        when None. Every result's data versions record them.
     """
 
-    def __init__(self, district: District, cache_dir: str | Path) -> None:
+    def __init__(self, district: District, cache_dir: str | Path, settings: CostSettings | None = None) -> None:
+        from analyses.costs import CostSettings
+
         self.district, self.cache_dir = district, Path(cache_dir)
+        self.settings = CostSettings() if settings is None else settings
 
     def __call__(self, roads: str | None = None) -> PreparedRoads:
         """Prepare (or load from the cache) the network of ``roads`` or the district's road file."""
         from analyses.costs import Placer, load_district_network
 
         path = Path(roads) if roads else self.district.roads_path
-        net = load_district_network(self.district, cache_dir=self.cache_dir, roads_path=path)
-        return PreparedRoads(Placer(net), roads_version(path))
+        net = load_district_network(self.district, cache_dir=self.cache_dir, roads_path=path, settings=self.settings)
+        return PreparedRoads(Placer(net), {**roads_version(path), **self.settings.version(self.district)})
 
 
 #: Name columns written beside each code column of a result: ``town_code`` → ``town_name`` ...

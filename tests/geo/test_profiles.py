@@ -131,3 +131,73 @@ def test_a_missing_or_broken_file_names_the_file(tmp_path):
     broken.write_text("[walk\n", encoding="utf-8")
     with pytest.raises(ProfileError, match="broken.toml.*not valid TOML"):
         load_profiles(broken)
+
+
+# --- access rules, unknown policy, slopes and `--profiles` overrides --------------------------------
+
+
+def test_shipped_wheelchair_rules_and_slopes(profiles):
+    wheel = profiles["wheelchair"]
+    assert wheel.access.factors["wheelchair"]["no"] is None  # "exclude"
+    assert wheel.access.factors["wheelchair"]["limited"] == 1.5
+    assert wheel.access.max_incline_percent == 8.33  # GB 50763 1:12
+    assert wheel.access.min_width_m == 1.0
+    assert set(wheel.access.unknown.values()) == {"lenient"}
+    assert wheel.slope.model == "exponential"
+    assert (wheel.slope.max_uphill, wheel.slope.max_downhill) == (0.0833, 0.0833)
+    assert profiles["walk"].slope.model == "tobler" and profiles["walk"].access is None
+    assert profiles["drive"].slope is None
+
+
+def test_slope_shares_by_hand():
+    tobler = load_profiles()["walk"].slope
+    # exp(-3.5 (|g + 0.05| - 0.05)): 1 on the flat, e^0.175 = 1.19125 at -5 %, e^-0.35 = 0.70469 at +10 %
+    assert tobler.speed_share([0.0, -0.05, 0.10, float("nan")]).tolist() == pytest.approx(
+        [1.0, 1.19125, 0.70469, 1.0], abs=1e-5
+    )
+    chair = load_profiles()["wheelchair"].slope
+    # 0.5^(g / 0.0833) up, 0.8^(-g / 0.0833) down, 0 beyond 8.33 % either way
+    assert chair.speed_share([0.0833, -0.0833, 0.0834, -0.09, 0.04165]).tolist() == pytest.approx(
+        [0.5, 0.8, 0.0, 0.0, 0.70711], abs=1e-5
+    )
+
+
+def test_a_profiles_file_is_laid_over_the_defaults(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text(
+        "[wheelchair.slope]\nmax_uphill = 0.05\n[wheelchair.access]\nsurface = { sett = 2.0 }\n"
+        "[wheelchair.unknown]\nkerb = 'strict'\n",
+        encoding="utf-8",
+    )
+    merged = load_profiles(path, merge=True)
+    wheel = merged["wheelchair"]
+    assert wheel.slope.max_uphill == 0.05 and wheel.slope.max_downhill == 0.0833
+    assert wheel.access.factors["surface"]["sett"] == 2.0
+    assert wheel.access.factors["surface"]["gravel"] is None  # kept from the defaults
+    assert wheel.access.unknown["kerb"] == "strict" and wheel.access.unknown["surface"] == "lenient"
+    assert wheel.speed_kph == load_profiles()["wheelchair"].speed_kph
+    assert merged["walk"] == load_profiles()["walk"]
+    with pytest.raises(ProfileError, match="needs a `speed_kph` table"):  # without merge: the whole table
+        load_profiles(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("[wheelchair.access]\nsurfac = { sett = 1 }\n", r"`access` 中有未知的键 \['surfac'\].*unknown key"),
+        ("[wheelchair.access]\nsurface = { sett = -1 }\n", r"`access.surface` 的值须为正的时间系数.*\{'sett': -1\}"),
+        ("[wheelchair.access]\nmin_width_m = 0\n", r"`access.min_width_m` 须为正数，实际为 0"),
+        ("[wheelchair.unknown]\nkerb = 'maybe'\n", r"strict（不可通行）或 lenient.*\{'kerb': 'maybe'\}"),
+        ("[wheelchair.unknown]\nstairs = 'strict'\n", r"`unknown` 中有未知属性 \['stairs'\]"),
+        ("[wheelchair.slope]\nmodel = 'linear'\n", r"`slope.model` 须为 \['tobler', 'exponential'\] 之一"),
+        ("[wheelchair.slope]\nuphill_share_at_max = 1.5\n", r"`slope.uphill_share_at_max` 须为\(0, 1\] 之间的比例"),
+        ("[walk]\nspeeds = 5\n", r"\[walk\]：未知的键 \['speeds'\]"),
+        ("[walk.slope]\nmodel = 'exponential'\n", r"需要 `max_uphill` 和 `max_downhill`"),
+    ],
+)
+def test_bad_overrides_name_the_file_profile_key_and_value(tmp_path, text, match):
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ProfileError, match=match) as info:
+        load_profiles(path, merge=True)
+    assert "bad.toml" in str(info.value)

@@ -100,9 +100,27 @@ def create_cli_app() -> Flask:
 @click.option("--district", type=click.Path(file_okay=False), expose_value=False, is_eager=True,
               callback=_remember_district,
               help="District folder (wins over DISTRICT_DIR in config.py and ACCESSPLAN_DISTRICT_DIR).")  # fmt: skip
-def main() -> None:
+@click.option("--profiles", "profiles_file", type=click.Path(dir_okay=False),
+              help="TOML laid over geo/profiles.toml (speeds, tag factors, slopes) for this run.")  # fmt: skip
+@click.option("--unknown", type=click.Choice(["strict", "lenient"]),
+              help="Unknown accessibility tags: strict (not passable) or lenient (passable, reported).")  # fmt: skip
+@click.option("--flat", is_flag=True, help="Ignore the district DEM: flat travel costs.")
+def main(profiles_file: str | None, unknown: str | None, flat: bool) -> None:
     """Plan disability-service facilities and accessibility in a Chinese district (default: Bishan)."""
+    from webmap.runs import cost_config
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    config = cost_config(profiles_file, unknown, flat=flat)
+    if config:  # the app is made later, by the command that needs it: configure it then
+        info = click.get_current_context().ensure_object(ScriptInfo)
+        make = info.create_app
+
+        def create_configured_app() -> Flask:
+            app = make()
+            app.config.update(config)
+            return app
+
+        info.create_app = create_configured_app
 
 
 for _command in COMMANDS:
