@@ -11,7 +11,10 @@ from cryptography.fernet import Fernet
 
 from layers.crypto import BlindIndex, FieldCipher, encode_fields
 from layers.errors import EncryptionKeyError, NotFoundError, StaleVersionError
-from layers.store import _VALUE_COLUMNS, ImportCounts, Store, _Batch, _dumps
+from layers.store import ImportCounts, Store
+from layers.store.bulk import Batch, dumps
+from layers.store.records import personal_columns, to_records
+from layers.store.tables import VALUE_COLUMNS
 
 ID_NUMBER = "500227194401116803"
 
@@ -410,19 +413,19 @@ def _awkward_rows() -> pd.DataFrame:
 
 def test_the_column_wise_json_equals_the_json_encoder_row_by_row(store):
     rows = _awkward_rows()
-    personal = store._personal_columns("household", rows)
-    batch = _Batch.from_frame("household", rows, personal=personal, blind_index=store.blind_index)
-    records = store._to_records("household", rows)
+    personal = personal_columns("household", rows.columns)
+    batch = Batch.from_frame("household", rows, personal=personal, blind_index=store.blind_index)
+    records = to_records("household", rows)
     for i, (record, fields) in enumerate(records):
-        assert batch.attributes[i] == _dumps(record["attributes"])
+        assert batch.attributes[i] == dumps(record["attributes"])
         assert batch.personal[i] == encode_fields(fields)
-        assert batch.rows[i] == tuple(record[c] for c in _VALUE_COLUMNS)
+        assert batch.rows[i] == tuple(record[c] for c in VALUE_COLUMNS)
     tokens = [f"g1:token{i}" for i in range(len(rows))]
     for i, text in enumerate(batch.snapshots(list(range(len(rows))), tokens)):
         record = {**records[i][0], "personal": tokens[i]}
-        assert json.loads(text) == json.loads(_dumps(record))
-        assert text == _dumps({k: v for k, v in record.items() if k != "attributes"})[:-1] + (
-            f',"attributes":{_dumps(record["attributes"])}}}'
+        assert json.loads(text) == json.loads(dumps(record))
+        assert text == dumps({k: v for k, v in record.items() if k != "attributes"})[:-1] + (
+            f',"attributes":{dumps(record["attributes"])}}}'
         )
     assert batch.snapshots([1, 3], tokens[1:4:2])[1].startswith('{"layer":"household","id":"HH-3",')
 
@@ -467,9 +470,9 @@ def test_encrypt_payloads_gives_each_row_its_own_nonce():
 
 
 def test_an_import_in_many_chunks_writes_every_row_once_in_file_order(store, monkeypatch):
-    import layers.store as store_module
+    import layers.store.api as store_api
 
-    monkeypatch.setattr(store_module, "_CHUNK_ROWS", 2)  # 7 rows -> 4 chunks
+    monkeypatch.setattr(store_api, "CHUNK_ROWS", 2)  # 7 rows -> 4 chunks
     assert store.upsert_features("rehab_station", _stations(5), user="a") == ImportCounts(5, 0, 0)
     changed = _stations(7)  # RS-05, RS-06 new; RS-01 and RS-04 changed, in different chunks
     changed.loc[[1, 4], "status"] = "closed"
@@ -486,13 +489,14 @@ def test_an_import_in_many_chunks_writes_every_row_once_in_file_order(store, mon
 
 
 def test_an_error_while_writing_a_later_chunk_rolls_back_every_chunk(store, monkeypatch):
-    import layers.store as store_module
+    import layers.store.api as store_api
+    from layers.store.bulk import BulkWriter
 
     store.upsert_features("rehab_station", _stations(2), user="a")
     before = (store.count(), store.data_version(), store.feature("rehab_station", "RS-01"))
-    monkeypatch.setattr(store_module, "_CHUNK_ROWS", 2)
+    monkeypatch.setattr(store_api, "CHUNK_ROWS", 2)
     calls = []
-    real_insert_history = store_module._BulkWriter.insert_history
+    real_insert_history = BulkWriter.insert_history
 
     def failing_insert_history(self, layer, history, *, user, now):
         calls.append([h[0] for h in history])
@@ -500,7 +504,7 @@ def test_an_error_while_writing_a_later_chunk_rolls_back_every_chunk(store, monk
             raise RuntimeError("disk full")
         return real_insert_history(self, layer, history, user=user, now=now)
 
-    monkeypatch.setattr(store_module._BulkWriter, "insert_history", failing_insert_history)
+    monkeypatch.setattr(BulkWriter, "insert_history", failing_insert_history)
     changed = _stations(8)
     changed.loc[1, "status"] = "closed"
     with pytest.raises(RuntimeError, match="disk full"):
@@ -508,12 +512,12 @@ def test_an_error_while_writing_a_later_chunk_rolls_back_every_chunk(store, monk
     assert calls[:3] == [["RS-01"], ["RS-02", "RS-03"], ["RS-04", "RS-05"]]
     assert (store.count(), store.data_version(), store.feature("rehab_station", "RS-01")) == before
     assert store.history("rehab_station", "RS-02") == []
-    monkeypatch.setattr(store_module._BulkWriter, "insert_history", real_insert_history)
+    monkeypatch.setattr(BulkWriter, "insert_history", real_insert_history)
     assert store.upsert_features("rehab_station", changed, user="b") == ImportCounts(6, 1, 1)  # store still usable
 
 
 def test_json_texts_of_repeated_text_and_of_floats_equal_the_json_encoder():
-    from layers.store import _json_list
+    from layers.store.bulk import json_list
 
     columns = [
         ["500120001", None, "500120001", '有"引号\\', "500120001", "500120001", "500120001", "500120001"],
@@ -525,8 +529,8 @@ def test_json_texts_of_repeated_text_and_of_floats_equal_the_json_encoder():
         [],
     ]
     for values in columns:
-        assert _json_list(values) == [_dumps(v) for v in values]
-    assert _json_list(columns[0])[3] == '"有\\"引号\\\\"'
+        assert json_list(values) == [dumps(v) for v in values]
+    assert json_list(columns[0])[3] == '"有\\"引号\\\\"'
 
 
 # --- migration 0005: existing households ------------------------------------------------------------
