@@ -259,7 +259,6 @@ def json_texts(values: pd.Series) -> list[str]:
     return json_list(plain_values(values))
 
 
-
 class BulkWriter:
     """Read and write many rows through the DB-API (``executemany``) with values already serialised.
 
@@ -355,4 +354,3 @@ class BulkWriter:
         sql = f"INSERT INTO history ({self._names(columns)}) VALUES ({marks})"
         head = (self._when(history_table, "at", now), user, layer)
         self.conn.exec_driver_sql(sql, [(*head, *h) for h in history])
-

@@ -110,7 +110,6 @@ def warn_if_app_owns_the_log(engine: sa.Engine) -> None:
         )
 
 
-
 #: SQLite authorizer actions refused on the append-only tables (arg2 is the table for these).
 _SQLITE_REFUSED_ON_TABLE = frozenset(
     getattr(sqlite3, f"SQLITE_{a}")
@@ -147,4 +146,3 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
-

@@ -79,4 +79,3 @@ class VersionProbes:
                 connection.close()
             except Exception:  # already broken: nothing left to release
                 logger.debug("Closing a broken data-version connection failed", exc_info=True)
-
