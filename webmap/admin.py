@@ -357,16 +357,18 @@ def access_log_table(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     household and no town (empty cells); the ``ip`` of a command-line read is empty.
     """
     towns = get_district().town_names(current_language())
+    kinds = {kind: gettext(label) for kind, label in ACCESS_KIND_LABELS.items()}
+    channels = {channel: gettext(label) for channel, label in CHANNEL_LABELS.items()}
     records = [
         {
             "at": format_local_time(row["at"]),
             "actor": row["actor"],
-            "kind": gettext(ACCESS_KIND_LABELS["bulk" if row["feature_id"] == BULK_READ_ID else "full"]),
+            "kind": kinds["bulk"] if row["feature_id"] == BULK_READ_ID else kinds["full"],
             "feature_id": "" if row["feature_id"] == BULK_READ_ID else row["feature_id"],
             "town_code": row["town_code"] or "",
             "town": towns.get(row["town_code"], "") if row["town_code"] else "",
             "reason": row["reason"],
-            "channel": gettext(CHANNEL_LABELS[row["channel"]]) if row["channel"] in CHANNEL_LABELS else "",
+            "channel": channels.get(row["channel"], ""),
             "ip": row["ip"] or "",
         }
         for row in rows
