@@ -116,6 +116,24 @@ class WeakPasswordError(ValueError):
         self.length = length
 
 
+class ScopeError(ValueError):
+    """A role and towns that do not fit together (`add_user`, `set_role`).
+
+    Attributes
+    ----------
+    rule
+        ``"unknown_role"``, ``"bad_town"``, ``"needs_towns"`` (a town-scoped role without towns) or
+        ``"no_towns"`` (a district-wide role given towns).
+    role
+        The role asked for.
+    """
+
+    def __init__(self, message: str, *, rule: str, role: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.role = role
+
+
 @dataclass(frozen=True)
 class LoginLimits:
     """How many failed logins are allowed before logins are refused (``LOGIN_*`` settings).
@@ -192,7 +210,8 @@ def add_user(store: Store | sa.Engine, name: str, *, role: str, password: str, t
     Raises
     ------
     ValueError
-        If a value breaks a rule above or ``name`` is taken (`WeakPasswordError` for the password).
+        If a value breaks a rule above or ``name`` is taken (`WeakPasswordError` for the password,
+        `ScopeError` for the role and towns).
     """
     _check_name(name)
     towns = _check_scope(role, towns)
@@ -270,6 +289,25 @@ def set_password(store: Store | sa.Engine, name: str, password: str) -> None:
     with _engine(store).begin() as conn:
         conn.execute(login_throttle_table.delete().where(login_throttle_table.c.key == _account_key(name)))
     logger.info("Changed the password of user %r", name)
+
+
+def set_role(store: Store | sa.Engine, name: str, *, role: str, towns: Sequence[str] = ()) -> User:
+    """Give ``name`` a new role and towns (towns for town-scoped roles only); return the account.
+
+    Open sessions stay open: every request reads the account again, so the new role and towns
+    apply from the account's next request.
+
+    Raises
+    ------
+    NotFoundError
+        If there is no such account.
+    ScopeError
+        If ``role`` is unknown or ``towns`` do not fit it (see `add_user`).
+    """
+    towns = _check_scope(role, towns)
+    _update(store, name, role=role, towns=list(towns))
+    logger.info("Set the role of user %r to %r (%d towns)", name, role, len(towns))
+    return get_user(store, name)
 
 
 def set_active(store: Store | sa.Engine, name: str, active: bool) -> None:
@@ -561,18 +599,18 @@ def _check_name(name: str) -> None:
 def _check_scope(role: str, towns: Sequence[str]) -> tuple[str, ...]:
     if role not in STAFF_ROLES:
         msg = f"`role` must be one of {list(STAFF_ROLES)!r}; got {role!r}."
-        raise ValueError(msg)
+        raise ScopeError(msg, rule="unknown_role", role=role)
     towns = tuple(dict.fromkeys(str(t) for t in towns))
     bad = [t for t in towns if not _TOWN_CODE.match(t)]
     if bad:
         msg = f"`towns` must be 9-digit town codes; got {bad!r}."
-        raise ValueError(msg)
+        raise ScopeError(msg, rule="bad_town", role=role)
     if role in TOWN_SCOPED_ROLES and not towns:
         msg = f"A {role} is scoped to towns: give at least one town (e.g. --town 璧城街道)."
-        raise ValueError(msg)
+        raise ScopeError(msg, rule="needs_towns", role=role)
     if role not in TOWN_SCOPED_ROLES and towns:
         msg = f"Role {role!r} is district-wide and takes no `towns`; got {list(towns)!r}."
-        raise ValueError(msg)
+        raise ScopeError(msg, rule="no_towns", role=role)
     return towns
 
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
@@ -42,7 +42,34 @@ ROLE_LABELS = {
     "admin": N_("系统管理员"),
 }
 
+#: The workspace each role lands on after sign-in (an explicit safe ``next`` wins).
+LANDING_ENDPOINTS = {
+    "admin": "admin.users",
+    "planner": "planner.index",
+    "caseworker": "caseworker.index",
+    "bureau": "toilets.register",
+}
+
+#: The page's message for each rule of `users.check_password` (zh-CN msgids, translated where shown).
+WEAK_PASSWORD_MESSAGES = {
+    "too_short": N_("密码至少需要 %(min_length)d 个字符（现在是 %(length)d 个）：请输入更长的密码。"),
+    "common": N_("这是常见密码，很容易被猜中：请换一个不常见的密码（例如几个不相关的词）。"),
+    "repetitive": N_("密码由重复的字符或片段组成（如 aaaa、abab）：请换一个不重复的密码。"),
+    "sequence": N_("密码是连续的字符（如 123456、abcdef、qwerty）：请换一个不连续的密码。"),
+    "contains_name": N_("密码不能包含用户名：请换一个密码。"),
+}
+
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def weak_password_message(error: users.WeakPasswordError) -> str:
+    """Return the page's message (in the request's language) for a password `users.check_password` refused."""
+    return gettext(WEAK_PASSWORD_MESSAGES[error.rule], min_length=error.min_length, length=error.length)
+
+
+def landing_url(role: str) -> str:
+    """Return the URL of ``role``'s workspace (`LANDING_ENDPOINTS`; the account page for any other role)."""
+    return url_for(LANDING_ENDPOINTS.get(role, "auth.account"))
 
 
 class StaffUser(UserMixin):
@@ -119,7 +146,7 @@ def login() -> str | BaseResponse | tuple[str, int, dict[str, str]]:
     login_user(StaffUser(user))
     session[_SIGNED_IN_AT] = session[_SEEN_AT] = time.time()
     logger.info("%s (%s) signed in from %s", user.name, user.role, ip)
-    return redirect(next_url or url_for("auth.account"))
+    return redirect(next_url or landing_url(user.role))
 
 
 @bp.post("/logout")
@@ -145,6 +172,47 @@ def account() -> str:
         "auth/account.html",
         towns=[town_names.get(code, code) for code in current_user.towns],
     )
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@role_required(*users.STAFF_ROLES)
+def change_password() -> str | BaseResponse | tuple[str, int] | tuple[str, int, dict[str, str]]:
+    """Change one's own password: the current one, then the new one twice (`users.check_password` rules).
+
+    A wrong current password counts as a failed login (`users.sign_in` limits: a stolen session cannot
+    guess it). On success every other session of the account ends (a new session token) and this
+    one carries on with the new token.
+    """
+    if request.method == "GET":
+        return render_template("auth/password.html", error=None)
+    name = current_user.name
+    current = request.form.get("current_password", "")
+    new, again = request.form.get("new_password", ""), request.form.get("new_password_again", "")
+    ip = request.remote_addr or "unknown"
+    outcome = users.sign_in(get_store(), name, current, ip, _login_limits())
+    if outcome.throttled:
+        minutes = math.ceil(outcome.retry_after_s / 60)
+        message = gettext("当前密码错误次数过多，请 %(minutes)d 分钟后再试。", minutes=minutes)
+        return render_template("auth/password.html", error=message), 429, {"Retry-After": str(outcome.retry_after_s)}
+    if outcome.user is None:
+        logger.info("%s typed a wrong current password to change it, from %s", name, ip)
+        return render_template("auth/password.html", error=gettext("当前密码不正确：请输入您现在登录用的密码。")), 400
+    error = None
+    if new != again:
+        error = gettext("两次输入的新密码不一致：请在两个框中输入同一个新密码。")
+    elif new == current:
+        error = gettext("新密码与当前密码相同：请换一个新密码。")
+    else:
+        try:
+            users.set_password(get_store(), name, new)
+        except users.WeakPasswordError as weak:
+            error = weak_password_message(weak)
+    if error is not None:
+        return render_template("auth/password.html", error=error), 400
+    login_user(StaffUser(users.get_user(get_store(), name)))  # this session gets the new token; the others end
+    logger.info("%s changed their password from %s; their other sessions ended", name, ip)
+    flash(gettext("密码已修改。您在其他设备或浏览器上的登录已全部退出。"))
+    return redirect(url_for("auth.account"))
 
 
 def _town_names() -> dict[str, str]:

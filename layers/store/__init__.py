@@ -8,7 +8,7 @@ Where things go:
 
 - ``tables``: the SQLAlchemy tables on `metadata`, `MIGRATIONS_DIR`, and the named column groups.
   A new table goes here, with a new Alembic revision in ``layers/migrations/versions``.
-- ``api``: `Store` (and `ImportCounts`). A new query or write is a `Store` method here.
+- ``api``: `Store` (with `ImportCounts`, `AccessLogQuery`). A new query or write is a `Store` method here.
 - ``records``: the one conversion between stored rows and records (a stored row → the flat
   feature record or frame; incoming rows → stored records; history rows). A new conversion goes here.
 - ``bulk``: `Batch` and `BulkWriter`, the column-wise, ``executemany`` path of large imports and the
@@ -22,7 +22,7 @@ Callers import from ``layers.store``; the names below are its public API.
 
 from __future__ import annotations
 
-from layers.store.api import ImportCounts, Store
+from layers.store.api import ACCESS_KINDS, AccessLogQuery, ImportCounts, Store
 from layers.store.database import grant_app_role, upgrade_schema
 from layers.store.tables import (
     ACCESS_CHANNELS,
@@ -37,8 +37,10 @@ from layers.store.tables import (
 
 __all__ = [
     "ACCESS_CHANNELS",
+    "ACCESS_KINDS",
     "APPEND_ONLY_TABLES",
     "MIGRATIONS_DIR",
+    "AccessLogQuery",
     "ImportCounts",
     "Store",
     "access_log_table",

@@ -23,6 +23,7 @@ from sqlalchemy import event
 
 from layers import schema
 from layers.errors import DistrictMismatchError, EncryptionKeyError, NotFoundError, StaleVersionError, WorkflowError
+from layers.privacy import BULK_READ_ID
 from layers.store.bulk import JSON_NULL, MAX_IN_IDS, Batch, BulkWriter, dumps, pick
 from layers.store.database import sqlite_app_connection, sqlite_pragmas, upgrade_schema, warn_if_app_owns_the_log
 from layers.store.probes import VersionProbes
@@ -54,6 +55,49 @@ if TYPE_CHECKING:
     from layers.crypto import BlindIndex, FieldCipher
 
 logger = logging.getLogger(__name__)
+
+
+#: `AccessLogQuery.kind`: full views of one record, bulk reads (``feature_id`` ``*``), or both.
+ACCESS_KINDS = ("full", "bulk", "all")
+
+
+@dataclass(frozen=True)
+class AccessLogQuery:
+    """Which access-log rows to read (`Store.access_log`, `Store.count_access_log`); every filter is optional.
+
+    Parameters
+    ----------
+    actors
+        Only rows of these user names (exact); None: every user.
+    towns
+        Only views of households now in these towns (9-digit codes); bulk reads have no town and
+        are left out by this filter. None: every town.
+    since, until
+        Only rows with ``since <= at < until`` (time-zone aware; converted to UTC); None: open.
+    kind
+        ``"full"`` (one household's full record), ``"bulk"`` (a list read) or ``"all"`` (`ACCESS_KINDS`).
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is not one of `ACCESS_KINDS`, or ``since`` or ``until`` has no time zone.
+    """
+
+    actors: tuple[str, ...] | None = None
+    towns: tuple[str, ...] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    kind: str = "all"
+
+    def __post_init__(self) -> None:
+        if self.kind not in ACCESS_KINDS:
+            msg = f"`kind` must be one of {list(ACCESS_KINDS)!r}; got {self.kind!r}."
+            raise ValueError(msg)
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                msg = f"`{name}` must carry a time zone (e.g. Asia/Shanghai); got {value!r}."
+                raise ValueError(msg)
 
 
 @dataclass(frozen=True)
@@ -283,11 +327,42 @@ class Store:
                 found.update({number_of[d]: fid for d, fid in conn.execute(query).all()})
         return found
 
-    def access_log(self) -> list[dict[str, Any]]:
-        """Return the access log, oldest first."""
+    def access_log(
+        self,
+        query: AccessLogQuery | None = None,
+        *,
+        newest_first: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Return the access-log rows that ``query`` selects (all when None), oldest first.
+
+        Reading never changes the log (it is append-only, `APPEND_ONLY_TABLES`). Each row carries
+        the stored columns plus ``town_code``: the current town of the household the row names
+        (None for a bulk read, `layers.privacy.BULK_READ_ID`, and for a household no longer stored).
+
+        Parameters
+        ----------
+        query
+            Which rows (`AccessLogQuery`); None selects every row.
+        newest_first
+            Order by ``seq`` descending (the admin's viewer) instead of ascending.
+        limit, offset
+            One page of the ordered rows: at most ``limit`` rows (None: all) after skipping ``offset``.
+        """
+        select = _access_log_select(query or AccessLogQuery())
+        order = access_log_table.c.seq.desc() if newest_first else access_log_table.c.seq
+        select = select.order_by(order).offset(max(0, offset))
+        if limit is not None:
+            select = select.limit(max(0, limit))
         with self.engine.connect() as conn:
-            query = sa.select(access_log_table).order_by(access_log_table.c.seq)
-            return [dict(r) for r in conn.execute(query).mappings().all()]
+            return [dict(r) for r in conn.execute(select).mappings().all()]
+
+    def count_access_log(self, query: AccessLogQuery | None = None) -> int:
+        """Return how many access-log rows ``query`` selects (all rows when None)."""
+        select = _access_log_select(query or AccessLogQuery()).subquery()
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(select)).scalar_one())
 
     # --- writing --------------------------------------------------------------------------------
 
@@ -521,6 +596,31 @@ class Store:
         if id_number is not None:
             record["id_number_index"] = self._require_blind_index().digest(id_number)
         return record
+
+
+def _access_log_select(query: AccessLogQuery) -> sa.Select:
+    """Return the SELECT of the access-log rows of ``query`` with each household's current ``town_code``."""
+    log, features = access_log_table, features_table
+    joined = log.outerjoin(features, sa.and_(features.c.layer == log.c.layer, features.c.id == log.c.feature_id))
+    select = sa.select(*log.c, features.c.town_code).select_from(joined)
+    if query.actors is not None:
+        select = select.where(log.c.actor.in_(query.actors))
+    if query.towns is not None:
+        select = select.where(features.c.town_code.in_(query.towns))
+    if query.since is not None:
+        select = select.where(log.c.at >= _utc(query.since))
+    if query.until is not None:
+        select = select.where(log.c.at < _utc(query.until))
+    if query.kind == "full":
+        select = select.where(log.c.feature_id != BULK_READ_ID)
+    elif query.kind == "bulk":
+        select = select.where(log.c.feature_id == BULK_READ_ID)
+    return select
+
+
+def _utc(value: datetime) -> datetime:
+    """Return ``value`` in UTC: SQLite keeps times as text in UTC without their zone and compares the text."""
+    return value.astimezone(UTC)
 
 
 def _select_row(conn: sa.Connection, layer: str, feature_id: str) -> Any:

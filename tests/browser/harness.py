@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 from cryptography.fernet import Fernet
 
 LOCAL_HOSTS = frozenset({"127.0.0.1"})
+#: The axe-core rule sets every page must pass: WCAG 2.0 and 2.1, levels A and AA, and best practices.
+AXE_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice")
 
 
 def build_demo_app(folder: Path, **config):
@@ -102,3 +104,13 @@ def open_page(browser, base_url: str):
         yield page
     finally:
         context.close()
+
+
+def axe_violations(page, axe_source: str) -> list[tuple[str, list[str]]]:
+    """Run axe-core (`AXE_TAGS`) on ``page``; return each violation's rule id and its first three targets."""
+    page.evaluate(axe_source)  # CDP evaluation: not an inline <script>, so the page's CSP stays on
+    result = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
+        list(AXE_TAGS),
+    )
+    return [(v["id"], [n["target"][0] for n in v["nodes"]][:3]) for v in result["violations"]]

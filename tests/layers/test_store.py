@@ -11,7 +11,7 @@ from cryptography.fernet import Fernet
 
 from layers.crypto import BlindIndex, FieldCipher, encode_fields
 from layers.errors import EncryptionKeyError, NotFoundError, StaleVersionError
-from layers.store import ImportCounts, Store
+from layers.store import AccessLogQuery, ImportCounts, Store, access_log_table
 from layers.store.bulk import Batch, dumps
 from layers.store.records import personal_columns, to_records
 from layers.store.tables import VALUE_COLUMNS
@@ -350,6 +350,60 @@ def test_the_access_log_records_who_saw_what_why_from_where_and_how(store):
     with pytest.raises(ValueError, match=r"`channel` must be one of \['web', 'api', 'cli'\]; got 'email'"):
         store.log_access("household", ["HH-1"], user="caseworker1", reason="入户走访", channel="email")
     assert len(store.access_log()) == 3
+
+
+def _append_log_rows(store, rows) -> None:
+    """Append access-log rows at chosen times (an INSERT: the app may append, never rewrite)."""
+    records = [
+        {"at": at, "actor": actor, "layer": "household", "feature_id": fid, "reason": reason, "ip": ip,
+         "channel": channel}
+        for at, actor, fid, reason, ip, channel in rows
+    ]  # fmt: skip
+    with store.engine.begin() as conn:
+        conn.execute(access_log_table.insert(), records)
+
+
+def test_the_access_log_is_filtered_by_user_town_time_and_kind_and_paged(store):
+    from datetime import UTC, datetime, timedelta, timezone
+
+    store.upsert_features("household", _households(), user="import")  # HH-1 in 500120001, HH-2 in 500120100
+    beijing = timezone(timedelta(hours=8))
+    _append_log_rows(store, [
+        (datetime(2026, 3, 1, 15, 59, tzinfo=UTC), "cw1", "HH-1", "入户走访", "10.0.0.1", "web"),  # 3-1 23:59 Beijing
+        (datetime(2026, 3, 1, 16, 0, tzinfo=UTC), "cw1", "HH-2", "电话回访", "10.0.0.1", "api"),  # 3-2 00:00 Beijing
+        (datetime(2026, 3, 2, 1, 0, tzinfo=UTC), "cw2", "HH-1", "核实地址", None, "cli"),
+        (datetime(2026, 3, 2, 2, 0, tzinfo=UTC), "p1", "*", "bulk read of 2 rows (planner): GET /api/households",
+         "10.0.0.9", "web"),
+        (datetime(2026, 3, 3, 2, 0, tzinfo=UTC), "cw1", "HH-gone", "入户走访", "10.0.0.1", "web"),
+    ])  # fmt: skip
+
+    def seqs(query=None, **kwargs):
+        return [(r["actor"], r["feature_id"], r["town_code"]) for r in store.access_log(query, **kwargs)]
+
+    assert len(seqs()) == store.count_access_log() == 5
+    assert seqs(AccessLogQuery(kind="full")) == [
+        ("cw1", "HH-1", "500120001"), ("cw1", "HH-2", "500120100"), ("cw2", "HH-1", "500120001"),
+        ("cw1", "HH-gone", None),
+    ]  # fmt: skip
+    assert seqs(AccessLogQuery(kind="bulk")) == [("p1", "*", None)]
+    assert seqs(AccessLogQuery(actors=("cw2", "p1"))) == [("cw2", "HH-1", "500120001"), ("p1", "*", None)]
+    assert seqs(AccessLogQuery(towns=("500120001",))) == [("cw1", "HH-1", "500120001"), ("cw2", "HH-1", "500120001")]
+    # 2026-03-02 in Beijing time is [03-01 16:00 UTC, 03-02 16:00 UTC): the 15:59 UTC row is the day before
+    day = AccessLogQuery(since=datetime(2026, 3, 2, tzinfo=beijing), until=datetime(2026, 3, 3, tzinfo=beijing))
+    assert seqs(day) == [("cw1", "HH-2", "500120100"), ("cw2", "HH-1", "500120001"), ("p1", "*", None)]
+    assert store.count_access_log(day) == 3
+    assert seqs(AccessLogQuery(until=datetime(2026, 3, 1, 16, 0, tzinfo=UTC))) == [("cw1", "HH-1", "500120001")]
+    # newest first, two rows a page
+    assert seqs(newest_first=True, limit=2) == [("cw1", "HH-gone", None), ("p1", "*", None)]
+    assert seqs(newest_first=True, limit=2, offset=4) == [("cw1", "HH-1", "500120001")]
+    assert seqs(AccessLogQuery(kind="full", actors=("nobody",))) == []
+    row = store.access_log(AccessLogQuery(actors=("cw1",), towns=("500120100",)))[0]
+    assert (row["reason"], row["ip"], row["channel"]) == ("电话回访", "10.0.0.1", "api")
+    assert store.count_access_log() == 5  # reading changed nothing
+    with pytest.raises(ValueError, match=r"`kind` must be one of \['full', 'bulk', 'all'\]; got 'some'"):
+        AccessLogQuery(kind="some")
+    with pytest.raises(ValueError, match="`since` must carry a time zone"):
+        AccessLogQuery(since=datetime(2026, 3, 2))  # noqa: DTZ001 (the refused naive time)
 
 
 def test_the_blind_index_is_hmac_sha256_of_the_normalised_number_under_its_own_key():

@@ -15,6 +15,7 @@ from layers.store import Store
 from layers.users import (
     DEMO_USERS,
     LoginLimits,
+    ScopeError,
     WeakPasswordError,
     add_user,
     authenticate,
@@ -27,6 +28,7 @@ from layers.users import (
     remove_user,
     set_active,
     set_password,
+    set_role,
     sign_in,
     users_table,
 )
@@ -147,6 +149,35 @@ def test_bad_accounts_are_refused_with_the_rule(store, kwargs, match):
     with pytest.raises(ValueError, match=match):
         add_user(store, name, **options)
     assert count_users(store) == 0
+
+
+def test_a_role_change_sets_role_and_towns_keeps_the_password_and_the_open_sessions(store):
+    add_user(store, "zhou", role="planner", password=PASSWORD)
+    token = get_user(store, "zhou").session_token
+    user = set_role(store, "zhou", role="caseworker", towns=["500120002", "500120001", "500120002"])
+    assert (user.role, user.towns) == ("caseworker", ("500120002", "500120001"))  # duplicates dropped, order kept
+    assert get_user(store, "zhou").session_token == token  # the next request reads the new role
+    assert authenticate(store, "zhou", PASSWORD) is not None
+    assert set_role(store, "zhou", role="bureau").towns == ()
+
+
+@pytest.mark.parametrize(
+    ("role", "towns", "rule"),
+    [
+        ("mayor", (), "unknown_role"),
+        ("caseworker", (), "needs_towns"),
+        ("caseworker", ("璧城街道",), "bad_town"),
+        ("admin", ("500120001",), "no_towns"),
+    ],
+)
+def test_a_role_change_that_does_not_fit_its_towns_is_refused_with_the_rule(store, role, towns, rule):
+    add_user(store, "zhou", role="caseworker", password=PASSWORD, towns=["500120001"])
+    with pytest.raises(ScopeError) as caught:
+        set_role(store, "zhou", role=role, towns=towns)
+    assert (caught.value.rule, caught.value.role) == (rule, role)
+    assert (get_user(store, "zhou").role, get_user(store, "zhou").towns) == ("caseworker", ("500120001",))
+    with pytest.raises(NotFoundError, match="No user named 'nobody'"):
+        set_role(store, "nobody", role="planner")
 
 
 def test_names_are_unique_and_missing_users_are_not_found(store):

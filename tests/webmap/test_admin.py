@@ -51,7 +51,8 @@ def test_a_typed_password_is_not_shown_back(admin):
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"name": "zhao", "role": "caseworker"}, "at least one town"),
+        ({"name": "zhao", "role": "caseworker"}, "个案工作人员按镇街负责：请至少勾选一个负责镇街。"),
+        ({"name": "zhao", "role": "mayor"}, "没有“mayor”这个角色：请从列表中选择一个角色。"),
         ({"name": "cw-a", "role": "planner"}, "&#39;cw-a&#39; is taken"),
         ({"name": "zhao", "role": "planner", "password": "short"}, "密码至少需要 10 个字符（现在是 5 个）"),
         ({"name": "zhao", "role": "planner", "password": "aaaaaaaaaa"}, "密码由重复的字符或片段组成（如 aaaa、abab）"),
@@ -91,11 +92,87 @@ def test_an_admin_cannot_deactivate_themselves_and_unknown_users_are_404(admin):
 
 
 def test_a_password_reset_shows_a_new_password_once_and_the_old_one_stops_working(app, admin):
-    response = _post(admin, "/admin/users/planner/password", {})
+    response = _post(admin, "/admin/users/planner/password", {"confirm": "yes"})
     new_password = _SHOWN_PASSWORD.search(response.get_data(as_text=True)).group(1)
     assert new_password != PASSWORD
     assert log_in(app.test_client(), "planner").status_code == 401
     assert log_in(app.test_client(), "planner", new_password).status_code == 302
+
+
+def test_a_password_reset_asks_for_confirmation_first_and_resets_nothing_without_it(app, admin):
+    page = admin.get("/admin/users").get_data(as_text=True)
+    assert 'href="/admin/users/planner/password"' in page  # a link to the confirmation page, not a one-click POST
+    confirm = admin.get("/admin/users/planner/password")
+    text = confirm.get_data(as_text=True)
+    assert confirm.status_code == 200
+    assert "重置用户 planner 的密码" in text and 'name="confirm" value="yes" required' in text
+    refused = _post(admin, "/admin/users/planner/password", {})
+    assert refused.status_code == 400
+    assert "请先勾选确认框，再重置密码。密码未重置。" in refused.get_data(as_text=True)
+    assert _post(admin, "/admin/users/planner/password", {"confirm": "on"}).status_code == 400
+    assert log_in(app.test_client(), "planner").status_code == 302  # the old password still works
+    english = _post(admin, "/admin/users/planner/password?lang=en", {})
+    assert "Tick the confirmation box before resetting the password. The password was not reset." in english.get_data(
+        as_text=True
+    )
+    assert admin.get("/admin/users/nobody/password").status_code == 404
+
+
+def test_an_admin_changes_a_planners_role_to_caseworker_of_two_towns_and_their_session_follows(app, admin, client_as):
+    planner = client_as("planner")
+    assert planner.get("/planner/").status_code == 200
+    page = admin.get("/admin/users/planner/edit").get_data(as_text=True)
+    assert '<option value="planner" selected>' in page
+    response = _post(admin, "/admin/users/planner/edit", {"role": "caseworker", "towns": ["500120002", "500120003"]})
+    assert response.status_code == 302 and response.headers["Location"] == "/admin/users"
+    assert "已修改用户 planner 的角色和负责镇街。" in admin.get("/admin/users").get_data(as_text=True)
+    with app.app_context():
+        user = users.get_user(get_store(), "planner")
+    assert (user.role, user.towns) == ("caseworker", ("500120002", "500120003"))
+    # the open session carries on with the new role: the planner pages are closed, the caseworker list opens
+    assert planner.get("/planner/").status_code == 403
+    assert planner.get("/caseworker/").status_code == 200
+    assert planner.get("/api/me").get_json()["towns"] == ["500120002", "500120003"]
+    # back to a district-wide role: the towns are dropped
+    _post(admin, "/admin/users/planner/edit", {"role": "bureau", "towns": ["500120002"]})
+    with app.app_context():
+        assert users.get_user(get_store(), "planner").towns == ()
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "message"),
+    [
+        ("/admin/users/cw-a/edit", {"role": "caseworker"}, "个案工作人员按镇街负责：请至少勾选一个负责镇街。"),
+        ("/admin/users/cw-a/edit?lang=en", {"role": "caseworker"},
+         "A caseworker works for towns: tick at least one town."),
+        ("/admin/users/cw-a/edit", {"role": "mayor"}, "没有“mayor”这个角色：请从列表中选择一个角色。"),
+        ("/admin/users/cw-a/edit", {"role": "caseworker", "towns": ["999999999"]},
+         "所选镇街不在本区：请从列表中勾选镇街。"),
+        ("/admin/users/admin/edit", {"role": "planner"},
+         "不能修改自己的角色（以免系统没有管理员）：请另一位管理员修改。"),
+    ],
+)  # fmt: skip
+def test_a_role_change_that_does_not_fit_is_refused_and_changes_nothing(app, admin, path, data, message):
+    before = {u.name: (u.role, u.towns) for u in users.list_users(_store(app))}
+    response = _post(admin, path, data)
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert {u.name: (u.role, u.towns) for u in users.list_users(_store(app))} == before
+
+
+def test_role_edits_are_for_admins_only_and_unknown_users_are_404(client_as, admin):
+    for role_key in ("caseworker_a", "bureau", "planner"):
+        client = client_as(role_key)
+        assert client.get("/admin/users/cw-a/edit").status_code == 403
+        token = csrf_token(client, "/account")
+        assert client.post("/admin/users/cw-a/edit", data={"role": "admin", "csrf_token": token}).status_code == 403
+    assert admin.get("/admin/users/nobody/edit").status_code == 404
+    assert _post(admin, "/admin/users/nobody/edit", {"role": "planner"}).status_code == 404
+
+
+def _store(app):
+    with app.app_context():
+        return get_store()
 
 
 # --- `accessplan users ...` ------------------------------------------------------------------------

@@ -20,10 +20,9 @@ demo_key, demo_db, demo_cache = staff_fixtures.demo_key, staff_fixtures.demo_db,
 app, client, client_as = staff_fixtures.app, staff_fixtures.client, staff_fixtures.client_as
 
 
-def test_login_redirects_to_the_account_page_which_names_the_user_and_towns(client):
+def test_the_account_page_names_the_user_and_towns(client):
     response = log_in(client, "cw-a")
     assert response.status_code == 302
-    assert response.headers["Location"] == "/account"
     page = client.get("/account").get_data(as_text=True)
     assert "cw-a" in page and "个案工作人员" in page and "璧城街道" in page
     assert "退出登录" in page  # the login status in the header
@@ -177,7 +176,9 @@ def test_logout_needs_a_post_with_the_csrf_token_and_ends_the_session(client):
         ("/login", {"name": "admin", "password": PASSWORD}),
         ("/admin/users", {"name": "new-user", "role": "planner", "password": PASSWORD}),
         ("/admin/users/planner/active", {"active": "0"}),
-        ("/admin/users/planner/password", {}),
+        ("/admin/users/planner/password", {"confirm": "yes"}),
+        ("/admin/users/planner/edit", {"role": "bureau"}),
+        ("/account/password", {"current_password": PASSWORD, "new_password": "x" * 12, "new_password_again": "x" * 12}),
     ],
 )
 def test_every_form_refuses_a_post_without_or_with_a_wrong_csrf_token(client_as, path, data):
@@ -268,7 +269,23 @@ def test_login_never_redirects_off_site(client, next_url):
     response = client.post(
         "/login", data={"name": "admin", "password": PASSWORD, "csrf_token": token, "next": next_url}
     )
-    assert response.headers["Location"] == "/account"
+    assert response.headers["Location"] == "/admin/users"  # the admin's own workspace, never the given URL
+
+
+@pytest.mark.parametrize(
+    ("role_key", "landing"),
+    [("admin", "/admin/users"), ("planner", "/planner/"), ("caseworker_a", "/caseworker/"), ("bureau", "/toilets/")],
+)
+def test_each_role_lands_on_its_own_workspace_which_opens(client, role_key, landing):
+    response = log_in(client, ACCOUNTS[role_key][0])
+    assert response.status_code == 302 and response.headers["Location"] == landing
+    assert client.get(landing).status_code == 200
+
+
+def test_an_explicit_next_wins_over_the_landing_page(client):
+    token = csrf_token(client)
+    data = {"name": "cw-a", "password": PASSWORD, "csrf_token": token, "next": "/account"}
+    assert client.post("/login", data=data).headers["Location"] == "/account"
 
 
 @pytest.mark.parametrize("change", ["password", "deactivate"])
@@ -304,3 +321,70 @@ def test_a_local_next_is_kept(client):
     token = csrf_token(client)
     data = {"name": "admin", "password": PASSWORD, "csrf_token": token, "next": "/planner/?tab=a%20b"}
     assert client.post("/login", data=data).headers["Location"] == "/planner/?tab=a%20b"
+
+
+# --- changing one's own password ----------------------------------------------------------------------
+
+NEW_PASSWORD = "lantern orchard 47"
+
+
+def _change(client, current: str, new: str, again: str | None = None, *, lang: str = ""):
+    data = {"current_password": current, "new_password": new, "new_password_again": new if again is None else again}
+    token = csrf_token(client, "/account/password")
+    return client.post(f"/account/password{lang}", data={**data, "csrf_token": token})
+
+
+def test_a_user_changes_their_password_and_only_their_other_sessions_end(app, client_as):
+    here, elsewhere = client_as("caseworker_a"), client_as("caseworker_a")
+    other_user = client_as("caseworker_b")
+    response = _change(here, PASSWORD, NEW_PASSWORD)
+    assert response.status_code == 302 and response.headers["Location"] == "/account"
+    assert "密码已修改。您在其他设备或浏览器上的登录已全部退出。" in here.get("/account").get_data(as_text=True)
+    assert here.get("/api/me").status_code == 200  # this session carries on
+    assert elsewhere.get("/api/me").status_code == 401  # the other session of the account ended
+    assert other_user.get("/api/me").status_code == 200  # another account is untouched
+    assert log_in(app.test_client(), "cw-a").status_code == 401
+    assert log_in(app.test_client(), "cw-a", NEW_PASSWORD).status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("current", "new", "again", "message"),
+    [
+        ("wrong password 1", NEW_PASSWORD, None, "当前密码不正确：请输入您现在登录用的密码。"),
+        (PASSWORD, NEW_PASSWORD, NEW_PASSWORD + "x", "两次输入的新密码不一致：请在两个框中输入同一个新密码。"),
+        (PASSWORD, PASSWORD, None, "新密码与当前密码相同：请换一个新密码。"),
+        (PASSWORD, "short", None, "密码至少需要 10 个字符（现在是 5 个）"),
+        (PASSWORD, "woaini1314520", None, "这是常见密码，很容易被猜中"),
+        (PASSWORD, "cw-a-lantern-9", None, "密码不能包含用户名"),
+    ],
+)
+def test_a_refused_password_change_says_why_and_changes_nothing(app, client_as, current, new, again, message):
+    client, elsewhere = client_as("caseworker_a"), client_as("caseworker_a")
+    response = _change(client, current, new, again)
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert client.get("/api/me").status_code == 200 and elsewhere.get("/api/me").status_code == 200
+    assert log_in(app.test_client(), "cw-a").status_code == 302  # the old password still works
+
+
+def test_a_wrong_current_password_is_explained_in_english(client_as):
+    response = _change(client_as("planner"), "wrong password 1", NEW_PASSWORD, lang="?lang=en")
+    assert response.status_code == 400
+    assert "The current password is wrong: type the password you signed in with." in response.get_data(as_text=True)
+
+
+def test_wrong_current_passwords_count_as_failed_logins_and_lock_after_five(app, client_as):
+    client = client_as("bureau")
+    for _ in range(5):
+        assert _change(client, "wrong password 1", NEW_PASSWORD).status_code == 400
+    locked = _change(client, PASSWORD, NEW_PASSWORD)  # even the right one: the account is locked for 15 minutes
+    assert locked.status_code == 429 and locked.headers["Retry-After"] == "900"
+    assert "当前密码错误次数过多，请 15 分钟后再试。" in locked.get_data(as_text=True)
+    assert log_in(app.test_client(), "bureau").status_code == 429
+
+
+def test_the_password_page_is_for_signed_in_staff(client, client_as):
+    assert client.get("/account/password").headers["Location"] == "/login?next=/account/password"
+    page = client_as("planner").get("/account/password").get_data(as_text=True)
+    assert 'autocomplete="current-password"' in page and page.count('autocomplete="new-password"') == 2
+    assert 'href="/account/password"' in client_as("planner").get("/account").get_data(as_text=True)

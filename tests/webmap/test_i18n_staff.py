@@ -137,6 +137,30 @@ def test_admin_users_page_in_english(app, client_as):
     assert _leftover_chinese(page, _town_and_village_names(app)) == []
 
 
+@pytest.mark.parametrize(
+    ("path", "heading"),
+    [
+        ("/admin/access-log", "<h1>Access log</h1>"),
+        ("/admin/users/cw-a/edit", "<h1>Change the role of cw-a</h1>"),
+        ("/admin/users/cw-a/password", "<h1>Reset the password of cw-a</h1>"),
+        ("/account/password", "<h1>Change password</h1>"),
+        ("/account", "<h1>My account</h1>"),
+    ],
+)
+def test_the_admin_and_password_pages_in_english(app, client_as, path, heading):
+    client = client_as("admin")
+    with app.app_context():
+        store = get_store()
+        store.log_access("household", ["HH-00013"], user="cw-a", reason="入户走访核实需求", channel="web",
+                         ip="10.0.0.1")  # fmt: skip
+        store.log_access("household", ["*"], user="planner", reason="bulk read of 3 rows", channel="api")
+    page = _english(client, path)
+    assert heading in page
+    if path == "/admin/access-log":  # the bulk read too, in English
+        assert ">(bulk read)<" in client.get("/admin/access-log?kind=all&lang=en").get_data(as_text=True)
+    assert _leftover_chinese(page, _town_and_village_names(app) | {"入户走访核实需求"}) == []
+
+
 def test_deactivating_a_user_flashes_english(client_as):
     client = client_as("admin")
     _english(client, "/admin/users")  # remembers English in the cookie

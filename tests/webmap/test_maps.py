@@ -218,18 +218,18 @@ def test_main_roads_from_an_osmnx_graphml(osm_path, tmp_path):
     assert roads["features"][0]["geometry"]["coordinates"] == [line]
 
 
-def test_street_names_show_as_tooltips_and_stay_inert(district, layers, main_roads):
+def test_street_names_stay_inert_and_roads_take_no_tab_stop(district, layers, main_roads):
     evil = "</script><b>x</b>`${y}`{{z}}"
     roads = {**main_roads, "features": [*main_roads["features"]]}
     roads["features"][1] = {**roads["features"][1], "properties": {**roads["features"][1]["properties"], "name": evil}}
     script = render_map_parts(public_map(district, layers, roads=roads)).script
-    labels = [json.loads(f'"{m}"') for m in re.findall(r'"label": "((?:[^"\\]|\\.)*)"', script)]
-    assert labels == ["未命名道路", map_text(evil)]
+    names = [json.loads(f'"{m}"') for m in re.findall(r'"name": "((?:[^"\\]|\\.)*)"', script)]
+    assert map_text(evil) in names and html.unescape(map_text(evil)) == evil  # kept exactly, written inert
     assert "<b>" not in script and "${y}" not in script and "{{z}}" not in script
-    assert html.unescape(labels[1]) == evil  # shown exactly as recorded
-    english = {"未命名道路": "Unnamed road"}
-    m = public_map(district, layers, roads=main_roads, translate=lambda s: english.get(s, s))
-    assert '"label": "Unnamed road"' in render_map_parts(m).script
+    # an interactive road layer would put every road in the Tab order before the facility markers
+    without = render_map_parts(public_map(district, layers, roads=None)).script
+    assert script.count('"interactive": false') == without.count('"interactive": false') + 1
+    assert script.count("bindTooltip") == without.count("bindTooltip")
 
 
 def test_unvendored_plugin_asset_is_refused(district, layers):

@@ -15,7 +15,7 @@ from folium.template import Template
 from layers import schema
 from webmap.i18n import N_
 from webmap.maps.base import DisplayDatum, display_xy
-from webmap.maps.text import labelled_geojson, map_label_icon, map_text, script_json
+from webmap.maps.text import geojson_dict, map_label_icon, map_text, script_json
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -117,15 +117,14 @@ class MapText(MacroElement):
 
 
 def add_roads(m: folium.Map, roads: Mapping[str, Any], translate: Callable[[str], str]) -> None:
-    """Draw the main roads, each with its street name as a tooltip.
+    """Draw the main roads as an inert layer: no tooltip, so no road takes a Tab stop before the facilities.
 
     ``roads`` is a GeoJSON FeatureCollection with ``highway`` and ``name`` properties
-    (``geo.roadlines.main_roads_geojson``); roads without a name read "未命名道路".
+    (``geo.roadlines.main_roads_geojson``); the names are made inert (``map_text``) with the rest.
     """
-    unnamed = translate("未命名道路")
     gdf = gpd.GeoDataFrame.from_features(list(roads["features"]), crs=schema.WGS84)
-    labels = [name or unnamed for name in gdf["name"]] if "name" in gdf else [unnamed] * len(gdf)
-    labelled_geojson(gdf, labels, name=translate("主要道路（合成）"), style_function=road_style).add_to(m)
+    folium.GeoJson(geojson_dict(gdf), name=map_text(translate("主要道路（合成）")), style_function=road_style,
+                   interactive=False).add_to(m)  # fmt: skip
 
 
 def road_style(feature: dict[str, Any]) -> dict[str, Any]:
