@@ -226,6 +226,6 @@ def test_every_write_to_the_access_log_goes_through_layers_privacy():
             encoding="utf-8"
         )
     )
-    assert writers == ["layers/privacy.py", "layers/store.py"]
-    store_source = (root / "layers/store.py").read_text(encoding="utf-8")
+    assert writers == ["layers/privacy.py", "layers/store/api.py"]
+    store_source = (root / "layers/store/api.py").read_text(encoding="utf-8")
     assert store_source.count("access_log_table.insert") == 1  # in Store.log_access only
