@@ -1,4 +1,4 @@
-"""Tests of the admins' access-log viewer (webmap.admin): filters, paging, refusals and the CSV/XLSX export."""
+"""Tests of the admins' access-log viewer (webmap.views.admin): filters, paging, refusals and the CSV/XLSX export."""
 
 from __future__ import annotations
 
@@ -195,7 +195,7 @@ def test_viewing_and_exporting_leave_the_access_log_unchanged_and_go_to_the_app_
     admin = client_as("admin")
     with app.app_context():
         before = get_store().access_log()
-    with caplog.at_level("INFO", logger="webmap.admin"):
+    with caplog.at_level("INFO", logger="webmap.views.admin"):
         admin.get(f"/admin/access-log?user=cw-a&town={TOWN_A}")
         admin.get("/admin/access-log/export?format=csv")
     with app.app_context():

@@ -306,15 +306,15 @@ def access_log_export() -> Response | tuple[str, int]:
     if log_filter.query is None or log_filter.errors:
         return _render_log(log_filter), 400
     rows = get_store().access_log(log_filter.query, newest_first=True)
-    table = neutralise_formulas(access_log_table(rows))
+    table = access_log_table(rows)
     logger.info("%s exported the access log as %s (%s): %d rows",
                 current_user.name, fmt, _described(log_filter), len(rows))  # fmt: skip
     if fmt == "csv":
-        body = table.to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
+        body = neutralise_formulas(table).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
     else:
         buffer = io.BytesIO()
         with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-            table.to_excel(writer, sheet_name=gettext("访问日志"), index=False)
+            neutralise_formulas(table).to_excel(writer, sheet_name=gettext("访问日志"), index=False)
         body = buffer.getvalue()
     stamp = datetime.now(LOCAL_TZ).strftime("%Y%m%d-%H%M")
     return Response(
