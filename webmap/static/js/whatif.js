@@ -6,7 +6,8 @@
   var config = JSON.parse(document.getElementById("whatif-config").textContent);
   var text = config.text;
   var map = window.accessplanWhatIfMap;
-  var renderer = L.canvas({padding: 0.5});
+  map.createPane("whatif-demand").style.zIndex = 450;  // above the district's white sheet (overlay pane, 400)
+  var renderer = L.canvas({padding: 0.5, pane: "whatif-demand"});
   var pointLayer = L.layerGroup().addTo(map);
   var siteLayer = L.layerGroup().addTo(map);
   var markers = [];
