@@ -295,3 +295,38 @@ def test_the_page_is_in_english_on_request(app):
     response = _edit(client, session_id, _token(client, session_id), action="add", lon="abc", lat="29.5")
     assert "Longitude must be" in response.get_json()["error"]
     assert state["sites"]
+
+
+def test_a_scenario_saves_and_reopens_on_sqlite_and_postgresql(database_url, tmp_path, app_cache_dir, monkeypatch):
+    """The saved scenario is a done job in the store: the same on both databases."""
+    from cryptography.fernet import Fernet
+
+    from layers.demo import load_demo_layers
+
+    monkeypatch.setattr(users, "generate_password_hash", cheap_hash)
+    other = create_app({"TESTING": True, "SECRET_KEY": "test-secret", "DATABASE_URL": database_url,
+                        "ENCRYPTION_KEY": Fernet.generate_key(), "CACHE_DIR": str(app_cache_dir),
+                        "JOBS_DIR": str(tmp_path / "jobs")})  # fmt: skip
+    with other.app_context():
+        load_demo_layers(get_store(), get_district())
+        users.add_user(get_store(), "planner", role="planner", password=staff_fixtures.PASSWORD)
+    try:
+        client = _client(other)
+        session_id = _start(client)
+        token = _token(client, session_id)
+        state = _edit(client, session_id, token, action="add", lon="106.18", lat="29.45").get_json()
+        saved = client.post(f"/planner/whatif/{session_id}/save", data={"name": "方案 A", "csrf_token": token})
+        job_id = saved.headers["Location"].rsplit("/", 1)[-1]
+        with other.app_context():
+            record = job_store.get_job(get_store(), job_id)
+        assert (record.kind, record.status, record.created_by) == ("whatif", "done", "planner")
+        assert [s["id"] for s in record.parameters["sites"]] == [s["id"] for s in state["sites"]]
+        reopened = client.post(f"/planner/whatif/open/{job_id}", data={"csrf_token": token})
+        again = client.get(reopened.headers["Location"] + "/state.json").get_json()
+        assert again["summary"] == state["summary"] and again["by_village"] == state["by_village"]
+        listed = client.get("/planner/whatif").get_data(as_text=True)
+        assert "方案 A" in listed
+    finally:
+        jobs.shutdown_worker(other)
+        with other.app_context():
+            get_store().close()

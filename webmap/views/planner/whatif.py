@@ -246,7 +246,7 @@ def whatif_state_json(session_id: str) -> BaseResponse:
     with opened.lock:
         result = opened.engine.result()
         state = whatif_state(opened, result, points=True)
-        opened.covered = covered_flags(opened, result)
+        opened.covered = covered_flags(result)
     return jsonify(state)
 
 
@@ -262,16 +262,16 @@ def whatif_edit(session_id: str) -> BaseResponse | tuple[BaseResponse, int]:
     opened = get_open(session_id)
     data = request.get_json(silent=True) if request.is_json else request.form
     if not hasattr(data, "get"):
-        return _refused(_("请求内容须为 JSON 对象。"), opened)
+        return _refused(_("请求内容须为 JSON 对象。"))
     with opened.lock:
         try:
             result = apply_edit(opened, data)
         except EditError as exc:
-            return _refused(str(exc), opened)
+            return _refused(str(exc))
         if not request.is_json:
             return redirect(url_for("planner.whatif_page", session_id=opened.id), code=303)
         state = whatif_state(opened, result, points=False)
-        flags = covered_flags(opened, result)
+        flags = covered_flags(result)
         if opened.covered is not None and len(opened.covered) == len(flags):
             state["changed"] = {"covered": _indices(flags & ~opened.covered),
                                 "uncovered": _indices(~flags & opened.covered)}  # fmt: skip
@@ -364,7 +364,7 @@ def edit_location(data: Any) -> tuple[float, float]:
     return values[0], values[1]
 
 
-def _refused(message: str, opened: OpenWhatIf) -> BaseResponse | tuple[BaseResponse, int]:
+def _refused(message: str) -> tuple[BaseResponse, int]:
     if request.is_json:
         return jsonify({"error": message}), 400
     abort(400, message)
@@ -376,7 +376,7 @@ def _indices(flags: np.ndarray) -> list[int]:
     return np.flatnonzero(flags).tolist()
 
 
-def covered_flags(opened: OpenWhatIf, result: CoverageResult) -> np.ndarray:
+def covered_flags(result: CoverageResult) -> np.ndarray:
     """Return the demand points' covered flags (the threshold's column), in the demand's order."""
     return result.points[result.coverage_columns[0]].to_numpy(dtype=bool)
 
@@ -416,7 +416,7 @@ def whatif_state(opened: OpenWhatIf, result: CoverageResult, *, points: bool) ->
     if points:
         wgs = opened.engine.demand.geometry.to_crs(schema.WGS84)
         state["points"] = [[round(y, 6), round(x, 6)] for x, y in zip(wgs.x, wgs.y, strict=True)]
-        state["covered"] = _indices(covered_flags(opened, result))
+        state["covered"] = _indices(covered_flags(result))
     return state
 
 
