@@ -130,6 +130,23 @@ class WhatIfSession:
         self._put(_point(site_id, site["lon"], site["lat"]))
         return self.result()
 
+    def remove_site(self, site_id: str) -> CoverageResult:
+        """Forget a site (taken out of service first if it is in); return the coverage after.
+
+        For a planned site the planner no longer wants; an existing facility is closed instead (`close`),
+        so that it can be reopened.
+
+        Raises
+        ------
+        ValueError
+            If ``site_id`` is unknown.
+        """
+        self._known(site_id)
+        if self.sites[site_id]["in_service"]:
+            self._take_out(site_id)
+        del self.sites[site_id]
+        return self.result()
+
     # --- reading -------------------------------------------------------------------------------------
 
     @property

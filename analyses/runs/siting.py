@@ -168,7 +168,8 @@ class SitingRun:
     comparison
         Coverage with today's sites only (before) against the solution (after); None without sites today.
     sites
-        Every candidate site with ``selected``, ``new``, ``current``, ``lon``/``lat``.
+        Every candidate site with ``selected``, ``new``, ``current``, ``lon``/``lat`` and ``place`` (where it is:
+        town · village · road, ``analyses.places.PlaceNamer`` in Chinese).
     assignment
         Per demand point: ``demand_id``, ``site_id``, ``cost``, ``covered`` (after), ``covered_before``,
         ``town_code``/``village_code`` where known; located at the point.
@@ -414,6 +415,7 @@ def run_siting(
         If the exact solver finds no solution within the time limit.
     """
     from analyses.costs import parse_threshold
+    from analyses.places import PlaceNamer
     from analyses.siting import compare_with_current, model_from_network
 
     progress = progress or Silent()
@@ -450,6 +452,7 @@ def run_siting(
     threshold = parse_threshold(cutoff).value
     table, assignment = siting_tables(result, sites, demand, threshold=threshold, kept=options["existing"],
                                       before=comparison.before.costs if comparison is not None else None)  # fmt: skip
+    table["place"] = PlaceNamer.for_district(district, roads.placer.net).names(table)  # "镇街 · 村 · 路旁", not a code
     parameters = {
         **result.parameters,
         "layer": p.layer,

@@ -99,3 +99,19 @@ def test_every_edit_equals_a_full_run_on_bishan(bishan_net, bishan_layer, bishan
             session.reopen(existing[step // 4])
         full = measure_coverage(placer, session.facilities(), demand, **kwargs)
         _same(session.result(), full)
+
+
+def test_a_removed_site_is_forgotten_and_its_demand_goes_back(grid_net):
+    placer = Placer(grid_net, max_snap_m=500)
+    demand = _points([("A", X0 + 300, Y0)])  # node (0, 3)
+    session = WhatIfSession(placer, _points([("F", X0, Y0)]), demand, profile="walk", thresholds=["200m"])
+    session.add_site("N", **_lonlat(X0 + 200, Y0))  # 100 m from A
+    removed = session.remove_site("N")
+    assert removed.points["cost_m"].tolist() == pytest.approx([300.0], abs=1e-6)  # back to F, 300 m
+    assert removed.points["facility_id_m"].tolist() == ["F"] and "N" not in session.sites
+    again = session.add_site("N", **_lonlat(X0 + 300, Y0 + 100))  # the id is free again: (1, 3), 100 m from A
+    assert again.points["cost_m"].tolist() == pytest.approx([100.0], abs=1e-6)
+    session.close("F")
+    assert session.remove_site("F").summary["unreachable"] == 0  # a closed site is forgotten too
+    with pytest.raises(ValueError, match="没有编号为 F"):
+        session.reopen("F")

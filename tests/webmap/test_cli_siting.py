@@ -28,6 +28,9 @@ def test_one_service_centre_per_town(cli, tmp_path):
     assert len(payload["selected"]) == 15
     assert sorted(s["town_code"] for s in payload["sites"]) == sorted(towns)  # one per town
     assert [row["sites"] for row in payload["by_town"]] == [1] * 15
+    # every site is named by its place: its own town first, then the nearest village of that town
+    names = dict(zip(load_district().towns["town_code"], load_district().towns["name"], strict=True))
+    assert all(s["place"].startswith(f"{names[s['town_code']]} · ") for s in payload["sites"])
     centres = pd.read_csv(load_district().demo_dir / "service_centre.csv", dtype=str)
     assert set(centres["id"]) <= set(payload["selected"])  # kept open
     households = pd.read_csv(load_district().demo_dir / "household.csv", dtype=str)

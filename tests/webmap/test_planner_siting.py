@@ -115,6 +115,10 @@ def test_the_siting_page_shows_the_map_sites_and_tables(runs):
     sites = page[page.index('id="chosen-sites"') : page.index("</table>", page.index('id="chosen-sites"'))]
     assert sites.count("<td>新选</td>") == 10 and sites.count("<td>现有</td>") == 5
     assert '<strong id="n-sites">15</strong>' in page and "<progress" not in page
+    # each site's place (not its code) in the sites table and in its map tooltip
+    for site in _job(runs[0], ids["siting"]).result["sites"]:
+        assert site["place"].count(" · ") >= 1
+        assert f"<td>{site['place']}</td>" in sites and page.count(site["place"]) >= 2
     for name in load_district().towns["name"]:
         assert f'<th scope="row">{name}</th>' in page
 
@@ -123,6 +127,7 @@ def test_siting_downloads_parse(runs):
     _, client, ids, folder = runs
     job_id = ids["siting"]
     csv = pd.read_csv(io.BytesIO(_download(client, job_id, "csv").data), dtype={"id": str})
+    assert csv["place"].str.contains(" · ").all()  # the place, in the download too
     assert len(csv) == 15 and csv["selected"].all()
     sheets = pd.read_excel(io.BytesIO(_download(client, job_id, "xlsx").data), sheet_name=None, engine="calamine")
     assert {"sites", "assignment", "by_town", "by_village", "before_after", "summary"} <= set(sheets)

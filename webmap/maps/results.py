@@ -150,7 +150,8 @@ def siting_map(district: District, sites: gpd.GeoDataFrame, assignment: gpd.GeoD
     district
         Its boundary and town areas are drawn.
     sites
-        Chosen sites (EPSG:4326) with ``id``, ``name``, ``current`` and ``new``.
+        Chosen sites (EPSG:4326) with ``id``, ``name``, ``current``, ``new`` and, in runs since places were
+        added, ``place`` (shown beside the name in the tooltip, through ``map_tooltip``).
     assignment
         Demand points (EPSG:4326) with ``demand_id``, ``site_id``, ``covered`` (after) and
         ``covered_before``.
@@ -182,7 +183,8 @@ def siting_map(district: District, sites: gpd.GeoDataFrame, assignment: gpd.GeoD
         chosen = sites[sites["new"].astype(bool) == new]
         group = folium.FeatureGroup(name=counted(name, len(chosen)))
         for row in chosen.itertuples():
-            label = gettext("%(name)s（%(id)s）：分配 %(n)s 个需求点", name=row.name or "", id=row.id,
+            name = " · ".join(str(v) for v in (row.name, getattr(row, "place", "")) if isinstance(v, str) and v)
+            label = gettext("%(name)s（%(id)s）：分配 %(n)s 个需求点", name=name, id=row.id,
                       n=int(counts.get(str(row.id), 0)))  # fmt: skip
             folium.CircleMarker([row.geometry.y, row.geometry.x], radius=8, color="#1f2933", weight=2,
                                 fill=True, fill_color=fill, fill_opacity=0.95,

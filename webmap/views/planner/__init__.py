@@ -10,6 +10,8 @@ Where things go
 - ``pages``: the blueprint and the shared pages (list of jobs, a kind's form, the job page with its
   progress and result, downloads, targets).
 - ``compare``: two done jobs of one kind side by side.
+- ``whatif``: the interactive what-if on the map (its own routes; saved scenarios are done jobs of its
+  ``KIND``, which is not in ``KINDS``: it has no job form).
 
 A new analysis is a module here with its ``KIND`` (reading the form into the ``from_form`` of its
 ``analyses.runs`` Parameters), its entry in ``KINDS`` below, its form and result templates, and its map
@@ -22,8 +24,8 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
-from webmap import jobs
-from webmap.views.planner import compare, coverage, gaps, pages, service_areas, siting  # noqa: F401 (compare: its route)
+from webmap import jobs, whatif_sessions
+from webmap.views.planner import compare, coverage, gaps, pages, service_areas, siting, whatif  # noqa: F401 (routes)
 from webmap.views.planner.kind import run_kind_job
 
 if TYPE_CHECKING:
@@ -40,7 +42,8 @@ for _kind in KINDS:
 
 def init_app(app: Flask) -> None:
     """Register the planner blueprint, its kinds and the job function of each kind."""
-    app.extensions[pages.KINDS_EXTENSION] = {kind.name: kind for kind in KINDS}
+    app.extensions[pages.KINDS_EXTENSION] = {kind.name: kind for kind in (*KINDS, whatif.KIND)}
+    whatif_sessions.init_app(app)
     jobs.init_app(app, {kind.name: partial(run_kind_job, kind) for kind in KINDS})
     app.register_blueprint(pages.bp)
     app.context_processor(pages.label_globals)

@@ -47,9 +47,15 @@ def compare() -> str:
     for record in (a, b):
         if record.status != "done":
             abort(400, _("任务 %(id)s 尚未完成，无法对比。", id=record.id[:8]))
-    if a.kind != b.kind:
+    if compared_as(a) != compared_as(b):
         abort(400, _("只能对比同一种分析的结果；收到 %(a)s 和 %(b)s。", a=a.kind, b=b.kind))
     return render_template("planner/compare.html", a=a, b=b, **compare_jobs(a, b))
+
+
+def compared_as(record: Job) -> str:
+    """Return the kind ``record``'s results compare as (``AnalysisKind.compare_as``: a saved what-if as coverage)."""
+    kind = kinds().get(record.kind)
+    return (kind.compare_as if kind is not None else None) or record.kind
 
 
 def compare_jobs(a: Job, b: Job) -> dict[str, Any]:

@@ -89,8 +89,11 @@ def run(parameters: Any, **inputs: Any) -> Any:
     return run_coverage(parameters, **inputs)
 
 
-def result_context(record: Job) -> dict[str, Any]:
-    """Return the tables (per town and village, with names) and the map of a done coverage job."""
+def result_context(record: Job, stem: str = "coverage") -> dict[str, Any]:
+    """Return the tables (per town and village, with names) and the map of a done coverage job.
+
+    ``stem`` names its files (``<stem>.gpkg``): a saved what-if writes a coverage result as ``whatif``.
+    """
     import geopandas as gpd
 
     district = get_district()
@@ -102,7 +105,7 @@ def result_context(record: Job) -> dict[str, Any]:
         {**row, "name": village_names.get(str(row.get(schema.VILLAGE_CODE)), "")}
         for row in result.get("by_village", [])
     ]
-    path = result_file(record, "coverage")
+    path = result_file(record, stem)
     map_parts = None
     if path.is_file() and columns:
         points = gpd.read_file(path, layer="coverage")
@@ -121,9 +124,9 @@ def result_context(record: Job) -> dict[str, Any]:
     }
 
 
-def covered_points(record: Job) -> CoveredPoints:
-    """Return the demand points of a done coverage job, covered within its first threshold."""
-    return first_threshold_points(record, "coverage")
+def covered_points(record: Job, stem: str = "coverage") -> CoveredPoints:
+    """Return the demand points of a done coverage job (files ``<stem>.*``), covered within its first threshold."""
+    return first_threshold_points(record, stem)
 
 
 def headline(record: Job) -> dict[str, Any]:

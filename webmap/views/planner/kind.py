@@ -110,6 +110,9 @@ class AnalysisKind:
         For a kind whose result lists only the points not covered: the compare page's overall and per-town
         counts of two done jobs (from their own tables); a point missing from such a result counts as
         covered. None: the counts come from ``covered_points``.
+    compare_as
+        The kind whose results this one's compare with, when not its own (a saved what-if is a coverage
+        result). None: only its own kind.
     """
 
     name: str
@@ -126,6 +129,7 @@ class AnalysisKind:
     headline: Callable[[Job], dict[str, Any]]
     shown_form: Callable[[dict[str, Any]], dict[str, Any]] = field(default=dict)
     compare_counts: Callable[[Job, Job], tuple[dict[str, Any], list[dict[str, Any]]]] | None = None
+    compare_as: str | None = None
 
 
 class PlannerStages:
