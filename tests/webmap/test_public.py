@@ -374,7 +374,7 @@ def test_main_roads_are_drawn_and_cached(roads_file, app, client, tmp_path):
     text = client.get("/").get_data(as_text=True)
     assert "道路数据暂缺" not in text
     assert "主干道" in text  # legend line of the one primary road
-    assert '"label": "\\u672a\\u547d\\u540d\\u9053\\u8def", "name": "", "pieces": 1' in text  # 未命名道路
+    assert '"highway": "primary", "name": "", "pieces": 1' in text  # the unnamed primary road
     assert "residential" not in text
     cached = json.loads((tmp_path / "cache" / "main_roads.json").read_text(encoding="utf-8"))
     assert [f["properties"] for f in cached["roads"]["features"]] == [
@@ -383,7 +383,7 @@ def test_main_roads_are_drawn_and_cached(roads_file, app, client, tmp_path):
     ]
     again = client.get("/").get_data(as_text=True)
     assert again.count('"highway": "primary"') == 2
-    assert f'"label": {json.dumps("璧山大道")}, "name": {json.dumps("璧山大道")}' in again  # street name tooltip
+    assert f'"name": {json.dumps("璧山大道")}' in again  # the street name travels with the road (inert)
 
 
 @pytest.mark.parametrize("kind", ["osm.pbf", "graphml"])
@@ -400,7 +400,7 @@ def test_pbf_and_graphml_districts_draw_their_roads_with_names(kind, district_di
     toml.write_text(toml.read_text(encoding="utf-8").replace('"roads.osm"', f'"roads.{kind}"'), encoding="utf-8")
     text = request.getfixturevalue("client").get("/").get_data(as_text=True)
     assert "道路数据暂缺" not in text and "residential" not in text
-    assert f'"label": {json.dumps("璧山大道")}, "name": {json.dumps("璧山大道")}' in text
+    assert f'"name": {json.dumps("璧山大道")}' in text
 
 
 def _tile_urls(text: str) -> list[str]:
