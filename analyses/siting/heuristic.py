@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -15,6 +16,18 @@ if TYPE_CHECKING:
     from analyses.siting.models import PMedian
 
 
+def past(deadline: float | None) -> bool:
+    """Return whether ``deadline`` (a ``time.perf_counter()`` value; None: none) has passed."""
+    return deadline is not None and time.perf_counter() > deadline
+
+
+def check_deadline(deadline: float | None) -> None:
+    """Raise ``TimeoutError`` when ``deadline`` has passed (a step that has no answer yet stops)."""
+    if past(deadline):
+        msg = "The time limit ran out before the heuristic had a solution."
+        raise TimeoutError(msg)
+
+
 def greedy_swap(
     D: np.ndarray,
     w: np.ndarray,
@@ -25,8 +38,14 @@ def greedy_swap(
     quota: Quota,
     agg: Literal["sum", "max"],
     max_passes: int = 50,
+    deadline: float | None = None,
+    give_up: float | None = None,
 ) -> np.ndarray:
-    """Pick ``p`` columns of ``D`` minimising Σ w·min (or max min) over rows: greedy, then swaps."""
+    """Pick ``p`` columns of ``D`` minimising Σ w·min (or max min) over rows: greedy, then swaps.
+
+    The swaps stop at ``deadline`` (a ``time.perf_counter()`` value); the greedy start raises
+    ``TimeoutError`` past ``give_up``.
+    """
     m = D.shape[1]
 
     def score(cur_col: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -39,6 +58,7 @@ def greedy_swap(
     S = list(np.flatnonzero(fixed))
     cur = D[:, S].min(axis=1) if S else np.full(D.shape[0], base)
     while len(S) < p:
+        check_deadline(give_up)
         allowed = np.flatnonzero(quota.addable(np.array(S, int), p - len(S)))
         if not len(allowed):
             msg = "No candidate can be added within the zone quotas."
@@ -53,6 +73,8 @@ def greedy_swap(
     for _ in range(max_passes):
         improved = False
         for out in [s for s in S if not fixed[s]]:
+            if past(deadline):
+                break
             rest = [s for s in S if s != out]
             cur_wo = D[:, rest].min(axis=1) if rest else np.full(D.shape[0], base)
             allowed = np.flatnonzero(quota.swappable(np.array(S, int), out))
@@ -84,11 +106,17 @@ def sparse_greedy_swap(
     fixed: np.ndarray,
     quota: Quota,
     max_iter: int = 500,
+    deadline: float | None = None,
+    give_up: float | None = None,
+    start: np.ndarray | None = None,
 ) -> np.ndarray:
     """Pick ``p`` sites minimising Σ w_i min(base, v_ij over open j): greedy, then best-swap (fast interchange).
 
     Works on the pairs only (sorted by demand, then ``v``), after Resende & Werneck's decomposition of
     a swap's change into gain(in), loss(out) and a sparse correction, so each iteration is O(pairs).
+    ``start`` (p sites, ``fixed`` among them) replaces the greedy start. The swaps stop at
+    ``deadline`` (a ``time.perf_counter()`` value); the greedy start raises ``TimeoutError`` past
+    ``give_up``.
     """
     wp = w[pi]
 
@@ -104,22 +132,23 @@ def sparse_greedy_swap(
         phi[d1 >= base] = -1
         return d1, d2, phi
 
-    S = fixed.copy()
+    S = fixed.copy() if start is None else start.copy()
     d1, d2, phi = nearest_two(S)
     while S.sum() < p:
+        check_deadline(give_up)
         allowed = quota.addable(np.flatnonzero(S), p - int(S.sum()))
         if not allowed.any():
             msg = "No candidate can be added within the zone quotas."
             raise InfeasibleSitingError(msg)
-        gain = np.bincount(pj, wp * np.maximum(d1[pi] - v, 0.0), minlength=m)
+        gain = np.bincount(pj, wp * np.maximum(d1[pi] - v, 0.0), minlength=m).astype(float)
         gain[~allowed] = -np.inf
         S[int(np.argmax(gain))] = True
         d1, d2, phi = nearest_two(S)
     for _ in range(max_iter):
         outs = np.flatnonzero(S & ~fixed)
-        if not len(outs):
+        if not len(outs) or past(deadline):
             break
-        gain = np.bincount(pj, wp * np.maximum(d1[pi] - v, 0.0), minlength=m)
+        gain = np.bincount(pj, wp * np.maximum(d1[pi] - v, 0.0), minlength=m).astype(float)
         served = phi >= 0
         loss = np.bincount(phi[served], (w * (d2 - d1))[served], minlength=m)
         pos = np.full(m, -1)
@@ -194,13 +223,16 @@ def _cheapest_sites(rho: np.ndarray, p: int, forced: np.ndarray, banned: np.ndar
     return S
 
 
-def lagrangian_reduction(model: PMedian, incumbent: np.ndarray, ub: float, *, iterations: int = 400) -> Reduction:
+def lagrangian_reduction(
+    model: PMedian, incumbent: np.ndarray, ub: float, *, iterations: int = 400, deadline: float | None = None
+) -> Reduction:
     """Lagrangian bound of the p-median (assignment rows relaxed) by subgradient, and reduction tests.
 
     For multipliers u (one per demand with pairs, u_i <= w_i max_cost):
     L(u) = Σ u_i + min over feasible site sets S of Σ_{j in S} ρ_j with ρ_j = Σ_i min(0, w_i c_ij - u_i),
     plus w_i max_cost for demand without pairs. Every L(u) is a lower bound; forcing a site in or
-    out gives a bound for every solution with (without) it.
+    out gives a bound for every solution with (without) it. Past ``deadline`` the subgradient stops
+    and the remaining candidates stay free.
     """
     inst = model._inst
     pi, pj, pc, w, m = inst.pi, inst.pj, inst.pc, inst.weights, inst.m
@@ -225,6 +257,8 @@ def lagrangian_reduction(model: PMedian, incumbent: np.ndarray, ub: float, *, it
     best_val, best_u = -np.inf, u
     theta, stall = 2.0, 0
     for _ in range(iterations):
+        if past(deadline):
+            break
         val, rho, S = evaluate(u)
         if S is None:
             break
@@ -251,7 +285,7 @@ def lagrangian_reduction(model: PMedian, incumbent: np.ndarray, ub: float, *, it
     base = float(best_u[rows].sum()) + constant
     tol = 1e-9 * max(abs(ub), 1.0)
     for j in range(m):
-        if inst.existing[j]:
+        if inst.existing[j] or past(deadline):
             continue
         if S[j]:
             banned[j] = True

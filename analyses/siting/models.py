@@ -8,7 +8,6 @@ objective and heuristic.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Collection
 from dataclasses import replace as _replace
 from types import MappingProxyType
@@ -18,10 +17,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from analyses.siting.base import SitingModel
-from analyses.siting.heuristic import greedy_swap, lagrangian_reduction
+from analyses.siting.base import HEURISTIC_SHARE, SitingModel
+from analyses.siting.heuristic import greedy_swap, lagrangian_reduction, past
 from analyses.siting.results import InfeasibleSitingError, SitingComparison, SitingResult
-from analyses.siting.solver import MIP_REL_GAP
+from analyses.siting.solver import MIP_REL_GAP, solve_milp, solver_name
 from geo.routing import COST
 
 if TYPE_CHECKING:
@@ -30,6 +29,9 @@ if TYPE_CHECKING:
     from analyses.costs import Placer
 
 logger = logging.getLogger(__name__)
+
+#: Share of an exact p-median solve's time limit by which the Lagrangian bound stops.
+BOUND_SHARE = 0.5
 
 
 class MaxCoverage(SitingModel):
@@ -118,13 +120,14 @@ class PMedian(SitingModel):
         inst = self._inst
         if inst.capacity is not None or self._fixed is not None or not len(inst.pi):
             return super()._solve_exact(start, time_limit_s)
-        try:
-            incumbent = self._heuristic_sites()
-        except InfeasibleSitingError:
+        try:  # shares of the time limit: the swaps up to a quarter, the subgradient up to half
+            incumbent = self._sparse_greedy_swap(inst.pi, inst.pj, inst.pc, self.max_cost,
+                                                 deadline=start + HEURISTIC_SHARE * time_limit_s)  # fmt: skip
+        except (InfeasibleSitingError, TimeoutError):
             return super()._solve_exact(start, time_limit_s)
         assign, cost = self._nearest_assignment(incumbent)
         ub = self._objective(incumbent, assign, cost)
-        red = lagrangian_reduction(self, incumbent, ub)
+        red = lagrangian_reduction(self, incumbent, ub, deadline=start + BOUND_SHARE * time_limit_s)
         self._report("bound computed", 0.35)
         logger.debug(
             "p-median Lagrangian bound %.10g vs incumbent %.10g: %d of %d candidates closed, %d opened",
@@ -140,20 +143,19 @@ class PMedian(SitingModel):
         reduced = PMedian(reduced_inst, p=self.p, threshold=self.threshold, max_cost=self.max_cost,
                           parameters=self.parameters, progress=self._progress)  # fmt: skip
         reduced._fixed = red.fixed
-        remaining = max(time_limit_s - (time.perf_counter() - start), 0.01)
-        result = reduced._solve_exact(start, remaining)
+        reduced._deadline = self._deadline
+        try:
+            result = reduced._solve_exact(start, time_limit_s)
+        except TimeoutError:  # HiGHS found nothing in the time left: the incumbent stands, with the bound
+            result = None
         # evaluate on the full pairs (identical, since closed sites are never open) and keep the better bound
-        bound = result.bound if result.bound is None else max(result.bound, red.bound)
+        bound = red.bound if result is None or result.bound is None else max(result.bound, red.bound)
         self._known_bound = bound
-        final = self._result(
-            np.isin(inst.cand_ids, np.array(result.selected, dtype=object)),
-            None,
-            start=start,
-            optimal=result.optimal,
-            bound=bound,
-            solver=f"{result.solver} ({note})",
-        )
-        return final
+        if result is None or result.objective > ub:
+            solver = f"greedy+swap, {solver_name()} stopped by the time limit ({note})"
+            return self._result(incumbent, None, start=start, optimal=False, bound=bound, solver=solver)
+        return self._result(np.isin(inst.cand_ids, np.array(result.selected, dtype=object)), None, start=start,
+                            optimal=result.optimal, bound=bound, solver=f"{result.solver} ({note})")  # fmt: skip
 
     def _constant(self) -> float:
         inst = self._inst
@@ -425,6 +427,81 @@ class PCenter(SitingModel):
     def _bound_from_best(self, best: np.ndarray) -> float:
         return float(np.nanmax(best)) if np.isfinite(best).any() else 0.0
 
+    def _solve_exact(self, start: float, time_limit_s: float) -> SitingResult:
+        """Bisection over the sorted distinct costs with a set-cover feasibility check at each radius.
+
+        The optimal radius is one of the costs: the least cost ``r`` at which ``p`` sites (quotas,
+        existing and excluded sites kept) cover every servable demand point within ``r``. It is at
+        least the largest nearest-candidate cost (lower end) and at most the heuristic's radius (upper
+        end). Each check is a small set-cover MILP on the pairs within ``r`` only, so memory stays
+        near the cost table's. When the time limit stops the bisection, the best radius found is
+        returned with the least radius not yet proven infeasible as its bound.
+        """
+        inst = self._inst
+        if not len(inst.pi):
+            return super()._solve_exact(start, time_limit_s)
+        first = np.r_[True, inst.pi[1:] != inst.pi[:-1]]
+        levels = np.unique(inst.pc[inst.pc >= inst.pc[first].max()])
+        best: tuple[np.ndarray, float] | None = None
+        start_sites = self._incumbent(start + HEURISTIC_SHARE * time_limit_s)
+        if start_sites is not None:
+            value = self._objective(start_sites[0], None, self._nearest_assignment(start_sites[0])[1])
+            if np.isfinite(value):
+                best = (start_sites[0], value)
+        lo, hi = 0, len(levels) - 1 if best is None else int(np.searchsorted(levels, best[1]))
+        if best is None:
+            sites = self._cover_within(levels[hi], start, time_limit_s)
+            if sites is None:
+                msg = f"The {self.name} model is infeasible. {self._infeasible_hint()}"
+                raise InfeasibleSitingError(msg)
+            if sites is False:
+                msg = f"The {self.name} solver found no solution within {time_limit_s:g} s; raise `time_limit_s`."
+                raise TimeoutError(msg)
+            best = (sites, self._objective(sites, None, self._nearest_assignment(sites)[1]))
+            hi = int(np.searchsorted(levels, best[1]))
+        span, checks = max(hi - lo, 1), 0
+        while lo < hi and not past(self._deadline):
+            self._report_incumbent(best[1], float(levels[lo]), 0.3 + 0.65 * (1 - (hi - lo) / span))
+            mid = (lo + hi) // 2
+            sites = self._cover_within(levels[mid], start, time_limit_s)
+            checks += 1
+            if sites is None:
+                lo = mid + 1
+            elif sites is False:
+                break
+            else:
+                best = (sites, self._objective(sites, None, self._nearest_assignment(sites)[1]))
+                hi = int(np.searchsorted(levels, best[1]))
+        bound = float(levels[lo])
+        self._known_bound = bound
+        solver = f"bisection over {len(levels)} costs, {checks} set-cover checks by {solver_name()}"
+        return self._result(best[0], None, start=start, optimal=lo >= hi, bound=bound, solver=solver)
+
+    def _cover_within(self, radius: float, start: float, time_limit_s: float) -> np.ndarray | None | bool:
+        """Return sites meeting the constraints that reach every servable point within ``radius``.
+
+        None when proven impossible, False when the time limit ran out first.
+        """
+        inst = self._inst
+        m = inst.m
+        near = inst.pc <= radius
+        pi, pj = inst.pi[near], inst.pj[near]
+        rows_d = np.unique(inst.pi)
+        k = len(rows_d)
+        if len(np.unique(pi)) < k:
+            return None
+        A_cov = sp.csr_matrix((np.ones(len(pi)), (np.searchsorted(rows_d, pi), pj)), shape=(k, m))
+        blocks, lo, hi = self._site_rows(m)
+        ylo, yhi = self._site_bounds()
+        out = solve_milp(np.zeros(m), sp.vstack([*blocks, A_cov], format="csr"),
+                         np.concatenate([*lo, np.ones(k)]), np.concatenate([*hi, np.full(k, np.inf)]),
+                         np.ones(m), ylo, yhi, time_limit_s=self._remaining(start, time_limit_s))  # fmt: skip
+        if out.status == 2:
+            return None
+        if out.x is None:
+            return False
+        return out.x[:m] > 0.5
+
     def _objective(self, selected, assign, cost) -> float:
         inst = self._inst
         has = np.zeros(inst.n, bool)
@@ -441,9 +518,9 @@ class PCenter(SitingModel):
         inst = self._inst
         big = 2.0 * (float(inst.pc.max()) if len(inst.pc) else 1.0) + 1.0
         D, rows = self._dense(inst.pc, big)
-        return greedy_swap(
-            D, np.ones(len(rows)), big, p=self.p, fixed=inst.existing, quota=self._quota_state(), agg="max"
-        )
+        swaps = self._swap_deadline or self._deadline
+        return greedy_swap(D, np.ones(len(rows)), big, p=self.p, fixed=inst.existing, quota=self._quota_state(),
+                           agg="max", deadline=swaps, give_up=self._deadline)  # fmt: skip
 
 
 MODELS: dict[str, type[SitingModel]] = {
