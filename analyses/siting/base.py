@@ -32,6 +32,8 @@ Method = Literal["exact", "heuristic"]
 Progress = Callable[[str, float], None]
 #: Share of an exact solve's time limit after which the heuristic's swaps stop (its incumbent is kept).
 HEURISTIC_SHARE = 0.25
+#: Share of an exact solve's time limit the capacitated heuristics (with their bound) may use.
+CAPACITY_SHARE = 0.5
 #: Largest dense demand × candidate table the heuristic builds (cells).
 MAX_HEURISTIC_CELLS = 50_000_000
 
@@ -68,6 +70,7 @@ class SitingModel:
         self._fixed: np.ndarray | None = None  # per candidate: -1 free, 0 closed, 1 open
         self._deadline: float | None = None  # time.perf_counter() at which the running solve must stop
         self._swap_deadline: float | None = None  # ... and the heuristic's swaps, when earlier
+        self._incumbent_bound: float | None = None  # a bound the last `_incumbent` proved on the way
         if p is not None:
             self._check_p(p)
 
@@ -417,16 +420,26 @@ class SitingModel:
 
     def _solve_exact(self, start: float, time_limit_s: float) -> SitingResult:
         """Heuristic incumbent first (its swaps stop at ``HEURISTIC_SHARE`` of the limit), then HiGHS; the better."""
-        incumbent = None if self._fixed is not None else self._incumbent(start + HEURISTIC_SHARE * time_limit_s)
+        self._incumbent_bound = None
+        incumbent = None if self._fixed is not None else self._incumbent(start, time_limit_s)
+        if incumbent is not None and self._incumbent_bound is not None:
+            proven = self._result(incumbent[0], incumbent[1], start=start, optimal=False, bound=self._incumbent_bound,
+                                  solver=f"{incumbent[2]}, proven by its bound")  # fmt: skip
+            if proven.optimal:
+                self._known_bound = proven.bound
+                return proven
         c, A, rlo, rhi, integ, vlo, vhi = self._milp()
         self._report("model built", 0.4)
         logger.debug("%s MILP: %d variables, %d rows, %d non-zeros", self.name, len(c), A.shape[0], A.nnz)
-        out = solve_milp(c, A, rlo, rhi, integ, vlo, vhi, time_limit_s=self._remaining(start, time_limit_s))
+        out = solve_milp(c, A, rlo, rhi, integ, vlo, vhi, time_limit_s=self._remaining(start, time_limit_s),
+                         presolve=self._inst.capacity is None)  # fmt: skip
         if out.status == 2:
             msg = f"The {self.name} model is infeasible: {out.message} {self._infeasible_hint()}"
             raise InfeasibleSitingError(msg)
         sign = -1.0 if self._maximise else 1.0
         bound = self._trivial_bound() if out.bound is None else sign * out.bound + self._constant()
+        if self._incumbent_bound is not None:  # the heuristic's own bound (Lagrangian) may be the better one
+            bound = sign * max(sign * bound, sign * self._incumbent_bound)
         results = []
         if out.x is not None:
             selected = out.x[: self._inst.m] > 0.5
@@ -448,11 +461,14 @@ class SitingModel:
         self._known_bound = bound
         return min(results, key=lambda r: sign * r.objective)
 
-    def _incumbent(self, swap_deadline: float) -> tuple[np.ndarray, np.ndarray | None, str] | None:
-        """Return the heuristic's (sites, assignment or None, name) for an exact solve; None when it has none."""
+    def _incumbent(self, start: float, time_limit_s: float) -> tuple[np.ndarray, np.ndarray | None, str] | None:
+        """Return the heuristic's (sites, assignment or None, name) for an exact solve; None when it has none.
+
+        Its swaps stop at ``HEURISTIC_SHARE`` of the time limit.
+        """
         if self._inst.capacity is not None:
             return None
-        self._swap_deadline = swap_deadline
+        self._swap_deadline = start + HEURISTIC_SHARE * time_limit_s
         try:
             return self._heuristic_sites(), None, "greedy+swap"
         except (ValueError, TimeoutError):
@@ -467,8 +483,13 @@ class SitingModel:
 
     def _solve_heuristic(self, start: float) -> SitingResult:
         if self._inst.capacity is not None:
-            msg = "The heuristic does not handle `capacity`; solve with method='exact'."
-            raise ValueError(msg)
+            self._incumbent_bound = None
+            found = self._incumbent(start, self._deadline - start)
+            if found is None:
+                msg = f"The {self.name} heuristic found no assignment within the capacities; use method='exact'."
+                raise InfeasibleSitingError(msg)
+            bound = self._incumbent_bound if self._incumbent_bound is not None else self._known_bound
+            return self._result(found[0], found[1], start=start, optimal=False, bound=bound, solver=found[2])
         selected = self._heuristic_sites()
         return self._result(selected, None, start=start, optimal=False, bound=self._known_bound, solver="greedy+swap")
 

@@ -182,7 +182,7 @@ class Reduction:
     fixed: np.ndarray  # per candidate: -1 free, 0 closed, 1 open
 
 
-def _cheapest_sites(rho: np.ndarray, p: int, forced: np.ndarray, banned: np.ndarray, quota: Quota) -> np.ndarray | None:
+def cheapest_sites(rho: np.ndarray, p: int, forced: np.ndarray, banned: np.ndarray, quota: Quota) -> np.ndarray | None:
     """Return the feasible set of ``p`` sites of least Σ rho (forced in, banned out, zone quotas), or None.
 
     Greedy is exact here: each zone's minimum is met with its cheapest sites, then the cheapest
@@ -251,7 +251,7 @@ def lagrangian_reduction(
     def evaluate(u: np.ndarray):
         red = np.minimum(0.0, a - u[pi])
         rho = np.bincount(pj, red, minlength=m)
-        S = _cheapest_sites(rho, p, forced, banned, quota)
+        S = cheapest_sites(rho, p, forced, banned, quota)
         return float(u[rows].sum() + rho[S].sum()) + constant, rho, S
 
     best_val, best_u = -np.inf, u
@@ -289,13 +289,13 @@ def lagrangian_reduction(
             continue
         if S[j]:
             banned[j] = True
-            alt = _cheapest_sites(rho, p, forced, banned, quota)
+            alt = cheapest_sites(rho, p, forced, banned, quota)
             banned[j] = False
             if alt is None or base + rho[alt].sum() > ub + tol:
                 fixed[j] = 1
         else:
             forced[j] = True
-            alt = _cheapest_sites(rho, p, forced, banned, quota)
+            alt = cheapest_sites(rho, p, forced, banned, quota)
             forced[j] = False
             if alt is None or base + rho[alt].sum() > ub + tol:
                 fixed[j] = 0

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from analyses.siting.base import HEURISTIC_SHARE, SitingModel
+from analyses.siting.base import CAPACITY_SHARE, HEURISTIC_SHARE, SitingModel
+from analyses.siting.capacity import Pairs, capacitated_cover, capacitated_p_median
 from analyses.siting.heuristic import greedy_swap, lagrangian_reduction, past
 from analyses.siting.results import InfeasibleSitingError, SitingComparison, SitingResult
 from analyses.siting.solver import MIP_REL_GAP, solve_milp, solver_name
@@ -108,6 +109,24 @@ class PMedian(SitingModel):
 
     def _uses_assignment(self) -> bool:
         return self._inst.capacity is not None
+
+    def _incumbent(self, start: float, time_limit_s: float) -> tuple[np.ndarray, np.ndarray | None, str] | None:
+        """With capacities: the Lagrangian heuristic from the uncapacitated sites (its bound kept too)."""
+        inst = self._inst
+        if inst.capacity is None:
+            return super()._incumbent(start, time_limit_s)
+        deadline = min(self._deadline or np.inf, start + CAPACITY_SHARE * time_limit_s)
+        try:
+            sites = self._sparse_greedy_swap(inst.pi, inst.pj, inst.pc, self.max_cost,
+                                             deadline=start + HEURISTIC_SHARE * time_limit_s)  # fmt: skip
+        except (InfeasibleSitingError, TimeoutError):
+            return None
+        pairs = Pairs(inst.pi, inst.pj, inst.pc, inst.weights, inst.capacity)
+        found = capacitated_p_median(pairs, p=int(self.p), penalty=float(self.max_cost), fixed=inst.existing,
+                                     quota=self._quota_state(), start=sites, deadline=deadline)  # fmt: skip
+        self._incumbent_bound = found.bound if np.isfinite(found.bound) else None
+        self._report_incumbent(found.objective, self._incumbent_bound, 0.35)
+        return found.selected, found.assign, "Lagrangian heuristic with transportation assignment"
 
     def _solve_exact(self, start: float, time_limit_s: float) -> SitingResult:
         """Reduce the candidates with a Lagrangian bound and the heuristic's incumbent, then solve the MILP.
@@ -299,6 +318,23 @@ class SetCover(SitingModel):
     def _uses_assignment(self) -> bool:
         return self._inst.capacity is not None
 
+    def _incumbent(self, start: float, time_limit_s: float) -> tuple[np.ndarray, np.ndarray | None, str] | None:
+        """With capacities: sites added to the greedy cover until the transportation assignment serves all."""
+        inst = self._inst
+        if inst.capacity is None:
+            return super()._incumbent(start, time_limit_s)
+        try:
+            sites = self._heuristic_sites()
+        except ValueError:
+            return None
+        pairs = Pairs(inst.pi, inst.pj, inst.pc, inst.weights, inst.capacity)
+        deadline = min(self._deadline or np.inf, start + CAPACITY_SHARE * time_limit_s)
+        found = capacitated_cover(pairs, fixed=inst.existing, quota=self._quota_state(), start=sites,
+                                  deadline=deadline)  # fmt: skip
+        if found is None:
+            return None
+        return found[0], found[1], "greedy cover with transportation assignment"
+
     def _milp(self):
         inst = self._inst
         m, P = inst.m, len(inst.pi)
@@ -443,7 +479,7 @@ class PCenter(SitingModel):
         first = np.r_[True, inst.pi[1:] != inst.pi[:-1]]
         levels = np.unique(inst.pc[inst.pc >= inst.pc[first].max()])
         best: tuple[np.ndarray, float] | None = None
-        start_sites = self._incumbent(start + HEURISTIC_SHARE * time_limit_s)
+        start_sites = self._incumbent(start, time_limit_s)
         if start_sites is not None:
             value = self._objective(start_sites[0], None, self._nearest_assignment(start_sites[0])[1])
             if np.isfinite(value):
