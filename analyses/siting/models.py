@@ -514,9 +514,11 @@ class PCenter(SitingModel):
         return self._result(best[0], None, start=start, optimal=lo >= hi, bound=bound, solver=solver)
 
     def _cover_within(self, radius: float, start: float, time_limit_s: float) -> np.ndarray | None | bool:
-        """Return sites meeting the constraints that reach every servable point within ``radius``.
+        """Return ``p`` sites meeting the constraints that reach every servable point within ``radius``.
 
-        None when proven impossible, False when the time limit ran out first.
+        None when proven impossible, False when the time limit ran out first. A greedy cover of at
+        most ``p`` sites answers at once (without zone quotas); otherwise the least cover (Σ y ≤ p,
+        the quotas) is a MILP whose LP bound prunes, padded to ``p`` sites.
         """
         inst = self._inst
         m = inst.m
@@ -526,17 +528,33 @@ class PCenter(SitingModel):
         k = len(rows_d)
         if len(np.unique(pi)) < k:
             return None
+        if not len(inst.zone_names):
+            greedy = _greedy_cover(pi, pj, inst.n, m, inst.existing, int(self.p))
+            if greedy is not None:
+                return self._pad(greedy)
         A_cov = sp.csr_matrix((np.ones(len(pi)), (np.searchsorted(rows_d, pi), pj)), shape=(k, m))
         blocks, lo, hi = self._site_rows(m)
+        lo[0] = np.zeros(1)  # Σ y <= p: the least cover, padded afterwards
         ylo, yhi = self._site_bounds()
-        out = solve_milp(np.zeros(m), sp.vstack([*blocks, A_cov], format="csr"),
+        out = solve_milp(np.ones(m), sp.vstack([*blocks, A_cov], format="csr"),
                          np.concatenate([*lo, np.ones(k)]), np.concatenate([*hi, np.full(k, np.inf)]),
                          np.ones(m), ylo, yhi, time_limit_s=self._remaining(start, time_limit_s))  # fmt: skip
         if out.status == 2:
             return None
         if out.x is None:
             return False
-        return out.x[:m] > 0.5
+        return self._pad(out.x[:m] > 0.5)
+
+    def _pad(self, S: np.ndarray) -> np.ndarray:
+        """Add sites to ``S`` up to ``p`` within the zone quotas (more sites never lengthen a trip)."""
+        S = S.copy()
+        quota = self._quota_state()
+        while S.sum() < self.p:
+            allowed = np.flatnonzero(quota.addable(np.flatnonzero(S), int(self.p - S.sum())))
+            if not len(allowed):
+                break
+            S[allowed[0]] = True
+        return S
 
     def _objective(self, selected, assign, cost) -> float:
         inst = self._inst
@@ -557,6 +575,22 @@ class PCenter(SitingModel):
         swaps = self._swap_deadline or self._deadline
         return greedy_swap(D, np.ones(len(rows)), big, p=self.p, fixed=inst.existing, quota=self._quota_state(),
                            agg="max", deadline=swaps, give_up=self._deadline)  # fmt: skip
+
+
+def _greedy_cover(pi: np.ndarray, pj: np.ndarray, n: int, m: int, start: np.ndarray, p: int) -> np.ndarray | None:
+    """Return a cover of every demand in ``pi`` by at most ``p`` sites, added greedily to ``start``; None if over."""
+    S = start.copy()
+    need = np.zeros(n, bool)
+    need[pi] = True
+    need[pi[S[pj]]] = False
+    while need.any():
+        if S.sum() >= p:
+            return None
+        gain = np.bincount(pj, need[pi], minlength=m)
+        j = int(np.argmax(gain))
+        S[j] = True
+        need[pi[pj == j]] = False
+    return S
 
 
 MODELS: dict[str, type[SitingModel]] = {

@@ -79,3 +79,21 @@ def test_heuristic_records_its_method():
     result = PCenter.from_cost_matrix(table, p=1).solve(method="heuristic", time_limit_s=7)
     assert result.parameters["method"] == "heuristic" and result.parameters["time_limit_s"] == 7.0
     assert result.objective == 200.0
+
+
+def test_p_center_with_one_site_per_zone_goes_through_the_cover_milp():
+    # zone A holds c4 only, zone B c0..c3, one site each: with c4 open, c1 leaves everyone within 100
+    # (c0: d2 at 200; c2: d0 at 200; c3: d0 at 300)
+    rows = [(f"d{i}", f"c{j}", 100.0 * abs(i - j)) for i in range(5) for j in range(5)]
+    table = pd.DataFrame(rows, columns=["demand_id", "candidate_id", "cost"])
+    zones = pd.Series({"c0": "B", "c1": "B", "c2": "B", "c3": "B", "c4": "A"})
+    result = PCenter.from_cost_matrix(table, zones=zones, quota=1).solve()
+    assert result.selected == ("c1", "c4") and result.objective == 100.0 and result.optimal
+
+
+def test_p_center_with_more_sites_than_needed_pads_to_p():
+    # p = 5 on the five-point line: every point gets its own site, radius 0
+    rows = [(f"d{i}", f"c{j}", 100.0 * abs(i - j)) for i in range(5) for j in range(5)]
+    table = pd.DataFrame(rows, columns=["demand_id", "candidate_id", "cost"])
+    result = PCenter.from_cost_matrix(table, p=5).solve()
+    assert len(result.selected) == 5 and result.objective == 0.0 and result.optimal
