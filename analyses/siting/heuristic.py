@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -176,10 +177,16 @@ def sparse_greedy_swap(
 
 @dataclass(frozen=True, eq=False)
 class Reduction:
-    """A p-median Lagrangian bound and the candidates it proves open (1) or closed (0)."""
+    """A p-median Lagrangian bound, the best sites found on the way and the candidates fixed against them.
+
+    ``fixed`` (per candidate: -1 free, 0 closed, 1 open) holds for every solution better than
+    ``incumbent`` (cost ``ub``): when none is left, the incumbent is optimal.
+    """
 
     bound: float
-    fixed: np.ndarray  # per candidate: -1 free, 0 closed, 1 open
+    fixed: np.ndarray
+    incumbent: np.ndarray
+    ub: float
 
 
 def cheapest_sites(rho: np.ndarray, p: int, forced: np.ndarray, banned: np.ndarray, quota: Quota) -> np.ndarray | None:
@@ -224,7 +231,15 @@ def cheapest_sites(rho: np.ndarray, p: int, forced: np.ndarray, banned: np.ndarr
 
 
 def lagrangian_reduction(
-    model: PMedian, incumbent: np.ndarray, ub: float, *, iterations: int = 400, deadline: float | None = None
+    model: PMedian,
+    incumbent: np.ndarray,
+    ub: float,
+    *,
+    iterations: int = 400,
+    deadline: float | None = None,
+    improve: Callable[[np.ndarray], tuple[np.ndarray, float]] | None = None,
+    step: float = 0.0,
+    tests: bool = True,
 ) -> Reduction:
     """Lagrangian bound of the p-median (assignment rows relaxed) by subgradient, and reduction tests.
 
@@ -233,6 +248,12 @@ def lagrangian_reduction(
     plus w_i max_cost for demand without pairs. Every L(u) is a lower bound; forcing a site in or
     out gives a bound for every solution with (without) it. Past ``deadline`` the subgradient stops
     and the remaining candidates stay free.
+
+    ``improve`` (sites → locally improved sites and their cost) is run from the Lagrangian site
+    sets as they change (every 25th iteration at most): a better incumbent tightens the steps and
+    the tests. ``step`` is the objective's granularity (1 when weights and costs are whole numbers):
+    a better solution costs at most ``ub - step``, so sites are fixed against that. ``tests=False``
+    skips the fixing (every candidate stays free).
     """
     inst = model._inst
     pi, pj, pc, w, m = inst.pi, inst.pj, inst.pc, inst.weights, inst.m
@@ -256,19 +277,25 @@ def lagrangian_reduction(
 
     best_val, best_u = -np.inf, u
     theta, stall = 2.0, 0
-    for _ in range(iterations):
+    tried: set[bytes] = {incumbent.tobytes()}
+    for it in range(iterations):
         if past(deadline):
             break
         val, rho, S = evaluate(u)
         if S is None:
             break
+        if improve is not None and it % 25 == 10 and S.tobytes() not in tried:
+            tried.add(S.tobytes())
+            better, cost = improve(S)
+            if cost < ub - 1e-9 * max(abs(ub), 1.0):
+                incumbent, ub = better, cost
         if val > best_val + 1e-12 * abs(val):
             best_val, best_u, stall = val, u.copy(), 0
         else:
             stall += 1
             if stall >= 20:
                 theta, stall = theta / 2, 0
-        if ub - best_val <= MIP_REL_GAP * abs(ub) * 0.5 or theta < 1e-6:
+        if ub - best_val <= max(MIP_REL_GAP * abs(ub) * 0.5, step - 1e-9 * abs(ub)) or theta < 1e-6:
             break
         served = np.bincount(pi, S[pj] & (a < u[pi]), minlength=inst.n)
         g = (1.0 - served)[rows]
@@ -280,23 +307,24 @@ def lagrangian_reduction(
         u[rows] = np.maximum(u[rows], 0.0)
     fixed = np.full(m, -1)
     if not np.isfinite(best_val):
-        return Reduction(-np.inf, fixed)
+        return Reduction(-np.inf, fixed, incumbent, ub)
     val, rho, S = evaluate(best_u)
     base = float(best_u[rows].sum()) + constant
     tol = 1e-9 * max(abs(ub), 1.0)
-    for j in range(m):
+    target = ub - step  # the most a better solution may cost (ub itself without a granularity)
+    for j in range(m if tests else 0):
         if inst.existing[j] or past(deadline):
             continue
         if S[j]:
             banned[j] = True
             alt = cheapest_sites(rho, p, forced, banned, quota)
             banned[j] = False
-            if alt is None or base + rho[alt].sum() > ub + tol:
+            if alt is None or base + rho[alt].sum() > target + tol:
                 fixed[j] = 1
         else:
             forced[j] = True
             alt = cheapest_sites(rho, p, forced, banned, quota)
             forced[j] = False
-            if alt is None or base + rho[alt].sum() > ub + tol:
+            if alt is None or base + rho[alt].sum() > target + tol:
                 fixed[j] = 0
-    return Reduction(val, fixed)
+    return Reduction(val, fixed, incumbent, ub)

@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 #: Share of an exact p-median solve's time limit by which the Lagrangian bound stops.
 BOUND_SHARE = 0.5
+#: Seconds the p-median heuristic spends at most (greedy + swap, then Lagrangian-guided swaps).
+HEURISTIC_BUDGET_S = 1.5
 
 
 class MaxCoverage(SitingModel):
@@ -144,18 +146,22 @@ class PMedian(SitingModel):
                                                  deadline=start + HEURISTIC_SHARE * time_limit_s)  # fmt: skip
         except (InfeasibleSitingError, TimeoutError):
             return super()._solve_exact(start, time_limit_s)
-        assign, cost = self._nearest_assignment(incumbent)
-        ub = self._objective(incumbent, assign, cost)
-        red = lagrangian_reduction(self, incumbent, ub, deadline=start + BOUND_SHARE * time_limit_s)
-        self._report("bound computed", 0.35)
+        ub = self._cost_of(incumbent)
+        step = self._granularity()
+        red = lagrangian_reduction(self, incumbent, ub, deadline=start + BOUND_SHARE * time_limit_s,
+                                   improve=self._local_search, step=step)  # fmt: skip
+        incumbent, ub = red.incumbent, red.ub
+        # with whole-number weights and costs, the objective is whole: round the bound up
+        lagr_bound = float(np.ceil(red.bound - 1e-6)) if step else red.bound
+        self._report_incumbent(ub, lagr_bound, 0.35)
         logger.debug(
             "p-median Lagrangian bound %.10g vs incumbent %.10g: %d of %d candidates closed, %d opened",
             red.bound, ub, int((red.fixed == 0).sum()), inst.m, int((red.fixed == 1).sum()),
         )  # fmt: skip
         note = f"Lagrangian reduction: {int((red.fixed != 0).sum())} of {inst.m} candidates left"
-        if ub - red.bound <= MIP_REL_GAP * abs(ub):
-            self._known_bound = red.bound
-            return self._result(incumbent, None, start=start, optimal=True, bound=red.bound,
+        if ub - lagr_bound <= MIP_REL_GAP * abs(ub):
+            self._known_bound = lagr_bound
+            return self._result(incumbent, None, start=start, optimal=True, bound=lagr_bound,
                                 solver=f"greedy+swap proven by a Lagrangian bound ({note})")  # fmt: skip
         keep = red.fixed[inst.pj] != 0
         reduced_inst = _replace(inst, pi=inst.pi[keep], pj=inst.pj[keep], pc=inst.pc[keep])
@@ -167,14 +173,62 @@ class PMedian(SitingModel):
             result = reduced._solve_exact(start, time_limit_s)
         except TimeoutError:  # HiGHS found nothing in the time left: the incumbent stands, with the bound
             result = None
-        # evaluate on the full pairs (identical, since closed sites are never open) and keep the better bound
-        bound = red.bound if result is None or result.bound is None else max(result.bound, red.bound)
+        except InfeasibleSitingError:  # no solution better than the incumbent survives the fixing
+            self._known_bound = ub
+            return self._result(incumbent, None, start=start, optimal=True, bound=ub,
+                                solver=f"greedy+swap proven by Lagrangian fixing ({note})")  # fmt: skip
+        # a solution better than the incumbent keeps the fixed sites, so the reduced optimum bounds it
+        bound = lagr_bound if result is None or result.bound is None else max(result.bound, lagr_bound)
+        if result is None or result.objective >= ub:
+            proven = result is not None and result.optimal
+            bound = ub if proven else min(bound, ub)
+            self._known_bound = bound
+            solver = f"greedy+swap, {'proven by ' if proven else ''}{solver_name()}"
+            solver += "" if proven else " stopped by the time limit"
+            return self._result(incumbent, None, start=start, optimal=proven, bound=bound, solver=f"{solver} ({note})")
         self._known_bound = bound
-        if result is None or result.objective > ub:
-            solver = f"greedy+swap, {solver_name()} stopped by the time limit ({note})"
-            return self._result(incumbent, None, start=start, optimal=False, bound=bound, solver=solver)
         return self._result(np.isin(inst.cand_ids, np.array(result.selected, dtype=object)), None, start=start,
                             optimal=result.optimal, bound=bound, solver=f"{result.solver} ({note})")  # fmt: skip
+
+    def _solve_heuristic(self, start: float) -> SitingResult:
+        """Greedy + swap, then swaps from the site sets of a Lagrangian relaxation (its bound gives the gap).
+
+        Stops after ``HEURISTIC_BUDGET_S`` (or the time limit, when shorter).
+        """
+        inst = self._inst
+        if inst.capacity is not None or not len(inst.pi):
+            return super()._solve_heuristic(start)
+        stop = min(self._deadline or np.inf, start + HEURISTIC_BUDGET_S)
+        self._swap_deadline = stop
+        try:
+            sites = self._heuristic_sites()
+            step = self._granularity()
+            red = lagrangian_reduction(self, sites, self._cost_of(sites), deadline=stop, improve=self._local_search,
+                                       step=step, tests=False)  # fmt: skip
+        finally:
+            self._swap_deadline = None
+        bound = float(np.ceil(red.bound - 1e-6)) if step and np.isfinite(red.bound) else red.bound
+        bound = max(bound, self._known_bound if self._known_bound is not None else -np.inf)
+        bound = bound if np.isfinite(bound) else None
+        return self._result(red.incumbent, None, start=start, optimal=False, bound=bound,
+                            solver="greedy+swap, swaps from Lagrangian site sets")  # fmt: skip
+
+    def _cost_of(self, selected: np.ndarray) -> float:
+        """Return the objective of opening ``selected`` (each demand at its nearest open site)."""
+        assign, cost = self._nearest_assignment(selected)
+        return self._objective(selected, assign, cost)
+
+    def _local_search(self, sites: np.ndarray) -> tuple[np.ndarray, float]:
+        """Return ``sites`` improved by swaps (the heuristic's interchange) and their objective."""
+        inst = self._inst
+        better = self._sparse_greedy_swap(inst.pi, inst.pj, inst.pc, self.max_cost, start=sites)
+        return better, self._cost_of(better)
+
+    def _granularity(self) -> float:
+        """Return 1 when every weight, cost and ``max_cost`` is a whole number (the objective is whole), else 0."""
+        inst = self._inst
+        values = np.r_[inst.weights, inst.pc, [self.max_cost]]
+        return 1.0 if np.all(values == np.round(values)) else 0.0
 
     def _constant(self) -> float:
         inst = self._inst
