@@ -428,6 +428,10 @@ class SitingModel:
             if proven.optimal:
                 self._known_bound = proven.bound
                 return proven
+        if incumbent is not None:
+            assign, cost = self._nearest_assignment(incumbent[0]) if incumbent[1] is None else (incumbent[1], None)
+            if cost is not None:
+                self._report_incumbent(self._objective(incumbent[0], assign, cost), self._incumbent_bound, 0.35)
         c, A, rlo, rhi, integ, vlo, vhi = self._milp()
         self._report("model built", 0.4)
         logger.debug("%s MILP: %d variables, %d rows, %d non-zeros", self.name, len(c), A.shape[0], A.nnz)

@@ -133,6 +133,19 @@ def sparse_greedy_swap(
         phi[d1 >= base] = -1
         return d1, d2, phi
 
+    by_site = np.argsort(pj, kind="stable")
+    site_start = np.searchsorted(pj[by_site], np.arange(m + 1))
+
+    def add_site(j: int) -> None:
+        """Open ``j``: update the nearest two costs of its demand points only."""
+        rows = by_site[site_start[j] : site_start[j + 1]]
+        i, c = pi[rows], np.minimum(v[rows], base)
+        nearer = c < d1[i]
+        d2[i] = np.where(nearer, d1[i], np.minimum(d2[i], c))
+        d1[i] = np.where(nearer, c, d1[i])
+        phi[i[nearer]] = j
+        phi[i[d1[i] >= base]] = -1
+
     S = fixed.copy() if start is None else start.copy()
     d1, d2, phi = nearest_two(S)
     while S.sum() < p:
@@ -143,8 +156,9 @@ def sparse_greedy_swap(
             raise InfeasibleSitingError(msg)
         gain = np.bincount(pj, wp * np.maximum(d1[pi] - v, 0.0), minlength=m).astype(float)
         gain[~allowed] = -np.inf
-        S[int(np.argmax(gain))] = True
-        d1, d2, phi = nearest_two(S)
+        best = int(np.argmax(gain))
+        S[best] = True
+        add_site(best)
     for _ in range(max_iter):
         outs = np.flatnonzero(S & ~fixed)
         if not len(outs) or past(deadline):
@@ -162,8 +176,11 @@ def sparse_greedy_swap(
             minlength=m * len(outs),
         ).reshape(m, len(outs))
         delta = loss[outs][None, :] - gain[:, None] - extra
-        allowed = np.stack([quota.swappable(np.flatnonzero(S), o) for o in outs], axis=1)
-        delta[~allowed] = np.inf
+        if len(quota.lo):
+            allowed = np.stack([quota.swappable(np.flatnonzero(S), o) for o in outs], axis=1)
+            delta[~allowed] = np.inf
+        else:  # no zone quotas: any closed site may come in
+            delta[S] = np.inf
         k = int(np.argmin(delta))
         j_in, o = divmod(k, len(outs))
         current = float(w @ d1)
@@ -240,6 +257,8 @@ def lagrangian_reduction(
     improve: Callable[[np.ndarray], tuple[np.ndarray, float]] | None = None,
     step: float = 0.0,
     tests: bool = True,
+    report: Callable[[float, float], None] | None = None,
+    improve_every: int = 25,
 ) -> Reduction:
     """Lagrangian bound of the p-median (assignment rows relaxed) by subgradient, and reduction tests.
 
@@ -250,10 +269,11 @@ def lagrangian_reduction(
     and the remaining candidates stay free.
 
     ``improve`` (sites → locally improved sites and their cost) is run from the Lagrangian site
-    sets as they change (every 25th iteration at most): a better incumbent tightens the steps and
+    sets as they change (every ``improve_every``-th iteration at most): a better incumbent tightens the steps and
     the tests. ``step`` is the objective's granularity (1 when weights and costs are whole numbers):
     a better solution costs at most ``ub - step``, so sites are fixed against that. ``tests=False``
-    skips the fixing (every candidate stays free).
+    skips the fixing (every candidate stays free). ``report(incumbent cost, bound)`` is called as
+    they improve, at most once a second.
     """
     inst = model._inst
     pi, pj, pc, w, m = inst.pi, inst.pj, inst.pc, inst.weights, inst.m
@@ -278,13 +298,17 @@ def lagrangian_reduction(
     best_val, best_u = -np.inf, u
     theta, stall = 2.0, 0
     tried: set[bytes] = {incumbent.tobytes()}
+    last_report, last_values = time.perf_counter(), (ub, best_val)
     for it in range(iterations):
         if past(deadline):
             break
         val, rho, S = evaluate(u)
         if S is None:
             break
-        if improve is not None and it % 25 == 10 and S.tobytes() not in tried:
+        if report is not None and time.perf_counter() - last_report >= 1.0 and (ub, best_val) != last_values:
+            report(ub, best_val)
+            last_report, last_values = time.perf_counter(), (ub, best_val)
+        if improve is not None and it % improve_every == improve_every // 2 and S.tobytes() not in tried:
             tried.add(S.tobytes())
             better, cost = improve(S)
             if cost < ub - 1e-9 * max(abs(ub), 1.0):

@@ -148,8 +148,10 @@ class PMedian(SitingModel):
             return super()._solve_exact(start, time_limit_s)
         ub = self._cost_of(incumbent)
         step = self._granularity()
+        self._report_incumbent(ub, None, 0.32)
         red = lagrangian_reduction(self, incumbent, ub, deadline=start + BOUND_SHARE * time_limit_s,
-                                   improve=self._local_search, step=step)  # fmt: skip
+                                   improve=self._local_search, step=step,
+                                   report=lambda u, b: self._report_incumbent(u, b, 0.33))  # fmt: skip
         incumbent, ub = red.incumbent, red.ub
         # with whole-number weights and costs, the objective is whole: round the bound up
         lagr_bound = float(np.ceil(red.bound - 1e-6)) if step else red.bound
@@ -204,7 +206,7 @@ class PMedian(SitingModel):
             sites = self._heuristic_sites()
             step = self._granularity()
             red = lagrangian_reduction(self, sites, self._cost_of(sites), deadline=stop, improve=self._local_search,
-                                       step=step, tests=False)  # fmt: skip
+                                       step=step, tests=False, improve_every=4)  # fmt: skip
         finally:
             self._swap_deadline = None
         bound = float(np.ceil(red.bound - 1e-6)) if step and np.isfinite(red.bound) else red.bound

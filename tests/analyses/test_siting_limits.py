@@ -97,3 +97,21 @@ def test_p_center_with_more_sites_than_needed_pads_to_p():
     table = pd.DataFrame(rows, columns=["demand_id", "candidate_id", "cost"])
     result = PCenter.from_cost_matrix(table, p=5).solve()
     assert len(result.selected) == 5 and result.objective == 0.0 and result.optimal
+
+
+def test_progress_shows_the_incumbent_bound_and_gap():
+    texts = []
+    rng = np.random.default_rng(5)
+    _, table, weights = random_table(rng, 60, 20, density=1.0, scale=1000)
+    model = PCenter.from_cost_matrix(table, weights, p=4, progress=lambda text, fraction: texts.append(text))
+    result = model.solve()
+    steps = [t for t in texts if t.startswith("p_center: best")]
+    assert steps and all(", bound " in t and ", gap " in t for t in steps)
+    assert texts[-1] == "done" and result.optimal
+
+    rows = [(f"d{i}", f"c{j}", 100.0 * abs(i - j)) for i in range(5) for j in range(5)]
+    line = pd.DataFrame(rows, columns=["demand_id", "candidate_id", "cost"])
+    texts.clear()
+    w = pd.Series([1.0, 1.0, 1.0, 5.0, 1.0], index=[f"d{i}" for i in range(5)])
+    PMedian.from_cost_matrix(line, w, p=1, progress=lambda text, fraction: texts.append(text)).solve()
+    assert "p_median: best 700" in texts  # greedy + swap's incumbent 300 + 200 + 100 + 0 + 100, before the bound
