@@ -142,7 +142,8 @@ class SitingModel:
         zone_labels
             Zone → name (e.g. town names) for error messages.
         progress
-            Called with (stage, fraction done) at "model built", "solving" and "done".
+            Called with (stage, fraction done) at "model built", "solving" and "done", and with
+            "<model>: best X, bound Y, gap Z%" as the incumbent and bound improve during a solve.
 
         Returns
         -------
