@@ -120,8 +120,6 @@ class SitingParameters:
             problems.append(f"--model {model} needs --p, --new or --per-town")
         if self.capacity is not None and model not in ("p_median", "set_cover"):
             problems.append("--capacity works with --model pmedian or lscp")
-        if self.capacity is not None and self.method == "heuristic":
-            problems.append("--heuristic does not handle --capacity; drop one of them")
         if self.n_new is not None and self.n_new < 1:
             problems.append("--new must be at least 1")
         if self.candidates is None and parse_threshold(self.candidate_radius).weight != "length":

@@ -16,7 +16,12 @@ Modules: ``results`` (``SitingResult``, ``SitingComparison``, ``InfeasibleSiting
 ``from_cost_matrix`` constructor, ``from_network`` on road costs, solving, reporting), ``models`` (the
 four models, ``model_from_network`` by name, ``compare_with_current``), ``solver`` (HiGHS, the only
 place that knows it),
-``heuristic`` (greedy + swap, Lagrangian reduction) and ``toilets`` (``site_new_toilets``).
+``heuristic`` (greedy + swap, Lagrangian reduction), ``capacity`` (transportation-LP assignment,
+Lagrangian heuristic for capacities) and ``toilets`` (``site_new_toilets``).
+
+The time limit of ``solve`` covers the whole solve (heuristic, bounds, building and solving the
+MILP); p-center is solved by bisection over the distinct costs with set-cover checks; a result is
+either proven optimal (gap 0) or carries its bound and a positive gap.
 Every public name is importable from ``analyses.siting``.
 """
 

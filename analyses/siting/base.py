@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
@@ -16,7 +17,7 @@ from analyses.costs import parse_threshold
 from analyses.siting.heuristic import sparse_greedy_swap
 from analyses.siting.problem import Instance, Quota, as_threshold, build_instance, id_list
 from analyses.siting.results import InfeasibleSitingError, SitingResult
-from analyses.siting.solver import solve_milp
+from analyses.siting.solver import MIP_REL_GAP, solve_milp
 from geo.routing import cost_matrix
 from layers import schema
 
@@ -29,6 +30,10 @@ logger = logging.getLogger(__name__)
 
 Method = Literal["exact", "heuristic"]
 Progress = Callable[[str, float], None]
+#: Share of an exact solve's time limit after which the heuristic's swaps stop (its incumbent is kept).
+HEURISTIC_SHARE = 0.25
+#: Share of an exact solve's time limit the capacitated heuristics (with their bound) may use.
+CAPACITY_SHARE = 0.5
 #: Largest dense demand × candidate table the heuristic builds (cells).
 MAX_HEURISTIC_CELLS = 50_000_000
 
@@ -63,6 +68,9 @@ class SitingModel:
         self._progress = progress
         self._known_bound: float | None = None
         self._fixed: np.ndarray | None = None  # per candidate: -1 free, 0 closed, 1 open
+        self._deadline: float | None = None  # time.perf_counter() at which the running solve must stop
+        self._swap_deadline: float | None = None  # ... and the heuristic's swaps, when earlier
+        self._incumbent_bound: float | None = None  # a bound the last `_incumbent` proved on the way
         if p is not None:
             self._check_p(p)
 
@@ -134,7 +142,8 @@ class SitingModel:
         zone_labels
             Zone → name (e.g. town names) for error messages.
         progress
-            Called with (stage, fraction done) at "model built", "solving" and "done".
+            Called with (stage, fraction done) at "model built", "solving" and "done", and with
+            "<model>: best X, bound Y, gap Z%" as the incumbent and bound improve during a solve.
 
         Returns
         -------
@@ -328,6 +337,16 @@ class SitingModel:
         if self._progress is not None:
             self._progress(stage, fraction)
 
+    def _report_incumbent(self, objective: float, bound: float | None, fraction: float) -> None:
+        """Report the best solution so far, the proven bound and their gap (as they improve during a solve)."""
+        if self._progress is None:
+            return
+        text = f"{self.name}: best {objective:,.6g}"
+        if bound is not None and np.isfinite(bound):
+            gap = abs(objective - bound) / abs(objective) if objective else 0.0
+            text += f", bound {bound:,.6g}, gap {gap:.2%}"
+        self._progress(text, fraction)
+
     # ---- solving --------------------------------------------------------------------------------
     def solve(self, *, method: Method = "exact", time_limit_s: float = 60.0) -> SitingResult:
         """Solve the model and return the chosen sites and each demand point's assignment.
@@ -339,7 +358,9 @@ class SitingModel:
             with its gap); ``"heuristic"``: greedy + swap, fast, gap against the bound of an
             earlier exact solve of this model when there was one.
         time_limit_s
-            Wall-time limit of the exact solver, seconds.
+            Wall-time limit of the whole solve (building the MILP, bounds, heuristics, HiGHS),
+            seconds; kept to within about a second. Stored with ``method`` in the result's
+            ``parameters``.
 
         Returns
         -------
@@ -357,11 +378,19 @@ class SitingModel:
             msg = f"`time_limit_s` must be a positive number of seconds; got {time_limit_s!r}."
             raise ValueError(msg)
         start = time.perf_counter()
+        self._deadline = start + float(time_limit_s)
         self._report("solving", 0.3)
-        if method == "exact":
-            result = self._solve_exact(start, time_limit_s)
-        else:
-            result = self._solve_heuristic(start)
+        try:
+            if method == "exact":
+                result = self._solve_exact(start, time_limit_s)
+            else:
+                result = self._solve_heuristic(start)
+        finally:
+            self._deadline = None
+        result = replace(
+            result,
+            parameters=MappingProxyType({**result.parameters, "method": method, "time_limit_s": float(time_limit_s)}),
+        )
         self._report("done", 1.0)
         logger.info(
             "%s by %s: %d sites, objective %.6g, optimal=%s, gap=%s, %.2f s",
@@ -391,16 +420,31 @@ class SitingModel:
         return self._result(mask, None, start=time.perf_counter(), optimal=False, bound=None, solver=label)
 
     def _solve_exact(self, start: float, time_limit_s: float) -> SitingResult:
+        """Heuristic incumbent first (its swaps stop at ``HEURISTIC_SHARE`` of the limit), then HiGHS; the better."""
+        self._incumbent_bound = None
+        incumbent = None if self._fixed is not None else self._incumbent(start, time_limit_s)
+        if incumbent is not None and self._incumbent_bound is not None:
+            proven = self._result(incumbent[0], incumbent[1], start=start, optimal=False, bound=self._incumbent_bound,
+                                  solver=f"{incumbent[2]}, proven by its bound")  # fmt: skip
+            if proven.optimal:
+                self._known_bound = proven.bound
+                return proven
+        if incumbent is not None:
+            assign, cost = self._nearest_assignment(incumbent[0]) if incumbent[1] is None else (incumbent[1], None)
+            if cost is not None:
+                self._report_incumbent(self._objective(incumbent[0], assign, cost), self._incumbent_bound, 0.35)
         c, A, rlo, rhi, integ, vlo, vhi = self._milp()
         self._report("model built", 0.4)
         logger.debug("%s MILP: %d variables, %d rows, %d non-zeros", self.name, len(c), A.shape[0], A.nnz)
-        remaining = max(time_limit_s - (time.perf_counter() - start), 0.01)
-        out = solve_milp(c, A, rlo, rhi, integ, vlo, vhi, time_limit_s=remaining)
+        out = solve_milp(c, A, rlo, rhi, integ, vlo, vhi, time_limit_s=self._remaining(start, time_limit_s),
+                         presolve=self._inst.capacity is None)  # fmt: skip
         if out.status == 2:
             msg = f"The {self.name} model is infeasible: {out.message} {self._infeasible_hint()}"
             raise InfeasibleSitingError(msg)
         sign = -1.0 if self._maximise else 1.0
         bound = self._trivial_bound() if out.bound is None else sign * out.bound + self._constant()
+        if self._incumbent_bound is not None:  # the heuristic's own bound (Lagrangian) may be the better one
+            bound = sign * max(sign * bound, sign * self._incumbent_bound)
         results = []
         if out.x is not None:
             selected = out.x[: self._inst.m] > 0.5
@@ -408,15 +452,11 @@ class SitingModel:
             results.append(
                 self._result(selected, assign, start=start, optimal=out.optimal, bound=bound, solver=out.solver)
             )
-        if not out.optimal and self._inst.capacity is None:
-            # stopped by the time limit: the heuristic's sites may beat the MILP's incumbent
-            try:
-                heur = self._heuristic_sites()
-            except ValueError:
-                logger.debug("%s: heuristic unavailable after the time limit", self.name, exc_info=True)
-            else:
-                solver = f"{out.solver} (time limit; greedy+swap incumbent)"
-                results.append(self._result(heur, None, start=start, optimal=False, bound=bound, solver=solver))
+        if incumbent is not None and not out.optimal:  # stopped early: the heuristic may beat HiGHS's incumbent
+            solver = f"{out.solver} (stopped by the time limit; {incumbent[2]} incumbent)"
+            results.append(
+                self._result(incumbent[0], incumbent[1], start=start, optimal=False, bound=bound, solver=solver)
+            )
         if not results:
             msg = (
                 f"The {self.name} solver found no solution within {time_limit_s:g} s ({out.message}); "
@@ -424,13 +464,37 @@ class SitingModel:
             )
             raise TimeoutError(msg)
         self._known_bound = bound
-        sign = -1.0 if self._maximise else 1.0
         return min(results, key=lambda r: sign * r.objective)
+
+    def _incumbent(self, start: float, time_limit_s: float) -> tuple[np.ndarray, np.ndarray | None, str] | None:
+        """Return the heuristic's (sites, assignment or None, name) for an exact solve; None when it has none.
+
+        Its swaps stop at ``HEURISTIC_SHARE`` of the time limit.
+        """
+        if self._inst.capacity is not None:
+            return None
+        self._swap_deadline = start + HEURISTIC_SHARE * time_limit_s
+        try:
+            return self._heuristic_sites(), None, "greedy+swap"
+        except (ValueError, TimeoutError):
+            logger.debug("%s: no heuristic incumbent", self.name, exc_info=True)
+            return None
+        finally:
+            self._swap_deadline = None
+
+    def _remaining(self, start: float, time_limit_s: float) -> float:
+        """Seconds left of the solve's time limit (at least 0.01 so HiGHS returns at once)."""
+        return max(time_limit_s - (time.perf_counter() - start), 0.01)
 
     def _solve_heuristic(self, start: float) -> SitingResult:
         if self._inst.capacity is not None:
-            msg = "The heuristic does not handle `capacity`; solve with method='exact'."
-            raise ValueError(msg)
+            self._incumbent_bound = None
+            found = self._incumbent(start, self._deadline - start)
+            if found is None:
+                msg = f"The {self.name} heuristic found no assignment within the capacities; use method='exact'."
+                raise InfeasibleSitingError(msg)
+            bound = self._incumbent_bound if self._incumbent_bound is not None else self._known_bound
+            return self._result(found[0], found[1], start=start, optimal=False, bound=bound, solver=found[2])
         selected = self._heuristic_sites()
         return self._result(selected, None, start=start, optimal=False, bound=self._known_bound, solver="greedy+swap")
 
@@ -544,6 +608,11 @@ class SitingModel:
         if bound is not None:
             gap = abs(objective - bound) / abs(objective) if objective else (0.0 if abs(bound) < 1e-9 else None)
             gap = None if gap is None else max(gap, 0.0)
+        # one state: a bound that meets the objective proves it; a proof closes the gap
+        if gap is not None and gap <= MIP_REL_GAP:
+            optimal = True
+        elif optimal and gap is None:
+            bound, gap = float(objective), 0.0
         covered = self._covered(assign, cost)
         w = inst.weights
         total = float(w.sum())
@@ -632,12 +701,19 @@ class SitingModel:
         D[np.searchsorted(rows, inst.pi), inst.pj] = values
         return D, rows
 
-    def _sparse_greedy_swap(self, pi: np.ndarray, pj: np.ndarray, v: np.ndarray, cap: float) -> np.ndarray:
-        """Run `sparse_greedy_swap` on pairs ``(pi, pj)`` with values ``v`` capped at ``cap``; existing sites stay."""
+    def _sparse_greedy_swap(
+        self, pi: np.ndarray, pj: np.ndarray, v: np.ndarray, cap: float, start: np.ndarray | None = None,
+        deadline: float | None = None,
+    ) -> np.ndarray:  # fmt: skip
+        """Run `sparse_greedy_swap` on pairs ``(pi, pj)`` with values ``v`` capped at ``cap``; existing sites stay.
+
+        The swaps stop at the earlier of ``deadline`` and the solve's own.
+        """
         inst = self._inst
-        return sparse_greedy_swap(
-            pi, pj, v, inst.weights, cap, n=inst.n, m=inst.m, p=self.p, fixed=inst.existing, quota=self._quota_state()
-        )
+        swaps = min(d for d in (deadline, self._swap_deadline, self._deadline, np.inf) if d is not None)
+        return sparse_greedy_swap(pi, pj, v, inst.weights, cap, n=inst.n, m=inst.m, p=self.p, fixed=inst.existing,
+                                  quota=self._quota_state(), deadline=swaps, give_up=self._deadline,
+                                  start=start)  # fmt: skip
 
     def _quota_state(self) -> Quota:
         inst = self._inst

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -15,6 +17,18 @@ if TYPE_CHECKING:
     from analyses.siting.models import PMedian
 
 
+def past(deadline: float | None) -> bool:
+    """Return whether ``deadline`` (a ``time.perf_counter()`` value; None: none) has passed."""
+    return deadline is not None and time.perf_counter() > deadline
+
+
+def check_deadline(deadline: float | None) -> None:
+    """Raise ``TimeoutError`` when ``deadline`` has passed (a step that has no answer yet stops)."""
+    if past(deadline):
+        msg = "The time limit ran out before the heuristic had a solution."
+        raise TimeoutError(msg)
+
+
 def greedy_swap(
     D: np.ndarray,
     w: np.ndarray,
@@ -25,8 +39,14 @@ def greedy_swap(
     quota: Quota,
     agg: Literal["sum", "max"],
     max_passes: int = 50,
+    deadline: float | None = None,
+    give_up: float | None = None,
 ) -> np.ndarray:
-    """Pick ``p`` columns of ``D`` minimising Σ w·min (or max min) over rows: greedy, then swaps."""
+    """Pick ``p`` columns of ``D`` minimising Σ w·min (or max min) over rows: greedy, then swaps.
+
+    The swaps stop at ``deadline`` (a ``time.perf_counter()`` value); the greedy start raises
+    ``TimeoutError`` past ``give_up``.
+    """
     m = D.shape[1]
 
     def score(cur_col: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -39,6 +59,7 @@ def greedy_swap(
     S = list(np.flatnonzero(fixed))
     cur = D[:, S].min(axis=1) if S else np.full(D.shape[0], base)
     while len(S) < p:
+        check_deadline(give_up)
         allowed = np.flatnonzero(quota.addable(np.array(S, int), p - len(S)))
         if not len(allowed):
             msg = "No candidate can be added within the zone quotas."
@@ -53,6 +74,8 @@ def greedy_swap(
     for _ in range(max_passes):
         improved = False
         for out in [s for s in S if not fixed[s]]:
+            if past(deadline):
+                break
             rest = [s for s in S if s != out]
             cur_wo = D[:, rest].min(axis=1) if rest else np.full(D.shape[0], base)
             allowed = np.flatnonzero(quota.swappable(np.array(S, int), out))
@@ -84,11 +107,17 @@ def sparse_greedy_swap(
     fixed: np.ndarray,
     quota: Quota,
     max_iter: int = 500,
+    deadline: float | None = None,
+    give_up: float | None = None,
+    start: np.ndarray | None = None,
 ) -> np.ndarray:
     """Pick ``p`` sites minimising Σ w_i min(base, v_ij over open j): greedy, then best-swap (fast interchange).
 
     Works on the pairs only (sorted by demand, then ``v``), after Resende & Werneck's decomposition of
     a swap's change into gain(in), loss(out) and a sparse correction, so each iteration is O(pairs).
+    ``start`` (p sites, ``fixed`` among them) replaces the greedy start. The swaps stop at
+    ``deadline`` (a ``time.perf_counter()`` value); the greedy start raises ``TimeoutError`` past
+    ``give_up``.
     """
     wp = w[pi]
 
@@ -104,22 +133,37 @@ def sparse_greedy_swap(
         phi[d1 >= base] = -1
         return d1, d2, phi
 
-    S = fixed.copy()
+    by_site = np.argsort(pj, kind="stable")
+    site_start = np.searchsorted(pj[by_site], np.arange(m + 1))
+
+    def add_site(j: int) -> None:
+        """Open ``j``: update the nearest two costs of its demand points only."""
+        rows = by_site[site_start[j] : site_start[j + 1]]
+        i, c = pi[rows], np.minimum(v[rows], base)
+        nearer = c < d1[i]
+        d2[i] = np.where(nearer, d1[i], np.minimum(d2[i], c))
+        d1[i] = np.where(nearer, c, d1[i])
+        phi[i[nearer]] = j
+        phi[i[d1[i] >= base]] = -1
+
+    S = fixed.copy() if start is None else start.copy()
     d1, d2, phi = nearest_two(S)
     while S.sum() < p:
+        check_deadline(give_up)
         allowed = quota.addable(np.flatnonzero(S), p - int(S.sum()))
         if not allowed.any():
             msg = "No candidate can be added within the zone quotas."
             raise InfeasibleSitingError(msg)
-        gain = np.bincount(pj, wp * np.maximum(d1[pi] - v, 0.0), minlength=m)
+        gain = np.bincount(pj, wp * np.maximum(d1[pi] - v, 0.0), minlength=m).astype(float)
         gain[~allowed] = -np.inf
-        S[int(np.argmax(gain))] = True
-        d1, d2, phi = nearest_two(S)
+        best = int(np.argmax(gain))
+        S[best] = True
+        add_site(best)
     for _ in range(max_iter):
         outs = np.flatnonzero(S & ~fixed)
-        if not len(outs):
+        if not len(outs) or past(deadline):
             break
-        gain = np.bincount(pj, wp * np.maximum(d1[pi] - v, 0.0), minlength=m)
+        gain = np.bincount(pj, wp * np.maximum(d1[pi] - v, 0.0), minlength=m).astype(float)
         served = phi >= 0
         loss = np.bincount(phi[served], (w * (d2 - d1))[served], minlength=m)
         pos = np.full(m, -1)
@@ -132,8 +176,11 @@ def sparse_greedy_swap(
             minlength=m * len(outs),
         ).reshape(m, len(outs))
         delta = loss[outs][None, :] - gain[:, None] - extra
-        allowed = np.stack([quota.swappable(np.flatnonzero(S), o) for o in outs], axis=1)
-        delta[~allowed] = np.inf
+        if len(quota.lo):
+            allowed = np.stack([quota.swappable(np.flatnonzero(S), o) for o in outs], axis=1)
+            delta[~allowed] = np.inf
+        else:  # no zone quotas: any closed site may come in
+            delta[S] = np.inf
         k = int(np.argmin(delta))
         j_in, o = divmod(k, len(outs))
         current = float(w @ d1)
@@ -147,13 +194,19 @@ def sparse_greedy_swap(
 
 @dataclass(frozen=True, eq=False)
 class Reduction:
-    """A p-median Lagrangian bound and the candidates it proves open (1) or closed (0)."""
+    """A p-median Lagrangian bound, the best sites found on the way and the candidates fixed against them.
+
+    ``fixed`` (per candidate: -1 free, 0 closed, 1 open) holds for every solution better than
+    ``incumbent`` (cost ``ub``): when none is left, the incumbent is optimal.
+    """
 
     bound: float
-    fixed: np.ndarray  # per candidate: -1 free, 0 closed, 1 open
+    fixed: np.ndarray
+    incumbent: np.ndarray
+    ub: float
 
 
-def _cheapest_sites(rho: np.ndarray, p: int, forced: np.ndarray, banned: np.ndarray, quota: Quota) -> np.ndarray | None:
+def cheapest_sites(rho: np.ndarray, p: int, forced: np.ndarray, banned: np.ndarray, quota: Quota) -> np.ndarray | None:
     """Return the feasible set of ``p`` sites of least Σ rho (forced in, banned out, zone quotas), or None.
 
     Greedy is exact here: each zone's minimum is met with its cheapest sites, then the cheapest
@@ -194,13 +247,33 @@ def _cheapest_sites(rho: np.ndarray, p: int, forced: np.ndarray, banned: np.ndar
     return S
 
 
-def lagrangian_reduction(model: PMedian, incumbent: np.ndarray, ub: float, *, iterations: int = 400) -> Reduction:
+def lagrangian_reduction(
+    model: PMedian,
+    incumbent: np.ndarray,
+    ub: float,
+    *,
+    iterations: int = 400,
+    deadline: float | None = None,
+    improve: Callable[[np.ndarray], tuple[np.ndarray, float]] | None = None,
+    step: float = 0.0,
+    tests: bool = True,
+    report: Callable[[float, float], None] | None = None,
+    improve_every: int = 25,
+) -> Reduction:
     """Lagrangian bound of the p-median (assignment rows relaxed) by subgradient, and reduction tests.
 
     For multipliers u (one per demand with pairs, u_i <= w_i max_cost):
     L(u) = Σ u_i + min over feasible site sets S of Σ_{j in S} ρ_j with ρ_j = Σ_i min(0, w_i c_ij - u_i),
     plus w_i max_cost for demand without pairs. Every L(u) is a lower bound; forcing a site in or
-    out gives a bound for every solution with (without) it.
+    out gives a bound for every solution with (without) it. Past ``deadline`` the subgradient stops
+    and the remaining candidates stay free.
+
+    ``improve`` (sites → locally improved sites and their cost) is run from the Lagrangian site
+    sets as they change (every ``improve_every``-th iteration at most): a better incumbent tightens the steps and
+    the tests. ``step`` is the objective's granularity (1 when weights and costs are whole numbers):
+    a better solution costs at most ``ub - step``, so sites are fixed against that. ``tests=False``
+    skips the fixing (every candidate stays free). ``report(incumbent cost, bound)`` is called as
+    they improve, at most once a second.
     """
     inst = model._inst
     pi, pj, pc, w, m = inst.pi, inst.pj, inst.pc, inst.weights, inst.m
@@ -219,22 +292,34 @@ def lagrangian_reduction(model: PMedian, incumbent: np.ndarray, ub: float, *, it
     def evaluate(u: np.ndarray):
         red = np.minimum(0.0, a - u[pi])
         rho = np.bincount(pj, red, minlength=m)
-        S = _cheapest_sites(rho, p, forced, banned, quota)
+        S = cheapest_sites(rho, p, forced, banned, quota)
         return float(u[rows].sum() + rho[S].sum()) + constant, rho, S
 
     best_val, best_u = -np.inf, u
     theta, stall = 2.0, 0
-    for _ in range(iterations):
+    tried: set[bytes] = {incumbent.tobytes()}
+    last_report, last_values = time.perf_counter(), (ub, best_val)
+    for it in range(iterations):
+        if past(deadline):
+            break
         val, rho, S = evaluate(u)
         if S is None:
             break
+        if report is not None and time.perf_counter() - last_report >= 1.0 and (ub, best_val) != last_values:
+            report(ub, best_val)
+            last_report, last_values = time.perf_counter(), (ub, best_val)
+        if improve is not None and it % improve_every == improve_every // 2 and S.tobytes() not in tried:
+            tried.add(S.tobytes())
+            better, cost = improve(S)
+            if cost < ub - 1e-9 * max(abs(ub), 1.0):
+                incumbent, ub = better, cost
         if val > best_val + 1e-12 * abs(val):
             best_val, best_u, stall = val, u.copy(), 0
         else:
             stall += 1
             if stall >= 20:
                 theta, stall = theta / 2, 0
-        if ub - best_val <= MIP_REL_GAP * abs(ub) * 0.5 or theta < 1e-6:
+        if ub - best_val <= max(MIP_REL_GAP * abs(ub) * 0.5, step - 1e-9 * abs(ub)) or theta < 1e-6:
             break
         served = np.bincount(pi, S[pj] & (a < u[pi]), minlength=inst.n)
         g = (1.0 - served)[rows]
@@ -246,23 +331,24 @@ def lagrangian_reduction(model: PMedian, incumbent: np.ndarray, ub: float, *, it
         u[rows] = np.maximum(u[rows], 0.0)
     fixed = np.full(m, -1)
     if not np.isfinite(best_val):
-        return Reduction(-np.inf, fixed)
+        return Reduction(-np.inf, fixed, incumbent, ub)
     val, rho, S = evaluate(best_u)
     base = float(best_u[rows].sum()) + constant
     tol = 1e-9 * max(abs(ub), 1.0)
-    for j in range(m):
-        if inst.existing[j]:
+    target = ub - step  # the most a better solution may cost (ub itself without a granularity)
+    for j in range(m if tests else 0):
+        if inst.existing[j] or past(deadline):
             continue
         if S[j]:
             banned[j] = True
-            alt = _cheapest_sites(rho, p, forced, banned, quota)
+            alt = cheapest_sites(rho, p, forced, banned, quota)
             banned[j] = False
-            if alt is None or base + rho[alt].sum() > ub + tol:
+            if alt is None or base + rho[alt].sum() > target + tol:
                 fixed[j] = 1
         else:
             forced[j] = True
-            alt = _cheapest_sites(rho, p, forced, banned, quota)
+            alt = cheapest_sites(rho, p, forced, banned, quota)
             forced[j] = False
-            if alt is None or base + rho[alt].sum() > ub + tol:
+            if alt is None or base + rho[alt].sum() > target + tol:
                 fixed[j] = 0
-    return Reduction(val, fixed)
+    return Reduction(val, fixed, incumbent, ub)

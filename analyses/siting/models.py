@@ -8,7 +8,6 @@ objective and heuristic.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Collection
 from dataclasses import replace as _replace
 from types import MappingProxyType
@@ -18,10 +17,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from analyses.siting.base import SitingModel
-from analyses.siting.heuristic import greedy_swap, lagrangian_reduction
+from analyses.siting.base import CAPACITY_SHARE, HEURISTIC_SHARE, SitingModel
+from analyses.siting.capacity import Pairs, capacitated_cover, capacitated_p_median
+from analyses.siting.heuristic import greedy_swap, lagrangian_reduction, past
 from analyses.siting.results import InfeasibleSitingError, SitingComparison, SitingResult
-from analyses.siting.solver import MIP_REL_GAP
+from analyses.siting.solver import MIP_REL_GAP, solve_milp, solver_name
 from geo.routing import COST
 
 if TYPE_CHECKING:
@@ -30,6 +30,11 @@ if TYPE_CHECKING:
     from analyses.costs import Placer
 
 logger = logging.getLogger(__name__)
+
+#: Share of an exact p-median solve's time limit by which the Lagrangian bound stops.
+BOUND_SHARE = 0.5
+#: Seconds the p-median heuristic spends at most (greedy + swap, then Lagrangian-guided swaps).
+HEURISTIC_BUDGET_S = 1.5
 
 
 class MaxCoverage(SitingModel):
@@ -107,6 +112,24 @@ class PMedian(SitingModel):
     def _uses_assignment(self) -> bool:
         return self._inst.capacity is not None
 
+    def _incumbent(self, start: float, time_limit_s: float) -> tuple[np.ndarray, np.ndarray | None, str] | None:
+        """With capacities: the Lagrangian heuristic from the uncapacitated sites (its bound kept too)."""
+        inst = self._inst
+        if inst.capacity is None:
+            return super()._incumbent(start, time_limit_s)
+        deadline = min(self._deadline or np.inf, start + CAPACITY_SHARE * time_limit_s)
+        try:
+            sites = self._sparse_greedy_swap(inst.pi, inst.pj, inst.pc, self.max_cost,
+                                             deadline=start + HEURISTIC_SHARE * time_limit_s)  # fmt: skip
+        except (InfeasibleSitingError, TimeoutError):
+            return None
+        pairs = Pairs(inst.pi, inst.pj, inst.pc, inst.weights, inst.capacity)
+        found = capacitated_p_median(pairs, p=int(self.p), penalty=float(self.max_cost), fixed=inst.existing,
+                                     quota=self._quota_state(), start=sites, deadline=deadline)  # fmt: skip
+        self._incumbent_bound = found.bound if np.isfinite(found.bound) else None
+        self._report_incumbent(found.objective, self._incumbent_bound, 0.35)
+        return found.selected, found.assign, "Lagrangian heuristic with transportation assignment"
+
     def _solve_exact(self, start: float, time_limit_s: float) -> SitingResult:
         """Reduce the candidates with a Lagrangian bound and the heuristic's incumbent, then solve the MILP.
 
@@ -118,42 +141,96 @@ class PMedian(SitingModel):
         inst = self._inst
         if inst.capacity is not None or self._fixed is not None or not len(inst.pi):
             return super()._solve_exact(start, time_limit_s)
-        try:
-            incumbent = self._heuristic_sites()
-        except InfeasibleSitingError:
+        try:  # shares of the time limit: the swaps up to a quarter, the subgradient up to half
+            incumbent = self._sparse_greedy_swap(inst.pi, inst.pj, inst.pc, self.max_cost,
+                                                 deadline=start + HEURISTIC_SHARE * time_limit_s)  # fmt: skip
+        except (InfeasibleSitingError, TimeoutError):
             return super()._solve_exact(start, time_limit_s)
-        assign, cost = self._nearest_assignment(incumbent)
-        ub = self._objective(incumbent, assign, cost)
-        red = lagrangian_reduction(self, incumbent, ub)
-        self._report("bound computed", 0.35)
+        ub = self._cost_of(incumbent)
+        step = self._granularity()
+        self._report_incumbent(ub, None, 0.32)
+        red = lagrangian_reduction(self, incumbent, ub, deadline=start + BOUND_SHARE * time_limit_s,
+                                   improve=self._local_search, step=step,
+                                   report=lambda u, b: self._report_incumbent(u, b, 0.33))  # fmt: skip
+        incumbent, ub = red.incumbent, red.ub
+        # with whole-number weights and costs, the objective is whole: round the bound up
+        lagr_bound = float(np.ceil(red.bound - 1e-6)) if step else red.bound
+        self._report_incumbent(ub, lagr_bound, 0.35)
         logger.debug(
             "p-median Lagrangian bound %.10g vs incumbent %.10g: %d of %d candidates closed, %d opened",
             red.bound, ub, int((red.fixed == 0).sum()), inst.m, int((red.fixed == 1).sum()),
         )  # fmt: skip
         note = f"Lagrangian reduction: {int((red.fixed != 0).sum())} of {inst.m} candidates left"
-        if ub - red.bound <= MIP_REL_GAP * abs(ub):
-            self._known_bound = red.bound
-            return self._result(incumbent, None, start=start, optimal=True, bound=red.bound,
+        if ub - lagr_bound <= MIP_REL_GAP * abs(ub):
+            self._known_bound = lagr_bound
+            return self._result(incumbent, None, start=start, optimal=True, bound=lagr_bound,
                                 solver=f"greedy+swap proven by a Lagrangian bound ({note})")  # fmt: skip
         keep = red.fixed[inst.pj] != 0
         reduced_inst = _replace(inst, pi=inst.pi[keep], pj=inst.pj[keep], pc=inst.pc[keep])
         reduced = PMedian(reduced_inst, p=self.p, threshold=self.threshold, max_cost=self.max_cost,
                           parameters=self.parameters, progress=self._progress)  # fmt: skip
         reduced._fixed = red.fixed
-        remaining = max(time_limit_s - (time.perf_counter() - start), 0.01)
-        result = reduced._solve_exact(start, remaining)
-        # evaluate on the full pairs (identical, since closed sites are never open) and keep the better bound
-        bound = result.bound if result.bound is None else max(result.bound, red.bound)
+        reduced._deadline = self._deadline
+        try:
+            result = reduced._solve_exact(start, time_limit_s)
+        except TimeoutError:  # HiGHS found nothing in the time left: the incumbent stands, with the bound
+            result = None
+        except InfeasibleSitingError:  # no solution better than the incumbent survives the fixing
+            self._known_bound = ub
+            return self._result(incumbent, None, start=start, optimal=True, bound=ub,
+                                solver=f"greedy+swap proven by Lagrangian fixing ({note})")  # fmt: skip
+        # a solution better than the incumbent keeps the fixed sites, so the reduced optimum bounds it
+        bound = lagr_bound if result is None or result.bound is None else max(result.bound, lagr_bound)
+        if result is None or result.objective >= ub:
+            proven = result is not None and result.optimal
+            bound = ub if proven else min(bound, ub)
+            self._known_bound = bound
+            solver = f"greedy+swap, {'proven by ' if proven else ''}{solver_name()}"
+            solver += "" if proven else " stopped by the time limit"
+            return self._result(incumbent, None, start=start, optimal=proven, bound=bound, solver=f"{solver} ({note})")
         self._known_bound = bound
-        final = self._result(
-            np.isin(inst.cand_ids, np.array(result.selected, dtype=object)),
-            None,
-            start=start,
-            optimal=result.optimal,
-            bound=bound,
-            solver=f"{result.solver} ({note})",
-        )
-        return final
+        return self._result(np.isin(inst.cand_ids, np.array(result.selected, dtype=object)), None, start=start,
+                            optimal=result.optimal, bound=bound, solver=f"{result.solver} ({note})")  # fmt: skip
+
+    def _solve_heuristic(self, start: float) -> SitingResult:
+        """Greedy + swap, then swaps from the site sets of a Lagrangian relaxation (its bound gives the gap).
+
+        Stops after ``HEURISTIC_BUDGET_S`` (or the time limit, when shorter).
+        """
+        inst = self._inst
+        if inst.capacity is not None or not len(inst.pi):
+            return super()._solve_heuristic(start)
+        stop = min(self._deadline or np.inf, start + HEURISTIC_BUDGET_S)
+        self._swap_deadline = stop
+        try:
+            sites = self._heuristic_sites()
+            step = self._granularity()
+            red = lagrangian_reduction(self, sites, self._cost_of(sites), deadline=stop, improve=self._local_search,
+                                       step=step, tests=False, improve_every=4)  # fmt: skip
+        finally:
+            self._swap_deadline = None
+        bound = float(np.ceil(red.bound - 1e-6)) if step and np.isfinite(red.bound) else red.bound
+        bound = max(bound, self._known_bound if self._known_bound is not None else -np.inf)
+        bound = bound if np.isfinite(bound) else None
+        return self._result(red.incumbent, None, start=start, optimal=False, bound=bound,
+                            solver="greedy+swap, swaps from Lagrangian site sets")  # fmt: skip
+
+    def _cost_of(self, selected: np.ndarray) -> float:
+        """Return the objective of opening ``selected`` (each demand at its nearest open site)."""
+        assign, cost = self._nearest_assignment(selected)
+        return self._objective(selected, assign, cost)
+
+    def _local_search(self, sites: np.ndarray) -> tuple[np.ndarray, float]:
+        """Return ``sites`` improved by swaps (the heuristic's interchange) and their objective."""
+        inst = self._inst
+        better = self._sparse_greedy_swap(inst.pi, inst.pj, inst.pc, self.max_cost, start=sites)
+        return better, self._cost_of(better)
+
+    def _granularity(self) -> float:
+        """Return 1 when every weight, cost and ``max_cost`` is a whole number (the objective is whole), else 0."""
+        inst = self._inst
+        values = np.r_[inst.weights, inst.pc, [self.max_cost]]
+        return 1.0 if np.all(values == np.round(values)) else 0.0
 
     def _constant(self) -> float:
         inst = self._inst
@@ -297,6 +374,23 @@ class SetCover(SitingModel):
     def _uses_assignment(self) -> bool:
         return self._inst.capacity is not None
 
+    def _incumbent(self, start: float, time_limit_s: float) -> tuple[np.ndarray, np.ndarray | None, str] | None:
+        """With capacities: sites added to the greedy cover until the transportation assignment serves all."""
+        inst = self._inst
+        if inst.capacity is None:
+            return super()._incumbent(start, time_limit_s)
+        try:
+            sites = self._heuristic_sites()
+        except ValueError:
+            return None
+        pairs = Pairs(inst.pi, inst.pj, inst.pc, inst.weights, inst.capacity)
+        deadline = min(self._deadline or np.inf, start + CAPACITY_SHARE * time_limit_s)
+        found = capacitated_cover(pairs, fixed=inst.existing, quota=self._quota_state(), start=sites,
+                                  deadline=deadline)  # fmt: skip
+        if found is None:
+            return None
+        return found[0], found[1], "greedy cover with transportation assignment"
+
     def _milp(self):
         inst = self._inst
         m, P = inst.m, len(inst.pi)
@@ -425,6 +519,99 @@ class PCenter(SitingModel):
     def _bound_from_best(self, best: np.ndarray) -> float:
         return float(np.nanmax(best)) if np.isfinite(best).any() else 0.0
 
+    def _solve_exact(self, start: float, time_limit_s: float) -> SitingResult:
+        """Bisection over the sorted distinct costs with a set-cover feasibility check at each radius.
+
+        The optimal radius is one of the costs: the least cost ``r`` at which ``p`` sites (quotas,
+        existing and excluded sites kept) cover every servable demand point within ``r``. It is at
+        least the largest nearest-candidate cost (lower end) and at most the heuristic's radius (upper
+        end). Each check is a small set-cover MILP on the pairs within ``r`` only, so memory stays
+        near the cost table's. When the time limit stops the bisection, the best radius found is
+        returned with the least radius not yet proven infeasible as its bound.
+        """
+        inst = self._inst
+        if not len(inst.pi):
+            return super()._solve_exact(start, time_limit_s)
+        first = np.r_[True, inst.pi[1:] != inst.pi[:-1]]
+        levels = np.unique(inst.pc[inst.pc >= inst.pc[first].max()])
+        best: tuple[np.ndarray, float] | None = None
+        start_sites = self._incumbent(start, time_limit_s)
+        if start_sites is not None:
+            value = self._objective(start_sites[0], None, self._nearest_assignment(start_sites[0])[1])
+            if np.isfinite(value):
+                best = (start_sites[0], value)
+        lo, hi = 0, len(levels) - 1 if best is None else int(np.searchsorted(levels, best[1]))
+        if best is None:
+            sites = self._cover_within(levels[hi], start, time_limit_s)
+            if sites is None:
+                msg = f"The {self.name} model is infeasible. {self._infeasible_hint()}"
+                raise InfeasibleSitingError(msg)
+            if sites is False:
+                msg = f"The {self.name} solver found no solution within {time_limit_s:g} s; raise `time_limit_s`."
+                raise TimeoutError(msg)
+            best = (sites, self._objective(sites, None, self._nearest_assignment(sites)[1]))
+            hi = int(np.searchsorted(levels, best[1]))
+        span, checks = max(hi - lo, 1), 0
+        while lo < hi and not past(self._deadline):
+            self._report_incumbent(best[1], float(levels[lo]), 0.3 + 0.65 * (1 - (hi - lo) / span))
+            mid = (lo + hi) // 2
+            sites = self._cover_within(levels[mid], start, time_limit_s)
+            checks += 1
+            if sites is None:
+                lo = mid + 1
+            elif sites is False:
+                break
+            else:
+                best = (sites, self._objective(sites, None, self._nearest_assignment(sites)[1]))
+                hi = int(np.searchsorted(levels, best[1]))
+        bound = float(levels[lo])
+        self._known_bound = bound
+        solver = f"bisection over {len(levels)} costs, {checks} set-cover checks by {solver_name()}"
+        return self._result(best[0], None, start=start, optimal=lo >= hi, bound=bound, solver=solver)
+
+    def _cover_within(self, radius: float, start: float, time_limit_s: float) -> np.ndarray | None | bool:
+        """Return ``p`` sites meeting the constraints that reach every servable point within ``radius``.
+
+        None when proven impossible, False when the time limit ran out first. A greedy cover of at
+        most ``p`` sites answers at once (without zone quotas); otherwise the least cover (Σ y ≤ p,
+        the quotas) is a MILP whose LP bound prunes, padded to ``p`` sites.
+        """
+        inst = self._inst
+        m = inst.m
+        near = inst.pc <= radius
+        pi, pj = inst.pi[near], inst.pj[near]
+        rows_d = np.unique(inst.pi)
+        k = len(rows_d)
+        if len(np.unique(pi)) < k:
+            return None
+        if not len(inst.zone_names):
+            greedy = _greedy_cover(pi, pj, inst.n, m, inst.existing, int(self.p))
+            if greedy is not None:
+                return self._pad(greedy)
+        A_cov = sp.csr_matrix((np.ones(len(pi)), (np.searchsorted(rows_d, pi), pj)), shape=(k, m))
+        blocks, lo, hi = self._site_rows(m)
+        lo[0] = np.zeros(1)  # Σ y <= p: the least cover, padded afterwards
+        ylo, yhi = self._site_bounds()
+        out = solve_milp(np.ones(m), sp.vstack([*blocks, A_cov], format="csr"),
+                         np.concatenate([*lo, np.ones(k)]), np.concatenate([*hi, np.full(k, np.inf)]),
+                         np.ones(m), ylo, yhi, time_limit_s=self._remaining(start, time_limit_s))  # fmt: skip
+        if out.status == 2:
+            return None
+        if out.x is None:
+            return False
+        return self._pad(out.x[:m] > 0.5)
+
+    def _pad(self, S: np.ndarray) -> np.ndarray:
+        """Add sites to ``S`` up to ``p`` within the zone quotas (more sites never lengthen a trip)."""
+        S = S.copy()
+        quota = self._quota_state()
+        while S.sum() < self.p:
+            allowed = np.flatnonzero(quota.addable(np.flatnonzero(S), int(self.p - S.sum())))
+            if not len(allowed):
+                break
+            S[allowed[0]] = True
+        return S
+
     def _objective(self, selected, assign, cost) -> float:
         inst = self._inst
         has = np.zeros(inst.n, bool)
@@ -441,9 +628,25 @@ class PCenter(SitingModel):
         inst = self._inst
         big = 2.0 * (float(inst.pc.max()) if len(inst.pc) else 1.0) + 1.0
         D, rows = self._dense(inst.pc, big)
-        return greedy_swap(
-            D, np.ones(len(rows)), big, p=self.p, fixed=inst.existing, quota=self._quota_state(), agg="max"
-        )
+        swaps = self._swap_deadline or self._deadline
+        return greedy_swap(D, np.ones(len(rows)), big, p=self.p, fixed=inst.existing, quota=self._quota_state(),
+                           agg="max", deadline=swaps, give_up=self._deadline)  # fmt: skip
+
+
+def _greedy_cover(pi: np.ndarray, pj: np.ndarray, n: int, m: int, start: np.ndarray, p: int) -> np.ndarray | None:
+    """Return a cover of every demand in ``pi`` by at most ``p`` sites, added greedily to ``start``; None if over."""
+    S = start.copy()
+    need = np.zeros(n, bool)
+    need[pi] = True
+    need[pi[S[pj]]] = False
+    while need.any():
+        if S.sum() >= p:
+            return None
+        gain = np.bincount(pj, need[pi], minlength=m)
+        j = int(np.argmax(gain))
+        S[j] = True
+        need[pi[pj == j]] = False
+    return S
 
 
 MODELS: dict[str, type[SitingModel]] = {

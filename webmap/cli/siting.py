@@ -42,7 +42,7 @@ _MODEL_KEYS = ("mclp", "pmedian", "lscp", "pcenter")
               "rebuilt).")  # fmt: skip
 @click.option("--exclude", "excluded", multiple=True, help="Candidate id that may not be chosen (repeatable, or a,b).")
 @click.option("--capacity", type=float, help="Demand weight one site may serve (pmedian, lscp).")
-@click.option("--time-limit", type=float, default=60.0, show_default=True, help="Seconds for the exact solver.")
+@click.option("--time-limit", type=float, default=60.0, show_default=True, help="Seconds for the whole solve.")
 @click.option("--heuristic", is_flag=True, help="Greedy + swap instead of the exact solver (fast, no proof).")
 @click.option("--datum", type=click.Choice(schema.DATUMS), help="Datum of CSV/XLSX point files.")
 @click.option("--grid-spacing", type=float, default=400.0, show_default=True, help="Metres, for --demand grid.")
