@@ -34,6 +34,13 @@ CHROMIUM_ARGS = [
 SCREENSHOT_DIR = Path(os.environ.get("ACCESSPLAN_SCREENSHOT_DIR", HERE.parents[1] / "build" / "screenshots"))
 
 
+def pytest_collection_modifyitems(items):
+    """Run every browser test in one xdist worker (``--dist loadgroup``): they share one server and one Chromium."""
+    for item in items:
+        if item.path.is_relative_to(HERE):
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
 def _require(path: Path, what: str) -> Path:
     if not path.is_file():
         msg = f"{what} not found at {str(path)!r}: run `bash .ci/browser.sh` (installs it); browser tests never skip."
@@ -55,9 +62,9 @@ def axe_source() -> str:
 
 
 @pytest.fixture(scope="session")
-def demo_app(tmp_path_factory):
-    """The app on a fresh SQLite store holding the district's demo layers."""
-    app = build_demo_app(tmp_path_factory.mktemp("browser-app"))
+def demo_app(tmp_path_factory, app_cache_dir):
+    """The app on a fresh SQLite store holding the district's demo layers (road network: ``app_cache_dir``)."""
+    app = build_demo_app(tmp_path_factory.mktemp("browser-app"), CACHE_DIR=str(app_cache_dir))
     yield app
     close_app(app)
 
