@@ -2,7 +2,8 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-# uv installs the pinned packages into .venv (in parallel, from its cache): far faster than pip.
+# uv installs the pinned packages into .venv (in parallel, from its cache): far faster than pip. Like pip,
+# it compiles them to bytecode once at install (in parallel), so no command compiles them again on import.
 UV_VERSION := 0.13.9
 UV_INSTALL := $(BIN)/uv pip install --quiet --python $(BIN)/python
 # The demo accounts' passwords, kept (0600, beside the demo store in instance/) when `make run` makes them.
@@ -17,12 +18,12 @@ PORT ?= 5000
 $(BIN)/accessplan: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(UV_INSTALL) -r requirements.lock
+	$(UV_INSTALL) --compile-bytecode -r requirements.lock
 	$(UV_INSTALL) --no-deps --editable .
 	touch $@
 
+# `serve` loads the demo data into an empty store itself.
 run: $(BIN)/accessplan
-	$(BIN)/accessplan load-demo --if-empty
 	@accounts="$$($(BIN)/accessplan users demo)" || exit 1; \
 	printf '%s\n' "$$accounts"; \
 	case "$$accounts" in "Demo accounts"*) mkdir -p $(dir $(DEMO_ACCOUNTS)); \
