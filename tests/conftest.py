@@ -19,6 +19,19 @@ POSTGRES_URL_ENV = "ACCESSPLAN_TEST_POSTGRES_URL"
 POSTGRES_OWNER_URL_ENV = "ACCESSPLAN_TEST_POSTGRES_OWNER_URL"
 #: Set by pytest-xdist in each worker process (``gw0``, ``gw1`` …); absent in a run without ``-n``.
 XDIST_WORKER_ENV = "PYTEST_XDIST_WORKER"
+TESTS = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items):
+    """Tell ``--dist loadgroup`` (``make test``) which tests must share an xdist worker.
+
+    - every browser test: one group, so one worker runs them on one served app and one Chromium;
+    - every other test: its module's group, so a module-scoped fixture (a demo store, a finished job, the
+      osmnx graph of the Bishan roads) is set up once, not once in each worker that runs some of its tests.
+    """
+    for item in items:
+        group = "browser" if item.path.is_relative_to(TESTS / "browser") else item.path.relative_to(TESTS).as_posix()
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def shared_tmp_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

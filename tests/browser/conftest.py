@@ -34,13 +34,6 @@ CHROMIUM_ARGS = [
 SCREENSHOT_DIR = Path(os.environ.get("ACCESSPLAN_SCREENSHOT_DIR", HERE.parents[1] / "build" / "screenshots"))
 
 
-def pytest_collection_modifyitems(items):
-    """Run every browser test in one xdist worker (``--dist loadgroup``): they share one server and one Chromium."""
-    for item in items:
-        if item.path.is_relative_to(HERE):
-            item.add_marker(pytest.mark.xdist_group("browser"))
-
-
 def _require(path: Path, what: str) -> Path:
     if not path.is_file():
         msg = f"{what} not found at {str(path)!r}: run `bash .ci/browser.sh` (installs it); browser tests never skip."
