@@ -33,9 +33,9 @@ run: $(BIN)/accessplan
 
 # The suite needs a PostgreSQL server (store tests) and Debian's chromium + axe-core (browser tests):
 # the two scripts install and start them when missing (apt-get/npm), then pytest runs everything on
-# $(WORKERS) workers; the browser tests share one worker (--dist loadgroup).
+# $(WORKERS) workers, each test file on one worker and the browser tests together (tests/conftest.py).
 test: $(BIN)/accessplan
-	bash -c 'set -e; source .ci/postgres.sh; source .ci/browser.sh; exec $(BIN)/python -m pytest -n $(WORKERS) --dist loadgroup'
+	bash -c 'set -e; source .ci/postgres.sh; source .ci/browser.sh; exec $(BIN)/python -m pytest -n $(WORKERS) --dist loadfile'
 
 lint: $(BIN)/accessplan
 	$(BIN)/ruff check .

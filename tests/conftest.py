@@ -19,19 +19,26 @@ POSTGRES_URL_ENV = "ACCESSPLAN_TEST_POSTGRES_URL"
 POSTGRES_OWNER_URL_ENV = "ACCESSPLAN_TEST_POSTGRES_OWNER_URL"
 #: Set by pytest-xdist in each worker process (``gw0``, ``gw1`` …); absent in a run without ``-n``.
 XDIST_WORKER_ENV = "PYTEST_XDIST_WORKER"
-TESTS = Path(__file__).parent
 
 
-def pytest_collection_modifyitems(items):
-    """Tell ``--dist loadgroup`` (``make test``) which tests must share an xdist worker.
+def pytest_xdist_make_scheduler(config, log):
+    """Give ``--dist loadfile`` (``make test``) one xdist worker per test file and one for all browser tests.
 
-    - every browser test: one group, so one worker runs them on one served app and one Chromium;
-    - every other test: its module's group, so a module-scoped fixture (a demo store, a finished job, the
-      osmnx graph of the Bishan roads) is set up once, not once in each worker that runs some of its tests.
+    A file's module-scoped fixtures (a demo store, a finished job, the osmnx graph of the Bishan roads) are
+    then set up once, not in each worker that runs some of its tests, and the browser tests share one
+    served app and one Chromium. (``--dist loadgroup`` with ``xdist_group`` marks would say the same, but
+    pytest-xdist 3.8 renames the test ids for it in a way pytest 9 no longer honours.)
     """
-    for item in items:
-        group = "browser" if item.path.is_relative_to(TESTS / "browser") else item.path.relative_to(TESTS).as_posix()
-        item.add_marker(pytest.mark.xdist_group(group))
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class FileAndBrowserScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return "tests/browser" if scope.startswith("tests/browser/") else scope
+
+    return FileAndBrowserScheduling(config, log)
 
 
 def shared_tmp_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
