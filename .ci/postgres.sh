@@ -26,6 +26,9 @@ for role in accessplan accessplan_owner; do
     || accessplan_psql postgres "CREATE ROLE $role LOGIN PASSWORD '$role'"
 done
 accessplan_psql postgres "ALTER ROLE accessplan CREATEDB"
+# pytest -n (xdist) gives each worker its own database, <database>_gw0, <database>_gw1 …, made by the
+# owner role on first use (tests/conftest.py: postgres_urls), so the owner role may create databases
+accessplan_psql postgres "ALTER ROLE accessplan_owner CREATEDB"
 database=${ACCESSPLAN_TEST_DATABASE:-accessplan_test}
 accessplan_psql postgres "SELECT 1 FROM pg_database WHERE datname='$database'" | grep -q 1 \
   || su postgres -c "createdb -h /var/run/postgresql -O accessplan_owner $database"

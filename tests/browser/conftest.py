@@ -55,9 +55,9 @@ def axe_source() -> str:
 
 
 @pytest.fixture(scope="session")
-def demo_app(tmp_path_factory):
-    """The app on a fresh SQLite store holding the district's demo layers."""
-    app = build_demo_app(tmp_path_factory.mktemp("browser-app"))
+def demo_app(tmp_path_factory, app_cache_dir):
+    """The app on a fresh SQLite store holding the district's demo layers (road network: ``app_cache_dir``)."""
+    app = build_demo_app(tmp_path_factory.mktemp("browser-app"), CACHE_DIR=str(app_cache_dir))
     yield app
     close_app(app)
 
