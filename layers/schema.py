@@ -28,9 +28,9 @@ Decisions (documented here so the rest of the code need not repeat them):
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -451,6 +451,7 @@ def _ranged(column: ColumnSpec) -> ColumnSpec:
     low, high = RANGES.get(column.name, (None, None))
     return dataclasses.replace(column, minimum=low, maximum=high) if column.name in RANGES else column
 
+
 _GB50763_DTYPES: dict[str, Dtype] = {
     "room_area_m2": "float",
     "turning_diameter_m": "float",
@@ -561,7 +562,7 @@ LAYER_SPECS: dict[str, LayerSpec] = {
 }
 
 LAYER_SPECS = {
-    name: dataclasses.replace(spec, columns=tuple(_ranged(c) for c in spec.columns)) for name, spec in LAYER_SPECS.items()
+    name: dataclasses.replace(spec, columns=tuple(map(_ranged, spec.columns))) for name, spec in LAYER_SPECS.items()
 }
 WORKFLOWS = {name: spec.workflow for name, spec in LAYER_SPECS.items()}
 #: Personal columns per layer (PIPL): never in logs, URLs, file names or public outputs.

@@ -430,7 +430,7 @@ class _Context:
                 )
                 self.add(found.notna().to_numpy(), column, _printable(_text(raw)), CONTROL_CHARACTER, fix)
 
-    def check_ids(self) -> None:
+    def check_ids(self, people: PeopleLike | None = None) -> None:
         ids = self.ids
         if schema.ID in self.raw:
             self.add(ids.isna().to_numpy(), schema.ID, None, REQUIRED, "every row needs an id (编号)")
@@ -483,14 +483,14 @@ class _Context:
         return ids
 
     def _id_numbers(self) -> tuple[pd.Series, pd.Series]:
-        """Return the normalised 身份证号 of each row (NA when missing or invalid) and the reason of each invalid one."""
+        """Return the normalised 身份证号 of each row (NA when missing or invalid) and why each invalid one is."""
         if self._id_checked is None:
             text = _text(self.raw_or_empty(schema.ID_NUMBER))
             self._id_checked = check_id_numbers(text.reset_index(drop=True), today=self.today)
         return self._id_checked
 
     def required(self, blank: pd.Series | npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
-        """Return the blank cells that break a required column: those of rows whose blanks keep stored values are fine."""
+        """Return the blank cells that break a required column (rows whose blanks keep stored values are fine)."""
         mask = blank.to_numpy(dtype=bool) if isinstance(blank, pd.Series) else blank
         return mask & ~self.keep
 
