@@ -561,6 +561,7 @@ class _Context:
             )
         self.out[schema.TOWN_CODE] = town
         self.out[schema.VILLAGE_CODE] = village
+        self._village_blank = village_text.isna().to_numpy()
 
     @property
     def inferable(self) -> bool:
@@ -578,7 +579,8 @@ class _Context:
         village = self.out[schema.VILLAGE_CODE]
         town = self.out[schema.TOWN_CODE]
         lon, lat = np.asarray(self.out[schema.LON], dtype=float), np.asarray(self.out[schema.LAT], dtype=float)
-        blank = village.isna().to_numpy() & town.notna().to_numpy() & ~np.isnan(lon) & ~np.isnan(lat) & ~self.keep
+        cell_blank = self._village_blank & ~self.keep  # an unknown village is a problem of its own, not inferred
+        blank = cell_blank & town.notna().to_numpy() & ~np.isnan(lon) & ~np.isnan(lat)
         inferred = np.zeros(self.n, dtype=bool)
         villages = district.villages
         if blank.any() and {schema.LON, schema.LAT} <= set(villages.columns):
@@ -586,7 +588,7 @@ class _Context:
             v_code = villages[schema.VILLAGE_CODE].astype(str).to_numpy()
             v_lon = villages[schema.LON].to_numpy(dtype=float)
             v_lat = villages[schema.LAT].to_numpy(dtype=float)
-            filled = village.astype(object).to_numpy()
+            filled = village.astype(object).to_numpy().copy()
             towns = town.astype(object).to_numpy()
             for code in pd.unique(towns[blank]):
                 rows = np.flatnonzero(blank & (towns == code))
@@ -598,7 +600,7 @@ class _Context:
                 filled[rows] = v_code[own[np.argmin(d2, axis=1)]]
                 inferred[rows] = True
             self.out[schema.VILLAGE_CODE] = pd.Series(pd.array(filled, dtype="string"))
-        still = self.out[schema.VILLAGE_CODE].isna().to_numpy() & ~self.keep
+        still = cell_blank & ~inferred
         self.add(
             still,
             schema.VILLAGE_CODE,
@@ -778,7 +780,11 @@ class _Context:
             if col.name == schema.LEGAL_BASIS and legal_basis is not None:
                 text = self._legal_basis(text, legal_basis)
             derivable = col.name in (schema.DISABILITY_CATEGORY, schema.DISABILITY_GRADE)
-            if col.required and (col.name in self.raw or col.name == schema.LEGAL_BASIS) and not derivable:
+            if (
+                col.required
+                and (col.name in self.raw or legal_basis is not None and col.name == schema.LEGAL_BASIS)
+                and not derivable
+            ):
                 self.add(
                     self.required(text.isna()), col.name, None, REQUIRED, f"every row needs {col.label_zh or col.name}"
                 )
