@@ -16,6 +16,7 @@ import csv
 import io as _io
 import itertools
 import logging
+import operator
 import posixpath
 import re
 import zipfile
@@ -387,6 +388,7 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
+_FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
 _WORKSHEET_RE = re.compile(rb"<(?:([A-Za-z_][\w.-]*):)?worksheet\b")
 _ANY_TAG_RE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(row|c)\b([^>]*?)(/?)>")
 _REF_RE = re.compile(rb'\br="([A-Z]*)([0-9]*)"')
@@ -448,9 +450,9 @@ class _RangeScan:
         refs = refs_re.findall(data)
         if len(refs) != len(open_re.findall(data)):
             return False
-        if refs:
-            widest = max({letters for letters, _ in refs}, key=lambda s: (len(s), s))
-            self._extend(max(int(row) for _, row in refs), column_index_from_string(widest.decode()), len(refs))
+        if refs:  # map + itemgetter iterate in C: no Python frame per cell
+            widest = max(set(map(_FIRST, refs)), key=lambda s: (len(s), s))
+            self._extend(max(map(int, map(_SECOND, refs))), column_index_from_string(widest.decode()), len(refs))
             self.row = int(refs[-1][1])
         return True
 
