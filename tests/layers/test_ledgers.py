@@ -17,7 +17,14 @@ from layers import schema
 from layers.crypto import BlindIndex, FieldCipher
 from layers.importer import FieldChange, RowChange, import_layer
 from layers.store import Store
-from layers.validate import MISSING_COLUMN, OUT_OF_RANGE, PERSON_CHANGED, REQUIRED, TOWN_CHANGED
+from layers.validate import (
+    LEGAL_BASIS_CONFLICT,
+    MISSING_COLUMN,
+    OUT_OF_RANGE,
+    PERSON_CHANGED,
+    REQUIRED,
+    TOWN_CHANGED,
+)
 
 LEDGERS = Path(__file__).resolve().parents[1] / "data" / "ledgers"
 BICHENG, QINGGANG, LAIFENG = "500120001", "500120003", "500120004"
@@ -189,3 +196,15 @@ def test_a_turning_diameter_of_minus_5_is_refused_on_import_and_on_update(store,
             schema.ACCESSIBLE_TOILET, "AT-001", {"turning_diameter_m": -5}, version=row[schema.VERSION], user="api"
         )
     assert store.feature(schema.ACCESSIBLE_TOILET, "AT-001")["turning_diameter_m"] == 1.86
+
+
+def test_a_file_wide_legal_basis_fills_blanks_but_never_overrides_a_cell(store, bishan):
+    # laifeng_with_ids.csv says 单独同意 (consent) on rows 2-4
+    refused = _import(store, bishan, "laifeng_with_ids.csv", legal_basis="statutory_duty")
+    assert _rules(refused) == [(r, schema.LEGAL_BASIS, LEGAL_BASIS_CONFLICT) for r in (2, 3, 4)]
+    assert refused.validation.problems[0].fix.startswith("处理依据与整个文件指定的 --legal-basis statutory_duty 不一致")
+    assert store.count() == 0
+    with pytest.raises(
+        ValueError, match="处理依据只能是 statutory_duty（法定职责）或 consent（单独同意）；收到 'maybe'"
+    ):
+        _import(store, bishan, "laifeng_with_ids.csv", legal_basis="maybe")
