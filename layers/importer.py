@@ -30,6 +30,8 @@ from layers.validate import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from layers.district import District
     from layers.store import ImportCounts, Store
 
@@ -307,7 +309,8 @@ def _shown(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def _masker(column: str):  # noqa: ANN202
+def _masker(column: str) -> Callable[[object], str]:
+    """Return how a personal column's values are shown in a diff (as everywhere: DOMAIN.md §7)."""
     if column == schema.NAME:
         return lambda v: "" if v is None else mask_name(v)
     if column == schema.ADDRESS:

@@ -338,6 +338,9 @@ class _Context:
         #: Rows whose blank cells keep the stored values (updates, unless blanks clear): set by `check_ids`.
         self.keep = np.zeros(self.n, dtype=bool)
         self._id_checked: tuple[pd.Series, pd.Series] | None = None
+        #: Rows whose 村（社区） cell is blank (`check_places`), and those filled from the point (`infer_villages`).
+        self._village_blank = np.zeros(self.n, dtype=bool)
+        self._inferred_mask = np.zeros(self.n, dtype=bool)
         # The id as problems show it: control characters escaped, an over-long id cut short.
         shown = _printable(self.ids)
         long = (shown.str.len() > schema.ID_MAX_LENGTH).fillna(False)
@@ -770,7 +773,7 @@ class _Context:
             if col.name == schema.VERSION and col.name not in self.raw:
                 continue
             if col.name == schema.VILLAGE_INFERRED and self.inferable:
-                inferred = pd.Series(getattr(self, "_inferred_mask", np.zeros(self.n, dtype=bool)))
+                inferred = pd.Series(self._inferred_mask)
                 given = self.out[schema.VILLAGE_CODE].notna().reset_index(drop=True) & ~inferred
                 marks = pd.Series(pd.array(np.where(inferred, True, False), dtype="boolean"))
                 # a row that keeps its stored village keeps its mark too; a village written in the file is not inferred
