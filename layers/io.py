@@ -229,7 +229,10 @@ def _read_csv(path: Path, sheet: str | int | None, limits: ReadLimits) -> pd.Dat
         except UnicodeDecodeError:
             continue
     else:
-        msg = f"{path.name!r} is neither UTF-8 nor GB18030 text; save it as CSV UTF-8 from Excel."
+        msg = (
+            f"{path.name!r} 既不是 UTF-8 也不是 GBK/GB18030 文本：请在 Excel 中另存为“CSV UTF-8（逗号分隔）”"
+            f"或 XLSX ({path.name!r} is neither UTF-8 nor GB18030 text; save it as CSV UTF-8 from Excel)."
+        )
         raise ValueError(msg)
     utf8 = None
     if encoding == "utf-8-sig":  # pandas parses the bytes themselves (no re-encoding of the text)

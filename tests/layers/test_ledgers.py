@@ -208,3 +208,10 @@ def test_a_file_wide_legal_basis_fills_blanks_but_never_overrides_a_cell(store, 
         ValueError, match="处理依据只能是 statutory_duty（法定职责）或 consent（单独同意）；收到 'maybe'"
     ):
         _import(store, bishan, "laifeng_with_ids.csv", legal_basis="maybe")
+
+
+def test_a_csv_in_an_unknown_encoding_is_one_zh_cn_line(store, bishan, tmp_path):
+    path = tmp_path / "utf16.csv"
+    path.write_bytes("姓名,身份证号\n王秀英,500227195001010019\n".encode("utf-16"))
+    with pytest.raises(ValueError, match=r"^'utf16.csv' 既不是 UTF-8 也不是 GBK/GB18030 文本"):
+        import_layer(store, schema.HOUSEHOLD, path, district=bishan, user="clerk")
