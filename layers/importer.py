@@ -171,8 +171,11 @@ def import_layer(
     changes: tuple[RowChange, ...] = ()
     if validation.ok and validation.updated_ids:
         # Stored rows are read (and decrypted) for the dry run's diff, else only where a blank keeps a value.
-        wanted = list(validation.updated_ids) if dry_run else [] if blank_clears else _with_blanks(validation)
-        stored = store.records(layer, wanted) if wanted else {}
+        if dry_run:
+            wanted, personal = list(validation.updated_ids), None
+        else:
+            wanted, personal = ([], []) if blank_clears else _with_blanks(validation)
+        stored = store.records(layer, wanted, decrypt=personal) if wanted else {}
         if not blank_clears and stored:
             validation = dataclasses.replace(validation, frame=_keep_stored(validation.frame, stored))
         changes = _changes(layer, validation.frame, stored) if dry_run else ()
@@ -232,13 +235,19 @@ def _refuse_changed_people(store: Store, validation: ValidationResult) -> Valida
     return dataclasses.replace(validation, frame=frame.drop(index=bad), problems=(*validation.problems, *problems))
 
 
-def _with_blanks(validation: ValidationResult) -> list[str]:
-    """Return the ids of the rows that update a stored row and have a blank cell (to be kept)."""
+def _with_blanks(validation: ValidationResult) -> tuple[list[str], list[str]]:
+    """Return the ids of updated rows with a blank cell (to be kept) and of those with a personal one.
+
+    Only the latter need their stored personal fields decrypted.
+    """
     frame = validation.frame
     columns = [c for c in frame.columns if c not in _NOT_KEPT]
-    blank = frame[columns].isna().any(axis=1).to_numpy()
+    personal = [c for c in schema.layer_spec(validation.layer).personal if c in columns]
     ids = frame[schema.ID].astype(str)
-    return ids[blank & ids.isin(set(validation.updated_ids)).to_numpy()].tolist()
+    update = ids.isin(set(validation.updated_ids)).to_numpy()
+    blank = frame[columns].isna().any(axis=1).to_numpy() & update
+    blank_personal = frame[personal].isna().any(axis=1).to_numpy() & update if personal else blank & False
+    return ids[blank].tolist(), ids[blank_personal].tolist()
 
 
 #: Columns an import never fills from the stored row (the id itself and the optimistic-lock version).

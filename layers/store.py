@@ -320,33 +320,31 @@ class Store:
 
     def household_keys(self, ids: list[str]) -> dict[str, tuple[str | None, str]]:
         """Return, by id, the blind index of a stored household's ID number and its town (unknown ids left out)."""
-        found: dict[str, tuple[str | None, str]] = {}
         table = features_table
+        query = sa.select(table.c.id, table.c.id_number_index, table.c.town_code).where(
+            table.c.layer == schema.HOUSEHOLD
+        )
+        if len(ids) <= _MAX_IN_IDS:  # one query by id; the whole layer for more
+            query = query.where(table.c.id.in_(ids))
+        wanted = set(ids)
         with self.engine.connect() as conn:
-            for start in range(0, len(ids), _MAX_IN_IDS):
-                query = sa.select(table.c.id, table.c.id_number_index, table.c.town_code).where(
-                    table.c.layer == schema.HOUSEHOLD, table.c.id.in_(ids[start : start + _MAX_IN_IDS])
-                )
-                found.update({fid: (digest, town) for fid, digest, town in conn.execute(query).all()})
-        return found
+            return {fid: (digest, town) for fid, digest, town in conn.execute(query).all() if fid in wanted}
 
-    def records(self, layer: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+    def records(self, layer: str, ids: list[str], *, decrypt: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
         """Return stored rows by id as flat records WITH their personal fields decrypted (unknown ids left out).
 
         For the import's merge of blank cells and its field-level diff; callers show personal values
-        masked only.
+        masked only. ``decrypt`` limits the decryption to those ids (None: all of them). One query
+        (`_existing`: by id, or the whole layer for many ids).
         """
+        wanted = None if decrypt is None else set(decrypt)
         out: dict[str, dict[str, Any]] = {}
         with self.engine.connect() as conn:
-            for start in range(0, len(ids), _MAX_IN_IDS):
-                query = sa.select(features_table).where(
-                    features_table.c.layer == layer, features_table.c.id.in_(ids[start : start + _MAX_IN_IDS])
-                )
-                for row in conn.execute(query).mappings().all():
-                    record = _flatten(row)
-                    if row["personal"] is not None:
-                        record.update(self.decrypt_personal(row["personal"]))
-                    out[row[schema.ID]] = record
+            for fid, row in self._existing(conn, layer, ids).items():
+                record = _flatten(row)
+                if row["personal"] is not None and (wanted is None or fid in wanted):
+                    record.update(self.decrypt_personal(row["personal"]))
+                out[fid] = record
         return out
 
     def access_log(self) -> list[dict[str, Any]]:
