@@ -1,4 +1,10 @@
-"""Import a layer file into the store: read, validate every row, then write all rows or none."""
+"""Import a layer file into the store: read, validate every row, then write all rows or none.
+
+Ledgers as towns keep them: a household file without an id column is matched by 身份证号 (blind index),
+never by 序号; a stored household whose 身份证号 or town a row changes is refused unless the row is marked
+as a correction (更正=是); a blank cell keeps the stored value unless ``blank_clears``; every updated row's
+changes are listed field by field (personal values masked), in a dry run too.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +17,66 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from layers import schema
-from layers.io import read_table
-from layers.validate import DUPLICATE_PERSON, Problem, ValidationResult, validate_layer
+from layers.idcard import mask_name, mask_number
+from layers.io import ENCODING_ATTR, TOTALS_ATTR, read_table
+from layers.privacy import mask_address
+from layers.validate import (
+    DUPLICATE_PERSON,
+    PERSON_CHANGED,
+    TOWN_CHANGED,
+    Problem,
+    ValidationResult,
+    validate_layer,
+)
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from layers.district import District
     from layers.store import ImportCounts, Store
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field of a stored row that an import changes; personal values are masked.
+
+    Attributes
+    ----------
+    column
+        Canonical column name.
+    before, after
+        The stored and the imported value as text ('' for none).
+    """
+
+    column: str
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
+class RowChange:
+    """The changed fields of one updated row.
+
+    Attributes
+    ----------
+    row
+        Row number as the file shows it.
+    id
+        The stored row's id.
+    fields
+        Each changed field, in the layer's column order.
+    """
+
+    row: int
+    id: str
+    fields: tuple[FieldChange, ...]
+
+    def describe(self) -> str:
+        """Return one line: ``第 5 行 (id 'H1')：地址 璧山区…**** → 璧山区…****；…``."""
+        changes = "；".join(f"{_label(f.column)} {f.before or '（空）'} → {f.after or '（空）'}" for f in self.fields)
+        return f"第 {self.row} 行 (row {self.row}, id {self.id!r})：{changes}"
 
 
 @dataclass(frozen=True)
@@ -31,10 +89,18 @@ class ImportOutcome:
         Every problem found, and the clean rows.
     counts
         Inserted, updated and unchanged rows; None for a dry run or a rejected file.
+    changes
+        For a dry run: the field-level diff of every row that updates a stored one and changes it
+        (empty for a real import, which reads stored rows only where a blank cell keeps a value).
+    notes
+        What the import did besides the rows (zh-CN, English in brackets): the encoding of a CSV, totals
+        rows skipped, villages inferred, blanks kept, matching by 身份证号.
     """
 
     validation: ValidationResult
     counts: ImportCounts | None
+    changes: tuple[RowChange, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -51,6 +117,8 @@ def import_layer(
     user: str,
     datum: str | None = None,
     dry_run: bool = False,
+    blank_clears: bool = False,
+    legal_basis: str | None = None,
 ) -> ImportOutcome:
     """Validate a layer file (or a table already read) and store it atomically.
 
@@ -72,7 +140,12 @@ def import_layer(
     datum
         Datum of the file's coordinates when it has no 坐标系/datum column.
     dry_run
-        Validate and report only.
+        Validate and report only (the field-level diff included).
+    blank_clears
+        Let a blank cell clear the stored value (``--blank-clears``); by default it keeps it.
+    legal_basis
+        PIPL basis of every household row of a file without a 处理依据 column (``statutory_duty`` or
+        ``consent``).
 
     Returns
     -------
@@ -80,9 +153,33 @@ def import_layer(
         Check ``outcome.ok``; ``outcome.validation.report()`` lists every problem.
     """
     table = source if isinstance(source, pd.DataFrame) else read_table(source)
-    validation = validate_layer(layer, table, district=district, datum=datum, existing=store.statuses(layer))
-    if validation.ok and layer == schema.HOUSEHOLD:
+    household = layer == schema.HOUSEHOLD
+    validation = validate_layer(
+        layer,
+        table,
+        district=district,
+        datum=datum,
+        existing=store.statuses(layer),
+        people=store if household else None,
+        blank_clears=blank_clears,
+        legal_basis=legal_basis,
+    )
+    if validation.ok and household:
         validation = _refuse_people_of_other_households(store, validation)
+    if validation.ok and household:
+        validation = _refuse_changed_people(store, validation)
+    changes: tuple[RowChange, ...] = ()
+    if validation.ok and validation.updated_ids:
+        # Stored rows are read (and decrypted) for the dry run's diff, else only where a blank keeps a value.
+        if dry_run:
+            wanted, personal = list(validation.updated_ids), None
+        else:
+            wanted, personal = ([], []) if blank_clears else _with_blanks(validation)
+        stored = store.records(layer, wanted, decrypt=personal) if wanted else {}
+        if not blank_clears and stored:
+            validation = dataclasses.replace(validation, frame=_keep_stored(validation.frame, stored))
+        changes = _changes(layer, validation.frame, stored) if dry_run else ()
+    notes = _notes(table, validation, blank_clears=blank_clears)
     if not validation.ok or dry_run:
         logger.info(
             "%s `%s`: %d rows, %d problems; nothing written",
@@ -91,10 +188,176 @@ def import_layer(
             validation.n_rows,
             len(validation.problems),
         )
-        return ImportOutcome(validation, None)
+        return ImportOutcome(validation, None, changes, notes)
     # The clean frame itself: `Store.upsert_features` reads it column by column (no records round trip).
     counts = store.upsert_features(layer, validation.frame, user=user)
-    return ImportOutcome(validation, counts)
+    return ImportOutcome(validation, counts, changes, notes)
+
+
+def _refuse_changed_people(store: Store, validation: ValidationResult) -> ValidationResult:
+    """Add a problem for every row that gives a stored household another 身份证号 or town, unless marked 更正.
+
+    The stored number is compared by its blind index (never decrypted); the problem names the row and
+    the id, never a number.
+    """
+    frame = validation.frame
+    updated = frame[frame[schema.ID].astype(str).isin(set(validation.updated_ids))]
+    if updated.empty:
+        return validation
+    keys = store.household_keys(updated[schema.ID].astype(str).tolist())
+    numbers = updated[schema.ID_NUMBER].astype(object).where(updated[schema.ID_NUMBER].notna(), None).tolist()
+    digests = store.blind_index.digests(numbers) if store.blind_index is not None else [None] * len(numbers)
+    corrections = set(validation.corrections)
+    problems = []
+    towns = updated[schema.TOWN_CODE].astype(object).where(updated[schema.TOWN_CODE].notna(), None).tolist()
+    for row, fid, digest, town in zip(updated.index, updated[schema.ID].astype(str), digests, towns, strict=True):
+        stored_digest, stored_town = keys.get(fid, (None, None))
+        if int(row) in corrections:
+            continue
+        if digest is not None and stored_digest is not None and digest != stored_digest:
+            fix = (
+                f"编号 {fid!r} 已存为另一个人（身份证号不同）：这一行是另一户，请给它新的编号，"
+                "或删去编号列按身份证号匹配；若确是更正身份证号，请在“更正”列填“是” "
+                "(the stored household with this id has another 身份证号: "
+                "give the row its own id, or mark it 更正=是 if it corrects the number)"
+            )
+            problems.append(Problem(int(row), fid, schema.ID_NUMBER, None, PERSON_CHANGED, fix))
+        if town is not None and stored_town is not None and town != stored_town:
+            fix = (
+                f"编号 {fid!r} 已存为镇街 {stored_town}，这一行写的是 {town}：请核对编号；若确是搬迁或更正，请在"
+                f"“更正”列填“是” (the stored household is in town {stored_town}, the row says {town}: check the id, "
+                "or mark the row 更正=是)"
+            )
+            problems.append(Problem(int(row), fid, schema.TOWN_CODE, town, TOWN_CHANGED, fix))
+    if not problems:
+        return validation
+    bad = sorted({p.row for p in problems})
+    return dataclasses.replace(validation, frame=frame.drop(index=bad), problems=(*validation.problems, *problems))
+
+
+def _with_blanks(validation: ValidationResult) -> tuple[list[str], list[str]]:
+    """Return the ids of updated rows with a blank cell (to be kept) and of those with a personal one.
+
+    Only the latter need their stored personal fields decrypted.
+    """
+    frame = validation.frame
+    columns = [c for c in frame.columns if c not in _NOT_KEPT]
+    personal = [c for c in schema.layer_spec(validation.layer).personal if c in columns]
+    ids = frame[schema.ID].astype(str)
+    update = ids.isin(set(validation.updated_ids)).to_numpy()
+    blank = frame[columns].isna().any(axis=1).to_numpy() & update
+    blank_personal = frame[personal].isna().any(axis=1).to_numpy() & update if personal else blank & False
+    return ids[blank].tolist(), ids[blank_personal].tolist()
+
+
+#: Columns an import never fills from the stored row (the id itself and the optimistic-lock version).
+_NOT_KEPT = (schema.ID, schema.VERSION)
+
+
+def _keep_stored(frame: pd.DataFrame, stored: dict[str, dict[str, object]]) -> pd.DataFrame:
+    """Return ``frame`` with the blank cells of rows that update a stored row filled with the stored values."""
+    ids = frame[schema.ID].astype(str)
+    update = ids.isin(set(stored)).to_numpy()
+    if not update.any():
+        return frame
+    out = frame.copy()
+    for column in out.columns:
+        if column in _NOT_KEPT:
+            continue
+        blank = out[column].isna().to_numpy() & update
+        if not blank.any():
+            continue
+        key = schema.SOURCE_DATUM if column == schema.DATUM else column
+        values = [stored[i].get(key) for i in ids[blank]]
+        out.loc[blank, column] = pd.Series(pd.array(values, dtype=out[column].dtype), index=out.index[blank])
+    return out
+
+
+def _changes(layer: str, frame: pd.DataFrame, stored: dict[str, dict[str, object]]) -> tuple[RowChange, ...]:
+    """Return the field-level diff of every row of ``frame`` that changes a stored row (personal values masked)."""
+    spec = schema.layer_spec(layer)
+    columns = [c for c in frame.columns if c not in _NOT_KEPT]
+    rows = []
+    ids = frame[schema.ID].astype(str).tolist()
+    # each column as Python values once (a 100,000-row re-import compares 1.7 million cells)
+    values = {c: frame[c].astype(object).where(frame[c].notna(), None).tolist() for c in columns}
+    keys = {c: schema.SOURCE_DATUM if c == schema.DATUM else c for c in columns}
+    for position, (row, fid) in enumerate(zip(frame.index, ids, strict=True)):
+        old = stored.get(fid)
+        if old is None:
+            continue
+        fields = []
+        for column in columns:
+            before, after = old.get(keys[column]), values[column][position]
+            if before == after:
+                continue
+            before, after = _plain(before), _plain(after)
+            if before != after and not (column in (schema.LON, schema.LAT) and _close(before, after)):
+                mask = _masker(column) if column in spec.personal else _shown
+                fields.append(FieldChange(column, mask(before), mask(after)))
+        if fields:
+            rows.append(RowChange(int(row), fid, tuple(fields)))
+    return tuple(rows)
+
+
+def _plain(value: object) -> object:
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _close(a: object, b: object) -> bool:
+    return isinstance(a, int | float) and isinstance(b, int | float) and abs(float(a) - float(b)) < 1e-9
+
+
+def _shown(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def _masker(column: str) -> Callable[[object], str]:
+    """Return how a personal column's values are shown in a diff (as everywhere: DOMAIN.md §7)."""
+    if column == schema.NAME:
+        return lambda v: "" if v is None else mask_name(v)
+    if column == schema.ADDRESS:
+        return mask_address
+    return lambda v: "" if v is None else mask_number(v)
+
+
+def _label(column: str) -> str:
+    for spec in schema.LAYER_SPECS.values():
+        if column in spec.column_names:
+            return spec.column(column).label_zh or column
+    return column
+
+
+def _notes(table: pd.DataFrame, validation: ValidationResult, *, blank_clears: bool) -> tuple[str, ...]:
+    """Return the report's notes (zh-CN first, English in brackets)."""
+    notes = []
+    encoding = table.attrs.get(ENCODING_ATTR)
+    if encoding:
+        notes.append(f"文件编码：{encoding} (CSV read as {encoding})")
+    for row in table.attrs.get(TOTALS_ATTR, ()):
+        notes.append(f"第 {row} 行是合计行，已跳过 (row {row} is a totals row: skipped)")
+    if validation.matched_by_person:
+        notes.append("文件没有编号列：按身份证号匹配已有的户，新的人获得新编号 (no id column: matched by 身份证号)")
+    if validation.inferred_villages:
+        n = len(validation.inferred_villages)
+        shown = ", ".join(map(str, validation.inferred_villages[:10])) + (" …" if n > 10 else "")
+        notes.append(
+            f"{n} 行的村（社区）为空，已按坐标推断为本镇街最近的村（社区），并标为推断：第 {shown} 行 "
+            f"({n} blank villages inferred from the point)"
+        )
+    if validation.updated_ids:
+        notes.append(
+            "空白单元格将清空已存的值 (--blank-clears: blank cells clear stored values)"
+            if blank_clears
+            else "空白单元格保留已存的值 (blank cells keep the stored values)"
+        )
+    return tuple(notes)
 
 
 def _refuse_people_of_other_households(store: Store, validation: ValidationResult) -> ValidationResult:

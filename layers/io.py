@@ -16,6 +16,7 @@ import csv
 import io as _io
 import itertools
 import logging
+import operator
 import posixpath
 import re
 import zipfile
@@ -50,6 +51,14 @@ MIN_HEADER_MATCHES = 3
 MAX_HEADER_SEARCH_ROWS = 30
 
 _TEXT_ENCODINGS = ("utf-8-sig", "gb18030")
+#: How the report names each encoding (GBK, what Chinese Excel writes as "CSV", is a subset of GB18030).
+ENCODING_NAMES = {"utf-8-sig": "UTF-8", "gb18030": "GBK/GB18030"}
+#: Keys of ``DataFrame.attrs`` that `read_table` sets: the text encoding of a CSV, and the row numbers
+#: of totals rows (合计, 总计) at the bottom that were skipped.
+ENCODING_ATTR = "encoding"
+TOTALS_ATTR = "skipped_totals_rows"
+#: A cell that makes a row at the bottom of a ledger its totals row.
+_TOTALS_RE = re.compile(r"(合\s*计|总\s*计|小\s*计|total)[:：]?", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -220,12 +229,18 @@ def _read_csv(path: Path, sheet: str | int | None, limits: ReadLimits) -> pd.Dat
         except UnicodeDecodeError:
             continue
     else:
-        msg = f"{path.name!r} is neither UTF-8 nor GB18030 text; save it as CSV UTF-8 from Excel."
+        msg = (
+            f"{path.name!r} 既不是 UTF-8 也不是 GBK/GB18030 文本：请在 Excel 中另存为“CSV UTF-8（逗号分隔）”"
+            f"或 XLSX ({path.name!r} is neither UTF-8 nor GB18030 text; save it as CSV UTF-8 from Excel)."
+        )
         raise ValueError(msg)
     utf8 = None
     if encoding == "utf-8-sig":  # pandas parses the bytes themselves (no re-encoding of the text)
         utf8 = raw[len(codecs.BOM_UTF8) :] if raw.startswith(codecs.BOM_UTF8) else raw
-    return _table_from_csv_text(text, path, utf8=utf8)
+    table = _table_from_csv_text(text, path, utf8=utf8)
+    table.attrs[ENCODING_ATTR] = ENCODING_NAMES[encoding]
+    logger.info("Read %s as %s text", path.name, ENCODING_NAMES[encoding])
+    return table
 
 
 def _table_from_csv_text(text: str, path: Path, *, utf8: bytes | None = None) -> pd.DataFrame:
@@ -376,6 +391,7 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
+_FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
 _WORKSHEET_RE = re.compile(rb"<(?:([A-Za-z_][\w.-]*):)?worksheet\b")
 _ANY_TAG_RE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(row|c)\b([^>]*?)(/?)>")
 _REF_RE = re.compile(rb'\br="([A-Z]*)([0-9]*)"')
@@ -437,9 +453,9 @@ class _RangeScan:
         refs = refs_re.findall(data)
         if len(refs) != len(open_re.findall(data)):
             return False
-        if refs:
-            widest = max({letters for letters, _ in refs}, key=lambda s: (len(s), s))
-            self._extend(max(int(row) for _, row in refs), column_index_from_string(widest.decode()), len(refs))
+        if refs:  # map + itemgetter iterate in C: no Python frame per cell
+            widest = max(set(map(_FIRST, refs)), key=lambda s: (len(s), s))
+            self._extend(max(map(int, map(_SECOND, refs))), column_index_from_string(widest.decode()), len(refs))
             self.row = int(refs[-1][1])
         return True
 
@@ -571,6 +587,12 @@ def _table_from_columns(
         arrays.append(cells)
     arrays += [np.full(n, None, dtype=object)] * (width - len(arrays))
     keep = ~blank
+    totals = []
+    for pos in np.flatnonzero(keep)[::-1]:  # totals rows at the bottom (合计): not records
+        if not any(isinstance(a[pos], str) and _TOTALS_RE.fullmatch(a[pos]) for a in arrays):
+            break
+        keep[pos] = False
+        totals.append(int(h + 2 + pos))
     numbers = np.arange(h + 2, h + 2 + n, dtype=np.int64)[keep]
     kept, names, seen = [], [], set()
     for j, name in enumerate(header):
@@ -585,6 +607,9 @@ def _table_from_columns(
         names.append(label)
     table = pd.DataFrame(dict(enumerate(kept)), index=pd.Index(numbers, name=ROW, dtype=np.int64), dtype=object)
     table.columns = names
+    table.attrs[TOTALS_ATTR] = sorted(totals)
+    if totals:
+        logger.info("Skipped the totals row(s) %s at the bottom of %s", sorted(totals), path.name)
     logger.debug("Header of %s found on row %d: %r", path.name, h + 1, names)
     return table
 

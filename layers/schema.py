@@ -28,6 +28,7 @@ Decisions (documented here so the rest of the code need not repeat them):
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -105,6 +106,13 @@ DISABILITY_GRADE = "disability_grade"
 PHONE = "phone"
 NEEDS = "needs"
 LEGAL_BASIS = "legal_basis"
+#: The 村（社区） of the row was blank and inferred from its point (the nearest village of its town).
+VILLAGE_INFERRED = "village_inferred"
+#: Marks a ledger row as a correction (更正=是): it may change the 身份证号 or town of a stored household.
+#: Read on import only, never stored.
+CORRECTION = "correction"
+#: A row counter (序号): never an id, since every town's ledger counts 1, 2, 3 … (ignored on import).
+ROW_COUNTER = "row_counter"
 
 #: GB 50763-2012 §3.9 survey fields of an accessible toilet, exactly as named in DOMAIN.md §9.
 GB50763_FIELDS = (
@@ -192,6 +200,8 @@ class ColumnSpec:
         Allowed canonical values of a ``code`` column.
     label_zh
         Chinese header used on export templates.
+    minimum, maximum
+        Smallest and largest plausible value of a number column (`RANGES`), None for no bound.
     """
 
     name: str
@@ -200,6 +210,23 @@ class ColumnSpec:
     personal: bool = False
     choices: tuple[object, ...] | None = None
     label_zh: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def out_of_range(self, value: object) -> str | None:
+        """Return why ``value`` is outside the column's range (zh-CN, then English), or None if it is inside.
+
+        Missing values and values that are not numbers are left to the type checks (None).
+        """
+        if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        number = float(value)
+        if number != number:
+            return None
+        low, high = self.minimum, self.maximum
+        if (low is None or number >= low) and (high is None or number <= high):
+            return None
+        return range_fix(self, number)
 
 
 @dataclass(frozen=True)
@@ -261,6 +288,20 @@ class LayerSpec:
                 return c
         msg = f"Layer {self.name!r} has no column {name!r}; columns: {list(self.column_names)!r}."
         raise KeyError(msg)
+
+
+def range_fix(column: ColumnSpec, value: float) -> str:
+    """Return the message for a number outside ``column``'s range: zh-CN first, English after."""
+    low = "" if column.minimum is None else f"{column.minimum:g}"
+    high = "" if column.maximum is None else f"{column.maximum:g}"
+    label = column.label_zh or column.name
+    if column.minimum is not None and column.maximum is not None:
+        zh, en = f"应在 {low} 到 {high} 之间", f"must be between {low} and {high}"
+    elif column.minimum is not None:
+        zh, en = f"不能小于 {low}", f"must be at least {low}"
+    else:
+        zh, en = f"不能大于 {high}", f"must be at most {high}"
+    return f"{label} {zh}，收到 {value:g}：请改正该值 (`{column.name}` {en}; got {value:g}: correct the value)"
 
 
 def normalise_label(value: object) -> str:
@@ -389,6 +430,28 @@ def _common_columns(*, household: bool) -> tuple[ColumnSpec, ...]:
 
 _SYNTHETIC_COLUMN = ColumnSpec(SYNTHETIC, "bool", label_zh="合成数据")
 
+#: Plausible range of each number column, (minimum, maximum), None for no bound. The ONE place they are
+#: defined: imports (`layers.validate`), the web edit forms (which validate through it) and the store's
+#: own updates (`Store.update_feature`, used by the API) all check them. A turning diameter of −5 m or a
+#: door 30 m wide is a typing error, not a survey.
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    "training_area_m2": (0, 100_000),
+    "beds": (0, 10_000),
+    "devices": (0, 100_000),
+    "instructors": (0, 10_000),
+    "capacity": (0, 100_000),
+    "area_m2": (0, 1_000_000),
+    "room_area_m2": (0, 100),
+    "turning_diameter_m": (0, 10),
+    "door_clear_width_mm": (0, 5_000),
+}
+
+
+def _ranged(column: ColumnSpec) -> ColumnSpec:
+    low, high = RANGES.get(column.name, (None, None))
+    return dataclasses.replace(column, minimum=low, maximum=high) if column.name in RANGES else column
+
+
 _GB50763_DTYPES: dict[str, Dtype] = {
     "room_area_m2": "float",
     "turning_diameter_m": "float",
@@ -490,6 +553,7 @@ LAYER_SPECS: dict[str, LayerSpec] = {
             ColumnSpec(PHONE, "str", personal=True, label_zh="联系电话"),
             ColumnSpec(NEEDS, "str", label_zh="改造需求"),
             ColumnSpec(LEGAL_BASIS, "code", required=True, choices=LEGAL_BASES, label_zh="处理依据"),
+            ColumnSpec(VILLAGE_INFERRED, "bool", label_zh="村（社区）为推断"),
             _SYNTHETIC_COLUMN,
         ),
         workflow=HOUSEHOLD_WORKFLOW,
@@ -497,6 +561,9 @@ LAYER_SPECS: dict[str, LayerSpec] = {
     ),
 }
 
+LAYER_SPECS = {
+    name: dataclasses.replace(spec, columns=tuple(map(_ranged, spec.columns))) for name, spec in LAYER_SPECS.items()
+}
 WORKFLOWS = {name: spec.workflow for name, spec in LAYER_SPECS.items()}
 #: Personal columns per layer (PIPL): never in logs, URLs, file names or public outputs.
 PERSONAL_COLUMNS = {name: spec.personal for name, spec in LAYER_SPECS.items()}
@@ -520,10 +587,14 @@ def layer_spec(layer: str) -> LayerSpec:
 # --- header aliases ------------------------------------------------------------------------------
 
 #: Canonical column → header aliases, highest priority first. When two headers of one file map to
-#: the same column, the one listed first here wins and the other is ignored (so a ledger with both
-#: 编号 and 序号 uses 编号 as the id). Shapefile short names (≤ 10 characters) are listed too.
+#: the same column, the one listed first here wins and the other is ignored. 序号 is a row counter
+#: (`ROW_COUNTER`), never an id: a household ledger without an id column is matched by 身份证号.
+#: Shapefile short names (≤ 10 characters) are listed too.
 HEADER_ALIASES: dict[str, tuple[str, ...]] = {
-    ID: ("id", "编号", "ID", "唯一编号", "户编号", "设施编号", "序号"),
+    ID: ("id", "编号", "ID", "唯一编号", "户编号", "设施编号"),
+    ROW_COUNTER: ("row_counter", "row_no", "序号", "行号"),
+    CORRECTION: ("correction", "更正", "是否更正", "更正标记"),
+    VILLAGE_INFERRED: ("village_inferred", "vill_inf", "村（社区）为推断"),
     TOWN_CODE: (
         "town_code",
         "镇街代码",

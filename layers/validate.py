@@ -66,6 +66,10 @@ UNKNOWN_STATUS = "unknown_status"
 STATUS_TRANSITION = "status_transition"
 TOO_LONG = "too_long"
 CONTROL_CHARACTER = "control_character"
+OUT_OF_RANGE = "out_of_range"
+PERSON_CHANGED = "person_changed"
+TOWN_CHANGED = "town_changed"
+LEGAL_BASIS_CONFLICT = "legal_basis_conflict"
 
 #: Rows named in a duplicate report (the count says how many more there are).
 SHOWN_ROWS = 5
@@ -101,6 +105,14 @@ class DistrictLike(Protocol):
 
     @property
     def boundary(self) -> gpd.GeoDataFrame: ...  # noqa: D102
+
+
+class PeopleLike(Protocol):
+    """What validation needs to match households by person (`layers.store.Store` has it)."""
+
+    def households_with_id_numbers(self, id_numbers: list[str]) -> dict[str, str]: ...  # noqa: D102
+
+    def new_household_ids(self, id_numbers: list[str]) -> list[str]: ...  # noqa: D102
 
 
 @dataclass(frozen=True)
@@ -170,6 +182,12 @@ class ValidationResult:
         Number of data rows in the table.
     new_ids, updated_ids
         Ids of problem-free rows absent from / present in `existing`.
+    corrections
+        Row numbers marked as corrections (更正=是): they may change a stored household's 身份证号 or town.
+    inferred_villages
+        Row numbers whose blank 村（社区） was inferred from the point (``village_inferred`` is True).
+    matched_by_person
+        True when the file had no id column and households were matched by 身份证号.
     """
 
     layer: str
@@ -180,6 +198,9 @@ class ValidationResult:
     n_rows: int
     new_ids: tuple[str, ...]
     updated_ids: tuple[str, ...]
+    corrections: tuple[int, ...] = ()
+    inferred_villages: tuple[int, ...] = ()
+    matched_by_person: bool = False
 
     @property
     def ok(self) -> bool:
@@ -217,6 +238,9 @@ def validate_layer(
     datum: str | None = None,
     existing: Mapping[str, str] | None = None,
     today: date | None = None,
+    people: PeopleLike | None = None,
+    blank_clears: bool = False,
+    legal_basis: str | None = None,
 ) -> ValidationResult:
     """Validate a raw table of one layer against its schema, the district and the stored rows.
 
@@ -239,6 +263,16 @@ def validate_layer(
         whose id is present is an update: only its status change is checked against the workflow.
     today
         Latest valid birth date in ID numbers; the current date when None.
+    people
+        Matches households by person: a household file without an id column (序号 is a row counter,
+        never an id) gets the id of the stored household with the row's 身份证号 (blind index), or a new
+        id (`Store.new_household_ids`). None: such a file is refused for its missing id column.
+    blank_clears
+        False (the default): a blank cell of a row that updates a stored row keeps the stored value, so
+        its required columns may be blank. True: blank cells clear stored values (required ones cannot).
+    legal_basis
+        PIPL basis (``statutory_duty`` or ``consent``, or a label such as 法定职责) for every household
+        row of a file without a 处理依据 column; fills blank cells of such a column.
 
     Returns
     -------
@@ -254,16 +288,18 @@ def validate_layer(
     """
     spec = schema.layer_spec(layer)
     datum_arg = _datum_argument(datum)
-    ctx = _Context(spec, table, existing or {})
-    ctx.check_columns()
+    basis_arg = _legal_basis_argument(legal_basis)
+    ctx = _Context(spec, table, existing or {}, today=today or date.today(), blank_clears=blank_clears)
+    ctx.check_columns(people=people, legal_basis=basis_arg)
     ctx.check_text()
-    ctx.check_ids()
+    ctx.check_ids(people)
     ctx.check_places(district)
     ctx.check_coordinates(datum_arg, district)
+    ctx.infer_villages(district)
     ctx.check_status()
-    ctx.check_attributes()
+    ctx.check_attributes(basis_arg)
     if spec.name == schema.HOUSEHOLD:
-        ctx.check_personal_numbers(today or date.today())
+        ctx.check_personal_numbers()
     return ctx.result()
 
 
@@ -273,9 +309,22 @@ def validate_layer(
 class _Context:
     """Working state of one validation: canonical columns as positional Series, and problems."""
 
-    def __init__(self, spec: schema.LayerSpec, table: pd.DataFrame, existing: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        spec: schema.LayerSpec,
+        table: pd.DataFrame,
+        existing: Mapping[str, str],
+        *,
+        today: date,
+        blank_clears: bool,
+    ) -> None:
         self.spec = spec
         self.existing = existing
+        self.today = today
+        self.blank_clears = blank_clears
+        self.matched_by_person = False
+        self.corrections: tuple[int, ...] = ()
+        self.inferred: tuple[int, ...] = ()
         self.n = len(table)
         if table.index.name == "row":
             self.rows = np.asarray(table.index, dtype=np.int64)
@@ -286,6 +335,12 @@ class _Context:
         self.out: dict[str, object] = {}
         self.raw, self.headers, self.ignored = _map_headers(spec, table)
         self.ids = _text(self.raw[schema.ID]) if schema.ID in self.raw else _na_text(self.n)
+        #: Rows whose blank cells keep the stored values (updates, unless blanks clear): set by `check_ids`.
+        self.keep = np.zeros(self.n, dtype=bool)
+        self._id_checked: tuple[pd.Series, pd.Series] | None = None
+        #: Rows whose 村（社区） cell is blank (`check_places`), and those filled from the point (`infer_villages`).
+        self._village_blank = np.zeros(self.n, dtype=bool)
+        self._inferred_mask = np.zeros(self.n, dtype=bool)
         # The id as problems show it: control characters escaped, an over-long id cut short.
         shown = _printable(self.ids)
         long = (shown.str.len() > schema.ID_MAX_LENGTH).fillna(False)
@@ -343,20 +398,29 @@ class _Context:
         return self.raw[column] if column in self.raw else pd.Series([None] * self.n, dtype=object)
 
     # -- checks --
-    def check_columns(self) -> None:
+    def check_columns(self, *, people: PeopleLike | None, legal_basis: str | None) -> None:
         present = set(self.raw)
+        household = self.spec.name == schema.HOUSEHOLD
         derivable = {
+            schema.ID: household and people is not None and schema.ID_NUMBER in present,
             schema.TOWN_CODE: schema.VILLAGE_CODE in present,
+            schema.VILLAGE_CODE: household,  # inferred from the point (`infer_villages`)
             schema.DATUM: True,  # handled by the datum rules
             schema.DISABILITY_CATEGORY: schema.CERTIFICATE_NUMBER in present,
             schema.DISABILITY_GRADE: schema.CERTIFICATE_NUMBER in present,
+            schema.LEGAL_BASIS: legal_basis is not None,
         }
         for col in self.spec.required:
             if col in present or derivable.get(col, False):
                 continue
             examples = "/".join(a for a in schema.HEADER_ALIASES[col][:4])
             label = self.spec.column(col).label_zh
-            self.add_file(col, MISSING_COLUMN, f"the file has no `{col}` column: add one headed {label} ({examples})")
+            fix = f"文件没有“{label}”列：请加一列，表头写 {label}（{examples}）"
+            if col == schema.ID and household:
+                fix += "；或加“身份证号”列，按身份证号匹配已有的户（序号只是行号，不能当编号）"
+            if col == schema.LEGAL_BASIS:
+                fix += "；或为整个文件指定 --legal-basis statutory_duty|consent（网页：处理依据下拉框）"
+            self.add_file(col, MISSING_COLUMN, f"{fix} (the file has no `{col}` column)")
 
     def check_text(self) -> None:
         """Refuse text cells holding control characters (NUL and the like), in every imported column."""
@@ -369,7 +433,7 @@ class _Context:
                 )
                 self.add(found.notna().to_numpy(), column, _printable(_text(raw)), CONTROL_CHARACTER, fix)
 
-    def check_ids(self) -> None:
+    def check_ids(self, people: PeopleLike | None = None) -> None:
         ids = self.ids
         if schema.ID in self.raw:
             self.add(ids.isna().to_numpy(), schema.ID, None, REQUIRED, "every row needs an id (编号)")
@@ -385,7 +449,53 @@ class _Context:
         if dup.any():
             fix = ids.map({v: f"ids must be unique in a file; {v!r} appears on {w}" for v, w in where.items()})
             self.add(dup, schema.ID, ids, DUPLICATE_ID, fix)
+        if schema.ID not in self.raw and people is not None and schema.ID_NUMBER in self.raw:
+            ids = self._ids_by_person(people)
         self.out[schema.ID] = ids
+        update = ids.isin(list(self.existing)).fillna(False).to_numpy(dtype=bool) if self.existing else self.keep
+        self.keep = update & (not self.blank_clears)
+        marks = self.raw.get(schema.CORRECTION)
+        if marks is not None:
+            text = _text(marks)
+            flag = _lookup(text, schema.BOOL_LABELS, dtype="boolean")
+            self.add(
+                (text.notna() & flag.isna()).to_numpy(),
+                schema.CORRECTION,
+                text,
+                BAD_TYPE,
+                "更正列只能填 是 或 否（或留空）(correction must be yes or no)",
+            )
+            self.corrections = tuple(int(r) for r in self.rows[flag.fillna(False).to_numpy(dtype=bool)])
+
+    def _ids_by_person(self, people: PeopleLike) -> pd.Series:
+        """Return the ids of a household file without an id column: the stored household of each person, or new.
+
+        Rows whose 身份证号 is missing or invalid keep no id (their number is a problem of its own).
+        """
+        self.matched_by_person = True
+        numbers = self._id_numbers()[0]
+        objects = _objects(numbers)
+        valid = [n for n in objects if n is not None]
+        owners = people.households_with_id_numbers(valid)
+        unknown = [n for n in dict.fromkeys(valid) if n not in owners]
+        owners.update(zip(unknown, people.new_household_ids(unknown), strict=True))
+        ids = pd.Series(pd.array([None if n is None else owners[n] for n in objects], dtype="string"))
+        self.ids = ids
+        self._id_values = ids.to_numpy(dtype=object, na_value=None)
+        logger.info("Layer %r: %d rows matched by 身份证号 (no id column)", self.spec.name, len(valid))
+        return ids
+
+    def _id_numbers(self) -> tuple[pd.Series, pd.Series]:
+        """Return the normalised 身份证号 of each row (NA when missing or invalid) and why each invalid one is."""
+        if self._id_checked is None:
+            text = _text(self.raw_or_empty(schema.ID_NUMBER))
+            self._id_checked = check_id_numbers(text.reset_index(drop=True), today=self.today)
+        return self._id_checked
+
+    def required(self, blank: pd.Series | npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+        """Return the blank cells that break a required column (rows whose blanks keep stored values are fine)."""
+        mask = blank.to_numpy(dtype=bool) if isinstance(blank, pd.Series) else blank
+        return mask & ~self.keep
 
     def check_places(self, district: DistrictLike) -> None:
         towns = district.towns
@@ -438,13 +548,13 @@ class _Context:
         town = town.fillna(own_town.where(town_text.isna()))
         if schema.TOWN_CODE in self.raw or schema.VILLAGE_CODE in self.raw:
             self.add(
-                (town_text.isna() & village_text.isna()).to_numpy(),
+                self.required((town_text.isna() & village_text.isna()).to_numpy()),
                 schema.TOWN_CODE,
                 None,
                 REQUIRED,
                 "every row needs its town (镇街 name or 9-digit code) or a village that identifies it",
             )
-        if schema.VILLAGE_CODE in self.spec.required and schema.VILLAGE_CODE in self.raw:
+        if schema.VILLAGE_CODE in self.spec.required and schema.VILLAGE_CODE in self.raw and not self.inferable:
             self.add(
                 village_text.isna().to_numpy(),
                 schema.VILLAGE_CODE,
@@ -454,6 +564,56 @@ class _Context:
             )
         self.out[schema.TOWN_CODE] = town
         self.out[schema.VILLAGE_CODE] = village
+        self._village_blank = village_text.isna().to_numpy()
+
+    @property
+    def inferable(self) -> bool:
+        """True when a blank 村（社区） is inferred from the point (households, where it is required)."""
+        return self.spec.name == schema.HOUSEHOLD
+
+    def infer_villages(self, district: DistrictLike) -> None:
+        """Fill a blank 村（社区） of a located row with the nearest village of the row's own town.
+
+        Rows whose blanks keep stored values are left blank (the stored village stays). The rows filled
+        are marked in ``village_inferred`` and listed in ``ValidationResult.inferred_villages``.
+        """
+        if not self.inferable:
+            return
+        village = self.out[schema.VILLAGE_CODE]
+        town = self.out[schema.TOWN_CODE]
+        lon, lat = np.asarray(self.out[schema.LON], dtype=float), np.asarray(self.out[schema.LAT], dtype=float)
+        cell_blank = self._village_blank & ~self.keep  # an unknown village is a problem of its own, not inferred
+        blank = cell_blank & town.notna().to_numpy() & ~np.isnan(lon) & ~np.isnan(lat)
+        inferred = np.zeros(self.n, dtype=bool)
+        villages = district.villages
+        if blank.any() and {schema.LON, schema.LAT} <= set(villages.columns):
+            v_town = villages[schema.TOWN_CODE].astype(str).to_numpy()
+            v_code = villages[schema.VILLAGE_CODE].astype(str).to_numpy()
+            v_lon = villages[schema.LON].to_numpy(dtype=float)
+            v_lat = villages[schema.LAT].to_numpy(dtype=float)
+            filled = village.astype(object).to_numpy().copy()
+            towns = town.astype(object).to_numpy()
+            for code in pd.unique(towns[blank]):
+                rows = np.flatnonzero(blank & (towns == code))
+                own = np.flatnonzero(v_town == code)
+                if own.size == 0:
+                    continue
+                scale = np.cos(np.radians(lat[rows]))[:, None]  # degrees of longitude shrink with latitude
+                d2 = ((lon[rows, None] - v_lon[own]) * scale) ** 2 + (lat[rows, None] - v_lat[own]) ** 2
+                filled[rows] = v_code[own[np.argmin(d2, axis=1)]]
+                inferred[rows] = True
+            self.out[schema.VILLAGE_CODE] = pd.Series(pd.array(filled, dtype="string"))
+        still = cell_blank & ~inferred
+        self.add(
+            still,
+            schema.VILLAGE_CODE,
+            None,
+            REQUIRED,
+            "村（社区）为空，且无法由坐标推断（镇街没有村社区表或坐标无效）：请填写村（社区）名称或 12 位代码 "
+            "(every row needs its village/community; it could not be inferred from the point)",
+        )
+        self.inferred = tuple(int(r) for r in self.rows[inferred])
+        self._inferred_mask = inferred
 
     def check_coordinates(self, datum_arg: str | None, district: DistrictLike) -> None:
         conv, recorded = self._datums(datum_arg)
@@ -569,7 +729,7 @@ class _Context:
         text = _text(self.raw_or_empty(schema.STATUS))
         status = _lookup(text, wf.labels)
         if schema.STATUS in self.raw:
-            self.add(text.isna().to_numpy(), schema.STATUS, None, REQUIRED, "every row needs a status (状态)")
+            self.add(self.required(text.isna()), schema.STATUS, None, REQUIRED, "every row needs a status (状态)")
         labels = ", ".join(wf.statuses)
         self.add(
             (text.notna() & status.isna()).to_numpy(),
@@ -594,7 +754,7 @@ class _Context:
             self.add(illegal, schema.STATUS, status, STATUS_TRANSITION, fix)
         self.out[schema.STATUS] = status
 
-    def check_attributes(self) -> None:
+    def check_attributes(self, legal_basis: str | None = None) -> None:
         handled = {
             schema.ID,
             schema.TOWN_CODE,
@@ -612,23 +772,61 @@ class _Context:
                 continue
             if col.name == schema.VERSION and col.name not in self.raw:
                 continue
+            if col.name == schema.VILLAGE_INFERRED and self.inferable:
+                inferred = pd.Series(self._inferred_mask)
+                given = self.out[schema.VILLAGE_CODE].notna().reset_index(drop=True) & ~inferred
+                marks = pd.Series(pd.array(np.where(inferred, True, False), dtype="boolean"))
+                # a row that keeps its stored village keeps its mark too; a village written in the file is not inferred
+                self.out[col.name] = marks.where(~pd.Series(self.keep) | given)
+                continue
             text = _text(self.raw_or_empty(col.name))
+            if col.name == schema.LEGAL_BASIS and legal_basis is not None:
+                text = self._legal_basis(text, legal_basis)
             derivable = col.name in (schema.DISABILITY_CATEGORY, schema.DISABILITY_GRADE)
-            if col.required and col.name in self.raw and not derivable:
+            if (
+                col.required
+                and (col.name in self.raw or legal_basis is not None and col.name == schema.LEGAL_BASIS)
+                and not derivable
+            ):
                 self.add(
-                    text.isna().to_numpy(), col.name, None, REQUIRED, f"every row needs {col.label_zh or col.name}"
+                    self.required(text.isna()), col.name, None, REQUIRED, f"every row needs {col.label_zh or col.name}"
                 )
             value, bad, fix = _parse(col, text)
             self.add(bad, col.name, text, BAD_TYPE if col.dtype != "code" else UNKNOWN_CODE, fix)
+            if col.minimum is not None or col.maximum is not None:
+                numbers = pd.to_numeric(value, errors="coerce").astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+                low = -np.inf if col.minimum is None else col.minimum
+                high = np.inf if col.maximum is None else col.maximum
+                outside = ~np.isnan(numbers) & ((numbers < low) | (numbers > high))
+                if outside.any():
+                    fixes = pd.Series([col.out_of_range(float(v)) or "" for v in numbers], dtype=object)
+                    self.add(outside, col.name, text, OUT_OF_RANGE, fixes)
+                    value = value.where(pd.Series(~outside))
             self.out[col.name] = value
 
-    def check_personal_numbers(self, today: date) -> None:
+    def _legal_basis(self, text: pd.Series, legal_basis: str) -> pd.Series:
+        """Fill blank 处理依据 cells with the file-wide basis; a cell naming another basis is a problem."""
+        if schema.LEGAL_BASIS in self.raw:
+            given = _lookup(text, schema.LEGAL_BASIS_LABELS)
+            conflict = (given.notna() & (given != legal_basis)).fillna(False).to_numpy(dtype=bool)
+            self.add(
+                conflict,
+                schema.LEGAL_BASIS,
+                text,
+                LEGAL_BASIS_CONFLICT,
+                f"处理依据与整个文件指定的 --legal-basis {legal_basis} 不一致：改正该格或去掉 --legal-basis "
+                f"(the cell contradicts --legal-basis {legal_basis})",
+            )
+        return text.fillna(legal_basis)
+
+    def check_personal_numbers(self) -> None:
+        today = self.today
         raw_id = self.raw_or_empty(schema.ID_NUMBER)
         id_text = _text(raw_id)
-        id_norm, id_reason = check_id_numbers(id_text.reset_index(drop=True), today=today)
+        id_norm, id_reason = self._id_numbers()
         numeric = _numeric_cells(raw_id, id_text, id_reason.notna())
         if schema.ID_NUMBER in self.raw:
-            self.add(id_text.isna().to_numpy(), schema.ID_NUMBER, None, REQUIRED, "every household needs 身份证号")
+            self.add(self.required(id_text.isna()), schema.ID_NUMBER, None, REQUIRED, "every household needs 身份证号")
         fix = id_reason.astype(object).where(~numeric, id_reason.astype(object) + "; " + _EXCEL_NUMBER_FIX)
         self.add(id_reason.notna().to_numpy(), schema.ID_NUMBER, id_text, ID_NUMBER, fix)
         dup, where = _duplicates(id_norm, self.rows)
@@ -641,7 +839,7 @@ class _Context:
         cert_norm, cert_reason = check_certificate_numbers(cert_text.reset_index(drop=True), today=today)
         if schema.CERTIFICATE_NUMBER in self.raw:
             self.add(
-                cert_text.isna().to_numpy(),
+                self.required(cert_text.isna()),
                 schema.CERTIFICATE_NUMBER,
                 None,
                 REQUIRED,
@@ -723,6 +921,9 @@ class _Context:
             n_rows=self.n,
             new_ids=tuple(ids[~in_store]),
             updated_ids=tuple(ids[in_store]),
+            corrections=self.corrections,
+            inferred_villages=tuple(r for r in self.inferred if r in set(clean.index)),
+            matched_by_person=self.matched_by_person,
         )
 
 
@@ -776,7 +977,7 @@ def _parse(col: schema.ColumnSpec, text: pd.Series) -> tuple[pd.Series, np.ndarr
 
 def _map_headers(spec: schema.LayerSpec, table: pd.DataFrame) -> tuple[dict[str, pd.Series], dict[str, str], list[str]]:
     """Return canonical column → raw Series (positional index), canonical → header, ignored headers."""
-    wanted = set(spec.column_names) | {schema.SOURCE_DATUM}
+    wanted = set(spec.column_names) | {schema.SOURCE_DATUM, schema.CORRECTION}
     best: dict[str, tuple[int, int, str]] = {}
     ignored: list[str] = []
     for j, header in enumerate(table.columns):
@@ -895,6 +1096,19 @@ def _place_lookup(codes: pd.Series, names: pd.Series, *, suffixes: tuple[str, ..
         if len(found) == 1:
             lookup.setdefault(key, found[0])
     return lookup
+
+
+def _legal_basis_argument(legal_basis: str | None) -> str | None:
+    if legal_basis is None:
+        return None
+    value = schema.LEGAL_BASIS_LABELS.get(schema.normalise_label(legal_basis))
+    if value is None:
+        msg = (
+            f"处理依据只能是 statutory_duty（法定职责）或 consent（单独同意）；收到 {legal_basis!r} "
+            f"(`legal_basis` must be one of {list(schema.LEGAL_BASES)!r})."
+        )
+        raise ValueError(msg)
+    return value
 
 
 def _datum_argument(datum: str | None) -> str | None:

@@ -77,7 +77,7 @@ def test_facility_workflow_any_transition():
 @pytest.mark.parametrize(
     ("header", "canonical"),
     [
-        ("序号", "id"),
+        ("序号", "row_counter"),
         ("编号", "id"),
         ("ID", "id"),
         ("姓名", "name"),
@@ -109,8 +109,20 @@ def test_header_aliases(header, canonical):
     assert schema.canonical_column(header) == canonical
 
 
-def test_id_alias_priority_prefers_biaohao_over_xuhao():
-    assert schema.alias_priority("编号")[1] < schema.alias_priority("序号")[1]
+def test_xuhao_is_a_row_counter_never_an_id():
+    # every town's ledger counts 1, 2, 3 …: read as ids they replaced another town's households
+    assert schema.canonical_column("序号") == schema.ROW_COUNTER
+    assert "序号" not in schema.HEADER_ALIASES[schema.ID]
+
+
+def test_ranges_are_defined_once_in_the_schema_and_name_column_value_and_fix():
+    column = schema.layer_spec(schema.ACCESSIBLE_TOILET).column("turning_diameter_m")
+    assert (column.minimum, column.maximum) == schema.RANGES["turning_diameter_m"] == (0, 10)
+    why = column.out_of_range(-5)
+    assert why.startswith("轮椅回转直径 应在 0 到 10 之间，收到 -5")
+    assert "turning_diameter_m" in why
+    assert column.out_of_range(1.5) is None
+    assert column.out_of_range(None) is None
 
 
 def test_labels():

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import geopandas as gpd
 import openpyxl
@@ -143,3 +145,26 @@ def test_an_unreadable_or_oversized_xlsx_is_one_message_not_a_traceback(cli, tmp
     assert result.exit_code == 1
     assert message in result.output and "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+LEDGERS = Path(__file__).resolve().parents[1] / "data" / "ledgers"
+
+
+def test_a_town_clerks_ledgers_through_the_command_line(cli):
+    first = cli("import", "household", str(LEDGERS / "bicheng_gbk_totals.csv"))
+    assert first.exit_code == 0, first.output
+    assert "文件编码：GBK/GB18030" in first.output
+    assert "第 14 行是合计行，已跳过" in first.output
+    assert "inserted 12, updated 0, unchanged 0" in first.output
+
+    dry = cli("import", "household", str(LEDGERS / "bicheng_blank_address.csv"), "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert re.search(r"第 2 行 \(row 2, id 'H[0-9a-f]{16}'\)：状态 surveyed → approved", dry.output)
+    assert "空白单元格保留已存的值" in dry.output
+    cleared = cli("import", "household", str(LEDGERS / "bicheng_blank_address.csv"), "--blank-clears")
+    assert cleared.exit_code == 1 and "row 2" in cleared.output and "address" in cleared.output
+
+    second = cli("import", "household", str(LEDGERS / "qinggang_xuhao_no_id.xlsx"))
+    assert second.exit_code == 1 and "--legal-basis statutory_duty|consent" in second.output
+    second = cli("import", "household", str(LEDGERS / "qinggang_xuhao_no_id.xlsx"), "--legal-basis", "consent")
+    assert "inserted 12, updated 0, unchanged 0" in second.output, second.output

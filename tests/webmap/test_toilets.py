@@ -376,3 +376,47 @@ def test_an_accepted_toilet_shows_coverage_without_and_with_it(client_as, app, a
     assert (points.loc[new[new].index].distance(toilet) <= 300.0 + 1e-6).all()
     # Without AT-001 in the accepted set, "before" is the same as measuring the others alone.
     assert result.before.parameters["n_facilities"] == len(accepted) - 1
+
+
+def test_a_turning_diameter_of_minus_5_is_refused_on_the_edit_form_and_in_an_upload(client_as, app):
+    client = client_as("bureau")
+    token = csrf_token(client, f"/toilets/{TOILET}")
+    response = client.post(f"/toilets/{TOILET}", data={**EDIT, "turning_diameter_m": "-5", "csrf_token": token})
+    assert response.status_code == 400
+    assert "轮椅回转直径 应在 0 到 10 之间，收到 -5" in response.get_data(as_text=True)
+    with app.app_context():
+        assert get_store().feature(schema.ACCESSIBLE_TOILET, TOILET)[schema.VERSION] == 1
+    upload = (Path(__file__).resolve().parents[1] / "data" / "ledgers" / "toilet_negative_turning.csv").read_bytes()
+    response, _ = _upload(client, upload, datum="", name="台账.csv")
+    html = response.get_data(as_text=True)
+    assert "没有导入任何数据" in html
+    assert re.search(r'<tr><td class="num">2</td><td>AT-900</td><td>[^<]*</td><td>-5</td><td>out_of_range</td>', html)
+
+
+def test_a_blank_cell_keeps_the_stored_value_unless_the_box_is_ticked_and_the_check_shows_each_change(client_as, app):
+    client = client_as("bureau")
+    response, token = _upload(client, _xlsx(GOOD_ROWS))
+    upload_token = re.search(r'name="token" value="([^"]+)"', response.get_data(as_text=True)).group(1)
+    client.post("/toilets/import", data={"csrf_token": token, "action": "confirm", "token": upload_token})
+    again = [list(GOOD_ROWS[0]), list(GOOD_ROWS[1])]
+    again[0][8] = None  # 施工单位 blank
+    again[1][6] = "已完工"  # 在建 → 已完工
+    response, _ = _upload(client, _xlsx(again))
+    html = response.get_data(as_text=True)
+    assert "将新增 0 条，更新 2 条" in html
+    changes = re.findall(
+        r"<tr><td class=\"num\">(\d+)</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>", html
+    )
+    assert changes == [("3", "AT-102", "状态", "under_construction", "completed")]  # the blank 施工单位 is kept
+    token = csrf_token(client, "/toilets/import")
+    data = {"csrf_token": token, "action": "check", "datum": "wgs84", "blank_clears": "on",
+            "file": (io.BytesIO(_xlsx(again)), "台账.xlsx")}  # fmt: skip
+    html = client.post("/toilets/import", data=data, content_type="multipart/form-data").get_data(as_text=True)
+    changes = re.findall(
+        r"<tr><td class=\"num\">(\d+)</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>", html
+    )
+    assert changes == [
+        ("2", "AT-101", "施工单位", "甲公司", ""),
+        ("3", "AT-102", "状态", "under_construction", "completed"),
+    ]
+    assert 'id="i-blank-clears" name="blank_clears" type="checkbox" checked' in html

@@ -23,24 +23,37 @@ _DATUM = click.Choice(schema.DATUMS)
 @click.argument("layer", type=_LAYER)
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--datum", type=_DATUM, help="Datum of the file's coordinates (when it has no 坐标系 column).")
-@click.option("--dry-run", is_flag=True, help="Validate and report; write nothing.")
+@click.option("--dry-run", is_flag=True, help="Validate and report, with each updated row's changes; write nothing.")
+@click.option("--blank-clears", is_flag=True, help="Let blank cells clear stored values (by default they keep them).")
+@click.option(
+    "--legal-basis",
+    type=click.Choice(schema.LEGAL_BASES),
+    help="PIPL basis (处理依据) of every household row, for a ledger without that column.",
+)
 @click.option("--as", "user", default="cli", show_default=True, help="Who imports (recorded in the history).")
 @with_appcontext
-def import_command(layer: str, path: str, datum: str | None, dry_run: bool, user: str) -> None:
+def import_command(
+    layer: str, path: str, datum: str | None, dry_run: bool, blank_clears: bool, legal_basis: str | None, user: str
+) -> None:
     """Import a CSV, XLSX, GeoJSON, GeoPackage or Shapefile into LAYER: all rows or none."""
     from layers.importer import import_layer
 
     try:
         outcome = import_layer(
-            get_store(), layer, path, district=get_district(), user=user, datum=datum, dry_run=dry_run
-        )
+            get_store(), layer, path, district=get_district(), user=user, datum=datum, dry_run=dry_run,
+            blank_clears=blank_clears, legal_basis=legal_basis,
+        )  # fmt: skip
     except (ValueError, OSError) as error:  # unreadable, damaged or over-limit file: the message says which
         raise click.ClickException(str(error)) from None
     validation = outcome.validation
+    for note in outcome.notes:
+        click.echo(note, err=not outcome.ok)
     if not outcome.ok:
         click.echo(validation.report(), err=True)
         sys.exit(1)
     if dry_run:
+        for change in outcome.changes:
+            click.echo(f"  {change.describe()}")
         click.echo(
             f"Dry run: {validation.n_rows} rows valid ({len(validation.new_ids)} new, "
             f"{len(validation.updated_ids)} existing); nothing written."

@@ -412,12 +412,14 @@ def _check_upload() -> str | tuple[str, int]:
     token = secrets.token_urlsafe(24)
     path = folder / f"{token}{suffix}"
     upload.save(path)
-    session[_IMPORT_SESSION_KEY] = {"token": token, "suffix": suffix, "datum": datum, "name": upload.filename[:200]}
-    outcome = _run_import(path, datum, dry_run=True)
+    blank_clears = request.form.get("blank_clears") == "on"
+    session[_IMPORT_SESSION_KEY] = {"token": token, "suffix": suffix, "datum": datum, "name": upload.filename[:200],
+                                    "blank_clears": blank_clears}  # fmt: skip
+    outcome = _run_import(path, datum, dry_run=True, blank_clears=blank_clears)
     if outcome is None or not outcome.ok:
         _discard_pending()
     page = _import_page(validation=outcome, token=token if outcome is not None and outcome.ok else None,
-                        datum=datum, file_name=upload.filename[:200])  # fmt: skip
+                        datum=datum, file_name=upload.filename[:200], blank_clears=blank_clears)  # fmt: skip
     return (page, 400) if outcome is None else page
 
 
@@ -430,7 +432,7 @@ def _confirm_import() -> str | BaseResponse | tuple[str, int]:
     if not path.is_file():
         session.pop(_IMPORT_SESSION_KEY, None)
         return _import_page(error=gettext("待导入的文件已过期：请重新上传。")), 400
-    outcome = _run_import(path, pending["datum"], dry_run=False)
+    outcome = _run_import(path, pending["datum"], dry_run=False, blank_clears=pending.get("blank_clears", False))
     _discard_pending()
     if outcome is None or not outcome.ok:
         return _import_page(validation=outcome, datum=pending["datum"], file_name=pending["name"]), 400
@@ -447,7 +449,7 @@ def _confirm_import() -> str | BaseResponse | tuple[str, int]:
     return redirect(url_for("toilets.register"))
 
 
-def _run_import(path: Path, datum: str, *, dry_run: bool) -> Any:
+def _run_import(path: Path, datum: str, *, dry_run: bool, blank_clears: bool = False) -> Any:
     try:
         return import_layer(
             get_store(),
@@ -457,6 +459,7 @@ def _run_import(path: Path, datum: str, *, dry_run: bool) -> Any:
             user=current_user.name,
             datum=datum or None,
             dry_run=dry_run,
+            blank_clears=blank_clears,
         )
     except FileLimitError as error:  # over a ReadLimits limit: refused before it was loaded
         logger.info("Toilet spreadsheet over a limit from %s: %s", current_user.name, error)
@@ -475,6 +478,7 @@ def _import_page(
     datum: str = "",
     file_name: str | None = None,
     error: str | None = None,
+    blank_clears: bool = False,
 ) -> str:
     read_error = session.pop("toilet_import_error", None)
     result: ValidationResult | None = validation.validation if validation is not None else None
@@ -493,10 +497,18 @@ def _import_page(
                     "fix": p.fix,
                 }
             )
+    changes = [
+        {"row": c.row, "id": c.id, "column": labels.get(f.column, f.column), "before": f.before, "after": f.after}
+        for c in (validation.changes if validation is not None else ())
+        for f in c.fields
+    ]
     return render_template(
         "toilets/import.html",
         result=result,
         problems=problems,
+        changes=changes,
+        notes=validation.notes if validation is not None else (),
+        blank_clears=blank_clears,
         token=token,
         datum=datum,
         file_name=file_name,
