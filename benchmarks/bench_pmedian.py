@@ -25,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
-from scipy.sparse.csgraph import shortest_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from analyses.siting import PMedian  # noqa: E402
+from analyses.siting.orlib import read_pmed  # noqa: E402
+from synthetic.graphs import beasley_costs  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results"
 ORLIB = OUT / "orlib"
@@ -40,35 +40,6 @@ GENERATED = [(200, 10), (200, 67), (300, 100), (400, 40), (400, 133), (500, 167)
              (800, 80), (900, 10), (900, 90)]  # fmt: skip
 SPOPT_MAX_N = 200
 PUBLISHED = {"pmed1": 5819.0, "pmed5": 1355.0}
-
-
-def beasley(n: int, seed: int) -> np.ndarray:
-    """Return shortest-path costs of a Beasley-style random graph (ring + random edges, n²/50 edges, weights 1–100)."""
-    rng = np.random.default_rng(seed)
-    u, v = list(range(n)), [(i + 1) % n for i in range(n)]
-    seen = {(min(a, b), max(a, b)) for a, b in zip(u, v, strict=True)}
-    while len(u) < n * n // 50:
-        a, b = (int(x) for x in rng.integers(0, n, 2))
-        if a != b and (min(a, b), max(a, b)) not in seen:
-            seen.add((min(a, b), max(a, b)))
-            u.append(a)
-            v.append(b)
-    graph = sp.coo_matrix((rng.integers(1, 101, len(u)).astype(float), (u, v)), shape=(n, n)).tocsr()
-    return shortest_path(graph, directed=False)
-
-
-def read_orlib(path: Path) -> tuple[np.ndarray, int]:
-    """Read an OR-Library pmed file (a repeated edge keeps its last weight, the files' convention)."""
-    lines = path.read_text().split("\n")
-    n, _, p = map(int, lines[0].split())
-    weights: dict[tuple[int, int], float] = {}
-    for line in lines[1:]:
-        if line.strip():
-            a, b, c = map(int, line.split())
-            weights[(a - 1, b - 1)] = weights[(b - 1, a - 1)] = float(c)
-    u, v = zip(*weights, strict=True)
-    graph = sp.coo_matrix((list(weights.values()), (u, v)), shape=(n, n)).tocsr()
-    return shortest_path(graph, directed=False), p
 
 
 def long_table(D: np.ndarray) -> pd.DataFrame:
@@ -113,9 +84,9 @@ def run(name: str, D: np.ndarray, p: int) -> dict:
 
 
 def main(quick: bool) -> None:
-    rows = [run(name, *read_orlib(ORLIB / f"{name}.txt")) for name in PUBLISHED]
+    rows = [run(name, *read_pmed(ORLIB / f"{name}.txt")) for name in PUBLISHED]
     if not quick:
-        rows += [run(f"gen-n{n}-p{p}", beasley(n, n + p), p) for n, p in GENERATED]
+        rows += [run(f"gen-n{n}-p{p}", beasley_costs(n, n + p), p) for n, p in GENERATED]
     OUT.mkdir(exist_ok=True)
     (OUT / "pmedian.json").write_text(json.dumps(rows, indent=2))
     lines = [

@@ -1,4 +1,4 @@
-"""Seeded SYNTHETIC data of a district: town areas, villages, roads and demo layers (imports geo, layers).
+"""Seeded SYNTHETIC data: a district's town areas, villages, roads, terrain and demo layers; p-median test graphs.
 
 Nothing here is real. The generators write the stand-in files of a district folder (``accessplan district
 generate``); the same seed rewrites byte-identical files. Only the CLI, the tests and the benchmarks import

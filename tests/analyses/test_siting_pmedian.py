@@ -12,6 +12,8 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import shortest_path
 
 from analyses.siting import PMedian
+from analyses.siting.orlib import read_pmed
+from synthetic.graphs import beasley_costs
 
 ORLIB = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "orlib"
 
@@ -46,43 +48,14 @@ def test_exact_and_heuristic_match_enumeration_on_small_graphs(n, p, seed):
     assert heuristic.bound is not None and heuristic.bound <= expected + 1e-9  # its Lagrangian bound is valid
 
 
-def read_orlib(path):
-    """Read an OR-Library pmed file; a repeated edge keeps its last weight (the files' convention)."""
-    lines = path.read_text().split("\n")
-    n, _, p = map(int, lines[0].split())
-    weights = {}
-    for line in lines[1:]:
-        if line.strip():
-            a, b, c = map(int, line.split())
-            weights[(a - 1, b - 1)] = weights[(b - 1, a - 1)] = float(c)
-    u, v = zip(*weights, strict=True)
-    graph = sp.coo_matrix((list(weights.values()), (u, v)), shape=(n, n)).tocsr()
-    return shortest_path(graph, directed=False), p
-
-
 @pytest.mark.parametrize(("name", "optimum"), [("pmed1", 5819.0), ("pmed5", 1355.0)])
 def test_or_library_instances_reach_their_published_optima(name, optimum):
-    D, p = read_orlib(ORLIB / f"{name}.txt")
+    D, p = read_pmed(ORLIB / f"{name}.txt")
     model = PMedian.from_cost_matrix(long_table(D), p=p)
     exact = model.solve(time_limit_s=30)
     assert exact.optimal and exact.objective == optimum and exact.bound == optimum
     heuristic = PMedian.from_cost_matrix(long_table(D), p=p).solve(method="heuristic")
     assert heuristic.objective <= optimum * 1.005 and heuristic.time_s <= 2.5
-
-
-def beasley_costs(n, seed):
-    """Beasley's recipe: a ring through every vertex plus random edges up to n²/50, weights 1-100, shortest paths."""
-    rng = np.random.default_rng(seed)
-    u, v = list(range(n)), [(i + 1) % n for i in range(n)]
-    seen = {(min(a, b), max(a, b)) for a, b in zip(u, v, strict=True)}
-    while len(u) < n * n // 50:
-        a, b = (int(x) for x in rng.integers(0, n, 2))
-        if a != b and (min(a, b), max(a, b)) not in seen:
-            seen.add((min(a, b), max(a, b)))
-            u.append(a)
-            v.append(b)
-    graph = sp.coo_matrix((rng.integers(1, 101, len(u)).astype(float), (u, v)), shape=(n, n)).tocsr()
-    return shortest_path(graph, directed=False)
 
 
 def test_heuristic_within_half_a_percent_on_a_400_vertex_graph():
