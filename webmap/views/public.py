@@ -11,30 +11,32 @@ import json
 import logging
 import math
 import os
+import secrets
 import threading
-import time
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, g, render_template, request, url_for
 from flask_babel import gettext
+from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
 from layers import schema
 from layers.errors import NotFoundError
 from layers.privacy import MIN_PUBLIC_COUNT, household_counts
-from webmap.i18n import N_, current_language
+from webmap.compress import NoncedPage, accepts_gzip
+from webmap.i18n import N_, current_language, current_locale
 from webmap.maps.base import MapParts, render_map_parts, tile_sources_from_config
 from webmap.maps.layers import LAYER_LABELS, ROAD_LABELS, STATUS_LABELS
 from webmap.maps.public import public_map
 from webmap.maps.roads import main_roads_from_osm
-from webmap.security import nonced_map_parts
+from webmap.security import csp_nonce, nonced_map_parts
 from webmap.store import get_district, get_store
 from webmap.timefmt import format_local_date
 
@@ -130,6 +132,10 @@ _MAP_CACHE_KEY = "accessplan_public_maps"
 _MAP_CACHE_SIZE = 64
 _COUNTS_CACHE_KEY = "accessplan_public_household_counts"
 _FEATURES_CACHE_KEY = "accessplan_public_features"
+_PAGE_CACHE_KEY = "accessplan_public_pages"
+_PAGE_CACHE_SIZE = 128
+#: Stands for the CSP nonce in a cached page; replaced by each response's own nonce.
+_NONCE_PLACEHOLDER = f"accessplan-nonce-{secrets.token_hex(12)}"
 _ROADS_CACHE_FILE = "main_roads.json"
 
 
@@ -251,8 +257,18 @@ def _shown_features() -> dict[str, gpd.GeoDataFrame]:
 
 
 @bp.get("/")
-def index() -> str:
+def index() -> Response:
     """Show the public map with its filters, legend, list, household counts and data provenance."""
+    return _cached_page(_render_index)
+
+
+@bp.get("/list")
+def facility_list() -> Response:
+    """Show the facility list alone (the map's text alternative), with the same filters as the map."""
+    return _cached_page(_render_list)
+
+
+def _render_index() -> str:
     district = get_district()
     facility_filter = _filter_from_request(district)
     layers = select_facilities(facility_filter)
@@ -272,9 +288,7 @@ def index() -> str:
     )
 
 
-@bp.get("/list")
-def facility_list() -> str:
-    """Show the facility list alone (the map's text alternative), with the same filters as the map."""
+def _render_list() -> str:
     district = get_district()
     facility_filter = _filter_from_request(district)
     layers = select_facilities(facility_filter)
@@ -321,6 +335,55 @@ def facility(layer: str, facility_id: str) -> str:
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def _cached_page(render: Callable[[], str]) -> Response:
+    """Answer with the page ``render`` makes, rendered once per data version, language and query.
+
+    A visitor's page depends only on the endpoint, the query string (filters, ``lang``), the language
+    (query or cookie), the store's data version (``Store.data_version``: any write changes it), the
+    road file and the tile settings, so the last ``_PAGE_CACHE_SIZE`` pages are kept, rendered with a
+    placeholder nonce and compressed (``NoncedPage``); each response gets its own CSP nonce. Signed-in
+    staff see their name and a CSRF token in the header: their pages are rendered every time.
+    """
+    if current_user.is_authenticated:
+        return current_app.response_class(render(), mimetype="text/html")
+    store = get_store()
+    config = current_app.config
+    key = (
+        request.endpoint,
+        current_locale(),
+        request.script_root,
+        request.query_string,
+        store.url,
+        store.data_version(),
+        id(_main_roads(get_district())),
+        *(config.get(name) for name in ("TIANDITU_KEY", "TILE_URL", "TILE_ATTR", "TILE_DATUM")),
+    )
+    cache: OrderedDict[Any, NoncedPage] = current_app.extensions.setdefault(_PAGE_CACHE_KEY, OrderedDict())
+    lock = current_app.extensions.setdefault(f"{_PAGE_CACHE_KEY}_lock", threading.Lock())
+    with lock:
+        page = cache.get(key)
+        if page is not None:
+            cache.move_to_end(key)
+    if page is None:
+        g.csp_nonce = _NONCE_PLACEHOLDER
+        try:
+            page = NoncedPage.from_text(render(), _NONCE_PLACEHOLDER)
+        finally:
+            g.pop("csp_nonce", None)
+        with lock:
+            cache[key] = page
+            while len(cache) > _PAGE_CACHE_SIZE:
+                cache.popitem(last=False)
+    nonce = csp_nonce()
+    if accepts_gzip():
+        response = current_app.response_class(page.gzipped(nonce), mimetype="text/html")
+        response.headers["Content-Encoding"] = "gzip"
+    else:
+        response = current_app.response_class(page.body(nonce), mimetype="text/html")
+    response.vary.add("Accept-Encoding")
+    return response
 
 
 def _map_parts(
@@ -457,17 +520,17 @@ def _household_counts(district: District, language: str) -> list[dict[str, Any]]
 
 
 def _cached_household_counts() -> pd.DataFrame:
-    """Return ``household_counts`` per town, reused for ``PUBLIC_COUNTS_TTL_S`` seconds (default 60).
+    """Return ``household_counts`` per town, counted again only when the store's data version changes.
 
-    Counting reads every household row; a public page may show counts a minute old.
+    Counting reads every household row; the cached page it goes into is keyed by the same version.
     """
-    ttl_s = float(current_app.config.get("PUBLIC_COUNTS_TTL_S", 60))
+    store = get_store()
+    key = (store.url, store.data_version())
     cached = current_app.extensions.get(_COUNTS_CACHE_KEY)
-    now = time.monotonic()
-    if cached is not None and now - cached[0] < ttl_s:
+    if cached is not None and cached[0] == key:
         return cached[1]
-    counts = household_counts(get_store(), by=(schema.TOWN_CODE,), min_count=MIN_PUBLIC_COUNT)
-    current_app.extensions[_COUNTS_CACHE_KEY] = (now, counts)
+    counts = household_counts(store, by=(schema.TOWN_CODE,), min_count=MIN_PUBLIC_COUNT)
+    current_app.extensions[_COUNTS_CACHE_KEY] = (key, counts)
     return counts
 
 
