@@ -25,6 +25,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from layers.crypto import write_private_file
+from webmap.errors import error_page
 
 if TYPE_CHECKING:
     from flask import Flask, Response
@@ -212,7 +213,7 @@ def _too_large(error: RequestEntityTooLarge) -> tuple[Response | str, int]:
     return render_template("auth/error.html", status=413, message=message), 413
 
 
-def _http_error(error: HTTPException) -> HTTPException | tuple[Response, int]:
+def _http_error(error: HTTPException) -> tuple[str, int] | tuple[Response, int]:
     if not is_api_request():
-        return error
+        return error_page(error)
     return json_error(error.code or 500, error.description or error.name)

@@ -170,21 +170,32 @@ class FacilityFilter:
         Raises
         ------
         ValueError
-            If a value is not one of the known layers, towns or features (the message names it).
+            If a value is not one of the known layers, towns or features (the message, in the request's
+            language, names it and the allowed values).
         """
         layers = tuple(dict.fromkeys(v for v in args.getlist("layer") if v))
         unknown = [v for v in layers if v not in schema.PUBLIC_LAYERS]
         if unknown:
-            msg = f"`layer` must be among {list(schema.PUBLIC_LAYERS)!r}; got {unknown!r}."
+            msg = gettext(
+                "筛选条件“设施类型”（layer）只能是 %(allowed)s；收到 %(value)s。请在筛选表单中重新选择。",
+                allowed="、".join(schema.PUBLIC_LAYERS),
+                value="、".join(unknown),
+            )
             raise ValueError(msg)
         town = args.get("town") or None
         if town is not None and town not in town_codes:
-            msg = f"`town` must be a town code of the district; got {town!r}."
+            msg = gettext(
+                "筛选条件“镇街”（town）必须是本区的镇街代码；收到 %(value)s。请在筛选表单中重新选择。", value=town
+            )
             raise ValueError(msg)
         features = tuple(dict.fromkeys(v for v in args.getlist("feature") if v))
         unknown = [v for v in features if v not in ACCESSIBILITY_FEATURES]
         if unknown:
-            msg = f"`feature` must be among {list(ACCESSIBILITY_FEATURES)!r}; got {unknown!r}."
+            msg = gettext(
+                "筛选条件“无障碍设施”（feature）只能是 %(allowed)s；收到 %(value)s。请在筛选表单中重新选择。",
+                allowed="、".join(ACCESSIBILITY_FEATURES),
+                value="、".join(unknown),
+            )
             raise ValueError(msg)
         return cls(
             layers=tuple(layer for layer in schema.PUBLIC_LAYERS if layer in layers) or schema.PUBLIC_LAYERS,
@@ -304,13 +315,13 @@ def _render_list() -> str:
 def facility(layer: str, facility_id: str) -> str:
     """Show one public facility: what it is, where, its accessibility record and when it was checked."""
     if layer not in schema.PUBLIC_LAYERS:  # households (and anything else) are never a facility
-        abort(404, f"Layer {layer!r} has no public facility pages.")
+        abort(404, gettext("图层 %(layer)s 没有公开的设施页面。", layer=repr(layer)))
     try:
         record = get_store().feature(layer, facility_id)
     except NotFoundError:
-        abort(404, f"Facility {facility_id!r} not found.")
+        abort(404, gettext("没有编号为 %(id)s 的公开设施。", id=repr(facility_id)))
     if record[schema.STATUS] not in SHOWN_STATUSES[layer]:
-        abort(404, f"Facility {facility_id!r} not found.")
+        abort(404, gettext("没有编号为 %(id)s 的公开设施。", id=repr(facility_id)))
     district = get_district()
     language = current_language()
     towns = district.town_names(language)
