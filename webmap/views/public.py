@@ -319,9 +319,9 @@ def facility(layer: str, facility_id: str) -> str:
     try:
         record = get_store().feature(layer, facility_id)
     except NotFoundError:
-        abort(404, gettext("没有编号为 %(id)s 的公开设施。", id=repr(facility_id)))
+        abort(404, gettext("没有编号为 %(id)s 的公开设施。", id=facility_id))
     if record[schema.STATUS] not in SHOWN_STATUSES[layer]:
-        abort(404, gettext("没有编号为 %(id)s 的公开设施。", id=repr(facility_id)))
+        abort(404, gettext("没有编号为 %(id)s 的公开设施。", id=facility_id))
     district = get_district()
     language = current_language()
     towns = district.town_names(language)
