@@ -35,7 +35,7 @@ def _assert_site_page(text: str, lang: str) -> None:
     ("method", "url", "status", "zh", "en"),
     [
         ("GET", "/no-such-page", 404, "找不到页面（404）", "Page not found (404)"),
-        ("GET", "/facility/rehab_station/nope", 404, "没有编号为 nope 的公开设施。", "No public facility with ID nope."),
+        ("GET", "/facility/sports_site/nope", 404, "没有编号为 nope 的公开设施。", "No public facility with ID nope."),
         ("GET", "/?feature=sauna", 400, "筛选条件“无障碍设施”（feature）", "Filter “accessibility” (feature)"),
         ("GET", "/test-abort/400", 400, "请求有误（400）", "Bad request (400)"),
         ("GET", "/test-abort/403", 403, "没有权限（403）", "Access denied (403)"),
