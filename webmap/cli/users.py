@@ -43,7 +43,8 @@ def list_users_command() -> None:
     town_names = get_district().town_names()
     for user in users.list_users(get_store()):
         towns = ",".join(town_names.get(t, t) for t in user.towns) or "-"
-        click.echo(f"{user.name}\t{user.role}\t{towns}\t{_('启用') if user.active else _('停用')}")
+        state = _("在用") if user.active else _("未启用")
+        click.echo(f"{user.name}\t{user.role}\t{towns}\t{state}")
 
 
 @users_group.command("passwd")
