@@ -10,8 +10,17 @@ import folium
 
 from layers import schema
 from webmap.assets import default_static_url, localize_assets_inplace
-from webmap.maps.base import DisplayDatum, TileSource, add_town_areas, display_gdf, display_geojson, identity
-from webmap.maps.layers import LAYER_LABELS, Attribution, MapText, add_facilities, add_roads, add_town_labels
+from webmap.maps.base import (
+    DisplayDatum,
+    MapText,
+    TileSource,
+    add_town_areas,
+    control_texts,
+    display_gdf,
+    display_geojson,
+    identity,
+)
+from webmap.maps.layers import LAYER_LABELS, Attribution, add_facilities, add_roads, add_town_labels
 from webmap.maps.text import geojson_dict, map_text
 
 if TYPE_CHECKING:
@@ -132,14 +141,7 @@ def public_map(
         prefix="Leaflet",
         text=_("镇街驻地：GeoNames (CC BY 4.0)；设施、道路、村庄：合成演示数据"),
     ).add_to(m)
-    MapText(
-        {
-            "zoom_in": _("放大"),
-            "zoom_out": _("缩小"),
-            "close_popup": _("关闭弹窗"),
-            "map": _("%(district)s设施地图") % {"district": district_name},
-        }
-    ).add_to(m)
+    MapText(control_texts(_, _("%(district)s设施地图") % {"district": district_name})).add_to(m)
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     localize_assets_inplace(m, static_url=static_url)
     return m
