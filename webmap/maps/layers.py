@@ -216,6 +216,7 @@ class FacilityLayer(Layer):
                         }
                     });
                     marker.facilityId = f.id;
+                    marker.facilityKey = layer + "/" + f.id;  // #facility=<layer>/<id> opens it
                     group.addLayer(marker);
                 });
             })({{ this.get_name() }}, {{ this.layer|tojson }}, {{ this.facilities_json }}, {{ this.link_text|tojson }});

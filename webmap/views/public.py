@@ -34,7 +34,7 @@ from webmap.compress import NoncedPage, accepts_gzip
 from webmap.i18n import N_, current_language, current_locale
 from webmap.maps.base import MapParts, render_map_parts, tile_sources_from_config
 from webmap.maps.layers import LAYER_LABELS, ROAD_LABELS, STATUS_LABELS
-from webmap.maps.public import public_map
+from webmap.maps.public import facility_fragment, public_map
 from webmap.maps.roads import main_roads_from_osm
 from webmap.security import csp_nonce, nonced_map_parts
 from webmap.store import get_district, get_store
@@ -245,9 +245,7 @@ def select_facilities(facility_filter: FacilityFilter) -> dict[str, gpd.GeoDataF
     """Return the filtered rows of each chosen public layer from the app's store, in legend order."""
     shown = _shown_features()
     return {
-        layer: facility_filter.apply(layer, shown[layer])
-        for layer in LAYER_LABELS
-        if layer in facility_filter.layers
+        layer: facility_filter.apply(layer, shown[layer]) for layer in LAYER_LABELS if layer in facility_filter.layers
     }
 
 
@@ -341,7 +339,9 @@ def facility(layer: str, facility_id: str) -> str:
         survey_source=_present(record.get(_SURVEY_SOURCE)) if survey else None,
         updated_on=format_local_date(record.get(schema.UPDATED_AT)) or None,
         synthetic=bool(record.get(schema.SYNTHETIC)),
-        map_url=url_for("public.index", layer=layer, q=record[schema.NAME]),
+        map_url=url_for(
+            "public.index", layer=layer, q=record[schema.NAME], _anchor=facility_fragment(layer, facility_id)
+        ),
     )
 
 
