@@ -3,8 +3,11 @@
 Run from the repository root:  .venv/bin/python benchmarks/bench_load.py [--clients 50] [--duration 30]
 The server runs in its own process (waitress, demo data in a temporary SQLite store); the clients
 are threads in this process, each with one keep-alive connection, stopping at the deadline or when
-the request budget is spent. Only 127.0.0.1 is contacted. Writes benchmarks/results/load.json and
-load.md.
+the request budget is spent. Only 127.0.0.1 is contacted. Clients accept gzip, as browsers do.
+Writes benchmarks/results/load.json and load.md.
+
+Targets: p95 ≤ 300 ms at 50 clients for the public page (``/``) and list (``/list``), API p95 < 200 ms,
+no errors.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ TARGETS = {
     "api_layer": "/api/layers/accessible_toilet",
 }
 P95_TARGET_API_MS = 200.0
+P95_TARGET_PAGE_MS = 300.0
+PAGE_TARGETS = ("public_page", "public_list")
 
 
 def serve(port: int, db_dir: str, threads: int) -> None:
@@ -170,22 +175,25 @@ def main() -> None:
                     base, path, clients=args.clients, duration_s=args.duration, max_requests=args.max_requests
                 )
                 results[name]["bytes"] = len(warm.content)
+                results[name]["bytes_sent"] = warm.num_bytes_downloaded  # compressed, as on the wire
+                results[name]["content_encoding"] = warm.headers.get("Content-Encoding", "identity")
                 logger.info("%s: %s", name, results[name])
         finally:
             server.terminate()
             server.wait(timeout=30)
 
     api = results.get("api_layer")
+    met = [r["errors"] == 0 for r in results.values()]
+    if api is not None:
+        met.append(api["p95_ms"] < P95_TARGET_API_MS)
+    met += [results[name]["p95_ms"] <= P95_TARGET_PAGE_MS for name in PAGE_TARGETS if name in results]
     payload = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "server": {"wsgi": "waitress", "threads": args.threads, "host": "127.0.0.1", "data": "demo (data/bishan)"},
         "load": {"clients": args.clients, "duration_s_per_target": args.duration, "max_requests": args.max_requests},
         "results": results,
-        "target": {"api_p95_ms": P95_TARGET_API_MS, "errors": 0},
-        "target_met": None
-        if api is None
-        else bool(api["errors"] == 0 and api["p95_ms"] < P95_TARGET_API_MS)
-        and all(r["errors"] == 0 for r in results.values()),
+        "target": {"api_p95_ms": P95_TARGET_API_MS, "page_p95_ms": P95_TARGET_PAGE_MS, "errors": 0},
+        "target_met": all(met),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "load.json").write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -196,17 +204,20 @@ def main() -> None:
         f"{args.max_requests} requests; waitress with {args.threads} threads; demo data; "
         f"{os.cpu_count()} CPUs shared by server and clients. Run: `.venv/bin/python benchmarks/bench_load.py`.",
         "",
-        "| target | path | requests | req/s | p50 ms | p95 ms | p99 ms | max ms | errors | bytes |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| target | path | requests | req/s | p50 ms | p95 ms | p99 ms | max ms | errors | bytes | bytes sent |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, r in results.items():
         lines.append(
             f"| {name} | `{r['path']}` | {r['requests']} | {r['requests_per_s']} | {r['p50_ms']} | {r['p95_ms']} "
-            f"| {r['p99_ms']} | {r['max_ms']} | {r['errors']} | {r['bytes']} |"
+            f"| {r['p99_ms']} | {r['max_ms']} | {r['errors']} | {r['bytes']} "
+            f"| {r['bytes_sent']} ({r['content_encoding']}) |"
         )
     lines += [
         "",
-        f"Target: zero errors, API p95 < {P95_TARGET_API_MS:g} ms. Met: {payload['target_met']}.",
+        f"Target: zero errors, p95 ≤ {P95_TARGET_PAGE_MS:g} ms for `/` and `/list`, API p95 < "
+        f"{P95_TARGET_API_MS:g} ms. Met: {payload['target_met']}. The machine is shared with other work, "
+        "so latencies vary between runs.",
         "",
     ]
     (RESULTS / "load.md").write_text("\n".join(lines), encoding="utf-8")

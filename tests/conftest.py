@@ -175,3 +175,11 @@ def _reset_postgres(url: str, *, app_url: str) -> None:
         if app_role != engine.url.username:
             conn.execute(sa.text(f'GRANT USAGE ON SCHEMA public TO "{app_role}"'))
     engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _english_command_line(monkeypatch):
+    """Commands speak the language of LANG (``webmap.cli.lang``): tests read English unless they set it."""
+    for name in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")

@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from flask import current_app, g, jsonify, render_template, request
+from flask import current_app, g, jsonify, request
 from flask_babel import gettext
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, HTTPException, RequestEntityTooLarge
 
 from layers.crypto import write_private_file
+from webmap.errors import error_page
 
 if TYPE_CHECKING:
     from flask import Flask, Response
@@ -197,10 +198,10 @@ def _tile_urls() -> list[str]:
 
 def _csrf_error(error: CSRFError) -> tuple[Response | str, int]:
     logger.info("Refused a %s to %s: %s", request.method, request.path, error.description)
-    message = "安全令牌（CSRF）缺失或已过期：请刷新页面后重新提交。"
+    message = gettext("安全令牌（CSRF）缺失或已过期：请刷新页面后重新提交。")
     if is_api_request():
         return json_error(400, f"{message} JSON 请求请在 X-CSRFToken 请求头中提供令牌（见 /api/me）。")
-    return render_template("auth/error.html", status=400, message=message), 400
+    return error_page(BadRequest(message))
 
 
 def _too_large(error: RequestEntityTooLarge) -> tuple[Response | str, int]:
@@ -209,10 +210,10 @@ def _too_large(error: RequestEntityTooLarge) -> tuple[Response | str, int]:
     message = gettext("请求太大：最多 %(mb)s MB。请上传更小的文件。", mb=f"{limit / 1024 / 1024:g}")
     if is_api_request():
         return json_error(413, message)
-    return render_template("auth/error.html", status=413, message=message), 413
+    return error_page(RequestEntityTooLarge(message))
 
 
-def _http_error(error: HTTPException) -> HTTPException | tuple[Response, int]:
+def _http_error(error: HTTPException) -> tuple[str, int] | tuple[Response, int]:
     if not is_api_request():
-        return error
+        return error_page(error)
     return json_error(error.code or 500, error.description or error.name)

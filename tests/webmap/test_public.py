@@ -186,9 +186,9 @@ def test_filter_form_works_without_javascript_and_keeps_its_values(client):
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ("layer=household", "`layer` must be among"),
-        ("town=500120001", "`town` must be a town code"),
-        ("feature=sauna", "`feature` must be among"),
+        ("layer=household", "筛选条件“设施类型”（layer）只能是 rehab_station、service_centre"),
+        ("town=500120001", "筛选条件“镇街”（town）必须是本区的镇街代码；收到 500120001。"),
+        ("feature=sauna", "筛选条件“无障碍设施”（feature）只能是 step_free、grab_bars"),
     ],
 )
 def test_unknown_filter_values_are_refused(client, query, message):

@@ -14,6 +14,7 @@ import click
 from flask.cli import with_appcontext
 
 from layers import schema
+from webmap.cli.lang import _
 from webmap.runs import app_network
 from webmap.store import get_district, get_store
 
@@ -84,7 +85,11 @@ def parsed(read: Callable[[dict[str, Any]], Any], options: dict[str, Any], suffi
     """
     suffix = Path(options["out_path"]).suffix.lower()
     if suffix not in suffixes:
-        msg = f"`--out` must end in {', '.join(suffixes)}; got {options['out_path']!r}."
+        msg = _(
+            "--out 必须以 %(suffixes)s 结尾；收到 %(value)s。",
+            suffixes=", ".join(suffixes),
+            value=repr(options["out_path"]),
+        )
         raise click.UsageError(msg)
     try:
         return read(options)
@@ -119,7 +124,7 @@ def coverage_command(**options: Any) -> None:
     for column in result.coverage_columns:
         click.echo(f"{column}: {result.summary[column]['covered']} of {result.summary['points']} points "
                    f"({result.summary[column]['weighted_share']:.1%} weighted)")  # fmt: skip
-    click.echo(f"unreachable: {result.summary['unreachable']}; wrote {options['out_path']}")
+    click.echo(_("不可达：%(n)s；已写入 %(path)s", n=result.summary["unreachable"], path=options["out_path"]))
 
 
 @click.command("targets")
@@ -131,14 +136,15 @@ def targets_command(on: Any, out_path: str | None) -> None:
     from analyses.targets import targets_report_from_store
 
     district = get_district()
-    report = targets_report_from_store(get_store(), district.plan_dir, district.towns, on=on.date(),
-                                       plan_year=district.plan_year)
+    report = targets_report_from_store(
+        get_store(), district.plan_dir, district.towns, on=on.date(), plan_year=district.plan_year
+    )
     payload = report.to_dict()
     if out_path:
         from analyses.runs.common import write_json
 
         write_json(payload, out_path)
-        click.echo(f"Wrote {out_path}")
+        click.echo(_("已写入 %(path)s", path=out_path))
     else:
         json.dump(payload, sys.stdout, ensure_ascii=False, indent=2, default=str)
         click.echo()

@@ -8,6 +8,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from webmap.cli.lang import _
 from webmap.store import get_district, get_store
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ def load_demo_if_empty() -> None:
     store = get_store()
     if store.count() == 0:
         counts = load_demo_layers(store, get_district())
-        click.echo(f"Loaded the embedded demo data: {counts}")
+        click.echo(_("已载入内置演示数据：%(counts)s", counts=counts))
 
 
 @click.command("load-demo")
@@ -34,10 +35,10 @@ def load_demo_command(if_empty: bool) -> None:
     """Load the district's demo layers into the store."""
     store = get_store()
     if store.count() and if_empty:
-        click.echo(f"The store already holds {store.count()} rows; nothing loaded.")
+        click.echo(_("数据库中已有 %(n)s 行，未载入。", n=store.count()))
         return
     if store.count():
-        msg = "The store is not empty; loading the demo data again would duplicate ids. Use --if-empty."
+        msg = _("数据库不是空的；再次载入演示数据会产生重复编号。请加 --if-empty。")
         raise click.ClickException(msg)
     load_demo_if_empty()
 
@@ -62,7 +63,14 @@ def serve_command(host: str, port: int, threads: int) -> None:
         raise click.ClickException(problem)
     load_demo_if_empty()
     warm_app_placer(current_app._get_current_object())  # routing pages find the network prepared
-    click.echo(f"Serving {get_district().name} on http://{host}:{port}/  (Ctrl+C to stop)")
+    click.echo(
+        _(
+            "正在为%(district)s提供服务：http://%(host)s:%(port)s/（按 Ctrl+C 停止）",
+            district=get_district().name,
+            host=host,
+            port=port,
+        )
+    )
     waitress.serve(current_app._get_current_object(), host=host, port=port, threads=threads)
 
 
@@ -150,4 +158,3 @@ def district_show_command() -> None:
     click.echo(f"{district.name} ({district.code}) in {district.folder}: CRS {district.crs}, "
                f"{len(district.towns)} towns, town areas {areas}, "
                f"{len(district.villages) if district.has_villages else 'no'} villages")  # fmt: skip
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from layers import schema
+from webmap.cli.lang import _
 
 # geopandas and the file readers are imported inside the commands: `accessplan --help` stays quick.
 
@@ -33,7 +34,7 @@ def datum_convert_command(
         n = convert_datum_file(source, target, src=src, dst=dst, lon_column=lon_col, lat_column=lat_col)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Converted {n} rows from {src} to {dst}: {target}")
+    click.echo(_("已把 %(n)s 行从 %(src)s 转换为 %(dst)s：%(path)s", n=n, src=src, dst=dst, path=target))
 
 
 @click.group("roads")
@@ -62,4 +63,4 @@ def roads_download_command(boundary: str, out_path: str) -> None:
         path = download_osm(outline, out_path)
     except ValueError as exc:  # NetworkError included
         raise click.ClickException(str(exc)) from None
-    click.echo(f"Wrote {path}; use it with --roads or as `roads` in district.toml.")
+    click.echo(_("已写入 %(path)s；用 --roads 或在 district.toml 的 roads 中使用它。", path=path))

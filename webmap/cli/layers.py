@@ -9,6 +9,7 @@ import click
 from flask.cli import with_appcontext
 
 from layers import schema
+from webmap.cli.lang import _
 from webmap.cli.options import LateChoice, all_roles
 from webmap.store import get_district, get_store
 
@@ -55,12 +56,24 @@ def import_command(
         for change in outcome.changes:
             click.echo(f"  {change.describe()}")
         click.echo(
-            f"Dry run: {validation.n_rows} rows valid ({len(validation.new_ids)} new, "
-            f"{len(validation.updated_ids)} existing); nothing written."
+            _(
+                "试运行：%(n)s 行有效（新增 %(new)s 行，已有 %(existing)s 行）；未写入任何数据。",
+                n=validation.n_rows,
+                new=len(validation.new_ids),
+                existing=len(validation.updated_ids),
+            )
         )
         return
     counts = outcome.counts
-    click.echo(f"Imported {path}: inserted {counts.inserted}, updated {counts.updated}, unchanged {counts.unchanged}.")
+    click.echo(
+        _(
+            "已导入 %(path)s：新增 %(inserted)s 行，更新 %(updated)s 行，未变 %(unchanged)s 行。",
+            path=path,
+            inserted=counts.inserted,
+            updated=counts.updated,
+            unchanged=counts.unchanged,
+        )
+    )
 
 
 @click.command("export")
@@ -89,7 +102,7 @@ def export_command(
     else:
         rows = store.features(layer, statuses=statuses or None, towns=towns or None)
     written = write_layer(rows, path, layer_name=layer)
-    click.echo(f"Exported {len(rows)} rows of {layer} to {written}.")
+    click.echo(_("已把 %(layer)s 的 %(n)s 行导出到 %(path)s。", n=len(rows), layer=layer, path=written))
 
 
 @click.command("history")
@@ -100,6 +113,6 @@ def history_command(layer: str, feature_id: str) -> None:
     """Print the change history of one row as JSON (personal fields stay encrypted tokens)."""
     rows = get_store().history(layer, feature_id)
     if not rows:
-        msg = f"No history for `{layer}` {feature_id!r}: check the layer and id."
+        msg = _("图层 %(layer)s 中没有 %(id)s 的历史记录：请检查图层和编号。", layer=layer, id=repr(feature_id))
         raise click.ClickException(msg)
     click.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))

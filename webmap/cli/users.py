@@ -8,6 +8,7 @@ import click
 from flask.cli import AppGroup
 
 from layers import schema
+from webmap.cli.lang import _
 from webmap.cli.options import LateChoice, staff_roles
 from webmap.store import get_district, get_store, resolve_towns
 
@@ -26,12 +27,12 @@ def add_user_command(name: str, role: str, towns: tuple[str, ...], password: str
     from layers import users
 
     if password is None:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        password = click.prompt(_("密码"), hide_input=True, confirmation_prompt=True)
     try:
         users.add_user(get_store(), name, role=role, password=password, towns=resolve_towns(towns))
     except ValueError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"Added {name} ({role}{', ' + ', '.join(towns) if towns else ''}).")
+    click.echo(_("已添加 %(name)s（%(details)s）。", name=name, details=", ".join((role, *towns))))
 
 
 @users_group.command("list")
@@ -42,7 +43,8 @@ def list_users_command() -> None:
     town_names = get_district().town_names()
     for user in users.list_users(get_store()):
         towns = ",".join(town_names.get(t, t) for t in user.towns) or "-"
-        click.echo(f"{user.name}\t{user.role}\t{towns}\t{'active' if user.active else 'inactive'}")
+        state = _("在用") if user.active else _("未启用")
+        click.echo(f"{user.name}\t{user.role}\t{towns}\t{state}")
 
 
 @users_group.command("passwd")
@@ -53,9 +55,9 @@ def passwd_command(name: str, password: str | None) -> None:
     from layers import users
 
     if password is None:
-        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+        password = click.prompt(_("新密码"), hide_input=True, confirmation_prompt=True)
     _cli_call(lambda: users.set_password(get_store(), name, password))
-    click.echo(f"Changed the password of {name}.")
+    click.echo(_("已修改 %(name)s 的密码。", name=name))
 
 
 @users_group.command("remove")
@@ -65,7 +67,7 @@ def remove_command(name: str) -> None:
     from layers import users
 
     _cli_call(lambda: users.remove_user(get_store(), name))
-    click.echo(f"Removed {name}.")
+    click.echo(_("已删除 %(name)s。", name=name))
 
 
 @users_group.command("deactivate")
@@ -75,7 +77,7 @@ def deactivate_command(name: str) -> None:
     from layers import users
 
     _cli_call(lambda: users.set_active(get_store(), name, False))
-    click.echo(f"Deactivated {name}.")
+    click.echo(_("已停用 %(name)s。", name=name))
 
 
 @users_group.command("activate")
@@ -85,7 +87,7 @@ def activate_command(name: str) -> None:
     from layers import users
 
     _cli_call(lambda: users.set_active(get_store(), name, True))
-    click.echo(f"Activated {name}.")
+    click.echo(_("已启用 %(name)s。", name=name))
 
 
 @users_group.command("demo")
@@ -96,9 +98,9 @@ def demo_command() -> None:
     first_town = get_district().towns[schema.TOWN_CODE].iloc[0]
     passwords = users.ensure_demo_users(get_store(), caseworker_towns=(first_town,))
     if not passwords:
-        click.echo("Accounts exist already; no demo accounts created.")
+        click.echo(_("已有账户，未创建演示账户。"))
         return
-    click.echo("Demo accounts (for the demo data only; replace them before loading real data):")
+    click.echo(_("演示账户（只用于演示数据；载入真实数据前请替换）："))
     for name, password in passwords.items():
         click.echo(f"  {name:<16} {password}")
 

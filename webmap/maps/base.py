@@ -12,8 +12,9 @@ import folium
 import numpy as np
 import shapely
 import shapely.geometry
-from branca.element import Element
+from branca.element import Element, MacroElement
 from flask_babel import gettext
+from folium.template import Template
 
 from geo.datums import convert
 from layers import schema
@@ -153,6 +154,55 @@ def render_map_parts(m: folium.Map) -> MapParts:
     return MapParts(header=root.header.render(), html=root.html.render(), script=root.script.render())
 
 
+class MapText(MacroElement):
+    """Name the map and translate Leaflet's built-in English control texts.
+
+    Leaflet labels its zoom buttons "Zoom in"/"Zoom out" and the popup close button "Close popup";
+    a Chinese page needs Chinese names, and the map container gets a role and a name of its own.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            (function (map, text) {
+                var box = map.getContainer();
+                box.setAttribute("role", "region");
+                box.setAttribute("aria-label", text.map);
+                if (map.zoomControl) {
+                    [[map.zoomControl._zoomInButton, text.zoom_in], [map.zoomControl._zoomOutButton, text.zoom_out]]
+                        .forEach(function (pair) {
+                            pair[0].title = pair[1];
+                            pair[0].setAttribute("aria-label", pair[1]);
+                        });
+                }
+                map.on("popupopen", function (e) {
+                    var close = e.popup.getElement().querySelector(".leaflet-popup-close-button");
+                    if (close) {
+                        close.setAttribute("aria-label", text.close_popup);
+                        close.title = text.close_popup;
+                    }
+                });
+            })({{ this._parent.get_name() }}, {{ this.text|tojson }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, text: Mapping[str, str]) -> None:
+        super().__init__()
+        self._name = "MapText"
+        self.text = dict(text)
+
+
+def control_texts(translate: Callable[[str], str], title: str) -> dict[str, str]:
+    """Return ``MapText``'s texts in the language of ``translate``: zoom buttons, popup close, map name."""
+    return {
+        "zoom_in": translate("放大"),
+        "zoom_out": translate("缩小"),
+        "close_popup": translate("关闭弹窗"),
+        "map": title,
+    }
+
+
 def add_town_areas(m: folium.Map, district: District, datum: DisplayDatum, translate: Callable[[str], str]) -> None:
     """Draw the district's approximate town areas as dashed outlines (not interactive); nothing when unknown."""
     if not district.has_town_areas:  # unknown (towns without seats): nothing to draw
@@ -189,6 +239,7 @@ def finish_result_map(m: folium.Map, district: District, static_url: Callable[[s
     """End a planner result map: layer control, fitted to the district, assets served by us."""
     minx, miny, maxx, maxy = district.boundary.to_crs(schema.WGS84).total_bounds
     folium.LayerControl(position="bottomright", collapsed=False).add_to(m)
+    MapText(control_texts(gettext, gettext("分析结果地图"))).add_to(m)
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     localize_assets_inplace(m, static_url=static_url)
     return m

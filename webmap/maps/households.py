@@ -11,7 +11,7 @@ from flask_babel import gettext
 
 from layers import schema
 from webmap.assets import default_static_url, localize_assets_inplace
-from webmap.maps.base import DisplayDatum, TileSource, add_town_areas, display_gdf
+from webmap.maps.base import DisplayDatum, MapText, TileSource, add_town_areas, control_texts, display_gdf
 from webmap.maps.text import geojson_dict, map_label_icon, map_popup, map_text, map_tooltip
 
 if TYPE_CHECKING:
@@ -98,5 +98,6 @@ def households_map(
         pminx, pminy, pmaxx, pmaxy = points.total_bounds
         minx, miny, maxx, maxy = min(minx, pminx), min(miny, pminy), max(maxx, pmaxx), max(maxy, pmaxy)
     m.fit_bounds([[miny, minx], [maxy, maxx]])
+    MapText(control_texts(gettext, gettext("改造户地图"))).add_to(m)
     localize_assets_inplace(m, static_url=static_url)
     return m

@@ -77,45 +77,6 @@ class Attribution(MacroElement):
         self.text = map_text(text)
 
 
-class MapText(MacroElement):
-    """Name the map and translate Leaflet's built-in English control texts.
-
-    Leaflet labels its zoom buttons "Zoom in"/"Zoom out" and the popup close button "Close popup";
-    a Chinese page needs Chinese names, and the map container gets a role and a name of its own.
-    """
-
-    _template = Template(
-        """
-        {% macro script(this, kwargs) %}
-            (function (map, text) {
-                var box = map.getContainer();
-                box.setAttribute("role", "region");
-                box.setAttribute("aria-label", text.map);
-                if (map.zoomControl) {
-                    [[map.zoomControl._zoomInButton, text.zoom_in], [map.zoomControl._zoomOutButton, text.zoom_out]]
-                        .forEach(function (pair) {
-                            pair[0].title = pair[1];
-                            pair[0].setAttribute("aria-label", pair[1]);
-                        });
-                }
-                map.on("popupopen", function (e) {
-                    var close = e.popup.getElement().querySelector(".leaflet-popup-close-button");
-                    if (close) {
-                        close.setAttribute("aria-label", text.close_popup);
-                        close.title = text.close_popup;
-                    }
-                });
-            })({{ this._parent.get_name() }}, {{ this.text|tojson }});
-        {% endmacro %}
-        """
-    )
-
-    def __init__(self, text: Mapping[str, str]) -> None:
-        super().__init__()
-        self._name = "MapText"
-        self.text = dict(text)
-
-
 def add_roads(m: folium.Map, roads: Mapping[str, Any], translate: Callable[[str], str]) -> None:
     """Draw the main roads as an inert layer: no tooltip, so no road takes a Tab stop before the facilities.
 
@@ -257,6 +218,7 @@ class FacilityLayer(Layer):
                         }
                     });
                     marker.facilityId = f.id;
+                    marker.facilityKey = layer + "/" + f.id;  // #facility=<layer>/<id> opens it
                     group.addLayer(marker);
                 });
             })({{ this.get_name() }}, {{ this.layer|tojson }}, {{ this.facilities_json }}, {{ this.link_text|tojson }});

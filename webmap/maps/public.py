@@ -7,11 +7,22 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 import folium
+from branca.element import MacroElement
+from folium.template import Template
 
 from layers import schema
 from webmap.assets import default_static_url, localize_assets_inplace
-from webmap.maps.base import DisplayDatum, TileSource, add_town_areas, display_gdf, display_geojson, identity
-from webmap.maps.layers import LAYER_LABELS, Attribution, MapText, add_facilities, add_roads, add_town_labels
+from webmap.maps.base import (
+    DisplayDatum,
+    MapText,
+    TileSource,
+    add_town_areas,
+    control_texts,
+    display_gdf,
+    display_geojson,
+    identity,
+)
+from webmap.maps.layers import LAYER_LABELS, Attribution, add_facilities, add_roads, add_town_labels
 from webmap.maps.text import geojson_dict, map_text
 
 if TYPE_CHECKING:
@@ -132,14 +143,90 @@ def public_map(
         prefix="Leaflet",
         text=_("镇街驻地：GeoNames (CC BY 4.0)；设施、道路、村庄：合成演示数据"),
     ).add_to(m)
-    MapText(
-        {
-            "zoom_in": _("放大"),
-            "zoom_out": _("缩小"),
-            "close_popup": _("关闭弹窗"),
-            "map": _("%(district)s设施地图") % {"district": district_name},
-        }
-    ).add_to(m)
+    MapText(control_texts(_, _("%(district)s设施地图") % {"district": district_name})).add_to(m)
+    KeyboardPopups().add_to(m)
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     localize_assets_inplace(m, static_url=static_url)
     return m
+
+
+#: URL fragment that opens a facility's popup on the map: ``#facility=<layer>/<id>``.
+FACILITY_FRAGMENT = "facility="
+
+
+def facility_fragment(layer: str, facility_id: str) -> str:
+    """Return the URL fragment (without ``#``) that zooms the public map to a facility and opens its popup."""
+    return f"{FACILITY_FRAGMENT}{layer}/{facility_id}"
+
+
+class KeyboardPopups(MacroElement):
+    """Make facility popups work from the keyboard and open the facility named in the URL fragment.
+
+    Opening a popup (Enter on a focused marker, a click, or the fragment) moves focus into it, so
+    its link to the detail page is the next Tab stop; Esc (anywhere in the map) or the close button
+    closes it and returns focus to the marker that opened it. With ``#facility=<layer>/<id>`` in the URL
+    (the detail page's "在地图上查看"), the map zooms to that facility and opens its popup.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            (function (map, prefix) {
+                var opener = null;
+                map.on("popupopen", function (e) {
+                    var source = e.popup._source;
+                    opener = source && source.getElement ? source.getElement() : null;
+                    var box = e.popup.getElement().querySelector(".fac-popup");
+                    if (box) {
+                        box.setAttribute("tabindex", "-1");
+                        box.focus({preventScroll: true});
+                    }
+                });
+                map.on("popupclose", function (e) {
+                    var popup = e.popup.getElement();
+                    var active = document.activeElement;
+                    var focusWasInside = !active || active === document.body || (popup && popup.contains(active));
+                    if (opener && focusWasInside && document.body.contains(opener)) {
+                        opener.focus({preventScroll: true});
+                    }
+                    opener = null;
+                });
+                // Leaflet closes a popup on Esc only while the map box itself has focus, not a marker or the link.
+                map.getContainer().addEventListener("keydown", function (e) {
+                    if (e.key === "Escape" && map._popup && map.hasLayer(map._popup)) {
+                        map.closePopup();
+                    }
+                });
+                function openFromFragment() {
+                    var hash = decodeURIComponent(window.location.hash.slice(1));
+                    if (hash.indexOf(prefix) !== 0) {
+                        return;
+                    }
+                    var key = hash.slice(prefix.length);
+                    map.eachLayer(function (layer) {
+                        if (layer.facilityKey === key) {
+                            map.setView(layer.getLatLng(), Math.max(map.getZoom(), 16), {animate: false});
+                            map.getContainer().scrollIntoView({block: "center"});
+                            layer.openPopup();
+                        }
+                    });
+                }
+                window.addEventListener("hashchange", openFromFragment);
+                // After the page's fitBounds: its zoom animation would otherwise undo ours when it ends.
+                function whenSettled() {
+                    if (map._animatingZoom) {
+                        map.once("zoomend", function () { setTimeout(openFromFragment, 0); });
+                    } else {
+                        openFromFragment();
+                    }
+                }
+                map.whenReady(function () { setTimeout(whenSettled, 0); });
+            })({{ this._parent.get_name() }}, {{ this.prefix|tojson }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "KeyboardPopups"
+        self.prefix = FACILITY_FRAGMENT

@@ -11,29 +11,31 @@ import json
 import logging
 import math
 import os
+import secrets
 import threading
-import time
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, g, render_template, request, url_for
 from flask_babel import gettext
+from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
 from layers import schema
 from layers.errors import NotFoundError
 from layers.privacy import MIN_PUBLIC_COUNT, household_counts
-from webmap.i18n import N_, current_language
+from webmap.compress import NoncedPage, accepts_gzip
+from webmap.i18n import N_, current_language, current_locale
 from webmap.maps.base import MapParts, render_map_parts, tile_sources_from_config
 from webmap.maps.layers import LAYER_LABELS, ROAD_LABELS, STATUS_LABELS
-from webmap.maps.public import public_map
-from webmap.security import nonced_map_parts
+from webmap.maps.public import facility_fragment, public_map
+from webmap.security import csp_nonce, nonced_map_parts
 from webmap.store import get_district, get_store
 from webmap.timefmt import format_local_date
 
@@ -129,6 +131,10 @@ _MAP_CACHE_KEY = "accessplan_public_maps"
 _MAP_CACHE_SIZE = 64
 _COUNTS_CACHE_KEY = "accessplan_public_household_counts"
 _FEATURES_CACHE_KEY = "accessplan_public_features"
+_PAGE_CACHE_KEY = "accessplan_public_pages"
+_PAGE_CACHE_SIZE = 128
+#: Stands for the CSP nonce in a cached page; replaced by each response's own nonce.
+_NONCE_PLACEHOLDER = f"accessplan-nonce-{secrets.token_hex(12)}"
 _ROADS_CACHE_FILE = "main_roads.json"
 #: Bump when the drawn roads change shape (2: from the prepared network, with street names).
 _ROADS_CACHE_VERSION = 2
@@ -165,21 +171,32 @@ class FacilityFilter:
         Raises
         ------
         ValueError
-            If a value is not one of the known layers, towns or features (the message names it).
+            If a value is not one of the known layers, towns or features (the message, in the request's
+            language, names it and the allowed values).
         """
         layers = tuple(dict.fromkeys(v for v in args.getlist("layer") if v))
         unknown = [v for v in layers if v not in schema.PUBLIC_LAYERS]
         if unknown:
-            msg = f"`layer` must be among {list(schema.PUBLIC_LAYERS)!r}; got {unknown!r}."
+            msg = gettext(
+                "筛选条件“设施类型”（layer）只能是 %(allowed)s；收到 %(value)s。请在筛选表单中重新选择。",
+                allowed="、".join(schema.PUBLIC_LAYERS),
+                value="、".join(unknown),
+            )
             raise ValueError(msg)
         town = args.get("town") or None
         if town is not None and town not in town_codes:
-            msg = f"`town` must be a town code of the district; got {town!r}."
+            msg = gettext(
+                "筛选条件“镇街”（town）必须是本区的镇街代码；收到 %(value)s。请在筛选表单中重新选择。", value=town
+            )
             raise ValueError(msg)
         features = tuple(dict.fromkeys(v for v in args.getlist("feature") if v))
         unknown = [v for v in features if v not in ACCESSIBILITY_FEATURES]
         if unknown:
-            msg = f"`feature` must be among {list(ACCESSIBILITY_FEATURES)!r}; got {unknown!r}."
+            msg = gettext(
+                "筛选条件“无障碍设施”（feature）只能是 %(allowed)s；收到 %(value)s。请在筛选表单中重新选择。",
+                allowed="、".join(ACCESSIBILITY_FEATURES),
+                value="、".join(unknown),
+            )
             raise ValueError(msg)
         return cls(
             layers=tuple(layer for layer in schema.PUBLIC_LAYERS if layer in layers) or schema.PUBLIC_LAYERS,
@@ -229,9 +246,7 @@ def select_facilities(facility_filter: FacilityFilter) -> dict[str, gpd.GeoDataF
     """Return the filtered rows of each chosen public layer from the app's store, in legend order."""
     shown = _shown_features()
     return {
-        layer: facility_filter.apply(layer, shown[layer])
-        for layer in LAYER_LABELS
-        if layer in facility_filter.layers
+        layer: facility_filter.apply(layer, shown[layer]) for layer in LAYER_LABELS if layer in facility_filter.layers
     }
 
 
@@ -252,8 +267,18 @@ def _shown_features() -> dict[str, gpd.GeoDataFrame]:
 
 
 @bp.get("/")
-def index() -> str:
+def index() -> Response:
     """Show the public map with its filters, legend, list, household counts and data provenance."""
+    return _cached_page(_render_index)
+
+
+@bp.get("/list")
+def facility_list() -> Response:
+    """Show the facility list alone (the map's text alternative), with the same filters as the map."""
+    return _cached_page(_render_list)
+
+
+def _render_index() -> str:
     district = get_district()
     facility_filter = _filter_from_request(district)
     layers = select_facilities(facility_filter)
@@ -273,9 +298,7 @@ def index() -> str:
     )
 
 
-@bp.get("/list")
-def facility_list() -> str:
-    """Show the facility list alone (the map's text alternative), with the same filters as the map."""
+def _render_list() -> str:
     district = get_district()
     facility_filter = _filter_from_request(district)
     layers = select_facilities(facility_filter)
@@ -291,13 +314,13 @@ def facility_list() -> str:
 def facility(layer: str, facility_id: str) -> str:
     """Show one public facility: what it is, where, its accessibility record and when it was checked."""
     if layer not in schema.PUBLIC_LAYERS:  # households (and anything else) are never a facility
-        abort(404, f"Layer {layer!r} has no public facility pages.")
+        abort(404, gettext("图层 %(layer)s 没有公开的设施页面。", layer=repr(layer)))
     try:
         record = get_store().feature(layer, facility_id)
     except NotFoundError:
-        abort(404, f"Facility {facility_id!r} not found.")
+        abort(404, gettext("没有编号为 %(id)s 的公开设施。", id=facility_id))
     if record[schema.STATUS] not in SHOWN_STATUSES[layer]:
-        abort(404, f"Facility {facility_id!r} not found.")
+        abort(404, gettext("没有编号为 %(id)s 的公开设施。", id=facility_id))
     district = get_district()
     language = current_language()
     towns = district.town_names(language)
@@ -317,11 +340,62 @@ def facility(layer: str, facility_id: str) -> str:
         survey_source=_present(record.get(_SURVEY_SOURCE)) if survey else None,
         updated_on=format_local_date(record.get(schema.UPDATED_AT)) or None,
         synthetic=bool(record.get(schema.SYNTHETIC)),
-        map_url=url_for("public.index", layer=layer, q=record[schema.NAME]),
+        map_url=url_for(
+            "public.index", layer=layer, q=record[schema.NAME], _anchor=facility_fragment(layer, facility_id)
+        ),
     )
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def _cached_page(render: Callable[[], str]) -> Response:
+    """Answer with the page ``render`` makes, rendered once per data version, language and query.
+
+    A visitor's page depends only on the endpoint, the query string (filters, ``lang``), the language
+    (query or cookie), the store's data version (``Store.data_version``: any write changes it), the
+    road file and the tile settings, so the last ``_PAGE_CACHE_SIZE`` pages are kept, rendered with a
+    placeholder nonce and compressed (``NoncedPage``); each response gets its own CSP nonce. Signed-in
+    staff see their name and a CSRF token in the header: their pages are rendered every time.
+    """
+    if current_user.is_authenticated:
+        return current_app.response_class(render(), mimetype="text/html")
+    store = get_store()
+    config = current_app.config
+    key = (
+        request.endpoint,
+        current_locale(),
+        request.script_root,
+        request.query_string,
+        store.url,
+        store.data_version(),
+        id(_main_roads(get_district())),
+        *(config.get(name) for name in ("TIANDITU_KEY", "TILE_URL", "TILE_ATTR", "TILE_DATUM")),
+    )
+    cache: OrderedDict[Any, NoncedPage] = current_app.extensions.setdefault(_PAGE_CACHE_KEY, OrderedDict())
+    lock = current_app.extensions.setdefault(f"{_PAGE_CACHE_KEY}_lock", threading.Lock())
+    with lock:
+        page = cache.get(key)
+        if page is not None:
+            cache.move_to_end(key)
+    if page is None:
+        g.csp_nonce = _NONCE_PLACEHOLDER
+        try:
+            page = NoncedPage.from_text(render(), _NONCE_PLACEHOLDER)
+        finally:
+            g.pop("csp_nonce", None)
+        with lock:
+            cache[key] = page
+            while len(cache) > _PAGE_CACHE_SIZE:
+                cache.popitem(last=False)
+    nonce = csp_nonce()
+    if accepts_gzip():
+        response = current_app.response_class(page.gzipped(nonce), mimetype="text/html")
+        response.headers["Content-Encoding"] = "gzip"
+    else:
+        response = current_app.response_class(page.body(nonce), mimetype="text/html")
+    response.vary.add("Accept-Encoding")
+    return response
 
 
 def _map_parts(
@@ -458,17 +532,17 @@ def _household_counts(district: District, language: str) -> list[dict[str, Any]]
 
 
 def _cached_household_counts() -> pd.DataFrame:
-    """Return ``household_counts`` per town, reused for ``PUBLIC_COUNTS_TTL_S`` seconds (default 60).
+    """Return ``household_counts`` per town, counted again only when the store's data version changes.
 
-    Counting reads every household row; a public page may show counts a minute old.
+    Counting reads every household row; the cached page it goes into is keyed by the same version.
     """
-    ttl_s = float(current_app.config.get("PUBLIC_COUNTS_TTL_S", 60))
+    store = get_store()
+    key = (store.url, store.data_version())
     cached = current_app.extensions.get(_COUNTS_CACHE_KEY)
-    now = time.monotonic()
-    if cached is not None and now - cached[0] < ttl_s:
+    if cached is not None and cached[0] == key:
         return cached[1]
-    counts = household_counts(get_store(), by=(schema.TOWN_CODE,), min_count=MIN_PUBLIC_COUNT)
-    current_app.extensions[_COUNTS_CACHE_KEY] = (now, counts)
+    counts = household_counts(store, by=(schema.TOWN_CODE,), min_count=MIN_PUBLIC_COUNT)
+    current_app.extensions[_COUNTS_CACHE_KEY] = (key, counts)
     return counts
 
 

@@ -44,6 +44,7 @@ from webmap.auth import role_required
 from webmap.i18n import N_, current_language
 from webmap.maps.base import MapParts, render_map_parts, tile_sources_from_config
 from webmap.maps.public import public_map
+from webmap.problems import fix_text, rule_label
 from webmap.runs import app_network
 from webmap.security import nonced_map_parts
 from webmap.store import get_district, get_store
@@ -258,7 +259,12 @@ def _checked_changes(row: dict[str, Any], form: Any) -> tuple[dict[str, Any], li
         for p in result.problems:
             column = labels.get(p.column, p.column or "")
             problems.append(
-                gettext("%(column)s：%(fix)s（填写的是 %(value)s）", column=column, fix=p.fix, value=repr(p.value))
+                gettext(
+                    "%(column)s：%(fix)s（填写的是 %(value)s）",
+                    column=column,
+                    fix=fix_text(p, column),
+                    value=repr(p.value),
+                )
             )
         return {}, problems
     (record,) = result.records()
@@ -493,8 +499,8 @@ def _import_page(
                     "id": p.id or "",
                     "column": header or labels.get(p.column or "", p.column or ""),
                     "value": "" if p.value is None else p.value,
-                    "rule": p.rule,
-                    "fix": p.fix,
+                    "rule": rule_label(p.rule),
+                    "fix": fix_text(p, header or labels.get(p.column or "")),
                 }
             )
     changes = [

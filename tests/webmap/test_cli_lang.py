@@ -1,0 +1,58 @@
+"""The command line speaks the language of LANG: zh_CN.UTF-8 → Chinese, anything else → English."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from cryptography.fernet import Fernet
+
+from layers.crypto import KEY_ENV_VAR
+from webmap.cli import main
+from webmap.cli.lang import cli_language
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"LANG": "zh_CN.UTF-8"}, "zh"),
+        ({"LANG": "zh_TW.UTF-8"}, "zh"),
+        ({"LANG": "en_US.UTF-8"}, "en"),
+        ({"LANG": "C.UTF-8"}, "en"),
+        ({}, "en"),
+        ({"LANG": "zh_CN.UTF-8", "LC_ALL": "en_GB.UTF-8"}, "en"),  # LC_ALL wins, as in the C library
+        ({"LANG": "en_US.UTF-8", "LC_MESSAGES": "zh_CN.UTF-8"}, "zh"),
+        ({"LC_ALL": "", "LANG": "zh_CN.UTF-8"}, "zh"),  # an empty variable is not set
+    ],
+)
+def test_language_follows_the_locale_variables(environ, expected):
+    assert cli_language(environ) == expected
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    monkeypatch.setenv("ACCESSPLAN_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite'}")
+    monkeypatch.setenv(KEY_ENV_VAR, Fernet.generate_key().decode())
+
+    def run(lang: str, *args: str):
+        return CliRunner(env={"LANG": lang}).invoke(main, list(args))
+
+    return run
+
+
+def test_outputs_and_errors_speak_chinese_under_a_chinese_locale(cli):
+    added = cli("zh_CN.UTF-8", "users", "add", "wang", "--role", "planner", "--password", "a long test password 1")
+    assert added.exit_code == 0, added.output
+    assert added.output.strip() == "已添加 wang（planner）。"
+    assert cli("zh_CN.UTF-8", "users", "list").output.strip() == "wang\tplanner\t-\t在用"
+    missing = cli("zh_CN.UTF-8", "history", "sports_site", "SS-nope")
+    assert missing.exit_code == 1
+    assert "图层 sports_site 中没有 'SS-nope' 的历史记录：请检查图层和编号。" in missing.output
+
+
+def test_outputs_and_errors_speak_english_otherwise(cli):
+    added = cli("en_US.UTF-8", "users", "add", "wang", "--role", "planner", "--password", "a long test password 1")
+    assert added.output.strip() == "Added wang (planner)."
+    assert cli("C.UTF-8", "users", "deactivate", "wang").output.strip() == "Deactivated wang."
+    assert cli("C.UTF-8", "users", "list").output.strip() == "wang\tplanner\t-\tinactive"
+    missing = cli("en_US.UTF-8", "history", "sports_site", "SS-nope")
+    assert "No history for `sports_site` 'SS-nope': check the layer and id." in missing.output
