@@ -132,6 +132,11 @@ def _packages_run_by(target: str, importer: str, modules: dict[str, Path]) -> se
     return {a for a in ancestors - own if a in modules}
 
 
+def _is_private(name: str) -> bool:
+    """``_x`` is private; ``__x__`` is not, nor is ``_`` alone (gettext's conventional name, meant to be imported)."""
+    return name.startswith("_") and not name.startswith("__") and name != "_"
+
+
 def _scan_imports(root: Path = ROOT, packages: tuple[str, ...] = PACKAGES) -> _Imports:
     modules = _first_party_modules(root, packages)
     edges: dict[str, set[str]] = {name: set() for name in modules}
@@ -165,15 +170,14 @@ def _scan_imports(root: Path = ROOT, packages: tuple[str, ...] = PACKAGES) -> _I
                         aliases[alias.asname or alias.name] = submodule
                     else:
                         edges[name].add(base)
-                        if alias.name.startswith("_") and not alias.name.startswith("__") and base != name:
+                        if _is_private(alias.name) and base != name:
                             private.add(f"{name} -> {base}.{alias.name}")
         for node in nodes:
             if (
                 isinstance(node, ast.Attribute)
                 and isinstance(node.value, ast.Name)
                 and node.value.id in aliases
-                and node.attr.startswith("_")
-                and not node.attr.startswith("__")
+                and _is_private(node.attr)
                 and aliases[node.value.id] != name
             ):
                 private.add(f"{name} -> {aliases[node.value.id]}.{node.attr}")

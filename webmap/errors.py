@@ -15,7 +15,7 @@ from flask import render_template, request
 from flask_babel import gettext
 from werkzeug.exceptions import HTTPException, default_exceptions
 
-from webmap.i18n import N_
+from webmap.i18n import N_, language_links
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ def error_page(error: HTTPException) -> tuple[str, int]:
             title=gettext(title),
             message=message,
             back_url=_same_site_referrer(),
+            other_languages=language_links(same_page=False),  # never echo the address asked for
         )
     except Exception:  # the page itself failed (e.g. the store is down): plain text, still translated
         logger.exception("Could not render the error page for HTTP %s", status)

@@ -84,12 +84,16 @@ def html_lang() -> str:
     return current_locale().replace("_", "-")
 
 
-def switch_language_url(locale: str) -> str:
-    """Return the current page's URL with its query kept and ``lang`` set to ``locale``."""
+def switch_language_url(locale: str, *, same_page: bool = True) -> str:
+    """Return the current page's URL with its query kept and ``lang`` set to ``locale``.
+
+    The map's URL in that language instead when ``same_page`` is False (an error page: the address
+    asked for is not echoed back) or the request matched no page.
+    """
     args: dict[str, Any] = request.args.to_dict(flat=False)
     args.pop("lang", None)  # last in the URL, after the page's own arguments
     args["lang"] = "zh-CN" if locale == "zh_CN" else locale
-    if request.endpoint is None or request.endpoint == "static":  # e.g. a 404 page: go to the map
+    if not same_page or request.endpoint is None or request.endpoint == "static":  # e.g. a 404 page: the map
         return url_for("public.index", lang=args["lang"])
     return url_for(request.endpoint, **(request.view_args or {}), **args)
 
@@ -108,7 +112,12 @@ def _remember_language(response: Response) -> Response:
     return response
 
 
-def _template_globals() -> dict[str, Any]:
+def language_links(*, same_page: bool = True) -> list[tuple[str, str, str]]:
+    """Return (locale, name, URL) of every other language (`switch_language_url`), for the page header."""
     locale = current_locale()
-    others = [(code, name, switch_language_url(code)) for code, name in LANGUAGES.items() if code != locale]
-    return {"html_lang": html_lang(), "other_languages": others}
+    return [(code, name, switch_language_url(code, same_page=same_page)) for code, name in LANGUAGES.items()
+            if code != locale]  # fmt: skip
+
+
+def _template_globals() -> dict[str, Any]:
+    return {"html_lang": html_lang(), "other_languages": language_links()}

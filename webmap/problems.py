@@ -80,6 +80,19 @@ RULE_TEXTS = MappingProxyType(
             ),
         ),
         validate.TOO_LONG: (N_("内容太长"), N_("“%(column)s”的内容太长：请缩短。")),
+        validate.OUT_OF_RANGE: (N_("超出范围"), N_("“%(column)s”超出允许的取值范围：请改正该值。")),
+        validate.PERSON_CHANGED: (
+            N_("与已存的人不符"),
+            N_("这个编号已存的是另一个人（身份证号不同）：请核对编号；确属更正时在“更正”列填“是”。"),
+        ),
+        validate.TOWN_CHANGED: (
+            N_("与已存的镇街不符"),
+            N_("这个编号已存在另一个镇街：请核对编号和镇街；确属更正时在“更正”列填“是”。"),
+        ),
+        validate.LEGAL_BASIS_CONFLICT: (
+            N_("处理依据不一致"),
+            N_("这一行的“处理依据”与导入时为整个文件选择的处理依据不同：请统一。"),
+        ),
         validate.CONTROL_CHARACTER: (
             N_("含有控制字符"),
             N_("单元格里有看不见的控制字符（常见于从其他系统复制的内容）：请删除这些字符后重新输入。"),
@@ -87,6 +100,8 @@ RULE_TEXTS = MappingProxyType(
     }
 )
 _OTHER_RULE = (N_("不符合要求"), N_("“%(column)s”不符合要求：请检查后改正。"))
+#: Rules whose own fix (``Problem.fix``: zh-CN, then English) names the allowed values: shown as written.
+OWN_FIX_RULES = frozenset({validate.OUT_OF_RANGE})
 
 
 def rule_label(rule: str) -> str:
@@ -96,5 +111,7 @@ def rule_label(rule: str) -> str:
 
 def fix_text(problem: Problem, column: str | None = None) -> str:
     """Return how to fix ``problem`` in this request's language; ``column`` is the column as the page names it."""
+    if problem.rule in OWN_FIX_RULES and problem.fix:
+        return problem.fix
     label = column or problem.column or gettext("这一列")
     return gettext(RULE_TEXTS.get(problem.rule, _OTHER_RULE)[1], column=label)

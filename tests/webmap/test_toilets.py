@@ -349,7 +349,7 @@ def test_a_filled_down_id_lists_five_rows_per_problem(client_as, app):
     rows = [[*GOOD_ROWS[0][:1], *GOOD_ROWS[0][1:]] for _ in range(300)]  # AT-101 filled down 300 rows
     response, _ = _upload(client_as("bureau"), _xlsx(rows))
     html = response.get_data(as_text=True)
-    assert html.count("&#39;AT-101&#39; appears on 300 rows: 2, 3, 4, 5, 6 …") == 300
+    assert html.count("编号在文件中出现了不止一次：每个编号只能用一次。") == 300
     assert len(html) < 300 * 1000  # one short line per row (the old page listed 300 rows on each)
 
 
@@ -390,7 +390,7 @@ def test_a_turning_diameter_of_minus_5_is_refused_on_the_edit_form_and_in_an_upl
     response, _ = _upload(client, upload, datum="", name="台账.csv")
     html = response.get_data(as_text=True)
     assert "没有导入任何数据" in html
-    assert re.search(r'<tr><td class="num">2</td><td>AT-900</td><td>[^<]*</td><td>-5</td><td>out_of_range</td>', html)
+    assert re.search(r'<tr><td class="num">2</td><td>AT-900</td><td>[^<]*</td><td>-5</td><td>超出范围</td>', html)
 
 
 def test_a_blank_cell_keeps_the_stored_value_unless_the_box_is_ticked_and_the_check_shows_each_change(client_as, app):
