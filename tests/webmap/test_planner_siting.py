@@ -282,16 +282,16 @@ def test_compare_two_coverage_results_by_hand(app):
     page = response.get_data(as_text=True)
     overall = page[page.index('id="compare-overall"') : page.index("</table>", page.index('id="compare-overall"'))]
     # A covers 2 of 4 (50 %), B 3 of 4 (75 %): +1 point, +25 percentage points.
-    assert "<td>2</td><td>3</td><td>+1</td>" in overall and "<td>50.0%</td><td>75.0%</td><td>+25.0" in overall
+    assert "<td>2</td><td>3</td><td>+1</td>" in overall and "<td>50%</td><td>75%</td><td>+25.0" in overall
     towns = page[page.index('id="compare-by-town"') : page.index("</table>", page.index('id="compare-by-town"'))]
     # 璧城街道 (p1, p2): 2 → 1 (−1, −50 points); 八塘镇 (p3, p4): 0 → 2 (+2, +100 points).
-    assert '<th scope="row">璧城街道</th><td>2 / 2</td><td>100.0%</td><td>1 / 2</td><td>50.0%</td><td>-1</td>' in towns
-    assert '<th scope="row">八塘镇</th><td>0 / 2</td><td>0.0%</td><td>2 / 2</td><td>100.0%</td><td>+2</td>' in towns
+    assert '<th scope="row">璧城街道</th><td>2 / 2</td><td>100%</td><td>1 / 2</td><td>50%</td><td>-1</td>' in towns
+    assert '<th scope="row">八塘镇</th><td>0 / 2</td><td>0%</td><td>2 / 2</td><td>100%</td><td>+2</td>' in towns
     assert "共 3 个：新增覆盖 2 个，不再覆盖 1 个。" in page
     changed = page[page.index('id="compare-changed"') :]
     assert changed.index(">p1<") < changed.index(">p3<") < changed.index(">p4<") and ">p2<" not in changed
     params = page[page.index('id="compare-parameters"') :]
-    assert '<th scope="row">thresholds <strong>（不同）</strong></th><td>800m</td><td>1km</td>' in params
+    assert '<th scope="row">阈值 <strong>（不同）</strong></th><td>800m</td><td>1km</td>' in params
     assert '<th scope="row">roads_sha256 <strong>（不同）</strong></th><td>800m</td><td>1km</td>' in page
 
 
