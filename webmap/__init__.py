@@ -68,7 +68,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from webmap import auth, compress, i18n, numfmt, ratelimit, security, store, timefmt
+    from webmap import auth, compress, fieldnames, i18n, numfmt, ratelimit, security, store, timefmt
     from webmap.views import admin, api, caseworker, planner, public, toilets
 
     store.init_app(app)
@@ -76,6 +76,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     app.add_template_filter(timefmt.format_local_time, "local_time")
     numfmt.init_app(app)  # count, number, percent, percent_value
+    fieldnames.init_app(app)  # field_label
     app.register_blueprint(public.bp)
     security.init_app(app)
     auth.init_app(app)

@@ -296,7 +296,7 @@ def test_compare_two_coverage_results_by_hand(app):
     changed = page[page.index('id="compare-changed"') :]
     assert changed.index(">p1<") < changed.index(">p3<") < changed.index(">p4<") and ">p2<" not in changed
     params = page[page.index('id="compare-parameters"') :]
-    assert '<th scope="row">thresholds <strong>（不同）</strong></th><td>800m</td><td>1km</td>' in params
+    assert '<th scope="row">阈值 <strong>（不同）</strong></th><td>800m</td><td>1km</td>' in params
     assert '<th scope="row">roads_sha256 <strong>（不同）</strong></th><td>800m</td><td>1km</td>' in page
 
 
