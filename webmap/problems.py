@@ -8,6 +8,7 @@ the page shows it. A rule without a text of its own (a new rule) falls back to a
 
 from __future__ import annotations
 
+import re
 from types import MappingProxyType
 
 from flask_babel import gettext
@@ -102,6 +103,9 @@ RULE_TEXTS = MappingProxyType(
 _OTHER_RULE = (N_("不符合要求"), N_("“%(column)s”不符合要求：请检查后改正。"))
 #: Rules whose own fix (``Problem.fix``: zh-CN, then English) names the allowed values: shown as written.
 OWN_FIX_RULES = frozenset({validate.OUT_OF_RANGE})
+#: Where a duplicate appears, as ``layers.validate`` writes it: "... appears on 300 rows: 2, 3, 4, 5, 6 …".
+_APPEARS_ON = re.compile(r"appears on (\d+) rows: ([\d, …]+)")
+_DUPLICATES = frozenset({validate.DUPLICATE_ID, validate.DUPLICATE_PERSON})
 
 
 def rule_label(rule: str) -> str:
@@ -114,4 +118,8 @@ def fix_text(problem: Problem, column: str | None = None) -> str:
     if problem.rule in OWN_FIX_RULES and problem.fix:
         return problem.fix
     label = column or problem.column or gettext("这一列")
-    return gettext(RULE_TEXTS.get(problem.rule, _OTHER_RULE)[1], column=label)
+    text = gettext(RULE_TEXTS.get(problem.rule, _OTHER_RULE)[1], column=label)
+    where = _APPEARS_ON.search(problem.fix) if problem.rule in _DUPLICATES else None
+    if where is not None:
+        text += gettext("共 %(n)s 行：第 %(rows)s 行。", n=where.group(1), rows=where.group(2))
+    return text

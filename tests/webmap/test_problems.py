@@ -66,7 +66,9 @@ def test_a_real_report_reads_in_chinese_then_english(app):
         assert rule_label(validate.REQUIRED) == "Required"
         assert fix_text(required, "Name") == "“Name” must be filled in."
         duplicate = next(p for p in problems if p.rule == validate.DUPLICATE_ID)
-        assert fix_text(duplicate) == "The ID appears more than once in the file: each ID may be used once."
+        assert fix_text(duplicate) == (
+            "The ID appears more than once in the file: each ID may be used once. 2 rows in all: rows 2, 3."
+        )
 
 
 @pytest.mark.parametrize("rule", ["some_new_rule"])

@@ -349,7 +349,7 @@ def test_a_filled_down_id_lists_five_rows_per_problem(client_as, app):
     rows = [[*GOOD_ROWS[0][:1], *GOOD_ROWS[0][1:]] for _ in range(300)]  # AT-101 filled down 300 rows
     response, _ = _upload(client_as("bureau"), _xlsx(rows))
     html = response.get_data(as_text=True)
-    assert html.count("编号在文件中出现了不止一次：每个编号只能用一次。") == 300
+    assert html.count("每个编号只能用一次。共 300 行：第 2, 3, 4, 5, 6 … 行。") == 300
     assert len(html) < 300 * 1000  # one short line per row (the old page listed 300 rows on each)
 
 
