@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 from types import MappingProxyType
 
-from flask import render_template, request
+from flask import g, render_template, request
 from flask_babel import gettext
 from werkzeug.exceptions import HTTPException, default_exceptions
 
-from webmap.i18n import N_
+from webmap.i18n import ERROR_PAGE_FLAG, N_
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ def error_page(error: HTTPException) -> tuple[str, int]:
     default = default_exceptions.get(status)
     own_message = description and (default is None or description != default.description)
     message = description if own_message and status != 500 else gettext(explanation)
+    setattr(g, ERROR_PAGE_FLAG, True)
     try:
         body = render_template(
             "errors/http.html",

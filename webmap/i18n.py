@@ -23,7 +23,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from flask import Flask, Response, request, url_for
+from flask import Flask, Response, g, request, url_for
 from flask_babel import Babel, get_locale
 
 logger = logging.getLogger(__name__)
@@ -41,6 +41,8 @@ def N_(message: str) -> str:  # noqa: N802 (gettext convention)
 #: Supported locales (Babel names) → the name of the language in itself, for the switch link.
 LANGUAGES = MappingProxyType({"zh_CN": "中文", "en": "English"})
 DEFAULT_LOCALE = "zh_CN"
+#: Set on ``flask.g`` while an error page is drawn (``webmap.errors``): its language switch goes to the map.
+ERROR_PAGE_FLAG = "accessplan_error_page"
 #: Cookie that remembers a language chosen with ``?lang=``.
 LANG_COOKIE = "lang"
 _LANG_COOKIE_MAX_AGE_S = 365 * 24 * 3600
@@ -89,7 +91,8 @@ def switch_language_url(locale: str) -> str:
     args: dict[str, Any] = request.args.to_dict(flat=False)
     args.pop("lang", None)  # last in the URL, after the page's own arguments
     args["lang"] = "zh-CN" if locale == "zh_CN" else locale
-    if request.endpoint is None or request.endpoint == "static":  # e.g. a 404 page: go to the map
+    # an error page (or a 404 with no endpoint) switches to the map: its URL may hold what must not be repeated
+    if request.endpoint is None or request.endpoint == "static" or g.get(ERROR_PAGE_FLAG):
         return url_for("public.index", lang=args["lang"])
     return url_for(request.endpoint, **(request.view_args or {}), **args)
 
