@@ -67,3 +67,9 @@ def test_error_page_links_back_to_the_page_the_visitor_came_from(client):
     assert 'href="http://localhost/list?town=1"' in text
     other_site = client.get("/facility/sports_site/nope", headers={"Referer": "http://evil.example/x"})
     assert "evil.example" not in other_site.get_data(as_text=True)
+
+
+def test_error_page_language_switch_goes_to_the_map_not_the_failed_url(client):
+    text = client.get("/facility/household/HH-secret-7").get_data(as_text=True)
+    assert "HH-secret-7" not in text
+    assert 'href="/?lang=en"' in text
