@@ -65,24 +65,22 @@ def number(value: Any, digits: int = 1) -> str:
 
 def percent(value: Any, digits: int = 1) -> str:
     """Return a share (0–1) as a percentage: ``0.49556`` → ``'49.6%'``; ``—`` when missing."""
-    if value is None:
-        return MISSING
-    try:
-        real = _real(value)
-    except TypeError:
-        return str(value)
-    return MISSING if real is None else f"{number(real * 100, digits)}%"
+    return _as_percent(value, digits, scale=100.0)
 
 
 def percent_value(value: Any, digits: int = 1) -> str:
     """Return a value already in percent: ``49.55673758865248`` → ``'49.6%'``; ``—`` when missing."""
+    return _as_percent(value, digits, scale=1.0)
+
+
+def _as_percent(value: Any, digits: int, *, scale: float) -> str:
     if value is None:
         return MISSING
     try:
         real = _real(value)
     except TypeError:
         return str(value)
-    return MISSING if real is None else f"{number(real, digits)}%"
+    return MISSING if real is None else f"{number(real * scale, digits)}%"
 
 
 #: Filter name → function (what ``init_app`` registers).

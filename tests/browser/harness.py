@@ -6,6 +6,7 @@ The fixtures in ``conftest.py`` use these; a test module that needs an app of it
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -114,3 +115,11 @@ def axe_violations(page, axe_source: str) -> list[tuple[str, list[str]]]:
         list(AXE_TAGS),
     )
     return [(v["id"], [n["target"][0] for n in v["nodes"]][:3]) for v in result["violations"]]
+
+
+def wait_until(page, predicate: str, *, timeout_s: float, poll_ms: int = 100) -> None:
+    """Poll ``predicate`` (a JS function) from Python: the pages' CSP forbids the eval of `wait_for_function`."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(predicate):
+        assert time.monotonic() < deadline, f"timed out waiting for {predicate}"
+        page.wait_for_timeout(poll_ms)

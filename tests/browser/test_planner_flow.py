@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
 from layers import users
+from tests.browser.harness import axe_violations, wait_until
 from webmap import jobs
 from webmap.store import get_store
 
 PASSWORD = "browser planner 123"
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
 
 pytestmark = pytest.mark.allow_hosts(["127.0.0.1"])
 
@@ -54,22 +53,6 @@ def held_siting(demo_app):
     jobs.register_job_function(demo_app, "siting", run_siting)
 
 
-def _violations(page, axe_source: str) -> list[tuple[str, list[str]]]:
-    page.evaluate(axe_source)  # CDP evaluation: not an inline <script>, so the page's CSP stays on
-    result = page.evaluate(
-        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})", AXE_TAGS
-    )
-    return [(v["id"], [n["target"][0] for n in v["nodes"]][:3]) for v in result["violations"]]
-
-
-def _wait_until(page, predicate: str, *, timeout_s: float) -> None:
-    """Poll ``predicate`` (a JS function) from Python: the page's CSP forbids the eval of `wait_for_function`."""
-    deadline = time.monotonic() + timeout_s
-    while not page.evaluate(predicate):
-        assert time.monotonic() < deadline, f"timed out waiting for {predicate}"
-        page.wait_for_timeout(200)
-
-
 def test_a_planner_runs_a_siting_job_and_watches_it_reach_the_result(
     page, planner, held_siting, axe_source, screenshot_dir
 ):
@@ -79,14 +62,14 @@ def test_a_planner_runs_a_siting_job_and_watches_it_reach_the_result(
     page.click("main button[type=submit]")
     page.wait_for_url("**/planner/siting")
     assert page.input_value("#p") == "15" and page.input_value("#per_town") == "1"
-    assert _violations(page, axe_source) == []
+    assert axe_violations(page, axe_source) == []
 
     page.click("text=开始选址")
     page.wait_for_url("**/planner/jobs/*")
     bar = page.locator("#job-bar")
     assert bar.is_visible()
     # The bar moves past the first stage while the page polls; the stage text names what runs.
-    _wait_until(page, "() => Number(document.getElementById('job-bar').value) > 0", timeout_s=120)
+    wait_until(page, "() => Number(document.getElementById('job-bar').value) > 0", timeout_s=120)
     stage = page.inner_text("#job-stage")
     assert stage and stage != "等待开始"
     percent = page.inner_text("#job-percent")
@@ -100,6 +83,6 @@ def test_a_planner_runs_a_siting_job_and_watches_it_reach_the_result(
     assert page.locator("#chosen-sites tbody tr").count() == 15
     assert page.locator("#by-town tbody tr").count() == 15
     assert page.locator(".folium-map, .leaflet-container").count() >= 1
-    assert _violations(page, axe_source) == []
+    assert axe_violations(page, axe_source) == []
     page.screenshot(path=str(screenshot_dir / "planner_siting.png"), full_page=True)
     assert page.traffic.blocked == [] and page.traffic.errors == []

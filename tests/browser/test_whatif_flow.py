@@ -4,15 +4,14 @@ in real Chromium; the page's per-town table then equals `accessplan coverage` on
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 from layers import users
+from tests.browser.harness import axe_violations, wait_until
 from webmap.store import get_district, get_store
 
 PASSWORD = "browser whatif 123"
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
 
 pytestmark = pytest.mark.allow_hosts(["127.0.0.1"])
 
@@ -27,24 +26,8 @@ def whatif_planner(demo_app, tmp_path_factory):
     return "planner-whatif"
 
 
-def _violations(page, axe_source: str) -> list[tuple[str, list[str]]]:
-    page.evaluate(axe_source)  # CDP evaluation: not an inline <script>, so the page's CSP stays on
-    result = page.evaluate(
-        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})", AXE_TAGS
-    )
-    return [(v["id"], [n["target"][0] for n in v["nodes"]][:3]) for v in result["violations"]]
-
-
-def _wait_until(page, predicate: str, *, timeout_s: float) -> None:
-    """Poll ``predicate`` (a JS function) from Python: the page's CSP forbids the eval of `wait_for_function`."""
-    deadline = time.monotonic() + timeout_s
-    while not page.evaluate(predicate):
-        assert time.monotonic() < deadline, f"timed out waiting for {predicate}"
-        page.wait_for_timeout(100)
-
-
 def _edited(page, n: int) -> None:
-    _wait_until(page, f"() => Number(document.body.dataset.whatifEdits || 0) >= {n}", timeout_s=60)
+    wait_until(page, f"() => Number(document.body.dataset.whatifEdits || 0) >= {n}", timeout_s=60)
     assert page.inner_text("#whatif-message").startswith("已更新"), page.inner_text("#whatif-message")
 
 
@@ -70,13 +53,13 @@ def test_a_planner_edits_sites_and_the_table_equals_the_cli(
     page.fill("#login-password", PASSWORD)
     page.click("main button[type=submit]")
     page.wait_for_url("**/planner/whatif")
-    assert _violations(page, axe_source) == []
+    assert axe_violations(page, axe_source) == []
     page.select_option("#demand", "village")
     page.select_option("#profile", "walk")
     page.fill("#threshold", "2km")
     page.click("text=开始推演", no_wait_after=True)  # the first what-if prepares the district's network
     page.wait_for_url("**/planner/whatif/*", timeout=300_000)
-    _wait_until(page, "() => document.body.dataset.whatifReady === '1'", timeout_s=120)
+    wait_until(page, "() => document.body.dataset.whatifReady === '1'", timeout_s=120)
     existing = [s["id"] for s in _sites(page)]
     assert existing and all(s["status"] == "现有" for s in _sites(page))
     assert page.locator(".whatif-site").count() == len(existing)
@@ -124,7 +107,7 @@ def test_a_planner_edits_sites_and_the_table_equals_the_cli(
     sites = _sites(page)
     assert "P2" not in [s["id"] for s in sites]
     assert _site(page, existing[0])["status"] == "已关闭"
-    assert _violations(page, axe_source) == []
+    assert axe_violations(page, axe_source) == []
     page.screenshot(path=str(screenshot_dir / "planner_whatif.png"), full_page=True)
     assert page.traffic.blocked == [] and page.traffic.errors == []
 
