@@ -17,7 +17,7 @@ from analyses.costs import load_network
 from geo.datums import convert
 from geo.roadlines import main_roads_geojson
 from layers import schema
-from webmap import assets
+from webmap.maps import assets
 from webmap.maps.base import TileSource, render_map_parts, tianditu_tiles, tile_sources_from_config
 from webmap.maps.public import public_map
 from webmap.maps.text import map_text, script_json
@@ -378,7 +378,7 @@ def test_webmap_builds_map_text_only_through_the_maps_helpers():
     sources = sorted(webmap.rglob("*.py"))
     folium_import = re.compile(r"^\s*(?:from|import)\s+(?:folium|branca)\b", re.M)
     drawing = {path.relative_to(webmap).as_posix() for path in sources if folium_import.search(path.read_text("utf-8"))}
-    assert drawing == {"assets.py", *(f"maps/{p.name}" for p in (webmap / "maps").glob("*.py") if p.name not in
+    assert drawing == {*(f"maps/{p.name}" for p in (webmap / "maps").glob("*.py") if p.name not in
                                       ("__init__.py", "roads.py"))}  # fmt: skip
     raw = re.compile(r"folium\.(Tooltip|Popup|DivIcon|GeoJsonTooltip|GeoJsonPopup)\(|html\.escape\(|"
                      r"\b(tooltip|popup)=(?!map_(tooltip|popup)\()")  # fmt: skip

@@ -18,7 +18,7 @@ from folium.template import Template
 
 from geo.datums import convert
 from layers import schema
-from webmap.assets import localize_assets_inplace
+from webmap.maps.assets import localize_assets_inplace
 from webmap.maps.text import geojson_dict
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ import geopandas as gpd
 from flask_babel import gettext
 
 from layers import schema
-from webmap.assets import default_static_url, localize_assets_inplace
+from webmap.maps.assets import default_static_url, localize_assets_inplace
 from webmap.maps.base import DisplayDatum, MapText, TileSource, add_town_areas, control_texts, display_gdf
 from webmap.maps.text import geojson_dict, map_label_icon, map_popup, map_text, map_tooltip
 

@@ -11,7 +11,7 @@ from branca.element import MacroElement
 from folium.template import Template
 
 from layers import schema
-from webmap.assets import default_static_url, localize_assets_inplace
+from webmap.maps.assets import default_static_url, localize_assets_inplace
 from webmap.maps.base import (
     DisplayDatum,
     MapText,

@@ -79,7 +79,7 @@ def _localize(
     if unknown:
         msg = (
             f"`{type(item).__name__}` needs the asset(s) {unknown!r}, which are not vendored; "
-            "copy them from npm into webmap/static/vendor/ and list them in `webmap.assets.VENDOR_FILES`."
+            "copy them from npm into webmap/static/vendor/ and list them in `webmap.maps.assets.VENDOR_FILES`."
         )
         raise ValueError(msg)
     return [(name, static_url(VENDOR_FILES[name])) for name, _url in links if name in VENDOR_FILES]
