@@ -2,7 +2,7 @@
 
 Pages and the API are in ``views/``, every map in ``maps/``, every command in ``cli/``; the modules
 here serve them all (store and district, jobs, the prepared network, auth, security, languages, rate
-limits, times, assets). README's "Layout" says where a new page, command, map or analysis goes.
+limits, times). README's "Layout" says where a new page, command, map or analysis goes.
 """
 
 from __future__ import annotations
