@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 #: Bump when the array layout or how a file is read changes, so old cache files are not read
 #: (4: OSM files read by ``geo.osm`` instead of osmnx, so node sets differ; 5: directed piece times and
 #: accessibility tags, pieces split where those tags change).
-CACHE_FORMAT = 5
+CACHE_FORMAT = 6
 Weight = Literal["length", "travel_time"]
 _WEIGHT_TO_FIELD = {"length": "length_m", "travel_time": "time_s"}
 
@@ -609,7 +609,8 @@ def _profile_graph(name: str, profile: Profile, pieces: _Pieces, grade: np.ndarr
     flat_mps = np.where(usable, speed / 3.6 / access.factor, np.nan)
     if profile.slope is None:
         share_fwd = share_bwd = np.ones(len(u))
-    else:
+    else:  # a gradient from the piece's `incline` tag wins over the DEM's (a ramp is shorter than a cell)
+        grade = np.where(np.isnan(access.grade), grade, access.grade)
         share_fwd, share_bwd = profile.slope.speed_share(grade), profile.slope.speed_share(-grade)
     if profile.respect_oneway:
         fwd, bwd = pieces.fwd & usable, pieces.bwd & usable

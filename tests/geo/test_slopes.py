@@ -490,3 +490,90 @@ def test_coverage_points_carry_the_unknown_road_of_each_route(tmp_path):
     assert points.loc["A", "unknown_m"] == pytest.approx(bc) and points.loc["DE", "unknown_m"] == 0.0
     assert points["unknown_edges"].tolist() == [1, 0]
     assert points["unknown_attributes"].tolist() == ["surface", ""]
+
+
+# --- incline tags have a direction ---------------------------------------------------------------
+
+
+def test_incline_direction_and_reversal_follow_the_osm_wiki():
+    from geo.osm import incline_direction, reverse_incline
+
+    cases = {"8%": 1, "+8%": 1, "-8%": -1, "up": 1, "down": -1, "0%": 0, "0": 0, "yes": 0, "": 0, "-5°": -1}
+    assert {value: incline_direction(value) for value in cases} == cases
+    turned = {"8%": "-8%", "+8%": "-8%", "-8%": "8%", "up": "down", "down": "up", "-5°": "5°", "0%": "0%", "yes": "yes"}
+    assert {value: reverse_incline(value) for value in turned} == turned
+
+
+def _incline_times(tmp_path, ways, profiles=None):
+    """Prepare a 1 - 2 line (north, ~100 m) from ``ways`` and return (time 1→2, time 2→1) for the wheelchair."""
+    nodes = {1: (0, 0, {}), 2: (0, 1, {})}
+    roads = read_roads(write_osm(tmp_path / "incline.osm", nodes, ways), min_component_share=0)
+    net = prepare_roads(roads, crs=CRS, profiles=profiles or load_profiles())
+    pg = net.profile("wheelchair")
+    ((a, b), p), *_ = pieces_by_ends(roads, net).items()
+    fwd = pg.piece_time_s[p] if pg.piece_fwd[p] else None
+    bwd = pg.piece_time_bwd_s[p] if pg.piece_bwd[p] else None
+    length = net.piece_length_m[p]
+    return ((fwd, bwd) if (a, b) == (1, 2) else (bwd, fwd)), length
+
+
+def test_an_incline_tag_is_uphill_one_way_and_downhill_the_other(tmp_path):
+    # 6 % up from 1 to 2: the shipped wheelchair goes at 0.5 ** (0.06 / 0.0833) of 3 km/h uphill
+    # and 0.8 ** (0.06 / 0.0833) downhill (geo/profiles.toml [wheelchair.slope])
+    share_up, share_down = 0.5 ** (0.06 / 0.0833), 0.8 ** (0.06 / 0.0833)
+    (up, down), length = _incline_times(tmp_path, [(1, [1, 2], {"highway": "footway", "incline": "6%"})])
+    assert up == pytest.approx(length / (WHEEL_MPS * share_up))
+    assert down == pytest.approx(length / (WHEEL_MPS * share_down))
+    # the same slope drawn from 2 to 1 is tagged -6 %: the same costs
+    (up2, down2), _ = _incline_times(tmp_path, [(1, [2, 1], {"highway": "footway", "incline": "-6%"})])
+    assert (up2, down2) == pytest.approx((up, down))
+    # `up` gives a direction but no gradient: unknown, lenient by default, flat speed both ways
+    (a, b), _ = _incline_times(tmp_path, [(1, [1, 2], {"highway": "footway", "incline": "up"})])
+    assert (a, b) == pytest.approx((length / WHEEL_MPS, length / WHEEL_MPS))
+
+
+def test_an_incline_steeper_than_the_uphill_limit_closes_only_the_uphill_way(tmp_path):
+    # a profile file allows 5 % uphill and the shipped 8.33 % downhill: 6 % is passable only downhill
+    override = tmp_path / "profiles.toml"
+    override.write_text("[wheelchair.slope]\nmax_uphill = 0.05\n", encoding="utf-8")
+    profiles = load_profiles(override, merge=True)
+    (up, down), length = _incline_times(tmp_path, [(1, [1, 2], {"highway": "footway", "incline": "6%"})], profiles)
+    assert up is None
+    assert down == pytest.approx(length / (WHEEL_MPS * 0.8 ** (0.06 / 0.0833)))
+    # 10 % is past both limits: closed both ways
+    (up, down), _ = _incline_times(tmp_path, [(1, [1, 2], {"highway": "footway", "incline": "10%"})], profiles)
+    assert (up, down) == (None, None)
+
+
+def test_inclined_ways_join_only_head_to_tail(tmp_path):
+    nodes = {1: (0, 0, {}), 2: (0, 1, {}), 3: (0, 2, {}), 4: (1, 0, {}), 5: (1, 1, {}), 6: (1, 2, {})}
+    ways = [
+        # 1 → 2 → 3 climbs 6 % all the way: one piece
+        (1, [1, 2], {"highway": "footway", "incline": "6%"}),
+        (2, [2, 3], {"highway": "footway", "incline": "6%"}),
+        # 4 → 5 climbs and 6 → 5 climbs: node 5 is a summit, so it stays a node (two pieces)
+        (3, [4, 5], {"highway": "footway", "incline": "6%"}),
+        (4, [6, 5], {"highway": "footway", "incline": "6%"}),
+    ]
+    roads = read_roads(write_osm(tmp_path / "chain.osm", nodes, ways), min_component_share=0)
+    pieces = pieces_by_ends(roads)
+    incline = roads.piece_tags["incline"]
+    assert sorted(tuple(sorted(ends)) for ends in pieces) == [(1, 3), (4, 5), (5, 6)]
+    climbs = {(1, 3), (4, 5), (6, 5)}  # the direction each piece goes up, whichever way it is stored
+    for (a, b), p in pieces.items():
+        assert incline[p] == ("6%" if (a, b) in climbs else "-6%"), (a, b)
+    # whichever way a piece was stored, the wheelchair climbs towards 3 and towards the summit 5
+    net = prepare_roads(roads, crs=CRS, profiles=load_profiles())
+    pg = net.profile("wheelchair")
+    ids = net.node_id.tolist()
+
+    def time(a, b):
+        p = pieces.get((a, b))
+        if p is not None:
+            return pg.piece_time_s[p]
+        return pg.piece_time_bwd_s[pieces[b, a]]
+
+    assert time(1, 3) > time(3, 1)
+    assert time(4, 5) > time(5, 4) and time(6, 5) > time(5, 6)
+    assert time(4, 5) == pytest.approx(time(6, 5))
+    assert sorted(ids) == [1, 3, 4, 5, 6]
