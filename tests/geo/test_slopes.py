@@ -577,3 +577,90 @@ def test_inclined_ways_join_only_head_to_tail(tmp_path):
     assert time(4, 5) > time(5, 4) and time(6, 5) > time(5, 6)
     assert time(4, 5) == pytest.approx(time(6, 5))
     assert sorted(ids) == [1, 3, 4, 5, 6]
+
+
+# --- what slopes change: steep pieces and flat-vs-slope coverage ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ramp_and_hill(tmp_path_factory):
+    """1 (0 m) - 2 (3 m) - 3 (15 m) north along a meridian (3 %, then 12 %); 5 → 4 tagged 6 % up, flat DEM."""
+    folder = tmp_path_factory.mktemp("steep")
+    nodes = {1: (0, 0, {}), 2: (0, 1, {}), 3: (0, 2, {}), 4: (1, 0, {}), 5: (1, 1, {})}
+    ways = [
+        (1, [1, 2], {"highway": "footway", "name": "坡下路"}),
+        (2, [2, 3], {"highway": "footway", "name": "坡上路"}),
+        (3, [5, 4], {"highway": "footway", "name": "坡道", "incline": "6%"}),
+    ]
+    roads = read_roads(write_osm(folder / "steep.osm", nodes, ways), min_component_share=0)
+    dem = read_dem(lattice_dem(folder / "steep.tif", [[0.0, 0.0], [3.0, 0.0], [15.0, 0.0]]))
+    return roads, dem
+
+
+def test_steep_segments_are_drawn_uphill_with_their_closure_and_source(ramp_and_hill):
+    from analyses.slopes import CLOSED_BOTH, FROM_DEM, FROM_TAG, OPEN, steep_segments
+
+    roads, dem = ramp_and_hill
+    net = prepare_roads(roads, crs=CRS, profiles=load_profiles(), dem=dem)
+    at = {int(i): (x, y) for i, x, y in zip(net.node_id, net.node_x, net.node_y, strict=True)}
+    steep = steep_segments(net, "wheelchair").set_index("name")
+    # 3 % (坡下路) is below 1:20: not listed; 12 % is past the wheelchair's 1:12 both ways; the ramp's
+    # tag (6 %, up from 5 to 4) wins over the flat DEM and stays open
+    assert sorted(steep.index) == ["坡上路", "坡道"]
+    assert steep.loc["坡上路", "grade_percent"] == pytest.approx(12 / STEP_M * 100, abs=0.05)
+    assert (steep.loc["坡上路", "closed"], steep.loc["坡上路", "source"]) == (CLOSED_BOTH, FROM_DEM)
+    assert (steep.loc["坡道", "grade_percent"], steep.loc["坡道", "closed"]) == (6.0, OPEN)
+    assert steep.loc["坡道", "source"] == FROM_TAG
+    assert steep.loc["坡上路", "geometry"].coords[0] == pytest.approx(at[2])  # drawn uphill: from 2 to 3
+    assert steep.loc["坡道", "geometry"].coords[0] == pytest.approx(at[5])  # from 5 up to 4
+    # walking reads no tags and has no limit (Tobler): only the 12 % street, open
+    walk = steep_segments(net, "walk")
+    assert walk["name"].tolist() == ["坡上路"] and walk["closed"].tolist() == [OPEN]
+    # with 1:12 uphill but 15 % downhill allowed, the 12 % street closes uphill only
+    from analyses.slopes import CLOSED_UPHILL
+
+    override = load_profiles()
+    override["wheelchair"] = Profile(
+        "wheelchair",
+        override["wheelchair"].speed_kph,
+        respect_oneway=False,
+        access=override["wheelchair"].access,
+        slope=SlopeModel("exponential", max_uphill=0.0833, max_downhill=0.15, uphill_share_at_max=0.5,
+                         downhill_share_at_max=0.8),  # fmt: skip
+    )
+    net2 = prepare_roads(roads, crs=CRS, profiles=override, dem=dem)
+    closed = steep_segments(net2, "wheelchair").set_index("name")["closed"]
+    assert closed["坡上路"] == CLOSED_UPHILL and closed["坡道"] == OPEN
+    # no DEM and no tag: nothing is steep
+    flat = prepare_roads(roads, crs=CRS, profiles=load_profiles())
+    assert steep_segments(flat, "wheelchair")["name"].tolist() == ["坡道"]
+    assert steep_segments(flat, "walk").empty
+
+
+def test_flat_and_slope_coverage_compared_per_town_by_hand():
+    import pandas as pd
+
+    from analyses.coverage import CoverageResult
+    from analyses.slopes import compare_flat_and_slopes
+
+    def result(covered):
+        points = pd.DataFrame(
+            {"town_code": ["A", "A", "A", "B"], "weight": [1.0, 1.0, 1.0, 1.0], "covered_300s": covered},
+            index=pd.Index(["h1", "h2", "h3", "h4"], name="demand_id"),
+        )
+        return CoverageResult(points, {}, pd.DataFrame(), pd.DataFrame())
+
+    flat = result([True, True, False, True])
+    slopes = result([True, False, True, False])  # h2 and h4 lost, h3 gained (a downhill shortcut)
+    cmp = compare_flat_and_slopes(flat, slopes)
+    assert cmp.summary["covered_300s"] == {
+        "flat": 3, "slopes": 2, "lost": 2, "gained": 1, "change": -1, "flat_share": 0.75, "slopes_share": 0.5,
+    }  # fmt: skip
+    assert cmp.by_town.loc["A"].to_dict() == {
+        "points": 3, "covered_300s_flat": 2, "covered_300s_slopes": 2, "covered_300s_lost": 1,
+        "covered_300s_gained": 1, "covered_300s_change": 0,
+    }  # fmt: skip
+    assert cmp.by_town.loc["B", "covered_300s_change"] == -1
+    fewer = CoverageResult(flat.points.iloc[:2], {}, pd.DataFrame(), pd.DataFrame())
+    with pytest.raises(ValueError, match="same demand points"):
+        compare_flat_and_slopes(flat, fewer)
