@@ -44,6 +44,7 @@ DEFAULTS = {
     "urban_threshold": "",
     "rural_threshold": "",
     "scenario": False,
+    "compare_flat": False,
     "grid_spacing": 400.0,
 }
 
@@ -58,6 +59,7 @@ def read_form(data: Any) -> tuple[dict[str, Any], list[str]]:
         "urban_threshold": data.get("urban_threshold", "").strip(),
         "rural_threshold": data.get("rural_threshold", "").strip(),
         "scenario": data.get("scenario") == "on",
+        "compare_flat": data.get("compare_flat") == "on",
         "grid_spacing": data.get("grid_spacing", "400"),
     }
     errors = choice_errors(form, {"facilities": FACILITY_LAYERS, "demand": DEMANDS, "profile": PROFILES})
@@ -113,8 +115,13 @@ def result_context(record: Job, stem: str = "coverage") -> dict[str, Any]:
         planned = gpd.read_file(path, layer="planned_facilities") if has_layer(path, "planned_facilities") else None
         m = coverage_map(district, points, facilities, planned, covered_column=columns[0], static_url=static_url)
         map_parts = nonced_map_parts(render_map_parts(m))
+    slopes_by_town = [
+        {**row, "name": town_names.get(str(row.get(schema.TOWN_CODE)), "")}
+        for row in (result.get("slopes") or {}).get("by_town", [])
+    ]
     return {
         "result": result,
+        "slopes_by_town": slopes_by_town,
         "coverage_columns": columns,
         "by_town": by_town,
         "by_village": by_village,

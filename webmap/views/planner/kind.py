@@ -40,6 +40,7 @@ RUN_STAGES = {
     stages.STAGE_INPUTS: N_("读取设施和需求点"),
     stages.STAGE_COVERAGE: N_("计算覆盖"),
     stages.STAGE_SCENARIO: N_("加上规划设施后"),
+    stages.STAGE_FLAT: N_("按平地（不计坡度）再算一次覆盖"),
     stages.STAGE_GAPS: N_("查找服务缺口"),
     stages.STAGE_GAPS_ROADS: N_("查找服务缺口和超出阈值的路段"),
     stages.STAGE_AREAS: N_("沿道路绘制每处设施的服务范围"),
