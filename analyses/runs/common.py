@@ -62,7 +62,7 @@ class DistrictNetwork:
         self.settings = CostSettings() if settings is None else settings
 
     def __call__(self, roads: str | None = None, *, flat: bool = False) -> PreparedRoads:
-        """Prepare (or load from the cache) the network of ``roads`` or the district's road file (no DEM if ``flat``)."""
+        """Prepare (or load from the cache) the network of ``roads`` or the district's roads (no DEM if ``flat``)."""
         from analyses.costs import Placer, load_district_network
 
         settings = replace(self.settings, slopes=False) if flat else self.settings

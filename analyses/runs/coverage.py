@@ -231,8 +231,11 @@ class CoverageRun:
         }
 
     def slopes_dict(self) -> dict[str, Any] | None:
-        """Return what slopes change: per threshold and per town (points covered flat, with slopes, lost,
-        gained), and the steep road pieces (count and metres by closure); None without ``compare_flat``."""
+        """Return what slopes change, None without ``compare_flat``.
+
+        Keys: ``summary`` and ``by_town`` (points covered flat, with slopes, lost, gained) and
+        ``steep_pieces`` (count and metres of the steep road pieces by closure).
+        """
         if self.slopes is None:
             return None
         steep = self.steep if self.steep is not None else gpd.GeoDataFrame()
@@ -377,8 +380,8 @@ def run_coverage(
         progress.stage(stages.STAGE_SCENARIO)
         after = measure_coverage(placer, pd.concat([facilities, added], ignore_index=True), demand, **kwargs)
         scenario = compare_scenarios(result, after)
-    return CoverageRun(result.parameters, result, demand, facilities, scenario, added, names=PlaceNames.of(district),
-                       slopes=slopes, steep=steep)  # fmt: skip
+    return CoverageRun(result.parameters, result, demand, facilities, scenario, added,
+                       names=PlaceNames.of(district), slopes=slopes, steep=steep)  # fmt: skip
 
 
 # --- gaps --------------------------------------------------------------------------------------------

@@ -128,8 +128,9 @@ def coverage_command(**options: Any) -> None:
                    f"({result.summary[column]['weighted_share']:.1%} weighted)")  # fmt: skip
     if result.slopes is not None:
         for column, change in result.slopes.summary.items():
-            click.echo(_("%(column)s：平地 %(flat)s，计坡度 %(slopes)s（减少 %(lost)s，增加 %(gained)s）", column=column,
-                         flat=change["flat"], slopes=change["slopes"], lost=change["lost"], gained=change["gained"]))
+            click.echo(_("%(column)s：平地 %(flat)s，计坡度 %(slopes)s（减少 %(lost)s，增加 %(gained)s）",
+                         column=column, flat=change["flat"], slopes=change["slopes"], lost=change["lost"],
+                         gained=change["gained"]))
         steep = result.slopes_dict()["steep_pieces"]
         click.echo(_("陡坡路段（≥ 1:20 或因坡度封闭）：%(n)s 段", n=sum(v["pieces"] for v in steep.values())))
     click.echo(_("不可达：%(n)s；已写入 %(path)s", n=result.summary["unreachable"], path=options["out_path"]))
