@@ -365,7 +365,8 @@ def run_coverage(
 
         if not inputs["data_versions"].get("slopes"):
             msg = ("没有坡度可比：本区的 district.toml 未列出 DEM（[files] dem），"
-                   "或运行时关闭了坡度（--flat / SLOPES = False）。请提供 DEM 或去掉平地选项。 Nothing to compare: the district lists no DEM (`dem` under "
+                   "或运行时关闭了坡度（--flat / SLOPES = False）。"
+                   "请提供 DEM 或去掉平地选项。 Nothing to compare: the district lists no DEM (`dem` under "
                    "[files] of district.toml) or slopes are off (--flat / SLOPES = False); add a DEM or drop the flat "
                    "option.")  # fmt: skip
             raise ValueError(msg)
