@@ -490,6 +490,13 @@ def test_coverage_points_carry_the_unknown_road_of_each_route(tmp_path):
     assert points.loc["A", "unknown_m"] == pytest.approx(bc) and points.loc["DE", "unknown_m"] == 0.0
     assert points["unknown_edges"].tolist() == [1, 0]
     assert points["unknown_attributes"].tolist() == ["surface", ""]
+    # the per-household report of every service carries the same metres
+    from analyses.gaps import multi_service_report
+
+    report = multi_service_report(Placer(net), {"toilet": fac}, homes, profile="wheelchair",
+                                  thresholds={"toilet": "15min"})  # fmt: skip
+    assert report.households.loc["A", "toilet_unknown_m"] == pytest.approx(bc)
+    assert report.households.loc["DE", "toilet_unknown_m"] == 0.0
 
 
 # --- incline tags have a direction ---------------------------------------------------------------
