@@ -19,9 +19,9 @@ from openpyxl import Workbook
 
 from layers import schema, users
 from layers.district import load_district
+from tests.webmap.staff_fixtures import ACCOUNTS, cheap_hash, csrf_token, log_in
 from webmap import create_app
 from webmap.store import get_store
-from tests.webmap.staff_fixtures import ACCOUNTS, cheap_hash, csrf_token, log_in
 
 PATH = "/households/import/"
 #: The demo rows used (town 500120001 = 璧城街道 = caseworker_a's, 500120002 = caseworker_b's).
