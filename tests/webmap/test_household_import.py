@@ -145,6 +145,10 @@ def test_the_dry_run_shows_each_changed_field_masked_and_the_token_of_another_us
         ("3", HH2, "状态", "in_progress", "completed"),
     ]
     assert "13900001111" not in html and "孙小敏" not in html
+    with app.app_context():  # the masked stored values shown are one bulk read in the access log
+        log = [(r["actor"], r["feature_id"], r["reason"], r["channel"]) for r in get_store().access_log()]
+    reason = "bulk read of 2 rows (caseworker): household import dry run (field-level diff)"
+    assert log == [("cw-a", "*", reason, "web")]
     token = _token(response)
     other = _client(app, "admin")
     refused = _confirm(other, token)
