@@ -149,4 +149,6 @@ KIND = AnalysisKind(
     covered_points=covered_points,
     headline=headline,
     shown_form=shown_thresholds,
+    summary_fields={"facilities": FACILITY_LAYERS, "thresholds": None, "profile": PROFILES, "demand": DEMANDS,
+                    "scenario": None},  # fmt: skip
 )

@@ -113,6 +113,9 @@ class AnalysisKind:
     compare_as
         The kind whose results this one's compare with, when not its own (a saved what-if is a coverage
         result). None: only its own kind.
+    summary_fields
+        Its main parameters, in order (``webmap.views.planner.describe``: the job's generated name and
+        one-line summary), each with its choice labels (``value → msgid``) or None when shown as stored.
     """
 
     name: str
@@ -130,6 +133,7 @@ class AnalysisKind:
     shown_form: Callable[[dict[str, Any]], dict[str, Any]] = field(default=dict)
     compare_counts: Callable[[Job, Job], tuple[dict[str, Any], list[dict[str, Any]]]] | None = None
     compare_as: str | None = None
+    summary_fields: Mapping[str, Mapping[str, str] | None] = field(default_factory=dict)
 
 
 class PlannerStages:

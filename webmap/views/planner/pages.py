@@ -34,6 +34,7 @@ from webmap import jobs
 from webmap.auth import role_required
 from webmap.i18n import N_
 from webmap.store import get_district, get_store
+from webmap.views.planner import describe
 from webmap.views.planner.kind import DOWNLOADS
 
 if TYPE_CHECKING:
@@ -69,10 +70,21 @@ def kinds() -> Mapping[str, AnalysisKind]:
     return current_app.extensions[KINDS_EXTENSION]
 
 
-def label_globals() -> dict[str, dict[str, str]]:
-    """Give templates the job kinds and statuses in the page's language (Chinese outside a request)."""
+def label_globals() -> dict[str, Any]:
+    """Give templates the job kinds and statuses in the page's language, and ``job_name``/``job_summary``."""
     kind_labels = {name: kind.label for name, kind in kinds().items()}
-    return {"kind_labels": translated(kind_labels), "job_status_labels": translated(STATUS_LABELS)}
+    return {"kind_labels": translated(kind_labels), "job_status_labels": translated(STATUS_LABELS),
+            "job_name": job_name, "job_summary": job_summary}  # fmt: skip
+
+
+def job_name(record: Job) -> str:
+    """Return a job's name: its own, or its kind and main parameters (``describe.job_name``)."""
+    return describe.job_name(record, kinds().get(record.kind), describe.value_labels(kinds()))
+
+
+def job_summary(record: Job) -> str:
+    """Return a job's main parameters on one line (``describe.job_summary``)."""
+    return describe.job_summary(record, kinds().get(record.kind), describe.value_labels(kinds()))
 
 
 def translated(labels: Mapping[str, str]) -> dict[str, str]:
@@ -105,16 +117,32 @@ def form_view(kind: AnalysisKind) -> Callable[[], str | BaseResponse | tuple[str
 def form_or_job(kind: AnalysisKind) -> str | BaseResponse | tuple[str, int]:
     """Answer a planner form's request: show the form, or queue a ``kind`` job and go to its page.
 
-    GET shows the form with the kind's defaults; a POST with problems shows it again with them (400); a
-    good POST queues the job and redirects to its page at once (303).
+    GET shows the form with the kind's defaults, or with every field as submitted for the job
+    ``?from=<id>`` of this kind (a failed job's "change parameters"); a POST with problems shows it again
+    with them (400); a good POST queues the job and redirects to its page at once (303). The optional
+    ``name`` field names the job (``describe.read_name``).
     """
     if request.method == "GET":
-        return show_form(kind, dict(kind.defaults), errors=[])
+        return show_form(kind, submitted_form(kind, request.args.get("from", "")), errors=[])
     form, errors = kind.read_form(request.form)
+    name, more = describe.read_name(request.form)
+    errors += more
+    if name:
+        form[describe.NAME_KEY] = name
     if errors:
         return show_form(kind, form, errors=errors), 400
     job_id = jobs.submit_job(kind.name, form, user=current_user.name)
     return redirect(url_for("planner.job", job_id=job_id), code=303)
+
+
+def submitted_form(kind: AnalysisKind, job_id: str) -> dict[str, Any]:
+    """Return the form of the job ``job_id`` when it is of ``kind`` (every field as submitted), else the defaults."""
+    if not job_id:
+        return dict(kind.defaults)
+    record = get_job(job_id)
+    if record.kind != kind.name:
+        abort(400, gettext("任务 %(id)s 不是这种分析的任务。", id=record.id[:8]))
+    return {**kind.defaults, **(record.parameters or {})}
 
 
 def show_form(kind: AnalysisKind, form: dict[str, Any], *, errors: list[str]) -> str:
@@ -127,10 +155,21 @@ def show_form(kind: AnalysisKind, form: dict[str, Any], *, errors: list[str]) ->
 def job(job_id: str) -> str:
     """Show a job: its progress while queued or running, its error if failed, its result when done."""
     record = get_job(job_id)
-    context: dict[str, Any] = {"job": record, "district": get_district(), "stage_label": stage_label(record.stage)}
+    labels = describe.value_labels(kinds())
+    context: dict[str, Any] = {"job": record, "district": get_district(), "stage_label": stage_label(record.stage),
+                               "parameter_rows": describe.parameter_rows(record.parameters or {}, labels),
+                               "version_rows": describe.parameter_rows(record.data_versions or {}, labels),
+                               "change_url": change_url(record)}  # fmt: skip
     if record.status == "done" and record.kind in kinds():
         context.update(kinds()[record.kind].result_context(record))
     return render_template("planner/job.html", **context)
+
+
+def change_url(record: Job) -> str:
+    """Return where a job's parameters are changed: its kind's form filled in as submitted, or the what-if form."""
+    if record.kind not in kinds() or f"planner.{record.kind}" not in current_app.view_functions:
+        return url_for("planner.index")
+    return url_for(f"planner.{record.kind}", **{"from": record.id})
 
 
 @bp.get("/jobs/<job_id>.json")

@@ -67,7 +67,17 @@ def read_form(data: Any) -> tuple[dict[str, Any], list[str]]:
         form["p"] = None  # set cover finds the fewest sites itself
     elif form["p"] is None and form["per_town"] is None and form["model"] in MODELS:
         errors.append(_("该模型需要站点总数 p 或每个镇街的站点数。"))
+    errors += quota_errors(form["p"], form["per_town"], len(get_district().towns))
     return form, errors
+
+
+def quota_errors(p: Any, per_town: Any, towns: int) -> list[str]:
+    """Return the problem of quotas no choice of sites can meet: ``per_town`` × ``towns`` more than ``p``."""
+    if not (isinstance(p, int) and isinstance(per_town, int)) or per_town * towns <= p:
+        return []
+    return [_("“每个镇街的站点数”为 %(per_town)s，%(towns)s 个镇街共需 %(need)s 个站点，多于“站点总数 p”的 %(p)s 个；"
+              "请把 p 提高到至少 %(need)s，或减少每个镇街的站点数。",
+              per_town=per_town, towns=towns, need=per_town * towns, p=p)]  # fmt: skip
 
 
 def parameters(form: dict[str, Any]) -> Any:
@@ -142,4 +152,6 @@ KIND = AnalysisKind(
     result_context=result_context,
     covered_points=covered_points,
     headline=headline,
+    summary_fields={"model": MODELS, "layer": FACILITY_LAYERS, "p": None, "threshold": None, "per_town": None,
+                    "keep_existing": None, "profile": PROFILES, "demand": DEMANDS, "method": METHODS},  # fmt: skip
 )

@@ -553,4 +553,6 @@ KIND = AnalysisKind(
     covered_points=covered_points,
     headline=coverage.headline,
     compare_as="coverage",
+    summary_fields={"facilities": FACILITY_LAYERS, "threshold": None, "profile": PROFILES, "demand": DEMANDS,
+                    "start": STARTS},  # fmt: skip
 )
