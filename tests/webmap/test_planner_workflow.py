@@ -73,8 +73,8 @@ def test_jobs_list_a_given_name_or_one_made_of_kind_and_main_parameters(app):
     listing = client.get("/planner/").get_data(as_text=True)
     assert "<td>步行 八百米</td>" in listing  # blanks folded
     assert "<td>选址 · 最大覆盖 · 渝馨家园 · p=15 · 15min</td>" in listing
-    summary = ('<td class="job-summary">模型：最大覆盖（阈值内的需求最多）；图层：渝馨家园（残疾人服务中心）；选址数（p）：15；阈值：15min；'
-               "每个镇街的站点数：1；保留现有站点：是；出行方式：驾车；需求：村（社区），按人口加权；"
+    summary = ('<td class="job-summary">模型：最大覆盖（阈值内的需求最多）；图层：渝馨家园（残疾人服务中心）；'
+               "选址数（p）：15；阈值：15min；每个镇街的站点数：1；保留现有站点：是；出行方式：驾车；需求：村（社区），按人口加权；"
                "求解方法：快速启发式（贪心加交换）</td>")  # fmt: skip
     assert summary in listing
     assert '<td class="job-summary">设施：渝馨家园（残疾人服务中心）；阈值：800m, 15min；出行方式：步行；' in listing
@@ -102,7 +102,8 @@ def test_a_failed_jobs_change_parameters_opens_its_form_filled_in(app):
     for expected in ('id="p" name="p" type="number" min="1" max="500" value="20"',
                      'id="per_town" name="per_town" type="number" min="1" max="10" value=""',
                      '<option value="p_median" selected>', '<option value="walk" selected>',
-                     'id="threshold" name="threshold" value="25min"', 'id="candidate_radius" name="candidate_radius" value="3km"',
+                     'id="threshold" name="threshold" value="25min"',
+                     'id="candidate_radius" name="candidate_radius" value="3km"',
                      'value="5"', 'id="time_limit" name="time_limit" type="number" min="1" max="600" value="42.0"',
                      'id="job-name" name="name" maxlength="100" value="二十处"',
                      '<option value="heuristic" selected>'):  # fmt: skip
@@ -131,7 +132,8 @@ def test_quotas_beyond_p_are_refused_naming_the_fields_and_numbers(app, p, per_t
     need = 15 * int(per_town)  # the demo district (Bishan) has 15 towns
     message = (f"“每个镇街的站点数”为 {per_town}，15 个镇街共需 {need} 个站点，多于“站点总数 p”的 {p} 个；"
                f"请把 p 提高到至少 {need}，或减少每个镇街的站点数。")  # fmt: skip
-    assert (response.status_code, message in response.get_data(as_text=True)) == ((400, True) if refused else (303, False))
+    shown = message in response.get_data(as_text=True)
+    assert (response.status_code, shown) == ((400, True) if refused else (303, False))
 
 
 def test_the_quota_message_in_english(app):
