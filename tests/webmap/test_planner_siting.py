@@ -148,9 +148,13 @@ def test_a_failed_siting_job_shows_why(app):
     jobs.wait_for_job(app, job_id, timeout_s=300)
     status = client.get(f"/planner/jobs/{job_id}.json").get_json()
     assert status["status"] == "failed"
-    assert status["error"] == "`p` = 2 is fewer than the 5 existing sites kept open; raise `p`."
+    assert jobs.read_keyed(status["error"]) == (
+        "infeasible", {"detail": "`p` = 2 is fewer than the 5 existing sites kept open; raise `p`."})
+    assert status["error_label"] == (
+        "选址模型无解：没有一组站点能同时满足站点总数 p、每个镇街的站点数和保留的现有站点。请调整这些参数。"
+        "求解器的说明：`p` = 2 is fewer than the 5 existing sites kept open; raise `p`.")
     page = client.get(f"/planner/jobs/{job_id}").get_data(as_text=True)
-    assert 'role="alert"' in page and "fewer than the 5 existing sites" in page
+    assert 'role="alert"' in page and "选址模型无解" in page and "fewer than the 5 existing sites" in page
 
 
 @pytest.mark.parametrize(

@@ -168,3 +168,67 @@ def test_the_parameters_panel_is_a_labelled_table_in_beijing_time_without_server
     assert "/srv/accessplan" not in page and "<pre>" not in page
     english = client.get(f"/planner/jobs/{job_id}?lang=en").get_data(as_text=True)
     assert '<tr><th scope="row">Profile</th><td>Walking</td></tr>' in english
+
+
+# --- progress texts and solver states in the page's language ---------------------------------------
+
+
+def _reports_then_fails(job, progress, out_dir):
+    from analyses.siting import IncumbentReport
+    from webmap.views.planner.kind import PlannerStages
+
+    stages = PlannerStages(progress)
+    stages.expect(2)
+    stages.stage("network costs from the demand points to the candidate sites and solving")
+    stages(IncumbentReport("p_median", 1234.5, 1200.0), 0.5)
+    raise jobs.KeyedJobError("no_solution", seconds=job.parameters["time_limit"])
+
+
+def test_a_models_progress_is_stored_as_numbers_and_shown_in_the_pages_language(app):
+    jobs.register_job_function(app, "siting", _reports_then_fails)
+    client = _planner(app)
+    job_id = _submit(client, "/planner/siting", SITING_FORM)
+    jobs.wait_for_job(app, job_id)
+    with app.app_context():
+        stored = job_store.get_job(get_store(), job_id)
+    # stored as a key and numbers, not as an English sentence
+    assert jobs.read_keyed(stored.stage) == (
+        "incumbent", {"bound": 1200.0, "gap": 34.5 / 1234.5, "model": "p_median", "objective": 1234.5})
+    assert jobs.read_keyed(stored.error) == ("no_solution", {"seconds": 30.0})
+    status = client.get(f"/planner/jobs/{job_id}.json").get_json()
+    # gap = |1234.5 − 1200| / 1234.5 = 2.79 %
+    assert status["stage_label"] == "p-中位：当前最好的解 1,234.5，界 1,200，差距 2.79%"
+    assert status["error_label"] == "求解器在 30 秒的时间上限内没有找到可行解；请提高“求解时间上限”或改用快速启发式。"
+    english = client.get(f"/planner/jobs/{job_id}.json?lang=en").get_json()
+    assert english["stage_label"] == "p-median: best solution so far 1,234.5, bound 1,200, gap 2.79%"
+    assert english["error_label"].startswith("The solver found no feasible solution within the time limit of 30 s")
+    page = client.get(f"/planner/jobs/{job_id}").get_data(as_text=True)
+    assert '<p id="job-error">求解器在 30 秒的时间上限内没有找到可行解' in page
+
+
+def test_the_incumbent_report_keeps_the_commands_text():
+    from analyses.siting import IncumbentReport
+
+    report = IncumbentReport("max_coverage", 950.0, 1000.0)
+    assert report == "max_coverage: best 950, bound 1,000, gap 5.26%"  # |950 − 1000| / 950
+    assert (report.objective, report.bound, round(report.gap, 6)) == (950.0, 1000.0, round(50 / 950, 6))
+    assert IncumbentReport("p_median", 10.0) == "p_median: best 10" and IncumbentReport("p_median", 10.0).gap is None
+
+
+@pytest.mark.parametrize(
+    ("result", "zh", "en"),
+    [({"optimal": True, "gap": 0.0, "solver": "HiGHS via scipy 1.17.1", "parameters": {"method": "exact"}},
+      "HiGHS；已证明最优", "HiGHS; proven optimal"),
+     ({"optimal": False, "gap": 0.0123, "solver": "HiGHS via scipy 1.17.1 (stopped by the time limit; greedy+swap "
+       "incumbent)", "parameters": {"method": "exact"}},
+      "HiGHS；达到时间上限，未证明最优（差距 1.23%）", "HiGHS; time limit reached, not proven optimal (gap 1.23%)"),
+     ({"optimal": False, "gap": None, "solver": "greedy+swap", "parameters": {"method": "heuristic"}},
+      "快速启发式（贪心加交换）；未证明最优", "Fast heuristic (greedy plus swap); not proven optimal")],
+)  # fmt: skip
+def test_solver_states_in_both_languages(app, result, zh, en):
+    from webmap.views.planner.siting import solver_state
+
+    with app.test_request_context("/planner/"):
+        assert solver_state(result) == zh
+    with app.test_request_context("/planner/?lang=en"):
+        assert solver_state(result) == en

@@ -35,7 +35,7 @@ from webmap.auth import role_required
 from webmap.i18n import N_
 from webmap.store import get_district, get_store
 from webmap.views.planner import describe
-from webmap.views.planner.kind import DOWNLOADS
+from webmap.views.planner.kind import DOWNLOADS, KEYED_MESSAGES
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -159,7 +159,8 @@ def job(job_id: str) -> str:
     context: dict[str, Any] = {"job": record, "district": get_district(), "stage_label": stage_label(record.stage),
                                "parameter_rows": describe.parameter_rows(record.parameters or {}, labels),
                                "version_rows": describe.parameter_rows(record.data_versions or {}, labels),
-                               "change_url": change_url(record)}  # fmt: skip
+                               "change_url": change_url(record),
+                               "error_label": shown_message(record.error)}  # fmt: skip
     if record.status == "done" and record.kind in kinds():
         context.update(kinds()[record.kind].result_context(record))
     return render_template("planner/job.html", **context)
@@ -178,12 +179,39 @@ def job_status(job_id: str) -> BaseResponse:
     """Return a job's state for the progress bar: status, stage, percent, error and the result page."""
     record = get_job(job_id)
     return jsonify({**record.to_dict(), "stage_label": stage_label(record.stage),
+                    "error_label": shown_message(record.error),
                     "url": url_for("planner.job", job_id=job_id)})  # fmt: skip
 
 
 def stage_label(stage: str | None) -> str:
-    """Return a job's stored stage text for people: ``N_``-marked stages translated, others as stored."""
-    return gettext(stage) if stage else gettext("等待开始")
+    """Return a job's stored stage for people (``shown_message``); "waiting to start" before it has one."""
+    return shown_message(stage) if stage else gettext("等待开始")
+
+
+def shown_message(text: str | None) -> str:
+    """Return a job's stored stage or error in the page's language.
+
+    A key with values (``webmap.jobs.keyed_text``) becomes its ``KEYED_MESSAGES`` text with the numbers
+    formatted (objective and bound to 6 significant digits, the gap as a percentage, the model by its
+    name); an ``N_``-marked text is translated; any other text is shown as stored.
+    """
+    keyed = jobs.read_keyed(text)
+    if keyed is None:
+        return gettext(text) if text else ""
+    key, values = keyed
+    if key not in KEYED_MESSAGES:
+        return str(text)
+    shown = dict(values)
+    for name in ("objective", "bound"):
+        if isinstance(values.get(name), int | float):
+            shown[name] = f"{values[name]:,.6g}"
+    if isinstance(values.get("gap"), int | float):
+        shown["gap"] = f"{100 * values['gap']:.2f}%"
+    if "model" in values:
+        shown["model"] = describe.shown_value("model", values["model"], describe.value_labels(kinds()), short=True)
+    if isinstance(values.get("seconds"), int | float):
+        shown["seconds"] = f"{values['seconds']:g}"
+    return gettext(KEYED_MESSAGES[key], **shown)
 
 
 @bp.get("/jobs/<job_id>/download/<fmt>")

@@ -121,7 +121,30 @@ def result_context(record: Job) -> dict[str, Any]:
         {**row, "town_name": town_names.get(str(row.get(schema.TOWN_CODE)), "")} for row in result.get("sites", [])
     ]
     return {"result": result, "by_town": by_town, "by_village": by_village, "sites": sites,
-            "map_parts": map_parts, "downloads": DOWNLOADS, "models": MODELS}  # fmt: skip
+            "map_parts": map_parts, "downloads": DOWNLOADS, "models": MODELS,
+            "solver_state": solver_state(result)}  # fmt: skip
+
+
+def solver_state(result: dict[str, Any]) -> str:
+    """Return how a stored siting result was solved, in the page's language.
+
+    "HiGHS；已证明最优", "HiGHS；达到时间上限，未证明最优（差距 1.2%）" or "快速启发式；未证明最优", from the
+    result's ``optimal``, ``gap``, ``solver`` and ``parameters.method`` (the solver's own English text is
+    not shown).
+    """
+    solver = str(result.get("solver") or "")
+    method = (result.get("parameters") or {}).get("method")
+    name = "HiGHS" if "HiGHS" in solver else _("快速启发式（贪心加交换）")
+    gap = result.get("gap")
+    if result.get("optimal"):
+        state = _("已证明最优")
+    elif method == "exact":
+        state = _("达到时间上限，未证明最优")
+    else:
+        state = _("未证明最优")
+    if not result.get("optimal") and isinstance(gap, int | float):
+        state += _("（差距 %(gap)s）", gap=f"{100 * gap:.2f}%")
+    return _("%(solver)s；%(state)s", solver=name, state=state)
 
 
 def covered_points(record: Job) -> CoveredPoints:
