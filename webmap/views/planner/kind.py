@@ -123,6 +123,11 @@ class AnalysisKind:
     compare_as
         The kind whose results this one's compare with, when not its own (a saved what-if is a coverage
         result). None: only its own kind.
+    compare_with
+        Further kinds its results compare with (a saved what-if also with siting results).
+    sites
+        A done job's sites for the compare page (``id``, ``lon``, ``lat``, ``name``, ``place`` in the page's
+        language); None: the kind has no sites to compare.
     summary_fields
         Its main parameters, in order (``webmap.views.planner.describe``: the job's generated name and
         one-line summary), each with its choice labels (``value → msgid``) or None when shown as stored.
@@ -143,6 +148,8 @@ class AnalysisKind:
     shown_form: Callable[[dict[str, Any]], dict[str, Any]] = field(default=dict)
     compare_counts: Callable[[Job, Job], tuple[dict[str, Any], list[dict[str, Any]]]] | None = None
     compare_as: str | None = None
+    compare_with: tuple[str, ...] = ()
+    sites: Callable[[Job], list[dict[str, Any]]] | None = None
     summary_fields: Mapping[str, Mapping[str, str] | None] = field(default_factory=dict)
 
 

@@ -98,9 +98,38 @@ def translated(labels: Mapping[str, str]) -> dict[str, str]:
 @role_required(*PLANNER_ROLES)
 def index() -> str:
     """List the analyses a planner can run and the recent jobs (each can be reopened)."""
+    return render_template("planner/index.html", **index_context())
+
+
+def index_context(chosen: tuple[str, str] | None = None, compare_errors: list[str] | None = None) -> dict[str, Any]:
+    """Return the index page's jobs, done jobs and compare form (``chosen`` (a, b), else the newest comparable pair)."""
     listed = job_store.list_jobs(get_store(), limit=50)
     done = [j for j in listed if j.status == "done"]
-    return render_template("planner/index.html", jobs=listed, done_jobs=done)
+    return {"jobs": listed, "done_jobs": done, "compare_errors": compare_errors or [],
+            "chosen": chosen or default_pair(done)}  # fmt: skip
+
+
+def compared_as(record: Job) -> str:
+    """Return the kind ``record``'s results compare as (``AnalysisKind.compare_as``: a saved what-if as coverage)."""
+    kind = kinds().get(record.kind)
+    return (kind.compare_as if kind is not None else None) or record.kind
+
+
+def comparable(a: Job, b: Job) -> bool:
+    """Return whether two jobs' results compare: the same ``compared_as``, or one's ``compare_with`` names the other."""
+    if compared_as(a) == compared_as(b):
+        return True
+    also = {name: kind.compare_with for name, kind in kinds().items()}
+    return b.kind in also.get(a.kind, ()) or a.kind in also.get(b.kind, ())
+
+
+def default_pair(done: list[Job]) -> tuple[str, str] | None:
+    """Return the compare form's default (a, b): the newest done job (b) and the newest earlier one it compares with."""
+    for i, newer in enumerate(done):
+        for older in done[i + 1 :]:
+            if comparable(older, newer):
+                return older.id, newer.id
+    return None
 
 
 def form_view(kind: AnalysisKind) -> Callable[[], str | BaseResponse | tuple[str, int]]:

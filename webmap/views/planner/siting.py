@@ -147,6 +147,12 @@ def solver_state(result: dict[str, Any]) -> str:
     return _("%(solver)s；%(state)s", solver=name, state=state)
 
 
+def result_sites(record: Job) -> list[dict[str, Any]]:
+    """Return a done siting job's chosen sites: ``id``, ``lon``, ``lat``, ``name`` and ``place`` (Chinese)."""
+    return [{"id": str(s[schema.ID]), "lon": float(s["lon"]), "lat": float(s["lat"]), "name": s.get("name") or "",
+             "place": s.get("place") or ""} for s in (record.result or {}).get("sites", [])]  # fmt: skip
+
+
 def covered_points(record: Job) -> CoveredPoints:
     """Return the demand points of a done siting job, covered within the model's threshold of their site."""
     threshold = ((record.result or {}).get("parameters") or {}).get("cutoff", "")
@@ -175,6 +181,7 @@ KIND = AnalysisKind(
     result_context=result_context,
     covered_points=covered_points,
     headline=headline,
+    sites=result_sites,
     summary_fields={"model": MODELS, "layer": FACILITY_LAYERS, "p": None, "threshold": None, "per_town": None,
                     "keep_existing": None, "profile": PROFILES, "demand": DEMANDS, "method": METHODS},  # fmt: skip
 )
