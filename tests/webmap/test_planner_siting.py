@@ -332,6 +332,7 @@ def test_compare_refuses_mixed_kinds_unfinished_and_missing_jobs(runs):
     assert "请选择两个要对比的结果（结果 A 和结果 B）。" in missing.get_data(as_text=True)
     english = client.get(f"/planner/compare?a={ids['siting']}&b={ids['service_areas']}&lang=en").get_data(as_text=True)
     assert "are not the same kind of analysis and cannot be compared" in english
+    client.get("/planner/?lang=zh")  # the module's client goes on in Chinese
     assert client.get(f"/planner/compare?a={ids['siting']}&b={'0' * 32}").status_code == 404
 
 
