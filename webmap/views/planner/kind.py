@@ -123,6 +123,9 @@ class AnalysisKind:
     compare_as
         The kind whose results this one's compare with, when not its own (a saved what-if is a coverage
         result). None: only its own kind.
+    prefill
+        The form's values and the GET query → the values shown (the siting form started from a saved
+        what-if scenario, ``?scenario=<id>``); None: the values as they are.
     compare_with
         Further kinds its results compare with (a saved what-if also with siting results).
     sites
@@ -148,6 +151,7 @@ class AnalysisKind:
     shown_form: Callable[[dict[str, Any]], dict[str, Any]] = field(default=dict)
     compare_counts: Callable[[Job, Job], tuple[dict[str, Any], list[dict[str, Any]]]] | None = None
     compare_as: str | None = None
+    prefill: Callable[[dict[str, Any], Mapping[str, str]], dict[str, Any]] | None = None
     compare_with: tuple[str, ...] = ()
     sites: Callable[[Job], list[dict[str, Any]]] | None = None
     summary_fields: Mapping[str, Mapping[str, str] | None] = field(default_factory=dict)

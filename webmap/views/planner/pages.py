@@ -152,7 +152,8 @@ def form_or_job(kind: AnalysisKind) -> str | BaseResponse | tuple[str, int]:
     ``name`` field names the job (``describe.read_name``).
     """
     if request.method == "GET":
-        return show_form(kind, submitted_form(kind, request.args.get("from", "")), errors=[])
+        form = submitted_form(kind, request.args.get("from", ""))
+        return show_form(kind, kind.prefill(form, request.args) if kind.prefill else form, errors=[])
     form, errors = kind.read_form(request.form)
     name, more = describe.read_name(request.form)
     errors += more

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from flask import abort
 from flask_babel import gettext as _
 
 from layers import schema
@@ -22,6 +23,7 @@ from webmap.views.planner.kind import (
     static_url,
     town_and_village_names,
 )
+from webmap.views.planner.pages import get_job
 
 if TYPE_CHECKING:
     from layers.jobs import Job
@@ -63,12 +65,52 @@ def read_form(data: Any) -> tuple[dict[str, Any], list[str]]:
         errors += more
     form["time_limit"], more = number(form["time_limit"], _("求解时间上限"), 1, 600)
     errors += more
+    scenario = str(data.get("scenario", "") or "").strip()
+    if scenario:
+        form["scenario"], form["fixed_sites"] = scenario, scenario_sites(scenario)
+        if isinstance(form["p"], int) and len(form["fixed_sites"]) > form["p"]:
+            errors.append(_("“站点总数 p”为 %(p)s，少于推演方案保留的 %(n)s 个站点（都计入 p）；"
+                            "请把 p 提高到至少 %(n)s。", p=form["p"], n=len(form["fixed_sites"])))  # fmt: skip
     if form["model"] == "set_cover":
         form["p"] = None  # set cover finds the fewest sites itself
     elif form["p"] is None and form["per_town"] is None and form["model"] in MODELS:
         errors.append(_("该模型需要站点总数 p 或每个镇街的站点数。"))
     errors += quota_errors(form["p"], form["per_town"], len(get_district().towns))
     return form, errors
+
+
+def scenario_record(job_id: str) -> Job:
+    """Return the saved what-if scenario ``job_id``; a 400 naming it when the job is not one (404 if none)."""
+    record = get_job(job_id)
+    if record.kind != "whatif" or record.status != "done":
+        abort(400, _("任务 %(id)s 不是已保存的推演方案。", id=record.id[:8]))
+    return record
+
+
+def scenario_sites(job_id: str) -> list[dict[str, Any]]:
+    """Return the sites in service of the saved what-if scenario ``job_id``: ``id``, ``lon``, ``lat``, ``name``."""
+    return [{"id": str(s["id"]), "lon": float(s["lon"]), "lat": float(s["lat"]), "name": s.get("name") or ""}
+            for s in scenario_record(job_id).parameters.get("sites", []) if s.get("in_service")]  # fmt: skip
+
+
+def prefill(form: dict[str, Any], args: Any) -> dict[str, Any]:
+    """Return the form started from a saved what-if (``?scenario=<id>``): its layer, demand, profile and threshold.
+
+    Its sites in service are kept (each counts toward p, so p is at least their number); no per-town
+    quota (a scenario may have two sites in a town) and no other kept sites (the scenario's are the
+    kept ones). Without ``scenario`` the form is unchanged.
+    """
+    job_id = str(args.get("scenario", "") or "").strip()
+    if not job_id:
+        return form
+    record = scenario_record(job_id)
+    chosen = record.parameters
+    kept = scenario_sites(job_id)
+    layer = chosen.get("facilities") if chosen.get("start") == "layer" else form["layer"]
+    return {**form, "layer": layer or form["layer"], "demand": chosen.get("demand", form["demand"]),
+            "profile": chosen.get("profile", form["profile"]), "threshold": chosen.get("threshold", form["threshold"]),
+            "p": max(int(form["p"] or 0), len(kept)), "per_town": None, "keep_existing": False, "scenario": job_id,
+            "fixed_sites": kept, "scenario_name": chosen.get("name") or job_id[:8]}  # fmt: skip
 
 
 def quota_errors(p: Any, per_town: Any, towns: int) -> list[str]:
@@ -173,6 +215,7 @@ KIND = AnalysisKind(
     path="/siting",
     defaults=DEFAULTS,
     read_form=read_form,
+    prefill=prefill,
     form_template="planner/siting_form.html",
     form_choices={"layers": FACILITY_LAYERS, "models": MODELS, "methods": METHODS, "demands": DEMANDS,
                   "profiles": PROFILES},  # fmt: skip
