@@ -63,7 +63,7 @@ VERSIONS = {"roads": "/srv/accessplan/data/bishan/roads.gpkg", "roads_sha256": "
 
 
 def test_jobs_list_a_given_name_or_one_made_of_kind_and_main_parameters(app):
-    jobs.register_job_function(app, "coverage", _done)
+    jobs.register_job_function(app, "coverage", _failing)  # a job's name needs no result
     jobs.register_job_function(app, "siting", _done)
     client = _planner(app)
     named = _submit(client, "/planner/coverage", {**COVERAGE_FORM, "name": "  步行  八百米 "})
@@ -79,8 +79,8 @@ def test_jobs_list_a_given_name_or_one_made_of_kind_and_main_parameters(app):
     assert summary in listing
     assert '<td class="job-summary">设施：渝馨家园（残疾人服务中心）；阈值：800m, 15min；出行方式：步行；' in listing
     english = client.get("/planner/?lang=en").get_data(as_text=True)
-    assert "<td>Siting · Maximal coverage · " in english
-    page = client.get(f"/planner/jobs/{named}").get_data(as_text=True)
+    assert "<td>Siting · Maximal covering · " in english
+    page = client.get(f"/planner/jobs/{named}?lang=zh").get_data(as_text=True)
     assert "<h1>步行 八百米 · 任务" in page
     too_long = _post(client, "/planner/coverage", {**COVERAGE_FORM, "name": "名" * 101})
     assert too_long.status_code == 400 and "“名称”最多 100 个字；收到 101 个字。" in too_long.get_data(as_text=True)
@@ -167,7 +167,7 @@ def test_the_parameters_panel_is_a_labelled_table_in_beijing_time_without_server
     assert "完成时间 2026-03-02 01:05:00（北京时间）" in page
     assert "/srv/accessplan" not in page and "<pre>" not in page
     english = client.get(f"/planner/jobs/{job_id}?lang=en").get_data(as_text=True)
-    assert '<tr><th scope="row">Profile</th><td>Walking</td></tr>' in english
+    assert '<tr><th scope="row">Travel mode</th><td>Walking</td></tr>' in english
 
 
 # --- progress texts and solver states in the page's language ---------------------------------------
@@ -202,7 +202,7 @@ def test_a_models_progress_is_stored_as_numbers_and_shown_in_the_pages_language(
     english = client.get(f"/planner/jobs/{job_id}.json?lang=en").get_json()
     assert english["stage_label"] == "p-median: best solution so far 1,234.5, bound 1,200, gap 2.79%"
     assert english["error_label"].startswith("The solver found no feasible solution within the time limit of 30 s")
-    page = client.get(f"/planner/jobs/{job_id}").get_data(as_text=True)
+    page = client.get(f"/planner/jobs/{job_id}?lang=zh").get_data(as_text=True)
     assert '<p id="job-error">求解器在 30 秒的时间上限内没有找到可行解' in page
 
 
@@ -223,7 +223,7 @@ def test_the_incumbent_report_keeps_the_commands_text():
        "incumbent)", "parameters": {"method": "exact"}},
       "HiGHS；达到时间上限，未证明最优（差距 1.23%）", "HiGHS; time limit reached, not proven optimal (gap 1.23%)"),
      ({"optimal": False, "gap": None, "solver": "greedy+swap", "parameters": {"method": "heuristic"}},
-      "快速启发式（贪心加交换）；未证明最优", "Fast heuristic (greedy plus swap); not proven optimal")],
+      "快速启发式（贪心加交换）；未证明最优", "Fast heuristic (greedy plus swaps); not proven optimal")],
 )  # fmt: skip
 def test_solver_states_in_both_languages(app, result, zh, en):
     from webmap.views.planner.siting import solver_state
