@@ -43,6 +43,7 @@ def compare_map(
     sites: Sequence[dict[str, Any]],
     only_here: Sequence[dict[str, Any]],
     *,
+    title: str,
     static_url: Callable[[str], str],
 ) -> folium.Map:
     """Build one side of the compare page's pair of maps.
@@ -58,6 +59,8 @@ def compare_map(
         The result's sites: ``id``, ``lon``, ``lat`` and ``label`` (name or place).
     only_here
         The sites of this result that the other one lacks (same keys), ringed in orange.
+    title
+        The map's name for screen readers (each map of the page its own).
     static_url
         Turns a path under ``webmap/static/`` into a URL.
     """
@@ -80,4 +83,4 @@ def compare_map(
                                 fill=chosen is sites, fill_color=colour, fill_opacity=0.9,
                                 tooltip=map_tooltip(f"{site['label']} ({site['id']})")).add_to(group)  # fmt: skip
         group.add_to(m)
-    return finish_result_map(m, district, static_url)
+    return finish_result_map(m, district, static_url, title)

@@ -9,7 +9,7 @@
   function syncMaps(maps) {
     var moving = false;
     maps.forEach(function (source) {
-      source.on("move zoomend", function () {
+      source.on("move moveend zoomend", function () {
         if (moving) { return; }
         moving = true;
         try {

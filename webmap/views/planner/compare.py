@@ -116,9 +116,10 @@ def compare_jobs(a: Job, b: Job) -> dict[str, Any]:
             "b": int((merged["covered_b"].notna() & merged["covered_a"].isna()).sum())}  # fmt: skip
     sites = site_differences(a, b)
     maps = []
-    for record, located, here in ((a, located_a, "only_a"), (b, located_b, "only_b")):
+    for record, located, here, title in ((a, located_a, "only_a", _("结果 A 的地图")),
+                                         (b, located_b, "only_b", _("结果 B 的地图"))):  # fmt: skip
         own = job_sites(record) or []
-        m = compare_map(district, located, own, (sites or {}).get(here, []), static_url=static_url)
+        m = compare_map(district, located, own, (sites or {}).get(here, []), title=title, static_url=static_url)
         maps.append({"parts": nonced_map_parts(render_map_parts(m)), "name": m.get_name()})
     labels = value_labels(kinds())
     return {
