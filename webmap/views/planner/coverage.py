@@ -27,6 +27,7 @@ from webmap.views.planner.kind import (
     CoveredPoints,
     first_threshold_points,
     has_layer,
+    read_layer,
     result_file,
     static_url,
     town_and_village_names,
@@ -131,6 +132,18 @@ def result_context(record: Job, stem: str = "coverage") -> dict[str, Any]:
     }
 
 
+def result_sites(record: Job, stem: str = "coverage") -> list[dict[str, Any]]:
+    """Return the facilities a done coverage job counted (files ``<stem>.*``): ``id``, ``lon``, ``lat``, ``name``."""
+    path = result_file(record, stem)
+    if not has_layer(path, "facilities"):
+        return []
+    facilities = read_layer(path, "facilities").to_crs(schema.WGS84)
+    names = facilities[schema.NAME] if schema.NAME in facilities.columns else [""] * len(facilities)
+    places = facilities["place"] if "place" in facilities.columns else [""] * len(facilities)
+    return [{"id": str(i), "lon": float(g.x), "lat": float(g.y), "name": str(n or ""), "place": str(p or "")}
+            for i, g, n, p in zip(facilities[schema.ID], facilities.geometry, names, places, strict=True)]  # fmt: skip
+
+
 def covered_points(record: Job, stem: str = "coverage") -> CoveredPoints:
     """Return the demand points of a done coverage job (files ``<stem>.*``), covered within its first threshold."""
     return first_threshold_points(record, stem)
@@ -156,4 +169,7 @@ KIND = AnalysisKind(
     covered_points=covered_points,
     headline=headline,
     shown_form=shown_thresholds,
+    sites=result_sites,
+    summary_fields={"facilities": FACILITY_LAYERS, "thresholds": None, "profile": PROFILES, "demand": DEMANDS,
+                    "scenario": None},  # fmt: skip
 )
