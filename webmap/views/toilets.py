@@ -20,25 +20,29 @@ kept in the session, and the file is deleted after the confirmation or when a ne
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import re
 import secrets
 import time
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext
 from flask_login import current_user
 
 from analyses.costs import parse_threshold
 from analyses.inputs import GRID, load_points
 from analyses.targets import toilet_progress
+from analyses.toilet_checks import FAIL, INCOMPLETE, PASS, beijing_today, gb50763_check, overdue_days
 from layers import schema
 from layers.errors import FileLimitError, NotFoundError, StaleVersionError, WorkflowError
 from layers.importer import import_layer
+from layers.spreadsheet import neutralise_formulas
 from layers.validate import validate_layer
 from webmap.auth import role_required
 from webmap.i18n import N_, current_language
@@ -56,6 +60,7 @@ if TYPE_CHECKING:
     from werkzeug.wrappers import Response as BaseResponse
 
     from analyses.targets import ToiletProgress
+    from analyses.toilet_checks import Finding
     from layers.validate import ValidationResult
 
 logger = logging.getLogger(__name__)
@@ -69,11 +74,14 @@ DEFAULTS = {
     "TOILET_COVERAGE_PROFILE": "walk",
     "TOILET_COVERAGE_GRID_M": 250.0,
     "TOILET_IMPORT_DIR": None,  # None: <instance>/toilet_imports
+    "TOILET_TODAY": None,  # None: today in Beijing; a date (tests) fixes what "overdue" compares with
 }
 #: Build types of the plan's programme (the 19 + 19); ``existing`` toilets are outside it.
 PROGRAMME_BUILD_TYPES = ("rebuild", "new")
 #: Labels shown to people: zh-CN msgids, translated with ``gettext`` where shown.
 BUILD_TYPE_LABELS = {"rebuild": N_("改建"), "new": N_("新建"), "existing": N_("现有（不计入目标）")}
+#: GB 50763 check results (``analyses.toilet_checks``).
+GB_RESULT_LABELS = {PASS: N_("符合"), FAIL: N_("不符合"), INCOMPLETE: N_("未完整调查")}
 STATUS_LABELS = {"planned": N_("规划中"), "under_construction": N_("在建"), "completed": N_("已建成"),
                  "accepted": N_("已验收")}  # fmt: skip
 DATUM_LABELS = {
@@ -118,6 +126,26 @@ def register() -> str:
     """Show the register table (filters: build type, status, town), progress bars and the map."""
     district = get_district()
     towns = _town_names()
+    every, shown, filters = _filtered(towns)
+    progress = toilet_progress(every, district_towns=district.towns, plan_dir=district.plan_dir)
+    return render_template(
+        "toilets/register.html",
+        rows=_register_rows(shown, towns, today=_today()),
+        today=_today().isoformat(),
+        progress=progress,
+        by_type=progress.by_build_type.to_dict("records"),
+        by_town=_town_progress_rows(progress),
+        filters=filters,
+        towns=towns,
+        build_type_labels=_translated(BUILD_TYPE_LABELS),
+        status_labels=_translated(STATUS_LABELS),
+        map_parts=_map_parts(shown),
+        can_edit=current_user.role in TOILET_EDIT_ROLES,
+    )
+
+
+def _filtered(towns: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
+    """Return every toilet, the rows the request's filters select and the filters (400 on a bad one)."""
     build_type = request.args.get("build_type", "")
     status = request.args.get("status", "")
     town = request.args.get("town", "")
@@ -129,27 +157,110 @@ def register() -> str:
         abort(400, gettext("status 只能是 %(allowed)s；收到 %(value)s。", allowed=allowed, value=repr(status)))
     if town and town not in towns:
         abort(400, gettext("town 必须是本区的镇街代码（9 位）；收到 %(value)s。", value=repr(town)))
-
     every = get_store().features(schema.ACCESSIBLE_TOILET)
     shown = every[every[schema.BUILD_TYPE].isin((build_type,) if build_type else PROGRAMME_BUILD_TYPES)]
     if status:
         shown = shown[shown[schema.STATUS] == status]
     if town:
         shown = shown[shown[schema.TOWN_CODE] == town]
-    progress = toilet_progress(every, district_towns=district.towns, plan_dir=district.plan_dir)
-    return render_template(
-        "toilets/register.html",
-        rows=_register_rows(shown, towns),
-        progress=progress,
-        by_type=progress.by_build_type.to_dict("records"),
-        by_town=_town_progress_rows(progress),
-        filters={"build_type": build_type, "status": status, "town": town},
-        towns=towns,
-        build_type_labels=_translated(BUILD_TYPE_LABELS),
-        status_labels=_translated(STATUS_LABELS),
-        map_parts=_map_parts(shown),
-        can_edit=current_user.role in TOILET_EDIT_ROLES,
+    return every, shown, {"build_type": build_type, "status": status, "town": town}
+
+
+# --- export ----------------------------------------------------------------------------------------
+
+#: Export formats and their media types.
+EXPORT_FORMATS = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+#: Headers of the register export (zh-CN msgids; English through the catalog with ``lang=en``), units
+#: in the header, the GB 50763 fields' measured figures among them.
+EXPORT_HEADERS = {
+    "id": N_("编号"), "town_code": N_("镇街代码"), "town": N_("镇街"), "village_code": N_("村（社区）代码"),
+    "village": N_("村（社区）"), "name": N_("名称"), "address": N_("详细地址"), "build_type": N_("建设类型"),
+    "status": N_("状态"), "contractor": N_("施工单位"), "planned_completion": N_("计划完工日期"),
+    "overdue": N_("是否逾期"), "overdue_days": N_("逾期天数（天）"), "gb_result": N_("GB 50763 核查结果"),
+    "gb_failures": N_("GB 50763 不符合项"), "gb_missing": N_("GB 50763 未调查项"),
+    "room_area_m2": N_("无障碍厕所面积（平方米）"), "turning_diameter_m": N_("轮椅回转直径（米）"),
+    "door_clear_width_mm": N_("门净宽（毫米）"), "updated": N_("最后修改（北京时间）"),
+}  # fmt: skip
+#: Headers of the export's progress sheet (per town).
+PROGRESS_HEADERS = {
+    "town_code": N_("镇街代码"), "town": N_("镇街"), "accepted": N_("已验收（座）"),
+    "total": N_("登记改建和新建（座）"), "share": N_("验收完成率（%）"),
+}  # fmt: skip
+
+
+@bp.get("/export.<fmt>")
+@role_required(*TOILET_VIEW_ROLES)
+def export(fmt: str) -> BaseResponse:
+    """Download the register rows the filters select as XLSX (register + progress sheets) or CSV (register)."""
+    if fmt not in EXPORT_FORMATS:
+        abort(404, gettext("导出格式只能是 CSV 或 XLSX；收到 %(value)s。", value=repr(fmt)))
+    district = get_district()
+    towns = _town_names()
+    every, shown, _filters = _filtered(towns)
+    table = neutralise_formulas(register_table(shown, towns, today=_today()))
+    if fmt == "csv":
+        body = table.to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
+    else:
+        progress = toilet_progress(every, district_towns=district.towns, plan_dir=district.plan_dir)
+        buffer = io.BytesIO()
+        with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+            table.to_excel(writer, sheet_name=gettext("登记表"), index=False)
+            neutralise_formulas(_progress_table(progress)).to_excel(
+                writer, sheet_name=gettext("按镇街进度"), index=False
+            )
+        body = buffer.getvalue()
+    logger.info("%s exported the toilet register as %s: %d rows", current_user.name, fmt, len(table))
+    stamp = _today().strftime("%Y%m%d")
+    return Response(
+        body,
+        mimetype=EXPORT_FORMATS[fmt],
+        headers={"Content-Disposition": f'attachment; filename="toilet-register-{stamp}.{fmt}"'},
     )
+
+
+def register_table(gdf: pd.DataFrame, towns: dict[str, str], *, today: date) -> pd.DataFrame:
+    """Return toilet rows as the export's table: `EXPORT_HEADERS` in the request's language.
+
+    Town and village names beside their codes, build type and status as words, overdue flags and the
+    GB 50763 check (``analyses.toilet_checks``), times in Beijing time.
+    """
+    villages = get_district().villages
+    village_names = dict(zip(villages[schema.VILLAGE_CODE].astype(str), villages[schema.NAME], strict=True))
+    labels = _labels()
+    yes, no = gettext("是"), gettext("否")
+    records = []
+    for r in gdf.sort_values([schema.TOWN_CODE, schema.ID]).to_dict("records"):
+        check = gb50763_check(r)
+        days = overdue_days(r, today)
+        village = _cell(r.get(schema.VILLAGE_CODE)) or ""
+        records.append({
+            "id": r[schema.ID], "town_code": r[schema.TOWN_CODE], "town": towns.get(r[schema.TOWN_CODE], ""),
+            "village_code": village, "village": village_names.get(village, ""), "name": r[schema.NAME],
+            "address": _cell(r.get(schema.ADDRESS)) or "",
+            "build_type": gettext(BUILD_TYPE_LABELS.get(r[schema.BUILD_TYPE], r[schema.BUILD_TYPE])),
+            "status": _status_label(r[schema.STATUS]), "contractor": _cell(r.get(schema.CONTRACTOR)) or "",
+            "planned_completion": _cell(r.get(schema.PLANNED_COMPLETION)) or "",
+            "overdue": yes if days else no, "overdue_days": days,
+            "gb_result": gettext(GB_RESULT_LABELS[check.result]),
+            "gb_failures": "；".join(_finding_text(f) for f in check.failures),
+            "gb_missing": "、".join(labels.get(f, f) for f in check.missing),
+            **{c: _number_or_none(r.get(c)) for c in ("room_area_m2", "turning_diameter_m", "door_clear_width_mm")},
+            "updated": format_local_time(r.get(schema.UPDATED_AT), seconds=False),
+        })  # fmt: skip
+    table = pd.DataFrame(records, columns=list(EXPORT_HEADERS))
+    return table.rename(columns={k: gettext(v) for k, v in EXPORT_HEADERS.items()})
+
+
+def _progress_table(progress: ToiletProgress) -> pd.DataFrame:
+    rows = [{"town_code": r["town_code"], "town": r["town"], "accepted": r["accepted"], "total": r["total"],
+             "share": round(100 * r["accepted"] / r["total"], 1)} for r in _town_progress_rows(progress)]  # fmt: skip
+    table = pd.DataFrame(rows, columns=list(PROGRESS_HEADERS))
+    return table.rename(columns={k: gettext(v) for k, v in PROGRESS_HEADERS.items()})
+
+
+def _number_or_none(value: Any) -> float | None:
+    text = _cell(value)
+    return None if text is None else float(text)
 
 
 # --- one toilet ------------------------------------------------------------------------------------
@@ -219,9 +330,16 @@ def _detail_page(
             coverage_error = str(error)
     status = row[schema.STATUS]
     workflow = schema.layer_spec(schema.ACCESSIBLE_TOILET).workflow
+    check = gb50763_check(row)
+    labels = _labels()
     return render_template(
         "toilets/detail.html",
         row=row,
+        overdue=overdue_days(row, _today()),
+        gb_label=gettext(GB_RESULT_LABELS[check.result]),
+        gb_result=check.result,
+        gb_failures=[_finding_text(f) for f in check.failures],
+        gb_missing=[labels.get(f, f) for f in check.missing],
         town_name=towns.get(row[schema.TOWN_CODE], row[schema.TOWN_CODE]),
         fields=_field_rows(row),
         history=_history_rows(toilet_id),
@@ -269,6 +387,22 @@ def _checked_changes(row: dict[str, Any], form: Any) -> tuple[dict[str, Any], li
         return {}, problems
     (record,) = result.records()
     return {c: record.get(c) for c in (schema.STATUS, *EDIT_FIELDS)}, []
+
+
+def _finding_text(finding: Finding) -> str:
+    """Return one GB 50763 failure as a sentence in the page's language."""
+    if finding.field == "cubicles":
+        return gettext("女厕和男厕均须设无障碍厕位，或设独立的无障碍厕所（GB 50763-2012 第 3.9.1 条）")
+    label = _labels().get(finding.field, finding.field)
+    if finding.minimum is None:
+        return gettext("%(field)s：未设置（GB 50763-2012 第 3.9 节要求设置）", field=label)
+    return gettext(
+        "%(field)s：%(value)s %(unit)s，低于 %(minimum)s %(unit)s（GB 50763-2012 第 3.9 节）",
+        field=label,
+        value=f"{finding.value:g}",
+        minimum=f"{finding.minimum:g}",
+        unit=finding.unit,
+    )
 
 
 def _cell(value: Any) -> str | None:
@@ -546,9 +680,16 @@ def _remove_old_uploads(folder: Path) -> None:
 # --- helpers ---------------------------------------------------------------------------------------
 
 
-def _register_rows(gdf: pd.DataFrame, towns: dict[str, str]) -> list[dict[str, Any]]:
+def _today() -> date:
+    """Return the Beijing date "overdue" compares with (``TOILET_TODAY`` when set, for tests)."""
+    fixed = current_app.config["TOILET_TODAY"]
+    return date.fromisoformat(str(fixed)) if fixed else beijing_today()
+
+
+def _register_rows(gdf: pd.DataFrame, towns: dict[str, str], *, today: date) -> list[dict[str, Any]]:
     rows = []
     for r in gdf.sort_values([schema.TOWN_CODE, schema.ID]).to_dict("records"):
+        check = gb50763_check(r)
         rows.append(
             {
                 "id": r[schema.ID],
@@ -558,6 +699,10 @@ def _register_rows(gdf: pd.DataFrame, towns: dict[str, str]) -> list[dict[str, A
                 "status": _status_label(r[schema.STATUS]),
                 "contractor": _shown(r.get(schema.CONTRACTOR)),
                 "planned_completion": _shown(r.get(schema.PLANNED_COMPLETION)),
+                "overdue_days": overdue_days(r, today),
+                "gb_result": check.result,
+                "gb_label": gettext(GB_RESULT_LABELS[check.result]),
+                "gb_failures": [_finding_text(f) for f in check.failures],
                 "updated": format_local_time(r.get(schema.UPDATED_AT), seconds=False),
             }
         )
