@@ -43,6 +43,7 @@ MATRIX = [
     ("GET", "/toilets/AT-999", None, (302, 403, 403, 404, 404, 404)),
     ("POST", f"/toilets/{TOILET}", EDIT, (302, 403, 403, 302, 403, 302)),
     ("GET", "/toilets/import", None, (302, 403, 403, 200, 403, 200)),
+    ("GET", "/toilets/export.csv", None, (302, 403, 403, 200, 200, 200)),
     ("POST", "/toilets/import", {"action": "check"}, (302, 403, 403, 400, 403, 400)),
     ("POST", "/toilets/import", {"action": "confirm", "token": "x" * 32}, (302, 403, 403, 400, 403, 400)),
 ]
@@ -420,3 +421,74 @@ def test_a_blank_cell_keeps_the_stored_value_unless_the_box_is_ticked_and_the_ch
         ("3", "AT-102", "状态", "under_construction", "completed"),
     ]
     assert 'id="i-blank-clears" name="blank_clears" type="checkbox" checked' in html
+
+
+# --- overdue, GB 50763 check, export ---------------------------------------------------------------
+
+
+def test_register_flags_overdue_toilets_against_a_fixed_beijing_date(client_as, app):
+    app.config["TOILET_TODAY"] = "2025-07-04"  # AT-033 was due 2025-07-03, AT-038 is due 2025-07-12
+    html = client_as("bureau").get("/toilets/").get_data(as_text=True)
+    at033 = re.search(r"<td>AT-033</td>.*?</tr>", html, re.S).group(0)
+    at038 = re.search(r"<td>AT-038</td>.*?</tr>", html, re.S).group(0)
+    at028 = re.search(r"<td>AT-028</td>.*?</tr>", html, re.S).group(0)  # completed 2024: never overdue
+    assert "逾期 1 天" in at033 and '<td class="overdue-cell">否</td>' in at038
+    assert '<td class="overdue-cell">否</td>' in at028
+    demo = _demo_toilets()
+    programme = demo[demo["build_type"].isin(["rebuild", "new"]) & ~demo["status"].isin(["completed", "accepted"])]
+    late = programme[programme["planned_completion"] < "2025-07-04"]
+    assert f"按北京时间 2025-07-04）：{len(late)} 座" in html
+    app.config["TOILET_TODAY"] = "2025-07-03"  # due today: not overdue yet
+    html = client_as("bureau").get("/toilets/").get_data(as_text=True)
+    assert "逾期 1 天" not in re.search(r"<td>AT-033</td>.*?</tr>", html, re.S).group(0)
+
+
+def test_gb50763_failures_on_the_register_and_the_toilet_page(client_as, app):
+    # AT-031 (completed): a men's cubicle without an accessible urinal (GB 50763-2012 §3.9.1)
+    html = client_as("bureau").get("/toilets/").get_data(as_text=True)
+    row = re.search(r"<td>AT-031</td>.*?</tr>", html, re.S).group(0)
+    assert "不符合" in row and "无障碍小便器：未设置" in row
+    page = client_as("bureau").get("/toilets/AT-031").get_data(as_text=True)
+    assert '<p id="gb-result" class="gb-fail">结果：不符合</p>' in page
+    assert "无障碍小便器：未设置（GB 50763-2012 第 3.9 节要求设置）" in page
+    planned = client_as("bureau").get(f"/toilets/{TOILET}?lang=en").get_data(as_text=True)
+    assert "Result: not fully surveyed" in planned
+
+
+def test_the_register_exports_as_xlsx_and_csv_with_headers_in_both_languages(client_as, app):
+    app.config["TOILET_TODAY"] = "2025-07-04"
+    client = client_as("bureau")
+    token = csrf_token(client, f"/toilets/{TOILET}")
+    formula = '=HYPERLINK("http://x/","点击")'
+    edit = {**EDIT, "contractor": formula, "csrf_token": token}
+    assert client.post(f"/toilets/{TOILET}", data=edit).status_code == 302
+    html = client.get("/toilets/").get_data(as_text=True)
+    assert 'href="/toilets/export.xlsx?' in html and 'href="/toilets/export.csv?' in html
+    response = client.get("/toilets/export.xlsx?build_type=rebuild")
+    assert response.status_code == 200 and "attachment" in response.headers["Content-Disposition"]
+    sheets = pd.read_excel(io.BytesIO(response.data), sheet_name=None, engine="calamine", dtype=str)
+    register, progress = sheets["登记表"], sheets["按镇街进度"]
+    assert list(register.columns)[:5] == ["编号", "镇街代码", "镇街", "村（社区）代码", "村（社区）"]
+    assert {"逾期天数（天）", "GB 50763 核查结果", "门净宽（毫米）", "轮椅回转直径（米）"} <= set(register.columns)
+    assert list(progress.columns) == ["镇街代码", "镇街", "已验收（座）", "登记改建和新建（座）", "验收完成率（%）"]
+    demo = _demo_toilets()
+    assert len(register) == int((demo["build_type"] == "rebuild").sum())
+    by_id = register.set_index("编号")
+    assert by_id.loc["AT-033", "逾期天数（天）"] == "1" and by_id.loc["AT-033", "是否逾期"] == "是"
+    assert by_id.loc["AT-031", "GB 50763 核查结果"] == "不符合"
+    assert by_id.loc[TOILET, "施工单位"] == "'" + formula  # formula-safe
+    assert by_id.loc["AT-033", "村（社区）"] and by_id.loc["AT-033", "镇街"]
+    for _, town in progress.iterrows():  # shares as percentages rounded to 0.1
+        share = float(town["验收完成率（%）"])
+        assert share == round(100 * int(town["已验收（座）"]) / int(town["登记改建和新建（座）"]), 1)
+    english = client.get("/toilets/export.csv?lang=en")
+    assert english.status_code == 200 and english.data.startswith(b"\xef\xbb\xbf")
+    table = pd.read_csv(io.BytesIO(english.data), dtype=str, encoding="utf-8-sig")
+    assert "Door clear width (mm)" in table.columns and "Days overdue (days)" in table.columns
+    english_xlsx = client.get("/toilets/export.xlsx?lang=en")
+    assert set(pd.read_excel(io.BytesIO(english_xlsx.data), sheet_name=None, engine="calamine")) == {
+        "Register",
+        "Progress by town",
+    }
+    assert client.get("/toilets/export.pdf").status_code == 404
+    assert client.get("/toilets/export.csv?status=done").status_code == 400
