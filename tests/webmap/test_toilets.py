@@ -492,3 +492,27 @@ def test_the_register_exports_as_xlsx_and_csv_with_headers_in_both_languages(cli
     }
     assert client.get("/toilets/export.pdf").status_code == 404
     assert client.get("/toilets/export.csv?status=done").status_code == 400
+
+
+def test_an_accepted_toilets_coverage_is_computed_once_per_data_version(client_as, app, app_cache_dir):
+    from webmap.views import toilets
+
+    app.config["CACHE_DIR"] = str(app_cache_dir)
+    client = client_as("bureau")
+    first = client.get("/toilets/AT-001").get_data(as_text=True)
+    cache = app.extensions["accessplan_toilet_coverage"]
+    assert len(cache) == 1
+    (key,) = cache
+    run = cache[key]
+    with app.app_context():
+        assert key[:2] == (get_store().url, get_store().data_version())
+    second = client.get("/toilets/AT-001?lang=en").get_data(as_text=True)  # another language, same run
+    assert len(cache) == 1 and cache[key] is run
+    assert 'id="coverage-summary">全区：' in first and 'id="coverage-summary">Whole district:' in second
+    token = csrf_token(client, f"/toilets/{TOILET}")
+    assert client.post(f"/toilets/{TOILET}", data={**EDIT, "csrf_token": token}).status_code == 302  # a write
+    assert client.get("/toilets/AT-001").status_code == 200
+    assert len(cache) == 2 and list(cache)[0] == key  # recomputed for the new data version
+    (new_key,) = [k for k in cache if k != key]
+    assert new_key[1] > key[1] and cache[new_key] is not run
+    assert toilets.COVERAGE_CACHE_SIZE >= 2

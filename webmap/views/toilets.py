@@ -25,7 +25,9 @@ import logging
 import math
 import re
 import secrets
+import threading
 import time
+from collections import OrderedDict
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,6 +61,7 @@ if TYPE_CHECKING:
     import geopandas as gpd
     from werkzeug.wrappers import Response as BaseResponse
 
+    from analyses.runs.coverage import ToiletChangeParameters, ToiletChangeRun
     from analyses.targets import ToiletProgress
     from analyses.toilet_checks import Finding
     from layers.validate import ValidationResult
@@ -109,6 +112,10 @@ _COLUMN_LABELS = (
     N_("开放时间"), N_("调查日期"), N_("数据来源"), N_("合成数据"),
 )  # fmt: skip
 _DEMAND_KEY = "accessplan_toilet_demand"
+_COVERAGE_KEY = "accessplan_toilet_coverage"
+_COVERAGE_LOCK = threading.Lock()
+#: How many toilets' coverage runs the app keeps (one per toilet, threshold and data version).
+COVERAGE_CACHE_SIZE = 64
 
 
 @bp.record_once
@@ -480,14 +487,13 @@ def _flat(snapshot: dict[str, Any] | None) -> dict[str, Any]:
 
 def _coverage_rows(toilet_id: str, towns: dict[str, str]) -> dict[str, Any]:
     """Return the toilet's effect (``analyses.runs.coverage.run_toilet_change``): changed towns and its own."""
-    from analyses.runs.coverage import ToiletChangeParameters, run_toilet_change
+    from analyses.runs.coverage import ToiletChangeParameters
 
     config = current_app.config
     parameters = ToiletChangeParameters(toilet_id, profile=config["TOILET_COVERAGE_PROFILE"],
                                         threshold=parse_threshold(config["TOILET_COVERAGE_THRESHOLD"]).label,
                                         grid_spacing=float(config["TOILET_COVERAGE_GRID_M"]))  # fmt: skip
-    run = run_toilet_change(parameters, store=get_store(), district=get_district(), network=app_network(),
-                            demand=_demand())  # fmt: skip
+    run = _toilet_change(parameters)
     own = _town_of(toilet_id)
     rows = [{**row, "town": towns.get(str(code), str(code))} for code, row in run.by_town.iterrows()
             if row["after"] != row["before"] or code == own]  # fmt: skip
@@ -495,6 +501,32 @@ def _coverage_rows(toilet_id: str, towns: dict[str, str]) -> dict[str, Any]:
     return {"rows": [{k: row[k] for k in ("town", "points", "before", "after", "share_before", "share_after")}
                      for row in rows],
             "summary": summary, "n_points": summary["points"], "before_n": summary["facilities_before"]}  # fmt: skip
+
+
+def _toilet_change(parameters: ToiletChangeParameters) -> ToiletChangeRun:
+    """Return the toilet's coverage change, computed once per store data version (issue 18).
+
+    The run is kept in ``app.extensions`` keyed by the store, its ``data_version`` (any write changes
+    it, so an edit or import recomputes) and the parameters; at most `COVERAGE_CACHE_SIZE` runs are
+    kept, the oldest dropped first.
+    """
+    from analyses.runs.coverage import run_toilet_change
+
+    store = get_store()
+    key = (store.url, store.data_version(), parameters)
+    cache: OrderedDict[Any, ToiletChangeRun] = current_app.extensions.setdefault(_COVERAGE_KEY, OrderedDict())
+    with _COVERAGE_LOCK:
+        run = cache.get(key)
+        if run is not None:
+            cache.move_to_end(key)
+            return run
+    run = run_toilet_change(parameters, store=store, district=get_district(), network=app_network(),
+                            demand=_demand())  # fmt: skip
+    with _COVERAGE_LOCK:
+        cache[key] = run
+        while len(cache) > COVERAGE_CACHE_SIZE:
+            cache.popitem(last=False)
+    return run
 
 
 def _town_of(toilet_id: str) -> str:
