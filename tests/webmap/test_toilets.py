@@ -41,6 +41,7 @@ MATRIX = [
     ("GET", "/toilets/?build_type=new&status=planned", None, (302, 403, 403, 200, 200, 200)),
     ("GET", f"/toilets/{TOILET}", None, (302, 403, 403, 200, 200, 200)),
     ("GET", "/toilets/AT-999", None, (302, 403, 403, 404, 404, 404)),
+    ("GET", "/toilets/AT-999/reach", None, (302, 403, 403, 404, 404, 404)),
     ("POST", f"/toilets/{TOILET}", EDIT, (302, 403, 403, 302, 403, 302)),
     ("GET", "/toilets/import", None, (302, 403, 403, 200, 403, 200)),
     ("GET", "/toilets/export.csv", None, (302, 403, 403, 200, 200, 200)),
@@ -516,3 +517,43 @@ def test_an_accepted_toilets_coverage_is_computed_once_per_data_version(client_a
     (new_key,) = [k for k in cache if k != key]
     assert new_key[1] > key[1] and cache[new_key] is not run
     assert toilets.COVERAGE_CACHE_SIZE >= 2
+
+
+def test_a_planned_toilets_page_links_to_households_and_people_it_would_reach(client_as, app, app_cache_dir):
+    import geopandas as gpd
+
+    from analyses.inputs import villages_as_demand
+
+    app.config["CACHE_DIR"] = str(app_cache_dir)
+    client = client_as("bureau")
+    demo = _demo_toilets()
+    planned = demo[demo["status"] == "planned"]["id"].tolist()
+    assert '<a id="reach-link" href="/toilets/AT-026/reach">' in client.get("/toilets/AT-026").get_data(as_text=True)
+    district = load_district()
+    villages = villages_as_demand(district.villages).to_crs(district.crs)
+    added, befores = {}, set()
+    for toilet_id in planned:
+        response = client.get(f"/toilets/{toilet_id}/reach")
+        assert response.status_code == 200
+        html = response.get_data(as_text=True)
+        hb, ha, pb, pa, vb, va = map(int, re.search(
+            r"户数 (\d+) → (\d+)，人口 (\d+) → (\d+)，村（社区） (\d+) → (\d+)", html).groups())  # fmt: skip
+        assert ha >= hb and pa >= pb and va >= vb
+        cache = app.extensions["accessplan_toilet_coverage"]
+        (result,) = [v for k, v in cache.items() if k[2] == ("reach", toilet_id, "walk", "300m")]
+        assert (result.total["households_before"], result.total["households_after"]) == (hb, ha)
+        # every village the toilet adds is within 300 m of it in a straight line (the network is never shorter)
+        row = demo[demo["id"] == toilet_id].iloc[0]
+        point = gpd.GeoSeries(gpd.points_from_xy([float(row["lon"])], [float(row["lat"])]), crs="EPSG:4326")
+        point = point.to_crs(district.crs).iloc[0]
+        near = villages[villages.distance(point) <= 300.0]
+        # the demo's villages near a planned toilet are one each, so the toilet adds that village or nothing
+        assert ha - hb in (0, int(near["households"].sum())) and pa - pb in (0, int(near["population"].sum()))
+        added[toilet_id] = ha - hb
+        befores.add(hb)
+    assert len(befores) == 1  # "before" is the accepted toilets: the same for every planned one
+    # AT-059 is 31 m and AT-049 44 m from a village point (villages.csv: 500120003205 with 560 households,
+    # 500120002005 with 4196): each adds exactly that village
+    assert (added["AT-059"], added["AT-049"]) == (560, 4196)
+    english = client.get(f"/toilets/{planned[0]}/reach?lang=en").get_data(as_text=True)
+    assert "Whole district: households" in english

@@ -30,7 +30,7 @@ import time
 from collections import OrderedDict
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session, url_for
@@ -51,22 +51,26 @@ from webmap.i18n import N_, current_language
 from webmap.maps.base import MapParts, render_map_parts, tile_sources_from_config
 from webmap.maps.public import public_map
 from webmap.problems import fix_text, rule_label
-from webmap.runs import app_network
+from webmap.runs import app_network, app_placer
 from webmap.security import nonced_map_parts
 from webmap.store import get_district, get_store
 from webmap.timefmt import format_local_time
 from webmap.views.api import TOILET_EDIT_ROLES, TOILET_VIEW_ROLES
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable
+
     import geopandas as gpd
     from werkzeug.wrappers import Response as BaseResponse
 
     from analyses.runs.coverage import ToiletChangeParameters, ToiletChangeRun
     from analyses.targets import ToiletProgress
     from analyses.toilet_checks import Finding
+    from analyses.toilet_reach import ToiletReach
     from layers.validate import ValidationResult
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 bp = Blueprint("toilets", __name__, url_prefix="/toilets")
 
@@ -482,6 +486,45 @@ def _flat(snapshot: dict[str, Any] | None) -> dict[str, Any]:
     return {**{k: v for k, v in snapshot.items() if k not in ("attributes", "personal")}, **attributes}
 
 
+# --- households within reach, before/after -------------------------------------------------------------
+
+
+@bp.get("/<toilet_id>/reach")
+@role_required(*TOILET_VIEW_ROLES)
+def reach(toilet_id: str) -> str | tuple[str, int]:
+    """Show what the toilet adds (any status): villages, households and people within reach, per town."""
+    try:
+        row = get_store().feature(schema.ACCESSIBLE_TOILET, toilet_id)
+    except NotFoundError:
+        abort(404, gettext("没有编号为 %(id)s 的无障碍厕所。", id=repr(toilet_id)))
+    config = current_app.config
+    threshold = parse_threshold(config["TOILET_COVERAGE_THRESHOLD"]).label
+    profile = config["TOILET_COVERAGE_PROFILE"]
+    try:
+        result = _per_data_version(("reach", toilet_id, profile, threshold),
+                                   lambda: _toilet_reach(toilet_id, profile, threshold))  # fmt: skip
+    except (OSError, ValueError) as error:  # no road file, or no villages table with households
+        logger.warning("Reach of toilet %s not computed: %s", toilet_id, error)
+        return render_template("toilets/reach.html", row=row, result=None, error=str(error), rows=[],
+                               threshold=threshold), 503  # fmt: skip
+    towns = _town_names()
+    rows = [{"town_code": code, "town": towns.get(str(code), str(code)), **counts}
+            for code, counts in result.by_town.to_dict("index").items()]  # fmt: skip
+    return render_template("toilets/reach.html", row=row, result=result, rows=rows, error=None, threshold=threshold,
+                           status_labels=_translated(STATUS_LABELS))  # fmt: skip
+
+
+def _toilet_reach(toilet_id: str, profile: str, threshold: str) -> ToiletReach:
+    from analyses.toilet_reach import toilet_reach
+
+    store = get_store()
+    every = store.features(schema.ACCESSIBLE_TOILET)
+    accepted = every[every[schema.STATUS] == "accepted"]
+    toilet = every[every[schema.ID] == toilet_id]
+    return toilet_reach(app_placer(), accepted, toilet, get_district().villages, profile=profile,
+                        threshold=threshold)  # fmt: skip
+
+
 # --- coverage before/after -------------------------------------------------------------------------
 
 
@@ -504,29 +547,33 @@ def _coverage_rows(toilet_id: str, towns: dict[str, str]) -> dict[str, Any]:
 
 
 def _toilet_change(parameters: ToiletChangeParameters) -> ToiletChangeRun:
-    """Return the toilet's coverage change, computed once per store data version (issue 18).
-
-    The run is kept in ``app.extensions`` keyed by the store, its ``data_version`` (any write changes
-    it, so an edit or import recomputes) and the parameters; at most `COVERAGE_CACHE_SIZE` runs are
-    kept, the oldest dropped first.
-    """
+    """Return the toilet's coverage change, computed once per store data version (issue 18)."""
     from analyses.runs.coverage import run_toilet_change
 
+    return _per_data_version(parameters, lambda: run_toilet_change(
+        parameters, store=get_store(), district=get_district(), network=app_network(), demand=_demand()))  # fmt: skip
+
+
+def _per_data_version(key: Hashable, compute: Callable[[], T]) -> T:
+    """Return ``compute()``, kept per store data version and ``key`` (issue 18: once, not on every view).
+
+    Results are kept in ``app.extensions`` keyed by the store's URL, its ``data_version`` (any write
+    changes it, so an edit or import recomputes) and ``key``; at most `COVERAGE_CACHE_SIZE` are kept,
+    the least recently used dropped first.
+    """
     store = get_store()
-    key = (store.url, store.data_version(), parameters)
-    cache: OrderedDict[Any, ToiletChangeRun] = current_app.extensions.setdefault(_COVERAGE_KEY, OrderedDict())
+    full_key = (store.url, store.data_version(), key)
+    cache: OrderedDict[Any, Any] = current_app.extensions.setdefault(_COVERAGE_KEY, OrderedDict())
     with _COVERAGE_LOCK:
-        run = cache.get(key)
-        if run is not None:
-            cache.move_to_end(key)
-            return run
-    run = run_toilet_change(parameters, store=store, district=get_district(), network=app_network(),
-                            demand=_demand())  # fmt: skip
+        if full_key in cache:
+            cache.move_to_end(full_key)
+            return cache[full_key]
+    value = compute()
     with _COVERAGE_LOCK:
-        cache[key] = run
+        cache[full_key] = value
         while len(cache) > COVERAGE_CACHE_SIZE:
             cache.popitem(last=False)
-    return run
+    return value
 
 
 def _town_of(toilet_id: str) -> str:
