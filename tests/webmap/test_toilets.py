@@ -42,6 +42,8 @@ MATRIX = [
     ("GET", f"/toilets/{TOILET}", None, (302, 403, 403, 200, 200, 200)),
     ("GET", "/toilets/AT-999", None, (302, 403, 403, 404, 404, 404)),
     ("GET", "/toilets/AT-999/reach", None, (302, 403, 403, 404, 404, 404)),
+    ("GET", "/toilets/suggest?n=0", None, (302, 403, 403, 400, 400, 400)),
+    ("POST", "/toilets/suggest", {"n": "0"}, (302, 403, 403, 400, 400, 400)),
     ("POST", f"/toilets/{TOILET}", EDIT, (302, 403, 403, 302, 403, 302)),
     ("GET", "/toilets/import", None, (302, 403, 403, 200, 403, 200)),
     ("GET", "/toilets/export.csv", None, (302, 403, 403, 200, 200, 200)),
@@ -557,3 +559,64 @@ def test_a_planned_toilets_page_links_to_households_and_people_it_would_reach(cl
     assert (added["AT-059"], added["AT-049"]) == (560, 4196)
     english = client.get(f"/toilets/{planned[0]}/reach?lang=en").get_data(as_text=True)
     assert "Whole district: households" in english
+
+
+def _accept_a_suggestion(client, app, n=2):
+    """Ask for ``n`` suggested sites, accept the first; return the site row and the new toilet's id."""
+    html = client.get(f"/toilets/suggest?n={n}").get_data(as_text=True)
+    sites = re.findall(r'<tr id="site-([^"]+)"><th scope="row">([^<]+)</th>', html)
+    assert len(sites) == n and all("·" in place for _, place in sites)  # named by PlaceNamer, not by a node
+    assert "登记表中尚缺 0 座" in html  # the demo registers all 19 new builds
+    site_id, place = sites[0]
+    with app.app_context():
+        before = get_store().features(schema.ACCESSIBLE_TOILET)
+    token = csrf_token(client, "/toilets/suggest?n=2")
+    response = client.post("/toilets/suggest", data={"n": str(n), "site": site_id, "csrf_token": token})
+    assert response.status_code == 302
+    new_id = response.headers["Location"].rsplit("/", 1)[1]
+    numbers = [int(i.split("-")[1]) for i in before[schema.ID]]
+    assert new_id == f"AT-{max(numbers) + 1:03d}"
+    with app.app_context():
+        row = get_store().feature(schema.ACCESSIBLE_TOILET, new_id)
+        history = get_store().history(schema.ACCESSIBLE_TOILET, new_id)
+    assert (row[schema.STATUS], row[schema.BUILD_TYPE], row[schema.NAME]) == ("planned", "new", f"{place}（建议新建）")
+    assert [(h["action"], h["actor"]) for h in history] == [("insert", "bureau")]
+    stale = client.post("/toilets/suggest", data={"n": str(n), "site": "no-such-site", "csrf_token": token})
+    assert stale.status_code == 400 and "已不在当前建议中" in stale.get_data(as_text=True)
+    return site_id, new_id
+
+
+def test_suggested_sites_and_accepting_one_on_sqlite(client_as, app, app_cache_dir):
+    app.config["CACHE_DIR"] = str(app_cache_dir)
+    _accept_a_suggestion(client_as("bureau"), app)
+    planner = client_as("planner")
+    assert "加入规划" not in planner.get("/toilets/suggest?n=2").get_data(as_text=True)
+    token = csrf_token(planner, "/toilets/suggest?n=2")
+    assert planner.post("/toilets/suggest", data={"n": "2", "site": "x", "csrf_token": token}).status_code == 403
+    bad = client_as("bureau").get("/toilets/suggest?n=abc")
+    assert bad.status_code == 400 and "建议座数应为 1 到 19 的整数" in bad.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_suggested_sites_and_accepting_one_on_postgresql(database_url, demo_key, app_cache_dir, monkeypatch):
+    from cryptography.fernet import Fernet
+
+    from layers import users
+    from layers.crypto import BlindIndex, FieldCipher
+    from layers.demo import load_demo_layers
+    from layers.store import Store
+    from webmap import create_app
+
+    monkeypatch.setattr(users, "generate_password_hash", staff_fixtures.cheap_hash)
+    store = Store(database_url, cipher=FieldCipher(demo_key), blind_index=BlindIndex(Fernet.generate_key()))
+    load_demo_layers(store, load_district())
+    users.add_user(store, "bureau", role="bureau", password=staff_fixtures.PASSWORD)
+    store.close()
+    app = create_app({"TESTING": True, "SECRET_KEY": "test-secret", "DATABASE_URL": database_url,
+                      "ENCRYPTION_KEY": demo_key, "CACHE_DIR": str(app_cache_dir)})  # fmt: skip
+    try:
+        client = app.test_client()
+        assert staff_fixtures.log_in(client, "bureau").status_code == 302
+        _accept_a_suggestion(client, app)
+    finally:
+        app.extensions["accessplan_store"].close()

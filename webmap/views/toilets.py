@@ -486,6 +486,64 @@ def _flat(snapshot: dict[str, Any] | None) -> dict[str, Any]:
     return {**{k: v for k, v in snapshot.items() if k not in ("attributes", "personal")}, **attributes}
 
 
+# --- suggested sites for the new toilets --------------------------------------------------------------
+
+
+@bp.route("/suggest", methods=["GET", "POST"])
+@role_required(*TOILET_VIEW_ROLES)
+def suggest() -> str | BaseResponse | tuple[str, int]:
+    """Show sites the siting engine suggests for new toilets; the bureau and admin accept one into the plan."""
+    from analyses.toilet_suggestions import accept_site, remaining_new
+
+    every = get_store().features(schema.ACCESSIBLE_TOILET)
+    remaining = remaining_new(every)
+    source = request.form if request.method == "POST" else request.args
+    raw = source.get("n", "")
+    try:
+        n = int(raw) if raw else max(remaining, 1)
+        sites = _suggestions(n)
+    except ValueError as error:
+        return render_template("toilets/suggest.html", sites=[], n=raw, remaining=remaining, can_edit=False,
+                               error=gettext("无法给出建议：%(error)s（建议座数应为 1 到 19 的整数）",
+                                             error=str(error))), 400  # fmt: skip
+    problems: list[str] = []
+    if request.method == "POST":
+        if current_user.role not in TOILET_EDIT_ROLES:
+            abort(403, gettext("只有住建部门和系统管理员可以修改无障碍厕所登记。"))
+        chosen = [s for s in sites if s[schema.ID] == request.form.get("site", "")]
+        if not chosen:
+            problems.append(gettext("建议点 %(site)s 已不在当前建议中（登记已变化）：请从下表重新选择。",
+                                    site=repr(request.form.get("site", ""))))  # fmt: skip
+        else:
+            toilet_id, outcome = accept_site(get_store(), get_district(), chosen[0], user=current_user.name)
+            if outcome.ok:
+                logger.info("%s accepted suggested site %s as toilet %s", current_user.name, chosen[0]["id"],
+                            toilet_id)  # fmt: skip
+                flash(gettext("已将建议点加入规划：新建无障碍厕所 %(id)s（规划中）。", id=toilet_id))
+                return redirect(url_for("toilets.detail", toilet_id=toilet_id))
+            problems.extend(f"{p.column or ''}：{fix_text(p, p.column or '')}" for p in outcome.validation.problems)
+    return render_template("toilets/suggest.html", sites=sites, n=n, remaining=remaining, error=None,
+                           problems=problems, can_edit=current_user.role in TOILET_EDIT_ROLES,
+                           threshold=current_app.config["TOILET_COVERAGE_THRESHOLD"],
+                           towns=_town_names()), (400 if problems else 200)  # fmt: skip
+
+
+def _suggestions(n: int) -> list[dict[str, Any]]:
+    """Return the suggested new sites for ``n`` toilets (``analyses.toilet_suggestions``), once per data version."""
+    from analyses.runs.siting import run_siting
+    from analyses.toilet_suggestions import suggested_sites, suggestion_parameters
+    from layers.privacy import Reader
+
+    config = current_app.config
+    toilets = get_store().features(schema.ACCESSIBLE_TOILET)
+    parameters = suggestion_parameters(n, toilets, threshold=parse_threshold(config["TOILET_COVERAGE_THRESHOLD"]).label,
+                                       profile=config["TOILET_COVERAGE_PROFILE"])  # fmt: skip
+    run = _per_data_version(("suggest", parameters), lambda: run_siting(
+        parameters, store=get_store(), district=get_district(), network=app_network(),
+        reader=Reader(user=current_user.name, channel="web")))  # fmt: skip
+    return suggested_sites(run).to_dict("records")
+
+
 # --- households within reach, before/after -------------------------------------------------------------
 
 
