@@ -92,6 +92,10 @@ def test_the_register_flags_overdue_toilets_and_exports_what_it_shows(
         register = sheets["登记表"].set_index("编号")
         assert register.loc["AT-033", "逾期天数（天）"] == "1"
         assert list(sheets["按镇街进度"].columns)[0] == "镇街代码"  # a header row on every sheet
+        for path in ("/toilets/AT-026/reach", "/toilets/suggest?n=2"):  # the new pages are accessible too
+            page.goto(page.base_url + path)
+            assert axe_violations(page, axe_source) == [], path
+        assert page.locator("#suggestions tbody tr").count() == 2
         assert page.traffic.blocked == [] and page.traffic.errors == []
     finally:
         demo_app.config["TOILET_TODAY"] = None
