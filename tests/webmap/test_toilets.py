@@ -446,7 +446,7 @@ def test_register_flags_overdue_toilets_against_a_fixed_beijing_date(client_as, 
     assert "逾期 1 天" not in re.search(r"<td>AT-033</td>.*?</tr>", html, re.S).group(0)
 
 
-def test_gb50763_failures_on_the_register_and_the_toilet_page(client_as, app):
+def test_gb50763_failures_on_the_register_and_the_toilet_page(client_as, app, app_cache_dir):
     # AT-031 (completed): a men's cubicle without an accessible urinal (GB 50763-2012 §3.9.1)
     html = client_as("bureau").get("/toilets/").get_data(as_text=True)
     row = re.search(r"<td>AT-031</td>.*?</tr>", html, re.S).group(0)
@@ -456,6 +456,9 @@ def test_gb50763_failures_on_the_register_and_the_toilet_page(client_as, app):
     assert "无障碍小便器：未设置（GB 50763-2012 第 3.9 节要求设置）" in page
     planned = client_as("bureau").get(f"/toilets/{TOILET}?lang=en").get_data(as_text=True)
     assert "Result: not fully surveyed" in planned
+    app.config["CACHE_DIR"] = str(app_cache_dir)  # AT-005 is accepted: its page measures coverage
+    existing = client_as("bureau").get("/toilets/AT-005").get_data(as_text=True)  # no planned completion date
+    assert '<dd id="overdue">未记录</dd>' in existing
 
 
 def test_the_register_exports_as_xlsx_and_csv_with_headers_in_both_languages(client_as, app):

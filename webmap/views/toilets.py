@@ -347,6 +347,7 @@ def _detail_page(
         "toilets/detail.html",
         row=row,
         overdue=overdue_days(row, _today()),
+        planned_completion=_shown(row.get(schema.PLANNED_COMPLETION)),
         gb_label=gettext(GB_RESULT_LABELS[check.result]),
         gb_result=check.result,
         gb_failures=[_finding_text(f) for f in check.failures],
