@@ -1,4 +1,4 @@
-"""The layers of the public map: facilities (keyboard-focusable markers), main roads, town seats, texts."""
+"""The layers of the public map: facilities (keyboard-focusable markers), roads, town seats, texts."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from folium.template import Template
 from layers import schema
 from webmap.i18n import N_
 from webmap.maps.base import DisplayDatum, display_xy
-from webmap.maps.text import geojson_dict, map_label_icon, map_text, script_json
+from webmap.maps.text import map_label_icon, map_text, script_json
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -46,7 +46,13 @@ STATUS_LABELS = MappingProxyType(
 PENDING_STATUSES = frozenset({"planned", "under_construction"})
 
 ROAD_LABELS = MappingProxyType(
-    {"trunk": N_("干线公路"), "primary": N_("主干道"), "secondary": N_("次干道"), "tertiary": N_("支路（三级）")}
+    {
+        "trunk": N_("干线公路"),
+        "primary": N_("主干道"),
+        "secondary": N_("次干道"),
+        "tertiary": N_("支路（三级）"),
+        "residential": N_("街巷"),
+    }
 )
 _ROAD_STYLES = MappingProxyType(
     {
@@ -54,6 +60,7 @@ _ROAD_STYLES = MappingProxyType(
         "primary": {"color": "#c9803a", "weight": 3.5},
         "secondary": {"color": "#a89a5b", "weight": 2.5},
         "tertiary": {"color": "#9c9c9c", "weight": 1.5},
+        "residential": {"color": "#b9b9b9", "weight": 1},
     }
 )
 
@@ -77,15 +84,134 @@ class Attribution(MacroElement):
         self.text = map_text(text)
 
 
-def add_roads(m: folium.Map, roads: Mapping[str, Any], translate: Callable[[str], str]) -> None:
-    """Draw the main roads as an inert layer: no tooltip, so no road takes a Tab stop before the facilities.
+class RoadLayer(MacroElement):
+    """Draw the district's roads as the base map, fetched per zoom band, with street names as labels.
 
-    ``roads`` is a GeoJSON FeatureCollection with ``highway`` and ``name`` properties
-    (``geo.roadlines.main_roads_geojson``); the names are made inert (``map_text``) with the rest.
+    The roads come from the app as GeoJSON (``public.roads``), one file per band of
+    ``geo.roadlines.ROAD_BANDS``, so no road data sits in the page. Lines are drawn on one canvas and
+    labels are plain text in a pane hidden from assistive technology: nothing of the base map is
+    interactive, takes a Tab stop or is announced as a control. Labels are placed from ``label_zoom``
+    at the middle of each named street's stretch in view.
+
+    Parameters
+    ----------
+    bands
+        ``{"min_zoom", "url"}`` per band, by ``min_zoom``.
+    label_zoom
+        First zoom showing street names.
     """
-    gdf = gpd.GeoDataFrame.from_features(list(roads["features"]), crs=schema.WGS84)
-    folium.GeoJson(geojson_dict(gdf), name=map_text(translate("主要道路（合成）")), style_function=road_style,
-                   interactive=False).add_to(m)  # fmt: skip
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            (function (map, bands, labelZoom, styles) {
+                var linePane = map.createPane("roads");
+                linePane.style.zIndex = 405;  // over the district's white sheet, under markers
+                linePane.style.pointerEvents = "none";
+                var labelPane = map.createPane("roadLabels");
+                labelPane.style.zIndex = 450;
+                labelPane.style.pointerEvents = "none";
+                labelPane.setAttribute("aria-hidden", "true");
+                var renderer = L.canvas({pane: "roads", padding: 0.3});
+                var files = {}, shown = null, lines = null, data = null;
+                var labels = L.layerGroup().addTo(map);
+                function bandAt(zoom) {
+                    var found = bands[0];
+                    bands.forEach(function (b) { if (zoom >= b.min_zoom) { found = b; } });
+                    return found;
+                }
+                function style(feature) {
+                    var s = styles[feature.properties.highway] || styles.residential;
+                    return {color: s.color, weight: s.weight, opacity: 0.9};
+                }
+                function drawLabels() {
+                    labels.clearLayers();
+                    if (!data || map.getZoom() < labelZoom) { return; }
+                    var view = map.getBounds();
+                    data.features.forEach(function (f) {
+                        if (!f.properties.name) { return; }
+                        var inside = [];
+                        f.geometry.coordinates.forEach(function (part) {
+                            part.forEach(function (xy) {
+                                var at = L.latLng(xy[1], xy[0]);
+                                if (view.contains(at)) { inside.push(at); }
+                            });
+                        });
+                        if (!inside.length) { return; }
+                        var text = document.createElement("span");
+                        text.textContent = f.properties.name;
+                        var icon = L.divIcon({className: "road-label", html: text, iconSize: null});
+                        L.marker(inside[Math.floor(inside.length / 2)], {
+                            icon: icon, pane: "roadLabels", interactive: false, keyboard: false
+                        }).addTo(labels);
+                    });
+                }
+                function update() {
+                    var band = bandAt(map.getZoom());
+                    if (shown === band.url) { drawLabels(); return; }
+                    shown = band.url;
+                    if (!files[band.url]) {
+                        files[band.url] = fetch(band.url, {credentials: "same-origin"})
+                            .then(function (r) { return r.ok ? r.json() : {type: "FeatureCollection", features: []}; });
+                    }
+                    files[band.url].then(function (collection) {
+                        if (shown !== band.url) { return; }
+                        if (lines) { map.removeLayer(lines); }
+                        data = collection;
+                        lines = L.geoJSON(collection, {renderer: renderer, interactive: false, style: style});
+                        lines.addTo(map);
+                        map.getContainer().setAttribute("data-road-band", band.url);
+                        drawLabels();
+                    });
+                }
+                map.on("zoomend moveend", update);
+                map.whenReady(update);
+            })({{ this._parent.get_name() }}, {{ this.bands|tojson }}, {{ this.label_zoom|tojson }},
+               {{ this.styles|tojson }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, bands: list[dict[str, Any]], *, label_zoom: int) -> None:
+        super().__init__()
+        self._name = "RoadLayer"
+        self.bands = [{"min_zoom": int(b["min_zoom"]), "url": str(b["url"])} for b in bands]
+        self.label_zoom = int(label_zoom)
+        self.styles = {k: dict(v) for k, v in _ROAD_STYLES.items()}
+
+
+class ResponsiveLayerControl(MacroElement):
+    """Fold the layer control into its button on a narrow screen, so it does not cover the map.
+
+    On a wide screen the control stays open beside the legend. Below ``max_width`` pixels it starts
+    folded (Leaflet's own toggle button, named in the page language) and folds again on a map click.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            (function (map, control, query, label) {
+                var toggle = control.getContainer().querySelector(".leaflet-control-layers-toggle");
+                if (toggle) {
+                    toggle.title = label;
+                    toggle.setAttribute("aria-label", label);
+                }
+                if (window.matchMedia(query).matches) {
+                    control.options.collapsed = true;
+                    control.collapse();
+                    map.on("click", control.collapse, control);
+                }
+            })({{ this._parent.get_name() }}, {{ this.control }}, {{ this.query|tojson }}, {{ this.label|tojson }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, control: str, *, label: str, max_width: int = 600) -> None:
+        super().__init__()
+        self._name = "ResponsiveLayerControl"
+        self.control = control
+        self.label = label
+        self.query = f"(max-width: {int(max_width)}px)"
 
 
 def road_style(feature: dict[str, Any]) -> dict[str, Any]:
