@@ -28,7 +28,9 @@ def _street_point(page) -> list[float]:
 
 def _zoom_to(page, lat: float, lon: float) -> None:
     """Wait for the page's own fit to the district to end (it would undo ours), then zoom to 15 at lat, lon."""
-    wait_until(page, f"() => {MAP}.getContainer().hasAttribute('data-road-band') && !{MAP}._animatingZoom", timeout_s=30)
+    wait_until(
+        page, f"() => {MAP}.getContainer().hasAttribute('data-road-band') && !{MAP}._animatingZoom", timeout_s=30
+    )
     page.evaluate(f"([lat, lon]) => {MAP}.setView([lat, lon], 15, {{animate: false}})", [lat, lon])
     wait_until(page, f"() => {MAP}.getZoom() === 15", timeout_s=10)
 
@@ -50,7 +52,9 @@ def test_a_known_street_name_shows_at_zoom_15_and_not_at_district_zoom(page, axe
     box, frame = label.bounding_box(), page.locator(".map-frame").bounding_box()
     assert frame["x"] <= box["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"] + 200
     # labels are text for the eye only: hidden from assistive technology, never a control
-    assert page.evaluate("() => document.querySelector('.leaflet-roadLabels-pane').getAttribute('aria-hidden')") == "true"
+    assert (
+        page.evaluate("() => document.querySelector('.leaflet-roadLabels-pane').getAttribute('aria-hidden')") == "true"
+    )
     assert page.locator(".road-label[tabindex], .road-label[role]").count() == 0
     assert page.locator(".leaflet-roads-pane canvas").count() == 1  # all roads on one canvas: no DOM per road
     assert axe_violations(page, axe_source) == []
