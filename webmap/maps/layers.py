@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import folium
 import geopandas as gpd
 from branca.element import MacroElement
+from folium.elements import JSCSSMixin
 from folium.map import Layer
 from folium.template import Template
 
@@ -282,11 +283,20 @@ def add_facilities(
         facilities,
         name=translate("%(type)s（%(count)d）") % {"type": label, "count": len(facilities)},
         link_text=translate("查看详情"),
+        cluster_text=translate("%(count)s 处%(type)s，按回车放大") % {"count": "{count}", "type": label},
     ).add_to(m)
 
 
-class FacilityLayer(Layer):
+#: Zoom from which facilities are never clustered (a town's streets are readable there).
+CLUSTER_UNTIL_ZOOM = 15
+
+
+class FacilityLayer(JSCSSMixin, Layer):
     """One public layer's facilities as keyboard-focusable DivIcon markers, drawn by one small script.
+
+    Markers close together are drawn as one cluster (leaflet.markercluster) below
+    ``CLUSTER_UNTIL_ZOOM``: a focusable button named with its count and type; Enter, Space or a click
+    zooms in until it splits.
 
     The data go to the page once as JSON; the script builds each marker with a ``title`` (its
     accessible name), a tooltip and a popup made of text nodes (no HTML from the data is parsed).
@@ -309,8 +319,40 @@ class FacilityLayer(Layer):
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-            var {{ this.get_name() }} = L.featureGroup();
-            (function (group, layer, facilities, linkText) {
+            var {{ this.get_name() }} = L.markerClusterGroup({
+                disableClusteringAtZoom: {{ this.cluster_until }},
+                maxClusterRadius: 45,
+                showCoverageOnHover: false,
+                spiderfyOnMaxZoom: false,
+                iconCreateFunction: function (cluster) {
+                    return L.divIcon({
+                        className: "fac-cluster fac-cluster-{{ this.layer }}",
+                        html: "<span>" + cluster.getChildCount() + "</span>",
+                        iconSize: [34, 34]
+                    });
+                }
+            });
+            (function (group, layer, facilities, linkText, clusterText) {
+                var map = null;
+                group.on("add", function () { map = group._map; });
+                group.on("animationend", name);
+                group._featureGroup.on("layeradd", function (e) { name({layer: e.layer}); });
+                function name(e) {
+                    var cluster = e && e.layer;
+                    if (!cluster || !cluster.getChildCount || !cluster.getElement()) { return; }
+                    var el = cluster.getElement();
+                    el.setAttribute("aria-label", clusterText.replace("{count}", cluster.getChildCount()));
+                    el.title = el.getAttribute("aria-label");
+                    if (!el.dataset.keys) {
+                        el.dataset.keys = "1";
+                        el.addEventListener("keydown", function (k) {
+                            if (k.key === "Enter" || k.key === " ") {
+                                k.preventDefault();
+                                cluster.zoomToBounds({padding: [30, 30]});
+                            }
+                        });
+                    }
+                }
                 facilities.forEach(function (f) {
                     var icon = L.divIcon({
                         className: "fac-marker",
@@ -345,16 +387,31 @@ class FacilityLayer(Layer):
                     });
                     marker.facilityId = f.id;
                     marker.facilityKey = layer + "/" + f.id;  // #facility=<layer>/<id> opens it
+                    marker.clusterGroup = group;
                     group.addLayer(marker);
                 });
-            })({{ this.get_name() }}, {{ this.layer|tojson }}, {{ this.facilities_json }}, {{ this.link_text|tojson }});
+            })({{ this.get_name() }}, {{ this.layer|tojson }}, {{ this.facilities_json }}, {{ this.link_text|tojson }},
+               {{ this.cluster_text|tojson }});
         {% endmacro %}
         """
     )
 
-    def __init__(self, layer: str, facilities: list[dict[str, Any]], *, name: str, link_text: str = "查看详情") -> None:
+    default_js = [("markercluster", "leaflet.markercluster.js")]
+    default_css = [("markercluster_css", "MarkerCluster.css")]
+
+    def __init__(
+        self,
+        layer: str,
+        facilities: list[dict[str, Any]],
+        *,
+        name: str,
+        link_text: str = "查看详情",
+        cluster_text: str = "{count} 处，按回车放大",
+    ) -> None:
         super().__init__(name=name, overlay=True, control=True, show=True)
         self._name = "FacilityLayer"
+        self.cluster_text = cluster_text
+        self.cluster_until = CLUSTER_UNTIL_ZOOM
         self.layer = layer
         self.facilities = facilities
         self.link_text = link_text

@@ -116,6 +116,7 @@ def public_map(
         tiles=None,
         control_scale=True,
         zoom_snap=0.25,  # fit the district tightly (it is long and narrow)
+        maxZoom=19,  # marker clusters need a top zoom (folium passes max_zoom only to its tiles)
     )
     for tile in tiles:
         folium.TileLayer(
@@ -212,12 +213,20 @@ class KeyboardPopups(MacroElement):
                         return;
                     }
                     var key = hash.slice(prefix.length);
-                    map.eachLayer(function (layer) {
-                        if (layer.facilityKey === key) {
-                            map.setView(layer.getLatLng(), Math.max(map.getZoom(), 16), {animate: false});
-                            map.getContainer().scrollIntoView({block: "center"});
-                            layer.openPopup();
-                        }
+                    var done = false;
+                    map.eachLayer(function (group) {  // facility layers are cluster groups of markers
+                        (group.getLayers ? group.getLayers() : []).forEach(function (layer) {
+                            if (layer.facilityKey === key && !done) {
+                                done = true;
+                                map.setView(layer.getLatLng(), Math.max(map.getZoom(), 16), {animate: false});
+                                map.getContainer().scrollIntoView({block: "center"});
+                                if (layer.clusterGroup && !map.hasLayer(layer)) {
+                                    layer.clusterGroup.zoomToShowLayer(layer, function () { layer.openPopup(); });
+                                } else {
+                                    layer.openPopup();
+                                }
+                            }
+                        });
                     });
                 }
                 window.addEventListener("hashchange", openFromFragment);
