@@ -289,14 +289,16 @@ def add_facilities(
 
 #: Zoom from which facilities are never clustered (a town's streets are readable there).
 CLUSTER_UNTIL_ZOOM = 15
+#: A layer clusters its markers only when it draws at least this many (a short filtered list stays plain).
+CLUSTER_MIN_MARKERS = 20
 
 
 class FacilityLayer(JSCSSMixin, Layer):
     """One public layer's facilities as keyboard-focusable DivIcon markers, drawn by one small script.
 
-    Markers close together are drawn as one cluster (leaflet.markercluster) below
-    ``CLUSTER_UNTIL_ZOOM``: a focusable button named with its count and type; Enter, Space or a click
-    zooms in until it splits.
+    In a layer of ``CLUSTER_MIN_MARKERS`` or more, markers close together are drawn as one cluster
+    (leaflet.markercluster) below ``CLUSTER_UNTIL_ZOOM``: a focusable button named with its count and
+    type; Enter, Space or a click zooms in until it splits.
 
     The data go to the page once as JSON; the script builds each marker with a ``title`` (its
     accessible name), a tooltip and a popup made of text nodes (no HTML from the data is parsed).
@@ -319,6 +321,7 @@ class FacilityLayer(JSCSSMixin, Layer):
     _template = Template(
         """
         {% macro script(this, kwargs) %}
+            {% if this.cluster %}
             var {{ this.get_name() }} = L.markerClusterGroup({
                 disableClusteringAtZoom: {{ this.cluster_until }},
                 maxClusterRadius: 45,
@@ -328,15 +331,17 @@ class FacilityLayer(JSCSSMixin, Layer):
                     return L.divIcon({
                         className: "fac-cluster fac-cluster-{{ this.layer }}",
                         html: "<span>" + cluster.getChildCount() + "</span>",
-                        iconSize: [34, 34]
+                        iconSize: [30, 30]
                     });
                 }
             });
+            {% else %}
+            var {{ this.get_name() }} = L.featureGroup();
+            {% endif %}
             (function (group, layer, facilities, linkText, clusterText) {
-                var map = null;
-                group.on("add", function () { map = group._map; });
-                group.on("animationend", name);
-                group._featureGroup.on("layeradd", function (e) { name({layer: e.layer}); });
+                if (group._featureGroup) {  // a cluster group: name each cluster and let Enter/Space open it
+                    group._featureGroup.on("layeradd", function (e) { name({layer: e.layer}); });
+                }
                 function name(e) {
                     var cluster = e && e.layer;
                     if (!cluster || !cluster.getChildCount || !cluster.getElement()) { return; }
@@ -387,7 +392,7 @@ class FacilityLayer(JSCSSMixin, Layer):
                     });
                     marker.facilityId = f.id;
                     marker.facilityKey = layer + "/" + f.id;  // #facility=<layer>/<id> opens it
-                    marker.clusterGroup = group;
+                    marker.clusterGroup = group._featureGroup ? group : null;
                     group.addLayer(marker);
                 });
             })({{ this.get_name() }}, {{ this.layer|tojson }}, {{ this.facilities_json }}, {{ this.link_text|tojson }},
@@ -412,6 +417,7 @@ class FacilityLayer(JSCSSMixin, Layer):
         self._name = "FacilityLayer"
         self.cluster_text = cluster_text
         self.cluster_until = CLUSTER_UNTIL_ZOOM
+        self.cluster = len(facilities) >= CLUSTER_MIN_MARKERS
         self.layer = layer
         self.facilities = facilities
         self.link_text = link_text
