@@ -52,7 +52,11 @@ OPEN_ALL = """() => {
     for (const map of maps) {
         const clusters = [];  // clustered markers are off the map: draw them plain to open each one
         map.eachLayer(l => { if (L.MarkerClusterGroup && l instanceof L.MarkerClusterGroup) clusters.push(l); });
-        clusters.forEach(c => { const markers = c.getLayers(); map.removeLayer(c); L.featureGroup(markers).addTo(map); });
+        clusters.forEach(c => {
+            const markers = c.getLayers();
+            map.removeLayer(c);
+            L.featureGroup(markers).addTo(map);
+        });
         const layers = [];
         map.eachLayer(l => layers.push(l));
         for (const layer of layers) {

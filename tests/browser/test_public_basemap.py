@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.harness import axe_violations, wait_until
-from tests.browser.test_public_browser import MARKER, _assert_clean, _open
+from tests.browser.test_public_browser import CLUSTER, DRAWN, MARKER, _assert_clean, _open
 
 pytestmark = pytest.mark.allow_hosts(["127.0.0.1"])
 
@@ -113,4 +113,35 @@ def test_on_a_phone_the_map_comes_first_and_the_layer_control_leaves_its_centre_
     toggle.click()  # the folded control opens on demand
     assert page.locator(".leaflet-control-layers-list").is_visible()
     assert axe_violations(page, axe_source) == []
+    _assert_clean(page)
+
+
+def test_clusters_at_district_zoom_split_on_zoom_in_from_the_keyboard(page):
+    _open(page, "/")
+    page.wait_for_selector(CLUSTER)
+    wait_until(page, f"() => !{MAP}._animatingZoom", timeout_s=10)
+    rows = page.locator("tr[data-layer]").count()
+    assert rows > 100
+    wait_until(page, f"() => ({DRAWN})() === {rows}", timeout_s=10)  # once settled, nothing lost in the clusters
+    zoom = page.evaluate(f"() => {MAP}.getZoom()")
+    assert zoom < 12  # district zoom
+    # the biggest cluster (the district seat): a named button, reached with Tab
+    biggest = max(page.locator(CLUSTER).evaluate_all("els => els.map(e => Number(e.textContent))"))
+    label = page.locator(CLUSTER, has_text=str(biggest)).first.get_attribute("aria-label")
+    assert label.startswith(f"{biggest} 处") and label.endswith("按回车放大")
+    assert page.locator(CLUSTER, has_text=str(biggest)).first.get_attribute("tabindex") == "0"
+    for _ in range(120):
+        page.keyboard.press("Tab")
+        if page.evaluate(
+            f"() => document.activeElement.matches('{CLUSTER}') && document.activeElement.textContent === '{biggest}'"
+        ):
+            break
+    else:
+        pytest.fail("Tab never reached the biggest cluster")
+    page.keyboard.press("Enter")
+    wait_until(page, f"() => {MAP}.getZoom() > {zoom} && !{MAP}._animatingZoom", timeout_s=10)
+    page.wait_for_timeout(400)  # markercluster's split animation
+    counts = page.locator(CLUSTER).evaluate_all("els => els.map(e => Number(e.textContent))")
+    assert all(c < biggest for c in counts)  # it split: no cluster as big as before
+    assert page.locator(MARKER).count() > 0
     _assert_clean(page)

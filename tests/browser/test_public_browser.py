@@ -6,6 +6,7 @@ import logging
 import pytest
 
 from layers import schema
+from tests.browser.harness import wait_until
 from webmap.store import get_store
 from webmap.views.public import SHOWN_STATUSES
 
@@ -66,7 +67,8 @@ def _serious(violations: list[dict]) -> list[tuple[str, str, list[str]]]:
 def test_public_map_draws_every_marker_offline(page, shown_count, screenshot_dir):
     _open(page, "/")
     page.wait_for_selector(MARKER)
-    assert page.evaluate(DRAWN) == shown_count > 100
+    assert shown_count > 100
+    wait_until(page, f"() => ({DRAWN})() === {shown_count}", timeout_s=10)  # clusters settled: none lost
     assert page.locator("tr[data-layer]").count() == shown_count  # every marker is also a row
     assert page.locator(".leaflet-overlay-pane path").count() >= 2  # boundary, town areas drawn
     assert page.locator(".leaflet-roads-pane canvas").count() == 1  # roads on their own canvas
@@ -123,9 +125,9 @@ def test_filter_form_without_javascript_updates_map_and_list_alike(page):
     page.click("form.filters button[type=submit]")
     page.wait_for_url(lambda url: "layer=accessible_toilet" in url and "feature=call_button" in url)
     page.wait_for_selector(MARKER)
-    markers = page.evaluate(DRAWN)
     rows = page.locator("tr[data-layer]")
-    assert markers == rows.count() > 0
+    assert rows.count() > 0
+    wait_until(page, f"() => ({DRAWN})() === {rows.count()}", timeout_s=10)
     assert set(rows.evaluate_all("els => els.map(e => e.dataset.layer)")) == {schema.ACCESSIBLE_TOILET}
     _assert_clean(page)
 
