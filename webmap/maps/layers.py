@@ -338,7 +338,9 @@ class FacilityLayer(JSCSSMixin, Layer):
             {% else %}
             var {{ this.get_name() }} = L.featureGroup();
             {% endif %}
-            (function (group, layer, facilities, linkText, clusterText) {
+            {{ this.get_name() }}.clusterText = {{ this.cluster_text|tojson }};
+            (function (group, layer, facilities, linkText) {
+                var clusterText = group.clusterText;
                 if (group._featureGroup) {  // a cluster group: name each cluster and let Enter/Space open it
                     group._featureGroup.on("layeradd", function (e) { name({layer: e.layer}); });
                 }
@@ -395,8 +397,7 @@ class FacilityLayer(JSCSSMixin, Layer):
                     marker.clusterGroup = group._featureGroup ? group : null;
                     group.addLayer(marker);
                 });
-            })({{ this.get_name() }}, {{ this.layer|tojson }}, {{ this.facilities_json }}, {{ this.link_text|tojson }},
-               {{ this.cluster_text|tojson }});
+            })({{ this.get_name() }}, {{ this.layer|tojson }}, {{ this.facilities_json }}, {{ this.link_text|tojson }});
         {% endmacro %}
         """
     )
