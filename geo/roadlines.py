@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -23,6 +24,56 @@ logger = logging.getLogger(__name__)
 
 #: Highway classes drawn on the public map, in drawing order (the rest of the network would make the page heavy).
 MAIN_HIGHWAYS = ("trunk", "primary", "secondary", "tertiary")
+#: Street classes added to the main ones when the map is zoomed in to street level.
+STREET_HIGHWAYS = ("unclassified", "residential", "living_street")
+#: Zoom from which the map shows street names.
+LABEL_MIN_ZOOM = 14
+
+
+@dataclass(frozen=True)
+class RoadBand:
+    """The roads the map draws over a range of zooms: which classes, how simplified, with names or not.
+
+    Attributes
+    ----------
+    name
+        Key of the band in URLs (``district``, ``town``, ``street``).
+    min_zoom
+        First map zoom that uses this band (it lasts until the next band's ``min_zoom``).
+    highways
+        Classes drawn, in drawing order.
+    tolerance_m
+        Douglas–Peucker tolerance in metres (coarser when zoomed out).
+    names
+        Whether features keep their street names (only from ``LABEL_MIN_ZOOM``).
+    """
+
+    name: str
+    min_zoom: int
+    highways: tuple[str, ...]
+    tolerance_m: float
+    names: bool
+
+
+#: The bands, by ``min_zoom``: the district view shows the through roads, a town view every main road,
+#: the street view every named street with its name.
+ROAD_BANDS = (
+    RoadBand("district", 0, ("trunk", "primary", "secondary"), 30.0, names=False),
+    RoadBand("town", 12, MAIN_HIGHWAYS, 10.0, names=False),
+    RoadBand("street", LABEL_MIN_ZOOM, MAIN_HIGHWAYS + STREET_HIGHWAYS, 2.0, names=True),
+)
+
+
+def band_for_zoom(zoom: float) -> RoadBand:
+    """Return the band of ``ROAD_BANDS`` the map uses at ``zoom`` (the last one whose ``min_zoom`` ≤ zoom)."""
+    return [band for band in ROAD_BANDS if band.min_zoom <= zoom][-1] if zoom >= 0 else ROAD_BANDS[0]
+
+
+def band_roads_geojson(net: PreparedNetwork, band: RoadBand) -> dict[str, Any]:
+    """Return the roads of one ``RoadBand`` as GeoJSON (``main_roads_geojson`` with the band's settings)."""
+    return main_roads_geojson(net, highways=band.highways, tolerance_m=band.tolerance_m, names=band.names)
+
+
 #: Columns of ``road_lines``.
 HIGHWAY = "highway"
 NAME = "name"
@@ -70,6 +121,7 @@ def main_roads_geojson(
     *,
     highways: Iterable[str] = MAIN_HIGHWAYS,
     tolerance_m: float = 10.0,
+    names: bool = True,
 ) -> dict[str, Any]:
     """Return the main roads of ``net`` as light GeoJSON: one feature per class and street name.
 
@@ -86,6 +138,9 @@ def main_roads_geojson(
     tolerance_m
         Douglas–Peucker tolerance in metres, applied in the network's CRS; coordinates are then
         written in EPSG:4326 rounded to 5 decimals (about 1 m).
+    names
+        Keep street names; when False every name is ``""`` and each class is one feature (a lighter
+        file for zoomed-out maps, which show no labels).
 
     Returns
     -------
@@ -96,6 +151,8 @@ def main_roads_geojson(
     order = [str(h) for h in highways]
     lines = road_lines(net, highways=order)
     lines[HIGHWAY] = lines[HIGHWAY].str.removesuffix("_link")
+    if not names:
+        lines[NAME] = ""
     rank = {h: i for i, h in enumerate(order)}
     groups = sorted(lines.groupby([HIGHWAY, NAME], sort=False).groups.items(), key=lambda g: (rank[g[0][0]], g[0][1]))
     merged = [shapely.line_merge(shapely.multilinestrings(lines.geometry.loc[index].to_numpy())) for _, index in groups]

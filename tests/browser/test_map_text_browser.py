@@ -50,6 +50,13 @@ OPEN_ALL = """() => {
         try { if (window[key] instanceof L.Map) maps.push(window[key]); } catch (e) { /* not ours */ }
     }
     for (const map of maps) {
+        const clusters = [];  // clustered markers are off the map: draw them plain to open each one
+        map.eachLayer(l => { if (L.MarkerClusterGroup && l instanceof L.MarkerClusterGroup) clusters.push(l); });
+        clusters.forEach(c => {
+            const markers = c.getLayers();
+            map.removeLayer(c);
+            L.featureGroup(markers).addTo(map);
+        });
         const layers = [];
         map.eachLayer(l => layers.push(l));
         for (const layer of layers) {

@@ -9,7 +9,7 @@ from osmium.osm.mutable import Node, Way
 from geo.osm import read_roads
 from geo.prepared import prepare_roads
 from geo.profiles import load_profiles
-from geo.roadlines import main_roads_geojson, road_lines
+from geo.roadlines import ROAD_BANDS, band_for_zoom, band_roads_geojson, main_roads_geojson, road_lines
 
 
 def _net(tmp_path):
@@ -50,3 +50,30 @@ def test_main_roads_merge_a_street_and_its_links_and_leave_minor_roads_out(tmp_p
     # the two pieces of 璧山大道 are one line 1 -> 3 (the middle vertex is on it, simplified away)
     assert roads["features"][0]["geometry"]["coordinates"] == [[[106.001, 29.5], [106.003, 29.5]]]
     assert roads["features"][1]["geometry"]["coordinates"] == [[[106.003, 29.5], [106.004, 29.5]]]
+
+
+def test_bands_by_zoom_show_names_only_from_zoom_14():
+    assert [band_for_zoom(z).name for z in (0, 10.25, 11.75, 12, 13.5, 14, 15, 19)] == [
+        "district", "district", "district", "town", "town", "street", "street", "street",
+    ]  # fmt: skip
+    assert [(b.name, b.names) for b in ROAD_BANDS] == [("district", False), ("town", False), ("street", True)]
+
+
+def test_band_roads_keep_their_classes_and_names_only_at_street_zoom(tmp_path):
+    net = _net(tmp_path)
+    district = band_roads_geojson(net, band_for_zoom(11))
+    # trunk/primary/secondary; no names, so one feature per class
+    assert [f["properties"] for f in district["features"]] == [
+        {"highway": "primary", "name": "", "pieces": 2},
+        {"highway": "secondary", "name": "", "pieces": 1},
+    ]
+    town = band_roads_geojson(net, band_for_zoom(13))
+    assert [f["properties"]["name"] for f in town["features"]] == ["", ""]
+    street = band_roads_geojson(net, band_for_zoom(15))
+    assert [f["properties"] for f in street["features"]] == [
+        {"highway": "primary", "name": "璧山大道", "pieces": 2},
+        {"highway": "secondary", "name": "", "pieces": 1},
+        {"highway": "residential", "name": "小巷", "pieces": 1},
+    ]
+    # 2 m tolerance: the 97 m residential piece 4 -> 5 keeps both ends
+    assert street["features"][2]["geometry"]["coordinates"] == [[[106.004, 29.5], [106.005, 29.5]]]

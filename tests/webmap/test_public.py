@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gzip
 import json
 import posixpath
 import re
@@ -370,20 +371,56 @@ def roads_file(district_dir, osm_path):
     (district_dir / "roads.osm").write_bytes(osm_path.read_bytes())
 
 
-def test_main_roads_are_drawn_and_cached(roads_file, app, client, tmp_path):
+def _roads(client, band: str, **headers) -> tuple[dict, object]:
+    response = client.get(f"/map/roads/{band}.geojson", headers=headers)
+    assert response.status_code == 200 and response.mimetype == "application/geo+json"
+    return json.loads(response.get_data(as_text=True)), response
+
+
+def test_roads_are_served_per_band_not_written_into_the_page(roads_file, app, client, tmp_path):
     text = client.get("/").get_data(as_text=True)
-    assert "道路数据暂缺" not in text
-    assert "主干道" in text  # legend line of the one primary road
-    assert '"highway": "primary", "name": "", "pieces": 1' in text  # the unnamed primary road
-    assert "residential" not in text
-    cached = json.loads((tmp_path / "cache" / "main_roads.json").read_text(encoding="utf-8"))
-    assert [f["properties"] for f in cached["roads"]["features"]] == [
+    assert "道路数据暂缺" not in text and "主干道" in text  # legend line of the primary roads
+    assert "/map/roads/district.geojson" in text and "/map/roads/street.geojson" in text
+    assert '"highway"' not in text and "璧山大道" not in text  # the road data stay out of the page
+    # district zoom: main classes only, names dropped, one feature per class (1 -> 2 -> 5 merged)
+    district, _response = _roads(client, "district")
+    assert [f["properties"] for f in district["features"]] == [{"highway": "primary", "name": "", "pieces": 2}]
+    assert district["features"][0]["geometry"]["coordinates"] == [
+        [[106.001, 29.505], [106.019, 29.505], [106.019, 29.512]]
+    ]
+    # street zoom (>= 14): residential streets too, and the street name
+    street, _response = _roads(client, "street")
+    assert [f["properties"] for f in street["features"]] == [
         {"highway": "primary", "name": "", "pieces": 1},
         {"highway": "primary", "name": "璧山大道", "pieces": 1},
+        {"highway": "residential", "name": "", "pieces": 1},
     ]
-    again = client.get("/").get_data(as_text=True)
-    assert again.count('"highway": "primary"') == 2
-    assert f'"name": {json.dumps("璧山大道")}' in again  # the street name travels with the road (inert)
+    assert (tmp_path / "cache" / "roads_street.geojson.gz").is_file()
+
+
+def test_road_band_is_gzipped_and_revalidated_by_etag(roads_file, client):
+    response = client.get("/map/roads/town.geojson", headers={"Accept-Encoding": "gzip"})
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert json.loads(gzip.decompress(response.get_data()))["type"] == "FeatureCollection"
+    etag = response.headers["ETag"]
+    assert client.get("/map/roads/town.geojson", headers={"If-None-Match": etag}).status_code == 304
+    assert client.get("/map/roads/street.geojson").headers["ETag"] != etag  # one version per band
+
+
+def test_road_band_in_gcj02_for_amap_tiles(roads_file, app, client):
+    app.config.update(TILE_URL="/amap/{z}/{x}/{y}.png", TILE_ATTR="高德", TILE_DATUM="gcj02")
+    street, _response = _roads(client, "street")
+    x0, y0 = convert(106.001, 29.505, "wgs84", "gcj02")
+    named = next(f for f in street["features"] if f["properties"]["name"] == "璧山大道")
+    assert named["geometry"]["coordinates"][0][0] == pytest.approx([x0, y0], abs=1e-5)
+
+
+def test_unknown_road_band_and_missing_road_file_get_a_clear_404(roads_file, client, district_dir):
+    text = client.get("/map/roads/city.geojson").get_data(as_text=True)
+    assert "没有道路图层 city" in text and "district、town、street" in text
+    (district_dir / "roads.osm").unlink()
+    response = client.get("/map/roads/street.geojson")
+    assert response.status_code == 404 and "本区没有道路数据文件" in response.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("kind", ["osm.pbf", "graphml"])
@@ -398,9 +435,10 @@ def test_pbf_and_graphml_districts_draw_their_roads_with_names(kind, district_di
         ox.io.save_graphml(ox.graph_from_xml(osm_path, simplify=True, retain_all=True), target)
     toml = district_dir / "district.toml"
     toml.write_text(toml.read_text(encoding="utf-8").replace('"roads.osm"', f'"roads.{kind}"'), encoding="utf-8")
-    text = request.getfixturevalue("client").get("/").get_data(as_text=True)
-    assert "道路数据暂缺" not in text and "residential" not in text
-    assert f'"name": {json.dumps("璧山大道")}' in text
+    client = request.getfixturevalue("client")
+    assert "道路数据暂缺" not in client.get("/").get_data(as_text=True)
+    street, _response = _roads(client, "street")
+    assert "璧山大道" in [f["properties"]["name"] for f in street["features"]]
 
 
 def _tile_urls(text: str) -> list[str]:

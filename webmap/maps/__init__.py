@@ -8,8 +8,8 @@ Where a map goes
 - ``base``: what every map shares: tile sources from the config, the display datum (GCJ-02 for Amap-like
   tiles), the district's outline and town areas, the start and end of a result map, and
   ``render_map_parts`` (a map → the header, html and script pieces of our page templates).
-- ``layers``: the public map's layers: facilities (``FacilityLayer``), main roads, town seats, the labels
-  of layers and statuses.
+- ``layers``: the public map's layers: facilities (``FacilityLayer``, clustered when dense), roads
+  (``RoadLayer``, fetched per zoom band), town seats, the labels of layers and statuses.
 - ``public``: the public map (``public_map``) of the public and toilet pages.
 - ``households``: the caseworkers' map of households and visit stops.
 - ``results``: the planner's result maps, one function per analysis kind.

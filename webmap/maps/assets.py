@@ -13,6 +13,7 @@ logger = logging.getLogger(__name__)
 
 LEAFLET_VERSION = "1.9.4"
 JQUERY_VERSION = "3.7.1"
+MARKERCLUSTER_VERSION = "1.5.3"
 
 #: folium asset name → file under ``webmap/static/`` (npm dist layout kept; licence next to each).
 VENDOR_FILES = MappingProxyType(
@@ -20,6 +21,8 @@ VENDOR_FILES = MappingProxyType(
         "leaflet": f"vendor/leaflet/{LEAFLET_VERSION}/leaflet.js",
         "jquery": f"vendor/jquery/{JQUERY_VERSION}/jquery.min.js",
         "leaflet_css": f"vendor/leaflet/{LEAFLET_VERSION}/leaflet.css",
+        "markercluster": f"vendor/leaflet.markercluster/{MARKERCLUSTER_VERSION}/leaflet.markercluster.js",
+        "markercluster_css": f"vendor/leaflet.markercluster/{MARKERCLUSTER_VERSION}/MarkerCluster.css",
     }
 )
 

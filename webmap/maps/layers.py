@@ -1,4 +1,4 @@
-"""The layers of the public map: facilities (keyboard-focusable markers), main roads, town seats, texts."""
+"""The layers of the public map: facilities (keyboard-focusable markers), roads, town seats, texts."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, Any
 import folium
 import geopandas as gpd
 from branca.element import MacroElement
+from folium.elements import JSCSSMixin
 from folium.map import Layer
 from folium.template import Template
 
 from layers import schema
 from webmap.i18n import N_
 from webmap.maps.base import DisplayDatum, display_xy
-from webmap.maps.text import geojson_dict, map_label_icon, map_text, script_json
+from webmap.maps.text import map_label_icon, map_text, script_json
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -46,7 +47,13 @@ STATUS_LABELS = MappingProxyType(
 PENDING_STATUSES = frozenset({"planned", "under_construction"})
 
 ROAD_LABELS = MappingProxyType(
-    {"trunk": N_("干线公路"), "primary": N_("主干道"), "secondary": N_("次干道"), "tertiary": N_("支路（三级）")}
+    {
+        "trunk": N_("干线公路"),
+        "primary": N_("主干道"),
+        "secondary": N_("次干道"),
+        "tertiary": N_("支路（三级）"),
+        "residential": N_("街巷"),
+    }
 )
 _ROAD_STYLES = MappingProxyType(
     {
@@ -54,6 +61,7 @@ _ROAD_STYLES = MappingProxyType(
         "primary": {"color": "#c9803a", "weight": 3.5},
         "secondary": {"color": "#a89a5b", "weight": 2.5},
         "tertiary": {"color": "#9c9c9c", "weight": 1.5},
+        "residential": {"color": "#b9b9b9", "weight": 1},
     }
 )
 
@@ -77,15 +85,134 @@ class Attribution(MacroElement):
         self.text = map_text(text)
 
 
-def add_roads(m: folium.Map, roads: Mapping[str, Any], translate: Callable[[str], str]) -> None:
-    """Draw the main roads as an inert layer: no tooltip, so no road takes a Tab stop before the facilities.
+class RoadLayer(MacroElement):
+    """Draw the district's roads as the base map, fetched per zoom band, with street names as labels.
 
-    ``roads`` is a GeoJSON FeatureCollection with ``highway`` and ``name`` properties
-    (``geo.roadlines.main_roads_geojson``); the names are made inert (``map_text``) with the rest.
+    The roads come from the app as GeoJSON (``public.roads``), one file per band of
+    ``geo.roadlines.ROAD_BANDS``, so no road data sits in the page. Lines are drawn on one canvas and
+    labels are plain text in a pane hidden from assistive technology: nothing of the base map is
+    interactive, takes a Tab stop or is announced as a control. Labels are placed from ``label_zoom``
+    at the middle of each named street's stretch in view.
+
+    Parameters
+    ----------
+    bands
+        ``{"min_zoom", "url"}`` per band, by ``min_zoom``.
+    label_zoom
+        First zoom showing street names.
     """
-    gdf = gpd.GeoDataFrame.from_features(list(roads["features"]), crs=schema.WGS84)
-    folium.GeoJson(geojson_dict(gdf), name=map_text(translate("主要道路（合成）")), style_function=road_style,
-                   interactive=False).add_to(m)  # fmt: skip
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            (function (map, bands, labelZoom, styles) {
+                var linePane = map.createPane("roads");
+                linePane.style.zIndex = 405;  // over the district's white sheet, under markers
+                linePane.style.pointerEvents = "none";
+                var labelPane = map.createPane("roadLabels");
+                labelPane.style.zIndex = 450;
+                labelPane.style.pointerEvents = "none";
+                labelPane.setAttribute("aria-hidden", "true");
+                var renderer = L.canvas({pane: "roads", padding: 0.3});
+                var files = {}, shown = null, lines = null, data = null;
+                var labels = L.layerGroup().addTo(map);
+                function bandAt(zoom) {
+                    var found = bands[0];
+                    bands.forEach(function (b) { if (zoom >= b.min_zoom) { found = b; } });
+                    return found;
+                }
+                function style(feature) {
+                    var s = styles[feature.properties.highway] || styles.residential;
+                    return {color: s.color, weight: s.weight, opacity: 0.9};
+                }
+                function drawLabels() {
+                    labels.clearLayers();
+                    if (!data || map.getZoom() < labelZoom) { return; }
+                    var view = map.getBounds();
+                    data.features.forEach(function (f) {
+                        if (!f.properties.name) { return; }
+                        var inside = [];
+                        f.geometry.coordinates.forEach(function (part) {
+                            part.forEach(function (xy) {
+                                var at = L.latLng(xy[1], xy[0]);
+                                if (view.contains(at)) { inside.push(at); }
+                            });
+                        });
+                        if (!inside.length) { return; }
+                        var text = document.createElement("span");
+                        text.textContent = f.properties.name;
+                        var icon = L.divIcon({className: "road-label", html: text, iconSize: null});
+                        L.marker(inside[Math.floor(inside.length / 2)], {
+                            icon: icon, pane: "roadLabels", interactive: false, keyboard: false
+                        }).addTo(labels);
+                    });
+                }
+                function update() {
+                    var band = bandAt(map.getZoom());
+                    if (shown === band.url) { drawLabels(); return; }
+                    shown = band.url;
+                    if (!files[band.url]) {
+                        files[band.url] = fetch(band.url, {credentials: "same-origin"})
+                            .then(function (r) { return r.ok ? r.json() : {type: "FeatureCollection", features: []}; });
+                    }
+                    files[band.url].then(function (collection) {
+                        if (shown !== band.url) { return; }
+                        if (lines) { map.removeLayer(lines); }
+                        data = collection;
+                        lines = L.geoJSON(collection, {renderer: renderer, interactive: false, style: style});
+                        lines.addTo(map);
+                        map.getContainer().setAttribute("data-road-band", band.url);
+                        drawLabels();
+                    });
+                }
+                map.on("zoomend moveend", update);
+                map.whenReady(update);
+            })({{ this._parent.get_name() }}, {{ this.bands|tojson }}, {{ this.label_zoom|tojson }},
+               {{ this.styles|tojson }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, bands: list[dict[str, Any]], *, label_zoom: int) -> None:
+        super().__init__()
+        self._name = "RoadLayer"
+        self.bands = [{"min_zoom": int(b["min_zoom"]), "url": str(b["url"])} for b in bands]
+        self.label_zoom = int(label_zoom)
+        self.styles = {k: dict(v) for k, v in _ROAD_STYLES.items()}
+
+
+class ResponsiveLayerControl(MacroElement):
+    """Fold the layer control into its button on a narrow screen, so it does not cover the map.
+
+    On a wide screen the control stays open beside the legend. Below ``max_width`` pixels it starts
+    folded (Leaflet's own toggle button, named in the page language) and folds again on a map click.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            (function (map, control, query, label) {
+                var toggle = control.getContainer().querySelector(".leaflet-control-layers-toggle");
+                if (toggle) {
+                    toggle.title = label;
+                    toggle.setAttribute("aria-label", label);
+                }
+                if (window.matchMedia(query).matches) {
+                    control.options.collapsed = true;
+                    control.collapse();
+                    map.on("click", control.collapse, control);
+                }
+            })({{ this._parent.get_name() }}, {{ this.control }}, {{ this.query|tojson }}, {{ this.label|tojson }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, control: str, *, label: str, max_width: int = 600) -> None:
+        super().__init__()
+        self._name = "ResponsiveLayerControl"
+        self.control = control
+        self.label = label
+        self.query = f"(max-width: {int(max_width)}px)"
 
 
 def road_style(feature: dict[str, Any]) -> dict[str, Any]:
@@ -156,11 +283,22 @@ def add_facilities(
         facilities,
         name=translate("%(type)s（%(count)d）") % {"type": label, "count": len(facilities)},
         link_text=translate("查看详情"),
+        cluster_text=translate("%(count)s 处%(type)s，按回车放大") % {"count": "{count}", "type": label},
     ).add_to(m)
 
 
-class FacilityLayer(Layer):
+#: Zoom from which facilities are never clustered (a town's streets are readable there).
+CLUSTER_UNTIL_ZOOM = 15
+#: A layer clusters its markers only when it draws at least this many (a short filtered list stays plain).
+CLUSTER_MIN_MARKERS = 20
+
+
+class FacilityLayer(JSCSSMixin, Layer):
     """One public layer's facilities as keyboard-focusable DivIcon markers, drawn by one small script.
+
+    In a layer of ``CLUSTER_MIN_MARKERS`` or more, markers close together are drawn as one cluster
+    (leaflet.markercluster) below ``CLUSTER_UNTIL_ZOOM``: a focusable button named with its count and
+    type; Enter, Space or a click zooms in until it splits.
 
     The data go to the page once as JSON; the script builds each marker with a ``title`` (its
     accessible name), a tooltip and a popup made of text nodes (no HTML from the data is parsed).
@@ -183,8 +321,45 @@ class FacilityLayer(Layer):
     _template = Template(
         """
         {% macro script(this, kwargs) %}
+            {% if this.cluster %}
+            var {{ this.get_name() }} = L.markerClusterGroup({
+                disableClusteringAtZoom: {{ this.cluster_until }},
+                maxClusterRadius: 45,
+                showCoverageOnHover: false,
+                spiderfyOnMaxZoom: false,
+                iconCreateFunction: function (cluster) {
+                    return L.divIcon({
+                        className: "fac-cluster fac-cluster-{{ this.layer }}",
+                        html: "<span>" + cluster.getChildCount() + "</span>",
+                        iconSize: [30, 30]
+                    });
+                }
+            });
+            {% else %}
             var {{ this.get_name() }} = L.featureGroup();
+            {% endif %}
+            {{ this.get_name() }}.clusterText = {{ this.cluster_text|tojson }};
             (function (group, layer, facilities, linkText) {
+                var clusterText = group.clusterText;
+                if (group._featureGroup) {  // a cluster group: name each cluster and let Enter/Space open it
+                    group._featureGroup.on("layeradd", function (e) { name({layer: e.layer}); });
+                }
+                function name(e) {
+                    var cluster = e && e.layer;
+                    if (!cluster || !cluster.getChildCount || !cluster.getElement()) { return; }
+                    var el = cluster.getElement();
+                    el.setAttribute("aria-label", clusterText.replace("{count}", cluster.getChildCount()));
+                    el.title = el.getAttribute("aria-label");
+                    if (!el.dataset.keys) {
+                        el.dataset.keys = "1";
+                        el.addEventListener("keydown", function (k) {
+                            if (k.key === "Enter" || k.key === " ") {
+                                k.preventDefault();
+                                cluster.zoomToBounds({padding: [30, 30]});
+                            }
+                        });
+                    }
+                }
                 facilities.forEach(function (f) {
                     var icon = L.divIcon({
                         className: "fac-marker",
@@ -219,6 +394,7 @@ class FacilityLayer(Layer):
                     });
                     marker.facilityId = f.id;
                     marker.facilityKey = layer + "/" + f.id;  // #facility=<layer>/<id> opens it
+                    marker.clusterGroup = group._featureGroup ? group : null;
                     group.addLayer(marker);
                 });
             })({{ this.get_name() }}, {{ this.layer|tojson }}, {{ this.facilities_json }}, {{ this.link_text|tojson }});
@@ -226,9 +402,23 @@ class FacilityLayer(Layer):
         """
     )
 
-    def __init__(self, layer: str, facilities: list[dict[str, Any]], *, name: str, link_text: str = "查看详情") -> None:
+    default_js = [("markercluster", "leaflet.markercluster.js")]
+    default_css = [("markercluster_css", "MarkerCluster.css")]
+
+    def __init__(
+        self,
+        layer: str,
+        facilities: list[dict[str, Any]],
+        *,
+        name: str,
+        link_text: str = "查看详情",
+        cluster_text: str = "{count} 处，按回车放大",
+    ) -> None:
         super().__init__(name=name, overlay=True, control=True, show=True)
         self._name = "FacilityLayer"
+        self.cluster_text = cluster_text
+        self.cluster_until = CLUSTER_UNTIL_ZOOM
+        self.cluster = len(facilities) >= CLUSTER_MIN_MARKERS
         self.layer = layer
         self.facilities = facilities
         self.link_text = link_text

@@ -1,4 +1,4 @@
-"""The public map: district, towns, main roads and the public facility layers (no personal data)."""
+"""The public map: district, towns, roads with street names and the public facility layers (no personal data)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import folium
 from branca.element import MacroElement
 from folium.template import Template
 
+from geo.roadlines import LABEL_MIN_ZOOM
 from layers import schema
 from webmap.maps.assets import default_static_url, localize_assets_inplace
 from webmap.maps.base import (
@@ -19,10 +20,16 @@ from webmap.maps.base import (
     add_town_areas,
     control_texts,
     display_gdf,
-    display_geojson,
     identity,
 )
-from webmap.maps.layers import LAYER_LABELS, Attribution, add_facilities, add_roads, add_town_labels
+from webmap.maps.layers import (
+    LAYER_LABELS,
+    Attribution,
+    ResponsiveLayerControl,
+    RoadLayer,
+    add_facilities,
+    add_town_labels,
+)
 from webmap.maps.text import geojson_dict, map_text
 
 if TYPE_CHECKING:
@@ -39,7 +46,7 @@ def public_map(
     district: District,
     layers: Mapping[str, gpd.GeoDataFrame],
     *,
-    roads: Mapping[str, Any] | None = None,
+    roads: list[dict[str, Any]] | None = None,
     tiles: tuple[TileSource, ...] = (),
     datum: DisplayDatum = "wgs84",
     translate: Callable[[str], str] = identity,
@@ -57,8 +64,9 @@ def public_map(
         Public layer name (``layers.schema.PUBLIC_LAYERS``) → its rows as from ``Store.features``
         (EPSG:4326). Every row becomes one marker; filter rows before calling.
     roads
-        Main roads as a GeoJSON FeatureCollection with a ``highway`` property (see
-        ``geo.roadlines.main_roads_geojson``); each shows its street name. No roads are drawn when None.
+        Where the map fetches its roads: ``{"min_zoom", "url"}`` per band of ``geo.roadlines.ROAD_BANDS``
+        (the ``public.roads`` endpoint, in the display datum); street names show from
+        ``LABEL_MIN_ZOOM``. No roads are drawn when None.
     tiles
         Base tile layers, drawn in order (see ``tile_sources_from_config``); none by default, when
         the district's white sheet, towns and roads are the base map.
@@ -108,6 +116,7 @@ def public_map(
         tiles=None,
         control_scale=True,
         zoom_snap=0.25,  # fit the district tightly (it is long and narrow)
+        maxZoom=19,  # marker clusters need a top zoom (folium passes max_zoom only to its tiles)
     )
     for tile in tiles:
         folium.TileLayer(
@@ -130,7 +139,7 @@ def public_map(
     ).add_to(m)
     add_town_areas(m, district, datum, _)  # over the boundary's white fill
     if roads is not None:
-        add_roads(m, display_geojson(roads, datum), _)
+        RoadLayer(roads, label_zoom=LABEL_MIN_ZOOM).add_to(m)
     add_town_labels(m, district.towns, datum, name_column, _)
 
     town_names = dict(zip(district.towns[schema.TOWN_CODE], district.towns[name_column], strict=True))
@@ -138,7 +147,8 @@ def public_map(
         if layer in layers:
             add_facilities(m, layer, layers[layer], town_names, datum=datum, translate=_, detail_url=detail_url)
 
-    folium.LayerControl(position="bottomright", collapsed=False).add_to(m)
+    control = folium.LayerControl(position="bottomright", collapsed=False).add_to(m)
+    ResponsiveLayerControl(control.get_name(), label=_("图层")).add_to(m)
     Attribution(
         prefix="Leaflet",
         text=_("镇街驻地：GeoNames (CC BY 4.0)；设施、道路、村庄：合成演示数据"),
@@ -203,12 +213,20 @@ class KeyboardPopups(MacroElement):
                         return;
                     }
                     var key = hash.slice(prefix.length);
-                    map.eachLayer(function (layer) {
-                        if (layer.facilityKey === key) {
-                            map.setView(layer.getLatLng(), Math.max(map.getZoom(), 16), {animate: false});
-                            map.getContainer().scrollIntoView({block: "center"});
-                            layer.openPopup();
-                        }
+                    var done = false;
+                    map.eachLayer(function (group) {  // facility layers are cluster groups of markers
+                        (group.getLayers ? group.getLayers() : []).forEach(function (layer) {
+                            if (layer.facilityKey === key && !done) {
+                                done = true;
+                                map.setView(layer.getLatLng(), Math.max(map.getZoom(), 16), {animate: false});
+                                map.getContainer().scrollIntoView({block: "center"});
+                                if (layer.clusterGroup && !map.hasLayer(layer)) {
+                                    layer.clusterGroup.zoomToShowLayer(layer, function () { layer.openPopup(); });
+                                } else {
+                                    layer.openPopup();
+                                }
+                            }
+                        });
                     });
                 }
                 window.addEventListener("hashchange", openFromFragment);

@@ -7,6 +7,8 @@ addresses or ids: only as counts per town, with small counts suppressed (``layer
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import logging
 import math
@@ -27,12 +29,13 @@ from flask_babel import gettext
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
+from geo.roadlines import ROAD_BANDS, RoadBand, band_roads_geojson
 from layers import schema
 from layers.errors import NotFoundError
 from layers.privacy import MIN_PUBLIC_COUNT, household_counts
 from webmap.compress import NoncedPage, accepts_gzip
 from webmap.i18n import N_, current_language, current_locale
-from webmap.maps.base import MapParts, render_map_parts, tile_sources_from_config
+from webmap.maps.base import MapParts, display_geojson, render_map_parts, tile_sources_from_config
 from webmap.maps.layers import LAYER_LABELS, ROAD_LABELS, STATUS_LABELS
 from webmap.maps.public import facility_fragment, public_map
 from webmap.security import csp_nonce, nonced_map_parts
@@ -135,9 +138,9 @@ _PAGE_CACHE_KEY = "accessplan_public_pages"
 _PAGE_CACHE_SIZE = 128
 #: Stands for the CSP nonce in a cached page; replaced by each response's own nonce.
 _NONCE_PLACEHOLDER = f"accessplan-nonce-{secrets.token_hex(12)}"
-_ROADS_CACHE_FILE = "main_roads.json"
-#: Bump when the drawn roads change shape (2: from the prepared network, with street names).
-_ROADS_CACHE_VERSION = 2
+_ROADS_CACHE_FILE = "roads_{band}.geojson.gz"
+#: Bump when the drawn roads change shape (3: bands by zoom, served apart from the page).
+_ROADS_CACHE_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -282,7 +285,7 @@ def _render_index() -> str:
     district = get_district()
     facility_filter = _filter_from_request(district)
     layers = select_facilities(facility_filter)
-    roads = _main_roads(district)
+    roads = road_band_urls() if _roads_key(district) is not None else None
     language = current_language()
     return render_template(
         "public/index.html",
@@ -369,7 +372,7 @@ def _cached_page(render: Callable[[], str]) -> Response:
         request.query_string,
         store.url,
         store.data_version(),
-        id(_main_roads(get_district())),
+        _roads_key(get_district()),
         *(config.get(name) for name in ("TIANDITU_KEY", "TILE_URL", "TILE_ATTR", "TILE_DATUM")),
     )
     cache: OrderedDict[Any, NoncedPage] = current_app.extensions.setdefault(_PAGE_CACHE_KEY, OrderedDict())
@@ -399,7 +402,7 @@ def _cached_page(render: Callable[[], str]) -> Response:
 
 
 def _map_parts(
-    district: District, layers: dict[str, gpd.GeoDataFrame], roads: dict[str, Any] | None, language: str
+    district: District, layers: dict[str, gpd.GeoDataFrame], roads: list[dict[str, Any]] | None, language: str
 ) -> MapParts:
     """Build and render the map, or reuse a rendering of the same rows, versions, language and tiles.
 
@@ -415,7 +418,7 @@ def _map_parts(
         config.get("TILE_URL"),
         config.get("TILE_ATTR"),
         config.get("TILE_DATUM"),
-        id(roads),
+        json.dumps(roads),
         tuple(
             (layer, tuple(gdf[schema.ID]), tuple(gdf[schema.VERSION]), tuple(gdf[schema.STATUS]))
             for layer, gdf in layers.items()
@@ -578,52 +581,89 @@ def _static_url(filename: str) -> str:
     return url_for("static", filename=filename)
 
 
-def _main_roads(district: District) -> dict[str, Any] | None:
-    """Return the district's main roads as GeoJSON, cached in memory and in the instance folder.
-
-    Drawn from the app's prepared road network (``geo.roadlines.main_roads_geojson``), so OSM PBF,
-    OSM XML and GraphML road files all show, with street names. The cache is keyed by the road file's
-    path, size and modification time and lives in ``app.config["CACHE_DIR"]`` (default:
-    ``<instance>/cache``); a missing or unreadable road file gives None (the page is drawn without roads).
-    """
+def _roads_key(district: District) -> tuple[Any, ...] | None:
+    """Return the version of the district's road file (path, size, mtime), or None when there is none."""
     path = district.roads_path
     if not path.is_file():
-        logger.warning("No road file at %r: the public map is drawn without roads", str(path))
         return None
     stat = path.stat()
-    key = [str(path.resolve()), stat.st_size, stat.st_mtime_ns, _ROADS_CACHE_VERSION]
+    return (str(path.resolve()), stat.st_size, stat.st_mtime_ns, _ROADS_CACHE_VERSION)
+
+
+def road_band_urls() -> list[dict[str, Any]]:
+    """Return each road band's first zoom and URL, for the map's road script (``RoadLayer``)."""
+    return [{"min_zoom": band.min_zoom, "url": url_for("public.roads", band=band.name)} for band in ROAD_BANDS]
+
+
+@bp.get("/map/roads/<band>.geojson")
+def roads(band: str) -> Response:
+    """Serve one road band (``geo.roadlines.ROAD_BANDS``) of the district's road file as GeoJSON.
+
+    The map fetches the band its zoom needs, so no road data sits in the page. Each band is built
+    once per road-file version and display datum, kept gzipped in memory and on disk
+    (``CACHE_DIR``), and answered with an ETag so a browser revalidates instead of downloading again.
+    """
+    chosen = {b.name: b for b in ROAD_BANDS}.get(band)
+    if chosen is None:
+        abort(
+            404,
+            gettext(
+                "没有道路图层 %(band)s；可用的有 %(allowed)s。",
+                band=band,
+                allowed="、".join(b.name for b in ROAD_BANDS),
+            ),
+        )
+    district = get_district()
+    key = _roads_key(district)
+    if key is None:
+        abort(404, gettext("本区没有道路数据文件，地图不显示道路。"))
+    datum = current_app.config.get("TILE_DATUM") or "wgs84"
+    body = _band_body(chosen, [*key, datum])
+    if body is None:
+        abort(404, gettext("道路数据文件无法读取，地图不显示道路。"))
+    etag = hashlib.sha256(repr((key, datum, band)).encode()).hexdigest()[:32]
+    if request.if_none_match.contains(etag):
+        response = current_app.response_class(status=304)
+    elif accepts_gzip():
+        response = current_app.response_class(body, mimetype="application/geo+json")
+        response.headers["Content-Encoding"] = "gzip"
+    else:
+        response = current_app.response_class(gzip.decompress(body), mimetype="application/geo+json")
+    response.set_etag(etag)
+    response.cache_control.public = True
+    response.cache_control.no_cache = True  # revalidate: a new road file must show at once
+    response.vary.add("Accept-Encoding")
+    return response
+
+
+def _band_body(band: RoadBand, key: list[Any]) -> bytes | None:
+    """Return one band's GeoJSON, gzipped, from memory, the disk cache or the road network (None: unreadable)."""
     memory = current_app.extensions.setdefault(_ROADS_CACHE_KEY, {})
-    if memory.get("key") == key:
-        return memory["roads"]
-    cache_dir = Path(current_app.config["CACHE_DIR"])
-    cache_path = Path(cache_dir) / _ROADS_CACHE_FILE
-    roads = _read_roads_cache(cache_path, key)
-    if roads is None:
+    found = memory.get(band.name)
+    if found is not None and found[0] == key:
+        return found[1]
+    cache_path = Path(current_app.config["CACHE_DIR"]) / _ROADS_CACHE_FILE.format(band=band.name)
+    tag = json.dumps(key).encode()
+    try:
+        stored = cache_path.read_bytes()
+    except OSError:
+        stored = b""
+    head, _sep, body = stored.partition(b"\n")
+    if head != tag or not body:
         from geo.errors import NetworkError
-        from geo.roadlines import main_roads_geojson
         from webmap.runs import app_placer
 
         try:
-            roads = main_roads_geojson(app_placer().net)
+            collection = band_roads_geojson(app_placer().net, band)
         except NetworkError as exc:
             logger.warning("The public map is drawn without roads: %s", exc)
             return None
-        _write_roads_cache(cache_path, key, roads)
-    memory.update(key=key, roads=roads)
-    return roads
-
-
-def _read_roads_cache(cache_path: Path, key: list[Any]) -> dict[str, Any] | None:
-    try:
-        payload = json.loads(cache_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return payload["roads"] if payload.get("key") == key else None
-
-
-def _write_roads_cache(cache_path: Path, key: list[Any], roads: dict[str, Any]) -> None:
-    cache_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache_path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"key": key, "roads": roads}, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(cache_path)
-    logger.info("Cached %d main roads in %r", len(roads["features"]), str(cache_path))
+        collection = display_geojson(collection, key[-1])
+        body = gzip.compress(json.dumps(collection, ensure_ascii=False, separators=(",", ":")).encode(), mtime=0)
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(tag + b"\n" + body)
+        tmp.replace(cache_path)
+        logger.info("Cached %d road features of band %r in %r", len(collection["features"]), band.name, str(cache_path))
+    memory[band.name] = (key, body)
+    return body
