@@ -176,7 +176,9 @@ class NearMeIndex:
         k = int(np.nanargmin(np.where(np.isfinite(cost), cost, np.inf)))
         return k, str(how[k]), float(cost[k])
 
-    def _route(self, pg, pred, snap, o_len, o_time, lay: _Layer, layer: str, k: int, how: str, metres: float) -> Nearest:
+    def _route(
+        self, pg, pred, snap, o_len, o_time, lay: _Layer, layer: str, k: int, how: str, metres: float
+    ) -> Nearest:
         net = self.net
         n = net.n_nodes
         start = np.array([snap.x[0], snap.y[0]])

@@ -1,4 +1,4 @@
-"""Near me (analyses.nearme): nearest in-service facility per layer, by hand on a grid and against networkx on Bishan."""
+"""Near me (analyses.nearme): nearest in-service facility per layer, by hand on a grid and by networkx on Bishan."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ from tests.geo.conftest import CRS, make_grid, xy
 
 def _points(rows, crs=CRS):
     """rows: (id, status, (x, y))."""
-    df = pd.DataFrame({schema.ID: [r[0] for r in rows], schema.NAME: [r[0] for r in rows], schema.STATUS: [r[1] for r in rows]})
+    df = pd.DataFrame(
+        {schema.ID: [r[0] for r in rows], schema.NAME: [r[0] for r in rows], schema.STATUS: [r[1] for r in rows]}
+    )
     return gpd.GeoDataFrame(df, geometry=gpd.points_from_xy([r[2][0] for r in rows], [r[2][1] for r in rows]), crs=crs)
 
 
@@ -28,7 +30,9 @@ def grid_index():
     net = prepare_network(make_grid(), profiles=load_profiles())
     facilities = {
         # r0 is 10 m from the origin but closed: never answered
-        schema.REHAB_STATION: _points([("r0", "closed", xy(3, 0.6)), ("r1", "open", xy(2, 0)), ("r2", "open", xy(0, 3))]),
+        schema.REHAB_STATION: _points(
+            [("r0", "closed", xy(3, 0.6)), ("r1", "open", xy(2, 0)), ("r2", "open", xy(0, 3))]
+        ),
         schema.SERVICE_CENTRE: _points([("c1", "open", xy(0, 0))]),
         schema.ACCESSIBLE_TOILET: _points([("t1", "planned", xy(3, 1))]),  # not in service
     }

@@ -63,7 +63,9 @@ def _index() -> NearMeIndex:
 def _places() -> list[tuple[str, float, float]]:
     """Return (label, lon, lat) of the district's villages/communities and towns, for the name box."""
     district = get_district()
-    towns = dict(zip(district.towns[schema.TOWN_CODE].astype(str), district.towns[schema.NAME].astype(str), strict=True))
+    towns = dict(
+        zip(district.towns[schema.TOWN_CODE].astype(str), district.towns[schema.NAME].astype(str), strict=True)
+    )
     out = []
     if district.has_villages:
         v = district.villages
@@ -148,7 +150,9 @@ def answer(lon: float, lat: float) -> dict[str, Any]:
     try:
         found = index.query(point.x, point.y)
     except OffNetworkError:
-        raise OriginError(gettext("该位置离道路太远，无法沿道路计算路线。请选择附近的村（社区）或输入道路旁的位置。")) from None
+        raise OriginError(
+            gettext("该位置离道路太远，无法沿道路计算路线。请选择附近的村（社区）或输入道路旁的位置。")
+        ) from None
     rows = []
     for layer in schema.PUBLIC_LAYERS:
         row: dict[str, Any] = {"layer": layer, "label": gettext(LAYER_LABELS[layer]), "profiles": []}
@@ -157,9 +161,9 @@ def answer(lon: float, lat: float) -> dict[str, Any]:
             if near is None:
                 row["profiles"].append({"profile": profile, "label": gettext(label), "found": False})
                 continue
-            route = gpd.GeoSeries(
-                gpd.points_from_xy(near.route[:, 0], near.route[:, 1]), crs=index.net.crs
-            ).to_crs(schema.WGS84)
+            route = gpd.GeoSeries(gpd.points_from_xy(near.route[:, 0], near.route[:, 1]), crs=index.net.crs).to_crs(
+                schema.WGS84
+            )
             row["profiles"].append(
                 {
                     "profile": profile,
