@@ -20,6 +20,7 @@ from flask_babel import gettext
 from flask_login import current_user
 
 from layers import schema
+from webmap.i18n import N_
 from webmap.maps.layers import LAYER_LABELS
 from webmap.ratelimit import TokenBucketLimiter
 from webmap.runs import app_placer
@@ -37,7 +38,7 @@ _LIMITER_KEY = "accessplan_nearme_limiter"
 _INDEX_LOCK = threading.Lock()
 _LONLAT = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*[,，]\s*(-?\d+(?:\.\d+)?)\s*$")
 #: Profile labels, in the order shown.
-PROFILE_LABELS = {"walk": "步行", "wheelchair": "轮椅"}
+PROFILE_LABELS = {"walk": N_("步行"), "wheelchair": N_("轮椅")}
 
 
 class OriginError(ValueError):
