@@ -1,4 +1,4 @@
-"""The "Near me" page (webmap.views.nearme) on Bishan demo data: form, answers, errors, no coordinates in URL or logs."""
+"""The "Near me" page (webmap.views.nearme) on Bishan demo data: form, answers, errors, nothing logged."""
 
 from __future__ import annotations
 
