@@ -7,7 +7,7 @@ profile takes along that route (slopes and the wheelchair profile's tag factors 
 policy from ``geo/profiles.toml`` included), and the route as a polyline. The facilities are
 snapped once (`NearMeIndex`); a query snaps only the origin.
 
-The search is bounded: it starts at `FIRST_LIMIT_M` and doubles (up to `MAX_LIMIT_M`) only while a
+The search is bounded: it starts at `FIRST_LIMIT_M` and grows fourfold (up to `MAX_LIMIT_M`) only while a
 layer with facilities has none reached, so it stops soon after the farthest nearest facility.
 """
 
