@@ -12,9 +12,10 @@ import urllib.request
 import pytest
 from werkzeug.serving import make_server
 
+from analyses.nearme import IN_SERVICE
 from layers import schema
 from tests.browser.harness import build_demo_app, close_app
-from webmap.store import get_district
+from webmap.store import get_district, get_store
 
 # Inside Bishan, in the town centre (璧城街道), near 文星社区.
 LON, LAT = "106.22712", "29.59461"
@@ -59,19 +60,23 @@ def test_typed_village_without_javascript_answers_a_page(app, client):
     assert "米" in html
 
 
-def test_located_origin_answers_json_for_the_four_layers(client):
+def test_located_origin_answers_json_for_the_four_layers(app, client):
     response = client.post(
         "/near-me", data={"csrf_token": _token(client), "lon": LON, "lat": LAT}, headers={"Accept": "application/json"}
     )
     data = response.get_json()
     assert response.status_code == 200
     assert [r["layer"] for r in data["results"]] == list(schema.PUBLIC_LAYERS)
+    with app.app_context():
+        in_service = {
+            layer: set(get_store().features(layer, statuses=IN_SERVICE[layer])[schema.ID]) for layer in IN_SERVICE
+        }
     for row in data["results"]:
         assert [p["profile"] for p in row["profiles"]] == ["walk", "wheelchair"]
         for p in row["profiles"]:
             assert p["found"] and p["distance_m"] > 0 and len(p["route"]) >= 2
             assert p["time_s"] > p["distance_m"] / 3  # never faster than 10.8 km/h
-            assert not p["id"].startswith("HH")  # never a household
+            assert p["id"] in in_service[row["layer"]]  # in service, of that layer (never a household)
 
 
 @pytest.mark.parametrize(
