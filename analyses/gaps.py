@@ -361,8 +361,9 @@ class MultiServiceReport:
         Indexed by ``household_id``, sorted worst first (most failed services, then the largest
         cost ÷ threshold, then id): ``town_code``, ``village_code``, ``snap_distance_m``,
         ``too_far_from_road``; per service ``<service>_facility_id``, ``<service>_cost_m`` or
-        ``<service>_cost_s`` (in its threshold's unit; NaN where not routed) and ``<service>_status``
-        (``within``, ``beyond``, ``unreachable`` or ``too_far_from_road``); then ``n_failed`` (services
+        ``<service>_cost_s`` (in its threshold's unit; NaN where not routed), ``<service>_status``
+        (``within``, ``beyond``, ``unreachable`` or ``too_far_from_road``) and ``<service>_unknown_m``
+        (metres of the route whose accessibility tags were unknown, passed leniently); then ``n_failed`` (services
         not within their threshold, off-road households failing all), ``failed_services``
         (``;``-joined service names, in the order given) and ``max_cost_ratio`` (largest cost ÷
         threshold; inf where a service is unreachable). No personal data: ids, town and village only.
@@ -456,6 +457,8 @@ def multi_service_report(
         table[f"{name}_facility_id"] = facility
         table[f"{name}_cost_{t.unit}"] = _nan_inf(cost)
         table[f"{name}_status"] = status
+        # metres of the route on road whose accessibility tags were unknown (passed under a lenient policy)
+        table[f"{name}_unknown_m"] = np.where(reached, nearest.demand_unknown_m, np.nan)
         failed[:, j] = status != WITHIN
         ratio[:, j] = cost / t.value
         by_service[name] = {"threshold": t.label, **{s: int((status == s).sum()) for s in SERVICE_STATUSES}}

@@ -15,6 +15,9 @@ builds through osmnx (simplified: nodes that only shape a road are dropped), in 
 - accessibility tags of the ways (``ACCESS_TAGS``: ``wheelchair``, ``ramp:wheelchair``, ``incline``,
   ``surface``, ``smoothness``, ``width`` ...) are kept per piece in ``piece_tags``, and the worst
   ``kerb`` of the kerb and crossing nodes a piece passes (``KERB_ORDER``) as ``piece_tags["kerb"]``.
+  ``incline`` is given along the piece (from ``piece_u`` to ``piece_v``): a piece that runs against its
+  way's node order carries the turned value (``reverse_incline``: ``8%`` → ``-8%``, ``up`` → ``down``),
+  and ways with a signed incline join into one piece only head to tail, as one-way ways do.
 
 Extracts cut to a bounding box (``osmium extract --strategy simple``, ``osmconvert -b``) keep ways
 that reference nodes absent from the file; such ways are split at the missing nodes, and how many
@@ -24,6 +27,7 @@ is logged and kept on the result (``ways_split``, ``missing_node_refs``).
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 import warnings
 from collections.abc import Mapping
@@ -443,7 +447,12 @@ def _pieces(ways: _Ways, source: Path, boundary: Polygon | MultiPolygon | None) 
     pos_node = np.full(n_pos, -1, np.int64)
     pos_node[used] = node_of_used
     su, sv = pos_node[p], pos_node[p + 1]
-    interior = _interior_nodes(su, sv, seg_dir, seg_key, len(node_ref))
+    # a signed `incline` holds along the way's node order: such ways chain only head to tail (as one-way
+    # ways do), so each piece runs along or against its ways as a whole and its incline can be turned
+    incline = np.array([values[ACCESS_TAGS.index("incline")] for values in ways.tagsets], dtype=object)
+    directional = np.array([incline_direction(v) != 0 for v in incline], bool)
+    chain_dir = np.where(seg_dir != 0, seg_dir, directional[ways.way_tags[seg_way]])
+    interior = _interior_nodes(su, sv, chain_dir, seg_key, len(node_ref))
 
     # runs: consecutive segments of one way joined at an interior node, in way order
     n_seg = len(p)
@@ -477,7 +486,8 @@ def _pieces(ways: _Ways, source: Path, boundary: Polygon | MultiPolygon | None) 
     first_pos[pos_node[used]] = np.flatnonzero(used)
     highways = np.array(ways.highways, dtype=str)
     names = np.array(ways.names, dtype=str)
-    piece_tags = _piece_tags(ways, piece_way, ways.ref[vertex_pos], vertex_ptr)
+    against = el_rev[piece_start] ^ flip  # the piece runs against its ways' node order
+    piece_tags = _piece_tags(ways, piece_way, ways.ref[vertex_pos], vertex_ptr, against)
     return RoadNetwork(
         source=str(source),
         node_id=node_ref[keep_nodes],
@@ -498,11 +508,23 @@ def _pieces(ways: _Ways, source: Path, boundary: Polygon | MultiPolygon | None) 
     )
 
 
-def _piece_tags(ways: _Ways, piece_way: np.ndarray, vertex_ref: np.ndarray, vertex_ptr: np.ndarray) -> dict:
-    """Return ``ACCESS_TAGS`` values of each piece's way and the worst kerb among its vertices."""
+def _piece_tags(
+    ways: _Ways, piece_way: np.ndarray, vertex_ref: np.ndarray, vertex_ptr: np.ndarray, against: np.ndarray
+) -> dict:
+    """Return ``ACCESS_TAGS`` values of each piece's way and the worst kerb among its vertices.
+
+    ``incline`` is turned to the piece's direction (``reverse_incline``) where the piece runs against
+    its way (``against``).
+    """
     table = np.array(ways.tagsets, dtype=str).reshape(len(ways.tagsets), len(ACCESS_TAGS))
     codes = ways.way_tags[piece_way]
     out = {key: table[codes, i] for i, key in enumerate(ACCESS_TAGS)}
+    incline = out["incline"]
+    if against.any():
+        turned = np.array([reverse_incline(v) for v in incline[against].tolist()], dtype=str)
+        incline = incline.astype(f"<U{max(incline.dtype.itemsize // 4, turned.dtype.itemsize // 4, 1)}")
+        incline[against] = turned
+        out["incline"] = incline
     rank = np.zeros(len(vertex_ref), np.int8)
     if len(ways.kerb_ref):
         at = np.minimum(np.searchsorted(ways.kerb_ref, vertex_ref), len(ways.kerb_ref) - 1)
@@ -511,6 +533,39 @@ def _piece_tags(ways: _Ways, piece_way: np.ndarray, vertex_ref: np.ndarray, vert
     worst = np.maximum.reduceat(rank, vertex_ptr[:-1]) if len(rank) else np.zeros(0, np.int8)
     out["kerb"] = np.array(KERB_ORDER, dtype=str)[worst]
     return out
+
+
+_SIGNED_NUMBER = re.compile(r"^\s*([+-]?)(\d+(?:\.\d+)?)(.*)$", re.S)
+
+
+def incline_direction(value: str) -> int:
+    """Return the direction an OSM ``incline`` gives along the way's node order: 1 up, -1 down, 0 none.
+
+    ``up``/``down`` and signed numbers (``12%``, ``-5°``) have a direction; ``0``, ``yes``, ``no``
+    and anything unreadable have none (OSM wiki Key:incline: the sign follows the way's direction).
+    """
+    text = value.strip()
+    if text in ("up", "down"):
+        return 1 if text == "up" else -1
+    match = _SIGNED_NUMBER.match(text)
+    if match is None or float(match.group(2)) == 0.0:
+        return 0
+    return -1 if match.group(1) == "-" else 1
+
+
+def reverse_incline(value: str) -> str:
+    """Return an OSM ``incline`` as seen travelling the way backwards: ``up`` ↔ ``down``, ``8%`` ↔ ``-8%``.
+
+    Values without a direction come back unchanged.
+    """
+    text = value.strip()
+    if text in ("up", "down"):
+        return "down" if text == "up" else "up"
+    match = _SIGNED_NUMBER.match(text)
+    if match is None or incline_direction(text) == 0:
+        return value
+    sign = "" if match.group(1) == "-" else "-"
+    return f"{sign}{match.group(2)}{match.group(3)}"
 
 
 def _interior_nodes(su, sv, seg_dir, seg_key, n_nodes) -> np.ndarray:

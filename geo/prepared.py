@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 #: Bump when the array layout or how a file is read changes, so old cache files are not read
 #: (4: OSM files read by ``geo.osm`` instead of osmnx, so node sets differ; 5: directed piece times and
 #: accessibility tags, pieces split where those tags change).
-CACHE_FORMAT = 5
+CACHE_FORMAT = 6
 Weight = Literal["length", "travel_time"]
 _WEIGHT_TO_FIELD = {"length": "length_m", "travel_time": "time_s"}
 
@@ -80,6 +80,12 @@ class ProfileGraph:
         passed leniently (0 where every attribute that matters is known or the profile has no rules).
     arc_piece
         Per arc of the CSR (``indices``): the road piece that gives its ``time_s``.
+    piece_grade
+        Per road piece: the gradient this profile travels on from ``piece_u`` to ``piece_v`` (the
+        piece's numeric ``incline`` tag where the profile reads it, else the DEM's; NaN without either).
+    piece_slope_closed
+        Per road piece: bit 1 where its slope closes the way from ``piece_u`` to ``piece_v`` (steeper
+        than the profile's limit), bit 2 the way back; 0 where the slope closes nothing.
     """
 
     name: str
@@ -98,6 +104,8 @@ class ProfileGraph:
     piece_speed_mps: np.ndarray
     piece_unknown: np.ndarray
     arc_piece: np.ndarray
+    piece_grade: np.ndarray
+    piece_slope_closed: np.ndarray
 
     @property
     def piece_usable(self) -> np.ndarray:
@@ -609,12 +617,14 @@ def _profile_graph(name: str, profile: Profile, pieces: _Pieces, grade: np.ndarr
     flat_mps = np.where(usable, speed / 3.6 / access.factor, np.nan)
     if profile.slope is None:
         share_fwd = share_bwd = np.ones(len(u))
-    else:
+    else:  # a gradient from the piece's `incline` tag wins over the DEM's (a ramp is shorter than a cell)
+        grade = np.where(np.isnan(access.grade), grade, access.grade)
         share_fwd, share_bwd = profile.slope.speed_share(grade), profile.slope.speed_share(-grade)
     if profile.respect_oneway:
         fwd, bwd = pieces.fwd & usable, pieces.bwd & usable
     else:
         fwd, bwd = usable.copy(), usable.copy()
+    slope_closed = (fwd & (share_fwd <= 0)).astype(np.int8) | ((bwd & (share_bwd <= 0)).astype(np.int8) << 1)
     fwd &= share_fwd > 0
     bwd &= share_bwd > 0
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -646,6 +656,8 @@ def _profile_graph(name: str, profile: Profile, pieces: _Pieces, grade: np.ndarr
         piece_speed_mps=_frozen(flat_mps, np.float64),
         piece_unknown=_frozen(np.where(usable, access.unknown, 0), np.int64),
         arc_piece=_frozen(csr[4], np.int64),
+        piece_grade=_frozen(grade if profile.slope is not None else np.full(len(u), np.nan), np.float64),
+        piece_slope_closed=_frozen(slope_closed, np.int8),
     )
 
 

@@ -59,8 +59,11 @@ class AccessRules:
         OSM value -> time factor (seconds multiply by it), or None where the value excludes the piece.
         A value not in the table is unknown. A piece with no kerb node (``kerb`` ``""``) meets no kerb.
     max_incline_percent
-        ``incline`` above this (either sign, %) excludes the piece; a tag without a number
-        (``up``) is unknown. None: ``incline`` is not read.
+        None: ``incline`` is not read. Otherwise a numeric ``incline`` (%, or degrees with ``°``;
+        signed along the piece, ``geo.osm``) is the piece's gradient: with a slope model it sets the
+        speed and the limits each way (uphill one way, downhill the other, ``SlopeModel``) in place of
+        the DEM; without one, a gradient steeper than this either way excludes the piece. A tag
+        without a number (``up``, ``down``, ``yes``) is unknown.
     min_width_m
         ``width`` below this excludes the piece. None: ``width`` is not read.
     steps_ramp_kph
@@ -131,12 +134,16 @@ class AccessCosts:
         Bit mask per piece of the ``ATTRIBUTES`` that were unknown and passed leniently.
     speed_kph
         Speed per piece replacing the class speed (``steps_ramp_kph`` on steps with a ramp), NaN elsewhere.
+    grade
+        Gradient per piece from its ``incline`` tag (rise over run from ``u`` to ``v``), NaN where the
+        tag gives no number or is not read; used in place of the DEM's gradient.
     """
 
     factor: np.ndarray
     excluded: np.ndarray
     unknown: np.ndarray
     speed_kph: np.ndarray
+    grade: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -463,9 +470,10 @@ def access_costs(
     excluded = np.zeros(n, bool)
     unknown = np.zeros(n, np.int64)
     speed = np.full(n, np.nan)
+    grade = np.full(n, np.nan)
     rules = profile.access
     if rules is None:
-        return AccessCosts(factor, excluded, unknown, speed)
+        return AccessCosts(factor, excluded, unknown, speed, grade)
 
     def tag(key: str) -> np.ndarray:
         return np.asarray(tags[key], dtype=str) if key in tags else np.full(n, "", dtype="<U1")
@@ -491,7 +499,10 @@ def access_costs(
         mark_unknown(attribute, ~known)
     if rules.max_incline_percent is not None:
         percent = _parse(tag("incline"), _INCLINE, _incline_percent)
-        excluded |= np.abs(percent) > rules.max_incline_percent
+        if profile.slope is None:
+            excluded |= np.abs(percent) > rules.max_incline_percent
+        else:  # directed: the slope model limits and slows each way (prepared network)
+            grade = percent / 100.0
         mark_unknown("incline", np.isnan(percent) & ~np.asarray(grade_known, bool))
     if rules.min_width_m is not None:
         width = _parse(tag("width"), _WIDTH, _width_m)
@@ -500,7 +511,7 @@ def access_costs(
     if rules.steps_ramp_kph is not None:
         ramp = np.isin(tag("ramp:wheelchair"), list(RAMP_VALUES)) | np.isin(tag("ramp"), list(RAMP_VALUES))
         speed[(highway == "steps") & ramp] = rules.steps_ramp_kph
-    return AccessCosts(factor, excluded, unknown, speed)
+    return AccessCosts(factor, excluded, unknown, speed, grade)
 
 
 def _incline_percent(number: float, unit: str | None) -> float:

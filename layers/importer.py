@@ -3,7 +3,9 @@
 Ledgers as towns keep them: a household file without an id column is matched by 身份证号 (blind index),
 never by 序号; a stored household whose 身份证号 or town a row changes is refused unless the row is marked
 as a correction (更正=是); a blank cell keeps the stored value unless ``blank_clears``; every updated row's
-changes are listed field by field (personal values masked), in a dry run too.
+changes are listed field by field (personal values masked), in a dry run too. An import limited to some
+``towns`` (a caseworker's) refuses every row of another town and every row that updates a household
+stored in another town.
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ from layers.validate import (
     DUPLICATE_PERSON,
     PERSON_CHANGED,
     TOWN_CHANGED,
+    TOWN_NOT_ALLOWED,
     Problem,
     ValidationResult,
     validate_layer,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Collection
 
     from layers.district import District
     from layers.store import ImportCounts, Store
@@ -119,6 +122,7 @@ def import_layer(
     dry_run: bool = False,
     blank_clears: bool = False,
     legal_basis: str | None = None,
+    towns: Collection[str] | None = None,
 ) -> ImportOutcome:
     """Validate a layer file (or a table already read) and store it atomically.
 
@@ -146,6 +150,10 @@ def import_layer(
     legal_basis
         PIPL basis of every household row of a file without a 处理依据 column (``statutory_duty`` or
         ``consent``).
+    towns
+        Town codes the importing user may write (a caseworker's towns); None: every town. A row of
+        another town, or one that updates a row stored in another town, is a ``town_not_allowed``
+        problem, and the file is refused.
 
     Returns
     -------
@@ -164,6 +172,8 @@ def import_layer(
         blank_clears=blank_clears,
         legal_basis=legal_basis,
     )
+    if towns is not None:
+        validation = _refuse_other_towns(store, validation, frozenset(towns))
     if validation.ok and household:
         validation = _refuse_people_of_other_households(store, validation)
     if validation.ok and household:
@@ -192,6 +202,52 @@ def import_layer(
     # The clean frame itself: `Store.upsert_features` reads it column by column (no records round trip).
     counts = store.upsert_features(layer, validation.frame, user=user)
     return ImportOutcome(validation, counts, changes, notes)
+
+
+def _refuse_other_towns(store: Store, validation: ValidationResult, towns: frozenset[str]) -> ValidationResult:
+    """Add a problem for every row of a town not in ``towns``, and every row updating a row stored in one.
+
+    The problem names the row, its id and the town code (never a personal value); the rows are dropped
+    from the clean frame, so nothing of the file is written.
+    """
+    frame = validation.frame
+    if frame.empty or schema.TOWN_CODE not in frame.columns:
+        return validation
+    allowed = "、".join(sorted(towns)) or "（无）"
+    ids = frame[schema.ID].astype(str)
+    row_towns = frame[schema.TOWN_CODE].astype(object).where(frame[schema.TOWN_CODE].notna(), None)
+    outside = ~row_towns.isin(towns).to_numpy()
+    problems = [
+        Problem(
+            int(row), fid, schema.TOWN_CODE, town, TOWN_NOT_ALLOWED,
+            f"镇街 {town} 不是您负责的镇街（{allowed}）：只能导入本人负责镇街的户，请从文件中删去这一行 "
+            f"(town {town} is not one of your towns {sorted(towns)!r}: remove the row from the file)",
+        )
+        for row, fid, town in zip(frame.index[outside], ids[outside], row_towns[outside], strict=True)
+    ]  # fmt: skip
+    updated = sorted(set(validation.updated_ids) & set(ids[~outside]))
+    if validation.layer == schema.HOUSEHOLD:
+        stored = {fid: town for fid, (_digest, town) in store.household_keys(updated).items()} if updated else {}
+    else:  # no personal field is decrypted
+        records = store.records(validation.layer, updated, decrypt=[]) if updated else {}
+        stored = {fid: record.get(schema.TOWN_CODE) for fid, record in records.items()}
+    rows_of = dict(zip(ids[~outside], frame.index[~outside], strict=True))
+    for fid in updated:
+        stored_town = stored.get(fid)
+        if stored_town is not None and stored_town not in towns:
+            problems.append(
+                Problem(
+                    int(rows_of[fid]), fid, schema.TOWN_CODE, stored_town, TOWN_NOT_ALLOWED,
+                    f"编号 {fid!r} 已存的户属于镇街 {stored_town}，不是您负责的镇街（{allowed}）：请核对编号，"
+                    f"或请该镇街的工作人员导入 (the stored row {fid!r} is in town {stored_town}, not one of your "
+                    "towns: check the id)",
+                )
+            )  # fmt: skip
+    if not problems:
+        return validation
+    problems.sort(key=lambda p: p.row)
+    bad = sorted({p.row for p in problems})
+    return dataclasses.replace(validation, frame=frame.drop(index=bad), problems=(*validation.problems, *problems))
 
 
 def _refuse_changed_people(store: Store, validation: ValidationResult) -> ValidationResult:

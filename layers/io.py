@@ -438,6 +438,12 @@ def _used_range(zf: zipfile.ZipFile, part: str, limits: ReadLimits, where: str) 
     return state.rows, state.columns, state.cells
 
 
+def _number_order(digits: bytes) -> tuple[int, bytes]:
+    """Sort key of a row number's digits as numbers sort (``b"009"`` below ``b"10"``)."""
+    significant = digits.lstrip(b"0")
+    return len(significant), significant
+
+
 class _RangeScan:
     """Running used range of a sheet's cells, checked against the row and column limits."""
 
@@ -453,9 +459,10 @@ class _RangeScan:
         refs = refs_re.findall(data)
         if len(refs) != len(open_re.findall(data)):
             return False
-        if refs:  # map + itemgetter iterate in C: no Python frame per cell
+        if refs:  # map + itemgetter + set iterate in C: no Python frame per cell, one per distinct ref part
             widest = max(set(map(_FIRST, refs)), key=lambda s: (len(s), s))
-            self._extend(max(map(int, map(_SECOND, refs))), column_index_from_string(widest.decode()), len(refs))
+            last = max(set(map(_SECOND, refs)), key=_number_order)
+            self._extend(int(last), column_index_from_string(widest.decode()), len(refs))
             self.row = int(refs[-1][1])
         return True
 

@@ -50,6 +50,9 @@ HOUSEHOLD_VIEW_ROLES = frozenset({CASEWORKER, PLANNER, ADMIN})
 FULL_VIEW_ROLES = frozenset({CASEWORKER})
 #: Roles that may export the household layer (with the same masking as on screen).
 HOUSEHOLD_EXPORT_ROLES = frozenset({CASEWORKER, ADMIN})
+#: Roles that may import household ledgers (a caseworker only rows of their own towns; an admin any town,
+#: seeing no personal value in the dry run's diff).
+HOUSEHOLD_IMPORT_ROLES = frozenset({CASEWORKER, ADMIN})
 #: Roles that see households only as generalised planning points.
 PLANNING_VIEW_ROLES = frozenset({PLANNER, ADMIN})
 #: What planning roles see of a household (plus the point geometry).

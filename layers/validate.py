@@ -70,6 +70,7 @@ OUT_OF_RANGE = "out_of_range"
 PERSON_CHANGED = "person_changed"
 TOWN_CHANGED = "town_changed"
 LEGAL_BASIS_CONFLICT = "legal_basis_conflict"
+TOWN_NOT_ALLOWED = "town_not_allowed"
 
 #: Rows named in a duplicate report (the count says how many more there are).
 SHOWN_ROWS = 5

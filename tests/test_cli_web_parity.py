@@ -56,6 +56,8 @@ def both(tmp_path_factory, demo_db, demo_key, app_cache_dir):
             assert result.exit_code == 0, result.output
             return json.loads(out.read_text(encoding="utf-8"))
 
+        cli.invoke = lambda *args: runner.invoke(main, [str(a) for a in args])
+
         def job(path: str, form: dict):
             response = client.post(path, data={**form, "csrf_token": csrf_token(client, path)})
             assert response.status_code == 303, response.get_data(as_text=True)
@@ -175,3 +177,36 @@ def test_siting(both):
                            engine="calamine", dtype={"demand_id": str, "site_id": str})  # fmt: skip
     web_sites = {d: None if pd.isna(s) else s for d, s in zip(sheets["demand_id"], sheets["site_id"], strict=True)}
     assert web_sites == out["assignment"]
+
+
+def test_coverage_compared_on_flat_and_slope_aware_costs(both, tmp_path):
+    cli, job, client = both
+    form = {"facilities": "service_centre", "demand": "village", "profile": "wheelchair", "thresholds": "15min",
+            "urban_threshold": "", "rural_threshold": "", "grid_spacing": "400", "compare_flat": "on"}  # fmt: skip
+    web = job("/planner/coverage", form)
+    args = ("--facilities", "service_centre", "--demand", "village", "--weight", "population", "--profile",
+            "wheelchair", "--threshold", "15min")  # fmt: skip
+    out = cli("coverage", *args, "--compare-flat")
+    assert web.result["slopes"] == out["slopes"]
+    # the independent check: two ordinary runs, one on the flat network (--flat), one with the DEM
+    slopes = cli("coverage", *args)
+    flat = cli("--flat", "coverage", *args)
+    assert out["summary"] == slopes["summary"]
+    covered = {run: {p["id"] for p in r["points"] if p["cost"] is not None and p["cost"] <= 900}
+               for run, r in (("flat", flat), ("slopes", slopes))}  # fmt: skip
+    change = out["slopes"]["summary"]["covered_15min"]
+    assert change["flat"] == len(covered["flat"]) == flat["summary"]["covered_15min"]["covered"]
+    assert change["slopes"] == len(covered["slopes"])
+    assert change["lost"] == len(covered["flat"] - covered["slopes"])
+    assert change["gained"] == len(covered["slopes"] - covered["flat"])
+    assert change["lost"] > 0  # the synthetic ridges slow the chair: some villages fall out of 15 minutes
+    by_town = out["slopes"]["by_town"]
+    assert sum(r["covered_15min_lost"] for r in by_town) == change["lost"]
+    assert all(r["town_name"] == _town_names()[r["town_code"]] for r in by_town)
+    assert sum(v["pieces"] for v in out["slopes"]["steep_pieces"].values()) > 0
+    page = client.get(f"/planner/jobs/{web.id}").get_data(as_text=True)
+    assert 'id="slopes-by-town"' in page and "坡度的影响" in page
+    # flat costs leave nothing to compare: one clear line, no traceback
+    refused = cli.invoke("--flat", "coverage", *args, "--compare-flat", "--out", tmp_path / "x.json")
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert "没有坡度可比" in refused.output and "Nothing to compare" in refused.output

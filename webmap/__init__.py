@@ -69,7 +69,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     from webmap import auth, compress, fieldnames, i18n, numfmt, ratelimit, security, store, timefmt
-    from webmap.views import admin, api, caseworker, nearme, planner, public, toilets
+    from webmap.views import admin, api, caseworker, household_import, nearme, planner, public, toilets
 
     store.init_app(app)
     compress.init_app(app)  # first registered: runs after every other after_request step
@@ -87,5 +87,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin.bp)
     app.register_blueprint(caseworker.bp)
     app.register_blueprint(toilets.bp)
+    app.register_blueprint(household_import.bp)
     planner.init_app(app)
     return app

@@ -11,6 +11,7 @@ threads): when it starts, jobs left unfinished by an earlier process are marked 
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from collections.abc import Callable
@@ -33,6 +34,33 @@ logger = logging.getLogger(__name__)
 
 _EXTENSION = "accessplan_jobs"
 INTERRUPTED = "服务重启，任务中断；请重新提交。"
+
+
+def keyed_text(key: str, **values: Any) -> str:
+    """Return a progress or error message to store as its key and values (JSON), to translate when shown.
+
+    The pages turn it into the page's language (``webmap.views.planner.pages.shown_message``); the
+    values are numbers or short texts (a model's name, an error's details).
+    """
+    return json.dumps({"key": key, "values": values}, ensure_ascii=False, sort_keys=True)
+
+
+def read_keyed(text: str | None) -> tuple[str, dict[str, Any]] | None:
+    """Return the key and values of a stored ``keyed_text``; None for plain text."""
+    if not text or not text.startswith('{"key": '):
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return str(data["key"]), dict(data.get("values") or {})
+
+
+class KeyedJobError(Exception):
+    """A job's failure stored as a message key and values (``keyed_text``), shown in the page's language."""
+
+    def __init__(self, key: str, **values: Any) -> None:
+        super().__init__(keyed_text(key, **values))
 
 
 @dataclass(frozen=True)

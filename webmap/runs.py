@@ -64,9 +64,9 @@ def app_network() -> Network:
     settings = CostSettings.from_config(current_app.config)
     other = DistrictNetwork(get_district(), _cache_dir(), settings)
 
-    def network(roads: str | None = None) -> PreparedRoads:
-        if roads:
-            return other(roads)
+    def network(roads: str | None = None, *, flat: bool = False) -> PreparedRoads:
+        if roads or flat:
+            return other(roads, flat=flat)
         placer = app_placer()
         if _ROADS_VERSION_KEY not in current_app.extensions:
             district = get_district()

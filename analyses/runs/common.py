@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
@@ -30,8 +30,15 @@ class PreparedRoads:
     version: Mapping[str, Any]
 
 
-#: Returns the prepared network of a road file (None: the district's own roads).
-Network = Callable[[str | None], PreparedRoads]
+class Network(Protocol):
+    """Returns the prepared network of a road file (None: the district's own roads).
+
+    ``flat=True`` asks for the same network without the DEM (flat costs; ``incline`` tags still
+    count), for the flat-vs-slope comparison.
+    """
+
+    def __call__(self, roads: str | None = None, *, flat: bool = False) -> PreparedRoads:
+        """Return the prepared network of ``roads`` (None: the district's), flat when asked."""
 
 
 class DistrictNetwork:
@@ -54,13 +61,14 @@ class DistrictNetwork:
         self.district, self.cache_dir = district, Path(cache_dir)
         self.settings = CostSettings() if settings is None else settings
 
-    def __call__(self, roads: str | None = None) -> PreparedRoads:
-        """Prepare (or load from the cache) the network of ``roads`` or the district's road file."""
+    def __call__(self, roads: str | None = None, *, flat: bool = False) -> PreparedRoads:
+        """Prepare (or load from the cache) the network of ``roads`` or the district's roads (no DEM if ``flat``)."""
         from analyses.costs import Placer, load_district_network
 
+        settings = replace(self.settings, slopes=False) if flat else self.settings
         path = Path(roads) if roads else self.district.roads_path
-        net = load_district_network(self.district, cache_dir=self.cache_dir, roads_path=path, settings=self.settings)
-        return PreparedRoads(Placer(net), {**roads_version(path), **self.settings.version(self.district)})
+        net = load_district_network(self.district, cache_dir=self.cache_dir, roads_path=path, settings=settings)
+        return PreparedRoads(Placer(net), {**roads_version(path), **settings.version(self.district)})
 
 
 #: Name columns written beside each code column of a result: ``town_code`` → ``town_name`` ...

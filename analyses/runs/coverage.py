@@ -34,6 +34,7 @@ from layers import schema
 if TYPE_CHECKING:
     from analyses.coverage import CoverageResult, ScenarioComparison
     from analyses.gaps import GapsResult, MultiServiceReport
+    from analyses.slopes import SlopeComparison
     from layers.district import District
     from layers.privacy import Reader
     from layers.store import Store
@@ -88,6 +89,9 @@ class CoverageParameters:
         Demand weight column (e.g. ``population`` of villages).
     datum, grid_spacing, roads
         Datum of CSV/XLSX point files, spacing of ``grid`` demand (m), road file (None: the district's).
+    compare_flat
+        Also measure on flat costs (the network without the DEM) and report what slopes change per
+        town (``analyses.slopes``), with the steep and slope-closed road pieces of the profile.
 
     Raises
     ------
@@ -108,6 +112,7 @@ class CoverageParameters:
     datum: str | None = None
     grid_spacing: float = 400.0
     roads: str | None = None
+    compare_flat: bool = False
 
     def __post_init__(self) -> None:
         statuses = default_statuses(self.facilities, self.statuses, schema.IN_SERVICE_STATUSES)
@@ -135,7 +140,7 @@ class CoverageParameters:
                    scenario_statuses=status_option(options.get("scenario_statuses")),
                    weight_column=text_or_none(options["weight_column"]),
                    datum=options["datum"], grid_spacing=float(options["grid_spacing"]),
-                   roads=options["roads"])  # fmt: skip
+                   roads=options["roads"], compare_flat=bool(options.get("compare_flat")))  # fmt: skip
 
     @classmethod
     def from_form(cls, form: Mapping[str, Any]) -> CoverageParameters:
@@ -148,7 +153,8 @@ class CoverageParameters:
                    scenario=layer if form.get("scenario") else None,
                    scenario_statuses=tuple(schema.PLANNED_STATUSES[layer]) if form.get("scenario") else (),
                    weight_column=village_weight(form["demand"]),
-                   grid_spacing=float(form.get("grid_spacing") or 400.0))  # fmt: skip
+                   grid_spacing=float(form.get("grid_spacing") or 400.0),
+                   compare_flat=bool(form.get("compare_flat")))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -167,6 +173,11 @@ class CoverageRun:
         The before/after comparison when a scenario was given.
     added
         The scenario's extra facilities (empty without a scenario).
+    slopes
+        Flat against slope-aware coverage (``compare_flat``), None otherwise.
+    steep
+        The profile's steep and slope-closed road pieces (``analyses.slopes.steep_segments``, with
+        ``compare_flat``), None otherwise.
     """
 
     parameters: Mapping[str, Any]
@@ -176,6 +187,8 @@ class CoverageRun:
     scenario: ScenarioComparison | None = None
     added: gpd.GeoDataFrame | None = None
     names: PlaceNames = field(default_factory=PlaceNames, repr=False)
+    slopes: SlopeComparison | None = None
+    steep: gpd.GeoDataFrame | None = field(default=None, repr=False)
 
     #: Extensions ``to_file`` writes.
     SUFFIXES = (".json", ".csv", ".xlsx", ".gpkg", ".geojson")
@@ -217,17 +230,38 @@ class CoverageRun:
             "after": self.scenario.after.summary,
         }
 
+    def slopes_dict(self) -> dict[str, Any] | None:
+        """Return what slopes change, None without ``compare_flat``.
+
+        Keys: ``summary`` and ``by_town`` (points covered flat, with slopes, lost, gained) and
+        ``steep_pieces`` (count and metres of the steep road pieces by closure).
+        """
+        if self.slopes is None:
+            return None
+        steep = self.steep if self.steep is not None else gpd.GeoDataFrame()
+        by_closure = steep.groupby("closed")["length_m"].agg(["size", "sum"]) if len(steep) else None
+        return {
+            "summary": self.slopes.summary,
+            "by_town": records(self.slopes.by_town),
+            "steep_pieces": {
+                str(k): {"pieces": int(row["size"]), "metres": round(float(row["sum"]), 1)}
+                for k, row in ([] if by_closure is None else by_closure.iterrows())
+            },
+        }
+
     def to_dict(self, *, points: bool = True) -> dict[str, Any]:
         """Return the stable JSON of the CLI.
 
         Keys: ``parameters``, ``summary``, ``by_town``, ``by_village``, ``coverage_columns``, ``scenario``
-        (None without one) and, unless ``points=False``, ``points`` (see ``CoverageResult.to_dict``).
+        (None without one), ``slopes`` (None without ``compare_flat``) and, unless ``points=False``,
+        ``points`` (see ``CoverageResult.to_dict``).
         """
         payload = self.coverage.to_dict()
         listed = payload.pop("points")
         payload["parameters"] = dict(self.parameters)
         payload["coverage_columns"] = self.coverage_columns
         payload["scenario"] = self.scenario_dict()
+        payload["slopes"] = self.slopes_dict()
         if points:
             payload["points"] = listed
         return self.names.rows(jsonable(payload))
@@ -256,6 +290,9 @@ class CoverageRun:
             if self.scenario is not None:
                 sheets["scenario_by_town"] = self.scenario.by_town_change
                 sheets["scenario_summary"] = common.summary_sheet(self.scenario.summary_change)
+            if self.slopes is not None:
+                sheets["slopes_by_town"] = self.slopes.by_town
+                sheets["slopes_summary"] = common.summary_sheet(self.slopes.summary)
             common.write_sheets(path, sheets, names=self.names)
         elif suffix == ".gpkg":
             write_features(self.names.table(self.points()), path, layer_name="coverage")
@@ -264,6 +301,8 @@ class CoverageRun:
             if self.added is not None and len(self.added):
                 added = self.names.table(facility_points(self.added))
                 write_features(added, path, layer_name="planned_facilities", append=True)
+            if self.steep is not None and len(self.steep):
+                write_features(self.steep, path, layer_name="steep_segments", append=True)
         else:
             write_features(self.names.table(self.points()), path, layer_name="coverage")
         return Path(path)
@@ -312,21 +351,38 @@ def run_coverage(
         If an input cannot be read or a threshold is malformed.
     """
     progress = progress or Silent()
-    progress.expect(4 + (p.scenario is not None))
+    progress.expect(4 + (p.scenario is not None) + p.compare_flat)
     placer, facilities, demand, inputs = read_inputs(p, store, district, network, progress, reader)
-    inputs.update({"scenario": p.scenario, "scenario_statuses": list(p.scenario_statuses)})
+    inputs.update({"scenario": p.scenario, "scenario_statuses": list(p.scenario_statuses),
+                   "compare_flat": p.compare_flat})  # fmt: skip
     kwargs = {"profile": p.profile, "thresholds": p.thresholds, "class_thresholds": p.class_thresholds or None,
               "weight_column": p.weight_column, "parameters": inputs}  # fmt: skip
     progress.stage(stages.STAGE_COVERAGE)
     result = measure_coverage(placer, facilities, demand, **kwargs)
-    if p.scenario is None:
-        return CoverageRun(result.parameters, result, demand, facilities, names=PlaceNames.of(district))
-    added = load_points(p.scenario, store=store, district=district, statuses=p.scenario_statuses or None,
-                        datum=p.datum)  # fmt: skip
-    progress.stage(stages.STAGE_SCENARIO)
-    after = measure_coverage(placer, pd.concat([facilities, added], ignore_index=True), demand, **kwargs)
-    return CoverageRun(result.parameters, result, demand, facilities, compare_scenarios(result, after), added,
-                       names=PlaceNames.of(district))  # fmt: skip
+    slopes = steep = None
+    if p.compare_flat:
+        from analyses.slopes import compare_flat_and_slopes, steep_segments
+
+        if not inputs["data_versions"].get("slopes"):
+            msg = ("没有坡度可比：本区的 district.toml 未列出 DEM（[files] dem），"
+                   "或运行时关闭了坡度（--flat / SLOPES = False）。"
+                   "请提供 DEM 或去掉平地选项。 Nothing to compare: the district lists no DEM (`dem` under "
+                   "[files] of district.toml) or slopes are off (--flat / SLOPES = False); add a DEM or drop the flat "
+                   "option.")  # fmt: skip
+            raise ValueError(msg)
+        progress.stage(stages.STAGE_FLAT)
+        flat = measure_coverage(network(p.roads, flat=True).placer, facilities, demand, **kwargs)
+        slopes = compare_flat_and_slopes(flat, result)
+        steep = steep_segments(placer.net, p.profile)
+    scenario = added = None
+    if p.scenario is not None:
+        added = load_points(p.scenario, store=store, district=district, statuses=p.scenario_statuses or None,
+                            datum=p.datum)  # fmt: skip
+        progress.stage(stages.STAGE_SCENARIO)
+        after = measure_coverage(placer, pd.concat([facilities, added], ignore_index=True), demand, **kwargs)
+        scenario = compare_scenarios(result, after)
+    return CoverageRun(result.parameters, result, demand, facilities, scenario, added,
+                       names=PlaceNames.of(district), slopes=slopes, steep=steep)  # fmt: skip
 
 
 # --- gaps --------------------------------------------------------------------------------------------

@@ -65,6 +65,10 @@ class SitingParameters:
         ``candidates_per_town`` (0: all) within ``candidate_radius``.
     keep_existing, excluded, capacity
         Keep today's sites open; candidate ids that may not be chosen; demand weight one site may serve.
+    fixed_sites
+        Sites kept open wherever they are (a what-if scenario's sites): ``(id, lon, lat, name)`` in
+        WGS-84. Each is a candidate forced open that counts toward ``p``; one with the id of a facility
+        of ``layer`` replaces it (at the scenario's location, today's site when the facility is open).
     method, time_limit
         ``exact`` (HiGHS, within ``time_limit`` seconds) or ``heuristic``.
     datum, grid_spacing, roads
@@ -91,6 +95,7 @@ class SitingParameters:
     keep_existing: bool = False
     excluded: tuple[str, ...] = ()
     capacity: float | None = None
+    fixed_sites: tuple[tuple[str, float, float, str], ...] = ()
     method: str = "exact"
     time_limit: float = 60.0
     datum: str | None = None
@@ -120,6 +125,10 @@ class SitingParameters:
             problems.append(f"--model {model} needs --p, --new or --per-town")
         if self.capacity is not None and model not in ("p_median", "set_cover"):
             problems.append("--capacity works with --model pmedian or lscp")
+        if self.p is not None and len(self.fixed_sites) > self.p:
+            problems.append(f"{len(self.fixed_sites)} sites are kept open but --p is {self.p}; raise --p")
+        if len({s[0] for s in self.fixed_sites}) < len(self.fixed_sites):
+            problems.append("the kept sites repeat an id; give each its own id")
         if self.n_new is not None and self.n_new < 1:
             problems.append("--new must be at least 1")
         if self.candidates is None and parse_threshold(self.candidate_radius).weight != "length":
@@ -145,12 +154,17 @@ class SitingParameters:
 
     @classmethod
     def from_form(cls, form: Mapping[str, Any]) -> SitingParameters:
-        """Read the planner's siting form (generated candidates; villages weighted by population)."""
+        """Read the planner's siting form (generated candidates; villages weighted by population).
+
+        ``fixed_sites`` (optional): the kept sites as mappings with ``id``, ``lon``, ``lat`` and ``name``.
+        """
+        fixed = tuple((str(s["id"]), float(s["lon"]), float(s["lat"]), str(s.get("name") or ""))
+                      for s in form.get("fixed_sites") or ())  # fmt: skip
         return cls(layer=form["layer"], demand=form["demand"], threshold=form["threshold"], model=form["model"],
                    p=form["p"], per_town=form["per_town"], profile=form["profile"],
                    weight_column=village_weight(form["demand"]), candidate_radius=form["candidate_radius"],
                    candidates_per_town=form["candidates_per_town"], keep_existing=bool(form["keep_existing"]),
-                   method=form["method"], time_limit=float(form["time_limit"]))  # fmt: skip
+                   fixed_sites=fixed, method=form["method"], time_limit=float(form["time_limit"]))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -355,6 +369,36 @@ def site_pool(layer_name: str, layer: gpd.GeoDataFrame, candidates: gpd.GeoDataF
     return pool, current
 
 
+def with_fixed_sites(
+    sites: gpd.GeoDataFrame, fixed: tuple[tuple[str, float, float, str], ...], district: District
+) -> gpd.GeoDataFrame:
+    """Return the site pool with the ``fixed`` sites ``(id, lon, lat, name)`` among its candidates.
+
+    A fixed site with the id of a site of the pool replaces it where the fixed site lies (keeping the
+    pool's ``current`` flag and name when it has none); the others join as candidates (``source``
+    ``fixed``). Each gets the town it lies in (``town_code``), for the per-town quotas.
+    """
+    if not fixed:
+        return sites
+    from analyses.inputs import assign_towns
+
+    ids = [s[0] for s in fixed]
+    pool = sites.assign(**{schema.ID: sites[schema.ID].astype(str)})
+    before = pool.set_index(schema.ID)
+    added = gpd.GeoDataFrame(
+        {schema.ID: ids,
+         schema.NAME: [s[3] or (str(before.at[s[0], schema.NAME]) if s[0] in before.index else "") for s in fixed],
+         "source": "fixed",
+         "current": [bool(before.at[s[0], "current"]) if s[0] in before.index else False for s in fixed]},
+        geometry=gpd.points_from_xy([s[1] for s in fixed], [s[2] for s in fixed]), crs=schema.WGS84,
+    ).to_crs(pool.crs or schema.WGS84)  # fmt: skip
+    towns = assign_towns(added, district.town_areas, crs=district.crs)[schema.TOWN_CODE]
+    added[schema.TOWN_CODE] = towns.astype(str).to_numpy()
+    kept = pool[~pool[schema.ID].isin(ids)]
+    return gpd.GeoDataFrame(pd.concat([kept, added[kept.columns.intersection(added.columns)]], ignore_index=True),
+                            geometry="geometry", crs=pool.crs)  # fmt: skip
+
+
 def siting_tables(
     result: SitingResult, sites: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, *, threshold: float, kept: Any = (),
     before: Mapping[str, float] | None = None,
@@ -428,11 +472,13 @@ def run_siting(
     candidates = siting_candidates(roads.placer, store, district, source=p.candidates, radius=p.candidate_radius,
                                    per_town=p.candidates_per_town, datum=p.datum)  # fmt: skip
     sites, current = site_pool(p.layer, layer, candidates)
+    sites = with_fixed_sites(sites, p.fixed_sites, district)
     unknown = sorted(set(p.excluded) - set(sites[schema.ID]))
     if unknown:
         msg = f"`--exclude` names ids that are not candidate sites: {unknown[:5]!r}."
         raise ValueError(msg)
-    options: dict[str, Any] = {"quota": p.per_town, "existing": current if p.keep_existing else None,
+    kept = list(dict.fromkeys([*(current if p.keep_existing else []), *(s[0] for s in p.fixed_sites)]))
+    options: dict[str, Any] = {"quota": p.per_town, "existing": kept or None,
                                "excluded": list(p.excluded) or None,
                                "zone_labels": dict(zip(district.towns[schema.TOWN_CODE].astype(str),
                                                        district.towns[schema.NAME], strict=True))}  # fmt: skip
@@ -459,6 +505,7 @@ def run_siting(
         "candidate_radius": None if p.candidates else p.candidate_radius,
         "current_sites": current,
         "keep_existing": p.keep_existing,
+        "fixed_sites": [s[0] for s in p.fixed_sites],
         "method": p.method,
         "time_limit_s": p.time_limit,
         "data_versions": common.data_versions(roads.version, demand=demand,

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from analyses.siting.base import MAX_HEURISTIC_CELLS, Method, Progress
 from analyses.siting.models import MaxCoverage, PCenter, PMedian, SetCover, compare_with_current, model_from_network
-from analyses.siting.results import InfeasibleSitingError, SitingComparison, SitingResult, jsonable
+from analyses.siting.results import IncumbentReport, InfeasibleSitingError, SitingComparison, SitingResult, jsonable
 from analyses.siting.solver import MIP_REL_GAP
 from analyses.siting.toilets import (
     KEPT_TOILET_BUILD_TYPES,
@@ -44,6 +44,7 @@ __all__ = [
     "KEPT_TOILET_STATUSES",
     "MAX_HEURISTIC_CELLS",
     "MIP_REL_GAP",
+    "IncumbentReport",
     "InfeasibleSitingError",
     "MaxCoverage",
     "Method",

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from analyses.costs import parse_threshold
 from analyses.siting.heuristic import sparse_greedy_swap
 from analyses.siting.problem import Instance, Quota, as_threshold, build_instance, id_list
-from analyses.siting.results import InfeasibleSitingError, SitingResult
+from analyses.siting.results import IncumbentReport, InfeasibleSitingError, SitingResult
 from analyses.siting.solver import MIP_REL_GAP, solve_milp
 from geo.routing import cost_matrix
 from layers import schema
@@ -339,13 +339,8 @@ class SitingModel:
 
     def _report_incumbent(self, objective: float, bound: float | None, fraction: float) -> None:
         """Report the best solution so far, the proven bound and their gap (as they improve during a solve)."""
-        if self._progress is None:
-            return
-        text = f"{self.name}: best {objective:,.6g}"
-        if bound is not None and np.isfinite(bound):
-            gap = abs(objective - bound) / abs(objective) if objective else 0.0
-            text += f", bound {bound:,.6g}, gap {gap:.2%}"
-        self._progress(text, fraction)
+        if self._progress is not None:
+            self._progress(IncumbentReport(self.name, objective, bound), fraction)
 
     # ---- solving --------------------------------------------------------------------------------
     def solve(self, *, method: Method = "exact", time_limit_s: float = 60.0) -> SitingResult:

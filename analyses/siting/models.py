@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from analyses.siting.base import CAPACITY_SHARE, HEURISTIC_SHARE, SitingModel
 from analyses.siting.capacity import Pairs, capacitated_cover, capacitated_p_median
-from analyses.siting.heuristic import greedy_swap, lagrangian_reduction, past
+from analyses.siting.heuristic import greedy_swap, iterated_swaps, lagrangian_reduction, nearest_pairs, past
 from analyses.siting.results import InfeasibleSitingError, SitingComparison, SitingResult
 from analyses.siting.solver import MIP_REL_GAP, solve_milp, solver_name
 from geo.routing import COST
@@ -33,8 +33,13 @@ logger = logging.getLogger(__name__)
 
 #: Share of an exact p-median solve's time limit by which the Lagrangian bound stops.
 BOUND_SHARE = 0.5
-#: Seconds the p-median heuristic spends at most (greedy + swap, then Lagrangian-guided swaps).
+#: Seconds the p-median heuristic spends at most (iterated swaps, then Lagrangian-guided swaps).
 HEURISTIC_BUDGET_S = 1.5
+#: Share of that budget for the iterated swaps on each demand point's nearest candidates; the rest
+#: goes to the Lagrangian bound (which gives the heuristic's gap) and swaps from its site sets.
+ITERATED_SHARE = 0.7
+#: Candidates kept per demand point for the iterated swaps: this many times the candidates per site.
+NEAREST_PER_SITE = 4
 
 
 class MaxCoverage(SitingModel):
@@ -142,8 +147,8 @@ class PMedian(SitingModel):
         if inst.capacity is not None or self._fixed is not None or not len(inst.pi):
             return super()._solve_exact(start, time_limit_s)
         try:  # shares of the time limit: the swaps up to a quarter, the subgradient up to half
-            incumbent = self._sparse_greedy_swap(inst.pi, inst.pj, inst.pc, self.max_cost,
-                                                 deadline=start + HEURISTIC_SHARE * time_limit_s)  # fmt: skip
+            swaps = start + min(HEURISTIC_SHARE * time_limit_s, HEURISTIC_BUDGET_S)
+            incumbent = self._iterated_sites(deadline=swaps)
         except (InfeasibleSitingError, TimeoutError):
             return super()._solve_exact(start, time_limit_s)
         ub = self._cost_of(incumbent)
@@ -203,7 +208,7 @@ class PMedian(SitingModel):
         stop = min(self._deadline or np.inf, start + HEURISTIC_BUDGET_S)
         self._swap_deadline = stop
         try:
-            sites = self._heuristic_sites()
+            sites = self._iterated_sites(deadline=start + ITERATED_SHARE * (stop - start))
             step = self._granularity()
             red = lagrangian_reduction(self, sites, self._cost_of(sites), deadline=stop, improve=self._local_search,
                                        step=step, tests=False, improve_every=4)  # fmt: skip
@@ -214,6 +219,23 @@ class PMedian(SitingModel):
         bound = bound if np.isfinite(bound) else None
         return self._result(red.incumbent, None, start=start, optimal=False, bound=bound,
                             solver="greedy+swap, swaps from Lagrangian site sets")  # fmt: skip
+
+    def _iterated_sites(self, *, deadline: float) -> np.ndarray:
+        """Return sites from iterated swaps on each demand point's nearest candidates, polished on all pairs.
+
+        Raises ``TimeoutError``/``InfeasibleSitingError`` as the greedy start does.
+        """
+        inst = self._inst
+        k = min(inst.m, max(10, int(np.ceil(NEAREST_PER_SITE * inst.m / max(int(self.p), 1)))))
+        pi, pj, pc = nearest_pairs(inst.pi, inst.pj, inst.pc, n=inst.n, k=k)
+        start = self._sparse_greedy_swap(pi, pj, pc, self.max_cost, deadline=deadline)
+
+        def search(sites: np.ndarray) -> np.ndarray:
+            return self._sparse_greedy_swap(pi, pj, pc, self.max_cost, start=sites, deadline=deadline)
+
+        sites = iterated_swaps(search, self._cost_of, start, fixed=inst.existing, quota=self._quota_state(),
+                               deadline=deadline)  # fmt: skip
+        return self._sparse_greedy_swap(inst.pi, inst.pj, inst.pc, self.max_cost, start=sites)
 
     def _cost_of(self, selected: np.ndarray) -> float:
         """Return the objective of opening ``selected`` (each demand at its nearest open site)."""

@@ -15,6 +15,40 @@ class InfeasibleSitingError(ValueError):
     """The constraints of a siting model cannot all be met (e.g. a town with a quota but no candidate)."""
 
 
+class IncumbentReport(str):
+    """A model's progress on the best solution so far: the text a command prints, with its numbers kept.
+
+    ``"p_median: best 1,234, bound 1,200, gap 2.76%"``; a planner job stores the numbers (``model``,
+    ``objective``, ``bound``, ``gap``) and shows them in the page's language.
+
+    Parameters
+    ----------
+    model
+        The model's name (``SitingModel.name``).
+    objective
+        The best solution's objective.
+    bound
+        The proven bound, None (or not finite) when there is none yet.
+    """
+
+    model: str
+    objective: float
+    bound: float | None
+    gap: float | None
+
+    def __new__(cls, model: str, objective: float, bound: float | None = None) -> IncumbentReport:
+        """Return the report's text with its numbers as attributes (the gap relative to ``objective``)."""
+        known = bound is not None and bool(np.isfinite(bound))
+        gap = (abs(objective - bound) / abs(objective) if objective else 0.0) if known else None
+        text = f"{model}: best {objective:,.6g}"
+        if known:
+            text += f", bound {bound:,.6g}, gap {gap:.2%}"
+        report = super().__new__(cls, text)
+        report.model, report.objective = model, float(objective)
+        report.bound, report.gap = (float(bound), gap) if known else (None, None)
+        return report
+
+
 @dataclass(frozen=True)
 class SitingResult:
     """A siting solution keyed by our ids.

@@ -64,3 +64,38 @@ def test_the_bureau_uploads_a_sheet_with_one_bad_row_and_reads_the_report(
         ids = set(get_store().features(schema.ACCESSIBLE_TOILET)[schema.ID])
     assert not {"AT-201", "AT-202"} & ids
     assert page.traffic.blocked == [] and page.traffic.errors == []
+
+
+def test_the_register_flags_overdue_toilets_and_exports_what_it_shows(
+    page, demo_app, bureau_account, axe_source, screenshot_dir
+):
+    import pandas as pd
+
+    from tests.browser.harness import axe_violations
+
+    demo_app.config["TOILET_TODAY"] = "2025-07-04"  # AT-033 (under construction) was due 2025-07-03
+    try:
+        page.goto(page.base_url + "/login")
+        page.fill("#login-name", bureau_account)
+        page.fill("#login-password", PASSWORD)
+        page.click("main button[type=submit]")
+        page.wait_for_url("**/toilets/")
+        row = page.locator(".register-table tbody tr", has_text="AT-033")
+        assert row.locator(".overdue").inner_text() == "逾期 1 天"
+        assert "按北京时间 2025-07-04" in page.inner_text("#register-summary")
+        assert axe_violations(page, axe_source) == []
+        page.screenshot(path=str(screenshot_dir / "toilet_register_overdue.png"), full_page=True)
+        with page.expect_download() as download:
+            page.click("#export-xlsx")
+        path = download.value.path()
+        sheets = pd.read_excel(path, sheet_name=None, engine="calamine", dtype=str)
+        register = sheets["登记表"].set_index("编号")
+        assert register.loc["AT-033", "逾期天数（天）"] == "1"
+        assert list(sheets["按镇街进度"].columns)[0] == "镇街代码"  # a header row on every sheet
+        for path in ("/toilets/AT-026/reach", "/toilets/suggest?n=2"):  # the new pages are accessible too
+            page.goto(page.base_url + path)
+            assert axe_violations(page, axe_source) == [], path
+        assert page.locator("#suggestions tbody tr").count() == 2
+        assert page.traffic.blocked == [] and page.traffic.errors == []
+    finally:
+        demo_app.config["TOILET_TODAY"] = None

@@ -134,3 +134,25 @@ def test_a_planner_edits_sites_and_the_table_equals_the_cli(
     assert sum(int(r["covered_2km_count"]) for r in cli["by_town"]) > 0
     assert _rows(page, "#whatif-by-town") == expected
     assert page.inner_text("#total-covered") == str(cli["summary"]["covered_2km"]["covered"])
+
+    # the scenario saved, then a siting run from it keeps its sites in service (each counts toward p)
+    page.fill("#scenario-name", "浏览器方案")
+    page.click("text=保存方案")
+    page.wait_for_url("**/planner/jobs/*")
+    scenario_id = page.url.rsplit("/", 1)[-1]
+    page.click("#scenario-to-siting")
+    page.wait_for_url("**/planner/siting?scenario=*")
+    assert page.inner_text("#scenario-note").startswith(f"从推演方案“浏览器方案”开始：保留它在用的 {len(kept)} 个站点")
+    assert page.input_value("#threshold") == "2km" and not page.is_checked("#keep_existing")
+    assert axe_violations(page, axe_source) == []
+    page.fill("#p", str(len(kept) + 1))
+    page.fill("#per_town", "")
+    page.select_option("#method", "heuristic")
+    page.click("text=开始选址")
+    page.wait_for_url("**/planner/jobs/*")
+    page.wait_for_selector("#chosen-sites", timeout=300_000)
+    chosen = [r[0].rsplit("（", 1)[-1].rstrip("）") for r in _rows(page, "#chosen-sites")]  # "名称（编号）" or the id
+    assert int(page.inner_text("#n-sites")) == len(kept) + 1
+    assert scenario_id != page.url.rsplit("/", 1)[-1] and page.locator("#job-parameters").count() == 1
+    assert {s["id"] for s in kept} <= set(chosen), chosen
+    assert axe_violations(page, axe_source) == []

@@ -490,3 +490,184 @@ def test_coverage_points_carry_the_unknown_road_of_each_route(tmp_path):
     assert points.loc["A", "unknown_m"] == pytest.approx(bc) and points.loc["DE", "unknown_m"] == 0.0
     assert points["unknown_edges"].tolist() == [1, 0]
     assert points["unknown_attributes"].tolist() == ["surface", ""]
+    # the per-household report of every service carries the same metres
+    from analyses.gaps import multi_service_report
+
+    report = multi_service_report(Placer(net), {"toilet": fac}, homes, profile="wheelchair",
+                                  thresholds={"toilet": "15min"})  # fmt: skip
+    assert report.households.loc["A", "toilet_unknown_m"] == pytest.approx(bc)
+    assert report.households.loc["DE", "toilet_unknown_m"] == 0.0
+
+
+# --- incline tags have a direction ---------------------------------------------------------------
+
+
+def test_incline_direction_and_reversal_follow_the_osm_wiki():
+    from geo.osm import incline_direction, reverse_incline
+
+    cases = {"8%": 1, "+8%": 1, "-8%": -1, "up": 1, "down": -1, "0%": 0, "0": 0, "yes": 0, "": 0, "-5°": -1}
+    assert {value: incline_direction(value) for value in cases} == cases
+    turned = {"8%": "-8%", "+8%": "-8%", "-8%": "8%", "up": "down", "down": "up", "-5°": "5°", "0%": "0%", "yes": "yes"}
+    assert {value: reverse_incline(value) for value in turned} == turned
+
+
+def _incline_times(tmp_path, ways, profiles=None):
+    """Prepare a 1 - 2 line (north, ~100 m) from ``ways`` and return (time 1→2, time 2→1) for the wheelchair."""
+    nodes = {1: (0, 0, {}), 2: (0, 1, {})}
+    roads = read_roads(write_osm(tmp_path / "incline.osm", nodes, ways), min_component_share=0)
+    net = prepare_roads(roads, crs=CRS, profiles=profiles or load_profiles())
+    pg = net.profile("wheelchair")
+    ((a, b), p), *_ = pieces_by_ends(roads, net).items()
+    fwd = pg.piece_time_s[p] if pg.piece_fwd[p] else None
+    bwd = pg.piece_time_bwd_s[p] if pg.piece_bwd[p] else None
+    length = net.piece_length_m[p]
+    return ((fwd, bwd) if (a, b) == (1, 2) else (bwd, fwd)), length
+
+
+def test_an_incline_tag_is_uphill_one_way_and_downhill_the_other(tmp_path):
+    # 6 % up from 1 to 2: the shipped wheelchair goes at 0.5 ** (0.06 / 0.0833) of 3 km/h uphill
+    # and 0.8 ** (0.06 / 0.0833) downhill (geo/profiles.toml [wheelchair.slope])
+    share_up, share_down = 0.5 ** (0.06 / 0.0833), 0.8 ** (0.06 / 0.0833)
+    (up, down), length = _incline_times(tmp_path, [(1, [1, 2], {"highway": "footway", "incline": "6%"})])
+    assert up == pytest.approx(length / (WHEEL_MPS * share_up))
+    assert down == pytest.approx(length / (WHEEL_MPS * share_down))
+    # the same slope drawn from 2 to 1 is tagged -6 %: the same costs
+    (up2, down2), _ = _incline_times(tmp_path, [(1, [2, 1], {"highway": "footway", "incline": "-6%"})])
+    assert (up2, down2) == pytest.approx((up, down))
+    # `up` gives a direction but no gradient: unknown, lenient by default, flat speed both ways
+    (a, b), _ = _incline_times(tmp_path, [(1, [1, 2], {"highway": "footway", "incline": "up"})])
+    assert (a, b) == pytest.approx((length / WHEEL_MPS, length / WHEEL_MPS))
+
+
+def test_an_incline_steeper_than_the_uphill_limit_closes_only_the_uphill_way(tmp_path):
+    # a profile file allows 5 % uphill and the shipped 8.33 % downhill: 6 % is passable only downhill
+    override = tmp_path / "profiles.toml"
+    override.write_text("[wheelchair.slope]\nmax_uphill = 0.05\n", encoding="utf-8")
+    profiles = load_profiles(override, merge=True)
+    (up, down), length = _incline_times(tmp_path, [(1, [1, 2], {"highway": "footway", "incline": "6%"})], profiles)
+    assert up is None
+    assert down == pytest.approx(length / (WHEEL_MPS * 0.8 ** (0.06 / 0.0833)))
+    # 10 % is past both limits: closed both ways
+    (up, down), _ = _incline_times(tmp_path, [(1, [1, 2], {"highway": "footway", "incline": "10%"})], profiles)
+    assert (up, down) == (None, None)
+
+
+def test_inclined_ways_join_only_head_to_tail(tmp_path):
+    nodes = {1: (0, 0, {}), 2: (0, 1, {}), 3: (0, 2, {}), 4: (1, 0, {}), 5: (1, 1, {}), 6: (1, 2, {})}
+    ways = [
+        # 1 → 2 → 3 climbs 6 % all the way: one piece
+        (1, [1, 2], {"highway": "footway", "incline": "6%"}),
+        (2, [2, 3], {"highway": "footway", "incline": "6%"}),
+        # 4 → 5 climbs and 6 → 5 climbs: node 5 is a summit, so it stays a node (two pieces)
+        (3, [4, 5], {"highway": "footway", "incline": "6%"}),
+        (4, [6, 5], {"highway": "footway", "incline": "6%"}),
+    ]
+    roads = read_roads(write_osm(tmp_path / "chain.osm", nodes, ways), min_component_share=0)
+    pieces = pieces_by_ends(roads)
+    incline = roads.piece_tags["incline"]
+    assert sorted(tuple(sorted(ends)) for ends in pieces) == [(1, 3), (4, 5), (5, 6)]
+    climbs = {(1, 3), (4, 5), (6, 5)}  # the direction each piece goes up, whichever way it is stored
+    for (a, b), p in pieces.items():
+        assert incline[p] == ("6%" if (a, b) in climbs else "-6%"), (a, b)
+    # whichever way a piece was stored, the wheelchair climbs towards 3 and towards the summit 5
+    net = prepare_roads(roads, crs=CRS, profiles=load_profiles())
+    pg = net.profile("wheelchair")
+    ids = net.node_id.tolist()
+
+    def time(a, b):
+        p = pieces.get((a, b))
+        if p is not None:
+            return pg.piece_time_s[p]
+        return pg.piece_time_bwd_s[pieces[b, a]]
+
+    assert time(1, 3) > time(3, 1)
+    assert time(4, 5) > time(5, 4) and time(6, 5) > time(5, 6)
+    assert time(4, 5) == pytest.approx(time(6, 5))
+    assert sorted(ids) == [1, 3, 4, 5, 6]
+
+
+# --- what slopes change: steep pieces and flat-vs-slope coverage ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ramp_and_hill(tmp_path_factory):
+    """1 (0 m) - 2 (3 m) - 3 (15 m) north along a meridian (3 %, then 12 %); 5 → 4 tagged 6 % up, flat DEM."""
+    folder = tmp_path_factory.mktemp("steep")
+    nodes = {1: (0, 0, {}), 2: (0, 1, {}), 3: (0, 2, {}), 4: (1, 0, {}), 5: (1, 1, {})}
+    ways = [
+        (1, [1, 2], {"highway": "footway", "name": "坡下路"}),
+        (2, [2, 3], {"highway": "footway", "name": "坡上路"}),
+        (3, [5, 4], {"highway": "footway", "name": "坡道", "incline": "6%"}),
+    ]
+    roads = read_roads(write_osm(folder / "steep.osm", nodes, ways), min_component_share=0)
+    dem = read_dem(lattice_dem(folder / "steep.tif", [[0.0, 0.0], [3.0, 0.0], [15.0, 0.0]]))
+    return roads, dem
+
+
+def test_steep_segments_are_drawn_uphill_with_their_closure_and_source(ramp_and_hill):
+    from analyses.slopes import CLOSED_BOTH, FROM_DEM, FROM_TAG, OPEN, steep_segments
+
+    roads, dem = ramp_and_hill
+    net = prepare_roads(roads, crs=CRS, profiles=load_profiles(), dem=dem)
+    at = {int(i): (x, y) for i, x, y in zip(net.node_id, net.node_x, net.node_y, strict=True)}
+    steep = steep_segments(net, "wheelchair").set_index("name")
+    # 3 % (坡下路) is below 1:20: not listed; 12 % is past the wheelchair's 1:12 both ways; the ramp's
+    # tag (6 %, up from 5 to 4) wins over the flat DEM and stays open
+    assert sorted(steep.index) == ["坡上路", "坡道"]
+    assert steep.loc["坡上路", "grade_percent"] == pytest.approx(12 / STEP_M * 100, abs=0.05)
+    assert (steep.loc["坡上路", "closed"], steep.loc["坡上路", "source"]) == (CLOSED_BOTH, FROM_DEM)
+    assert (steep.loc["坡道", "grade_percent"], steep.loc["坡道", "closed"]) == (6.0, OPEN)
+    assert steep.loc["坡道", "source"] == FROM_TAG
+    assert steep.loc["坡上路", "geometry"].coords[0] == pytest.approx(at[2])  # drawn uphill: from 2 to 3
+    assert steep.loc["坡道", "geometry"].coords[0] == pytest.approx(at[5])  # from 5 up to 4
+    # walking reads no tags and has no limit (Tobler): only the 12 % street, open
+    walk = steep_segments(net, "walk")
+    assert walk["name"].tolist() == ["坡上路"] and walk["closed"].tolist() == [OPEN]
+    # with 1:12 uphill but 15 % downhill allowed, the 12 % street closes uphill only
+    from analyses.slopes import CLOSED_UPHILL
+
+    override = load_profiles()
+    override["wheelchair"] = Profile(
+        "wheelchair",
+        override["wheelchair"].speed_kph,
+        respect_oneway=False,
+        access=override["wheelchair"].access,
+        slope=SlopeModel("exponential", max_uphill=0.0833, max_downhill=0.15, uphill_share_at_max=0.5,
+                         downhill_share_at_max=0.8),  # fmt: skip
+    )
+    net2 = prepare_roads(roads, crs=CRS, profiles=override, dem=dem)
+    closed = steep_segments(net2, "wheelchair").set_index("name")["closed"]
+    assert closed["坡上路"] == CLOSED_UPHILL and closed["坡道"] == OPEN
+    # no DEM and no tag: nothing is steep
+    flat = prepare_roads(roads, crs=CRS, profiles=load_profiles())
+    assert steep_segments(flat, "wheelchair")["name"].tolist() == ["坡道"]
+    assert steep_segments(flat, "walk").empty
+
+
+def test_flat_and_slope_coverage_compared_per_town_by_hand():
+    import pandas as pd
+
+    from analyses.coverage import CoverageResult
+    from analyses.slopes import compare_flat_and_slopes
+
+    def result(covered):
+        points = pd.DataFrame(
+            {"town_code": ["A", "A", "A", "B"], "weight": [1.0, 1.0, 1.0, 1.0], "covered_300s": covered},
+            index=pd.Index(["h1", "h2", "h3", "h4"], name="demand_id"),
+        )
+        return CoverageResult(points, {}, pd.DataFrame(), pd.DataFrame())
+
+    flat = result([True, True, False, True])
+    slopes = result([True, False, True, False])  # h2 and h4 lost, h3 gained (a downhill shortcut)
+    cmp = compare_flat_and_slopes(flat, slopes)
+    assert cmp.summary["covered_300s"] == {
+        "flat": 3, "slopes": 2, "lost": 2, "gained": 1, "change": -1, "flat_share": 0.75, "slopes_share": 0.5,
+    }  # fmt: skip
+    assert cmp.by_town.loc["A"].to_dict() == {
+        "points": 3, "covered_300s_flat": 2, "covered_300s_slopes": 2, "covered_300s_lost": 1,
+        "covered_300s_gained": 1, "covered_300s_change": 0,
+    }  # fmt: skip
+    assert cmp.by_town.loc["B", "covered_300s_change"] == -1
+    fewer = CoverageResult(flat.points.iloc[:2], {}, pd.DataFrame(), pd.DataFrame())
+    with pytest.raises(ValueError, match="same demand points"):
+        compare_flat_and_slopes(flat, fewer)

@@ -334,3 +334,28 @@ def test_a_new_household_id_with_a_stored_persons_id_number_is_refused_naming_th
     again.loc[0, "needs"] = "扶手"
     counts = import_layer(store, LAYER, _csv(again, tmp_path / "c.csv"), district=district, user="c").counts
     assert counts == ImportCounts(0, 1, 2)
+
+
+def test_an_import_limited_to_towns_refuses_rows_of_other_towns_and_stored_rows_of_them(store, district, tmp_path):
+    """``towns`` (a caseworker's): a row of another town, or one updating a row stored in another town, is refused."""
+    rows = pd.read_csv(district.demo_dir / "household.csv", dtype=str).set_index("id", drop=False)
+    a, b = rows.loc[["HH-00001", "HH-00002"]], rows.loc[["HH-00119"]]  # towns 500120001 and 500120002
+    assert set(a["town_code"]) == {"500120001"} and set(b["town_code"]) == {"500120002"}
+    mixed = _csv(pd.concat([a, b]), tmp_path / "mixed.csv")  # file rows 2, 3 (town A), 4 (town B)
+    outcome = import_layer(store, LAYER, mixed, district=district, user="cw-a", towns=["500120001"])
+    assert [(p.row, p.id, p.column, p.value, p.rule) for p in outcome.validation.problems] == [
+        (4, "HH-00119", "town_code", "500120002", "town_not_allowed")
+    ]
+    assert outcome.counts is None and store.statuses(LAYER) == {}
+    everyone = import_layer(store, LAYER, mixed, district=district, user="admin", towns=None)
+    assert everyone.counts == ImportCounts(3, 0, 0)
+    moved = b.copy()  # a correction that moves HH-00119 into town A: not cw-a's to write, its stored town is B
+    moved["town_code"], moved["village_code"] = "500120001", a["village_code"].iloc[0]
+    moved["lon"], moved["lat"] = a["lon"].iloc[0], a["lat"].iloc[0]
+    moved["更正"] = "是"
+    outcome = import_layer(store, LAYER, _csv(moved, tmp_path / "moved.csv"), district=district, user="cw-a",
+                           towns=["500120001"])  # fmt: skip
+    assert [(p.row, p.id, p.value, p.rule) for p in outcome.validation.problems] == [
+        (2, "HH-00119", "500120002", "town_not_allowed")
+    ]
+    assert store.records(LAYER, ["HH-00119"])["HH-00119"]["town_code"] == "500120002"

@@ -355,6 +355,14 @@ def test_xlsx_limits_on_rows_cells_and_sparse_ranges(tmp_path):
         lio.read_table(stray)
 
 
+def test_row_refs_with_leading_zeros_count_as_numbers(tmp_path):
+    """A hostile ref "A009" is row 9, below "A10": the last row is 10 (the scan compares digits as numbers)."""
+    rows = [[_s("A1", "编号")], [_s("A009", "T9")], [_s("A10", "T10")]]
+    path = _raw_xlsx(tmp_path / "zeros.xlsx", rows)
+    with pytest.raises(FileLimitError, match=r"values beyond row 9 \(in row 10\); imports read at most 9 rows"):
+        lio.read_table(path, limits=lio.ReadLimits(max_rows=9))
+
+
 def test_cells_without_refs_or_self_closed_are_counted_as_readers_place_them(tmp_path):
     rows = [
         [_s("A1", "编号"), _s("B1", "名称")],

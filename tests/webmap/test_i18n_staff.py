@@ -351,7 +351,7 @@ def test_a_coverage_result_and_a_comparison_in_english(app, client_as, tmp_path)
         jobs.wait_for_job(app, ids[-1])
     data = _town_and_village_names(app) | {"渝馨家园 F1"}
     page = client.get(f"/planner/jobs/{ids[0]}").get_data(as_text=True)
-    assert f"<h1>Coverage · Job {ids[0][:8]}</h1>" in page
+    assert re.search(rf"<h1>Coverage · [^<]*Walking[^<]* · Job {ids[0][:8]}</h1>", page)  # its name: kind, parameters
     assert '<th scope="col">Covered (800m)</th>' in page and "<td>2 / 4</td>" in page
     assert "Demand points unreachable along the roads: 0; demand points too far from a road: 0." in page
     assert "Demand points covered (2)" in page and "Facilities counted" in page  # map legends
@@ -381,7 +381,7 @@ def test_job_stages_stored_in_chinese_are_shown_in_english(app):
 def test_a_finished_siting_result_in_english(siting_run):
     app, client, job_id = siting_run
     page = _english(client, f"/planner/jobs/{job_id}")
-    assert f"<h1>Siting · Job {job_id[:8]}</h1>" in page
+    assert re.search(rf"<h1>Siting · Maximal covering · [^<]* · Job {job_id[:8]}</h1>", page)
     assert 'Status: <strong id="job-status">Done</strong>' in page
     assert "<li>Model: Maximal covering (most demand within the threshold); Sites chosen: " in page
     assert '<strong id="n-sites">15</strong> (10 new)</li>' in page

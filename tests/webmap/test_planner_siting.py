@@ -148,9 +148,13 @@ def test_a_failed_siting_job_shows_why(app):
     jobs.wait_for_job(app, job_id, timeout_s=300)
     status = client.get(f"/planner/jobs/{job_id}.json").get_json()
     assert status["status"] == "failed"
-    assert status["error"] == "`p` = 2 is fewer than the 5 existing sites kept open; raise `p`."
+    assert jobs.read_keyed(status["error"]) == (
+        "infeasible", {"detail": "`p` = 2 is fewer than the 5 existing sites kept open; raise `p`."})
+    assert status["error_label"] == (
+        "选址模型无解：没有一组站点能同时满足站点总数 p、每个镇街的站点数和保留的现有站点。请调整这些参数。"
+        "求解器的说明：`p` = 2 is fewer than the 5 existing sites kept open; raise `p`.")
     page = client.get(f"/planner/jobs/{job_id}").get_data(as_text=True)
-    assert 'role="alert"' in page and "fewer than the 5 existing sites" in page
+    assert 'role="alert"' in page and "选址模型无解" in page and "fewer than the 5 existing sites" in page
 
 
 @pytest.mark.parametrize(
@@ -297,7 +301,7 @@ def test_compare_two_coverage_results_by_hand(app):
     assert changed.index(">p1<") < changed.index(">p3<") < changed.index(">p4<") and ">p2<" not in changed
     params = page[page.index('id="compare-parameters"') :]
     assert '<th scope="row">阈值 <strong>（不同）</strong></th><td>800m</td><td>1km</td>' in params
-    assert '<th scope="row">roads_sha256 <strong>（不同）</strong></th><td>800m</td><td>1km</td>' in page
+    assert '<th scope="row">道路文件校验码 <strong>（不同）</strong></th><td>800m</td><td>1km</td>' in page
 
 
 def test_compare_two_gaps_results_by_hand(app):
@@ -313,9 +317,22 @@ def test_compare_two_gaps_results_by_hand(app):
 def test_compare_refuses_mixed_kinds_unfinished_and_missing_jobs(runs):
     _, client, ids, _ = runs
     mixed = client.get(f"/planner/compare?a={ids['siting']}&b={ids['service_areas']}")
-    assert mixed.status_code == 400 and "只能对比同一种分析的结果" in mixed.get_data(as_text=True)
-    assert client.get(f"/planner/compare?a={ids['siting']}&b={ids['siting']}").status_code == 400
-    assert client.get(f"/planner/compare?a={ids['siting']}").status_code == 400
+    text = mixed.get_data(as_text=True)
+    # not a 400: the planner's page again, the form as chosen, the reason in the page's language
+    assert mixed.status_code == 200 and 'id="compare-errors"' in text
+    names = ("“选址 · 最大覆盖 · 渝馨家园 · p=15 · 15min”（选址）和"
+             "“服务范围 · 渝馨家园 · 300m, 800m · 步行 · 在用的设施”（服务范围）")
+    assert names + "不是同一种分析，无法对比；请选择同一种分析的两个结果" in text
+    assert f'<option value="{ids["service_areas"]}" selected>' in text
+    same = client.get(f"/planner/compare?a={ids['siting']}&b={ids['siting']}")
+    assert same.status_code == 200
+    assert "结果 A 和结果 B 是同一个任务；请选择两个不同的结果。" in same.get_data(as_text=True)
+    missing = client.get(f"/planner/compare?a={ids['siting']}")
+    assert missing.status_code == 200
+    assert "请选择两个要对比的结果（结果 A 和结果 B）。" in missing.get_data(as_text=True)
+    english = client.get(f"/planner/compare?a={ids['siting']}&b={ids['service_areas']}&lang=en").get_data(as_text=True)
+    assert "are not the same kind of analysis and cannot be compared" in english
+    client.get("/planner/?lang=zh")  # the module's client goes on in Chinese
     assert client.get(f"/planner/compare?a={ids['siting']}&b={'0' * 32}").status_code == 404
 
 
@@ -326,7 +343,8 @@ def test_compare_two_real_siting_results(runs):
     assert _job(app, other).status == "done"
     page = client.get(f"/planner/compare?a={ids['siting']}&b={other}").get_data(as_text=True)
     assert 'id="compare-by-town"' in page and "<td>1196</td><td>1196</td><td>+0</td>" in page
-    assert '<th scope="row">method <strong>（不同）</strong></th><td>exact</td><td>heuristic</td>' in page
+    assert ('<th scope="row">求解方法 <strong>（不同）</strong></th><td>精确求解（HiGHS，给出最优性差距）</td>'
+            "<td>快速启发式（贪心加交换）</td>") in page
 
 
 # --- permissions ---------------------------------------------------------------------------------

@@ -41,8 +41,12 @@ MATRIX = [
     ("GET", "/toilets/?build_type=new&status=planned", None, (302, 403, 403, 200, 200, 200)),
     ("GET", f"/toilets/{TOILET}", None, (302, 403, 403, 200, 200, 200)),
     ("GET", "/toilets/AT-999", None, (302, 403, 403, 404, 404, 404)),
+    ("GET", "/toilets/AT-999/reach", None, (302, 403, 403, 404, 404, 404)),
+    ("GET", "/toilets/suggest?n=0", None, (302, 403, 403, 400, 400, 400)),
+    ("POST", "/toilets/suggest", {"n": "0"}, (302, 403, 403, 400, 400, 400)),
     ("POST", f"/toilets/{TOILET}", EDIT, (302, 403, 403, 302, 403, 302)),
     ("GET", "/toilets/import", None, (302, 403, 403, 200, 403, 200)),
+    ("GET", "/toilets/export.csv", None, (302, 403, 403, 200, 200, 200)),
     ("POST", "/toilets/import", {"action": "check"}, (302, 403, 403, 400, 403, 400)),
     ("POST", "/toilets/import", {"action": "confirm", "token": "x" * 32}, (302, 403, 403, 400, 403, 400)),
 ]
@@ -420,3 +424,202 @@ def test_a_blank_cell_keeps_the_stored_value_unless_the_box_is_ticked_and_the_ch
         ("3", "AT-102", "状态", "under_construction", "completed"),
     ]
     assert 'id="i-blank-clears" name="blank_clears" type="checkbox" checked' in html
+
+
+# --- overdue, GB 50763 check, export ---------------------------------------------------------------
+
+
+def test_register_flags_overdue_toilets_against_a_fixed_beijing_date(client_as, app):
+    app.config["TOILET_TODAY"] = "2025-07-04"  # AT-033 was due 2025-07-03, AT-038 is due 2025-07-12
+    html = client_as("bureau").get("/toilets/").get_data(as_text=True)
+    at033 = re.search(r"<td>AT-033</td>.*?</tr>", html, re.S).group(0)
+    at038 = re.search(r"<td>AT-038</td>.*?</tr>", html, re.S).group(0)
+    at028 = re.search(r"<td>AT-028</td>.*?</tr>", html, re.S).group(0)  # completed 2024: never overdue
+    assert "逾期 1 天" in at033 and '<td class="overdue-cell">否</td>' in at038
+    assert '<td class="overdue-cell">否</td>' in at028
+    demo = _demo_toilets()
+    programme = demo[demo["build_type"].isin(["rebuild", "new"]) & ~demo["status"].isin(["completed", "accepted"])]
+    late = programme[programme["planned_completion"] < "2025-07-04"]
+    assert f"按北京时间 2025-07-04）：{len(late)} 座" in html
+    app.config["TOILET_TODAY"] = "2025-07-03"  # due today: not overdue yet
+    html = client_as("bureau").get("/toilets/").get_data(as_text=True)
+    assert "逾期 1 天" not in re.search(r"<td>AT-033</td>.*?</tr>", html, re.S).group(0)
+
+
+def test_gb50763_failures_on_the_register_and_the_toilet_page(client_as, app, app_cache_dir):
+    # AT-031 (completed): a men's cubicle without an accessible urinal (GB 50763-2012 §3.9.1)
+    html = client_as("bureau").get("/toilets/").get_data(as_text=True)
+    row = re.search(r"<td>AT-031</td>.*?</tr>", html, re.S).group(0)
+    assert "不符合" in row and "无障碍小便器：未设置" in row
+    page = client_as("bureau").get("/toilets/AT-031").get_data(as_text=True)
+    assert '<p id="gb-result" class="gb-fail">结果：不符合</p>' in page
+    assert "无障碍小便器：未设置（GB 50763-2012 第 3.9 节要求设置）" in page
+    planned = client_as("bureau").get(f"/toilets/{TOILET}?lang=en").get_data(as_text=True)
+    assert "Result: not fully surveyed" in planned
+    app.config["CACHE_DIR"] = str(app_cache_dir)  # AT-005 is accepted: its page measures coverage
+    existing = client_as("bureau").get("/toilets/AT-005").get_data(as_text=True)  # no planned completion date
+    assert '<dd id="overdue">未记录</dd>' in existing
+
+
+def test_the_register_exports_as_xlsx_and_csv_with_headers_in_both_languages(client_as, app):
+    app.config["TOILET_TODAY"] = "2025-07-04"
+    client = client_as("bureau")
+    token = csrf_token(client, f"/toilets/{TOILET}")
+    formula = '=HYPERLINK("http://x/","点击")'
+    edit = {**EDIT, "contractor": formula, "csrf_token": token}
+    assert client.post(f"/toilets/{TOILET}", data=edit).status_code == 302
+    html = client.get("/toilets/").get_data(as_text=True)
+    assert 'href="/toilets/export.xlsx?' in html and 'href="/toilets/export.csv?' in html
+    response = client.get("/toilets/export.xlsx?build_type=rebuild")
+    assert response.status_code == 200 and "attachment" in response.headers["Content-Disposition"]
+    sheets = pd.read_excel(io.BytesIO(response.data), sheet_name=None, engine="calamine", dtype=str)
+    register, progress = sheets["登记表"], sheets["按镇街进度"]
+    assert list(register.columns)[:5] == ["编号", "镇街代码", "镇街", "村（社区）代码", "村（社区）"]
+    assert {"逾期天数（天）", "GB 50763 核查结果", "门净宽（毫米）", "轮椅回转直径（米）"} <= set(register.columns)
+    assert list(progress.columns) == ["镇街代码", "镇街", "已验收（座）", "登记改建和新建（座）", "验收完成率（%）"]
+    demo = _demo_toilets()
+    assert len(register) == int((demo["build_type"] == "rebuild").sum())
+    by_id = register.set_index("编号")
+    assert by_id.loc["AT-033", "逾期天数（天）"] == "1" and by_id.loc["AT-033", "是否逾期"] == "是"
+    assert by_id.loc["AT-031", "GB 50763 核查结果"] == "不符合"
+    assert by_id.loc[TOILET, "施工单位"] == "'" + formula  # formula-safe
+    assert by_id.loc["AT-033", "村（社区）"] and by_id.loc["AT-033", "镇街"]
+    for _, town in progress.iterrows():  # shares as percentages rounded to 0.1
+        share = float(town["验收完成率（%）"])
+        assert share == round(100 * int(town["已验收（座）"]) / int(town["登记改建和新建（座）"]), 1)
+    english = client.get("/toilets/export.csv?lang=en")
+    assert english.status_code == 200 and english.data.startswith(b"\xef\xbb\xbf")
+    table = pd.read_csv(io.BytesIO(english.data), dtype=str, encoding="utf-8-sig")
+    assert "Door clear width (mm)" in table.columns and "Days overdue (days)" in table.columns
+    english_xlsx = client.get("/toilets/export.xlsx?lang=en")
+    assert set(pd.read_excel(io.BytesIO(english_xlsx.data), sheet_name=None, engine="calamine")) == {
+        "Register",
+        "Progress by town",
+    }
+    assert client.get("/toilets/export.pdf").status_code == 404
+    assert client.get("/toilets/export.csv?status=done").status_code == 400
+
+
+def test_an_accepted_toilets_coverage_is_computed_once_per_data_version(client_as, app, app_cache_dir):
+    from webmap.views import toilets
+
+    app.config["CACHE_DIR"] = str(app_cache_dir)
+    client = client_as("bureau")
+    first = client.get("/toilets/AT-001").get_data(as_text=True)
+    cache = app.extensions["accessplan_toilet_coverage"]
+    assert len(cache) == 1
+    (key,) = cache
+    run = cache[key]
+    with app.app_context():
+        assert key[:2] == (get_store().url, get_store().data_version())
+    second = client.get("/toilets/AT-001?lang=en").get_data(as_text=True)  # another language, same run
+    assert len(cache) == 1 and cache[key] is run
+    assert 'id="coverage-summary">全区：' in first and 'id="coverage-summary">Whole district:' in second
+    token = csrf_token(client, f"/toilets/{TOILET}")
+    assert client.post(f"/toilets/{TOILET}", data={**EDIT, "csrf_token": token}).status_code == 302  # a write
+    assert client.get("/toilets/AT-001").status_code == 200
+    assert len(cache) == 2 and list(cache)[0] == key  # recomputed for the new data version
+    (new_key,) = [k for k in cache if k != key]
+    assert new_key[1] > key[1] and cache[new_key] is not run
+    assert toilets.COVERAGE_CACHE_SIZE >= 2
+
+
+def test_a_planned_toilets_page_links_to_households_and_people_it_would_reach(client_as, app, app_cache_dir):
+    import geopandas as gpd
+
+    from analyses.inputs import villages_as_demand
+
+    app.config["CACHE_DIR"] = str(app_cache_dir)
+    client = client_as("bureau")
+    demo = _demo_toilets()
+    planned = demo[demo["status"] == "planned"]["id"].tolist()
+    assert '<a id="reach-link" href="/toilets/AT-026/reach">' in client.get("/toilets/AT-026").get_data(as_text=True)
+    district = load_district()
+    villages = villages_as_demand(district.villages).to_crs(district.crs)
+    added, befores = {}, set()
+    for toilet_id in planned:
+        response = client.get(f"/toilets/{toilet_id}/reach")
+        assert response.status_code == 200
+        html = response.get_data(as_text=True)
+        hb, ha, pb, pa, vb, va = map(int, re.search(
+            r"户数 (\d+) → (\d+)，人口 (\d+) → (\d+)，村（社区） (\d+) → (\d+)", html).groups())  # fmt: skip
+        assert ha >= hb and pa >= pb and va >= vb
+        cache = app.extensions["accessplan_toilet_coverage"]
+        (result,) = [v for k, v in cache.items() if k[2] == ("reach", toilet_id, "walk", "300m")]
+        assert (result.total["households_before"], result.total["households_after"]) == (hb, ha)
+        # every village the toilet adds is within 300 m of it in a straight line (the network is never shorter)
+        row = demo[demo["id"] == toilet_id].iloc[0]
+        point = gpd.GeoSeries(gpd.points_from_xy([float(row["lon"])], [float(row["lat"])]), crs="EPSG:4326")
+        point = point.to_crs(district.crs).iloc[0]
+        near = villages[villages.distance(point) <= 300.0]
+        # the demo's villages near a planned toilet are one each, so the toilet adds that village or nothing
+        assert ha - hb in (0, int(near["households"].sum())) and pa - pb in (0, int(near["population"].sum()))
+        added[toilet_id] = ha - hb
+        befores.add(hb)
+    assert len(befores) == 1  # "before" is the accepted toilets: the same for every planned one
+    # AT-059 is 31 m and AT-049 44 m from a village point (villages.csv: 500120003205 with 560 households,
+    # 500120002005 with 4196): each adds exactly that village
+    assert (added["AT-059"], added["AT-049"]) == (560, 4196)
+    english = client.get(f"/toilets/{planned[0]}/reach?lang=en").get_data(as_text=True)
+    assert "Whole district: households" in english
+
+
+def _accept_a_suggestion(client, app, n=2):
+    """Ask for ``n`` suggested sites, accept the first; return the site row and the new toilet's id."""
+    html = client.get(f"/toilets/suggest?n={n}").get_data(as_text=True)
+    sites = re.findall(r'<tr id="site-([^"]+)"><th scope="row">([^<]+)</th>', html)
+    assert len(sites) == n and all("·" in place for _, place in sites)  # named by PlaceNamer, not by a node
+    assert "登记表中尚缺 0 座" in html  # the demo registers all 19 new builds
+    site_id, place = sites[0]
+    with app.app_context():
+        before = get_store().features(schema.ACCESSIBLE_TOILET)
+    token = csrf_token(client, "/toilets/suggest?n=2")
+    response = client.post("/toilets/suggest", data={"n": str(n), "site": site_id, "csrf_token": token})
+    assert response.status_code == 302
+    new_id = response.headers["Location"].rsplit("/", 1)[1]
+    numbers = [int(i.split("-")[1]) for i in before[schema.ID]]
+    assert new_id == f"AT-{max(numbers) + 1:03d}"
+    with app.app_context():
+        row = get_store().feature(schema.ACCESSIBLE_TOILET, new_id)
+        history = get_store().history(schema.ACCESSIBLE_TOILET, new_id)
+    assert (row[schema.STATUS], row[schema.BUILD_TYPE], row[schema.NAME]) == ("planned", "new", f"{place}（建议新建）")
+    assert [(h["action"], h["actor"]) for h in history] == [("insert", "bureau")]
+    stale = client.post("/toilets/suggest", data={"n": str(n), "site": "no-such-site", "csrf_token": token})
+    assert stale.status_code == 400 and "已不在当前建议中" in stale.get_data(as_text=True)
+    return site_id, new_id
+
+
+def test_suggested_sites_and_accepting_one_on_sqlite(client_as, app, app_cache_dir):
+    app.config["CACHE_DIR"] = str(app_cache_dir)
+    _accept_a_suggestion(client_as("bureau"), app)
+    planner = client_as("planner")
+    assert "加入规划" not in planner.get("/toilets/suggest?n=2").get_data(as_text=True)
+    token = csrf_token(planner, "/toilets/suggest?n=2")
+    assert planner.post("/toilets/suggest", data={"n": "2", "site": "x", "csrf_token": token}).status_code == 403
+    bad = client_as("bureau").get("/toilets/suggest?n=abc")
+    assert bad.status_code == 400 and "建议座数应为 1 到 19 的整数" in bad.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_suggested_sites_and_accepting_one_on_postgresql(database_url, demo_key, app_cache_dir, monkeypatch):
+    from cryptography.fernet import Fernet
+
+    from layers import users
+    from layers.crypto import BlindIndex, FieldCipher
+    from layers.demo import load_demo_layers
+    from layers.store import Store
+    from webmap import create_app
+
+    monkeypatch.setattr(users, "generate_password_hash", staff_fixtures.cheap_hash)
+    store = Store(database_url, cipher=FieldCipher(demo_key), blind_index=BlindIndex(Fernet.generate_key()))
+    load_demo_layers(store, load_district())
+    users.add_user(store, "bureau", role="bureau", password=staff_fixtures.PASSWORD)
+    store.close()
+    app = create_app({"TESTING": True, "SECRET_KEY": "test-secret", "DATABASE_URL": database_url,
+                      "ENCRYPTION_KEY": demo_key, "CACHE_DIR": str(app_cache_dir)})  # fmt: skip
+    try:
+        client = app.test_client()
+        assert staff_fixtures.log_in(client, "bureau").status_code == 302
+        _accept_a_suggestion(client, app)
+    finally:
+        app.extensions["accessplan_store"].close()

@@ -113,6 +113,8 @@ def parsed(read: Callable[[dict[str, Any]], Any], options: dict[str, Any], suffi
 @click.option("--datum", type=_DATUM, help="Datum of CSV/XLSX point files.")
 @click.option("--grid-spacing", type=float, default=400.0, show_default=True, help="Metres, for --demand grid.")
 @click.option("--roads", type=click.Path(exists=True, dir_okay=False), help="OSM XML/PBF/GraphML (default: district).")
+@click.option("--compare-flat", is_flag=True,
+              help="Also measure on flat costs and show what slopes change per town (needs the district's DEM).")
 @click.option("--out", "out_path", type=_OUT, required=True, help="Result file: .json, .csv, .gpkg, .xlsx or .geojson.")
 @with_appcontext
 def coverage_command(**options: Any) -> None:
@@ -124,6 +126,13 @@ def coverage_command(**options: Any) -> None:
     for column in result.coverage_columns:
         click.echo(f"{column}: {result.summary[column]['covered']} of {result.summary['points']} points "
                    f"({result.summary[column]['weighted_share']:.1%} weighted)")  # fmt: skip
+    if result.slopes is not None:
+        for column, change in result.slopes.summary.items():
+            click.echo(_("%(column)s：平地 %(flat)s，计坡度 %(slopes)s（减少 %(lost)s，增加 %(gained)s）",
+                         column=column, flat=change["flat"], slopes=change["slopes"], lost=change["lost"],
+                         gained=change["gained"]))
+        steep = result.slopes_dict()["steep_pieces"]
+        click.echo(_("陡坡路段（≥ 1:20 或因坡度封闭）：%(n)s 段", n=sum(v["pieces"] for v in steep.values())))
     click.echo(_("不可达：%(n)s；已写入 %(path)s", n=result.summary["unreachable"], path=options["out_path"]))
 
 

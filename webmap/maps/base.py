@@ -235,11 +235,17 @@ def result_base_map(district: District) -> folium.Map:
     return m
 
 
-def finish_result_map(m: folium.Map, district: District, static_url: Callable[[str], str]) -> folium.Map:
-    """End a planner result map: layer control, fitted to the district, assets served by us."""
+def finish_result_map(
+    m: folium.Map, district: District, static_url: Callable[[str], str], title: str | None = None
+) -> folium.Map:
+    """End a planner result map: layer control, fitted to the district, assets served by us.
+
+    ``title`` names the map for screen readers (its landmark); "分析结果地图" when None. Maps on one page
+    need titles of their own.
+    """
     minx, miny, maxx, maxy = district.boundary.to_crs(schema.WGS84).total_bounds
     folium.LayerControl(position="bottomright", collapsed=False).add_to(m)
-    MapText(control_texts(gettext, gettext("分析结果地图"))).add_to(m)
+    MapText(control_texts(gettext, title or gettext("分析结果地图"))).add_to(m)
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     localize_assets_inplace(m, static_url=static_url)
     return m

@@ -20,45 +20,57 @@ kept in the session, and the file is deleted after the confirmation or when a ne
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import re
 import secrets
+import threading
 import time
+from collections import OrderedDict
+from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext
 from flask_login import current_user
 
 from analyses.costs import parse_threshold
 from analyses.inputs import GRID, load_points
 from analyses.targets import toilet_progress
+from analyses.toilet_checks import FAIL, INCOMPLETE, PASS, beijing_today, gb50763_check, overdue_days
 from layers import schema
 from layers.errors import FileLimitError, NotFoundError, StaleVersionError, WorkflowError
 from layers.importer import import_layer
+from layers.spreadsheet import neutralise_formulas
 from layers.validate import validate_layer
 from webmap.auth import role_required
 from webmap.i18n import N_, current_language
 from webmap.maps.base import MapParts, render_map_parts, tile_sources_from_config
 from webmap.maps.public import public_map
 from webmap.problems import fix_text, rule_label
-from webmap.runs import app_network
+from webmap.runs import app_network, app_placer
 from webmap.security import nonced_map_parts
 from webmap.store import get_district, get_store
 from webmap.timefmt import format_local_time
 from webmap.views.api import TOILET_EDIT_ROLES, TOILET_VIEW_ROLES
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable
+
     import geopandas as gpd
     from werkzeug.wrappers import Response as BaseResponse
 
+    from analyses.runs.coverage import ToiletChangeParameters, ToiletChangeRun
     from analyses.targets import ToiletProgress
+    from analyses.toilet_checks import Finding
+    from analyses.toilet_reach import ToiletReach
     from layers.validate import ValidationResult
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 bp = Blueprint("toilets", __name__, url_prefix="/toilets")
 
@@ -69,11 +81,14 @@ DEFAULTS = {
     "TOILET_COVERAGE_PROFILE": "walk",
     "TOILET_COVERAGE_GRID_M": 250.0,
     "TOILET_IMPORT_DIR": None,  # None: <instance>/toilet_imports
+    "TOILET_TODAY": None,  # None: today in Beijing; a date (tests) fixes what "overdue" compares with
 }
 #: Build types of the plan's programme (the 19 + 19); ``existing`` toilets are outside it.
 PROGRAMME_BUILD_TYPES = ("rebuild", "new")
 #: Labels shown to people: zh-CN msgids, translated with ``gettext`` where shown.
 BUILD_TYPE_LABELS = {"rebuild": N_("改建"), "new": N_("新建"), "existing": N_("现有（不计入目标）")}
+#: GB 50763 check results (``analyses.toilet_checks``).
+GB_RESULT_LABELS = {PASS: N_("符合"), FAIL: N_("不符合"), INCOMPLETE: N_("未完整调查")}
 STATUS_LABELS = {"planned": N_("规划中"), "under_construction": N_("在建"), "completed": N_("已建成"),
                  "accepted": N_("已验收")}  # fmt: skip
 DATUM_LABELS = {
@@ -101,6 +116,10 @@ _COLUMN_LABELS = (
     N_("开放时间"), N_("调查日期"), N_("数据来源"), N_("合成数据"),
 )  # fmt: skip
 _DEMAND_KEY = "accessplan_toilet_demand"
+_COVERAGE_KEY = "accessplan_toilet_coverage"
+_COVERAGE_LOCK = threading.Lock()
+#: How many toilets' coverage runs the app keeps (one per toilet, threshold and data version).
+COVERAGE_CACHE_SIZE = 64
 
 
 @bp.record_once
@@ -118,6 +137,26 @@ def register() -> str:
     """Show the register table (filters: build type, status, town), progress bars and the map."""
     district = get_district()
     towns = _town_names()
+    every, shown, filters = _filtered(towns)
+    progress = toilet_progress(every, district_towns=district.towns, plan_dir=district.plan_dir)
+    return render_template(
+        "toilets/register.html",
+        rows=_register_rows(shown, towns, today=_today()),
+        today=_today().isoformat(),
+        progress=progress,
+        by_type=progress.by_build_type.to_dict("records"),
+        by_town=_town_progress_rows(progress),
+        filters=filters,
+        towns=towns,
+        build_type_labels=_translated(BUILD_TYPE_LABELS),
+        status_labels=_translated(STATUS_LABELS),
+        map_parts=_map_parts(shown),
+        can_edit=current_user.role in TOILET_EDIT_ROLES,
+    )
+
+
+def _filtered(towns: dict[str, str]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
+    """Return every toilet, the rows the request's filters select and the filters (400 on a bad one)."""
     build_type = request.args.get("build_type", "")
     status = request.args.get("status", "")
     town = request.args.get("town", "")
@@ -129,27 +168,110 @@ def register() -> str:
         abort(400, gettext("status 只能是 %(allowed)s；收到 %(value)s。", allowed=allowed, value=repr(status)))
     if town and town not in towns:
         abort(400, gettext("town 必须是本区的镇街代码（9 位）；收到 %(value)s。", value=repr(town)))
-
     every = get_store().features(schema.ACCESSIBLE_TOILET)
     shown = every[every[schema.BUILD_TYPE].isin((build_type,) if build_type else PROGRAMME_BUILD_TYPES)]
     if status:
         shown = shown[shown[schema.STATUS] == status]
     if town:
         shown = shown[shown[schema.TOWN_CODE] == town]
-    progress = toilet_progress(every, district_towns=district.towns, plan_dir=district.plan_dir)
-    return render_template(
-        "toilets/register.html",
-        rows=_register_rows(shown, towns),
-        progress=progress,
-        by_type=progress.by_build_type.to_dict("records"),
-        by_town=_town_progress_rows(progress),
-        filters={"build_type": build_type, "status": status, "town": town},
-        towns=towns,
-        build_type_labels=_translated(BUILD_TYPE_LABELS),
-        status_labels=_translated(STATUS_LABELS),
-        map_parts=_map_parts(shown),
-        can_edit=current_user.role in TOILET_EDIT_ROLES,
+    return every, shown, {"build_type": build_type, "status": status, "town": town}
+
+
+# --- export ----------------------------------------------------------------------------------------
+
+#: Export formats and their media types.
+EXPORT_FORMATS = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+#: Headers of the register export (zh-CN msgids; English through the catalog with ``lang=en``), units
+#: in the header, the GB 50763 fields' measured figures among them.
+EXPORT_HEADERS = {
+    "id": N_("编号"), "town_code": N_("镇街代码"), "town": N_("镇街"), "village_code": N_("村（社区）代码"),
+    "village": N_("村（社区）"), "name": N_("名称"), "address": N_("详细地址"), "build_type": N_("建设类型"),
+    "status": N_("状态"), "contractor": N_("施工单位"), "planned_completion": N_("计划完工日期"),
+    "overdue": N_("是否逾期"), "overdue_days": N_("逾期天数（天）"), "gb_result": N_("GB 50763 核查结果"),
+    "gb_failures": N_("GB 50763 不符合项"), "gb_missing": N_("GB 50763 未调查项"),
+    "room_area_m2": N_("无障碍厕所面积（平方米）"), "turning_diameter_m": N_("轮椅回转直径（米）"),
+    "door_clear_width_mm": N_("门净宽（毫米）"), "updated": N_("最后修改（北京时间）"),
+}  # fmt: skip
+#: Headers of the export's progress sheet (per town).
+PROGRESS_HEADERS = {
+    "town_code": N_("镇街代码"), "town": N_("镇街"), "accepted": N_("已验收（座）"),
+    "total": N_("登记改建和新建（座）"), "share": N_("验收完成率（%）"),
+}  # fmt: skip
+
+
+@bp.get("/export.<fmt>")
+@role_required(*TOILET_VIEW_ROLES)
+def export(fmt: str) -> BaseResponse:
+    """Download the register rows the filters select as XLSX (register + progress sheets) or CSV (register)."""
+    if fmt not in EXPORT_FORMATS:
+        abort(404, gettext("导出格式只能是 CSV 或 XLSX；收到 %(value)s。", value=repr(fmt)))
+    district = get_district()
+    towns = _town_names()
+    every, shown, _filters = _filtered(towns)
+    table = neutralise_formulas(register_table(shown, towns, today=_today()))
+    if fmt == "csv":
+        body = table.to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
+    else:
+        progress = toilet_progress(every, district_towns=district.towns, plan_dir=district.plan_dir)
+        buffer = io.BytesIO()
+        with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+            table.to_excel(writer, sheet_name=gettext("登记表"), index=False)
+            neutralise_formulas(_progress_table(progress)).to_excel(
+                writer, sheet_name=gettext("按镇街进度"), index=False
+            )
+        body = buffer.getvalue()
+    logger.info("%s exported the toilet register as %s: %d rows", current_user.name, fmt, len(table))
+    stamp = _today().strftime("%Y%m%d")
+    return Response(
+        body,
+        mimetype=EXPORT_FORMATS[fmt],
+        headers={"Content-Disposition": f'attachment; filename="toilet-register-{stamp}.{fmt}"'},
     )
+
+
+def register_table(gdf: pd.DataFrame, towns: dict[str, str], *, today: date) -> pd.DataFrame:
+    """Return toilet rows as the export's table: `EXPORT_HEADERS` in the request's language.
+
+    Town and village names beside their codes, build type and status as words, overdue flags and the
+    GB 50763 check (``analyses.toilet_checks``), times in Beijing time.
+    """
+    villages = get_district().villages
+    village_names = dict(zip(villages[schema.VILLAGE_CODE].astype(str), villages[schema.NAME], strict=True))
+    labels = _labels()
+    yes, no = gettext("是"), gettext("否")
+    records = []
+    for r in gdf.sort_values([schema.TOWN_CODE, schema.ID]).to_dict("records"):
+        check = gb50763_check(r)
+        days = overdue_days(r, today)
+        village = _cell(r.get(schema.VILLAGE_CODE)) or ""
+        records.append({
+            "id": r[schema.ID], "town_code": r[schema.TOWN_CODE], "town": towns.get(r[schema.TOWN_CODE], ""),
+            "village_code": village, "village": village_names.get(village, ""), "name": r[schema.NAME],
+            "address": _cell(r.get(schema.ADDRESS)) or "",
+            "build_type": gettext(BUILD_TYPE_LABELS.get(r[schema.BUILD_TYPE], r[schema.BUILD_TYPE])),
+            "status": _status_label(r[schema.STATUS]), "contractor": _cell(r.get(schema.CONTRACTOR)) or "",
+            "planned_completion": _cell(r.get(schema.PLANNED_COMPLETION)) or "",
+            "overdue": yes if days else no, "overdue_days": days,
+            "gb_result": gettext(GB_RESULT_LABELS[check.result]),
+            "gb_failures": "；".join(_finding_text(f) for f in check.failures),
+            "gb_missing": "、".join(labels.get(f, f) for f in check.missing),
+            **{c: _number_or_none(r.get(c)) for c in ("room_area_m2", "turning_diameter_m", "door_clear_width_mm")},
+            "updated": format_local_time(r.get(schema.UPDATED_AT), seconds=False),
+        })  # fmt: skip
+    table = pd.DataFrame(records, columns=list(EXPORT_HEADERS))
+    return table.rename(columns={k: gettext(v) for k, v in EXPORT_HEADERS.items()})
+
+
+def _progress_table(progress: ToiletProgress) -> pd.DataFrame:
+    rows = [{"town_code": r["town_code"], "town": r["town"], "accepted": r["accepted"], "total": r["total"],
+             "share": round(100 * r["accepted"] / r["total"], 1)} for r in _town_progress_rows(progress)]  # fmt: skip
+    table = pd.DataFrame(rows, columns=list(PROGRESS_HEADERS))
+    return table.rename(columns={k: gettext(v) for k, v in PROGRESS_HEADERS.items()})
+
+
+def _number_or_none(value: Any) -> float | None:
+    text = _cell(value)
+    return None if text is None else float(text)
 
 
 # --- one toilet ------------------------------------------------------------------------------------
@@ -219,9 +341,17 @@ def _detail_page(
             coverage_error = str(error)
     status = row[schema.STATUS]
     workflow = schema.layer_spec(schema.ACCESSIBLE_TOILET).workflow
+    check = gb50763_check(row)
+    labels = _labels()
     return render_template(
         "toilets/detail.html",
         row=row,
+        overdue=overdue_days(row, _today()),
+        planned_completion=_shown(row.get(schema.PLANNED_COMPLETION)),
+        gb_label=gettext(GB_RESULT_LABELS[check.result]),
+        gb_result=check.result,
+        gb_failures=[_finding_text(f) for f in check.failures],
+        gb_missing=[labels.get(f, f) for f in check.missing],
         town_name=towns.get(row[schema.TOWN_CODE], row[schema.TOWN_CODE]),
         fields=_field_rows(row),
         history=_history_rows(toilet_id),
@@ -269,6 +399,22 @@ def _checked_changes(row: dict[str, Any], form: Any) -> tuple[dict[str, Any], li
         return {}, problems
     (record,) = result.records()
     return {c: record.get(c) for c in (schema.STATUS, *EDIT_FIELDS)}, []
+
+
+def _finding_text(finding: Finding) -> str:
+    """Return one GB 50763 failure as a sentence in the page's language."""
+    if finding.field == "cubicles":
+        return gettext("女厕和男厕均须设无障碍厕位，或设独立的无障碍厕所（GB 50763-2012 第 3.9.1 条）")
+    label = _labels().get(finding.field, finding.field)
+    if finding.minimum is None:
+        return gettext("%(field)s：未设置（GB 50763-2012 第 3.9 节要求设置）", field=label)
+    return gettext(
+        "%(field)s：%(value)s %(unit)s，低于 %(minimum)s %(unit)s（GB 50763-2012 第 3.9 节）",
+        field=label,
+        value=f"{finding.value:g}",
+        minimum=f"{finding.minimum:g}",
+        unit=finding.unit,
+    )
 
 
 def _cell(value: Any) -> str | None:
@@ -341,19 +487,115 @@ def _flat(snapshot: dict[str, Any] | None) -> dict[str, Any]:
     return {**{k: v for k, v in snapshot.items() if k not in ("attributes", "personal")}, **attributes}
 
 
+# --- suggested sites for the new toilets --------------------------------------------------------------
+
+
+@bp.route("/suggest", methods=["GET", "POST"])
+@role_required(*TOILET_VIEW_ROLES)
+def suggest() -> str | BaseResponse | tuple[str, int]:
+    """Show sites the siting engine suggests for new toilets; the bureau and admin accept one into the plan."""
+    from analyses.toilet_suggestions import accept_site, remaining_new
+
+    every = get_store().features(schema.ACCESSIBLE_TOILET)
+    remaining = remaining_new(every)
+    source = request.form if request.method == "POST" else request.args
+    raw = source.get("n", "")
+    try:
+        n = int(raw) if raw else max(remaining, 1)
+        sites = _suggestions(n)
+    except ValueError as error:
+        return render_template("toilets/suggest.html", sites=[], n=raw, remaining=remaining, can_edit=False,
+                               error=gettext("无法给出建议：%(error)s（建议座数应为 1 到 19 的整数）",
+                                             error=str(error))), 400  # fmt: skip
+    problems: list[str] = []
+    if request.method == "POST":
+        if current_user.role not in TOILET_EDIT_ROLES:
+            abort(403, gettext("只有住建部门和系统管理员可以修改无障碍厕所登记。"))
+        chosen = [s for s in sites if s[schema.ID] == request.form.get("site", "")]
+        if not chosen:
+            problems.append(gettext("建议点 %(site)s 已不在当前建议中（登记已变化）：请从下表重新选择。",
+                                    site=repr(request.form.get("site", ""))))  # fmt: skip
+        else:
+            toilet_id, outcome = accept_site(get_store(), get_district(), chosen[0], user=current_user.name)
+            if outcome.ok:
+                logger.info("%s accepted suggested site %s as toilet %s", current_user.name, chosen[0]["id"],
+                            toilet_id)  # fmt: skip
+                flash(gettext("已将建议点加入规划：新建无障碍厕所 %(id)s（规划中）。", id=toilet_id))
+                return redirect(url_for("toilets.detail", toilet_id=toilet_id))
+            problems.extend(f"{p.column or ''}：{fix_text(p, p.column or '')}" for p in outcome.validation.problems)
+    return render_template("toilets/suggest.html", sites=sites, n=n, remaining=remaining, error=None,
+                           problems=problems, can_edit=current_user.role in TOILET_EDIT_ROLES,
+                           threshold=current_app.config["TOILET_COVERAGE_THRESHOLD"],
+                           towns=_town_names()), (400 if problems else 200)  # fmt: skip
+
+
+def _suggestions(n: int) -> list[dict[str, Any]]:
+    """Return the suggested new sites for ``n`` toilets (``analyses.toilet_suggestions``), once per data version."""
+    from analyses.runs.siting import run_siting
+    from analyses.toilet_suggestions import suggested_sites, suggestion_parameters
+    from layers.privacy import Reader
+
+    config = current_app.config
+    toilets = get_store().features(schema.ACCESSIBLE_TOILET)
+    parameters = suggestion_parameters(n, toilets, threshold=parse_threshold(config["TOILET_COVERAGE_THRESHOLD"]).label,
+                                       profile=config["TOILET_COVERAGE_PROFILE"])  # fmt: skip
+    run = _per_data_version(("suggest", parameters), lambda: run_siting(
+        parameters, store=get_store(), district=get_district(), network=app_network(),
+        reader=Reader(user=current_user.name, channel="web")))  # fmt: skip
+    return suggested_sites(run).to_dict("records")
+
+
+# --- households within reach, before/after -------------------------------------------------------------
+
+
+@bp.get("/<toilet_id>/reach")
+@role_required(*TOILET_VIEW_ROLES)
+def reach(toilet_id: str) -> str | tuple[str, int]:
+    """Show what the toilet adds (any status): villages, households and people within reach, per town."""
+    try:
+        row = get_store().feature(schema.ACCESSIBLE_TOILET, toilet_id)
+    except NotFoundError:
+        abort(404, gettext("没有编号为 %(id)s 的无障碍厕所。", id=repr(toilet_id)))
+    config = current_app.config
+    threshold = parse_threshold(config["TOILET_COVERAGE_THRESHOLD"]).label
+    profile = config["TOILET_COVERAGE_PROFILE"]
+    try:
+        result = _per_data_version(("reach", toilet_id, profile, threshold),
+                                   lambda: _toilet_reach(toilet_id, profile, threshold))  # fmt: skip
+    except (OSError, ValueError) as error:  # no road file, or no villages table with households
+        logger.warning("Reach of toilet %s not computed: %s", toilet_id, error)
+        return render_template("toilets/reach.html", row=row, result=None, error=str(error), rows=[],
+                               threshold=threshold), 503  # fmt: skip
+    towns = _town_names()
+    rows = [{"town_code": code, "town": towns.get(str(code), str(code)), **counts}
+            for code, counts in result.by_town.to_dict("index").items()]  # fmt: skip
+    return render_template("toilets/reach.html", row=row, result=result, rows=rows, error=None, threshold=threshold,
+                           status_labels=_translated(STATUS_LABELS))  # fmt: skip
+
+
+def _toilet_reach(toilet_id: str, profile: str, threshold: str) -> ToiletReach:
+    from analyses.toilet_reach import toilet_reach
+
+    store = get_store()
+    every = store.features(schema.ACCESSIBLE_TOILET)
+    accepted = every[every[schema.STATUS] == "accepted"]
+    toilet = every[every[schema.ID] == toilet_id]
+    return toilet_reach(app_placer(), accepted, toilet, get_district().villages, profile=profile,
+                        threshold=threshold)  # fmt: skip
+
+
 # --- coverage before/after -------------------------------------------------------------------------
 
 
 def _coverage_rows(toilet_id: str, towns: dict[str, str]) -> dict[str, Any]:
     """Return the toilet's effect (``analyses.runs.coverage.run_toilet_change``): changed towns and its own."""
-    from analyses.runs.coverage import ToiletChangeParameters, run_toilet_change
+    from analyses.runs.coverage import ToiletChangeParameters
 
     config = current_app.config
     parameters = ToiletChangeParameters(toilet_id, profile=config["TOILET_COVERAGE_PROFILE"],
                                         threshold=parse_threshold(config["TOILET_COVERAGE_THRESHOLD"]).label,
                                         grid_spacing=float(config["TOILET_COVERAGE_GRID_M"]))  # fmt: skip
-    run = run_toilet_change(parameters, store=get_store(), district=get_district(), network=app_network(),
-                            demand=_demand())  # fmt: skip
+    run = _toilet_change(parameters)
     own = _town_of(toilet_id)
     rows = [{**row, "town": towns.get(str(code), str(code))} for code, row in run.by_town.iterrows()
             if row["after"] != row["before"] or code == own]  # fmt: skip
@@ -361,6 +603,36 @@ def _coverage_rows(toilet_id: str, towns: dict[str, str]) -> dict[str, Any]:
     return {"rows": [{k: row[k] for k in ("town", "points", "before", "after", "share_before", "share_after")}
                      for row in rows],
             "summary": summary, "n_points": summary["points"], "before_n": summary["facilities_before"]}  # fmt: skip
+
+
+def _toilet_change(parameters: ToiletChangeParameters) -> ToiletChangeRun:
+    """Return the toilet's coverage change, computed once per store data version (issue 18)."""
+    from analyses.runs.coverage import run_toilet_change
+
+    return _per_data_version(parameters, lambda: run_toilet_change(
+        parameters, store=get_store(), district=get_district(), network=app_network(), demand=_demand()))  # fmt: skip
+
+
+def _per_data_version(key: Hashable, compute: Callable[[], T]) -> T:
+    """Return ``compute()``, kept per store data version and ``key`` (issue 18: once, not on every view).
+
+    Results are kept in ``app.extensions`` keyed by the store's URL, its ``data_version`` (any write
+    changes it, so an edit or import recomputes) and ``key``; at most `COVERAGE_CACHE_SIZE` are kept,
+    the least recently used dropped first.
+    """
+    store = get_store()
+    full_key = (store.url, store.data_version(), key)
+    cache: OrderedDict[Any, Any] = current_app.extensions.setdefault(_COVERAGE_KEY, OrderedDict())
+    with _COVERAGE_LOCK:
+        if full_key in cache:
+            cache.move_to_end(full_key)
+            return cache[full_key]
+    value = compute()
+    with _COVERAGE_LOCK:
+        cache[full_key] = value
+        while len(cache) > COVERAGE_CACHE_SIZE:
+            cache.popitem(last=False)
+    return value
 
 
 def _town_of(toilet_id: str) -> str:
@@ -546,9 +818,16 @@ def _remove_old_uploads(folder: Path) -> None:
 # --- helpers ---------------------------------------------------------------------------------------
 
 
-def _register_rows(gdf: pd.DataFrame, towns: dict[str, str]) -> list[dict[str, Any]]:
+def _today() -> date:
+    """Return the Beijing date "overdue" compares with (``TOILET_TODAY`` when set, for tests)."""
+    fixed = current_app.config["TOILET_TODAY"]
+    return date.fromisoformat(str(fixed)) if fixed else beijing_today()
+
+
+def _register_rows(gdf: pd.DataFrame, towns: dict[str, str], *, today: date) -> list[dict[str, Any]]:
     rows = []
     for r in gdf.sort_values([schema.TOWN_CODE, schema.ID]).to_dict("records"):
+        check = gb50763_check(r)
         rows.append(
             {
                 "id": r[schema.ID],
@@ -558,6 +837,10 @@ def _register_rows(gdf: pd.DataFrame, towns: dict[str, str]) -> list[dict[str, A
                 "status": _status_label(r[schema.STATUS]),
                 "contractor": _shown(r.get(schema.CONTRACTOR)),
                 "planned_completion": _shown(r.get(schema.PLANNED_COMPLETION)),
+                "overdue_days": overdue_days(r, today),
+                "gb_result": check.result,
+                "gb_label": gettext(GB_RESULT_LABELS[check.result]),
+                "gb_failures": [_finding_text(f) for f in check.failures],
                 "updated": format_local_time(r.get(schema.UPDATED_AT), seconds=False),
             }
         )

@@ -27,6 +27,7 @@ from webmap.views.planner.kind import (
     CoveredPoints,
     first_threshold_points,
     has_layer,
+    read_layer,
     result_file,
     static_url,
     town_and_village_names,
@@ -44,6 +45,7 @@ DEFAULTS = {
     "urban_threshold": "",
     "rural_threshold": "",
     "scenario": False,
+    "compare_flat": False,
     "grid_spacing": 400.0,
 }
 
@@ -58,6 +60,7 @@ def read_form(data: Any) -> tuple[dict[str, Any], list[str]]:
         "urban_threshold": data.get("urban_threshold", "").strip(),
         "rural_threshold": data.get("rural_threshold", "").strip(),
         "scenario": data.get("scenario") == "on",
+        "compare_flat": data.get("compare_flat") == "on",
         "grid_spacing": data.get("grid_spacing", "400"),
     }
     errors = choice_errors(form, {"facilities": FACILITY_LAYERS, "demand": DEMANDS, "profile": PROFILES})
@@ -113,8 +116,13 @@ def result_context(record: Job, stem: str = "coverage") -> dict[str, Any]:
         planned = gpd.read_file(path, layer="planned_facilities") if has_layer(path, "planned_facilities") else None
         m = coverage_map(district, points, facilities, planned, covered_column=columns[0], static_url=static_url)
         map_parts = nonced_map_parts(render_map_parts(m))
+    slopes_by_town = [
+        {**row, "name": town_names.get(str(row.get(schema.TOWN_CODE)), "")}
+        for row in (result.get("slopes") or {}).get("by_town", [])
+    ]
     return {
         "result": result,
+        "slopes_by_town": slopes_by_town,
         "coverage_columns": columns,
         "by_town": by_town,
         "by_village": by_village,
@@ -122,6 +130,18 @@ def result_context(record: Job, stem: str = "coverage") -> dict[str, Any]:
         "downloads": DOWNLOADS,
         "town_names": town_names,
     }
+
+
+def result_sites(record: Job, stem: str = "coverage") -> list[dict[str, Any]]:
+    """Return the facilities a done coverage job counted (files ``<stem>.*``): ``id``, ``lon``, ``lat``, ``name``."""
+    path = result_file(record, stem)
+    if not has_layer(path, "facilities"):
+        return []
+    facilities = read_layer(path, "facilities").to_crs(schema.WGS84)
+    names = facilities[schema.NAME] if schema.NAME in facilities.columns else [""] * len(facilities)
+    places = facilities["place"] if "place" in facilities.columns else [""] * len(facilities)
+    return [{"id": str(i), "lon": float(g.x), "lat": float(g.y), "name": str(n or ""), "place": str(p or "")}
+            for i, g, n, p in zip(facilities[schema.ID], facilities.geometry, names, places, strict=True)]  # fmt: skip
 
 
 def covered_points(record: Job, stem: str = "coverage") -> CoveredPoints:
@@ -149,4 +169,7 @@ KIND = AnalysisKind(
     covered_points=covered_points,
     headline=headline,
     shown_form=shown_thresholds,
+    sites=result_sites,
+    summary_fields={"facilities": FACILITY_LAYERS, "thresholds": None, "profile": PROFILES, "demand": DEMANDS,
+                    "scenario": None},  # fmt: skip
 )

@@ -150,4 +150,5 @@ KIND = AnalysisKind(
     covered_points=covered_points,
     headline=headline,
     compare_counts=compare_counts,
+    summary_fields={"facilities": FACILITY_LAYERS, "threshold": None, "profile": PROFILES, "demand": DEMANDS},
 )

@@ -40,6 +40,7 @@ RUN_STAGES = {
     stages.STAGE_INPUTS: N_("读取设施和需求点"),
     stages.STAGE_COVERAGE: N_("计算覆盖"),
     stages.STAGE_SCENARIO: N_("加上规划设施后"),
+    stages.STAGE_FLAT: N_("按平地（不计坡度）再算一次覆盖"),
     stages.STAGE_GAPS: N_("查找服务缺口"),
     stages.STAGE_GAPS_ROADS: N_("查找服务缺口和超出阈值的路段"),
     stages.STAGE_AREAS: N_("沿道路绘制每处设施的服务范围"),
@@ -51,6 +52,16 @@ RUN_STAGES = {
     "model built": N_("模型已建立"),
     "solving": N_("正在求解"),
     "done": N_("求解完成"),
+}
+
+#: Messages a job stores as a key and values (``webmap.jobs.keyed_text``): the siting models' progress on
+#: their best solution and bound, and the solver's failures; shown by ``pages.shown_message``.
+KEYED_MESSAGES = {
+    "incumbent": N_("%(model)s：当前最好的解 %(objective)s，界 %(bound)s，差距 %(gap)s"),
+    "incumbent_no_bound": N_("%(model)s：当前最好的解 %(objective)s（尚无已证明的界）"),
+    "infeasible": N_("选址模型无解：没有一组站点能同时满足站点总数 p、每个镇街的站点数和保留的现有站点。"
+                     "请调整这些参数。求解器的说明：%(detail)s"),
+    "no_solution": N_("求解器在 %(seconds)s 秒的时间上限内没有找到可行解；请提高“求解时间上限”或改用快速启发式。"),
 }
 
 FormReader = Callable[[Any], tuple[dict[str, Any], list[str]]]
@@ -113,6 +124,17 @@ class AnalysisKind:
     compare_as
         The kind whose results this one's compare with, when not its own (a saved what-if is a coverage
         result). None: only its own kind.
+    prefill
+        The form's values and the GET query → the values shown (the siting form started from a saved
+        what-if scenario, ``?scenario=<id>``); None: the values as they are.
+    compare_with
+        Further kinds its results compare with (a saved what-if also with siting results).
+    sites
+        A done job's sites for the compare page (``id``, ``lon``, ``lat``, ``name``, ``place`` in the page's
+        language); None: the kind has no sites to compare.
+    summary_fields
+        Its main parameters, in order (``webmap.views.planner.describe``: the job's generated name and
+        one-line summary), each with its choice labels (``value → msgid``) or None when shown as stored.
     """
 
     name: str
@@ -130,6 +152,10 @@ class AnalysisKind:
     shown_form: Callable[[dict[str, Any]], dict[str, Any]] = field(default=dict)
     compare_counts: Callable[[Job, Job], tuple[dict[str, Any], list[dict[str, Any]]]] | None = None
     compare_as: str | None = None
+    prefill: Callable[[dict[str, Any], Mapping[str, str]], dict[str, Any]] | None = None
+    compare_with: tuple[str, ...] = ()
+    sites: Callable[[Job], list[dict[str, Any]]] | None = None
+    summary_fields: Mapping[str, Mapping[str, str] | None] = field(default_factory=dict)
 
 
 class PlannerStages:
@@ -144,11 +170,23 @@ class PlannerStages:
 
     def stage(self, text: str) -> None:
         """Start the job's next stage."""
-        self._progress.stage(RUN_STAGES.get(text, text))
+        self._progress.stage(stored_text(text))
 
     def __call__(self, text: str, fraction: float) -> None:
         """Report a share of the job's current stage."""
-        self._progress(RUN_STAGES.get(text, text), fraction)
+        self._progress(stored_text(text), fraction)
+
+
+def stored_text(text: str) -> str:
+    """Return what a job stores for a run's progress text: the planner's msgid, a model's numbers, or the text."""
+    from analyses.siting import IncumbentReport
+
+    if isinstance(text, IncumbentReport):
+        if text.bound is None:
+            return jobs.keyed_text("incumbent_no_bound", model=text.model, objective=text.objective)
+        return jobs.keyed_text("incumbent", model=text.model, objective=text.objective, bound=text.bound,
+                               gap=text.gap)  # fmt: skip
+    return RUN_STAGES.get(text, text)
 
 
 def run_kind_job(kind: AnalysisKind, job: Job, progress: jobs.JobProgress, out_dir: Path) -> jobs.JobOutcome:
@@ -156,12 +194,21 @@ def run_kind_job(kind: AnalysisKind, job: Job, progress: jobs.JobProgress, out_d
 
     The downloads are the result's ``to_file`` (``<kind>.csv``, ``.xlsx``, ``.gpkg`` and ``.geojson``), the
     stored result its ``to_dict(points=False)`` (the per-point rows are in the files), with the data
-    versions read. The job's user reads the households, channel ``web``.
+    versions read. The job's user reads the households, channel ``web``. A siting model without
+    solution (``InfeasibleSitingError``) or without one in its time limit fails the job with a
+    ``KEYED_MESSAGES`` key (shown in the page's language).
     """
+    from analyses.siting import InfeasibleSitingError
+
     reported = PlannerStages(progress)
-    result = kind.run(kind.parameters(job.parameters), store=get_store(), district=get_district(),
-                      network=app_network(), reader=Reader(user=job.created_by, channel="web"),
-                      progress=reported)  # fmt: skip
+    try:
+        result = kind.run(kind.parameters(job.parameters), store=get_store(), district=get_district(),
+                          network=app_network(), reader=Reader(user=job.created_by, channel="web"),
+                          progress=reported)  # fmt: skip
+    except InfeasibleSitingError as exc:
+        raise jobs.KeyedJobError("infeasible", detail=str(exc)) from exc
+    except TimeoutError as exc:
+        raise jobs.KeyedJobError("no_solution", seconds=job.parameters.get("time_limit")) from exc
     reported.stage(stages.STAGE_WRITING)
     for fmt in DOWNLOADS:
         result.to_file(out_dir / f"{kind.name}.{fmt}")

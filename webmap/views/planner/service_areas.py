@@ -116,4 +116,6 @@ KIND = AnalysisKind(
     covered_points=covered_points,
     headline=headline,
     shown_form=shown_thresholds,
+    summary_fields={"facilities": FACILITY_LAYERS, "thresholds": None, "profile": PROFILES,
+                    "status_filter": STATUS_FILTERS, "shape": None, "demand": DEMANDS},  # fmt: skip
 )

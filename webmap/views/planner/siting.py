@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from flask import abort
 from flask_babel import gettext as _
 
 from layers import schema
@@ -22,6 +23,7 @@ from webmap.views.planner.kind import (
     static_url,
     town_and_village_names,
 )
+from webmap.views.planner.pages import get_job
 
 if TYPE_CHECKING:
     from layers.jobs import Job
@@ -63,11 +65,61 @@ def read_form(data: Any) -> tuple[dict[str, Any], list[str]]:
         errors += more
     form["time_limit"], more = number(form["time_limit"], _("求解时间上限"), 1, 600)
     errors += more
+    scenario = str(data.get("scenario", "") or "").strip()
+    if scenario:
+        form["scenario"], form["fixed_sites"] = scenario, scenario_sites(scenario)
+        if isinstance(form["p"], int) and len(form["fixed_sites"]) > form["p"]:
+            errors.append(_("“站点总数 p”为 %(p)s，少于推演方案保留的 %(n)s 个站点（都计入 p）；"
+                            "请把 p 提高到至少 %(n)s。", p=form["p"], n=len(form["fixed_sites"])))  # fmt: skip
     if form["model"] == "set_cover":
         form["p"] = None  # set cover finds the fewest sites itself
     elif form["p"] is None and form["per_town"] is None and form["model"] in MODELS:
         errors.append(_("该模型需要站点总数 p 或每个镇街的站点数。"))
+    errors += quota_errors(form["p"], form["per_town"], len(get_district().towns))
     return form, errors
+
+
+def scenario_record(job_id: str) -> Job:
+    """Return the saved what-if scenario ``job_id``; a 400 naming it when the job is not one (404 if none)."""
+    record = get_job(job_id)
+    if record.kind != "whatif" or record.status != "done":
+        abort(400, _("任务 %(id)s 不是已保存的推演方案。", id=record.id[:8]))
+    return record
+
+
+def scenario_sites(job_id: str) -> list[dict[str, Any]]:
+    """Return the sites in service of the saved what-if scenario ``job_id``: ``id``, ``lon``, ``lat``, ``name``."""
+    return [{"id": str(s["id"]), "lon": float(s["lon"]), "lat": float(s["lat"]), "name": s.get("name") or ""}
+            for s in scenario_record(job_id).parameters.get("sites", []) if s.get("in_service")]  # fmt: skip
+
+
+def prefill(form: dict[str, Any], args: Any) -> dict[str, Any]:
+    """Return the form started from a saved what-if (``?scenario=<id>``): its layer, demand, profile and threshold.
+
+    Its sites in service are kept (each counts toward p, so p is at least their number); no per-town
+    quota (a scenario may have two sites in a town) and no other kept sites (the scenario's are the
+    kept ones). Without ``scenario`` the form is unchanged.
+    """
+    job_id = str(args.get("scenario", "") or "").strip()
+    if not job_id:
+        return form
+    record = scenario_record(job_id)
+    chosen = record.parameters
+    kept = scenario_sites(job_id)
+    layer = chosen.get("facilities") if chosen.get("start") == "layer" else form["layer"]
+    return {**form, "layer": layer or form["layer"], "demand": chosen.get("demand", form["demand"]),
+            "profile": chosen.get("profile", form["profile"]), "threshold": chosen.get("threshold", form["threshold"]),
+            "p": max(int(form["p"] or 0), len(kept)), "per_town": None, "keep_existing": False, "scenario": job_id,
+            "fixed_sites": kept, "scenario_name": chosen.get("name") or job_id[:8]}  # fmt: skip
+
+
+def quota_errors(p: Any, per_town: Any, towns: int) -> list[str]:
+    """Return the problem of quotas no choice of sites can meet: ``per_town`` × ``towns`` more than ``p``."""
+    if not (isinstance(p, int) and isinstance(per_town, int)) or per_town * towns <= p:
+        return []
+    return [_("“每个镇街的站点数”为 %(per_town)s，%(towns)s 个镇街共需 %(need)s 个站点，多于“站点总数 p”的 %(p)s 个；"
+              "请把 p 提高到至少 %(need)s，或减少每个镇街的站点数。",
+              per_town=per_town, towns=towns, need=per_town * towns, p=p)]  # fmt: skip
 
 
 def parameters(form: dict[str, Any]) -> Any:
@@ -111,7 +163,36 @@ def result_context(record: Job) -> dict[str, Any]:
         {**row, "town_name": town_names.get(str(row.get(schema.TOWN_CODE)), "")} for row in result.get("sites", [])
     ]
     return {"result": result, "by_town": by_town, "by_village": by_village, "sites": sites,
-            "map_parts": map_parts, "downloads": DOWNLOADS, "models": MODELS}  # fmt: skip
+            "map_parts": map_parts, "downloads": DOWNLOADS, "models": MODELS,
+            "solver_state": solver_state(result)}  # fmt: skip
+
+
+def solver_state(result: dict[str, Any]) -> str:
+    """Return how a stored siting result was solved, in the page's language.
+
+    "HiGHS；已证明最优", "HiGHS；达到时间上限，未证明最优（差距 1.2%）" or "快速启发式；未证明最优", from the
+    result's ``optimal``, ``gap``, ``solver`` and ``parameters.method`` (the solver's own English text is
+    not shown).
+    """
+    solver = str(result.get("solver") or "")
+    method = (result.get("parameters") or {}).get("method")
+    name = "HiGHS" if "HiGHS" in solver else _("快速启发式（贪心加交换）")
+    gap = result.get("gap")
+    if result.get("optimal"):
+        state = _("已证明最优")
+    elif method == "exact":
+        state = _("达到时间上限，未证明最优")
+    else:
+        state = _("未证明最优")
+    if not result.get("optimal") and isinstance(gap, int | float):
+        state += _("（差距 %(gap)s）", gap=f"{100 * gap:.2f}%")
+    return _("%(solver)s；%(state)s", solver=name, state=state)
+
+
+def result_sites(record: Job) -> list[dict[str, Any]]:
+    """Return a done siting job's chosen sites: ``id``, ``lon``, ``lat``, ``name`` and ``place`` (Chinese)."""
+    return [{"id": str(s[schema.ID]), "lon": float(s["lon"]), "lat": float(s["lat"]), "name": s.get("name") or "",
+             "place": s.get("place") or ""} for s in (record.result or {}).get("sites", [])]  # fmt: skip
 
 
 def covered_points(record: Job) -> CoveredPoints:
@@ -134,6 +215,7 @@ KIND = AnalysisKind(
     path="/siting",
     defaults=DEFAULTS,
     read_form=read_form,
+    prefill=prefill,
     form_template="planner/siting_form.html",
     form_choices={"layers": FACILITY_LAYERS, "models": MODELS, "methods": METHODS, "demands": DEMANDS,
                   "profiles": PROFILES},  # fmt: skip
@@ -142,4 +224,7 @@ KIND = AnalysisKind(
     result_context=result_context,
     covered_points=covered_points,
     headline=headline,
+    sites=result_sites,
+    summary_fields={"model": MODELS, "layer": FACILITY_LAYERS, "p": None, "threshold": None, "per_town": None,
+                    "keep_existing": None, "profile": PROFILES, "demand": DEMANDS, "method": METHODS},  # fmt: skip
 )

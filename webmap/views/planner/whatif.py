@@ -515,9 +515,17 @@ def result_context(record: Job) -> dict[str, Any]:
     context["scenario_sites"] = [{**s, "place": (s.get("place") or {}).get(lang, "")}
                                  for s in record.parameters.get("sites", [])]  # fmt: skip
     listed = job_store.list_jobs(get_store(), limit=50)
-    context["comparable"] = [j for j in listed if j.status == "done" and j.kind in ("coverage", KIND_NAME)
+    context["comparable"] = [j for j in listed if j.status == "done" and j.kind in ("coverage", "siting", KIND_NAME)
                              and j.id != record.id]  # fmt: skip
     return context
+
+
+def result_sites(record: Job) -> list[dict[str, Any]]:
+    """Return a saved scenario's sites in service: ``id``, ``lon``, ``lat``, ``name``, ``place`` (page's language)."""
+    lang = page_lang()
+    return [{"id": str(s["id"]), "lon": float(s["lon"]), "lat": float(s["lat"]), "name": s.get("name") or "",
+             "place": (s.get("place") or {}).get(lang, "")}
+            for s in record.parameters.get("sites", []) if s.get("in_service")]  # fmt: skip
 
 
 def covered_points(record: Job) -> Any:
@@ -553,4 +561,8 @@ KIND = AnalysisKind(
     covered_points=covered_points,
     headline=coverage.headline,
     compare_as="coverage",
+    compare_with=("siting",),
+    sites=result_sites,
+    summary_fields={"facilities": FACILITY_LAYERS, "threshold": None, "profile": PROFILES, "demand": DEMANDS,
+                    "start": STARTS},  # fmt: skip
 )

@@ -1,0 +1,150 @@
+"""Keep an uploaded file between its dry run and its confirmation: server-side, by a random token, expiring.
+
+The file waits in ``<folder>/<token><suffix>`` (never under the uploader's file name) beside
+``<token>.json``: who uploaded it, when, its SHA-256, and the options of the dry run. The token
+is the only thing that travels (a hidden form field and the session); it carries no personal data.
+`PendingImports.take` hands a file out once: the metadata is renamed away first (atomic), so a
+second confirmation of the same token, a token of another user, an expired token or a file changed
+on disk since its dry run is refused, and the confirmed import is exactly the file that was checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+#: A token as `PendingImports.save` makes it (``secrets.token_urlsafe(24)``: 32 characters).
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{32}$")
+_SUFFIX_RE = re.compile(r"^\.[a-z0-9]{1,8}$")
+_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PendingFile:
+    """A file handed out by `PendingImports.take`.
+
+    Attributes
+    ----------
+    path
+        Where the file is; the caller deletes it with `PendingImports.discard` after the import.
+    options
+        What `PendingImports.save` was given (the dry run's settings and the file's name).
+    """
+
+    path: Path
+    options: dict[str, Any]
+
+
+class PendingImports:
+    """Files waiting for confirmation in one folder, each for at most ``max_age_s`` seconds.
+
+    Parameters
+    ----------
+    folder
+        Where the files wait (made on first use; under the instance folder).
+    max_age_s
+        Seconds after which a file is refused and removed.
+    """
+
+    def __init__(self, folder: Path, max_age_s: float) -> None:
+        self.folder = folder
+        self.max_age_s = max_age_s
+
+    def save(self, stream: IO[bytes], suffix: str, *, user: str, options: dict[str, Any]) -> str:
+        """Store ``stream`` under a new random token; return the token.
+
+        Expired files of every user are removed first.
+        """
+        if not _SUFFIX_RE.match(suffix):
+            msg = f"`suffix` must be like '.xlsx'; got {suffix!r}."
+            raise ValueError(msg)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.purge()
+        token = secrets.token_urlsafe(24)
+        path = self.folder / f"{token}{suffix}"
+        digest = hashlib.sha256()
+        with path.open("xb") as out:
+            while chunk := stream.read(_CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+        meta = {"user": user, "suffix": suffix, "sha256": digest.hexdigest(), "saved_at": time.time(),
+                "options": options}  # fmt: skip
+        self._meta(token).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        return token
+
+    def path(self, token: str, *, user: str) -> Path | None:
+        """Return the waiting file of ``token`` if ``user`` uploaded it and it has not expired, else None."""
+        meta = self._read(self._meta(token)) if TOKEN_RE.match(token or "") else None
+        if meta is None or meta.get("user") != user or self._expired(meta):
+            return None
+        return self.folder / f"{token}{meta['suffix']}"
+
+    def take(self, token: str, *, user: str) -> PendingFile | None:
+        """Hand out the file of ``token`` once; None if unknown, taken, expired, another user's or changed."""
+        if not TOKEN_RE.match(token or ""):
+            return None
+        meta_path, taken = self._meta(token), self.folder / f"{token}.taken"
+        try:
+            os.replace(meta_path, taken)  # atomic: of two confirmations, one wins
+        except FileNotFoundError:
+            return None
+        meta = self._read(taken)
+        taken.unlink(missing_ok=True)
+        if meta is None:
+            return None
+        path = self.folder / f"{token}{meta['suffix']}"
+        if meta.get("user") != user or self._expired(meta) or _sha256(path) != meta.get("sha256"):
+            path.unlink(missing_ok=True)
+            return None
+        return PendingFile(path, dict(meta.get("options") or {}))
+
+    def discard(self, token: str) -> None:
+        """Remove the file of ``token`` and its metadata (nothing happens for an unknown token)."""
+        if not TOKEN_RE.match(token or ""):
+            return
+        for path in self.folder.glob(f"{token}.*"):
+            path.unlink(missing_ok=True)
+
+    def purge(self) -> None:
+        """Remove every file older than ``max_age_s``."""
+        if not self.folder.is_dir():
+            return
+        cutoff = time.time() - self.max_age_s
+        for path in self.folder.iterdir():
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+
+    def _meta(self, token: str) -> Path:
+        return self.folder / f"{token}.json"
+
+    def _expired(self, meta: dict[str, Any]) -> bool:
+        saved_at = meta.get("saved_at")
+        return not isinstance(saved_at, int | float) or time.time() - saved_at > self.max_age_s
+
+    @staticmethod
+    def _read(path: Path) -> dict[str, Any] | None:
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(meta, dict) or not _SUFFIX_RE.match(str(meta.get("suffix", ""))):
+            return None
+        return meta
+
+
+def _sha256(path: Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as stream:
+            while chunk := stream.read(_CHUNK):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
