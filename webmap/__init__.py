@@ -69,7 +69,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
     from webmap import auth, compress, fieldnames, i18n, numfmt, ratelimit, security, store, timefmt
-    from webmap.views import admin, api, caseworker, household_import, planner, public, toilets
+    from webmap.views import admin, api, caseworker, household_import, nearme, planner, public, toilets
 
     store.init_app(app)
     compress.init_app(app)  # first registered: runs after every other after_request step
@@ -78,6 +78,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     numfmt.init_app(app)  # count, number, percent, percent_value
     fieldnames.init_app(app)  # field_label
     app.register_blueprint(public.bp)
+    app.register_blueprint(nearme.bp)
     security.init_app(app)
     auth.init_app(app)
     app.register_blueprint(auth.bp)
