@@ -354,5 +354,4 @@ def markdown(results: dict) -> str:
 
 
 if __name__ == "__main__":
-    pd.options.mode.copy_on_write = True
     main()
