@@ -168,7 +168,8 @@ def run_import(path: Path, env: dict[str, str]) -> dict[str, object]:
         "seconds": round(seconds, 2),
         "peak_rss_mb": round(peak_kb / 1024, 1),
         "traceback": "Traceback" in done.stderr,
-        "message": (shown[0] if shown else "")[:300],
+        # the verdict: the error, the problem summary or the import's counts (notes such as the encoding come first)
+        "message": next((line for line in shown if not line.startswith(_NOTES)), shown[0] if shown else "")[:300],
         "lines": len(shown),
     }
 
@@ -181,6 +182,8 @@ _CHILD = (
     "from webmap.cli import main\n"
     "main()\n"
 )
+#: How the import's notes begin (the encoding, totals rows, inferred villages, blanks kept, matching).
+_NOTES = ("文件编码", "第 ", "按身份证号", "空白单元格", "已按")
 #: Lines of the logging handler (``INFO name: …``), not the message the command shows.
 _LOG = re.compile(r"^(DEBUG|INFO|WARNING) [\w.]+: ")
 
@@ -321,18 +324,20 @@ def markdown(results: dict) -> str:
         "",
         "Each file through `accessplan import household FILE` in a fresh process under `LANG=zh_CN.UTF-8`"
         " (store: SQLite with the 20 demo households). Peak RSS is the child's own `ru_maxrss` (the whole"
-        " interpreter with pandas, Flask and the store: ~250 MB before any file is read). The first line shown"
-        " leaves out the log handler's INFO lines.",
+        " interpreter with pandas, Flask and the store: ~250 MB before any file is read). The verdict is the first"
+        " line shown that is not a note (the error, the problem summary or the counts); the log handler's INFO"
+        " lines are not counted. The problem report lists one line per affected row (each names at most 5 rows"
+        " and the count).",
         "",
-        "| input | file | MB on disk | MB unzipped | exit | traceback | seconds | peak RSS MB | first line shown |",
-        "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- |",
+        "| input | file | MB on disk | MB unzipped | exit | traceback | s | peak RSS MB | lines | verdict shown |",
+        "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |",
     ]
     for r in results["inputs"]:
         peak = f"{r['peak_rss_mb']:,.0f}"
         message = r["message"].replace("|", "\\|")
         lines.append(
             f"| {r['input']} | {r['what']} | {r['file_mb']:,} | {r.get('uncompressed_mb', '')} | {r['exit']} | "
-            f"{'yes' if r['traceback'] else 'no'} | {r['seconds']:,} | {peak} | {message} |"
+            f"{'yes' if r['traceback'] else 'no'} | {r['seconds']:,} | {peak} | {r['lines']:,} | {message} |"
         )
     lines += [
         "",
