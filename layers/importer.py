@@ -21,7 +21,7 @@ import pandas as pd
 from layers import schema
 from layers.idcard import mask_name, mask_number
 from layers.io import ENCODING_ATTR, TOTALS_ATTR, read_table
-from layers.privacy import mask_address
+from layers.privacy import log_bulk_read, mask_address
 from layers.validate import (
     DUPLICATE_PERSON,
     PERSON_CHANGED,
@@ -123,6 +123,8 @@ def import_layer(
     blank_clears: bool = False,
     legal_basis: str | None = None,
     towns: Collection[str] | None = None,
+    channel: str = "cli",
+    ip: str | None = None,
 ) -> ImportOutcome:
     """Validate a layer file (or a table already read) and store it atomically.
 
@@ -154,6 +156,11 @@ def import_layer(
         Town codes the importing user may write (a caseworker's towns); None: every town. A row of
         another town, or one that updates a row stored in another town, is a ``town_not_allowed``
         problem, and the file is refused.
+    channel
+        Where the import runs (``cli`` or ``web``), for the access log: an import that decrypts stored
+        personal fields (the dry run's diff, blanks kept) writes one bulk-read row (`log_bulk_read`).
+    ip
+        The client's address on the web (None on the command line), for the access log.
 
     Returns
     -------
@@ -186,6 +193,11 @@ def import_layer(
         else:
             wanted, personal = ([], []) if blank_clears else _with_blanks(validation)
         stored = store.records(layer, wanted, decrypt=personal) if wanted else {}
+        decrypted = len(stored) if personal is None else len(set(personal).intersection(stored))
+        if decrypted and schema.layer_spec(layer).personal:
+            name = "a table" if isinstance(source, pd.DataFrame) else Path(source).name
+            purpose = f"{'dry run of ' if dry_run else ''}import of {name} into {layer}"
+            log_bulk_read(store, decrypted, user=user, purpose=purpose, channel=channel, ip=ip)
         if not blank_clears and stored:
             validation = dataclasses.replace(validation, frame=_keep_stored(validation.frame, stored))
         changes = _changes(layer, validation.frame, stored) if dry_run else ()

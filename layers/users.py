@@ -134,6 +134,23 @@ class ScopeError(ValueError):
         self.role = role
 
 
+class UserNameError(ValueError):
+    """A new account's name that cannot be used (`add_user`).
+
+    Attributes
+    ----------
+    rule
+        ``"format"`` (not 2–64 letters, digits, ``_``, ``.``, ``@`` or ``-``) or ``"taken"``.
+    name
+        The name asked for.
+    """
+
+    def __init__(self, message: str, *, rule: str, name: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.name = name
+
+
 @dataclass(frozen=True)
 class LoginLimits:
     """How many failed logins are allowed before logins are refused (``LOGIN_*`` settings).
@@ -210,8 +227,8 @@ def add_user(store: Store | sa.Engine, name: str, *, role: str, password: str, t
     Raises
     ------
     ValueError
-        If a value breaks a rule above or ``name`` is taken (`WeakPasswordError` for the password,
-        `ScopeError` for the role and towns).
+        If a value breaks a rule above or ``name`` is taken (`UserNameError` for the name,
+        `WeakPasswordError` for the password, `ScopeError` for the role and towns).
     """
     _check_name(name)
     towns = _check_scope(role, towns)
@@ -224,7 +241,7 @@ def add_user(store: Store | sa.Engine, name: str, *, role: str, password: str, t
     with _engine(store).begin() as conn:
         if conn.execute(sa.select(users_table.c.name).where(users_table.c.name == name)).first() is not None:
             msg = f"User name {name!r} is taken; choose another `name`."
-            raise ValueError(msg)
+            raise UserNameError(msg, rule="taken", name=name)
         conn.execute(users_table.insert(), [record])
     logger.info("Added user %r with role %r (%d towns)", name, role, len(towns))
     return _user(record)
@@ -593,7 +610,7 @@ def _update(store: Store | sa.Engine, name: str, **values: object) -> None:
 def _check_name(name: str) -> None:
     if not _NAME.match(name or ""):
         msg = f"`name` must be 2–64 letters, digits, '_', '.', '@' or '-'; got {name!r}."
-        raise ValueError(msg)
+        raise UserNameError(msg, rule="format", name=name)
 
 
 def _check_scope(role: str, towns: Sequence[str]) -> tuple[str, ...]:

@@ -215,3 +215,21 @@ def test_a_csv_in_an_unknown_encoding_is_one_zh_cn_line(store, bishan, tmp_path)
     path.write_bytes("姓名,身份证号\n王秀英,500227195001010019\n".encode("utf-16"))
     with pytest.raises(ValueError, match=r"^'utf16.csv' 既不是 UTF-8 也不是 GBK/GB18030 文本"):
         import_layer(store, schema.HOUSEHOLD, path, district=bishan, user="clerk")
+
+
+def test_an_import_that_decrypts_stored_rows_writes_one_bulk_read_to_the_access_log(store, bishan):
+    _import(store, bishan, "bicheng_gbk_totals.csv")  # all 12 new: nothing stored is read
+    assert store.access_log() == []
+
+    _import(store, bishan, "bicheng_blank_address.csv", dry_run=True)  # the diff decrypts all 12 updated rows
+    _import(store, bishan, "bicheng_blank_address.csv", channel="web", ip="10.0.0.7")  # 地址 blank on rows 2-4
+    _import(store, bishan, "bicheng_blank_phone.csv", blank_clears=True)  # blanks clear: nothing decrypted
+
+    log = store.access_log()
+    assert [(r["actor"], r["layer"], r["feature_id"], r["channel"], r["ip"], r["reason"]) for r in log] == [
+        ("clerk", schema.HOUSEHOLD, "*", "cli", None,
+         "bulk read of 12 rows: dry run of import of bicheng_blank_address.csv into household"),
+        ("clerk", schema.HOUSEHOLD, "*", "web", "10.0.0.7",
+         "bulk read of 3 rows: import of bicheng_blank_address.csv into household"),
+    ]  # fmt: skip
+    assert all(r["at"] is not None for r in log)

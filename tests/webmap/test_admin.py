@@ -53,13 +53,14 @@ def test_a_typed_password_is_not_shown_back(admin):
     [
         ({"name": "zhao", "role": "caseworker"}, "个案工作人员按镇街负责：请至少勾选一个负责镇街。"),
         ({"name": "zhao", "role": "mayor"}, "没有“mayor”这个角色：请从列表中选择一个角色。"),
-        ({"name": "cw-a", "role": "planner"}, "&#39;cw-a&#39; is taken"),
+        ({"name": "cw-a", "role": "planner"}, "用户名“cw-a”已被使用：请换一个用户名。"),
+        ({"name": "z", "role": "planner"}, "用户名“z”不可用：用户名为 2–64 个字母、数字或 _ . @ - 字符，请换一个。"),
         ({"name": "zhao", "role": "planner", "password": "short"}, "密码至少需要 10 个字符（现在是 5 个）"),
         ({"name": "zhao", "role": "planner", "password": "aaaaaaaaaa"}, "密码由重复的字符或片段组成（如 aaaa、abab）"),
         ({"name": "zhao", "role": "planner", "password": "woaini1314520"}, "这是常见密码，很容易被猜中"),
         ({"name": "zhao", "role": "planner", "password": "abcdefghijk"}, "密码是连续的字符"),
         ({"name": "zhao", "role": "planner", "password": "zhao-is-here"}, "密码不能包含用户名"),
-        ({"name": "zhao", "role": "caseworker", "towns": ["火星镇"]}, "Unknown town(s) [&#39;火星镇&#39;]"),
+        ({"name": "zhao", "role": "caseworker", "towns": ["火星镇"]}, "所选镇街不在本区：请从列表中勾选镇街。"),
     ],
 )
 def test_bad_accounts_are_refused_with_the_reason_on_the_page(app, admin, data, message):
@@ -74,6 +75,20 @@ def test_a_refused_password_is_explained_in_english_too(admin):
     response = _post(admin, "/admin/users?lang=en", {"name": "zhao", "role": "planner", "password": "aaaaaaaaaa"})
     assert response.status_code == 400
     assert "The password repeats a character or a piece (like aaaa or abab)" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"name": "cw-a", "role": "planner"}, "The user name “cw-a” is taken: choose another name."),
+        ({"name": "z", "role": "planner"}, "The user name “z” cannot be used: use 2–64 letters, digits, _ . @ or -."),
+        ({"name": "zhao", "role": "caseworker", "towns": ["火星镇"]}, "A chosen town is not in this district: tick"),
+    ],
+)
+def test_a_refused_name_or_town_is_explained_in_english_too(admin, data, message):
+    response = _post(admin, "/admin/users?lang=en", data)
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
 
 
 def test_deactivating_a_user_stops_their_login_and_reactivating_restores_it(app, admin):

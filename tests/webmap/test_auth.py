@@ -298,6 +298,10 @@ def test_a_new_password_or_deactivation_ends_open_sessions(app, client_as, chang
         else:
             users.set_active(get_store(), "planner", False)
     assert client.get("/api/me").status_code == 401
+    if change == "deactivate":  # the cookie of before stays dead when the account is active again
+        with app.app_context():
+            users.set_active(get_store(), "planner", True)
+        assert client.get("/api/me").status_code == 401
 
 
 def test_me_returns_the_account_and_a_csrf_token(client_as):

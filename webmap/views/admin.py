@@ -50,6 +50,11 @@ SCOPE_MESSAGES = {
     "bad_town": N_("镇街应为 9 位数字的镇街代码：请从列表中勾选镇街。"),
     "no_towns": N_("该角色负责全区，不设负责镇街：请取消勾选镇街。"),
 }
+#: The message of each `users.UserNameError` rule.
+NAME_MESSAGES = {
+    "format": N_("用户名“%(name)s”不可用：用户名为 2–64 个字母、数字或 _ . @ - 字符，请换一个。"),
+    "taken": N_("用户名“%(name)s”已被使用：请换一个用户名。"),
+}
 #: Rows on one page of the access-log viewer.
 ACCESS_LOG_PAGE_SIZE = 50
 #: The viewer's row kinds (`layers.store.ACCESS_KINDS`), for people.
@@ -95,13 +100,16 @@ def add_user() -> str | tuple[str, int]:
     password = request.form.get("password", "") or users.generate_password()
     try:
         towns = resolve_towns(request.form.getlist("towns")) if role in users.TOWN_SCOPED_ROLES else []
+    except ValueError:  # a town not of this district (a hand-made form)
+        return _render(error=gettext("所选镇街不在本区：请从列表中勾选镇街。"), form=request.form), 400
+    try:
         users.add_user(get_store(), name, role=role, password=password, towns=towns)
     except users.WeakPasswordError as error:
         return _render(error=weak_password_message(error), form=request.form), 400
     except users.ScopeError as error:
         return _render(error=scope_message(error), form=request.form), 400
-    except ValueError as error:
-        return _render(error=str(error), form=request.form), 400
+    except users.UserNameError as error:
+        return _render(error=gettext(NAME_MESSAGES[error.rule], name=error.name), form=request.form), 400
     logger.info("%s added user %r (%s)", current_user.name, name, role)
     shown = password if not request.form.get("password") else None
     return _render(message=gettext("已添加用户 %(name)s。", name=name), new_password=(name, shown) if shown else None)

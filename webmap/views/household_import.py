@@ -30,7 +30,7 @@ from flask_login import current_user
 from layers import schema, users
 from layers.errors import FileLimitError
 from layers.importer import ImportOutcome, import_layer
-from layers.privacy import HOUSEHOLD_IMPORT_ROLES, log_bulk_read
+from layers.privacy import HOUSEHOLD_IMPORT_ROLES
 from layers.validate import MISSING_COLUMN, Problem
 from webmap.auth import role_required
 from webmap.i18n import N_
@@ -116,12 +116,8 @@ def _check() -> str | tuple[str, int]:
     if outcome is None or not outcome.ok:
         pending.discard(token)
         token = None
-    else:
+    else:  # the importer logged reading the stored rows (masked in the diff) as one bulk read
         session[_SESSION_KEY] = token
-        if outcome.changes:  # stored rows' values (masked) were shown: a bulk read
-            log_bulk_read(get_store(), len(outcome.changes), user=current_user.name, role=current_user.role,
-                          purpose="household import dry run (field-level diff)", channel="web",
-                          ip=request.remote_addr)  # fmt: skip
     page = _page(outcome=outcome, token=token, form=form, file_name=file_name)
     return (page, 400) if outcome is None else page
 
@@ -174,6 +170,8 @@ def _run(path: Path, form: dict[str, Any], *, dry_run: bool) -> ImportOutcome | 
             blank_clears=bool(form.get("blank_clears")),
             legal_basis=form.get("legal_basis") or None,
             towns=towns,
+            channel="web",
+            ip=request.remote_addr,
         )
     except FileLimitError as error:  # over a ReadLimits limit: refused before it was loaded
         logger.info("Household ledger over a limit from %s: %s", current_user.name, error)
