@@ -131,7 +131,8 @@ def read_table(path: str | Path, *, sheet: str | int | None = None, limits: Read
     layers.errors.UnreadableFileError
         If an XLSX is empty, not a zip archive, or damaged (a subclass of ``ValueError``).
     layers.errors.FileLimitError
-        If an XLSX is over one of `limits` (a subclass of ``ValueError``); the message names the limit.
+        If an XLSX or a CSV is over one of `limits` (a subclass of ``ValueError``); the message (Chinese
+        first, then English) names the limit.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -221,7 +222,24 @@ def write_features(gdf: gpd.GeoDataFrame, path: str | Path, *, layer_name: str, 
 
 
 def _read_csv(path: Path, sheet: str | int | None, limits: ReadLimits) -> pd.DataFrame:
+    size = path.stat().st_size
+    if size > limits.max_uncompressed_bytes:
+        msg = (
+            f"{path.name!r} 有 {size / _MB:,.0f} MB，"
+            f"导入最多读取 {limits.max_uncompressed_bytes / _MB:,.0f} MB：请拆分台账。 "
+            f"({path.name!r} has {size / _MB:,.0f} MB; imports read at most "
+            f"{limits.max_uncompressed_bytes / _MB:,.0f} MB: split the ledger.)"
+        )
+        raise FileLimitError(msg)
     raw = path.read_bytes()
+    lines = raw.count(b"\n") + (not raw.endswith(b"\n"))
+    if lines > limits.max_rows:
+        msg = (
+            f"{path.name!r} 有 {lines:,} 行，导入最多读取 {limits.max_rows:,} 行：请删除多余的行，或拆分台账。 "
+            f"({path.name!r} has {lines:,} lines; imports read at most {limits.max_rows:,} rows: delete the extra "
+            "rows, or split the ledger.)"
+        )
+        raise FileLimitError(msg)
     for encoding in _TEXT_ENCODINGS:
         try:
             text = raw.decode(encoding)
@@ -238,6 +256,13 @@ def _read_csv(path: Path, sheet: str | int | None, limits: ReadLimits) -> pd.Dat
     if encoding == "utf-8-sig":  # pandas parses the bytes themselves (no re-encoding of the text)
         utf8 = raw[len(codecs.BOM_UTF8) :] if raw.startswith(codecs.BOM_UTF8) else raw
     table = _table_from_csv_text(text, path, utf8=utf8)
+    if table.shape[1] > limits.max_columns:
+        msg = (
+            f"{path.name!r} 有 {table.shape[1]:,} 列，导入最多读取 {limits.max_columns:,} 列：请删除数据右侧多余的列。 "
+            f"({path.name!r} has {table.shape[1]:,} columns; imports read at most {limits.max_columns:,}: delete the "
+            "columns right of the data.)"
+        )
+        raise FileLimitError(msg)
     table.attrs[ENCODING_ATTR] = ENCODING_NAMES[encoding]
     logger.info("Read %s as %s text", path.name, ENCODING_NAMES[encoding])
     return table
@@ -294,8 +319,11 @@ def _check_xlsx(path: Path, sheet: str | int | None, limits: ReadLimits) -> str:
         zf = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
         msg = (
-            f"{path.name!r} is not an XLSX workbook (empty, damaged, or not a zip archive, e.g. an old .xls "
-            "renamed or a password-protected file): open it in Excel or WPS and save it again as .xlsx (Excel 工作簿)."
+            f"{path.name!r} 不是 XLSX 工作簿（空文件、已损坏或不是 zip 压缩包，"
+            "例如改了扩展名的旧 .xls 或加了密码的文件）："
+            "请在 Excel 或 WPS 中打开，另存为 .xlsx（Excel 工作簿）。 "
+            f"({path.name!r} is not an XLSX workbook (empty, damaged, or not a zip archive, e.g. an old .xls "
+            "renamed or a password-protected file): open it in Excel or WPS and save it again as .xlsx (Excel 工作簿).)"
         )
         raise UnreadableFileError(msg) from None
     with zf:
@@ -303,18 +331,26 @@ def _check_xlsx(path: Path, sheet: str | int | None, limits: ReadLimits) -> str:
         total = sum(info.file_size for info in infos)
         if total > limits.max_uncompressed_bytes:
             msg = (
-                f"{path.name!r} holds {total / _MB:,.0f} MB once decompressed; imports read at most "
+                f"{path.name!r} 解压后有 {total / _MB:,.0f} MB，"
+                f"导入最多读取 {limits.max_uncompressed_bytes / _MB:,.0f} MB："
+                "请只把台账所在的工作表另存为新工作簿，或拆分文件。 "
+                f"({path.name!r} holds {total / _MB:,.0f} MB once decompressed; imports read at most "
                 f"{limits.max_uncompressed_bytes / _MB:,.0f} MB: save only the ledger's sheet in a new workbook, "
-                "or split it."
+                "or split it.)"
             )
             raise FileLimitError(msg)
         for info in infos:
             ratio = info.file_size / max(info.compress_size, 1)
             if info.file_size > _RATIO_MIN_BYTES and ratio > limits.max_compression_ratio:
                 msg = (
-                    f"{path.name!r}: the part {info.filename!r} decompresses {ratio:,.0f} times (to "
+                    f"{path.name!r} 中的 {info.filename!r} 解压后放大 {ratio:,.0f} 倍"
+                    f"（到 {info.file_size / _MB:,.0f} MB），"
+                    f"导入最多允许 {limits.max_compression_ratio:,.0f} 倍（疑似 zip 炸弹）："
+                    "请在 Excel 或 WPS 中打开并重新"
+                    "另存为 .xlsx。 "
+                    f"({path.name!r}: the part {info.filename!r} decompresses {ratio:,.0f} times (to "
                     f"{info.file_size / _MB:,.0f} MB); imports allow at most {limits.max_compression_ratio:,.0f} "
-                    "times (a zip bomb): open the file in Excel or WPS and save it again as .xlsx."
+                    "times (a zip bomb): open the file in Excel or WPS and save it again as .xlsx.)"
                 )
                 raise FileLimitError(msg)
         try:
@@ -328,22 +364,28 @@ def _check_xlsx(path: Path, sheet: str | int | None, limits: ReadLimits) -> str:
             n_rows, n_columns, filled = _used_range(zf, parts[name], limits, f"sheet {name!r} of {path.name!r}")
         except (zipfile.BadZipFile, ElementTree.ParseError, KeyError, StopIteration, EOFError) as error:
             msg = (
-                f"{path.name!r} is damaged ({type(error).__name__}: {error}): open it in Excel or WPS and save "
-                "it again as .xlsx (Excel 工作簿)."
+                f"{path.name!r} 已损坏（{type(error).__name__}: {error}）："
+                "请在 Excel 或 WPS 中打开并重新另存为 .xlsx。 "
+                f"({path.name!r} is damaged ({type(error).__name__}: {error}): open it in Excel or WPS and save "
+                "it again as .xlsx (Excel 工作簿).)"
             )
             raise UnreadableFileError(msg) from None
     cells = n_rows * n_columns
     where = f"sheet {name!r} of {path.name!r}: the used range A1:{get_column_letter(max(n_columns, 1))}{n_rows}"
     if cells > limits.max_cells:
         msg = (
-            f"{where} has {cells:,} cells; imports read at most {limits.max_cells:,}: delete the rows and columns "
-            "beyond the data, or split the ledger."
+            f"{where}：有 {cells:,} 个单元格，导入最多读取 {limits.max_cells:,} 个："
+            "请删除数据以外的行和列，或拆分台账。 "
+            f"({where} has {cells:,} cells; imports read at most {limits.max_cells:,}: delete the rows and columns "
+            "beyond the data, or split the ledger.)"
         )
         raise FileLimitError(msg)
     if cells > _SPARSE_MIN_CELLS and cells > _SPARSE_FACTOR * filled:
         msg = (
-            f"{where} has {cells:,} cells but only {filled:,} hold values: delete the stray cells far from the "
-            "data (in Excel, Ctrl+End goes to the last one) and save again."
+            f"{where}：有 {cells:,} 个单元格，但只有 {filled:,} 个有值：请删除远离数据的零散单元格"
+            "（在 Excel 中按 Ctrl+End 可跳到最后一个）后重新保存。 "
+            f"({where} has {cells:,} cells but only {filled:,} hold values: delete the stray cells far from the "
+            "data (in Excel, Ctrl+End goes to the last one) and save again.)"
         )
         raise FileLimitError(msg)
     return name
@@ -483,15 +525,21 @@ class _RangeScan:
         self.rows, self.columns, self.cells = max(self.rows, row), max(self.columns, column), self.cells + cells
         if self.rows > self.limits.max_rows:
             msg = (
-                f"{self.where} has values beyond row {self.limits.max_rows:,} (in row {self.rows:,}); imports read "
-                f"at most {self.limits.max_rows:,} rows: delete the rows below the data, or split the ledger."
+                f"{self.where}：第 {self.limits.max_rows:,} 行以后还有值（第 {self.rows:,} 行），导入最多读取 "
+                f"{self.limits.max_rows:,} 行：请删除数据下方的行，或拆分台账。 "
+                f"({self.where} has values beyond row {self.limits.max_rows:,} (in row {self.rows:,}); imports read "
+                f"at most {self.limits.max_rows:,} rows: delete the rows below the data, or split the ledger.)"
             )
             raise FileLimitError(msg)
         if self.columns > self.limits.max_columns:
             msg = (
-                f"{self.where} has values in column {get_column_letter(self.columns)} (column {self.columns:,}); "
+                f"{self.where}：{get_column_letter(self.columns)} 列（第 {self.columns:,} 列）有值，导入最多读取 "
+                f"{self.limits.max_columns:,} 列（A 到 {get_column_letter(self.limits.max_columns)}）："
+                "请删除数据右侧的列后"
+                "重新保存。 "
+                f"({self.where} has values in column {get_column_letter(self.columns)} (column {self.columns:,}); "
                 f"imports read at most {self.limits.max_columns:,} columns (A to "
-                f"{get_column_letter(self.limits.max_columns)}): delete the columns right of the data and save again."
+                f"{get_column_letter(self.limits.max_columns)}): delete the columns right of the data and save again.)"
             )
             raise FileLimitError(msg)
 

@@ -9,6 +9,7 @@ the page shows it. A rule without a text of its own (a new rule) falls back to a
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from types import MappingProxyType
 
 from flask_babel import gettext
@@ -16,6 +17,9 @@ from flask_babel import gettext
 from layers import validate
 from layers.validate import Problem
 from webmap.i18n import N_
+
+#: A gettext: msgid and ``%(name)s`` values → text in the reader's language.
+Translate = Callable[..., str]
 
 #: Rule → (short name, how to fix) msgids; ``%(column)s`` is the column as the page shows it.
 RULE_TEXTS = MappingProxyType(
@@ -114,18 +118,21 @@ _APPEARS_ON = re.compile(r"appears on (\d+) rows: ([\d, …]+)")
 _DUPLICATES = frozenset({validate.DUPLICATE_ID, validate.DUPLICATE_PERSON})
 
 
-def rule_label(rule: str) -> str:
-    """Return the short name of ``rule`` in this request's language."""
-    return gettext(RULE_TEXTS.get(rule, _OTHER_RULE)[0])
+def rule_label(rule: str, translate: Translate = gettext) -> str:
+    """Return the short name of ``rule`` in this request's language (``translate``: the CLI passes its own)."""
+    return translate(RULE_TEXTS.get(rule, _OTHER_RULE)[0])
 
 
-def fix_text(problem: Problem, column: str | None = None) -> str:
-    """Return how to fix ``problem`` in this request's language; ``column`` is the column as the page names it."""
+def fix_text(problem: Problem, column: str | None = None, translate: Translate = gettext) -> str:
+    """Return how to fix ``problem`` in this request's language; ``column`` is the column as the page names it.
+
+    ``translate`` is Flask-Babel's ``gettext`` on the web and ``webmap.cli.lang._`` on the command line.
+    """
     if problem.rule in OWN_FIX_RULES and problem.fix:
         return problem.fix
-    label = column or problem.column or gettext("这一列")
-    text = gettext(RULE_TEXTS.get(problem.rule, _OTHER_RULE)[1], column=label)
+    label = column or problem.column or translate("这一列")
+    text = translate(RULE_TEXTS.get(problem.rule, _OTHER_RULE)[1], column=label)
     where = _APPEARS_ON.search(problem.fix) if problem.rule in _DUPLICATES else None
     if where is not None:
-        text += gettext("共 %(n)s 行：第 %(rows)s 行。", n=where.group(1), rows=where.group(2))
+        text += translate("共 %(n)s 行：第 %(rows)s 行。", n=where.group(1), rows=where.group(2))
     return text

@@ -355,6 +355,34 @@ def test_xlsx_limits_on_rows_cells_and_sparse_ranges(tmp_path):
         lio.read_table(stray)
 
 
+def test_limit_messages_come_in_chinese_first(tmp_path):
+    rows = [[_s("A1", "编号"), _s("B1", "名称")]] + [[_s(f"A{i}", f"T{i}"), _n(f"XFD{i}", 1)] for i in range(2, 20)]
+    path = _raw_xlsx(tmp_path / "wide.xlsx", rows)
+    zh_first = r"^sheet .* of 'wide.xlsx'：XFD 列（第 16,384 列）有值，"
+    zh_first += r"导入最多读取 256 列（A 到 IV）：请删除数据右侧的列"
+    with pytest.raises(FileLimitError, match=zh_first + r"后重新保存。 \(sheet"):
+        lio.read_table(path)
+    (tmp_path / "empty.xlsx").write_bytes(b"")
+    with pytest.raises(UnreadableFileError, match=r"^'empty.xlsx' 不是 XLSX 工作簿.*\('empty.xlsx' is not an XLSX"):
+        lio.read_table(tmp_path / "empty.xlsx")
+
+
+def test_csv_limits_on_size_rows_and_columns(tmp_path):
+    """CSV ledgers get the XLSX limits: size (bytes), rows and columns, before the table is built."""
+    path = tmp_path / "tall.csv"
+    path.write_text("编号,名称\n" + "".join(f"T{i},名{i}\n" for i in range(100)), encoding="utf-8")
+    assert lio.read_table(path).shape == (100, 2)
+    too_many = r"^'tall.csv' 有 101 行，导入最多读取 50 行.*has 101 lines; imports read at most 50"
+    with pytest.raises(FileLimitError, match=too_many):
+        lio.read_table(path, limits=lio.ReadLimits(max_rows=50))
+    with pytest.raises(FileLimitError, match=r"'tall.csv' 有 0 MB，导入最多读取 0 MB"):
+        lio.read_table(path, limits=lio.ReadLimits(max_uncompressed_bytes=100))
+    wide = tmp_path / "wide.csv"
+    wide.write_text(",".join(f"c{i}" for i in range(300)) + "\n" + ",".join("1" * 300) + "\n", encoding="utf-8")
+    with pytest.raises(FileLimitError, match=r"'wide.csv' 有 300 列，导入最多读取 256 列"):
+        lio.read_table(wide)
+
+
 def test_row_refs_with_leading_zeros_count_as_numbers(tmp_path):
     """A hostile ref "A009" is row 9, below "A10": the last row is 10 (the scan compares digits as numbers)."""
     rows = [[_s("A1", "编号")], [_s("A009", "T9")], [_s("A10", "T10")]]

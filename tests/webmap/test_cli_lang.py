@@ -56,3 +56,25 @@ def test_outputs_and_errors_speak_english_otherwise(cli):
     assert cli("C.UTF-8", "users", "list").output.strip() == "wang\tplanner\t-\tinactive"
     missing = cli("en_US.UTF-8", "history", "sports_site", "SS-nope")
     assert "No history for `sports_site` 'SS-nope': check the layer and id." in missing.output
+
+
+def test_a_refused_import_is_reported_in_the_locales_language(cli, tmp_path):
+    import pandas as pd
+
+    from layers.district import load_district
+
+    rows = pd.read_csv(load_district().demo_dir / "sports_site.csv", dtype=str).head(2)
+    rows.loc[1, "lat"] = "95.5"  # no latitude is above 90
+    path = tmp_path / "sports.csv"
+    rows.to_csv(path, index=False)
+    zh = cli("zh_CN.UTF-8", "import", "sports_site", str(path))
+    assert zh.exit_code == 1
+    assert "图层 sports_site 有 1 个问题：1 行（共 2 行）有问题，0 个关于整个文件。未导入任何数据。" in zh.output
+    assert "第 3 行，编号 SS-02，“lat”列，值 '95.5'：经纬度不对。经度应在 -180 到 180 之间" in zh.output
+    en = cli("en_US.UTF-8", "import", "sports_site", str(path))
+    assert en.exit_code == 1 and "1 problem(s) in layer `sports_site`" in en.output and "row 3" in en.output
+    assert "经纬度不对" not in en.output
+    # a file over a read limit: Chinese first, then the same in English
+    (tmp_path / "bomb.xlsx").write_bytes(b"not a zip")
+    bad = cli("zh_CN.UTF-8", "import", "sports_site", str(tmp_path / "bomb.xlsx"))
+    assert bad.exit_code == 1 and "'bomb.xlsx' 不是 XLSX 工作簿" in bad.output and "Traceback" not in bad.output

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import click
 from flask.cli import with_appcontext
 
 from layers import schema
-from webmap.cli.lang import _
+from webmap.cli.lang import _, cli_language
 from webmap.cli.options import LateChoice, all_roles
 from webmap.store import get_district, get_store
 
@@ -50,7 +51,7 @@ def import_command(
     for note in outcome.notes:
         click.echo(note, err=not outcome.ok)
     if not outcome.ok:
-        click.echo(validation.report(), err=True)
+        click.echo(problem_report(validation), err=True)
         sys.exit(1)
     if dry_run:
         for change in outcome.changes:
@@ -116,3 +117,31 @@ def history_command(layer: str, feature_id: str) -> None:
         msg = _("图层 %(layer)s 中没有 %(id)s 的历史记录：请检查图层和编号。", layer=layer, id=repr(feature_id))
         raise click.ClickException(msg)
     click.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str))
+
+
+def problem_report(validation: Any) -> str:
+    """Return a refused file's problems in the command line's language: a count, then a line per problem.
+
+    English is the validator's own report (it names CLI flags); Chinese (``LANG=zh_CN.UTF-8``) gives each
+    problem's row, column as the file heads it, value, rule and fix from the web's texts (``webmap.problems``).
+    """
+    if cli_language() != "zh":
+        return validation.report()
+    from webmap.problems import fix_text, rule_label
+
+    problems = validation.problems
+    rows = {p.row for p in problems if p.row is not None}
+    lines = [_("图层 %(layer)s 有 %(n)s 个问题：%(rows)s 行（共 %(total)s 行）有问题，"
+               "%(whole)s 个关于整个文件。未导入任何数据。", layer=validation.layer, n=len(problems), rows=len(rows),
+               total=validation.n_rows, whole=sum(p.row is None for p in problems))]  # fmt: skip
+    for p in problems:
+        column = (validation.headers or {}).get(p.column) or p.column if p.column else None
+        parts = [_("整个文件") if p.row is None else _("第 %(row)s 行", row=p.row)]
+        if p.id is not None:
+            parts.append(_("编号 %(id)s", id=p.id))
+        if column:
+            parts.append(_("“%(column)s”列", column=column))
+        if p.value is not None:
+            parts.append(_("值 %(value)s", value=repr(p.value)))
+        lines.append(f"  {'，'.join(parts)}：{rule_label(p.rule, _)}。{fix_text(p, column, _)}")
+    return "\n".join(lines)
