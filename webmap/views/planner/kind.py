@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from layers.district import District
     from layers.jobs import Job
+    from webmap.maps.result_layers import Layer
 
 #: The files every job writes (``<kind>.<format>``) and offers for download.
 DOWNLOADS = {"csv": "CSV", "xlsx": "Excel (XLSX)", "gpkg": "GeoPackage", "geojson": "GeoJSON"}
@@ -113,6 +114,10 @@ class AnalysisKind:
     compare_as
         The kind whose results this one's compare with, when not its own (a saved what-if is a coverage
         result). None: only its own kind.
+    layers
+        Its result map's display layers (``webmap.maps.result_layers``) from the GeoPackage, the stored
+        result and the district's projected CRS; the job writes them (``write_display_layers``) and the
+        page fetches them on demand. None: no display layers.
     """
 
     name: str
@@ -130,6 +135,7 @@ class AnalysisKind:
     shown_form: Callable[[dict[str, Any]], dict[str, Any]] = field(default=dict)
     compare_counts: Callable[[Job, Job], tuple[dict[str, Any], list[dict[str, Any]]]] | None = None
     compare_as: str | None = None
+    layers: Callable[[Path, dict[str, Any], str], list[Layer]] | None = None
 
 
 class PlannerStages:
@@ -166,7 +172,20 @@ def run_kind_job(kind: AnalysisKind, job: Job, progress: jobs.JobProgress, out_d
     for fmt in DOWNLOADS:
         result.to_file(out_dir / f"{kind.name}.{fmt}")
     payload = result.to_dict(points=False)
+    write_display_layers(kind, out_dir, payload)
     return jobs.JobOutcome(result=payload, data_versions=payload["parameters"]["data_versions"])
+
+
+def write_display_layers(kind: AnalysisKind, folder: Path, result: dict[str, Any], stem: str | None = None) -> None:
+    """Write the display layers of ``kind``'s result in ``folder`` from its GeoPackage (``result_layers``).
+
+    ``stem`` names the GeoPackage (``<stem>.gpkg``) when not the kind's name.
+    """
+    from webmap.maps.result_layers import write_layers
+
+    path = folder / f"{stem or kind.name}.gpkg"
+    if kind.layers is not None and path.is_file():
+        write_layers(folder, kind.layers(path, result, get_district().crs))
 
 
 # --- reading a done job's result -----------------------------------------------------------------
