@@ -4,7 +4,7 @@ A result page draws its map from these layers rather than embedding every point 
 points become counts per hexagon (``geo.hexgrid``, ``DISPLAY_HEX_M`` edge), polygons are simplified for
 display (``SIMPLIFY_M``) and every coordinate is rounded to ``DIGITS`` decimals (~1 m). Each layer is a
 GeoJSON FeatureCollection whose features carry two properties the page's script reads: ``label`` (the
-tooltip, plain text) and ``style`` (the Leaflet path style; points are drawn as circle markers of
+tooltip, plain text; written by the job, so in zh-CN) and ``style`` (the Leaflet path style; points are drawn as circle markers of
 ``style.radius``). ``RemoteLayer`` is the folium element that fetches one layer into the map.
 
 The layers of a result are written next to its downloads (``<result folder>/display/<name>.geojson.gz``,
@@ -141,7 +141,7 @@ def point_layers(name: str, points: gpd.GeoDataFrame, groups: Sequence[PointGrou
     colour = groups[bad].colour
     styles = [{"color": colour, "weight": 0.5, "fillColor": colour, "fillOpacity": round(0.1 + 0.7 * float(s), 3)}
               for s in share]  # fmt: skip
-    texts = ["；".join(f"{gettext(g.name)}：{int(n)}" for g, n in zip(groups, row, strict=True)) for row in counts]
+    texts = ["；".join(f"{g.name}：{int(n)}" for g, n in zip(groups, row, strict=True)) for row in counts]
     legend = tuple((g.name, int(np.asarray(g.mask).sum())) for g in groups)
     return [Layer(f"{name}_hex", legend, features(hexagons, texts, styles))]
 

@@ -131,7 +131,7 @@ def gaps_layers(hexagons: gpd.GeoDataFrame, uncovered: gpd.GeoDataFrame, *, crs:
     shaded = hexagons[hexagons["gap_share"] > 0]
     styles = [{"color": "#7a1f1f", "weight": 1, "fillColor": "#c62828",
                "fillOpacity": round(0.15 + 0.6 * float(s), 3)} for s in shaded["gap_share"]]  # fmt: skip
-    texts = [f"{gettext('未覆盖需求点')}：{int(n)}" for n in shaded["n_uncovered"]]
+    texts = [f"未覆盖需求点：{int(n)}" for n in shaded["n_uncovered"]]
     legend = ((N_("服务缺口区（六边形）"), len(shaded)),)
     areas = Layer("gap_hexagons", legend, features(shaded.geometry, texts, styles))
     group = PointGroup(np.ones(len(uncovered), dtype=bool), N_("未覆盖的需求点"), "#c62828")
