@@ -29,7 +29,7 @@ from webmap.maps.result_layers import (
     point_layers,
     simplified,
 )
-from webmap.maps.text import map_tooltip
+from webmap.maps.text import map_text, map_tooltip
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -49,7 +49,7 @@ def counted(label: str, n: int) -> str:
 def remote_layers(m: folium.Map, index: Index, layer_url: LayerUrl) -> None:
     """Add to ``m`` one group per display layer of ``index``, filled on demand from ``layer_url(name)``."""
     for entry in index:
-        group = folium.FeatureGroup(name=legend_text(entry["legend"]))
+        group = folium.FeatureGroup(name=map_text(legend_text(entry["legend"])))
         group.add_to(m)
         RemoteLayer(layer_url(entry["name"]), group).add_to(m)
 
