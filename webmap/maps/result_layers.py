@@ -17,7 +17,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +37,8 @@ if TYPE_CHECKING:
 
 #: Above this many points a point layer is drawn as counts per hexagon.
 MAX_POINTS = 1500
-#: Edge of the display hexagons, metres (about 430 m across).
-DISPLAY_HEX_M = 250.0
+#: Edge of the display hexagons, metres (about 690 m across; ~900 hexagons over Bishan).
+DISPLAY_HEX_M = 400.0
 #: Tolerance of the display simplification of polygons, metres.
 SIMPLIFY_M = 15.0
 #: Decimals kept of each longitude and latitude (1e-5° ≈ 1 m).
@@ -59,10 +59,11 @@ class Layer:
     name: str
     legend: tuple[tuple[str, int], ...]
     features: list[dict[str, Any]]
+    style: dict[str, Any] = field(default_factory=dict)
 
     def collection(self) -> dict[str, Any]:
-        """Return the layer as a GeoJSON FeatureCollection."""
-        return {"type": "FeatureCollection", "features": self.features}
+        """Return the layer as a GeoJSON FeatureCollection; ``style`` (a foreign member) is every feature's base."""
+        return {"type": "FeatureCollection", "style": self.style, "features": self.features}
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,8 @@ def hex_counts(points: gpd.GeoDataFrame, groups: Sequence[PointGroup], *, crs: s
 
 
 def point_layers(name: str, points: gpd.GeoDataFrame, groups: Sequence[PointGroup], *, crs: str,
-                 labels: Sequence[str], bad: int = -1) -> list[Layer]:  # fmt: skip
+                 labels: Sequence[str], bad: int = -1, max_points: int = MAX_POINTS,
+                 size: float = DISPLAY_HEX_M) -> list[Layer]:  # fmt: skip
     """Return the layers of a set of points in ``groups``: one point layer per group, or counts per hexagon.
 
     Parameters
@@ -126,8 +128,10 @@ def point_layers(name: str, points: gpd.GeoDataFrame, groups: Sequence[PointGrou
         One tooltip text per point (its id).
     bad
         The group whose share shades a hexagon (the last, e.g. not covered, by default).
+    max_points, size
+        Above ``max_points`` points, counts per hexagon of edge ``size`` metres.
     """
-    if len(points) <= MAX_POINTS:
+    if len(points) <= max_points:
         layers = []
         for i, group in enumerate(groups):
             mask = np.asarray(group.mask, dtype=bool)
@@ -136,14 +140,14 @@ def point_layers(name: str, points: gpd.GeoDataFrame, groups: Sequence[PointGrou
             layers.append(Layer(f"{name}_{i}", ((group.name, int(mask.sum())),),
                                 features(chosen, [labels[j] for j in np.flatnonzero(mask)], [style] * len(chosen))))
         return layers
-    hexagons, counts = hex_counts(points, groups, crs=crs)
+    hexagons, counts = hex_counts(points, groups, crs=crs, size=size)
     share = counts[:, bad] / np.maximum(counts.sum(axis=1), 1)
     colour = groups[bad].colour
-    styles = [{"color": colour, "weight": 0.5, "fillColor": colour, "fillOpacity": round(0.1 + 0.7 * float(s), 3)}
-              for s in share]  # fmt: skip
+    styles = [{"fillOpacity": round(0.1 + 0.7 * float(s), 2)} for s in share]
     texts = ["；".join(f"{g.name}：{int(n)}" for g, n in zip(groups, row, strict=True)) for row in counts]
     legend = tuple((g.name, int(np.asarray(g.mask).sum())) for g in groups)
-    return [Layer(f"{name}_hex", legend, features(hexagons, texts, styles))]
+    base = {"color": colour, "weight": 0.5, "fillColor": colour}
+    return [Layer(f"{name}_hex", legend, features(hexagons, texts, styles), base)]
 
 
 def simplified(gdf: gpd.GeoDataFrame, crs: str, tolerance_m: float = SIMPLIFY_M) -> np.ndarray:
@@ -182,7 +186,7 @@ def layer_file(folder: Path, name: str) -> Path | None:
 class RemoteLayer(MacroElement):
     """Fetch a GeoJSON layer (``Layer.collection``) from ``url`` into the folium ``group`` when the page loads.
 
-    Each feature is drawn with its ``style`` (points as circle markers) and its ``label`` as a plain-text
+    Each feature is drawn with the layer's ``style`` updated by its own (points as circle markers) and its ``label`` as a plain-text
     tooltip. A hidden element ``data-layer-url`` records the request; once drawn it gets
     ``data-features`` (the number of features), or ``data-error`` if the request failed.
     """
@@ -200,8 +204,10 @@ class RemoteLayer(MacroElement):
     return response.json();
   }).then(function (data) {
     L.geoJSON(data, {
-      pointToLayer: function (feature, latlng) { return L.circleMarker(latlng, feature.properties.style); },
-      style: function (feature) { return feature.properties.style; },
+      pointToLayer: function (feature, latlng) {
+        return L.circleMarker(latlng, Object.assign({}, data.style, feature.properties.style));
+      },
+      style: function (feature) { return Object.assign({}, data.style, feature.properties.style); },
       onEachFeature: function (feature, layer) {
         var text = document.createElement("span");
         text.textContent = feature.properties.label;
