@@ -4,8 +4,9 @@ A result page draws its map from these layers rather than embedding every point 
 points become counts per hexagon (``geo.hexgrid``, ``DISPLAY_HEX_M`` edge), polygons are simplified for
 display (``SIMPLIFY_M``) and every coordinate is rounded to ``DIGITS`` decimals (~1 m). Each layer is a
 GeoJSON FeatureCollection whose features carry two properties the page's script reads: ``label`` (the
-tooltip, plain text; written by the job, so in zh-CN) and ``style`` (the Leaflet path style; points are drawn as circle markers of
-``style.radius``). ``RemoteLayer`` is the folium element that fetches one layer into the map.
+tooltip, plain text; written by the job, so in zh-CN) and ``style`` (the Leaflet path style over the
+layer's own ``style``; points are drawn as circle markers of ``style.radius``). ``RemoteLayer`` is the
+folium element that fetches one layer into the map.
 
 The layers of a result are written next to its downloads (``<result folder>/display/<name>.geojson.gz``,
 gzip) with an index (``display/index.json``: name → legend text, in the order drawn), so a page reads only
@@ -186,8 +187,8 @@ def layer_file(folder: Path, name: str) -> Path | None:
 class RemoteLayer(MacroElement):
     """Fetch a GeoJSON layer (``Layer.collection``) from ``url`` into the folium ``group`` when the page loads.
 
-    Each feature is drawn with the layer's ``style`` updated by its own (points as circle markers) and its ``label`` as a plain-text
-    tooltip. A hidden element ``data-layer-url`` records the request; once drawn it gets
+    Each feature is drawn with the layer's ``style`` updated by its own (points as circle markers) and its
+    ``label`` as a plain-text tooltip. A hidden element ``data-layer-url`` records the request; once drawn it gets
     ``data-features`` (the number of features), or ``data-error`` if the request failed.
     """
 
