@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 MAX_POINTS = 1500
 #: Edge of the display hexagons, metres (about 690 m across; ~900 hexagons over Bishan).
 DISPLAY_HEX_M = 400.0
+#: At most about this many hexagons per layer: a larger district gets larger hexagons.
+MAX_HEXAGONS = 1200
 #: Tolerance of the display simplification of polygons, metres.
 SIMPLIFY_M = 15.0
 #: Decimals kept of each longitude and latitude (1e-5° ≈ 1 m).
@@ -76,13 +78,14 @@ class PointGroup:
     colour: str
 
 
-def _rounded(geometry: np.ndarray) -> np.ndarray:
-    return shapely.transform(geometry, lambda xy: np.round(xy, DIGITS))
+def _rounded(geometry: np.ndarray, digits: int) -> np.ndarray:
+    return shapely.transform(geometry, lambda xy: np.round(xy, digits))
 
 
-def features(geometry: Iterable[Any], labels: Sequence[str], styles: Sequence[dict[str, Any]]) -> list[dict]:
-    """Return GeoJSON features of ``geometry`` (EPSG:4326, rounded here) with their labels and styles."""
-    geoms = _rounded(np.asarray(list(geometry), dtype=object))
+def features(geometry: Iterable[Any], labels: Sequence[str], styles: Sequence[dict[str, Any]], *,
+             digits: int = DIGITS) -> list[dict]:  # fmt: skip
+    """Return GeoJSON features of ``geometry`` (EPSG:4326, rounded to ``digits`` decimals) with labels and styles."""
+    geoms = _rounded(np.asarray(list(geometry), dtype=object), digits)
     texts = shapely.to_geojson(geoms) if len(geoms) else []
     return [{"type": "Feature", "geometry": json.loads(text), "properties": {"label": str(label), "style": style}}
             for text, label, style in zip(texts, labels, styles, strict=True)]  # fmt: skip
@@ -130,7 +133,8 @@ def point_layers(name: str, points: gpd.GeoDataFrame, groups: Sequence[PointGrou
     bad
         The group whose share shades a hexagon (the last, e.g. not covered, by default).
     max_points, size
-        Above ``max_points`` points, counts per hexagon of edge ``size`` metres.
+        Above ``max_points`` points, counts per hexagon of edge ``size`` metres (larger if more than
+        ``MAX_HEXAGONS`` hexagons would hold points), corners rounded to ~10 m.
     """
     if len(points) <= max_points:
         layers = []
@@ -142,13 +146,16 @@ def point_layers(name: str, points: gpd.GeoDataFrame, groups: Sequence[PointGrou
                                 features(chosen, [labels[j] for j in np.flatnonzero(mask)], [style] * len(chosen))))
         return layers
     hexagons, counts = hex_counts(points, groups, crs=crs, size=size)
+    if len(hexagons) > MAX_HEXAGONS:  # hexagons in use fall about as the square of their edge grows
+        size *= float(np.sqrt(len(hexagons) / MAX_HEXAGONS)) * 1.05
+        hexagons, counts = hex_counts(points, groups, crs=crs, size=size)
     share = counts[:, bad] / np.maximum(counts.sum(axis=1), 1)
     colour = groups[bad].colour
     styles = [{"fillOpacity": round(0.1 + 0.7 * float(s), 2)} for s in share]
     texts = ["；".join(f"{g.name}：{int(n)}" for g, n in zip(groups, row, strict=True)) for row in counts]
     legend = tuple((g.name, int(np.asarray(g.mask).sum())) for g in groups)
     base = {"color": colour, "weight": 0.5, "fillColor": colour}
-    return [Layer(f"{name}_hex", legend, features(hexagons, texts, styles), base)]
+    return [Layer(f"{name}_hex", legend, features(hexagons, texts, styles, digits=DIGITS - 1), base)]
 
 
 def simplified(gdf: gpd.GeoDataFrame, crs: str, tolerance_m: float = SIMPLIFY_M) -> np.ndarray:
