@@ -147,10 +147,14 @@ def write_markdown(out: Path) -> None:
              f"{GOAL_SECONDS:.0f} s; service areas (15 centres, 15 min by car) job ≤ 10 s.", ""]  # fmt: skip
     for path in sorted(out.glob("result_pages_*.json")):
         data = json.loads(path.read_text())
-        parts += [f"## {data['label']}", "", f"Machine: {data['machine']}; run {data['when']}.", "",
+        code = f" Code: {data['code']}." if data.get("code") else ""
+        parts += [f"## {data['label']}", "", f"Machine: {data['machine']}; run {data['when']}.{code}", "",
                   "| analysis | job (s) | progress steps | page | page gzip | page (s) | layers | layers gzip | "
                   "layers (s) |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
         for r in data["rows"]:
+            if r.get("page") is None:
+                parts.append(f"| {r['analysis']} ({r.get('note', 'not measured')}) | – | – | – | – | – | – | – | – |")
+                continue
             lb = sum(x["bytes"] for x in r["layers"])
             lg = sum(x["gzip_bytes"] for x in r["layers"])
             ls = sum(x["seconds"] for x in r["layers"])
@@ -161,7 +165,7 @@ def write_markdown(out: Path) -> None:
         parts.append("")
         for r in data["rows"]:
             steps = ", ".join(f"{t:.1f}s→{p:.0f}%" for t, p, _s in r["progress"] if p is not None)
-            parts.append(f"- {r['analysis']}: progress {steps}")
+            parts.append(f"- {r['analysis']}: progress {steps or 'not recorded'}")
         parts.append("")
     (out / "result_pages.md").write_text("\n".join(parts))
 
