@@ -42,8 +42,8 @@ MAX_POINTS = 1500
 DISPLAY_HEX_M = 400.0
 #: At most about this many hexagons per layer: a larger district gets larger hexagons.
 MAX_HEXAGONS = 1200
-#: Tolerance of the display simplification of polygons, metres.
-SIMPLIFY_M = 15.0
+#: Tolerance of the display simplification of polygons, metres (the service areas' roads are buffered 50 m).
+SIMPLIFY_M = 30.0
 #: Decimals kept of each longitude and latitude (1e-5° ≈ 1 m).
 DIGITS = 5
 #: The folder of a result's display layers, under its result folder.

@@ -171,7 +171,7 @@ def service_areas_layers(areas: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, 
         texts = [f"{names.get(str(f), '')} ({f}) · {label}" for f in rows["facility_id"]]
         geometry = simplified(rows, crs) if len(rows) else []
         layers.append(Layer(f"areas_{i}", ((f"{N_('服务范围')} {label}", len(rows)),),
-                            features(geometry, texts, [style] * len(rows))))  # fmt: skip
+                            features(geometry, texts, [style] * len(rows), digits=4)))  # fmt: skip
     return layers
 
 
