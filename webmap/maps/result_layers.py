@@ -43,7 +43,7 @@ DISPLAY_HEX_M = 400.0
 #: At most about this many hexagons per layer: a larger district gets larger hexagons.
 MAX_HEXAGONS = 1200
 #: Tolerance of the display simplification of polygons, metres (the service areas' roads are buffered 50 m).
-SIMPLIFY_M = 30.0
+SIMPLIFY_M = 40.0
 #: Decimals kept of each longitude and latitude (1e-5° ≈ 1 m).
 DIGITS = 5
 #: The folder of a result's display layers, under its result folder.
