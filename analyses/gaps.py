@@ -34,6 +34,7 @@ from analyses.coverage import (
     TOO_FAR,
     WEIGHT,
 )
+from geo.hexgrid import axial, hex_polygons
 from geo.routing import nearest_facility
 from layers import schema
 
@@ -197,7 +198,7 @@ def find_gaps(
     covered = reachable & ~uncovered
 
     projected = geometry.to_crs(grid_crs)
-    q, r = _axial(projected.x.to_numpy(), projected.y.to_numpy(), hex_size_m)
+    q, r = axial(projected.x.to_numpy(), projected.y.to_numpy(), hex_size_m)
     points = points.assign(**{HEX_ID: [f"{a}_{b}" for a, b in zip(q, r, strict=True)]})
     base = [c for c in (schema.TOWN_CODE, schema.VILLAGE_CODE, WEIGHT, HEX_ID) if c in points.columns]
     cost_cols = [c for c in (*COST_COLUMN.values(), *FACILITY_COLUMN.values()) if c in points.columns]
@@ -622,32 +623,9 @@ def _hexagons(
     with np.errstate(invalid="ignore", divide="ignore"):
         table["gap_share"] = np.where(table["weight_demand"] > 0, gap_weight / table["weight_demand"], np.nan)
     table.insert(0, HEX_ID, [f"{a}_{b}" for a, b in zip(table["q"], table["r"], strict=True)])
-    polygons = _hex_polygons(table["q"].to_numpy(), table["r"].to_numpy(), size)
+    polygons = hex_polygons(table["q"].to_numpy(), table["r"].to_numpy(), size)
     gdf = gpd.GeoDataFrame(table, geometry=polygons, crs=crs).to_crs(schema.WGS84)
     return gdf.set_index(HEX_ID)
-
-
-def _axial(x: np.ndarray, y: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray]:
-    """Return the axial coordinates (q, r) of the pointy-top hexagon holding each point."""
-    fq = (np.sqrt(3.0) / 3.0 * x - y / 3.0) / size
-    fr = (2.0 / 3.0 * y) / size
-    fs = -fq - fr
-    q, r, s = np.round(fq), np.round(fr), np.round(fs)
-    dq, dr, ds = np.abs(q - fq), np.abs(r - fr), np.abs(s - fs)
-    fix_q = (dq > dr) & (dq > ds)
-    fix_r = ~fix_q & (dr > ds)
-    q = np.where(fix_q, -r - s, q)
-    r = np.where(fix_r, -q - s, r)
-    return q.astype(np.int64), r.astype(np.int64)
-
-
-def _hex_polygons(q: np.ndarray, r: np.ndarray, size: float) -> np.ndarray:
-    cx = size * np.sqrt(3.0) * (q + r / 2.0)
-    cy = size * 1.5 * r
-    angles = np.deg2rad(30.0 + 60.0 * np.arange(6))
-    xs = cx[:, None] + size * np.cos(angles)[None, :]
-    ys = cy[:, None] + size * np.sin(angles)[None, :]
-    return shapely.polygons(np.stack([xs, ys], axis=-1))
 
 
 def _plain(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

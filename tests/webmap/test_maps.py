@@ -307,21 +307,12 @@ def _hostile_points(column: str, values, **more) -> gpd.GeoDataFrame:
 
 def _hostile_maps(district):
     """Every map webmap draws, with each ``HOSTILE`` string in each text the map shows."""
-    from shapely.geometry import box
-
     from webmap.maps.households import households_map
     from webmap.maps.results import coverage_map, gaps_map, service_areas_map, siting_map
 
     n = len(HOSTILE)
     facilities = _hostile_points("name", HOSTILE, id=[f"f{i}" for i in range(n)])
-    demand = _hostile_points("demand_id", HOSTILE, town_code="999901001", covered_800m=[True, False] * 3 + [True])
-    hexagons = gpd.GeoDataFrame({"hex_id": ["h0"], "gap_share": [0.5], "n_uncovered": [3]},
-                                geometry=[box(106.0, 29.5, 106.01, 29.51)], crs="EPSG:4326")  # fmt: skip
-    areas = gpd.GeoDataFrame({"facility_id": [f"f{i}" for i in range(n)], "threshold": "800m",
-                              "threshold_value": 800.0, "area_m2": 1.0},
-                             geometry=[box(106.0, 29.5, 106.01, 29.51)] * n, crs="EPSG:4326")  # fmt: skip
     sites = _hostile_points("name", HOSTILE, id=[f"s{i}" for i in range(n)], current=True, new=[False] * 6 + [True])
-    assignment = _hostile_points("demand_id", HOSTILE, site_id="s0", covered=True, covered_before=False)
     households = _hostile_points(schema.ID, HOSTILE, status="surveyed")
     start = _hostile_points("name", ["start"])
     route = type("Route", (), {"order": tuple(HOSTILE), "unreachable": ()})()
@@ -338,11 +329,16 @@ def _hostile_maps(district):
     )  # fmt: skip
     yield "households", households_map(district, households, towns=("999901001",), detail_url=lambda h: f"/h/{h}")
     yield "route", households_map(district, households, towns=("999901001",), route=route, start=start)
-    yield "coverage", coverage_map(district, demand, facilities, facilities, covered_column="covered_800m",
+    index = [{"name": "points_0", "legend": [[HOSTILE[1], 3]]}]
+    layer_url = "/layers/{}.geojson".format
+    yield "coverage", coverage_map(district, facilities, facilities, index=index, layer_url=layer_url,
                                    static_url=assets.default_static_url)  # fmt: skip
-    yield "gaps", gaps_map(district, hexagons, demand, static_url=assets.default_static_url)
-    yield "service_areas", service_areas_map(district, areas, facilities, static_url=assets.default_static_url)
-    yield "siting", siting_map(district, sites, assignment, static_url=assets.default_static_url)
+    yield "gaps", gaps_map(district, index=index, layer_url=layer_url, static_url=assets.default_static_url)
+    yield "service_areas", service_areas_map(district, facilities, index=index, layer_url=layer_url,
+                                             static_url=assets.default_static_url)  # fmt: skip
+    counts = {"s0": 7}
+    yield "siting", siting_map(district, sites, counts, index=index, layer_url=layer_url,
+                               static_url=assets.default_static_url)  # fmt: skip
 
 
 def test_rendered_maps_hold_no_raw_backtick_interpolation_closing_tag_or_jinja_from_data(app):
@@ -358,12 +354,13 @@ def test_rendered_maps_hold_no_raw_backtick_interpolation_closing_tag_or_jinja_f
         assert "</script" not in parts.script.lower(), kind  # the script goes inside our own <script> tag
         assert 'say "hi" it\'s' not in page, kind
     # the text is there, as character references a browser shows literally (the public map: JSON data)
-    for kind in ("households", "route", "coverage", "siting"):
+    for kind in ("households", "route", "coverage", "service_areas", "siting"):
         assert all(map_text(text) in rendered[kind].script for text in HOSTILE), kind
     attribution = map_text(HOSTILE[0]).replace("&", "\\u0026")  # in JSON, where folium escapes "&"
     assert attribution in rendered["public"].script
-    assert map_text(HOSTILE[2]) in rendered["service_areas"].script  # GeoJSON tooltip label
-    assert map_text(HOSTILE[2]) in rendered["gaps"].script  # an uncovered point's id
+    legend = map_text(HOSTILE[1]).replace("&", "\\u0026")  # a layer's name in the layer control (JSON)
+    for kind in ("coverage", "gaps", "service_areas", "siting"):
+        assert legend in rendered[kind].script, kind
 
 
 def test_webmap_builds_map_text_only_through_the_maps_helpers():

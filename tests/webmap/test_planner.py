@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import threading
 from datetime import UTC, datetime
@@ -336,3 +337,45 @@ def test_the_nav_links_the_planner_pages_for_planners_and_admins(app, role, show
     log_in(client, staff_fixtures.ACCOUNTS[role][0])
     page = client.get("/account").get_data(as_text=True)
     assert ('<a href="/planner/">规划分析</a>' in page) is shown
+
+
+def test_a_50m_grid_coverage_page_stays_small_and_its_hexagons_add_up(coverage_run):
+    """Issue 18: ~100,000 grid points; the page and its layers ≤ 600 KB, the hexagon counts = the result's."""
+    app, client, _, _ = coverage_run
+    job_id = _submit(client, {**COVERAGE_FORM, "demand": "grid", "grid_spacing": "50", "thresholds": "800m"})
+    jobs.wait_for_job(app, job_id, timeout_s=600)
+    status = client.get(f"/planner/jobs/{job_id}.json").get_json()
+    assert status["status"] == "done", status["error"]
+    page = client.get(f"/planner/jobs/{job_id}").get_data()
+    url = f"/planner/jobs/{job_id}/layers/points_hex.geojson"
+    assert f'data-layer-url="{url}"'.encode() in page
+    layer = client.get(url)
+    assert layer.status_code == 200 and layer.mimetype == "application/geo+json"
+    assert len(page) + len(layer.get_data()) <= 600 * 1024
+    with app.app_context():
+        summary = job_store.get_job(get_store(), job_id).result["summary"]
+    assert summary["points"] > 50_000
+    counts = [[int(n) for n in re.findall(r"：(\d+)", f["properties"]["label"])] for f in layer.get_json()["features"]]
+    assert [sum(c[0] for c in counts), sum(c[1] for c in counts)] == [
+        summary["covered_800m"]["covered"], summary["points"] - summary["covered_800m"]["covered"]]
+    zipped = client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert zipped.headers["Content-Encoding"] == "gzip" and len(zipped.get_data()) < len(layer.get_data()) / 3
+
+
+@pytest.mark.parametrize("role_key", ["public", "caseworker_a", "bureau"])
+def test_a_result_layer_is_only_for_planners_and_admins(coverage_run, role_key):
+    app, client, job_id, _ = coverage_run
+    page = client.get(f"/planner/jobs/{job_id}").get_data(as_text=True)
+    (url,) = re.findall(r'data-layer-url="(/planner/jobs/[^"]+/layers/points_0\.geojson)"', page)
+    assert client.get(url).status_code == 200  # the planner
+    other = app.test_client()
+    if role_key != "public":
+        assert log_in(other, staff_fixtures.ACCOUNTS[role_key][0]).status_code == 302
+    response = other.get(url)
+    assert response.status_code in (302, 403), response.status_code
+    assert b"FeatureCollection" not in response.get_data()
+    admin = app.test_client()
+    assert log_in(admin, "admin").status_code == 302
+    assert admin.get(url).status_code == 200
+    assert client.get(f"/planner/jobs/{job_id}/layers/nope.geojson").status_code == 404
+    assert client.get(f"/planner/jobs/{job_id}/layers/..%2Fcoverage.gpkg.geojson").status_code == 404

@@ -111,7 +111,11 @@ def test_the_siting_page_shows_the_map_sites_and_tables(runs):
     page = client.get(f"/planner/jobs/{ids['siting']}").get_data(as_text=True)
     assert 'id="chosen-sites"' in page and 'id="by-town"' in page and 'id="by-village"' in page
     assert "橙色为新选站点" in page and page.index('id="map-heading"') < page.index('class="map-frame"')
-    assert "folium-map" in page and "L.polyline" in page
+    assert "folium-map" in page
+    # the links from demand points to their sites come on demand, one line per assigned point
+    links = client.get(f"/planner/jobs/{ids['siting']}/layers/links.geojson").get_json()
+    assert f'data-layer-url="/planner/jobs/{ids["siting"]}/layers/links.geojson"' in page
+    assert {f["geometry"]["type"] for f in links["features"]} == {"LineString"}
     sites = page[page.index('id="chosen-sites"') : page.index("</table>", page.index('id="chosen-sites"'))]
     assert sites.count("<td>新选</td>") == 10 and sites.count("<td>现有</td>") == 5
     assert '<strong id="n-sites">15</strong>' in page and "<progress" not in page

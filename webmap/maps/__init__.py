@@ -12,7 +12,9 @@ Where a map goes
   (``RoadLayer``, fetched per zoom band), town seats, the labels of layers and statuses.
 - ``public``: the public map (``public_map``) of the public and toilet pages.
 - ``households``: the caseworkers' map of households and visit stops.
-- ``results``: the planner's result maps, one function per analysis kind.
+- ``results``: the planner's result maps, per analysis kind its display layers and its map.
+- ``result_layers``: a result's display layers (dense points as counts per hexagon, simplified polygons),
+  written per result as gzip GeoJSON and fetched on demand by the page (``RemoteLayer``).
 - ``roads``: the main roads drawn on the public map, read from the district's road file.
 
 A new map is a function in ``results`` (an analysis result) or a module of its own, built from ``base``

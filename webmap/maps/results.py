@@ -1,25 +1,44 @@
-"""The maps of the planner's results: coverage, gaps, service areas and siting (one function per kind).
+"""The maps of the planner's results: coverage, gaps, service areas and siting (two functions per kind).
 
-Each takes the district and the result's layers as read from the job's GeoPackage (EPSG:4326) and
-returns a folium map; the planner's result pages (``webmap.views.planner``) render it into their page.
+``<kind>_layers`` turns a result's GeoPackage into its display layers (``webmap.maps.result_layers``:
+dense points as counts per hexagon, simplified polygons), written once per result by its job;
+``<kind>_map`` draws the map from the result's small layers (facilities, sites) and fetches the display
+layers on demand from ``layer_url(name)``. The planner's result pages (``webmap.views.planner``) render
+it into their page.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import folium
+import numpy as np
 from flask_babel import gettext
 
 from layers import schema
+from webmap.i18n import N_
 from webmap.maps.base import finish_result_map, result_base_map
-from webmap.maps.text import labelled_geojson, map_tooltip
+from webmap.maps.result_layers import (
+    MAX_POINTS,
+    Layer,
+    PointGroup,
+    RemoteLayer,
+    features,
+    legend_text,
+    point_layers,
+    simplified,
+)
+from webmap.maps.text import map_text, map_tooltip
 
 if TYPE_CHECKING:
     import geopandas as gpd
 
     from layers.district import District
+
+#: One entry of a result's display-layer index (``result_layers.read_index``): name and legend.
+Index = Sequence[dict[str, Any]]
+LayerUrl = Callable[[str], str]
 
 
 def counted(label: str, n: int) -> str:
@@ -27,13 +46,43 @@ def counted(label: str, n: int) -> str:
     return gettext("%(label)s（%(n)s）", label=label, n=n)
 
 
+def remote_layers(m: folium.Map, index: Index, layer_url: LayerUrl) -> None:
+    """Add to ``m`` one group per display layer of ``index``, filled on demand from ``layer_url(name)``."""
+    for entry in index:
+        group = folium.FeatureGroup(name=map_text(legend_text(entry["legend"])))
+        group.add_to(m)
+        RemoteLayer(layer_url(entry["name"]), group).add_to(m)
+
+
+def _demand_labels(points: gpd.GeoDataFrame) -> list[str]:
+    return points["demand_id"].astype(str).tolist()
+
+
+def coverage_layers(points: gpd.GeoDataFrame, *, covered_column: str, crs: str) -> list[Layer]:
+    """Return the display layers of a coverage result: its demand points, covered or not (hexagons if many).
+
+    Parameters
+    ----------
+    points
+        Demand points (EPSG:4326) with ``demand_id`` and the boolean ``covered_column``.
+    covered_column
+        The ``covered_*`` column that colours the points.
+    crs
+        The district's projected CRS (the hexagon grid's).
+    """
+    covered = points[covered_column].astype(bool).to_numpy()
+    groups = (PointGroup(covered, N_("已覆盖的需求点"), "#1a7f37"),
+              PointGroup(~covered, N_("未覆盖的需求点"), "#c62828"))  # fmt: skip
+    return point_layers("points", points, groups, crs=crs, labels=_demand_labels(points))
+
+
 def coverage_map(
     district: District,
-    points: gpd.GeoDataFrame,
     facilities: gpd.GeoDataFrame,
     planned: gpd.GeoDataFrame | None,
     *,
-    covered_column: str,
+    index: Index,
+    layer_url: LayerUrl,
     static_url: Callable[[str], str],
 ) -> folium.Map:
     """Build the coverage result map: demand points covered (green) or not (red), facilities, planned ones.
@@ -42,25 +91,17 @@ def coverage_map(
     ----------
     district
         Its boundary and town areas are drawn.
-    points
-        Demand points (EPSG:4326) with ``demand_id``, ``town_code`` and the boolean ``covered_column``.
     facilities, planned
         Facilities counted (filled blue) and, for a before/after run, the planned ones (hollow).
-    covered_column
-        The ``covered_*`` column that colours the points.
+    index
+        The result's display layers (``coverage_layers``, as indexed by ``result_layers.write_layers``).
+    layer_url
+        A display layer's name → the URL the page fetches it from.
     static_url
         Turns a path under ``webmap/static/`` into a URL.
     """
     m = result_base_map(district)
-    for covered, name, colour in ((True, gettext("已覆盖的需求点"), "#1a7f37"),
-                                  (False, gettext("未覆盖的需求点"), "#c62828")):  # fmt: skip
-        group = folium.FeatureGroup(name=counted(name, int((points[covered_column] == covered).sum())))
-        for row in points[points[covered_column] == covered].itertuples():
-            folium.CircleMarker(
-                [row.geometry.y, row.geometry.x], radius=3, color=colour, weight=1, fill=True, fill_opacity=0.8,
-                tooltip=map_tooltip(row.demand_id),
-            ).add_to(group)  # fmt: skip
-        group.add_to(m)
+    remote_layers(m, index, layer_url)
     for gdf, name, fill in ((facilities, gettext("计入的设施"), True), (planned, gettext("规划设施（对比）"), False)):
         if gdf is None or not len(gdf):
             continue
@@ -75,27 +116,32 @@ def coverage_map(
     return finish_result_map(m, district, static_url)
 
 
-def gaps_map(district: District, hexagons: gpd.GeoDataFrame, uncovered: gpd.GeoDataFrame, *,
-             static_url: Callable[[str], str]) -> folium.Map:  # fmt: skip
+def gaps_layers(hexagons: gpd.GeoDataFrame, uncovered: gpd.GeoDataFrame, *, crs: str) -> list[Layer]:
+    """Return the display layers of a gaps result: hexagons shaded by the share not covered, uncovered points.
+
+    Parameters
+    ----------
+    hexagons
+        The result's hexagons (EPSG:4326) with ``gap_share`` and ``n_uncovered``.
+    uncovered
+        The points beyond the threshold (EPSG:4326) with ``demand_id``.
+    crs
+        The district's projected CRS (the display hexagon grid's).
+    """
+    shaded = hexagons[hexagons["gap_share"] > 0]
+    styles = [{"color": "#7a1f1f", "weight": 1, "fillColor": "#c62828",
+               "fillOpacity": round(0.15 + 0.6 * float(s), 3)} for s in shaded["gap_share"]]  # fmt: skip
+    texts = [f"未覆盖需求点：{int(n)}" for n in shaded["n_uncovered"]]
+    legend = ((N_("服务缺口区（六边形）"), len(shaded)),)
+    areas = Layer("gap_hexagons", legend, features(shaded.geometry, texts, styles))
+    group = PointGroup(np.ones(len(uncovered), dtype=bool), N_("未覆盖的需求点"), "#c62828")
+    return [areas, *point_layers("uncovered", uncovered, (group,), crs=crs, labels=_demand_labels(uncovered))]
+
+
+def gaps_map(district: District, *, index: Index, layer_url: LayerUrl, static_url: Callable[[str], str]) -> folium.Map:
     """Build the gaps map: hexagons shaded by the share of demand not covered, and the uncovered points."""
     m = result_base_map(district)
-    shaded = hexagons[hexagons["gap_share"] > 0]
-    labelled_geojson(
-        shaded[["hex_id", "gap_share", "n_uncovered", "geometry"]],
-        [f"{gettext('未覆盖需求点')}：{int(n)}" for n in shaded["n_uncovered"]],
-        name=gettext("服务缺口区（%(n)s 个六边形）", n=len(shaded)),
-        style_function=lambda f: {
-            "color": "#7a1f1f",
-            "weight": 1,
-            "fillColor": "#c62828",
-            "fillOpacity": 0.15 + 0.6 * float(f["properties"]["gap_share"]),
-        },  # fmt: skip
-    ).add_to(m)
-    group = folium.FeatureGroup(name=counted(gettext("未覆盖的需求点"), len(uncovered)))
-    for row in uncovered.itertuples():
-        folium.CircleMarker([row.geometry.y, row.geometry.x], radius=3, color="#c62828", weight=1, fill=True,
-                            fill_opacity=0.8, tooltip=map_tooltip(row.demand_id)).add_to(group)  # fmt: skip
-    group.add_to(m)
+    remote_layers(m, index, layer_url)
     return finish_result_map(m, district, static_url)
 
 
@@ -103,7 +149,33 @@ def gaps_map(district: District, hexagons: gpd.GeoDataFrame, uncovered: gpd.GeoD
 _AREA_COLOURS = ("#0b4f9c", "#2f7ec1", "#6aa9d8", "#a9cdea")
 
 
-def service_areas_map(district: District, areas: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, *,
+def service_areas_layers(areas: gpd.GeoDataFrame, facilities: gpd.GeoDataFrame, *, crs: str) -> list[Layer]:
+    """Return the display layers of a service-areas result: each threshold's catchments, largest first.
+
+    Parameters
+    ----------
+    areas
+        One row per facility and threshold (EPSG:4326): ``facility_id``, ``threshold``, ``threshold_value``.
+    facilities
+        The facilities (EPSG:4326) with ``id`` and ``name`` (for the tooltips).
+    crs
+        The district's projected CRS (the simplification's).
+    """
+    labels = list(dict.fromkeys(areas.sort_values("threshold_value")["threshold"]))
+    names = dict(zip(facilities[schema.ID].astype(str), facilities[schema.NAME].fillna(""), strict=True))
+    layers = []
+    for i, label in reversed(list(enumerate(labels))):
+        rows = areas[(areas["threshold"] == label) & ~areas.geometry.is_empty]
+        colour = _AREA_COLOURS[min(i, len(_AREA_COLOURS) - 1)]
+        style = {"color": colour, "weight": 1, "fillColor": colour, "fillOpacity": 0.25}
+        texts = [f"{names.get(str(f), '')} ({f}) · {label}" for f in rows["facility_id"]]
+        geometry = simplified(rows, crs) if len(rows) else []
+        layers.append(Layer(f"areas_{i}", ((f"{N_('服务范围')} {label}", len(rows)),),
+                            features(geometry, texts, [style] * len(rows), digits=4)))  # fmt: skip
+    return layers
+
+
+def service_areas_map(district: District, facilities: gpd.GeoDataFrame, *, index: Index, layer_url: LayerUrl,
                       static_url: Callable[[str], str]) -> folium.Map:  # fmt: skip
     """Build the service-areas map: each facility's catchment per threshold (largest drawn first), the facilities.
 
@@ -111,27 +183,15 @@ def service_areas_map(district: District, areas: gpd.GeoDataFrame, facilities: g
     ----------
     district
         Its boundary and town areas are drawn.
-    areas
-        One row per facility and threshold (EPSG:4326): ``facility_id``, ``threshold``, ``threshold_value``,
-        ``area_m2``.
     facilities
         The facilities (EPSG:4326) with ``id`` and ``name``.
+    index, layer_url
+        The result's display layers (``service_areas_layers``) and where the page fetches them.
     static_url
         Turns a path under ``webmap/static/`` into a URL.
     """
     m = result_base_map(district)
-    labels = list(dict.fromkeys(areas.sort_values("threshold_value")["threshold"]))
-    names = dict(zip(facilities[schema.ID].astype(str), facilities[schema.NAME].fillna(""), strict=True))
-    for i, label in reversed(list(enumerate(labels))):
-        rows = areas[(areas["threshold"] == label) & ~areas.geometry.is_empty].copy()
-        rows["geometry"] = rows.geometry.simplify(0.00005)
-        colour = _AREA_COLOURS[min(i, len(_AREA_COLOURS) - 1)]
-        labelled_geojson(
-            rows[["geometry"]],
-            [f"{names.get(str(f), '')} ({f}) · {label}" for f in rows["facility_id"]],
-            name=gettext("服务范围 %(threshold)s（%(n)s 处设施）", threshold=label, n=len(rows)),
-            style_function=lambda _f, c=colour: {"color": c, "weight": 1, "fillColor": c, "fillOpacity": 0.25},
-        ).add_to(m)
+    remote_layers(m, index, layer_url)
     group = folium.FeatureGroup(name=gettext("设施（%(n)s）", n=len(facilities)))
     for row in facilities.itertuples():
         folium.CircleMarker([row.geometry.y, row.geometry.x], radius=6, color="#7a3e00", weight=2, fill=True,
@@ -141,8 +201,40 @@ def service_areas_map(district: District, areas: gpd.GeoDataFrame, facilities: g
     return finish_result_map(m, district, static_url)
 
 
-def siting_map(district: District, sites: gpd.GeoDataFrame, assignment: gpd.GeoDataFrame, *,
-               static_url: Callable[[str], str]) -> folium.Map:  # fmt: skip
+def siting_layers(sites: gpd.GeoDataFrame, assignment: gpd.GeoDataFrame, *, crs: str) -> list[Layer]:
+    """Return the display layers of a siting result: demand points before/after (hexagons if many), their links.
+
+    Parameters
+    ----------
+    sites
+        Chosen sites (EPSG:4326) with ``id``.
+    assignment
+        Demand points (EPSG:4326) with ``demand_id``, ``site_id``, ``covered`` (after) and
+        ``covered_before``.
+    crs
+        The district's projected CRS (the hexagon grid's).
+    """
+    before, after = assignment["covered_before"].astype(bool).to_numpy(), assignment["covered"].astype(bool).to_numpy()
+    groups = (PointGroup(before & after, N_("原已覆盖的需求点"), "#1a7f37"),
+              PointGroup(~before & after, N_("新增覆盖的需求点"), "#0b6fa4"),
+              PointGroup(~after, N_("仍未覆盖的需求点"), "#c62828"))  # fmt: skip
+    layers = point_layers("points", assignment, groups, crs=crs, labels=_demand_labels(assignment))
+    if len(assignment) > MAX_POINTS:
+        return layers  # counted per hexagon: no line per point
+    import shapely
+
+    located = sites.set_index(sites[schema.ID].astype(str)).geometry
+    linked = assignment[assignment["site_id"].notna() & assignment["site_id"].astype(str).isin(located.index)]
+    ends = located.loc[linked["site_id"].astype(str)].to_numpy()
+    lines = shapely.linestrings([[(p.x, p.y), (s.x, s.y)] for p, s in zip(linked.geometry, ends, strict=True)])
+    style = {"color": "#8a96a3", "weight": 1, "opacity": 0.6}
+    link = Layer("links", ((N_("需求点与所分配站点的连线"), len(linked)),),
+                 features(lines, _demand_labels(linked), [style] * len(linked)))  # fmt: skip
+    return [link, *layers]
+
+
+def siting_map(district: District, sites: gpd.GeoDataFrame, counts: dict[str, int], *, index: Index,
+               layer_url: LayerUrl, static_url: Callable[[str], str]) -> folium.Map:  # fmt: skip
     """Build the siting map: chosen sites (kept and new), each demand point joined to its site, before/after.
 
     Parameters
@@ -152,33 +244,15 @@ def siting_map(district: District, sites: gpd.GeoDataFrame, assignment: gpd.GeoD
     sites
         Chosen sites (EPSG:4326) with ``id``, ``name``, ``current``, ``new`` and, in runs since places were
         added, ``place`` (shown beside the name in the tooltip, through ``map_tooltip``).
-    assignment
-        Demand points (EPSG:4326) with ``demand_id``, ``site_id``, ``covered`` (after) and
-        ``covered_before``.
+    counts
+        Site id → the number of demand points assigned to it.
+    index, layer_url
+        The result's display layers (``siting_layers``) and where the page fetches them.
     static_url
         Turns a path under ``webmap/static/`` into a URL.
     """
     m = result_base_map(district)
-    located = sites.set_index(sites[schema.ID].astype(str)).geometry
-    lines = folium.FeatureGroup(name=gettext("需求点与所分配站点的连线"))
-    for row in assignment[assignment["site_id"].notna()].itertuples():
-        site = located.get(str(row.site_id))
-        if site is not None and row.geometry is not None:
-            folium.PolyLine([[row.geometry.y, row.geometry.x], [site.y, site.x]], color="#8a96a3", weight=1,
-                            opacity=0.6).add_to(lines)  # fmt: skip
-    lines.add_to(m)
-    groups = (
-        (assignment["covered_before"] & assignment["covered"], gettext("原已覆盖的需求点"), "#1a7f37"),
-        (~assignment["covered_before"] & assignment["covered"], gettext("新增覆盖的需求点"), "#0b6fa4"),
-        (~assignment["covered"], gettext("仍未覆盖的需求点"), "#c62828"),
-    )
-    for mask, name, colour in groups:
-        group = folium.FeatureGroup(name=counted(name, int(mask.sum())))
-        for row in assignment[mask].itertuples():
-            folium.CircleMarker([row.geometry.y, row.geometry.x], radius=3, color=colour, weight=1, fill=True,
-                                fill_opacity=0.8, tooltip=map_tooltip(row.demand_id)).add_to(group)  # fmt: skip
-        group.add_to(m)
-    counts = assignment["site_id"].value_counts()
+    remote_layers(m, index, layer_url)
     for new, name, fill in ((False, gettext("保留的现有站点"), "#0b4f9c"), (True, gettext("新选站点"), "#f28c28")):
         chosen = sites[sites["new"].astype(bool) == new]
         group = folium.FeatureGroup(name=counted(name, len(chosen)))

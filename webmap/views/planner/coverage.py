@@ -9,7 +9,7 @@ from flask_babel import gettext
 from layers import schema
 from webmap.i18n import N_
 from webmap.maps.base import render_map_parts
-from webmap.maps.results import coverage_map
+from webmap.maps.results import coverage_layers, coverage_map
 from webmap.security import nonced_map_parts
 from webmap.store import get_district
 from webmap.views.planner.forms import (
@@ -32,9 +32,13 @@ from webmap.views.planner.kind import (
     static_url,
     town_and_village_names,
 )
+from webmap.views.planner.layers import display_index, layer_urls
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from layers.jobs import Job
+    from webmap.maps.result_layers import Layer
 
 #: Defaults of the coverage form (DOMAIN.md §1: the 15-minute life circle is 800–1000 m on foot).
 DEFAULTS = {
@@ -111,10 +115,10 @@ def result_context(record: Job, stem: str = "coverage") -> dict[str, Any]:
     path = result_file(record, stem)
     map_parts = None
     if path.is_file() and columns:
-        points = gpd.read_file(path, layer="coverage")
         facilities = gpd.read_file(path, layer="facilities")
         planned = gpd.read_file(path, layer="planned_facilities") if has_layer(path, "planned_facilities") else None
-        m = coverage_map(district, points, facilities, planned, covered_column=columns[0], static_url=static_url)
+        m = coverage_map(district, facilities, planned, index=display_index(record, "coverage", stem),
+                         layer_url=layer_urls(record.id), static_url=static_url)  # fmt: skip
         map_parts = nonced_map_parts(render_map_parts(m))
     slopes_by_town = [
         {**row, "name": town_names.get(str(row.get(schema.TOWN_CODE)), "")}
@@ -155,6 +159,17 @@ def headline(record: Job) -> dict[str, Any]:
     return {f"{c}_weighted_share": result["summary"][c]["weighted_share"] for c in result["coverage_columns"]}
 
 
+def layers(path: Path, result: dict[str, Any], crs: str) -> list[Layer]:
+    """Return the display layers of a coverage result (its GeoPackage ``path``): points, covered or not."""
+    import geopandas as gpd
+
+    column = (result.get("coverage_columns") or [None])[0]
+    if column is None:
+        return []
+    points = gpd.read_file(path, layer="coverage", columns=["demand_id", column])
+    return coverage_layers(points, covered_column=column, crs=crs)
+
+
 KIND = AnalysisKind(
     name="coverage",
     label=N_("覆盖分析"),
@@ -172,4 +187,5 @@ KIND = AnalysisKind(
     sites=result_sites,
     summary_fields={"facilities": FACILITY_LAYERS, "thresholds": None, "profile": PROFILES, "demand": DEMANDS,
                     "scenario": None},  # fmt: skip
+    layers=layers,
 )

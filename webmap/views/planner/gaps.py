@@ -9,7 +9,7 @@ from flask_babel import gettext
 from layers import schema
 from webmap.i18n import N_
 from webmap.maps.base import render_map_parts
-from webmap.maps.results import gaps_map
+from webmap.maps.results import gaps_layers, gaps_map
 from webmap.security import nonced_map_parts
 from webmap.store import get_district
 from webmap.views.planner.coverage import read_form as read_coverage_form
@@ -24,9 +24,13 @@ from webmap.views.planner.kind import (
     static_url,
     town_and_village_names,
 )
+from webmap.views.planner.layers import display_index, layer_urls
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from layers.jobs import Job
+    from webmap.maps.result_layers import Layer
 
 #: Defaults of the gaps form (the 15-minute life circle on foot; 500 m hexagons).
 DEFAULTS = {"facilities": schema.SERVICE_CENTRE, "demand": "household", "profile": "walk", "threshold": "800m",
@@ -71,8 +75,6 @@ def run(parameters: Any, **inputs: Any) -> Any:
 
 def result_context(record: Job) -> dict[str, Any]:
     """Return the per-town table (with names) and the map of a done gaps job."""
-    import geopandas as gpd
-
     district = get_district()
     town_names, _villages = town_and_village_names(district)
     result = record.result or {}
@@ -80,11 +82,20 @@ def result_context(record: Job) -> dict[str, Any]:
     path = result_file(record, "gaps")
     map_parts = None
     if path.is_file():
-        hexagons = gpd.read_file(path, layer="gap_hexagons")
-        uncovered = gpd.read_file(path, layer="gap_uncovered")
-        m = gaps_map(district, hexagons, uncovered, static_url=static_url)
+        m = gaps_map(district, index=display_index(record, "gaps"), layer_url=layer_urls(record.id),
+                     static_url=static_url)  # fmt: skip
         map_parts = nonced_map_parts(render_map_parts(m))
     return {"result": result, "by_town": by_town, "map_parts": map_parts, "downloads": DOWNLOADS}
+
+
+def layers(path: Path, result: dict[str, Any], crs: str) -> list[Layer]:
+    """Return the display layers of a gaps result (its GeoPackage ``path``): hexagons, uncovered points."""
+    import geopandas as gpd
+
+    del result  # everything is in the GeoPackage
+    hexagons = gpd.read_file(path, layer="gap_hexagons", columns=["gap_share", "n_uncovered"])
+    uncovered = gpd.read_file(path, layer="gap_uncovered", columns=["demand_id"])
+    return gaps_layers(hexagons, uncovered, crs=crs)
 
 
 def covered_points(record: Job) -> CoveredPoints:
@@ -151,4 +162,5 @@ KIND = AnalysisKind(
     headline=headline,
     compare_counts=compare_counts,
     summary_fields={"facilities": FACILITY_LAYERS, "threshold": None, "profile": PROFILES, "demand": DEMANDS},
+    layers=layers,
 )

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from layers.district import District
     from layers.jobs import Job
+    from webmap.maps.result_layers import Layer
 
 #: The files every job writes (``<kind>.<format>``) and offers for download.
 DOWNLOADS = {"csv": "CSV", "xlsx": "Excel (XLSX)", "gpkg": "GeoPackage", "geojson": "GeoJSON"}
@@ -135,6 +136,10 @@ class AnalysisKind:
     summary_fields
         Its main parameters, in order (``webmap.views.planner.describe``: the job's generated name and
         one-line summary), each with its choice labels (``value → msgid``) or None when shown as stored.
+    layers
+        Its result map's display layers (``webmap.maps.result_layers``) from the GeoPackage, the stored
+        result and the district's projected CRS; the job writes them (``write_display_layers``) and the
+        page fetches them on demand. None: no display layers.
     """
 
     name: str
@@ -156,6 +161,7 @@ class AnalysisKind:
     compare_with: tuple[str, ...] = ()
     sites: Callable[[Job], list[dict[str, Any]]] | None = None
     summary_fields: Mapping[str, Mapping[str, str] | None] = field(default_factory=dict)
+    layers: Callable[[Path, dict[str, Any], str], list[Layer]] | None = None
 
 
 class PlannerStages:
@@ -213,7 +219,20 @@ def run_kind_job(kind: AnalysisKind, job: Job, progress: jobs.JobProgress, out_d
     for fmt in DOWNLOADS:
         result.to_file(out_dir / f"{kind.name}.{fmt}")
     payload = result.to_dict(points=False)
+    write_display_layers(kind, out_dir, payload)
     return jobs.JobOutcome(result=payload, data_versions=payload["parameters"]["data_versions"])
+
+
+def write_display_layers(kind: AnalysisKind, folder: Path, result: dict[str, Any], stem: str | None = None) -> None:
+    """Write the display layers of ``kind``'s result in ``folder`` from its GeoPackage (``result_layers``).
+
+    ``stem`` names the GeoPackage (``<stem>.gpkg``) when not the kind's name.
+    """
+    from webmap.maps.result_layers import write_layers
+
+    path = folder / f"{stem or kind.name}.gpkg"
+    if kind.layers is not None and path.is_file():
+        write_layers(folder, kind.layers(path, result, get_district().crs))
 
 
 # --- reading a done job's result -----------------------------------------------------------------

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from layers import schema
 from webmap.i18n import N_
 from webmap.maps.base import render_map_parts
-from webmap.maps.results import service_areas_map
+from webmap.maps.results import service_areas_layers, service_areas_map
 from webmap.security import nonced_map_parts
 from webmap.store import get_district
 from webmap.views.planner.forms import (
@@ -30,9 +30,13 @@ from webmap.views.planner.kind import (
     static_url,
     town_and_village_names,
 )
+from webmap.views.planner.layers import display_index, layer_urls
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from layers.jobs import Job
+    from webmap.maps.result_layers import Layer
 
 #: Which facilities a service-areas run draws: in service now, planned (not built yet) or all.
 STATUS_FILTERS = {"in_service": N_("在用的设施"), "planned": N_("规划中、在建的设施"), "all": N_("全部设施")}
@@ -79,15 +83,25 @@ def result_context(record: Job) -> dict[str, Any]:
     path = result_file(record, "service_areas")
     map_parts = None
     if path.is_file():
-        areas = gpd.read_file(path, layer="service_areas")
         facilities = gpd.read_file(path, layer="facilities")
-        m = service_areas_map(district, areas, facilities, static_url=static_url)
+        m = service_areas_map(district, facilities, index=display_index(record, "service_areas"),
+                              layer_url=layer_urls(record.id), static_url=static_url)  # fmt: skip
         map_parts = nonced_map_parts(render_map_parts(m))
     per_facility = [{**row, "town_name": town_names.get(str(row.get(schema.TOWN_CODE)), "")}
                     for row in result.get("per_facility", [])]  # fmt: skip
     by_town = [{**row, "name": town_names.get(str(row[schema.TOWN_CODE]), "")} for row in result.get("by_town", [])]
     return {"result": result, "per_facility": per_facility, "by_town": by_town, "map_parts": map_parts,
             "coverage_columns": result.get("coverage_columns", []), "downloads": DOWNLOADS}  # fmt: skip
+
+
+def layers(path: Path, result: dict[str, Any], crs: str) -> list[Layer]:
+    """Return the display layers of a service-areas result (its GeoPackage ``path``): catchments per threshold."""
+    import geopandas as gpd
+
+    del result  # everything is in the GeoPackage
+    areas = gpd.read_file(path, layer="service_areas", columns=["facility_id", "threshold", "threshold_value"])
+    facilities = gpd.read_file(path, layer="facilities", columns=[schema.ID, schema.NAME])
+    return service_areas_layers(areas, facilities, crs=crs)
 
 
 def covered_points(record: Job) -> CoveredPoints:
@@ -118,4 +132,5 @@ KIND = AnalysisKind(
     shown_form=shown_thresholds,
     summary_fields={"facilities": FACILITY_LAYERS, "thresholds": None, "profile": PROFILES,
                     "status_filter": STATUS_FILTERS, "shape": None, "demand": DEMANDS},  # fmt: skip
+    layers=layers,
 )

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from layers import schema
 from webmap.i18n import N_
 from webmap.maps.base import render_map_parts
-from webmap.maps.results import siting_map
+from webmap.maps.results import siting_layers, siting_map
 from webmap.security import nonced_map_parts
 from webmap.store import get_district
 from webmap.views.planner.forms import DEMANDS, FACILITY_LAYERS, PROFILES, choice_errors, number, threshold_errors
@@ -23,10 +23,14 @@ from webmap.views.planner.kind import (
     static_url,
     town_and_village_names,
 )
+from webmap.views.planner.layers import display_index, layer_urls
 from webmap.views.planner.pages import get_job
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from layers.jobs import Job
+    from webmap.maps.result_layers import Layer
 
 #: The siting models of ``analyses.siting``.
 MODELS = {
@@ -146,9 +150,13 @@ def result_context(record: Job) -> dict[str, Any]:
     path = result_file(record, "siting")
     map_parts = None
     if path.is_file():
+        import pyogrio
+
         sites = gpd.read_file(path, layer="sites")
-        assignment = gpd.read_file(path, layer="assignment")
-        m = siting_map(district, sites, assignment, static_url=static_url)
+        assigned = pyogrio.read_dataframe(path, layer="assignment", columns=["site_id"], read_geometry=False)
+        counts = {str(k): int(v) for k, v in assigned["site_id"].value_counts().items()}
+        m = siting_map(district, sites, counts, index=display_index(record, "siting"), layer_url=layer_urls(record.id),
+                       static_url=static_url)  # fmt: skip
         map_parts = nonced_map_parts(render_map_parts(m))
     before = {}
     if result.get("comparison"):
@@ -195,6 +203,17 @@ def result_sites(record: Job) -> list[dict[str, Any]]:
              "place": s.get("place") or ""} for s in (record.result or {}).get("sites", [])]  # fmt: skip
 
 
+def layers(path: Path, result: dict[str, Any], crs: str) -> list[Layer]:
+    """Return the display layers of a siting result (its GeoPackage ``path``): demand before/after, links."""
+    import geopandas as gpd
+
+    del result  # everything is in the GeoPackage
+    sites = gpd.read_file(path, layer="sites", columns=[schema.ID])
+    assignment = gpd.read_file(path, layer="assignment",
+                               columns=["demand_id", "site_id", "covered", "covered_before"])  # fmt: skip
+    return siting_layers(sites, assignment, crs=crs)
+
+
 def covered_points(record: Job) -> CoveredPoints:
     """Return the demand points of a done siting job, covered within the model's threshold of their site."""
     threshold = ((record.result or {}).get("parameters") or {}).get("cutoff", "")
@@ -227,4 +246,5 @@ KIND = AnalysisKind(
     sites=result_sites,
     summary_fields={"model": MODELS, "layer": FACILITY_LAYERS, "p": None, "threshold": None, "per_town": None,
                     "keep_existing": None, "profile": PROFILES, "demand": DEMANDS, "method": METHODS},  # fmt: skip
+    layers=layers,
 )
