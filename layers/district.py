@@ -38,6 +38,8 @@ class District:
     plan_year: int | None = None
     #: Six-digit region prefixes of residents' ID numbers, current code first (``id_prefixes``).
     id_prefixes: tuple[str, ...] = ()
+    #: Keys of ``files`` that are generated, not real (``synthetic`` in ``district.toml``): maps say so.
+    synthetic_files: tuple[str, ...] = ()
 
     def display_name(self, language: str = "zh") -> str:
         """Return the district's name in ``language``: ``"en"`` gives ``name_en``, anything else ``name``."""
@@ -190,6 +192,7 @@ def load_district(folder: str | Path | None = None) -> District:
         files=dict(config["files"]),
         plan_year=None if plan_year is None else int(plan_year),
         id_prefixes=tuple(str(p) for p in config.get("id_prefixes", [code])),
+        synthetic_files=tuple(str(k) for k in config.get("synthetic", ())),
     )
 
 

@@ -206,6 +206,16 @@ def test_coverage_compared_on_flat_and_slope_aware_costs(both, tmp_path):
     assert sum(v["pieces"] for v in out["slopes"]["steep_pieces"].values()) > 0
     page = client.get(f"/planner/jobs/{web.id}").get_data(as_text=True)
     assert 'id="slopes-by-town"' in page and "坡度的影响" in page
+    # the map fetches the steep pieces, one layer per closure, labelled as from Bishan's synthetic DEM
+    drawn = 0
+    for closed, n in ((k, v["pieces"]) for k, v in out["slopes"]["steep_pieces"].items()):
+        layer = client.get(f"/planner/jobs/{web.id}/layers/steep_{closed}.geojson")
+        assert layer.status_code == 200
+        features = layer.get_json()["features"]  # one per whole percent of gradient, each piece a line of it
+        assert sum(len(f["geometry"]["coordinates"]) for f in features) == n
+        drawn += n
+    assert drawn > 0 and f"/planner/jobs/{web.id}/layers/steep_open.geojson" in page
+    assert json.dumps("（坡度来自合成 DEM）")[1:-1] in page  # the layer control's names (JSON in the page)
     # flat costs leave nothing to compare: one clear line, no traceback
     refused = cli.invoke("--flat", "coverage", *args, "--compare-flat", "--out", tmp_path / "x.json")
     assert refused.exit_code == 1 and "Traceback" not in refused.output

@@ -60,3 +60,24 @@ def test_few_points_stay_points_one_layer_per_group_with_their_ids():
     assert yes.features[0]["geometry"]["type"] == "Point"
     lon, lat = no.features[0]["geometry"]["coordinates"]
     assert (round(lon, 5), round(lat, 5)) == (lon, lat)  # rounded to ~1 m
+
+
+def test_steep_pieces_become_one_line_layer_per_closure():
+    from webmap.maps.results import steep_layers
+
+    lines = [shapely.LineString([(106.2, 29.58), (106.2, 29.581)]), shapely.LineString([(106.3, 29.5), (106.31, 29.5)]),
+             shapely.LineString([(106.4, 29.6), (106.4, 29.61)])]  # fmt: skip
+    steep = gpd.GeoDataFrame({"name": ["坡上路", "", "坡道"], "highway": ["footway", "steps", "footway"],
+                              "grade_percent": [12.04, 30.0, 6.0], "closed": ["both", "both", "open"]},
+                             geometry=lines, crs="EPSG:4326").to_crs("EPSG:32648")  # fmt: skip
+    layers = {layer.name: layer for layer in steep_layers(steep, synthetic_dem=True)}
+    assert sorted(layers) == ["steep_both", "steep_open"]
+    both = layers["steep_both"]
+    # one feature per whole percent of gradient, each piece a part of it, drawn as given (uphill)
+    assert [f["properties"]["label"] for f in both.features] == ["12–13%", "30–31%"]
+    assert [f["geometry"]["type"] for f in both.features] == ["MultiLineString"] * 2
+    assert both.features[0]["geometry"]["coordinates"][0][0] == [106.2, 29.58]
+    assert both.legend == (("因坡度双向不能通行的路段（坡度来自合成 DEM）", 2),)
+    assert both.style["color"] == "#5c0a0a"
+    real = {layer.name: layer for layer in steep_layers(steep, synthetic_dem=False)}
+    assert real["steep_open"].legend == (("陡坡路段（≥ 1:20，可通行）", 1),)

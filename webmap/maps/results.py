@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import folium
 import numpy as np
+import shapely
 from flask_babel import gettext
 
 from layers import schema
@@ -74,6 +75,44 @@ def coverage_layers(points: gpd.GeoDataFrame, *, covered_column: str, crs: str) 
     groups = (PointGroup(covered, N_("已覆盖的需求点"), "#1a7f37"),
               PointGroup(~covered, N_("未覆盖的需求点"), "#c62828"))  # fmt: skip
     return point_layers("points", points, groups, crs=crs, labels=_demand_labels(points))
+
+
+#: Colour and legend msgids (real DEM, synthetic DEM) of the steep road pieces by closure (``analyses.slopes``).
+STEEP_CLASSES = (
+    ("open", "#ef8f00", N_("陡坡路段（≥ 1:20，可通行）"), N_("陡坡路段（≥ 1:20，可通行；坡度来自合成 DEM）")),
+    ("uphill", "#b3261e", N_("因坡度上坡不能通行的路段"), N_("因坡度上坡不能通行的路段（坡度来自合成 DEM）")),
+    ("downhill", "#b3261e", N_("因坡度下坡不能通行的路段"), N_("因坡度下坡不能通行的路段（坡度来自合成 DEM）")),
+    ("both", "#5c0a0a", N_("因坡度双向不能通行的路段"), N_("因坡度双向不能通行的路段（坡度来自合成 DEM）")),
+)
+
+
+#: Display simplification of the steep road pieces, metres (their roads are drawn from the road file).
+STEEP_SIMPLIFY_M = 10.0
+
+
+def steep_layers(steep: gpd.GeoDataFrame, *, synthetic_dem: bool) -> list[Layer]:
+    """Return the display layers of the steep and slope-closed road pieces (``analyses.slopes.steep_segments``).
+
+    One layer per closure class (``STEEP_CLASSES``), lines drawn uphill and grouped by whole percent of
+    gradient (one feature labelled "8–9%" each); with ``synthetic_dem`` the legend says the gradients come
+    from a synthetic DEM.
+    """
+    crs = str(steep.crs)  # projected (the network's): simplified in metres
+    layers = []
+    for closed, colour, label, synthetic_label in STEEP_CLASSES:
+        rows = steep[steep["closed"] == closed]
+        if not len(rows):
+            continue
+        style = {"color": colour, "weight": 4 if closed == "open" else 5, "opacity": 0.9}
+        legend = ((synthetic_label if synthetic_dem else label, len(rows)),)
+        # one feature per whole percent of gradient (thousands of pieces in a hilly district): "8–9%"
+        band = np.floor(rows["grade_percent"].to_numpy()).astype(int)
+        geometry = simplified(rows, crs, STEEP_SIMPLIFY_M)
+        bands = np.unique(band)
+        merged = [shapely.multilinestrings(list(geometry[band == b])) for b in bands]
+        texts = [f"{b}–{b + 1}%" for b in bands]
+        layers.append(Layer(f"steep_{closed}", legend, features(merged, texts, [{}] * len(bands)), style))
+    return layers
 
 
 def coverage_map(

@@ -9,7 +9,7 @@ from flask_babel import gettext
 from layers import schema
 from webmap.i18n import N_
 from webmap.maps.base import render_map_parts
-from webmap.maps.results import coverage_layers, coverage_map
+from webmap.maps.results import coverage_layers, coverage_map, steep_layers
 from webmap.security import nonced_map_parts
 from webmap.store import get_district
 from webmap.views.planner.forms import (
@@ -167,7 +167,11 @@ def layers(path: Path, result: dict[str, Any], crs: str) -> list[Layer]:
     if column is None:
         return []
     points = gpd.read_file(path, layer="coverage", columns=["demand_id", column])
-    return coverage_layers(points, covered_column=column, crs=crs)
+    layers = coverage_layers(points, covered_column=column, crs=crs)
+    if has_layer(path, "steep_segments"):  # a run with the slope comparison: the steep road pieces too
+        steep = gpd.read_file(path, layer="steep_segments")
+        layers += steep_layers(steep, synthetic_dem="dem" in get_district().synthetic_files)
+    return layers
 
 
 KIND = AnalysisKind(
