@@ -216,14 +216,16 @@ def iterated_swaps(
     quota: Quota,
     deadline: float,
     seed: int = 0,
+    patience: int | None = None,
 ) -> np.ndarray:
     """Improve ``start`` by iterated local search: swap a tenth of the sites at random, search, keep if no worse.
 
     ``search`` (sites → locally optimal sites, e.g. fast interchange on ``nearest_pairs``) starts from
     ``start``; each round closes ``max(2, p // 10)`` random open sites that are not ``fixed`` and opens
     random closed ones each zone quota allows, searches, and moves there when the cost does not rise.
-    Stops at ``deadline`` (a ``time.perf_counter()`` value); returns the best sites seen. ``seed``
-    makes the rounds reproducible.
+    Stops at ``deadline`` (a ``time.perf_counter()`` value), or after ``patience`` rounds in a row that
+    found nothing better (None: only the deadline); returns the best sites seen. ``seed`` makes the rounds
+    reproducible.
     """
     rng = np.random.default_rng(seed)
     current = search(start)
@@ -231,7 +233,9 @@ def iterated_swaps(
     best, best_cost = current, current_cost
     movable = np.flatnonzero(current & ~fixed)
     size = max(2, int(current.sum()) // 10)
-    while not past(deadline) and len(movable):
+    stale = 0
+    while not past(deadline) and len(movable) and (patience is None or stale < patience):
+        stale += 1
         trial = current.copy()
         for out in rng.choice(np.flatnonzero(trial & ~fixed), size=min(size, len(movable)), replace=False):
             allowed = np.flatnonzero(quota.swappable(np.flatnonzero(trial), int(out)))
@@ -243,7 +247,7 @@ def iterated_swaps(
         if trial_cost <= current_cost:
             current, current_cost = trial, trial_cost
             if trial_cost < best_cost:
-                best, best_cost = trial, trial_cost
+                best, best_cost, stale = trial, trial_cost, 0
     return best
 
 

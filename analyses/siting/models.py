@@ -40,6 +40,8 @@ HEURISTIC_BUDGET_S = 1.5
 ITERATED_SHARE = 0.7
 #: Candidates kept per demand point for the iterated swaps: this many times the candidates per site.
 NEAREST_PER_SITE = 4
+#: Before an exact solve the iterated swaps stop after this many rounds without a better incumbent.
+EXACT_PATIENCE = 20
 
 
 class MaxCoverage(SitingModel):
@@ -148,7 +150,7 @@ class PMedian(SitingModel):
             return super()._solve_exact(start, time_limit_s)
         try:  # shares of the time limit: the swaps up to a quarter, the subgradient up to half
             swaps = start + min(HEURISTIC_SHARE * time_limit_s, HEURISTIC_BUDGET_S)
-            incumbent = self._iterated_sites(deadline=swaps)
+            incumbent = self._iterated_sites(deadline=swaps, patience=EXACT_PATIENCE)
         except (InfeasibleSitingError, TimeoutError):
             return super()._solve_exact(start, time_limit_s)
         ub = self._cost_of(incumbent)
@@ -220,8 +222,10 @@ class PMedian(SitingModel):
         return self._result(red.incumbent, None, start=start, optimal=False, bound=bound,
                             solver="greedy+swap, swaps from Lagrangian site sets")  # fmt: skip
 
-    def _iterated_sites(self, *, deadline: float) -> np.ndarray:
+    def _iterated_sites(self, *, deadline: float, patience: int | None = None) -> np.ndarray:
         """Return sites from iterated swaps on each demand point's nearest candidates, polished on all pairs.
+
+        ``patience``: stop after that many rounds without a better solution (``iterated_swaps``).
 
         Raises ``TimeoutError``/``InfeasibleSitingError`` as the greedy start does.
         """
@@ -234,7 +238,7 @@ class PMedian(SitingModel):
             return self._sparse_greedy_swap(pi, pj, pc, self.max_cost, start=sites, deadline=deadline)
 
         sites = iterated_swaps(search, self._cost_of, start, fixed=inst.existing, quota=self._quota_state(),
-                               deadline=deadline)  # fmt: skip
+                               deadline=deadline, patience=patience)  # fmt: skip
         return self._sparse_greedy_swap(inst.pi, inst.pj, inst.pc, self.max_cost, start=sites)
 
     def _cost_of(self, selected: np.ndarray) -> float:
