@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import geopandas as gpd
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -18,6 +20,7 @@ from layers.store import features_table
 from tests.webmap import staff_fixtures
 from tests.webmap.staff_fixtures import ROLE_KEYS, TOWN_A, csrf_token
 from webmap.store import get_store
+from webmap.views.caseworker import format_leg_minutes
 
 demo_key, demo_db = staff_fixtures.demo_key, staff_fixtures.demo_db
 demo_households = staff_fixtures.demo_households
@@ -279,7 +282,9 @@ def test_visits_page_orders_the_picked_households(app, client_as, bishan, bishan
     shown = re.findall(r'<tr><td>\d+</td><th scope="row">(HH-\d+)</th>', page)
     assert shown == list(route.order)
     assert f"全程约 <strong>{route.total_length_m / 1000:.1f} 公里</strong>" in page
-    assert f"行车约 <strong>{route.total_time_s / 60:.0f} 分钟</strong>" in page
+    assert f"用时约 <strong>{route.total_time_s / 60:.0f} 分钟</strong>" in page
+    assert "走访顺序（从璧城街道驻地出发，驾车）" in page
+    assert "未知属性策略：" in page
     assert "size: A4 portrait" in page
     assert 'stop-number\\"\\u003e1\\u003c' in page  # the numbered stop icons, JSON-escaped in the map script
     names = demo_households.set_index("id").loc[picked, "name"]
@@ -288,10 +293,106 @@ def test_visits_page_orders_the_picked_households(app, client_as, bishan, bishan
 
 def test_visits_refusals(client_as):
     client = client_as("caseworker_a")
-    assert client.get("/caseworker/visits?start=500120002").status_code == 404  # town B's seat
+    response = client.get("/caseworker/visits?start=500120002")  # town B's seat
+    assert response.status_code == 404
+    assert "出发点 &#39;500120002&#39; 不是您负责的镇街" in response.get_data(as_text=True)
     assert client.get(f"/caseworker/visits?id={HH_A}&weight=fast").status_code == 400
-    many = "&".join(f"id=HH-{i:05d}" for i in range(1, 27))
-    assert client.get(f"/caseworker/visits?{many}").status_code == 400
+    assert client.get(f"/caseworker/visits?id={HH_A}&profile=bike").status_code == 400
+    assert client.get(f"/caseworker/visits?start=hh:{HH_B}").status_code == 404  # town B's household
+
+
+def test_26_households_get_a_message_and_keep_the_selection(client_as, demo_households):
+    town_a = demo_households[(demo_households["town_code"] == TOWN_A) & (demo_households["status"] != "declined")]
+    picked = town_a["id"].iloc[:26].tolist()
+    response = client_as("caseworker_a").get("/caseworker/visits?" + "&".join(f"id={hid}" for hid in picked))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "一次最多安排 25 户走访，您选了 26 户。请取消勾选 1 户后再排顺序；已选的家庭仍保留在下方。" in page
+    checked = re.findall(r'name="id" value="(HH-\d+)" id="pick-HH-\d+" checked', page)
+    assert checked == picked
+    english = client_as("caseworker_a").get("/caseworker/visits?lang=en&" + "&".join(f"id={h}" for h in picked))
+    assert "at most 25 households" in english.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "zh", "en"),
+    [(0, "< 1 分钟", "< 1 min"), (59.9, "< 1 分钟", "< 1 min"), (60, "1 分钟", "1 min"),
+     (89, "1 分钟", "1 min"), (151, "3 分钟", "3 min")],
+)  # fmt: skip
+def test_leg_minutes_under_one_minute_are_not_zero(app, seconds, zh, en):
+    with app.test_request_context("/"):
+        assert format_leg_minutes(seconds) == zh
+    with app.test_request_context("/?lang=en"):
+        assert format_leg_minutes(seconds) == en
+
+
+def test_start_point_choices(app, client_as, bishan, bishan_net, demo_households):
+    town_a = demo_households[(demo_households["town_code"] == TOWN_A) & (demo_households["status"] != "declined")]
+    picked = town_a["id"].iloc[[0, 20, 40]].tolist()
+    query = "&".join(f"id={hid}" for hid in picked)
+    client = client_as("caseworker_a")
+    # from a household: the route starts there, so that household is the first stop with a 0 m leg
+    first = picked[1]
+    page = client.get(f"/caseworker/visits?start=hh:{first}&{query}").get_data(as_text=True)
+    assert f"从家庭 {first}出发" in page
+    stop = r'<tr><td>(\d+)</td><th scope="row">(HH-\d+)</th>.*?<td>([\d.]+)</td><td class="leg-time">([^<]+)</td>'
+    rows = re.findall(stop, page)
+    assert rows[0][1:] == (first, "0.0", "&lt; 1 分钟")
+    # from the device's location: the town seat's coordinates give the same route as the seat itself
+    seat = bishan.towns[bishan.towns[schema.TOWN_CODE] == TOWN_A].iloc[0]
+    here = client.get(f"/caseworker/visits?start=here&lat={seat['seat_lat']}&lon={seat['seat_lon']}&{query}")
+    from_seat = client.get(f"/caseworker/visits?start={TOWN_A}&{query}")
+    order = re.compile(r'<tr><td>\d+</td><th scope="row">(HH-\d+)</th>')
+    assert here.status_code == 200 and "从当前位置出发" in here.get_data(as_text=True)
+    assert order.findall(here.get_data(as_text=True)) == order.findall(from_seat.get_data(as_text=True))
+    # no coordinates, or a place outside the district: a message naming the value and the fix
+    missing = client.get(f"/caseworker/visits?start=here&{query}")
+    assert missing.status_code == 400
+    assert "没有收到有效的经纬度（lat=&#39;&#39;，lon=&#39;&#39;）" in missing.get_data(as_text=True)
+    far = client.get(f"/caseworker/visits?start=here&lat=39.9&lon=116.4&{query}")
+    assert far.status_code == 400
+    assert "当前位置（纬度 39.90000，经度 116.40000）不在" in far.get_data(as_text=True)
+
+
+def test_walking_profile_is_used_and_named(client_as, bishan_net, demo_households):
+    town_a = demo_households[(demo_households["town_code"] == TOWN_A) & (demo_households["status"] != "declined")]
+    query = "&".join(f"id={hid}" for hid in town_a["id"].iloc[[0, 20]])
+    client = client_as("caseworker_a")
+    walk = client.get(f"/caseworker/visits?profile=walk&{query}").get_data(as_text=True)
+    drive = client.get(f"/caseworker/visits?profile=drive&{query}").get_data(as_text=True)
+    assert "，步行）" in walk and "，驾车）" in drive
+    minutes = re.compile(r"用时约 <strong>(\d+) 分钟</strong>")
+    assert int(minutes.search(walk).group(1)) > int(minutes.search(drive).group(1))
+
+
+def test_household_export_xlsx_csv_headers_masking_and_access_log(app, client_as, demo_households):
+    with app.app_context():
+        store = get_store()
+        store.update_feature(schema.HOUSEHOLD, HH_A, {schema.NEEDS: "=HYPERLINK(\"http://x\")"}, version=1, user="t")
+    client = client_as("caseworker_a")
+    response = client.get("/caseworker/export.xlsx?status=surveyed")
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"].endswith('.xlsx"')
+    table = pd.read_excel(io.BytesIO(response.data), engine="calamine", dtype=str)
+    assert list(table.columns) == ["家庭编号", "镇街代码", "镇街", "村（社区）代码", "村（社区）", "姓名（已脱敏）",
+                                   "地址（已脱敏）", "残疾类别", "残疾等级", "改造需求", "状态"]  # fmt: skip
+    expected = demo_households[(demo_households["town_code"] == TOWN_A) & (demo_households["status"] == "surveyed")]
+    assert sorted(table["家庭编号"]) == sorted(expected["id"])
+    row = table.set_index("家庭编号").loc[HH_A]
+    assert (row["镇街代码"], row["镇街"], row["状态"]) == (TOWN_A, "璧城街道", "已摸底")
+    assert row["改造需求"] == "'=HYPERLINK(\"http://x\")"
+    names = set(demo_households["name"])
+    assert not names & set(table["姓名（已脱敏）"])
+    csv = client.get("/caseworker/export.csv?lang=en")
+    english = pd.read_csv(io.BytesIO(csv.data), dtype=str, encoding="utf-8-sig")
+    assert list(english.columns)[:3] == ["Household ID", "Town code", "Town"]
+    assert len(english) == (demo_households["town_code"] == TOWN_A).sum()
+    with app.app_context():
+        log = get_store().access_log()
+    bulk = [(e["actor"], e["feature_id"], e["reason"]) for e in log if e["feature_id"] == "*"]
+    assert ("cw-a", "*", "GET /caseworker/export.xlsx") in bulk and ("cw-a", "*", "GET /caseworker/export.csv") in bulk
+    assert client.get("/caseworker/export.pdf").status_code == 404
+    assert client_as("planner").get("/caseworker/export.csv").status_code == 403
 
 
 def test_nav_link_for_caseworkers_only(client_as):
