@@ -331,13 +331,19 @@ def test_start_point_choices(app, client_as, bishan, bishan_net, demo_households
     picked = town_a["id"].iloc[[0, 20, 40]].tolist()
     query = "&".join(f"id={hid}" for hid in picked)
     client = client_as("caseworker_a")
-    # from a household: the route starts there, so that household is the first stop with a 0 m leg
+    # from a household: the route is the one `order_visits` makes from that household's stored point
     first = picked[1]
     page = client.get(f"/caseworker/visits?start=hh:{first}&{query}").get_data(as_text=True)
     assert f"从家庭 {first}出发" in page
+    with app.app_context():
+        stored = get_store().features(schema.HOUSEHOLD, towns=(TOWN_A,)).set_index(schema.ID, drop=False)
+    route = order_visits(Placer(bishan_net), stored.loc[[first]], stored.loc[picked])
     stop = r'<tr><td>(\d+)</td><th scope="row">(HH-\d+)</th>.*?<td>([\d.]+)</td><td class="leg-time">([^<]+)</td>'
     rows = re.findall(stop, page)
-    assert rows[0][1:] == (first, "0.0", "&lt; 1 分钟")
+    assert [r[1] for r in rows] == list(route.order)
+    assert [r[3] for r in rows] == [
+        "&lt; 1 分钟" if t < 60 else f"{round(t / 60)} 分钟" for t in route.leg_time_s
+    ]
     # from the device's location: the town seat's coordinates give the same route as the seat itself
     seat = bishan.towns[bishan.towns[schema.TOWN_CODE] == TOWN_A].iloc[0]
     here = client.get(f"/caseworker/visits?start=here&lat={seat['seat_lat']}&lon={seat['seat_lon']}&{query}")
@@ -390,7 +396,9 @@ def test_household_export_xlsx_csv_headers_masking_and_access_log(app, client_as
     with app.app_context():
         log = get_store().access_log()
     bulk = [(e["actor"], e["feature_id"], e["reason"]) for e in log if e["feature_id"] == "*"]
-    assert ("cw-a", "*", "GET /caseworker/export.xlsx") in bulk and ("cw-a", "*", "GET /caseworker/export.csv") in bulk
+    n = (demo_households["town_code"] == TOWN_A).sum()  # the caller's towns are read, then filtered
+    reason = "bulk read of {n} rows (caseworker): GET /caseworker/export.{fmt}"
+    assert bulk == [("cw-a", "*", reason.format(n=n, fmt=fmt)) for fmt in ("xlsx", "csv")]
     assert client.get("/caseworker/export.pdf").status_code == 404
     assert client_as("planner").get("/caseworker/export.csv").status_code == 403
 
