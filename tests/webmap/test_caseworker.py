@@ -406,3 +406,55 @@ def test_household_export_xlsx_csv_headers_masking_and_access_log(app, client_as
 def test_nav_link_for_caseworkers_only(client_as):
     assert 'href="/caseworker/"' in client_as("caseworker_a").get("/account").get_data(as_text=True)
     assert 'href="/caseworker/"' not in client_as("planner").get("/account").get_data(as_text=True)
+
+
+def test_visit_log_appends_corrections_shows_history_and_exports(app, client_as, caplog):
+    client = client_as("caseworker_a")
+    url = f"/caseworker/household/{HH_A}/visit-log"
+    form = {"visited_on": "2026-11-23", "found": "门槛高 12 厘米", "next_step": "报审批"}
+    form["csrf_token"] = csrf_token(client)
+    with caplog.at_level(logging.DEBUG):
+        first = client.post(url, data=form)
+        assert first.status_code == 302 and "门槛" not in first.headers["Location"]
+        second = client.post(url, data={**form, "found": "=门槛高 15 厘米", "corrects": "1"})
+        assert second.status_code == 302
+    assert not any("门槛" in r.getMessage() or "审批" in r.getMessage() for r in caplog.records)  # never in logs
+    page = client.get(f"/caseworker/household/{HH_A}").get_data(as_text=True)
+    assert "<td>1</td><td>2026-11-23</td><td>cw-a</td><td>门槛高 12 厘米</td><td>报审批</td><td></td>" in page
+    assert "<td>2</td><td>2026-11-23</td><td>cw-a</td><td>=门槛高 15 厘米</td><td>报审批</td><td>1</td>" in page
+    exported = client.get(f"{url}.csv")
+    table = pd.read_csv(io.BytesIO(exported.data), dtype=str, encoding="utf-8-sig", keep_default_na=False)
+    headers = ["序号", "走访日期", "走访人", "发现情况", "下一步", "更正第几条", "记录时间（北京时间）"]
+    assert list(table.columns) == headers
+    assert table[["序号", "发现情况", "更正第几条"]].values.tolist() == [
+        ["1", "门槛高 12 厘米", ""], ["2", "'=门槛高 15 厘米", "1"]  # formula-safe
+    ]  # fmt: skip
+    english = client.get(f"{url}.xlsx?lang=en")
+    columns = pd.read_excel(io.BytesIO(english.data), engine="calamine").columns
+    assert list(columns)[:3] == ["No.", "Visit date", "Visited by"]
+    # another town's caseworker neither reads, writes nor exports it
+    other = client_as("caseworker_b")
+    assert other.get(f"{url}.csv").status_code == 404
+    assert other.post(url, data={**form, "csrf_token": csrf_token(other)}).status_code == 404
+    assert "门槛" not in other.get(f"/caseworker/household/{HH_A}").get_data(as_text=True)
+    with app.app_context():
+        assert [v["seq"] for v in get_store().visits(HH_A)] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("visited_on", "23/11/2026", "走访日期“23/11/2026”无效：请填写 YYYY-MM-DD 格式的日期，例如 2026-11-23。"),
+        ("visited_on", "2999-01-01", "走访日期 2999-01-01 晚于今天：请填写已完成走访的日期。"),
+        ("found", "  ", "“发现情况”不能为空：请填写。"),
+        ("corrects", "7", "要更正的记录“7”不是本户的走访记录：请从列表中选择。"),
+    ],
+)
+def test_bad_visit_log_entries_are_refused_with_the_field_and_the_fix(app, client_as, field, value, message):
+    client = client_as("caseworker_a")
+    form = {"visited_on": "2026-11-23", "found": "门槛高", "next_step": "报审批", "csrf_token": csrf_token(client)}
+    response = client.post(f"/caseworker/household/{HH_A}/visit-log", data={**form, field: value})
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    with app.app_context():
+        assert get_store().visits(HH_A) == []

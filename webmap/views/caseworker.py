@@ -206,19 +206,7 @@ def export(fmt: str) -> Response:
     district = get_district()
     table = household_export_table(household_filter.apply(_own_households()), district)
     logger.info("%s exported %d households as %s", current_user.name, len(table), fmt)
-    if fmt == "csv":
-        body = neutralise_formulas(table).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
-    else:
-        buffer = io.BytesIO()
-        with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-            neutralise_formulas(table).to_excel(writer, sheet_name=gettext("改造户名单"), index=False)
-        body = buffer.getvalue()
-    stamp = datetime.now(LOCAL_TZ).strftime("%Y%m%d-%H%M")
-    return Response(
-        body,
-        mimetype=EXPORT_FORMATS[fmt],
-        headers={"Content-Disposition": f'attachment; filename="households-{stamp}.{fmt}"'},
-    )
+    return _download(table, fmt, sheet=gettext("改造户名单"), stem="households")
 
 
 #: Columns of the household-list export: key → header (zh-CN msgid, English through the catalog).
@@ -334,6 +322,131 @@ def household_status(household_id: str) -> BaseResponse | tuple[str, int]:
     return redirect(url_for("caseworker.household", household_id=household_id))
 
 
+@bp.post("/household/<household_id>/visit-log")
+@role_required(CASEWORKER)
+def household_visit(household_id: str) -> BaseResponse | tuple[str, int]:
+    """Append one row to the household's visit log (a correction names the row it corrects).
+
+    The notes are personal data: they travel in the POST body only, are stored encrypted, and no
+    log line carries them (ids only).
+    """
+    household_in_scope(household_id)
+    try:
+        entry = VisitEntry.from_form(request.form, [v["seq"] for v in _own_visits(household_id)])
+    except ValueError as error:
+        return _household_page(household_id, visit_error=str(error)), 400
+    seq = get_store().add_visit(
+        household_id,
+        visited_on=entry.visited_on,
+        found=entry.found,
+        next_step=entry.next_step,
+        user=current_user.name,
+        corrects=entry.corrects,
+    )
+    logger.info("%s added visit-log row %d to household %s", current_user.name, seq, household_id)
+    flash(gettext("走访记录已保存（第 %(seq)d 条）。", seq=seq))
+    return redirect(url_for("caseworker.household", household_id=household_id) + "#visits-heading")
+
+
+@bp.get("/household/<household_id>/visit-log.<fmt>")
+@role_required(CASEWORKER)
+def household_visits_export(household_id: str, fmt: str) -> Response:
+    """Download one household's visit log (every row, corrections included) as ``csv`` or ``xlsx``."""
+    if fmt not in EXPORT_FORMATS:
+        abort(404, gettext("导出格式“%(value)s”无效：请选择 CSV 或 XLSX。", value=fmt))
+    household_in_scope(household_id)
+    rows = _own_visits(household_id)
+    table = pd.DataFrame(
+        [
+            [r["seq"], r["visited_on"].isoformat(), r["actor"], r["found"], r["next_step"], r["corrects"] or "",
+             format_local_time(r["at"])]
+            for r in rows
+        ],
+        columns=[gettext(h) for h in VISIT_LOG_HEADERS],
+        dtype=object,
+    )  # fmt: skip
+    logger.info("%s exported the visit log of household %s as %s", current_user.name, household_id, fmt)
+    return _download(table, fmt, sheet=gettext("走访记录"), stem=f"visits-{household_id}")
+
+
+#: Columns of the visit-log table and export (zh-CN msgids).
+VISIT_LOG_HEADERS = (
+    N_("序号"), N_("走访日期"), N_("走访人"), N_("发现情况"), N_("下一步"), N_("更正第几条"),
+    N_("记录时间（北京时间）"),
+)  # fmt: skip
+#: Longest text of a visit note field.
+MAX_VISIT_NOTE = 2000
+
+
+@dataclass(frozen=True)
+class VisitEntry:
+    """One visit-log row as the household page's form gives it."""
+
+    visited_on: date
+    found: str
+    next_step: str
+    corrects: int | None = None
+
+    @classmethod
+    def from_form(cls, form: MultiDict[str, str], own_rows: list[int]) -> VisitEntry:
+        """Read ``visited_on`` (YYYY-MM-DD, not in the future), ``found``, ``next_step`` and ``corrects``.
+
+        ``corrects`` (optional) must be one of ``own_rows``, the household's visit-log rows.
+
+        Raises
+        ------
+        ValueError
+            With a translated message naming the field, the value and the fix.
+        """
+        text = (form.get("visited_on") or "").strip()
+        try:
+            visited_on = date.fromisoformat(text)
+        except ValueError:
+            msg = gettext("走访日期“%(value)s”无效：请填写 YYYY-MM-DD 格式的日期，例如 2026-11-23。", value=text)
+            raise ValueError(msg) from None
+        if visited_on > date.today():
+            msg = gettext("走访日期 %(value)s 晚于今天：请填写已完成走访的日期。", value=text)
+            raise ValueError(msg)
+        found, next_step = (form.get("found") or "").strip(), (form.get("next_step") or "").strip()
+        for label, value in ((N_("发现情况"), found), (N_("下一步"), next_step)):
+            if not value:
+                raise ValueError(gettext("“%(field)s”不能为空：请填写。", field=gettext(label)))
+            if len(value) > MAX_VISIT_NOTE:
+                msg = gettext("“%(field)s”最多 %(max)d 字；收到 %(count)d 字。", field=gettext(label),
+                              max=MAX_VISIT_NOTE, count=len(value))  # fmt: skip
+                raise ValueError(msg)
+        corrects_text = (form.get("corrects") or "").strip()
+        corrects = None
+        if corrects_text:
+            if not corrects_text.isdigit() or int(corrects_text) not in own_rows:
+                msg = gettext("要更正的记录“%(value)s”不是本户的走访记录：请从列表中选择。", value=corrects_text)
+                raise ValueError(msg)
+            corrects = int(corrects_text)
+        return cls(visited_on=visited_on, found=found, next_step=next_step, corrects=corrects)
+
+
+def _own_visits(household_id: str) -> list[dict[str, Any]]:
+    """Return the household's visit-log rows recorded in the caller's towns."""
+    return get_store().visits(household_id, towns=tuple(current_user.towns))
+
+
+def _download(table: pd.DataFrame, fmt: str, *, sheet: str, stem: str) -> Response:
+    """Return ``table`` as a CSV (UTF-8 with BOM) or XLSX attachment, text made formula-safe."""
+    if fmt == "csv":
+        body = neutralise_formulas(table).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
+    else:
+        buffer = io.BytesIO()
+        with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
+            neutralise_formulas(table).to_excel(writer, sheet_name=sheet, index=False)
+        body = buffer.getvalue()
+    stamp = datetime.now(LOCAL_TZ).strftime("%Y%m%d-%H%M")
+    return Response(
+        body,
+        mimetype=EXPORT_FORMATS[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{stem}-{stamp}.{fmt}"'},
+    )
+
+
 @bp.get("/visits")
 @role_required(CASEWORKER)
 def visits() -> str | tuple[str, int]:
@@ -421,6 +534,7 @@ def _household_page(
     reveal_error: str | None = None,
     status_error: str | None = None,
     conflict: str | None = None,
+    visit_error: str | None = None,
 ) -> str:
     """Render the household page: masked, or in full when ``reason`` is given (logged)."""
     row = household_in_scope(household_id)
@@ -467,6 +581,11 @@ def _household_page(
         reveal_error=reveal_error,
         status_error=status_error,
         conflict=conflict,
+        visit_error=visit_error,
+        visit_rows=_own_visits(household_id),
+        visit_headers=[gettext(h) for h in VISIT_LOG_HEADERS],
+        today=date.today().isoformat(),
+        form=request.form if visit_error else {},
     )
 
 
