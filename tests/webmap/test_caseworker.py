@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import re
 from datetime import UTC, datetime
@@ -458,3 +459,27 @@ def test_bad_visit_log_entries_are_refused_with_the_field_and_the_fix(app, clien
     assert message in response.get_data(as_text=True)
     with app.app_context():
         assert get_store().visits(HH_A) == []
+
+
+def test_caseworker_maps_are_fitted_to_their_points_and_the_route_map_has_roads(app, bishan):
+    from webmap.maps.base import render_map_parts
+    from webmap.maps.households import households_map
+
+    points = gpd.GeoDataFrame(
+        {schema.ID: ["HH-1", "HH-2"], schema.STATUS: ["surveyed", "approved"]},
+        geometry=gpd.points_from_xy([106.20, 106.22], [29.58, 29.60]), crs="EPSG:4326",
+    )  # fmt: skip
+    start = gpd.GeoDataFrame(geometry=gpd.points_from_xy([106.21], [29.57]), crs="EPSG:4326")
+    route = type("Route", (), {"order": ("HH-1", "HH-2"), "unreachable": ()})()
+    roads = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {
+        "highway": "primary", "name": "璧山大道"}, "geometry": {"type": "LineString",
+        "coordinates": [[106.20, 29.58], [106.22, 29.60]]}}]}  # fmt: skip
+    bounds = re.compile(r"fitBounds\(\s*(\[\[.*?\]\])", re.DOTALL)
+    with app.test_request_context("/"):
+        towns = (TOWN_A,)
+        listing = render_map_parts(households_map(bishan, points, towns=towns)).script
+        routed = render_map_parts(households_map(bishan, points, towns=towns, route=route, start=start, roads=roads))
+    assert json.loads(bounds.search(listing).group(1)) == [[29.58, 106.20], [29.60, 106.22]]
+    assert json.loads(bounds.search(routed.script).group(1)) == [[29.57, 106.20], [29.60, 106.22]]  # the start too
+    road = json.dumps("璧山大道")[1:-1]  # as the map's JSON spells it
+    assert road in routed.script and road not in listing

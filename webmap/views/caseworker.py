@@ -27,6 +27,7 @@ from flask_login import current_user
 from analyses.costs import CostSettings
 from analyses.targets import targets_report_from_store
 from analyses.visits import order_visits
+from geo.roadlines import main_roads_geojson
 from layers import schema
 from layers.errors import AccessDeniedError, StaleVersionError, WorkflowError
 from layers.privacy import CASEWORKER, check_reason, read_households
@@ -34,7 +35,7 @@ from layers.spreadsheet import neutralise_formulas
 from webmap.auth import role_required
 from webmap.i18n import N_, current_language
 from webmap.maps.base import render_map_parts, tile_sources_from_config
-from webmap.maps.households import households_map
+from webmap.maps.households import STATUS_COLOURS, households_map
 from webmap.runs import app_placer
 from webmap.security import nonced_map_parts
 from webmap.store import get_district, get_store
@@ -185,6 +186,7 @@ def index() -> str:
         grade_choices=[(str(k), gettext(v)) for k, v in schema.DISABILITY_GRADES.items()],
         progress=_progress(district),
         towns=_own_town_names(district),
+        legend=[(gettext(label), STATUS_COLOURS[code]) for code, label in STATUS_LABELS_ZH.items()],
     )
 
 
@@ -513,6 +515,7 @@ def visits() -> str | tuple[str, int]:
                 datum=current_app.config.get("TILE_DATUM") or "wgs84",
                 status_label=_status_label,
                 static_url=_static_url,
+                roads=_main_roads(),
             )
         )
         context.update(
@@ -655,6 +658,17 @@ def too_many_visits_message(count: int) -> str:
         count=count,
         extra=count - MAX_VISITS,
     )
+
+
+def _main_roads() -> dict[str, Any]:
+    """Return the main roads of the app's network as GeoJSON for the route map (made once per app)."""
+    roads = current_app.extensions.get(_ROADS_KEY)
+    if roads is None:
+        roads = current_app.extensions[_ROADS_KEY] = main_roads_geojson(app_placer().net)
+    return roads
+
+
+_ROADS_KEY = "accessplan.caseworker_roads"
 
 
 def _policy_label() -> str:
