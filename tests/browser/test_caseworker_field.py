@@ -8,9 +8,10 @@ import re
 import pandas as pd
 import pytest
 
-from layers import users
+from layers import schema, users
 from tests.browser.harness import axe_violations, wait_until
 from webmap.store import get_store
+from webmap.views.caseworker import MAX_VISITS
 
 TOWN_A = "500120001"  # 璧城街道
 PASSWORD = "browser caseworker field 1"
@@ -78,8 +79,18 @@ def test_list_household_and_route_pages_fit_390_px(page, field_caseworker, axe_s
     assert page.traffic.blocked == [] and page.traffic.errors == []
 
 
-def test_printed_visit_list_is_one_a4_page(page, field_caseworker):
-    _log_in(page, field_caseworker, _visits_url())
+def _most_households(demo_app) -> tuple[str, ...]:
+    """The first `MAX_VISITS` households of town A that are not declined (a full visit list)."""
+    with demo_app.app_context():
+        rows = get_store().features(schema.HOUSEHOLD, towns=(TOWN_A,))
+    return tuple(rows.loc[rows[schema.STATUS] != "declined", schema.ID].iloc[:MAX_VISITS])
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["5 households", "25 households"])
+def test_printed_visit_list_is_one_a4_page(page, demo_app, field_caseworker, full):
+    picked = _most_households(demo_app) if full else PICKED
+    _log_in(page, field_caseworker, f"/caseworker/visits?start={TOWN_A}&" + "&".join(f"id={h}" for h in picked))
+    assert page.locator(".route-table tbody tr").count() == len(picked)
     _map_ready(page)
     page.emulate_media(media="print")
     controls = "() => getComputedStyle(document.querySelector('.leaflet-control-container')).display"
