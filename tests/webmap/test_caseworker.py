@@ -7,6 +7,7 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import geopandas as gpd
@@ -483,3 +484,32 @@ def test_caseworker_maps_are_fitted_to_their_points_and_the_route_map_has_roads(
     assert json.loads(bounds.search(routed.script).group(1)) == [[29.57, 106.20], [29.60, 106.22]]  # the start too
     road = json.dumps("璧山大道")[1:-1]  # as the map's JSON spells it
     assert road in routed.script and road not in listing
+
+
+def test_wheelchair_route_uses_the_chosen_unknown_policy_and_says_so(app, client_as, bishan, demo_households):
+    from dataclasses import replace
+
+    from analyses.costs import CostSettings, load_district_network
+
+    town_a = demo_households[(demo_households["town_code"] == TOWN_A) & (demo_households["status"] != "declined")]
+    picked = town_a["id"].iloc[[0, 20, 40]].tolist()
+    query = "&".join(f"id={hid}" for hid in picked)
+    client = client_as("caseworker_a")
+    assert client.get(f"/caseworker/visits?policy=loose&{query}").status_code == 400
+    with app.app_context():
+        stored = get_store().features(schema.HOUSEHOLD, towns=(TOWN_A,)).set_index(schema.ID, drop=False).loc[picked]
+        settings = CostSettings.from_config(app.config)
+        cache = Path(app.config["CACHE_DIR"]) / "networks"
+    seat = bishan.towns[bishan.towns[schema.TOWN_CODE] == TOWN_A].iloc[0]
+    start = gpd.GeoDataFrame(geometry=gpd.points_from_xy([seat["seat_lon"]], [seat["seat_lat"]]), crs="EPSG:4326")
+    # the demo roads carry no wheelchair tags: strict leaves no usable piece, and the page says so
+    strict = client.get(f"/caseworker/visits?profile=wheelchair&policy=strict&{query}")
+    assert strict.status_code == 200
+    assert ("按“轮椅”和未知属性策略“严格（属性未知的路段视为不可通行）”，路网中没有可用的路段，无法排出路线。"
+            "请改选“宽松”策略或其他出行方式。") in strict.get_data(as_text=True)  # fmt: skip
+    page = client.get(f"/caseworker/visits?profile=wheelchair&policy=lenient&{query}").get_data(as_text=True)
+    assert "，轮椅）" in page and "未知属性策略：宽松（属性未知的路段视为可通行）。" in page
+    net = load_district_network(bishan, cache_dir=cache, settings=replace(settings, unknown="lenient"))
+    route = order_visits(Placer(net), start, stored, profile="wheelchair")
+    assert re.findall(r'<tr><td>\d+</td><th scope="row">(HH-\d+)</th>', page) == list(route.order)
+    assert f"全程约 <strong>{route.total_length_m / 1000:.1f} 公里</strong>" in page

@@ -27,6 +27,8 @@ from flask_login import current_user
 from analyses.costs import CostSettings
 from analyses.targets import targets_report_from_store
 from analyses.visits import order_visits
+from geo.errors import SnapError
+from geo.profiles import POLICIES
 from geo.roadlines import main_roads_geojson
 from layers import schema
 from layers.errors import AccessDeniedError, StaleVersionError, WorkflowError
@@ -470,6 +472,10 @@ def visits() -> str | tuple[str, int]:
     if profile not in VISIT_PROFILES:
         abort(400, gettext("参数 profile 只能是 %(allowed)s；收到 %(profile)s。",
                            allowed=", ".join(VISIT_PROFILES), profile=repr(profile)))
+    policy = request.args.get("policy", "")
+    if policy not in ("", *POLICIES):
+        abort(400, gettext("参数 policy 只能是 strict 或 lenient（或留空，按系统设置）；收到 %(policy)s。",
+                           policy=repr(policy)))  # fmt: skip
     outside = [i for i in ids if i not in set(households[schema.ID])]
     if outside:
         log_out_of_scope("household", outside)
@@ -484,7 +490,8 @@ def visits() -> str | tuple[str, int]:
         "weight": weight,
         "profile": profile,
         "profile_choices": [(k, gettext(v)) for k, v in VISIT_PROFILES.items()],
-        "policy_label": _policy_label(),
+        "policy": policy,
+        "policy_label": _policy_label(policy or None),
         "selected": set(ids),
         "choices": _rows(choices, villages),
         "route": None,
@@ -502,7 +509,17 @@ def visits() -> str | tuple[str, int]:
         return render_template("caseworker/visits.html", **context), 400
     if ids:
         chosen = households.set_index(schema.ID, drop=False).loc[ids]
-        route = order_visits(app_placer(), start, chosen, profile=profile, weight=weight)
+        try:
+            route = order_visits(app_placer(policy or None), start, chosen, profile=profile, weight=weight)
+        except SnapError:
+            logger.info("%s: no usable road for a %s visit route (policy %r)", current_user.name, profile, policy)
+            context["error"] = gettext(
+                "按“%(profile)s”和未知属性策略“%(policy)s”，路网中没有可用的路段，无法排出路线。"
+                "请改选“宽松”策略或其他出行方式。",
+                profile=gettext(VISIT_PROFILES[profile]),
+                policy=context["policy_label"],
+            )
+            return render_template("caseworker/visits.html", **context)
         ordered = chosen.loc[list(route.order)]
         parts = render_map_parts(
             households_map(
@@ -671,9 +688,9 @@ def _main_roads() -> dict[str, Any]:
 _ROADS_KEY = "accessplan.caseworker_roads"
 
 
-def _policy_label() -> str:
-    """Return the unknown-attribute policy the app's costs use (``UNKNOWN_POLICY``), as the page says it."""
-    policy = CostSettings.from_config(current_app.config).unknown
+def _policy_label(chosen: str | None) -> str:
+    """Return the unknown-attribute policy the route uses (``chosen``, else ``UNKNOWN_POLICY``), for people."""
+    policy = chosen or CostSettings.from_config(current_app.config).unknown
     if policy == "strict":
         return gettext("严格（属性未知的路段视为不可通行）")
     if policy == "lenient":
