@@ -291,6 +291,16 @@ def test_visits_page_orders_the_picked_households(app, client_as, bishan, bishan
     assert 'stop-number\\"\\u003e1\\u003c' in page  # the numbered stop icons, JSON-escaped in the map script
     names = demo_households.set_index("id").loc[picked, "name"]
     assert not any(name in page for name in names)
+    exported = client.get(f"/caseworker/visits?start={TOWN_A}&{query}&format=xlsx")
+    table = pd.read_excel(io.BytesIO(exported.data), engine="calamine", dtype=str)
+    assert list(table.columns[:3]) == ["顺序", "家庭编号", "镇街代码"]
+    assert list(table.columns[-2:]) == ["本段距离（米）", "本段用时（分钟）"]
+    assert table["家庭编号"].tolist() == list(route.order)
+    assert table["本段距离（米）"].astype(int).tolist() == [round(v) for v in route.leg_length_m]
+    assert not set(names) & set(table["姓名（已脱敏）"])
+    english = client.get(f"/caseworker/visits?start={TOWN_A}&{query}&format=csv&lang=en")
+    columns = pd.read_csv(io.BytesIO(english.data), encoding="utf-8-sig").columns
+    assert list(columns[-2:]) == ["Leg distance (m)", "Leg time (min)"]
 
 
 def test_visits_refusals(client_as):

@@ -453,11 +453,12 @@ def _download(table: pd.DataFrame, fmt: str, *, sheet: str, stem: str) -> Respon
 
 @bp.get("/visits")
 @role_required(CASEWORKER)
-def visits() -> str | tuple[str, int]:
+def visits() -> str | tuple[str, int] | Response:
     """Pick households (``id``, repeatable) and a start → an ordered visit route.
 
     ``start`` is a town code (its seat), ``hh:<id>`` (one of the caller's households) or ``here``
-    with ``lat`` and ``lon`` (the device's location, filled in by the page's script).
+    with ``lat`` and ``lon`` (the device's location, filled in by the page's script). With
+    ``format=xlsx`` or ``csv`` the ordered list is downloaded (legs in metres and minutes).
     """
     district = get_district()
     villages = _village_names(district)
@@ -521,6 +522,14 @@ def visits() -> str | tuple[str, int]:
             )
             return render_template("caseworker/visits.html", **context)
         ordered = chosen.loc[list(route.order)]
+        fmt = request.args.get("format", "")
+        if fmt in EXPORT_FORMATS:
+            table = household_export_table(ordered, district)
+            table.insert(0, gettext("顺序"), range(1, len(table) + 1))
+            table[gettext("本段距离（米）")] = [round(v) for v in route.leg_length_m]
+            table[gettext("本段用时（分钟）")] = [round(v / 60, 1) for v in route.leg_time_s]
+            logger.info("%s exported a visit list of %d households as %s", current_user.name, len(table), fmt)
+            return _download(table, fmt, sheet=gettext("走访顺序"), stem="visit-list")
         parts = render_map_parts(
             households_map(
                 district,
