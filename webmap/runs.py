@@ -30,25 +30,31 @@ def _cache_dir() -> Path:
     return Path(current_app.config["CACHE_DIR"]) / "networks"
 
 
-def app_placer() -> Placer:
+def app_placer(unknown: str | None = None) -> Placer:
     """Return the current app's prepared district network with its snapping indexes, loaded once per app.
 
     For pages that route on every request (visit lists, a toilet's before/after coverage) and the
     analyses on the district's roads. Threads asking at the same time wait for one preparation
     (``accessplan serve`` starts it in the background, see `warm_app_placer`) instead of each
-    preparing the network.
+    preparing the network. ``unknown`` (``"strict"``/``"lenient"``) overrides the app's
+    ``UNKNOWN_POLICY`` for this network (a caseworker's visit route); each is loaded once per app.
     """
+    from dataclasses import replace
+
     from analyses.costs import CostSettings, Placer, load_district_network
 
-    placer = current_app.extensions.get(_PLACER_KEY)
+    key = _PLACER_KEY if unknown is None else f"{_PLACER_KEY}.{unknown}"
+    placer = current_app.extensions.get(key)
     if placer is not None:
         return placer
     with _PLACER_LOCK:
-        placer = current_app.extensions.get(_PLACER_KEY)
+        placer = current_app.extensions.get(key)
         if placer is None:
             settings = CostSettings.from_config(current_app.config)
+            if unknown is not None:
+                settings = replace(settings, unknown=unknown)
             placer = Placer(load_district_network(get_district(), cache_dir=_cache_dir(), settings=settings))
-            current_app.extensions[_PLACER_KEY] = placer
+            current_app.extensions[key] = placer
     return placer
 
 

@@ -33,6 +33,7 @@ from layers.store.tables import (
     history_table,
     metadata,
     store_district_table,
+    visits_table,
 )
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "features_table",
     "grant_app_role",
     "history_table",
+    "visits_table",
     "metadata",
     "store_district_table",
     "upgrade_schema",

@@ -13,7 +13,7 @@ import itertools
 import json
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
@@ -47,10 +47,11 @@ from layers.store.tables import (
     features_table,
     history_table,
     store_district_table,
+    visits_table,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable, Iterator, Sequence
 
     from layers.crypto import BlindIndex, FieldCipher
 
@@ -314,6 +315,64 @@ class Store:
         if records:
             with self.engine.begin() as conn:
                 conn.execute(access_log_table.insert(), records)
+
+    def add_visit(
+        self,
+        household_id: str,
+        *,
+        visited_on: date,
+        found: str,
+        next_step: str,
+        user: str,
+        corrects: int | None = None,
+    ) -> int:
+        """Append one row to a household's visit log (append-only: a correction is a new row) and return its ``seq``.
+
+        ``found`` and ``next_step`` are stored encrypted (one token); the household's town is kept
+        beside the row so reads can be scoped by town.
+
+        Raises
+        ------
+        NotFoundError
+            If there is no such household, or ``corrects`` is not a visit row of that household.
+        """
+        row = self.feature(schema.HOUSEHOLD, household_id)
+        token = self._require_cipher().encrypt({"found": found, "next_step": next_step})
+        with self.engine.begin() as conn:
+            if corrects is not None:
+                owner = conn.execute(
+                    sa.select(visits_table.c.household_id).where(visits_table.c.seq == corrects)
+                ).scalar_one_or_none()
+                if owner != household_id:
+                    msg = f"Visit row {corrects} is not a visit of household {household_id!r}."
+                    raise NotFoundError(msg)
+            result = conn.execute(
+                visits_table.insert().values(
+                    at=datetime.now(UTC),
+                    actor=user,
+                    household_id=household_id,
+                    town_code=str(row[schema.TOWN_CODE]),
+                    visited_on=visited_on,
+                    notes=token,
+                    corrects=corrects,
+                )
+            )
+            return int(result.inserted_primary_key[0])
+
+    def visits(self, household_id: str, *, towns: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Return a household's visit-log rows, oldest first, notes decrypted (``found``, ``next_step``).
+
+        With ``towns``, only rows recorded in those towns (a caseworker's scope).
+        """
+        query = sa.select(visits_table).where(visits_table.c.household_id == household_id)
+        if towns is not None:
+            query = query.where(visits_table.c.town_code.in_(list(towns)))
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query.order_by(visits_table.c.seq))]
+        cipher = self._require_cipher() if rows else None
+        for row in rows:
+            row.update(cipher.decrypt(row.pop("notes")))
+        return rows
 
     def households_with_id_numbers(self, id_numbers: list[str]) -> dict[str, str]:
         """Return, by ID number, the id of the stored household that has it (numbers nobody has are left out).

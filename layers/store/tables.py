@@ -80,8 +80,22 @@ store_district_table = sa.Table(
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
 )
 
-#: Tables the app may only append to and read (history and access log).
-APPEND_ONLY_TABLES = ("history", "access_log")
+visits_table = sa.Table(
+    "visits",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("household_id", sa.String(64), nullable=False),
+    sa.Column(schema.TOWN_CODE, sa.String(9), nullable=False),
+    sa.Column("visited_on", sa.Date, nullable=False),
+    sa.Column("notes", sa.Text, nullable=False),  # encrypted token: what was found, the next step
+    sa.Column("corrects", sa.Integer),  # seq of the visit row this row corrects (None: a new visit)
+    sa.Index("ix_visits_household", "household_id"),
+)
+
+#: Tables the app may only append to and read (history, access log, caseworkers' visit log).
+APPEND_ONLY_TABLES = ("history", "access_log", "visits")
 #: How a personal record was seen: the web pages, the JSON API or the command line.
 ACCESS_CHANNELS = ("web", "api", "cli")
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -9,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
+from layers import schema
 from layers.crypto import BlindIndex, FieldCipher, encode_fields
 from layers.errors import EncryptionKeyError, NotFoundError, StaleVersionError
 from layers.store import AccessLogQuery, ImportCounts, Store, access_log_table
@@ -187,6 +189,8 @@ _LOG_ROWS = {
     "VALUES ({seq}, '2026-01-01 00:00:00', 'x', 'rehab_station', 'RS-00', 'insert', 9)",
     "access_log": "(seq, at, actor, layer, feature_id, reason) "
     "VALUES ({seq}, '2026-01-01 00:00:00', 'x', 'household', 'HH-1', 'xxxx')",
+    "visits": "(seq, at, actor, household_id, town_code, visited_on, notes) "
+    "VALUES ({seq}, '2026-01-01 00:00:00', 'x', 'HH-1', '500120001', '2026-01-01', 'xxxx')",
 }
 #: Every way tried to rewrite an append-only table ``{t}`` as the app, on both backends (some are not
 #: even valid SQL on one of them; each must fail).
@@ -228,8 +232,10 @@ def test_the_app_cannot_rewrite_the_history_or_the_access_log(store, database_ur
         pytest.fail("The app's role owns the tables: set ACCESSPLAN_TEST_POSTGRES_OWNER_URL (source .ci/postgres.sh).")
     store.upsert_features("rehab_station", _stations(1), user="a")
     store.log_access("household", ["HH-1"], user="caseworker1", reason="入户走访", channel="web", ip="10.0.0.7")
+    store.upsert_features(schema.HOUSEHOLD, _households(), user="a")
+    store.add_visit("HH-1", visited_on=date(2026, 11, 23), found="门槛高", next_step="报审批", user="caseworker1")
     before, triggers = _log_rows(store), _triggers(store)
-    assert len(triggers) == {"sqlite": 6, "postgresql": 4}[dialect]  # UPDATE, DELETE, REPLACE / TRUNCATE, per table
+    assert len(triggers) == {"sqlite": 9, "postgresql": 6}[dialect]  # UPDATE, DELETE, REPLACE / TRUNCATE, per table
     tried = 0
     for table, row in _LOG_ROWS.items():
         seq = before[table][0][0]
@@ -243,7 +249,7 @@ def test_the_app_cannot_rewrite_the_history_or_the_access_log(store, database_ur
             tried += 1
             assert _log_rows(store) == before, statement
             assert _triggers(store) == triggers, statement
-    assert tried == 2 * len(_BYPASSES) == 22
+    assert tried == 3 * len(_BYPASSES) == 33
     # appending still works
     store.log_access("household", ["HH-2"], user="caseworker1", reason="入户走访", channel="api", ip="10.0.0.8")
     assert [r["feature_id"] for r in store.access_log()] == ["HH-1", "HH-2"]
@@ -254,6 +260,30 @@ def test_the_app_cannot_rewrite_the_history_or_the_access_log(store, database_ur
         owner.dispose()
         with pytest.raises(PermissionError, match="MIGRATION_DATABASE_URL"):
             Store(database_url)
+
+
+def test_the_visit_log_is_append_only_encrypted_and_scoped_by_town(store):
+    store.upsert_features(schema.HOUSEHOLD, _households(), user="a")
+    day = date(2026, 11, 23)
+    first = store.add_visit("HH-1", visited_on=day, found="门槛高 12 厘米", next_step="报审批", user="cw")
+    fixed = store.add_visit(
+        "HH-1", visited_on=date(2026, 11, 23), found="门槛高 15 厘米", next_step="报审批", user="cw2", corrects=first
+    )
+    rows = store.visits("HH-1")
+    assert [(r["seq"], r["actor"], r["found"], r["corrects"], r["town_code"]) for r in rows] == [
+        (first, "cw", "门槛高 12 厘米", None, "500120001"),
+        (fixed, "cw2", "门槛高 15 厘米", first, "500120001"),
+    ]
+    assert rows[0]["visited_on"] == date(2026, 11, 23) and rows[0]["next_step"] == "报审批"
+    assert store.visits("HH-1", towns=("500120100",)) == []  # another town's caseworker sees none
+    assert store.visits("HH-2") == []
+    with store.engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT notes FROM visits")).scalars().all()
+    assert len(stored) == 2 and not any("门槛" in t or "审批" in t for t in stored)  # encrypted at rest
+    with pytest.raises(NotFoundError):  # a correction names a visit of the same household
+        store.add_visit("HH-2", visited_on=date(2026, 11, 24), found="x", next_step="y", user="cw", corrects=first)
+    with pytest.raises(NotFoundError):
+        store.add_visit("HH-9", visited_on=date(2026, 11, 24), found="x", next_step="y", user="cw")
 
 
 def test_sqlite_refuses_a_replace_even_without_the_app_authorizer(tmp_path):

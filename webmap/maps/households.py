@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import folium
 import geopandas as gpd
@@ -11,7 +11,16 @@ from flask_babel import gettext
 
 from layers import schema
 from webmap.maps.assets import default_static_url, localize_assets_inplace
-from webmap.maps.base import DisplayDatum, MapText, TileSource, add_town_areas, control_texts, display_gdf
+from webmap.maps.base import (
+    DisplayDatum,
+    MapText,
+    TileSource,
+    add_town_areas,
+    control_texts,
+    display_gdf,
+    display_geojson,
+)
+from webmap.maps.layers import add_roads
 from webmap.maps.text import geojson_dict, map_label_icon, map_popup, map_text, map_tooltip
 
 if TYPE_CHECKING:
@@ -43,12 +52,15 @@ def households_map(
     detail_url: Callable[[str], str] | None = None,
     status_label: Callable[[str], str] = str,
     static_url: Callable[[str], str] = default_static_url,
+    roads: Mapping[str, Any] | None = None,
 ) -> folium.Map:
     """Build the staff map of ``households`` (ids and statuses only, no personal fields) in ``towns``.
 
     With ``route``, ``households`` must be in visiting order: stops are numbered and joined by
     straight lines from ``start`` (the order, not the road path). ``status_label`` names a status for
-    people (the caseworker pages pass their translated labels).
+    people (the caseworker pages pass their translated labels). The map is fitted to the points (and
+    ``start``), or to the towns when there are none; ``roads`` (``geo.roadlines.main_roads_geojson``)
+    are drawn under them.
     """
     areas = district.town_areas[district.town_areas[schema.TOWN_CODE].isin(towns)]
     shown = display_gdf(areas if not areas.empty else district.boundary, datum)
@@ -70,6 +82,8 @@ def households_map(
         interactive=False,
     ).add_to(m)
     add_town_areas(m, district, datum, gettext)
+    if roads is not None:
+        add_roads(m, display_geojson(roads, datum), gettext)
     if not households.empty:
         points = display_gdf(gpd.GeoDataFrame(households, geometry=households.geometry, crs=schema.WGS84), datum)
         for number, (_, row) in enumerate(points.iterrows(), start=1):
@@ -95,9 +109,10 @@ def households_map(
                           icon=start_icon).add_to(m)  # fmt: skip
             line = [[origin.y, origin.x], *([p.y, p.x] for p in points.geometry)]
             folium.PolyLine(line, color="#1f5f8c", weight=3, dash_array="6 4").add_to(m)
-        pminx, pminy, pmaxx, pmaxy = points.total_bounds
-        minx, miny, maxx, maxy = min(minx, pminx), min(miny, pminy), max(maxx, pmaxx), max(maxy, pmaxy)
-    m.fit_bounds([[miny, minx], [maxy, maxx]])
+        minx, miny, maxx, maxy = points.total_bounds
+        if route is not None and start is not None:
+            minx, miny, maxx, maxy = min(minx, origin.x), min(miny, origin.y), max(maxx, origin.x), max(maxy, origin.y)
+    m.fit_bounds([[miny, minx], [maxy, maxx]], padding=(24, 24), max_zoom=17)
     MapText(control_texts(gettext, gettext("改造户地图"))).add_to(m)
     localize_assets_inplace(m, static_url=static_url)
     return m
