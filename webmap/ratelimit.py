@@ -88,7 +88,7 @@ def init_app(app: Flask) -> None:
 def _limit_anonymous_api() -> tuple[Response, int] | None:
     if not is_api_request() or current_user.is_authenticated:
         return None
-    limiter = _limiter()
+    limiter = anonymous_limiter()
     if limiter is None:
         return None
     wait_s = limiter.take(request.remote_addr or "-")
@@ -106,14 +106,19 @@ def _limit_anonymous_api() -> tuple[Response, int] | None:
     return response, status
 
 
-def _limiter() -> TokenBucketLimiter | None:
-    """Return the app's limiter (made on first use from the config), or None when the limit is off."""
-    limiter = current_app.extensions.get(_LIMITER_KEY)
+def anonymous_limiter(key: str = _LIMITER_KEY) -> TokenBucketLimiter | None:
+    """Return the app's limiter of anonymous clients under ``key``, or None when the limit is off.
+
+    It is made on first use from the API's settings (``API_ANON_RATE_PER_S``, ``API_ANON_BURST``).
+
+    The API's own limiter is the default; a page with its own budget (``/near-me``) passes its own key.
+    """
+    limiter = current_app.extensions.get(key)
     if limiter is None:
         rate = current_app.config.get("API_ANON_RATE_PER_S")
         if not rate:
             return None
         limiter = current_app.extensions.setdefault(
-            _LIMITER_KEY, TokenBucketLimiter(float(rate), int(current_app.config["API_ANON_BURST"]))
+            key, TokenBucketLimiter(float(rate), int(current_app.config["API_ANON_BURST"]))
         )
     return limiter

@@ -16,7 +16,7 @@ from folium.template import Template
 from layers import schema
 from webmap.i18n import N_
 from webmap.maps.base import DisplayDatum, display_xy
-from webmap.maps.text import map_label_icon, map_text, script_json
+from webmap.maps.text import geojson_dict, map_label_icon, map_text, script_json
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -213,6 +213,17 @@ class ResponsiveLayerControl(MacroElement):
         self.control = control
         self.label = label
         self.query = f"(max-width: {int(max_width)}px)"
+
+
+def add_roads(m: folium.Map, roads: Mapping[str, Any], translate: Callable[[str], str]) -> None:
+    """Draw roads given in the page as an inert layer (the staff route map; the public map fetches them).
+
+    ``roads`` is a GeoJSON FeatureCollection with ``highway`` and ``name`` properties
+    (``geo.roadlines.main_roads_geojson``). No tooltip: no road takes a Tab stop before the markers.
+    """
+    gdf = gpd.GeoDataFrame.from_features(list(roads["features"]), crs=schema.WGS84)
+    folium.GeoJson(geojson_dict(gdf), name=map_text(translate("主要道路")), style_function=road_style,
+                   interactive=False).add_to(m)  # fmt: skip
 
 
 def road_style(feature: dict[str, Any]) -> dict[str, Any]:

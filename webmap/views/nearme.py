@@ -22,7 +22,7 @@ from flask_login import current_user
 from layers import schema
 from webmap.i18n import N_
 from webmap.maps.layers import LAYER_LABELS
-from webmap.ratelimit import TokenBucketLimiter
+from webmap.ratelimit import anonymous_limiter
 from webmap.runs import app_placer
 from webmap.store import get_district, get_store
 
@@ -204,15 +204,8 @@ def _policy_text() -> str:
 def _rate_limited() -> bool:
     if current_user.is_authenticated:
         return False
-    limiter = current_app.extensions.get(_LIMITER_KEY)
-    if limiter is None:
-        rate = current_app.config.get("API_ANON_RATE_PER_S")
-        if not rate:
-            return False
-        limiter = current_app.extensions.setdefault(
-            _LIMITER_KEY, TokenBucketLimiter(float(rate), int(current_app.config["API_ANON_BURST"]))
-        )
-    return limiter.take(request.remote_addr or "-") > 0
+    limiter = anonymous_limiter(_LIMITER_KEY)
+    return limiter is not None and limiter.take(request.remote_addr or "-") > 0
 
 
 def _wants_json() -> bool:
