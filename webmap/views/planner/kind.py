@@ -216,9 +216,12 @@ def run_kind_job(kind: AnalysisKind, job: Job, progress: jobs.JobProgress, out_d
     except TimeoutError as exc:
         raise jobs.KeyedJobError("no_solution", seconds=job.parameters.get("time_limit")) from exc
     reported.stage(stages.STAGE_WRITING)
-    for fmt in DOWNLOADS:
+    steps = len(DOWNLOADS) + 1  # each download, then the display layers: the bar moves through all of them
+    for i, fmt in enumerate(DOWNLOADS):
+        reported(stages.STAGE_WRITING, i / steps)
         result.to_file(out_dir / f"{kind.name}.{fmt}")
     payload = result.to_dict(points=False)
+    reported(stages.STAGE_WRITING, len(DOWNLOADS) / steps)
     write_display_layers(kind, out_dir, payload)
     return jobs.JobOutcome(result=payload, data_versions=payload["parameters"]["data_versions"])
 
