@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,6 +146,7 @@ def service_areas(
     direction: Literal["to_facility", "from_facility"] = "to_facility",
     quad_segs: int = 2,
     workers: int | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> ServiceAreasResult:
     """Draw each facility's service area along the network for every threshold, and their union.
 
@@ -176,6 +177,9 @@ def service_areas(
         Segments per quarter circle of the buffer's round ends (fewer is faster and coarser).
     workers
         Threads for the polygon unions (GEOS releases the GIL); None uses one per CPU core.
+    progress
+        Called with the share done (0–1): after the network searches (0.2), the road stretches (0.3),
+        then as the polygons are united (up to 1).
 
     Returns
     -------
@@ -236,6 +240,8 @@ def service_areas(
         cutoff = max(t.value for t in parsed if t.weight == weight)
         table = reach(net, profile, snap, weight=weight, cutoff=cutoff, direction=direction)
         by_weight[weight] = _end_costs(net, pg, snap, table, incidence, weight, direction)
+    report = progress or (lambda share: None)
+    report(0.2)
     n_fac = len(snap)
     stretches = []
     for t in parsed:
@@ -243,6 +249,7 @@ def service_areas(
         fac, piece, lo, hi = _intervals(ends, t.value, from_u_ok, from_v_ok, fwd, bwd, direction)
         rows_len.append(np.bincount(fac, weights=(hi - lo) * net.piece_length_m[piece], minlength=n_fac))
         stretches.append((fac, piece, lo, hi))
+    report(0.3)
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
         if shape == "roads":
             roads = _RoadUnion(geometry, buffer_m=buffer_m, quad_segs=quad_segs, cell_m=_CELL_M, pool=pool)
@@ -261,16 +268,18 @@ def service_areas(
                     lists.append(geoms)
             rows_geom = [np.full(n_fac, shapely.Polygon(), dtype=object) for _ in parsed]
             unions = [shapely.Polygon() for _ in parsed]
-            for (k, f), poly in zip(jobs, _union_each(pool, lists), strict=True):
+            united = _union_each(pool, lists, lambda share: report(0.3 + 0.7 * share))
+            for (k, f), poly in zip(jobs, united, strict=True):
                 if f < 0:
                     unions[k] = poly
                 else:
                     rows_geom[k][f] = poly
         else:
-            for fac, piece, lo, hi in stretches:
+            for k, (fac, piece, lo, hi) in enumerate(stretches):
                 polys = _hulls(geometry, fac, piece, lo, hi, n_fac, buffer_m, hull_ratio, quad_segs)
                 rows_geom.append(polys)
                 unions.append(shapely.union_all(polys[~shapely.is_empty(polys)]))
+                report(0.3 + 0.7 * (k + 1) / len(stretches))
 
     areas = _areas_frame(ids.to_numpy(), parsed, rows_geom, rows_len, snap.too_far, profile, direction, net.crs)
     dissolved = _dissolved_frame(parsed, rows_geom, unions, profile, direction, net.crs)
@@ -550,10 +559,21 @@ class _RoadUnion:
         return parts
 
 
-def _union_each(pool: ThreadPoolExecutor, parts: list[list[shapely.Geometry]]) -> list[shapely.Geometry]:
-    """Return the union of each list of polygons, the largest lists first so the threads finish together."""
+def _union_each(
+    pool: ThreadPoolExecutor, parts: list[list[shapely.Geometry]], report: Callable[[float], None]
+) -> list[shapely.Geometry]:
+    """Return the union of each list of polygons, the largest lists first so the threads finish together.
+
+    ``report`` gets the share of the polygons united so far, at most every twentieth of them.
+    """
     order = sorted(range(len(parts)), key=lambda i: -len(parts[i]))
-    united = dict(zip(order, pool.map(shapely.union_all, [parts[i] for i in order]), strict=True))
+    united = {}
+    every = max(1, len(order) // 20)
+    for done, (i, poly) in enumerate(zip(order, pool.map(shapely.union_all, [parts[i] for i in order]),
+                                         strict=True), start=1):  # fmt: skip
+        united[i] = poly
+        if done % every == 0 or done == len(order):
+            report(done / len(order))
     return [united[i] for i in range(len(parts))]
 
 

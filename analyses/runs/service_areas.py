@@ -274,7 +274,7 @@ def run_service_areas(
         demand = load_demand(p.demand, store=store, district=district, reader=reader, datum=p.datum)
     progress.stage(stages.STAGE_AREAS)
     areas = service_areas(roads.placer, facilities, profile=p.profile, thresholds=p.thresholds, shape=p.shape,
-                          buffer_m=p.buffer_m)  # fmt: skip
+                          buffer_m=p.buffer_m, progress=lambda share: progress(stages.STAGE_AREAS, share))  # fmt: skip
     points = None
     if demand is not None:
         progress.stage(stages.STAGE_AREA_POINTS)

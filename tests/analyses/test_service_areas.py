@@ -220,3 +220,30 @@ def test_threads_give_the_same_shapes_as_one_thread(placer):
     assert shapely.equals(one.areas.geometry.to_numpy(), two.areas.geometry.to_numpy()).all()
     assert shapely.equals(one.dissolved.geometry.to_numpy(), two.dissolved.geometry.to_numpy()).all()
     assert one.areas["road_length_m"].tolist() == two.areas["road_length_m"].tolist()
+
+
+def test_progress_moves_through_the_polygons_and_ends_at_one(tmp_path):
+    """The long polygon step reports its share as it goes: rising, past 0.3 more than once, ending at 1."""
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from analyses.costs import Placer
+    from analyses.service_areas import service_areas
+    from geo.osm import read_roads
+    from geo.prepared import prepare_roads
+    from geo.profiles import load_profiles
+    from tests.geo.test_slopes import CRS, write_osm
+
+    nodes = {n: (n % 5, n // 5, {}) for n in range(25)}
+    ways = [(100 + n, [n, n + 1], {"highway": "residential"}) for n in range(25) if n % 5 != 4]
+    ways += [(200 + n, [n, n + 5], {"highway": "residential"}) for n in range(20)]
+    roads = read_roads(write_osm(tmp_path / "grid.osm", nodes, ways), min_component_share=0)
+    net = prepare_roads(roads, crs=CRS, profiles=load_profiles())
+    xy = list(zip(net.node_x, net.node_y, strict=True))
+    facilities = gpd.GeoDataFrame({"id": [f"F{i}" for i in range(6)]}, geometry=[Point(xy[i * 4]) for i in range(6)],
+                                  crs=CRS)  # fmt: skip
+    shares: list[float] = []
+    service_areas(Placer(net), facilities, profile="walk", thresholds=["150m", "300m"], progress=shares.append,
+                  workers=1)  # fmt: skip
+    assert shares[:2] == [0.2, 0.3] and shares[-1] == 1.0
+    assert shares == sorted(shares) and len([s for s in shares if 0.3 < s < 1.0]) >= 3
