@@ -208,14 +208,14 @@ def export(fmt: str) -> BaseResponse:
     district = get_district()
     towns = _town_names()
     every, shown, _filters = _filtered(towns)
-    table = neutralise_formulas(register_table(shown, towns, today=_today()))
+    table = register_table(shown, towns, today=_today())
     if fmt == "csv":
-        body = table.to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
+        body = neutralise_formulas(table).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
     else:
         progress = toilet_progress(every, district_towns=district.towns, plan_dir=district.plan_dir)
         buffer = io.BytesIO()
         with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-            table.to_excel(writer, sheet_name=gettext("登记表"), index=False)
+            neutralise_formulas(table).to_excel(writer, sheet_name=gettext("登记表"), index=False)
             neutralise_formulas(_progress_table(progress)).to_excel(
                 writer, sheet_name=gettext("按镇街进度"), index=False
             )
