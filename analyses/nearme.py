@@ -25,13 +25,9 @@ from analyses.costs import Placer
 from geo.routing import PointEnds, point_ends, same_piece_pairs, usable_points
 from layers import schema
 
-#: Statuses of facilities in service, per public layer (planned, closed or unfinished ones are not).
-IN_SERVICE = {
-    schema.REHAB_STATION: ("open",),
-    schema.SERVICE_CENTRE: ("open",),
-    schema.SPORTS_SITE: ("open",),
-    schema.ACCESSIBLE_TOILET: ("completed", "accepted"),
-}
+#: Statuses of facilities in service, per public layer, as every analysis counts them (planned, closed or
+#: not yet accepted ones are not).
+IN_SERVICE = schema.IN_SERVICE_STATUSES
 #: Profiles of a query, in the order shown.
 PROFILES = ("walk", "wheelchair")
 #: First search radius (network metres) and the largest one.
