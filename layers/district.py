@@ -20,6 +20,15 @@ SEAT_LON, SEAT_LAT = "seat_lon", "seat_lat"
 
 
 @dataclass(frozen=True)
+class Office:
+    """A service office caseworkers set out from (``[[offices]]`` in ``district.toml``), in WGS 84."""
+
+    name: str
+    lon: float
+    lat: float
+
+
+@dataclass(frozen=True)
 class District:
     """A district as described by its data folder (see ``data/bishan/district.toml``).
 
@@ -40,6 +49,8 @@ class District:
     id_prefixes: tuple[str, ...] = ()
     #: Keys of ``files`` that are generated, not real (``synthetic`` in ``district.toml``): maps say so.
     synthetic_files: tuple[str, ...] = ()
+    #: Offices a caseworker's visit route may start from (``[[offices]]``: ``name``, ``lon``, ``lat``).
+    offices: tuple[Office, ...] = ()
 
     def display_name(self, language: str = "zh") -> str:
         """Return the district's name in ``language``: ``"en"`` gives ``name_en``, anything else ``name``."""
@@ -193,7 +204,26 @@ def load_district(folder: str | Path | None = None) -> District:
         plan_year=None if plan_year is None else int(plan_year),
         id_prefixes=tuple(str(p) for p in config.get("id_prefixes", [code])),
         synthetic_files=tuple(str(k) for k in config.get("synthetic", ())),
+        offices=_offices(config.get("offices", []), config_path),
     )
+
+
+def _offices(entries: object, config_path: Path) -> tuple[Office, ...]:
+    """Read ``[[offices]]`` (name, lon, lat in WGS 84); a malformed entry is one clear error naming it."""
+    offices = []
+    for i, entry in enumerate(entries if isinstance(entries, list) else [entries], start=1):
+        try:
+            office = Office(str(entry["name"]).strip(), float(entry["lon"]), float(entry["lat"]))
+        except (TypeError, KeyError, ValueError):
+            office = None
+        if office is None or not office.name or not (-180 <= office.lon <= 180 and -90 <= office.lat <= 90):
+            msg = (
+                f"{config_path} 的第 {i} 个 [[offices]] 须有 name、lon、lat（WGS 84 经纬度），收到 {entry!r}。 "
+                f"{config_path}: [[offices]] entry {i} needs name, lon and lat (WGS 84 degrees); got {entry!r}."
+            )
+            raise DistrictDataError(msg)
+        offices.append(office)
+    return tuple(offices)
 
 
 def _require_file(path: Path) -> None:

@@ -370,6 +370,40 @@ def test_start_point_choices(app, client_as, bishan, bishan_net, demo_households
     far = client.get(f"/caseworker/visits?start=here&lat=39.9&lon=116.4&{query}")
     assert far.status_code == 400
     assert "当前位置（纬度 39.90000，经度 116.40000）不在" in far.get_data(as_text=True)
+    # from an office listed in district.toml ([[offices]]): placed at the seat here, so the seat's route
+    import dataclasses
+
+    from layers.district import Office
+
+    office = Office("璧城街道便民服务中心", float(seat["seat_lon"]), float(seat["seat_lat"]))
+    app.extensions["accessplan_district"] = dataclasses.replace(bishan, offices=(office,))
+    try:
+        offered = client.get(f"/caseworker/visits?{query}").get_data(as_text=True)
+        assert '<option value="office:0">璧城街道便民服务中心</option>' in offered
+        from_office = client.get(f"/caseworker/visits?start=office:0&{query}").get_data(as_text=True)
+        assert "从璧城街道便民服务中心出发" in from_office
+        assert order.findall(from_office) == order.findall(from_seat.get_data(as_text=True))
+        unknown = client.get(f"/caseworker/visits?start=office:3&{query}")
+        assert unknown.status_code == 400 and "不是本区登记的办公地点" in unknown.get_data(as_text=True)
+    finally:
+        app.extensions.pop("accessplan_district")
+
+
+def test_offices_are_read_from_district_toml_and_checked(tmp_path):
+    import shutil
+
+    from layers.district import DEFAULT_DISTRICT_DIR, Office, load_district
+    from layers.errors import DistrictDataError
+
+    folder = tmp_path / "bishan"
+    shutil.copytree(DEFAULT_DISTRICT_DIR, folder, ignore=shutil.ignore_patterns("*.bz2", "*.tif", "demo", "plan"))
+    toml = folder / "district.toml"
+    base = toml.read_text(encoding="utf-8")
+    toml.write_text(base + '\n[[offices]]\nname = "区残联"\nlon = 106.2272\nlat = 29.5925\n', encoding="utf-8")
+    assert load_district(folder).offices == (Office("区残联", 106.2272, 29.5925),)
+    toml.write_text(base + '\n[[offices]]\nname = "区残联"\nlon = "东"\nlat = 29.5925\n', encoding="utf-8")
+    with pytest.raises(DistrictDataError, match=r"第 1 个 \[\[offices\]\] 须有 name、lon、lat.*entry 1 needs"):
+        load_district(folder)
 
 
 def test_walking_profile_is_used_and_named(client_as, bishan_net, demo_households):

@@ -486,6 +486,7 @@ def visits() -> str | tuple[str, int] | Response:
         "towns": towns,
         "start_key": start_key,
         "start_households": _rows(choices, villages),
+        "offices": list(enumerate(district.offices)),
         "lat": request.args.get("lat", ""),
         "lon": request.args.get("lon", ""),
         "weight": weight,
@@ -732,7 +733,8 @@ def start_point(
     towns
         The caller's towns: code → name (a town code must be one of them).
     key
-        A town code, ``hh:<id>`` or ``here`` (then ``lat`` and ``lon`` in ``args``, inside the district).
+        A town code, ``office:<n>`` (the district's n-th office, ``District.offices``), ``hh:<id>`` or
+        ``here`` (then ``lat`` and ``lon`` in ``args``, inside the district).
     args
         The request's query (``lat``, ``lon``).
 
@@ -766,6 +768,14 @@ def start_point(
             )
             raise ValueError(msg)
         return point, gettext("当前位置")
+    if key.startswith("office:"):
+        number = key[len("office:") :]
+        if not number.isdigit() or int(number) >= len(district.offices):
+            msg = gettext("出发点 %(start)s 不是本区登记的办公地点。请从列表中选择出发点。", start=repr(key))
+            raise ValueError(msg)
+        office = district.offices[int(number)]
+        point = gpd.GeoDataFrame(geometry=gpd.points_from_xy([office.lon], [office.lat]), crs=schema.WGS84)
+        return point, office.name
     if key.startswith("hh:"):
         household_id = key[3:]
         rows = households[households[schema.ID] == household_id]
