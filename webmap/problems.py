@@ -9,13 +9,14 @@ the page shows it. A rule without a text of its own (a new rule) falls back to a
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
+from typing import Any
 
 from flask_babel import gettext
 
 from layers import validate
-from layers.validate import Problem
+from layers.validate import Problem, ValidationResult
 from webmap.i18n import N_
 
 #: A gettext: msgid and ``%(name)s`` values → text in the reader's language.
@@ -136,3 +137,23 @@ def fix_text(problem: Problem, column: str | None = None, translate: Translate =
     if where is not None:
         text += translate("共 %(n)s 行：第 %(rows)s 行。", n=where.group(1), rows=where.group(2))
     return text
+
+
+def problem_rows(
+    result: ValidationResult | None,
+    labels: Mapping[str, str],
+    fix: Callable[[Problem, str], str] = fix_text,
+) -> list[dict[str, Any]]:
+    """Return an import's problems as an import page lists them: row, id, column, value, rule and fix.
+
+    The column is the file's own header, else its page label (``labels``), else its canonical name;
+    ``fix`` turns a problem and that column into the text shown (a page may name its own form fields).
+    """
+    rows = []
+    for p in result.problems if result is not None else ():
+        header = result.headers.get(p.column or "", "")
+        column = header or labels.get(p.column or "", p.column or "")
+        rows.append({"row": gettext("整个文件") if p.row is None else p.row, "id": p.id or "", "column": column,
+                     "value": "" if p.value is None else p.value, "rule": rule_label(p.rule),
+                     "fix": fix(p, column)})  # fmt: skip
+    return rows

@@ -35,7 +35,7 @@ from layers.validate import MISSING_COLUMN, Problem
 from webmap.auth import role_required
 from webmap.i18n import N_
 from webmap.pending_imports import PendingImports
-from webmap.problems import fix_text, rule_label
+from webmap.problems import fix_text, problem_rows
 from webmap.store import get_district, get_store
 
 if TYPE_CHECKING:
@@ -202,20 +202,7 @@ def _page(
     read_error = session.pop(_READ_ERROR_KEY, None)
     result = outcome.validation if outcome is not None else None
     labels = _labels()
-    problems = []
-    for p in result.problems if result is not None else ():
-        header = result.headers.get(p.column or "", "")
-        column = header or labels.get(p.column or "", p.column or "")
-        problems.append(
-            {
-                "row": gettext("整个文件") if p.row is None else p.row,
-                "id": p.id or "",
-                "column": column,
-                "value": "" if p.value is None else p.value,
-                "rule": rule_label(p.rule),
-                "fix": _fix(p, column),
-            }
-        )
+    problems = problem_rows(result, labels, fix=_fix)
     hidden = gettext("（已隐藏）")
     admin_view = current_user.role not in users.TOWN_SCOPED_ROLES
     changes = []

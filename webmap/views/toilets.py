@@ -50,7 +50,7 @@ from webmap.auth import role_required
 from webmap.i18n import N_, current_language
 from webmap.maps.base import MapParts, render_map_parts, tile_sources_from_config
 from webmap.maps.public import public_map
-from webmap.problems import fix_text, rule_label
+from webmap.problems import fix_text, problem_rows
 from webmap.runs import app_network, app_placer
 from webmap.security import nonced_map_parts
 from webmap.store import get_district, get_store
@@ -761,20 +761,7 @@ def _import_page(
     read_error = session.pop("toilet_import_error", None)
     result: ValidationResult | None = validation.validation if validation is not None else None
     labels = _labels()
-    problems = []
-    if result is not None:
-        for p in result.problems:
-            header = result.headers.get(p.column or "", "")
-            problems.append(
-                {
-                    "row": gettext("整个文件") if p.row is None else p.row,
-                    "id": p.id or "",
-                    "column": header or labels.get(p.column or "", p.column or ""),
-                    "value": "" if p.value is None else p.value,
-                    "rule": rule_label(p.rule),
-                    "fix": fix_text(p, header or labels.get(p.column or "")),
-                }
-            )
+    problems = problem_rows(result, labels)
     changes = [
         {"row": c.row, "id": c.id, "column": labels.get(f.column, f.column), "before": f.before, "after": f.after}
         for c in (validation.changes if validation is not None else ())
