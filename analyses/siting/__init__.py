@@ -16,7 +16,8 @@ Modules: ``results`` (``SitingResult``, ``SitingComparison``, ``InfeasibleSiting
 ``from_cost_matrix`` constructor, ``from_network`` on road costs, solving, reporting), ``models`` (the
 four models, ``model_from_network`` by name, ``compare_with_current``), ``solver`` (HiGHS, the only
 place that knows it),
-``heuristic`` (greedy + swap, Lagrangian reduction), ``capacity`` (transportation-LP assignment,
+``heuristic`` (greedy + swap, Lagrangian reduction), ``branching`` (Lagrangian branch-and-bound on
+sites: the exact p-median with few sites), ``capacity`` (transportation-LP assignment,
 Lagrangian heuristic for capacities) and ``toilets`` (``site_new_toilets``).
 
 The time limit of ``solve`` covers the whole solve (heuristic, bounds, building and solving the

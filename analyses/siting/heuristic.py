@@ -263,6 +263,7 @@ class Reduction:
     fixed: np.ndarray
     incumbent: np.ndarray
     ub: float
+    u: np.ndarray | None = None
 
 
 def cheapest_sites(rho: np.ndarray, p: int, forced: np.ndarray, banned: np.ndarray, quota: Quota) -> np.ndarray | None:
@@ -410,4 +411,5 @@ def lagrangian_reduction(
             forced[j] = False
             if alt is None or base + rho[alt].sum() > target + tol:
                 fixed[j] = 0
-    return Reduction(val, fixed, incumbent, ub)
+    best_u = np.where(has, best_u, b)
+    return Reduction(val, fixed, incumbent, ub, best_u)

@@ -18,8 +18,16 @@ import pandas as pd
 import scipy.sparse as sp
 
 from analyses.siting.base import CAPACITY_SHARE, HEURISTIC_SHARE, SitingModel
+from analyses.siting.branching import branch_and_bound
 from analyses.siting.capacity import Pairs, capacitated_cover, capacitated_p_median
-from analyses.siting.heuristic import greedy_swap, iterated_swaps, lagrangian_reduction, nearest_pairs, past
+from analyses.siting.heuristic import (
+    Reduction,
+    greedy_swap,
+    iterated_swaps,
+    lagrangian_reduction,
+    nearest_pairs,
+    past,
+)
 from analyses.siting.results import InfeasibleSitingError, SitingComparison, SitingResult
 from analyses.siting.solver import MIP_REL_GAP, solve_milp, solver_name
 from geo.routing import COST
@@ -42,6 +50,12 @@ ITERATED_SHARE = 0.7
 NEAREST_PER_SITE = 4
 #: Before an exact solve the iterated swaps stop after this many rounds without a better incumbent.
 EXACT_PATIENCE = 20
+#: Up to this many sites (and without zone quotas) an exact p-median solve goes on from the Lagrangian
+#: root by branch-and-bound on sites (``branching``); with more, HiGHS solves the reduced radius model
+#: (its LP is tight there, and the search would go too deep).
+BRANCH_MAX_P = 20
+#: Seconds of the time limit kept back from the search for building the result.
+RESULT_MARGIN_S = 0.1
 
 
 class MaxCoverage(SitingModel):
@@ -172,6 +186,8 @@ class PMedian(SitingModel):
             self._known_bound = lagr_bound
             return self._result(incumbent, None, start=start, optimal=True, bound=lagr_bound,
                                 solver=f"greedy+swap proven by a Lagrangian bound ({note})")  # fmt: skip
+        if self._branches(red):
+            return self._branch(red, lagr_bound, start=start, time_limit_s=time_limit_s, note=note)
         keep = red.fixed[inst.pj] != 0
         reduced_inst = _replace(inst, pi=inst.pi[keep], pj=inst.pj[keep], pc=inst.pc[keep])
         reduced = PMedian(reduced_inst, p=self.p, threshold=self.threshold, max_cost=self.max_cost,
@@ -198,6 +214,39 @@ class PMedian(SitingModel):
         self._known_bound = bound
         return self._result(np.isin(inst.cand_ids, np.array(result.selected, dtype=object)), None, start=start,
                             optimal=result.optimal, bound=bound, solver=f"{result.solver} ({note})")  # fmt: skip
+
+    def _branches(self, red: Reduction) -> bool:
+        """Whether the exact solve goes on by Lagrangian branch-and-bound: few sites, no zone quotas."""
+        return red.u is not None and int(self.p) <= BRANCH_MAX_P and not len(self._inst.zone_names)
+
+    def _branch(
+        self, red: Reduction, lagr_bound: float, *, start: float, time_limit_s: float, note: str
+    ) -> SitingResult:
+        """Finish the exact solve by Lagrangian branch-and-bound on sites (``branching``), within the time limit.
+
+        The search starts from the root's multipliers and fixing; the result is proven or carries the
+        least bound of the nodes left.
+        """
+        inst = self._inst
+        a = inst.weights[inst.pi] * inst.pc
+        cap = inst.weights * self.max_cost
+        pairs = a < cap[inst.pi]  # a pair at max_cost or beyond serves no cheaper than unserved
+
+        def report(ub: float, bound: float) -> None:
+            self._report_incumbent(ub, max(bound, lagr_bound), 0.5)
+
+        step = self._granularity()
+        found = branch_and_bound(inst.pi[pairs], inst.pj[pairs], a[pairs], cap, m=inst.m, p=int(self.p),
+                                 fixed=np.where(inst.existing, 1, red.fixed), incumbent=red.incumbent, ub=red.ub,
+                                 u=red.u, step=step, tolerance=MIP_REL_GAP,
+                                 deadline=start + time_limit_s - RESULT_MARGIN_S, report=report)  # fmt: skip
+        bound = found.cost if found.proven else max(lagr_bound, found.bound)
+        if step and not found.proven:
+            bound = float(np.ceil(bound - 1e-6))
+        self._known_bound = bound
+        how = "proven" if found.proven else "stopped by the time limit"
+        solver = f"Lagrangian branch-and-bound, {how} after {found.nodes:,} nodes ({note})"
+        return self._result(found.sites, None, start=start, optimal=found.proven, bound=bound, solver=solver)
 
     def _solve_heuristic(self, start: float) -> SitingResult:
         """Greedy + swap, then swaps from the site sets of a Lagrangian relaxation (its bound gives the gap).
