@@ -300,7 +300,7 @@ def legend_text(legend: Iterable[Sequence[Any]], zoom: dict[str, Any] | None = N
     text = "；".join(gettext("%(label)s（%(n)s）", label=gettext(name), n=n) for name, n in legend)
     if zoom is None:
         return text
-    sizes = " → ".join(f"{edge:g}" for edge in [zoom["coarse_m"], *(lv["edge_m"] for lv in zoom["levels"])])
+    sizes = " → ".join(f"{edge:.0f}" for edge in [zoom["coarse_m"], *(lv["edge_m"] for lv in zoom["levels"])])
     return text + gettext("；每个六边形显示其中各类点的个数，颜色越深未覆盖的比例越高；边长 %(sizes)s 米，"
                           "随地图放大变细", sizes=sizes)  # fmt: skip
 
