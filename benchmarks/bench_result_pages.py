@@ -10,7 +10,9 @@ embedded worker runs it as a job (the job's status is polled meanwhile, so the s
 went through are recorded), then the result page is fetched with Flask's test client, and every layer
 it asks for on demand (``data-layer-url`` attributes) too. Reported per analysis: the job's wall time,
 the distinct progress percents seen, the page's bytes (as sent and gzip-compressed), its server time
-and the same for its layer requests.
+and the same for its layer requests; and for each finer zoom level of a layer of hexagon counts (fetched
+one map tile at a time as the page zooms in) its number of tiles and its ``TILES_PER_LEVEL`` fullest
+tiles' responses (the largest reported).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ GOAL_BYTES = 600 * 1024
 GOAL_SECONDS = 1.0
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _LAYER = re.compile(r'data-layer-url="([^"]+)"')
+#: The fullest tiles fetched per zoom level (the largest response is reported).
+TILES_PER_LEVEL = 3
 
 #: The analyses measured: (name, path of the form, the form's values), each on the Bishan default.
 CASES = (
@@ -84,6 +88,28 @@ def _watch(client, job_id: str, seen: list, stop: threading.Event) -> None:
         stop.wait(0.25)
 
 
+def _levels(client, app, job_id: str, urls: list[str]) -> list[dict]:
+    """Fetch the fullest tiles of every finer level of the page's layers; report the largest per level."""
+    from layers import jobs as job_store
+    from webmap.maps.result_layers import level_tiles, read_index
+    from webmap.store import get_store
+
+    with app.app_context():
+        folder = Path(job_store.get_job(get_store(), job_id).result_path)
+    out = []
+    for entry in read_index(folder) or []:
+        url = next((u for u in urls if u.endswith(f"/layers/{entry['name']}.geojson")), None)
+        for i, level in enumerate((entry.get("zoom") or {}).get("levels", [])):
+            tiles = level_tiles(folder, entry["name"], i)
+            fetched = [{**_fetch(client, f"{url}?level={i}&x={x}&y={y}"), "cells": n}
+                       for x, y, n in tiles[:TILES_PER_LEVEL]]  # fmt: skip
+            largest = max(fetched, key=lambda f: f["bytes"])
+            out.append({"layer": entry["name"], "level": i, "edge_m": level["edge_m"], "min_zoom": level["min_zoom"],
+                        "tiles": len(tiles), "cells": sum(n for _x, _y, n in tiles), "largest": largest,
+                        "max_seconds": max(f["seconds"] for f in fetched)})  # fmt: skip
+    return out
+
+
 def run(only: str | None) -> list[dict]:
     from cryptography.fernet import Fernet
 
@@ -122,9 +148,11 @@ def run(only: str | None) -> list[dict]:
         assert status["status"] == "done", status
         page = _fetch(client, f"/planner/jobs/{job_id}")
         html = client.get(f"/planner/jobs/{job_id}").get_data(as_text=True)
-        layers = [_fetch(client, url.replace("&amp;", "&")) for url in _LAYER.findall(html)]
+        urls = [url.replace("&amp;", "&") for url in _LAYER.findall(html)]
+        layers = [_fetch(client, url) for url in urls]
+        levels = _levels(client, app, job_id, urls)
         row = {"analysis": name, "job_seconds": round(job_seconds, 2), "progress": seen, "page": page,
-               "layers": layers,
+               "layers": layers, "levels": levels,
                "total_bytes": page["bytes"] + sum(x["bytes"] for x in layers),
                "total_gzip_bytes": page["gzip_bytes"] + sum(x["gzip_bytes"] for x in layers),
                "total_seconds": round(page["seconds"] + sum(x["seconds"] for x in layers), 3)}  # fmt: skip
@@ -167,6 +195,18 @@ def write_markdown(out: Path) -> None:
             steps = ", ".join(f"{t:.1f}s→{p:.0f}%" for t, p, _s in r["progress"] if p is not None)
             parts.append(f"- {r['analysis']}: progress {steps or 'not recorded'}")
         parts.append("")
+        zoomed = [(r["analysis"], lv) for r in data["rows"] for lv in r.get("levels") or []]
+        if zoomed:
+            parts += ["Finer zoom levels (one request per map tile in view; the largest of the "
+                      f"{TILES_PER_LEVEL} fullest tiles):", "",
+                      "| analysis | layer | level (edge, from zoom) | tiles | cells | largest tile | gzip | "
+                      "slowest (s) |", "|---|---|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+            for name, lv in zoomed:
+                big = lv["largest"]
+                parts.append(f"| {name} | {lv['layer']} | {lv['level']} ({lv['edge_m']:g} m, ≥ {lv['min_zoom']}) | "
+                             f"{lv['tiles']:,} | {lv['cells']:,} | {_kb(big['bytes'])} ({big['cells']} cells) | "
+                             f"{_kb(big['gzip_bytes'])} | {lv['max_seconds']:.3f} |")  # fmt: skip
+            parts.append("")
     (out / "result_pages.md").write_text("\n".join(parts))
 
 

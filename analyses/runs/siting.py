@@ -69,6 +69,9 @@ class SitingParameters:
         Sites kept open wherever they are (a what-if scenario's sites): ``(id, lon, lat, name)`` in
         WGS-84. Each is a candidate forced open that counts toward ``p``; one with the id of a facility
         of ``layer`` replaces it (at the scenario's location, today's site when the facility is open).
+    closed_sites
+        Ids of sites a what-if scenario closed: neither kept nor candidates (dropped from the pool, from
+        today's sites and so from the before/after comparison); an id not in the pool closes nothing.
     method, time_limit
         ``exact`` (HiGHS, within ``time_limit`` seconds) or ``heuristic``.
     datum, grid_spacing, roads
@@ -96,6 +99,7 @@ class SitingParameters:
     excluded: tuple[str, ...] = ()
     capacity: float | None = None
     fixed_sites: tuple[tuple[str, float, float, str], ...] = ()
+    closed_sites: tuple[str, ...] = ()
     method: str = "exact"
     time_limit: float = 60.0
     datum: str | None = None
@@ -129,6 +133,9 @@ class SitingParameters:
             problems.append(f"{len(self.fixed_sites)} sites are kept open but --p is {self.p}; raise --p")
         if len({s[0] for s in self.fixed_sites}) < len(self.fixed_sites):
             problems.append("the kept sites repeat an id; give each its own id")
+        both = sorted({s[0] for s in self.fixed_sites} & set(self.closed_sites))
+        if both:
+            problems.append(f"sites {both[:5]!r} are both kept open and closed; keep or close each, not both")
         if self.n_new is not None and self.n_new < 1:
             problems.append("--new must be at least 1")
         if self.candidates is None and parse_threshold(self.candidate_radius).weight != "length":
@@ -156,7 +163,8 @@ class SitingParameters:
     def from_form(cls, form: Mapping[str, Any]) -> SitingParameters:
         """Read the planner's siting form (generated candidates; villages weighted by population).
 
-        ``fixed_sites`` (optional): the kept sites as mappings with ``id``, ``lon``, ``lat`` and ``name``.
+        ``fixed_sites`` (optional): the kept sites as mappings with ``id``, ``lon``, ``lat`` and ``name``;
+        ``closed_sites`` (optional): the ids of the sites the scenario closed.
         """
         fixed = tuple((str(s["id"]), float(s["lon"]), float(s["lat"]), str(s.get("name") or ""))
                       for s in form.get("fixed_sites") or ())  # fmt: skip
@@ -164,7 +172,8 @@ class SitingParameters:
                    p=form["p"], per_town=form["per_town"], profile=form["profile"],
                    weight_column=village_weight(form["demand"]), candidate_radius=form["candidate_radius"],
                    candidates_per_town=form["candidates_per_town"], keep_existing=bool(form["keep_existing"]),
-                   fixed_sites=fixed, method=form["method"], time_limit=float(form["time_limit"]))  # fmt: skip
+                   fixed_sites=fixed, closed_sites=tuple(str(i) for i in form.get("closed_sites") or ()),
+                   method=form["method"], time_limit=float(form["time_limit"]))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -399,6 +408,19 @@ def with_fixed_sites(
                             geometry="geometry", crs=pool.crs)  # fmt: skip
 
 
+def without_closed(sites: gpd.GeoDataFrame, current: list, closed: tuple[str, ...]) -> tuple[gpd.GeoDataFrame, list]:
+    """Return the site pool and today's site ids without the ``closed`` ones (a scenario's closed facilities).
+
+    A closed site is neither a candidate nor kept open (``keep_existing``) nor one of today's sites in
+    the before/after comparison.
+    """
+    if not closed:
+        return sites, current
+    shut = set(closed)
+    kept = sites[~sites[schema.ID].astype(str).isin(shut)].reset_index(drop=True)
+    return kept, [c for c in current if str(c) not in shut]
+
+
 def siting_tables(
     result: SitingResult, sites: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, *, threshold: float, kept: Any = (),
     before: Mapping[str, float] | None = None,
@@ -477,9 +499,10 @@ def run_siting(
     if unknown:
         msg = f"`--exclude` names ids that are not candidate sites: {unknown[:5]!r}."
         raise ValueError(msg)
+    sites, current = without_closed(sites, current, p.closed_sites)
     kept = list(dict.fromkeys([*(current if p.keep_existing else []), *(s[0] for s in p.fixed_sites)]))
     options: dict[str, Any] = {"quota": p.per_town, "existing": kept or None,
-                               "excluded": list(p.excluded) or None,
+                               "excluded": [e for e in p.excluded if e not in p.closed_sites] or None,
                                "zone_labels": dict(zip(district.towns[schema.TOWN_CODE].astype(str),
                                                        district.towns[schema.NAME], strict=True))}  # fmt: skip
     if p.model != "set_cover":
@@ -506,6 +529,7 @@ def run_siting(
         "current_sites": current,
         "keep_existing": p.keep_existing,
         "fixed_sites": [s[0] for s in p.fixed_sites],
+        "closed_sites": list(p.closed_sites),
         "method": p.method,
         "time_limit_s": p.time_limit,
         "data_versions": common.data_versions(roads.version, demand=demand,

@@ -110,3 +110,28 @@ def test_a_random_case_with_fixed_sites_equals_brute_force_enumeration():
     free = PMedian.from_cost_matrix(table, w, p=p, max_cost=1000).solve(time_limit_s=20)
     assert free.objective == pytest.approx(_brute_force_p_median(costs, weights, p, []))
     assert free.objective <= pmed.objective
+
+
+def test_a_closed_site_leaves_the_pool_and_the_optimum_is_the_best_of_the_rest():
+    # A, B, C open today, D a candidate; the scenario closed A, the p-median optimum AC (11) above
+    import geopandas as gpd
+
+    from analyses.runs.siting import site_pool, without_closed
+
+    layer = gpd.GeoDataFrame({"id": ["A", "B", "C"], "town_code": "t", "name": "", "status": "open"},
+                             geometry=gpd.points_from_xy([0, 1, 2], [0, 0, 0]), crs="EPSG:4326")  # fmt: skip
+    cands = gpd.GeoDataFrame({"id": ["D"], "town_code": ["t"]}, geometry=gpd.points_from_xy([3], [0]), crs="EPSG:4326")
+    pool, current = site_pool("service_centre", layer, cands)
+    assert (pool["id"].tolist(), current) == (["A", "B", "C", "D"], ["A", "B", "C"])
+    rest, rest_current = without_closed(pool, current, ("A",))
+    assert (rest["id"].tolist(), rest_current) == (["B", "C", "D"], ["B", "C"])
+    table = _table({d: {c: v for c, v in by.items() if c in set(rest["id"])} for d, by in COSTS.items()})
+    for method in ("exact", "heuristic"):
+        result = PMedian.from_cost_matrix(table, p=2, max_cost=100).solve(method=method, time_limit_s=10)
+        # BC = 4 + 3 + 2 + 1 + 4 = 14, BD = 4 + 3 + 2 + 3 + 1 = 13, CD = 6 + 5 + 3 + 1 + 1 = 16: BD
+        assert (sorted(result.selected), result.objective) == (["B", "D"], 13.0)
+    costs = np.array([[COSTS[d][c] for c in ("B", "C", "D")] for d in COSTS], dtype=float)
+    assert _brute_force_p_median(costs, np.ones(5), 2, []) == 13.0
+    # kept today (keep_existing) they would be B and C, never A: BC is then the only choice of two
+    kept = PMedian.from_cost_matrix(table, p=2, existing=rest_current, max_cost=100).solve(time_limit_s=10)
+    assert (sorted(kept.selected), kept.objective) == (["B", "C"], 14.0)

@@ -5,8 +5,10 @@ import re
 import shutil
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -16,6 +18,7 @@ from layers import users
 from tests.webmap import staff_fixtures
 from tests.webmap.staff_fixtures import ROLE_KEYS, cheap_hash, csrf_token, log_in
 from webmap import create_app, jobs
+from webmap.maps.result_layers import level_tiles, read_index
 from webmap.store import get_store
 
 demo_key, demo_db, demo_households = staff_fixtures.demo_key, staff_fixtures.demo_db, staff_fixtures.demo_households
@@ -360,6 +363,23 @@ def test_a_50m_grid_coverage_page_stays_small_and_its_hexagons_add_up(coverage_r
         summary["covered_800m"]["covered"], summary["points"] - summary["covered_800m"]["covered"]]
     zipped = client.get(url, headers={"Accept-Encoding": "gzip"})
     assert zipped.headers["Content-Encoding"] == "gzip" and len(zipped.get_data()) < len(layer.get_data()) / 3
+    # detail on zoom: every finer level counts every point once; its fullest tiles are sent ≤ 600 KB each
+    with app.app_context():
+        folder = Path(job_store.get_job(get_store(), job_id).result_path)
+    (entry,) = [e for e in read_index(folder) if e["name"] == "points_hex"]
+    assert [lv["edge_m"] for lv in entry["zoom"]["levels"]] == [150.0, 50.0, 20.0]
+    covered = summary["covered_800m"]["covered"]
+    for level in range(3):
+        cells = np.load(folder / "display" / f"points_hex.{level}.npy")
+        assert cells["n"].sum(axis=0).tolist() == [covered, summary["points"] - covered]
+        for x, y, n in level_tiles(folder, "points_hex", level)[:2]:
+            tile = client.get(f"{url}?level={level}&x={x}&y={y}")
+            assert tile.status_code == 200 and len(tile.get_data()) <= 600 * 1024
+            assert len(tile.get_json()["features"]) == n
+    for query, message in (("level=3&x=0&y=0", "没有第 3 级格子"), ("level=0&x=-1&y=0", "须用整数 level、x、y 请求"),
+                           ("level=0&x=1", "须用整数 level、x、y 请求")):  # fmt: skip
+        refused = client.get(f"{url}?{query}")
+        assert refused.status_code == 404 and message in refused.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("role_key", ["public", "caseworker_a", "bureau"])

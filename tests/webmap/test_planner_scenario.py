@@ -115,3 +115,70 @@ def test_a_scenario_becomes_a_siting_run_that_keeps_its_sites_and_compares_with_
     assert html.count('class="folium-map"') == 2 and '<script src="/static/js/map_sync.js"></script>' in html
     # the scenario's page offers the siting result among the results it compares with
     assert f'<option value="{siting_id}">' in client.get(f"/planner/jobs/{job_id}").get_data(as_text=True)
+
+
+def test_the_sites_a_scenario_closed_are_neither_kept_nor_candidates_of_its_siting_run(scenario):
+    app, client, job_id, kept, closed = scenario
+    form = client.get(f"/planner/siting?scenario={job_id}").get_data(as_text=True)
+    assert f"它关闭的 1 处设施（{closed}）不保留，也不作候选。" in form
+    # keep_existing on: without the fix the closed centre came back as a kept site of today
+    data = {**_siting_form(kept, job_id, keep_existing="on"), "csrf_token": csrf_token(client, "/planner/siting")}
+    response = client.post("/planner/siting", data=data)
+    assert response.status_code == 303, response.get_data(as_text=True)
+    siting_id = response.headers["Location"].rsplit("/", 1)[-1]
+    jobs.wait_for_job(app, siting_id, timeout_s=300)
+    with app.app_context():
+        record = job_store.get_job(get_store(), siting_id)
+    assert record.status == "done", record.error
+    assert record.parameters["closed_sites"] == [closed]
+    result = record.result
+    assert result["parameters"]["closed_sites"] == [closed]
+    assert closed not in result["selected"] and closed not in result["parameters"]["current_sites"]
+    assert set(kept) <= set(result["selected"]) and len(result["selected"]) == len(kept) + 2
+    import pyogrio
+
+    candidates = pyogrio.read_dataframe(f"{record.result_path}/siting.gpkg", layer="candidates", read_geometry=False)
+    assert closed not in set(candidates["id"].astype(str))
+    # the job's parameters panel names the closed facility under its label
+    page = client.get(f"/planner/jobs/{siting_id}").get_data(as_text=True)
+    assert "推演方案关闭的设施（不保留、不作候选）" in page and closed in page
+
+
+def test_a_closed_optimum_is_not_chosen_and_the_run_equals_enumeration_over_the_rest(scenario, tmp_path):
+    # p-median, one site, among today's open centres and two file candidates, villages weighted by population
+    from analyses.inputs import load_demand
+    from analyses.runs.siting import SitingParameters, run_siting, site_pool, siting_candidates, without_closed
+    from analyses.runs.siting import whole_network_cutoff as cutoff_of
+    from analyses.siting import model_from_network
+    from layers.privacy import CLI_READER
+    from webmap.runs import app_network
+    from webmap.store import get_district
+
+    app = scenario[0]
+    csv = tmp_path / "sites.csv"
+    csv.write_text("id,lon,lat,town_code\nx1,106.2248,29.5949,500120001\nx2,106.2,29.59,500120002\n",
+                   encoding="utf-8")  # fmt: skip
+    base = SitingParameters(layer="service_centre", demand="village", threshold=None, model="p_median", p=1,
+                            profile="walk", weight_column="population", candidates=str(csv), datum="wgs84")  # fmt: skip
+    with app.app_context():
+        inputs = {"store": get_store(), "district": get_district(), "network": app_network(), "reader": CLI_READER}
+        best = run_siting(base, **inputs)
+        (optimum,) = best.result.selected
+        shut = run_siting(SitingParameters(**{**base.__dict__, "closed_sites": (optimum,)}), **inputs)
+        # enumeration: every remaining candidate alone, on the same costs
+        roads = inputs["network"]()
+        demand = load_demand("village", store=inputs["store"], district=inputs["district"], reader=CLI_READER)
+        found = siting_candidates(roads.placer, inputs["store"], inputs["district"], source=str(csv), datum="wgs84")
+        pool, current = site_pool("service_centre", inputs["store"].features("service_centre"), found)
+        rest, rest_current = without_closed(pool, current, (optimum,))
+        assert optimum in set(pool["id"]) and optimum not in set(rest["id"]) and optimum not in rest_current
+        model = model_from_network("p_median", roads.placer, demand, rest, profile="walk",
+                                   cutoff=cutoff_of(roads.placer.net, "walk"),
+                                   weight_column="population", p=1)  # fmt: skip
+        objectives = {c: model.evaluate([c]).objective for c in rest["id"]}
+    (chosen,) = shut.result.selected
+    assert chosen != optimum and len(objectives) == len(pool) - 1
+    assert shut.result.objective == pytest.approx(min(objectives.values()))
+    assert chosen == min(objectives, key=objectives.get)
+    assert best.result.objective <= shut.result.objective
+    assert shut.parameters["closed_sites"] == [optimum] and optimum not in shut.parameters["current_sites"]

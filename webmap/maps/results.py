@@ -48,11 +48,15 @@ def counted(label: str, n: int) -> str:
 
 
 def remote_layers(m: folium.Map, index: Index, layer_url: LayerUrl) -> None:
-    """Add to ``m`` one group per display layer of ``index``, filled on demand from ``layer_url(name)``."""
+    """Add to ``m`` one group per display layer of ``index``, filled on demand from ``layer_url(name)``.
+
+    A layer of hexagon counts with finer levels (``zoom`` in its entry) shows them as the map zooms in,
+    each tile in view fetched once; its legend says what a cell shows and the cell sizes.
+    """
     for entry in index:
-        group = folium.FeatureGroup(name=map_text(legend_text(entry["legend"])))
+        group = folium.FeatureGroup(name=map_text(legend_text(entry["legend"], entry.get("zoom"))))
         group.add_to(m)
-        RemoteLayer(layer_url(entry["name"]), group).add_to(m)
+        RemoteLayer(layer_url(entry["name"]), group, m, entry.get("zoom")).add_to(m)
 
 
 def _demand_labels(points: gpd.GeoDataFrame) -> list[str]:

@@ -72,6 +72,7 @@ def read_form(data: Any) -> tuple[dict[str, Any], list[str]]:
     scenario = str(data.get("scenario", "") or "").strip()
     if scenario:
         form["scenario"], form["fixed_sites"] = scenario, scenario_sites(scenario)
+        form["closed_sites"] = scenario_closed(scenario)
         if isinstance(form["p"], int) and len(form["fixed_sites"]) > form["p"]:
             errors.append(_("“站点总数 p”为 %(p)s，少于推演方案保留的 %(n)s 个站点（都计入 p）；"
                             "请把 p 提高到至少 %(n)s。", p=form["p"], n=len(form["fixed_sites"])))  # fmt: skip
@@ -97,24 +98,29 @@ def scenario_sites(job_id: str) -> list[dict[str, Any]]:
             for s in scenario_record(job_id).parameters.get("sites", []) if s.get("in_service")]  # fmt: skip
 
 
+def scenario_closed(job_id: str) -> list[str]:
+    """Return the ids of the sites the saved what-if scenario ``job_id`` closed (neither kept nor candidates)."""
+    return [str(s["id"]) for s in scenario_record(job_id).parameters.get("sites", []) if not s.get("in_service")]
+
+
 def prefill(form: dict[str, Any], args: Any) -> dict[str, Any]:
     """Return the form started from a saved what-if (``?scenario=<id>``): its layer, demand, profile and threshold.
 
-    Its sites in service are kept (each counts toward p, so p is at least their number); no per-town
-    quota (a scenario may have two sites in a town) and no other kept sites (the scenario's are the
-    kept ones). Without ``scenario`` the form is unchanged.
+    Its sites in service are kept (each counts toward p, so p is at least their number) and the ones it
+    closed are left out (``closed_sites``); no per-town quota (a scenario may have two sites in a town)
+    and no other kept sites (the scenario's are the kept ones). Without ``scenario`` the form is unchanged.
     """
     job_id = str(args.get("scenario", "") or "").strip()
     if not job_id:
         return form
     record = scenario_record(job_id)
     chosen = record.parameters
-    kept = scenario_sites(job_id)
+    kept, closed = scenario_sites(job_id), scenario_closed(job_id)
     layer = chosen.get("facilities") if chosen.get("start") == "layer" else form["layer"]
     return {**form, "layer": layer or form["layer"], "demand": chosen.get("demand", form["demand"]),
             "profile": chosen.get("profile", form["profile"]), "threshold": chosen.get("threshold", form["threshold"]),
             "p": max(int(form["p"] or 0), len(kept)), "per_town": None, "keep_existing": False, "scenario": job_id,
-            "fixed_sites": kept, "scenario_name": chosen.get("name") or job_id[:8]}  # fmt: skip
+            "fixed_sites": kept, "closed_sites": closed, "scenario_name": chosen.get("name") or job_id[:8]}  # fmt: skip
 
 
 def quota_errors(p: Any, per_town: Any, towns: int) -> list[str]:
