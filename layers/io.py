@@ -433,10 +433,16 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-_FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
+_FIRST, _SECOND, _THIRD = operator.itemgetter(0), operator.itemgetter(1), operator.itemgetter(2)
 _WORKSHEET_RE = re.compile(rb"<(?:([A-Za-z_][\w.-]*):)?worksheet\b")
-_ANY_TAG_RE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(row|c)\b([^>]*?)(/?)>")
-_REF_RE = re.compile(rb'\br="([A-Z]*)([0-9]*)"')
+#: The attributes of a tag, each value quoted: a quoted value may hold ``>`` and ``/>`` (XML allows them).
+_ATTRIBUTES = rb"""(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*"""
+#: A ``row`` or ``c`` tag: (name, attributes, "/" when self-closed); a tag whose attributes do not parse
+#: goes to the last group (read as an open tag: a cell that may hold a value).
+_ANY_TAG_RE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(row|c)\b(?:(" + _ATTRIBUTES + rb")\s*(/?)>|([^>]*)>)")
+_ATTRIBUTE_RE = re.compile(rb"""([^\s=/>]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_REF_RE = re.compile(rb"([A-Z]*)([0-9]*)")
+_LOOSE_REF_RE = re.compile(rb"""\br\s*=\s*["']([A-Z]*)([0-9]*)["']""")
 
 
 def _used_range(zf: zipfile.ZipFile, part: str, limits: ReadLimits, where: str) -> tuple[int, int, int]:
@@ -444,8 +450,10 @@ def _used_range(zf: zipfile.ZipFile, part: str, limits: ReadLimits, where: str) 
 
     Streams the sheet's XML: a cell is ``<c ...>...</c>`` (a self-closed ``<c .../>`` holds no value).
     When every cell starts ``<c r="A1"`` (Excel, WPS, openpyxl and pandas write them so) the refs are
-    found by one regex per chunk; otherwise every ``row``/``c`` tag is walked (cells without a ref
-    take the next position, as readers do). Stops as soon as a row or column limit is passed.
+    found by one regex per chunk (a chunk without ``/>`` has no self-closed cell, so every cell counts;
+    one with ``/>`` has its cells' attributes parsed, quoted values skipped); otherwise every
+    ``row``/``c`` tag is walked (cells without a ref take the next position, as readers do). Stops as
+    soon as a row or column limit is passed.
     """
     with zf.open(part) as stream:
         head = stream.read(_CHUNK_BYTES)
@@ -456,9 +464,8 @@ def _used_range(zf: zipfile.ZipFile, part: str, limits: ReadLimits, where: str) 
         prefix = found.group(1) + b":" if found.group(1) else b""
         p = re.escape(b"<" + prefix)
         fast = (
-            re.compile(p + rb'c r="([A-Z]{1,3})([0-9]{1,7})"'),
-            re.compile(p + rb"c\b[^>]*/>"),
-            re.compile(p + rb"c[\s>]"),
+            re.compile(p + rb'c(?: r="([A-Z]{1,3})([0-9]{1,7})"|[\s>])'),
+            re.compile(p + rb'c(?: r="([A-Z]{1,3})([0-9]{1,7})"' + _ATTRIBUTES + rb"\s*(/?)>|[\s>])"),
         )
         state = _RangeScan(limits, where)
         chunk = head
@@ -480,6 +487,18 @@ def _used_range(zf: zipfile.ZipFile, part: str, limits: ReadLimits, where: str) 
     return state.rows, state.columns, state.cells
 
 
+def _ref(attributes: bytes, loose: bytes) -> tuple[bytes, bytes]:
+    """Return (letters, digits) of a tag's ``r`` attribute (empty when it has none or it is not a ref)."""
+    if loose:
+        found = _LOOSE_REF_RE.search(loose)
+        return found.groups() if found else (b"", b"")
+    for name, double, single in _ATTRIBUTE_RE.findall(attributes):
+        if name == b"r":
+            found = _REF_RE.fullmatch(double or single)
+            return found.groups() if found else (b"", b"")
+    return b"", b""
+
+
 def _number_order(digits: bytes) -> tuple[int, bytes]:
     """Sort key of a row number's digits as numbers sort (``b"009"`` below ``b"10"``)."""
     significant = digits.lstrip(b"0")
@@ -494,25 +513,34 @@ class _RangeScan:
         self.rows = self.columns = self.cells = 0
         self.row = self.column = 0  # position of the last tag seen (for cells without a ref)
 
-    def add_fast(self, data: bytes, refs_re: re.Pattern, closed_re: re.Pattern, open_re: re.Pattern) -> bool:
-        """Add the cells of a chunk whose cells all start with a ref; False (nothing added) otherwise."""
-        if closed_re.search(data) is not None:
-            data = closed_re.sub(b"", data)
-        refs = refs_re.findall(data)
-        if len(refs) != len(open_re.findall(data)):
+    def add_fast(self, data: bytes, cells_re: re.Pattern, tags_re: re.Pattern) -> bool:
+        """Add the cells of a chunk whose cells all start with a ref; False (nothing added) otherwise.
+
+        ``cells_re`` finds (letters, digits) of each cell, ``("", "")`` for a cell without a leading ref;
+        ``tags_re`` also tells a self-closed cell (third group ``/``), for chunks that hold ``/>``.
+        """
+        if b"/>" in data:
+            cells = tags_re.findall(data)
+            if b"/" in set(map(_THIRD, cells)):
+                cells = [c for c in cells if not c[2]]  # a self-closed cell holds no value
+        else:
+            cells = cells_re.findall(data)
+        if not cells:
+            return True
+        letters = set(map(_FIRST, cells))
+        if b"" in letters:
             return False
-        if refs:  # map + itemgetter + set iterate in C: no Python frame per cell, one per distinct ref part
-            widest = max(set(map(_FIRST, refs)), key=lambda s: (len(s), s))
-            last = max(set(map(_SECOND, refs)), key=_number_order)
-            self._extend(int(last), column_index_from_string(widest.decode()), len(refs))
-            self.row = int(refs[-1][1])
+        # map + itemgetter + set iterate in C: no Python frame per cell, one per distinct ref part
+        widest = max(letters, key=lambda s: (len(s), s))
+        last = max(set(map(_SECOND, cells)), key=_number_order)
+        self._extend(int(last), column_index_from_string(widest.decode()), len(cells))
+        self.row = int(cells[-1][1])
         return True
 
     def add_walk(self, data: bytes) -> None:
-        """Add the cells of a chunk tag by tag."""
-        for tag, attributes, closed in _ANY_TAG_RE.findall(data):
-            ref = _REF_RE.search(attributes)
-            letters, digits = ref.groups() if ref else (b"", b"")
+        """Add the cells of a chunk tag by tag (a tag whose attributes do not parse is an open one)."""
+        for tag, attributes, closed, loose in _ANY_TAG_RE.findall(data):
+            letters, digits = _ref(attributes, loose)
             if tag == b"row":
                 self.row, self.column = (int(digits) if digits else self.row + 1), 0
                 continue
