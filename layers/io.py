@@ -12,13 +12,16 @@ as ``source_datum``, so re-importing an export never converts WGS-84 coordinates
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
+import gc
 import io as _io
 import itertools
 import logging
 import operator
 import posixpath
 import re
+import threading
 import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -38,7 +41,7 @@ from layers.errors import FileLimitError, UnreadableFileError
 from layers.spreadsheet import neutralise_formulas
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
 logger = logging.getLogger(__name__)
 
@@ -142,9 +145,40 @@ def read_table(path: str | Path, *, sheet: str | int | None = None, limits: Read
         hint = " Save it as .xlsx (Excel: 文件 → 另存为 → Excel 工作簿)." if suffix in (".xls", ".et") else ""
         msg = f"`path` must end in one of {sorted(_READERS)!r}; got {path.name!r}.{hint}"
         raise ValueError(msg) from None
-    table = reader(path, sheet, limits or ReadLimits())
+    with _gc_paused():  # reading allocates ~1M acyclic objects (cells, rows, refs): nothing to collect
+        table = reader(path, sheet, limits or ReadLimits())
     logger.info("Read %s rows and %d columns from %s", f"{len(table):,}", table.shape[1], path.name)
     return table
+
+
+_gc_lock = threading.Lock()
+_gc_pauses = 0
+_gc_was_enabled = False
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a file is read; thread-safe and nestable.
+
+    Reading a 20,000-row XLSX creates ~1M container objects (the scan's ref tuples, calamine's row lists)
+    that all stay alive until the table is built: each collection the allocations trigger traverses them
+    and frees nothing (0.06 of 1.1 CPU s of an import). Reference counting still frees everything at
+    once; cycles made meanwhile (by any thread) are collected after the last pause ends. The collector
+    is re-enabled only if it was enabled when the first of overlapping pauses began.
+    """
+    global _gc_pauses, _gc_was_enabled  # noqa: PLW0603 (one process-wide collector)
+    with _gc_lock:
+        if _gc_pauses == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 def write_layer(gdf: pd.DataFrame, path: str | Path, *, layer_name: str | None = None) -> Path:

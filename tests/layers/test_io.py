@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import io as stdlib_io
 import json
 import os
@@ -425,6 +426,22 @@ def test_quoted_attribute_values_cannot_hide_a_cell_from_the_scan(tmp_path):
     fine = _raw_xlsx(tmp_path / "fine.xlsx", [head, [_s("A2", "T1"), _n("B2", 7), '<c r="IV2" a="/>" s="1"/>']])
     table = lio.read_table(fine, limits=lio.ReadLimits(max_columns=2))
     assert table.shape == (1, 2) and table.loc[2].tolist() == ["T1", 7]
+
+
+def test_reading_leaves_the_garbage_collector_as_it_found_it(tmp_path):
+    """`read_table` pauses the collector while it reads (also when it refuses a file), then restores it."""
+    ok = _raw_xlsx(tmp_path / "ok.xlsx", [[_s("A1", "编号")], [_s("A2", "T1")]])
+    wide = _raw_xlsx(tmp_path / "wide.xlsx", [[_s("A1", "编号")], [_s("A2", "T1"), _n("XFD2", 1)]])
+    assert gc.isenabled()
+    try:
+        assert lio.read_table(ok).shape == (1, 1) and gc.isenabled()
+        with pytest.raises(FileLimitError):
+            lio.read_table(wide)
+        assert gc.isenabled()
+        gc.disable()  # a caller that turned it off keeps it off
+        assert lio.read_table(ok).shape == (1, 1) and not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_zip_bombs_and_oversized_xlsx_are_refused(tmp_path):
