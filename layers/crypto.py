@@ -139,8 +139,9 @@ class BlindIndex:
 
     def digest(self, id_number: str) -> str:
         """Return the hex digest of an ID number (spaces dropped, ``x`` read as ``X``, as validation does)."""
+        text = id_number if id_number.__class__ is str and id_number.isalnum() else "".join(str(id_number).split())
         inner = self._inner.copy()
-        inner.update("".join(str(id_number).split()).upper().encode("utf-8"))
+        inner.update(text.upper().encode("utf-8"))
         outer = self._outer.copy()
         outer.update(inner.digest())
         return outer.hexdigest()
