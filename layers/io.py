@@ -533,12 +533,6 @@ def _ref(attributes: bytes, loose: bytes) -> tuple[bytes, bytes]:
     return b"", b""
 
 
-def _number_order(digits: bytes) -> tuple[int, bytes]:
-    """Sort key of a row number's digits as numbers sort (``b"009"`` below ``b"10"``)."""
-    significant = digits.lstrip(b"0")
-    return len(significant), significant
-
-
 class _RangeScan:
     """Running used range of a sheet's cells, checked against the row and column limits."""
 
@@ -566,8 +560,8 @@ class _RangeScan:
             return False
         # map + itemgetter + set iterate in C: no Python frame per cell, one per distinct ref part
         widest = max(letters, key=lambda s: (len(s), s))
-        last = max(set(map(_SECOND, cells)), key=_number_order)
-        self._extend(int(last), column_index_from_string(widest.decode()), len(cells))
+        last = max(map(int, set(map(_SECOND, cells))))  # int(b"009") == 9: leading zeros count as readers do
+        self._extend(last, column_index_from_string(widest.decode()), len(cells))
         self.row = int(cells[-1][1])
         return True
 
