@@ -378,24 +378,26 @@ class Store:
         """Return, by ID number, the id of the stored household that has it (numbers nobody has are left out).
 
         The numbers are digested with the blind index and looked up in its unique index: one indexed
-        query per `MAX_IN_IDS` numbers; no number is decrypted.
+        query for up to `MAX_IN_IDS` numbers; more are matched against the digests of all stored
+        households, read in one query (as `BulkWriter.stored_rows` reads a layer: 40 queries of 500
+        numbers took 0.03 CPU s for a 20,000-row import). No number is decrypted.
         """
         digests = self._require_blind_index().digests(list(id_numbers))
         number_of = {d: n for d, n in zip(digests, id_numbers, strict=True) if d is not None}
-        found: dict[str, str] = {}
-        wanted = list(number_of)
+        if not number_of:
+            return {}
         column = features_table.c.id_number_index
+        if len(number_of) <= MAX_IN_IDS:
+            # by the unique digest index alone (with `layer` in the WHERE, SQLite scanned the layer per
+            # query: a 100,000-row re-import took 27 s here); only households carry a digest anyway
+            query = sa.select(column, features_table.c.id, features_table.c.layer).where(column.in_(list(number_of)))
+        else:
+            query = sa.select(column, features_table.c.id, features_table.c.layer).where(
+                features_table.c.layer == schema.HOUSEHOLD, column.is_not(None)
+            )
         with self.engine.connect() as conn:
-            for start in range(0, len(wanted), MAX_IN_IDS):
-                # by the unique digest index alone (with `layer` in the WHERE, SQLite scanned the layer per
-                # query: a 100,000-row re-import took 27 s here); only households carry a digest anyway
-                query = sa.select(column, features_table.c.id, features_table.c.layer).where(
-                    column.in_(wanted[start : start + MAX_IN_IDS])
-                )
-                found.update(
-                    {number_of[d]: fid for d, fid, layer in conn.execute(query).all() if layer == schema.HOUSEHOLD}
-                )
-        return found
+            rows = conn.execute(query).all()
+        return {number_of[d]: fid for d, fid, layer in rows if layer == schema.HOUSEHOLD and d in number_of}
 
     def new_household_ids(self, id_numbers: list[str]) -> list[str]:
         """Return an id for each new person: ``H`` and 16 hex digits of the blind index of the ID number.

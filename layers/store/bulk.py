@@ -319,7 +319,7 @@ class BulkWriter:
         sql = f"INSERT INTO features ({self._names([*columns, *tail])}) VALUES ({marks})"
         at = self._when(features_table, "created_at", now)
         const = (layer, 1, user, at, user, at)
-        self.conn.exec_driver_sql(sql, [(*r, *const) for r in inserts])
+        self.conn.exec_driver_sql(sql, list(map(tuple.__add__, inserts, itertools.repeat(const))))  # no frame per row
 
     def update_features(self, layer: str, updates: list[tuple[Any, ...]], *, user: str, now: datetime) -> int:
         """Update rows still at the version read; return how many were updated.
@@ -353,4 +353,4 @@ class BulkWriter:
         marks = ", ".join(self._mark(c in ("before", "after")) for c in columns)
         sql = f"INSERT INTO history ({self._names(columns)}) VALUES ({marks})"
         head = (self._when(history_table, "at", now), user, layer)
-        self.conn.exec_driver_sql(sql, [(*head, *h) for h in history])
+        self.conn.exec_driver_sql(sql, list(map(tuple.__add__, itertools.repeat(head), history)))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import io as stdlib_io
 import json
 import os
@@ -402,6 +403,45 @@ def test_cells_without_refs_or_self_closed_are_counted_as_readers_place_them(tmp
     assert table.shape == (2, 3) and table.loc[2].tolist() == ["T1", None, 5]
     with pytest.raises(FileLimitError, match=r"values in column C \(column 3\); imports read at most 2"):
         lio.read_table(path, limits=lio.ReadLimits(max_columns=2))
+
+
+def test_quoted_attribute_values_cannot_hide_a_cell_from_the_scan(tmp_path):
+    """XML allows ``/>`` and ``>`` inside a quoted value: the cell at XFD2 still holds 1 and is refused.
+
+    The old scan read ``<c r="XFD2" a="/>">`` as a self-closed (empty) cell and a single-quoted ref as
+    no ref at all (so the cell was placed at C2), and calamine then loaded a 16,384-column grid.
+    """
+    head = [_s("A1", "编号"), _s("B1", "名称")]
+    hidden = {
+        "slash": [_s("A2", "T1"), '<c r="XFD2" a="/>"><v>1</v></c>'],
+        "gt": [_s("A2", "T1"), '<c r="XFD2" a="x>y" s=\'/>\'><v>1</v></c>'],
+        "walked": ['<c t="inlineStr"><is><t>T1</t></is></c>', '<c r="XFD2" a="/>"><v>1</v></c>'],
+        "single": ['<c t="inlineStr"><is><t>T1</t></is></c>', "<c r='XFD2'><v>1</v></c>"],
+    }
+    for name, row in hidden.items():
+        path = _raw_xlsx(tmp_path / f"{name}.xlsx", [head, row])
+        with pytest.raises(FileLimitError, match=r"values in column XFD \(column 16,384\)"):
+            lio.read_table(path)
+    # a really self-closed cell beside an attribute holding "/>" still holds no value: A1:B2 is read
+    fine = _raw_xlsx(tmp_path / "fine.xlsx", [head, [_s("A2", "T1"), _n("B2", 7), '<c r="IV2" a="/>" s="1"/>']])
+    table = lio.read_table(fine, limits=lio.ReadLimits(max_columns=2))
+    assert table.shape == (1, 2) and table.loc[2].tolist() == ["T1", 7]
+
+
+def test_reading_leaves_the_garbage_collector_as_it_found_it(tmp_path):
+    """`read_table` pauses the collector while it reads (also when it refuses a file), then restores it."""
+    ok = _raw_xlsx(tmp_path / "ok.xlsx", [[_s("A1", "编号")], [_s("A2", "T1")]])
+    wide = _raw_xlsx(tmp_path / "wide.xlsx", [[_s("A1", "编号")], [_s("A2", "T1"), _n("XFD2", 1)]])
+    assert gc.isenabled()
+    try:
+        assert lio.read_table(ok).shape == (1, 1) and gc.isenabled()
+        with pytest.raises(FileLimitError):
+            lio.read_table(wide)
+        assert gc.isenabled()
+        gc.disable()  # a caller that turned it off keeps it off
+        assert lio.read_table(ok).shape == (1, 1) and not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_zip_bombs_and_oversized_xlsx_are_refused(tmp_path):

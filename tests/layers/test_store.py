@@ -474,6 +474,18 @@ def test_a_household_is_found_by_its_id_number_and_a_second_household_for_the_pe
     assert store.households_with_id_numbers([ID_NUMBER]) == {ID_NUMBER: "HH-1"}
 
 
+def test_many_id_numbers_are_matched_against_all_stored_households_in_one_query(store):
+    """Over `MAX_IN_IDS` numbers the store reads every household's digest once; the answer is the same."""
+    store.upsert_features("household", _households(), user="a")
+    others = [f"1101011990030{i:05d}" for i in range(600)]  # nobody's: 600 > 500 numbers in all
+    numbers = [*others[:300], ID_NUMBER, *others[300:], "50012019800101002x"]
+    statements = []
+    sa.event.listen(store.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    assert store.households_with_id_numbers(numbers) == {ID_NUMBER: "HH-1", "50012019800101002x": "HH-2"}
+    assert len(statements) == 1
+    assert store.households_with_id_numbers(others) == {}
+
+
 def test_a_store_without_a_blind_index_key_refuses_households(tmp_path):
     s = Store(f"sqlite:///{tmp_path / 'noindex.sqlite'}", cipher=FieldCipher(Fernet.generate_key()))
     with pytest.raises(EncryptionKeyError, match="no blind-index key"):
