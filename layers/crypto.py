@@ -15,6 +15,9 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +139,21 @@ class BlindIndex:
         block = raw.ljust(hashlib.sha256().block_size, b"\0")
         self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
         self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+        # number -> digest within a `remembered` block (per thread/context; None outside one)
+        self._memo: ContextVar[dict[str, str] | None] = ContextVar(f"blind_index_memo_{id(self)}", default=None)
+
+    @contextmanager
+    def remembered(self) -> Iterator[None]:
+        """Within the block, `digests` computes each number's digest once; the numbers are forgotten after it.
+
+        An import digests every number twice (to match people, then to store them). The memo belongs to
+        the thread (context) that opened the block.
+        """
+        token = self._memo.set({})
+        try:
+            yield
+        finally:
+            self._memo.reset(token)
 
     def digest(self, id_number: str) -> str:
         """Return the hex digest of an ID number (spaces dropped, ``x`` read as ``X``, as validation does)."""
@@ -149,7 +167,19 @@ class BlindIndex:
     def digests(self, id_numbers: list[str | None]) -> list[str | None]:
         """Return `digest` of each number, None for a missing one."""
         digest = self.digest
-        return [None if v is None else digest(v) for v in id_numbers]
+        memo = self._memo.get()
+        if memo is None:
+            return [None if v is None else digest(v) for v in id_numbers]
+        out: list[str | None] = []
+        for v in id_numbers:
+            if v is None:
+                out.append(None)
+                continue
+            d = memo.get(v)
+            if d is None:
+                d = memo[v] = digest(v)
+            out.append(d)
+        return out
 
 
 def _decode_key(key: bytes | str, *, env_var: str = KEY_ENV_VAR) -> bytes:

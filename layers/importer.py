@@ -10,6 +10,7 @@ stored in another town.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from dataclasses import dataclass
@@ -167,53 +168,56 @@ def import_layer(
     ImportOutcome
         Check ``outcome.ok``; ``outcome.validation.report()`` lists every problem.
     """
-    table = source if isinstance(source, pd.DataFrame) else read_table(source)
-    household = layer == schema.HOUSEHOLD
-    validation = validate_layer(
-        layer,
-        table,
-        district=district,
-        datum=datum,
-        existing=store.statuses(layer),
-        people=store if household else None,
-        blank_clears=blank_clears,
-        legal_basis=legal_basis,
-    )
-    if towns is not None:
-        validation = _refuse_other_towns(store, validation, frozenset(towns))
-    if validation.ok and household:
-        validation = _refuse_people_of_other_households(store, validation)
-    if validation.ok and household:
-        validation = _refuse_changed_people(store, validation)
-    changes: tuple[RowChange, ...] = ()
-    if validation.ok and validation.updated_ids:
-        # Stored rows are read (and decrypted) for the dry run's diff, else only where a blank keeps a value.
-        if dry_run:
-            wanted, personal = list(validation.updated_ids), None
-        else:
-            wanted, personal = ([], []) if blank_clears else _with_blanks(validation)
-        stored = store.records(layer, wanted, decrypt=personal) if wanted else {}
-        decrypted = len(stored) if personal is None else len(set(personal).intersection(stored))
-        if decrypted and schema.layer_spec(layer).personal:
-            name = "a table" if isinstance(source, pd.DataFrame) else Path(source).name
-            purpose = f"{'dry run of ' if dry_run else ''}import of {name} into {layer}"
-            log_bulk_read(store, decrypted, user=user, purpose=purpose, channel=channel, ip=ip)
-        if not blank_clears and stored:
-            validation = dataclasses.replace(validation, frame=_keep_stored(validation.frame, stored))
-        changes = _changes(layer, validation.frame, stored) if dry_run else ()
-    notes = _notes(table, validation, blank_clears=blank_clears)
-    if not validation.ok or dry_run:
-        logger.info(
-            "%s `%s`: %d rows, %d problems; nothing written",
-            "Dry run of" if dry_run else "Rejected import into",
+    # every ID number is digested twice (matching people, then storing): once, within this import
+    remembered = store.blind_index.remembered() if store.blind_index is not None else contextlib.nullcontext()
+    with remembered:
+        table = source if isinstance(source, pd.DataFrame) else read_table(source)
+        household = layer == schema.HOUSEHOLD
+        validation = validate_layer(
             layer,
-            validation.n_rows,
-            len(validation.problems),
+            table,
+            district=district,
+            datum=datum,
+            existing=store.statuses(layer),
+            people=store if household else None,
+            blank_clears=blank_clears,
+            legal_basis=legal_basis,
         )
-        return ImportOutcome(validation, None, changes, notes)
-    # The clean frame itself: `Store.upsert_features` reads it column by column (no records round trip).
-    counts = store.upsert_features(layer, validation.frame, user=user)
-    return ImportOutcome(validation, counts, changes, notes)
+        if towns is not None:
+            validation = _refuse_other_towns(store, validation, frozenset(towns))
+        if validation.ok and household:
+            validation = _refuse_people_of_other_households(store, validation)
+        if validation.ok and household:
+            validation = _refuse_changed_people(store, validation)
+        changes: tuple[RowChange, ...] = ()
+        if validation.ok and validation.updated_ids:
+            # Stored rows are read (and decrypted) for the dry run's diff, else only where a blank keeps a value.
+            if dry_run:
+                wanted, personal = list(validation.updated_ids), None
+            else:
+                wanted, personal = ([], []) if blank_clears else _with_blanks(validation)
+            stored = store.records(layer, wanted, decrypt=personal) if wanted else {}
+            decrypted = len(stored) if personal is None else len(set(personal).intersection(stored))
+            if decrypted and schema.layer_spec(layer).personal:
+                name = "a table" if isinstance(source, pd.DataFrame) else Path(source).name
+                purpose = f"{'dry run of ' if dry_run else ''}import of {name} into {layer}"
+                log_bulk_read(store, decrypted, user=user, purpose=purpose, channel=channel, ip=ip)
+            if not blank_clears and stored:
+                validation = dataclasses.replace(validation, frame=_keep_stored(validation.frame, stored))
+            changes = _changes(layer, validation.frame, stored) if dry_run else ()
+        notes = _notes(table, validation, blank_clears=blank_clears)
+        if not validation.ok or dry_run:
+            logger.info(
+                "%s `%s`: %d rows, %d problems; nothing written",
+                "Dry run of" if dry_run else "Rejected import into",
+                layer,
+                validation.n_rows,
+                len(validation.problems),
+            )
+            return ImportOutcome(validation, None, changes, notes)
+        # The clean frame itself: `Store.upsert_features` reads it column by column (no records round trip).
+        counts = store.upsert_features(layer, validation.frame, user=user)
+        return ImportOutcome(validation, counts, changes, notes)
 
 
 def _refuse_other_towns(store: Store, validation: ValidationResult, towns: frozenset[str]) -> ValidationResult:
