@@ -168,18 +168,15 @@ class BlindIndex:
         """Return `digest` of each number, None for a missing one."""
         digest = self.digest
         memo = self._memo.get()
-        if memo is None:
-            return [None if v is None else digest(v) for v in id_numbers]
-        out: list[str | None] = []
-        for v in id_numbers:
-            if v is None:
-                out.append(None)
-                continue
-            d = memo.get(v)
-            if d is None:
-                d = memo[v] = digest(v)
-            out.append(d)
-        return out
+        if memo is not None:  # within `remembered`: each number once
+
+            def digest(number: str) -> str:
+                known = memo.get(number)
+                if known is None:
+                    known = memo[number] = self.digest(number)
+                return known
+
+        return [None if v is None else digest(v) for v in id_numbers]
 
 
 def _decode_key(key: bytes | str, *, env_var: str = KEY_ENV_VAR) -> bytes:

@@ -228,10 +228,7 @@ def branch_and_bound(
         if len(opened):
             forced = forced.copy()
             forced[opened] = True
-            qi, qj, qa, qcap = narrow(qi, qj, qa, qcap, forced, closed, opened)
-        else:
-            keep = ~closed[qj]
-            qi, qj, qa = qi[keep], qj[keep], qa[keep]
+        qi, qj, qa, qcap = narrow(qi, qj, qa, qcap, forced, closed, opened)
         if not len(candidates):  # the tests settled every site of the relaxation: bound the node again
             stack.append((forced, closed, u_node, qi, qj, qa, qcap, bound))
             continue
@@ -240,8 +237,8 @@ def branch_and_bound(
         j = int(candidates[k])
         without = closed.copy()
         without[j] = True
-        keep = qj != j
-        stack.append((forced, without, u_node, qi[keep], qj[keep], qa[keep], qcap, bound + float(penalty[k])))
+        stack.append((forced, without, u_node, *narrow(qi, qj, qa, qcap, forced, without, opened[:0]),
+                      bound + float(penalty[k])))  # fmt: skip
         with_j = forced.copy()
         with_j[j] = True
         stack.append((with_j, closed, u_node, *narrow(qi, qj, qa, qcap, with_j, closed, np.array([j])), bound))
@@ -252,13 +249,14 @@ def narrow(
     pi: np.ndarray, pj: np.ndarray, a: np.ndarray, cap: np.ndarray, forced: np.ndarray, closed: np.ndarray,
     opened: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
-    """Return the pairs and caps once ``opened`` sites are forced open.
+    """Return the pairs and caps of a node whose ``forced`` sites include ``opened`` and whose ``closed`` are closed.
 
-    Each demand's cap drops to its cost at the opened sites; only pairs of free sites cheaper than their
-    demand's cap stay.
+    Each demand's cap drops to its cost at the opened sites (none: the caps stay); only pairs of free
+    sites cheaper than their demand's cap stay.
     """
-    cap = cap.copy()
-    at = np.isin(pj, opened)
-    np.minimum.at(cap, pi[at], a[at])
+    if len(opened):
+        cap = cap.copy()
+        at = np.isin(pj, opened)
+        np.minimum.at(cap, pi[at], a[at])
     keep = ~forced[pj] & ~closed[pj] & (a < cap[pi])
     return pi[keep], pj[keep], a[keep], cap
