@@ -19,16 +19,14 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from layers import jobs as job_store
 from layers import schema, users
 from layers.crypto import KEY_ENV_VAR
 from layers.district import load_district
 from tests.webmap import staff_fixtures
-from tests.webmap.staff_fixtures import cheap_hash, csrf_token
+from tests.webmap.staff_fixtures import cheap_hash, run_job
 from tests.webmap.test_planner import _download, _make_app, _planner
 from webmap import jobs
 from webmap.cli import main
-from webmap.store import get_store
 
 demo_key, demo_db = staff_fixtures.demo_key, staff_fixtures.demo_db
 
@@ -59,14 +57,7 @@ def both(tmp_path_factory, demo_db, demo_key, app_cache_dir):
         cli.invoke = lambda *args: runner.invoke(main, [str(a) for a in args])
 
         def job(path: str, form: dict):
-            response = client.post(path, data={**form, "csrf_token": csrf_token(client, path)})
-            assert response.status_code == 303, response.get_data(as_text=True)
-            job_id = response.headers["Location"].rsplit("/", 1)[-1]
-            jobs.wait_for_job(app, job_id, timeout_s=600)
-            with app.app_context():
-                record = job_store.get_job(get_store(), job_id)
-            assert record.status == "done", record.error
-            return record
+            return run_job(app, client, path, form, timeout_s=600)
 
         yield cli, job, client
         jobs.shutdown_worker(app)

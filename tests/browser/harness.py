@@ -117,6 +117,15 @@ def axe_violations(page, axe_source: str) -> list[tuple[str, list[str]]]:
     return [(v["id"], [n["target"][0] for n in v["nodes"]][:3]) for v in result["violations"]]
 
 
+def log_in(page, name: str, password: str, next_path: str) -> None:
+    """Sign in through the login form, asking for ``next_path``, and wait until the browser is there."""
+    page.goto(f"{page.base_url}/login?next={next_path}")
+    page.fill("#login-name", name)
+    page.fill("#login-password", password)
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"**{next_path}")
+
+
 def wait_until(page, predicate: str, *, timeout_s: float, poll_ms: int = 100) -> None:
     """Poll ``predicate`` (a JS function) from Python: the pages' CSP forbids the eval of `wait_for_function`."""
     deadline = time.monotonic() + timeout_s

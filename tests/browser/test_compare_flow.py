@@ -8,7 +8,7 @@ import time
 import pytest
 
 from layers import users
-from tests.browser.harness import axe_violations, wait_until
+from tests.browser.harness import axe_violations, log_in, wait_until
 from webmap.store import get_store
 
 PASSWORD = "browser compare 123"
@@ -47,11 +47,7 @@ def _view(page, name: str) -> list[float]:
 
 
 def test_two_results_compare_on_two_maps_that_move_together(page, compare_planner, axe_source, screenshot_dir):
-    page.goto(f"{page.base_url}/login?next=/planner/")
-    page.fill("#login-name", compare_planner)
-    page.fill("#login-password", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url("**/planner/")
+    log_in(page, compare_planner, PASSWORD, "/planner/")
     first = _coverage_job(page, "800m", "步行 800 米")
     second = _coverage_job(page, "2km", "步行 2 公里")
 

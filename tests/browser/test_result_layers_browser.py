@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from layers import users
-from tests.browser.harness import axe_violations, wait_until
+from tests.browser.harness import axe_violations, log_in, wait_until
 from webmap.store import get_store
 
 PASSWORD = "browser layers 123"
@@ -24,11 +24,7 @@ def layers_planner(demo_app, tmp_path_factory):
 
 
 def test_a_coverage_result_draws_the_layers_it_fetches(page, layers_planner, axe_source, screenshot_dir):
-    page.goto(f"{page.base_url}/login?next=/planner/coverage")
-    page.fill("#login-name", layers_planner)
-    page.fill("#login-password", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url("**/planner/coverage")
+    log_in(page, layers_planner, PASSWORD, "/planner/coverage")
     page.click("main form button[type=submit]")
     page.wait_for_url("**/planner/jobs/*")
     page.wait_for_selector("#coverage-summary", timeout=300_000)  # the page reloads itself when the job is done
@@ -66,11 +62,7 @@ def test_zooming_in_fetches_and_draws_finer_hexagons_tile_by_tile(page, layers_p
     import math
     import re
 
-    page.goto(f"{page.base_url}/login?next=/planner/coverage")
-    page.fill("#login-name", layers_planner)
-    page.fill("#login-password", PASSWORD)
-    page.click("main button[type=submit]")
-    page.wait_for_url("**/planner/coverage")
+    log_in(page, layers_planner, PASSWORD, "/planner/coverage")
     page.select_option("#demand", "grid")  # ~5,700 points at 400 m: counted per hexagon
     page.fill("#grid_spacing", "400")
     page.click("main form button[type=submit]")

@@ -15,12 +15,14 @@ import pytest
 from cryptography.fernet import Fernet
 from werkzeug.security import generate_password_hash
 
+from layers import jobs as job_store
 from layers import users
 from layers.crypto import BlindIndex, FieldCipher
 from layers.demo import load_demo_layers
 from layers.district import load_district
 from layers.store import Store
-from webmap import create_app
+from webmap import create_app, jobs
+from webmap.store import get_store
 
 PASSWORD = "demo password 123"
 TOWN_A = "500120001"  # 璧城街道
@@ -106,6 +108,18 @@ def csrf_token(client, path: str = "/login") -> str:
     match = _CSRF.search(client.get(path).get_data(as_text=True))
     assert match, f"no CSRF token on {path}"
     return match.group(1)
+
+
+def run_job(app, client, path: str, form: dict, *, timeout_s: float = 300):
+    """Post a planner form at ``path`` (with its CSRF token), wait for the job it starts; return its record, done."""
+    response = client.post(path, data={**form, "csrf_token": csrf_token(client, path)})
+    assert response.status_code == 303, response.get_data(as_text=True)
+    job_id = response.headers["Location"].rsplit("/", 1)[-1]
+    jobs.wait_for_job(app, job_id, timeout_s=timeout_s)
+    with app.app_context():
+        record = job_store.get_job(get_store(), job_id)
+    assert record.status == "done", record.error
+    return record
 
 
 def log_in(client, name: str, password: str = PASSWORD):

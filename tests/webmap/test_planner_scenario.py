@@ -11,7 +11,7 @@ import pytest
 from layers import jobs as job_store
 from layers import users
 from tests.webmap import staff_fixtures
-from tests.webmap.staff_fixtures import cheap_hash, csrf_token, log_in
+from tests.webmap.staff_fixtures import cheap_hash, csrf_token, log_in, run_job
 from webmap import create_app, jobs
 from webmap.store import get_store
 
@@ -86,15 +86,8 @@ def test_p_below_the_kept_sites_is_refused_on_the_form(scenario):
 
 def test_a_scenario_becomes_a_siting_run_that_keeps_its_sites_and_compares_with_it(scenario):
     app, client, job_id, kept, _closed = scenario
-    response = client.post("/planner/siting", data={**_siting_form(kept, job_id),
-                                                    "csrf_token": csrf_token(client, "/planner/siting")})  # fmt: skip
-    assert response.status_code == 303, response.get_data(as_text=True)
-    siting_id = response.headers["Location"].rsplit("/", 1)[-1]
-    jobs.wait_for_job(app, siting_id, timeout_s=300)
-    with app.app_context():
-        record = job_store.get_job(get_store(), siting_id)
-    assert record.status == "done", record.error
-    result = record.result
+    record = run_job(app, client, "/planner/siting", _siting_form(kept, job_id))
+    siting_id, result = record.id, record.result
     # every kept site is open, and they count toward p = 5 + 2
     assert set(kept) <= set(result["selected"]) and len(result["selected"]) == 7
     assert sorted(result["parameters"]["fixed_sites"]) == kept
@@ -122,14 +115,8 @@ def test_the_sites_a_scenario_closed_are_neither_kept_nor_candidates_of_its_siti
     form = client.get(f"/planner/siting?scenario={job_id}").get_data(as_text=True)
     assert f"它关闭的 1 处设施（{closed}）不保留，也不作候选。" in form
     # keep_existing on: without the fix the closed centre came back as a kept site of today
-    data = {**_siting_form(kept, job_id, keep_existing="on"), "csrf_token": csrf_token(client, "/planner/siting")}
-    response = client.post("/planner/siting", data=data)
-    assert response.status_code == 303, response.get_data(as_text=True)
-    siting_id = response.headers["Location"].rsplit("/", 1)[-1]
-    jobs.wait_for_job(app, siting_id, timeout_s=300)
-    with app.app_context():
-        record = job_store.get_job(get_store(), siting_id)
-    assert record.status == "done", record.error
+    record = run_job(app, client, "/planner/siting", _siting_form(kept, job_id, keep_existing="on"))
+    siting_id = record.id
     assert record.parameters["closed_sites"] == [closed]
     result = record.result
     assert result["parameters"]["closed_sites"] == [closed]
