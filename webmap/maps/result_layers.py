@@ -173,21 +173,6 @@ def hex_wgs84(q: np.ndarray, r: np.ndarray, size: float, crs: str) -> np.ndarray
     return gpd.GeoSeries(hex_polygons(q, r, size), crs=crs).to_crs(schema.WGS84).to_numpy()
 
 
-def hex_counts(points: gpd.GeoDataFrame, groups: Sequence[PointGroup], *, crs: str,
-               size: float = DISPLAY_HEX_M) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Count each group's points per hexagon of edge ``size`` (metres in ``crs``).
-
-    Returns
-    -------
-    tuple of numpy.ndarray
-        The hexagons (EPSG:4326 polygons, one per hexagon holding a point) and the counts, shape
-        (hexagons, groups).
-    """
-    projected = points.geometry.to_crs(crs)
-    keys, counts = cell_counts(projected.x.to_numpy(), projected.y.to_numpy(), [g.mask for g in groups], size)
-    return hex_wgs84(keys[:, 0], keys[:, 1], size, crs), counts
-
-
 def level_cells(x: np.ndarray, y: np.ndarray, masks: Sequence[np.ndarray], level: ZoomLevel,
                 crs: str) -> np.ndarray:  # fmt: skip
     """Return the cells of ``level`` holding the points (projected ``x``, ``y`` in ``crs``), sorted by tile.
