@@ -192,6 +192,11 @@ def level_cells(x: np.ndarray, y: np.ndarray, masks: Sequence[np.ndarray], level
     return cells[np.argsort(cells["tile"], kind="stable")]
 
 
+def hex_style(colour: str) -> dict[str, Any]:
+    """Return the base style of a layer of hexagon counts (and of its finer levels) in ``colour``."""
+    return {"color": colour, "weight": 0.5, "fillColor": colour}
+
+
 def hex_features(hexagons: np.ndarray, counts: np.ndarray, names: Sequence[str], bad: int) -> list[dict]:
     """Return the GeoJSON features of hexagons (EPSG:4326) with their counts per group (``names``).
 
@@ -247,12 +252,12 @@ def point_layers(name: str, points: gpd.GeoDataFrame, groups: Sequence[PointGrou
     bad = bad % len(groups)
     colour = groups[bad].colour
     legend = tuple((g.name, int(m.sum())) for g, m in zip(groups, masks, strict=True))
-    base = {"color": colour, "weight": 0.5, "fillColor": colour}
     hexagons = hex_wgs84(keys[:, 0], keys[:, 1], size, crs)
     finer = tuple(lv for lv in levels if lv.edge_m < size)
     zoom = ZoomCells(crs, tuple((g.name, g.colour) for g in groups), bad, round(size, 1), finer,
                      tuple(level_cells(x, y, masks, lv, crs) for lv in finer)) if finer else None  # fmt: skip
-    return [Layer(f"{name}_hex", legend, hex_features(hexagons, counts, [g.name for g in groups], bad), base, zoom)]
+    shapes = hex_features(hexagons, counts, [g.name for g in groups], bad)
+    return [Layer(f"{name}_hex", legend, shapes, hex_style(colour), zoom)]
 
 
 def simplified(gdf: gpd.GeoDataFrame, crs: str, tolerance_m: float = SIMPLIFY_M) -> np.ndarray:
@@ -333,8 +338,7 @@ def tile_collection(folder: Path, name: str, level: int, x: int, y: int) -> dict
     colour = zoom["groups"][zoom["bad"]][1]
     hexagons = hex_wgs84(np.asarray(chosen["q"]), np.asarray(chosen["r"]), float(lv["edge_m"]), zoom["crs"])
     counts = np.asarray(chosen["n"]).reshape(len(chosen), len(names))
-    base = {"color": colour, "weight": 0.5, "fillColor": colour}
-    return {"type": "FeatureCollection", "style": base,
+    return {"type": "FeatureCollection", "style": hex_style(colour),
             "features": hex_features(hexagons, counts, names, int(zoom["bad"])) if len(chosen) else []}  # fmt: skip
 
 

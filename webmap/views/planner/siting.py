@@ -71,8 +71,8 @@ def read_form(data: Any) -> tuple[dict[str, Any], list[str]]:
     errors += more
     scenario = str(data.get("scenario", "") or "").strip()
     if scenario:
-        form["scenario"], form["fixed_sites"] = scenario, scenario_sites(scenario)
-        form["closed_sites"] = scenario_closed(scenario)
+        form["scenario"] = scenario
+        form["fixed_sites"], form["closed_sites"] = scenario_sites(scenario_record(scenario))
         if isinstance(form["p"], int) and len(form["fixed_sites"]) > form["p"]:
             errors.append(_("“站点总数 p”为 %(p)s，少于推演方案保留的 %(n)s 个站点（都计入 p）；"
                             "请把 p 提高到至少 %(n)s。", p=form["p"], n=len(form["fixed_sites"])))  # fmt: skip
@@ -92,15 +92,16 @@ def scenario_record(job_id: str) -> Job:
     return record
 
 
-def scenario_sites(job_id: str) -> list[dict[str, Any]]:
-    """Return the sites in service of the saved what-if scenario ``job_id``: ``id``, ``lon``, ``lat``, ``name``."""
-    return [{"id": str(s["id"]), "lon": float(s["lon"]), "lat": float(s["lat"]), "name": s.get("name") or ""}
-            for s in scenario_record(job_id).parameters.get("sites", []) if s.get("in_service")]  # fmt: skip
+def scenario_sites(record: Job) -> tuple[list[dict[str, Any]], list[str]]:
+    """Return a saved what-if's kept sites and the ids of the ones it closed.
 
-
-def scenario_closed(job_id: str) -> list[str]:
-    """Return the ids of the sites the saved what-if scenario ``job_id`` closed (neither kept nor candidates)."""
-    return [str(s["id"]) for s in scenario_record(job_id).parameters.get("sites", []) if not s.get("in_service")]
+    Kept: its sites in service, each ``id``, ``lon``, ``lat``, ``name``; closed ones are neither kept nor
+    candidates.
+    """
+    sites = record.parameters.get("sites", [])
+    kept = [{"id": str(s["id"]), "lon": float(s["lon"]), "lat": float(s["lat"]), "name": s.get("name") or ""}
+            for s in sites if s.get("in_service")]  # fmt: skip
+    return kept, [str(s["id"]) for s in sites if not s.get("in_service")]
 
 
 def prefill(form: dict[str, Any], args: Any) -> dict[str, Any]:
@@ -115,7 +116,7 @@ def prefill(form: dict[str, Any], args: Any) -> dict[str, Any]:
         return form
     record = scenario_record(job_id)
     chosen = record.parameters
-    kept, closed = scenario_sites(job_id), scenario_closed(job_id)
+    kept, closed = scenario_sites(record)
     layer = chosen.get("facilities") if chosen.get("start") == "layer" else form["layer"]
     return {**form, "layer": layer or form["layer"], "demand": chosen.get("demand", form["demand"]),
             "profile": chosen.get("profile", form["profile"]), "threshold": chosen.get("threshold", form["threshold"]),
