@@ -5,18 +5,26 @@ Writes benchmarks/results/import.json and import.md.
 
 For each size (20,000 and 100,000 rows by default):
 
-The household ledger is the demo table (data/bishan/demo/household.csv) replicated to ``--rows`` rows
-with new ids, distinct valid ID numbers (check digit per GB 11643) and distinct phone numbers. Each
-(format, backend) pair runs in its own process, so that ``ru_maxrss`` is that scenario's peak:
+The household ledger is `synthetic.layers.household_ledger` of each size (distinct ids, valid ID
+numbers with their GB 11643 check digit, distinct phone numbers), written three ways (`FILE_KINDS`):
+
+- ``csv``: UTF-8 with BOM, as Excel's "CSV UTF-8" saves it;
+- ``xlsx``: as Excel and WPS save a workbook: strings in the shared-strings table, coordinates and the
+  disability category/grade as numbers, codes, ID and phone numbers as text (XlsxWriter, whose output
+  is tested against files saved by Excel);
+- ``xlsx-inline``: every cell an inline string (``t="inlineStr"``), as openpyxl's write-only mode and
+  some export tools write it: a larger sheet XML for the same rows.
+
+Each (file, backend) pair runs in its own process, so that ``ru_maxrss`` is that scenario's peak:
 
 1. phases on an empty store: `read_table`, `validate_layer`, store (`Store.upsert_features` of the clean frame);
 2. `import_layer` end to end into another empty store, then the same file again (all rows unchanged);
 3. `import_layer` end to end once more under tracemalloc (peak of Python allocations; slower);
-4. the XLSX read side by side: `read_table` (python-calamine, after the zip and used-range checks) and
+4. each XLSX read side by side: `read_table` (python-calamine, after the zip and used-range checks) and
    openpyxl (``load_workbook(read_only=True)``, every row's values), each in a fresh process: rows/s
    and peak RSS;
-5. for the target, XLSX into SQLite end to end ``--target-runs`` times (5), each in a fresh process
-   into an empty store; the median counts (CSV the same, for comparison).
+5. for the target, each file into SQLite end to end ``--target-runs`` times (5), each in a fresh
+   process into an empty store; the median counts.
 
 PostgreSQL runs against ``--postgres-url`` (default: ``ACCESSPLAN_BENCH_POSTGRES_URL`` or the
 ``accessplan_bench`` database of the local test server); its public schema is dropped between runs.
@@ -47,6 +55,7 @@ sys.path.insert(0, str(ROOT))
 import openpyxl  # noqa: E402
 import pandas as pd  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
+import xlsxwriter  # noqa: E402
 
 from layers.crypto import BlindIndex, FieldCipher  # noqa: E402
 from layers.district import load_district  # noqa: E402
@@ -63,17 +72,31 @@ DEFAULT_PG_URL = "postgresql+psycopg://accessplan:accessplan@127.0.0.1:5432/acce
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def write_ledger(ledger: pd.DataFrame, path: Path) -> Path:
-    """Write the ledger as a district would: CSV (UTF-8 with BOM) or XLSX, header in row 1, all text."""
-    if path.suffix == ".csv":
+#: The files each ledger is written as (see the module docstring): kind -> file name.
+FILE_KINDS = {"csv": "household.csv", "xlsx": "household.xlsx", "xlsx-inline": "household-inline.xlsx"}
+#: Columns a clerk's workbook holds as numbers (the others as text, as ID numbers must be).
+NUMBER_COLUMNS = {"lon": float, "lat": float, "disability_category": int, "disability_grade": int}
+
+
+def write_ledger(ledger: pd.DataFrame, path: Path, kind: str) -> Path:
+    """Write the ledger as `FILE_KINDS` ``kind``, header in row 1."""
+    if kind == "csv":
         ledger.to_csv(path, index=False, encoding="utf-8-sig")
-        return path
-    wb = openpyxl.Workbook(write_only=True)
-    ws = wb.create_sheet("household")
-    ws.append(list(ledger.columns))
-    for row in ledger.itertuples(index=False):
-        ws.append(list(row))
-    wb.save(path)
+    elif kind == "xlsx":
+        convert = [NUMBER_COLUMNS.get(c) for c in ledger.columns]
+        wb = xlsxwriter.Workbook(path, {"strings_to_numbers": False})
+        ws = wb.add_worksheet("household")
+        ws.write_row(0, 0, list(ledger.columns))
+        for i, row in enumerate(ledger.itertuples(index=False), start=1):
+            ws.write_row(i, 0, [v if f is None or v is None else f(v) for f, v in zip(convert, row, strict=True)])
+        wb.close()
+    else:
+        wb = openpyxl.Workbook(write_only=True)
+        ws = wb.create_sheet("household")
+        ws.append(list(ledger.columns))
+        for row in ledger.itertuples(index=False):
+            ws.append(list(row))
+        wb.save(path)
     return path
 
 
@@ -113,11 +136,11 @@ def _child_district():
     return district
 
 
-def run_scenario(path: str, backend: str, pg_url: str, n_rows: int, with_tracemalloc: bool) -> dict:
-    """Measure one file on one backend (in a fresh process); return seconds, rates and peaks."""
+def run_scenario(kind: str, path: str, backend: str, pg_url: str, n_rows: int, with_tracemalloc: bool) -> dict:
+    """Measure one file (`FILE_KINDS` ``kind``) on one backend (in a fresh process); return seconds, rates, peaks."""
     district = _child_district()
     key = FieldCipher.generate_key()
-    out: dict[str, object] = {"format": Path(path).suffix[1:], "backend": backend, "rows": n_rows}
+    out: dict[str, object] = {"format": kind, "backend": backend, "rows": n_rows}
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
 
@@ -291,20 +314,20 @@ def write_markdown(result: dict, path: Path) -> None:
                 "",
                 "XLSX read side by side (same file, each reader in a fresh process):",
                 "",
-                "| reader | rows/s | s (CPU s) | peak RSS MB | of which reading MB |",
-                "|---|---|---|---|---|",
+                "| file | reader | rows/s | s (CPU s) | peak RSS MB | of which reading MB |",
+                "|---|---|---|---|---|---|",
             ]
             for r in size["reads"]:
                 name = "ours: `read_table` (python-calamine)" if r["reader"] == "calamine" else "openpyxl read-only"
                 lines.append(
-                    f"| {name} | {r['rows_per_s']:,.0f} | {r['read_s']:.1f} ({r['read_cpu_s']:.1f}) | "
+                    f"| {r['format']} | {name} | {r['rows_per_s']:,.0f} | {r['read_s']:.1f} ({r['read_cpu_s']:.1f}) | "
                     f"{r['peak_rss_mb']:,.0f} | {r['peak_rss_mb'] - r['rss_before_mb']:,.0f} |"
                 )
         for fmt, target in size["targets"].items():
             runs = target["runs"]
             lines += [
                 "",
-                f"Target: ≥ {target['rows_per_s']:,} rows/s validated and stored from {fmt.upper()} into SQLite "
+                f"Target: ≥ {target['rows_per_s']:,} rows/s validated and stored from `{fmt}` into SQLite "
                 f"(`import_layer` end to end, median of {len(runs)} runs, each in a fresh process into an empty "
                 f"store): measured {target['measured_rows_per_s']:,.0f} rows/s wall, "
                 f"{target['measured_cpu_rows_per_s']:,.0f} rows per CPU second — "
@@ -324,13 +347,13 @@ def _measure_size(n_rows: int, args: argparse.Namespace, backends: list[str], fo
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         ledger = household_ledger(n_rows)
-        files = {fmt: write_ledger(ledger, Path(tmp) / f"household.{fmt}") for fmt in formats}
+        files = {fmt: write_ledger(ledger, Path(tmp) / FILE_KINDS[fmt], fmt) for fmt in formats}
         logger.info("Wrote %s rows as %s in %.1f s", f"{n_rows:,}", "/".join(formats), time.perf_counter() - t)
         del ledger
         for fmt in formats:
             for backend in backends:
                 with ctx.Pool(1, maxtasksperchild=1) as pool:
-                    job = (str(files[fmt]), backend, args.postgres_url, n_rows, not args.quick)
+                    job = (fmt, str(files[fmt]), backend, args.postgres_url, n_rows, not args.quick)
                     r = pool.apply(_scenario_in_child, (job,))
                 logger.info(
                     "%s → %s: read %.2f s, validate %.2f s, store %.2f s; import %.2f s (%s rows/s), re-import %.2f s",
@@ -338,16 +361,14 @@ def _measure_size(n_rows: int, args: argparse.Namespace, backends: list[str], fo
                     f"{r['import_rows_per_s']:,.0f}", r["reimport_s"],
                 )  # fmt: skip
                 scenarios.append(r)
-        if "xlsx" in files:
+        for fmt in (f for f in formats if f.startswith("xlsx")):
             for reader in ("calamine", "openpyxl"):
                 with ctx.Pool(1, maxtasksperchild=1) as pool:
-                    r = pool.apply(_read_once_in_child, ((str(files["xlsx"]), reader, n_rows),))
-                logger.info("XLSX read with %s: %.2f s (%s rows/s), peak RSS %.0f MB", reader, r["read_s"],
+                    r = pool.apply(_read_once_in_child, ((str(files[fmt]), reader, n_rows),))
+                logger.info("%s read with %s: %.2f s (%s rows/s), peak RSS %.0f MB", fmt, reader, r["read_s"],
                             f"{r['rows_per_s']:,.0f}", r["peak_rss_mb"])  # fmt: skip
-                reads.append(r)
-        for fmt in ("xlsx", "csv"):
-            if fmt not in files:
-                continue
+                reads.append({"format": fmt, **r})
+        for fmt in formats:
             runs = []
             for _ in range(max(1, args.target_runs)):
                 with ctx.Pool(1, maxtasksperchild=1) as pool:
@@ -371,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="10,000 rows, CSV only, no tracemalloc pass")
     parser.add_argument("--postgres-url", default=os.environ.get("ACCESSPLAN_BENCH_POSTGRES_URL", DEFAULT_PG_URL))
     parser.add_argument("--no-postgres", action="store_true")
-    parser.add_argument("--formats", default=None, help="comma-separated subset of csv,xlsx")
+    parser.add_argument("--formats", default=None, help=f"comma-separated subset of {','.join(FILE_KINDS)}")
     parser.add_argument("--out", type=Path, default=RESULTS / "import.json")
     parser.add_argument("--target-runs", type=int, default=5, help="imports into SQLite whose median counts")
     args = parser.parse_args(argv)
@@ -381,7 +402,9 @@ def main(argv: list[str] | None = None) -> int:
     machine = machine_info()
     postgres = None if args.no_postgres else _postgres_available(args.postgres_url)
     backends = ["sqlite"] + (["postgresql"] if postgres else [])
-    formats = args.formats.split(",") if args.formats else (["csv"] if args.quick else ["csv", "xlsx"])
+    formats = args.formats.split(",") if args.formats else (["csv"] if args.quick else list(FILE_KINDS))
+    if unknown := set(formats) - set(FILE_KINDS):
+        parser.error(f"unknown --formats {sorted(unknown)}: choose from {', '.join(FILE_KINDS)}")
     result = {
         "command": "python benchmarks/bench_import.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "quick": args.quick,
