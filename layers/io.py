@@ -18,11 +18,11 @@ import gc
 import io as _io
 import itertools
 import logging
-import operator
 import posixpath
 import re
 import threading
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -33,7 +33,7 @@ import geopandas as gpd
 import numpy as np
 import openpyxl
 import pandas as pd
-from openpyxl.utils import column_index_from_string, get_column_letter
+from openpyxl.utils import get_column_letter
 
 from geo.datums import convert, convert_geometries
 from layers import schema
@@ -42,6 +42,7 @@ from layers.spreadsheet import neutralise_formulas
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
+    from typing import BinaryIO
 
 logger = logging.getLogger(__name__)
 
@@ -467,7 +468,6 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-_FIRST, _SECOND, _THIRD = operator.itemgetter(0), operator.itemgetter(1), operator.itemgetter(2)
 _WORKSHEET_RE = re.compile(rb"<(?:([A-Za-z_][\w.-]*):)?worksheet\b")
 #: The attributes of a tag, each value quoted: a quoted value may hold ``>`` and ``/>`` (XML allows them).
 _ATTRIBUTES = rb"""(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*"""
@@ -477,48 +477,69 @@ _ANY_TAG_RE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(row|c)\b(?:(" + _ATTRIBUTES 
 _ATTRIBUTE_RE = re.compile(rb"""([^\s=/>]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _REF_RE = re.compile(rb"([A-Z]*)([0-9]*)")
 _LOOSE_REF_RE = re.compile(rb"""\br\s*=\s*["']([A-Z]*)([0-9]*)["']""")
+#: Bytes of a cell tag's leading ref ``<c r="ABC1234567"``, as vectorised by `_RangeScan.add_fast`.
+_LT, _GT, _QUOTE, _APOSTROPHE, _SLASH = b"<>\"'/"
+_REF_START = np.frombuffer(b' r="', dtype=np.uint8)
+_MAX_LETTERS, _MAX_DIGITS = 3, 7  # XFD and 1048576: a longer ref is no cell a reader would place
+_AFTER_NAME = np.zeros(256, dtype=bool)  # what may follow ``<c``: white space or ``>`` (``<cols`` is no cell)
+_AFTER_NAME[[ord(c) for c in " \t\n\r\f\v>"]] = True
+_UPPER = np.zeros(256, dtype=bool)
+_UPPER[ord("A") : ord("Z") + 1] = True
+_DIGIT = np.zeros(256, dtype=bool)
+_DIGIT[ord("0") : ord("9") + 1] = True
 
 
 def _used_range(zf: zipfile.ZipFile, part: str, limits: ReadLimits, where: str) -> tuple[int, int, int]:
     """Return (last row, last column, cells) of the cells of a sheet that may hold a value.
 
-    Streams the sheet's XML: a cell is ``<c ...>...</c>`` (a self-closed ``<c .../>`` holds no value).
-    When every cell starts ``<c r="A1"`` (Excel, WPS, openpyxl and pandas write them so) the refs are
-    found by one regex per chunk (a chunk without ``/>`` has no self-closed cell, so every cell counts;
-    one with ``/>`` has its cells' attributes parsed, quoted values skipped); otherwise every
-    ``row``/``c`` tag is walked (cells without a ref take the next position, as readers do). Stops as
-    soon as a row or column limit is passed.
+    Streams the sheet's XML (the next chunk is decompressed in a second thread while this one is
+    scanned: zlib runs without the GIL): a cell is ``<c ...>...</c>`` (a self-closed ``<c .../>`` holds
+    no value). While every cell starts ``<c r="A1"`` (Excel, WPS, openpyxl and pandas write them so)
+    each chunk is scanned with array operations (`_RangeScan.add_fast`); from the first chunk where one
+    does not (or where a cell's tag cannot be told open or self-closed that way), every ``row``/``c``
+    tag is walked (cells without a ref take the next position, as readers do). Stops as soon as a row
+    or column limit is passed.
     """
-    with zf.open(part) as stream:
-        head = stream.read(_CHUNK_BYTES)
+    with zf.open(part) as stream, _read_ahead(stream, _CHUNK_BYTES) as chunks:
+        head = next(chunks, b"")
         found = _WORKSHEET_RE.search(head)
         if found is None:
             msg = f"{where} is not a worksheet (a chart sheet or a damaged part): choose the sheet with the ledger."
             raise UnreadableFileError(msg)
-        prefix = found.group(1) + b":" if found.group(1) else b""
-        p = re.escape(b"<" + prefix)
-        fast = (
-            re.compile(p + rb'c(?: r="([A-Z]{1,3})([0-9]{1,7})"|[\s>])'),
-            re.compile(p + rb'c(?: r="([A-Z]{1,3})([0-9]{1,7})"' + _ATTRIBUTES + rb"\s*(/?)>|[\s>])"),
-        )
+        opener = b"<" + (found.group(1) + b":" if found.group(1) else b"") + b"c"
         state = _RangeScan(limits, where)
-        chunk = head
+        fast = True
         tail = b""
-        while True:
+        for chunk in itertools.chain([head], chunks, [b""]):
             data = tail + chunk
             more = len(chunk) > 0
             if more:  # keep the last, maybe cut, tag for the next chunk
                 cut = max(data.rfind(b"<"), 0)
                 data, tail = data[:cut], data[cut:]
-            if fast is not None and not state.add_fast(data, *fast):
-                fast = None  # a cell without a leading ref: walk this chunk and the rest tag by tag
-                state.add_walk(data)
-            elif fast is None:
+            fast = fast and state.add_fast(data, opener)
+            if not fast:  # a cell without a leading ref: walk this chunk and the rest tag by tag
                 state.add_walk(data)
             if not more:
                 break
-            chunk = stream.read(_CHUNK_BYTES)
     return state.rows, state.columns, state.cells
+
+
+@contextlib.contextmanager
+def _read_ahead(stream: BinaryIO, size: int) -> Iterator[Iterator[bytes]]:
+    """Yield an iterator over ``size``-byte chunks of ``stream``, each read while the last is in use.
+
+    The reads run in one worker thread (decompressing a zip member releases the GIL); the stream is
+    only ever read by it. Leaving the block waits for the read under way.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xlsx-read") as pool:
+
+        def chunks() -> Iterator[bytes]:
+            pending = pool.submit(stream.read, size)
+            while chunk := pending.result():
+                pending = pool.submit(stream.read, size)
+                yield chunk
+
+        yield chunks()
 
 
 def _ref(attributes: bytes, loose: bytes) -> tuple[bytes, bytes]:
@@ -541,28 +562,66 @@ class _RangeScan:
         self.rows = self.columns = self.cells = 0
         self.row = self.column = 0  # position of the last tag seen (for cells without a ref)
 
-    def add_fast(self, data: bytes, cells_re: re.Pattern, tags_re: re.Pattern) -> bool:
+    def add_fast(self, data: bytes, opener: bytes) -> bool:
         """Add the cells of a chunk whose cells all start with a ref; False (nothing added) otherwise.
 
-        ``cells_re`` finds (letters, digits) of each cell, ``("", "")`` for a cell without a leading ref;
-        ``tags_re`` also tells a self-closed cell (third group ``/``), for chunks that hold ``/>``.
+        ``opener`` is ``<c`` with the sheet's namespace prefix. Works on the bytes as an array (no
+        Python object per cell): the cell tags are the ``<`` followed by ``opener`` and white space or
+        ``>``; each must go on ``␠r="``, 1 to 3 capitals, 1 to 7 digits and ``"``, else the chunk is
+        left to `add_walk`. When the chunk holds ``/>``, a cell whose tag ends ``/>`` holds no value:
+        its tag ends at the first ``>`` after the ref when no ``'`` and an even number of ``"`` lie
+        between (``>`` and ``/>`` may stand inside a quoted value); any other tag goes to `add_walk`.
         """
-        if b"/>" in data:
-            cells = tags_re.findall(data)
-            if b"/" in set(map(_THIRD, cells)):
-                cells = [c for c in cells if not c[2]]  # a self-closed cell holds no value
-        else:
-            cells = cells_re.findall(data)
-        if not cells:
+        n, width = len(data), len(opener)
+        pad = width + len(_REF_START) + _MAX_LETTERS + _MAX_DIGITS + 2  # every look-ahead stays in the array
+        arr = np.frombuffer(data + bytes(pad), dtype=np.uint8)
+        at = np.flatnonzero(arr[:n] == _LT)
+        for k in range(1, width):
+            at = at[arr[at + k] == opener[k]]
+        at = at[_AFTER_NAME[arr[at + width]]]
+        if at.size == 0:
             return True
-        letters = set(map(_FIRST, cells))
-        if b"" in letters:
+        ok = np.ones(at.size, dtype=bool)
+        for k, byte in enumerate(_REF_START, start=width):
+            ok &= arr[at + k] == byte
+        start = at + width + len(_REF_START)
+        letters = np.zeros(at.size, dtype=np.int64)
+        end = start.copy()
+        run = np.ones(at.size, dtype=bool)
+        for k in range(_MAX_LETTERS + 1):  # one more than a ref may have: a fourth capital fails it
+            byte = arr[start + k]
+            run &= _UPPER[byte]
+            if k < _MAX_LETTERS:
+                letters = np.where(run, letters * 26 + (byte - (ord("A") - 1)), letters)
+            end += run
+        ok &= (end > start) & (end - start <= _MAX_LETTERS)
+        digits, row = end.copy(), np.zeros(at.size, dtype=np.int64)
+        run[:] = True
+        for k in range(_MAX_DIGITS + 1):  # likewise: an eighth digit fails it
+            byte = arr[end + k]
+            run &= _DIGIT[byte]
+            if k < _MAX_DIGITS:
+                row = np.where(run, row * 10 + (byte - ord("0")), row)  # b"009" is row 9, as readers read it
+            digits += run
+        ok &= (digits > end) & (digits - end <= _MAX_DIGITS) & (arr[digits] == _QUOTE)
+        if not ok.all():
             return False
-        # map + itemgetter + set iterate in C: no Python frame per cell, one per distinct ref part
-        widest = max(letters, key=lambda s: (len(s), s))
-        last = max(map(int, set(map(_SECOND, cells))))  # int(b"009") == 9: leading zeros count as readers do
-        self._extend(last, column_index_from_string(widest.decode()), len(cells))
-        self.row = int(cells[-1][1])
+        if b"/>" in data:
+            closes = np.flatnonzero(arr[:n] == _GT)
+            close = np.searchsorted(closes, digits + 1)
+            if close[-1] == closes.size:  # a tag left open at the end of the sheet
+                return False
+            close = closes[close]
+            quotes = np.cumsum(arr[:n] == _QUOTE, dtype=np.int64)
+            apostrophes = np.cumsum(arr[:n] == _APOSTROPHE, dtype=np.int64)
+            if (apostrophes[close] != apostrophes[digits]).any() or ((quotes[close] - quotes[digits]) % 2).any():
+                return False
+            value = arr[close - 1] != _SLASH
+            letters, row = letters[value], row[value]
+            if row.size == 0:
+                return True
+        self._extend(int(row.max()), int(letters.max()), int(row.size))
+        self.row = int(row[-1])
         return True
 
     def add_walk(self, data: bytes) -> None:
@@ -572,7 +631,7 @@ class _RangeScan:
             if tag == b"row":
                 self.row, self.column = (int(digits) if digits else self.row + 1), 0
                 continue
-            self.column = column_index_from_string(letters.decode()) if letters else self.column + 1
+            self.column = _column_number(letters) if letters else self.column + 1
             self.row = int(digits) if digits else self.row
             if not closed:
                 self._extend(self.row, self.column, 1)
@@ -589,15 +648,32 @@ class _RangeScan:
             raise FileLimitError(msg)
         if self.columns > self.limits.max_columns:
             msg = (
-                f"{self.where}：{get_column_letter(self.columns)} 列（第 {self.columns:,} 列）有值，导入最多读取 "
+                f"{self.where}：{_column_name(self.columns)} 列（第 {self.columns:,} 列）有值，导入最多读取 "
                 f"{self.limits.max_columns:,} 列（A 到 {get_column_letter(self.limits.max_columns)}）："
                 "请删除数据右侧的列后"
                 "重新保存。 "
-                f"({self.where} has values in column {get_column_letter(self.columns)} (column {self.columns:,}); "
+                f"({self.where} has values in column {_column_name(self.columns)} (column {self.columns:,}); "
                 f"imports read at most {self.limits.max_columns:,} columns (A to "
                 f"{get_column_letter(self.limits.max_columns)}): delete the columns right of the data and save again.)"
             )
             raise FileLimitError(msg)
+
+
+def _column_number(letters: bytes) -> int:
+    """Return the number of a column (``A`` 1, ``AA`` 27), also past Excel's last (``XFD``), as a hostile ref may be."""
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - (ord("A") - 1)
+    return number
+
+
+def _column_name(number: int) -> str:
+    """Return the letters of column ``number`` (the inverse of `_column_number`)."""
+    letters = ""
+    while number > 0:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
 
 
 def _read_vector(path: Path, sheet: str | int | None, limits: ReadLimits) -> pd.DataFrame:

@@ -5,6 +5,8 @@ import gc
 import io as stdlib_io
 import json
 import os
+import random
+import string
 import subprocess
 import sys
 import warnings
@@ -541,3 +543,65 @@ def test_xlsx_reads_within_ten_times_their_uncompressed_size(tmp_path):
                                                                       for i in range(2, 8001))])  # fmt: skip
     shape, peak = _read_peak_bytes(wide)
     assert shape == "refused" and peak < 50 * 1024 * 1024  # the old reader took 3.5 GB
+
+
+def test_refs_beyond_xfd_are_refused_by_column_not_a_traceback(tmp_path):
+    """A four-letter ref (past Excel's last column, XFD) is counted as the column it names and refused."""
+    path = _raw_xlsx(tmp_path / "abcd.xlsx", [[_s("A1", "编号")], [_s("A2", "T1"), _n("ABCD2", 1)]])
+    with pytest.raises(FileLimitError, match=r"ABCD 列（第 19,010 列）有值.*values in column ABCD \(column 19,010\)"):
+        lio.read_table(path)
+
+
+def _random_cell(rng: random.Random, row: int, *, hostile: float) -> str:
+    """One ``<c>`` tag of a well-formed sheet: open or self-closed, with attributes as Excel writes them.
+
+    With probability ``hostile`` each, also refs of 4 letters or 8 digits, ``>`` and ``/>`` inside quoted
+    values, single quotes, two spaces, and cells without a ref or with the ref not first: what the
+    array scan leaves to the walk.
+    """
+    letters = "".join(rng.choice(string.ascii_uppercase) for _ in range(rng.choice([1] * 20 + [2, 3])))
+    digits = str(row).zfill(rng.choice([0, 0, 0, 3]))
+    attributes = ["", ' s="1"', ' t="s"', ' s="1" t="s"', ' t="str" a="x/y"', ' a="&gt;"']
+    letters += "Z" if rng.random() < hostile else ""
+    digits = str(rng.randrange(10**7, 10**8)) if rng.random() < hostile else digits
+    if rng.random() < hostile:
+        attributes = [' a="/>"', ' a="x>y"', ' a="x/>" b="&gt;"', " a='q'", ' a="\'"', '  s="2"']
+    ref, attribute = f'r="{letters}{digits}"', rng.choice(attributes)
+    if rng.random() < hostile:
+        return f"<c{attribute}><v>1</v></c>"  # no ref: the next position
+    if rng.random() < hostile:
+        return f"<c{attribute} {ref}><v>1</v></c>"  # the ref not first
+    if rng.random() < 0.3:
+        return f"<c {ref}{attribute}/>"  # formatting only: no value
+    return f"<c {ref}{attribute}><v>{rng.randrange(100)}</v></c>"
+
+
+@pytest.mark.parametrize("prefix", ["", "x:"])
+def test_the_array_scan_agrees_with_the_tag_walk(prefix):
+    """Where `_RangeScan.add_fast` takes a chunk, it finds the used range the tag walk finds; else it adds nothing.
+
+    Random well-formed chunks (refs of 1-4 letters and up to 8 digits, leading zeros, self-closed cells,
+    ``/>``, ``>`` and quotes inside attribute values, cells without a ref) with and without a namespace
+    prefix. Chunks without the hostile kinds must all be taken.
+    """
+    rng = random.Random(20261205)
+    limits = lio.ReadLimits(max_rows=10**9, max_columns=10**9)
+    taken, left = {True: 0, False: 0}, 0
+    for case in range(400):
+        hostile = rng.choice([0, 0, 0.001, 0.005, 0.02])
+        rows = []
+        for row in range(1, rng.randrange(2, 30)):
+            cells = [_random_cell(rng, row, hostile=hostile) for _ in range(rng.choice([1, 3, 8]))]
+            rows.append(f'<row r="{row}">{"".join(cells)}</row>')
+        xml = "<sheetData>" + "".join(rows) + "</sheetData>"
+        xml = xml.replace("<c", f"<{prefix}c").replace("</c>", f"</{prefix}c>")
+        fast, walk = lio._RangeScan(limits, "test"), lio._RangeScan(limits, "test")
+        walk.add_walk(xml.encode())
+        if fast.add_fast(xml.encode(), f"<{prefix}c".encode()):
+            taken[hostile > 0] += 1
+            assert (fast.rows, fast.columns, fast.cells) == (walk.rows, walk.columns, walk.cells), (case, xml)
+        else:
+            assert hostile, xml
+            assert (fast.rows, fast.columns, fast.cells) == (0, 0, 0)
+            left += 1
+    assert taken[False] > 100 and taken[True] > 50 and left > 50, (taken, left)
