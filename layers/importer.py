@@ -21,7 +21,7 @@ import pandas as pd
 
 from layers import schema
 from layers.idcard import mask_name, mask_number
-from layers.io import ENCODING_ATTR, TOTALS_ATTR, read_table
+from layers.io import ENCODING_ATTR, TOTALS_ATTR, gc_paused, read_table
 from layers.privacy import log_bulk_read, mask_address
 from layers.validate import (
     DUPLICATE_PERSON,
@@ -170,7 +170,7 @@ def import_layer(
     """
     # every ID number is digested twice (matching people, then storing): once, within this import
     remembered = store.blind_index.remembered() if store.blind_index is not None else contextlib.nullcontext()
-    with remembered:
+    with remembered, gc_paused():  # no collection while the rows' values are alive: nothing to free
         table = source if isinstance(source, pd.DataFrame) else read_table(source)
         household = layer == schema.HOUSEHOLD
         validation = validate_layer(

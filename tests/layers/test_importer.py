@@ -7,6 +7,7 @@ against SQLite and PostgreSQL (`database_url`).
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import multiprocessing as mp
@@ -105,7 +106,9 @@ def test_the_ledger_has_10000_distinct_valid_people(ledger):
 
 
 def test_one_bad_row_among_10000_leaves_the_store_unchanged(store, district, ledger, ledger_csv, tmp_path):
+    assert gc.isenabled()
     assert import_layer(store, LAYER, ledger_csv, district=district, user="a").counts == ImportCounts(N_ROWS, 0, 0)
+    assert gc.isenabled()  # paused during the import only
     changed = ledger.assign(needs="坡道；扶手")  # every row would be an update ...
     good = changed.loc[4999, "id_number"]
     changed.loc[4999, "id_number"] = good[:17] + ("0" if good[17] != "0" else "1")  # ... but one check digit is wrong
@@ -116,7 +119,7 @@ def test_one_bad_row_among_10000_leaves_the_store_unchanged(store, district, led
         (5001, "HH-004999", "id_number", "id_number")
     ]
     assert outcome.validation.n_rows == N_ROWS and len(outcome.validation.frame) == N_ROWS - 1
-    assert snapshot(store) == before
+    assert snapshot(store) == before and gc.isenabled()
     assert store.feature(LAYER, "HH-000000")["needs"] == ledger.loc[0, "needs"]
     assert _history_rows(store) == N_ROWS
 
