@@ -31,7 +31,7 @@ from layers.store.records import (
 from layers.store.tables import VALUE_COLUMNS, features_table, history_table
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
     from datetime import datetime
 
     import sqlalchemy as sa
@@ -309,17 +309,22 @@ class BulkWriter:
         wanted = set(ids)
         return {r[0]: tuple(r[1:]) for r in found if r[0] in wanted}
 
-    def insert_features(self, layer: str, inserts: list[tuple[Any, ...]], *, user: str, now: datetime) -> None:
-        """Insert rows as version 1, given as (id, *`VALUE_COLUMNS`, personal token, attributes JSON, digest)."""
-        if not inserts:
+    def insert_features(self, layer: str, columns: list[list[Any]], *, user: str, now: datetime) -> None:
+        """Insert rows as version 1, given column by column (equally long lists).
+
+        The columns are: id, *`VALUE_COLUMNS`, personal token, attributes JSON, ID-number digest. Each
+        row's parameters are zipped with the constants into one tuple (no row tuple to extend: half the
+        allocations, and fewer garbage collections, in a large import).
+        """
+        if not columns[0]:
             return
-        columns = [schema.ID, *VALUE_COLUMNS, "personal", "attributes", "id_number_index"]
+        names = [schema.ID, *VALUE_COLUMNS, "personal", "attributes", "id_number_index"]
         tail = ["layer", schema.VERSION, "created_by", "created_at", "updated_by", "updated_at"]
-        marks = ", ".join(self._mark(c == "attributes") for c in [*columns, *tail])
-        sql = f"INSERT INTO features ({self._names([*columns, *tail])}) VALUES ({marks})"
+        marks = ", ".join(self._mark(c == "attributes") for c in [*names, *tail])
+        sql = f"INSERT INTO features ({self._names([*names, *tail])}) VALUES ({marks})"
         at = self._when(features_table, "created_at", now)
         const = (layer, 1, user, at, user, at)
-        self.conn.exec_driver_sql(sql, list(map(tuple.__add__, inserts, itertools.repeat(const))))  # no frame per row
+        self.conn.exec_driver_sql(sql, list(zip(*columns, *map(itertools.repeat, const), strict=False)))
 
     def update_features(self, layer: str, updates: list[tuple[Any, ...]], *, user: str, now: datetime) -> int:
         """Update rows still at the version read; return how many were updated.
@@ -343,14 +348,16 @@ class BulkWriter:
         result = self.conn.exec_driver_sql(sql, params)
         return result.rowcount
 
-    def insert_history(
-        self, layer: str, history: list[tuple[str, str, int, str | None, str]], *, user: str, now: datetime
-    ) -> None:
-        """Append history rows given as (feature id, action, version, before JSON, after JSON)."""
-        if not history:
+    def insert_history(self, layer: str, columns: list[Iterable[Any]], *, user: str, now: datetime) -> None:
+        """Append history rows given column by column: feature ids, actions, versions, before JSON, after JSON.
+
+        The feature ids are a list; any other column is a list as long, or an iterator repeating one
+        value for every row (``itertools.repeat``). Each row's parameters are zipped into one tuple.
+        """
+        if not columns[0]:
             return
-        columns = ["at", "actor", "layer", "feature_id", "action", schema.VERSION, "before", "after"]
-        marks = ", ".join(self._mark(c in ("before", "after")) for c in columns)
-        sql = f"INSERT INTO history ({self._names(columns)}) VALUES ({marks})"
+        names = ["at", "actor", "layer", "feature_id", "action", schema.VERSION, "before", "after"]
+        marks = ", ".join(self._mark(c in ("before", "after")) for c in names)
+        sql = f"INSERT INTO history ({self._names(names)}) VALUES ({marks})"
         head = (self._when(history_table, "at", now), user, layer)
-        self.conn.exec_driver_sql(sql, list(map(tuple.__add__, itertools.repeat(head), history)))
+        self.conn.exec_driver_sql(sql, list(zip(*map(itertools.repeat, head), *columns, strict=False)))
