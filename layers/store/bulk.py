@@ -164,7 +164,10 @@ class Batch:
         """Return the history snapshot (JSON text) of the rows at ``positions`` with their ``tokens``.
 
         Equal to ``dumps`` of the stored row (``layer``, ``id``, `VALUE_COLUMNS`, ``personal``,
-        ``attributes``), with the attributes spliced in as already serialised.
+        ``attributes``), with the attributes spliced in as already serialised. ``tokens`` are
+        `FieldCipher` tokens (None for every row when the layer has no personal columns): ASCII letters,
+        digits, ``-_=:`` only, so their JSON text is the token in quotes and is joined without encoding
+        (JSON-encoding 20,000 tokens of ~240 characters took 9 ms).
         """
         parts: list[Any] = [
             f'{{"layer":{json_str(self.layer)},"id":',
@@ -172,8 +175,11 @@ class Batch:
         ]
         for c in VALUE_COLUMNS:
             parts += [f",{json_str(c)}:", pick(self.json_columns[c], positions)]
-        parts += [',"personal":', ["null" if t is None else json_str(t) for t in tokens]]
-        parts += [',"attributes":', pick(self.attributes, positions), "}"]
+        if self.personal is None:
+            parts.append(f',"personal":{JSON_NULL},"attributes":')
+        else:
+            parts += [',"personal":"', tokens, '","attributes":']
+        parts += [pick(self.attributes, positions), "}"]
         return join_columns(parts, len(positions))
 
 

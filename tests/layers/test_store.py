@@ -520,7 +520,7 @@ def test_the_column_wise_json_equals_the_json_encoder_row_by_row(store):
         assert batch.attributes[i] == dumps(record["attributes"])
         assert batch.personal[i] == encode_fields(fields)
         assert batch.rows[i] == tuple(record[c] for c in VALUE_COLUMNS)
-    tokens = [f"g1:token{i}" for i in range(len(rows))]
+    tokens = store.cipher.encrypt_payloads(batch.personal)  # real tokens: quoted as they are, not JSON-encoded
     for i, text in enumerate(batch.snapshots(list(range(len(rows))), tokens)):
         record = {**records[i][0], "personal": tokens[i]}
         assert json.loads(text) == json.loads(dumps(record))
@@ -528,6 +528,12 @@ def test_the_column_wise_json_equals_the_json_encoder_row_by_row(store):
             f',"attributes":{dumps(record["attributes"])}}}'
         )
     assert batch.snapshots([1, 3], tokens[1:4:2])[1].startswith('{"layer":"household","id":"HH-3",')
+    stations = _stations(3)  # no personal columns: no token
+    batch = Batch.from_frame("rehab_station", stations, personal=[])
+    texts = batch.snapshots([0, 1, 2], [None] * 3)
+    for (record, _fields), text in zip(to_records("rehab_station", stations), texts, strict=True):
+        columns = {k: v for k, v in record.items() if k != "attributes"}
+        assert text == dumps({**columns, "personal": None})[:-1] + f',"attributes":{dumps(record["attributes"])}}}'
 
 
 def test_awkward_values_round_trip_and_reimport_unchanged(store):
