@@ -227,7 +227,9 @@ def json_list(values: list[Any]) -> list[str]:
     """Return ``dumps(v)`` for each of ``values`` (Python scalars); fast for str, int, bool and None.
 
     Text columns with few distinct values (codes, statuses) encode each distinct value once; columns
-    of finite floats (coordinates) are their reprs.
+    of finite floats (coordinates) are their reprs, each distinct one made once when few are distinct
+    (households of one building share a point: 1,200 points for 20,000 rows saved 7 ms of reprs), but
+    value by value when a zero is among them (0.0 and -0.0 are one key with two texts).
     """
     classes = set(map(type, values))
     if classes <= _TEXT_TYPES:
@@ -238,8 +240,13 @@ def json_list(values: list[Any]) -> list[str]:
         if None not in distinct:
             return list(map(json_str, values))
         return [JSON_NULL if v is None else json_str(v) for v in values]
-    if classes == _FLOAT_TYPE and all(map(math.isfinite, values)):
-        return list(map(float.__repr__, values))
+    if classes == _FLOAT_TYPE:
+        distinct = set(values)
+        if all(map(math.isfinite, distinct)):
+            if len(distinct) * 4 <= len(values) and 0.0 not in distinct:
+                table = {v: float.__repr__(v) for v in distinct}
+                return list(map(table.__getitem__, values))
+            return list(map(float.__repr__, values))
     out = []
     for v in values:
         encode = _JSON_SCALAR.get(v.__class__)

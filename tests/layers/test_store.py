@@ -628,6 +628,9 @@ def test_json_texts_of_repeated_text_and_of_floats_equal_the_json_encoder():
     columns = [
         ["500120001", None, "500120001", '有"引号\\', "500120001", "500120001", "500120001", "500120001"],
         [106.2294, -0.0, 29.5979, 1e-7, 1e300],
+        [106.2294, 29.5979, 1e-7, 1e16, 2.5e-5, 123456789.123] * 4,  # few distinct floats: each encoded once
+        [-0.0, 0.0, 1.5, -0.0, 1.5, 1.5, 0.0, 1.5, 1.5],  # few distinct, but 0.0 and -0.0 are one key
+        [-0.0] * 8,
         [106.5, float("nan")],  # not all finite: value by value ("NaN")
         [True, 1, None, "x"],  # True and 1 stay apart
         [f'街{i}号"' for i in range(9)],  # distinct text: value by value
