@@ -69,7 +69,8 @@ class Batch:
         Per row, the payload to encrypt (``layers.crypto.encode_fields`` of the personal fields), or
         None when the layer has no personal columns.
     json_columns
-        JSON text of each value of `VALUE_COLUMNS` (for the history snapshots).
+        JSON text of each value of `VALUE_COLUMNS` (for the history snapshots), but for the columns kept
+        only in the encrypted token (always ``null``: left out).
     digests
         Per row, the blind index of the ID number (``layers.crypto.BlindIndex``), or None.
     """
@@ -115,7 +116,7 @@ class Batch:
         def column(name: str) -> pd.Series:
             return rows[name] if name in columns else pd.Series([None] * n, dtype=object)
 
-        ids = [str(v) for v in native_values(column(schema.ID))]
+        ids = list(map(str, native_values(column(schema.ID))))
         lon = np.asarray(pd.to_numeric(column(schema.LON), errors="coerce"), dtype=np.float64)
         lat = np.asarray(pd.to_numeric(column(schema.LAT), errors="coerce"), dtype=np.float64)
         bad = ~(np.isfinite(lon) & np.isfinite(lat))
@@ -131,7 +132,7 @@ class Batch:
             return [None] * n if name in hidden else plain_values(column(name))
 
         values = {
-            schema.TOWN_CODE: [str(v) for v in native_values(column(schema.TOWN_CODE))],
+            schema.TOWN_CODE: list(map(str, native_values(column(schema.TOWN_CODE)))),
             schema.VILLAGE_CODE: plain_values(column(schema.VILLAGE_CODE)),
             schema.NAME: clear(schema.NAME),
             schema.ADDRESS: clear(schema.ADDRESS),
@@ -140,7 +141,7 @@ class Batch:
             "source_datum": native_values(datum),
             schema.STATUS: native_values(column(schema.STATUS)),
         }
-        json_columns = {c: json_list(v) for c, v in values.items()}
+        json_columns = {c: json_list(v) for c, v in values.items() if c not in hidden}
         attributes = json_objects(attributes_of, [json_texts(rows[c]) for c in attributes_of], n)
         payloads = None
         digests: list[str | None] = [None] * n
@@ -174,7 +175,8 @@ class Batch:
             list(map(json_str, pick(self.ids, positions))),
         ]
         for c in VALUE_COLUMNS:
-            parts += [f",{json_str(c)}:", pick(self.json_columns[c], positions)]
+            texts = self.json_columns.get(c)
+            parts += [f",{json_str(c)}:", JSON_NULL if texts is None else pick(texts, positions)]
         if self.personal is None:
             parts.append(f',"personal":{JSON_NULL},"attributes":')
         else:
@@ -189,10 +191,19 @@ def pick(values: list[Any], positions: list[int]) -> list[Any]:
 
 
 def join_columns(parts: list[str | list[str]], n: int) -> list[str]:
-    """Return ``n`` strings, each the concatenation of ``parts`` (constants, or per-row lists)."""
+    """Return ``n`` strings, each the concatenation of ``parts`` (constants, or per-row lists).
+
+    Adjacent constants are joined first: each part costs a step per row.
+    """
     if n == 0:
         return []
-    return list(map("".join, zip(*(p if isinstance(p, list) else itertools.repeat(p, n) for p in parts), strict=True)))
+    merged: list[str | list[str]] = []
+    for p in parts:
+        if isinstance(p, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += p
+        else:
+            merged.append(p)
+    return list(map("".join, zip(*(p if isinstance(p, list) else itertools.repeat(p, n) for p in merged), strict=True)))
 
 
 def json_objects(keys: list[str], texts: list[list[str]], n: int) -> list[str]:
