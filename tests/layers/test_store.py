@@ -575,6 +575,25 @@ def test_encrypt_payloads_gives_each_row_its_own_nonce():
     assert cipher.encrypt_payloads([]) == []
 
 
+def test_encrypt_payloads_writes_the_nonce_and_ciphertext_in_url_safe_base64(monkeypatch):
+    import base64
+    import os
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    key = FieldCipher.generate_key()
+    payloads = [encode_fields({"name": f"孙敏{i}", "phone": None}) for i in range(40)]  # some base64 has - and _
+    nonces = os.urandom(12 * len(payloads))
+    monkeypatch.setattr(os, "urandom", lambda n: nonces[:n])
+    aead = AESGCM(base64.urlsafe_b64decode(key))
+    expected = []
+    for i, payload in enumerate(payloads):
+        nonce = nonces[12 * i : 12 * i + 12]
+        expected.append("g1:" + base64.urlsafe_b64encode(nonce + aead.encrypt(nonce, payload, None)).decode())
+    assert FieldCipher(key).encrypt_payloads(payloads) == expected
+    assert any("-" in t or "_" in t for t in expected)
+
+
 def test_an_import_in_many_chunks_writes_every_row_once_in_file_order(store, monkeypatch):
     import layers.store.api as store_api
 
