@@ -441,10 +441,12 @@ def _refuse_people_of_other_households(store: Store, validation: ValidationResul
     frame = validation.frame
     if schema.ID_NUMBER not in frame.columns or frame.empty:
         return validation
-    numbers = frame[schema.ID_NUMBER].astype(object).where(frame[schema.ID_NUMBER].notna(), None).tolist()
+    numbers = frame[schema.ID_NUMBER].to_numpy(dtype=object, na_value=None).tolist()
     owners = store.households_with_id_numbers([n for n in numbers if n is not None])
+    if not owners:  # nobody stored has any of these numbers (as in every first import)
+        return validation
     problems = []
-    for row, fid, number in zip(frame.index, frame[schema.ID].astype(str), numbers, strict=True):
+    for row, fid, number in zip(frame.index, frame[schema.ID].astype(str).tolist(), numbers, strict=True):
         owner = owners.get(number) if number is not None else None
         if owner is not None and owner != fid:
             fix = (

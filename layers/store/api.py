@@ -541,25 +541,24 @@ class Store:
         new_ids = pick(batch.ids, new)
         if changed:
             row_of = dict(zip(written, range(len(written)), strict=True))
-            history = []
+            history_rows = []
             for i, snapshot in zip(written, after, strict=True):
                 fid = batch.ids[i]
                 old = stored.get(fid)
                 if old is None:
-                    history.append((fid, "insert", 1, JSON_NULL, snapshot))
+                    history_rows.append((fid, "insert", 1, JSON_NULL, snapshot))
                 else:
                     before = dumps(jsonable(dict(old_rows[fid])))
-                    history.append((fid, "update", old[-1] + 1, before, snapshot))
+                    history_rows.append((fid, "update", old[-1] + 1, before, snapshot))
+            history: list[Iterable[Any]] = [list(column) for column in zip(*history_rows, strict=True)]
             new_tokens = [tokens[row_of[i]] for i in new]
-        else:  # only new rows (a first import): the history is zipped column by column
-            history = list(
-                zip(new_ids, itertools.repeat("insert"), itertools.repeat(1), itertools.repeat(JSON_NULL), after)
-            )
+        else:  # only new rows (a first import): one action, version and (empty) before for all
+            history = [new_ids, itertools.repeat("insert"), itertools.repeat(1), itertools.repeat(JSON_NULL), after]
             new_tokens = tokens
-        values = [pick(batch.columns[c], new) for c in VALUE_COLUMNS]
-        inserts = list(
-            zip(new_ids, *values, new_tokens, pick(batch.attributes, new), pick(batch.digests, new), strict=True)
-        )
+        inserts = [
+            new_ids, *(pick(batch.columns[c], new) for c in VALUE_COLUMNS), new_tokens,
+            pick(batch.attributes, new), pick(batch.digests, new),
+        ]  # fmt: skip
         writer = BulkWriter(conn)
         writer.insert_features(batch.layer, inserts, user=user, now=now)
         if changed:

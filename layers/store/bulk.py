@@ -31,7 +31,7 @@ from layers.store.records import (
 from layers.store.tables import VALUE_COLUMNS, features_table, history_table
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
     from datetime import datetime
 
     import sqlalchemy as sa
@@ -69,7 +69,8 @@ class Batch:
         Per row, the payload to encrypt (``layers.crypto.encode_fields`` of the personal fields), or
         None when the layer has no personal columns.
     json_columns
-        JSON text of each value of `VALUE_COLUMNS` (for the history snapshots).
+        JSON text of each value of `VALUE_COLUMNS` (for the history snapshots), but for the columns kept
+        only in the encrypted token (always ``null``: left out).
     digests
         Per row, the blind index of the ID number (``layers.crypto.BlindIndex``), or None.
     """
@@ -115,7 +116,7 @@ class Batch:
         def column(name: str) -> pd.Series:
             return rows[name] if name in columns else pd.Series([None] * n, dtype=object)
 
-        ids = [str(v) for v in native_values(column(schema.ID))]
+        ids = list(map(str, native_values(column(schema.ID))))
         lon = np.asarray(pd.to_numeric(column(schema.LON), errors="coerce"), dtype=np.float64)
         lat = np.asarray(pd.to_numeric(column(schema.LAT), errors="coerce"), dtype=np.float64)
         bad = ~(np.isfinite(lon) & np.isfinite(lat))
@@ -131,7 +132,7 @@ class Batch:
             return [None] * n if name in hidden else plain_values(column(name))
 
         values = {
-            schema.TOWN_CODE: [str(v) for v in native_values(column(schema.TOWN_CODE))],
+            schema.TOWN_CODE: list(map(str, native_values(column(schema.TOWN_CODE)))),
             schema.VILLAGE_CODE: plain_values(column(schema.VILLAGE_CODE)),
             schema.NAME: clear(schema.NAME),
             schema.ADDRESS: clear(schema.ADDRESS),
@@ -140,7 +141,7 @@ class Batch:
             "source_datum": native_values(datum),
             schema.STATUS: native_values(column(schema.STATUS)),
         }
-        json_columns = {c: json_list(v) for c, v in values.items()}
+        json_columns = {c: json_list(v) for c, v in values.items() if c not in hidden}
         attributes = json_objects(attributes_of, [json_texts(rows[c]) for c in attributes_of], n)
         payloads = None
         digests: list[str | None] = [None] * n
@@ -164,16 +165,23 @@ class Batch:
         """Return the history snapshot (JSON text) of the rows at ``positions`` with their ``tokens``.
 
         Equal to ``dumps`` of the stored row (``layer``, ``id``, `VALUE_COLUMNS`, ``personal``,
-        ``attributes``), with the attributes spliced in as already serialised.
+        ``attributes``), with the attributes spliced in as already serialised. ``tokens`` are
+        `FieldCipher` tokens (None for every row when the layer has no personal columns): ASCII letters,
+        digits, ``-_=:`` only, so their JSON text is the token in quotes and is joined without encoding
+        (JSON-encoding 20,000 tokens of ~240 characters took 9 ms).
         """
         parts: list[Any] = [
             f'{{"layer":{json_str(self.layer)},"id":',
             list(map(json_str, pick(self.ids, positions))),
         ]
         for c in VALUE_COLUMNS:
-            parts += [f",{json_str(c)}:", pick(self.json_columns[c], positions)]
-        parts += [',"personal":', ["null" if t is None else json_str(t) for t in tokens]]
-        parts += [',"attributes":', pick(self.attributes, positions), "}"]
+            texts = self.json_columns.get(c)
+            parts += [f",{json_str(c)}:", JSON_NULL if texts is None else pick(texts, positions)]
+        if self.personal is None:
+            parts.append(f',"personal":{JSON_NULL},"attributes":')
+        else:
+            parts += [',"personal":"', tokens, '","attributes":']
+        parts += [pick(self.attributes, positions), "}"]
         return join_columns(parts, len(positions))
 
 
@@ -183,10 +191,19 @@ def pick(values: list[Any], positions: list[int]) -> list[Any]:
 
 
 def join_columns(parts: list[str | list[str]], n: int) -> list[str]:
-    """Return ``n`` strings, each the concatenation of ``parts`` (constants, or per-row lists)."""
+    """Return ``n`` strings, each the concatenation of ``parts`` (constants, or per-row lists).
+
+    Adjacent constants are joined first: each part costs a step per row.
+    """
     if n == 0:
         return []
-    return list(map("".join, zip(*(p if isinstance(p, list) else itertools.repeat(p, n) for p in parts), strict=True)))
+    merged: list[str | list[str]] = []
+    for p in parts:
+        if isinstance(p, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += p
+        else:
+            merged.append(p)
+    return list(map("".join, zip(*(p if isinstance(p, list) else itertools.repeat(p, n) for p in merged), strict=True)))
 
 
 def json_objects(keys: list[str], texts: list[list[str]], n: int) -> list[str]:
@@ -221,7 +238,9 @@ def json_list(values: list[Any]) -> list[str]:
     """Return ``dumps(v)`` for each of ``values`` (Python scalars); fast for str, int, bool and None.
 
     Text columns with few distinct values (codes, statuses) encode each distinct value once; columns
-    of finite floats (coordinates) are their reprs.
+    of finite floats (coordinates) are their reprs, each distinct one made once when few are distinct
+    (households of one building share a point: 1,200 points for 20,000 rows saved 7 ms of reprs), but
+    value by value when a zero is among them (0.0 and -0.0 are one key with two texts).
     """
     classes = set(map(type, values))
     if classes <= _TEXT_TYPES:
@@ -232,8 +251,13 @@ def json_list(values: list[Any]) -> list[str]:
         if None not in distinct:
             return list(map(json_str, values))
         return [JSON_NULL if v is None else json_str(v) for v in values]
-    if classes == _FLOAT_TYPE and all(map(math.isfinite, values)):
-        return list(map(float.__repr__, values))
+    if classes == _FLOAT_TYPE:
+        distinct = set(values)
+        if all(map(math.isfinite, distinct)):
+            if len(distinct) * 4 <= len(values) and 0.0 not in distinct:
+                table = {v: float.__repr__(v) for v in distinct}
+                return list(map(table.__getitem__, values))
+            return list(map(float.__repr__, values))
     out = []
     for v in values:
         encode = _JSON_SCALAR.get(v.__class__)
@@ -309,17 +333,22 @@ class BulkWriter:
         wanted = set(ids)
         return {r[0]: tuple(r[1:]) for r in found if r[0] in wanted}
 
-    def insert_features(self, layer: str, inserts: list[tuple[Any, ...]], *, user: str, now: datetime) -> None:
-        """Insert rows as version 1, given as (id, *`VALUE_COLUMNS`, personal token, attributes JSON, digest)."""
-        if not inserts:
+    def insert_features(self, layer: str, columns: list[list[Any]], *, user: str, now: datetime) -> None:
+        """Insert rows as version 1, given column by column (equally long lists).
+
+        The columns are: id, *`VALUE_COLUMNS`, personal token, attributes JSON, ID-number digest. Each
+        row's parameters are zipped with the constants into one tuple (no row tuple to extend: half the
+        allocations, and fewer garbage collections, in a large import).
+        """
+        if not columns[0]:
             return
-        columns = [schema.ID, *VALUE_COLUMNS, "personal", "attributes", "id_number_index"]
+        names = [schema.ID, *VALUE_COLUMNS, "personal", "attributes", "id_number_index"]
         tail = ["layer", schema.VERSION, "created_by", "created_at", "updated_by", "updated_at"]
-        marks = ", ".join(self._mark(c == "attributes") for c in [*columns, *tail])
-        sql = f"INSERT INTO features ({self._names([*columns, *tail])}) VALUES ({marks})"
+        marks = ", ".join(self._mark(c == "attributes") for c in [*names, *tail])
+        sql = f"INSERT INTO features ({self._names([*names, *tail])}) VALUES ({marks})"
         at = self._when(features_table, "created_at", now)
         const = (layer, 1, user, at, user, at)
-        self.conn.exec_driver_sql(sql, list(map(tuple.__add__, inserts, itertools.repeat(const))))  # no frame per row
+        self.conn.exec_driver_sql(sql, list(zip(*columns, *map(itertools.repeat, const), strict=False)))
 
     def update_features(self, layer: str, updates: list[tuple[Any, ...]], *, user: str, now: datetime) -> int:
         """Update rows still at the version read; return how many were updated.
@@ -343,14 +372,16 @@ class BulkWriter:
         result = self.conn.exec_driver_sql(sql, params)
         return result.rowcount
 
-    def insert_history(
-        self, layer: str, history: list[tuple[str, str, int, str | None, str]], *, user: str, now: datetime
-    ) -> None:
-        """Append history rows given as (feature id, action, version, before JSON, after JSON)."""
-        if not history:
+    def insert_history(self, layer: str, columns: list[Iterable[Any]], *, user: str, now: datetime) -> None:
+        """Append history rows given column by column: feature ids, actions, versions, before JSON, after JSON.
+
+        The feature ids are a list; any other column is a list as long, or an iterator repeating one
+        value for every row (``itertools.repeat``). Each row's parameters are zipped into one tuple.
+        """
+        if not columns[0]:
             return
-        columns = ["at", "actor", "layer", "feature_id", "action", schema.VERSION, "before", "after"]
-        marks = ", ".join(self._mark(c in ("before", "after")) for c in columns)
-        sql = f"INSERT INTO history ({self._names(columns)}) VALUES ({marks})"
+        names = ["at", "actor", "layer", "feature_id", "action", schema.VERSION, "before", "after"]
+        marks = ", ".join(self._mark(c in ("before", "after")) for c in names)
+        sql = f"INSERT INTO history ({self._names(names)}) VALUES ({marks})"
         head = (self._when(history_table, "at", now), user, layer)
-        self.conn.exec_driver_sql(sql, list(map(tuple.__add__, itertools.repeat(head), history)))
+        self.conn.exec_driver_sql(sql, list(zip(*map(itertools.repeat, head), *columns, strict=False)))

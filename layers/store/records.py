@@ -79,6 +79,8 @@ def native_values(values: pd.Series) -> list[Any]:
 
 def plain_values(values: pd.Series) -> list[Any]:
     """Return `plain_value` of every value of a column (fast path for the common scalar types)."""
+    if isinstance(values.dtype, pd.StringDtype):  # str or None already: nothing to convert
+        return native_values(values)
     return [
         v if v.__class__ in _SIMPLE_TYPES or (v.__class__ is float and v == v) else plain_value(v)
         for v in native_values(values)

@@ -520,7 +520,7 @@ def test_the_column_wise_json_equals_the_json_encoder_row_by_row(store):
         assert batch.attributes[i] == dumps(record["attributes"])
         assert batch.personal[i] == encode_fields(fields)
         assert batch.rows[i] == tuple(record[c] for c in VALUE_COLUMNS)
-    tokens = [f"g1:token{i}" for i in range(len(rows))]
+    tokens = store.cipher.encrypt_payloads(batch.personal)  # real tokens: quoted as they are, not JSON-encoded
     for i, text in enumerate(batch.snapshots(list(range(len(rows))), tokens)):
         record = {**records[i][0], "personal": tokens[i]}
         assert json.loads(text) == json.loads(dumps(record))
@@ -528,6 +528,12 @@ def test_the_column_wise_json_equals_the_json_encoder_row_by_row(store):
             f',"attributes":{dumps(record["attributes"])}}}'
         )
     assert batch.snapshots([1, 3], tokens[1:4:2])[1].startswith('{"layer":"household","id":"HH-3",')
+    stations = _stations(3)  # no personal columns: no token
+    batch = Batch.from_frame("rehab_station", stations, personal=[])
+    texts = batch.snapshots([0, 1, 2], [None] * 3)
+    for (record, _fields), text in zip(to_records("rehab_station", stations), texts, strict=True):
+        columns = {k: v for k, v in record.items() if k != "attributes"}
+        assert text == dumps({**columns, "personal": None})[:-1] + f',"attributes":{dumps(record["attributes"])}}}'
 
 
 def test_awkward_values_round_trip_and_reimport_unchanged(store):
@@ -569,6 +575,25 @@ def test_encrypt_payloads_gives_each_row_its_own_nonce():
     assert cipher.encrypt_payloads([]) == []
 
 
+def test_encrypt_payloads_writes_the_nonce_and_ciphertext_in_url_safe_base64(monkeypatch):
+    import base64
+    import os
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    key = FieldCipher.generate_key()
+    payloads = [encode_fields({"name": f"孙敏{i}", "phone": None}) for i in range(40)]  # some base64 has - and _
+    nonces = os.urandom(12 * len(payloads))
+    monkeypatch.setattr(os, "urandom", lambda n: nonces[:n])
+    aead = AESGCM(base64.urlsafe_b64decode(key))
+    expected = []
+    for i, payload in enumerate(payloads):
+        nonce = nonces[12 * i : 12 * i + 12]
+        expected.append("g1:" + base64.urlsafe_b64encode(nonce + aead.encrypt(nonce, payload, None)).decode())
+    assert FieldCipher(key).encrypt_payloads(payloads) == expected
+    assert any("-" in t or "_" in t for t in expected)
+
+
 def test_an_import_in_many_chunks_writes_every_row_once_in_file_order(store, monkeypatch):
     import layers.store.api as store_api
 
@@ -598,11 +623,11 @@ def test_an_error_while_writing_a_later_chunk_rolls_back_every_chunk(store, monk
     calls = []
     real_insert_history = BulkWriter.insert_history
 
-    def failing_insert_history(self, layer, history, *, user, now):
-        calls.append([h[0] for h in history])
+    def failing_insert_history(self, layer, columns, *, user, now):
+        calls.append(list(columns[0]))  # the feature ids
         if len(calls) == 3:  # chunks 1 and 2 are already written in this transaction
             raise RuntimeError("disk full")
-        return real_insert_history(self, layer, history, user=user, now=now)
+        return real_insert_history(self, layer, columns, user=user, now=now)
 
     monkeypatch.setattr(BulkWriter, "insert_history", failing_insert_history)
     changed = _stations(8)
@@ -622,6 +647,9 @@ def test_json_texts_of_repeated_text_and_of_floats_equal_the_json_encoder():
     columns = [
         ["500120001", None, "500120001", '有"引号\\', "500120001", "500120001", "500120001", "500120001"],
         [106.2294, -0.0, 29.5979, 1e-7, 1e300],
+        [106.2294, 29.5979, 1e-7, 1e16, 2.5e-5, 123456789.123] * 4,  # few distinct floats: each encoded once
+        [-0.0, 0.0, 1.5, -0.0, 1.5, 1.5, 0.0, 1.5, 1.5],  # few distinct, but 0.0 and -0.0 are one key
+        [-0.0] * 8,
         [106.5, float("nan")],  # not all finite: value by value ("NaN")
         [True, 1, None, "x"],  # True and 1 stay apart
         [f'街{i}号"' for i in range(9)],  # distinct text: value by value
