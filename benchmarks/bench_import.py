@@ -301,7 +301,7 @@ def write_markdown(result: dict, path: Path) -> None:
         ]
         for r in size["scenarios"]:
             cells = [
-                f"{r[f'{p}_rows_per_s']:,.0f} ({r[f'{p}_cpu_s']:.1f} s)"
+                f"{r[f'{p}_rows_per_s']:,.0f} ({r[f'{p}_cpu_s']:.2f} s)"
                 for p in ("read", "validate", "store", "import", "reimport")
             ]
             traced = f"{r['tracemalloc_peak_mb']:,.0f}" if "tracemalloc_peak_mb" in r else "-"
@@ -320,7 +320,7 @@ def write_markdown(result: dict, path: Path) -> None:
             for r in size["reads"]:
                 name = "ours: `read_table` (python-calamine)" if r["reader"] == "calamine" else "openpyxl read-only"
                 lines.append(
-                    f"| {r['format']} | {name} | {r['rows_per_s']:,.0f} | {r['read_s']:.1f} ({r['read_cpu_s']:.1f}) | "
+                    f"| {r['format']} | {name} | {r['rows_per_s']:,.0f} | {r['read_s']:.2f} ({r['read_cpu_s']:.2f}) | "
                     f"{r['peak_rss_mb']:,.0f} | {r['peak_rss_mb'] - r['rss_before_mb']:,.0f} |"
                 )
         for fmt, target in size["targets"].items():
@@ -333,7 +333,7 @@ def write_markdown(result: dict, path: Path) -> None:
                 f"{target['measured_cpu_rows_per_s']:,.0f} rows per CPU second — "
                 f"{'met' if target['met'] else 'not met'} "
                 f"(runs: {', '.join(format(r['rows_per_s'], ',.0f') for r in runs)} rows/s; "
-                f"CPU {', '.join(format(r['import_cpu_s'], '.1f') for r in runs)} s).",
+                f"CPU {', '.join(format(r['import_cpu_s'], '.2f') for r in runs)} s).",
             ]
     if result.get("notes"):
         lines += ["", *result["notes"]]
