@@ -614,10 +614,11 @@ class _RangeScan:
             if close[-1] == closes.size:  # a tag left open at the end of the sheet
                 return False
             close = closes[close]
-            quotes = np.cumsum(arr[:n] == _QUOTE, dtype=np.int64)
-            apostrophes = np.cumsum(arr[:n] == _APOSTROPHE, dtype=np.int64)
-            if (apostrophes[close] != apostrophes[digits]).any() or ((quotes[close] - quotes[digits]) % 2).any():
-                return False
+            for mark, even in ((_APOSTROPHE, False), (_QUOTE, True)):  # how many of each lie between
+                marks = np.flatnonzero(arr[:n] == mark)
+                between = np.searchsorted(marks, close) - np.searchsorted(marks, digits, side="right")
+                if (between % 2 if even else between).any():
+                    return False
             value = arr[close - 1] != _SLASH
             letters, row = letters[value], row[value]
             if row.size == 0:
