@@ -79,6 +79,7 @@ _SHOWN_CHARACTERS = 20
 #: C0 control characters and DEL, except tab, line feed and carriage return (line breaks in a cell are
 #: fine): invisible in Excel, refused by PostgreSQL (NUL) and never meant.
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_FIX = "holds the invisible control character U+{:04X}: delete it (retype the cell)"
 
 _DATUM_FIX = (
     "declare the datum of the coordinates: `accessplan import LAYER FILE --datum wgs84|gcj02|bd09` "
@@ -335,7 +336,9 @@ class _Context:
         self.bad = np.zeros(self.n, dtype=bool)
         self.out: dict[str, object] = {}
         self.raw, self.headers, self.ignored = _map_headers(spec, table)
-        self.ids = _text(self.raw[schema.ID]) if schema.ID in self.raw else _na_text(self.n)
+        self._cells: dict[str, _Cells] = {}
+        id_cells = self.cells(schema.ID)
+        self.ids = id_cells.text
         #: Rows whose blank cells keep the stored values (updates, unless blanks clear): set by `check_ids`.
         self.keep = np.zeros(self.n, dtype=bool)
         self._id_checked: tuple[pd.Series, pd.Series] | None = None
@@ -343,9 +346,11 @@ class _Context:
         self._village_blank = np.zeros(self.n, dtype=bool)
         self._inferred_mask = np.zeros(self.n, dtype=bool)
         # The id as problems show it: control characters escaped, an over-long id cut short.
-        shown = _printable(self.ids)
-        long = (shown.str.len() > schema.ID_MAX_LENGTH).fillna(False)
-        self._id_values = shown.where(~long, shown.str.slice(0, _SHOWN_CHARACTERS) + "…").to_numpy(dtype=object)
+        shown = [
+            t if t is None or len(t) <= schema.ID_MAX_LENGTH else t[:_SHOWN_CHARACTERS] + "…"
+            for t in id_cells.printable()
+        ]
+        self._id_values = np.array(shown, dtype=object)[id_cells.codes]
 
     # -- problems --
     def add(
@@ -398,6 +403,12 @@ class _Context:
     def raw_or_empty(self, column: str) -> pd.Series:
         return self.raw[column] if column in self.raw else pd.Series([None] * self.n, dtype=object)
 
+    def cells(self, column: str) -> _Cells:
+        """Return the raw column factorized (once per validation; every cell missing when there is no such column)."""
+        if column not in self._cells:
+            self._cells[column] = _Cells(self.raw_or_empty(column))
+        return self._cells[column]
+
     # -- checks --
     def check_columns(self, *, people: PeopleLike | None, legal_basis: str | None) -> None:
         present = set(self.raw)
@@ -425,14 +436,15 @@ class _Context:
 
     def check_text(self) -> None:
         """Refuse text cells holding control characters (NUL and the like), in every imported column."""
-        for column, raw in self.raw.items():
-            found = _control_characters(raw)
-            if found.notna().any():
-                fix = found.map(
-                    lambda code: f"holds the invisible control character U+{code:04X}: delete it (retype the cell)",
-                    na_action="ignore",
-                )
-                self.add(found.notna().to_numpy(), column, _printable(_text(raw)), CONTROL_CHARACTER, fix)
+        for column in self.raw:
+            cells = self.cells(column)
+            found = cells.control_characters()
+            if found is None:
+                continue
+            fixes = [None if code is None else _CONTROL_FIX.format(code) for code in found]
+            mask = np.not_equal(found, None)[cells.codes]
+            shown = pd.Series(pd.array(cells.printable()[cells.codes], dtype="string"))
+            self.add(mask, column, shown, CONTROL_CHARACTER, pd.Series(np.array(fixes, dtype=object)[cells.codes]))
 
     def check_ids(self, people: PeopleLike | None = None) -> None:
         ids = self.ids
@@ -455,12 +467,12 @@ class _Context:
         self.out[schema.ID] = ids
         update = ids.isin(list(self.existing)).fillna(False).to_numpy(dtype=bool) if self.existing else self.keep
         self.keep = update & (not self.blank_clears)
-        marks = self.raw.get(schema.CORRECTION)
-        if marks is not None:
-            text = _text(marks)
-            flag = _lookup(text, schema.BOOL_LABELS, dtype="boolean")
+        if schema.CORRECTION in self.raw:
+            cells = self.cells(schema.CORRECTION)
+            text = cells.text
+            flag = cells.lookup(schema.BOOL_LABELS, dtype="boolean")
             self.add(
-                (text.notna() & flag.isna()).to_numpy(),
+                cells.present & flag.isna().to_numpy(),
                 schema.CORRECTION,
                 text,
                 BAD_TYPE,
@@ -489,8 +501,8 @@ class _Context:
     def _id_numbers(self) -> tuple[pd.Series, pd.Series]:
         """Return the normalised 身份证号 of each row (NA when missing or invalid) and why each invalid one is."""
         if self._id_checked is None:
-            text = _text(self.raw_or_empty(schema.ID_NUMBER))
-            self._id_checked = check_id_numbers(text.reset_index(drop=True), today=self.today)
+            text = self.cells(schema.ID_NUMBER).text
+            self._id_checked = check_id_numbers(text, today=self.today)
         return self._id_checked
 
     def required(self, blank: pd.Series | npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
@@ -508,9 +520,10 @@ class _Context:
         v_names = villages[schema.NAME].astype(str).map(schema.normalise_label)
         village_town = dict(zip(v_codes, v_towns, strict=True))
 
-        town_text = _text(self.raw_or_empty(schema.TOWN_CODE))
-        town = _lookup(town_text, town_lookup)
-        unknown_town = (town_text.notna() & town.isna()).to_numpy()
+        town_cells = self.cells(schema.TOWN_CODE)
+        town_text = town_cells.text
+        town = town_cells.lookup(town_lookup)
+        unknown_town = town_cells.present & town.isna().to_numpy()
         examples = ", ".join(towns[schema.NAME].astype(str).head(3))
         self.add(
             unknown_town,
@@ -521,8 +534,9 @@ class _Context:
             f"(e.g. {town_codes.iloc[0]})",
         )
 
-        village_text = _text(self.raw_or_empty(schema.VILLAGE_CODE))
-        key = _lookup(village_text, None)
+        village_cells = self.cells(schema.VILLAGE_CODE)
+        village_text = village_cells.text
+        key = village_cells.lookup(None)
         village = key.map(dict(zip(v_codes, v_codes, strict=True)))
         pair_lookup = dict(zip(v_towns + "|" + v_names, v_codes, strict=True))
         by_pair = (town.fillna("") + "|" + key.fillna("")).map(pair_lookup)
@@ -647,9 +661,10 @@ class _Context:
     def _datums(self, datum_arg: str | None) -> tuple[pd.Series | None, pd.Series]:
         """Return (datum of the coordinates as given, datum recorded) per row; record problems."""
         if schema.DATUM in self.raw:
-            text = _text(self.raw[schema.DATUM])
-            value = _lookup(text, schema.DATUM_LABELS)
-            unknown = (text.notna() & value.isna()).to_numpy()
+            cells = self.cells(schema.DATUM)
+            text = cells.text
+            value = cells.lookup(schema.DATUM_LABELS)
+            unknown = cells.present & value.isna().to_numpy()
             self.add(
                 unknown,
                 schema.DATUM,
@@ -674,10 +689,11 @@ class _Context:
             value = pd.Series([datum_arg] * self.n, dtype="string")
             return value, value
         if schema.SOURCE_DATUM in self.raw:
-            text = _text(self.raw[schema.SOURCE_DATUM])
-            recorded = _lookup(text, schema.DATUM_LABELS)
+            cells = self.cells(schema.SOURCE_DATUM)
+            text = cells.text
+            recorded = cells.lookup(schema.DATUM_LABELS)
             self.add(
-                (text.notna() & recorded.isna()).to_numpy(),
+                cells.present & recorded.isna().to_numpy(),
                 schema.DATUM,
                 text,
                 DATUM_UNKNOWN,
@@ -727,13 +743,14 @@ class _Context:
 
     def check_status(self) -> None:
         wf = self.spec.workflow
-        text = _text(self.raw_or_empty(schema.STATUS))
-        status = _lookup(text, wf.labels)
+        cells = self.cells(schema.STATUS)
+        text = cells.text
+        status = cells.lookup(wf.labels)
         if schema.STATUS in self.raw:
-            self.add(self.required(text.isna()), schema.STATUS, None, REQUIRED, "every row needs a status (状态)")
+            self.add(self.required(~cells.present), schema.STATUS, None, REQUIRED, "every row needs a status (状态)")
         labels = ", ".join(wf.statuses)
         self.add(
-            (text.notna() & status.isna()).to_numpy(),
+            cells.present & status.isna().to_numpy(),
             schema.STATUS,
             text,
             UNKNOWN_STATUS,
@@ -780,19 +797,19 @@ class _Context:
                 # a row that keeps its stored village keeps its mark too; a village written in the file is not inferred
                 self.out[col.name] = marks.where(~pd.Series(self.keep) | given)
                 continue
-            text = _text(self.raw_or_empty(col.name))
+            cells = self.cells(col.name)
             if col.name == schema.LEGAL_BASIS and legal_basis is not None:
-                text = self._legal_basis(text, legal_basis)
+                cells = self._legal_basis(cells, legal_basis)
+            text = cells.text
             derivable = col.name in (schema.DISABILITY_CATEGORY, schema.DISABILITY_GRADE)
             if (
                 col.required
                 and (col.name in self.raw or legal_basis is not None and col.name == schema.LEGAL_BASIS)
                 and not derivable
             ):
-                self.add(
-                    self.required(text.isna()), col.name, None, REQUIRED, f"every row needs {col.label_zh or col.name}"
-                )
-            value, bad, fix = _parse(col, text)
+                fix = f"every row needs {col.label_zh or col.name}"
+                self.add(self.required(~cells.present), col.name, None, REQUIRED, fix)
+            value, bad, fix = _parse(col, cells)
             self.add(bad, col.name, text, BAD_TYPE if col.dtype != "code" else UNKNOWN_CODE, fix)
             if col.minimum is not None or col.maximum is not None:
                 numbers = pd.to_numeric(value, errors="coerce").astype("Float64").to_numpy(dtype=float, na_value=np.nan)
@@ -805,10 +822,11 @@ class _Context:
                     value = value.where(pd.Series(~outside))
             self.out[col.name] = value
 
-    def _legal_basis(self, text: pd.Series, legal_basis: str) -> pd.Series:
+    def _legal_basis(self, cells: _Cells, legal_basis: str) -> _Cells:
         """Fill blank 处理依据 cells with the file-wide basis; a cell naming another basis is a problem."""
+        text = cells.text
         if schema.LEGAL_BASIS in self.raw:
-            given = _lookup(text, schema.LEGAL_BASIS_LABELS)
+            given = cells.lookup(schema.LEGAL_BASIS_LABELS)
             conflict = (given.notna() & (given != legal_basis)).fillna(False).to_numpy(dtype=bool)
             self.add(
                 conflict,
@@ -818,12 +836,12 @@ class _Context:
                 f"处理依据与整个文件指定的 --legal-basis {legal_basis} 不一致：改正该格或去掉 --legal-basis "
                 f"(the cell contradicts --legal-basis {legal_basis})",
             )
-        return text.fillna(legal_basis)
+        return _Cells(text.fillna(legal_basis))
 
     def check_personal_numbers(self) -> None:
         today = self.today
         raw_id = self.raw_or_empty(schema.ID_NUMBER)
-        id_text = _text(raw_id)
+        id_text = self.cells(schema.ID_NUMBER).text
         id_norm, id_reason = self._id_numbers()
         numeric = _numeric_cells(raw_id, id_text, id_reason.notna())
         if schema.ID_NUMBER in self.raw:
@@ -836,7 +854,7 @@ class _Context:
             self.add(dup, schema.ID_NUMBER, id_text, DUPLICATE_PERSON, fix)
 
         raw_cert = self.raw_or_empty(schema.CERTIFICATE_NUMBER)
-        cert_text = _text(raw_cert)
+        cert_text = self.cells(schema.CERTIFICATE_NUMBER).text
         cert_norm, cert_reason = check_certificate_numbers(cert_text.reset_index(drop=True), today=today)
         if schema.CERTIFICATE_NUMBER in self.raw:
             self.add(
@@ -876,7 +894,7 @@ class _Context:
             self.add(differ, col, given, rule, f"disagrees with the 残疾人证号's {label}: correct one of the two")
             self.out[col] = given.fillna(from_cert)
 
-        phone_text = _text(self.raw_or_empty(schema.PHONE))
+        phone_text = self.cells(schema.PHONE).text
         phone = np.array(
             [
                 None
@@ -945,9 +963,9 @@ _CODE_FIXES = {
 }
 
 
-def _parse(col: schema.ColumnSpec, text: pd.Series) -> tuple[pd.Series, np.ndarray, str]:
+def _parse(col: schema.ColumnSpec, cells: _Cells) -> tuple[pd.Series, np.ndarray, str]:
     """Return (typed values, mask of unparseable cells, fix) for one attribute column."""
-    present = text.notna().to_numpy()
+    text, present = cells.text, cells.present
     if col.dtype == "str":
         return text, np.zeros(len(text), dtype=bool), ""
     if col.dtype in ("int", "float"):
@@ -960,7 +978,7 @@ def _parse(col: schema.ColumnSpec, text: pd.Series) -> tuple[pd.Series, np.ndarr
             return value, present & ~ok, f"must be a whole number (at most {_MAX_WHOLE_NUMBER:,})"
         return number.where(pd.Series(ok, index=number.index)), present & ~ok, "must be a number"
     if col.dtype == "bool":
-        value = _lookup(text, schema.BOOL_LABELS, dtype="boolean")
+        value = cells.lookup(schema.BOOL_LABELS, dtype="boolean")
         return value, present & value.isna().to_numpy(), "must be yes or no (是/否, 有/无, true/false, 1/0)"
     if col.dtype == "date":
         cleaned = (
@@ -970,7 +988,7 @@ def _parse(col: schema.ColumnSpec, text: pd.Series) -> tuple[pd.Series, np.ndarr
         value = parsed.dt.strftime("%Y-%m-%d").astype("string")
         return value, present & parsed.isna().to_numpy(), "must be a date such as 2024-06-30 (2024年6月30日)"
     labels = _CODE_LABELS[col.name]
-    value = _lookup(text, labels)
+    value = cells.lookup(labels)
     if col.name in _FIXED:
         value = pd.to_numeric(value, errors="coerce").astype("Int64")
     return value, present & value.isna().to_numpy(), _CODE_FIXES[col.name]
@@ -1000,16 +1018,79 @@ def _map_headers(spec: schema.LayerSpec, table: pd.DataFrame) -> tuple[dict[str,
     return raw, headers, ignored
 
 
+class _Cells:
+    """The cells of one column, factorized once: distinct values, their text, and each row's code.
+
+    Ledger columns repeat a lot (15 towns in 20,000 rows), and several checks read the same column
+    (its text, its labels, its control characters). Each works on the distinct values only and takes
+    the answer back per row through ``codes``, so a column is hashed once per validation, not once per
+    check.
+
+    Attributes
+    ----------
+    codes
+        Position of each row's value in ``uniques``; -1 for a missing cell (None, NaN, NA).
+    uniques
+        The distinct values as the cells hold them.
+    texts
+        Stripped text of each distinct value (None for blanks; integral floats lose their ``.0``),
+        then None for the missing cells: ``texts[codes]`` is the text of each row.
+    present
+        True for the rows whose text is not blank.
+    """
+
+    def __init__(self, values: pd.Series | np.ndarray) -> None:
+        self.codes, self.uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+        self.texts = np.array(
+            [*((v.strip() or None) if v.__class__ is str else _cell_text(v) for v in self.uniques), None],
+            dtype=object,
+        )
+        self.present = np.not_equal(self.texts, None)[self.codes]
+        self._text: pd.Series | None = None
+
+    @property
+    def text(self) -> pd.Series:
+        """The text of each row (``string``, NA for blanks), as `_text` returns it."""
+        if self._text is None:
+            self._text = pd.Series(pd.array(self.texts[self.codes], dtype="string"))
+        return self._text
+
+    def lookup(self, table: Mapping[str, object] | None, *, dtype: str = "string") -> pd.Series:
+        """Return `table[normalise_label(text)]` per row (the normalised text when `table` is None).
+
+        Texts not in `table` and blank cells become NA.
+        """
+        keys = [None if t is None else schema.normalise_label(t) for t in self.texts]
+        found = keys if table is None else [None if k is None else table.get(k) for k in keys]
+        return pd.Series(pd.array(np.array(found, dtype=object)[self.codes], dtype=dtype))
+
+    def control_characters(self) -> list[int | None] | None:
+        """Return the code point of the first control character of each distinct value (None where none).
+
+        One entry per ``texts`` entry; None instead of the list when no cell holds one (the usual file:
+        one search through all distinct texts joined, since `_CONTROL_RE` matches single characters).
+        """
+        strings = [v for v in self.uniques if v.__class__ is str]
+        if _CONTROL_RE.search("".join(strings)) is None:
+            return None
+        return [
+            ord(m.group()) if v.__class__ is str and (m := _CONTROL_RE.search(v)) is not None else None
+            for v in [*self.uniques, None]
+        ]
+
+    def printable(self) -> np.ndarray:
+        """Return ``texts`` with each control character written as a backslash escape (for messages and pages)."""
+        if _CONTROL_RE.search("".join(t for t in self.texts if t is not None)) is None:
+            return self.texts
+        return np.array([None if t is None else _CONTROL_RE.sub(_escape, t) for t in self.texts], dtype=object)
+
+
 def _text(values: pd.Series) -> pd.Series:
     """Return cells as stripped text (``string``); blanks → NA; integral floats lose their ``.0``.
 
     Works on the distinct values only (ledger columns repeat a lot), then takes them back per row.
     """
-    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
-    texts = np.array(
-        [*((v.strip() or None) if v.__class__ is str else _cell_text(v) for v in uniques), None], dtype=object
-    )
-    return pd.Series(pd.array(texts[codes], dtype="string"))
+    return _Cells(values).text
 
 
 def _cell_text(value: object) -> str | None:
@@ -1024,18 +1105,6 @@ def _cell_text(value: object) -> str | None:
     if value is pd.NA or value is pd.NaT:
         return None
     return str(value).strip() or None
-
-
-def _lookup(text: pd.Series, table: Mapping[str, object] | None, *, dtype: str = "string") -> pd.Series:
-    """Return `table[normalise_label(cell)]` per row (the normalised cell when `table` is None).
-
-    Normalises only the distinct values; cells not in `table` and missing cells become NA.
-    """
-    codes, uniques = pd.factorize(text.to_numpy(dtype=object), use_na_sentinel=True)
-    keys = [schema.normalise_label(u) for u in uniques]
-    found = keys if table is None else [table.get(k) for k in keys]
-    values = np.array([*found, None], dtype=object)
-    return pd.Series(pd.array(values[codes], dtype=dtype))
 
 
 def _objects(text: pd.Series) -> np.ndarray:
@@ -1062,10 +1131,6 @@ def _numbers(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def _digit_codes(text: np.ndarray, width: int) -> np.ndarray:
     """Return the (len(text), width) matrix of ``ord(c) - ord("0")`` of texts of ``width`` ASCII characters."""
     return np.asarray(text.astype(f"U{width}")).view(np.uint32).reshape(-1, width).astype(np.int64) - ord("0")
-
-
-def _na_text(n: int) -> pd.Series:
-    return pd.Series([pd.NA] * n, dtype="string")
 
 
 def _numeric_cells(raw: pd.Series, text: pd.Series, among: pd.Series) -> pd.Series:
@@ -1161,18 +1226,5 @@ def _duplicates(keys: pd.Series, rows: np.ndarray) -> tuple[npt.NDArray[np.bool_
     return dup, where
 
 
-def _control_characters(raw: pd.Series) -> pd.Series:
-    """Return the code point of the first control character of each text cell (NA where there is none).
-
-    Looks at the distinct text values only.
-    """
-    codes, uniques = pd.factorize(raw.to_numpy(dtype=object), use_na_sentinel=True)
-    found = [
-        ord(m.group()) if v.__class__ is str and (m := _CONTROL_RE.search(v)) is not None else None for v in uniques
-    ]
-    return pd.Series(pd.array([*found, None], dtype="Int64")[codes])
-
-
-def _printable(text: pd.Series) -> pd.Series:
-    """Return text with each control character written as a backslash escape (for messages and pages)."""
-    return text.str.replace(_CONTROL_RE, lambda m: f"\\x{ord(m.group()):02x}", regex=True)
+def _escape(match: re.Match[str]) -> str:
+    return f"\\x{ord(match.group()):02x}"
