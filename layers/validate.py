@@ -522,8 +522,8 @@ class _Context:
 
         town_cells = self.cells(schema.TOWN_CODE)
         town_text = town_cells.text
-        town = town_cells.lookup(town_lookup)
-        unknown_town = town_cells.present & town.isna().to_numpy()
+        towns_found = town_cells.found(town_lookup)
+        unknown_town = town_cells.present & np.equal(np.array(towns_found, dtype=object), None)[town_cells.codes]
         examples = ", ".join(towns[schema.NAME].astype(str).head(3))
         self.add(
             unknown_town,
@@ -536,34 +536,46 @@ class _Context:
 
         village_cells = self.cells(schema.VILLAGE_CODE)
         village_text = village_cells.text
-        key = village_cells.lookup(None)
-        village = key.map(dict(zip(v_codes, v_codes, strict=True)))
+        village_codes = set(v_codes)
         pair_lookup = dict(zip(v_towns + "|" + v_names, v_codes, strict=True))
-        by_pair = (town.fillna("") + "|" + key.fillna("")).map(pair_lookup)
-        village = village.fillna(by_pair)
-        name_counts = v_names.value_counts()
+        name_counts = v_names.value_counts().to_dict()
         unique_names = dict(zip(v_names, v_codes, strict=True))
         unique_names = {k: c for k, c in unique_names.items() if name_counts[k] == 1}
-        village = village.fillna(key.map(unique_names)).astype("string")
-        unknown_village = (village_text.notna() & village.isna()).to_numpy()
-        ambiguous = key.map(name_counts).fillna(0).to_numpy() > 1
-        fix = pd.Series(
-            np.where(
-                ambiguous,
+        # Each distinct (town, village) pair of cells is resolved once (15 towns and 216 villages in a
+        # 20,000-row ledger): the village by code, else by the town and its name, else by a name that is
+        # unique in the district; then the village's own town, which fills a blank town cell.
+        keys = village_cells.found(None)
+        pair_of_row, pairs = _pairs(town_cells, village_cells)
+        code_of, own_of, town_of, ambiguous_of, wrong_of = [], [], [], [], []
+        for t, v in pairs:
+            town_code, key = towns_found[t], keys[v]
+            code = key if key in village_codes else pair_lookup.get(f"{town_code or ''}|{key or ''}")
+            if code is None and key is not None:
+                code = unique_names.get(key)
+            own = None if code is None else village_town[code]
+            code_of.append(code)
+            own_of.append(own)
+            town_of.append(own if town_code is None and town_cells.texts[t] is None else town_code)
+            ambiguous_of.append(name_counts.get(key, 0) > 1)
+            wrong_of.append(town_code is not None and own is not None and town_code != own)
+        village = pd.Series(pd.array(np.array(code_of, dtype=object)[pair_of_row], dtype="string"))
+        unknown_village = village_cells.present & np.equal(np.array(code_of, dtype=object), None)[pair_of_row]
+        if unknown_village.any():
+            fix = np.where(
+                np.array(ambiguous_of, dtype=bool)[pair_of_row],
                 "this name is used in several towns: give the town (镇街) or the 12-digit village code",
                 "not a village/community of this district (or not of the row's town): check the name or "
                 "write the 12-digit code",
-            ),
-        )
-        self.add(unknown_village, schema.VILLAGE_CODE, village_text, UNKNOWN_VILLAGE, fix)
-        own_town = village.map(village_town).astype("string")
-        wrong_town = (town.notna() & own_town.notna() & (town != own_town)).fillna(False).to_numpy(dtype=bool)
-        fix = own_town.map(lambda t: f"this village belongs to town {t}, not to the row's town; fix either")
-        self.add(wrong_town, schema.VILLAGE_CODE, village_text, VILLAGE_NOT_IN_TOWN, fix)
-        town = town.fillna(own_town.where(town_text.isna()))
+            )
+            self.add(unknown_village, schema.VILLAGE_CODE, village_text, UNKNOWN_VILLAGE, pd.Series(fix))
+        wrong_town = np.array(wrong_of, dtype=bool)[pair_of_row]
+        if wrong_town.any():
+            fix = np.array([f"this village belongs to town {t}, not to the row's town; fix either" for t in own_of])
+            self.add(wrong_town, schema.VILLAGE_CODE, village_text, VILLAGE_NOT_IN_TOWN, pd.Series(fix[pair_of_row]))
+        town = pd.Series(pd.array(np.array(town_of, dtype=object)[pair_of_row], dtype="string"))
         if schema.TOWN_CODE in self.raw or schema.VILLAGE_CODE in self.raw:
             self.add(
-                self.required((town_text.isna() & village_text.isna()).to_numpy()),
+                self.required(~town_cells.present & ~village_cells.present),
                 schema.TOWN_CODE,
                 None,
                 REQUIRED,
@@ -571,7 +583,7 @@ class _Context:
             )
         if schema.VILLAGE_CODE in self.spec.required and schema.VILLAGE_CODE in self.raw and not self.inferable:
             self.add(
-                village_text.isna().to_numpy(),
+                ~village_cells.present,
                 schema.VILLAGE_CODE,
                 None,
                 REQUIRED,
@@ -579,7 +591,7 @@ class _Context:
             )
         self.out[schema.TOWN_CODE] = town
         self.out[schema.VILLAGE_CODE] = village
-        self._village_blank = village_text.isna().to_numpy()
+        self._village_blank = ~village_cells.present
 
     @property
     def inferable(self) -> bool:
@@ -1055,14 +1067,17 @@ class _Cells:
             self._text = pd.Series(pd.array(self.texts[self.codes], dtype="string"))
         return self._text
 
-    def lookup(self, table: Mapping[str, object] | None, *, dtype: str = "string") -> pd.Series:
-        """Return `table[normalise_label(text)]` per row (the normalised text when `table` is None).
+    def found(self, table: Mapping[str, object] | None) -> list[object]:
+        """Return `table[normalise_label(text)]` per ``texts`` entry (the normalised text when `table` is None).
 
-        Texts not in `table` and blank cells become NA.
+        Texts not in `table` and blanks give None.
         """
         keys = [None if t is None else schema.normalise_label(t) for t in self.texts]
-        found = keys if table is None else [None if k is None else table.get(k) for k in keys]
-        return pd.Series(pd.array(np.array(found, dtype=object)[self.codes], dtype=dtype))
+        return keys if table is None else [None if k is None else table.get(k) for k in keys]
+
+    def lookup(self, table: Mapping[str, object] | None, *, dtype: str = "string") -> pd.Series:
+        """Return `table[normalise_label(text)]` per row as a Series of `dtype` (see `found`); NA for None."""
+        return pd.Series(pd.array(np.array(self.found(table), dtype=object)[self.codes], dtype=dtype))
 
     def control_characters(self) -> list[int | None] | None:
         """Return the code point of the first control character of each distinct value (None where none).
@@ -1083,6 +1098,18 @@ class _Cells:
         if _CONTROL_RE.search("".join(t for t in self.texts if t is not None)) is None:
             return self.texts
         return np.array([None if t is None else _CONTROL_RE.sub(_escape, t) for t in self.texts], dtype=object)
+
+
+def _pairs(first: _Cells, second: _Cells) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Return each row's position among the distinct pairs of two columns, and those pairs.
+
+    A pair is the positions of the two cells' values in each column's ``texts`` (missing cells: the
+    last, None).
+    """
+    width = len(second.texts)
+    combined = (first.codes % len(first.texts)).astype(np.int64) * width + second.codes % width
+    pair_of_row, distinct = pd.factorize(combined)
+    return pair_of_row, [(int(p // width), int(p % width)) for p in distinct]
 
 
 def _text(values: pd.Series) -> pd.Series:
