@@ -933,13 +933,17 @@ class _Context:
     # -- result --
     def result(self) -> ValidationResult:
         columns = [c for c in self.spec.column_names if c in self.out]
-        frame = pd.DataFrame({c: _as_array(self.out[c]) for c in columns}, index=pd.Index(self.rows, name="row"))
-        for col in columns:
-            frame[col] = frame[col].astype(_DTYPES[self.spec.column(col).dtype] if col not in _FIXED else _FIXED[col])
+        frame = pd.DataFrame(
+            {c: _typed(self.out[c], _FIXED.get(c, _DTYPES[self.spec.column(c).dtype])) for c in columns},
+            index=pd.Index(self.rows, name="row"),
+        )
         file_level = any(p.row is None for p in self.problems)
         clean = frame.iloc[0:0] if file_level else frame[~self.bad]
         ids = clean[schema.ID].astype(str)
         in_store = ids.isin(list(self.existing)) if self.existing else pd.Series(False, index=ids.index)
+        id_values = ids.to_numpy(dtype=object)  # tuples of Python str (iterating the Series boxes each id)
+        in_store_mask = in_store.to_numpy(dtype=bool)
+        clean_rows = set(clean.index)
         problems = sorted(self.problems, key=lambda p: (p.row is not None, p.row or 0))
         if problems:
             logger.info("Layer %r: %d problem(s) in %d row(s)", self.spec.name, len(problems), self.n)
@@ -950,10 +954,10 @@ class _Context:
             headers=self.headers,
             ignored_columns=tuple(self.ignored),
             n_rows=self.n,
-            new_ids=tuple(ids[~in_store]),
-            updated_ids=tuple(ids[in_store]),
+            new_ids=tuple(id_values[~in_store_mask]),
+            updated_ids=tuple(id_values[in_store_mask]),
             corrections=self.corrections,
-            inferred_villages=tuple(r for r in self.inferred if r in set(clean.index)),
+            inferred_villages=tuple(r for r in self.inferred if r in clean_rows),
             matched_by_person=self.matched_by_person,
         )
 
@@ -1214,10 +1218,14 @@ def _datum_argument(datum: str | None) -> str | None:
     return value
 
 
-def _as_array(values: object) -> object:
+def _typed(values: object, dtype: str) -> object:
+    """Return a column of `ValidationResult.frame` as an array of `dtype` (a Series of that dtype as it is)."""
+    if isinstance(values, pd.Series) and values.dtype == dtype:
+        return values.to_numpy() if isinstance(values.dtype, np.dtype) else values.array
     if isinstance(values, pd.Series):
-        return values.to_numpy(dtype=object) if not isinstance(values.dtype, np.dtype) else values.to_numpy()
-    return values
+        values = values.to_numpy(dtype=object) if not isinstance(values.dtype, np.dtype) else values.to_numpy()
+    typed = pd.Series(values).astype(dtype)
+    return typed.to_numpy() if isinstance(typed.dtype, np.dtype) else typed.array
 
 
 def _column_objects(values: pd.Series) -> list[object]:
