@@ -449,15 +449,16 @@ class _Context:
     def check_ids(self, people: PeopleLike | None = None) -> None:
         ids = self.ids
         if schema.ID in self.raw:
-            self.add(ids.isna().to_numpy(), schema.ID, None, REQUIRED, "every row needs an id (编号)")
+            self.add(~self.cells(schema.ID).present, schema.ID, None, REQUIRED, "every row needs an id (编号)")
         too_long = (ids.str.len() > schema.ID_MAX_LENGTH).fillna(False).to_numpy(dtype=bool)
-        self.add(
-            too_long,
-            schema.ID,
-            ids.str.slice(0, _SHOWN_CHARACTERS) + "…",
-            TOO_LONG,
-            f"an id (编号) may have at most {schema.ID_MAX_LENGTH} characters: shorten it",
-        )
+        if too_long.any():
+            self.add(
+                too_long,
+                schema.ID,
+                ids.str.slice(0, _SHOWN_CHARACTERS) + "…",
+                TOO_LONG,
+                f"an id (编号) may have at most {schema.ID_MAX_LENGTH} characters: shorten it",
+            )
         dup, where = _duplicates(ids, self.rows)
         if dup.any():
             fix = ids.map({v: f"ids must be unique in a file; {v!r} appears on {w}" for v, w in where.items()})
@@ -1004,9 +1005,11 @@ def _parse(col: schema.ColumnSpec, cells: _Cells) -> tuple[pd.Series, np.ndarray
         value = parsed.dt.strftime("%Y-%m-%d").astype("string")
         return value, present & parsed.isna().to_numpy(), "must be a date such as 2024-06-30 (2024年6月30日)"
     labels = _CODE_LABELS[col.name]
-    value = cells.lookup(labels)
-    if col.name in _FIXED:
-        value = pd.to_numeric(value, errors="coerce").astype("Int64")
+    if col.name in _FIXED:  # numbers converted once per distinct value
+        found = pd.Series(pd.array(np.array(cells.found(labels), dtype=object), dtype="string"))
+        value = cells.take(pd.to_numeric(found, errors="coerce").astype("Int64").array)
+    else:
+        value = cells.lookup(labels)
     return value, present & value.isna().to_numpy(), _CODE_FIXES[col.name]
 
 
@@ -1081,7 +1084,11 @@ class _Cells:
 
     def lookup(self, table: Mapping[str, object] | None, *, dtype: str = "string") -> pd.Series:
         """Return `table[normalise_label(text)]` per row as a Series of `dtype` (see `found`); NA for None."""
-        return pd.Series(pd.array(np.array(self.found(table), dtype=object)[self.codes], dtype=dtype))
+        return self.take(pd.array(np.array(self.found(table), dtype=object), dtype=dtype))
+
+    def take(self, values: pd.api.extensions.ExtensionArray) -> pd.Series:
+        """Return a Series of one value per ``texts`` entry taken per row (the last one for missing cells)."""
+        return pd.Series(values.take(self.codes))
 
     def control_characters(self) -> list[int | None] | None:
         """Return the code point of the first control character of each distinct value (None where none).
