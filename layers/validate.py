@@ -853,50 +853,50 @@ class _Context:
 
     def check_personal_numbers(self) -> None:
         today = self.today
-        raw_id = self.raw_or_empty(schema.ID_NUMBER)
-        id_text = self.cells(schema.ID_NUMBER).text
+        id_cells = self.cells(schema.ID_NUMBER)
+        id_text = id_cells.text
         id_norm, id_reason = self._id_numbers()
-        numeric = _numeric_cells(raw_id, id_text, id_reason.notna())
         if schema.ID_NUMBER in self.raw:
-            self.add(self.required(id_text.isna()), schema.ID_NUMBER, None, REQUIRED, "every household needs 身份证号")
-        fix = id_reason.astype(object).where(~numeric, id_reason.astype(object) + "; " + _EXCEL_NUMBER_FIX)
-        self.add(id_reason.notna().to_numpy(), schema.ID_NUMBER, id_text, ID_NUMBER, fix)
+            missing = self.required(~id_cells.present)
+            self.add(missing, schema.ID_NUMBER, None, REQUIRED, "every household needs 身份证号")
+        self._add_invalid_numbers(schema.ID_NUMBER, id_reason, ID_NUMBER)
         dup, where = _duplicates(id_norm, self.rows)
         if dup.any():
             fix = id_norm.map({v: f"the same person appears on {w}: keep one row per person" for v, w in where.items()})
             self.add(dup, schema.ID_NUMBER, id_text, DUPLICATE_PERSON, fix)
 
-        raw_cert = self.raw_or_empty(schema.CERTIFICATE_NUMBER)
-        cert_text = self.cells(schema.CERTIFICATE_NUMBER).text
-        cert_norm, cert_reason = check_certificate_numbers(cert_text.reset_index(drop=True), today=today)
+        cert_cells = self.cells(schema.CERTIFICATE_NUMBER)
+        cert_text = cert_cells.text
+        cert_norm, cert_reason = check_certificate_numbers(cert_text, today=today)
         if schema.CERTIFICATE_NUMBER in self.raw:
             self.add(
-                self.required(cert_text.isna()),
+                self.required(~cert_cells.present),
                 schema.CERTIFICATE_NUMBER,
                 None,
                 REQUIRED,
                 "every household needs 残疾人证号",
             )
-        numeric = _numeric_cells(raw_cert, cert_text, cert_reason.notna())
-        fix = cert_reason.astype(object).where(~numeric, cert_reason.astype(object) + "; " + _EXCEL_NUMBER_FIX)
-        self.add(cert_reason.notna().to_numpy(), schema.CERTIFICATE_NUMBER, cert_text, CERTIFICATE_NUMBER, fix)
+        self._add_invalid_numbers(schema.CERTIFICATE_NUMBER, cert_reason, CERTIFICATE_NUMBER)
+
+        # Valid numbers (the others are None) are ASCII digits (X as the 18th character of the ID part) of
+        # their exact width: compared, and their category and grade read, as character codes.
         cert_objects, id_objects = _objects(cert_norm), _objects(id_norm)
-        mismatch = pd.Series(
-            [c is not None and i is not None and c[:18] != i for c, i in zip(cert_objects, id_objects, strict=True)]
-        )
+        has_cert = np.not_equal(cert_objects, None)
+        cert_digits = np.zeros((len(cert_objects), 20), dtype=np.int64)
+        if has_cert.any():
+            cert_digits[has_cert] = _digit_codes(cert_objects[has_cert], 20)
+        both = has_cert & np.not_equal(id_objects, None)
+        mismatch = np.zeros(len(cert_objects), dtype=bool)
+        if both.any():
+            mismatch[both] = (cert_digits[both, :18] != _digit_codes(id_objects[both], 18)).any(axis=1)
         self.add(
-            mismatch.to_numpy(dtype=bool),
+            mismatch,
             schema.CERTIFICATE_NUMBER,
             cert_text,
             CERTIFICATE_ID_MISMATCH,
             "the first 18 characters of 残疾人证号 must equal the row's 身份证号",
         )
 
-        # Valid certificate numbers (the others are None) have ASCII digits at positions 18 and 19.
-        has_cert = np.not_equal(cert_objects, None)
-        cert_digits = np.zeros((len(cert_objects), 20), dtype=np.int64)
-        if has_cert.any():
-            cert_digits[has_cert] = _digit_codes(cert_objects[has_cert], 20)
         for col, pos, rule, label in (
             (schema.DISABILITY_CATEGORY, 18, CATEGORY_MISMATCH, "类别 (19th digit)"),
             (schema.DISABILITY_GRADE, 19, GRADE_MISMATCH, "等级 (20th digit)"),
@@ -930,6 +930,16 @@ class _Context:
         self.out[schema.ID_NUMBER] = id_norm
         self.out[schema.CERTIFICATE_NUMBER] = cert_norm
         self.out[schema.PHONE] = pd.Series(pd.array(np.where(valid, phone, None), dtype="string"))
+
+    def _add_invalid_numbers(self, column: str, reason: pd.Series, rule: str) -> None:
+        """Record the invalid ID or certificate numbers (`reason` not NA); cells Excel stored as numbers get a hint."""
+        invalid = reason.notna()
+        if not invalid.any():
+            return
+        text = self.cells(column).text
+        numeric = _numeric_cells(self.raw_or_empty(column), text, invalid)
+        fix = reason.astype(object).where(~numeric, reason.astype(object) + "; " + _EXCEL_NUMBER_FIX)
+        self.add(invalid.to_numpy(), column, text, rule, fix)
 
     # -- result --
     def result(self) -> ValidationResult:
@@ -1147,7 +1157,7 @@ def _cell_text(value: object) -> str | None:
 
 def _objects(text: pd.Series) -> np.ndarray:
     """Return a ``string`` Series as an object array with None for missing values."""
-    return np.where(text.isna().to_numpy(), None, text.to_numpy(dtype=object, na_value=None))
+    return text.to_numpy(dtype=object, na_value=None)
 
 
 def _numbers(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
