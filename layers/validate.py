@@ -18,9 +18,10 @@ argument also fills blank cells of a ``datum`` column; a cell that contradicts i
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Protocol
@@ -648,7 +649,7 @@ class _Context:
         coords, raw_numbers = {}, {}
         for col in (schema.LON, schema.LAT):
             raw = self.raw_or_empty(col)
-            number, present = _numbers(raw)
+            number, present = _numbers(self.cells(col))
             lo, hi = _COORD_RANGES[col]
             label = "经度 (longitude, e.g. 106.227)" if col == schema.LON else "纬度 (latitude, e.g. 29.591)"
             self.add(~present, col, None, COORDINATES, f"missing {label}: enter decimal degrees")
@@ -1070,19 +1071,24 @@ class _Cells:
 
     def __init__(self, values: pd.Series | np.ndarray) -> None:
         self.codes, self.uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
-        self.texts = np.array(
+
+    @functools.cached_property
+    def texts(self) -> np.ndarray:
+        """Stripped text of each distinct value, then None (computed on first use: numbers may not need it)."""
+        return np.array(
             [*((v.strip() or None) if v.__class__ is str else _cell_text(v) for v in self.uniques), None],
             dtype=object,
         )
-        self.present = np.not_equal(self.texts, None)[self.codes]
-        self._text: pd.Series | None = None
 
-    @property
+    @functools.cached_property
+    def present(self) -> npt.NDArray[np.bool_]:
+        """True for the rows whose text is not blank."""
+        return np.not_equal(self.texts, None)[self.codes]
+
+    @functools.cached_property
     def text(self) -> pd.Series:
         """The text of each row (``string``, NA for blanks), as `_text` returns it."""
-        if self._text is None:
-            self._text = pd.Series(pd.array(self.texts[self.codes], dtype="string"))
-        return self._text
+        return pd.Series(pd.array(self.texts[self.codes], dtype="string"))
 
     def found(self, table: Mapping[str, object] | None) -> list[object]:
         """Return `table[normalise_label(text)]` per ``texts`` entry (the normalised text when `table` is None).
@@ -1103,11 +1109,13 @@ class _Cells:
     def control_characters(self) -> list[int | None] | None:
         """Return the code point of the first control character of each distinct value (None where none).
 
-        One entry per ``texts`` entry; None instead of the list when no cell holds one (the usual file:
-        one search through all distinct texts joined, since `_CONTROL_RE` matches single characters).
+        One entry per ``texts`` entry; None instead of the list when no cell holds one (the usual file).
         """
-        strings = [v for v in self.uniques if v.__class__ is str]
-        if _CONTROL_RE.search("".join(strings)) is None:
+        try:
+            clean = not _holds_control_character(self.uniques)
+        except TypeError:  # numbers among the values
+            clean = not _holds_control_character([v for v in self.uniques if v.__class__ is str])
+        if clean:
             return None
         return [
             ord(m.group()) if v.__class__ is str and (m := _CONTROL_RE.search(v)) is not None else None
@@ -1116,9 +1124,19 @@ class _Cells:
 
     def printable(self) -> np.ndarray:
         """Return ``texts`` with each control character written as a backslash escape (for messages and pages)."""
-        if _CONTROL_RE.search("".join(t for t in self.texts if t is not None)) is None:
+        if not _holds_control_character(self.texts[np.not_equal(self.texts, None)]):
             return self.texts
         return np.array([None if t is None else _CONTROL_RE.sub(_escape, t) for t in self.texts], dtype=object)
+
+
+def _holds_control_character(strings: Iterable[str]) -> bool:
+    """Return whether any of `strings` holds a `_CONTROL_RE` character.
+
+    One pass over the strings joined (the pattern matches single characters); a text that is all
+    printable (control characters are not) needs no search at all.
+    """
+    joined = "".join(strings)
+    return not joined.isprintable() and _CONTROL_RE.search(joined) is not None
 
 
 def _pairs(first: _Cells, second: _Cells) -> tuple[np.ndarray, list[tuple[int, int]]]:
@@ -1160,20 +1178,21 @@ def _objects(text: pd.Series) -> np.ndarray:
     return text.to_numpy(dtype=object, na_value=None)
 
 
-def _numbers(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def _numbers(cells: _Cells) -> tuple[np.ndarray, np.ndarray]:
     """Return cells as float64 (NaN where missing or not a number) and the mask of non-blank cells.
 
-    Numeric cells are converted in C; only the others (text, blanks) go through `_text`.
+    Works on the distinct values: numeric ones are converted in C; only the others (text, blanks)
+    are read as text (`_cell_text`) and parsed.
     """
-    cells = raw.to_numpy(dtype=object)
-    number = np.asarray(pd.to_numeric(cells, errors="coerce"), dtype=np.float64)
+    number = np.asarray(pd.to_numeric(cells.uniques, errors="coerce"), dtype=np.float64)
     present = ~np.isnan(number)
     retry = ~present
     if retry.any():
-        retry_text = _text(pd.Series(cells[retry], dtype=object))
+        retry_text = pd.Series(pd.array([_cell_text(v) for v in cells.uniques[retry]], dtype="string"))
         present[retry] = retry_text.notna().to_numpy()
         number[retry] = pd.to_numeric(retry_text, errors="coerce").astype("float64").to_numpy()
-    return number, present
+    # missing cells (code -1) take the last entry: not a number, not present
+    return np.append(number, np.nan)[cells.codes], np.append(present, False)[cells.codes]
 
 
 def _digit_codes(text: np.ndarray, width: int) -> np.ndarray:
