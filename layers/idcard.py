@@ -59,11 +59,10 @@ def check_id_numbers(values: pd.Series, *, today: date | None = None) -> tuple[p
         ``<NA>``), and the reason it is invalid where invalid (else ``<NA>``). Both are ``string``.
     """
     text = _normalised_objects(values)
-    fmt_ok = _well_formed(text, ID_LENGTH)
+    codes, fmt_ok = _formatted(text, ID_LENGTH)
     reason = np.where(_present(text) & ~fmt_ok, REASON_ID_FORMAT, None).astype(object)
     if fmt_ok.any():
-        digits = _digit_matrix(text[fmt_ok], ID_LENGTH)
-        reason[fmt_ok] = _id_problems(digits, today=today or date.today())
+        reason[fmt_ok] = _id_problems(codes[fmt_ok] - _ZERO, today=today or date.today())
     return _result(text, reason, values.index)
 
 
@@ -83,12 +82,11 @@ def check_certificate_numbers(values: pd.Series, *, today: date | None = None) -
         ``(normalised, reason)`` as in `check_id_numbers`.
     """
     text = _normalised_objects(values)
-    fmt_ok = _well_formed(text, CERTIFICATE_LENGTH)
+    codes, fmt_ok = _formatted(text, CERTIFICATE_LENGTH)
     reason = np.where(_present(text) & ~fmt_ok, REASON_CERT_FORMAT, None).astype(object)
     if fmt_ok.any():
-        digits = _digit_matrix(text[fmt_ok], CERTIFICATE_LENGTH)
-        id_bad = _id_problems(digits[:, :ID_LENGTH], today=today or date.today())
-        bad = np.array([None if r is None else f"ID part: {r}" for r in id_bad], dtype=object)
+        digits = codes[fmt_ok] - _ZERO
+        bad = _id_problems(digits[:, :ID_LENGTH], today=today or date.today(), prefix="ID part: ")
         grade = digits[:, 19]
         category = digits[:, 18]
         bad[(grade < 1) | (grade > 4)] = REASON_CERT_GRADE
@@ -156,12 +154,21 @@ def _well_formed(text: np.ndarray, width: int) -> np.ndarray:
     Vectorised on the character codes: ``width`` characters, ASCII digits except the 18th, which may
     also be ``X``. Same result as the regular expressions' ``fullmatch``.
     """
+    return _formatted(text, width)[1]
+
+
+def _formatted(text: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return the (n, width) int64 matrix of character codes of ``text`` and `_well_formed`'s mask.
+
+    The codes of the well-formed rows, minus ``ord("0")``, are their digits (X → 40): the checks
+    reuse the matrix the format test built instead of converting the texts again.
+    """
     cells = np.where(np.equal(text, None), "", text)
     lengths = np.fromiter(map(len, cells), np.int64, len(cells))
     codes = cells.astype(f"U{width}").view(np.uint32).reshape(len(text), width).astype(np.int64)
     digit = (codes >= ord("0")) & (codes <= ord("9"))
     digit[:, ID_LENGTH - 1] |= codes[:, ID_LENGTH - 1] == ord("X")
-    return digit.all(axis=1) & (lengths == width)
+    return codes, digit.all(axis=1) & (lengths == width)
 
 
 def _normalised_objects(values: pd.Series) -> np.ndarray:
@@ -171,8 +178,17 @@ def _normalised_objects(values: pd.Series) -> np.ndarray:
     integers become their digits; floats are left as text such as ``'5.00227194401117e+17'`` so that
     the format check fails (Excel keeps only 15 significant digits of a number).
     """
+    cells = values.to_numpy(dtype=object)
+    if isinstance(values.dtype, pd.StringDtype):
+        present = values.notna().to_numpy()
+        texts = cells[present]
+        joined = "".join(texts)
+        if all(texts) and joined.split() == [joined]:  # the usual column: no whitespace to remove, no blank
+            normalised = np.full(len(cells), None, dtype=object)
+            normalised[present] = np.fromiter(map(str.upper, texts), dtype=object, count=len(texts))
+            return normalised
     out = []
-    for v in values.to_numpy(dtype=object):
+    for v in cells:
         if v.__class__ is str and v.isalnum():  # the usual cell: nothing to remove
             out.append(v.upper())
             continue
@@ -185,11 +201,12 @@ def _normalised_objects(values: pd.Series) -> np.ndarray:
 
 
 def _present(text: np.ndarray) -> np.ndarray:
-    return np.fromiter((v is not None for v in text), bool, len(text))
+    """Return where an object array of str and None holds a str."""
+    return np.not_equal(text, None)
 
 
 def _result(text: np.ndarray, reason: np.ndarray, index: pd.Index) -> tuple[pd.Series, pd.Series]:
-    valid = _present(text) & np.fromiter((r is None for r in reason), bool, len(reason))
+    valid = _present(text) & np.equal(reason, None)
     normalised = np.where(valid, text, None)
     return (
         pd.Series(pd.array(normalised, dtype="string"), index=index),
@@ -197,14 +214,8 @@ def _result(text: np.ndarray, reason: np.ndarray, index: pd.Index) -> tuple[pd.S
     )
 
 
-def _digit_matrix(text: np.ndarray, width: int) -> np.ndarray:
-    """Return an (n, width) int64 matrix of character codes minus ``'0'`` (X → 40)."""
-    codes = np.asarray(text.astype(f"U{width}")).view(np.uint32).reshape(-1, width)
-    return codes.astype(np.int64) - _ZERO
-
-
-def _id_problems(digits: np.ndarray, *, today: date) -> np.ndarray:
-    """Return per row None (valid) or a reason, for an (n, 18) digit matrix of well-formed IDs."""
+def _id_problems(digits: np.ndarray, *, today: date, prefix: str = "") -> np.ndarray:
+    """Return per row None (valid) or a reason after `prefix`, for an (n, 18) digit matrix of well-formed IDs."""
     year = digits[:, 6:10] @ np.array((1000, 100, 10, 1))
     month = digits[:, 10:12] @ np.array((10, 1))
     day = digits[:, 12:14] @ np.array((10, 1))
@@ -217,6 +228,6 @@ def _id_problems(digits: np.ndarray, *, today: date) -> np.ndarray:
     expected = _EXPECTED_CODES[(digits[:, :17] @ ID_CHECK_WEIGHTS) % 11]
     check_ok = expected == digits[:, 17]
     out = np.full(len(digits), None, dtype=object)
-    out[~check_ok] = REASON_ID_CHECK
-    out[~date_ok] = REASON_ID_BIRTH_DATE
+    out[~check_ok] = prefix + REASON_ID_CHECK
+    out[~date_ok] = prefix + REASON_ID_BIRTH_DATE
     return out

@@ -765,15 +765,8 @@ def _table_from_columns(
     blank = np.ones(n, dtype=bool)
     arrays = []
     for values in columns:
-        # Plain str cells (all of a CSV's) take the first branch; `_cell` does the rest.
-        cells = np.empty(n, dtype=object)
-        if text_only:
-            cells[:] = [c.strip() or None for c in values]
-            blank &= np.equal(cells, None)
-        else:
-            cells[:] = [(c.strip() or None) if c.__class__ is str else _cell(c) for c in values]
-            blank &= np.equal(cells, None)
-            cells[pd.isna(cells)] = None  # NaN/NaT cells read as blanks too (but do not make a row blank)
+        cells, empty = _column_cells(values, n, text_only=text_only)
+        blank &= empty
         arrays.append(cells)
     arrays += [np.full(n, None, dtype=object)] * (width - len(arrays))
     keep = ~blank
@@ -802,6 +795,36 @@ def _table_from_columns(
         logger.info("Skipped the totals row(s) %s at the bottom of %s", sorted(totals), path.name)
     logger.debug("Header of %s found on row %d: %r", path.name, h + 1, names)
     return table
+
+
+def _column_cells(values: Sequence[object], n: int, *, text_only: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Return one column's cells as `_cell` makes them (NaN/NaT as None too) and where a cell is blank.
+
+    A NaN/NaT cell reads as None but does not make its row blank. The usual columns are converted in
+    C: all text (``str.strip``, blanks → None), or all floats (whole ones → int, NaN → None); any
+    other column goes cell by cell.
+    """
+    cells = np.empty(n, dtype=object)
+    kinds = {str} if text_only else set(map(type, values))
+    if kinds == {str}:
+        cells[:] = list(map(str.strip, values))
+        empty = cells == ""
+        cells[empty] = None
+        return cells, empty
+    if kinds == {float}:
+        number = np.fromiter(values, np.float64, n)
+        whole = np.isfinite(number) & (np.trunc(number) == number)
+        small = whole & (np.abs(number) < 2**63)
+        cells[:] = number.astype(object)
+        cells[small] = number[small].astype(np.int64).astype(object)
+        for pos in np.flatnonzero(whole & ~small):
+            cells[pos] = int(number[pos])
+        cells[np.isnan(number)] = None
+        return cells, np.zeros(n, dtype=bool)
+    cells[:] = [(c.strip() or None) if c.__class__ is str else _cell(c) for c in values]
+    empty = np.equal(cells, None)
+    cells[pd.isna(cells)] = None  # NaN/NaT cells read as blanks too (but do not make a row blank)
+    return cells, empty
 
 
 def _cell(value: object) -> object:

@@ -336,6 +336,27 @@ def test_xlsx_cells_keep_their_types(tmp_path):
     assert second == ["T2", None, "八塘镇", 4, -0.25, datetime(2024, 7, 1, 8, 30), False, None]  # no cached value
 
 
+def test_number_only_and_text_only_columns_read_as_cell_by_cell(tmp_path):
+    # such columns are cleaned in one pass: whole numbers become exact ints even beyond int64, like `_cell`
+    numbers = [3.0, 1e20, 2.0**63, -(2.0**63), -0.0, 1.5, 2.0**53 + 2]
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["编号", "数量", "备注"])
+    for i, x in enumerate(numbers):
+        ws.append([f" T{i}", x, "  " if i % 2 else f" 备注{i} "])
+    wb.save(tmp_path / "t.xlsx")
+    table = lio.read_table(tmp_path / "t.xlsx")
+    expected = [lio._cell(x) for x in numbers]
+    assert table["数量"].tolist() == expected == [3, 10**20, 2**63, -(2**63), 0, 1.5, 2**53 + 2]
+    assert [type(c) for c in table["数量"]] == [int, int, int, int, int, float, int]
+    assert table["编号"].tolist() == [f"T{i}" for i in range(len(numbers))]
+    assert table["备注"].tolist() == [None if i % 2 else f"备注{i}" for i in range(len(numbers))]
+    cells, blank = lio._column_cells([float("nan"), 2.0, float("inf")], 3, text_only=False)
+    assert cells.tolist() == [None, 2, float("inf")] and blank.tolist() == [False] * 3  # NaN: None, row not blank
+    cells, blank = lio._column_cells(["a ", "", "   "], 3, text_only=True)
+    assert cells.tolist() == ["a", None, None] and blank.tolist() == [False, True, True]
+
+
 def test_xlsx_with_cells_in_column_xfd_is_refused_before_reading(tmp_path):
     """The issue's file: a value in column XFD on each of 8,000 rows (the old reader took 3.5 GB)."""
     rows = [[_s("A1", "编号"), _s("B1", "名称")]] + [[_s(f"A{i}", f"T{i}"), _n(f"XFD{i}", 1)] for i in range(2, 8001)]

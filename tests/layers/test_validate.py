@@ -402,3 +402,42 @@ def test_the_id_length_limit_is_the_stores():
     from layers.store import features_table, history_table
 
     assert features_table.c.id.type.length == schema.ID_MAX_LENGTH == history_table.c.feature_id.type.length
+
+
+def test_control_characters_that_strip_removes_are_refused_too(district):
+    # str.strip() counts U+001C-U+001F as whitespace: the check reads the cells as written, not their text
+    table = _households(改造需求=["坡道\x1f", " \x1c ", None])
+    result = _validate(table, district=district)
+    assert _rules(result) == [(2, "needs", v.CONTROL_CHARACTER), (3, "needs", v.CONTROL_CHARACTER)]
+    assert [p.value for p in result.problems] == ["坡道", None]
+    assert [p.fix.split(":")[0] for p in result.problems] == [
+        "holds the invisible control character U+001F",
+        "holds the invisible control character U+001C",
+    ]
+
+
+def test_clean_frame_dtypes_and_cells_read_once_per_distinct_value(district):
+    # the same value written three ways, in every row, reads the same; the frame keeps the documented dtypes
+    table = _households(
+        **{"镇（街道）": ["璧城街道", " 璧城街道", 500120001], "村（社区）": ["东林社区", "东林社区 ", 500120001001],
+           "经度": [106.2, "106.2", " 106.2 "], "纬度": [29.6, 29.6, "29.6"], "残疾类别": ["肢体", "4", 4],
+           "残疾等级": ["一级", "1", 1]},
+    )  # fmt: skip
+    table["残疾人证号"] = [n + "41" for n in table["身份证号"]]
+    table["合成数据"] = ["是", True, "否"]
+    result = _validate(table, district=district)
+    assert result.ok, result.report()
+    f = result.frame
+    assert f["town_code"].tolist() == ["500120001"] * 3 and f["village_code"].tolist() == ["500120001001"] * 3
+    assert f["lon"].tolist() == [106.2] * 3 and f["lat"].tolist() == [29.6] * 3
+    assert f["disability_category"].tolist() == [4] * 3 and f["disability_grade"].tolist() == [1] * 3
+    assert f["synthetic"].tolist() == [True, True, False]
+    assert {c: str(t) for c, t in f.dtypes.items()} == {
+        "id": "string", "town_code": "string", "village_code": "string", "name": "string", "address": "string",
+        "lon": "float64", "lat": "float64", "datum": "string", "status": "string", "id_number": "string",
+        "certificate_number": "string", "disability_category": "Int64", "disability_grade": "Int64",
+        "phone": "string", "needs": "string", "legal_basis": "string", "village_inferred": "boolean",
+        "synthetic": "boolean",
+    }  # fmt: skip
+    assert f.index.name == "row" and f.index.dtype == "int64"
+    assert type(result.new_ids[0]) is str
