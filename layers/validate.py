@@ -621,7 +621,7 @@ class _Context:
             v_lon = villages[schema.LON].to_numpy(dtype=float)
             v_lat = villages[schema.LAT].to_numpy(dtype=float)
             filled = village.astype(object).to_numpy().copy()
-            towns = town.astype(object).to_numpy()
+            towns = town.to_numpy(dtype=object, na_value=None)  # an unknown town is NA: compare None, not NA
             for code in pd.unique(towns[blank]):
                 rows = np.flatnonzero(blank & (towns == code))
                 own = np.flatnonzero(v_town == code)

@@ -441,3 +441,15 @@ def test_clean_frame_dtypes_and_cells_read_once_per_distinct_value(district):
     }  # fmt: skip
     assert f.index.name == "row" and f.index.dtype == "int64"
     assert type(result.new_ids[0]) is str
+
+
+def test_an_unknown_town_beside_a_blank_village_is_reported_not_a_crash(district):
+    """One row's town is unknown (NA once checked) while another's 村（社区） is blank: the blank is still
+    inferred within its own town, and the unknown town is a problem of its row (it raised TypeError)."""
+    towns, villages = ["不存在镇", "500120100", "八塘"], ["东林社区", None, "500120100201"]
+    table = _households(**{"镇（街道）": towns, "村（社区）": villages})
+    result = _validate(table, district=district)
+    assert _rules(result) == [(2, "town_code", v.UNKNOWN_TOWN)]
+    assert result.inferred_villages == (3,)
+    inferred = result.frame.loc[3]
+    assert inferred["village_code"].startswith("500120100") and inferred["village_inferred"]
