@@ -22,12 +22,14 @@ import posixpath
 import re
 import threading
 import zipfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from xml.etree import ElementTree
+from xml.parsers import expat
 
 import geopandas as gpd
 import numpy as np
@@ -399,7 +401,7 @@ def _check_xlsx(path: Path, sheet: str | int | None, limits: ReadLimits) -> str:
                         while part.read(_CHUNK_BYTES):
                             pass
             n_rows, n_columns, filled = _used_range(zf, parts[name], limits, f"sheet {name!r} of {path.name!r}")
-        except (zipfile.BadZipFile, ElementTree.ParseError, KeyError, StopIteration, EOFError) as error:
+        except _DAMAGED as error:
             msg = (
                 f"{path.name!r} 已损坏（{type(error).__name__}: {error}）："
                 "请在 Excel 或 WPS 中打开并重新另存为 .xlsx。 "
@@ -471,14 +473,10 @@ def _local(tag: str) -> str:
 
 
 _WORKSHEET_RE = re.compile(rb"<(?:([A-Za-z_][\w.-]*):)?worksheet\b")
-#: The attributes of a tag, each value quoted: a quoted value may hold ``>`` and ``/>`` (XML allows them).
-_ATTRIBUTES = rb"""(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*"""
-#: A ``row`` or ``c`` tag: (name, attributes, "/" when self-closed); a tag whose attributes do not parse
-#: goes to the last group (read as an open tag: a cell that may hold a value).
-_ANY_TAG_RE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(row|c)\b(?:(" + _ATTRIBUTES + rb")\s*(/?)>|([^>]*)>)")
-_ATTRIBUTE_RE = re.compile(rb"""([^\s=/>]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
-_REF_RE = re.compile(rb"([A-Z]*)([0-9]*)")
-_LOOSE_REF_RE = re.compile(rb"""\br\s*=\s*["']([A-Z]*)([0-9]*)["']""")
+#: A ``c`` tag with a namespace prefix (calamine places cells by their local name, whatever the prefix).
+#: What reading a damaged workbook raises (a bad zip, deflate stream or XML, a missing part).
+_DAMAGED = (zipfile.BadZipFile, zlib.error, ElementTree.ParseError, expat.ExpatError, KeyError, StopIteration, EOFError)
+_PREFIXED_CELL_RE = re.compile(rb"<[^\s<>/!?:]+:c[\s>/]")
 #: Bytes of a cell tag's leading ref ``<c r="ABC1234567"``, as vectorised by `_RangeScan.add_fast`.
 _LT, _GT, _QUOTE, _APOSTROPHE, _SLASH = b"<>\"'/"
 _REF_START = np.frombuffer(b' r="', dtype=np.uint8)
@@ -489,18 +487,21 @@ _UPPER = np.zeros(256, dtype=bool)
 _UPPER[ord("A") : ord("Z") + 1] = True
 _DIGIT = np.zeros(256, dtype=bool)
 _DIGIT[ord("0") : ord("9") + 1] = True
+_WHITE = np.zeros(256, dtype=bool)  # XML's white space: Excel writes none before ``=``
+_WHITE[[ord(c) for c in " \t\n\r"]] = True
 
 
 def _used_range(zf: zipfile.ZipFile, part: str, limits: ReadLimits, where: str) -> tuple[int, int, int]:
     """Return (last row, last column, cells) of the cells of a sheet that may hold a value.
 
-    Streams the sheet's XML (the next chunk is decompressed in a second thread while this one is
-    scanned: zlib runs without the GIL): a cell is ``<c ...>...</c>`` (a self-closed ``<c .../>`` holds
-    no value). While every cell starts ``<c r="A1"`` (Excel, WPS, openpyxl and pandas write them so)
-    each chunk is scanned with array operations (`_RangeScan.add_fast`); from the first chunk where one
-    does not (or where a cell's tag cannot be told open or self-closed that way), every ``row``/``c``
-    tag is walked (cells without a ref take the next position, as readers do). Stops as soon as a row
-    or column limit is passed.
+    The cells are found as python-calamine's XML reader finds them (by local name, ``r`` attribute,
+    position after the last cell and row otherwise; a self-closed cell holds no value). While every cell
+    tag is ``<c r="A1"`` plus the attributes Excel writes (Excel, WPS, openpyxl, XlsxWriter and pandas
+    write them so) each chunk of the streamed XML is scanned with array operations
+    (`_RangeScan.add_fast`; the next chunk is decompressed in a second thread meanwhile: zlib runs
+    without the GIL). A sheet with any other cell tag is parsed again from its start by expat
+    (`_RangeScan.walk`): comments, CDATA, quoted ``>`` and prefixes are then read as XML, not as text.
+    Stops as soon as a row or column limit is passed.
     """
     with zf.open(part) as stream, _read_ahead(stream, _CHUNK_BYTES) as chunks:
         head = next(chunks, b"")
@@ -510,19 +511,19 @@ def _used_range(zf: zipfile.ZipFile, part: str, limits: ReadLimits, where: str) 
             raise UnreadableFileError(msg)
         opener = b"<" + (found.group(1) + b":" if found.group(1) else b"") + b"c"
         state = _RangeScan(limits, where)
-        fast = True
         tail = b""
         for chunk in itertools.chain([head], chunks, [b""]):
             data = tail + chunk
-            more = len(chunk) > 0
-            if more:  # keep the last, maybe cut, tag for the next chunk
+            if chunk:  # keep the last, maybe cut, tag for the next chunk
                 cut = max(data.rfind(b"<"), 0)
                 data, tail = data[:cut], data[cut:]
-            fast = fast and state.add_fast(data, opener)
-            if not fast:  # a cell without a leading ref: walk this chunk and the rest tag by tag
-                state.add_walk(data)
-            if not more:
+            if not state.add_fast(data, opener):
                 break
+            if not chunk:
+                return state.rows, state.columns, state.cells
+    state = _RangeScan(limits, where)
+    with zf.open(part) as stream:
+        state.walk(stream)
     return state.rows, state.columns, state.cells
 
 
@@ -544,16 +545,21 @@ def _read_ahead(stream: BinaryIO, size: int) -> Iterator[Iterator[bytes]]:
         yield chunks()
 
 
-def _ref(attributes: bytes, loose: bytes) -> tuple[bytes, bytes]:
-    """Return (letters, digits) of a tag's ``r`` attribute (empty when it has none or it is not a ref)."""
-    if loose:
-        found = _LOOSE_REF_RE.search(loose)
-        return found.groups() if found else (b"", b"")
-    for name, double, single in _ATTRIBUTE_RE.findall(attributes):
-        if name == b"r":
-            found = _REF_RE.fullmatch(double or single)
-            return found.groups() if found else (b"", b"")
-    return b"", b""
+def _cell_position(ref: str, where: str) -> tuple[int, int]:
+    """Return (row, column) of a ref as calamine reads it: letters of either case, then digits ("b7": 7, 2).
+
+    A ref calamine refuses (another character, or letters after the digits) makes the file damaged.
+    """
+    letters = ref.rstrip("0123456789")
+    digits = ref[len(letters) :]
+    if not (letters.isascii() and letters.isalpha() or not letters) or not digits or not digits.isascii():
+        msg = (
+            f"{where} 已损坏（单元格位置 {ref[:20]!r} 无效）：请在 Excel 或 WPS 中打开并重新另存为 .xlsx。 "
+            f"({where} is damaged (the cell position {ref[:20]!r} is not valid): open it in Excel or WPS and save "
+            "it again as .xlsx (Excel 工作簿).)"
+        )
+        raise UnreadableFileError(msg)
+    return int(digits), _column_number(letters.upper().encode())
 
 
 class _RangeScan:
@@ -562,24 +568,34 @@ class _RangeScan:
     def __init__(self, limits: ReadLimits, where: str) -> None:
         self.limits, self.where = limits, where
         self.rows = self.columns = self.cells = 0
-        self.row = self.column = 0  # position of the last tag seen (for cells without a ref)
+        # the walk's place, as calamine keeps it: the row (1-based) and the last column used in it;
+        # how deep in a cell the parser is (0: outside any), and the cell until its first child
+        self.row, self.column, self.depth = 1, 0, 0
+        self.cell: tuple[int, int] | None = None
 
     def add_fast(self, data: bytes, opener: bytes) -> bool:
-        """Add the cells of a chunk whose cells all start with a ref; False (nothing added) otherwise.
+        """Add the cells of a chunk whose cell tags are all plain; False (nothing added) otherwise.
 
         ``opener`` is ``<c`` with the sheet's namespace prefix. Works on the bytes as an array (no
         Python object per cell): the cell tags are the ``<`` followed by ``opener`` and white space or
-        ``>``; each must go on ``␠r="``, 1 to 3 capitals, 1 to 7 digits and ``"``, else the chunk is
-        left to `add_walk`. When the chunk holds ``/>``, a cell whose tag ends ``/>`` holds no value:
-        its tag ends at the first ``>`` after the ref when no ``'`` and an even number of ``"`` lie
-        between (``>`` and ``/>`` may stand inside a quoted value); any other tag goes to `add_walk`.
+        ``>``; each must go on ``␠r="``, 1 to 3 capitals, 1 to 7 digits and ``"``, with no other ``r``
+        attribute up to its end (calamine would read the last) and no ``=`` after white space in the
+        chunk. A tag ends at the first ``>`` after the ref when no ``'`` and an even number of ``"`` lie
+        between (``>`` and ``/>`` may stand inside a quoted value); a cell whose tag ends ``/>`` holds no
+        value. A chunk without ``/>`` whose ``r=`` are as many as its cells and its rows that start
+        ``<row r="`` needs no tag ends. A ``c`` tag with another prefix, or any other tag, leaves the
+        sheet to `walk`.
         """
         n, width = len(data), len(opener)
         pad = width + len(_REF_START) + _MAX_LETTERS + _MAX_DIGITS + 2  # every look-ahead stays in the array
         arr = np.frombuffer(data + bytes(pad), dtype=np.uint8)
-        at = np.flatnonzero(arr[:n] == _LT)
-        for k in range(1, width):
-            at = at[arr[at + k] == opener[k]]
+        if opener != b"<c":
+            if _other_cells(data, opener):
+                return False
+        elif (arr[np.flatnonzero(arr[:n] == ord(":")) + 1] == ord("c")).any() and _PREFIXED_CELL_RE.search(data):
+            return False
+        tags = np.flatnonzero(arr[:n] == _LT)
+        at = _starting(arr, tags, opener)
         at = at[_AFTER_NAME[arr[at + width]]]
         if at.size == 0:
             return True
@@ -608,36 +624,85 @@ class _RangeScan:
         ok &= (digits > end) & (digits - end <= _MAX_DIGITS) & (arr[digits] == _QUOTE)
         if not ok.all():
             return False
-        if b"/>" in data:
-            closes = np.flatnonzero(arr[:n] == _GT)
-            close = np.searchsorted(closes, digits + 1)
-            if close[-1] == closes.size:  # a tag left open at the end of the sheet
+        equals = np.flatnonzero(arr[:n] == ord("="))
+        named = arr[equals - 1]
+        if _WHITE[named].any():
+            return False  # a spaced ``r =`` would escape the search for a second ``r`` below
+        r_at = equals[named == ord("r")] - 1
+        closes = np.flatnonzero(arr[:n] == _GT)
+        rows = _starting(arr, tags, opener[:-1] + b'row r="')
+        if r_at.size == at.size + rows.size and not (arr[closes - 1] == _SLASH).any():
+            # every ``r=`` is a cell's ref or a row's (no cell has two) and no tag is self-closed
+            self._extend(int(row.max()), int(letters.max()), int(row.size))
+            return True
+        close = np.searchsorted(closes, digits + 1)
+        if close[-1] == closes.size:  # a tag left open at the end of the sheet
+            return False
+        close = closes[close]
+        for mark, even in ((_APOSTROPHE, False), (_QUOTE, True)):  # how many of each lie between
+            marks = np.flatnonzero(arr[:n] == mark)
+            between = np.searchsorted(marks, close) - np.searchsorted(marks, digits, side="right")
+            if (between % 2 if even else between).any():
                 return False
-            close = closes[close]
-            for mark, even in ((_APOSTROPHE, False), (_QUOTE, True)):  # how many of each lie between
-                marks = np.flatnonzero(arr[:n] == mark)
-                between = np.searchsorted(marks, close) - np.searchsorted(marks, digits, side="right")
-                if (between % 2 if even else between).any():
-                    return False
-            value = arr[close - 1] != _SLASH
-            letters, row = letters[value], row[value]
-            if row.size == 0:
-                return True
-        self._extend(int(row.max()), int(letters.max()), int(row.size))
-        self.row = int(row[-1])
+        tag = np.searchsorted(at, r_at, side="right") - 1  # a second ``r`` in a cell tag: calamine reads the last
+        inside = (tag >= 0) & (r_at < close[tag]) & (r_at != at[tag] + width + 1)
+        if inside.any():
+            return False
+        value = arr[close - 1] != _SLASH
+        letters, row = letters[value], row[value]
+        if row.size:
+            self._extend(int(row.max()), int(letters.max()), int(row.size))
         return True
 
-    def add_walk(self, data: bytes) -> None:
-        """Add the cells of a chunk tag by tag (a tag whose attributes do not parse is an open one)."""
-        for tag, attributes, closed, loose in _ANY_TAG_RE.findall(data):
-            letters, digits = _ref(attributes, loose)
-            if tag == b"row":
-                self.row, self.column = (int(digits) if digits else self.row + 1), 0
-                continue
-            self.column = _column_number(letters) if letters else self.column + 1
-            self.row = int(digits) if digits else self.row
-            if not closed:
-                self._extend(self.row, self.column, 1)
+    def walk(self, stream: BinaryIO) -> None:
+        """Add every cell of the sheet's XML, parsed by expat from its start (see `start` and `end`).
+
+        A document type declaration (which could define entities) or a row or cell inside a cell makes
+        the file damaged, like any XML error (`_check_xlsx` reports ``ExpatError``): calamine would read
+        the inner one as the outer cell's value, not as a row or cell of its own.
+        """
+        parser = expat.ParserCreate()
+        parser.StartElementHandler, parser.EndElementHandler = self.start, self.end
+        parser.StartDoctypeDeclHandler = self._refuse_doctype
+        while chunk := stream.read(_CHUNK_BYTES):
+            parser.Parse(chunk, False)
+        parser.Parse(b"", True)
+
+    def start(self, name: str, attributes: dict[str, str]) -> None:
+        """Take an element's start: a row moves to its ``r``; a cell takes its ``r`` or the next column.
+
+        A cell counts once an element starts inside it (its value: ``v``, ``is``, ``f``); an empty or
+        self-closed one holds no value, as calamine reads it.
+        """
+        local = name.rpartition(":")[2]
+        if self.depth:  # inside a cell
+            if local in ("row", "c", "sheetData"):
+                raise expat.ExpatError(f"a {local} element inside a cell")
+            if self.cell is not None:  # its first child
+                self._extend(*self.cell, 1)
+                self.cell = None
+            self.depth += 1
+        elif local == "sheetData":  # calamine's reader starts here
+            self.row, self.column = 1, 0
+        elif local == "row":
+            if "r" in attributes:
+                self.row = _cell_position(attributes["r"], self.where)[0]
+        elif local == "c":
+            if "r" in attributes:
+                row, self.column = _cell_position(attributes["r"], self.where)
+            else:
+                row, self.column = self.row, self.column + 1
+            self.cell, self.depth = (row, self.column), 1
+
+    def end(self, name: str) -> None:
+        """Take an element's end: after a row, the next starts one row down at its first column."""
+        if self.depth:
+            self.depth -= 1
+        elif name.rpartition(":")[2] == "row":
+            self.row, self.column = self.row + 1, 0
+
+    def _refuse_doctype(self, *_args: object) -> None:
+        raise expat.ExpatError("a document type declaration (DOCTYPE)")
 
     def _extend(self, row: int, column: int, cells: int) -> None:
         self.rows, self.columns, self.cells = max(self.rows, row), max(self.columns, column), self.cells + cells
@@ -660,6 +725,18 @@ class _RangeScan:
                 f"{get_column_letter(self.limits.max_columns)}): delete the columns right of the data and save again.)"
             )
             raise FileLimitError(msg)
+
+
+def _starting(arr: np.ndarray, tags: np.ndarray, name: bytes) -> np.ndarray:
+    """Return the positions among ``tags`` (of ``<``) where ``arr`` goes on with the bytes of ``name``."""
+    for k in range(1, len(name)):
+        tags = tags[arr[tags + k] == name[k]]
+    return tags
+
+
+def _other_cells(data: bytes, opener: bytes) -> bool:
+    """Return True if a prefixed sheet's chunk holds a ``c`` tag without the sheet's prefix (or with another)."""
+    return any(not tag.startswith(opener) for tag in re.findall(rb"<(?:[^\s<>/!?:]+:)?c[\s>/]", data))
 
 
 def _column_number(letters: bytes) -> int:
