@@ -170,19 +170,22 @@ def import_layer(
     """
     # every ID number is digested twice (matching people, then storing): once, within this import
     remembered = store.blind_index.remembered() if store.blind_index is not None else contextlib.nullcontext()
-    with remembered, gc_paused():  # no collection while the rows' values are alive: nothing to free
-        table = source if isinstance(source, pd.DataFrame) else read_table(source)
-        household = layer == schema.HOUSEHOLD
-        validation = validate_layer(
-            layer,
-            table,
-            district=district,
-            datum=datum,
-            existing=store.statuses(layer),
-            people=store if household else None,
-            blank_clears=blank_clears,
-            legal_basis=legal_basis,
-        )
+    with remembered:
+        # no collection while reading and validating (the rows' values stay alive: nothing to free); the
+        # store's writes, which may wait for other imports, run with the collector on
+        with gc_paused():
+            table = source if isinstance(source, pd.DataFrame) else read_table(source)
+            household = layer == schema.HOUSEHOLD
+            validation = validate_layer(
+                layer,
+                table,
+                district=district,
+                datum=datum,
+                existing=store.statuses(layer),
+                people=store if household else None,
+                blank_clears=blank_clears,
+                legal_basis=legal_basis,
+            )
         if towns is not None:
             validation = _refuse_other_towns(store, validation, frozenset(towns))
         if validation.ok and household:

@@ -148,7 +148,7 @@ def read_table(path: str | Path, *, sheet: str | int | None = None, limits: Read
         hint = " Save it as .xlsx (Excel: 文件 → 另存为 → Excel 工作簿)." if suffix in (".xls", ".et") else ""
         msg = f"`path` must end in one of {sorted(_READERS)!r}; got {path.name!r}.{hint}"
         raise ValueError(msg) from None
-    with gc_paused():  # reading allocates ~1M acyclic objects (cells, rows, refs): nothing to collect
+    with gc_paused():  # reading allocates ~1M acyclic objects (cells, rows): nothing to collect
         table = reader(path, sheet, limits or ReadLimits())
     logger.info("Read %s rows and %d columns from %s", f"{len(table):,}", table.shape[1], path.name)
     return table
@@ -161,12 +161,11 @@ _gc_was_enabled = False
 
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a file is read or imported; thread-safe and nestable.
+    """Pause the cyclic garbage collector while a file is read or validated; thread-safe and nestable.
 
     Reading a 20,000-row XLSX creates ~1M container objects (calamine's row lists, the cells) that all
-    stay alive until the table is built, and validating and storing it as many again (values, JSON
-    texts, row tuples): each collection the allocations trigger traverses them and frees nothing
-    (0.06 of 1.1 CPU s of reading; ~90 more collections, 0.02 s, while validating and storing).
+    stay alive until the table is built, and validating it more (values, masks, frames): each
+    collection the allocations trigger traverses them and frees nothing (0.06 of 1.1 CPU s of reading).
     Reference counting still frees everything at once; cycles made meanwhile (by any thread) are
     collected after the last pause ends. The collector is re-enabled only if it was enabled when the
     first of overlapping pauses began.

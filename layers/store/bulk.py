@@ -348,7 +348,7 @@ class BulkWriter:
         sql = f"INSERT INTO features ({self._names([*names, *tail])}) VALUES ({marks})"
         at = self._when(features_table, "created_at", now)
         const = (layer, 1, user, at, user, at)
-        self.conn.exec_driver_sql(sql, list(zip(*columns, *map(itertools.repeat, const), strict=False)))
+        self.conn.exec_driver_sql(sql, _zip_rows(columns, tail=const))
 
     def update_features(self, layer: str, updates: list[tuple[Any, ...]], *, user: str, now: datetime) -> int:
         """Update rows still at the version read; return how many were updated.
@@ -384,4 +384,22 @@ class BulkWriter:
         marks = ", ".join(self._mark(c in ("before", "after")) for c in names)
         sql = f"INSERT INTO history ({self._names(names)}) VALUES ({marks})"
         head = (self._when(history_table, "at", now), user, layer)
-        self.conn.exec_driver_sql(sql, list(zip(*map(itertools.repeat, head), *columns, strict=False)))
+        self.conn.exec_driver_sql(sql, _zip_rows(columns, head=head))
+
+
+def _zip_rows(columns: list[Iterable[Any]], *, head: tuple[Any, ...] = (), tail: tuple[Any, ...] = ()) -> list[tuple]:
+    """Return each row's parameters: the ``head`` constants, its value of each column, the ``tail`` constants.
+
+    The columns are lists of one length (checked: a shorter one must not drop rows silently) or
+    iterators repeating a value (``itertools.repeat``).
+
+    Raises
+    ------
+    ValueError
+        If two list columns differ in length.
+    """
+    lengths = {len(c) for c in columns if isinstance(c, list)}
+    if len(lengths) > 1:
+        msg = f"columns of different lengths {sorted(lengths)}: every column needs a value per row"
+        raise ValueError(msg)
+    return list(zip(*map(itertools.repeat, head), *columns, *map(itertools.repeat, tail), strict=False))

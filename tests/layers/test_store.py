@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from datetime import date
@@ -14,7 +15,7 @@ from layers import schema
 from layers.crypto import BlindIndex, FieldCipher, encode_fields
 from layers.errors import EncryptionKeyError, NotFoundError, StaleVersionError
 from layers.store import AccessLogQuery, ImportCounts, Store, access_log_table
-from layers.store.bulk import Batch, dumps
+from layers.store.bulk import Batch, _zip_rows, dumps
 from layers.store.records import personal_columns, to_records
 from layers.store.tables import VALUE_COLUMNS
 
@@ -734,3 +735,10 @@ def test_migration_0005_encrypts_stored_addresses_and_indexes_id_numbers(databas
     same = same.assign(address=stored["address"], needs="坡道", lon=106.2, lat=29.6, phone=None)
     assert store.upsert_features("household", same, user="a") == ImportCounts(0, 0, 1)  # the migrated row is equal
     store.close()
+
+
+def test_bulk_rows_are_zipped_with_their_constants_and_columns_must_match_in_length():
+    rows = _zip_rows([["a", "b"], itertools.repeat("insert"), [1, 2]], head=("now",), tail=("x", "y"))
+    assert rows == [("now", "a", "insert", 1, "x", "y"), ("now", "b", "insert", 2, "x", "y")]
+    with pytest.raises(ValueError, match=r"columns of different lengths \[1, 2\]"):
+        _zip_rows([["a", "b"], [1]])
