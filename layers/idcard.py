@@ -148,17 +148,11 @@ def _scalar(check, value: object, *, today: date | None) -> tuple[str | None, st
     return None, str(reason.iloc[0])
 
 
-def _well_formed(text: np.ndarray, width: int) -> np.ndarray:
-    """Return where ``text`` (normalised, None where missing) matches `_ID_RE` (18) or `_CERT_RE` (20).
-
-    Vectorised on the character codes: ``width`` characters, ASCII digits except the 18th, which may
-    also be ``X``. Same result as the regular expressions' ``fullmatch``.
-    """
-    return _formatted(text, width)[1]
-
-
 def _formatted(text: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return the (n, width) int64 matrix of character codes of ``text`` and `_well_formed`'s mask.
+    """Return the (n, width) int64 matrix of character codes of ``text`` and where it is well formed.
+
+    Well formed: what `_ID_RE` (``width`` 18) or `_CERT_RE` (20) fully matches, vectorised on the
+    character codes (``width`` characters, ASCII digits except the 18th, which may also be ``X``).
 
     The codes of the well-formed rows, minus ``ord("0")``, are their digits (X → 40): the checks
     reuse the matrix the format test built instead of converting the texts again.

@@ -1087,7 +1087,7 @@ class _Cells:
 
     @functools.cached_property
     def text(self) -> pd.Series:
-        """The text of each row (``string``, NA for blanks), as `_text` returns it."""
+        """The text of each row (``string``): cells stripped, blanks NA, integral floats without their ``.0``."""
         return pd.Series(pd.array(self.texts[self.codes], dtype="string"))
 
     def found(self, table: Mapping[str, object] | None) -> list[object]:
@@ -1149,14 +1149,6 @@ def _pairs(first: _Cells, second: _Cells) -> tuple[np.ndarray, list[tuple[int, i
     combined = (first.codes % len(first.texts)).astype(np.int64) * width + second.codes % width
     pair_of_row, distinct = pd.factorize(combined)
     return pair_of_row, [(int(p // width), int(p % width)) for p in distinct]
-
-
-def _text(values: pd.Series) -> pd.Series:
-    """Return cells as stripped text (``string``); blanks → NA; integral floats lose their ``.0``.
-
-    Works on the distinct values only (ledger columns repeat a lot), then takes them back per row.
-    """
-    return _Cells(values).text
 
 
 def _cell_text(value: object) -> str | None:

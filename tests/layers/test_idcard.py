@@ -105,7 +105,7 @@ def test_masks():
 
 
 def test_vectorised_format_check_agrees_with_the_regular_expressions():
-    from layers.idcard import _CERT_RE, _ID_RE, _well_formed
+    from layers.idcard import _CERT_RE, _ID_RE, _formatted
 
     cells = [
         "500227194401116803", "50022719440111680X", "5002271944011168x3", "50022719440111680", "5002271944011168031",
@@ -114,4 +114,4 @@ def test_vectorised_format_check_agrees_with_the_regular_expressions():
     text = np.array(cells, dtype=object)
     for width, pattern in ((18, _ID_RE), (20, _CERT_RE)):
         expected = [c is not None and pattern.fullmatch(c) is not None for c in cells]
-        assert _well_formed(text, width).tolist() == expected
+        assert _formatted(text, width)[1].tolist() == expected
