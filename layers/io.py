@@ -472,9 +472,9 @@ def _local(tag: str) -> str:
 
 
 _WORKSHEET_RE = re.compile(rb"<(?:([A-Za-z_][\w.-]*):)?worksheet\b")
-#: A ``c`` tag with a namespace prefix (calamine places cells by their local name, whatever the prefix).
 #: What reading a damaged workbook raises (a bad zip, deflate stream or XML, a missing part).
 _DAMAGED = (zipfile.BadZipFile, zlib.error, ElementTree.ParseError, expat.ExpatError, KeyError, StopIteration, EOFError)
+#: A ``c`` tag with a namespace prefix (calamine places cells by their local name, whatever the prefix).
 _PREFIXED_CELL_RE = re.compile(rb"<[^\s<>/!?:]+:c[\s>/]")
 #: Bytes of a cell tag's leading ref ``<c r="ABC1234567"``, as vectorised by `_RangeScan.add_fast`.
 _LT, _GT, _QUOTE, _APOSTROPHE, _SLASH = b"<>\"'/"
