@@ -541,16 +541,14 @@ class Store:
         new_ids = pick(batch.ids, new)
         if changed:
             row_of = dict(zip(written, range(len(written)), strict=True))
-            history_rows = []
-            for i, snapshot in zip(written, after, strict=True):
-                fid = batch.ids[i]
+            fids = pick(batch.ids, written)
+            actions, versions, befores = [], [], []  # the history's columns (BulkWriter zips the rows)
+            for fid in fids:
                 old = stored.get(fid)
-                if old is None:
-                    history_rows.append((fid, "insert", 1, JSON_NULL, snapshot))
-                else:
-                    before = dumps(jsonable(dict(old_rows[fid])))
-                    history_rows.append((fid, "update", old[-1] + 1, before, snapshot))
-            history: list[Iterable[Any]] = [list(column) for column in zip(*history_rows, strict=True)]
+                actions.append("insert" if old is None else "update")
+                versions.append(1 if old is None else old[-1] + 1)
+                befores.append(JSON_NULL if old is None else dumps(jsonable(dict(old_rows[fid]))))
+            history: list[Iterable[Any]] = [fids, actions, versions, befores, after]
             new_tokens = [tokens[row_of[i]] for i in new]
         else:  # only new rows (a first import): one action, version and (empty) before for all
             history = [new_ids, itertools.repeat("insert"), itertools.repeat(1), itertools.repeat(JSON_NULL), after]
