@@ -495,8 +495,8 @@ def _used_range(zf: zipfile.ZipFile, part: str, limits: ReadLimits, where: str) 
 
     The cells are found as python-calamine's XML reader finds them (by local name, ``r`` attribute,
     position after the last cell and row otherwise; a self-closed cell holds no value). While every cell
-    tag is ``<c r="A1"`` plus the attributes Excel writes (Excel, WPS, openpyxl, XlsxWriter and pandas
-    write them so) each chunk of the streamed XML is scanned with array operations
+    tag starts ``<c r="A1"`` and has no second ``r`` (Excel, WPS, openpyxl, XlsxWriter and pandas write
+    them so) each chunk of the streamed XML is scanned with array operations
     (`_RangeScan.add_fast`; the next chunk is decompressed in a second thread meanwhile: zlib runs
     without the GIL). A sheet with any other cell tag is parsed again from its start by expat
     (`_RangeScan.walk`): comments, CDATA, quoted ``>`` and prefixes are then read as XML, not as text.
@@ -550,8 +550,8 @@ def _cell_position(ref: str, where: str) -> tuple[int, int]:
     A ref calamine refuses (another character, or letters after the digits) makes the file damaged.
     """
     letters = ref.rstrip("0123456789")
-    digits = ref[len(letters) :]
-    if not (letters.isascii() and letters.isalpha() or not letters) or not digits or not digits.isascii():
+    digits = ref[len(letters) :]  # ASCII digits only: rstrip took no others
+    if not (letters.isascii() and letters.isalpha() or not letters) or not digits:
         msg = (
             f"{where} 已损坏（单元格位置 {ref[:20]!r} 无效）：请在 Excel 或 WPS 中打开并重新另存为 .xlsx。 "
             f"({where} is damaged (the cell position {ref[:20]!r} is not valid): open it in Excel or WPS and save "
