@@ -101,7 +101,10 @@ _SPARSE_FACTOR = 20
 #: Parts smaller than this are not checked for their compression ratio.
 _RATIO_MIN_BYTES = 1024 * 1024
 _MB = 1024 * 1024
-_CHUNK_BYTES = 1024 * 1024
+#: Bytes read at a time from a zip part. The array scan's temporaries (positions of every ``<`` of a chunk,
+#: 8 bytes each) stay small enough to be reused, not mapped afresh: 256 KB scanned the 12 MB sheet of a
+#: 20,000-row ledger in 0.10 s, 1 MB in 0.13-0.15 s (14,000 page faults), 64 KB in 0.14 s (per-chunk overhead).
+_CHUNK_BYTES = 256 * 1024
 
 
 def read_table(path: str | Path, *, sheet: str | int | None = None, limits: ReadLimits | None = None) -> pd.DataFrame:
