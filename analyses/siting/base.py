@@ -319,19 +319,25 @@ class SitingModel:
             msg = f"`p` must be a positive whole number of sites; got {p!r}."
             raise ValueError(msg)
         if p > inst.m:
-            msg = f"`p` = {p} exceeds the {inst.m} candidate sites left after exclusions; lower `p` or add candidates."
-            raise InfeasibleSitingError(msg)
-        if int(inst.existing.sum()) > p:
-            msg = f"`p` = {p} is fewer than the {int(inst.existing.sum())} existing sites kept open; raise `p`."
-            raise InfeasibleSitingError(msg)
+            zh = f"站点数 `p` = {p} 超过了排除后剩余的 {inst.m} 个候选站点；请降低 `p` 或增加候选站点。"
+            en = f"`p` = {p} exceeds the {inst.m} candidate sites left after exclusions; lower `p` or add candidates."
+            raise InfeasibleSitingError(zh, en)
+        kept = int(inst.existing.sum())
+        if kept > p:
+            zh = f"站点数 `p` = {p} 少于保留的 {kept} 个现有站点；请提高 `p`。"
+            en = f"`p` = {p} is fewer than the {kept} existing sites kept open; raise `p`."
+            raise InfeasibleSitingError(zh, en)
         if len(inst.zone_names):
-            free = int((inst.cand_zone_idx < 0).sum())
-            if int(inst.zone_lo.sum()) > p:
-                msg = f"`p` = {p} is fewer than the {int(inst.zone_lo.sum())} sites the zone quotas require; raise `p`."
-                raise InfeasibleSitingError(msg)
-            if int(inst.zone_hi.sum()) + free < p:
-                msg = f"`p` = {p} exceeds the {int(inst.zone_hi.sum()) + free} sites the zone quotas allow; lower `p`."
-                raise InfeasibleSitingError(msg)
+            required = int(inst.zone_lo.sum())
+            allowed = int(inst.zone_hi.sum()) + int((inst.cand_zone_idx < 0).sum())
+            if required > p:
+                zh = f"站点数 `p` = {p} 少于镇街配额要求的 {required} 个站点；请提高 `p`。"
+                en = f"`p` = {p} is fewer than the {required} sites the zone quotas require; raise `p`."
+                raise InfeasibleSitingError(zh, en)
+            if allowed < p:
+                zh = f"站点数 `p` = {p} 超过了镇街配额允许的 {allowed} 个站点；请降低 `p`。"
+                en = f"`p` = {p} exceeds the {allowed} sites the zone quotas allow; lower `p`."
+                raise InfeasibleSitingError(zh, en)
 
     def _report(self, stage: str, fraction: float) -> None:
         if self._progress is not None:
@@ -434,8 +440,10 @@ class SitingModel:
         out = solve_milp(c, A, rlo, rhi, integ, vlo, vhi, time_limit_s=self._remaining(start, time_limit_s),
                          presolve=self._inst.capacity is None)  # fmt: skip
         if out.status == 2:
-            msg = f"The {self.name} model is infeasible: {out.message} {self._infeasible_hint()}"
-            raise InfeasibleSitingError(msg)
+            hint_zh, hint_en = self._infeasible_hint()
+            zh = f"选址模型 {self.name} 无解。{hint_zh}"  # HiGHS's own message (English) stays in the English part
+            en = f"The {self.name} model is infeasible: {out.message} {hint_en}"
+            raise InfeasibleSitingError(zh, en)
         sign = -1.0 if self._maximise else 1.0
         bound = self._trivial_bound() if out.bound is None else sign * out.bound + self._constant()
         if self._incumbent_bound is not None:  # the heuristic's own bound (Lagrangian) may be the better one
@@ -486,15 +494,20 @@ class SitingModel:
             self._incumbent_bound = None
             found = self._incumbent(start, self._deadline - start)
             if found is None:
-                msg = f"The {self.name} heuristic found no assignment within the capacities; use method='exact'."
-                raise InfeasibleSitingError(msg)
+                zh = f"{self.name} 的启发式算法在容量限制内找不到分配方案；请改用精确求解 `method='exact'`。"
+                en = f"The {self.name} heuristic found no assignment within the capacities; use method='exact'."
+                raise InfeasibleSitingError(zh, en)
             bound = self._incumbent_bound if self._incumbent_bound is not None else self._known_bound
             return self._result(found[0], found[1], start=start, optimal=False, bound=bound, solver=found[2])
         selected = self._heuristic_sites()
         return self._result(selected, None, start=start, optimal=False, bound=self._known_bound, solver="greedy+swap")
 
-    def _infeasible_hint(self) -> str:
-        return "Check `p`, the quotas, `existing`, `excluded` and `max_cost`."
+    def _infeasible_hint(self) -> tuple[str, str]:
+        """Return what to change when the model is infeasible, in Chinese and in English."""
+        return (
+            "请检查站点数 `p`、镇街配额、保留的现有站点 `existing`、排除的站点 `excluded` 和服务半径 `max_cost`。",
+            "Check `p`, the quotas, `existing`, `excluded` and `max_cost`.",
+        )
 
     def _constant(self) -> float:
         return 0.0

@@ -16,6 +16,9 @@ from analyses.siting.solver import MIP_REL_GAP
 if TYPE_CHECKING:
     from analyses.siting.models import PMedian
 
+# Both greedy heuristics raise this (Chinese, English) when the quotas leave no candidate to add.
+_NO_ROOM_IN_QUOTAS = ("在镇街配额内无法再增加任何候选站点。", "No candidate can be added within the zone quotas.")
+
 
 def past(deadline: float | None) -> bool:
     """Return whether ``deadline`` (a ``time.perf_counter()`` value; None: none) has passed."""
@@ -62,8 +65,7 @@ def greedy_swap(
         check_deadline(give_up)
         allowed = np.flatnonzero(quota.addable(np.array(S, int), p - len(S)))
         if not len(allowed):
-            msg = "No candidate can be added within the zone quotas."
-            raise InfeasibleSitingError(msg)
+            raise InfeasibleSitingError(*_NO_ROOM_IN_QUOTAS)
         scores = score(cur, allowed)
         if agg == "max":  # break ties on the max by the sum
             scores = scores + 1e-9 * (np.minimum(cur[:, None], D[:, allowed]).sum(axis=0) / max(D.shape[0], 1))
@@ -152,8 +154,7 @@ def sparse_greedy_swap(
         check_deadline(give_up)
         allowed = quota.addable(np.flatnonzero(S), p - int(S.sum()))
         if not allowed.any():
-            msg = "No candidate can be added within the zone quotas."
-            raise InfeasibleSitingError(msg)
+            raise InfeasibleSitingError(*_NO_ROOM_IN_QUOTAS)
         gain = np.bincount(pj, wp * np.maximum(d1[pi] - v, 0.0), minlength=m).astype(float)
         gain[~allowed] = -np.inf
         best = int(np.argmax(gain))

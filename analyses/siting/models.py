@@ -509,8 +509,11 @@ class SetCover(SitingModel):
     def _objective(self, selected, assign, cost) -> float:
         return float(selected.sum())
 
-    def _infeasible_hint(self) -> str:
-        return "Quotas, capacities or exclusions leave coverable demand uncovered; relax them or raise `threshold`."
+    def _infeasible_hint(self) -> tuple[str, str]:
+        return (
+            "镇街配额、容量或排除的站点使部分可覆盖的需求点无法被覆盖；请放宽这些限制或提高阈值 `threshold`。",
+            "Quotas, capacities or exclusions leave coverable demand uncovered; relax them or raise `threshold`.",
+        )
 
     def _heuristic_sites(self) -> np.ndarray:
         """Greedy: meet zone minimums, then add the site covering most uncovered points; drop redundant sites."""
@@ -531,8 +534,9 @@ class SetCover(SitingModel):
                 allowed &= np.r_[quota.counts(S_arr) < lo, False][quota.zone]
             cand = np.flatnonzero(allowed)
             if not len(cand):
-                msg = "The zone quotas leave some coverable demand uncovered; relax them or raise `threshold`."
-                raise InfeasibleSitingError(msg)
+                zh = "镇街配额使部分可覆盖的需求点无法被覆盖；请放宽配额或提高阈值 `threshold`。"
+                en = "The zone quotas leave some coverable demand uncovered; relax them or raise `threshold`."
+                raise InfeasibleSitingError(zh, en)
             gain = C[uncovered][:, cand].sum(axis=0)
             j = int(cand[int(np.argmax(gain))])
             S.append(j)
@@ -619,8 +623,10 @@ class PCenter(SitingModel):
         if best is None:
             sites = self._cover_within(levels[hi], start, time_limit_s)
             if sites is None:
-                msg = f"The {self.name} model is infeasible. {self._infeasible_hint()}"
-                raise InfeasibleSitingError(msg)
+                hint_zh, hint_en = self._infeasible_hint()
+                zh = f"选址模型 {self.name} 无解。{hint_zh}"
+                en = f"The {self.name} model is infeasible. {hint_en}"
+                raise InfeasibleSitingError(zh, en)
             if sites is False:
                 msg = f"The {self.name} solver found no solution within {time_limit_s:g} s; raise `time_limit_s`."
                 raise TimeoutError(msg)
@@ -696,8 +702,11 @@ class PCenter(SitingModel):
             return float("inf")
         return float(served.max()) if len(served) else 0.0
 
-    def _infeasible_hint(self) -> str:
-        return "No choice of sites reaches every demand point within `max_cost`; raise it or `p`."
+    def _infeasible_hint(self) -> tuple[str, str]:
+        return (
+            "任何一组站点都无法在服务半径 `max_cost` 内到达全部需求点；请提高 `max_cost` 或站点数 `p`。",
+            "No choice of sites reaches every demand point within `max_cost`; raise it or `p`.",
+        )
 
     def _heuristic_sites(self) -> np.ndarray:
         inst = self._inst

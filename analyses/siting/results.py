@@ -12,7 +12,27 @@ import pandas as pd
 
 
 class InfeasibleSitingError(ValueError):
-    """The constraints of a siting model cannot all be met (e.g. a town with a quota but no candidate)."""
+    """The constraints of a siting model cannot all be met (e.g. a town with a quota but no candidate).
+
+    The message reads Chinese first, then the English in brackets (``f"{zh} ({en})"``, as the import
+    errors of ``layers.io``); ``str(error)`` is that whole text, ``zh`` and ``en`` keep the two parts.
+
+    Parameters
+    ----------
+    zh
+        The message in Chinese (zh-CN): what cannot be met and the fix, code names in backticks.
+    en
+        The same message in English.
+    """
+
+    def __init__(self, zh: str, en: str) -> None:
+        super().__init__(f"{zh} ({en})")
+        self.zh = zh
+        self.en = en
+
+    def __reduce__(self) -> tuple[type[InfeasibleSitingError], tuple[str, str]]:
+        """Pickle the two parts (the default would call the class with the joined text alone)."""
+        return type(self), (self.zh, self.en)
 
 
 class IncumbentReport(str):
