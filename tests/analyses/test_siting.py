@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+import pickle
 
 import geopandas as gpd
 import numpy as np
@@ -109,6 +110,54 @@ def test_existing_sites_beyond_the_quota_are_refused():
 def test_p_below_existing_is_refused():
     with pytest.raises(InfeasibleSitingError, match="fewer than the 2 existing"):
         PMedian.from_cost_matrix(line_costs(), LINE_W, p=1, existing=["c0", "c1"])
+
+
+def test_infeasibility_reads_chinese_first_then_the_english_in_brackets():
+    with pytest.raises(InfeasibleSitingError) as p_check:
+        PMedian.from_cost_matrix(line_costs(), LINE_W, p=6)
+    en = "`p` = 6 exceeds the 5 candidate sites left after exclusions; lower `p` or add candidates."
+    assert str(p_check.value) == f"站点数 `p` = 6 超过了排除后剩余的 5 个候选站点；请降低 `p` 或增加候选站点。 ({en})"
+    assert (p_check.value.en, isinstance(p_check.value, ValueError)) == (en, True)
+    with pytest.raises(InfeasibleSitingError) as quota:
+        MaxCoverage.from_cost_matrix(line_costs(), LINE_W, p=3, threshold=100, zones=ZONES, quota=1,
+                                     demand_zones=pd.Series({"d4": "500120108"}),
+                                     zone_labels={"500120108": "健龙镇"})  # fmt: skip
+    assert str(quota.value).startswith("镇街配额无法满足：镇街 '500120108' (健龙镇) 只有 0 个候选站点，但需要 1 个。")
+    assert "(Infeasible quota: town '500120108' (健龙镇) has 0 candidate site(s) but needs 1." in str(quota.value)
+    with pytest.raises(InfeasibleSitingError) as kept:
+        PMedian.from_cost_matrix(line_costs(), LINE_W, zones=ZONES, quota=1, existing=["c0", "c1"])
+    assert str(kept.value).startswith("镇街配额无法满足：镇街 'B' 保留了 2 个现有站点，但配额最多 1 个。")
+
+
+@pytest.mark.parametrize(
+    ("method", "zh", "en"),
+    [
+        ("exact", "选址模型 set_cover 无解。镇街配额、容量或排除的站点使部分可覆盖的需求点无法被覆盖",
+         "(The set_cover model is infeasible: "),
+        ("heuristic", "镇街配额使部分可覆盖的需求点无法被覆盖；请放宽配额或提高阈值 `threshold`。",
+         "(The zone quotas leave some coverable demand uncovered; relax them or raise `threshold`.)"),
+    ],
+)  # fmt: skip
+def test_an_infeasible_model_says_so_in_chinese_first(method, zh, en):
+    # zone A may have no site and B one: no single site of B covers d0..d4 within 100 m
+    model = SetCover.from_cost_matrix(line_costs(), LINE_W, threshold=100, zones=ZONES, quota={"A": 0, "B": (0, 1)})
+    with pytest.raises(InfeasibleSitingError) as error:
+        model.solve(method=method)
+    assert str(error.value).startswith(zh) and en in str(error.value)
+
+
+def test_an_infeasible_p_center_says_so_in_chinese_first():
+    with pytest.raises(InfeasibleSitingError) as error:  # no one site reaches d0 and d4 within 100 m
+        PCenter.from_cost_matrix(line_costs(), LINE_W, p=1, max_cost=100).solve(method="exact")
+    zh = "选址模型 p_center 无解。任何一组站点都无法在服务半径 `max_cost` 内到达全部需求点；"
+    en = "The p_center model is infeasible. No choice of sites reaches every demand point within `max_cost`"
+    assert str(error.value).startswith(zh) and str(error.value).endswith(f"({en}; raise it or `p`.)")
+
+
+def test_an_infeasibility_error_pickles_with_both_languages():
+    error = pickle.loads(pickle.dumps(InfeasibleSitingError("镇街配额无法满足。", "Infeasible quota.")))
+    assert (error.zh, error.en) == ("镇街配额无法满足。", "Infeasible quota.")
+    assert str(error) == "镇街配额无法满足。 (Infeasible quota.)"
 
 
 @pytest.mark.parametrize("method", ["exact", "heuristic"])
