@@ -53,6 +53,8 @@ def test_a_town_without_candidates_is_named(cli, tmp_path):
                  "--out", tmp_path / "x.json")  # fmt: skip
     assert result.exit_code != 0
     assert "Infeasible quota" in result.output and "(健龙镇) has 0 candidate" in result.output
+    assert "镇街配额无法满足：" in result.output and "(健龙镇) 只有 0 个候选站点，但需要 1 个" in result.output
+    assert result.output.index("镇街配额无法满足") < result.output.index("Infeasible quota")  # Chinese first
 
 
 def test_new_toilets_keep_the_current_ones_and_write_a_geopackage(cli, tmp_path):

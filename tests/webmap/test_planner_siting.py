@@ -152,13 +152,18 @@ def test_a_failed_siting_job_shows_why(app):
     jobs.wait_for_job(app, job_id, timeout_s=300)
     status = client.get(f"/planner/jobs/{job_id}.json").get_json()
     assert status["status"] == "failed"
-    assert jobs.read_keyed(status["error"]) == (
-        "infeasible", {"detail": "`p` = 2 is fewer than the 5 existing sites kept open; raise `p`."})
+    detail = (
+        "站点数 `p` = 2 少于保留的 5 个现有站点；请提高 `p`。"
+        " (`p` = 2 is fewer than the 5 existing sites kept open; raise `p`.)"
+    )
+    assert jobs.read_keyed(status["error"]) == ("infeasible", {"detail": detail})
     assert status["error_label"] == (
         "选址模型无解：没有一组站点能同时满足站点总数 p、每个镇街的站点数和保留的现有站点。请调整这些参数。"
-        "求解器的说明：`p` = 2 is fewer than the 5 existing sites kept open; raise `p`.")
+        f"求解器的说明：{detail}"
+    )
     page = client.get(f"/planner/jobs/{job_id}").get_data(as_text=True)
     assert 'role="alert"' in page and "选址模型无解" in page and "fewer than the 5 existing sites" in page
+    assert "少于保留的 5 个现有站点" in page  # the reason in Chinese first, not only in English
 
 
 @pytest.mark.parametrize(
