@@ -6,6 +6,11 @@ is the only thing that travels (a hidden form field and the session); it carries
 `PendingImports.take` hands a file out once: the metadata is renamed away first (atomic), so a
 second confirmation of the same token, a token of another user, an expired token or a file changed
 on disk since its dry run is refused, and the confirmed import is exactly the file that was checked.
+
+The import pages (households, toilets) use it one way: `app_pending_imports` reads the folder and the
+maximum age from the app's config, `forget_pending` drops the user's earlier file when a new one is
+uploaded, the page keeps the token in the session after a clean dry run, and `take_pending` hands the
+file out only for the token the session holds.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+from flask import current_app, session
 
 #: A token as `PendingImports.save` makes it (``secrets.token_urlsafe(24)``: 32 characters).
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{32}$")
@@ -148,3 +155,43 @@ def _sha256(path: Path) -> str | None:
     except OSError:
         return None
     return digest.hexdigest()
+
+
+def app_pending_imports(folder_key: str, max_age_key: str, *, default_folder: str) -> PendingImports:
+    """Return the current app's files waiting for confirmation, as its config sets them.
+
+    Parameters
+    ----------
+    folder_key
+        The config key of the folder (e.g. ``"TOILET_IMPORT_DIR"``); None in the config means
+        ``<instance>/<default_folder>``.
+    max_age_key
+        The config key of the maximum age in seconds (e.g. ``"TOILET_IMPORT_MAX_AGE_S"``).
+    default_folder
+        The folder's name under the instance folder when the config leaves it None.
+    """
+    config = current_app.config
+    folder = Path(config[folder_key] or Path(current_app.instance_path) / default_folder)
+    return PendingImports(folder, float(config[max_age_key]))
+
+
+def forget_pending(pending: PendingImports, session_key: str, *, user: str) -> None:
+    """Drop the file whose token the session holds under ``session_key`` if ``user`` uploaded it.
+
+    A new upload replaces the user's earlier file; the session forgets the token either way.
+    """
+    token = session.pop(session_key, None)
+    if isinstance(token, str) and pending.path(token, user=user) is not None:
+        pending.discard(token)
+
+
+def take_pending(pending: PendingImports, session_key: str, token: str, *, user: str) -> PendingFile | None:
+    """Hand out the file of ``token`` once if the session holds that token under ``session_key``.
+
+    The session forgets the token when it matches; any other token (forged, stale, another user's)
+    is refused and leaves the session as it was. The caller discards the file after the import.
+    """
+    if not token or session.get(session_key) != token:
+        return None
+    del session[session_key]
+    return pending.take(token, user=user)

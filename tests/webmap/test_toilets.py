@@ -231,6 +231,22 @@ def _pending_files(app) -> list[Path]:
     return sorted(folder.glob("*")) if folder.exists() else []
 
 
+def _token(response) -> str:
+    match = re.search(r'name="token" value="([^"]+)"', response.get_data(as_text=True))
+    assert match, response.get_data(as_text=True)
+    return match.group(1)
+
+
+def _confirm(client, token: str):
+    data = {"csrf_token": csrf_token(client, "/toilets/import"), "action": "confirm", "token": token}
+    return client.post("/toilets/import", data=data)
+
+
+def _n_toilets(app) -> int:
+    with app.app_context():
+        return get_store().count(schema.ACCESSIBLE_TOILET)
+
+
 def test_a_spreadsheet_with_one_bad_row_shows_that_row_and_imports_nothing(client_as, app):
     client = client_as("bureau")
     bad = ["AT-103", "新建测试公厕三", "璧城街道", "测试路3号", 106.227, 29.591, "规划", "新建", "丙公司", "明年", 900]
@@ -256,8 +272,8 @@ def test_a_good_spreadsheet_imports_only_after_confirmation(client_as, app):
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "2 行全部通过检查：将新增 2 条，更新 0 条" in html
-    (pending,) = _pending_files(app)
-    assert "台账" not in pending.name and pending.suffix == ".xlsx"
+    files = _pending_files(app)  # the file under its token beside its metadata, never under the uploader's name
+    assert [p.suffix for p in files] == [".json", ".xlsx"] and not any("台账" in p.name for p in files)
     with app.app_context():
         assert get_store().count(schema.ACCESSIBLE_TOILET) == n_before  # a dry run writes nothing
     upload_token = re.search(r'name="token" value="([^"]+)"', html).group(1)
@@ -279,6 +295,55 @@ def test_a_good_spreadsheet_imports_only_after_confirmation(client_as, app):
     assert _pending_files(app) == []
     again = client.post("/toilets/import", data={"csrf_token": token, "action": "confirm", "token": upload_token})
     assert again.status_code == 400  # a token is good for one import only
+
+
+def test_a_second_confirmation_of_the_same_token_is_refused_and_imports_nothing_more(client_as, app):
+    client = client_as("bureau")
+    token = _token(_upload(client, _xlsx(GOOD_ROWS))[0])
+    assert _confirm(client, token).status_code == 302
+    with app.app_context():  # edited after the import: a second run of the file would set 乙公司 again
+        get_store().update_feature(schema.ACCESSIBLE_TOILET, "AT-102", {schema.CONTRACTOR: "丁公司"}, version=1,
+                                   user="test")  # fmt: skip
+    n_after = _n_toilets(app)
+    again = _confirm(client, token)
+    assert again.status_code == 400
+    assert "没有待确认的导入（可能已导入、已过期或已被新的上传取代）：请重新上传文件。" in again.get_data(as_text=True)
+    with client.session_transaction() as session:  # as a request racing the first, sent with the same cookie
+        session["toilet_import"] = token
+    assert _confirm(client, token).status_code == 400
+    with app.app_context():
+        assert get_store().feature(schema.ACCESSIBLE_TOILET, "AT-102")[schema.CONTRACTOR] == "丁公司"
+    assert _n_toilets(app) == n_after and _pending_files(app) == []
+
+
+def test_a_file_changed_on_disk_between_dry_run_and_confirmation_is_refused(client_as, app):
+    client = client_as("bureau")
+    n_before = _n_toilets(app)
+    token = _token(_upload(client, _xlsx(GOOD_ROWS[:1]))[0])
+    (path,) = [p for p in _pending_files(app) if p.suffix == ".xlsx"]
+    path.write_bytes(_xlsx(GOOD_ROWS))  # not the file that was checked
+    refused = _confirm(client, token)
+    assert refused.status_code == 400 and "没有待确认的导入" in refused.get_data(as_text=True)
+    assert _n_toilets(app) == n_before and _pending_files(app) == []
+
+
+def test_the_token_of_another_user_is_refused(client_as, app):
+    bureau, admin = client_as("bureau"), client_as("admin")
+    n_before = _n_toilets(app)
+    token = _token(_upload(bureau, _xlsx(GOOD_ROWS))[0])
+    refused = _confirm(admin, token)
+    assert refused.status_code == 400 and "没有待确认的导入" in refused.get_data(as_text=True)
+    assert _n_toilets(app) == n_before
+    assert _confirm(bureau, token).status_code == 302  # the uploader's file still waits for the uploader
+    assert _n_toilets(app) == n_before + 2
+    again = [list(row) for row in GOOD_ROWS]
+    again[1][6] = "已完工"
+    token = _token(_upload(bureau, _xlsx(again))[0])
+    with admin.session_transaction() as session:  # even with the token in the session it is not the admin's file
+        session["toilet_import"] = token
+    assert _confirm(admin, token).status_code == 400
+    with app.app_context():
+        assert get_store().feature(schema.ACCESSIBLE_TOILET, "AT-102")[schema.STATUS] == "under_construction"
 
 
 def test_an_upload_without_datum_or_of_the_wrong_type_is_refused(client_as, app):

@@ -34,7 +34,7 @@ from layers.privacy import HOUSEHOLD_IMPORT_ROLES
 from layers.validate import MISSING_COLUMN, Problem
 from webmap.auth import role_required
 from webmap.i18n import N_
-from webmap.pending_imports import PendingImports
+from webmap.pending_imports import PendingImports, app_pending_imports, forget_pending, take_pending
 from webmap.problems import fix_text, problem_rows
 from webmap.store import get_district, get_store
 
@@ -108,7 +108,7 @@ def _check() -> str | tuple[str, int]:
         return _page(form=form, error=gettext("只能上传 XLSX 或 CSV 文件；收到的文件扩展名是 %(suffix)s。",
                                               suffix=shown)), 400  # fmt: skip
     pending = _pending()
-    _discard_own_pending(pending)
+    forget_pending(pending, _SESSION_KEY, user=current_user.name)
     file_name = upload.filename[:200]
     token = pending.save(upload.stream, suffix, user=current_user.name, options={**form, "file_name": file_name})
     path = pending.path(token, user=current_user.name)
@@ -125,8 +125,7 @@ def _check() -> str | tuple[str, int]:
 def _confirm() -> str | BaseResponse | tuple[str, int]:
     token = request.form.get("token", "")
     pending = _pending()
-    expected = session.pop(_SESSION_KEY, None)
-    taken = pending.take(token, user=current_user.name) if token and token == expected else None
+    taken = take_pending(pending, _SESSION_KEY, token, user=current_user.name)
     if taken is None:
         message = gettext("没有待确认的导入（可能已导入、已过期或已被新的上传取代）：请重新上传文件。")
         return _page(error=message), 400
@@ -251,13 +250,4 @@ def _town_names(codes: tuple[str, ...]) -> list[str]:
 
 
 def _pending() -> PendingImports:
-    config = current_app.config
-    folder = Path(config["HOUSEHOLD_IMPORT_DIR"] or Path(current_app.instance_path) / "household_imports")
-    return PendingImports(folder, float(config["HOUSEHOLD_IMPORT_MAX_AGE_S"]))
-
-
-def _discard_own_pending(pending: PendingImports) -> None:
-    """Drop the user's earlier file waiting for confirmation (a new upload replaces it)."""
-    token = session.pop(_SESSION_KEY, None)
-    if isinstance(token, str) and pending.path(token, user=current_user.name) is not None:
-        pending.discard(token)
+    return app_pending_imports("HOUSEHOLD_IMPORT_DIR", "HOUSEHOLD_IMPORT_MAX_AGE_S", default_folder="household_imports")

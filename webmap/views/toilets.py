@@ -13,9 +13,11 @@ grid of demand points (no household data). The prepared network is cached on dis
 ``Placer`` in memory, so a page costs well under a second once the network has been prepared.
 
 Spreadsheet import: upload (XLSX/CSV, at most ``TOILET_IMPORT_MAX_BYTES``), choose the datum, read
-the dry-run report row by row, then confirm. Between the two steps the file waits in
-``<instance>/toilet_imports/<random token><suffix>`` (never the uploader's file name); the token is
-kept in the session, and the file is deleted after the confirmation or when a new file is uploaded.
+the dry-run report row by row, then confirm. Confirming imports exactly the file that was checked, with
+the same options: it waits server-side as a household ledger does (`webmap.pending_imports`,
+``<instance>/toilet_imports`` or ``TOILET_IMPORT_DIR``) under a random token kept in the session, for
+at most ``TOILET_IMPORT_MAX_AGE_S`` seconds, and can be confirmed once, by its uploader; a new upload
+replaces the user's earlier file.
 """
 
 from __future__ import annotations
@@ -23,10 +25,7 @@ from __future__ import annotations
 import io
 import logging
 import math
-import re
-import secrets
 import threading
-import time
 from collections import OrderedDict
 from datetime import date
 from pathlib import Path
@@ -50,6 +49,7 @@ from webmap.auth import role_required
 from webmap.i18n import N_, current_language
 from webmap.maps.base import MapParts, render_map_parts, tile_sources_from_config
 from webmap.maps.public import public_map
+from webmap.pending_imports import PendingImports, app_pending_imports, forget_pending, take_pending
 from webmap.problems import fix_text, problem_rows
 from webmap.runs import app_network, app_placer
 from webmap.security import nonced_map_parts
@@ -81,6 +81,7 @@ DEFAULTS = {
     "TOILET_COVERAGE_PROFILE": "walk",
     "TOILET_COVERAGE_GRID_M": 250.0,
     "TOILET_IMPORT_DIR": None,  # None: <instance>/toilet_imports
+    "TOILET_IMPORT_MAX_AGE_S": 24 * 3600,
     "TOILET_TODAY": None,  # None: today in Beijing; a date (tests) fixes what "overdue" compares with
 }
 #: Build types of the plan's programme (the 19 + 19); ``existing`` toilets are outside it.
@@ -99,11 +100,9 @@ DATUM_LABELS = {
 #: Fields the edit form changes, besides the status.
 EDIT_FIELDS = (schema.CONTRACTOR, schema.PLANNED_COMPLETION, *schema.GB50763_FIELDS)
 
-_IMPORT_DIR = "toilet_imports"
 _IMPORT_SUFFIXES = (".xlsx", ".csv")
 _IMPORT_SESSION_KEY = "toilet_import"
-_IMPORT_MAX_AGE_S = 24 * 3600
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+_IMPORT_ERROR_KEY = "toilet_import_error"
 _ACTIONS = {"insert": N_("新建记录"), "update": N_("修改")}
 #: The ``label_zh`` of the toilet layer's columns (``layers.schema``), marked for ``pybabel extract``
 #: (``_labels`` translates them).
@@ -684,36 +683,39 @@ def _check_upload() -> str | tuple[str, int]:
         return _import_page(
             error=gettext("只能上传 XLSX 或 CSV 文件；收到的文件扩展名是 %(suffix)s。", suffix=shown)
         ), 400
-    folder = _import_dir()
-    _discard_pending()
-    _remove_old_uploads(folder)
-    token = secrets.token_urlsafe(24)
-    path = folder / f"{token}{suffix}"
-    upload.save(path)
     blank_clears = request.form.get("blank_clears") == "on"
-    session[_IMPORT_SESSION_KEY] = {"token": token, "suffix": suffix, "datum": datum, "name": upload.filename[:200],
-                                    "blank_clears": blank_clears}  # fmt: skip
-    outcome = _run_import(path, datum, dry_run=True, blank_clears=blank_clears)
+    file_name = upload.filename[:200]
+    pending = _pending()
+    forget_pending(pending, _IMPORT_SESSION_KEY, user=current_user.name)
+    options = {"datum": datum, "blank_clears": blank_clears, "file_name": file_name}
+    token = pending.save(upload.stream, suffix, user=current_user.name, options=options)
+    path = pending.path(token, user=current_user.name)
+    outcome = _run_import(path, datum, dry_run=True, blank_clears=blank_clears) if path is not None else None
     if outcome is None or not outcome.ok:
-        _discard_pending()
-    page = _import_page(validation=outcome, token=token if outcome is not None and outcome.ok else None,
-                        datum=datum, file_name=upload.filename[:200], blank_clears=blank_clears)  # fmt: skip
+        pending.discard(token)
+        token = None
+    else:
+        session[_IMPORT_SESSION_KEY] = token
+    page = _import_page(validation=outcome, token=token, datum=datum, file_name=file_name, blank_clears=blank_clears)
     return (page, 400) if outcome is None else page
 
 
 def _confirm_import() -> str | BaseResponse | tuple[str, int]:
-    pending = session.get(_IMPORT_SESSION_KEY)
     token = request.form.get("token", "")
-    if not pending or not _TOKEN.match(token) or pending.get("token") != token:
-        return _import_page(error=gettext("没有待确认的导入（可能已导入或已过期）：请重新上传文件。")), 400
-    path = _import_dir() / f"{token}{pending['suffix']}"
-    if not path.is_file():
-        session.pop(_IMPORT_SESSION_KEY, None)
-        return _import_page(error=gettext("待导入的文件已过期：请重新上传。")), 400
-    outcome = _run_import(path, pending["datum"], dry_run=False, blank_clears=pending.get("blank_clears", False))
-    _discard_pending()
-    if outcome is None or not outcome.ok:
-        return _import_page(validation=outcome, datum=pending["datum"], file_name=pending["name"]), 400
+    pending = _pending()
+    taken = take_pending(pending, _IMPORT_SESSION_KEY, token, user=current_user.name)
+    if taken is None:
+        message = gettext("没有待确认的导入（可能已导入、已过期或已被新的上传取代）：请重新上传文件。")
+        return _import_page(error=message), 400
+    options = taken.options
+    datum, blank_clears = str(options.get("datum") or ""), bool(options.get("blank_clears"))
+    try:
+        outcome = _run_import(taken.path, datum, dry_run=False, blank_clears=blank_clears)
+    finally:
+        pending.discard(token)
+    if outcome is None or not outcome.ok:  # the store changed since the dry run
+        return _import_page(validation=outcome, datum=datum, file_name=options.get("file_name"),
+                            blank_clears=blank_clears), 400  # fmt: skip
     counts = outcome.counts
     logger.info("%s imported toilets: %s", current_user.name, counts)
     flash(
@@ -741,11 +743,11 @@ def _run_import(path: Path, datum: str, *, dry_run: bool, blank_clears: bool = F
         )
     except FileLimitError as error:  # over a ReadLimits limit: refused before it was loaded
         logger.info("Toilet spreadsheet over a limit from %s: %s", current_user.name, error)
-        session["toilet_import_error"] = gettext("文件超出导入上限，未导入任何数据：%(error)s", error=str(error))
+        session[_IMPORT_ERROR_KEY] = gettext("文件超出导入上限，未导入任何数据：%(error)s", error=str(error))
         return None
     except (ValueError, OSError) as error:  # empty, damaged or unreadable file: no table to validate
         logger.info("Unreadable toilet spreadsheet from %s: %s", current_user.name, error)
-        session["toilet_import_error"] = gettext("无法读取文件：%(error)s", error=str(error))
+        session[_IMPORT_ERROR_KEY] = gettext("无法读取文件：%(error)s", error=str(error))
         return None
 
 
@@ -758,7 +760,7 @@ def _import_page(
     error: str | None = None,
     blank_clears: bool = False,
 ) -> str:
-    read_error = session.pop("toilet_import_error", None)
+    read_error = session.pop(_IMPORT_ERROR_KEY, None)
     result: ValidationResult | None = validation.validation if validation is not None else None
     labels = _labels()
     problems = problem_rows(result, labels)
@@ -783,23 +785,8 @@ def _import_page(
     )
 
 
-def _import_dir() -> Path:
-    folder = Path(current_app.config["TOILET_IMPORT_DIR"] or Path(current_app.instance_path) / _IMPORT_DIR)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _discard_pending() -> None:
-    pending = session.pop(_IMPORT_SESSION_KEY, None)
-    if pending and _TOKEN.match(str(pending.get("token", ""))) and pending.get("suffix") in _IMPORT_SUFFIXES:
-        (_import_dir() / f"{pending['token']}{pending['suffix']}").unlink(missing_ok=True)
-
-
-def _remove_old_uploads(folder: Path) -> None:
-    cutoff = time.time() - _IMPORT_MAX_AGE_S
-    for path in folder.iterdir():
-        if path.is_file() and path.stat().st_mtime < cutoff:
-            path.unlink(missing_ok=True)
+def _pending() -> PendingImports:
+    return app_pending_imports("TOILET_IMPORT_DIR", "TOILET_IMPORT_MAX_AGE_S", default_folder="toilet_imports")
 
 
 # --- helpers ---------------------------------------------------------------------------------------
