@@ -230,8 +230,23 @@ def _read_once_in_child(args: tuple) -> dict:
     return read_once(*args)
 
 
+def cpu_reference_s(steps: int = 10_000_000) -> float:
+    """Return the best of three timings of a ``steps``-step pure-Python loop (this VM's speed of the moment).
+
+    The shared VM runs the same code 20-30 % faster or slower from one hour to the next; the reference
+    says which state a run was in, so runs are compared at a like reference time.
+    """
+    best = float("inf")
+    for _ in range(3):
+        start, total = time.perf_counter(), 0
+        for i in range(steps):
+            total += i
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def machine_info() -> dict:
-    """Return what the numbers depend on: CPU, cores, memory, load, versions."""
+    """Return what the numbers depend on: CPU, cores, memory, load, speed of the moment, versions."""
     cpu = "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -249,6 +264,7 @@ def machine_info() -> dict:
         "cores": os.cpu_count(),
         "memory_gb": round(mem_gb, 1),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "cpu_reference_s": round(cpu_reference_s(), 3),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "pandas": pd.__version__,
@@ -280,6 +296,8 @@ def write_markdown(result: dict, path: Path) -> None:
         f"{m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB; load average at start {m['load_average_at_start']}"
         " — **the machine is shared** (several agents run on its 2 cores), so wall-clock rates are lower than on "
         "an idle machine: CPU seconds of the process are the steadier figure; "
+        f"CPU reference (a 10,000,000-step Python loop, best of 3, at the start): {m['cpu_reference_s']:.3f} s "
+        "(the VM's speed varies by 20-30 % from hour to hour: compare runs at a like reference); "
         f"Python {m['python']}, pandas {m['pandas']}, SQLAlchemy {m['sqlalchemy']}, "
         f"cryptography {m['cryptography']}, psycopg {m['psycopg']}, PostgreSQL {result.get('postgres') or 'n/a'}; "
         f"{m['date']}. Command: `{result['command']}`.",
