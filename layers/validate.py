@@ -212,13 +212,16 @@ def group_problems(problems: Iterable[Problem], *, shown: int = SHOWN_PROBLEMS) 
     problems
         Problems in file order (`ValidationResult.problems`).
     shown
-        Problems shown one by one per column and rule.
+        Problems shown one by one per column and rule; at least 1.
 
     Returns
     -------
     list
         `Problem` and `ProblemSummary` items, in the order to show them.
     """
+    if shown < 1:
+        msg = f"`shown` must be at least 1 (a summary follows the last problem shown); got {shown!r}."
+        raise ValueError(msg)
     problems = list(problems)
     groups: dict[tuple[str | None, str], list[Problem]] = {}
     for p in problems:

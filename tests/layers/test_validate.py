@@ -506,6 +506,8 @@ def test_groups_keep_file_order_and_each_summary_follows_its_last_problem_shown(
         problems[0], problems[1], problems[2], problems[3],
         v.ProblemSummary("town_code", v.UNKNOWN_TOWN, 20, tuple(town_rows[2:])),
     ]  # fmt: skip
+    with pytest.raises(ValueError, match="`shown` must be at least 1"):
+        v.group_problems(problems, shown=0)
 
 
 @pytest.mark.parametrize(
