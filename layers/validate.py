@@ -3,9 +3,11 @@
 `validate_layer` never stops at the first bad cell. It returns a `ValidationResult` holding every
 `Problem` (row as the spreadsheet shows it, id, column, display-safe value, rule, fix) and the clean
 rows in canonical columns, with coordinates converted to WGS-84 and the recorded datum kept in
-``datum``. ``result.raise_for_problems()`` raises one `ValidationError` whose message is the full
-report. Personal values (household name, ID, certificate and phone numbers) only ever appear
-masked in problems and messages (DOMAIN.md §7).
+``datum``. ``result.raise_for_problems()`` raises one `ValidationError` whose message is the report:
+every problem counted, the first `SHOWN_PROBLEMS` of each column and rule listed and the rest summed
+up in one line with their rows (`group_problems`; the command line and the import pages group the
+same way, and `ValidationResult.problems` keeps them all). Personal values (household name, ID,
+certificate and phone numbers) only ever appear masked in problems and messages (DOMAIN.md §7).
 
 All checks are vectorised with pandas/numpy; points are tested against the prepared district
 boundary with ``shapely.contains_xy``. Python loops run only over the problems found.
@@ -75,6 +77,10 @@ TOWN_NOT_ALLOWED = "town_not_allowed"
 
 #: Rows named in a duplicate report (the count says how many more there are).
 SHOWN_ROWS = 5
+#: Problems of one (column, rule) shown one by one in a report; the rest are summed up in one line.
+SHOWN_PROBLEMS = 10
+#: Row ranges a summary names ("22–30, 45, 47–60, …"); more end in "…".
+SHOWN_RANGES = 5
 #: Characters of an over-long value shown in its problem.
 _SHOWN_CHARACTERS = 20
 #: C0 control characters and DEL, except tab, line feed and carriage return (line breaks in a cell are
@@ -153,12 +159,119 @@ class Problem:
         if self.id is not None:
             parts.append(f"id {self.id!r}")
         if self.column is not None:
-            header = (headers or {}).get(self.column)
-            label = f"{header} ({self.column})" if header and header != self.column else self.column
-            parts.append(f"column `{label}`")
+            parts.append(f"column `{_column_label(self.column, headers)}`")
         if self.value is not None:
             parts.append(f"value {self.value!r}")
         return f"{', '.join(parts)}: [{self.rule}] {self.fix}"
+
+
+@dataclass(frozen=True)
+class ProblemSummary:
+    """The problems of one column and rule beyond the first `SHOWN_PROBLEMS`, summed up: no value, no id.
+
+    Attributes
+    ----------
+    column
+        Canonical column name, or None.
+    rule
+        Rule name, as in `Problem.rule`.
+    count
+        Number of problems summed up.
+    rows
+        Their row numbers, each once, ascending.
+    """
+
+    column: str | None
+    rule: str
+    count: int
+    rows: tuple[int, ...]
+
+    @property
+    def row_ranges(self) -> str:
+        """Return `rows` as ranges, at most `SHOWN_RANGES` of them ("22–30, 45, 47–60, …")."""
+        return row_ranges(self.rows)
+
+    def describe(self, headers: Mapping[str, str] | None = None) -> str:
+        """Return one report line; `headers` maps canonical columns to the file's own headers."""
+        where = "" if self.column is None else f" in column `{_column_label(self.column, headers)}`"
+        return (
+            f"… {len(self.rows):,} more row(s) with the same problem (rule `{self.rule}`){where}: "
+            f"rows {self.row_ranges}"
+        )
+
+
+def group_problems(problems: Iterable[Problem], *, shown: int = SHOWN_PROBLEMS) -> list[Problem | ProblemSummary]:
+    """Return `problems` as a report shows them: per column and rule the first `shown`, then one summary.
+
+    Problems keep their order; a group's `ProblemSummary` follows its last problem shown, and only a
+    group of more than `shown` problems has one. Problems of the whole file (row None) are all shown.
+    A report whose groups are all small is `problems` unchanged.
+
+    Parameters
+    ----------
+    problems
+        Problems in file order (`ValidationResult.problems`).
+    shown
+        Problems shown one by one per column and rule; at least 1.
+
+    Returns
+    -------
+    list
+        `Problem` and `ProblemSummary` items, in the order to show them.
+    """
+    if shown < 1:
+        msg = f"`shown` must be at least 1 (a summary follows the last problem shown); got {shown!r}."
+        raise ValueError(msg)
+    problems = list(problems)
+    groups: dict[tuple[str | None, str], list[Problem]] = {}
+    for p in problems:
+        if p.row is not None:
+            groups.setdefault((p.column, p.rule), []).append(p)
+    out: list[Problem | ProblemSummary] = []
+    seen: dict[tuple[str | None, str], int] = {}
+    for p in problems:
+        if p.row is None:
+            out.append(p)
+            continue
+        key = (p.column, p.rule)
+        k = seen[key] = seen.get(key, 0) + 1
+        if k <= shown:
+            out.append(p)
+        if k == shown and len(groups[key]) > shown:
+            rest = groups[key][shown:]
+            rows = tuple(sorted({q.row for q in rest if q.row is not None}))
+            out.append(ProblemSummary(column=p.column, rule=p.rule, count=len(rest), rows=rows))
+    return out
+
+
+def row_ranges(rows: Iterable[int], *, limit: int = SHOWN_RANGES) -> str:
+    """Return row numbers as ranges, "22–30, 45, 47–60", the first `limit` of them, then "…" when cut.
+
+    Parameters
+    ----------
+    rows
+        Row numbers, in any order; repeats count once.
+    limit
+        Ranges named at most.
+
+    Returns
+    -------
+    str
+        Ascending ranges joined by ", "; a range of one row is the row alone.
+    """
+    ranges: list[list[int]] = []
+    for row in sorted(set(rows)):
+        if ranges and row == ranges[-1][1] + 1:
+            ranges[-1][1] = row
+        else:
+            ranges.append([row, row])
+    text = [str(a) if a == b else f"{a}–{b}" for a, b in ranges[:limit]]
+    return ", ".join(text + (["…"] if len(ranges) > limit else []))
+
+
+def _column_label(column: str, headers: Mapping[str, str] | None) -> str:
+    header = (headers or {}).get(column)
+    return f"{header} ({column})" if header and header != column else column
 
 
 @dataclass(frozen=True)
@@ -210,18 +323,30 @@ class ValidationResult:
         """True when there is no problem."""
         return not self.problems
 
+    @property
+    def n_problem_rows(self) -> int:
+        """Number of rows with at least one problem."""
+        return len({p.row for p in self.problems if p.row is not None})
+
+    @property
+    def n_file_problems(self) -> int:
+        """Number of problems of the whole file (row None)."""
+        return sum(p.row is None for p in self.problems)
+
+    def grouped_problems(self) -> list[Problem | ProblemSummary]:
+        """Return the problems as reports show them (`group_problems`): a few per column and rule, then a summary."""
+        return group_problems(self.problems)
+
     def report(self) -> str:
-        """Return the full report: a count header, then one line per problem."""
-        rows = {p.row for p in self.problems if p.row is not None}
-        file_level = sum(p.row is None for p in self.problems)
+        """Return the report: a count header of every problem, then one line per problem or summary."""
         head = (
-            f"{len(self.problems)} problem(s) in layer `{self.layer}`: {len(rows)} of {self.n_rows} row(s) "
-            f"affected, {file_level} about the whole file. Nothing was imported."
+            f"{len(self.problems)} problem(s) in layer `{self.layer}`: {self.n_problem_rows} of {self.n_rows} "
+            f"row(s) affected, {self.n_file_problems} about the whole file. Nothing was imported."
         )
-        return "\n".join([head, *(f"  {p.describe(self.headers)}" for p in self.problems)])
+        return "\n".join([head, *(f"  {p.describe(self.headers)}" for p in self.grouped_problems())])
 
     def raise_for_problems(self) -> None:
-        """Raise `ValidationError` with the full report if there is any problem."""
+        """Raise `ValidationError` with the report (`report`) if there is any problem."""
         if self.problems:
             msg = self.report()
             raise ValidationError(msg)

@@ -4,6 +4,8 @@
 ``layers/schema.py``). A web page shows instead the rule's name and fix from here, in the page's
 language (zh-CN first): how to correct the cell in the spreadsheet or the form, with the column as
 the page shows it. A rule without a text of its own (a new rule) falls back to a general one.
+Pages and the Chinese command line group problems as the validator's report does
+(``ValidationResult.grouped_problems``): a few per column and rule, then one summary naming the rows.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from flask_babel import gettext
 
 from layers import validate
-from layers.validate import Problem, ValidationResult
+from layers.validate import Problem, ProblemSummary, ValidationResult
 from webmap.i18n import N_
 
 #: A gettext: msgid and ``%(name)s`` values → text in the reader's language.
@@ -139,6 +141,18 @@ def fix_text(problem: Problem, column: str | None = None, translate: Translate =
     return text
 
 
+def summary_text(summary: ProblemSummary, column: str | None = None, translate: Translate = gettext) -> str:
+    """Return a problem summary in this request's language: how many more rows, the rule, the column, which rows.
+
+    ``column`` is the column as the page names it; ``translate`` as in `fix_text`. No value is named.
+    """
+    values = {"n": f"{len(summary.rows):,}", "rule": rule_label(summary.rule, translate), "rows": summary.row_ranges}
+    if column:
+        return translate("另有 %(n)s 行有同样的问题（%(rule)s），在“%(column)s”列：第 %(rows)s 行；改正方法同上。",
+                         column=column, **values)  # fmt: skip
+    return translate("另有 %(n)s 行有同样的问题（%(rule)s）：第 %(rows)s 行；改正方法同上。", **values)
+
+
 def problem_rows(
     result: ValidationResult | None,
     labels: Mapping[str, str],
@@ -148,12 +162,19 @@ def problem_rows(
 
     The column is the file's own header, else its page label (``labels``), else its canonical name;
     ``fix`` turns a problem and that column into the text shown (a page may name its own form fields).
+    Problems are grouped (``ValidationResult.grouped_problems``): past the first few of a column and
+    rule, one row has ``summary`` True, the row ranges as its row, no id or value, and `summary_text`
+    as its fix; every other row has ``summary`` False.
     """
     rows = []
-    for p in result.problems if result is not None else ():
+    for p in result.grouped_problems() if result is not None else ():
         header = result.headers.get(p.column or "", "")
         column = header or labels.get(p.column or "", p.column or "")
+        if isinstance(p, ProblemSummary):
+            rows.append({"row": p.row_ranges, "id": "", "column": column, "value": "", "rule": rule_label(p.rule),
+                         "fix": summary_text(p, column), "summary": True})  # fmt: skip
+            continue
         rows.append({"row": gettext("整个文件") if p.row is None else p.row, "id": p.id or "", "column": column,
                      "value": "" if p.value is None else p.value, "rule": rule_label(p.rule),
-                     "fix": fix(p, column)})  # fmt: skip
+                     "fix": fix(p, column), "summary": False})  # fmt: skip
     return rows

@@ -453,3 +453,94 @@ def test_an_unknown_town_beside_a_blank_village_is_reported_not_a_crash(district
     assert result.inferred_villages == (3,)
     inferred = result.frame.loc[3]
     assert inferred["village_code"].startswith("500120100") and inferred["village_inferred"]
+
+
+def _toilets(n: int, **columns) -> pd.DataFrame:
+    base = {"编号": [f"T{i}" for i in range(1, n + 1)], "名称": ["东林公厕"] * n, "镇街": ["璧城街道"] * n,
+            "状态": ["规划"] * n, "建设类型": ["新建"] * n, "经度": [106.2] * n, "纬度": [29.6] * n}  # fmt: skip
+    base.update(columns)
+    return pd.DataFrame(base, dtype=object)
+
+
+def test_a_town_filled_down_is_ten_problems_and_one_summary(district):
+    """60 rows (file rows 2-61), all in an unknown town: the head counts 60, rows 2-11 are listed, and one
+    line sums up the other 50, rows 12-61, with no value."""
+    result = _validate(_toilets(60, 镇街=["黄泥镇"] * 60), layer="accessible_toilet", district=district)
+    assert len(result.problems) == 60
+    assert {(p.column, p.rule) for p in result.problems} == {("town_code", v.UNKNOWN_TOWN)}
+    lines = result.report().splitlines()
+    assert lines[0] == (
+        "60 problem(s) in layer `accessible_toilet`: 60 of 60 row(s) affected, 0 about the whole file. "
+        "Nothing was imported."
+    )
+    assert len(lines) == 1 + v.SHOWN_PROBLEMS + 1 == 12
+    assert lines[1].startswith("  row 2, id 'T1', column `镇街 (town_code)`, value '黄泥镇': [unknown_town]")
+    assert lines[10].startswith("  row 11, id 'T10', ")
+    assert lines[11] == (
+        "  … 50 more row(s) with the same problem (rule `unknown_town`) in column `镇街 (town_code)`: rows 12–61"
+    )
+    assert result.grouped_problems()[-1] == v.ProblemSummary("town_code", v.UNKNOWN_TOWN, 50, tuple(range(12, 62)))
+
+
+def _problem(row: int | None, column: str | None = "town_code", rule: str = v.UNKNOWN_TOWN) -> Problem:
+    if row is None:  # a problem of the whole file has no id and no value
+        return Problem(None, None, column, None, rule, "fix")
+    return Problem(row, f"T{row}", column, "黄泥镇", rule, "fix")
+
+
+def test_groups_keep_file_order_and_each_summary_follows_its_last_problem_shown():
+    """Town problems on rows 2-11 and 20-25, 30, 40-41, 50, 60, 70 (7 ranges past the first 10, 5 named);
+    a datum problem of the whole file and phone problems on rows 3 and 100 are all shown."""
+    town_rows = [*range(2, 12), *range(20, 26), 30, 40, 41, 50, 60, 70]
+    problems = [_problem(None, "datum", v.DATUM_MISSING), _problem(3, "phone", v.PHONE)]
+    problems += [_problem(r) for r in town_rows] + [_problem(100, "phone", v.PHONE)]
+    grouped = v.group_problems(problems)
+    summary = v.ProblemSummary("town_code", v.UNKNOWN_TOWN, 12, (20, 21, 22, 23, 24, 25, 30, 40, 41, 50, 60, 70))
+    assert grouped == [*problems[:12], summary, problems[-1]]
+    assert summary.row_ranges == "20–25, 30, 40–41, 50, 60, …"
+    assert summary.describe({"town_code": "镇街"}) == (
+        "… 12 more row(s) with the same problem (rule `unknown_town`) in column `镇街 (town_code)`: "
+        "rows 20–25, 30, 40–41, 50, 60, …"
+    )
+    assert v.group_problems(problems, shown=2)[:5] == [
+        problems[0], problems[1], problems[2], problems[3],
+        v.ProblemSummary("town_code", v.UNKNOWN_TOWN, 20, tuple(town_rows[2:])),
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="`shown` must be at least 1"):
+        v.group_problems(problems, shown=0)
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        ([7], "7"),
+        ([5, 3, 4, 4], "3–5"),  # any order, repeats once
+        ([22, 23, 24, 45, 47, 48], "22–24, 45, 47–48"),
+        ([1, 3, 5, 7, 9, 11], "1, 3, 5, 7, 9, …"),
+        ([1, 3, 5, 7, 9], "1, 3, 5, 7, 9"),
+    ],
+)
+def test_row_ranges(rows, expected):
+    assert v.row_ranges(rows) == expected
+
+
+def test_a_report_of_small_groups_is_one_line_per_problem_as_before():
+    """Ten problems of one column and rule (the most listed), a file problem and a few others: no summary."""
+    problems = (
+        _problem(None, "datum", v.DATUM_MISSING),
+        *(_problem(r) for r in range(2, 12)),
+        _problem(4, "phone", v.PHONE),
+    )
+    result = v.ValidationResult(
+        layer="accessible_toilet", frame=pd.DataFrame(), problems=problems, headers={"town_code": "镇街"},
+        ignored_columns=(), n_rows=12, new_ids=(), updated_ids=(),
+    )  # fmt: skip
+    assert v.group_problems(problems) == list(problems)
+    expected = [
+        "12 problem(s) in layer `accessible_toilet`: 10 of 12 row(s) affected, 1 about the whole file. "
+        "Nothing was imported.",
+        "  file, column `datum`: [datum_missing] fix",
+        *(f"  row {r}, id 'T{r}', column `镇街 (town_code)`, value '黄泥镇': [unknown_town] fix" for r in range(2, 12)),
+        "  row 4, id 'T4', column `phone`, value '黄泥镇': [phone] fix",
+    ]  # fmt: skip
+    assert result.report() == "\n".join(expected)

@@ -78,3 +78,37 @@ def test_a_refused_import_is_reported_in_the_locales_language(cli, tmp_path):
     (tmp_path / "bomb.xlsx").write_bytes(b"not a zip")
     bad = cli("zh_CN.UTF-8", "import", "sports_site", str(tmp_path / "bomb.xlsx"))
     assert bad.exit_code == 1 and "'bomb.xlsx' 不是 XLSX 工作簿" in bad.output and "Traceback" not in bad.output
+
+
+def test_a_town_code_filled_down_is_ten_lines_and_a_summary_in_both_languages(cli, tmp_path):
+    """60 sports sites (file rows 2-61) all with the town code 500120999, not a town of the district."""
+    import pandas as pd
+
+    from layers.district import load_district
+
+    row = pd.read_csv(load_district().demo_dir / "sports_site.csv", dtype=str).head(1)
+    rows = pd.concat([row] * 60, ignore_index=True)
+    rows = rows.assign(id=[f"SS-{i}" for i in range(101, 161)], town_code="500120999")
+    path = tmp_path / "sports.csv"
+    rows.to_csv(path, index=False)
+    zh = cli("zh_CN.UTF-8", "import", "sports_site", str(path))
+    assert zh.exit_code == 1
+    lines = zh.output.splitlines()[-12:]  # after the file's notes (its encoding)
+    assert lines[0] == "图层 sports_site 有 60 个问题：60 行（共 60 行）有问题，0 个关于整个文件。未导入任何数据。"
+    assert lines[1] == (
+        "  第 2 行，编号 SS-101，“town_code”列，值 '500120999'：镇街不对。"
+        "“town_code”不是本区的镇街：请填写镇街名称或 9 位代码。"
+    )
+    assert lines[10].startswith("  第 11 行，编号 SS-110，")
+    assert lines[11] == "  ……另有 50 行有同样的问题（镇街不对），在“town_code”列：第 12–61 行；改正方法同上。"
+    en = cli("en_US.UTF-8", "import", "sports_site", str(path))
+    assert en.exit_code == 1
+    lines = en.output.splitlines()[-12:]
+    assert lines[0] == (
+        "60 problem(s) in layer `sports_site`: 60 of 60 row(s) affected, 0 about the whole file. Nothing was imported."
+    )
+    assert lines[1].startswith("  row 2, id 'SS-101', column `town_code`, value '500120999': [unknown_town]")
+    assert lines[11] == (
+        "  … 50 more row(s) with the same problem (rule `unknown_town`) in column `town_code`: rows 12–61"
+    )
+    assert "500120999" not in lines[11]

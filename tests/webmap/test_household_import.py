@@ -190,6 +190,19 @@ def test_a_caseworker_cannot_import_rows_of_another_town(app, demo_rows):
     assert _stored(app)[HH1][schema.TOWN_CODE] == "500120001"
 
 
+def test_fifteen_rows_of_another_town_are_ten_rows_and_a_summary_row(app, demo_rows):
+    """caseworker_b checks 15 households of 璧城街道 (file rows 2-16): 15 problems counted, 10 listed, 1 summary."""
+    rows = demo_rows[demo_rows["town_code"] == "500120001"].head(15)
+    html = _check(_client(app, "caseworker_b"), _csv(rows)).get_data(as_text=True)
+    assert "发现 15 个问题，涉及 15 行中的 15 行。" in html and 'name="token"' not in html
+    listed = _PROBLEMS.findall(html)
+    assert [p[:3] for p in listed] == [(str(r), rows["id"].iloc[r - 2], "town_code") for r in range(2, 12)]
+    summary = re.findall(r'<tr class="problems-summary">' + "<td[^>]*>([^<]*)</td>" * 6, html)
+    fix = "另有 5 行有同样的问题（不是您负责的镇街），在“town_code”列：第 12–16 行；改正方法同上。"
+    assert summary == [("12–16", "", "town_code", "", "不是您负责的镇街", fix)]
+    assert _stored(app) == {}
+
+
 def test_blank_cells_keep_stored_values_unless_the_box_is_ticked(app, demo_rows):
     client = _store_two(app, demo_rows)
     blank = demo_rows.loc[[HH1]].copy()

@@ -11,7 +11,7 @@ from flask_babel import force_locale
 from layers import schema, validate
 from layers.district import load_district
 from layers.validate import validate_layer
-from webmap.problems import OWN_FIX_RULES, RULE_TEXTS, fix_text, rule_label
+from webmap.problems import OWN_FIX_RULES, RULE_TEXTS, fix_text, problem_rows, rule_label, summary_text
 
 _RULES = {v for k, v in vars(validate).items() if k.isupper() and isinstance(v, str) and re.fullmatch(r"[a-z_]+", v)}
 
@@ -77,3 +77,31 @@ def test_a_rule_without_its_own_text_gets_the_general_one(app, rule):
         problem = validate.Problem(2, None, schema.NAME, "x", rule, "fix")
         assert rule_label(rule) == "不符合要求"
         assert fix_text(problem, "名称") == "“名称”不符合要求：请检查后改正。"
+
+
+def test_problem_rows_sum_up_a_group_past_the_first_ten_in_one_row(app):
+    """Unknown towns on rows 2-11, 15, 16 and 20, and a phone on row 3: 11 rows listed, then one summary row."""
+    town_rows = [*range(2, 12), 15, 16, 20]
+    problems = [
+        validate.Problem(r, f"s{r}", schema.TOWN_CODE, "黄泥镇", validate.UNKNOWN_TOWN, "fix") for r in town_rows
+    ]
+    problems.insert(2, validate.Problem(3, "s3", schema.PHONE, "123", validate.PHONE, "fix"))
+    result = validate.ValidationResult(
+        layer=schema.SPORTS_SITE, frame=pd.DataFrame(), problems=tuple(problems), headers={"town_code": "镇街"},
+        ignored_columns=(), n_rows=20, new_ids=(), updated_ids=(),
+    )  # fmt: skip
+    with app.test_request_context("/"):
+        rows = problem_rows(result, {})
+    assert [(r["row"], r["summary"]) for r in rows] == [(r, False) for r in (2, 3, 3, *range(4, 12))] + [
+        ("15–16, 20", True)
+    ]
+    assert rows[-1] == {"row": "15–16, 20", "id": "", "column": "镇街", "value": "", "rule": "镇街不对",
+                        "fix": "另有 3 行有同样的问题（镇街不对），在“镇街”列：第 15–16, 20 行；改正方法同上。",
+                        "summary": True}  # fmt: skip
+    summary = validate.ProblemSummary(None, validate.UNKNOWN_TOWN, 3, (15, 16, 20))
+    with app.test_request_context("/?lang=en"):
+        assert summary_text(summary) == (
+            "3 more row(s) with the same problem (Unknown town): rows 15–16, 20; fix them as above."
+        )
+    with app.test_request_context("/"):
+        assert summary_text(summary) == "另有 3 行有同样的问题（镇街不对）：第 15–16, 20 行；改正方法同上。"

@@ -418,8 +418,37 @@ def test_a_filled_down_id_lists_five_rows_per_problem(client_as, app):
     rows = [[*GOOD_ROWS[0][:1], *GOOD_ROWS[0][1:]] for _ in range(300)]  # AT-101 filled down 300 rows
     response, _ = _upload(client_as("bureau"), _xlsx(rows))
     html = response.get_data(as_text=True)
-    assert html.count("每个编号只能用一次。共 300 行：第 2, 3, 4, 5, 6 … 行。") == 300
-    assert len(html) < 300 * 1000  # one short line per row (the old page listed 300 rows on each)
+    assert "发现 300 个问题，涉及 300 行中的 300 行。" in html
+    assert html.count("每个编号只能用一次。共 300 行：第 2, 3, 4, 5, 6 … 行。") == 10  # the first 10, then a summary
+    assert "另有 290 行有同样的问题（编号重复），在“编号”列：第 12–301 行；改正方法同上。" in html
+    assert len(html) < 30 * 1000  # the old page listed 300 rows on each of 300 lines, then 300 lines
+
+
+def _summary_rows(html: str) -> list[tuple[str, ...]]:
+    return re.findall(r'<tr class="problems-summary">' + "<td[^>]*>([^<]*)</td>" * 6 + "</tr>", html)
+
+
+def test_a_town_filled_down_60_rows_shows_ten_rows_and_one_summary_row(client_as, app):
+    """60 new rows (file rows 2-61), all in 黄泥镇 (no town of the district): the page counts 60 problems, lists
+    rows 2-11 and sums up the other 50 in one row that names its rows, the column and the rule, no value."""
+    rows = [[f"AT-{i}", "测试公厕", "黄泥镇", "测试路", 106.227, 29.591, "规划", "新建", "甲", "2025-06-30", 900]
+            for i in range(201, 261)]  # fmt: skip
+    response, _ = _upload(client_as("bureau"), _xlsx(rows))
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "发现 60 个问题，涉及 60 行中的 60 行。" in html and "没有导入任何数据" in html
+    listed = re.findall(r'<tr><td class="num">(\d+)</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>', html)
+    assert listed == [(str(r), f"AT-{r + 199}", "镇街", "黄泥镇") for r in range(2, 12)]
+    fix = "另有 50 行有同样的问题（镇街不对），在“镇街”列：第 12–61 行；改正方法同上。"
+    assert _summary_rows(html) == [("12–61", "", "镇街", "", "镇街不对", fix)]
+    assert 'id="problems-grouped"' in html
+    assert _n_toilets(app) == len(_demo_toilets())
+    english = client_as("bureau")
+    english.get("/toilets/import", query_string={"lang": "en"})  # the cookie keeps English for the upload
+    html = _upload(english, _xlsx(rows))[0].get_data(as_text=True)
+    assert _summary_rows(html)[0][5] == (
+        "50 more row(s) with the same problem (Unknown town) in column “镇街”: rows 12–61; fix them as above."
+    )
 
 
 def test_an_accepted_toilet_shows_coverage_without_and_with_it(client_as, app, app_cache_dir):

@@ -124,18 +124,23 @@ def problem_report(validation: Any) -> str:
 
     English is the validator's own report (it names CLI flags); Chinese (``LANG=zh_CN.UTF-8``) gives each
     problem's row, column as the file heads it, value, rule and fix from the web's texts (``webmap.problems``).
+    Both count every problem and list them grouped (``grouped_problems``): past the first few of a column
+    and rule, one line names how many more rows and which.
     """
     if cli_language() != "zh":
         return validation.report()
-    from webmap.problems import fix_text, rule_label
+    from layers.validate import ProblemSummary
+    from webmap.problems import fix_text, rule_label, summary_text
 
-    problems = validation.problems
-    rows = {p.row for p in problems if p.row is not None}
     lines = [_("图层 %(layer)s 有 %(n)s 个问题：%(rows)s 行（共 %(total)s 行）有问题，"
-               "%(whole)s 个关于整个文件。未导入任何数据。", layer=validation.layer, n=len(problems), rows=len(rows),
-               total=validation.n_rows, whole=sum(p.row is None for p in problems))]  # fmt: skip
-    for p in problems:
+               "%(whole)s 个关于整个文件。未导入任何数据。", layer=validation.layer, n=len(validation.problems),
+               rows=validation.n_problem_rows, total=validation.n_rows,
+               whole=validation.n_file_problems)]  # fmt: skip
+    for p in validation.grouped_problems():
         column = (validation.headers or {}).get(p.column) or p.column if p.column else None
+        if isinstance(p, ProblemSummary):
+            lines.append(f"  ……{summary_text(p, column, _)}")
+            continue
         parts = [_("整个文件") if p.row is None else _("第 %(row)s 行", row=p.row)]
         if p.id is not None:
             parts.append(_("编号 %(id)s", id=p.id))

@@ -215,7 +215,6 @@ def _page(
         "household_import/index.html",
         result=result,
         problems=problems,
-        bad_rows=len({p.row for p in result.problems if p.row is not None}) if result is not None else 0,
         changes=changes,
         notes=outcome.notes if outcome is not None else (),
         token=token,
