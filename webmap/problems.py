@@ -117,7 +117,7 @@ _OTHER_RULE = (N_("不符合要求"), N_("“%(column)s”不符合要求：请�
 #: Rules whose own fix (``Problem.fix``: zh-CN, then English) names the allowed values: shown as written.
 OWN_FIX_RULES = frozenset({validate.OUT_OF_RANGE})
 #: Where a duplicate appears, as ``layers.validate`` writes it: "... appears on 300 rows: 2, 3, 4, 5, 6 …".
-_APPEARS_ON = re.compile(r"appears on (\d+) rows: ([\d, …]+)")
+_APPEARS_ON = re.compile(r"appears on ([\d,]+) rows: ([\d, …]+)")  # counts of 1,000 and more have commas
 _DUPLICATES = frozenset({validate.DUPLICATE_ID, validate.DUPLICATE_PERSON})
 
 

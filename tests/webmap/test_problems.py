@@ -105,3 +105,13 @@ def test_problem_rows_sum_up_a_group_past_the_first_ten_in_one_row(app):
         )
     with app.test_request_context("/"):
         assert summary_text(summary) == "另有 3 行有同样的问题（镇街不对）：第 15–16, 20 行；改正方法同上。"
+
+
+def test_a_duplicate_on_a_thousand_rows_or_more_keeps_its_count_and_rows_in_chinese(app):
+    """The validator writes counts with thousands separators ("1,200 rows"): the Chinese fix keeps them."""
+    problem = validate.Problem(
+        2, "s1", schema.ID, "s1", validate.DUPLICATE_ID, "the same id appears on 1,200 rows: 2, 3, 4, 5, 6 …: keep one"
+    )
+    with app.test_request_context(), force_locale("zh_Hans_CN"):
+        text = fix_text(problem)
+    assert text.endswith("共 1,200 行：第 2, 3, 4, 5, 6 … 行。")
