@@ -25,7 +25,13 @@ from layers import schema
 from layers.errors import DistrictMismatchError, EncryptionKeyError, NotFoundError, StaleVersionError, WorkflowError
 from layers.privacy import BULK_READ_ID
 from layers.store.bulk import JSON_NULL, MAX_IN_IDS, Batch, BulkWriter, dumps, pick
-from layers.store.database import sqlite_app_connection, sqlite_pragmas, upgrade_schema, warn_if_app_owns_the_log
+from layers.store.database import (
+    bulk_page_cache,
+    sqlite_app_connection,
+    sqlite_pragmas,
+    upgrade_schema,
+    warn_if_app_owns_the_log,
+)
 from layers.store.probes import VersionProbes
 from layers.store.records import (
     feature_frame,
@@ -500,7 +506,7 @@ class Store:
         n = len(rows)
         ids = [str(v) for v in native_values(rows[schema.ID])] if schema.ID in rows.columns else ["None"] * n
         inserted = updated = 0
-        with _one_household_per_person(layer), self.engine.begin() as conn:
+        with _one_household_per_person(layer), self.engine.begin() as conn, bulk_page_cache(conn):
             stored = BulkWriter(conn).stored_rows(layer, ids)
             for start in range(0, n, CHUNK_ROWS):
                 chunk = rows.iloc[start : start + CHUNK_ROWS]

@@ -9,6 +9,7 @@ setting or grant goes here.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 from typing import TYPE_CHECKING, Any
@@ -20,11 +21,15 @@ from alembic.config import Config
 from layers.store.tables import APPEND_ONLY_TABLES, MIGRATIONS_DIR
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from layers.crypto import BlindIndex, FieldCipher
 
 logger = logging.getLogger(__name__)
 
 _SQLITE_BUSY_TIMEOUT_MS = 10_000
+#: Page cache of a SQLite connection while it writes an import (KiB; SQLite's default is 2,000 KiB).
+SQLITE_BULK_CACHE_KIB = 16_384
 
 
 def upgrade_schema(
@@ -137,6 +142,28 @@ def sqlite_app_connection(dbapi_connection: Any, record: Any) -> None:
     """Set up an app connection: the pragmas, then the authorizer that keeps the log append-only."""
     sqlite_pragmas(dbapi_connection, record)
     dbapi_connection.set_authorizer(_sqlite_authorizer)
+
+
+@contextlib.contextmanager
+def bulk_page_cache(conn: sa.Connection) -> Iterator[None]:
+    """Give a SQLite connection a page cache of `SQLITE_BULK_CACHE_KIB` within the block, its own size after.
+
+    An import inserts into indexes keyed in no particular order (the ID numbers' digests, the ids);
+    once those outgrow SQLite's default 2 MB cache, every insert reads a page back and writes another
+    out. Storing a 100,000-row ledger took 4.1-6.2 CPU s (1.3-2.1 s of them in system calls) with the
+    default, 3.7-4.9 s (0.9-1.1 s) with 16 MB, 4.0-4.6 s with 64 MB (more pages to fault in); a
+    20,000-row one gains little. The cache grows only as pages are used, and shrinks back when the
+    block ends (its memory is freed, not kept by the pooled connection). Other databases: nothing.
+    """
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    before = int(conn.exec_driver_sql("PRAGMA cache_size").scalar_one())
+    conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_BULK_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size={before}")
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

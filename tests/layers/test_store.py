@@ -16,6 +16,7 @@ from layers.crypto import BlindIndex, FieldCipher, encode_fields
 from layers.errors import EncryptionKeyError, NotFoundError, StaleVersionError
 from layers.store import AccessLogQuery, ImportCounts, Store, access_log_table
 from layers.store.bulk import Batch, _zip_rows, dumps
+from layers.store.database import SQLITE_BULK_CACHE_KIB
 from layers.store.records import personal_columns, to_records
 from layers.store.tables import VALUE_COLUMNS
 
@@ -104,6 +105,24 @@ def test_sqlite_uses_wal(tmp_path):
     s = Store(f"sqlite:///{tmp_path / 'wal.sqlite'}")
     with s.engine.connect() as conn:
         assert conn.execute(sa.text("PRAGMA journal_mode")).scalar_one() == "wal"
+    s.close()
+
+
+def test_an_import_into_sqlite_writes_with_a_larger_page_cache_and_gives_it_back(tmp_path):
+    """The inserts run with `SQLITE_BULK_CACHE_KIB` of cache; the connection has SQLite's 2,000 KiB again after."""
+    s = Store(f"sqlite:///{tmp_path / 'cache.sqlite'}")
+    during, connections = [], []
+
+    @sa.event.listens_for(s.engine, "before_cursor_execute")
+    def _cache_size(conn, _cursor, statement, *_args):
+        if statement.startswith("INSERT INTO features"):
+            dbapi = conn.connection.dbapi_connection
+            connections.append(dbapi)
+            during.append(dbapi.execute("PRAGMA cache_size").fetchone()[0])
+
+    assert s.upsert_features("rehab_station", _stations(), user="tester") == ImportCounts(3, 0, 0)
+    assert during == [-SQLITE_BULK_CACHE_KIB] and SQLITE_BULK_CACHE_KIB > 2000
+    assert connections[0].execute("PRAGMA cache_size").fetchone()[0] == -2000
     s.close()
 
 
