@@ -237,22 +237,28 @@ def _quota_table(quota, cand_ids, cand_zone, demand_zone, existing, labels, univ
     available = np.bincount(cz[cz >= 0], minlength=len(names))
     kept = np.bincount(cz[(cz >= 0) & existing], minlength=len(names))
     short = [k for k in range(len(names)) if available[k] < lo[k]]
+    town = [_zone_label(z, labels) for z in names]
+    short = [k for k in range(len(names)) if available[k] < lo[k]]
     if short:
-        town = {k: _zone_label(names[k], labels) for k in short}
-        where_zh = "；".join(f"镇街 {town[k]} 只有 {available[k]} 个候选站点，但需要 {lo[k]} 个" for k in short)
-        where_en = ", ".join(f"town {town[k]} has {available[k]} candidate site(s) but needs {lo[k]}" for k in short)
-        zh = f"镇街配额无法满足：{where_zh}。请在相应镇街增加候选站点或降低其配额。"
-        en = f"Infeasible quota: {where_en}. Add candidate sites there or lower its quota."
-        raise InfeasibleSitingError(zh, en)
+        raise _quota_error(
+            [(f"镇街 {town[k]} 只有 {available[k]} 个候选站点，但需要 {lo[k]} 个",
+              f"town {town[k]} has {available[k]} candidate site(s) but needs {lo[k]}") for k in short],
+            ("请在相应镇街增加候选站点或降低其配额。", "Add candidate sites there or lower its quota."),
+        )  # fmt: skip
     over = [k for k in range(len(names)) if kept[k] > hi[k]]
     if over:
-        town = {k: _zone_label(names[k], labels) for k in over}
-        where_zh = "；".join(f"镇街 {town[k]} 保留了 {kept[k]} 个现有站点，但配额最多 {hi[k]} 个" for k in over)
-        where_en = ", ".join(f"town {town[k]} keeps {kept[k]} existing site(s) but allows {hi[k]}" for k in over)
-        zh = f"镇街配额无法满足：{where_zh}。请提高相应镇街的配额，或不要保留全部现有站点。"
-        en = f"Infeasible quota: {where_en}. Raise its quota or do not keep every existing site."
-        raise InfeasibleSitingError(zh, en)
+        raise _quota_error(
+            [(f"镇街 {town[k]} 保留了 {kept[k]} 个现有站点，但配额最多 {hi[k]} 个",
+              f"town {town[k]} keeps {kept[k]} existing site(s) but allows {hi[k]}") for k in over],
+            ("请提高相应镇街的配额，或不要保留全部现有站点。", "Raise its quota or do not keep every existing site."),
+        )  # fmt: skip
     return names, lo, hi, cz
+
+
+def _quota_error(towns: list[tuple[str, str]], fix: tuple[str, str]) -> InfeasibleSitingError:
+    """Return the error naming each town's unmet quota and the fix, each given as (Chinese, English)."""
+    where_zh, where_en = "；".join(zh for zh, _ in towns), ", ".join(en for _, en in towns)
+    return InfeasibleSitingError(f"镇街配额无法满足：{where_zh}。{fix[0]}", f"Infeasible quota: {where_en}. {fix[1]}")
 
 
 @dataclass(frozen=True, eq=False)
