@@ -15,7 +15,8 @@ Where things go:
   JSON encoding it needs.
 - ``probes``: `VersionProbes`, the per-thread autocommit read behind `Store.data_version`.
 - ``database``: `upgrade_schema`, `grant_app_role` and the SQLite connection hooks (pragmas,
-  the authorizer that keeps the history and access log append-only).
+  the authorizer that keeps the history and access log append-only, the larger page cache of an
+  import: `bulk_page_cache`).
 
 Callers import from ``layers.store``; the names below are its public API.
 """

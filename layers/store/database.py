@@ -3,8 +3,8 @@
 `upgrade_schema` runs the Alembic revisions (``layers/migrations``) as the owner role;
 `grant_app_role` gives the app's PostgreSQL role what it needs and no more; on SQLite every
 connection gets the pragmas (`sqlite_pragmas`), and the app's connections also an authorizer that
-keeps the history and access log append-only (`sqlite_app_connection`). A new per-connection
-setting or grant goes here.
+keeps the history and access log append-only (`sqlite_app_connection`); an import's transaction
+writes with a larger page cache (`bulk_page_cache`). A new per-connection setting or grant goes here.
 """
 
 from __future__ import annotations
