@@ -26,17 +26,75 @@ def _street_point(page) -> list[float]:
     )
 
 
-def _zoom_to(page, lat: float, lon: float) -> None:
-    """Wait for the page's own fit to the district to end (it would undo ours), then zoom to 15 at lat, lon."""
+def _split_street_point(page) -> list[float]:
+    """Return [lat, lon] where two road features of one street name (two road classes) come closest."""
+    return page.evaluate(
+        """() => fetch('/map/roads/street.geojson').then(r => r.json()).then(c => {
+               const byName = {};
+               c.features.filter(f => f.properties.name).forEach(f => (byName[f.properties.name] ||= []).push(f));
+               const [a, b] = Object.values(byName).find(fs => fs.length > 1);
+               const points = f => f.geometry.coordinates.flat();
+               let best = null;
+               points(a).forEach(p => points(b).forEach(q => {
+                   const d = (p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2;
+                   if (!best || d < best[0]) { best = [d, (p[1] + q[1]) / 2, (p[0] + q[0]) / 2]; }
+               }));
+               return best.slice(1);
+           })"""
+    )
+
+
+def _zoom_to(page, lat: float, lon: float, zoom: int = 15) -> None:
+    """Wait for the page's own fit to the district to end (it would undo ours), then zoom to ``zoom`` at lat, lon."""
     wait_until(
         page, f"() => {MAP}.getContainer().hasAttribute('data-road-band') && !{MAP}._animatingZoom", timeout_s=30
     )
-    page.evaluate(f"([lat, lon]) => {MAP}.setView([lat, lon], 15, {{animate: false}})", [lat, lon])
-    wait_until(page, f"() => {MAP}.getZoom() === 15", timeout_s=10)
+    page.evaluate(f"([lat, lon, zoom]) => {MAP}.setView([lat, lon], zoom, {{animate: false}})", [lat, lon, zoom])
+    wait_until(page, f"() => {MAP}.getZoom() === {zoom}", timeout_s=10)
 
 
 def _labels(page) -> list[str]:
     return page.locator(".road-label").evaluate_all("els => els.map(e => e.textContent)")
+
+
+def _label_boxes(page) -> list[tuple[str, dict]]:
+    """Return each street label's text and drawn boxes: the ``.road-label`` element's and its text's (in pixels)."""
+    return page.locator(".road-label").evaluate_all(
+        """els => els.map(e => {
+               const box = el => { const r = el.getBoundingClientRect();
+                                   return {x: r.left, y: r.top, width: r.width, height: r.height}; };
+               return [e.textContent, [box(e), box(e.firstElementChild)]];
+           })"""
+    )
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    return (a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"]
+            and a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"])  # fmt: skip
+
+
+def _assert_labels_apart(page) -> list[str]:
+    """Assert no street name is drawn twice, no two labels (element or text) overlap and none is hidden.
+
+    Hidden: under a control or a town's name, or not wholly inside the map. Return the names shown.
+    """
+    wait_until(page, "() => document.getAnimations().length === 0", timeout_s=10)  # markers done gliding
+    boxes = _label_boxes(page)
+    names = [name for name, _ in boxes]
+    assert names and all(names)
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []  # each name once in view
+    for kind in (0, 1):  # the .road-label element, then its text as drawn
+        hits = [(a[0], b[0]) for i, a in enumerate(boxes) for b in boxes[i + 1 :] if _overlap(a[1][kind], b[1][kind])]
+        assert hits == []
+    covers = page.locator(".leaflet-control, .town-label > span").evaluate_all(
+        "els => els.map(e => e.getBoundingClientRect()).map(r => ({x: r.x, y: r.y, width: r.width, height: r.height}))"
+    )
+    assert [name for name, (_element, text) in boxes if any(_overlap(text, c) for c in covers)] == []  # none hidden
+    frame = page.locator(".folium-map").bounding_box()
+    for name, (_element, text) in boxes:  # every name whole inside the map
+        assert frame["x"] <= text["x"] and text["x"] + text["width"] <= frame["x"] + frame["width"] + 0.5, name
+        assert frame["y"] <= text["y"] and text["y"] + text["height"] <= frame["y"] + frame["height"] + 0.5, name
+    return names
 
 
 def test_a_known_street_name_shows_at_zoom_15_and_not_at_district_zoom(page, axe_source):
@@ -58,6 +116,32 @@ def test_a_known_street_name_shows_at_zoom_15_and_not_at_district_zoom(page, axe
     assert page.locator(".road-label[tabindex], .road-label[role]").count() == 0
     assert page.locator(".leaflet-roads-pane canvas").count() == 1  # all roads on one canvas: no DOM per road
     assert axe_violations(page, axe_source) == []
+    _assert_clean(page)
+
+
+@pytest.mark.parametrize("zoom", [14, 15, 17])
+def test_street_names_show_once_each_and_never_overlap(page, zoom):
+    """At the first label zoom (14), at 15 and zoomed in (17): one label per name, no two labels touching."""
+    _open(page, "/")
+    page.wait_for_selector(MARKER)
+    _zoom_to(page, *_street_point(page), zoom=zoom)
+    wait_until(page, "() => document.querySelectorAll('.road-label').length > 0", timeout_s=30)
+    names = _assert_labels_apart(page)
+    if zoom == 15:
+        assert STREET in names  # the street the view is centred on keeps its name
+    page.evaluate(f"() => {{ {MAP}.panBy([150, 90], {{animate: false}}); }}")  # redrawn after a move, still apart
+    wait_until(page, "() => document.querySelectorAll('.road-label').length > 0", timeout_s=10)
+    _assert_labels_apart(page)
+    _assert_clean(page)
+
+
+def test_a_street_in_two_road_classes_is_named_once(page):
+    """A name carried by two features (e.g. a road both secondary and tertiary) gets one label, not one per feature."""
+    _open(page, "/")
+    page.wait_for_selector(MARKER)
+    _zoom_to(page, *_split_street_point(page), zoom=15)
+    wait_until(page, "() => document.querySelectorAll('.road-label').length > 0", timeout_s=30)
+    _assert_labels_apart(page)
     _assert_clean(page)
 
 

@@ -91,8 +91,10 @@ class RoadLayer(MacroElement):
     The roads come from the app as GeoJSON (``public.roads``), one file per band of
     ``geo.roadlines.ROAD_BANDS``, so no road data sits in the page. Lines are drawn on one canvas and
     labels are plain text in a pane hidden from assistive technology: nothing of the base map is
-    interactive, takes a Tab stop or is announced as a control. Labels are placed from ``label_zoom``
-    at the middle of each named street's stretch in view.
+    interactive, takes a Tab stop or is announced as a control. From ``label_zoom`` each street name in
+    view is drawn once, at the middle of its longest stretch in view (or a quarter either side, or another
+    stretch): names are placed longest street first and a name that would touch one already placed, a
+    control or a town's name, or leave the map, is left out, so no two labels overlap.
 
     Parameters
     ----------
@@ -125,24 +127,141 @@ class RoadLayer(MacroElement):
                     var s = styles[feature.properties.highway] || styles.residential;
                     return {color: s.color, weight: s.weight, opacity: 0.9};
                 }
+                var sizes = {};  // street name -> [width, height] of its label in pixels, measured once
+                function measure(names) {
+                    var todo = names.filter(function (name) { return !sizes[name]; });
+                    if (!todo.length) { return; }
+                    var sheet = document.createElement("div");  // hidden, in the label pane: same font as labels
+                    sheet.style.cssText = "position: absolute; left: 0; top: 0; visibility: hidden;";
+                    var spans = todo.map(function (name) {
+                        var holder = document.createElement("div"), text = document.createElement("span");
+                        holder.className = "road-label";
+                        text.textContent = name;
+                        holder.appendChild(text);
+                        sheet.appendChild(holder);
+                        return text;
+                    });
+                    labelPane.appendChild(sheet);
+                    spans.forEach(function (text, i) {
+                        var r = text.getBoundingClientRect();
+                        if (r.width > 0) { sizes[todo[i]] = [Math.ceil(r.width), Math.ceil(r.height)]; }
+                    });
+                    labelPane.removeChild(sheet);
+                }
+                function sizeOf(name) {  // a map not laid out yet measures 0: guess wide (12 px glyphs, 0.75rem)
+                    return sizes[name] || [name.length * 14 + 4, 18];
+                }
+                var extents = new WeakMap();
+                function extent(f) {
+                    if (!extents.has(f)) {
+                        var box = L.latLngBounds([]);
+                        parts(f).forEach(function (part) {
+                            part.forEach(function (xy) { box.extend([xy[1], xy[0]]); });
+                        });
+                        extents.set(f, box);
+                    }
+                    return extents.get(f);
+                }
+                function parts(f) {
+                    return f.geometry.type === "LineString" ? [f.geometry.coordinates] : f.geometry.coordinates;
+                }
+                // Each named street's stretches in view, as runs of container points clipped to the map, with
+                // their length in pixels; one entry per name, however many features and pieces carry it.
+                function streetsInView(screen) {
+                    var view = map.getBounds(), streets = {};
+                    data.features.forEach(function (f) {
+                        var name = f.properties.name;
+                        if (!name || !view.intersects(extent(f))) { return; }
+                        var street = streets[name] || (streets[name] = {name: name, length: 0, runs: []});
+                        parts(f).forEach(function (part) {
+                            var run = null, prev = null;
+                            part.forEach(function (xy) {
+                                var p = map.latLngToContainerPoint([xy[1], xy[0]]);
+                                var seg = prev && L.LineUtil.clipSegment(prev, p, screen, false, false);
+                                prev = p;
+                                if (!seg) { run = null; return; }
+                                if (!run || !run.points[run.points.length - 1].equals(seg[0])) {
+                                    run = {points: [seg[0]], length: 0};
+                                    street.runs.push(run);
+                                }
+                                run.points.push(seg[1]);
+                                run.length += seg[0].distanceTo(seg[1]);
+                                street.length += seg[0].distanceTo(seg[1]);
+                            });
+                        });
+                    });
+                    return Object.keys(streets).map(function (name) { return streets[name]; })
+                        .filter(function (street) { return street.length > 0; });
+                }
+                function along(run, share) {  // the point at share (0..1) of a run's length
+                    var left = run.length * share;
+                    for (var i = 1; i < run.points.length; i++) {
+                        var a = run.points[i - 1], b = run.points[i], d = a.distanceTo(b);
+                        if (d >= left && d > 0) { return a.add(b.subtract(a).multiplyBy(left / d)); }
+                        left -= d;
+                    }
+                    return run.points[run.points.length - 1];
+                }
+                // Where a street's name may go, best first: the middle of its longest stretch in view, then
+                // a quarter either side of it, then the middles of its next two stretches.
+                function anchors(street) {
+                    var runs = street.runs.slice().sort(function (a, b) { return b.length - a.length; });
+                    var out = [along(runs[0], 0.5), along(runs[0], 0.25), along(runs[0], 0.75)];
+                    runs.slice(1, 3).forEach(function (run) { out.push(along(run, 0.5)); });
+                    return out;
+                }
+                var GAP = 4;  // pixels kept free between two names and between a name and the map's edge
+                // Boxes of what is drawn over the street names, in container pixels: the map's controls, and
+                // each town's name where its marker is placed (its drawn box may still glide there: after a
+                // zoom, markercluster animates every marker icon's move).
+                function taken() {
+                    var frame = map.getContainer(), origin = frame.getBoundingClientRect(), boxes = [];
+                    frame.querySelectorAll(".leaflet-control").forEach(function (el) {
+                        var r = el.getBoundingClientRect(), x = r.left - origin.left, y = r.top - origin.top;
+                        boxes.push([x, y, x + r.width, y + r.height]);
+                    });
+                    frame.querySelectorAll(".town-label").forEach(function (el) {
+                        var at = map.layerPointToContainerPoint(L.DomUtil.getPosition(el));
+                        at = at.add([el.offsetLeft, el.offsetTop]);
+                        boxes.push([at.x, at.y, at.x + el.offsetWidth, at.y + el.offsetHeight]);
+                        [].slice.call(el.children).forEach(function (text) {  // the name may run out of its box
+                            var x = at.x + text.offsetLeft, y = at.y + text.offsetTop;
+                            boxes.push([x, y, x + text.offsetWidth + 1, y + text.offsetHeight + 1]);
+                        });
+                    });
+                    return boxes.filter(function (box) { return box[2] > box[0] && box[3] > box[1]; });
+                }
+                // One label per street name in view, longest stretch in view first (main roads win), each
+                // at the first of its anchors where it fits inside the map without touching a placed one
+                // (nor a control or a town's name, which would cover it).
                 function drawLabels() {
                     labels.clearLayers();
                     if (!data || map.getZoom() < labelZoom) { return; }
-                    var view = map.getBounds();
-                    data.features.forEach(function (f) {
-                        if (!f.properties.name) { return; }
-                        var inside = [];
-                        f.geometry.coordinates.forEach(function (part) {
-                            part.forEach(function (xy) {
-                                var at = L.latLng(xy[1], xy[0]);
-                                if (view.contains(at)) { inside.push(at); }
+                    var size = map.getSize(), screen = L.bounds([0, 0], size), placed = taken();
+                    var streets = streetsInView(screen).sort(function (a, b) {
+                        return b.length - a.length || (a.name < b.name ? -1 : 1);
+                    });
+                    measure(streets.map(function (street) { return street.name; }));
+                    function free(box) {
+                        return box[0] >= GAP && box[1] >= GAP && box[2] <= size.x - GAP && box[3] <= size.y - GAP
+                            && !placed.some(function (o) {
+                                return box[0] < o[2] + GAP && o[0] < box[2] + GAP
+                                    && box[1] < o[3] + GAP && o[1] < box[3] + GAP;
                             });
-                        });
-                        if (!inside.length) { return; }
+                    }
+                    streets.forEach(function (street) {
+                        var wh = sizeOf(street.name), half = [Math.round(wh[0] / 2), Math.round(wh[1] / 2)];
+                        var spot = null, candidates = anchors(street);
+                        for (var i = 0; i < candidates.length && !spot; i++) {
+                            var p = candidates[i].round();
+                            var box = [p.x - half[0], p.y - half[1], p.x - half[0] + wh[0], p.y - half[1] + wh[1]];
+                            if (free(box)) { spot = p; placed.push(box); }
+                        }
+                        if (!spot) { return; }
                         var text = document.createElement("span");
-                        text.textContent = f.properties.name;
-                        var icon = L.divIcon({className: "road-label", html: text, iconSize: null});
-                        L.marker(inside[Math.floor(inside.length / 2)], {
+                        text.textContent = street.name;
+                        var icon = L.divIcon({className: "road-label", html: text, iconSize: wh, iconAnchor: half});
+                        L.marker(map.containerPointToLatLng(spot), {
                             icon: icon, pane: "roadLabels", interactive: false, keyboard: false
                         }).addTo(labels);
                     });
