@@ -234,7 +234,8 @@ def cpu_reference_s(steps: int = 10_000_000) -> float:
     """Return the best of three timings of a ``steps``-step pure-Python loop (this VM's speed of the moment).
 
     The shared VM runs the same code 20-30 % faster or slower from one hour to the next; the reference
-    says which state a run was in, so runs are compared at a like reference time.
+    says which state a run was in. It gauges plain interpretation only: when the host's memory is the
+    slow part (it has been), openpyxl's read of the same file tracks the import better.
     """
     best = float("inf")
     for _ in range(3):
@@ -297,7 +298,8 @@ def write_markdown(result: dict, path: Path) -> None:
         " — **the machine is shared** (several agents run on its 2 cores), so wall-clock rates are lower than on "
         "an idle machine: CPU seconds of the process are the steadier figure; "
         f"CPU reference (a 10,000,000-step Python loop, best of 3, at the start): {m['cpu_reference_s']:.3f} s "
-        "(the VM's speed varies by 20-30 % from hour to hour: compare runs at a like reference); "
+        "(the VM's speed varies by 20-30 % from hour to hour, and memory-heavy work like this import varies "
+        "more than this loop: openpyxl's read of the same file, below, is the closer gauge of a run's state); "
         f"Python {m['python']}, pandas {m['pandas']}, SQLAlchemy {m['sqlalchemy']}, "
         f"cryptography {m['cryptography']}, psycopg {m['psycopg']}, PostgreSQL {result.get('postgres') or 'n/a'}; "
         f"{m['date']}. Command: `{result['command']}`.",
