@@ -8,9 +8,9 @@ second confirmation of the same token, a token of another user, an expired token
 on disk since its dry run is refused, and the confirmed import is exactly the file that was checked.
 
 The import pages (households, toilets) use it one way: `app_pending_imports` reads the folder and the
-maximum age from the app's config, `forget_pending` drops the user's earlier file when a new one is
-uploaded, the page keeps the token in the session after a clean dry run, and `take_pending` hands the
-file out only for the token the session holds.
+maximum age from the app's config, `hold_for_confirmation` saves an upload in place of the user's
+earlier one, runs its dry run and keeps it (its token in the session) only when that is clean, and
+`take_pending` hands the file out only for the token the session holds.
 """
 
 from __future__ import annotations
@@ -23,9 +23,12 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from flask import current_app, session
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 #: A token as `PendingImports.save` makes it (``secrets.token_urlsafe(24)``: 32 characters).
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{32}$")
@@ -175,14 +178,39 @@ def app_pending_imports(folder_key: str, max_age_key: str, *, default_folder: st
     return PendingImports(folder, float(config[max_age_key]))
 
 
-def forget_pending(pending: PendingImports, session_key: str, *, user: str) -> None:
-    """Drop the file whose token the session holds under ``session_key`` if ``user`` uploaded it.
+def hold_for_confirmation(
+    pending: PendingImports,
+    session_key: str,
+    stream: IO[bytes],
+    suffix: str,
+    *,
+    user: str,
+    options: dict[str, Any],
+    dry_run: Callable[[Path], Any],
+) -> tuple[Any, str | None]:
+    """Save an upload, run its dry run, and keep it for confirmation only if the dry run found no problem.
 
-    A new upload replaces the user's earlier file; the session forgets the token either way.
+    The user's earlier file (the token the session holds under ``session_key``) is dropped first: a new
+    upload replaces it. ``dry_run`` gets the saved file's path and returns an import outcome (with
+    ``ok``) or None when the file cannot be read. A clean file's token goes into the session; any other
+    file is removed at once.
+
+    Returns
+    -------
+    tuple
+        The dry run's outcome (None if it could not run) and the token to confirm (None if not kept).
     """
-    token = session.pop(session_key, None)
-    if isinstance(token, str) and pending.path(token, user=user) is not None:
+    earlier = session.pop(session_key, None)
+    if isinstance(earlier, str) and pending.path(earlier, user=user) is not None:
+        pending.discard(earlier)
+    token = pending.save(stream, suffix, user=user, options=options)
+    path = pending.path(token, user=user)
+    outcome = dry_run(path) if path is not None else None
+    if outcome is None or not outcome.ok:
         pending.discard(token)
+        return outcome, None
+    session[session_key] = token
+    return outcome, token
 
 
 def take_pending(pending: PendingImports, session_key: str, token: str, *, user: str) -> PendingFile | None:

@@ -34,7 +34,7 @@ from layers.privacy import HOUSEHOLD_IMPORT_ROLES
 from layers.validate import MISSING_COLUMN, Problem
 from webmap.auth import role_required
 from webmap.i18n import N_
-from webmap.pending_imports import PendingImports, app_pending_imports, forget_pending, take_pending
+from webmap.pending_imports import PendingImports, app_pending_imports, hold_for_confirmation, take_pending
 from webmap.problems import fix_text, problem_rows
 from webmap.store import get_district, get_store
 
@@ -107,17 +107,12 @@ def _check() -> str | tuple[str, int]:
         shown = repr(suffix or gettext("（无）"))
         return _page(form=form, error=gettext("只能上传 XLSX 或 CSV 文件；收到的文件扩展名是 %(suffix)s。",
                                               suffix=shown)), 400  # fmt: skip
-    pending = _pending()
-    forget_pending(pending, _SESSION_KEY, user=current_user.name)
     file_name = upload.filename[:200]
-    token = pending.save(upload.stream, suffix, user=current_user.name, options={**form, "file_name": file_name})
-    path = pending.path(token, user=current_user.name)
-    outcome = _run(path, form, dry_run=True) if path is not None else None
-    if outcome is None or not outcome.ok:
-        pending.discard(token)
-        token = None
-    else:  # the importer logged reading the stored rows (masked in the diff) as one bulk read
-        session[_SESSION_KEY] = token
+    # a clean dry run has logged reading the stored rows (masked in the diff) as one bulk read
+    outcome, token = hold_for_confirmation(
+        _pending(), _SESSION_KEY, upload.stream, suffix, user=current_user.name,
+        options={**form, "file_name": file_name}, dry_run=lambda path: _run(path, form, dry_run=True),
+    )  # fmt: skip
     page = _page(outcome=outcome, token=token, form=form, file_name=file_name)
     return (page, 400) if outcome is None else page
 

@@ -49,7 +49,7 @@ from webmap.auth import role_required
 from webmap.i18n import N_, current_language
 from webmap.maps.base import MapParts, render_map_parts, tile_sources_from_config
 from webmap.maps.public import public_map
-from webmap.pending_imports import PendingImports, app_pending_imports, forget_pending, take_pending
+from webmap.pending_imports import PendingImports, app_pending_imports, hold_for_confirmation, take_pending
 from webmap.problems import fix_text, problem_rows
 from webmap.runs import app_network, app_placer
 from webmap.security import nonced_map_parts
@@ -685,17 +685,11 @@ def _check_upload() -> str | tuple[str, int]:
         ), 400
     blank_clears = request.form.get("blank_clears") == "on"
     file_name = upload.filename[:200]
-    pending = _pending()
-    forget_pending(pending, _IMPORT_SESSION_KEY, user=current_user.name)
-    options = {"datum": datum, "blank_clears": blank_clears, "file_name": file_name}
-    token = pending.save(upload.stream, suffix, user=current_user.name, options=options)
-    path = pending.path(token, user=current_user.name)
-    outcome = _run_import(path, datum, dry_run=True, blank_clears=blank_clears) if path is not None else None
-    if outcome is None or not outcome.ok:
-        pending.discard(token)
-        token = None
-    else:
-        session[_IMPORT_SESSION_KEY] = token
+    outcome, token = hold_for_confirmation(
+        _pending(), _IMPORT_SESSION_KEY, upload.stream, suffix, user=current_user.name,
+        options={"datum": datum, "blank_clears": blank_clears, "file_name": file_name},
+        dry_run=lambda path: _run_import(path, datum, dry_run=True, blank_clears=blank_clears),
+    )  # fmt: skip
     page = _import_page(validation=outcome, token=token, datum=datum, file_name=file_name, blank_clears=blank_clears)
     return (page, 400) if outcome is None else page
 
