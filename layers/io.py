@@ -317,7 +317,8 @@ def _table_from_csv_text(text: str, path: Path, *, utf8: bytes | None = None) ->
     the `csv` module instead (same table, slower). ``utf8``, when given, is ``text`` as UTF-8 bytes
     without a BOM: pandas reads those directly instead of encoding ``text`` again.
     """
-    head = list(itertools.islice(csv.reader(_io.StringIO(text, newline="")), MAX_HEADER_SEARCH_ROWS))
+    # the rows searched for the header, and one more (a header's second row, see `_header`)
+    head = list(itertools.islice(csv.reader(_io.StringIO(text, newline="")), MAX_HEADER_SEARCH_ROWS + 1))
     width = max(map(len, head), default=0)
     if width:
         try:
@@ -331,9 +332,9 @@ def _table_from_csv_text(text: str, path: Path, *, utf8: bytes | None = None) ->
         if frame is not None and frame.iloc[: len(head)].to_numpy().tolist() == [
             [*r, *([""] * (width - len(r)))] for r in head
         ]:
-            h = _find_header(head)
+            header, h = _header(head, _find_header(head[:MAX_HEADER_SEARCH_ROWS]))
             columns = [frame[j].to_numpy(dtype=object)[h + 1 :] for j in range(width)]
-            return _table_from_columns(head[h], h, columns, path, text_only=True)
+            return _table_from_columns(header, h, columns, path, text_only=True)
     return _table_from_rows(list(csv.reader(_io.StringIO(text, newline=""))), path)
 
 
@@ -808,19 +809,85 @@ def _find_header(rows: Sequence[Sequence[object]]) -> int:
     return next((i for i, row in enumerate(rows) if any(not _blank(c) for c in row)), 0)
 
 
+def _header(rows: Sequence[Sequence[object]], h: int) -> tuple[list[object], int]:
+    """Return the labels of the header found at position ``h`` and the position of its last row.
+
+    Ledgers often name their columns on two rows: a group label merged across its columns (残疾情况,
+    坐标) over the labels of each (类别 and 等级, 经度 and 纬度), every other label merged down over
+    both rows. Row ``h`` and the row above it, or row ``h`` and the row below it, then make one header
+    (see `_two_row_header`) and the data start under both; otherwise the header is row ``h`` alone.
+    """
+    for upper in (h - 1, h):
+        if 0 <= upper and upper + 1 < len(rows):
+            labels = _two_row_header(rows[upper], rows[upper + 1])
+            if labels is not None:
+                return labels, upper + 1
+    return list(rows[h]), h
+
+
+#: Endings of a group label left out when it is joined to a label under it (残疾情况 over 类别: 残疾类别).
+_GROUP_ENDINGS = ("基本情况", "情况", "信息")
+
+
+def _two_row_header(upper: Sequence[object], lower: Sequence[object]) -> list[object] | None:
+    """Return the labels of a header on two rows, or None when ``lower`` is not the second row of one.
+
+    ``lower`` is the second row when every cell of it is blank or text, each text stands under a group
+    label (a cell of ``upper``, or a blank one right of a group label, as a merged cell reads), and the two
+    rows together name more known columns (`schema.canonical_column`) than either does alone: a data row
+    or a note above the header names none. A column takes the label under its group when that is known,
+    else the group's label joined to it when that is (残疾情况 + 类别: 残疾类别, 坐标 + 经度: 经度), else a
+    one-column group's own label when that is known (a note under one label), else the label under the
+    group; a column blank in ``lower`` keeps the label of ``upper``.
+    """
+    width = max(len(upper), len(lower))
+    tops = [None if _blank(c) else str(_cell(c)) for c in [*upper, *[None] * (width - len(upper))]]
+    subs = [*lower, *[None] * (width - len(lower))]
+    labels: list[object] = []
+    group: str | None = None
+    spans: list[int] = []  # per column: the first column of its group (-1 when it has none)
+    for j, (top, sub) in enumerate(zip(tops, subs, strict=True)):
+        if _blank(sub):
+            group = None
+            labels.append(top)
+            spans.append(-1)
+            continue
+        if not isinstance(sub, str):
+            return None  # a number or a date: a data row
+        if top is not None:
+            group, start = top, j
+        elif group is None:
+            return None  # a label under no group
+        labels.append(sub.strip())
+        spans.append(start)
+    for j, start in enumerate(spans):
+        if start < 0 or schema.canonical_column(labels[j]) is not None:
+            continue
+        group = tops[start]
+        stem = next((group[: -len(e)] for e in _GROUP_ENDINGS if group.endswith(e) and len(group) > len(e)), group)
+        joined = next((g + labels[j] for g in (stem, group) if schema.canonical_column(g + labels[j])), None)
+        single = spans.count(start) == 1 and schema.canonical_column(group) is not None
+        labels[j] = joined if joined is not None else group if single else labels[j]
+
+    def known(row: Sequence[object]) -> int:
+        return len({schema.canonical_column(c) for c in row if not _blank(c)} - {None})
+
+    return labels if known(labels) > max(known(tops), known(subs)) else None
+
+
 def _table_from_rows(rows: Iterable[Sequence[object]], path: Path) -> pd.DataFrame:
     """Build a raw table from spreadsheet rows (first row = sheet row 1)."""
     all_rows = rows if isinstance(rows, list) else list(rows)
     if not all_rows:
         return pd.DataFrame(index=pd.RangeIndex(0, name=ROW))
-    h = _find_header(all_rows[:MAX_HEADER_SEARCH_ROWS])
+    header, h = _header(all_rows, _find_header(all_rows[:MAX_HEADER_SEARCH_ROWS]))
     body = all_rows[h + 1 :]
     lengths = set(map(len, body))
-    width = max(len(all_rows[h]), *lengths) if body else len(all_rows[h])
+    width = max(len(header), *lengths) if body else len(header)
     if lengths - {width}:
         body = [(*r, *([None] * (width - len(r)))) for r in body]
     columns = list(zip(*body, strict=True)) if body else [() for _ in range(width)]
-    return _table_from_columns(all_rows[h], h, columns, path)
+    return _table_from_columns(header, h, columns, path)
 
 
 def _table_from_columns(

@@ -122,6 +122,69 @@ def test_read_csv_encodings_and_title_row(tmp_path, encoding):
     assert table["名称"].tolist() == ["东林康复站", "石院康复站"]
 
 
+def _two_row_sheet(path, top, sub, rows):
+    """Write a ledger whose header is on rows 2 and 3: groups merged across, the other labels merged down."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["璧山区2024年重度残疾人家庭无障碍改造台账"])
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(top))
+    ws.append(top)
+    ws.append(sub)
+    for j, (upper, lower) in enumerate(zip(top, sub, strict=True), start=1):
+        if upper is not None and lower is None:
+            ws.merge_cells(start_row=2, start_column=j, end_row=3, end_column=j)
+    for row in rows:
+        ws.append(row)
+    wb.save(path)
+    return path
+
+
+def test_a_header_on_two_rows_reads_as_one_xlsx_and_csv(tmp_path, district):
+    # 残疾情况 over 类别 and 等级 (joined: 残疾类别, 残疾等级), 坐标 over 经度 and 纬度 (known alone)
+    top = [*HEADERS[:5], "残疾情况", None, *HEADERS[7:13], "坐标", None, *HEADERS[15:]]
+    sub = [None] * 5 + ["类别", "等级"] + [None] * 6 + ["经度", "纬度"] + [None] * 2
+    xlsx = lio.read_table(_two_row_sheet(tmp_path / "台账.xlsx", top, sub, [ROW_A, ROW_B]))
+    assert list(xlsx.columns) == HEADERS
+    assert list(xlsx.index) == [4, 5]  # the data start under both header rows
+    assert xlsx.loc[4, "残疾类别"] == "肢体"
+    assert xlsx.loc[4, "经度"] == 106.2
+    result = validate_layer("household", xlsx, district=district, today=TODAY)
+    assert result.ok, result.report()
+
+    # the same sheet saved as CSV: a merged cell's value in its first cell, the others empty
+    lines = [["璧山区台账", *[""] * 16], top, sub, ROW_A, ROW_B]
+    text = "\n".join(",".join("" if c is None else str(c) for c in line) for line in lines) + "\n"
+    (tmp_path / "台账.csv").write_text(text, encoding="utf-8-sig")
+    csv_table = lio.read_table(tmp_path / "台账.csv")
+    assert list(csv_table.columns) == HEADERS
+    assert list(csv_table.index) == [4, 5]
+    assert csv_table.loc[5, "残疾等级"] == "二级"
+
+
+def test_a_header_whose_first_row_holds_only_groups_is_found_from_its_second(tmp_path):
+    # the first row names one known column (序号), too few to be found as the header: the second row is
+    # found, and the row above it is its first row
+    top = ["序号", "基本信息", None, None, "残疾情况", None, "位置", None, None, None]
+    sub = [None, "姓名", "身份证号", "残疾人证号", "类别", "等级", "镇（街道）", "村（社区）", "经度", "纬度"]
+    row = [1, "张三", ID_A, ID_A + "41", "肢体", "一级", "璧城街道", "东林社区", 106.2, 29.6]
+    table = lio.read_table(_two_row_sheet(tmp_path / "台账.xlsx", top, sub, [row]))
+    assert list(table.columns) == ["序号", "姓名", "身份证号", "残疾人证号", "残疾类别", "残疾等级", "镇（街道）",
+                                   "村（社区）", "经度", "纬度"]  # fmt: skip
+    assert list(table.index) == [4]
+    assert table.loc[4, "身份证号"] == ID_A
+
+
+def test_rows_next_to_a_header_that_are_no_second_header_row_stay_as_they_are(tmp_path):
+    # a note above the header (over a column without a label), and a data row of text whose last cell
+    # stands under no label: neither joins the header
+    text = "填报单位：璧城街道,,,单位：户\n编号,名称,镇街,\nR1,东林康复站,璧城街道,附页\nR2,石院康复站,八塘镇,\n"
+    (tmp_path / "stations.csv").write_text(text, encoding="utf-8")
+    table = lio.read_table(tmp_path / "stations.csv")
+    assert list(table.columns) == ["编号", "名称", "镇街", "(D)"]
+    assert list(table.index) == [3, 4]
+    assert table["名称"].tolist() == ["东林康复站", "石院康复站"]
+
+
 def test_read_table_twice_gives_equal_frames(tmp_path):
     path = _ledger(tmp_path / "台账.xlsx", [ROW_A, ROW_B])
     pd.testing.assert_frame_equal(lio.read_table(path), lio.read_table(path))

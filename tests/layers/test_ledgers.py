@@ -106,6 +106,23 @@ def test_a_second_towns_xlsx_numbered_1_to_12_adds_its_people_and_replaces_nobod
     assert again.counts.unchanged == 12  # the same people again: matched, nothing changes
 
 
+def test_a_ledger_with_its_header_on_two_rows_imports_from_xlsx_and_from_its_csv(store, bishan):
+    # header on rows 2-3 (残疾情况 over 类别/等级, 所在地 over 镇/村, 坐标 over 经度/纬度): data on rows 4-6
+    outcome = _import(store, bishan, "dingjia_two_row_header.xlsx")
+    assert outcome.ok, outcome.validation.report()
+    assert outcome.counts.inserted == 3
+    assert list(outcome.validation.frame.index) == [4, 5, 6]
+    stored = {r[schema.ID_NUMBER]: r for r in _households(store).values()}
+    first = stored["500227195501010015"]  # 王桂兰 on 丽景社区's point (106.1467, 29.41159)
+    assert (first[schema.TOWN_CODE], first[schema.VILLAGE_CODE]) == ("500120005", "500120005001")
+    assert (first[schema.DISABILITY_CATEGORY], first[schema.DISABILITY_GRADE]) == (4, 1)  # 肢体, 一级
+    assert (first[schema.LON], first[schema.LAT]) == pytest.approx((106.1467, 29.41159), abs=1e-9)
+
+    again = _import(store, bishan, "dingjia_two_row_header.csv")  # the same sheet saved as CSV UTF-8
+    assert again.ok, again.validation.report()
+    assert (again.counts.inserted, again.counts.updated, again.counts.unchanged) == (0, 0, 3)
+
+
 def test_a_blank_address_keeps_the_stored_one_and_the_dry_run_shows_each_change(store, bishan):
     _import(store, bishan, "bicheng_gbk_totals.csv")
     before = _households(store)

@@ -182,6 +182,45 @@ marked[1]["更正"] = "是"
 marked[2]["更正"] = "是"
 write_csv(marked, OUT / "laifeng_changed_person_corrected.csv", "utf-8-sig")
 
+# 丁家街道's XLSX with a header on two rows (groups merged across, the other labels merged down), and
+# the same sheet saved by Excel as CSV UTF-8 (a merged cell's value in its first cell, the others empty)
+DING = ["500120005001", "500120005002", "500120005003"]
+top = ["序号", "姓名", "身份证号", "残疾人证号", "残疾情况", None, "所在地", None, "详细地址", "坐标", None,
+       "坐标系", "改造状态", "处理依据", "联系电话"]  # fmt: skip
+sub = [None, None, None, None, "类别", "等级", "镇（街道）", "村（社区）", None, "经度", "纬度", None, None, None, None]
+drows = []
+for i, code in enumerate(DING, start=1):
+    v = V.loc[code]
+    number = pid("19550101", i)
+    drows.append([i, f"{SURN[i - 1]}桂兰", number, number + "41", "肢体", "一级", "丁家街道", v["name"],
+                  f"璧山区丁家街道{v['name']}丁家路{i}号", float(v["lon"]), float(v["lat"]), "WGS-84", "已摸底",
+                  "法定职责", f"137000000{i:02d}"])  # fmt: skip
+wb = openpyxl.Workbook()
+ws = wb.active
+ws.title = "丁家街道"
+ws.append(["丁家街道重度残疾人家庭无障碍改造台账"])
+ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(top))
+ws.append(top)
+ws.append(sub)
+for j, (t_, s_) in enumerate(zip(top, sub, strict=True), start=1):
+    if t_ is not None and s_ is None:
+        ws.merge_cells(start_row=2, start_column=j, end_row=3, end_column=j)
+for first, last in ((5, 6), (7, 8), (10, 11)):
+    ws.merge_cells(start_row=2, start_column=first, end_row=2, end_column=last)
+for r in drows:
+    ws.append(r)
+for row in ws.iter_rows(min_row=4, min_col=3, max_col=4):
+    for c in row:
+        c.number_format = "@"
+wb.save(OUT / "dingjia_two_row_header.xlsx")
+buf = io.StringIO()
+w = csv.writer(buf, lineterminator="\r\n")
+w.writerow(["丁家街道重度残疾人家庭无障碍改造台账", *[""] * (len(top) - 1)])
+w.writerow(["" if c is None else c for c in top])
+w.writerow(["" if c is None else c for c in sub])
+w.writerows(drows)
+(OUT / "dingjia_two_row_header.csv").write_bytes(buf.getvalue().encode("utf-8-sig"))
+
 # a toilet with a turning diameter of -5
 t = pd.read_csv("data/bishan/demo/accessible_toilet.csv", dtype=str, keep_default_na=False).iloc[[0]].copy()
 t["id"] = "AT-900"
