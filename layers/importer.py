@@ -21,7 +21,7 @@ import pandas as pd
 
 from layers import schema
 from layers.idcard import mask_name, mask_number
-from layers.io import ENCODING_ATTR, TOTALS_ATTR, gc_paused, read_table
+from layers.io import ENCODING_ATTR, SHEET_ATTR, TOTALS_ATTR, gc_paused, read_table
 from layers.privacy import log_bulk_read, mask_address
 from layers.validate import (
     DUPLICATE_PERSON,
@@ -415,6 +415,12 @@ def _notes(table: pd.DataFrame, validation: ValidationResult, *, blank_clears: b
     encoding = table.attrs.get(ENCODING_ATTR)
     if encoding:
         notes.append(f"文件编码：{encoding} (CSV read as {encoding})")
+    if SHEET_ATTR in table.attrs:
+        first, read = table.attrs[SHEET_ATTR]
+        notes.append(
+            f"第一个工作表“{first}”没有表头，读取的是工作表“{read}”，行号指该表 "
+            f"(the first sheet {first!r} has no header: read the sheet {read!r}, whose rows the row numbers name)"
+        )
     for row in table.attrs.get(TOTALS_ATTR, ()):
         notes.append(f"第 {row} 行是合计行，已跳过 (row {row} is a totals row: skipped)")
     if validation.matched_by_person:

@@ -63,6 +63,8 @@ ENCODING_NAMES = {"utf-8-sig": "UTF-8", "gb18030": "GBK/GB18030"}
 #: of totals rows (合计, 总计) at the bottom that were skipped.
 ENCODING_ATTR = "encoding"
 TOTALS_ATTR = "skipped_totals_rows"
+#: Key of ``DataFrame.attrs``: the (first, read) sheet names of an XLSX whose first sheet has no header.
+SHEET_ATTR = "sheet_read"
 #: A cell that makes a row at the bottom of a ledger its totals row.
 _TOTALS_RE = re.compile(r"(合\s*计|总\s*计|小\s*计|total)[:：]?", re.IGNORECASE)
 
@@ -116,8 +118,9 @@ def read_table(path: str | Path, *, sheet: str | int | None = None, limits: Read
         ``.csv`` (UTF-8 with or without BOM, else GB18030), ``.xlsx``/``.xlsm``, ``.geojson``/``.json``,
         ``.gpkg`` or ``.shp``.
     sheet
-        Worksheet name or 0-based position for XLSX (the first sheet when None); layer name or position
-        for GeoPackage.
+        Worksheet name or 0-based position for XLSX; when None, the first sheet, or the first with a
+        header when the first has none (a 填表说明 sheet before the ledger: ``attrs[SHEET_ATTR]`` then
+        names both); layer name or position for GeoPackage.
     limits
         Largest XLSX read (`ReadLimits()` when None): checked on the zip and by streaming the sheet's XML
         before the sheet is loaded.
@@ -148,8 +151,18 @@ def read_table(path: str | Path, *, sheet: str | int | None = None, limits: Read
     try:
         reader = _READERS[suffix]
     except KeyError:
-        hint = " Save it as .xlsx (Excel: 文件 → 另存为 → Excel 工作簿)." if suffix in (".xls", ".et") else ""
-        msg = f"`path` must end in one of {sorted(_READERS)!r}; got {path.name!r}.{hint}"
+        kinds = "、".join(sorted(_READERS))
+        if suffix in (".xls", ".et"):
+            msg = (
+                f"{path.name!r} 是旧版 Excel/WPS 工作簿：请在 Excel 或 WPS 中打开，"
+                "另存为 .xlsx（Excel 工作簿）后再导入。 "
+                f"({path.name!r} is an old Excel/WPS workbook: save it as .xlsx (Excel: 文件 → 另存为 → Excel 工作簿).)"
+            )
+        else:
+            msg = (
+                f"{path.name!r} 不是可导入的文件类型：请用 {kinds} 之一。 "
+                f"({path.name!r} is not a file type imports read: use one of {kinds}.)"
+            )
         raise ValueError(msg) from None
     with gc_paused():  # reading allocates ~1M acyclic objects (cells, rows): nothing to collect
         table = reader(path, sheet, limits or ReadLimits())
@@ -339,20 +352,42 @@ def _table_from_csv_text(text: str, path: Path, *, utf8: bytes | None = None) ->
 
 
 def _read_xlsx(path: Path, sheet: str | int | None, limits: ReadLimits) -> pd.DataFrame:
+    table, names = _read_xlsx_sheet(path, sheet, limits)
+    if sheet is not None or _names_columns(table):
+        return table
+    for later in names[1:]:  # the first sheet has no header (a 填表说明, say): the first sheet with one
+        found, _ = _read_xlsx_sheet(path, later, limits)
+        if _names_columns(found):
+            found.attrs[SHEET_ATTR] = (names[0], later)
+            logger.info("The first sheet of %s has no header: read the sheet %r", path.name, later)
+            return found
+    return table
+
+
+def _read_xlsx_sheet(path: Path, sheet: str | int | None, limits: ReadLimits) -> tuple[pd.DataFrame, list[str]]:
+    """Check and read one sheet of an XLSX (see `_check_xlsx`); return its table and every sheet's name."""
     import python_calamine  # only XLSX imports need it
 
-    name = _check_xlsx(path, sheet, limits)
+    name, names = _check_xlsx(path, sheet, limits)
     try:
         with python_calamine.CalamineWorkbook.from_path(path) as wb:
             rows = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)  # rows from row 1, cells from A
     except python_calamine.CalamineError as error:
-        msg = f"{path.name!r} is damaged ({error}): open it in Excel or WPS and save it again as .xlsx (Excel 工作簿)."
+        msg = (
+            f"{path.name!r} 已损坏（{error}）：请在 Excel 或 WPS 中打开并重新另存为 .xlsx。 "
+            f"({path.name!r} is damaged ({error}): open it in Excel or WPS and save it again as .xlsx (Excel 工作簿).)"
+        )
         raise UnreadableFileError(msg) from None
-    return _table_from_rows(rows, path)
+    return _table_from_rows(rows, path), names
 
 
-def _check_xlsx(path: Path, sheet: str | int | None, limits: ReadLimits) -> str:
-    """Check an XLSX against `limits` without loading it; return the name of the sheet to read.
+def _names_columns(table: pd.DataFrame) -> bool:
+    """Return True if at least `MIN_HEADER_MATCHES` of a table's columns are known (`schema.canonical_column`)."""
+    return sum(schema.canonical_column(c) is not None for c in table.columns) >= MIN_HEADER_MATCHES
+
+
+def _check_xlsx(path: Path, sheet: str | int | None, limits: ReadLimits) -> tuple[str, list[str]]:
+    """Check an XLSX against `limits` without loading it; return the name of the sheet to read, and all names.
 
     Every part is decompressed once as a stream (so a part larger than its zip entry says fails its
     CRC check); the sheet's XML is scanned for its used range on the way.
@@ -430,7 +465,7 @@ def _check_xlsx(path: Path, sheet: str | int | None, limits: ReadLimits) -> str:
             "data (in Excel, Ctrl+End goes to the last one) and save again.)"
         )
         raise FileLimitError(msg)
-    return name
+    return name, names
 
 
 def _pick_sheet(names: Sequence[str], sheet: str | int | None, path: Path) -> str:
@@ -768,8 +803,10 @@ def _read_vector(path: Path, sheet: str | int | None, limits: ReadLimits) -> pd.
     kinds = set(geoms.geom_type.dropna())
     if kinds - {"Point"}:
         msg = (
-            f"{path.name!r} holds {sorted(kinds)!r} geometries; point layers need Point geometries. "
-            "Convert polygons to points (QGIS: 质心/Centroids) before importing."
+            f"{path.name!r} 含有 {sorted(kinds)!r} 几何，点图层只能导入点：请先把面转成点"
+            "（QGIS：矢量 → 几何工具 → 质心）再导入。 "
+            f"({path.name!r} holds {sorted(kinds)!r} geometries; point layers need Point geometries. "
+            "Convert polygons to points (QGIS: 质心/Centroids) before importing.)"
         )
         raise ValueError(msg)
     empty = geoms.isna() | geoms.is_empty

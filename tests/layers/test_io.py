@@ -185,14 +185,46 @@ def test_rows_next_to_a_header_that_are_no_second_header_row_stay_as_they_are(tm
     assert table["名称"].tolist() == ["东林康复站", "石院康复站"]
 
 
+def test_the_first_sheet_with_a_header_is_read_unless_a_sheet_is_named(tmp_path):
+    def workbook(name, sheets):
+        wb = openpyxl.Workbook()
+        wb.remove(wb.active)
+        for title, rows in sheets:
+            ws = wb.create_sheet(title)
+            for row in rows:
+                ws.append(row)
+        wb.save(tmp_path / name)
+        return tmp_path / name
+
+    notes = ("填表说明", [["填表说明"], ["1. 身份证号请设为文本格式"]])
+    path = workbook("a.xlsx", [notes, ("台账", [HEADERS, ROW_A, ROW_B]), ("另一个台账", [HEADERS, ROW_B])])
+    table = lio.read_table(path)
+    assert list(table.columns) == HEADERS
+    assert list(table.index) == [2, 3]  # the second sheet's rows (the third sheet is not read)
+    assert table.attrs[lio.SHEET_ATTR] == ("填表说明", "台账")
+    named = lio.read_table(path, sheet="填表说明")  # a sheet named is read as it is
+    assert list(named.columns) == ["填表说明"]
+    assert lio.SHEET_ATTR not in named.attrs
+
+    first = lio.read_table(workbook("b.xlsx", [("台账", [HEADERS, ROW_A]), ("另一个台账", [HEADERS, ROW_B])]))
+    assert first["编号"].tolist() == ["H1"]
+    assert lio.SHEET_ATTR not in first.attrs
+    # no sheet has a header: the first sheet, as before (validation then names the missing columns)
+    none = lio.read_table(workbook("c.xlsx", [notes, ("代码表", [["璧城街道", "500120001"]])]))
+    assert list(none.columns) == ["填表说明"]
+    assert lio.SHEET_ATTR not in none.attrs
+
+
 def test_read_table_twice_gives_equal_frames(tmp_path):
     path = _ledger(tmp_path / "台账.xlsx", [ROW_A, ROW_B])
     pd.testing.assert_frame_equal(lio.read_table(path), lio.read_table(path))
 
 
 def test_read_table_errors(tmp_path):
-    with pytest.raises(ValueError, match=r"Save it as \.xlsx"):
+    with pytest.raises(ValueError, match=r"^'old.xls' 是旧版 Excel/WPS 工作簿：.*另存为 \.xlsx.*\(.*save it as \.xlsx"):
         lio.read_table(tmp_path / "old.xls")
+    with pytest.raises(ValueError, match=r"^'map.kml' 不是可导入的文件类型：请用 \.csv、.*\(.* use one of "):
+        lio.read_table(tmp_path / "map.kml")
     path = _ledger(tmp_path / "台账.xlsx", [ROW_A])
     with pytest.raises(ValueError, match=r"`sheet` 'Sheet9' is not in"):
         lio.read_table(path, sheet="Sheet9")
@@ -200,7 +232,7 @@ def test_read_table_errors(tmp_path):
         {"id": ["a"]}, geometry=gpd.GeoSeries.from_wkt(["POLYGON((0 0,1 0,1 1,0 0))"]), crs=4326
     )
     polygons.to_file(tmp_path / "p.geojson", driver="GeoJSON", engine="pyogrio")
-    with pytest.raises(ValueError, match=r"\['Polygon'\] geometries; point layers need Point"):
+    with pytest.raises(ValueError, match=r"含有 \['Polygon'\] 几何.*\['Polygon'\] geometries; point layers need Point"):
         lio.read_table(tmp_path / "p.geojson")
     with pytest.raises(ValueError, match=r"`path` must end in one of"):
         lio.write_layer(pd.DataFrame({"lon": [1.0], "lat": [2.0]}), tmp_path / "x.kml")

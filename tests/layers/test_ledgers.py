@@ -123,6 +123,16 @@ def test_a_ledger_with_its_header_on_two_rows_imports_from_xlsx_and_from_its_csv
     assert (again.counts.inserted, again.counts.updated, again.counts.unchanged) == (0, 0, 3)
 
 
+def test_a_workbook_with_its_instructions_on_the_first_sheet_imports_the_ledger_sheet(store, bishan):
+    outcome = _import(store, bishan, "dalu_instructions_first.xlsx")
+    assert outcome.ok, outcome.validation.report()
+    assert outcome.counts.inserted == 2
+    assert list(outcome.validation.frame.index) == [2, 3]  # rows of the sheet 台账
+    assert "第一个工作表“填表说明”没有表头，读取的是工作表“台账”" in "\n".join(outcome.notes)
+    villages = {r[schema.VILLAGE_CODE] for r in _households(store).values()}
+    assert villages == {"500120006001", "500120006002"}  # 新华社区, 翠湖社区
+
+
 def test_a_blank_address_keeps_the_stored_one_and_the_dry_run_shows_each_change(store, bishan):
     _import(store, bishan, "bicheng_gbk_totals.csv")
     before = _households(store)

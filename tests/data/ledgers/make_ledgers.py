@@ -221,6 +221,27 @@ w.writerow(["" if c is None else c for c in sub])
 w.writerows(drows)
 (OUT / "dingjia_two_row_header.csv").write_bytes(buf.getvalue().encode("utf-8-sig"))
 
+# 大路街道's workbook as the district's template has it: a 填表说明 sheet first, the ledger on the second
+DALU = ["500120006001", "500120006002"]
+wb = openpyxl.Workbook()
+ws = wb.active
+ws.title = "填表说明"
+for line in ["填表说明", "1. 身份证号、残疾人证号请设为文本格式，不要以数字保存", "2. 经纬度请用 WGS-84（GPS）坐标",
+             "3. 每户一行，不要合并单元格"]:  # fmt: skip
+    ws.append([line])
+ws = wb.create_sheet("台账")
+ws.append(["序号", "姓名", "身份证号", "残疾人证号", "镇（街道）", "村（社区）", "详细地址", "经度", "纬度", "坐标系",
+           "改造状态", "处理依据"])  # fmt: skip
+for i, code in enumerate(DALU, start=1):
+    v = V.loc[code]
+    number = pid("19650101", i)
+    ws.append([i, f"{SURN[i - 1]}志强", number, number + "22", "大路街道", v["name"], f"璧山区大路街道{v['name']}{i}号",
+               float(v["lon"]), float(v["lat"]), "WGS-84", "已摸底", "法定职责"])  # fmt: skip
+for row in ws.iter_rows(min_row=2, min_col=3, max_col=4):
+    for c in row:
+        c.number_format = "@"
+wb.save(OUT / "dalu_instructions_first.xlsx")
+
 # a toilet with a turning diameter of -5
 t = pd.read_csv("data/bishan/demo/accessible_toilet.csv", dtype=str, keep_default_na=False).iloc[[0]].copy()
 t["id"] = "AT-900"
