@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -774,12 +775,17 @@ class _Context:
         coords, raw_numbers = {}, {}
         for col in (schema.LON, schema.LAT):
             raw = self.raw_or_empty(col)
-            number, present = _numbers(self.cells(col))
+            number, present = _coordinates(self.cells(col), col)
             lo, hi = _COORD_RANGES[col]
             label = "经度 (longitude, e.g. 106.227)" if col == schema.LON else "纬度 (latitude, e.g. 29.591)"
-            self.add(~present, col, None, COORDINATES, f"missing {label}: enter decimal degrees")
+            example = "106.2275 或 106°13′39″" if col == schema.LON else "29.5912 或 29°35′28″"
+            self.add(~present, col, None, COORDINATES, f"缺少{label[:2]}：请填写度数，如 {example} (missing {label})")
             bad = present & ~((number >= lo) & (number <= hi))
-            self.add(bad, col, raw, COORDINATES, f"not a valid {label} in decimal degrees")
+            self.add(
+                bad, col, raw, COORDINATES,
+                f"不是有效的{label[:2]}：请填写十进制度数或度分秒，如 {example} (not a valid {label}: enter decimal "
+                "degrees or degrees, minutes and seconds)",
+            )  # fmt: skip
             coords[col] = np.where((number >= lo) & (number <= hi), number, np.nan)
             raw_numbers[col] = number
         lon, lat = coords[schema.LON], coords[schema.LAT]
@@ -1310,6 +1316,58 @@ def _numbers(cells: _Cells) -> tuple[np.ndarray, np.ndarray]:
         number[retry] = pd.to_numeric(retry_text, errors="coerce").astype("float64").to_numpy()
     # missing cells (code -1) take the last entry: not a number, not present
     return np.append(number, np.nan)[cells.codes], np.append(present, False)[cells.codes]
+
+
+#: A coordinate written in degrees, minutes and seconds, or with its hemisphere (NFKC-normalised text):
+#: ``106°13′39.5″``, ``106度13分39秒``, ``29°35.47'N``, ``东经106.2275``, ``106.2275E``.
+_DEGREES_RE = re.compile(
+    r"(?P<before>[EWNS]|东经|西经|北纬|南纬)?\s*(?P<deg>\d+(?:\.\d+)?)\s*"
+    r"(?:[°º˚度]\s*(?:(?P<min>\d+(?:\.\d+)?)\s*['′’分]\s*(?:(?P<sec>\d+(?:\.\d+)?)\s*(?:\"|″|”|''|′′|秒)\s*)?)?)?"
+    r"(?P<after>[EWNS]|东经|西经|北纬|南纬)?",
+    re.IGNORECASE,
+)
+#: Hemisphere marks: the coordinate they belong to and their sign.
+_HEMISPHERES = {
+    "e": (schema.LON, 1), "东经": (schema.LON, 1), "w": (schema.LON, -1), "西经": (schema.LON, -1),
+    "n": (schema.LAT, 1), "北纬": (schema.LAT, 1), "s": (schema.LAT, -1), "南纬": (schema.LAT, -1),
+}  # fmt: skip
+
+
+def _degrees(text: str | None, column: str) -> float:
+    """Return a coordinate written as degrees, minutes and seconds or with a hemisphere, in decimal degrees.
+
+    Full-width digits and marks are read as their ASCII forms. NaN when the text is none of these
+    forms, when minutes or seconds are 60 or more (or follow a fraction), or when the hemisphere
+    belongs to the other coordinate (``N`` on a 经度).
+    """
+    if text is None:
+        return np.nan
+    found = _DEGREES_RE.fullmatch(unicodedata.normalize("NFKC", text).strip())
+    if found is None or (found["before"] and found["after"]):
+        return np.nan
+    sign = 1
+    mark = (found["before"] or found["after"] or "").lower()
+    if mark:
+        belongs, sign = _HEMISPHERES[mark]
+        if belongs != column:
+            return np.nan
+    parts = [found["deg"], found["min"], found["sec"]]
+    given = [float(p) for p in parts if p is not None]
+    if any(float(p) != int(float(p)) for p in parts[: len(given) - 1] if p is not None):
+        return np.nan  # only the last part may have a fraction
+    if any(v >= 60 for v in given[1:]):
+        return np.nan
+    return sign * sum(v / 60**k for k, v in enumerate(given))
+
+
+def _coordinates(cells: _Cells, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """Return `_numbers` of a 经度 or 纬度 column, texts in degrees, minutes and seconds read too (`_degrees`)."""
+    number, present = _numbers(cells)
+    retry = present & np.isnan(number)
+    if retry.any():
+        parsed = {code: _degrees(cells.texts[code], column) for code in np.unique(cells.codes[retry]).tolist()}
+        number[retry] = [parsed[code] for code in cells.codes[retry].tolist()]
+    return number, present
 
 
 def _digit_codes(text: np.ndarray, width: int) -> np.ndarray:

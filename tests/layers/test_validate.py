@@ -154,6 +154,22 @@ def test_missing_unparseable_and_swapped_coordinates(district):
     assert "swapped" in result.problems[3].fix
 
 
+def test_coordinates_in_degrees_minutes_seconds_or_with_a_hemisphere_are_read(district):
+    # 106.2275 = 106°13′39″; 29.6 = 29°36′; 106°15′ = 106.25, 29°39′ = 29.65, 106°15′36″ = 106.26, 29°39′36″ = 29.66
+    table = _households(经度=["106°13′39″", "东经106°15′", "１０６．２６"], 纬度=["29°36'N", "29度39分", "29°39′36″"])
+    result = _validate(table, district=district)
+    assert result.ok, result.report()
+    assert result.frame["lon"].tolist() == pytest.approx([106.2275, 106.25, 106.26], abs=1e-12)
+    assert result.frame["lat"].tolist() == pytest.approx([29.6, 29.65, 29.66], abs=1e-12)
+
+    # 75 minutes; a 纬度's N on a 经度; a fraction before the last part: refused, the cell named
+    table = _households(经度=["106°75′", "106.25N", "106.5°13′"])
+    result = _validate(table, district=district)
+    assert _rules(result) == [(2, "lon", v.COORDINATES), (3, "lon", v.COORDINATES), (4, "lon", v.COORDINATES)]
+    assert result.problems[1].value == "106.25N"
+    assert "106°13′39″" in result.problems[0].fix
+
+
 def test_point_outside_district_suggests_datum(district):
     # A WGS-84 point 0.002 deg inside the east edge, recorded in GCJ-02 but declared WGS-84.
     gcj_lon, gcj_lat = convert(106.298, 29.6, "wgs84", "gcj02")
