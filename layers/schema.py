@@ -113,6 +113,9 @@ VILLAGE_INFERRED = "village_inferred"
 CORRECTION = "correction"
 #: A row counter (序号): never an id, since every town's ledger counts 1, 2, 3 … (ignored on import).
 ROW_COUNTER = "row_counter"
+#: One column holding both coordinates (经纬度 ``106.2275,29.5912``, as map pickers copy them): read on
+#: import into `LON` and `LAT` when the file has neither, never stored.
+LON_LAT = "lon_lat"
 
 #: GB 50763-2012 §3.9 survey fields of an accessible toilet, exactly as named in DOMAIN.md §9.
 GB50763_FIELDS = (
@@ -637,6 +640,7 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
     ),
     ADDRESS: ("address", "详细地址", "地址", "家庭住址", "住址", "现居住地址"),
     LON: ("lon", "经度", "longitude", "lng", "x", "东经"),
+    LON_LAT: ("lon_lat", "经纬度", "经纬度坐标", "坐标", "坐标位置", "位置坐标", "lnglat", "lonlat", "coordinates"),
     LAT: ("lat", "纬度", "latitude", "y", "北纬"),
     DATUM: ("datum", "坐标系", "坐标系统", "crs", "坐标类型"),
     SOURCE_DATUM: ("source_datum", "src_datum", "原始坐标系"),

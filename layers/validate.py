@@ -1158,6 +1158,8 @@ def _parse(col: schema.ColumnSpec, cells: _Cells) -> tuple[pd.Series, np.ndarray
 def _map_headers(spec: schema.LayerSpec, table: pd.DataFrame) -> tuple[dict[str, pd.Series], dict[str, str], list[str]]:
     """Return canonical column → raw Series (positional index), canonical → header, ignored headers."""
     wanted = set(spec.column_names) | {schema.SOURCE_DATUM, schema.CORRECTION}
+    if schema.LON in wanted:
+        wanted.add(schema.LON_LAT)
     best: dict[str, tuple[int, int, str]] = {}
     ignored: list[str] = []
     for j, header in enumerate(table.columns):
@@ -1174,9 +1176,46 @@ def _map_headers(spec: schema.LayerSpec, table: pd.DataFrame) -> tuple[dict[str,
         best[canonical] = (priority, j, str(header))
     raw = {c: pd.Series(table.iloc[:, j].to_numpy(dtype=object), dtype=object) for c, (_, j, _) in best.items()}
     headers = {c: h for c, (_, _, h) in best.items()}
+    if schema.LON_LAT in raw:
+        header = headers.pop(schema.LON_LAT)
+        pairs = raw.pop(schema.LON_LAT)
+        if schema.LON in raw or schema.LAT in raw:
+            ignored.append(header)  # 经度 and 纬度 columns of their own come first
+        else:
+            raw[schema.LON], raw[schema.LAT] = _split_coordinates(pairs)
+            headers[schema.LON] = headers[schema.LAT] = header
     if ignored:
         logger.info("Layer %r: ignored column(s) %r", spec.name, ignored)
     return raw, headers, ignored
+
+
+_PAIR_SEPARATOR_RE = re.compile(r"\s*[,，;；、/]\s*|\s+")
+
+
+def _split_coordinates(pairs: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Return the 经度 and 纬度 cells of a column holding both (``106.2275,29.5912``, ``29°35′N 106°13′E``).
+
+    The two are in either order: a hemisphere (E, 北纬) or a number over 90 (no latitude is) tells which
+    is the 经度; without either the 经度 is taken to come first, as map pickers copy it. A cell that is
+    not two parts gives its text as the 经度 and no 纬度, so both are reported on its row.
+    """
+    cells = _Cells(pairs)
+    split: list[tuple[object, object]] = []
+    for text in cells.texts:
+        parts = None if text is None else _PAIR_SEPARATOR_RE.split(text)
+        if parts is None or len(parts) != 2:
+            split.append((text, None))
+            continue
+        first, second = parts
+        as_lon = [_degrees(p, schema.LON) for p in parts]
+        as_lat = [_degrees(p, schema.LAT) for p in parts]
+        latitude_first = (np.isnan(as_lon[0]) and not np.isnan(as_lat[0]) and not np.isnan(as_lon[1])) or (
+            abs(as_lon[0]) <= 90 < abs(as_lon[1])  # NaN compares False
+        )
+        split.append((second, first) if latitude_first else (first, second))
+    lon = [split[code][0] for code in cells.codes.tolist()]
+    lat = [split[code][1] for code in cells.codes.tolist()]
+    return pd.Series(lon, dtype=object), pd.Series(lat, dtype=object)
 
 
 class _Cells:

@@ -170,6 +170,28 @@ def test_coordinates_in_degrees_minutes_seconds_or_with_a_hemisphere_are_read(di
     assert "106°13′39″" in result.problems[0].fix
 
 
+def test_one_column_with_both_coordinates_is_split_in_either_order(district):
+    # as a map picker copies it (经度 first), in the other order, and in degrees with hemispheres
+    pairs = ["106.2,29.6", "29.65， 106.25", "29°39′36″N 106°15′36″E"]
+    table = _households(经纬度=pairs).drop(columns=["经度", "纬度"])
+    result = _validate(table, district=district)
+    assert result.ok, result.report()
+    assert result.frame["lon"].tolist() == pytest.approx([106.2, 106.25, 106.26], abs=1e-12)
+    assert result.frame["lat"].tolist() == pytest.approx([29.6, 29.65, 29.66], abs=1e-12)
+    assert result.headers["lon"] == result.headers["lat"] == "经纬度"
+
+    # one number: no 纬度; three parts: neither; the row and the column's header are named
+    table = _households(坐标=["106.2", "106.25,29.65", "106,25,29"]).drop(columns=["经度", "纬度"])
+    result = _validate(table, district=district)
+    assert _rules(result) == [(2, "lat", v.COORDINATES), (4, "lon", v.COORDINATES), (4, "lat", v.COORDINATES)]
+    assert "坐标" in result.report()
+
+    # 经度 and 纬度 columns of their own come first: the pair column is ignored
+    result = _validate(_households(坐标=["1,2", "3,4", "5,6"]), district=district)
+    assert result.ok, result.report()
+    assert "坐标" in result.ignored_columns
+
+
 def test_point_outside_district_suggests_datum(district):
     # A WGS-84 point 0.002 deg inside the east edge, recorded in GCJ-02 but declared WGS-84.
     gcj_lon, gcj_lat = convert(106.298, 29.6, "wgs84", "gcj02")
