@@ -108,6 +108,9 @@ class DistrictLike(Protocol):
     """What validation needs of a district (`layers.district.District` has it)."""
 
     @property
+    def name(self) -> str: ...  # noqa: D102
+
+    @property
     def towns(self) -> pd.DataFrame: ...  # noqa: D102
 
     @property
@@ -647,10 +650,17 @@ class _Context:
         v_towns = villages[schema.TOWN_CODE].astype(str)
         v_names = villages[schema.NAME].astype(str).map(schema.normalise_label)
         village_town = dict(zip(v_codes, v_towns, strict=True))
+        district_name = schema.normalise_label(district.name)
+        town_names = dict(zip(town_codes, towns[schema.NAME].astype(str).map(schema.normalise_label), strict=True))
 
         town_cells = self.cells(schema.TOWN_CODE)
         town_text = town_cells.text
-        towns_found = town_cells.found(town_lookup)
+        # a name as the clerk wrote it (璧山区来凤街道, 来凤街道办事处) when it is not one as it stands
+        towns_found = [
+            found if found is not None or key is None
+            else next(filter(None, map(town_lookup.get, _bare_places(key, [district_name], _TOWN_OFFICES))), None)
+            for found, key in zip(town_cells.found(town_lookup), town_cells.found(None), strict=True)
+        ]  # fmt: skip
         unknown_town = town_cells.present & np.equal(np.array(towns_found, dtype=object), None)[town_cells.codes]
         examples = ", ".join(towns[schema.NAME].astype(str).head(3))
         self.add(
@@ -680,6 +690,13 @@ class _Context:
             code = key if key in village_codes else pair_lookup.get(f"{town_code or ''}|{key or ''}")
             if code is None and key is not None:
                 code = unique_names.get(key)
+            if code is None and key is not None:  # 璧山区来凤街道鹿鸣社区, 鹿鸣社区居委会, 石院村村民委员会
+                prefixes = [district_name, *([town_names[town_code]] if town_code else town_names.values())]
+                for bare in _bare_places(key, prefixes, _VILLAGE_OFFICES):
+                    code = pair_lookup.get(f"{town_code or ''}|{bare}") or unique_names.get(bare)
+                    if code is not None or name_counts.get(bare, 0) > 1:
+                        key = bare
+                        break
             own = None if code is None else village_town[code]
             code_of.append(code)
             own_of.append(own)
@@ -1427,6 +1444,32 @@ def _numeric_cells(raw: pd.Series, text: pd.Series, among: pd.Series) -> pd.Seri
         sci = text.iloc[where].str.fullmatch(r"\d(\.\d+)?[eE]\+?\d+").fillna(False).to_numpy(dtype=bool)
         out[where] = numeric | sci
     return pd.Series(out)
+
+
+#: How ledgers name a town's or a village's office after its name, and the name each ending stands
+#: for: 来凤街道办事处, 八塘镇人民政府, 来凤街办; 鹿鸣社区居委会, 石院村村民委员会, 石院村委会.
+_TOWN_OFFICES = (("人民政府", ""), ("办事处", ""), ("街办", "街道"))
+_VILLAGE_OFFICES = (("居民委员会", ""), ("居委会", ""), ("村民委员会", "村"), ("村委会", "村"))
+
+
+def _bare_places(key: str, prefixes: Iterable[str], offices: tuple[tuple[str, str], ...]) -> list[str]:
+    """Return the names a place cell may stand for without the places written before it and its office after it.
+
+    ``key`` is a normalised cell (`schema.normalise_label`). Each of ``prefixes`` it starts with, in
+    order, is dropped (the district, with a city or province before it: 重庆市璧山区; then the town);
+    then an office ending: the name without it, and with the word it stands for (石院村委会: 石院村).
+    """
+    for prefix in prefixes:
+        at = key.find(prefix) if prefix else -1
+        if at >= 0 and (at == 0 or key[:at].endswith(("市", "省"))) and len(key) > at + len(prefix):
+            key = key[at + len(prefix) :]
+    names = [key]
+    for ending, word in offices:
+        if key.endswith(ending) and len(key) > len(ending):
+            base = key[: -len(ending)]
+            names += [base, base + word] if word and not base.endswith(word) else [base]
+            break
+    return names
 
 
 def _place_lookup(codes: pd.Series, names: pd.Series, *, suffixes: tuple[str, ...]) -> dict[str, str]:

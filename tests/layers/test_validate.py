@@ -228,6 +228,28 @@ def test_towns_and_villages(district):
     assert result.frame.loc[4, "town_code"] == "500120001"  # derived from the village
 
 
+def test_towns_and_villages_named_as_ledgers_write_them(district):
+    # the district before the name, the office after it, a town before a village (测试区 is the district)
+    table = _households(
+        **{
+            "镇（街道）": ["重庆市测试区璧城街道", "八塘镇人民政府", "璧城街办"],
+            "村（社区）": ["东林社区居民委员会", "石院村村民委员会", "璧城街道新民村委会"],
+        }
+    )
+    result = _validate(table, district=district)
+    assert result.ok, result.report()
+    assert result.frame["town_code"].tolist() == ["500120001", "500120100", "500120001"]
+    assert result.frame["village_code"].tolist() == ["500120001001", "500120100202", "500120001201"]
+
+    table = _households(
+        **{"镇（街道）": [None, None, "八塘镇"], "村（社区）": ["测试区东林社区", "新民村委会", "黄泥村委会"]}
+    )
+    result = _validate(table, district=district)
+    assert _rules(result) == [(3, "village_code", v.UNKNOWN_VILLAGE), (4, "village_code", v.UNKNOWN_VILLAGE)]
+    assert "several towns" in result.problems[0].fix  # 新民村 is in both towns: the town is needed
+    assert result.frame.loc[2, "village_code"] == "500120001001"
+
+
 def test_personal_numbers(district):
     table = _households(
         **{
