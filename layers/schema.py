@@ -409,8 +409,8 @@ LEGAL_BASIS_LABELS = _labels(
     }
 )
 BOOL_LABELS = {
-    **dict.fromkeys(("true", "1", "是", "有", "y", "yes", "√", "✓", "t"), True),
-    **dict.fromkeys(("false", "0", "否", "无", "n", "no", "×", "✗", "f"), False),
+    **dict.fromkeys(("true", "1", "是", "有", "y", "yes", "√", "✓", "✔", "☑", "t", "具备", "已设置"), True),
+    **dict.fromkeys(("false", "0", "否", "无", "没有", "n", "no", "×", "✗", "✘", "☒", "f", "不具备", "未设置"), False),
 }
 
 # --- columns -------------------------------------------------------------------------------------

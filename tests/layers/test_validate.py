@@ -522,6 +522,13 @@ def _toilets(n: int, **columns) -> pd.DataFrame:
     return pd.DataFrame(base, dtype=object)
 
 
+def test_yes_and_no_as_survey_forms_mark_them(district):
+    marks = ["✔", "☑", "具备", "✘", "☒", "没有"]
+    result = _validate(_toilets(6, 呼叫按钮=marks), layer="accessible_toilet", district=district)
+    assert result.ok, result.report()
+    assert result.frame["call_button"].tolist() == [True, True, True, False, False, False]
+
+
 def test_a_town_filled_down_is_ten_problems_and_one_summary(district):
     """60 rows (file rows 2-61), all in an unknown town: the head counts 60, rows 2-11 are listed, and one
     line sums up the other 50, rows 12-61, with no value."""
