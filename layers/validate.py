@@ -1158,11 +1158,15 @@ def _parse(col: schema.ColumnSpec, cells: _Cells) -> tuple[pd.Series, np.ndarray
         return value, present & value.isna().to_numpy(), "must be yes or no (是/否, 有/无, true/false, 1/0)"
     if col.dtype == "date":
         cleaned = (
-            text.str.replace(r"[年月/.]", "-", regex=True).str.replace("日", "", regex=False).str.split(" ").str[0]
+            text.str.replace(r"^(\d{4})(\d{2})(\d{2})$", r"\1-\2-\3", regex=True)  # 20240630
+            .str.replace(r"[年月/.]", "-", regex=True)
+            .str.replace("日", "", regex=False)
+            .str.split(" ")
+            .str[0]
         )
         parsed = pd.to_datetime(cleaned, format="%Y-%m-%d", errors="coerce")
         value = parsed.dt.strftime("%Y-%m-%d").astype("string")
-        return value, present & parsed.isna().to_numpy(), "must be a date such as 2024-06-30 (2024年6月30日)"
+        return value, present & parsed.isna().to_numpy(), "must be a date such as 2024-06-30 (2024年6月30日, 20240630)"
     labels = _CODE_LABELS[col.name]
     if col.name in _FIXED:  # numbers converted once per distinct value
         found = pd.Series(pd.array(np.array(cells.found(labels), dtype=object), dtype="string"))

@@ -529,6 +529,13 @@ def test_yes_and_no_as_survey_forms_mark_them(district):
     assert result.frame["call_button"].tolist() == [True, True, True, False, False, False]
 
 
+def test_dates_as_clerks_write_them(district):
+    dates = ["2024年6月3日", "2024/6/3", "2024.06.03", "20240603", "2024-6-3 00:00:00", "20241340"]
+    result = _validate(_toilets(6, 调查日期=dates), layer="accessible_toilet", district=district)
+    assert _rules(result) == [(7, "survey_date", v.BAD_TYPE)]  # month 13
+    assert result.frame["survey_date"].tolist() == ["2024-06-03"] * 5
+
+
 def test_a_town_filled_down_is_ten_problems_and_one_summary(district):
     """60 rows (file rows 2-61), all in an unknown town: the head counts 60, rows 2-11 are listed, and one
     line sums up the other 50, rows 12-61, with no value."""
