@@ -21,7 +21,7 @@ import pandas as pd
 
 from layers import schema
 from layers.idcard import mask_name, mask_number
-from layers.io import ENCODING_ATTR, SHEET_ATTR, TOTALS_ATTR, gc_paused, read_table
+from layers.io import DELIMITER_ATTR, ENCODING_ATTR, SHEET_ATTR, TOTALS_ATTR, gc_paused, read_table
 from layers.privacy import log_bulk_read, mask_address
 from layers.validate import (
     DUPLICATE_PERSON,
@@ -415,6 +415,8 @@ def _notes(table: pd.DataFrame, validation: ValidationResult, *, blank_clears: b
     encoding = table.attrs.get(ENCODING_ATTR)
     if encoding:
         notes.append(f"文件编码：{encoding} (CSV read as {encoding})")
+    if DELIMITER_ATTR in table.attrs:
+        notes.append(f"分隔符：{table.attrs[DELIMITER_ATTR]}")
     if SHEET_ATTR in table.attrs:
         first, read = table.attrs[SHEET_ATTR]
         notes.append(

@@ -63,6 +63,8 @@ ENCODING_NAMES = {"utf-8-sig": "UTF-8", "gb18030": "GBK/GB18030"}
 #: of totals rows (合计, 总计) at the bottom that were skipped.
 ENCODING_ATTR = "encoding"
 TOTALS_ATTR = "skipped_totals_rows"
+#: Key of ``DataFrame.attrs``: how the cells of a text table are separated, when not by commas.
+DELIMITER_ATTR = "delimiter"
 #: Key of ``DataFrame.attrs``: the (first, read) sheet names of an XLSX whose first sheet has no header.
 SHEET_ATTR = "sheet_read"
 #: A cell that makes a row at the bottom of a ledger its totals row.
@@ -328,17 +330,57 @@ def _table_from_csv_text(text: str, path: Path, *, utf8: bytes | None = None) ->
     The first rows (where the header is searched) are read with the `csv` module too; if pandas
     tokenizes them differently, or a later row is wider than all of them, the whole file goes through
     the `csv` module instead (same table, slower). ``utf8``, when given, is ``text`` as UTF-8 bytes
-    without a BOM: pandas reads those directly instead of encoding ``text`` again.
+    without a BOM: pandas reads those directly instead of encoding ``text`` again. The cells are
+    separated by commas, or by tabs, semicolons or bars when only those split the header (`_delimiter`).
     """
-    # the rows searched for the header, and one more (a header's second row, see `_header`)
-    head = list(itertools.islice(csv.reader(_io.StringIO(text, newline="")), MAX_HEADER_SEARCH_ROWS + 1))
+    delimiter, head = _delimiter(text)
+    table = _table_from_delimited_text(text, path, delimiter, head, utf8=utf8)
+    if delimiter != ",":
+        table.attrs[DELIMITER_ATTR] = DELIMITER_NAMES[delimiter]
+    return table
+
+
+#: Cell separators a text table may use besides the comma, and how the report names each.
+DELIMITER_NAMES = {",": "逗号 (comma)", "\t": "制表符 (tab)", ";": "分号 (semicolon)", "|": "竖线 (bar)"}
+
+
+def _delimiter(text: str) -> tuple[str, list[list[str]]]:
+    """Return a text table's cell separator and its first rows split at it (the header's rows and one more).
+
+    A comma, unless the header is found (`MIN_HEADER_MATCHES` known labels in a row) only when the
+    rows are split at another of `DELIMITER_NAMES`: then the one that finds the most.
+    """
+    best: tuple[str, list[list[str]]] | None = None
+    best_matches = -1
+    for delimiter in DELIMITER_NAMES:
+        reader = csv.reader(_io.StringIO(text, newline=""), delimiter=delimiter)
+        # the rows searched for the header, and one more (a header's second row, see `_header`)
+        head = list(itertools.islice(reader, MAX_HEADER_SEARCH_ROWS + 1))
+        matches = max((_known_labels(row) for row in head[:MAX_HEADER_SEARCH_ROWS]), default=0)
+        if delimiter == "," and matches >= MIN_HEADER_MATCHES:
+            return delimiter, head
+        if matches > best_matches and (delimiter == "," or matches >= MIN_HEADER_MATCHES):
+            best, best_matches = (delimiter, head), matches
+    assert best is not None  # the comma always counts
+    return best
+
+
+def _known_labels(row: Sequence[object]) -> int:
+    """Return how many cells of a row are known column labels (`schema.canonical_column`)."""
+    return sum(schema.canonical_column(c) is not None for c in row if not _blank(c))
+
+
+def _table_from_delimited_text(
+    text: str, path: Path, delimiter: str, head: list[list[str]], *, utf8: bytes | None
+) -> pd.DataFrame:
+    """Build the raw table of a text table whose cells ``delimiter`` separates (``head``: its first rows)."""
     width = max(map(len, head), default=0)
     if width:
         try:
             source = _io.StringIO(text) if utf8 is None else _io.BytesIO(utf8)  # encoding: for the bytes
             frame = pd.read_csv(
                 source, encoding="utf-8", header=None, names=range(width), index_col=False, dtype=object,
-                na_filter=False, keep_default_na=False, skip_blank_lines=False, engine="c",
+                na_filter=False, keep_default_na=False, skip_blank_lines=False, engine="c", sep=delimiter,
             )  # fmt: skip
         except pd.errors.ParserError:
             frame = None
@@ -348,7 +390,7 @@ def _table_from_csv_text(text: str, path: Path, *, utf8: bytes | None = None) ->
             header, h = _header(head, _find_header(head[:MAX_HEADER_SEARCH_ROWS]))
             columns = [frame[j].to_numpy(dtype=object)[h + 1 :] for j in range(width)]
             return _table_from_columns(header, h, columns, path, text_only=True)
-    return _table_from_rows(list(csv.reader(_io.StringIO(text, newline=""))), path)
+    return _table_from_rows(list(csv.reader(_io.StringIO(text, newline=""), delimiter=delimiter)), path)
 
 
 def _read_xlsx(path: Path, sheet: str | int | None, limits: ReadLimits) -> pd.DataFrame:
@@ -383,7 +425,7 @@ def _read_xlsx_sheet(path: Path, sheet: str | int | None, limits: ReadLimits) ->
 
 def _names_columns(table: pd.DataFrame) -> bool:
     """Return True if at least `MIN_HEADER_MATCHES` of a table's columns are known (`schema.canonical_column`)."""
-    return sum(schema.canonical_column(c) is not None for c in table.columns) >= MIN_HEADER_MATCHES
+    return _known_labels(table.columns) >= MIN_HEADER_MATCHES
 
 
 def _check_xlsx(path: Path, sheet: str | int | None, limits: ReadLimits) -> tuple[str, list[str]]:
@@ -836,7 +878,7 @@ def _find_header(rows: Sequence[Sequence[object]]) -> int:
     """Return the position of the header among the first rows (see `MIN_HEADER_MATCHES`)."""
     best, best_matches = None, 0
     for i, row in enumerate(rows[:MAX_HEADER_SEARCH_ROWS]):
-        matches = sum(schema.canonical_column(c) is not None for c in row if not _blank(c))
+        matches = _known_labels(row)
         if matches >= MIN_HEADER_MATCHES:
             return i
         if matches > best_matches:

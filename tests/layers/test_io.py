@@ -215,6 +215,30 @@ def test_the_first_sheet_with_a_header_is_read_unless_a_sheet_is_named(tmp_path)
     assert lio.SHEET_ATTR not in none.attrs
 
 
+@pytest.mark.parametrize(
+    ("delimiter", "name"), [("\t", "制表符 (tab)"), (";", "分号 (semicolon)"), ("|", "竖线 (bar)")]
+)
+def test_text_tables_separated_by_tabs_semicolons_or_bars(tmp_path, delimiter, name):
+    # as systems export them: a title line, then tab- (or ;- or |-) separated cells, a comma inside a cell
+    lines = ["康复站台账", "编号|名称|镇街|状态", "R1|东林康复站, 东楼|璧城街道|运营", "R2|石院康复站|八塘镇|规划"]
+    path = tmp_path / "stations.txt"
+    path.write_text("\r\n".join(line.replace("|", delimiter) for line in lines) + "\r\n", encoding="gb18030")
+    table = lio.read_table(path)
+    assert list(table.columns) == ["编号", "名称", "镇街", "状态"]
+    assert list(table.index) == [3, 4]
+    assert table["名称"].tolist() == ["东林康复站, 东楼", "石院康复站"]
+    assert table.attrs[lio.DELIMITER_ATTR] == name
+    assert table.attrs[lio.ENCODING_ATTR] == "GBK/GB18030"
+
+
+def test_a_comma_separated_table_stays_comma_separated_when_cells_hold_tabs(tmp_path):
+    path = tmp_path / "stations.csv"
+    path.write_text("编号,名称,镇街\nR1,东林\t康复站,璧城街道\n", encoding="utf-8")
+    table = lio.read_table(path)
+    assert table["名称"].tolist() == ["东林\t康复站"]
+    assert lio.DELIMITER_ATTR not in table.attrs
+
+
 def test_read_table_twice_gives_equal_frames(tmp_path):
     path = _ledger(tmp_path / "台账.xlsx", [ROW_A, ROW_B])
     pd.testing.assert_frame_equal(lio.read_table(path), lio.read_table(path))
