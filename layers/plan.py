@@ -445,9 +445,7 @@ def _month_problems(path: Path, i: int, row: pd.Series) -> list[str]:
     return problems
 
 
-def _read_checked(
-    path: Path, columns: tuple[_Column, ...]
-) -> tuple[pd.DataFrame, list[str], set[tuple[int, str]]]:
+def _read_checked(path: Path, columns: tuple[_Column, ...]) -> tuple[pd.DataFrame, list[str], set[tuple[int, str]]]:
     """Read ``path`` as text, check columns and cells; return the typed frame, problems and bad cells.
 
     A cell that fails its own check is returned as null (or ``""``) and listed in the bad cells.
@@ -479,9 +477,7 @@ def _read_checked(
                 continue
             if col.choices and value not in col.choices:
                 bad_cells.add((i, col.name))
-                problems.append(
-                    _problem(path, i, col.name, value, f"must be one of {list(col.choices)!r}", "use one")
-                )
+                problems.append(_problem(path, i, col.name, value, f"must be one of {list(col.choices)!r}", "use one"))
                 df.at[i, col.name] = ""
             elif col.kind != "text" and not _parses(value, col.kind):
                 bad_cells.add((i, col.name))
@@ -509,8 +505,7 @@ def _duplicate_problems(df: pd.DataFrame, col: str, path: Path) -> list[str]:
     values = df[col]
     dup = values.notna() & values.duplicated(keep="first")
     return [
-        _problem(path, i, col, values[i], "repeats an earlier row", "give it its own number")
-        for i in df.index[dup]
+        _problem(path, i, col, values[i], "repeats an earlier row", "give it its own number") for i in df.index[dup]
     ]
 
 

@@ -784,4 +784,3 @@ def _one_household_per_person(layer: str) -> Iterator[None]:
 
 def _changed_during_import(layer: str) -> StaleVersionError:
     return StaleVersionError(f"Another user changed rows of `{layer}` during this import; nothing was written. Retry.")
-
