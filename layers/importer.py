@@ -21,7 +21,7 @@ import pandas as pd
 
 from layers import schema
 from layers.idcard import mask_name, mask_number
-from layers.io import DELIMITER_ATTR, ENCODING_ATTR, SHEET_ATTR, TOTALS_ATTR, gc_paused, read_table
+from layers.io import DELIMITER_ATTR, ENCODING_ATTR, MERGED_ATTR, SHEET_ATTR, TOTALS_ATTR, gc_paused, read_table
 from layers.privacy import log_bulk_read, mask_address
 from layers.validate import (
     DUPLICATE_PERSON,
@@ -30,6 +30,7 @@ from layers.validate import (
     TOWN_NOT_ALLOWED,
     Problem,
     ValidationResult,
+    row_ranges,
     validate_layer,
 )
 
@@ -422,6 +423,12 @@ def _notes(table: pd.DataFrame, validation: ValidationResult, *, blank_clears: b
         notes.append(
             f"第一个工作表“{first}”没有表头，读取的是工作表“{read}”，行号指该表 "
             f"(the first sheet {first!r} has no header: read the sheet {read!r}, whose rows the row numbers name)"
+        )
+    if table.attrs.get(MERGED_ATTR):
+        rows = row_ranges(table.attrs[MERGED_ATTR])
+        notes.append(
+            f"合并单元格的值已填入其下合并的各行：第 {rows} 行 "
+            f"(merged cells filled down into the rows they cover: {rows})"
         )
     for row in table.attrs.get(TOTALS_ATTR, ()):
         notes.append(f"第 {row} 行是合计行，已跳过 (row {row} is a totals row: skipped)")

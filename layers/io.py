@@ -65,6 +65,8 @@ ENCODING_ATTR = "encoding"
 TOTALS_ATTR = "skipped_totals_rows"
 #: Key of ``DataFrame.attrs``: how the cells of a text table are separated, when not by commas.
 DELIMITER_ATTR = "delimiter"
+#: Key of ``DataFrame.attrs``: the rows (as the sheet numbers them) that a merged cell above them filled.
+MERGED_ATTR = "merged_rows_filled"
 #: Key of ``DataFrame.attrs``: the (first, read) sheet names of an XLSX whose first sheet has no header.
 SHEET_ATTR = "sheet_read"
 #: A cell that makes a row at the bottom of a ledger its totals row.
@@ -413,14 +415,16 @@ def _read_xlsx_sheet(path: Path, sheet: str | int | None, limits: ReadLimits) ->
     name, names = _check_xlsx(path, sheet, limits)
     try:
         with python_calamine.CalamineWorkbook.from_path(path) as wb:
-            rows = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)  # rows from row 1, cells from A
+            found = wb.get_sheet_by_name(name)
+            rows = found.to_python(skip_empty_area=False)  # rows from row 1, cells from A
+            merged = found.merged_cell_ranges or []  # ((first row, column), (last row, column)), from 0
     except python_calamine.CalamineError as error:
         msg = (
             f"{path.name!r} 已损坏（{error}）：请在 Excel 或 WPS 中打开并重新另存为 .xlsx。 "
             f"({path.name!r} is damaged ({error}): open it in Excel or WPS and save it again as .xlsx (Excel 工作簿).)"
         )
         raise UnreadableFileError(msg) from None
-    return _table_from_rows(rows, path), names
+    return _table_from_rows(rows, path, merged=merged), names
 
 
 def _names_columns(table: pd.DataFrame) -> bool:
@@ -954,19 +958,69 @@ def _two_row_header(upper: Sequence[object], lower: Sequence[object]) -> list[ob
     return labels if known(labels) > max(known(tops), known(subs)) else None
 
 
-def _table_from_rows(rows: Iterable[Sequence[object]], path: Path) -> pd.DataFrame:
-    """Build a raw table from spreadsheet rows (first row = sheet row 1)."""
+def _table_from_rows(
+    rows: Iterable[Sequence[object]],
+    path: Path,
+    *,
+    merged: Sequence[tuple[tuple[int, int], tuple[int, int]]] = (),
+) -> pd.DataFrame:
+    """Build a raw table from spreadsheet rows (first row = sheet row 1); ``merged``: the sheet's merged cells.
+
+    A cell merged down over rows below the header (a 镇（街道） or 村（社区） written once for a block of
+    rows) stands for each of them: its value is filled down (`_fill_merged`).
+    """
     all_rows = rows if isinstance(rows, list) else list(rows)
     if not all_rows:
         return pd.DataFrame(index=pd.RangeIndex(0, name=ROW))
     header, h = _header(all_rows, _find_header(all_rows[:MAX_HEADER_SEARCH_ROWS]))
+    filled = _fill_merged(all_rows, merged, h + 1, path) if merged else []
     body = all_rows[h + 1 :]
     lengths = set(map(len, body))
     width = max(len(header), *lengths) if body else len(header)
     if lengths - {width}:
         body = [(*r, *([None] * (width - len(r)))) for r in body]
     columns = list(zip(*body, strict=True)) if body else [() for _ in range(width)]
-    return _table_from_columns(header, h, columns, path)
+    table = _table_from_columns(header, h, columns, path)
+    if filled:
+        table.attrs[MERGED_ATTR] = sorted(set(filled) & set(table.index))
+    return table
+
+
+def _fill_merged(
+    rows: list[Sequence[object]], merged: Sequence[tuple[tuple[int, int], tuple[int, int]]], first: int, path: Path
+) -> list[int]:
+    """Fill each cell merged down over rows from position ``first`` on into the rows below it; return them.
+
+    Only the merged cell's own column is filled (a merge across columns leaves the others blank, as
+    they read), only within the rows read, and only in rows holding something else. Merged cells that
+    overlap make the file damaged (Excel and WPS never write them), so the cells filled are never more
+    than the rows hold.
+    """
+    budget = sum(map(len, rows[first:]))
+    filled: list[int] = []
+    for (top, column), (bottom, _last) in merged:
+        if top < first or bottom <= top or top >= len(rows) or column >= len(rows[top]):
+            continue  # a title's or the header's merge, or one row only
+        value = rows[top][column]
+        if _blank(value):
+            continue
+        below = range(top + 1, min(bottom, len(rows) - 1) + 1)
+        budget -= len(below)
+        if budget < 0:
+            msg = (
+                f"{path.name!r} 已损坏（合并单元格相互重叠）：请在 Excel 或 WPS 中打开并重新另存为 .xlsx。 "
+                f"({path.name!r} is damaged (its merged cells overlap): open it in Excel or WPS and save it again "
+                "as .xlsx (Excel 工作簿).)"
+            )
+            raise UnreadableFileError(msg)
+        for r in below:
+            row = rows[r]
+            if column < len(row) and not all(map(_blank, row)):  # a blank row stays blank
+                if not isinstance(row, list):
+                    row = rows[r] = list(row)
+                row[column] = value
+                filled.append(r + 1)
+    return filled
 
 
 def _table_from_columns(

@@ -239,6 +239,52 @@ def test_a_comma_separated_table_stays_comma_separated_when_cells_hold_tabs(tmp_
     assert lio.DELIMITER_ATTR not in table.attrs
 
 
+def test_cells_merged_down_over_data_rows_are_filled_down_and_nothing_else(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["台账"])
+    ws.merge_cells("A1:D1")  # the title: not filled
+    ws.append(["编号", "名称", "镇街", "备注"])
+    for row in (
+        ["R1", "东林站", "璧城街道", "合并说明"],
+        ["R2", "石院站"],
+        [],
+        ["R4", "文星站"],
+        ["R5", "八塘站", "八塘镇"],
+    ):
+        ws.append(row)
+    ws.merge_cells("C3:C6")  # 璧城街道 over rows 3-6 (row 5 is blank: it stays blank)
+    ws.merge_cells("D3:E3")  # across columns: only its first cell holds the note
+    wb.save(tmp_path / "merged.xlsx")
+    table = lio.read_table(tmp_path / "merged.xlsx")
+    assert list(table.columns) == ["编号", "名称", "镇街", "备注"]
+    assert list(table.index) == [3, 4, 6, 7]
+    assert table["镇街"].tolist() == ["璧城街道", "璧城街道", "璧城街道", "八塘镇"]
+    assert table.attrs[lio.MERGED_ATTR] == [4, 6]
+
+
+def test_overlapping_merged_cells_make_the_file_damaged(tmp_path):
+    # Excel never writes them; a crafted file declaring the same merge again and again must not fill
+    # more cells than the sheet holds
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["编号", "名称", "镇街"])
+    for i in range(3):
+        ws.append([f"R{i}", "站", "璧城街道" if i == 0 else None])
+    wb.save(tmp_path / "m.xlsx")
+    with zipfile.ZipFile(tmp_path / "m.xlsx") as zin, zipfile.ZipFile(tmp_path / "bad.xlsx", "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                merges = '<mergeCell ref="C2:C4"/>' * 10
+                data = data.replace(
+                    b"</sheetData>", f'</sheetData><mergeCells count="10">{merges}</mergeCells>'.encode()
+                )
+            zout.writestr(item, data)
+    with pytest.raises(UnreadableFileError, match=r"已损坏（合并单元格相互重叠）.*merged cells overlap"):
+        lio.read_table(tmp_path / "bad.xlsx")
+
+
 def test_read_table_twice_gives_equal_frames(tmp_path):
     path = _ledger(tmp_path / "台账.xlsx", [ROW_A, ROW_B])
     pd.testing.assert_frame_equal(lio.read_table(path), lio.read_table(path))

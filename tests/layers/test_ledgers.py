@@ -133,6 +133,18 @@ def test_a_workbook_with_its_instructions_on_the_first_sheet_imports_the_ledger_
     assert villages == {"500120006001", "500120006002"}  # 新华社区, 翠湖社区
 
 
+def test_a_town_and_villages_merged_down_over_their_rows_stand_for_each_row(store, bishan):
+    # 正兴镇 merged over rows 2-4, 凤鞍村 over rows 2-3; row 4 has its own village (鹤寺村)
+    outcome = _import(store, bishan, "zhengxing_merged_town.xlsx")
+    assert outcome.ok, outcome.validation.report()
+    assert outcome.counts.inserted == 3
+    assert "合并单元格的值已填入其下合并的各行：第 3–4 行" in "\n".join(outcome.notes)
+    assert not outcome.validation.inferred_villages  # no village was blank: none inferred
+    stored = {r[schema.ID_NUMBER]: r for r in _households(store).values()}
+    assert {r[schema.TOWN_CODE] for r in stored.values()} == {"500120105"}
+    assert [stored[n][schema.VILLAGE_CODE] for n in sorted(stored)] == ["500120105200", "500120105200", "500120105201"]
+
+
 def test_a_blank_address_keeps_the_stored_one_and_the_dry_run_shows_each_change(store, bishan):
     _import(store, bishan, "bicheng_gbk_totals.csv")
     before = _households(store)

@@ -242,6 +242,28 @@ for row in ws.iter_rows(min_row=2, min_col=3, max_col=4):
         c.number_format = "@"
 wb.save(OUT / "dalu_instructions_first.xlsx")
 
+# 正兴镇's ledger with the town written once and merged down over its rows, and each village merged
+# down over its households (as clerks lay out a block per village)
+ZHENG = ["500120105200", "500120105200", "500120105201"]
+wb = openpyxl.Workbook()
+ws = wb.active
+ws.title = "正兴镇"
+ws.append(["序号", "姓名", "身份证号", "残疾人证号", "镇（街道）", "村（社区）", "详细地址", "经度", "纬度", "坐标系",
+           "改造状态", "处理依据"])  # fmt: skip
+for i, code in enumerate(ZHENG, start=1):
+    v = V.loc[code]
+    number = pid("19700101", 20 + i)
+    first_of_village = i == 1 or ZHENG[i - 2] != code
+    ws.append([i, f"{SURN[i - 1]}德明", number, number + "43", "正兴镇" if i == 1 else None,
+               v["name"] if first_of_village else None, f"璧山区正兴镇{v['name']}{i}组", float(v["lon"]),
+               float(v["lat"]), "WGS-84", "已摸底", "法定职责"])  # fmt: skip
+ws.merge_cells("E2:E4")  # 正兴镇 over rows 2-4
+ws.merge_cells("F2:F3")  # the first village over rows 2-3
+for row in ws.iter_rows(min_row=2, min_col=3, max_col=4):
+    for c in row:
+        c.number_format = "@"
+wb.save(OUT / "zhengxing_merged_town.xlsx")
+
 # a toilet with a turning diameter of -5
 t = pd.read_csv("data/bishan/demo/accessible_toilet.csv", dtype=str, keep_default_na=False).iloc[[0]].copy()
 t["id"] = "AT-900"
