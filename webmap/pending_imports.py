@@ -26,10 +26,15 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from flask import current_app, session
+from flask_babel import gettext
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from werkzeug.datastructures import FileStorage
+
+#: What the import pages take: an XLSX workbook, or a text table (CSV; TXT, as systems export tab-separated ones).
+UPLOAD_SUFFIXES = (".xlsx", ".csv", ".txt")
 #: A token as `PendingImports.save` makes it (``secrets.token_urlsafe(24)``: 32 characters).
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{32}$")
 _SUFFIX_RE = re.compile(r"^\.[a-z0-9]{1,8}$")
@@ -223,3 +228,18 @@ def take_pending(pending: PendingImports, session_key: str, token: str, *, user:
         return None
     del session[session_key]
     return pending.take(token, user=user)
+
+
+def upload_suffix(upload: FileStorage | None) -> tuple[str, str | None]:
+    """Return an upload's file suffix (lower case), and the error to show when it is none the pages take.
+
+    The error, in the user's language, says what to choose: there was no file, or its suffix is not one
+    of `UPLOAD_SUFFIXES`.
+    """
+    if upload is None or not upload.filename:
+        return "", gettext("请选择要上传的文件（XLSX、CSV 或 TXT）。")
+    suffix = Path(upload.filename).suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        shown = repr(suffix or gettext("（无）"))
+        return suffix, gettext("只能上传 XLSX、CSV 或 TXT 文件；收到的文件扩展名是 %(suffix)s。", suffix=shown)
+    return suffix, None

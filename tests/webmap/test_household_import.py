@@ -236,12 +236,23 @@ def test_a_gbk_csv_with_a_totals_row_and_the_legal_basis_chosen_in_the_form(app,
     assert {r[schema.LEGAL_BASIS] for r in stored.values()} == {"consent"}
 
 
+def test_a_tab_separated_txt_export_is_checked_and_imported(app, demo_rows):
+    # as registries export ledgers: tab-separated text in GBK, uploaded as .txt
+    content = demo_rows.loc[[HH1, HH2]].to_csv(sep="\t", index=False).encode("gbk")
+    client = _client(app, "caseworker_a")
+    response = _check(client, content, name="导出.txt")
+    html = response.get_data(as_text=True)
+    assert "分隔符：制表符 (tab)" in html and "文件编码：GBK/GB18030" in html
+    assert _confirm(client, _token(response)).status_code == 302
+    assert sorted(_stored(app)) == [HH1, HH2]
+
+
 @pytest.mark.parametrize(
     ("form", "content", "name", "expected"),
     [
         ({"datum": "utm"}, b"id\n", "a.csv", "坐标系只能是"),
         ({"legal_basis": "whim"}, b"id\n", "a.csv", "处理依据只能是"),
-        ({}, b"id\n", "a.xls", "只能上传 XLSX 或 CSV 文件"),
+        ({}, b"id\n", "a.xls", "只能上传 XLSX、CSV 或 TXT 文件"),
         ({}, b"not a zip", "a.xlsx", "无法读取文件"),
     ],
 )

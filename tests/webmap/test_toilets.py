@@ -353,7 +353,7 @@ def test_an_upload_without_datum_or_of_the_wrong_type_is_refused(client_as, app)
     assert "没有导入任何数据" in html and "datum" in html
     response, _ = _upload(client, b"MZ\x90\x00", name="tool.exe")
     assert response.status_code == 400
-    assert "只能上传 XLSX 或 CSV" in response.get_data(as_text=True)
+    assert "只能上传 XLSX、CSV 或 TXT" in response.get_data(as_text=True)
     assert _pending_files(app) == []
 
 

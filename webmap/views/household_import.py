@@ -34,7 +34,13 @@ from layers.privacy import HOUSEHOLD_IMPORT_ROLES
 from layers.validate import MISSING_COLUMN, Problem
 from webmap.auth import role_required
 from webmap.i18n import N_
-from webmap.pending_imports import PendingImports, app_pending_imports, hold_for_confirmation, take_pending
+from webmap.pending_imports import (
+    PendingImports,
+    app_pending_imports,
+    hold_for_confirmation,
+    take_pending,
+    upload_suffix,
+)
 from webmap.problems import fix_text, problem_rows
 from webmap.store import get_district, get_store
 
@@ -50,7 +56,6 @@ DEFAULTS = {
     "HOUSEHOLD_IMPORT_DIR": None,  # None: <instance>/household_imports
     "HOUSEHOLD_IMPORT_MAX_AGE_S": 3600,
 }
-SUFFIXES = (".xlsx", ".csv")
 DATUM_LABELS = {
     "wgs84": N_("WGS-84（GPS、天地图）"),
     "gcj02": N_("GCJ-02（高德、腾讯）"),
@@ -100,13 +105,9 @@ def _check() -> str | tuple[str, int]:
         return _page(form=form, error=gettext("处理依据只能是 %(allowed)s；收到 %(value)s。", allowed=allowed,
                                               value=repr(legal_basis))), 400  # fmt: skip
     upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        return _page(form=form, error=gettext("请选择要上传的文件（XLSX 或 CSV）。")), 400
-    suffix = Path(upload.filename).suffix.lower()
-    if suffix not in SUFFIXES:
-        shown = repr(suffix or gettext("（无）"))
-        return _page(form=form, error=gettext("只能上传 XLSX 或 CSV 文件；收到的文件扩展名是 %(suffix)s。",
-                                              suffix=shown)), 400  # fmt: skip
+    suffix, error = upload_suffix(upload)
+    if error is not None:
+        return _page(form=form, error=error), 400
     file_name = upload.filename[:200]
     # a clean dry run has logged reading the stored rows (masked in the diff) as one bulk read
     outcome, token = hold_for_confirmation(

@@ -49,7 +49,13 @@ from webmap.auth import role_required
 from webmap.i18n import N_, current_language
 from webmap.maps.base import MapParts, render_map_parts, tile_sources_from_config
 from webmap.maps.public import public_map
-from webmap.pending_imports import PendingImports, app_pending_imports, hold_for_confirmation, take_pending
+from webmap.pending_imports import (
+    PendingImports,
+    app_pending_imports,
+    hold_for_confirmation,
+    take_pending,
+    upload_suffix,
+)
 from webmap.problems import fix_text, problem_rows
 from webmap.runs import app_network, app_placer
 from webmap.security import nonced_map_parts
@@ -100,7 +106,6 @@ DATUM_LABELS = {
 #: Fields the edit form changes, besides the status.
 EDIT_FIELDS = (schema.CONTRACTOR, schema.PLANNED_COMPLETION, *schema.GB50763_FIELDS)
 
-_IMPORT_SUFFIXES = (".xlsx", ".csv")
 _IMPORT_SESSION_KEY = "toilet_import"
 _IMPORT_ERROR_KEY = "toilet_import_error"
 _ACTIONS = {"insert": N_("新建记录"), "update": N_("修改")}
@@ -675,14 +680,9 @@ def _check_upload() -> str | tuple[str, int]:
                 "坐标系只能是 %(allowed)s；收到 %(value)s。", allowed=", ".join(schema.DATUMS), value=repr(datum)
             )
         ), 400
-    if upload is None or not upload.filename:
-        return _import_page(error=gettext("请选择要上传的文件（XLSX 或 CSV）。")), 400
-    suffix = Path(upload.filename).suffix.lower()
-    if suffix not in _IMPORT_SUFFIXES:
-        shown = repr(suffix or gettext("（无）"))
-        return _import_page(
-            error=gettext("只能上传 XLSX 或 CSV 文件；收到的文件扩展名是 %(suffix)s。", suffix=shown)
-        ), 400
+    suffix, error = upload_suffix(upload)
+    if error is not None:
+        return _import_page(error=error), 400
     blank_clears = request.form.get("blank_clears") == "on"
     file_name = upload.filename[:200]
     outcome, token = hold_for_confirmation(
