@@ -102,6 +102,14 @@ def test_facility_workflow_any_transition():
         ("坐标系", "datum"),
         ("面积（平方米）", "area_m2"),
         ("cert_no", "certificate_number"),
+        ("所在镇街", "town_code"),
+        ("所在镇(街道)", "town_code"),
+        ("所在村（社区）", "village_code"),
+        ("村（居）委会", "village_code"),
+        ("现住址", "address"),
+        ("经纬度", "lon_lat"),
+        ("坐标", "lon_lat"),
+        ("户籍地址", None),  # where a person is registered, not where the home to modify is
         ("备注", None),
     ],
 )
