@@ -12,6 +12,7 @@ as ``source_datum``, so re-importing an export never converts WGS-84 coordinates
 from __future__ import annotations
 
 import codecs
+import collections
 import contextlib
 import csv
 import gc
@@ -399,8 +400,13 @@ def _read_xlsx(path: Path, sheet: str | int | None, limits: ReadLimits) -> pd.Da
     table, names = _read_xlsx_sheet(path, sheet, limits)
     if sheet is not None or _names_columns(table):
         return table
-    for later in names[1:]:  # the first sheet has no header (a 填表说明, say): the first sheet with one
-        found, _ = _read_xlsx_sheet(path, later, limits)
+    # the first sheet has no header (a 填表说明, say): the first of the next visible sheets with one (a
+    # chart sheet, or one over the limits, is not it)
+    for later in names[1 : 1 + MAX_SHEETS_SEARCHED]:
+        try:
+            found, _ = _read_xlsx_sheet(path, later, limits)
+        except (UnreadableFileError, FileLimitError):
+            continue
         if _names_columns(found):
             found.attrs[SHEET_ATTR] = (names[0], later)
             logger.info("The first sheet of %s has no header: read the sheet %r", path.name, later)
@@ -408,8 +414,12 @@ def _read_xlsx(path: Path, sheet: str | int | None, limits: ReadLimits) -> pd.Da
     return table
 
 
+#: Sheets after the first searched for the ledger when the first has no header.
+MAX_SHEETS_SEARCHED = 10
+
+
 def _read_xlsx_sheet(path: Path, sheet: str | int | None, limits: ReadLimits) -> tuple[pd.DataFrame, list[str]]:
-    """Check and read one sheet of an XLSX (see `_check_xlsx`); return its table and every sheet's name."""
+    """Check and read one sheet of an XLSX (see `_check_xlsx`); return its table and the visible sheets' names."""
     import python_calamine  # only XLSX imports need it
 
     name, names = _check_xlsx(path, sheet, limits)
@@ -477,7 +487,7 @@ def _check_xlsx(path: Path, sheet: str | int | None, limits: ReadLimits) -> tupl
                 )
                 raise FileLimitError(msg)
         try:
-            names, parts = _xlsx_sheets(zf)
+            names, parts, hidden = _xlsx_sheets(zf)
             name = _pick_sheet(names, sheet, path)
             for info in infos:
                 if info.filename != parts[name]:
@@ -511,7 +521,7 @@ def _check_xlsx(path: Path, sheet: str | int | None, limits: ReadLimits) -> tupl
             "data (in Excel, Ctrl+End goes to the last one) and save again.)"
         )
         raise FileLimitError(msg)
-    return name, names
+    return name, [n for n in names if n not in hidden]
 
 
 def _pick_sheet(names: Sequence[str], sheet: str | int | None, path: Path) -> str:
@@ -525,21 +535,26 @@ def _pick_sheet(names: Sequence[str], sheet: str | int | None, path: Path) -> st
     raise ValueError(msg)
 
 
-def _xlsx_sheets(zf: zipfile.ZipFile) -> tuple[list[str], dict[str, str]]:
-    """Return the sheet names in workbook order and the zip part of each (from the workbook's relations)."""
+def _xlsx_sheets(zf: zipfile.ZipFile) -> tuple[list[str], dict[str, str], set[str]]:
+    """Return the sheet names in workbook order, the zip part of each (from the workbook's relations), the hidden ones.
+
+    A hidden sheet (``state`` hidden or veryHidden) is where templates keep their drop-down lists.
+    """
     package = _relations(zf, "_rels/.rels")
     workbook = next(target for kind, target in package.values() if kind.endswith("/officeDocument")).lstrip("/")
     folder, file = posixpath.split(workbook)
     targets = _relations(zf, posixpath.join(folder, "_rels", f"{file}.rels"))
-    names, parts = [], {}
+    names, parts, hidden = [], {}, set()
     for element in ElementTree.fromstring(zf.read(workbook)).iter():
         if _local(element.tag) == "sheet":
             rid = next(v for k, v in element.attrib.items() if _local(k) == "id")
             name = element.attrib["name"]
             names.append(name)
+            if element.attrib.get("state") in ("hidden", "veryHidden"):
+                hidden.add(name)
             target = targets[rid][1]  # relative to the workbook's folder, or absolute ("/xl/...")
             parts[name] = target[1:] if target.startswith("/") else posixpath.normpath(posixpath.join(folder, target))
-    return names, parts
+    return names, parts, hidden
 
 
 def _relations(zf: zipfile.ZipFile, part: str) -> dict[str, tuple[str, str]]:
@@ -916,41 +931,46 @@ def _two_row_header(upper: Sequence[object], lower: Sequence[object]) -> list[ob
     """Return the labels of a header on two rows, or None when ``lower`` is not the second row of one.
 
     ``lower`` is the second row when every cell of it is blank or text, each text stands under a group
-    label (a cell of ``upper``, or a blank one right of a group label, as a merged cell reads), and the two
-    rows together name more known columns (`schema.canonical_column`) than either does alone: a data row
-    or a note above the header names none. A column takes the label under its group when that is known,
-    else the group's label joined to it when that is (残疾情况 + 类别: 残疾类别, 坐标 + 经度: 经度), else a
-    one-column group's own label when that is known (a note under one label), else the label under the
-    group; a column blank in ``lower`` keeps the label of ``upper``.
+    label (a cell of ``upper`` over several columns, or a blank one right of one, as a merged cell
+    reads), and the two rows together name more known columns (`schema.canonical_column`) than either
+    does alone. A label of ``upper`` over one column keeps its column (what stands under it is a note,
+    or a data row's value); under a group, a column takes the label under it when that is known and
+    names no column the header names already (监护人情况 over 姓名 is the guardian's: 监护人姓名), else the
+    group's label joined to it when that is known (残疾情况 + 类别: 残疾类别), else the group's label joined
+    to it as it is; a column blank in ``lower`` keeps the label of ``upper``.
     """
     width = max(len(upper), len(lower))
     tops = [None if _blank(c) else str(_cell(c)) for c in [*upper, *[None] * (width - len(upper))]]
     subs = [*lower, *[None] * (width - len(lower))]
-    labels: list[object] = []
-    group: str | None = None
-    spans: list[int] = []  # per column: the first column of its group (-1 when it has none)
+    labels: list[object] = list(tops)
+    starts: list[int] = [-1] * width  # per column: the first column of its group (-1: none)
+    start = -1
     for j, (top, sub) in enumerate(zip(tops, subs, strict=True)):
         if _blank(sub):
-            group = None
-            labels.append(top)
-            spans.append(-1)
+            start = -1
             continue
         if not isinstance(sub, str):
             return None  # a number or a date: a data row
         if top is not None:
-            group, start = top, j
-        elif group is None:
+            start = j
+        elif start < 0:
             return None  # a label under no group
-        labels.append(sub.strip())
-        spans.append(start)
-    for j, start in enumerate(spans):
-        if start < 0 or schema.canonical_column(labels[j]) is not None:
-            continue
-        group = tops[start]
+        starts[j] = start
+    sizes = collections.Counter(starts)
+    grouped = [j for j, start in enumerate(starts) if start >= 0 and sizes[start] > 1]
+    if not grouped:
+        return None
+    in_groups = set(grouped)
+    named = {schema.canonical_column(labels[j]) for j in range(width) if j not in in_groups} - {None}
+    for j in grouped:
+        group, sub = tops[starts[j]], str(subs[j]).strip()
+        assert group is not None  # the first column of a group has its label
         stem = next((group[: -len(e)] for e in _GROUP_ENDINGS if group.endswith(e) and len(group) > len(e)), group)
-        joined = next((g + labels[j] for g in (stem, group) if schema.canonical_column(g + labels[j])), None)
-        single = spans.count(start) == 1 and schema.canonical_column(group) is not None
-        labels[j] = joined if joined is not None else group if single else labels[j]
+        own = schema.canonical_column(sub)
+        if own is not None and own not in named:
+            labels[j] = sub
+        else:
+            labels[j] = next((g + sub for g in (stem, group) if schema.canonical_column(g + sub)), group + sub)
 
     def known(row: Sequence[object]) -> int:
         return len({schema.canonical_column(c) for c in row if not _blank(c)} - {None})
@@ -992,9 +1012,9 @@ def _fill_merged(
     """Fill each cell merged down over rows from position ``first`` on into the rows below it; return them.
 
     Only the merged cell's own column is filled (a merge across columns leaves the others blank, as
-    they read), only within the rows read, and only in rows holding something else. Merged cells that
-    overlap make the file damaged (Excel and WPS never write them), so the cells filled are never more
-    than the rows hold.
+    they read), only within the rows read, and only in rows holding something else. Excel and WPS
+    never write overlapping merged cells; a file whose merges would fill more cells than the rows hold
+    is refused as damaged, so a crafted file cannot make the fill grow past the sheet.
     """
     budget = sum(map(len, rows[first:]))
     filled: list[int] = []

@@ -691,10 +691,13 @@ class _Context:
             if code is None and key is not None:
                 code = unique_names.get(key)
             if code is None and key is not None:  # 璧山区来凤街道鹿鸣社区, 鹿鸣社区居委会, 石院村村民委员会
-                prefixes = [district_name, *([town_names[town_code]] if town_code else town_names.values())]
+                # a town written in the cell is the village's town (the row's, when it has one, must agree)
+                named_town = next((c for c, name in town_names.items() if name in key), None)
+                in_town = town_code or named_town
+                prefixes = [district_name, *([town_names[in_town]] if in_town else [])]
                 for bare in _bare_places(key, prefixes, _VILLAGE_OFFICES):
-                    code = pair_lookup.get(f"{town_code or ''}|{bare}") or unique_names.get(bare)
-                    if code is not None or name_counts.get(bare, 0) > 1:
+                    code = pair_lookup.get(f"{in_town}|{bare}") if in_town else unique_names.get(bare)
+                    if code is not None or (in_town is None and name_counts.get(bare, 0) > 1):
                         key = bare
                         break
             own = None if code is None else village_town[code]
@@ -1402,7 +1405,8 @@ def _degrees(text: str | None, column: str) -> float:
     """
     if text is None:
         return np.nan
-    found = _DEGREES_RE.fullmatch(unicodedata.normalize("NFKC", text).strip())
+    # º and ˚ (read as degrees) first: NFKC would make them an "o" and a combining ring
+    found = _DEGREES_RE.fullmatch(unicodedata.normalize("NFKC", text.replace("º", "°").replace("˚", "°")).strip())
     if found is None or (found["before"] and found["after"]):
         return np.nan
     sign = 1

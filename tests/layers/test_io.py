@@ -285,6 +285,45 @@ def test_overlapping_merged_cells_make_the_file_damaged(tmp_path):
         lio.read_table(tmp_path / "bad.xlsx")
 
 
+def test_a_groups_labels_never_take_a_column_the_header_names_and_data_rows_stay_data(tmp_path):
+    # 监护人情况 over 姓名 and 与残疾人关系: the guardian's name is not the household's 姓名
+    top = ["残疾人姓名", "身份证号", "残疾情况", None, "监护人情况", None]
+    sub = [None, None, "类别", "等级", "姓名", "与残疾人关系"]
+    row = ["张三", ID_A, "肢体", "一级", "张大山", "父子"]
+    table = lio.read_table(_two_row_sheet(tmp_path / "g.xlsx", top, sub, [row]))
+    assert list(table.columns) == [
+        "残疾人姓名",
+        "身份证号",
+        "残疾类别",
+        "残疾等级",
+        "监护人情况姓名",
+        "监护人情况与残疾人关系",
+    ]
+    assert list(table.index) == [4]
+    # a first data row whose cell under an unknown one-column label reads like a label (社区) is data
+    text = "编号,名称,镇（街道）,管理单位\nAT-1,东林公厕,璧城街道,社区\nAT-2,石院公厕,八塘镇,镇政府\n"
+    (tmp_path / "t.csv").write_text(text, encoding="utf-8")
+    table = lio.read_table(tmp_path / "t.csv")
+    assert list(table.columns) == ["编号", "名称", "镇（街道）", "管理单位"]
+    assert list(table.index) == [2, 3]
+
+
+def test_hidden_and_chart_sheets_are_passed_over(tmp_path):
+    wb = openpyxl.Workbook()
+    wb.active.title = "填表说明"
+    wb.active.append(["填表说明"])
+    lists = wb.create_sheet("下拉选项")
+    lists.append(["残疾类别", "残疾等级", "改造状态", "处理依据"])
+    lists.sheet_state = "hidden"
+    wb.create_chartsheet("图表")
+    wb.create_sheet("台账").append(HEADERS)
+    wb["台账"].append(ROW_A)
+    wb.save(tmp_path / "h.xlsx")
+    table = lio.read_table(tmp_path / "h.xlsx")
+    assert table.attrs[lio.SHEET_ATTR] == ("填表说明", "台账")
+    assert table["编号"].tolist() == ["H1"]
+
+
 def test_read_table_twice_gives_equal_frames(tmp_path):
     path = _ledger(tmp_path / "台账.xlsx", [ROW_A, ROW_B])
     pd.testing.assert_frame_equal(lio.read_table(path), lio.read_table(path))

@@ -249,6 +249,12 @@ def test_towns_and_villages_named_as_ledgers_write_them(district):
     assert "several towns" in result.problems[0].fix  # 新民村 is in both towns: the town is needed
     assert result.frame.loc[2, "village_code"] == "500120001001"
 
+    # a town written in the village cell is the village's town: 东林社区 is not in 八塘镇
+    cells = {"镇（街道）": [None, None, None], "村（社区）": ["八塘镇东林社区", "八塘镇新民村委会", "璧城街道新民村"]}
+    result = _validate(_households(**cells), district=district)
+    assert _rules(result) == [(2, "village_code", v.UNKNOWN_VILLAGE)]
+    assert result.frame["village_code"].tolist() == ["500120100201", "500120001201"]
+
 
 def test_personal_numbers(district):
     table = _households(
