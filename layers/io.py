@@ -429,12 +429,16 @@ def _read_xlsx_sheet(path: Path, sheet: str | int | None, limits: ReadLimits) ->
             rows = found.to_python(skip_empty_area=False)  # rows from row 1, cells from A
             merged = found.merged_cell_ranges or []  # ((first row, column), (last row, column)), from 0
     except python_calamine.CalamineError as error:
-        msg = (
-            f"{path.name!r} 已损坏（{error}）：请在 Excel 或 WPS 中打开并重新另存为 .xlsx。 "
-            f"({path.name!r} is damaged ({error}): open it in Excel or WPS and save it again as .xlsx (Excel 工作簿).)"
-        )
-        raise UnreadableFileError(msg) from None
+        raise _damaged(repr(path.name), str(error), str(error)) from None
     return _table_from_rows(rows, path, merged=merged), names
+
+
+def _damaged(where: str, zh: str, en: str) -> UnreadableFileError:
+    """Return the error of a damaged XLSX: ``where`` (the file, or a sheet of it) and what is wrong, Chinese first."""
+    return UnreadableFileError(
+        f"{where} 已损坏（{zh}）：请在 Excel 或 WPS 中打开并重新另存为 .xlsx。 "
+        f"({where} is damaged ({en}): open it in Excel or WPS and save it again as .xlsx (Excel 工作簿).)"
+    )
 
 
 def _names_columns(table: pd.DataFrame) -> bool:
@@ -496,13 +500,8 @@ def _check_xlsx(path: Path, sheet: str | int | None, limits: ReadLimits) -> tupl
                             pass
             n_rows, n_columns, filled = _used_range(zf, parts[name], limits, f"sheet {name!r} of {path.name!r}")
         except _DAMAGED as error:
-            msg = (
-                f"{path.name!r} 已损坏（{type(error).__name__}: {error}）："
-                "请在 Excel 或 WPS 中打开并重新另存为 .xlsx。 "
-                f"({path.name!r} is damaged ({type(error).__name__}: {error}): open it in Excel or WPS and save "
-                "it again as .xlsx (Excel 工作簿).)"
-            )
-            raise UnreadableFileError(msg) from None
+            what = f"{type(error).__name__}: {error}"
+            raise _damaged(repr(path.name), what, what) from None
     cells = n_rows * n_columns
     where = f"sheet {name!r} of {path.name!r}: the used range A1:{get_column_letter(max(n_columns, 1))}{n_rows}"
     if cells > limits.max_cells:
@@ -652,12 +651,7 @@ def _cell_position(ref: str, where: str) -> tuple[int, int]:
     letters = ref.rstrip("0123456789")
     digits = ref[len(letters) :]  # ASCII digits only: rstrip took no others
     if not (letters.isascii() and letters.isalpha() or not letters) or not digits:
-        msg = (
-            f"{where} 已损坏（单元格位置 {ref[:20]!r} 无效）：请在 Excel 或 WPS 中打开并重新另存为 .xlsx。 "
-            f"({where} is damaged (the cell position {ref[:20]!r} is not valid): open it in Excel or WPS and save "
-            "it again as .xlsx (Excel 工作簿).)"
-        )
-        raise UnreadableFileError(msg)
+        raise _damaged(where, f"单元格位置 {ref[:20]!r} 无效", f"the cell position {ref[:20]!r} is not valid")
     return int(digits), _column_number(letters.upper().encode())
 
 
@@ -1027,12 +1021,7 @@ def _fill_merged(
         below = range(top + 1, min(bottom, len(rows) - 1) + 1)
         budget -= len(below)
         if budget < 0:
-            msg = (
-                f"{path.name!r} 已损坏（合并单元格相互重叠）：请在 Excel 或 WPS 中打开并重新另存为 .xlsx。 "
-                f"({path.name!r} is damaged (its merged cells overlap): open it in Excel or WPS and save it again "
-                "as .xlsx (Excel 工作簿).)"
-            )
-            raise UnreadableFileError(msg)
+            raise _damaged(repr(path.name), "合并单元格相互重叠", "its merged cells overlap")
         for r in below:
             row = rows[r]
             if column < len(row) and not all(map(_blank, row)):  # a blank row stays blank
